@@ -1,0 +1,34 @@
+//! # payseal-protocol
+//!
+//! PaySeal's wire formats and their crypto, shared by the SDK, the verifier and
+//! application servers:
+//! - [`envelope`]: RFC 9458-style HPKE sealing of requests and responses
+//!   (X25519, HKDF-SHA256, ChaCha20-Poly1305) and the key configuration encoding;
+//! - [`verdict`]: the signed verdict, a compact JWS (EdDSA / Ed25519);
+//! - [`profile`]: the versioned JSON document an app embeds to trust a verifier;
+//! - [`receipt`]: the store receipts and their canonical hash;
+//! - [`request`]: the JSON plaintexts inside the envelopes.
+//!
+//! It is pure Rust with no I/O: no sockets, no files, no clocks (callers pass `now`).
+//! It is not the SDK (`payseal-sdk-core`) nor the server (`payseal-verifier`).
+//!
+//! ```
+//! use payseal_protocol::envelope::{open_request, seal_request, ServerKeyPair};
+//!
+//! let server = ServerKeyPair::generate(1);
+//! let (sealed, client) = seal_request(&server.config(), b"hello").unwrap();
+//! let (plain, reply) = open_request(std::slice::from_ref(&server), &sealed).unwrap();
+//! assert_eq!(plain, b"hello");
+//! let sealed_answer = reply.seal_response(b"world").unwrap();
+//! assert_eq!(client.open_response(&sealed_answer).unwrap(), b"world");
+//! ```
+
+pub mod envelope;
+pub mod profile;
+pub mod receipt;
+pub mod request;
+pub mod verdict;
+
+pub use receipt::{HuaweiAlgorithm, Receipt, Store};
+pub use request::{SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};
+pub use verdict::{Environment, Outcome, Reason, Redemption, VerdictClaims};

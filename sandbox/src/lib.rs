@@ -1,0 +1,1 @@
+//! payseal-sandbox (placeholder)

@@ -1,0 +1,69 @@
+//! Resolved settings: what `config` produces from the TOML file and what `server` runs with.
+//! Everything here is loaded and validated (keys parsed, roots fingerprint-checked).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use payseal_protocol::envelope::ServerKeyPair;
+use payseal_protocol::verdict::VerdictSigningKey;
+
+use crate::rules::{AppRules, TrustAnchors};
+
+/// The verifier's fully resolved settings.
+#[derive(Debug)]
+pub struct Settings {
+    /// Socket address to listen on.
+    pub listen: SocketAddr,
+    /// Public `https://` URL (verdict `iss`, profile `verifier_url`).
+    pub public_url: String,
+    /// TLS certificate chain and key (PEM files).
+    pub tls: TlsFiles,
+    /// Extra SPKI pins published in the profile (backup keys), `sha256/<base64>`.
+    pub backup_pins: Vec<String>,
+    /// HPKE key pairs; the first is current, the others are still accepted (rotation).
+    pub hpke_keys: Vec<ServerKeyPair>,
+    /// Verdict signing keys; the first signs, all are published.
+    pub verdict_keys: Vec<VerdictSigningKey>,
+    /// Verdict lifetime.
+    pub verdict_ttl: Duration,
+    /// Ledger location, e.g. `sqlite:/var/lib/payseal/ledger.db`.
+    pub ledger_url: String,
+    /// Configured apps by app id.
+    pub apps: HashMap<String, AppRules>,
+    /// Trusted roots for chained store signatures.
+    pub anchors: TrustAnchors,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// PEM files for TLS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert_pem: PathBuf,
+    /// Private key (PKCS#8, SEC1 or PKCS#1).
+    pub key_pem: PathBuf,
+}
+
+/// Request limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Whole-request timeout.
+    pub request_timeout: Duration,
+    /// How long in-flight requests may run after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+# Shared helpers for scripts/*.sh. Source it; do not run it.
+# shellcheck shell=bash
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+LOG_DIR="${PAYSEAL_LOG_DIR:-$REPO_ROOT/target/test-logs}"
+mkdir -p "$LOG_DIR"
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+ok() { printf '\033[32mOK\033[0m %s\n' "$*"; }
+fail() { printf '\033[31mFAILED\033[0m %s\n' "$*" >&2; exit 1; }
+
+# need TOOL HOW-TO-INSTALL: fail loudly when a tool is missing.
+need() {
+  command -v "$1" >/dev/null 2>&1 || fail "'$1' is missing: $2 (or run .ci/run, which installs everything)"
+}
+
+# summarize_cargo LOG: print the totals of every `test result:` line of a cargo test log.
+summarize_cargo() {
+  awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "cargo tests: %d passed, %d failed, %d ignored\n", p, f, i; if (f > 0) exit 1 }' "$1"
+}
+
+# free_port: an unused TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for_https URL CACERT [SECONDS]: wait until GET URL answers 200.
+wait_for_https() {
+  local url=$1 cacert=$2 secs=${3:-60} i
+  for ((i = 0; i < secs * 10; i++)); do
+    curl -fsS --cacert "$cacert" "$url" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  fail "$url did not come up within ${secs}s"
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of the project. Fails loudly when a tool is missing.
+# Usage: scripts/test.sh            (everything)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/common.sh
+
+need cargo "install Rust with rustup: https://rustup.rs"
+need node "apt-get install nodejs npm"
+need npm "apt-get install npm"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, -D warnings)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo test (unit, integration, doc tests)"
+cargo test --workspace --quiet 2>&1 | tee "$LOG_DIR/cargo-test.log"
+summarize_cargo "$LOG_DIR/cargo-test.log"
+
+step "demo end to end over HTTPS, then its verdict tokens checked by node's jose (third-party JOSE)"
+scripts/interop-jose.sh
+
+ok "all tests passed"

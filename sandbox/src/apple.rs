@@ -1,0 +1,353 @@
+//! The App Store test CA (root P-384 → intermediate P-384 → leaf P-256, Apple's marker OIDs) and ES256 JWS signing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use p256::ecdsa::signature::Signer;
+use p256::pkcs8::DecodePrivateKey;
+use rand::RngCore;
+use rcgen::{
+    BasicConstraints, Certificate, CertificateParams, CustomExtension, DistinguishedName, DnType,
+    IsCa, KeyPair, KeyUsagePurpose, SerialNumber, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384,
+};
+use time::OffsetDateTime;
+
+use crate::files::{create_private_once, der_to_pem, io_err, pem_to_der, read_text, temp_sibling};
+use crate::SandboxError;
+
+/// OID Apple puts on the StoreKit / App Store receipt signing leaf (`1.2.840.113635.100.6.11.1`).
+pub const APPLE_LEAF_MARKER_OID: &[u64] = &[1, 2, 840, 113635, 100, 6, 11, 1];
+/// OID Apple puts on the WWDR intermediate (`1.2.840.113635.100.6.2.1`).
+pub const APPLE_INTERMEDIATE_MARKER_OID: &[u64] = &[1, 2, 840, 113635, 100, 6, 2, 1];
+
+/// DER of ASN.1 NULL, the value Apple's marker extensions carry.
+const ASN1_NULL: [u8; 2] = [0x05, 0x00];
+
+const DAY_MS: i64 = 86_400_000;
+const YEAR_MS: i64 = 365 * DAY_MS;
+
+/// Validity and marker of a certificate to make (Unix milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertSpec {
+    /// Whether the certificate carries its Apple marker OID (leaf …6.11.1, intermediate …6.2.1).
+    pub marker_oid: bool,
+    /// Start of validity, Unix milliseconds.
+    pub not_before_ms: i64,
+    /// End of validity, Unix milliseconds.
+    pub not_after_ms: i64,
+}
+
+impl CertSpec {
+    /// A certificate with its marker OID, valid from a day before `now_ms` for `years` years.
+    pub fn valid_around(now_ms: i64, years: i64) -> CertSpec {
+        CertSpec {
+            marker_oid: true,
+            not_before_ms: now_ms - DAY_MS,
+            not_after_ms: now_ms + years * YEAR_MS,
+        }
+    }
+}
+
+/// A certificate made by the sandbox store, with its private key (for forging honestly in tests).
+pub struct IssuedCert {
+    /// The certificate as published (the persisted DER for the store's own CA).
+    der: Vec<u8>,
+    /// An rcgen certificate with the same name and key, used only to issue further certificates.
+    issuer: Certificate,
+    key: KeyPair,
+}
+
+impl std::fmt::Debug for IssuedCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCert")
+            .field("der_len", &self.der.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuedCert {
+    /// The certificate's DER bytes.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The certificate as PEM.
+    pub fn pem(&self) -> String {
+        der_to_pem(&self.der, "CERTIFICATE")
+    }
+
+    /// Sign a compact JWS (ES256) with this certificate's key; fails unless it is a P-256 key.
+    pub fn sign_jws(&self, header_json: &str, payload_json: &str) -> Result<String, SandboxError> {
+        sign_es256_jws(self.key.serialized_der(), header_json, payload_json)
+    }
+}
+
+/// The three DER certificates of an App Store chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppStoreChain {
+    /// Leaf (P-256, signs the JWS).
+    pub leaf: Vec<u8>,
+    /// Intermediate (P-384 CA).
+    pub intermediate: Vec<u8>,
+    /// Root (P-384, self-signed).
+    pub root: Vec<u8>,
+}
+
+/// The store's persisted App Store CA.
+pub(crate) struct AppleCa {
+    root: IssuedCert,
+    intermediate: IssuedCert,
+    leaf: IssuedCert,
+    root_pem_path: PathBuf,
+}
+
+const CA_DIR: &str = "app-store-ca";
+const NAMES: [&str; 3] = ["root", "intermediate", "leaf"];
+
+fn ms_to_time(ms: i64) -> Result<OffsetDateTime, SandboxError> {
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .map_err(|e| SandboxError::Certificate(format!("validity out of range: {e}")))
+}
+
+fn cert_err(e: rcgen::Error) -> SandboxError {
+    SandboxError::Certificate(e.to_string())
+}
+
+fn dn(common_name: &str, unit: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    dn.push(DnType::OrganizationalUnitName, unit);
+    dn.push(
+        DnType::OrganizationName,
+        "PaySeal Sandbox Store (not Apple)",
+    );
+    dn.push(DnType::CountryName, "US");
+    dn
+}
+
+fn random_serial() -> SerialNumber {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes[0] &= 0x7f;
+    bytes[0] |= 0x01;
+    SerialNumber::from_slice(&bytes)
+}
+
+fn root_params(spec: &CertSpec) -> Result<CertificateParams, SandboxError> {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn(
+        "PaySeal Sandbox Root CA - G3",
+        "PaySeal Sandbox Certification Authority",
+    );
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    p.not_before = ms_to_time(spec.not_before_ms)?;
+    p.not_after = ms_to_time(spec.not_after_ms)?;
+    p.serial_number = Some(random_serial());
+    Ok(p)
+}
+
+fn intermediate_params(spec: &CertSpec) -> Result<CertificateParams, SandboxError> {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn(
+        "PaySeal Sandbox Worldwide Developer Relations Certification Authority",
+        "G6",
+    );
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    p.use_authority_key_identifier_extension = true;
+    if spec.marker_oid {
+        p.custom_extensions.push(CustomExtension::from_oid_content(
+            APPLE_INTERMEDIATE_MARKER_OID,
+            ASN1_NULL.to_vec(),
+        ));
+    }
+    p.not_before = ms_to_time(spec.not_before_ms)?;
+    p.not_after = ms_to_time(spec.not_after_ms)?;
+    p.serial_number = Some(random_serial());
+    Ok(p)
+}
+
+fn leaf_params(spec: &CertSpec) -> Result<CertificateParams, SandboxError> {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn(
+        "PaySeal Sandbox StoreKit Signing",
+        "PaySeal Sandbox Worldwide Developer Relations",
+    );
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.use_authority_key_identifier_extension = true;
+    if spec.marker_oid {
+        p.custom_extensions.push(CustomExtension::from_oid_content(
+            APPLE_LEAF_MARKER_OID,
+            ASN1_NULL.to_vec(),
+        ));
+    }
+    p.not_before = ms_to_time(spec.not_before_ms)?;
+    p.not_after = ms_to_time(spec.not_after_ms)?;
+    p.serial_number = Some(random_serial());
+    Ok(p)
+}
+
+fn new_key(alg: &'static rcgen::SignatureAlgorithm) -> Result<KeyPair, SandboxError> {
+    KeyPair::generate_for(alg).map_err(|e| SandboxError::KeyGeneration(e.to_string()))
+}
+
+/// Make a leaf (P-256) signed by `issuer`.
+pub(crate) fn make_leaf(issuer: &IssuedCert, spec: &CertSpec) -> Result<IssuedCert, SandboxError> {
+    let key = new_key(&PKCS_ECDSA_P256_SHA256)?;
+    let cert = leaf_params(spec)?
+        .signed_by(&key, &issuer.issuer, &issuer.key)
+        .map_err(cert_err)?;
+    Ok(IssuedCert::fresh(cert, key))
+}
+
+/// Make an intermediate (P-384 CA) signed by `root`.
+pub(crate) fn make_intermediate(
+    root: &IssuedCert,
+    spec: &CertSpec,
+) -> Result<IssuedCert, SandboxError> {
+    let key = new_key(&PKCS_ECDSA_P384_SHA384)?;
+    let cert = intermediate_params(spec)?
+        .signed_by(&key, &root.issuer, &root.key)
+        .map_err(cert_err)?;
+    Ok(IssuedCert::fresh(cert, key))
+}
+
+/// Make a self-signed root (P-384).
+pub(crate) fn make_root(spec: &CertSpec) -> Result<IssuedCert, SandboxError> {
+    let key = new_key(&PKCS_ECDSA_P384_SHA384)?;
+    let cert = root_params(spec)?.self_signed(&key).map_err(cert_err)?;
+    Ok(IssuedCert::fresh(cert, key))
+}
+
+impl AppleCa {
+    /// Load the CA from `dir/app-store-ca`, creating it (atomically, as a whole) when absent.
+    pub(crate) fn open_or_create(dir: &Path, now_ms: i64) -> Result<AppleCa, SandboxError> {
+        let ca_dir = dir.join(CA_DIR);
+        if !ca_dir.join("leaf.pem").exists() {
+            Self::create(&ca_dir, now_ms)?;
+        }
+        Self::load(&ca_dir)
+    }
+
+    fn create(ca_dir: &Path, now_ms: i64) -> Result<(), SandboxError> {
+        let root = make_root(&CertSpec::valid_around(now_ms, 25))?;
+        let intermediate = make_intermediate(&root, &CertSpec::valid_around(now_ms, 10))?;
+        let leaf = make_leaf(&intermediate, &CertSpec::valid_around(now_ms, 5))?;
+        let staging = temp_sibling(ca_dir);
+        fs::create_dir(&staging).map_err(io_err(&staging))?;
+        for (name, item) in NAMES.iter().zip([&root, &intermediate, &leaf]) {
+            create_private_once(
+                &staging.join(format!("{name}.key.pem")),
+                item.key.serialize_pem().as_bytes(),
+            )?;
+            let cert_path = staging.join(format!("{name}.pem"));
+            fs::write(&cert_path, item.pem()).map_err(io_err(&cert_path))?;
+        }
+        // Publish the whole CA at once; if another process won the race, keep its CA.
+        if fs::rename(&staging, ca_dir).is_err() {
+            let _ = fs::remove_dir_all(&staging);
+            if !ca_dir.join("leaf.pem").exists() {
+                return Err(SandboxError::Io {
+                    path: ca_dir.to_path_buf(),
+                    source: std::io::Error::other("could not publish the App Store test CA"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn load(ca_dir: &Path) -> Result<AppleCa, SandboxError> {
+        let mut items = Vec::with_capacity(3);
+        for name in NAMES {
+            let key_path = ca_dir.join(format!("{name}.key.pem"));
+            let key = KeyPair::from_pem(&read_text(&key_path)?).map_err(|e| {
+                SandboxError::BadKeyFile {
+                    path: key_path.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            let cert_path = ca_dir.join(format!("{name}.pem"));
+            let der = pem_to_der(&read_text(&cert_path)?, "CERTIFICATE").ok_or_else(|| {
+                SandboxError::BadKeyFile {
+                    path: cert_path.clone(),
+                    reason: "no CERTIFICATE PEM block".into(),
+                }
+            })?;
+            // Rebuild an rcgen issuer with the same name and key; the stored DER is what we publish.
+            let spec = CertSpec::valid_around(0, 1);
+            let params = match name {
+                "root" => root_params(&spec)?,
+                "intermediate" => intermediate_params(&spec)?,
+                _ => leaf_params(&spec)?,
+            };
+            let issuer = params.self_signed(&key).map_err(cert_err)?;
+            items.push(IssuedCert { der, issuer, key });
+        }
+        let mut it = items.into_iter();
+        let (Some(root), Some(intermediate), Some(leaf)) = (it.next(), it.next(), it.next()) else {
+            return Err(SandboxError::Certificate("incomplete CA".into()));
+        };
+        Ok(AppleCa {
+            root,
+            intermediate,
+            leaf,
+            root_pem_path: ca_dir.join("root.pem"),
+        })
+    }
+
+    pub(crate) fn root(&self) -> &IssuedCert {
+        &self.root
+    }
+
+    pub(crate) fn intermediate(&self) -> &IssuedCert {
+        &self.intermediate
+    }
+
+    pub(crate) fn leaf(&self) -> &IssuedCert {
+        &self.leaf
+    }
+
+    pub(crate) fn root_pem_path(&self) -> &Path {
+        &self.root_pem_path
+    }
+}
+
+impl IssuedCert {
+    fn fresh(cert: Certificate, key: KeyPair) -> IssuedCert {
+        IssuedCert {
+            der: cert.der().to_vec(),
+            issuer: cert,
+            key,
+        }
+    }
+}
+
+/// The JWS header Apple uses: `{"alg":"ES256","x5c":[...]}` with standard Base64 DER certificates.
+pub fn app_store_header_json(x5c: &[&[u8]]) -> String {
+    let certs: Vec<String> = x5c.iter().map(|c| STANDARD.encode(c)).collect();
+    serde_json::json!({ "alg": "ES256", "x5c": certs }).to_string()
+}
+
+/// Sign `header.payload` ES256 with a PKCS#8 P-256 key; JWS signature is r||s (64 bytes).
+pub(crate) fn sign_es256_jws(
+    pkcs8_der: &[u8],
+    header_json: &str,
+    payload_json: &str,
+) -> Result<String, SandboxError> {
+    let key = p256::ecdsa::SigningKey::from_pkcs8_der(pkcs8_der)
+        .map_err(|e| SandboxError::Signing(format!("ES256 needs a P-256 key: {e}")))?;
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header_json),
+        URL_SAFE_NO_PAD.encode(payload_json)
+    );
+    let sig: p256::ecdsa::Signature = key.sign(signing_input.as_bytes());
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(sig.to_bytes())
+    ))
+}

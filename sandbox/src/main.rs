@@ -1,0 +1,161 @@
+//! `payseal-sandbox`: issue one sandbox purchase in a store's real format, or print the store's keys.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use payseal_protocol::{Environment, Store};
+use payseal_sandbox::{Order, PurchaseState, SandboxError, SandboxStore, DEV_STORE_SUBDIR};
+
+/// PaySeal sandbox store: issues purchases in the real store formats, signed by test keys.
+///
+/// Never a production store. Point `--dir` at a `payseal-verifier dev` state directory to sign
+/// with the keys that `dev` configured (its `sandbox-store/` subdirectory is used).
+#[derive(Debug, Parser)]
+#[command(name = "payseal-sandbox", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Issue a Google Play purchase (purchase JSON + SHA1withRSA signature).
+    GooglePlay(IssueArgs),
+    /// Issue an App Store (StoreKit 2) JWS transaction.
+    AppStore(IssueArgs),
+    /// Issue a Huawei AppGallery purchase (InAppPurchaseData + SHA256WithRSA signature).
+    Huawei(HuaweiArgs),
+    /// Issue a PaySeal sandbox-store purchase (Ed25519).
+    Sandbox(IssueArgs),
+    /// Print the public keys and the App Store test root's fingerprint as JSON.
+    Keys(DirArg),
+}
+
+#[derive(Debug, clap::Args)]
+struct DirArg {
+    /// Store directory, or a `payseal-verifier dev` state directory.
+    #[arg(long)]
+    dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct IssueArgs {
+    /// Store directory, or a `payseal-verifier dev` state directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// App id (Play/Huawei packageName, App Store bundleId, sandbox app_id).
+    #[arg(long)]
+    app: String,
+    /// Product id.
+    #[arg(long)]
+    product: String,
+    /// Purchase state.
+    #[arg(long, value_enum, default_value = "purchased")]
+    state: StateArg,
+    /// Store environment.
+    #[arg(long, value_enum, default_value = "sandbox")]
+    environment: EnvArg,
+    /// Quantity.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    quantity: u32,
+    /// Transaction id (Play/Huawei orderId, App Store transactionId); random when absent.
+    #[arg(long)]
+    transaction_id: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct HuaweiArgs {
+    #[command(flatten)]
+    issue: IssueArgs,
+    /// Sign RSA-PSS (`SHA256WithRSA/PSS`) instead of PKCS#1 v1.5.
+    #[arg(long)]
+    pss: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StateArg {
+    Purchased,
+    Pending,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum EnvArg {
+    Sandbox,
+    Production,
+}
+
+/// The store directory: `DIR/sandbox-store` when `DIR` is a `dev` state directory, else `DIR`.
+fn store_dir(dir: &Path) -> PathBuf {
+    let dev = dir.join(DEV_STORE_SUBDIR);
+    if dev.is_dir() {
+        dev
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+fn order(store: Store, args: &IssueArgs) -> Order {
+    let mut order = Order::new(store, args.app.clone(), args.product.clone());
+    order.state = match args.state {
+        StateArg::Purchased => PurchaseState::Purchased,
+        StateArg::Pending => PurchaseState::Pending,
+        StateArg::Cancelled => PurchaseState::Cancelled,
+    };
+    order.environment = match args.environment {
+        EnvArg::Sandbox => Environment::Sandbox,
+        EnvArg::Production => Environment::Production,
+    };
+    order.quantity = args.quantity;
+    order.transaction_id = args.transaction_id.clone();
+    order
+}
+
+fn run(cli: Cli) -> Result<String, SandboxError> {
+    let (store, args, pss) = match &cli.command {
+        Command::Keys(d) => {
+            let s = SandboxStore::open_or_create(&store_dir(&d.dir))?;
+            let keys = serde_json::json!({
+                "dir": s.dir(),
+                "google_play_public_key": s.google_play_public_key(),
+                "huawei_public_key": s.huawei_public_key(),
+                "sandbox_public_key": s.sandbox_public_key(),
+                "app_store_root_path": s.app_store_root_path(),
+                "app_store_root_sha256": s.app_store_root_sha256(),
+            });
+            return Ok(keys.to_string());
+        }
+        Command::GooglePlay(a) => (Store::GooglePlay, a, false),
+        Command::AppStore(a) => (Store::AppStore, a, false),
+        Command::Huawei(h) => (Store::Huawei, &h.issue, h.pss),
+        Command::Sandbox(a) => (Store::Sandbox, a, false),
+    };
+    let order = order(store, args);
+    let s = SandboxStore::open_or_create(&store_dir(&args.dir))?;
+    let receipt = if pss {
+        s.issue_huawei_pss(&order)?
+    } else {
+        s.issue(&order)?
+    };
+    serde_json::to_string(&receipt).map_err(|e| SandboxError::Signing(e.to_string()))
+}
+
+fn main() -> ExitCode {
+    // clap prints usage errors and exits with status 2.
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e @ SandboxError::Unsupported(_)) => {
+            eprintln!("payseal-sandbox: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("payseal-sandbox: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,5 +1,7 @@
 //! The verdict: a compact JWS (`alg: EdDSA`, `typ: payseal-verdict+jwt`) over [`VerdictClaims`].
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::receipt::Store;
@@ -201,10 +203,12 @@ impl std::fmt::Debug for VerdictSigningKey {
 }
 
 impl VerdictSigningKey {
-    /// A fresh random key.
+    /// A fresh random key (panics only if the operating system's RNG fails).
     pub fn generate(kid: impl Into<String>) -> Self {
-        let _ = kid.into();
-        todo!()
+        Self {
+            kid: kid.into(),
+            key: ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng),
+        }
     }
     /// From a 32-byte Ed25519 seed.
     pub fn from_seed(kid: impl Into<String>, seed: [u8; 32]) -> Self {
@@ -230,8 +234,17 @@ impl VerdictSigningKey {
     }
     /// Sign claims as a compact JWS (`alg: EdDSA`, `kid`, `typ: payseal-verdict+jwt`).
     pub fn sign(&self, claims: &VerdictClaims) -> Result<String, VerdictError> {
-        let _ = claims;
-        todo!()
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let der = self
+            .key
+            .to_pkcs8_der()
+            .map_err(|e| VerdictError::InvalidKey(e.to_string()))?;
+        let key = jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes());
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.typ = Some(VERDICT_TYP.to_owned());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key)
+            .map_err(|e| VerdictError::InvalidKey(e.to_string()))
     }
 }
 
@@ -246,6 +259,7 @@ pub struct VerdictPublicKey {
 
 /// A JSON Web Key for an Ed25519 verdict key (RFC 8037: `kty: OKP`, `crv: Ed25519`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Jwk {
     /// Always `OKP`.
     pub kty: String,
@@ -269,16 +283,73 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
+impl Jwks {
+    /// The JWK Set of these public keys.
+    pub fn from_keys(keys: &[VerdictPublicKey]) -> Self {
+        Self {
+            keys: keys.iter().map(VerdictPublicKey::to_jwk).collect(),
+        }
+    }
+    /// Every key of the set, each checked as [`VerdictPublicKey::from_jwk`] does.
+    pub fn public_keys(&self) -> Result<Vec<VerdictPublicKey>, VerdictError> {
+        self.keys.iter().map(VerdictPublicKey::from_jwk).collect()
+    }
+}
+
 impl VerdictPublicKey {
     /// As a JWK.
     pub fn to_jwk(&self) -> Jwk {
-        todo!()
+        Jwk {
+            kty: "OKP".to_owned(),
+            crv: "Ed25519".to_owned(),
+            kid: self.kid.clone(),
+            x: URL_SAFE_NO_PAD.encode(self.x),
+            alg: "EdDSA".to_owned(),
+            use_: "sig".to_owned(),
+        }
     }
     /// From a JWK; refuses anything but OKP/Ed25519 with a 32-byte `x`.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, VerdictError> {
-        let _ = jwk;
-        todo!()
+        let bad = |why: &str| VerdictError::InvalidKey(why.to_owned());
+        if jwk.kty != "OKP" {
+            return Err(bad("kty must be OKP"));
+        }
+        if jwk.crv != "Ed25519" {
+            return Err(bad("crv must be Ed25519"));
+        }
+        if jwk.alg != "EdDSA" {
+            return Err(bad("alg must be EdDSA"));
+        }
+        if jwk.use_ != "sig" {
+            return Err(bad("use must be sig"));
+        }
+        if jwk.kid.is_empty() {
+            return Err(bad("kid is empty"));
+        }
+        let x: [u8; 32] = URL_SAFE_NO_PAD
+            .decode(jwk.x.as_bytes())
+            .ok()
+            .and_then(|x| x.try_into().ok())
+            .ok_or_else(|| bad("x must be 32 bytes of base64url without padding"))?;
+        let point = ed25519_dalek::VerifyingKey::from_bytes(&x)
+            .map_err(|_| bad("x is not an Ed25519 point"))?;
+        if point.is_weak() {
+            return Err(bad("x is a weak (small-order) Ed25519 point"));
+        }
+        Ok(Self {
+            kid: jwk.kid.clone(),
+            x,
+        })
     }
+}
+
+/// The JOSE header fields a verdict verifier looks at.
+#[derive(Deserialize)]
+struct VerdictHeader {
+    alg: Option<serde_json::Value>,
+    typ: Option<String>,
+    kid: Option<String>,
+    crit: Option<serde_json::Value>,
 }
 
 /// Strict verdict checking: only `EdDSA`, only known `kid`s, `typ` checked, `exp`/`iat` with skew.
@@ -304,9 +375,440 @@ impl VerdictVerifier {
         self.skew_secs = skew_secs;
         self
     }
+    /// The trusted keys.
+    pub fn keys(&self) -> &[VerdictPublicKey] {
+        &self.keys
+    }
     /// Verify a token at `now` (Unix seconds) and return its claims.
+    ///
+    /// Order: header decodes → `alg` is `EdDSA` → `typ` matches → `kid` is trusted → signature
+    /// verifies → claims parse strictly → `exp` not passed and `iat` not in the future, both
+    /// with the allowed skew against `now` (never the machine's clock).
     pub fn verify(&self, token: &str, now: i64) -> Result<VerdictClaims, VerdictError> {
-        let _ = (token, now, &self.keys, self.skew_secs);
-        todo!()
+        let malformed = |why: &str| VerdictError::Malformed(why.to_owned());
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(_), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed("not a compact JWS of three parts"));
+        };
+        let header_json = URL_SAFE_NO_PAD
+            .decode(header_b64.as_bytes())
+            .map_err(|_| malformed("header is not base64url"))?;
+        let header: VerdictHeader = serde_json::from_slice(&header_json)
+            .map_err(|_| malformed("header is not a JOSE header"))?;
+        match &header.alg {
+            Some(serde_json::Value::String(alg)) if alg == "EdDSA" => {}
+            Some(serde_json::Value::String(alg)) => {
+                return Err(VerdictError::Algorithm(alg.clone()))
+            }
+            Some(other) => return Err(VerdictError::Algorithm(other.to_string())),
+            None => return Err(VerdictError::Algorithm(String::new())),
+        }
+        if header.typ.as_deref() != Some(VERDICT_TYP) {
+            return Err(VerdictError::Type);
+        }
+        let Some(key) = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.iter().find(|k| k.kid == kid))
+        else {
+            return Err(VerdictError::UnknownKey(header.kid));
+        };
+        if header.crit.is_some() {
+            return Err(malformed("critical header extensions are not supported"));
+        }
+
+        // A signature that is not 64 bytes of base64url cannot verify.
+        if URL_SAFE_NO_PAD
+            .decode(signature_b64.as_bytes())
+            .map_or(true, |sig| sig.len() != ed25519_dalek::SIGNATURE_LENGTH)
+        {
+            return Err(VerdictError::Signature);
+        }
+        let decoding_key =
+            jsonwebtoken::DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(key.x))
+                .map_err(|e| VerdictError::InvalidKey(e.to_string()))?;
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let data = jsonwebtoken::decode::<VerdictClaims>(token, &decoding_key, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature
+                | jsonwebtoken::errors::ErrorKind::InvalidEddsaKey => VerdictError::Signature,
+                _ => VerdictError::Malformed(e.to_string()),
+            })?;
+        let claims = data.claims;
+        if now > claims.exp.saturating_add(self.skew_secs) {
+            return Err(VerdictError::Expired);
+        }
+        if claims.iat > now.saturating_add(self.skew_secs) {
+            return Err(VerdictError::NotYetValid);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn claims() -> VerdictClaims {
+        VerdictClaims {
+            iss: "https://verify.example.com".into(),
+            iat: NOW,
+            exp: NOW + 300,
+            jti: "0f1e2d3c".into(),
+            nonce: "bm9uY2Vub25jZW5vbmNl".into(),
+            app: "dev.payseal.demo".into(),
+            sub: "account-1".into(),
+            store: Store::GooglePlay,
+            environment: Some(Environment::Production),
+            product_id: Some("coins_100".into()),
+            transaction_id: Some("GPA.1234".into()),
+            original_transaction_id: None,
+            quantity: Some(1),
+            purchased_at: Some(1_699_999_000_000),
+            receipt_sha256: "ab".repeat(32),
+            outcome: Outcome::Paid,
+            reason: None,
+            redemption: Some(Redemption::First),
+        }
+    }
+
+    fn key() -> VerdictSigningKey {
+        VerdictSigningKey::from_seed("v1", [7; 32])
+    }
+
+    fn verifier() -> VerdictVerifier {
+        VerdictVerifier::new(vec![key().public_key()])
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// A token with the given header JSON, the test claims, signed by the test key.
+    fn token_with_header(header: &str) -> String {
+        use ed25519_dalek::Signer;
+        let payload = serde_json::to_vec(&claims()).unwrap();
+        let message = format!("{}.{}", b64(header.as_bytes()), b64(&payload));
+        let sig = key().key.sign(message.as_bytes());
+        format!("{message}.{}", b64(&sig.to_bytes()))
+    }
+
+    /// Re-sign arbitrary payload bytes under the normal header.
+    fn token_with_payload(payload: &[u8]) -> String {
+        use ed25519_dalek::Signer;
+        let header = r#"{"typ":"payseal-verdict+jwt","alg":"EdDSA","kid":"v1"}"#;
+        let message = format!("{}.{}", b64(header.as_bytes()), b64(payload));
+        let sig = key().key.sign(message.as_bytes());
+        format!("{message}.{}", b64(&sig.to_bytes()))
+    }
+
+    #[test]
+    fn sign_then_verify() {
+        let token = key().sign(&claims()).unwrap();
+        assert_eq!(verifier().verify(&token, NOW).unwrap(), claims());
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+        assert_eq!(header.typ.as_deref(), Some(VERDICT_TYP));
+        assert_eq!(header.kid.as_deref(), Some("v1"));
+    }
+
+    #[test]
+    fn not_paid_verdicts_round_trip() {
+        let mut c = claims();
+        c.outcome = Outcome::NotPaid;
+        c.reason = Some(Reason::AlreadyRedeemed);
+        c.redemption = None;
+        let token = key().sign(&c).unwrap();
+        let back = verifier().verify(&token, NOW).unwrap();
+        assert_eq!(back.reason, Some(Reason::AlreadyRedeemed));
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn signing_is_deterministic() {
+        assert_eq!(
+            key().sign(&claims()).unwrap(),
+            key().sign(&claims()).unwrap()
+        );
+        let other = VerdictSigningKey::generate("v1");
+        assert_ne!(other.seed(), key().seed());
+        assert_ne!(
+            other.sign(&claims()).unwrap(),
+            key().sign(&claims()).unwrap()
+        );
+    }
+
+    #[test]
+    fn hand_built_token_matches_jsonwebtoken() {
+        let header = r#"{"typ":"payseal-verdict+jwt","alg":"EdDSA","kid":"v1"}"#;
+        assert_eq!(token_with_header(header), key().sign(&claims()).unwrap());
+    }
+
+    #[test]
+    fn wrong_alg_is_refused() {
+        let t = token_with_header(r#"{"typ":"payseal-verdict+jwt","alg":"HS256","kid":"v1"}"#);
+        assert_eq!(
+            verifier().verify(&t, NOW),
+            Err(VerdictError::Algorithm("HS256".into()))
+        );
+        let t = token_with_header(r#"{"typ":"payseal-verdict+jwt","alg":"none","kid":"v1"}"#);
+        assert_eq!(
+            verifier().verify(&t, NOW),
+            Err(VerdictError::Algorithm("none".into()))
+        );
+        let t = token_with_header(r#"{"typ":"payseal-verdict+jwt","kid":"v1"}"#);
+        assert_eq!(
+            verifier().verify(&t, NOW),
+            Err(VerdictError::Algorithm(String::new()))
+        );
+        let t = token_with_header(r#"{"typ":"payseal-verdict+jwt","alg":7,"kid":"v1"}"#);
+        assert_eq!(
+            verifier().verify(&t, NOW),
+            Err(VerdictError::Algorithm("7".into()))
+        );
+    }
+
+    #[test]
+    fn alg_none_with_empty_signature_is_refused() {
+        let header = r#"{"typ":"payseal-verdict+jwt","alg":"none","kid":"v1"}"#;
+        let payload = serde_json::to_vec(&claims()).unwrap();
+        let t = format!("{}.{}.", b64(header.as_bytes()), b64(&payload));
+        assert_eq!(
+            verifier().verify(&t, NOW),
+            Err(VerdictError::Algorithm("none".into()))
+        );
+    }
+
+    #[test]
+    fn wrong_or_missing_typ_is_refused() {
+        let t = token_with_header(r#"{"typ":"JWT","alg":"EdDSA","kid":"v1"}"#);
+        assert_eq!(verifier().verify(&t, NOW), Err(VerdictError::Type));
+        let t = token_with_header(r#"{"alg":"EdDSA","kid":"v1"}"#);
+        assert_eq!(verifier().verify(&t, NOW), Err(VerdictError::Type));
+    }
+
+    #[test]
+    fn unknown_or_missing_kid_is_refused() {
+        let t = token_with_header(r#"{"typ":"payseal-verdict+jwt","alg":"EdDSA","kid":"v2"}"#);
+        assert_eq!(
+            verifier().verify(&t, NOW),
+            Err(VerdictError::UnknownKey(Some("v2".into())))
+        );
+        let t = token_with_header(r#"{"typ":"payseal-verdict+jwt","alg":"EdDSA"}"#);
+        assert_eq!(
+            verifier().verify(&t, NOW),
+            Err(VerdictError::UnknownKey(None))
+        );
+    }
+
+    #[test]
+    fn key_of_another_signer_under_a_trusted_kid_is_refused() {
+        let attacker = VerdictSigningKey::from_seed("v1", [8; 32]);
+        let t = attacker.sign(&claims()).unwrap();
+        assert_eq!(verifier().verify(&t, NOW), Err(VerdictError::Signature));
+    }
+
+    #[test]
+    fn crit_header_is_refused() {
+        let t = token_with_header(
+            r#"{"typ":"payseal-verdict+jwt","alg":"EdDSA","kid":"v1","crit":["exp"]}"#,
+        );
+        assert!(matches!(
+            verifier().verify(&t, NOW),
+            Err(VerdictError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn tampered_payload_is_refused() {
+        let token = key().sign(&claims()).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut c = claims();
+        c.outcome = Outcome::NotPaid;
+        c.sub = "attacker".into();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(&serde_json::to_vec(&c).unwrap()),
+            parts[2]
+        );
+        assert_eq!(
+            verifier().verify(&forged, NOW),
+            Err(VerdictError::Signature)
+        );
+    }
+
+    #[test]
+    fn every_changed_character_is_refused() {
+        let token = key().sign(&claims()).unwrap();
+        let v = verifier();
+        let bytes = token.as_bytes();
+        for i in 0..bytes.len() {
+            if bytes[i] == b'.' {
+                continue;
+            }
+            let mut bad = bytes.to_vec();
+            bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+            let bad = String::from_utf8(bad).unwrap();
+            assert!(v.verify(&bad, NOW).is_err(), "position {i}");
+        }
+    }
+
+    #[test]
+    fn bad_signature_encodings_are_refused() {
+        let token = key().sign(&claims()).unwrap();
+        let (message, _) = token.rsplit_once('.').unwrap();
+        for sig in ["", "!!!!", "AAAA", &b64(&[0u8; 64])] {
+            let t = format!("{message}.{sig}");
+            assert_eq!(
+                verifier().verify(&t, NOW),
+                Err(VerdictError::Signature),
+                "{sig}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        let token = key().sign(&claims()).unwrap();
+        for t in [
+            "",
+            "a",
+            "a.b",
+            "a.b.c.d",
+            &format!("{token}.x"),
+            "!!.e30.AA",
+        ] {
+            assert!(
+                matches!(verifier().verify(t, NOW), Err(VerdictError::Malformed(_))),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn signed_but_unknown_or_missing_claims_are_malformed() {
+        let mut value = serde_json::to_value(claims()).unwrap();
+        value["extra"] = serde_json::json!(1);
+        let t = token_with_payload(&serde_json::to_vec(&value).unwrap());
+        assert!(matches!(
+            verifier().verify(&t, NOW),
+            Err(VerdictError::Malformed(_))
+        ));
+        let mut value = serde_json::to_value(claims()).unwrap();
+        value.as_object_mut().unwrap().remove("exp");
+        let t = token_with_payload(&serde_json::to_vec(&value).unwrap());
+        assert!(matches!(
+            verifier().verify(&t, NOW),
+            Err(VerdictError::Malformed(_))
+        ));
+        let t = token_with_payload(b"not json");
+        assert!(matches!(
+            verifier().verify(&t, NOW),
+            Err(VerdictError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn expiry_honours_the_skew_and_the_given_clock() {
+        let token = key().sign(&claims()).unwrap();
+        let exp = claims().exp;
+        let v = verifier();
+        assert!(v.verify(&token, exp).is_ok());
+        assert!(v.verify(&token, exp + 60).is_ok());
+        assert_eq!(v.verify(&token, exp + 61), Err(VerdictError::Expired));
+        let strict = verifier().with_skew(0);
+        assert_eq!(strict.verify(&token, exp + 1), Err(VerdictError::Expired));
+        // jsonwebtoken's own clock is not used: this token expired in 2023, yet verifies at
+        // the `now` given above.
+    }
+
+    #[test]
+    fn future_iat_is_refused_beyond_the_skew() {
+        let token = key().sign(&claims()).unwrap();
+        let v = verifier();
+        assert!(v.verify(&token, NOW - 60).is_ok());
+        assert_eq!(v.verify(&token, NOW - 61), Err(VerdictError::NotYetValid));
+    }
+
+    #[test]
+    fn extreme_times_do_not_overflow() {
+        let mut c = claims();
+        c.exp = i64::MAX;
+        c.iat = i64::MIN;
+        let t = key().sign(&c).unwrap();
+        assert!(verifier().verify(&t, i64::MAX).is_ok());
+        assert!(verifier().with_skew(i64::MAX).verify(&t, 0).is_ok());
+    }
+
+    #[test]
+    fn rotation_accepts_each_trusted_kid() {
+        let old = key();
+        let new = VerdictSigningKey::from_seed("v2", [9; 32]);
+        let v = VerdictVerifier::new(vec![old.public_key(), new.public_key()]);
+        assert!(v.verify(&old.sign(&claims()).unwrap(), NOW).is_ok());
+        assert!(v.verify(&new.sign(&claims()).unwrap(), NOW).is_ok());
+        assert_eq!(v.keys().len(), 2);
+    }
+
+    #[test]
+    fn jwk_round_trip_and_rfc_8037_form() {
+        let public = key().public_key();
+        let jwk = public.to_jwk();
+        let json = serde_json::to_value(&jwk).unwrap();
+        assert_eq!(json["kty"], "OKP");
+        assert_eq!(json["crv"], "Ed25519");
+        assert_eq!(json["use"], "sig");
+        assert_eq!(json["alg"], "EdDSA");
+        assert_eq!(json["x"].as_str().unwrap().len(), 43);
+        assert_eq!(VerdictPublicKey::from_jwk(&jwk).unwrap(), public);
+        let jwks = Jwks::from_keys(std::slice::from_ref(&public));
+        assert_eq!(jwks.public_keys().unwrap(), vec![public]);
+    }
+
+    #[test]
+    fn jwk_refusals() {
+        let good = key().public_key().to_jwk();
+        let refused = |f: &dyn Fn(&mut Jwk)| {
+            let mut j = good.clone();
+            f(&mut j);
+            matches!(
+                VerdictPublicKey::from_jwk(&j),
+                Err(VerdictError::InvalidKey(_))
+            )
+        };
+        assert!(refused(&|j| j.kty = "EC".into()));
+        assert!(refused(&|j| j.crv = "X25519".into()));
+        assert!(refused(&|j| j.alg = "ES256".into()));
+        assert!(refused(&|j| j.use_ = "enc".into()));
+        assert!(refused(&|j| j.kid = String::new()));
+        assert!(refused(&|j| j.x = b64(&[1; 31])));
+        assert!(refused(&|j| j.x = format!("{}=", j.x)));
+        assert!(refused(&|j| j.x = format!("+{}", &j.x[1..])));
+        // The identity point is small-order (weak).
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(refused(&|j| j.x = b64(&identity)));
+        assert!(serde_json::from_str::<Jwk>(
+            r#"{"kty":"OKP","crv":"Ed25519","kid":"a","x":"x","alg":"EdDSA","use":"sig","d":"secret"}"#
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn debug_hides_the_signing_key() {
+        let k = key();
+        let dbg = format!("{k:?}");
+        assert!(dbg.contains("v1"));
+        assert!(!dbg.contains("7, 7"), "{dbg}");
+        assert!(!dbg.contains(&hex::encode(k.seed())));
     }
 }

@@ -1,0 +1,234 @@
+//! The `payseal-verifier` command line: `serve`, `keygen`, `profile`, `check`, `dev`.
+//!
+//! Exit codes: 0 success (for `check`: paid), 1 failure (for `check`: not paid), 2 usage or
+//! configuration error.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use payseal_protocol::{Outcome, Receipt};
+
+use crate::service::{self, CheckReport};
+
+/// PaySeal verifier: checks store purchases sealed by the PaySeal SDK and signs verdicts.
+#[derive(Debug, Parser)]
+#[command(name = "payseal-verifier", version, about)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTPS with a configuration file (stops gracefully on SIGTERM / Ctrl-C).
+    Serve {
+        /// The TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Make a new HPKE key (id 1) and verdict signing key in DIR (mode 0600; never overwrites).
+    Keygen {
+        /// Output folder (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the SDK profile (URL, TLS pins, HPKE key configuration, verdict keys) as JSON.
+    Profile {
+        /// The TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run the store rule for one receipt offline and print the decision as JSON
+    /// (exit 0 paid, 1 not paid, 2 usage or configuration error).
+    Check {
+        /// The TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The app id to check against.
+        #[arg(long)]
+        app: String,
+        /// The receipt JSON file (`{"store":"google_play",...}`).
+        receipt: PathBuf,
+    },
+    /// Development mode: create (once) keys, a self-signed certificate, the sandbox store and a
+    /// config in DIR, write DIR/profile.json, and serve.
+    Dev {
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// State folder (created if missing; reused on later runs).
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
+}
+
+const EXIT_FAIL: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Parse the process arguments and run; returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    run(cli)
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve { config } => {
+            init_logging();
+            let settings = match crate::config::load(&config) {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("configuration error: {e}")),
+            };
+            serve_blocking(settings)
+        }
+        Command::Keygen { out } => match crate::keys::generate_into(&out) {
+            Ok(paths) => {
+                println!("HPKE key:    {}", paths.hpke.display());
+                println!("verdict key: {}", paths.verdict.display());
+                ExitCode::SUCCESS
+            }
+            Err(e @ crate::keys::KeyError::Exists(_)) => usage_error(&e.to_string()),
+            Err(e) => fail(&e.to_string()),
+        },
+        Command::Profile { config } => {
+            let settings = match crate::config::load(&config) {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("configuration error: {e}")),
+            };
+            match crate::profile::build(&settings) {
+                Ok(p) => {
+                    println!("{}", p.to_json());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => usage_error(&e.to_string()),
+            }
+        }
+        Command::Check {
+            config,
+            app,
+            receipt,
+        } => check(&config, &app, &receipt),
+        Command::Dev { listen, state_dir } => {
+            init_logging();
+            dev(listen, &state_dir)
+        }
+    }
+}
+
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("payseal-verifier: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("payseal-verifier: {message}");
+    ExitCode::from(EXIT_FAIL)
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn serve_blocking(settings: crate::settings::Settings) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    let result = rt.block_on(async {
+        let server = crate::server::Server::bind(settings)?;
+        server.run(crate::server::shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn check(config: &Path, app: &str, receipt_path: &Path) -> ExitCode {
+    let settings = match crate::config::load(config) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&format!("configuration error: {e}")),
+    };
+    let text = match std::fs::read_to_string(receipt_path) {
+        Ok(t) => t,
+        Err(e) => return usage_error(&format!("{}: {e}", receipt_path.display())),
+    };
+    let report = match serde_json::from_str::<Receipt>(&text) {
+        Ok(receipt) => service::check_offline(&settings, app, &receipt, service::now_ms()),
+        Err(e) => CheckReport::malformed(app, format!("receipt JSON: {e}")),
+    };
+    match serde_json::to_string_pretty(&report) {
+        Ok(json) => println!("{json}"),
+        Err(e) => return fail(&e.to_string()),
+    }
+    if report.outcome == Outcome::Paid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAIL)
+    }
+}
+
+/// Resolve port 0 to a free port now, so the URL and profile name the real port.
+fn concrete_listen(listen: SocketAddr) -> std::io::Result<SocketAddr> {
+    if listen.port() != 0 {
+        return Ok(listen);
+    }
+    let probe = std::net::TcpListener::bind(listen)?;
+    probe.local_addr()
+}
+
+fn dev(listen: SocketAddr, state_dir: &Path) -> ExitCode {
+    let listen = match concrete_listen(listen) {
+        Ok(l) => l,
+        Err(e) => return usage_error(&format!("--listen {listen}: {e}")),
+    };
+    let paths = match crate::dev::prepare(state_dir, listen) {
+        Ok(p) => p,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let settings = match crate::dev::load(&paths, listen) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&format!("configuration error: {e}")),
+    };
+    let profile = match crate::profile::build(&settings) {
+        Ok(p) => p,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    if let Err(e) = std::fs::write(&paths.profile, profile.to_json() + "\n") {
+        return fail(&format!("{}: {e}", paths.profile.display()));
+    }
+    println!("PaySeal verifier (development mode)");
+    println!("  url:           {}", settings.public_url);
+    println!("  tls pins:      {}", profile.tls_pins.join(" "));
+    println!("  tls cert:      {}", paths.tls_cert.display());
+    println!("  config:        {}", paths.config.display());
+    println!("  profile:       {}", paths.profile.display());
+    println!("  ledger:        {}", paths.ledger.display());
+    println!("  sandbox store: {}", paths.sandbox_store.display());
+    println!("  app:           {}", crate::dev::DEV_APP_ID);
+    println!(
+        "  a purchase:    payseal-sandbox google-play --dir {} --app {} --product coins_100",
+        paths.dir.display(),
+        crate::dev::DEV_APP_ID
+    );
+    println!("listening on {}", settings.public_url);
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    serve_blocking(settings)
+}

@@ -1,0 +1,697 @@
+//! The configuration file (TOML) and its environment overrides, resolved into [`Settings`].
+//!
+//! See `verifier/config.example.toml` for every key. Relative paths are resolved against the
+//! folder of the configuration file. Everything is loaded and checked here (key files parsed,
+//! store keys decoded, App Store roots fingerprint-checked, TLS files parsed), so a bad
+//! configuration is reported with the file, the key and the reason, and the server never starts
+//! with it.
+//!
+//! Environment overrides (applied after the file):
+//! - `PAYSEAL_LISTEN` → `server.listen`
+//! - `PAYSEAL_PUBLIC_URL` → `server.public_url`
+//! - `PAYSEAL_LEDGER` → `ledger.url`
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use payseal_protocol::Environment;
+use rsa::pkcs8::DecodePublicKey;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::rules::{
+    AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, SandboxRules, TrustAnchors,
+};
+use crate::settings::{Limits, Settings, TlsFiles};
+
+/// Environment variable overriding `server.listen`.
+pub const ENV_LISTEN: &str = "PAYSEAL_LISTEN";
+/// Environment variable overriding `server.public_url`.
+pub const ENV_PUBLIC_URL: &str = "PAYSEAL_PUBLIC_URL";
+/// Environment variable overriding `ledger.url`.
+pub const ENV_LEDGER: &str = "PAYSEAL_LEDGER";
+
+/// Default verdict lifetime in minutes.
+pub const DEFAULT_TTL_MINUTES: u64 = 10;
+
+/// A configuration that cannot be used: which file, which key, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The configuration file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not TOML of the expected shape (syntax, unknown or missing key, wrong type).
+    #[error("{file}: {key}: {reason}")]
+    Syntax {
+        /// The configuration file.
+        file: PathBuf,
+        /// The key (dotted path) or line the parser stopped at.
+        key: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// A key has a value that cannot be used.
+    #[error("{file}: {key}: {reason}")]
+    Invalid {
+        /// The configuration file.
+        file: PathBuf,
+        /// The key, as a dotted path (or the environment variable that set it).
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// The key (dotted path) the error is about, if any.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Read { .. } => None,
+            ConfigError::Syntax { key, .. } | ConfigError::Invalid { key, .. } => Some(key),
+        }
+    }
+}
+
+/// The file as written (before resolution).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: RawServer,
+    keys: RawKeys,
+    #[serde(default)]
+    verdict: RawVerdict,
+    ledger: RawLedger,
+    #[serde(default)]
+    trust: RawTrust,
+    #[serde(default)]
+    apps: BTreeMap<String, RawApp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    public_url: Option<String>,
+    tls_cert: PathBuf,
+    tls_key: PathBuf,
+    #[serde(default)]
+    backup_pins: Vec<String>,
+    max_body_bytes: Option<u64>,
+    request_timeout_ms: Option<u64>,
+    shutdown_grace_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    hpke: Vec<PathBuf>,
+    verdict: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVerdict {
+    ttl_minutes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLedger {
+    url: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrust {
+    #[serde(default)]
+    apple_roots: Vec<RawRoot>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoot {
+    path: PathBuf,
+    sha256: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    environments: Vec<Environment>,
+    google_play: Option<RawPackageKey>,
+    app_store: Option<RawAppStore>,
+    huawei: Option<RawPackageKey>,
+    sandbox: Option<RawSandbox>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPackageKey {
+    package_name: String,
+    public_key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAppStore {
+    bundle_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSandbox {
+    public_key: String,
+}
+
+/// Load the configuration file with the process environment's overrides.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    load_with_env(path, |name| std::env::var(name).ok())
+}
+
+/// Load the configuration file with overrides looked up by `env` (tests pass their own).
+pub fn load_with_env(
+    path: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        file: path.to_path_buf(),
+        key: e
+            .span()
+            .map(|s| key_at(&text, s.start))
+            .unwrap_or_else(|| "(file)".into()),
+        reason: e.message().to_string(),
+    })?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    Resolver {
+        file: path.to_path_buf(),
+        base: base.to_path_buf(),
+    }
+    .resolve(raw, &env)
+}
+
+/// The dotted key at byte `offset` of a TOML text: the table header above it plus the key on its line.
+fn key_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or("");
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let line = text[line_start..line_end].trim();
+    let line_no = before.matches('\n').count() + 1;
+    let header = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let own_key = if line.starts_with('[') {
+        Some(
+            line.trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string(),
+        )
+    } else {
+        line.split_once('=')
+            .map(|(k, _)| k.trim().to_string())
+            .map(|k| match &header {
+                Some(h) => format!("{h}.{k}"),
+                None => k,
+            })
+    };
+    match own_key.or(header) {
+        Some(k) => format!("{k} (line {line_no})"),
+        None => format!("line {line_no}"),
+    }
+}
+
+struct Resolver {
+    file: PathBuf,
+    base: PathBuf,
+}
+
+impl Resolver {
+    fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.clone(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn resolve(
+        &self,
+        raw: RawConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        // server.listen
+        let (listen_key, listen_text) = match env(ENV_LISTEN) {
+            Some(v) => (format!("{ENV_LISTEN} (server.listen)"), v),
+            None => (
+                "server.listen".to_string(),
+                raw.server
+                    .listen
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1:8443".into()),
+            ),
+        };
+        let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
+            self.invalid(
+                listen_key,
+                format!("{listen_text:?} is not a socket address like 0.0.0.0:8443"),
+            )
+        })?;
+
+        // server.public_url
+        let (url_key, public_url) = match env(ENV_PUBLIC_URL) {
+            Some(v) => (format!("{ENV_PUBLIC_URL} (server.public_url)"), v),
+            None => (
+                "server.public_url".to_string(),
+                raw.server
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("https://localhost:{}", listen.port())),
+            ),
+        };
+        let public_url = check_public_url(&public_url).map_err(|r| self.invalid(url_key, r))?;
+
+        // TLS
+        let tls = TlsFiles {
+            cert_pem: self.path(&raw.server.tls_cert),
+            key_pem: self.path(&raw.server.tls_key),
+        };
+        crate::tls::server_config(&tls).map_err(|e| {
+            let key = match e {
+                crate::tls::TlsError::Key { .. } => "server.tls_key",
+                _ => "server.tls_cert",
+            };
+            self.invalid(key, e.to_string())
+        })?;
+
+        // backup pins
+        for (i, pin) in raw.server.backup_pins.iter().enumerate() {
+            check_pin(pin).map_err(|r| self.invalid(format!("server.backup_pins[{i}]"), r))?;
+        }
+        if raw.server.backup_pins.is_empty() {
+            return Err(self.invalid(
+                "server.backup_pins",
+                "at least one backup SPKI pin is required (the profile carries the current and a backup pin)",
+            ));
+        }
+
+        // limits
+        let defaults = Limits::default();
+        let max_body_bytes = match raw.server.max_body_bytes {
+            None => defaults.max_body_bytes,
+            Some(n) if (1024..=16 * 1024 * 1024).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(self.invalid(
+                    "server.max_body_bytes",
+                    format!("{n} is outside 1024..=16777216"),
+                ))
+            }
+        };
+        let ms = |key: &str, v: Option<u64>, default: Duration| match v {
+            None => Ok(default),
+            Some(n) if (1..=600_000).contains(&n) => Ok(Duration::from_millis(n)),
+            Some(n) => Err(self.invalid(key, format!("{n} is outside 1..=600000 milliseconds"))),
+        };
+        let limits = Limits {
+            max_body_bytes,
+            request_timeout: ms(
+                "server.request_timeout_ms",
+                raw.server.request_timeout_ms,
+                defaults.request_timeout,
+            )?,
+            shutdown_grace: ms(
+                "server.shutdown_grace_ms",
+                raw.server.shutdown_grace_ms,
+                defaults.shutdown_grace,
+            )?,
+        };
+
+        // keys
+        if raw.keys.hpke.is_empty() {
+            return Err(self.invalid("keys.hpke", "at least one HPKE key file is required"));
+        }
+        let mut hpke_keys = Vec::new();
+        for (i, p) in raw.keys.hpke.iter().enumerate() {
+            let key = crate::keys::read_hpke_key(&self.path(p))
+                .map_err(|e| self.invalid(format!("keys.hpke[{i}]"), e.to_string()))?;
+            if hpke_keys
+                .iter()
+                .any(|k: &payseal_protocol::envelope::ServerKeyPair| k.key_id() == key.key_id())
+            {
+                return Err(self.invalid(
+                    format!("keys.hpke[{i}]"),
+                    format!("duplicate HPKE key id {}", key.key_id()),
+                ));
+            }
+            hpke_keys.push(key);
+        }
+        if raw.keys.verdict.is_empty() {
+            return Err(self.invalid("keys.verdict", "at least one verdict key file is required"));
+        }
+        let mut verdict_keys = Vec::new();
+        for (i, p) in raw.keys.verdict.iter().enumerate() {
+            let key = crate::keys::read_verdict_key(&self.path(p))
+                .map_err(|e| self.invalid(format!("keys.verdict[{i}]"), e.to_string()))?;
+            if verdict_keys
+                .iter()
+                .any(|k: &payseal_protocol::verdict::VerdictSigningKey| k.kid() == key.kid())
+            {
+                return Err(self.invalid(
+                    format!("keys.verdict[{i}]"),
+                    format!("duplicate verdict kid {:?}", key.kid()),
+                ));
+            }
+            verdict_keys.push(key);
+        }
+
+        // verdict ttl
+        let ttl_minutes = raw.verdict.ttl_minutes.unwrap_or(DEFAULT_TTL_MINUTES);
+        if !(1..=24 * 60).contains(&ttl_minutes) {
+            return Err(self.invalid(
+                "verdict.ttl_minutes",
+                format!("{ttl_minutes} is outside 1..=1440"),
+            ));
+        }
+
+        // ledger
+        let (ledger_key, ledger_url) = match env(ENV_LEDGER) {
+            Some(v) => (format!("{ENV_LEDGER} (ledger.url)"), v),
+            None => ("ledger.url".to_string(), raw.ledger.url.clone()),
+        };
+        let ledger_url = self
+            .ledger_url(&ledger_url)
+            .map_err(|r| self.invalid(ledger_key, r))?;
+
+        // trust anchors
+        let mut anchors = TrustAnchors::default();
+        for (i, root) in raw.trust.apple_roots.iter().enumerate() {
+            let key = format!("trust.apple_roots[{i}]");
+            let der = self.load_root(&key, root)?;
+            anchors.apple_roots.push(der);
+        }
+
+        // apps
+        let mut apps = HashMap::new();
+        for (app_id, app) in &raw.apps {
+            let rules = self.app(app_id, app, &anchors)?;
+            apps.insert(app_id.clone(), rules);
+        }
+
+        Ok(Settings {
+            listen,
+            public_url,
+            tls,
+            backup_pins: raw.server.backup_pins,
+            hpke_keys,
+            verdict_keys,
+            verdict_ttl: Duration::from_secs(ttl_minutes * 60),
+            ledger_url,
+            apps,
+            anchors,
+            limits,
+        })
+    }
+
+    fn ledger_url(&self, url: &str) -> Result<String, String> {
+        match url.split_once(':') {
+            Some(("sqlite", path)) if !path.trim().is_empty() => Ok(format!(
+                "sqlite:{}",
+                self.path(Path::new(path.trim())).display()
+            )),
+            _ => Err(format!(
+                "{url:?} is not a supported ledger URL (expected sqlite:PATH)"
+            )),
+        }
+    }
+
+    fn load_root(&self, key: &str, root: &RawRoot) -> Result<Vec<u8>, ConfigError> {
+        let path = self.path(&root.path);
+        let pem = std::fs::read(&path)
+            .map_err(|e| self.invalid(format!("{key}.path"), format!("{}: {e}", path.display())))?;
+        let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                self.invalid(
+                    format!("{key}.path"),
+                    format!("{}: not PEM: {e}", path.display()),
+                )
+            })?;
+        let [cert] = certs.as_slice() else {
+            return Err(self.invalid(
+                format!("{key}.path"),
+                format!(
+                    "{}: expected exactly one CERTIFICATE, found {}",
+                    path.display(),
+                    certs.len()
+                ),
+            ));
+        };
+        let want = root.sha256.replace(':', "").to_ascii_lowercase();
+        if want.len() != 64 || !want.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(self.invalid(
+                format!("{key}.sha256"),
+                "must be the 64 hex digits of the root's SHA-256 fingerprint",
+            ));
+        }
+        let got = hex::encode(Sha256::digest(cert.as_ref()));
+        if got != want {
+            return Err(self.invalid(
+                format!("{key}.sha256"),
+                format!(
+                    "fingerprint mismatch: {} has SHA-256 {got}, the configuration says {want}",
+                    path.display()
+                ),
+            ));
+        }
+        x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|_| {
+            self.invalid(
+                format!("{key}.path"),
+                format!("{}: not an X.509 certificate", path.display()),
+            )
+        })?;
+        Ok(cert.as_ref().to_vec())
+    }
+
+    fn app(
+        &self,
+        app_id: &str,
+        app: &RawApp,
+        anchors: &TrustAnchors,
+    ) -> Result<AppRules, ConfigError> {
+        let k = |sub: &str| format!("apps.\"{app_id}\".{sub}");
+        if app_id.trim().is_empty() {
+            return Err(self.invalid("apps", "an app id must not be empty"));
+        }
+        if app.environments.is_empty() {
+            return Err(self.invalid(
+                k("environments"),
+                "list at least one of \"production\", \"sandbox\"",
+            ));
+        }
+        if app.google_play.is_none()
+            && app.app_store.is_none()
+            && app.huawei.is_none()
+            && app.sandbox.is_none()
+        {
+            return Err(self.invalid(
+                format!("apps.\"{app_id}\""),
+                "configure at least one store (google_play, app_store, huawei, sandbox)",
+            ));
+        }
+        let google_play = match &app.google_play {
+            None => None,
+            Some(g) => Some(GooglePlayRules {
+                package_name: non_empty(&g.package_name)
+                    .map_err(|r| self.invalid(k("google_play.package_name"), r))?,
+                public_key: rsa_spki(&g.public_key)
+                    .map_err(|r| self.invalid(k("google_play.public_key"), r))?,
+            }),
+        };
+        let app_store = match &app.app_store {
+            None => None,
+            Some(a) => {
+                if anchors.apple_roots.is_empty() {
+                    return Err(self.invalid(
+                        k("app_store"),
+                        "App Store receipts need at least one [[trust.apple_roots]] entry",
+                    ));
+                }
+                Some(AppStoreRules {
+                    bundle_id: non_empty(&a.bundle_id)
+                        .map_err(|r| self.invalid(k("app_store.bundle_id"), r))?,
+                })
+            }
+        };
+        let huawei = match &app.huawei {
+            None => None,
+            Some(h) => Some(HuaweiRules {
+                package_name: non_empty(&h.package_name)
+                    .map_err(|r| self.invalid(k("huawei.package_name"), r))?,
+                public_key: rsa_spki(&h.public_key)
+                    .map_err(|r| self.invalid(k("huawei.public_key"), r))?,
+            }),
+        };
+        let sandbox = match &app.sandbox {
+            None => None,
+            Some(s) => {
+                if !app.environments.contains(&Environment::Sandbox) {
+                    return Err(self.invalid(
+                        k("sandbox"),
+                        "the sandbox store is only accepted by apps whose environments include \"sandbox\"",
+                    ));
+                }
+                Some(SandboxRules {
+                    public_key: ed25519_raw(&s.public_key)
+                        .map_err(|r| self.invalid(k("sandbox.public_key"), r))?,
+                })
+            }
+        };
+        Ok(AppRules {
+            app_id: app_id.to_string(),
+            environments: app.environments.clone(),
+            google_play,
+            app_store,
+            huawei,
+            sandbox,
+        })
+    }
+}
+
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+fn b64(s: &str) -> Result<Vec<u8>, String> {
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| "not Base64".to_string())
+}
+
+/// Decode a Base64 X.509 SubjectPublicKeyInfo holding an RSA key (the Play Console / AppGallery form).
+pub fn rsa_spki(s: &str) -> Result<rsa::RsaPublicKey, String> {
+    let der = b64(s)?;
+    let key = rsa::RsaPublicKey::from_public_key_der(&der)
+        .map_err(|_| "not a Base64 X.509 SubjectPublicKeyInfo RSA public key".to_string())?;
+    let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
+    if bits < 2048 {
+        return Err(format!(
+            "RSA key of {bits} bits is too small (at least 2048)"
+        ));
+    }
+    Ok(key)
+}
+
+/// Decode a Base64 raw 32-byte Ed25519 public key (the sandbox store's form).
+pub fn ed25519_raw(s: &str) -> Result<ed25519_dalek::VerifyingKey, String> {
+    let raw = b64(s)?;
+    let bytes: [u8; 32] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("expected 32 bytes, got {}", raw.len()))?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| "not a valid Ed25519 public key".to_string())
+}
+
+fn check_public_url(url: &str) -> Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Err(format!("{url:?} must start with https://"));
+    };
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '@']) {
+        return Err(format!(
+            "{url:?} must be https://HOST[:PORT] with no path, query or credentials"
+        ));
+    }
+    Ok(url.to_string())
+}
+
+fn check_pin(pin: &str) -> Result<(), String> {
+    let Some(b) = pin.strip_prefix("sha256/") else {
+        return Err(format!(
+            "{pin:?} must look like sha256/<base64 of 32 bytes>"
+        ));
+    };
+    match STANDARD.decode(b) {
+        Ok(d) if d.len() == 32 => Ok(()),
+        _ => Err(format!(
+            "{pin:?} must look like sha256/<base64 of 32 bytes>"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_at_names_the_table_and_key() {
+        let text = "[server]\nlisten = 1\n\n[apps.\"x\".google_play]\npublic_kye = \"a\"\n";
+        let off = text.find("public_kye").unwrap();
+        assert_eq!(
+            key_at(text, off),
+            "apps.\"x\".google_play.public_kye (line 5)"
+        );
+        assert_eq!(
+            key_at(text, text.find("listen").unwrap()),
+            "server.listen (line 2)"
+        );
+        assert_eq!(key_at(text, 0), "server (line 1)");
+    }
+
+    #[test]
+    fn public_url_and_pins_are_checked() {
+        assert_eq!(
+            check_public_url("https://v.example.com:8443/").unwrap(),
+            "https://v.example.com:8443"
+        );
+        assert!(check_public_url("http://v.example.com").is_err());
+        assert!(check_public_url("https://v.example.com/path").is_err());
+        assert!(check_public_url("https://").is_err());
+        let good = format!("sha256/{}", STANDARD.encode([7u8; 32]));
+        assert!(check_pin(&good).is_ok());
+        assert!(check_pin("sha1/abcd").is_err());
+        assert!(check_pin(&format!("sha256/{}", STANDARD.encode([7u8; 20]))).is_err());
+    }
+
+    #[test]
+    fn store_keys_are_decoded_strictly() {
+        assert!(ed25519_raw(&STANDARD.encode([9u8; 31])).is_err());
+        assert!(ed25519_raw("***").is_err());
+        let vk = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]).verifying_key();
+        assert_eq!(ed25519_raw(&STANDARD.encode(vk.to_bytes())).unwrap(), vk);
+        assert!(rsa_spki(&STANDARD.encode(b"not der")).is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! Prometheus metrics: requests by route, status, outcome and reason; latency by route.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of `payseal_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Route template, e.g. `/v1/verify`.
+    pub route: &'static str,
+    /// HTTP status code.
+    pub status: u16,
+    /// `paid`, `not_paid`, or `none` when no verdict was sent.
+    pub outcome: &'static str,
+    /// Verdict reason, or the error class when no verdict was sent, or `none`.
+    pub reason: &'static str,
+}
+
+/// Labels of `payseal_request_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// Route template.
+    pub route: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs … ~3.3 s
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// The verifier's metrics registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with the verifier's metrics.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("payseal");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: Family<RouteLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "requests",
+            "HTTP requests by route, status, verdict outcome and reason",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            requests,
+            latency,
+        })
+    }
+
+    /// Count one request and its latency.
+    pub fn observe(&self, labels: RequestLabels, seconds: f64) {
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: labels.route,
+            })
+            .observe(seconds);
+        self.requests.get_or_create(&labels).inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

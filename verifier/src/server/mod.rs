@@ -1,0 +1,453 @@
+//! The HTTPS server: axum routes on axum-server with rustls (ring), body limit, request
+//! timeout, metrics, logs, and graceful shutdown.
+//!
+//! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use payseal_protocol::{Outcome, Reason};
+use serde::Serialize;
+
+use crate::ledger::{self, Ledger, LedgerError};
+use crate::service::{ServiceError, Verifier};
+use crate::settings::Settings;
+use crate::tls::TlsError;
+
+pub mod metrics;
+pub mod problem;
+
+use metrics::{Metrics, RequestLabels};
+use problem::{Problem, Tag};
+
+/// `Content-Type` of a sealed request.
+pub const REQUEST_CONTENT_TYPE: &str = "application/payseal-request";
+/// `Content-Type` of a sealed response.
+pub const RESPONSE_CONTENT_TYPE: &str = "application/payseal-response";
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// TLS material unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The ledger could not be opened.
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    /// Binding or serving failed.
+    #[error("listener {addr}: {source}")]
+    Io {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The settings are unusable for serving.
+    #[error("settings: {0}")]
+    Settings(&'static str),
+}
+
+/// The `GET /v1/keys` document: a JWKS (`keys`) plus the HPKE key configurations.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeysDocument {
+    /// Verdict public keys as JWKs (a JWK Set any JOSE library reads).
+    pub keys: Vec<payseal_protocol::verdict::Jwk>,
+    /// base64url (no padding) RFC 9458 key configurations, current first.
+    pub hpke_configs: Vec<String>,
+}
+
+impl KeysDocument {
+    /// The public keys of `settings`.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            keys: settings
+                .verdict_keys
+                .iter()
+                .map(|k| k.public_key().to_jwk())
+                .collect(),
+            hpke_configs: settings
+                .hpke_keys
+                .iter()
+                .map(|k| URL_SAFE_NO_PAD.encode(k.config().encode()))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    verifier: Verifier,
+    metrics: Arc<Metrics>,
+    keys_json: Arc<Vec<u8>>,
+    timeout: Duration,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    grace: Duration,
+    ledger: Arc<dyn Ledger>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Load TLS, open the ledger named by `settings.ledger_url`, and bind the listener.
+    pub fn bind(settings: Settings) -> Result<Self, ServerError> {
+        let ledger = ledger::open(&settings.ledger_url)?;
+        Self::bind_with_ledger(settings, ledger)
+    }
+
+    /// Like [`Server::bind`] with an already open ledger.
+    pub fn bind_with_ledger(
+        settings: Settings,
+        ledger: Arc<dyn Ledger>,
+    ) -> Result<Self, ServerError> {
+        crate::tls::install_crypto_provider();
+        if settings.hpke_keys.is_empty() || settings.verdict_keys.is_empty() {
+            return Err(ServerError::Settings(
+                "at least one HPKE key and one verdict key are required",
+            ));
+        }
+        let tls = Arc::new(crate::tls::server_config(&settings.tls)?);
+        let listener =
+            std::net::TcpListener::bind(settings.listen).map_err(|source| ServerError::Io {
+                addr: settings.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Io {
+            addr: settings.listen,
+            source,
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ServerError::Io { addr, source })?;
+        let keys_json = serde_json::to_vec(&KeysDocument::from_settings(&settings))
+            .map_err(|_| ServerError::Settings("keys document does not serialize"))?;
+        let limits = settings.limits.clone();
+        let state = AppState {
+            verifier: Verifier::new(Arc::new(settings), Arc::clone(&ledger)),
+            metrics: Metrics::new(),
+            keys_json: Arc::new(keys_json),
+            timeout: limits.request_timeout,
+        };
+        Ok(Self {
+            listener,
+            addr,
+            tls,
+            router: router(state, limits.max_body_bytes),
+            grace: limits.shutdown_grace,
+            ledger,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The ledger the server records into.
+    pub fn ledger(&self) -> &Arc<dyn Ledger> {
+        &self.ledger
+    }
+
+    /// Serve until `shutdown` resolves, then stop accepting and let in-flight requests finish
+    /// within the shutdown grace.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServerError> {
+        let addr = self.addr;
+        let handle = axum_server::Handle::new();
+        let config = axum_server::tls_rustls::RustlsConfig::from_config(self.tls);
+        let serving = axum_server::from_tcp_rustls(self.listener, config)
+            .handle(handle.clone())
+            .serve(self.router.into_make_service());
+        tokio::pin!(serving);
+        tracing::info!(%addr, "verifier listening");
+        tokio::select! {
+            result = &mut serving => {
+                return result.map_err(|source| ServerError::Io { addr, source });
+            }
+            () = shutdown => {
+                tracing::info!(grace_ms = self.grace.as_millis() as u64, "shutting down: draining in-flight requests");
+                handle.graceful_shutdown(Some(self.grace));
+            }
+        }
+        serving
+            .await
+            .map_err(|source| ServerError::Io { addr, source })?;
+        tracing::info!("verifier stopped");
+        Ok(())
+    }
+}
+
+/// Bind and serve `settings` until `shutdown` resolves.
+pub async fn serve(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    Server::bind(settings)?.run(shutdown).await
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route(
+            "/v1/verify",
+            post(verify).layer(DefaultBodyLimit::max(max_body_bytes)),
+        )
+        .route("/v1/keys", get(keys))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Timeout, metrics and logs around every request.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = match request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str())
+    {
+        Some("/v1/verify") => "/v1/verify",
+        Some("/v1/keys") => "/v1/keys",
+        Some("/healthz") => "/healthz",
+        Some("/readyz") => "/readyz",
+        Some("/metrics") => "/metrics",
+        _ => "other",
+    };
+    let response = match tokio::time::timeout(state.timeout, next.run(request)).await {
+        Ok(r) => r,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Request timed out",
+            "timeout",
+        )
+        .retry_after(1)
+        .into_response(),
+    };
+    let elapsed = start.elapsed();
+    let tag = response.extensions().get::<Tag>().copied().unwrap_or(Tag {
+        outcome: "none",
+        reason: "none",
+    });
+    let status = response.status().as_u16();
+    state.metrics.observe(
+        RequestLabels {
+            route,
+            status,
+            outcome: tag.outcome,
+            reason: tag.reason,
+        },
+        elapsed.as_secs_f64(),
+    );
+    let latency_us = elapsed.as_micros() as u64;
+    if status >= 500 {
+        tracing::warn!(
+            route,
+            status,
+            outcome = tag.outcome,
+            reason = tag.reason,
+            latency_us,
+            "request"
+        );
+    } else {
+        tracing::info!(
+            route,
+            status,
+            outcome = tag.outcome,
+            reason = tag.reason,
+            latency_us,
+            "request"
+        );
+    }
+    response
+}
+
+fn outcome_str(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Paid => "paid",
+        Outcome::NotPaid => "not_paid",
+    }
+}
+
+fn has_content_type(headers: &HeaderMap, expected: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if !has_content_type(&headers, REQUEST_CONTENT_TYPE) {
+        return Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            "content_type",
+        )
+        .detail("expected application/payseal-request")
+        .into_response();
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request too large",
+                "too_large",
+            )
+            .into_response();
+        }
+        Err(_) => {
+            return Problem::new(StatusCode::BAD_REQUEST, "Bad request", "body").into_response();
+        }
+    };
+    match state.verifier.verify(&body).await {
+        Ok(decision) => {
+            let mut response = (
+                StatusCode::OK,
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(RESPONSE_CONTENT_TYPE),
+                    ),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                ],
+                decision.sealed,
+            )
+                .into_response();
+            response.extensions_mut().insert(Tag {
+                outcome: outcome_str(decision.outcome),
+                reason: decision.reason.map_or("none", Reason::as_str),
+            });
+            response
+        }
+        Err(ServiceError::Envelope(_)) => {
+            Problem::new(StatusCode::BAD_REQUEST, "Bad request", "envelope").into_response()
+        }
+        Err(ServiceError::BadRequest(what)) => {
+            tracing::debug!(what, "request refused");
+            Problem::new(StatusCode::BAD_REQUEST, "Bad request", "request").into_response()
+        }
+        Err(ServiceError::Ledger(e)) => {
+            tracing::error!(error = %e, "ledger unavailable");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable",
+                "ledger",
+            )
+            .detail("the redemption ledger is unavailable; retry later")
+            .retry_after(1)
+            .into_response()
+        }
+        Err(e @ (ServiceError::Sign(_) | ServiceError::Seal(_))) => {
+            tracing::error!(error = %e, "cannot answer");
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "internal",
+            )
+            .into_response()
+        }
+    }
+}
+
+async fn keys(State(state): State<AppState>) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        state.keys_json.as_ref().clone(),
+    )
+        .into_response()
+}
+
+async fn healthz() -> Response {
+    ([(header::CONTENT_TYPE, "text/plain")], "ok\n").into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.verifier.ledger().ready().await {
+        Ok(()) => ([(header::CONTENT_TYPE, "text/plain")], "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Not ready", "ledger")
+                .detail("the redemption ledger is unavailable")
+                .retry_after(1)
+                .into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    Problem::new(StatusCode::NOT_FOUND, "Not found", "not_found").into_response()
+}

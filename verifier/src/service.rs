@@ -1,0 +1,377 @@
+//! The decision: open the envelope → parse the request → look up the app → run the store's rule
+//! → record the redemption → sign the verdict → seal the response.
+//!
+//! Pure but for the ledger call; the HTTP layer (`server`) maps [`ServiceError`] to status codes.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use payseal_protocol::envelope::{self, EnvelopeError};
+use payseal_protocol::request::MIN_NONCE_BYTES;
+use payseal_protocol::verdict::VerdictError;
+use payseal_protocol::{
+    Outcome, Reason, Receipt, Redemption, Store, VerdictClaims, VerifyRequest, VerifyResponse,
+    PROTOCOL_VERSION,
+};
+use serde::Serialize;
+
+use crate::ledger::{Ledger, LedgerError, RedeemOutcome, RedemptionRequest};
+use crate::rules::{self, AppRules, PartialPurchase, Purchase, Rejection};
+use crate::settings::Settings;
+
+/// Longest nonce accepted, in bytes.
+pub const MAX_NONCE_BYTES: usize = 128;
+/// Longest app or account id accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Why a request got no sealed verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The body is not an envelope this verifier can open (never more detail towards the peer).
+    #[error("envelope: {0}")]
+    Envelope(EnvelopeError),
+    /// The envelope opened but its plaintext is not an acceptable request.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// The ledger could not record or read the redemption; nothing was decided.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The verdict could not be signed.
+    #[error("verdict signing failed: {0}")]
+    Sign(VerdictError),
+    /// The response could not be sealed.
+    #[error("response sealing failed: {0}")]
+    Seal(EnvelopeError),
+}
+
+/// A sealed answer and what it says (for metrics and logs; never receipt content).
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// The sealed [`VerifyResponse`] to send back.
+    pub sealed: Vec<u8>,
+    /// Paid or not.
+    pub outcome: Outcome,
+    /// Why not paid.
+    pub reason: Option<Reason>,
+    /// First or repeat, when paid.
+    pub redemption: Option<Redemption>,
+}
+
+/// The verification service: settings plus a ledger.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    settings: Arc<Settings>,
+    ledger: Arc<dyn Ledger>,
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Verifier {
+    /// A service over `settings` recording into `ledger`.
+    pub fn new(settings: Arc<Settings>, ledger: Arc<dyn Ledger>) -> Self {
+        Self { settings, ledger }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Arc<dyn Ledger> {
+        &self.ledger
+    }
+
+    /// Decide on one sealed request body now.
+    pub async fn verify(&self, body: &[u8]) -> Result<Decision, ServiceError> {
+        self.verify_at(body, now_ms()).await
+    }
+
+    /// Decide on one sealed request body at `now_ms` (Unix milliseconds).
+    pub async fn verify_at(&self, body: &[u8], now_ms: i64) -> Result<Decision, ServiceError> {
+        let (plain, reply) = envelope::open_request(&self.settings.hpke_keys, body)
+            .map_err(ServiceError::Envelope)?;
+        let plain = zeroize::Zeroizing::new(plain);
+        let request: VerifyRequest = serde_json::from_slice(&plain)
+            .map_err(|_| ServiceError::BadRequest("not a PaySeal verify request"))?;
+        validate_request(&request)?;
+
+        let claims = self.decide(&request, now_ms).await?;
+        let signer = self
+            .settings
+            .verdict_keys
+            .first()
+            .ok_or(ServiceError::Sign(VerdictError::InvalidKey(
+                "no verdict key".into(),
+            )))?;
+        let token = signer.sign(&claims).map_err(ServiceError::Sign)?;
+        let response = VerifyResponse {
+            v: PROTOCOL_VERSION,
+            verdict: token,
+        };
+        let json = serde_json::to_vec(&response)
+            .map_err(|_| ServiceError::Seal(EnvelopeError::Malformed))?;
+        let sealed = reply.seal_response(&json).map_err(ServiceError::Seal)?;
+        Ok(Decision {
+            sealed,
+            outcome: claims.outcome,
+            reason: claims.reason,
+            redemption: claims.redemption,
+        })
+    }
+
+    /// The verdict claims for a parsed, validated request (records paid redemptions).
+    async fn decide(
+        &self,
+        request: &VerifyRequest,
+        now_ms: i64,
+    ) -> Result<VerdictClaims, ServiceError> {
+        let mut claims = self.base_claims(request, now_ms);
+        let Some(app) = self.settings.apps.get(&request.app_id) else {
+            return Ok(not_paid(claims, Reason::UnknownApp, None));
+        };
+        let purchase = match check(app, &self.settings, &request.receipt, now_ms) {
+            Ok(p) => p,
+            Err(rejection) => {
+                return Ok(not_paid(claims, rejection.reason, Some(&rejection.partial)))
+            }
+        };
+        fill_purchase(&mut claims, &purchase);
+        let outcome = self
+            .ledger
+            .redeem(RedemptionRequest {
+                store: purchase.store,
+                app_id: request.app_id.clone(),
+                transaction_key: purchase.transaction_key.clone(),
+                account_id: request.account_id.clone(),
+                product_id: purchase.product_id.clone(),
+                receipt_sha256: claims.receipt_sha256.clone(),
+                verdict_id: claims.jti.clone(),
+                now_ms,
+            })
+            .await?;
+        Ok(match outcome {
+            RedeemOutcome::First => paid(claims, Redemption::First),
+            RedeemOutcome::Repeat => paid(claims, Redemption::Repeat),
+            RedeemOutcome::OtherAccount => not_paid(claims, Reason::AlreadyRedeemed, None),
+        })
+    }
+
+    fn base_claims(&self, request: &VerifyRequest, now_ms: i64) -> VerdictClaims {
+        let iat = now_ms.div_euclid(1000);
+        let ttl = i64::try_from(self.settings.verdict_ttl.as_secs()).unwrap_or(600);
+        VerdictClaims {
+            iss: self.settings.public_url.clone(),
+            iat,
+            exp: iat.saturating_add(ttl),
+            jti: uuid::Uuid::new_v4().to_string(),
+            nonce: request.nonce.clone(),
+            app: request.app_id.clone(),
+            sub: request.account_id.clone(),
+            store: request.receipt.store(),
+            environment: None,
+            product_id: None,
+            transaction_id: None,
+            original_transaction_id: None,
+            quantity: None,
+            purchased_at: None,
+            receipt_sha256: request.receipt.sha256_hex(),
+            outcome: Outcome::NotPaid,
+            reason: None,
+            redemption: None,
+        }
+    }
+}
+
+fn validate_request(request: &VerifyRequest) -> Result<(), ServiceError> {
+    if request.v != PROTOCOL_VERSION {
+        return Err(ServiceError::BadRequest("unsupported protocol version"));
+    }
+    let nonce = URL_SAFE_NO_PAD
+        .decode(request.nonce.as_bytes())
+        .map_err(|_| ServiceError::BadRequest("nonce is not base64url"))?;
+    if nonce.len() < MIN_NONCE_BYTES || nonce.len() > MAX_NONCE_BYTES {
+        return Err(ServiceError::BadRequest("nonce length out of range"));
+    }
+    if request.app_id.is_empty() || request.app_id.len() > MAX_ID_BYTES {
+        return Err(ServiceError::BadRequest("app id length out of range"));
+    }
+    if request.account_id.is_empty() || request.account_id.len() > MAX_ID_BYTES {
+        return Err(ServiceError::BadRequest("account id length out of range"));
+    }
+    Ok(())
+}
+
+/// Run the store rule, then re-check the app's allowed environments (defence in depth).
+fn check(
+    app: &AppRules,
+    settings: &Settings,
+    receipt: &Receipt,
+    now_ms: i64,
+) -> Result<Purchase, Rejection> {
+    let purchase = rules::check_receipt(receipt, app, &settings.anchors, now_ms)?;
+    if !app.environments.contains(&purchase.environment) {
+        return Err(Rejection {
+            reason: Reason::UntrustedEnvironment,
+            detail: format!(
+                "{} purchase, but the app accepts only {:?}",
+                purchase.environment.as_str(),
+                app.environments
+                    .iter()
+                    .map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+            ),
+            partial: PartialPurchase {
+                environment: Some(purchase.environment),
+                product_id: Some(purchase.product_id.clone()),
+                transaction_id: Some(purchase.transaction_id.clone()),
+            },
+        });
+    }
+    Ok(purchase)
+}
+
+fn fill_purchase(claims: &mut VerdictClaims, p: &Purchase) {
+    claims.store = p.store;
+    claims.environment = Some(p.environment);
+    claims.product_id = Some(p.product_id.clone());
+    claims.transaction_id = Some(p.transaction_id.clone());
+    claims.original_transaction_id = p.original_transaction_id.clone();
+    claims.quantity = Some(p.quantity);
+    claims.purchased_at = Some(p.purchased_at);
+}
+
+fn paid(mut claims: VerdictClaims, redemption: Redemption) -> VerdictClaims {
+    claims.outcome = Outcome::Paid;
+    claims.reason = None;
+    claims.redemption = Some(redemption);
+    claims
+}
+
+fn not_paid(
+    mut claims: VerdictClaims,
+    reason: Reason,
+    partial: Option<&PartialPurchase>,
+) -> VerdictClaims {
+    claims.outcome = Outcome::NotPaid;
+    claims.reason = Some(reason);
+    claims.redemption = None;
+    if let Some(p) = partial {
+        claims.environment = p.environment;
+        claims.product_id = p.product_id.clone();
+        claims.transaction_id = p.transaction_id.clone();
+    }
+    claims
+}
+
+/// The purchase part of an offline check report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckedPurchase {
+    /// Production or sandbox.
+    pub environment: payseal_protocol::Environment,
+    /// Product id.
+    pub product_id: String,
+    /// The ledger key.
+    pub transaction_key: String,
+    /// The store's transaction id.
+    pub transaction_id: String,
+    /// The original transaction id, when the store has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_transaction_id: Option<String>,
+    /// Quantity.
+    pub quantity: u32,
+    /// Purchase time, Unix milliseconds.
+    pub purchased_at: i64,
+}
+
+/// What `payseal-verifier check` prints: the store rule's decision for one receipt, offline.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// The app id checked against.
+    pub app: String,
+    /// The receipt's store (absent when the receipt JSON did not parse).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<Store>,
+    /// Paid or not (by the store rule alone; the ledger is not consulted).
+    pub outcome: Outcome,
+    /// Why not paid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// Operator-facing explanation.
+    pub detail: String,
+    /// Hex SHA-256 of the receipt's canonical bytes (absent when the receipt JSON did not parse).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_sha256: Option<String>,
+    /// The purchase, when paid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purchase: Option<CheckedPurchase>,
+}
+
+impl CheckReport {
+    /// The report for a receipt file that is not receipt JSON.
+    pub fn malformed(app_id: &str, detail: String) -> Self {
+        Self {
+            app: app_id.to_string(),
+            store: None,
+            outcome: Outcome::NotPaid,
+            reason: Some(Reason::Malformed),
+            detail,
+            receipt_sha256: None,
+            purchase: None,
+        }
+    }
+}
+
+/// Run the store rule for `receipt` against `app_id` offline (no ledger).
+pub fn check_offline(
+    settings: &Settings,
+    app_id: &str,
+    receipt: &Receipt,
+    now_ms: i64,
+) -> CheckReport {
+    let mut report = CheckReport {
+        app: app_id.to_string(),
+        store: Some(receipt.store()),
+        outcome: Outcome::NotPaid,
+        reason: None,
+        detail: String::new(),
+        receipt_sha256: Some(receipt.sha256_hex()),
+        purchase: None,
+    };
+    let Some(app) = settings.apps.get(app_id) else {
+        report.reason = Some(Reason::UnknownApp);
+        report.detail = format!("app {app_id:?} is not configured on this verifier");
+        return report;
+    };
+    match check(app, settings, receipt, now_ms) {
+        Ok(p) => {
+            report.outcome = Outcome::Paid;
+            report.detail = format!(
+                "{} signature, app binding and state verified",
+                p.store.as_str()
+            );
+            report.purchase = Some(CheckedPurchase {
+                environment: p.environment,
+                product_id: p.product_id,
+                transaction_key: p.transaction_key,
+                transaction_id: p.transaction_id,
+                original_transaction_id: p.original_transaction_id,
+                quantity: p.quantity,
+                purchased_at: p.purchased_at,
+            });
+        }
+        Err(r) => {
+            report.reason = Some(r.reason);
+            report.detail = r.detail;
+        }
+    }
+    report
+}

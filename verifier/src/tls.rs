@@ -1,0 +1,136 @@
+//! TLS: the rustls server configuration from PEM files (ring provider), SPKI pins of the
+//! served certificate, and self-signed material for development.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::settings::TlsFiles;
+
+/// Why TLS material could not be loaded or made.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate file cannot be read or holds no certificate.
+    #[error("{path}: {reason}")]
+    Cert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The key file cannot be read, holds no private key, or does not match the certificate.
+    #[error("{path}: {reason}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why (never key material).
+        reason: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS configuration refused: {0}")]
+    Rustls(String),
+    /// Certificate generation failed.
+    #[error("certificate generation failed: {0}")]
+    Generate(String),
+}
+
+/// Install the ring crypto provider as the process default (idempotent).
+pub fn install_crypto_provider() {
+    // Err only means a provider is installed already, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Read the certificate chain (leaf first) from a PEM file.
+pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let cert_err = |reason: String| TlsError::Cert {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| cert_err(e.to_string()))?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| cert_err(format!("not PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(cert_err("no CERTIFICATE in the file".into()));
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let key_err = |reason: String| TlsError::Key {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| key_err(e.to_string()))?);
+    rustls_pemfile::private_key(&mut pem.as_slice())
+        .map_err(|_| key_err("not PEM".into()))?
+        .ok_or_else(|| key_err("no PRIVATE KEY in the file".into()))
+}
+
+/// Build the rustls server configuration (TLS 1.3 and 1.2, ALPN h2 + http/1.1) from PEM files.
+pub fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, TlsError> {
+    let certs = read_certs(&files.cert_pem)?;
+    let key = read_key(&files.key_pem)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Key {
+            path: files.key_pem.clone(),
+            reason: format!("does not fit the certificate: {e}"),
+        })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The SubjectPublicKeyInfo DER of a certificate.
+pub fn cert_spki(cert_der: &[u8]) -> Result<Vec<u8>, String> {
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(cert_der).map_err(|e| format!("not X.509: {e}"))?;
+    Ok(cert.tbs_certificate.subject_pki.raw.to_vec())
+}
+
+/// The `sha256/<base64>` pin of the leaf certificate in a PEM file.
+pub fn leaf_pin(cert_pem: &Path) -> Result<String, TlsError> {
+    let certs = read_certs(cert_pem)?;
+    let spki = cert_spki(certs[0].as_ref()).map_err(|reason| TlsError::Cert {
+        path: cert_pem.to_path_buf(),
+        reason,
+    })?;
+    Ok(payseal_protocol::profile::spki_pin(&spki))
+}
+
+/// A self-signed certificate and its key, as PEM.
+pub struct SelfSigned {
+    /// Certificate PEM.
+    pub cert_pem: String,
+    /// Private key PEM (PKCS#8). Secret: write it with mode 0600.
+    pub key_pem: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for SelfSigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelfSigned").finish_non_exhaustive()
+    }
+}
+
+/// A self-signed ECDSA P-256 certificate for `names` (DNS names or IP addresses).
+pub fn self_signed(names: &[&str]) -> Result<SelfSigned, TlsError> {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let certified =
+        rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    Ok(SelfSigned {
+        cert_pem: certified.cert.pem(),
+        key_pem: zeroize::Zeroizing::new(certified.key_pair.serialize_pem()),
+    })
+}
+
+/// A fresh backup key pair: its private key PEM and its `sha256/<base64>` SPKI pin.
+pub fn backup_key() -> Result<(zeroize::Zeroizing<String>, String), TlsError> {
+    let key = rcgen::KeyPair::generate().map_err(|e| TlsError::Generate(e.to_string()))?;
+    let pin = payseal_protocol::profile::spki_pin(&key.public_key_der());
+    Ok((zeroize::Zeroizing::new(key.serialize_pem()), pin))
+}

@@ -1,9 +1,32 @@
 //! Store rules (the "predefined rule" of each store): pure functions of
 //! (receipt, app rules, trust anchors, now) → purchase or rejection. No I/O.
 //!
-//! STUB: types fixed by the lead; each store's rule lives in its own module.
+//! Every rule runs in the same order:
+//! 1. the app must have rules for the receipt's store (`unknown_app`; for the sandbox store,
+//!    `untrusted_environment`: only apps marked sandbox accept it);
+//! 2. the signature is verified over the exact bytes the store signed, before anything in them
+//!    is read (`bad_signature`; App Store: the chain, `untrusted_chain`);
+//! 3. only then is the signed content parsed (`malformed` if it does not parse);
+//! 4. app binding (`wrong_app`), state (`not_purchased` / `revoked`), environment
+//!    (`untrusted_environment`: not in the app's `environments`).
+//!
+//! Unparseable *signatures* (bad Base64, wrong length) are `bad_signature`: they are refused
+//! signatures, not refused purchases. An App Store JWS that is not three Base64url parts with a
+//! JSON header is `malformed`; an `alg` other than `ES256` is `bad_signature`; an `x5c` that is
+//! missing, too short, unparseable or in the wrong order is `untrusted_chain`.
+//! [`Rejection::partial`] is filled only from data whose signature (and chain) verified.
+
+pub mod app_store;
+pub mod google_play;
+pub mod huawei;
+pub mod sandbox;
 
 use payseal_protocol::{Environment, Reason, Receipt, Store};
+
+pub use app_store::AppStoreRule;
+pub use google_play::GooglePlayRule;
+pub use huawei::HuaweiRule;
+pub use sandbox::SandboxRule;
 
 /// What the verifier knows about one app: its store keys and allowed environments.
 #[derive(Debug, Clone)]
@@ -123,6 +146,102 @@ pub fn check_receipt(
     anchors: &TrustAnchors,
     now_ms: i64,
 ) -> Result<Purchase, Rejection> {
-    let _ = (receipt, app, anchors, now_ms);
-    todo!("dispatch to google_play / app_store / huawei / sandbox rules")
+    match receipt.store() {
+        Store::GooglePlay => GooglePlayRule.check(receipt, app, anchors, now_ms),
+        Store::AppStore => AppStoreRule.check(receipt, app, anchors, now_ms),
+        Store::Huawei => HuaweiRule.check(receipt, app, anchors, now_ms),
+        Store::Sandbox => SandboxRule.check(receipt, app, anchors, now_ms),
+    }
 }
+
+impl Rejection {
+    /// A rejection with nothing read from the receipt.
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Rejection {
+        Rejection {
+            reason,
+            detail: detail.into(),
+            partial: PartialPurchase::default(),
+        }
+    }
+
+    /// A rejection carrying fields read from signature-verified data.
+    pub fn with_partial(
+        reason: Reason,
+        detail: impl Into<String>,
+        partial: PartialPurchase,
+    ) -> Rejection {
+        Rejection {
+            reason,
+            detail: detail.into(),
+            partial,
+        }
+    }
+}
+
+/// The receipt named another store than the rule it was given to (a caller bug, not an attack).
+fn wrong_rule(rule: Store, receipt: &Receipt) -> Rejection {
+    Rejection::new(
+        Reason::Malformed,
+        format!("a {} receipt was given to the {rule} rule", receipt.store()),
+    )
+}
+
+/// The app has no rules for `store`.
+fn no_store_rules(app: &AppRules, store: Store) -> Rejection {
+    Rejection::new(
+        Reason::UnknownApp,
+        format!(
+            "app {} has no {store} settings on this verifier",
+            app.app_id
+        ),
+    )
+}
+
+/// Refuse a purchase whose environment the app does not accept.
+fn check_environment(
+    app: &AppRules,
+    environment: Environment,
+    partial: &PartialPurchase,
+) -> Result<(), Rejection> {
+    if app.environments.contains(&environment) {
+        Ok(())
+    } else {
+        Err(Rejection::with_partial(
+            Reason::UntrustedEnvironment,
+            format!(
+                "{} purchase, but app {} accepts only {}",
+                environment.as_str(),
+                app.app_id,
+                app.environments
+                    .iter()
+                    .map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            partial.clone(),
+        ))
+    }
+}
+
+/// Decode a standard-Base64 store signature (`bad_signature` when it is not Base64).
+fn decode_signature(signature: &str) -> Result<Vec<u8>, Rejection> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(signature.trim())
+        .map_err(|_| Rejection::new(Reason::BadSignature, "signature is not Base64"))
+}
+
+/// Refuse a quantity of zero; absent means one.
+fn quantity(q: Option<u32>, partial: &PartialPurchase) -> Result<u32, Rejection> {
+    match q.unwrap_or(1) {
+        0 => Err(Rejection::with_partial(
+            Reason::Malformed,
+            "quantity is 0",
+            partial.clone(),
+        )),
+        n => Ok(n),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support;

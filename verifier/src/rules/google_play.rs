@@ -1,0 +1,307 @@
+//! Google Play: SHA1withRSA (PKCS#1 v1.5) over the exact `Purchase.getOriginalJson()` bytes.
+
+use payseal_protocol::{Environment, Reason, Receipt, Store};
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::signature::Verifier;
+use serde::Deserialize;
+
+use super::{
+    check_environment, decode_signature, no_store_rules, quantity, wrong_rule, AppRules,
+    PartialPurchase, Purchase, Rejection, StoreRule, TrustAnchors,
+};
+
+/// The Google Play rule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GooglePlayRule;
+
+/// The fields of Play's purchase JSON that the rule reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlayPurchase {
+    order_id: Option<String>,
+    package_name: String,
+    product_id: Option<String>,
+    product_ids: Option<Vec<String>>,
+    purchase_time: i64,
+    purchase_state: i64,
+    purchase_token: String,
+    quantity: Option<u32>,
+    /// `0` for test purchases (license testers); absent for real money.
+    purchase_type: Option<i64>,
+}
+
+impl StoreRule for GooglePlayRule {
+    fn check(
+        &self,
+        receipt: &Receipt,
+        app: &AppRules,
+        _anchors: &TrustAnchors,
+        _now_ms: i64,
+    ) -> Result<Purchase, Rejection> {
+        let Receipt::GooglePlay {
+            purchase_data,
+            signature,
+        } = receipt
+        else {
+            return Err(wrong_rule(Store::GooglePlay, receipt));
+        };
+        let rules = app
+            .google_play
+            .as_ref()
+            .ok_or_else(|| no_store_rules(app, Store::GooglePlay))?;
+
+        // 1. The signature over the exact bytes, before anything is read from them.
+        let sig = Signature::try_from(decode_signature(signature)?.as_slice()).map_err(|_| {
+            Rejection::new(Reason::BadSignature, "signature is not an RSA signature")
+        })?;
+        VerifyingKey::<sha1::Sha1>::new(rules.public_key.clone())
+            .verify(purchase_data.as_bytes(), &sig)
+            .map_err(|_| {
+                Rejection::new(
+                    Reason::BadSignature,
+                    "SHA1withRSA signature does not verify with the app's Play key",
+                )
+            })?;
+
+        // 2. Signed content.
+        let p: PlayPurchase = serde_json::from_str(purchase_data).map_err(|e| {
+            Rejection::new(
+                Reason::Malformed,
+                format!("signed purchase JSON does not parse: {e}"),
+            )
+        })?;
+        let product_id = match (p.product_id, p.product_ids) {
+            (Some(id), _) => id,
+            (None, Some(ids)) if ids.len() == 1 => ids.into_iter().next().unwrap_or_default(),
+            _ => {
+                return Err(Rejection::new(
+                    Reason::Malformed,
+                    "signed purchase names no single productId",
+                ))
+            }
+        };
+        let environment = if p.purchase_type == Some(0) {
+            Environment::Sandbox
+        } else {
+            Environment::Production
+        };
+        let transaction_id = match p.order_id.filter(|id| !id.is_empty()) {
+            Some(order_id) => order_id,
+            None => p.purchase_token.clone(),
+        };
+        if transaction_id.is_empty() {
+            return Err(Rejection::new(
+                Reason::Malformed,
+                "signed purchase has neither orderId nor purchaseToken",
+            ));
+        }
+        let partial = PartialPurchase {
+            environment: Some(environment),
+            product_id: Some(product_id.clone()),
+            transaction_id: Some(transaction_id.clone()),
+        };
+
+        // 3. App binding, state, environment.
+        if p.package_name != rules.package_name {
+            return Err(Rejection::with_partial(
+                Reason::WrongApp,
+                format!(
+                    "packageName {} is not {}",
+                    p.package_name, rules.package_name
+                ),
+                partial,
+            ));
+        }
+        if p.purchase_state != 0 {
+            let what = match p.purchase_state {
+                1 => "cancelled",
+                2 => "pending",
+                _ => "not purchased",
+            };
+            return Err(Rejection::with_partial(
+                Reason::NotPurchased,
+                format!("purchaseState {} ({what})", p.purchase_state),
+                partial,
+            ));
+        }
+        check_environment(app, environment, &partial)?;
+        let quantity = quantity(p.quantity, &partial)?;
+
+        Ok(Purchase {
+            store: Store::GooglePlay,
+            environment,
+            product_id,
+            transaction_key: transaction_id.clone(),
+            transaction_id,
+            original_transaction_id: None,
+            quantity,
+            purchased_at: p.purchase_time,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::test_support::*;
+    use payseal_protocol::Reason;
+    use payseal_sandbox::PurchaseState;
+
+    fn check(receipt: &Receipt, app: &AppRules) -> Result<Purchase, Rejection> {
+        GooglePlayRule.check(receipt, app, &anchors(), 0)
+    }
+
+    fn play(purchase_data: String, signature: String) -> Receipt {
+        Receipt::GooglePlay {
+            purchase_data,
+            signature,
+        }
+    }
+
+    #[test]
+    fn genuine_purchase_is_paid() {
+        let mut o = order(Store::GooglePlay);
+        o.quantity = 2;
+        o.transaction_id = Some("GPA.1234-5678-9012-34567".into());
+        let r = genuine().issue_at(&o, 1_700_000_000_123).unwrap();
+        let p = check(&r, &app()).unwrap();
+        assert_eq!(p.store, Store::GooglePlay);
+        assert_eq!(p.environment, Environment::Sandbox);
+        assert_eq!(p.product_id, "gems_100");
+        assert_eq!(p.transaction_key, "GPA.1234-5678-9012-34567");
+        assert_eq!(p.transaction_id, "GPA.1234-5678-9012-34567");
+        assert_eq!(p.quantity, 2);
+        assert_eq!(p.purchased_at, 1_700_000_000_123);
+        // check_receipt dispatches to the same rule.
+        assert_eq!(
+            crate::rules::check_receipt(&r, &app(), &anchors(), 0),
+            Ok(p)
+        );
+    }
+
+    #[test]
+    fn production_purchase_without_order_id_keys_on_the_token() {
+        let mut o = order(Store::GooglePlay);
+        o.environment = Environment::Production;
+        let r = genuine().issue(&o).unwrap();
+        let (data, _) = parts(&r);
+        let mut v: serde_json::Value = serde_json::from_str(&data).unwrap();
+        let token = v["purchaseToken"].as_str().unwrap().to_owned();
+        v.as_object_mut().unwrap().remove("orderId");
+        let data = v.to_string();
+        let sig = genuine().sign_google_play(&data);
+        let p = check(&play(data, sig), &app()).unwrap();
+        assert_eq!(p.environment, Environment::Production);
+        assert_eq!(p.transaction_key, token);
+    }
+
+    #[test]
+    fn random_signature_is_bad_signature() {
+        let (data, _) = parts(&genuine().issue(&order(Store::GooglePlay)).unwrap());
+        assert_eq!(
+            reason(check(&play(data.clone(), random_signature(256)), &app())),
+            Reason::BadSignature
+        );
+        assert_eq!(
+            reason(check(&play(data.clone(), "not base64!".into()), &app())),
+            Reason::BadSignature
+        );
+        assert_eq!(
+            reason(check(&play(data, String::new()), &app())),
+            Reason::BadSignature
+        );
+    }
+
+    #[test]
+    fn genuine_signature_over_altered_json_is_bad_signature() {
+        let (data, sig) = parts(&genuine().issue(&order(Store::GooglePlay)).unwrap());
+        for altered in [
+            data.replace("gems_100", "gems_999"),
+            data.replace(APP, "com.example.other"),
+            data.replace("\"purchaseState\":0", "\"purchaseState\":0 "),
+            data.replace("\"quantity\":1", "\"quantity\":9"),
+            format!("{data} "),
+        ] {
+            assert_ne!(altered, data);
+            assert_eq!(
+                reason(check(&play(altered, sig.clone()), &app())),
+                Reason::BadSignature
+            );
+        }
+        // A pending purchase's signature does not carry over to a purchased state.
+        let mut o = order(Store::GooglePlay);
+        o.state = PurchaseState::Pending;
+        let (data, sig) = parts(&genuine().issue(&o).unwrap());
+        let flipped = data.replace("\"purchaseState\":2", "\"purchaseState\":0");
+        assert_ne!(flipped, data);
+        assert_eq!(
+            reason(check(&play(flipped, sig), &app())),
+            Reason::BadSignature
+        );
+    }
+
+    #[test]
+    fn attackers_own_key_is_bad_signature() {
+        let r = attacker().issue(&order(Store::GooglePlay)).unwrap();
+        assert_eq!(reason(check(&r, &app())), Reason::BadSignature);
+        // ... and it would pass with the attacker's key configured (the test can fail).
+        let attackers_app = app_with(attacker(), &[Environment::Sandbox]);
+        assert!(check(&r, &attackers_app).is_ok());
+    }
+
+    #[test]
+    fn other_app_is_wrong_app() {
+        let o = payseal_sandbox::Order::new(Store::GooglePlay, "com.example.other", "gems_100");
+        let r = genuine().issue(&o).unwrap();
+        let rej = check(&r, &app()).unwrap_err();
+        assert_eq!(rej.reason, Reason::WrongApp);
+        assert_eq!(rej.partial.product_id.as_deref(), Some("gems_100"));
+    }
+
+    #[test]
+    fn pending_and_cancelled_are_not_purchased() {
+        for state in [PurchaseState::Pending, PurchaseState::Cancelled] {
+            let mut o = order(Store::GooglePlay);
+            o.state = state;
+            let r = genuine().issue(&o).unwrap();
+            assert_eq!(reason(check(&r, &app())), Reason::NotPurchased, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn test_purchase_to_production_only_app_is_untrusted_environment() {
+        let r = genuine().issue(&order(Store::GooglePlay)).unwrap();
+        let prod_only = app_with(genuine(), &[Environment::Production]);
+        let rej = check(&r, &prod_only).unwrap_err();
+        assert_eq!(rej.reason, Reason::UntrustedEnvironment);
+        assert_eq!(rej.partial.environment, Some(Environment::Sandbox));
+    }
+
+    #[test]
+    fn app_without_play_settings_is_unknown_app() {
+        let r = genuine().issue(&order(Store::GooglePlay)).unwrap();
+        let mut a = app();
+        a.google_play = None;
+        let rej = check(&r, &a).unwrap_err();
+        assert_eq!(rej.reason, Reason::UnknownApp);
+        assert!(rej.detail.contains("google_play"));
+    }
+
+    #[test]
+    fn signed_garbage_is_malformed_and_unsigned_garbage_is_bad_signature() {
+        let data = "{\"packageName\":\"com.example.game\"}".to_owned();
+        let sig = genuine().sign_google_play(&data);
+        assert_eq!(
+            reason(check(&play(data.clone(), sig), &app())),
+            Reason::Malformed
+        );
+        assert_eq!(
+            reason(check(&play(data, random_signature(256)), &app())),
+            Reason::BadSignature
+        );
+        let wrong = Receipt::AppStore {
+            jws: "a.b.c".into(),
+        };
+        assert_eq!(reason(check(&wrong, &app())), Reason::Malformed);
+    }
+}

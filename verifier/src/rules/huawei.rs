@@ -1,0 +1,307 @@
+//! Huawei AppGallery: SHA256WithRSA (PKCS#1 v1.5), or RSA-PSS when the receipt says
+//! `SHA256WithRSA/PSS` (SHA-256, MGF1-SHA-256, salt 32), over the exact `InAppPurchaseData` bytes.
+
+use payseal_protocol::{Environment, HuaweiAlgorithm, Reason, Receipt, Store};
+use rsa::signature::Verifier;
+use serde::Deserialize;
+use sha2::Sha256;
+
+use super::{
+    check_environment, decode_signature, no_store_rules, quantity, wrong_rule, AppRules,
+    PartialPurchase, Purchase, Rejection, StoreRule, TrustAnchors,
+};
+
+/// PSS salt length Huawei uses (the SHA-256 output size).
+const PSS_SALT_LEN: usize = 32;
+
+/// The Huawei AppGallery rule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HuaweiRule;
+
+/// The fields of `InAppPurchaseData` that the rule reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HuaweiPurchase {
+    order_id: String,
+    package_name: String,
+    product_id: String,
+    purchase_time: i64,
+    /// -1 initialized (pending), 0 purchased, 1 cancelled, 2 refunded.
+    purchase_state: i64,
+    /// `0` for sandbox purchases; absent for real money.
+    purchase_type: Option<i64>,
+    quantity: Option<u32>,
+}
+
+fn verify(
+    key: &rsa::RsaPublicKey,
+    algorithm: HuaweiAlgorithm,
+    data: &[u8],
+    sig: &[u8],
+) -> Result<(), Rejection> {
+    let bad = |what: &str| Rejection::new(Reason::BadSignature, what.to_owned());
+    match algorithm {
+        HuaweiAlgorithm::Sha256WithRsa => {
+            let sig = rsa::pkcs1v15::Signature::try_from(sig)
+                .map_err(|_| bad("signature is not an RSA signature"))?;
+            rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone())
+                .verify(data, &sig)
+                .map_err(|_| bad("SHA256WithRSA signature does not verify with the app's key"))
+        }
+        HuaweiAlgorithm::Sha256WithRsaPss => {
+            let sig = rsa::pss::Signature::try_from(sig)
+                .map_err(|_| bad("signature is not an RSA signature"))?;
+            rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(key.clone(), PSS_SALT_LEN)
+                .verify(data, &sig)
+                .map_err(|_| bad("SHA256WithRSA/PSS signature does not verify with the app's key"))
+        }
+    }
+}
+
+impl StoreRule for HuaweiRule {
+    fn check(
+        &self,
+        receipt: &Receipt,
+        app: &AppRules,
+        _anchors: &TrustAnchors,
+        _now_ms: i64,
+    ) -> Result<Purchase, Rejection> {
+        let Receipt::Huawei {
+            purchase_data,
+            signature,
+            algorithm,
+        } = receipt
+        else {
+            return Err(wrong_rule(Store::Huawei, receipt));
+        };
+        let rules = app
+            .huawei
+            .as_ref()
+            .ok_or_else(|| no_store_rules(app, Store::Huawei))?;
+
+        verify(
+            &rules.public_key,
+            *algorithm,
+            purchase_data.as_bytes(),
+            &decode_signature(signature)?,
+        )?;
+
+        let p: HuaweiPurchase = serde_json::from_str(purchase_data).map_err(|e| {
+            Rejection::new(
+                Reason::Malformed,
+                format!("signed InAppPurchaseData does not parse: {e}"),
+            )
+        })?;
+        if p.order_id.is_empty() {
+            return Err(Rejection::new(
+                Reason::Malformed,
+                "signed purchase has an empty orderId",
+            ));
+        }
+        let environment = if p.purchase_type == Some(0) {
+            Environment::Sandbox
+        } else {
+            Environment::Production
+        };
+        let partial = PartialPurchase {
+            environment: Some(environment),
+            product_id: Some(p.product_id.clone()),
+            transaction_id: Some(p.order_id.clone()),
+        };
+        if p.package_name != rules.package_name {
+            return Err(Rejection::with_partial(
+                Reason::WrongApp,
+                format!(
+                    "packageName {} is not {}",
+                    p.package_name, rules.package_name
+                ),
+                partial,
+            ));
+        }
+        match p.purchase_state {
+            0 => {}
+            2 => {
+                return Err(Rejection::with_partial(
+                    Reason::Revoked,
+                    "purchaseState 2 (refunded)",
+                    partial,
+                ))
+            }
+            s => {
+                let what = match s {
+                    -1 => "initialized, not paid",
+                    1 => "cancelled",
+                    _ => "unknown state",
+                };
+                return Err(Rejection::with_partial(
+                    Reason::NotPurchased,
+                    format!("purchaseState {s} ({what})"),
+                    partial,
+                ));
+            }
+        }
+        check_environment(app, environment, &partial)?;
+        let quantity = quantity(p.quantity, &partial)?;
+
+        Ok(Purchase {
+            store: Store::Huawei,
+            environment,
+            product_id: p.product_id,
+            transaction_key: p.order_id.clone(),
+            transaction_id: p.order_id,
+            original_transaction_id: None,
+            quantity,
+            purchased_at: p.purchase_time,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::test_support::*;
+    use payseal_sandbox::PurchaseState;
+
+    fn check(receipt: &Receipt, app: &AppRules) -> Result<Purchase, Rejection> {
+        HuaweiRule.check(receipt, app, &anchors(), 0)
+    }
+
+    fn huawei(purchase_data: String, signature: String, algorithm: HuaweiAlgorithm) -> Receipt {
+        Receipt::Huawei {
+            purchase_data,
+            signature,
+            algorithm,
+        }
+    }
+
+    #[test]
+    fn genuine_pkcs1_and_pss_purchases_are_paid() {
+        let mut o = order(Store::Huawei);
+        o.transaction_id = Some("2026112509115300.102235243".into());
+        let p = check(&genuine().issue(&o).unwrap(), &app()).unwrap();
+        assert_eq!(p.store, Store::Huawei);
+        assert_eq!(p.environment, Environment::Sandbox);
+        assert_eq!(p.transaction_key, "2026112509115300.102235243");
+        assert_eq!(p.product_id, "gems_100");
+        assert_eq!(p.quantity, 1);
+
+        o.environment = Environment::Production;
+        let pss = genuine().issue_huawei_pss(&o).unwrap();
+        let p = check(&pss, &app()).unwrap();
+        assert_eq!(p.environment, Environment::Production);
+    }
+
+    #[test]
+    fn algorithm_label_must_match_the_signature() {
+        let r = genuine().issue_huawei_pss(&order(Store::Huawei)).unwrap();
+        let (data, sig) = parts(&r);
+        assert_eq!(
+            reason(check(
+                &huawei(data, sig, HuaweiAlgorithm::Sha256WithRsa),
+                &app()
+            )),
+            Reason::BadSignature
+        );
+        let r = genuine().issue(&order(Store::Huawei)).unwrap();
+        let (data, sig) = parts(&r);
+        assert_eq!(
+            reason(check(
+                &huawei(data, sig, HuaweiAlgorithm::Sha256WithRsaPss),
+                &app()
+            )),
+            Reason::BadSignature
+        );
+    }
+
+    #[test]
+    fn random_signature_and_altered_json_are_bad_signature() {
+        let (data, sig) = parts(&genuine().issue(&order(Store::Huawei)).unwrap());
+        for alg in [
+            HuaweiAlgorithm::Sha256WithRsa,
+            HuaweiAlgorithm::Sha256WithRsaPss,
+        ] {
+            assert_eq!(
+                reason(check(
+                    &huawei(data.clone(), random_signature(256), alg),
+                    &app()
+                )),
+                Reason::BadSignature
+            );
+        }
+        for altered in [
+            data.replace("gems_100", "gems_999"),
+            data.replace(APP, "com.example.other"),
+            data.replace("\"purchaseState\":0", "\"purchaseState\":1"),
+        ] {
+            assert_ne!(altered, data);
+            assert_eq!(
+                reason(check(
+                    &huawei(altered, sig.clone(), HuaweiAlgorithm::Sha256WithRsa),
+                    &app()
+                )),
+                Reason::BadSignature
+            );
+        }
+    }
+
+    #[test]
+    fn attackers_own_key_is_bad_signature() {
+        let r = attacker().issue(&order(Store::Huawei)).unwrap();
+        assert_eq!(reason(check(&r, &app())), Reason::BadSignature);
+        let r = attacker().issue_huawei_pss(&order(Store::Huawei)).unwrap();
+        assert_eq!(reason(check(&r, &app())), Reason::BadSignature);
+        assert!(check(&r, &app_with(attacker(), &[Environment::Sandbox])).is_ok());
+    }
+
+    #[test]
+    fn wrong_app_states_and_environment() {
+        let o = payseal_sandbox::Order::new(Store::Huawei, "com.example.other", "gems_100");
+        assert_eq!(
+            reason(check(&genuine().issue(&o).unwrap(), &app())),
+            Reason::WrongApp
+        );
+        for state in [PurchaseState::Pending, PurchaseState::Cancelled] {
+            let mut o = order(Store::Huawei);
+            o.state = state;
+            assert_eq!(
+                reason(check(&genuine().issue(&o).unwrap(), &app())),
+                Reason::NotPurchased,
+                "{state:?}"
+            );
+        }
+        // Refunded (2): the store signed it, so sign it honestly with the store key.
+        let (data, _) = parts(&genuine().issue(&order(Store::Huawei)).unwrap());
+        let refunded = data.replace("\"purchaseState\":0", "\"purchaseState\":2");
+        assert_ne!(refunded, data);
+        let sig = genuine().sign_huawei(&refunded, HuaweiAlgorithm::Sha256WithRsa);
+        let rej = check(
+            &huawei(refunded, sig, HuaweiAlgorithm::Sha256WithRsa),
+            &app(),
+        )
+        .unwrap_err();
+        assert_eq!(rej.reason, Reason::Revoked);
+        assert!(rej.partial.transaction_id.is_some());
+
+        let r = genuine().issue(&order(Store::Huawei)).unwrap();
+        assert_eq!(
+            reason(check(&r, &app_with(genuine(), &[Environment::Production]))),
+            Reason::UntrustedEnvironment
+        );
+        let mut a = app();
+        a.huawei = None;
+        assert_eq!(reason(check(&r, &a)), Reason::UnknownApp);
+    }
+
+    #[test]
+    fn signed_garbage_is_malformed() {
+        let data = "[1,2,3]".to_owned();
+        let sig = genuine().sign_huawei(&data, HuaweiAlgorithm::Sha256WithRsa);
+        assert_eq!(
+            reason(check(
+                &huawei(data, sig, HuaweiAlgorithm::Sha256WithRsa),
+                &app()
+            )),
+            Reason::Malformed
+        );
+    }
+}

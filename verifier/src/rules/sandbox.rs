@@ -1,0 +1,235 @@
+//! The PaySeal sandbox store: Ed25519 over the exact purchase JSON, accepted only by apps with
+//! sandbox settings.
+
+use ed25519_dalek::Signature;
+use payseal_protocol::{Environment, Reason, Receipt, Store};
+use serde::Deserialize;
+
+use super::{
+    check_environment, decode_signature, quantity, wrong_rule, AppRules, PartialPurchase, Purchase,
+    Rejection, StoreRule, TrustAnchors,
+};
+
+/// The sandbox store rule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SandboxRule;
+
+/// The sandbox store's purchase JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SandboxPurchase {
+    app_id: String,
+    product_id: String,
+    transaction_id: String,
+    state: String,
+    purchased_at: i64,
+    quantity: Option<u32>,
+}
+
+impl StoreRule for SandboxRule {
+    fn check(
+        &self,
+        receipt: &Receipt,
+        app: &AppRules,
+        _anchors: &TrustAnchors,
+        _now_ms: i64,
+    ) -> Result<Purchase, Rejection> {
+        let Receipt::Sandbox {
+            purchase_data,
+            signature,
+        } = receipt
+        else {
+            return Err(wrong_rule(Store::Sandbox, receipt));
+        };
+        let Some(rules) = app.sandbox.as_ref() else {
+            return Err(Rejection::new(
+                Reason::UntrustedEnvironment,
+                format!(
+                    "app {} is not marked sandbox: it accepts no sandbox-store purchases",
+                    app.app_id
+                ),
+            ));
+        };
+
+        let sig = Signature::from_slice(&decode_signature(signature)?).map_err(|_| {
+            Rejection::new(
+                Reason::BadSignature,
+                "signature is not a 64-byte Ed25519 signature",
+            )
+        })?;
+        rules
+            .public_key
+            .verify_strict(purchase_data.as_bytes(), &sig)
+            .map_err(|_| {
+                Rejection::new(
+                    Reason::BadSignature,
+                    "Ed25519 signature does not verify with the sandbox store key",
+                )
+            })?;
+
+        let p: SandboxPurchase = serde_json::from_str(purchase_data).map_err(|e| {
+            Rejection::new(
+                Reason::Malformed,
+                format!("signed sandbox purchase does not parse: {e}"),
+            )
+        })?;
+        let partial = PartialPurchase {
+            environment: Some(Environment::Sandbox),
+            product_id: Some(p.product_id.clone()),
+            transaction_id: Some(p.transaction_id.clone()),
+        };
+        if p.transaction_id.is_empty() {
+            return Err(Rejection::with_partial(
+                Reason::Malformed,
+                "empty transaction_id",
+                partial,
+            ));
+        }
+        if p.app_id != app.app_id {
+            return Err(Rejection::with_partial(
+                Reason::WrongApp,
+                format!("app_id {} is not {}", p.app_id, app.app_id),
+                partial,
+            ));
+        }
+        match p.state.as_str() {
+            "purchased" => {}
+            "pending" | "cancelled" => {
+                return Err(Rejection::with_partial(
+                    Reason::NotPurchased,
+                    format!("state {}", p.state),
+                    partial,
+                ))
+            }
+            "refunded" | "revoked" => {
+                return Err(Rejection::with_partial(
+                    Reason::Revoked,
+                    format!("state {}", p.state),
+                    partial,
+                ))
+            }
+            _ => {
+                return Err(Rejection::with_partial(
+                    Reason::Malformed,
+                    "unknown state",
+                    partial,
+                ))
+            }
+        }
+        check_environment(app, Environment::Sandbox, &partial)?;
+        let quantity = quantity(p.quantity, &partial)?;
+
+        Ok(Purchase {
+            store: Store::Sandbox,
+            environment: Environment::Sandbox,
+            product_id: p.product_id,
+            transaction_key: p.transaction_id.clone(),
+            transaction_id: p.transaction_id,
+            original_transaction_id: None,
+            quantity,
+            purchased_at: p.purchased_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::test_support::*;
+    use payseal_sandbox::PurchaseState;
+
+    fn check(receipt: &Receipt, app: &AppRules) -> Result<Purchase, Rejection> {
+        SandboxRule.check(receipt, app, &anchors(), 0)
+    }
+
+    fn sbx(purchase_data: String, signature: String) -> Receipt {
+        Receipt::Sandbox {
+            purchase_data,
+            signature,
+        }
+    }
+
+    #[test]
+    fn genuine_purchase_is_paid() {
+        let mut o = order(Store::Sandbox);
+        o.transaction_id = Some("tx-1".into());
+        o.quantity = 5;
+        let p = check(&genuine().issue_at(&o, 42).unwrap(), &app()).unwrap();
+        assert_eq!(
+            p,
+            Purchase {
+                store: Store::Sandbox,
+                environment: Environment::Sandbox,
+                product_id: "gems_100".into(),
+                transaction_key: "tx-1".into(),
+                transaction_id: "tx-1".into(),
+                original_transaction_id: None,
+                quantity: 5,
+                purchased_at: 42,
+            }
+        );
+    }
+
+    #[test]
+    fn forgeries_are_bad_signature() {
+        let (data, sig) = parts(&genuine().issue(&order(Store::Sandbox)).unwrap());
+        assert_eq!(
+            reason(check(&sbx(data.clone(), random_signature(64)), &app())),
+            Reason::BadSignature
+        );
+        assert_eq!(
+            reason(check(&sbx(data.clone(), random_signature(63)), &app())),
+            Reason::BadSignature
+        );
+        for altered in [
+            data.replace("gems_100", "gems_999"),
+            data.replace(APP, "com.example.other"),
+            data.replace("purchased", "pending"),
+        ] {
+            assert_ne!(altered, data);
+            assert_eq!(
+                reason(check(&sbx(altered, sig.clone()), &app())),
+                Reason::BadSignature
+            );
+        }
+        let r = attacker().issue(&order(Store::Sandbox)).unwrap();
+        assert_eq!(reason(check(&r, &app())), Reason::BadSignature);
+        assert!(check(&r, &app_with(attacker(), &[Environment::Sandbox])).is_ok());
+    }
+
+    #[test]
+    fn app_not_marked_sandbox_is_untrusted_environment() {
+        let r = genuine().issue(&order(Store::Sandbox)).unwrap();
+        let mut a = app();
+        a.sandbox = None;
+        assert_eq!(reason(check(&r, &a)), Reason::UntrustedEnvironment);
+        let prod_only = app_with(genuine(), &[Environment::Production]);
+        let rej = check(&r, &prod_only).unwrap_err();
+        assert_eq!(rej.reason, Reason::UntrustedEnvironment);
+        assert_eq!(rej.partial.environment, Some(Environment::Sandbox));
+    }
+
+    #[test]
+    fn wrong_app_and_states() {
+        let o = payseal_sandbox::Order::new(Store::Sandbox, "com.example.other", "gems_100");
+        assert_eq!(
+            reason(check(&genuine().issue(&o).unwrap(), &app())),
+            Reason::WrongApp
+        );
+        for state in [PurchaseState::Pending, PurchaseState::Cancelled] {
+            let mut o = order(Store::Sandbox);
+            o.state = state;
+            assert_eq!(
+                reason(check(&genuine().issue(&o).unwrap(), &app())),
+                Reason::NotPurchased
+            );
+        }
+        let (data, _) = parts(&genuine().issue(&order(Store::Sandbox)).unwrap());
+        let refunded = data.replace("\"purchased\"", "\"refunded\"");
+        let sig = genuine().sign_sandbox(&refunded);
+        assert_eq!(reason(check(&sbx(refunded, sig), &app())), Reason::Revoked);
+        let odd = data.replace("\"purchased\"", "\"maybe\"");
+        let sig = genuine().sign_sandbox(&odd);
+        assert_eq!(reason(check(&sbx(odd, sig), &app())), Reason::Malformed);
+    }
+}

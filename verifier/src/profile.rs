@@ -1,9 +1,7 @@
 //! The SDK profile of this verifier: URL, TLS pins (served leaf + backups), HPKE key
 //! configuration, verdict public keys.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use payseal_protocol::profile::{Profile, ProfileError, ProfileHpke, PROFILE_VERSION};
+use payseal_protocol::profile::{Profile, ProfileError};
 
 use crate::settings::Settings;
 use crate::tls::TlsError;
@@ -33,27 +31,22 @@ pub fn pins(settings: &Settings) -> Result<Vec<String>, TlsError> {
     Ok(pins)
 }
 
-/// Build and strictly re-parse the profile for `settings` (current HPKE key, all verdict keys).
+/// Build and validate the profile for `settings` (current HPKE key, all verdict keys).
 pub fn build(settings: &Settings) -> Result<Profile, ProfileBuildError> {
     let hpke = settings
         .hpke_keys
         .first()
         .ok_or(ProfileBuildError::NoHpkeKey)?
         .config();
-    let profile = Profile {
-        version: PROFILE_VERSION,
-        verifier_url: settings.public_url.clone(),
-        tls_pins: pins(settings)?,
-        hpke: ProfileHpke {
-            key_id: hpke.key_id,
-            config: URL_SAFE_NO_PAD.encode(hpke.encode()),
-        },
-        verdict_keys: settings
-            .verdict_keys
-            .iter()
-            .map(|k| k.public_key().to_jwk())
-            .collect(),
-    };
-    // What the SDK will do with it: refuse anything it cannot fully parse.
-    Ok(Profile::parse(&profile.to_json())?)
+    let verdict_keys: Vec<_> = settings
+        .verdict_keys
+        .iter()
+        .map(|k| k.public_key())
+        .collect();
+    Ok(Profile::new(
+        settings.public_url.clone(),
+        pins(settings)?,
+        &hpke,
+        &verdict_keys,
+    )?)
 }

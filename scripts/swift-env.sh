@@ -6,6 +6,9 @@
 #   scripts/swift-env.sh run -- CMD ARGS... run CMD inside it, same cwd
 #   scripts/swift-env.sh status             print whether it is ready (exit 1 if not)
 #   scripts/swift-env.sh path               print the chroot directory
+#   scripts/swift-env.sh remove             unmount leftovers and delete the chroot
+#                                           (never `rm -rf` it by hand while a run is active:
+#                                           the repo is bind-mounted inside it)
 #
 # Environment:
 #   PAYSEAL_SWIFT_CHROOT        chroot directory (default: <repo>/.swift-chroot)
@@ -26,8 +29,8 @@ CHROOT=${PAYSEAL_SWIFT_CHROOT:-$REPO/.swift-chroot}
 SUITE=trixie
 MARKER_NAME=.payseal-swift-ready
 # swiftlang: compiler, swift build/test, Foundation, XCTest, Swift Testing.
-# libc6-dev: headers + crt files for linking. ca-certificates: none needed
-# offline, but apt inside the chroot is happier with it. Keep this list small.
+# libc6-dev: headers + crt files for linking. Nothing else turned out to be needed
+# (swiftlang brings its own clang, lld, swift-format, XCTest and Swift Testing).
 CHROOT_PACKAGES=(swiftlang libc6-dev)
 # Bump when CHROOT_PACKAGES changes: a chroot with an older marker is upgraded.
 MARKER_VERSION=1
@@ -172,9 +175,12 @@ cmd_setup() {
   mount_base
   local t1; t1=$(date +%s)
   log "installing ${CHROOT_PACKAGES[*]} inside the chroot"
-  in_chroot apt-get update -qq || die "apt-get update inside the chroot failed"
-  in_chroot apt-get install -y -qq --no-install-recommends "${CHROOT_PACKAGES[@]}" \
-    || die "apt-get install ${CHROOT_PACKAGES[*]} inside the chroot failed"
+  local alog="$CHROOT/root/payseal-apt.log"
+  if ! { in_chroot apt-get update -qq && \
+         in_chroot apt-get install -y -qq --no-install-recommends "${CHROOT_PACKAGES[@]}"; } >"$alog" 2>&1; then
+    tail -n 30 "$alog" >&2 || true
+    die "apt-get install ${CHROOT_PACKAGES[*]} inside the chroot failed (log: $alog); rerun setup to retry"
+  fi
   in_chroot apt-get clean
   in_chroot swiftc --version >&2 || die "swiftc does not run inside the chroot"
   echo "$MARKER_VERSION" >"$CHROOT/$MARKER_NAME"
@@ -215,6 +221,16 @@ cmd_run() {
   exit "$rc"
 }
 
+cmd_remove() { # never a plain rm -rf: a live bind mount would take the repo with it
+  need_root remove
+  canon_chroot
+  lock_chroot
+  unmount_all_under "$CHROOT"
+  [ -z "$(mounts_under "$CHROOT")" ] || die "mounts remain under $CHROOT; not removing"
+  rm -rf --one-file-system "$CHROOT"
+  log "removed $CHROOT"
+}
+
 cmd_status() {
   canon_chroot
   if is_ready; then echo "ready: $CHROOT"; else echo "not ready: $CHROOT (run: $SCRIPT_DIR/swift-env.sh setup)"; exit 1; fi
@@ -225,5 +241,6 @@ case "${1:-}" in
   run) shift; [ "${1:-}" = "--" ] && shift; cmd_run "$@" ;;
   status) cmd_status ;;
   path) canon_chroot; echo "$CHROOT" ;;
-  *) echo "usage: $0 setup | run -- CMD ARGS... | status | path" >&2; exit 2 ;;
+  remove) cmd_remove ;;
+  *) echo "usage: $0 setup | run -- CMD ARGS... | status | path | remove" >&2; exit 2 ;;
 esac

@@ -1,0 +1,548 @@
+//! The Rust API: [`Client`] seals a receipt to the verifier over the pinned connection
+//! (S130–S170), checks the verdict (S180), retries within the deadline, and keeps receipts
+//! that got no verdict in the pending store.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use payseal_protocol::envelope::{seal_request, EnvelopeError};
+use payseal_protocol::{Receipt, SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};
+use rand_core::{OsRng, RngCore};
+
+use crate::config::{Config, ConfigError, Options};
+use crate::decision::{self, CheckedVerdict, DecisionError, Expected};
+use crate::log::{emit, short, LogLevel};
+use crate::pending::{PendingError, PendingStore};
+use crate::tls::{self, TlsError};
+use crate::transport::{backoff_delay, Transport, TransportError};
+
+/// Bytes of randomness in a request nonce (the protocol asks for at least 16).
+pub const NONCE_BYTES: usize = 32;
+/// Largest receipt accepted (all fields together), far above any store's.
+const MAX_RECEIPT_BYTES: usize = 64 * 1024;
+/// Longest account id accepted.
+const MAX_ACCOUNT_ID_CHARS: usize = 1024;
+
+/// Why no verdict could be obtained at all.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum Unverified {
+    /// The last attempt failed with a network error, a timeout or a 5xx.
+    #[error(transparent)]
+    Transport(TransportError),
+    /// The overall deadline passed while an attempt was in flight.
+    #[error("no verdict within the {}ms deadline", .0.as_millis())]
+    Deadline(Duration),
+}
+
+/// Whether a receipt without a verdict was kept for [`Client::retry_pending`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    /// Saved in the pending directory.
+    Saved,
+    /// No pending directory is configured: the app must keep the receipt itself.
+    NoPendingDir,
+    /// Saving failed (disk full, ...): the app must keep the receipt itself.
+    SaveFailed(String),
+}
+
+impl std::fmt::Display for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kept::Saved => f.write_str("receipt kept pending for retry"),
+            Kept::NoPendingDir => f.write_str("receipt not kept: no pending directory"),
+            Kept::SaveFailed(e) => write!(f, "receipt could not be kept pending: {e}"),
+        }
+    }
+}
+
+/// Everything that can fail in the client, one variant per layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Bad profile or option.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Bad extra trust root, or TLS setup refused.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The receipt or account id cannot be sent.
+    #[error("invalid receipt: {0}")]
+    InvalidReceipt(String),
+    /// Pin mismatch, 4xx, or client setup failure (not retried).
+    #[error(transparent)]
+    Transport(TransportError),
+    /// No verdict after the retries or within the deadline.
+    #[error("{cause} ({kept})")]
+    NoVerdict {
+        /// The last failure.
+        cause: Unverified,
+        /// Whether the receipt was kept pending.
+        kept: Kept,
+    },
+    /// The response envelope does not open: altered in transit or not from the verifier.
+    #[error("response envelope refused: {0}")]
+    Envelope(EnvelopeError),
+    /// The opened response is not a verdict response.
+    #[error("response is not a verdict: {0}")]
+    Response(String),
+    /// The verdict is not the answer to this request.
+    #[error(transparent)]
+    Decision(#[from] DecisionError),
+    /// The pending store failed.
+    #[error(transparent)]
+    Pending(#[from] PendingError),
+    /// A bug or an environment failure (random generator, runtime).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<TransportError> for ClientError {
+    fn from(e: TransportError) -> Self {
+        ClientError::Transport(e)
+    }
+}
+
+impl Unverified {
+    /// A short stable name, as written in pending files (`last_error`) and logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Unverified::Transport(TransportError::Network(_)) => "network",
+            Unverified::Transport(TransportError::Timeout(_)) | Unverified::Deadline(_) => {
+                "timeout"
+            }
+            Unverified::Transport(TransportError::Unavailable { .. }) => "server_unavailable",
+            Unverified::Transport(_) => "transport",
+        }
+    }
+
+    /// Whether this says the verifier is unreachable (not merely failing).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self.as_str(), "network" | "timeout")
+    }
+}
+
+/// One pending receipt after a [`Client::retry_pending`] pass.
+#[derive(Debug)]
+pub struct PendingReport {
+    /// The receipt's hash (its pending file name).
+    pub receipt_sha256: String,
+    /// The account it was bought by (empty if the file could not be read).
+    pub account_id: String,
+    /// The app id (empty if the file could not be read).
+    pub app_id: String,
+    /// The verdict (the file is removed), or why it is still pending (the file is kept).
+    pub result: Result<CheckedVerdict, ClientError>,
+}
+
+/// A PaySeal client for one verifier profile.
+#[derive(Debug)]
+pub struct Client {
+    config: Config,
+    transport: Transport,
+    pending: Option<PendingStore>,
+    retry_lock: tokio::sync::Mutex<()>,
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn jitter() -> f64 {
+    f64::from(OsRng.next_u32()) / (f64::from(u32::MAX) + 1.0)
+}
+
+fn fresh_nonce() -> Result<String, ClientError> {
+    let mut bytes = [0u8; NONCE_BYTES];
+    OsRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|_| ClientError::Internal("the OS random generator failed".into()))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Refuse what cannot be a store receipt before anything is sent or kept.
+pub fn validate_receipt(receipt: &Receipt, account_id: &str) -> Result<(), ClientError> {
+    let fields: Vec<(&str, &str)> = match receipt {
+        Receipt::GooglePlay {
+            purchase_data,
+            signature,
+        }
+        | Receipt::Sandbox {
+            purchase_data,
+            signature,
+        }
+        | Receipt::Huawei {
+            purchase_data,
+            signature,
+            ..
+        } => vec![("purchase_data", purchase_data), ("signature", signature)],
+        Receipt::AppStore { jws } => vec![("jws", jws)],
+    };
+    let mut total = 0usize;
+    for (name, value) in fields {
+        if value.trim().is_empty() {
+            return Err(ClientError::InvalidReceipt(format!("`{name}` is empty")));
+        }
+        total += value.len();
+    }
+    if total > MAX_RECEIPT_BYTES {
+        return Err(ClientError::InvalidReceipt("receipt is too large".into()));
+    }
+    if account_id.trim().is_empty() {
+        return Err(ClientError::InvalidReceipt("account id is empty".into()));
+    }
+    if account_id.chars().count() > MAX_ACCOUNT_ID_CHARS {
+        return Err(ClientError::InvalidReceipt("account id is too long".into()));
+    }
+    Ok(())
+}
+
+impl Client {
+    /// Parse the profile strictly, validate the options, build the pinned TLS client and
+    /// open the pending directory. Nothing is sent.
+    pub fn new(profile_json: &str, options: Options) -> Result<Self, ClientError> {
+        let config = Config::new(profile_json, options)?;
+        let tls = tls::client_config(config.pins.clone(), &config.options.extra_roots_pem)?;
+        let transport = Transport::new(
+            tls,
+            config.endpoint.clone(),
+            config.options.connect_timeout,
+            config.options.request_timeout,
+        )?;
+        let pending = match &config.options.pending_dir {
+            Some(dir) => Some(PendingStore::open(dir).map_err(|e| ConfigError::Option {
+                field: "pending_dir",
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        Ok(Self {
+            config,
+            transport,
+            pending,
+            retry_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.config.options
+    }
+
+    /// Verify a purchase for `account_id` under the options' app id. `Ok` carries a checked
+    /// verdict, paid or not; a failure to get one is an error, and (for network, timeout and
+    /// 5xx) the receipt is kept pending before the error is returned.
+    pub async fn verify(
+        &self,
+        receipt: &Receipt,
+        account_id: &str,
+    ) -> Result<CheckedVerdict, ClientError> {
+        let app_id = self.config.options.app_id.clone();
+        self.verify_for(receipt, account_id, &app_id).await
+    }
+
+    async fn verify_for(
+        &self,
+        receipt: &Receipt,
+        account_id: &str,
+        app_id: &str,
+    ) -> Result<CheckedVerdict, ClientError> {
+        validate_receipt(receipt, account_id)?;
+        let hash = receipt.sha256_hex();
+        let deadline = self.config.options.deadline;
+        let mut attempts = 0u32;
+        let started = Instant::now();
+        let result = match tokio::time::timeout(
+            deadline,
+            self.attempts(receipt, account_id, app_id, &hash, started, &mut attempts),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::NoVerdict {
+                cause: Unverified::Deadline(deadline),
+                kept: Kept::NoPendingDir,
+            }),
+        };
+        match result {
+            Ok(verdict) => {
+                emit(LogLevel::Info, || {
+                    format!(
+                        "verdict for receipt {}: {} after {} attempt(s) in {} ms",
+                        short(&hash),
+                        match verdict.claims.reason {
+                            None => "paid".to_string(),
+                            Some(reason) => format!("not paid ({reason})"),
+                        },
+                        attempts,
+                        started.elapsed().as_millis()
+                    )
+                });
+                if let Some(store) = &self.pending {
+                    match store.remove(&hash) {
+                        Ok(true) => emit(LogLevel::Info, || {
+                            format!("receipt {} removed from pending", short(&hash))
+                        }),
+                        Ok(false) => {}
+                        Err(e) => emit(LogLevel::Error, || {
+                            format!(
+                                "receipt {} verified but not removed from pending: {e}",
+                                short(&hash)
+                            )
+                        }),
+                    }
+                }
+                Ok(verdict)
+            }
+            Err(ClientError::NoVerdict { cause, .. }) => {
+                let kind = cause.as_str();
+                let kept = self.keep_pending(receipt, account_id, app_id, &hash, attempts, kind);
+                let err = ClientError::NoVerdict { cause, kept };
+                emit(LogLevel::Warn, || {
+                    format!("no verdict for receipt {}: {err}", short(&hash))
+                });
+                Err(err)
+            }
+            Err(e) => {
+                emit(LogLevel::Error, || {
+                    format!("verification of receipt {} failed: {e}", short(&hash))
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// Synchronous on purpose: no `.await`, so a dropped future cannot interrupt it.
+    fn keep_pending(
+        &self,
+        receipt: &Receipt,
+        account_id: &str,
+        app_id: &str,
+        hash: &str,
+        attempts: u32,
+        kind: &str,
+    ) -> Kept {
+        let Some(store) = &self.pending else {
+            return Kept::NoPendingDir;
+        };
+        match store.record_failure(receipt, account_id, app_id, attempts, kind, unix_now()) {
+            Ok(entry) => {
+                emit(LogLevel::Info, || {
+                    format!(
+                        "receipt {} kept pending ({} attempt(s) so far)",
+                        short(hash),
+                        entry.attempts
+                    )
+                });
+                Kept::Saved
+            }
+            Err(e) => Kept::SaveFailed(e.to_string()),
+        }
+    }
+
+    async fn attempts(
+        &self,
+        receipt: &Receipt,
+        account_id: &str,
+        app_id: &str,
+        hash: &str,
+        started: Instant,
+        attempts: &mut u32,
+    ) -> Result<CheckedVerdict, ClientError> {
+        let policy = &self.config.options.retry;
+        let deadline = self.config.options.deadline;
+        loop {
+            *attempts += 1;
+            let n = *attempts;
+            emit(LogLevel::Debug, || {
+                format!(
+                    "attempt {n}/{} for receipt {}",
+                    policy.max_attempts,
+                    short(hash)
+                )
+            });
+            let err = match self.attempt(receipt, account_id, app_id, hash).await {
+                Ok(verdict) => return Ok(verdict),
+                Err(ClientError::Transport(t)) if t.is_retryable() => t,
+                Err(e) => return Err(e),
+            };
+            let no_verdict = |t: TransportError| ClientError::NoVerdict {
+                cause: Unverified::Transport(t),
+                kept: Kept::NoPendingDir,
+            };
+            if n >= policy.max_attempts {
+                return Err(no_verdict(err));
+            }
+            let delay = backoff_delay(policy, n + 1, err.retry_after(), jitter());
+            if started.elapsed() + delay >= deadline {
+                return Err(no_verdict(err));
+            }
+            emit(LogLevel::Warn, || {
+                format!(
+                    "attempt {n} failed: {err}; retrying in {} ms",
+                    delay.as_millis()
+                )
+            });
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One sealed request with a fresh nonce, its response opened and checked.
+    async fn attempt(
+        &self,
+        receipt: &Receipt,
+        account_id: &str,
+        app_id: &str,
+        hash: &str,
+    ) -> Result<CheckedVerdict, ClientError> {
+        let nonce = fresh_nonce()?;
+        let request = VerifyRequest {
+            v: PROTOCOL_VERSION,
+            nonce: nonce.clone(),
+            app_id: app_id.to_string(),
+            account_id: account_id.to_string(),
+            receipt: receipt.clone(),
+            sdk: SdkInfo {
+                name: "payseal-sdk-core".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+        };
+        let plaintext =
+            serde_json::to_vec(&request).map_err(|e| ClientError::Internal(e.to_string()))?;
+        let (sealed, context) = seal_request(&self.config.key_config, &plaintext)
+            .map_err(|e| ClientError::Internal(format!("sealing failed: {e}")))?;
+        let body = self.transport.post(sealed).await?;
+        let opened = context
+            .open_response(&body)
+            .map_err(ClientError::Envelope)?;
+        let response: VerifyResponse =
+            serde_json::from_slice(&opened).map_err(|e| ClientError::Response(e.to_string()))?;
+        if response.v != PROTOCOL_VERSION {
+            return Err(ClientError::Response(format!(
+                "protocol version {} (expected {PROTOCOL_VERSION})",
+                response.v
+            )));
+        }
+        let expected = Expected {
+            nonce: &nonce,
+            receipt_sha256: hash,
+            app_id,
+            account_id,
+        };
+        Ok(decision::check(
+            &self.config.verdicts,
+            &response.verdict,
+            &expected,
+            unix_now(),
+        )?)
+    }
+
+    /// Verify every pending receipt again. A receipt that gets a verdict (paid or not) is
+    /// removed; one that does not stays. After the first network failure or timeout the
+    /// remaining receipts are not tried (the verifier is unreachable) and stay pending.
+    pub async fn retry_pending(&self) -> Result<Vec<PendingReport>, ClientError> {
+        let Some(store) = &self.pending else {
+            return Ok(Vec::new());
+        };
+        let _one_pass_at_a_time = self.retry_lock.lock().await;
+        let _ = store.sweep_temporaries();
+        let mut reports = Vec::new();
+        let mut unreachable: Option<Unverified> = None;
+        for hash in store.hashes()? {
+            let entry = match store.get(&hash) {
+                Ok(Some(entry)) => entry,
+                Ok(None) => continue, // verified meanwhile by a `verify` call
+                Err(e) => {
+                    reports.push(PendingReport {
+                        receipt_sha256: hash,
+                        account_id: String::new(),
+                        app_id: String::new(),
+                        result: Err(e.into()),
+                    });
+                    continue;
+                }
+            };
+            let result = match &unreachable {
+                Some(cause) => Err(ClientError::NoVerdict {
+                    cause: cause.clone(),
+                    kept: Kept::Saved,
+                }),
+                None => {
+                    self.verify_for(&entry.receipt, &entry.account_id, &entry.app_id)
+                        .await
+                }
+            };
+            if let Err(ClientError::NoVerdict { cause, .. }) = &result {
+                if cause.is_unreachable() {
+                    unreachable = Some(cause.clone());
+                }
+            }
+            reports.push(PendingReport {
+                receipt_sha256: hash,
+                account_id: entry.account_id,
+                app_id: entry.app_id,
+                result,
+            });
+        }
+        Ok(reports)
+    }
+
+    /// How many receipts are pending (0 without a pending directory).
+    pub fn pending_count(&self) -> Result<usize, ClientError> {
+        match &self.pending {
+            Some(store) => Ok(store.count()?),
+            None => Ok(0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_are_fresh_and_long_enough() {
+        let a = fresh_nonce().unwrap();
+        let b = fresh_nonce().unwrap();
+        assert_ne!(a, b);
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&a)
+            .unwrap();
+        assert!(raw.len() >= payseal_protocol::request::MIN_NONCE_BYTES);
+    }
+
+    #[test]
+    fn empty_or_oversized_receipts_are_invalid() {
+        let good = Receipt::AppStore {
+            jws: "a.b.c".into(),
+        };
+        assert!(validate_receipt(&good, "alice").is_ok());
+        assert!(validate_receipt(&good, " ").is_err());
+        let empty = Receipt::GooglePlay {
+            purchase_data: "{}".into(),
+            signature: "".into(),
+        };
+        assert!(matches!(
+            validate_receipt(&empty, "alice"),
+            Err(ClientError::InvalidReceipt(_))
+        ));
+        let huge = Receipt::AppStore {
+            jws: "x".repeat(MAX_RECEIPT_BYTES + 1),
+        };
+        assert!(validate_receipt(&huge, "alice").is_err());
+    }
+
+    #[test]
+    fn unverified_names_its_cause() {
+        let network = Unverified::Transport(TransportError::Network("x".into()));
+        assert_eq!(network.as_str(), "network");
+        assert!(network.is_unreachable());
+        assert!(Unverified::Deadline(Duration::from_secs(1)).is_unreachable());
+        let busy = Unverified::Transport(TransportError::Unavailable {
+            status: 503,
+            retry_after: None,
+        });
+        assert_eq!(busy.as_str(), "server_unavailable");
+        assert!(!busy.is_unreachable());
+    }
+}

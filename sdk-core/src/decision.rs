@@ -1,0 +1,257 @@
+//! S180, the decision: is this verdict token the verifier's answer to *this* request?
+//!
+//! Pure (no I/O, the clock is an argument): the token's signature by a profile key and its
+//! expiry (with skew) are checked by [`VerdictVerifier`]; then `nonce`, `receipt_sha256`,
+//! `app` and `sub` must equal what was sent, and the outcome must be consistent. Any
+//! mismatch is a [`DecisionError`], which the SDK reports as `Tampered`.
+
+use payseal_protocol::verdict::{VerdictError, VerdictVerifier};
+use payseal_protocol::{Outcome, VerdictClaims};
+
+/// What the SDK sent, which the verdict must echo.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    /// The request's nonce (base64url).
+    pub nonce: &'a str,
+    /// `receipt.sha256_hex()` of the receipt sent.
+    pub receipt_sha256: &'a str,
+    /// The app id sent.
+    pub app_id: &'a str,
+    /// The account id sent.
+    pub account_id: &'a str,
+}
+
+/// Why a verdict is not an answer to the request.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecisionError {
+    /// Bad signature, unknown key, wrong algorithm or type, expired, malformed.
+    #[error("verdict token refused: {0}")]
+    Token(#[from] VerdictError),
+    /// The nonce is not the one sent (an old verdict replayed, or another request's).
+    #[error("verdict nonce does not match the request (replayed or relayed verdict)")]
+    Nonce,
+    /// The verdict is about another receipt.
+    #[error("verdict is for another receipt")]
+    Receipt,
+    /// The verdict is for another app.
+    #[error("verdict is for another app")]
+    App,
+    /// The verdict is for another account.
+    #[error("verdict is for another account")]
+    Account,
+    /// Outcome and reason disagree (paid with a reason, or not paid without one).
+    #[error("verdict is inconsistent: {0}")]
+    Inconsistent(&'static str),
+}
+
+/// A verdict that passed every check, with its token for the application server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedVerdict {
+    /// The verified claims.
+    pub claims: VerdictClaims,
+    /// The compact JWS, to forward as is.
+    pub token: String,
+}
+
+impl CheckedVerdict {
+    /// Whether the purchase is paid.
+    pub fn is_paid(&self) -> bool {
+        self.claims.outcome == Outcome::Paid
+    }
+}
+
+/// Check `token` against the profile's keys at `now` (Unix seconds) and against `expected`.
+pub fn check(
+    verifier: &VerdictVerifier,
+    token: &str,
+    expected: &Expected<'_>,
+    now: i64,
+) -> Result<CheckedVerdict, DecisionError> {
+    let claims = verifier.verify(token, now)?;
+    if claims.nonce != expected.nonce {
+        return Err(DecisionError::Nonce);
+    }
+    if !claims
+        .receipt_sha256
+        .eq_ignore_ascii_case(expected.receipt_sha256)
+    {
+        return Err(DecisionError::Receipt);
+    }
+    if claims.app != expected.app_id {
+        return Err(DecisionError::App);
+    }
+    if claims.sub != expected.account_id {
+        return Err(DecisionError::Account);
+    }
+    match (claims.outcome, claims.reason) {
+        (Outcome::Paid, Some(_)) => return Err(DecisionError::Inconsistent("paid with a reason")),
+        (Outcome::NotPaid, None) => {
+            return Err(DecisionError::Inconsistent("not paid without a reason"))
+        }
+        _ => {}
+    }
+    Ok(CheckedVerdict {
+        claims,
+        token: token.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use payseal_protocol::verdict::VerdictSigningKey;
+    use payseal_protocol::{Environment, Reason, Redemption, Store};
+
+    const NOW: i64 = 1_760_000_000;
+
+    fn claims() -> VerdictClaims {
+        VerdictClaims {
+            iss: "https://localhost:8443".into(),
+            iat: NOW,
+            exp: NOW + 300,
+            jti: "v-1".into(),
+            nonce: "bm9uY2Utbm9uY2Utbm9uY2U".into(),
+            app: "dev.payseal.demo".into(),
+            sub: "alice".into(),
+            store: Store::GooglePlay,
+            environment: Some(Environment::Sandbox),
+            product_id: Some("gems_100".into()),
+            transaction_id: Some("GPA.1".into()),
+            original_transaction_id: None,
+            quantity: Some(1),
+            purchased_at: Some(NOW * 1000),
+            receipt_sha256: "ab".repeat(32),
+            outcome: Outcome::Paid,
+            reason: None,
+            redemption: Some(Redemption::First),
+        }
+    }
+
+    fn expected(c: &VerdictClaims) -> Expected<'_> {
+        Expected {
+            nonce: &c.nonce,
+            receipt_sha256: &c.receipt_sha256,
+            app_id: &c.app,
+            account_id: &c.sub,
+        }
+    }
+
+    fn key() -> VerdictSigningKey {
+        VerdictSigningKey::from_seed("k1", [7u8; 32])
+    }
+
+    #[test]
+    fn genuine_verdict_passes() {
+        let key = key();
+        let verifier = VerdictVerifier::new(vec![key.public_key()]);
+        let c = claims();
+        let token = key.sign(&c).unwrap();
+        let checked = check(&verifier, &token, &expected(&c), NOW + 1).unwrap();
+        assert!(checked.is_paid());
+        assert_eq!(checked.claims, c);
+        assert_eq!(checked.token, token);
+    }
+
+    #[test]
+    fn old_verdict_replayed_to_a_new_request_is_refused() {
+        // A genuine, unexpired `paid` verdict from an earlier request, relayed as the answer
+        // to a new request with a fresh nonce.
+        let key = key();
+        let verifier = VerdictVerifier::new(vec![key.public_key()]);
+        let old = claims();
+        let token = key.sign(&old).unwrap();
+        let mut new_request = expected(&old);
+        new_request.nonce = "ZnJlc2gtbm9uY2UtZnJlc2gtbm9uY2U";
+        assert_eq!(
+            check(&verifier, &token, &new_request, NOW + 1),
+            Err(DecisionError::Nonce)
+        );
+    }
+
+    #[test]
+    fn altered_verdict_is_refused() {
+        // A relayed `not_paid` verdict edited to `paid` in transit: the signature breaks.
+        let key = key();
+        let verifier = VerdictVerifier::new(vec![key.public_key()]);
+        let mut c = claims();
+        c.outcome = Outcome::NotPaid;
+        c.reason = Some(Reason::AlreadyRedeemed);
+        c.redemption = None;
+        let token = key.sign(&c).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut paid = c.clone();
+        paid.outcome = Outcome::Paid;
+        paid.reason = None;
+        use base64::Engine as _;
+        let forged_payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&paid).unwrap());
+        let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+        assert!(matches!(
+            check(&verifier, &forged, &expected(&c), NOW + 1),
+            Err(DecisionError::Token(_))
+        ));
+    }
+
+    #[test]
+    fn verdict_signed_by_an_unknown_key_is_refused() {
+        let attacker = VerdictSigningKey::from_seed("k1", [9u8; 32]);
+        let verifier = VerdictVerifier::new(vec![key().public_key()]);
+        let c = claims();
+        let token = attacker.sign(&c).unwrap();
+        assert!(matches!(
+            check(&verifier, &token, &expected(&c), NOW + 1),
+            Err(DecisionError::Token(_))
+        ));
+    }
+
+    #[test]
+    fn expired_verdict_is_refused_beyond_the_skew() {
+        let key = key();
+        let verifier = VerdictVerifier::new(vec![key.public_key()]).with_skew(60);
+        let c = claims();
+        let token = key.sign(&c).unwrap();
+        assert!(check(&verifier, &token, &expected(&c), c.exp + 30).is_ok());
+        assert!(matches!(
+            check(&verifier, &token, &expected(&c), c.exp + 61),
+            Err(DecisionError::Token(VerdictError::Expired))
+        ));
+    }
+
+    #[test]
+    fn verdict_for_another_receipt_app_or_account_is_refused() {
+        let key = key();
+        let verifier = VerdictVerifier::new(vec![key.public_key()]);
+        let c = claims();
+        let token = key.sign(&c).unwrap();
+        let other_hash = "cd".repeat(32);
+        let mut e = expected(&c);
+        e.receipt_sha256 = &other_hash;
+        assert_eq!(
+            check(&verifier, &token, &e, NOW),
+            Err(DecisionError::Receipt)
+        );
+        let mut e = expected(&c);
+        e.app_id = "com.other.app";
+        assert_eq!(check(&verifier, &token, &e, NOW), Err(DecisionError::App));
+        let mut e = expected(&c);
+        e.account_id = "mallory";
+        assert_eq!(
+            check(&verifier, &token, &e, NOW),
+            Err(DecisionError::Account)
+        );
+    }
+
+    #[test]
+    fn inconsistent_outcome_is_refused() {
+        let key = key();
+        let verifier = VerdictVerifier::new(vec![key.public_key()]);
+        let mut c = claims();
+        c.outcome = Outcome::NotPaid;
+        c.reason = None;
+        let token = key.sign(&c).unwrap();
+        assert!(matches!(
+            check(&verifier, &token, &expected(&c), NOW),
+            Err(DecisionError::Inconsistent(_))
+        ));
+    }
+}

@@ -1,0 +1,844 @@
+//! The UniFFI surface: the `PaySeal` object, its records and enums, and [`PaySealError`].
+//! Internal errors of every layer are mapped to [`PaySealError`] here, once
+//! (`impl From<ClientError> for PaySealError`). No panic crosses: UniFFI catches panics of
+//! exported calls, and SDK work runs in tasks whose panics become `Internal`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use payseal_protocol as proto;
+use serde::Serialize;
+
+use crate::client::{Client, ClientError, PendingReport, Unverified};
+use crate::config::{Options, RetryPolicy};
+use crate::decision::CheckedVerdict;
+use crate::runtime;
+use crate::transport::TransportError;
+
+/// The failures an app sees, each with a human message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi(flat_error)]
+pub enum PaySealError {
+    /// The profile or an option is invalid (raised at construction).
+    #[error("{message}")]
+    InvalidProfile {
+        /// What is wrong.
+        message: String,
+    },
+    /// The receipt (or account id) is malformed or empty.
+    #[error("{message}")]
+    InvalidReceipt {
+        /// What is wrong.
+        message: String,
+    },
+    /// The verifier could not be reached (offline, refused, reset). Kept pending.
+    #[error("{message}")]
+    Network {
+        /// What happened.
+        message: String,
+    },
+    /// No verdict within the timeouts or the overall deadline. Kept pending.
+    #[error("{message}")]
+    Timeout {
+        /// What happened.
+        message: String,
+    },
+    /// The server's certificate is not pinned by the profile: not the verifier. Not retried.
+    #[error("{message}")]
+    PinMismatch {
+        /// What happened.
+        message: String,
+    },
+    /// The answer is not a genuine verdict for this request (altered, replayed, relayed).
+    #[error("{message}")]
+    Tampered {
+        /// Why.
+        message: String,
+    },
+    /// The verifier refused the request (4xx) or kept failing (5xx; then kept pending).
+    #[error("{message}")]
+    ServerRejected {
+        /// The status and the problem detail.
+        message: String,
+    },
+    /// A bug or an environment failure; the message says which.
+    #[error("{message}")]
+    Internal {
+        /// What happened.
+        message: String,
+    },
+}
+
+/// The kind of a [`PaySealError`], as a value (for pending results and logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, uniffi::Enum)]
+#[serde(rename_all = "snake_case")]
+pub enum PaySealErrorKind {
+    /// See [`PaySealError::InvalidProfile`].
+    InvalidProfile,
+    /// See [`PaySealError::InvalidReceipt`].
+    InvalidReceipt,
+    /// See [`PaySealError::Network`].
+    Network,
+    /// See [`PaySealError::Timeout`].
+    Timeout,
+    /// See [`PaySealError::PinMismatch`].
+    PinMismatch,
+    /// See [`PaySealError::Tampered`].
+    Tampered,
+    /// See [`PaySealError::ServerRejected`].
+    ServerRejected,
+    /// See [`PaySealError::Internal`].
+    Internal,
+}
+
+impl PaySealErrorKind {
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaySealErrorKind::InvalidProfile => "invalid_profile",
+            PaySealErrorKind::InvalidReceipt => "invalid_receipt",
+            PaySealErrorKind::Network => "network",
+            PaySealErrorKind::Timeout => "timeout",
+            PaySealErrorKind::PinMismatch => "pin_mismatch",
+            PaySealErrorKind::Tampered => "tampered",
+            PaySealErrorKind::ServerRejected => "server_rejected",
+            PaySealErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl PaySealError {
+    /// This error's kind.
+    pub fn kind(&self) -> PaySealErrorKind {
+        match self {
+            PaySealError::InvalidProfile { .. } => PaySealErrorKind::InvalidProfile,
+            PaySealError::InvalidReceipt { .. } => PaySealErrorKind::InvalidReceipt,
+            PaySealError::Network { .. } => PaySealErrorKind::Network,
+            PaySealError::Timeout { .. } => PaySealErrorKind::Timeout,
+            PaySealError::PinMismatch { .. } => PaySealErrorKind::PinMismatch,
+            PaySealError::Tampered { .. } => PaySealErrorKind::Tampered,
+            PaySealError::ServerRejected { .. } => PaySealErrorKind::ServerRejected,
+            PaySealError::Internal { .. } => PaySealErrorKind::Internal,
+        }
+    }
+
+    /// The human message.
+    pub fn message(&self) -> &str {
+        match self {
+            PaySealError::InvalidProfile { message }
+            | PaySealError::InvalidReceipt { message }
+            | PaySealError::Network { message }
+            | PaySealError::Timeout { message }
+            | PaySealError::PinMismatch { message }
+            | PaySealError::Tampered { message }
+            | PaySealError::ServerRejected { message }
+            | PaySealError::Internal { message } => message,
+        }
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        PaySealError::Internal {
+            message: message.into(),
+        }
+    }
+}
+
+/// The one mapping from the layers' errors to the app's.
+impl From<ClientError> for PaySealError {
+    fn from(e: ClientError) -> Self {
+        let message = e.to_string();
+        match e {
+            ClientError::Config(_) | ClientError::Tls(_) => {
+                PaySealError::InvalidProfile { message }
+            }
+            ClientError::InvalidReceipt(_) => PaySealError::InvalidReceipt { message },
+            ClientError::Transport(TransportError::PinMismatch) => {
+                PaySealError::PinMismatch { message }
+            }
+            ClientError::Transport(TransportError::Network(_))
+            | ClientError::NoVerdict {
+                cause: Unverified::Transport(TransportError::Network(_)),
+                ..
+            } => PaySealError::Network { message },
+            ClientError::Transport(TransportError::Timeout(_))
+            | ClientError::NoVerdict {
+                cause: Unverified::Transport(TransportError::Timeout(_)) | Unverified::Deadline(_),
+                ..
+            } => PaySealError::Timeout { message },
+            ClientError::Transport(
+                TransportError::Unavailable { .. } | TransportError::Rejected { .. },
+            )
+            | ClientError::NoVerdict { .. } => PaySealError::ServerRejected { message },
+            ClientError::Envelope(_) | ClientError::Response(_) | ClientError::Decision(_) => {
+                PaySealError::Tampered { message }
+            }
+            ClientError::Transport(TransportError::Setup(_))
+            | ClientError::Pending(_)
+            | ClientError::Internal(_) => PaySealError::Internal { message },
+        }
+    }
+}
+
+/// Options besides the profile. Durations in milliseconds (signed, so Java can call it).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PaySealOptions {
+    /// The app id as configured on the verifier (package name / bundle id).
+    pub app_id: String,
+    /// Time allowed to connect (TCP + TLS), ms.
+    #[uniffi(default = 5000)]
+    pub connect_timeout_ms: i64,
+    /// Time allowed for one request, ms.
+    #[uniffi(default = 10000)]
+    pub request_timeout_ms: i64,
+    /// Time allowed for one `verify`, retries included, ms.
+    #[uniffi(default = 30000)]
+    pub deadline_ms: i64,
+    /// Attempts per `verify`, the first included (1 = no retry).
+    #[uniffi(default = 4)]
+    pub max_attempts: i32,
+    /// Backoff before the first retry, doubled each time and jittered, ms.
+    #[uniffi(default = 200)]
+    pub base_backoff_ms: i64,
+    /// Directory for receipts that got no verdict (app-private storage); none: not kept.
+    #[uniffi(default = None)]
+    pub pending_dir: Option<String>,
+    /// Extra trust roots (PEM) for private deployments, added to the built-in roots.
+    #[uniffi(default = [])]
+    pub extra_roots_pem: Vec<String>,
+}
+
+fn millis(field: &'static str, ms: i64) -> Result<Duration, PaySealError> {
+    u64::try_from(ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+        .ok_or_else(|| PaySealError::InvalidProfile {
+            message: format!("invalid option `{field}`: must be a positive number of milliseconds"),
+        })
+}
+
+impl TryFrom<PaySealOptions> for Options {
+    type Error = PaySealError;
+    fn try_from(o: PaySealOptions) -> Result<Self, PaySealError> {
+        let defaults = Options::new(o.app_id.clone());
+        Ok(Options {
+            app_id: o.app_id,
+            connect_timeout: millis("connect_timeout_ms", o.connect_timeout_ms)?,
+            request_timeout: millis("request_timeout_ms", o.request_timeout_ms)?,
+            deadline: millis("deadline_ms", o.deadline_ms)?,
+            retry: RetryPolicy {
+                max_attempts: u32::try_from(o.max_attempts).map_err(|_| {
+                    PaySealError::InvalidProfile {
+                        message: "invalid option `max_attempts`: must be positive".into(),
+                    }
+                })?,
+                base_backoff: millis("base_backoff_ms", o.base_backoff_ms)?,
+                max_delay: defaults.retry.max_delay,
+            },
+            pending_dir: o.pending_dir.map(PathBuf::from),
+            extra_roots_pem: o.extra_roots_pem,
+            clock_skew: defaults.clock_skew,
+        })
+    }
+}
+
+/// The default options for `app_id`.
+#[uniffi::export]
+pub fn default_options(app_id: String) -> PaySealOptions {
+    let d = Options::new(app_id);
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    PaySealOptions {
+        connect_timeout_ms: ms(d.connect_timeout),
+        request_timeout_ms: ms(d.request_timeout),
+        deadline_ms: ms(d.deadline),
+        max_attempts: i32::try_from(d.retry.max_attempts).unwrap_or(i32::MAX),
+        base_backoff_ms: ms(d.retry.base_backoff),
+        pending_dir: None,
+        extra_roots_pem: Vec::new(),
+        app_id: d.app_id,
+    }
+}
+
+/// Huawei's signature algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum HuaweiAlgorithm {
+    /// `SHA256WithRSA` (PKCS#1 v1.5), Huawei's default.
+    Sha256WithRsa,
+    /// `SHA256WithRSA/PSS`.
+    Sha256WithRsaPss,
+}
+
+/// The payment response data the app got from its store.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum Receipt {
+    /// Play Billing: `Purchase.originalJson` (exact) and `Purchase.signature`.
+    GooglePlay {
+        /// The purchase JSON exactly as Play returned it.
+        purchase_data: String,
+        /// Base64 signature.
+        signature: String,
+    },
+    /// StoreKit 2: `Transaction.jwsRepresentation`.
+    AppStore {
+        /// The compact JWS.
+        jws: String,
+    },
+    /// Huawei IAP: `InAppPurchaseData` (exact) and its signature.
+    Huawei {
+        /// The purchase data exactly as Huawei returned it.
+        purchase_data: String,
+        /// Base64 signature.
+        signature: String,
+        /// Signature algorithm.
+        algorithm: HuaweiAlgorithm,
+    },
+    /// PaySeal's sandbox store.
+    Sandbox {
+        /// The sandbox purchase JSON.
+        purchase_data: String,
+        /// Base64 signature.
+        signature: String,
+    },
+}
+
+impl From<Receipt> for proto::Receipt {
+    fn from(r: Receipt) -> Self {
+        match r {
+            Receipt::GooglePlay {
+                purchase_data,
+                signature,
+            } => proto::Receipt::GooglePlay {
+                purchase_data,
+                signature,
+            },
+            Receipt::AppStore { jws } => proto::Receipt::AppStore { jws },
+            Receipt::Huawei {
+                purchase_data,
+                signature,
+                algorithm,
+            } => proto::Receipt::Huawei {
+                purchase_data,
+                signature,
+                algorithm: match algorithm {
+                    HuaweiAlgorithm::Sha256WithRsa => proto::HuaweiAlgorithm::Sha256WithRsa,
+                    HuaweiAlgorithm::Sha256WithRsaPss => proto::HuaweiAlgorithm::Sha256WithRsaPss,
+                },
+            },
+            Receipt::Sandbox {
+                purchase_data,
+                signature,
+            } => proto::Receipt::Sandbox {
+                purchase_data,
+                signature,
+            },
+        }
+    }
+}
+
+impl From<proto::Receipt> for Receipt {
+    fn from(r: proto::Receipt) -> Self {
+        match r {
+            proto::Receipt::GooglePlay {
+                purchase_data,
+                signature,
+            } => Receipt::GooglePlay {
+                purchase_data,
+                signature,
+            },
+            proto::Receipt::AppStore { jws } => Receipt::AppStore { jws },
+            proto::Receipt::Huawei {
+                purchase_data,
+                signature,
+                algorithm,
+            } => Receipt::Huawei {
+                purchase_data,
+                signature,
+                algorithm: match algorithm {
+                    proto::HuaweiAlgorithm::Sha256WithRsa => HuaweiAlgorithm::Sha256WithRsa,
+                    proto::HuaweiAlgorithm::Sha256WithRsaPss => HuaweiAlgorithm::Sha256WithRsaPss,
+                },
+            },
+            proto::Receipt::Sandbox {
+                purchase_data,
+                signature,
+            } => Receipt::Sandbox {
+                purchase_data,
+                signature,
+            },
+        }
+    }
+}
+
+/// Parse the stable receipt JSON form (what `payseal-sandbox` prints).
+#[uniffi::export]
+pub fn receipt_from_json(json: String) -> Result<Receipt, PaySealError> {
+    serde_json::from_str::<proto::Receipt>(&json)
+        .map(Receipt::from)
+        .map_err(|e| PaySealError::InvalidReceipt {
+            message: format!("receipt JSON: {e}"),
+        })
+}
+
+/// The stable receipt JSON form of `receipt`.
+#[uniffi::export]
+pub fn receipt_to_json(receipt: Receipt) -> String {
+    serde_json::to_string(&proto::Receipt::from(receipt)).unwrap_or_default()
+}
+
+/// The receipt's `receipt_sha256` (hex), as verdicts and pending files name it.
+#[uniffi::export]
+pub fn receipt_sha256(receipt: Receipt) -> String {
+    proto::Receipt::from(receipt).sha256_hex()
+}
+
+/// The SDK's version.
+#[uniffi::export]
+pub fn sdk_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// Why a purchase is not paid (mirrors the verdict's `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, uniffi::Enum)]
+#[serde(rename_all = "snake_case")]
+pub enum NotPaidReason {
+    /// The store signature does not verify.
+    BadSignature,
+    /// The App Store chain does not lead to the configured root.
+    UntrustedChain,
+    /// The receipt is for another app.
+    WrongApp,
+    /// The app id is not configured on the verifier.
+    UnknownApp,
+    /// Pending, cancelled or otherwise not completed.
+    NotPurchased,
+    /// Revoked or refunded.
+    Revoked,
+    /// Another account already redeemed this receipt.
+    AlreadyRedeemed,
+    /// Sandbox receipt for a production app, or the reverse.
+    UntrustedEnvironment,
+    /// The receipt cannot be parsed.
+    Malformed,
+}
+
+impl From<proto::Reason> for NotPaidReason {
+    fn from(r: proto::Reason) -> Self {
+        match r {
+            proto::Reason::BadSignature => NotPaidReason::BadSignature,
+            proto::Reason::UntrustedChain => NotPaidReason::UntrustedChain,
+            proto::Reason::WrongApp => NotPaidReason::WrongApp,
+            proto::Reason::UnknownApp => NotPaidReason::UnknownApp,
+            proto::Reason::NotPurchased => NotPaidReason::NotPurchased,
+            proto::Reason::Revoked => NotPaidReason::Revoked,
+            proto::Reason::AlreadyRedeemed => NotPaidReason::AlreadyRedeemed,
+            proto::Reason::UntrustedEnvironment => NotPaidReason::UntrustedEnvironment,
+            proto::Reason::Malformed => NotPaidReason::Malformed,
+        }
+    }
+}
+
+/// The store of a purchase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, uniffi::Enum)]
+#[serde(rename_all = "snake_case")]
+pub enum Store {
+    /// Google Play.
+    GooglePlay,
+    /// Apple App Store.
+    AppStore,
+    /// Huawei AppGallery.
+    Huawei,
+    /// PaySeal sandbox store.
+    Sandbox,
+}
+
+impl From<proto::Store> for Store {
+    fn from(s: proto::Store) -> Self {
+        match s {
+            proto::Store::GooglePlay => Store::GooglePlay,
+            proto::Store::AppStore => Store::AppStore,
+            proto::Store::Huawei => Store::Huawei,
+            proto::Store::Sandbox => Store::Sandbox,
+        }
+    }
+}
+
+/// Store environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, uniffi::Enum)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    /// Real money.
+    Production,
+    /// Test purchases.
+    Sandbox,
+}
+
+impl From<proto::Environment> for Environment {
+    fn from(e: proto::Environment) -> Self {
+        match e {
+            proto::Environment::Production => Environment::Production,
+            proto::Environment::Sandbox => Environment::Sandbox,
+        }
+    }
+}
+
+/// First redemption by this account, or a repeat (restore / retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, uniffi::Enum)]
+#[serde(rename_all = "snake_case")]
+pub enum Redemption {
+    /// First time: deliver the item.
+    First,
+    /// Same account again: already delivered once.
+    Repeat,
+}
+
+impl From<proto::Redemption> for Redemption {
+    fn from(r: proto::Redemption) -> Self {
+        match r {
+            proto::Redemption::First => Redemption::First,
+            proto::Redemption::Repeat => Redemption::Repeat,
+        }
+    }
+}
+
+/// A checked verdict: signed by a profile key, for this request, not expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, uniffi::Record)]
+pub struct Verdict {
+    /// Paid (deliver) or not.
+    pub paid: bool,
+    /// Why not paid (absent when paid).
+    pub reason: Option<NotPaidReason>,
+    /// The store.
+    pub store: Store,
+    /// Product id.
+    pub product_id: Option<String>,
+    /// Store transaction id.
+    pub transaction_id: Option<String>,
+    /// Store original transaction id, when it has one.
+    pub original_transaction_id: Option<String>,
+    /// Production or sandbox.
+    pub environment: Option<Environment>,
+    /// First or repeat (when paid).
+    pub redemption: Option<Redemption>,
+    /// Quantity.
+    pub quantity: Option<i64>,
+    /// Purchase time, Unix milliseconds (as the stores give it).
+    pub purchased_at: Option<i64>,
+    /// Verdict issue time, Unix seconds.
+    pub issued_at: i64,
+    /// Verdict token expiry, Unix seconds.
+    pub expires_at: i64,
+    /// Verdict id (`jti`).
+    pub verdict_id: String,
+    /// `receipt_sha256` of the receipt.
+    pub receipt_sha256: String,
+    /// The account id.
+    pub account_id: String,
+    /// The app id.
+    pub app_id: String,
+    /// The compact JWS to forward to the application server.
+    pub token: String,
+}
+
+impl From<CheckedVerdict> for Verdict {
+    fn from(v: CheckedVerdict) -> Self {
+        let c = v.claims;
+        Verdict {
+            paid: c.outcome == proto::Outcome::Paid,
+            reason: c.reason.map(Into::into),
+            store: c.store.into(),
+            product_id: c.product_id,
+            transaction_id: c.transaction_id,
+            original_transaction_id: c.original_transaction_id,
+            environment: c.environment.map(Into::into),
+            redemption: c.redemption.map(Into::into),
+            quantity: c.quantity.map(i64::from),
+            purchased_at: c.purchased_at,
+            issued_at: c.iat,
+            expires_at: c.exp,
+            verdict_id: c.jti,
+            receipt_sha256: c.receipt_sha256,
+            account_id: c.sub,
+            app_id: c.app,
+            token: v.token,
+        }
+    }
+}
+
+/// What became of one pending receipt in `retry_pending`.
+// UniFFI enums carry their fields by value (no Box across the FFI); the size is irrelevant here.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum PendingOutcome {
+    /// A verdict (paid or not) was obtained; the receipt is no longer pending.
+    Verified {
+        /// The verdict.
+        verdict: Verdict,
+    },
+    /// Still no verdict; the receipt stays pending.
+    StillPending {
+        /// The failure's kind.
+        kind: PaySealErrorKind,
+        /// The failure's message.
+        message: String,
+    },
+}
+
+/// One pending receipt after `retry_pending`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PendingResult {
+    /// The receipt's hash.
+    pub receipt_sha256: String,
+    /// The account that bought it.
+    pub account_id: String,
+    /// The app id.
+    pub app_id: String,
+    /// Verified or still pending.
+    pub outcome: PendingOutcome,
+}
+
+impl From<PendingReport> for PendingResult {
+    fn from(r: PendingReport) -> Self {
+        PendingResult {
+            receipt_sha256: r.receipt_sha256,
+            account_id: r.account_id,
+            app_id: r.app_id,
+            outcome: match r.result {
+                Ok(v) => PendingOutcome::Verified { verdict: v.into() },
+                Err(e) => {
+                    let e = PaySealError::from(e);
+                    PendingOutcome::StillPending {
+                        kind: e.kind(),
+                        message: e.message().to_string(),
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// The PaySeal SDK for one verifier profile. Thread-safe; make one and share it.
+#[derive(Debug, uniffi::Object)]
+pub struct PaySeal {
+    client: Arc<Client>,
+}
+
+/// Run `f(client)` on the shared runtime; aborted if the returned future is dropped.
+async fn on_runtime<T, F, Fut>(client: Arc<Client>, f: F) -> Result<T, PaySealError>
+where
+    T: Send + 'static,
+    F: FnOnce(Arc<Client>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, PaySealError>> + Send + 'static,
+{
+    let task = runtime::spawn(f(client)).map_err(PaySealError::internal)?;
+    match task.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(PaySealError::internal("the SDK task panicked")),
+        Err(_) => Err(PaySealError::internal("the SDK task was cancelled")),
+    }
+}
+
+/// Block the calling thread on `fut`, which runs on the shared runtime.
+fn blocking<T>(
+    fut: impl std::future::Future<Output = Result<T, PaySealError>>,
+) -> Result<T, PaySealError> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(PaySealError::internal(
+            "a blocking PaySeal call was made on an async runtime thread; use the async call",
+        ));
+    }
+    let rt = runtime::shared().map_err(PaySealError::internal)?;
+    rt.block_on(fut)
+}
+
+#[uniffi::export]
+impl PaySeal {
+    /// Build from the profile JSON (parsed strictly) and options; `InvalidProfile` if either
+    /// is bad. Nothing is sent.
+    #[uniffi::constructor]
+    pub fn new(profile_json: String, options: PaySealOptions) -> Result<Arc<Self>, PaySealError> {
+        let options = Options::try_from(options)?;
+        let rt = runtime::shared().map_err(PaySealError::internal)?;
+        let _context = rt.enter();
+        let client = Client::new(&profile_json, options)?;
+        Ok(Arc::new(Self {
+            client: Arc::new(client),
+        }))
+    }
+
+    /// Verify a purchase for `account_id`: a checked verdict, paid or not, or an error.
+    /// Network, timeout and 5xx failures keep the receipt pending before returning.
+    pub async fn verify(
+        &self,
+        receipt: Receipt,
+        account_id: String,
+    ) -> Result<Verdict, PaySealError> {
+        let receipt = proto::Receipt::from(receipt);
+        on_runtime(self.client.clone(), move |client| async move {
+            Ok(client.verify(&receipt, &account_id).await?.into())
+        })
+        .await
+    }
+
+    /// [`PaySeal::verify`] for callers without coroutines or async (blocks the thread).
+    pub fn verify_blocking(
+        &self,
+        receipt: Receipt,
+        account_id: String,
+    ) -> Result<Verdict, PaySealError> {
+        blocking(self.verify(receipt, account_id))
+    }
+
+    /// Verify the pending receipts again; verified ones are removed.
+    pub async fn retry_pending(&self) -> Result<Vec<PendingResult>, PaySealError> {
+        on_runtime(self.client.clone(), |client| async move {
+            Ok(client
+                .retry_pending()
+                .await?
+                .into_iter()
+                .map(PendingResult::from)
+                .collect())
+        })
+        .await
+    }
+
+    /// [`PaySeal::retry_pending`], blocking.
+    pub fn retry_pending_blocking(&self) -> Result<Vec<PendingResult>, PaySealError> {
+        blocking(self.retry_pending())
+    }
+
+    /// How many receipts are pending.
+    pub fn pending_count(&self) -> Result<i64, PaySealError> {
+        let n = self.client.pending_count()?;
+        Ok(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    /// The app id in force.
+    pub fn app_id(&self) -> String {
+        self.client.options().app_id.clone()
+    }
+}
+
+impl PaySeal {
+    /// The Rust client behind this object.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl From<TransportError> for PaySealError {
+    fn from(e: TransportError) -> Self {
+        ClientError::from(e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipt_json_round_trips_through_the_ffi_enum() {
+        let json = r#"{"store":"huawei","purchase_data":"{}","signature":"eA==","algorithm":"SHA256WithRSA/PSS"}"#;
+        let r = receipt_from_json(json.into()).unwrap();
+        assert!(matches!(
+            r,
+            Receipt::Huawei {
+                algorithm: HuaweiAlgorithm::Sha256WithRsaPss,
+                ..
+            }
+        ));
+        let back: proto::Receipt = serde_json::from_str(&receipt_to_json(r.clone())).unwrap();
+        assert_eq!(back, proto::Receipt::from(r.clone()));
+        assert_eq!(receipt_sha256(r), back.sha256_hex());
+    }
+
+    #[test]
+    fn bad_receipt_json_is_invalid_receipt() {
+        for bad in ["", "{", r#"{"store":"amazon"}"#, r#"{"store":"app_store"}"#] {
+            assert_eq!(
+                receipt_from_json(bad.into()).unwrap_err().kind(),
+                PaySealErrorKind::InvalidReceipt
+            );
+        }
+    }
+
+    #[test]
+    fn bad_options_are_invalid_profile() {
+        let mut o = default_options("dev.payseal.demo".into());
+        assert!(Options::try_from(o.clone()).is_ok());
+        o.deadline_ms = 0;
+        assert_eq!(
+            Options::try_from(o).unwrap_err().kind(),
+            PaySealErrorKind::InvalidProfile
+        );
+        let mut o = default_options("dev.payseal.demo".into());
+        o.max_attempts = -1;
+        assert_eq!(
+            Options::try_from(o).unwrap_err().kind(),
+            PaySealErrorKind::InvalidProfile
+        );
+    }
+
+    #[test]
+    fn every_layer_error_maps_to_its_kind_once() {
+        let cases: Vec<(ClientError, PaySealErrorKind)> = vec![
+            (
+                ClientError::Transport(TransportError::PinMismatch),
+                PaySealErrorKind::PinMismatch,
+            ),
+            (
+                ClientError::Transport(TransportError::Rejected {
+                    status: 400,
+                    detail: "x".into(),
+                }),
+                PaySealErrorKind::ServerRejected,
+            ),
+            (
+                ClientError::InvalidReceipt("x".into()),
+                PaySealErrorKind::InvalidReceipt,
+            ),
+            (
+                ClientError::Response("x".into()),
+                PaySealErrorKind::Tampered,
+            ),
+            (
+                ClientError::Internal("x".into()),
+                PaySealErrorKind::Internal,
+            ),
+            (
+                ClientError::NoVerdict {
+                    cause: Unverified::Transport(TransportError::Network("x".into())),
+                    kept: crate::client::Kept::Saved,
+                },
+                PaySealErrorKind::Network,
+            ),
+            (
+                ClientError::NoVerdict {
+                    cause: Unverified::Deadline(Duration::from_secs(1)),
+                    kept: crate::client::Kept::Saved,
+                },
+                PaySealErrorKind::Timeout,
+            ),
+            (
+                ClientError::NoVerdict {
+                    cause: Unverified::Transport(TransportError::Unavailable {
+                        status: 503,
+                        retry_after: None,
+                    }),
+                    kept: crate::client::Kept::Saved,
+                },
+                PaySealErrorKind::ServerRejected,
+            ),
+            (
+                ClientError::Decision(crate::decision::DecisionError::Nonce),
+                PaySealErrorKind::Tampered,
+            ),
+        ];
+        for (e, kind) in cases {
+            let message = e.to_string();
+            let mapped = PaySealError::from(e);
+            assert_eq!(mapped.kind(), kind);
+            assert_eq!(mapped.message(), message);
+        }
+    }
+}

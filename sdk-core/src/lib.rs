@@ -1,0 +1,68 @@
+//! # payseal-sdk-core
+//!
+//! The part of PaySeal that runs inside the app. Given a store receipt (Google Play, App
+//! Store, Huawei, or the PaySeal sandbox), it:
+//!
+//! 1. connects to the verifier named in the app's embedded **profile** over TLS 1.3, with
+//!    WebPKI validation *and* an SPKI SHA-256 pin check on the chain ([`tls`], S130);
+//! 2. seals the request (receipt, app id, account id, fresh 32-byte nonce) to the verifier's
+//!    HPKE key and opens the sealed answer ([`client`], S140–S170);
+//! 3. accepts the verdict only if it is signed by a profile key, echoes this request's nonce,
+//!    receipt hash, app and account, and has not expired ([`decision`], S180);
+//! 4. retries network failures and 5xx with backoff inside a deadline ([`transport`]), and
+//!    keeps a receipt that got no verdict on disk until [`Client::retry_pending`] gets one
+//!    ([`pending`]).
+//!
+//! It is **not** the store integration (the app buys through Play Billing / StoreKit and
+//! hands the result over), not the verifier, and not a way to decide `paid` on the device
+//! without the verifier: the verdict token is also forwarded to the app's server, which
+//! verifies it with any JOSE library.
+//!
+//! ```no_run
+//! use payseal_sdk_core::{Client, Options};
+//! use payseal_protocol::Receipt;
+//!
+//! # async fn demo(profile_json: &str, purchase_json: String, signature: String)
+//! # -> Result<(), payseal_sdk_core::ClientError> {
+//! let mut options = Options::new("dev.payseal.demo");
+//! options.pending_dir = Some("/data/app/files/payseal-pending".into());
+//! let client = Client::new(profile_json, options)?; // InvalidProfile-type errors here
+//! let receipt = Receipt::GooglePlay { purchase_data: purchase_json, signature };
+//! let verdict = client.verify(&receipt, "account-42").await?;
+//! if verdict.is_paid() {
+//!     // deliver, and send `verdict.token` to the application server
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## From Kotlin and Swift
+//! The UniFFI surface is in [`ffi`] (plus [`set_logger`]): Kotlin (`dev.payseal`) and Swift
+//! (module `PaySeal`) call `PaySeal(profileJson, PaySealOptions(appId = ...))`, then the
+//! suspend / `async` `verify(receipt, accountId)` (or `verifyBlocking` from Java), which
+//! returns a `Verdict` (`paid`, `reason`, `redemption`, `token`, ...) or throws a
+//! `PaySealException` / `PaySealError` (`InvalidProfile`, `InvalidReceipt`, `Network`,
+//! `Timeout`, `PinMismatch`, `Tampered`, `ServerRejected`, `Internal`). `retryPending()`,
+//! `pendingCount()`, `receiptFromJson(json)` and `setLogger(logger)` complete it. Bindings
+//! are generated in library mode by the workspace's `uniffi-bindgen` with the root
+//! `uniffi.toml`.
+
+uniffi::setup_scaffolding!("payseal");
+
+pub mod client;
+pub mod config;
+pub mod decision;
+pub mod ffi;
+pub mod log;
+pub mod pending;
+pub mod runtime;
+pub mod tls;
+pub mod transport;
+
+pub use client::{Client, ClientError, Kept, PendingReport, Unverified};
+pub use config::{ConfigError, Options, RetryPolicy};
+pub use decision::CheckedVerdict;
+pub use ffi::{
+    default_options, receipt_from_json, receipt_sha256, receipt_to_json, PaySeal, PaySealError,
+    PaySealErrorKind, PaySealOptions, PendingOutcome, PendingResult, Verdict,
+};
+pub use log::{clear_logger, set_logger, LogLevel, PaySealLogger};

@@ -1,0 +1,387 @@
+//! The pending store: receipts that could not get a verdict (offline, verifier down, 5xx),
+//! kept on disk until [`Client::retry_pending`](crate::Client::retry_pending) gets one.
+//!
+//! # What a pending file contains
+//! One JSON file per receipt, `<receipt_sha256>.json` (so the same receipt is never kept
+//! twice), mode 0600 on Unix:
+//!
+//! ```json
+//! { "format": 1, "receipt": { "store": "google_play", "purchase_data": "...", "signature": "..." },
+//!   "account_id": "alice", "app_id": "dev.payseal.demo",
+//!   "first_attempt_at": 1760000000, "last_attempt_at": 1760000060, "attempts": 3,
+//!   "last_error": "network" }
+//! ```
+//!
+//! That is the store-signed purchase data the app already holds (and the store's own
+//! library also keeps until the purchase is acknowledged), the app's opaque account id, the
+//! app id and timestamps. It holds **no key material, no nonce, no verdict token and no
+//! HPKE state**: a retry seals a fresh request with a fresh nonce.
+//!
+//! # Atomicity
+//! A file is written to a unique temporary name in the same directory, flushed (`fsync`),
+//! then renamed over `<receipt_sha256>.json`, and the directory is flushed: a reader sees
+//! the old file or the new one, never half of one. The write is synchronous, with no
+//! `.await` inside, so dropping a `verify` future cannot interrupt it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use payseal_protocol::Receipt;
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+
+/// Version of the pending file format.
+pub const PENDING_FORMAT: u32 = 1;
+
+/// Why the pending store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PendingError {
+    /// A file system operation failed.
+    #[error("pending store {op} failed: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A pending file does not parse, or its name does not match its receipt.
+    #[error("pending file {file} is unreadable: {reason}")]
+    Corrupt {
+        /// The file name.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// The OS random generator failed (for a temporary file name).
+    #[error("random generator failed")]
+    Random,
+}
+
+fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> PendingError {
+    move |source| PendingError::Io { op, source }
+}
+
+/// One receipt waiting for a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingEntry {
+    /// [`PENDING_FORMAT`].
+    pub format: u32,
+    /// The store receipt, in its stable JSON form.
+    pub receipt: Receipt,
+    /// The account that bought it.
+    pub account_id: String,
+    /// The app id to verify it for.
+    pub app_id: String,
+    /// First failed attempt (Unix seconds).
+    pub first_attempt_at: i64,
+    /// Last failed attempt (Unix seconds).
+    pub last_attempt_at: i64,
+    /// Attempts made so far (requests sent or tried), across calls.
+    pub attempts: u32,
+    /// The kind of the last failure (`network`, `timeout`, `server_rejected`, ...).
+    pub last_error: String,
+}
+
+impl PendingEntry {
+    /// The receipt's hash, which names the file.
+    pub fn receipt_sha256(&self) -> String {
+        self.receipt.sha256_hex()
+    }
+}
+
+/// A directory of pending receipts.
+#[derive(Debug, Clone)]
+pub struct PendingStore {
+    dir: PathBuf,
+}
+
+/// Whether `name` is `<64 lowercase hex>.json`; returns the hash.
+fn entry_hash(name: &str) -> Option<&str> {
+    let hash = name.strip_suffix(".json")?;
+    (hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then_some(hash)
+}
+
+impl PendingStore {
+    /// Open (and create if needed) the directory.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, PendingError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(io("create directory"))?;
+        Ok(Self { dir })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_for(&self, receipt_sha256: &str) -> PathBuf {
+        self.dir.join(format!("{receipt_sha256}.json"))
+    }
+
+    /// Read one entry.
+    pub fn get(&self, receipt_sha256: &str) -> Result<Option<PendingEntry>, PendingError> {
+        let path = self.path_for(receipt_sha256);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("read")(e)),
+        };
+        let file = format!("{receipt_sha256}.json");
+        let entry: PendingEntry =
+            serde_json::from_slice(&bytes).map_err(|e| PendingError::Corrupt {
+                file: file.clone(),
+                reason: e.to_string(),
+            })?;
+        if entry.receipt_sha256() != receipt_sha256 {
+            return Err(PendingError::Corrupt {
+                file,
+                reason: "receipt does not match the file name".into(),
+            });
+        }
+        Ok(Some(entry))
+    }
+
+    /// Record a failed verification: creates the entry, or updates it (same receipt: the
+    /// first attempt time is kept, attempts add up, account and app are the latest call's).
+    pub fn record_failure(
+        &self,
+        receipt: &Receipt,
+        account_id: &str,
+        app_id: &str,
+        attempts: u32,
+        error_kind: &str,
+        now: i64,
+    ) -> Result<PendingEntry, PendingError> {
+        let hash = receipt.sha256_hex();
+        let previous = self.get(&hash).ok().flatten();
+        let entry = PendingEntry {
+            format: PENDING_FORMAT,
+            receipt: receipt.clone(),
+            account_id: account_id.to_string(),
+            app_id: app_id.to_string(),
+            first_attempt_at: previous.as_ref().map_or(now, |p| p.first_attempt_at),
+            last_attempt_at: now,
+            attempts: previous
+                .as_ref()
+                .map_or(0, |p| p.attempts)
+                .saturating_add(attempts),
+            last_error: error_kind.to_string(),
+        };
+        self.write_atomically(&hash, &entry)?;
+        Ok(entry)
+    }
+
+    fn write_atomically(&self, hash: &str, entry: &PendingEntry) -> Result<(), PendingError> {
+        let json = serde_json::to_vec_pretty(entry).map_err(|e| PendingError::Corrupt {
+            file: format!("{hash}.json"),
+            reason: e.to_string(),
+        })?;
+        let mut suffix = [0u8; 8];
+        OsRng
+            .try_fill_bytes(&mut suffix)
+            .map_err(|_| PendingError::Random)?;
+        let tmp = self
+            .dir
+            .join(format!(".{hash}.{}.tmp", hex::encode(suffix)));
+        let result = (|| {
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                options.mode(0o600);
+            }
+            let mut file = options.open(&tmp).map_err(io("create temporary file"))?;
+            file.write_all(&json).map_err(io("write"))?;
+            file.sync_all().map_err(io("fsync"))?;
+            drop(file);
+            fs::rename(&tmp, self.path_for(hash)).map_err(io("rename"))?;
+            sync_dir(&self.dir)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Remove an entry (once a verdict was obtained); `false` if there was none.
+    pub fn remove(&self, receipt_sha256: &str) -> Result<bool, PendingError> {
+        match fs::remove_file(self.path_for(receipt_sha256)) {
+            Ok(()) => {
+                sync_dir(&self.dir)?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io("remove")(e)),
+        }
+    }
+
+    /// The hashes of all entries, sorted (temporary files are not entries).
+    pub fn hashes(&self) -> Result<Vec<String>, PendingError> {
+        let mut out = Vec::new();
+        for item in fs::read_dir(&self.dir).map_err(io("list"))? {
+            let item = item.map_err(io("list"))?;
+            if let Some(hash) = item.file_name().to_str().and_then(entry_hash) {
+                out.push(hash.to_string());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// How many receipts are pending.
+    pub fn count(&self) -> Result<usize, PendingError> {
+        Ok(self.hashes()?.len())
+    }
+
+    /// Remove temporary files left by a process that died mid-write (never a live entry).
+    pub fn sweep_temporaries(&self) -> Result<usize, PendingError> {
+        let mut removed = 0;
+        for item in fs::read_dir(&self.dir).map_err(io("list"))? {
+            let item = item.map_err(io("list"))?;
+            let name = item.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let old_enough = item
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age.as_secs() >= 60);
+                if old_enough && fs::remove_file(item.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> Result<(), PendingError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("fsync directory"))
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<(), PendingError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receipt(n: u8) -> Receipt {
+        Receipt::GooglePlay {
+            purchase_data: format!("{{\"orderId\":\"GPA.{n}\"}}"),
+            signature: "c2ln".into(),
+        }
+    }
+
+    #[test]
+    fn failures_are_deduplicated_per_receipt_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PendingStore::open(dir.path().join("pending")).unwrap();
+        let r = receipt(1);
+        store
+            .record_failure(&r, "alice", "app", 3, "network", 100)
+            .unwrap();
+        let e = store
+            .record_failure(&r, "alice", "app", 2, "timeout", 200)
+            .unwrap();
+        assert_eq!(store.count().unwrap(), 1);
+        assert_eq!(e.first_attempt_at, 100);
+        assert_eq!(e.last_attempt_at, 200);
+        assert_eq!(e.attempts, 5);
+        assert_eq!(e.last_error, "timeout");
+        assert_eq!(store.get(&r.sha256_hex()).unwrap(), Some(e));
+
+        store
+            .record_failure(&receipt(2), "bob", "app", 1, "network", 300)
+            .unwrap();
+        assert_eq!(store.count().unwrap(), 2);
+        assert!(store.remove(&r.sha256_hex()).unwrap());
+        assert!(!store.remove(&r.sha256_hex()).unwrap());
+        assert_eq!(store.hashes().unwrap(), vec![receipt(2).sha256_hex()]);
+    }
+
+    #[test]
+    fn files_hold_no_secret_and_leave_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PendingStore::open(dir.path()).unwrap();
+        let r = receipt(3);
+        store
+            .record_failure(&r, "alice", "app", 1, "network", 1)
+            .unwrap();
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec![format!("{}.json", r.sha256_hex())]);
+        let text = fs::read_to_string(dir.path().join(&names[0])).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "account_id",
+                "app_id",
+                "attempts",
+                "first_attempt_at",
+                "format",
+                "last_attempt_at",
+                "last_error",
+                "receipt"
+            ]
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(dir.path().join(&names[0]))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn corrupt_and_misnamed_files_are_reported_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PendingStore::open(dir.path()).unwrap();
+        let r = receipt(4);
+        let e = store
+            .record_failure(&r, "alice", "app", 1, "network", 1)
+            .unwrap();
+        let wrong = "0".repeat(64);
+        fs::write(
+            dir.path().join(format!("{wrong}.json")),
+            serde_json::to_vec(&e).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            store.get(&wrong),
+            Err(PendingError::Corrupt { .. })
+        ));
+        fs::write(dir.path().join(format!("{}.json", "1".repeat(64))), b"{").unwrap();
+        assert!(matches!(
+            store.get(&"1".repeat(64)),
+            Err(PendingError::Corrupt { .. })
+        ));
+        // Temporary files and other names are not entries.
+        fs::write(dir.path().join(".x.tmp"), b"half").unwrap();
+        fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+        assert_eq!(store.count().unwrap(), 3);
+    }
+}

@@ -1,0 +1,63 @@
+//! The one tokio runtime the SDK's FFI calls run on, created on first use.
+//!
+//! Kotlin coroutines and Swift tasks poll UniFFI futures on their own executors; the work
+//! itself (sockets, timers, TLS) runs here, and is aborted when the caller drops the
+//! future ([`AbortOnDrop`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+
+use tokio::runtime::Runtime;
+use tokio::task::{JoinError, JoinHandle};
+
+static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+/// The shared runtime (2 worker threads named `payseal`), or why it could not start.
+pub fn shared() -> Result<&'static Runtime, String> {
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("payseal")
+                .enable_io()
+                .enable_time()
+                .build()
+                .map_err(|e| format!("cannot start the SDK runtime: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// A spawned task that is aborted when this handle is dropped before it finished.
+pub struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    /// Wrap a join handle.
+    pub fn new(handle: JoinHandle<T>) -> Self {
+        Self(handle)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, JoinError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// Spawn `fut` on the shared runtime; the result is awaitable from any executor.
+pub fn spawn<F>(fut: F) -> Result<AbortOnDrop<F::Output>, String>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Ok(AbortOnDrop::new(shared()?.spawn(fut)))
+}

@@ -1,0 +1,275 @@
+//! S130, the trusted connection: a rustls client configuration (TLS 1.3 only, ring) whose
+//! certificate verifier first runs the normal WebPKI validation (chain to a trusted root,
+//! validity, hostname) and then requires that the SPKI SHA-256 of the leaf or of an
+//! intermediate in the presented chain equals one of the profile's pins (the OkHttp
+//! `CertificatePinner` rule).
+//!
+//! # Trust roots, per platform
+//! The roots are the Mozilla CA set compiled in by `webpki-roots`, plus the options' extra
+//! PEM roots, on every platform (Android, iOS, JVM hosts, Linux): the same behaviour
+//! everywhere, no JNI initialisation on Android (which `rustls-platform-verifier` would need
+//! through a JNA-loaded library), and no reliance on a user-installed CA store. WebPKI
+//! validation is the first gate only: the pin is what binds the connection to the verifier,
+//! and validation is never switched off (tests add their own root through the options).
+//!
+//! A pin mismatch fails the handshake, so the request body is never sent; it surfaces as
+//! [`PinMismatch`] inside the rustls error, which [`is_pin_mismatch`] finds through the
+//! reqwest / hyper / io error chain.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use sha2::{Digest, Sha256};
+
+/// Why the TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// An extra root is not PEM or holds no certificate.
+    #[error("extra trust root #{index} is not a PEM certificate: {reason}")]
+    ExtraRoot {
+        /// Position in the options' list.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS configuration refused: {0}")]
+    Config(String),
+}
+
+/// The error the pinning verifier raises when no certificate of a valid chain is pinned.
+#[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
+#[error("the verifier's certificate chain matches none of the profile's pins")]
+pub struct PinMismatch;
+
+/// SHA-256 of a certificate's DER SubjectPublicKeyInfo.
+pub fn spki_sha256(cert_der: &[u8]) -> Option<[u8; 32]> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    Some(Sha256::digest(cert.tbs_certificate.subject_pki.raw).into())
+}
+
+/// The OkHttp rule: the leaf or any intermediate of the presented chain carries a pinned key.
+pub fn chain_matches_pins(end_entity: &[u8], intermediates: &[&[u8]], pins: &[[u8; 32]]) -> bool {
+    std::iter::once(end_entity)
+        .chain(intermediates.iter().copied())
+        .filter_map(spki_sha256)
+        .any(|digest| pins.contains(&digest))
+}
+
+/// WebPKI validation followed by the SPKI pin check.
+#[derive(Debug)]
+pub struct PinningVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    pins: Vec<[u8; 32]>,
+}
+
+impl ServerCertVerifier for PinningVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // First the normal validation: chain, validity, hostname. Only a valid chain is pinned.
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        let intermediates: Vec<&[u8]> = intermediates.iter().map(|c| c.as_ref()).collect();
+        if chain_matches_pins(end_entity.as_ref(), &intermediates, &self.pins) {
+            Ok(verified)
+        } else {
+            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                rustls::OtherError(Arc::new(PinMismatch)),
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The built-in roots (Mozilla's, from `webpki-roots`) plus the extra PEM roots.
+fn root_store(extra_roots_pem: &[String]) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for (index, pem) in extra_roots_pem.iter().enumerate() {
+        let mut found = 0usize;
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let cert = cert.map_err(|e| TlsError::ExtraRoot {
+                index,
+                reason: e.to_string(),
+            })?;
+            roots.add(cert).map_err(|e| TlsError::ExtraRoot {
+                index,
+                reason: e.to_string(),
+            })?;
+            found += 1;
+        }
+        if found == 0 {
+            return Err(TlsError::ExtraRoot {
+                index,
+                reason: "no CERTIFICATE block".into(),
+            });
+        }
+    }
+    Ok(roots)
+}
+
+/// The client configuration: TLS 1.3 only, ring, WebPKI + pins, HTTP/1.1 ALPN.
+pub fn client_config(
+    pins: Vec<[u8; 32]>,
+    extra_roots_pem: &[String],
+) -> Result<rustls::ClientConfig, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = Arc::new(root_store(extra_roots_pem)?);
+    let inner = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let verifier = Arc::new(PinningVerifier { inner, pins });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider as Arc<CryptoProvider>)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .dangerous() // a custom verifier that adds to WebPKI, never one that skips it
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Whether an error (from reqwest, hyper, io or rustls) was caused by [`PinMismatch`].
+///
+/// rustls errors have no `source()`, and `io::Error::source()` skips its payload, so the
+/// chain is walked by hand, looking inside each `io::Error` and each rustls error.
+pub fn is_pin_mismatch(err: &(dyn StdError + 'static)) -> bool {
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = next {
+        if e.downcast_ref::<PinMismatch>().is_some() || rustls_is_pin_mismatch(e) {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(payload) = io.get_ref() {
+                let payload: &(dyn StdError + 'static) = payload;
+                if payload.downcast_ref::<PinMismatch>().is_some()
+                    || rustls_is_pin_mismatch(payload)
+                    || is_pin_mismatch_source(payload)
+                {
+                    return true;
+                }
+            }
+        }
+        next = e.source();
+    }
+    false
+}
+
+fn is_pin_mismatch_source(err: &(dyn StdError + 'static)) -> bool {
+    err.source().is_some_and(is_pin_mismatch)
+}
+
+fn rustls_is_pin_mismatch(err: &(dyn StdError + 'static)) -> bool {
+    match err.downcast_ref::<rustls::Error>() {
+        Some(rustls::Error::InvalidCertificate(CertificateError::Other(other)))
+        | Some(rustls::Error::Other(other)) => other.0.downcast_ref::<PinMismatch>().is_some(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed(name: &str) -> rcgen::CertifiedKey {
+        rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap()
+    }
+
+    #[test]
+    fn spki_digest_is_the_key_not_the_certificate() {
+        let a = self_signed("localhost");
+        let digest = spki_sha256(a.cert.der()).unwrap();
+        let expected: [u8; 32] = Sha256::digest(a.key_pair.public_key_der()).into();
+        assert_eq!(digest, expected);
+        // A second certificate for the same key has the same pin.
+        let params = rcgen::CertificateParams::new(vec!["other".to_string()]).unwrap();
+        let again = params.self_signed(&a.key_pair).unwrap();
+        assert_eq!(spki_sha256(again.der()).unwrap(), digest);
+        assert!(spki_sha256(b"not a certificate").is_none());
+    }
+
+    #[test]
+    fn leaf_or_intermediate_may_carry_the_pin() {
+        let leaf = self_signed("leaf");
+        let mid = self_signed("mid");
+        let other = self_signed("other");
+        let leaf_pin = spki_sha256(leaf.cert.der()).unwrap();
+        let mid_pin = spki_sha256(mid.cert.der()).unwrap();
+        let other_pin = spki_sha256(other.cert.der()).unwrap();
+        let chain: [&[u8]; 1] = [mid.cert.der().as_ref()];
+        assert!(chain_matches_pins(leaf.cert.der(), &chain, &[leaf_pin]));
+        assert!(chain_matches_pins(
+            leaf.cert.der(),
+            &chain,
+            &[other_pin, mid_pin]
+        ));
+        assert!(!chain_matches_pins(leaf.cert.der(), &chain, &[other_pin]));
+        assert!(!chain_matches_pins(leaf.cert.der(), &[], &[mid_pin]));
+    }
+
+    #[test]
+    fn pin_mismatch_is_found_through_io_and_rustls_wrappers() {
+        let rustls_err = rustls::Error::InvalidCertificate(CertificateError::Other(
+            rustls::OtherError(Arc::new(PinMismatch)),
+        ));
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_err);
+        #[derive(Debug, thiserror::Error)]
+        #[error("connect failed")]
+        struct Outer(#[source] std::io::Error);
+        assert!(is_pin_mismatch(&Outer(io)));
+
+        let other = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, other);
+        assert!(!is_pin_mismatch(&Outer(io)));
+    }
+
+    #[test]
+    fn extra_roots_must_be_pem_certificates() {
+        let ca = self_signed("ca");
+        assert!(root_store(&[ca.cert.pem()]).is_ok());
+        assert!(matches!(
+            root_store(&["garbage".into()]),
+            Err(TlsError::ExtraRoot { index: 0, .. })
+        ));
+        assert!(client_config(vec![[0; 32]], &[ca.cert.pem()]).is_ok());
+    }
+}

@@ -1,0 +1,302 @@
+//! HTTP to the verifier: one POST of a sealed request over the pinned connection, the
+//! classification of what can go wrong, and the retry schedule (pure, so it is tested
+//! without a network).
+
+use std::time::{Duration, SystemTime};
+
+use crate::config::RetryPolicy;
+use crate::tls::is_pin_mismatch;
+
+/// Content type of a sealed request.
+pub const REQUEST_CONTENT_TYPE: &str = "application/payseal-request";
+/// Largest response body read (a sealed verdict is about 1 KiB).
+const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+/// Longest problem detail kept in an error message.
+const MAX_DETAIL_CHARS: usize = 200;
+
+/// What can go wrong in one exchange.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The certificate chain is valid but carries no pinned key. Never retried.
+    #[error("the verifier's certificate matches none of the profile's pins")]
+    PinMismatch,
+    /// Connection refused or reset, DNS failure, TLS failure other than the pin, ...
+    #[error("network error: {0}")]
+    Network(String),
+    /// The connection or the request timed out.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// 5xx: the verifier could not answer now. Retried.
+    #[error("the verifier is unavailable (HTTP {status})")]
+    Unavailable {
+        /// HTTP status.
+        status: u16,
+        /// `Retry-After`, when the server sent one.
+        retry_after: Option<Duration>,
+    },
+    /// 4xx (or an unexpected status): the verifier refused this request. Not retried.
+    #[error("the verifier refused the request (HTTP {status}): {detail}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The problem document's title and detail (RFC 9457), shortened.
+        detail: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("HTTP client setup failed: {0}")]
+    Setup(String),
+}
+
+impl TransportError {
+    /// Whether another attempt may succeed (network, timeout, 5xx).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Network(_)
+                | TransportError::Timeout(_)
+                | TransportError::Unavailable { .. }
+        )
+    }
+
+    /// The server's `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            TransportError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// The delay before attempt `next_attempt` (2 for the first retry): exponential backoff
+/// `base * 2^(n-2)` capped at `max_delay`, with "equal jitter" (half fixed, half random from
+/// `jitter` in `[0, 1)`); a server's `Retry-After` (capped at `max_delay`) is a floor.
+pub fn backoff_delay(
+    policy: &RetryPolicy,
+    next_attempt: u32,
+    retry_after: Option<Duration>,
+    jitter: f64,
+) -> Duration {
+    let exponent = next_attempt.saturating_sub(2).min(20);
+    let raw = policy
+        .base_backoff
+        .saturating_mul(1u32 << exponent)
+        .min(policy.max_delay);
+    let jitter = jitter.clamp(0.0, 1.0);
+    let delay = raw / 2 + raw.mul_f64(jitter) / 2;
+    match retry_after {
+        Some(server) => delay.max(server.min(policy.max_delay)),
+        None => delay,
+    }
+}
+
+/// Parse `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// "title: detail" from an RFC 9457 problem document, or a short text body.
+fn problem_detail(body: &[u8]) -> String {
+    let text = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => {
+            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+            match (field("title"), field("detail")) {
+                (Some(t), Some(d)) => format!("{t}: {d}"),
+                (Some(t), None) => t,
+                (None, Some(d)) => d,
+                (None, None) => String::from("no detail"),
+            }
+        }
+        Err(_) => String::from_utf8_lossy(body).trim().to_string(),
+    };
+    let text: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_DETAIL_CHARS)
+        .collect();
+    if text.is_empty() {
+        "no detail".into()
+    } else {
+        text
+    }
+}
+
+/// Map a reqwest error to the transport's terms.
+fn classify(err: &reqwest::Error) -> TransportError {
+    if is_pin_mismatch(err) {
+        return TransportError::PinMismatch;
+    }
+    let text = error_chain(err);
+    if err.is_timeout() {
+        TransportError::Timeout(text)
+    } else {
+        TransportError::Network(text)
+    }
+}
+
+/// The error and its sources on one line (no request data is part of these messages).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        next = e.source();
+    }
+    out
+}
+
+/// The HTTP client bound to one verifier endpoint.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    http: reqwest::Client,
+    endpoint: reqwest::Url,
+}
+
+impl Transport {
+    /// A client over `tls`, with connect and per-request timeouts, no redirects, no proxy.
+    pub fn new(
+        tls: rustls::ClientConfig,
+        endpoint: reqwest::Url,
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> Result<Self, TransportError> {
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .https_only(true)
+            .connect_timeout(connect_timeout)
+            .timeout(request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("payseal-sdk-core/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| TransportError::Setup(error_chain(&e)))?;
+        Ok(Self { http, endpoint })
+    }
+
+    /// POST one sealed request; the sealed response body on 200.
+    pub async fn post(&self, sealed: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        let mut response = self
+            .http
+            .post(self.endpoint.clone())
+            .header(reqwest::header::CONTENT_TYPE, REQUEST_CONTENT_TYPE)
+            .body(sealed)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(TransportError::Rejected {
+                    status: status.as_u16(),
+                    detail: "response too large".into(),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if status == reqwest::StatusCode::OK {
+            Ok(body)
+        } else if status.is_server_error() {
+            Err(TransportError::Unavailable {
+                status: status.as_u16(),
+                retry_after,
+            })
+        } else {
+            Err(TransportError::Rejected {
+                status: status.as_u16(),
+                detail: problem_detail(&body),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 5,
+            base_backoff: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let p = policy();
+        assert_eq!(backoff_delay(&p, 2, None, 0.0), Duration::from_millis(50));
+        assert_eq!(backoff_delay(&p, 2, None, 0.999_999).as_millis(), 99);
+        assert_eq!(backoff_delay(&p, 3, None, 0.0), Duration::from_millis(100));
+        assert_eq!(backoff_delay(&p, 4, None, 0.0), Duration::from_millis(200));
+        // 100 ms * 2^8 is past the 1 s cap.
+        assert_eq!(backoff_delay(&p, 10, None, 1.0), Duration::from_secs(1));
+        assert_eq!(
+            backoff_delay(&p, u32::MAX, None, 1.0),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn retry_after_is_a_floor_but_capped() {
+        let p = policy();
+        assert_eq!(
+            backoff_delay(&p, 2, Some(Duration::from_millis(700)), 0.0),
+            Duration::from_millis(700)
+        );
+        assert_eq!(
+            backoff_delay(&p, 2, Some(Duration::from_secs(3600)), 0.0),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        assert_eq!(parse_retry_after(" 3 ", now), Some(Duration::from_secs(3)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(5));
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(5)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(5));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn only_network_timeout_and_5xx_are_retried() {
+        assert!(TransportError::Network("x".into()).is_retryable());
+        assert!(TransportError::Timeout("x".into()).is_retryable());
+        assert!(TransportError::Unavailable {
+            status: 503,
+            retry_after: None
+        }
+        .is_retryable());
+        assert!(!TransportError::PinMismatch.is_retryable());
+        assert!(!TransportError::Rejected {
+            status: 400,
+            detail: "x".into()
+        }
+        .is_retryable());
+    }
+
+    #[test]
+    fn problem_documents_are_summarised() {
+        let body = br#"{"type":"about:blank","title":"Bad Request","status":400,"detail":"malformed envelope"}"#;
+        assert_eq!(problem_detail(body), "Bad Request: malformed envelope");
+        assert_eq!(problem_detail(b""), "no detail");
+        assert_eq!(problem_detail(&[b'a'; 1000]).len(), MAX_DETAIL_CHARS);
+    }
+}

@@ -39,5 +39,5 @@ for (const file of tokenFiles) {
   await expect(`${file}: alg none refused`, `${b64({ ...header, alg: 'none' })}.${p}.`, false);
   await expect(`${file}: unknown kid refused`, `${b64({ ...header, kid: 'attacker' })}.${p}.${s}`, false);
 }
-console.log(`jose interop: ${passed} passed, ${failed} failed`);
+console.log(`jose: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,117 @@
+//! A minimal PaySeal client for the demo and the load script, built on the protocol crate alone:
+//! seals a receipt to the verifier named in a profile, posts it over HTTPS, opens the answer and
+//! checks the verdict (signature, nonce, receipt hash, expiry).
+//!
+//! It trusts the verifier's certificate through `--ca` (the dev self-signed certificate) and does
+//! not pin: the real client is the SDK (`payseal-sdk-core`), which pins.
+//!
+//! ```text
+//! cargo run -p payseal-verifier --example submit -- \
+//!     --profile STATE/profile.json --ca STATE/tls/cert.pem --receipt r.json --account alice
+//! ```
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use payseal_protocol::envelope::seal_request;
+use payseal_protocol::profile::Profile;
+use payseal_protocol::verdict::VerdictVerifier;
+use payseal_protocol::{Receipt, SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};
+use rand::RngCore;
+
+fn arg(args: &[String], name: &str) -> Result<String, String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .ok_or_else(|| format!("missing {name}"))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("submit: {e}");
+        std::process::exit(2);
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let profile_json =
+        std::fs::read_to_string(arg(&args, "--profile")?).map_err(|e| e.to_string())?;
+    let ca_pem = std::fs::read(arg(&args, "--ca")?).map_err(|e| e.to_string())?;
+    let receipt_json =
+        std::fs::read_to_string(arg(&args, "--receipt")?).map_err(|e| e.to_string())?;
+    let account = arg(&args, "--account")?;
+    let app = arg(&args, "--app").unwrap_or_else(|_| "dev.payseal.demo".to_string());
+
+    let profile = Profile::parse(&profile_json).map_err(|e| e.to_string())?;
+    let receipt: Receipt =
+        serde_json::from_str(&receipt_json).map_err(|e| format!("receipt: {e}"))?;
+    let mut nonce = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce);
+    let request = VerifyRequest {
+        v: PROTOCOL_VERSION,
+        nonce: nonce.clone(),
+        app_id: app,
+        account_id: account,
+        receipt: receipt.clone(),
+        sdk: SdkInfo {
+            name: "payseal-demo-submit".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+    };
+    let plaintext = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+    let key_config = profile.key_config().map_err(|e| e.to_string())?;
+    let (sealed, context) = seal_request(&key_config, &plaintext).map_err(|e| e.to_string())?;
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ca = reqwest::Certificate::from_pem(&ca_pem).map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = format!("{}/v1/verify", profile.verifier_url.trim_end_matches('/'));
+    let response = client
+        .post(url)
+        .header("content-type", "application/payseal-request")
+        .body(sealed)
+        .send()
+        .await
+        .map_err(|e| format!("network: {e}"))?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!(
+            "verifier answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    let opened = context
+        .open_response(&body)
+        .map_err(|e| format!("tampered response: {e}"))?;
+    let answer: VerifyResponse = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
+
+    let keys = profile.verdict_public_keys().map_err(|e| e.to_string())?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs() as i64;
+    let claims = VerdictVerifier::new(keys)
+        .verify(&answer.verdict, now)
+        .map_err(|e| e.to_string())?;
+    if claims.nonce != nonce {
+        return Err("verdict nonce does not match the request".into());
+    }
+    if claims.receipt_sha256 != receipt.sha256_hex() {
+        return Err("verdict is for another receipt".into());
+    }
+    let out = serde_json::json!({ "claims": claims, "token": answer.verdict });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}

@@ -9,7 +9,7 @@
 # Required env:
 #   PAYSEAL_CDYLIB        the Rust cdylib (lib<name>.so)
 #   PAYSEAL_BINDINGS_DIR  uniffi-bindgen Swift output (or a folder with swift/ inside):
-#                         PaySeal.swift, PaySealFFI.h, PaySealFFI.modulemap
+#                         PaySeal.swift (any *.swift), PaySealFFI.h, PaySealFFI.modulemap
 # Optional env:
 #   PAYSEAL_SWIFT_TESTS   XCTest sources (default bindings/swift/Tests/PaySealTests)
 #   PAYSEAL_SWIFT_STAGE   where the package is assembled (default
@@ -31,9 +31,13 @@ PKG="$REPO/bindings/swift"
 
 require_cdylib
 GEN=$(bindings_dir swift)
-for f in PaySeal.swift PaySealFFI.h PaySealFFI.modulemap; do
-  [ -f "$GEN/$f" ] || die "$GEN/$f missing. Generate the Swift bindings with uniffi.toml setting [bindings.swift] module_name = \"PaySeal\" (found: $(cd "$GEN" && ls | tr '\n' ' '))"
+# The C module must be PaySealFFI (the generated Swift does `import PaySealFFI`); the
+# Swift file is named after module_name (PaySeal.swift), but any *.swift is taken.
+for f in PaySealFFI.h PaySealFFI.modulemap; do
+  [ -f "$GEN/$f" ] || die "$GEN/$f missing. Generate the Swift bindings with the Swift module name PaySeal (uniffi.toml: module_name = \"PaySeal\", ffi_module_name \"PaySealFFI\" by default) (found: $(cd "$GEN" && ls | tr '\n' ' '))"
 done
+GEN_SWIFT=("$GEN"/*.swift)
+[ -f "${GEN_SWIFT[0]}" ] || die "no generated *.swift in $GEN"
 TESTS=$(abs_path "${PAYSEAL_SWIFT_TESTS:-$PKG/Tests/PaySealTests}") \
   || die "PAYSEAL_SWIFT_TESTS=${PAYSEAL_SWIFT_TESTS:-} does not exist"
 find "$TESTS" -name '*.swift' -print -quit | grep -q . || die "no Swift tests (*.swift) under $TESTS"
@@ -47,7 +51,7 @@ mkdir -p "$STAGE/Sources" "$STAGE/Tests/PaySealTests"
 cp "$PKG/Package.swift" "$STAGE/"
 cp -R "$PKG/Sources/." "$STAGE/Sources/"
 cp -R "$TESTS/." "$STAGE/Tests/PaySealTests/"
-cp "$GEN/PaySeal.swift" "$STAGE/Sources/PaySeal/PaySeal.swift"
+cp "${GEN_SWIFT[@]}" "$STAGE/Sources/PaySeal/"
 mkdir -p "$STAGE/Sources/PaySealFFI/include"
 cp "$GEN/PaySealFFI.h" "$STAGE/Sources/PaySealFFI/include/PaySealFFI.h"
 cp "$GEN/PaySealFFI.modulemap" "$STAGE/Sources/PaySealFFI/include/module.modulemap"

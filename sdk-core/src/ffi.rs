@@ -568,7 +568,8 @@ impl From<CheckedVerdict> for Verdict {
 /// What became of one pending receipt in `retry_pending`.
 // UniFFI enums carry their fields by value (no Box across the FFI); the size is irrelevant here.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, uniffi::Enum)]
+#[serde(rename_all = "snake_case")]
 pub enum PendingOutcome {
     /// A verdict (paid or not) was obtained; the receipt is no longer pending.
     Verified {
@@ -585,7 +586,7 @@ pub enum PendingOutcome {
 }
 
 /// One pending receipt after `retry_pending`.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, uniffi::Record)]
 pub struct PendingResult {
     /// The receipt's hash.
     pub receipt_sha256: String,

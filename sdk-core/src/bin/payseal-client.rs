@@ -1,1 +1,163 @@
-fn main() {}
+//! `payseal-client`: the SDK's exact verification path from the command line, for the demo
+//! and scripts. Prints JSON on stdout.
+//!
+//! ```text
+//! payseal-client verify --profile profile.json --receipt receipt.json --account alice \
+//!     [--app dev.payseal.demo] [--ca ca.pem]... [--pending-dir DIR]
+//! payseal-client retry-pending --profile profile.json --pending-dir DIR [--ca ca.pem]...
+//! ```
+//!
+//! `verify` exits 0 when paid, 1 when not paid, 2 on an error (printed as
+//! `{"error":{"kind":"pin_mismatch","message":"..."}}`). `retry-pending` exits 0 when no
+//! receipt is left pending, 1 when some are, 2 on an error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use payseal_sdk_core::{
+    default_options, receipt_from_json, PaySeal, PaySealError, PaySealOptions, PendingOutcome,
+};
+
+/// The app id `payseal-verifier dev` configures.
+const DEV_APP_ID: &str = "dev.payseal.demo";
+
+#[derive(Parser)]
+#[command(
+    name = "payseal-client",
+    version,
+    about = "Verify store purchases through the PaySeal SDK path"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify one receipt and print the verdict.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+        /// The receipt JSON file (the stable form `payseal-sandbox` prints).
+        #[arg(long)]
+        receipt: PathBuf,
+        /// The app's account id.
+        #[arg(long)]
+        account: String,
+    },
+    /// Verify the receipts kept pending and print what became of each.
+    RetryPending {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// The verifier profile JSON file.
+    #[arg(long)]
+    profile: PathBuf,
+    /// The app id.
+    #[arg(long = "app", default_value = DEV_APP_ID)]
+    app: String,
+    /// Extra trust root (PEM file) for a private or dev verifier; repeatable.
+    #[arg(long = "ca")]
+    ca: Vec<PathBuf>,
+    /// Directory for receipts that got no verdict.
+    #[arg(long)]
+    pending_dir: Option<PathBuf>,
+    /// Overall deadline of one verification, in milliseconds.
+    #[arg(long)]
+    deadline_ms: Option<i64>,
+    /// Attempts per verification (1 = no retry).
+    #[arg(long)]
+    max_attempts: Option<i32>,
+}
+
+fn read(path: &PathBuf, what: &str) -> Result<String, PaySealError> {
+    std::fs::read_to_string(path).map_err(|e| PaySealError::InvalidProfile {
+        message: format!("cannot read {what} {}: {e}", path.display()),
+    })
+}
+
+fn sdk(common: &Common) -> Result<Arc<PaySeal>, PaySealError> {
+    let profile = read(&common.profile, "profile")?;
+    let mut options: PaySealOptions = default_options(common.app.clone());
+    for ca in &common.ca {
+        options.extra_roots_pem.push(read(ca, "CA file")?);
+    }
+    options.pending_dir = common
+        .pending_dir
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    if let Some(ms) = common.deadline_ms {
+        options.deadline_ms = ms;
+    }
+    if let Some(n) = common.max_attempts {
+        options.max_attempts = n;
+    }
+    PaySeal::new(profile, options)
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("payseal-client: cannot print JSON: {e}"),
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, PaySealError> {
+    match cli.command {
+        Command::Verify {
+            common,
+            receipt,
+            account,
+        } => {
+            let receipt = receipt_from_json(read(&receipt, "receipt").map_err(|e| {
+                PaySealError::InvalidReceipt {
+                    message: e.message().to_string(),
+                }
+            })?)?;
+            let verdict = sdk(&common)?.verify_blocking(receipt, account)?;
+            print_json(&verdict);
+            Ok(if verdict.paid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::RetryPending { common } => {
+            if common.pending_dir.is_none() {
+                return Err(PaySealError::InvalidProfile {
+                    message: "retry-pending needs --pending-dir".into(),
+                });
+            }
+            let results = sdk(&common)?.retry_pending_blocking()?;
+            let left = results
+                .iter()
+                .filter(|r| matches!(r.outcome, PendingOutcome::StillPending { .. }))
+                .count();
+            print_json(&results);
+            Ok(if left == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            print_json(&serde_json::json!({
+                "error": { "kind": e.kind().as_str(), "message": e.message() }
+            }));
+            eprintln!("payseal-client: {}: {}", e.kind().as_str(), e.message());
+            ExitCode::from(2)
+        }
+    }
+}

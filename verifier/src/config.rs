@@ -635,6 +635,17 @@ fn check_public_url(url: &str) -> Result<String, String> {
             "{url:?} must be https://HOST[:PORT] with no path, query or credentials"
         ));
     }
+    let host_end = if rest.starts_with('[') {
+        rest.find(']').map(|i| i + 1).unwrap_or(rest.len())
+    } else {
+        rest.find(':').unwrap_or(rest.len())
+    };
+    if let Some(port) = rest[host_end..].strip_prefix(':') {
+        match port.parse::<u16>() {
+            Ok(p) if p != 0 => {}
+            _ => return Err(format!("{url:?} has an invalid port (1..=65535); with listen port 0 set server.public_url explicitly")),
+        }
+    }
     Ok(url.to_string())
 }
 
@@ -680,6 +691,9 @@ mod tests {
         assert!(check_public_url("http://v.example.com").is_err());
         assert!(check_public_url("https://v.example.com/path").is_err());
         assert!(check_public_url("https://").is_err());
+        assert!(check_public_url("https://localhost:0").is_err());
+        assert!(check_public_url("https://localhost:x").is_err());
+        assert!(check_public_url("https://[::1]:8443").is_ok());
         let good = format!("sha256/{}", STANDARD.encode([7u8; 32]));
         assert!(check_pin(&good).is_ok());
         assert!(check_pin("sha1/abcd").is_err());

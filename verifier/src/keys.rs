@@ -109,8 +109,22 @@ fn decode_32(path: &Path, field: &str, value: &str) -> Result<Zeroizing<[u8; 32]
     Ok(out)
 }
 
-fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, KeyError> {
+#[derive(Deserialize)]
+struct KindOnly {
+    kind: Option<String>,
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    kind: &str,
+) -> Result<T, KeyError> {
     // toml's messages quote the offending line, which may hold the secret: keep only the key name.
+    let found: KindOnly = toml::from_str(text)
+        .map_err(|_| invalid(path, "not a TOML key file of the expected shape"))?;
+    if found.kind.as_deref() != Some(kind) {
+        return Err(invalid(path, format!("`kind` must be \"{kind}\"")));
+    }
     toml::from_str(text).map_err(|e| {
         let msg = e.message();
         let safe = if msg.starts_with("unknown field") || msg.starts_with("missing field") {
@@ -125,7 +139,7 @@ fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result
 /// Read an HPKE key file.
 pub fn read_hpke_key(path: &Path) -> Result<ServerKeyPair, KeyError> {
     let text = read(path)?;
-    let mut file: HpkeFile = parse_toml(path, &text)?;
+    let mut file: HpkeFile = parse_toml(path, &text, HPKE_KIND)?;
     let result = (|| {
         if file.kind != HPKE_KIND {
             return Err(invalid(path, format!("`kind` must be \"{HPKE_KIND}\"")));
@@ -141,7 +155,7 @@ pub fn read_hpke_key(path: &Path) -> Result<ServerKeyPair, KeyError> {
 /// Read a verdict signing key file.
 pub fn read_verdict_key(path: &Path) -> Result<VerdictSigningKey, KeyError> {
     let text = read(path)?;
-    let mut file: VerdictFile = parse_toml(path, &text)?;
+    let mut file: VerdictFile = parse_toml(path, &text, VERDICT_KIND)?;
     let result = (|| {
         if file.kind != VERDICT_KIND {
             return Err(invalid(path, format!("`kind` must be \"{VERDICT_KIND}\"")));

@@ -68,6 +68,14 @@ impl StateDir {
         );
         let paths =
             payseal_verifier::dev::prepare(dir.path(), "127.0.0.1:0".parse().unwrap()).unwrap();
+        // Listening on port 0, so name a public URL explicitly.
+        let text = std::fs::read_to_string(&paths.config).unwrap();
+        let text = text.replacen(
+            "# public_url defaults to",
+            "public_url = \"https://localhost:8443\"\n# public_url defaults to",
+            1,
+        );
+        std::fs::write(&paths.config, text).unwrap();
         let store = SandboxStore::open_or_create(&paths.sandbox_store).unwrap();
         Self { dir, paths, store }
     }

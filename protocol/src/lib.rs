@@ -9,6 +9,9 @@
 //! - [`receipt`]: the store receipts and their canonical hash;
 //! - [`request`]: the JSON plaintexts inside the envelopes.
 //!
+//! Test vectors for other implementations (a sealed request and response with their keys, a
+//! verdict token with its key) are in `protocol/tests/vectors/`, described in its README.
+//!
 //! It is pure Rust with no I/O: no sockets, no files, no clocks (callers pass `now`).
 //! It is not the SDK (`payseal-sdk-core`) nor the server (`payseal-verifier`).
 //!
@@ -22,6 +25,8 @@
 //! let sealed_answer = reply.seal_response(b"world").unwrap();
 //! assert_eq!(client.open_response(&sealed_answer).unwrap(), b"world");
 //! ```
+
+#![deny(missing_docs)]
 
 pub mod envelope;
 pub mod profile;

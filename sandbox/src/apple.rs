@@ -234,9 +234,15 @@ impl AppleCa {
     }
 
     fn create(ca_dir: &Path, now_ms: i64) -> Result<(), SandboxError> {
-        let root = make_root(&CertSpec::valid_around(now_ms, 25))?;
-        let intermediate = make_intermediate(&root, &CertSpec::valid_around(now_ms, 10))?;
-        let leaf = make_leaf(&intermediate, &CertSpec::valid_around(now_ms, 5))?;
+        // Back-dated a year, so purchases dated in the recent past (tests, imported fixtures) verify.
+        let spec = |years: i64| CertSpec {
+            marker_oid: true,
+            not_before_ms: now_ms - YEAR_MS,
+            not_after_ms: now_ms + years * YEAR_MS,
+        };
+        let root = make_root(&spec(25))?;
+        let intermediate = make_intermediate(&root, &spec(10))?;
+        let leaf = make_leaf(&intermediate, &spec(5))?;
         let staging = temp_sibling(ca_dir);
         fs::create_dir(&staging).map_err(io_err(&staging))?;
         for (name, item) in NAMES.iter().zip([&root, &intermediate, &leaf]) {

@@ -639,17 +639,30 @@ where
     }
 }
 
-/// Block the calling thread on `fut`, which runs on the shared runtime.
-fn blocking<T>(
-    fut: impl std::future::Future<Output = Result<T, PaySealError>>,
-) -> Result<T, PaySealError> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(PaySealError::internal(
-            "a blocking PaySeal call was made on an async runtime thread; use the async call",
-        ));
-    }
-    let rt = runtime::shared().map_err(PaySealError::internal)?;
-    rt.block_on(fut)
+/// Run `fut` on the shared runtime, blocking the calling thread until it is done.
+fn blocking<T, Fut>(fut: Fut) -> Result<T, PaySealError>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = Result<T, PaySealError>> + Send + 'static,
+{
+    runtime::block_on(fut).map_err(PaySealError::internal)?
+}
+
+async fn verify_task(
+    client: Arc<Client>,
+    receipt: proto::Receipt,
+    account_id: String,
+) -> Result<Verdict, PaySealError> {
+    Ok(client.verify(&receipt, &account_id).await?.into())
+}
+
+async fn retry_task(client: Arc<Client>) -> Result<Vec<PendingResult>, PaySealError> {
+    Ok(client
+        .retry_pending()
+        .await?
+        .into_iter()
+        .map(PendingResult::from)
+        .collect())
 }
 
 #[uniffi::export]
@@ -675,8 +688,8 @@ impl PaySeal {
         account_id: String,
     ) -> Result<Verdict, PaySealError> {
         let receipt = proto::Receipt::from(receipt);
-        on_runtime(self.client.clone(), move |client| async move {
-            Ok(client.verify(&receipt, &account_id).await?.into())
+        on_runtime(self.client.clone(), move |client| {
+            verify_task(client, receipt, account_id)
         })
         .await
     }
@@ -687,25 +700,17 @@ impl PaySeal {
         receipt: Receipt,
         account_id: String,
     ) -> Result<Verdict, PaySealError> {
-        blocking(self.verify(receipt, account_id))
+        blocking(verify_task(self.client.clone(), receipt.into(), account_id))
     }
 
     /// Verify the pending receipts again; verified ones are removed.
     pub async fn retry_pending(&self) -> Result<Vec<PendingResult>, PaySealError> {
-        on_runtime(self.client.clone(), |client| async move {
-            Ok(client
-                .retry_pending()
-                .await?
-                .into_iter()
-                .map(PendingResult::from)
-                .collect())
-        })
-        .await
+        on_runtime(self.client.clone(), retry_task).await
     }
 
     /// [`PaySeal::retry_pending`], blocking.
     pub fn retry_pending_blocking(&self) -> Result<Vec<PendingResult>, PaySealError> {
-        blocking(self.retry_pending())
+        blocking(retry_task(self.client.clone()))
     }
 
     /// How many receipts are pending.

@@ -14,13 +14,16 @@ use tokio::task::{JoinError, JoinHandle};
 
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
+/// Name of the shared runtime's threads.
+const THREAD_NAME: &str = "payseal";
+
 /// The shared runtime (2 worker threads named `payseal`), or why it could not start.
 pub fn shared() -> Result<&'static Runtime, String> {
     RUNTIME
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
-                .thread_name("payseal")
+                .thread_name(THREAD_NAME)
                 .enable_io()
                 .enable_time()
                 .build()
@@ -60,4 +63,25 @@ where
     F::Output: Send + 'static,
 {
     Ok(AbortOnDrop::new(shared()?.spawn(fut)))
+}
+
+/// Run `fut` on the shared runtime and wait for its result on the calling thread.
+///
+/// Any thread may call this (a Java thread, a Unity thread, a `spawn_blocking` thread)
+/// except the SDK's own threads (e.g. from inside a logger callback), which is refused
+/// rather than risking a deadlock. A panic in `fut` is reported as an error.
+pub fn block_on<F>(fut: F) -> Result<F::Output, String>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if std::thread::current().name() == Some(THREAD_NAME) {
+        return Err("a blocking PaySeal call was made on an SDK thread; use the async call".into());
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    shared()?.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv()
+        .map_err(|_| "the SDK task ended without a result (panic)".to_string())
 }

@@ -179,12 +179,9 @@ pub fn is_pin_mismatch(err: &(dyn StdError + 'static)) -> bool {
             return true;
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            // The payload may itself be an io::Error (hyper-util wraps tokio-rustls' one).
             if let Some(payload) = io.get_ref() {
-                let payload: &(dyn StdError + 'static) = payload;
-                if payload.downcast_ref::<PinMismatch>().is_some()
-                    || rustls_is_pin_mismatch(payload)
-                    || is_pin_mismatch_source(payload)
-                {
+                if is_pin_mismatch(payload) {
                     return true;
                 }
             }
@@ -192,10 +189,6 @@ pub fn is_pin_mismatch(err: &(dyn StdError + 'static)) -> bool {
         next = e.source();
     }
     false
-}
-
-fn is_pin_mismatch_source(err: &(dyn StdError + 'static)) -> bool {
-    err.source().is_some_and(is_pin_mismatch)
 }
 
 fn rustls_is_pin_mismatch(err: &(dyn StdError + 'static)) -> bool {
@@ -256,6 +249,14 @@ mod tests {
         #[error("connect failed")]
         struct Outer(#[source] std::io::Error);
         assert!(is_pin_mismatch(&Outer(io)));
+
+        // As reqwest/hyper-util deliver it: io::Error(Other, io::Error(InvalidData, rustls)).
+        let rustls_err = rustls::Error::InvalidCertificate(CertificateError::Other(
+            rustls::OtherError(Arc::new(PinMismatch)),
+        ));
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_err);
+        let outer = std::io::Error::other(inner);
+        assert!(is_pin_mismatch(&Outer(outer)));
 
         let other = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, other);

@@ -668,6 +668,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn example_config_has_the_documented_shape() {
+        let raw: RawConfig = toml::from_str(include_str!("../config.example.toml")).unwrap();
+        assert_eq!(raw.trust.apple_roots.len(), 1);
+        assert!(raw.apps.contains_key("com.example.game"));
+        assert_eq!(raw.keys.hpke.len(), 1);
+    }
+
+    #[test]
     fn key_at_names_the_table_and_key() {
         let text = "[server]\nlisten = 1\n\n[apps.\"x\".google_play]\npublic_kye = \"a\"\n";
         let off = text.find("public_kye").unwrap();

@@ -1,6 +1,27 @@
 //! # payseal-verifier
 //!
-//! (lead writes the crate doc at the end)
+//! The PaySeal verification server. It receives a store receipt sealed by the PaySeal SDK
+//! (RFC 9458-style HPKE envelope over pinned TLS), checks the store's signature by that store's
+//! rule (Google Play, App Store, Huawei AppGallery, the PaySeal sandbox store), records the
+//! redemption in a ledger so a receipt pays once and for one account, and answers with a sealed,
+//! Ed25519-signed verdict (compact JWS) that the app and its application server can check.
+//!
+//! Parts: [`config`] (TOML + environment → [`settings::Settings`]), [`keys`] (key files),
+//! [`rules`] (the pure store rules), [`ledger`] (the redemption ledger; SQLite), [`service`]
+//! (the decision), [`server`] (HTTPS: `POST /v1/verify`, `GET /v1/keys`, `/healthz`, `/readyz`,
+//! `/metrics`), [`tls`], [`profile`] (the SDK profile), [`dev`] (development mode) and [`cli`].
+//!
+//! It is **not** a store client: it never calls Google, Apple or Huawei servers; it trusts
+//! signatures and the roots you configure. It is not the SDK (`payseal-sdk-core`), and it does
+//! not deliver items: the app's own server does that from the verdict.
+//!
+//! ```text
+//! # A complete local setup (keys, self-signed TLS, sandbox store, config) in one folder:
+//! payseal-verifier dev --listen 127.0.0.1:8443 --state-dir ./payseal-dev
+//! # ... prints the URL, the TLS pins and the paths, writes ./payseal-dev/profile.json, serves.
+//! payseal-sandbox google-play --dir ./payseal-dev --app dev.payseal.demo --product coins_100 > r.json
+//! payseal-verifier check --config ./payseal-dev/verifier.toml --app dev.payseal.demo r.json
+//! ```
 
 pub mod cli;
 pub mod config;

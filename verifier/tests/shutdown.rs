@@ -2,34 +2,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{request, TestServer, APP};
 use payseal_protocol::{Outcome, Redemption, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn tls_connect(
-    server: &TestServer,
-) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-    let pem = std::fs::read(&server.state.paths.tls_cert).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(server.addr).await?;
-    connector
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_request_finishes_after_shutdown_signal() {
@@ -39,7 +16,7 @@ async fn in_flight_request_finishes_after_shutdown_signal() {
     let (body, ctx) = server.seal(&req);
 
     // Headers and half the body, then the shutdown signal, then the rest.
-    let mut tls = tls_connect(&server).await.unwrap();
+    let mut tls = common::tls_connect(&server).await.unwrap();
     let head = format!(
         "POST /v1/verify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/payseal-request\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -53,7 +30,7 @@ async fn in_flight_request_finishes_after_shutdown_signal() {
     server.trigger_shutdown();
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The listener is closed: a new connection cannot complete a TLS handshake.
-    let refused = tokio::time::timeout(Duration::from_secs(3), tls_connect(&server)).await;
+    let refused = tokio::time::timeout(Duration::from_secs(3), common::tls_connect(&server)).await;
     assert!(
         !matches!(refused, Ok(Ok(_))),
         "a new connection was accepted during shutdown"

@@ -294,3 +294,26 @@ pub fn arc<T>(t: T) -> Arc<T> {
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_payseal-verifier"))
 }
+
+/// A raw TLS connection to the server (for hand-written HTTP/1.1).
+pub async fn tls_connect(
+    server: &TestServer,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let pem = std::fs::read(&server.state.paths.tls_cert).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(server.addr).await?;
+    connector
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+}

@@ -1,0 +1,134 @@
+//! `payseal-client` runs the SDK path from the command line: JSON out, exit codes 0/1/2.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::TestVerifier;
+use payseal_protocol::{Receipt, Store};
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+async fn run(args: Vec<String>) -> (i32, serde_json::Value) {
+    let output: Output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_payseal-client"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap(), json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_prints_the_verdict_and_exits_by_outcome() {
+    let verifier = TestVerifier::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let profile = write(dir.path(), "profile.json", &verifier.profile_json);
+    let ca = write(dir.path(), "ca.pem", &verifier.ca.pem);
+    let receipt = verifier.issue(Store::GooglePlay);
+    let genuine = write(
+        dir.path(),
+        "genuine.json",
+        &serde_json::to_string(&receipt).unwrap(),
+    );
+    let forged = match &receipt {
+        Receipt::GooglePlay {
+            purchase_data,
+            signature,
+        } => Receipt::GooglePlay {
+            purchase_data: purchase_data.replace("coins_100", "coins_999"),
+            signature: signature.clone(),
+        },
+        other => panic!("{other:?}"),
+    };
+    let forged = write(
+        dir.path(),
+        "forged.json",
+        &serde_json::to_string(&forged).unwrap(),
+    );
+    let pending = dir.path().join("pending").to_string_lossy().into_owned();
+    let args = |receipt: &str, account: &str, with_ca: bool| {
+        let mut a = vec![
+            "verify".to_string(),
+            "--profile".into(),
+            profile.clone(),
+            "--receipt".into(),
+            receipt.to_string(),
+            "--account".into(),
+            account.to_string(),
+            "--pending-dir".into(),
+            pending.clone(),
+            "--max-attempts".into(),
+            "1".into(),
+        ];
+        if with_ca {
+            a.extend(["--ca".to_string(), ca.clone()]);
+        }
+        a
+    };
+
+    let (code, json) = run(args(&genuine, "alice", true)).await;
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["paid"], true);
+    assert_eq!(json["redemption"], "first");
+    assert_eq!(json["receipt_sha256"], receipt.sha256_hex());
+    assert!(json["token"].as_str().unwrap().split('.').count() == 3);
+
+    let (code, json) = run(args(&genuine, "mallory", true)).await;
+    assert_eq!(code, 1, "{json}");
+    assert_eq!(json["reason"], "already_redeemed");
+
+    let (code, json) = run(args(&forged, "mallory", true)).await;
+    assert_eq!(code, 1, "{json}");
+    assert_eq!(json["reason"], "bad_signature");
+
+    // Without the CA the verifier's chain is untrusted: an error, kind network, kept pending.
+    let (code, json) = run(args(&forged, "mallory", false)).await;
+    assert_eq!(code, 2, "{json}");
+    assert_eq!(json["error"]["kind"], "network");
+
+    // retry-pending with the CA: the kept receipt gets its verdict and leaves the store.
+    let (code, json) = run(vec![
+        "retry-pending".into(),
+        "--profile".into(),
+        profile.clone(),
+        "--pending-dir".into(),
+        pending.clone(),
+        "--ca".into(),
+        ca.clone(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json.as_array().unwrap().len(), 1);
+    assert_eq!(
+        json[0]["outcome"]["verified"]["verdict"]["reason"],
+        "bad_signature"
+    );
+
+    let (code, json) = run(vec![
+        "verify".into(),
+        "--profile".into(),
+        profile,
+        "--receipt".into(),
+        write(dir.path(), "bad.json", "{\"store\":\"amazon\"}"),
+        "--account".into(),
+        "alice".into(),
+    ])
+    .await;
+    assert_eq!(code, 2);
+    assert_eq!(json["error"]["kind"], "invalid_receipt");
+}

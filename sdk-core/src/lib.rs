@@ -13,6 +13,12 @@
 //!    keeps a receipt that got no verdict on disk until [`Client::retry_pending`] gets one
 //!    ([`pending`]).
 //!
+//! Trust roots are the same on every platform (Android, iOS, JVM hosts): the Mozilla set
+//! compiled in by `webpki-roots`, plus the options' extra PEM roots; the pins are checked on
+//! top (see [`tls`] for why not the OS store). Pending files hold the store receipt, the
+//! account id, the app id, timestamps and an attempt count, never a key, nonce or token (see
+//! [`pending`]).
+//!
 //! It is **not** the store integration (the app buys through Play Billing / StoreKit and
 //! hands the result over), not the verifier, and not a way to decide `paid` on the device
 //! without the verifier: the verdict token is also forwarded to the app's server, which
@@ -45,6 +51,8 @@
 //! `pendingCount()`, `receiptFromJson(json)` and `setLogger(logger)` complete it. Bindings
 //! are generated in library mode by the workspace's `uniffi-bindgen` with the root
 //! `uniffi.toml`.
+
+#![warn(missing_docs)]
 
 uniffi::setup_scaffolding!("payseal");
 

@@ -512,3 +512,74 @@ fn only_the_configured_root_is_trusted() {
     };
     assert!(check(&r, &app(), &both).is_ok());
 }
+
+/// A real Apple-signed StoreKit 2 sandbox transaction (see `fixtures/README.md`).
+const APPLE_JWS: &str = include_str!("fixtures/apple-sandbox-consumable.jws");
+/// Its `signedDate`.
+const APPLE_SIGNED_DATE: i64 = 1_739_161_772_561;
+
+fn apple_app() -> AppRules {
+    let mut a = app_with(genuine(), &[Environment::Sandbox]);
+    a.app_id = "com.goodheartapp".into();
+    a.app_store = Some(crate::rules::AppStoreRules {
+        bundle_id: "com.goodheartapp".into(),
+    });
+    a
+}
+
+#[test]
+fn real_apple_transaction_needs_the_apple_root() {
+    let r = jws(APPLE_JWS.trim().to_owned());
+    let apple_only = TrustAnchors {
+        apple_roots: vec![apple_root_der()],
+    };
+    let p = AppStoreRule
+        .check(&r, &apple_app(), &apple_only, APPLE_SIGNED_DATE)
+        .unwrap();
+    assert_eq!(p.transaction_key, "2000000847061981");
+    assert_eq!(p.product_id, "gh_super_good_ticket_1");
+    assert_eq!(p.environment, Environment::Sandbox);
+    assert_eq!(p.purchased_at, 1_738_645_560_000);
+    // Validity is judged at signedDate: still accepted today, though the leaf has since expired.
+    assert!(AppStoreRule
+        .check(&r, &apple_app(), &apple_only, now())
+        .is_ok());
+
+    // Not trusted without the Apple root: only the sandbox root, or nothing configured.
+    for anchors in [anchors(), TrustAnchors::default()] {
+        assert_eq!(
+            reason(AppStoreRule.check(&r, &apple_app(), &anchors, APPLE_SIGNED_DATE)),
+            Reason::UntrustedChain
+        );
+    }
+    // Another app's bundle id, and a production-only app.
+    assert_eq!(
+        reason(AppStoreRule.check(&r, &app(), &apple_only, APPLE_SIGNED_DATE)),
+        Reason::WrongApp
+    );
+    let mut prod = apple_app();
+    prod.environments = vec![Environment::Production];
+    assert_eq!(
+        reason(AppStoreRule.check(&r, &prod, &apple_only, APPLE_SIGNED_DATE)),
+        Reason::UntrustedEnvironment
+    );
+    // Apple's signature does not survive an edit of the payload.
+    let p: Vec<&str> = APPLE_JWS.trim().split('.').collect();
+    let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(p[1]).unwrap()).unwrap();
+    let edited = payload.replace("gh_super_good_ticket_1", "gh_super_good_ticket_9");
+    assert_ne!(edited, payload);
+    let forged = format!("{}.{}.{}", p[0], URL_SAFE_NO_PAD.encode(edited), p[2]);
+    assert_eq!(
+        reason(AppStoreRule.check(&jws(forged), &apple_app(), &apple_only, APPLE_SIGNED_DATE)),
+        Reason::BadSignature
+    );
+    // Apple's chain with the leaf alone (stripped) is refused.
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p[0]).unwrap()).unwrap();
+    let stripped = serde_json::json!({"alg": "ES256", "x5c": [header["x5c"][0]]}).to_string();
+    let forged = format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(stripped), p[1], p[2]);
+    assert_eq!(
+        reason(AppStoreRule.check(&jws(forged), &apple_app(), &apple_only, APPLE_SIGNED_DATE)),
+        Reason::UntrustedChain
+    );
+}

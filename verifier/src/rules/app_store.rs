@@ -15,6 +15,9 @@ use base64::Engine;
 use p256::ecdsa::signature::Verifier;
 use payseal_protocol::{Environment, Reason, Receipt, Store};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use x509_parser::asn1_rs::oid;
 use x509_parser::prelude::*;
 
@@ -90,6 +93,90 @@ fn leaf_key(leaf: &X509Certificate<'_>) -> Result<p256::ecdsa::VerifyingKey, Rej
     }
     p256::ecdsa::VerifyingKey::from_sec1_bytes(&spki.subject_public_key.data)
         .map_err(|_| untrusted("x5c[0] P-256 key does not decode"))
+}
+
+/// Chains that passed [`check_chain`]: SHA-256 of (leaf, intermediate, anchors) → anchor index.
+///
+/// A memo of a pure function keyed by a hash of its exact inputs, so the rule stays a pure
+/// function of its arguments; it saves the two ECDSA verifications (one P-384) that every
+/// transaction under the same Apple leaf would repeat. Only successes are remembered.
+static VERIFIED_CHAINS: OnceLock<Mutex<HashMap<[u8; 32], usize>>> = OnceLock::new();
+/// Bound on remembered chains (Apple rotates leaves every year or two; a few suffice).
+const VERIFIED_CHAINS_MAX: usize = 256;
+
+fn chain_key(leaf_der: &[u8], inter_der: &[u8], anchors: &TrustAnchors) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [leaf_der, inter_der]
+        .into_iter()
+        .chain(anchors.apple_roots.iter().map(Vec::as_slice))
+    {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+/// [`check_chain`], memoized on the exact DER bytes.
+fn verified_chain(
+    leaf_der: &[u8],
+    leaf: &X509Certificate<'_>,
+    inter_der: &[u8],
+    inter: &X509Certificate<'_>,
+    anchors: &TrustAnchors,
+) -> Result<usize, Rejection> {
+    let key = chain_key(leaf_der, inter_der, anchors);
+    let cache = VERIFIED_CHAINS.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(index) = cache.lock().ok().and_then(|m| m.get(&key).copied()) {
+        return Ok(index);
+    }
+    let index = check_chain(leaf, inter, anchors)?;
+    if let Ok(mut m) = cache.lock() {
+        if m.len() >= VERIFIED_CHAINS_MAX {
+            m.clear();
+        }
+        m.insert(key, index);
+    }
+    Ok(index)
+}
+
+/// Leaf issued by the intermediate, marker OIDs, intermediate a CA issued by a configured root.
+/// Returns the index of that root in `anchors.apple_roots`.
+fn check_chain(
+    leaf: &X509Certificate<'_>,
+    inter: &X509Certificate<'_>,
+    anchors: &TrustAnchors,
+) -> Result<usize, Rejection> {
+    if leaf.issuer() != inter.subject() || leaf.verify_signature(Some(inter.public_key())).is_err()
+    {
+        return Err(untrusted("leaf is not issued by the x5c intermediate"));
+    }
+    if !has_extension(leaf, LEAF_MARKER) {
+        return Err(untrusted(
+            "leaf lacks Apple's marker OID 1.2.840.113635.100.6.11.1",
+        ));
+    }
+    if !inter.is_ca() {
+        return Err(untrusted("intermediate is not a CA"));
+    }
+    if !has_extension(inter, INTERMEDIATE_MARKER) {
+        return Err(untrusted(
+            "intermediate lacks Apple's marker OID 1.2.840.113635.100.6.2.1",
+        ));
+    }
+    if anchors.apple_roots.is_empty() {
+        return Err(untrusted("no App Store root is configured"));
+    }
+    anchors
+        .apple_roots
+        .iter()
+        .position(|der| match X509Certificate::from_der(der) {
+            Ok((_, root)) => {
+                inter.issuer() == root.subject()
+                    && inter.verify_signature(Some(root.public_key())).is_ok()
+            }
+            Err(_) => false,
+        })
+        .ok_or_else(|| untrusted("intermediate is not issued by a configured App Store root"))
 }
 
 fn valid_at(cert: &X509Certificate<'_>, at: ASN1Time, what: &str) -> Result<(), Rejection> {
@@ -201,39 +288,13 @@ impl StoreRule for AppStoreRule {
                 )
             })?;
 
-        // The chain up to a configured root (time-independent checks).
-        if leaf.issuer() != inter.subject()
-            || leaf.verify_signature(Some(inter.public_key())).is_err()
-        {
-            return Err(untrusted("leaf is not issued by the x5c intermediate"));
-        }
-        if !has_extension(&leaf, LEAF_MARKER) {
-            return Err(untrusted(
-                "leaf lacks Apple's marker OID 1.2.840.113635.100.6.11.1",
-            ));
-        }
-        if !inter.is_ca() {
-            return Err(untrusted("intermediate is not a CA"));
-        }
-        if !has_extension(&inter, INTERMEDIATE_MARKER) {
-            return Err(untrusted(
-                "intermediate lacks Apple's marker OID 1.2.840.113635.100.6.2.1",
-            ));
-        }
-        if anchors.apple_roots.is_empty() {
-            return Err(untrusted("no App Store root is configured"));
-        }
+        // The chain up to a configured root (time-independent checks, memoized).
+        let root_index = verified_chain(leaf_der, &leaf, inter_der, &inter, anchors)?;
         let root = anchors
             .apple_roots
-            .iter()
-            .filter_map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
-            .find(|root| {
-                inter.issuer() == root.subject()
-                    && inter.verify_signature(Some(root.public_key())).is_ok()
-            })
-            .ok_or_else(|| {
-                untrusted("intermediate is not issued by a configured App Store root")
-            })?;
+            .get(root_index)
+            .and_then(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
+            .ok_or_else(|| untrusted("configured App Store root does not parse"))?;
 
         // The payload, now that its signer chains to a trusted root.
         let payload = URL_SAFE_NO_PAD

@@ -244,4 +244,6 @@ fn quantity(q: Option<u32>, partial: &PartialPurchase) -> Result<u32, Rejection>
 }
 
 #[cfg(test)]
+mod robustness;
+#[cfg(test)]
 pub(crate) mod test_support;

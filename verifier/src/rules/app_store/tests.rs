@@ -508,9 +508,18 @@ fn only_the_configured_root_is_trusted() {
     };
     assert!(check(&r, &app(), &sandbox_root).is_ok());
     let both = TrustAnchors {
-        apple_roots: vec![apple, genuine().app_store_chain().root],
+        apple_roots: vec![apple.clone(), genuine().app_store_chain().root],
     };
     assert!(check(&r, &app(), &both).is_ok());
+    // A chain verified once under one root is not remembered as trusted under another.
+    assert_eq!(
+        reason(check(&r, &app(), &apple_only)),
+        Reason::UntrustedChain
+    );
+    assert_eq!(
+        reason(check(&r, &app(), &TrustAnchors::default())),
+        Reason::UntrustedChain
+    );
 }
 
 /// A real Apple-signed StoreKit 2 sandbox transaction (see `fixtures/README.md`).

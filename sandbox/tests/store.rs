@@ -404,3 +404,45 @@ fn sandbox_purchase_fields_and_zero_quantity() {
     order.quantity = 0;
     assert!(matches!(s.issue(&order), Err(SandboxError::Unsupported(_))));
 }
+
+#[test]
+fn concurrent_first_opens_agree_on_one_set_of_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fresh");
+    let stores: Vec<SandboxStore> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| SandboxStore::open_or_create(&path).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let reopened = SandboxStore::open_or_create(&path).unwrap();
+    for s in &stores {
+        assert_eq!(
+            s.google_play_public_key(),
+            reopened.google_play_public_key()
+        );
+        assert_eq!(s.huawei_public_key(), reopened.huawei_public_key());
+        assert_eq!(s.sandbox_public_key(), reopened.sandbox_public_key());
+        assert_eq!(s.app_store_chain(), reopened.app_store_chain());
+    }
+    // No temporary files or staging directories are left behind.
+    let names: Vec<String> = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    assert_eq!(names.len(), 4, "{names:?}");
+}
+
+#[test]
+fn a_corrupt_key_file_is_reported_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    SandboxStore::open_or_create(dir.path()).unwrap();
+    let key = dir.path().join("google-play.key.pem");
+    std::fs::write(&key, "not a key").unwrap();
+    match SandboxStore::open_or_create(dir.path()) {
+        Err(SandboxError::BadKeyFile { path, .. }) => assert_eq!(path, key),
+        other => panic!("expected BadKeyFile, got {other:?}"),
+    }
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), "not a key");
+}

@@ -32,6 +32,8 @@
 //! assert_eq!(again.sandbox_public_key(), store.sandbox_public_key());
 //! ```
 
+#![deny(missing_docs)]
+
 mod apple;
 mod files;
 mod formats;

@@ -1,8 +1,6 @@
 //! Google Play: SHA1withRSA (PKCS#1 v1.5) over the exact `Purchase.getOriginalJson()` bytes.
 
 use payseal_protocol::{Environment, Reason, Receipt, Store};
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::signature::Verifier;
 use serde::Deserialize;
 
 use super::{
@@ -51,17 +49,18 @@ impl StoreRule for GooglePlayRule {
             .ok_or_else(|| no_store_rules(app, Store::GooglePlay))?;
 
         // 1. The signature over the exact bytes, before anything is read from them.
-        let sig = Signature::try_from(decode_signature(signature)?.as_slice()).map_err(|_| {
-            Rejection::new(Reason::BadSignature, "signature is not an RSA signature")
-        })?;
-        VerifyingKey::<sha1::Sha1>::new(rules.public_key.clone())
-            .verify(purchase_data.as_bytes(), &sig)
-            .map_err(|_| {
-                Rejection::new(
-                    Reason::BadSignature,
-                    "SHA1withRSA signature does not verify with the app's Play key",
-                )
-            })?;
+        let sig = decode_signature(signature)?;
+        if !super::rsa_signature_verifies(
+            &rules.public_key,
+            &ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            purchase_data.as_bytes(),
+            &sig,
+        ) {
+            return Err(Rejection::new(
+                Reason::BadSignature,
+                "SHA1withRSA signature does not verify with the app's Play key",
+            ));
+        }
 
         // 2. Signed content.
         let p: PlayPurchase = serde_json::from_str(purchase_data).map_err(|e| {

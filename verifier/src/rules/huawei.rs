@@ -2,17 +2,12 @@
 //! `SHA256WithRSA/PSS` (SHA-256, MGF1-SHA-256, salt 32), over the exact `InAppPurchaseData` bytes.
 
 use payseal_protocol::{Environment, HuaweiAlgorithm, Reason, Receipt, Store};
-use rsa::signature::Verifier;
 use serde::Deserialize;
-use sha2::Sha256;
 
 use super::{
     check_environment, decode_signature, no_store_rules, quantity, wrong_rule, AppRules,
     PartialPurchase, Purchase, Rejection, StoreRule, TrustAnchors,
 };
-
-/// PSS salt length Huawei uses (the SHA-256 output size).
-const PSS_SALT_LEN: usize = 32;
 
 /// The Huawei AppGallery rule.
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,22 +34,25 @@ fn verify(
     data: &[u8],
     sig: &[u8],
 ) -> Result<(), Rejection> {
-    let bad = |what: &str| Rejection::new(Reason::BadSignature, what.to_owned());
-    match algorithm {
-        HuaweiAlgorithm::Sha256WithRsa => {
-            let sig = rsa::pkcs1v15::Signature::try_from(sig)
-                .map_err(|_| bad("signature is not an RSA signature"))?;
-            rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key.clone())
-                .verify(data, &sig)
-                .map_err(|_| bad("SHA256WithRSA signature does not verify with the app's key"))
-        }
-        HuaweiAlgorithm::Sha256WithRsaPss => {
-            let sig = rsa::pss::Signature::try_from(sig)
-                .map_err(|_| bad("signature is not an RSA signature"))?;
-            rsa::pss::VerifyingKey::<Sha256>::new_with_salt_len(key.clone(), PSS_SALT_LEN)
-                .verify(data, &sig)
-                .map_err(|_| bad("SHA256WithRSA/PSS signature does not verify with the app's key"))
-        }
+    // ring's PSS verification uses MGF1 with the same hash and a salt as long as the digest
+    // (32 bytes), which is what Huawei's SHA256WithRSA/PSS uses.
+    let (params, name) = match algorithm {
+        HuaweiAlgorithm::Sha256WithRsa => (
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            "SHA256WithRSA",
+        ),
+        HuaweiAlgorithm::Sha256WithRsaPss => (
+            &ring::signature::RSA_PSS_2048_8192_SHA256,
+            "SHA256WithRSA/PSS",
+        ),
+    };
+    if super::rsa_signature_verifies(key, params, data, sig) {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            Reason::BadSignature,
+            format!("{name} signature does not verify with the app's key"),
+        ))
     }
 }
 

@@ -336,7 +336,12 @@ impl Client {
                 });
                 Kept::Saved
             }
-            Err(e) => Kept::SaveFailed(e.to_string()),
+            Err(e) => {
+                emit(LogLevel::Error, || {
+                    format!("receipt {} could not be kept pending: {e}", short(hash))
+                });
+                Kept::SaveFailed(e.to_string())
+            }
         }
     }
 

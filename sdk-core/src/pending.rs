@@ -357,6 +357,33 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_writers_of_one_receipt_leave_one_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PendingStore::open(dir.path()).unwrap();
+        let r = receipt(5);
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                let (store, r) = (&store, &r);
+                scope.spawn(move || {
+                    for i in 0..20 {
+                        store
+                            .record_failure(r, "alice", "app", 1, "network", t * 100 + i)
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(store.count().unwrap(), 1);
+        let entry = store.get(&r.sha256_hex()).unwrap().unwrap();
+        assert!(entry.attempts >= 20 && entry.attempts <= 160);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+    }
+
+    #[test]
     fn corrupt_and_misnamed_files_are_reported_not_trusted() {
         let dir = tempfile::tempdir().unwrap();
         let store = PendingStore::open(dir.path()).unwrap();

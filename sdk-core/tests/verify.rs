@@ -6,7 +6,9 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{eventually, files_in, impostor, silent_server, Relay, RelayMode, TestVerifier, APP};
+use common::{
+    eventually, files_in, impostor, silent_server, tls12_only, Relay, RelayMode, TestVerifier, APP,
+};
 use payseal_protocol::verdict::VerdictVerifier;
 use payseal_protocol::{Receipt, Store};
 use payseal_sdk_core::ffi::{NotPaidReason, Redemption};
@@ -127,6 +129,23 @@ async fn unpinned_key_from_the_trusted_ca_is_pin_mismatch_and_never_retried() {
     assert_eq!(seen.app_bytes.load(Ordering::SeqCst), 0);
     // A pin mismatch is not a receipt without a verdict to retry later.
     assert_eq!(sdk.pending_count().unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_1_2_is_refused_even_with_the_pinned_certificate() {
+    let verifier = TestVerifier::start().await;
+    let (addr, seen) = tls12_only(&verifier.tls_files()).await;
+    let mut options = verifier.options(None);
+    options.max_attempts = 1;
+    let sdk = PaySeal::new(verifier.profile_pointing_to(addr), options).unwrap();
+    let err = sdk
+        .verify(verifier.issue(Store::GooglePlay).into(), "alice".into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), PaySealErrorKind::Network, "{err}");
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(seen.handshakes.load(Ordering::SeqCst), 0);
+    assert_eq!(seen.app_bytes.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

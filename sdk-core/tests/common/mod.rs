@@ -275,7 +275,32 @@ pub struct Observed {
 /// Serve TLS with `files` on 127.0.0.1 and record what clients do; never answers HTTP.
 pub async fn impostor(files: &TlsFiles) -> (SocketAddr, Arc<Observed>) {
     payseal_verifier::tls::install_crypto_provider();
-    let config = Arc::new(payseal_verifier::tls::server_config(files).unwrap());
+    observing_server(payseal_verifier::tls::server_config(files).unwrap()).await
+}
+
+/// A TLS 1.2-only server with `files` (the verifier's own, pinned and trusted, certificate).
+pub async fn tls12_only(files: &TlsFiles) -> (SocketAddr, Arc<Observed>) {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&files.cert_pem)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&files.key_pem).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    observing_server(config).await
+}
+
+/// Serve TLS with `config` on 127.0.0.1 and record what clients do; never answers HTTP.
+pub async fn observing_server(config: rustls::ServerConfig) -> (SocketAddr, Arc<Observed>) {
+    let config = Arc::new(config);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

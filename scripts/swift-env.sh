@@ -148,7 +148,7 @@ cmd_setup() {
   local mirror t0
   mirror=$(host_mirror)
   t0=$(date +%s)
-  if [ -e "$CHROOT" ] && [ ! -x "$CHROOT/usr/bin/apt-get" -o ! -f "$CHROOT/.payseal-debootstrap-done" ]; then
+  if [ -e "$CHROOT" ] && { [ ! -x "$CHROOT/usr/bin/apt-get" ] || [ ! -f "$CHROOT/.payseal-debootstrap-done" ]; }; then
     log "removing half-made chroot $CHROOT"
     unmount_all_under "$CHROOT"
     [ -z "$(mounts_under "$CHROOT")" ] || die "mounts remain under $CHROOT; unmount them and retry"

@@ -13,6 +13,9 @@
 #   PAYSEAL_KOTLIN_SOURCES  hand-written Kotlin (default bindings/kotlin/src/main/kotlin)
 #   PAYSEAL_KOTLIN_TESTS    Kotlin tests        (default bindings/kotlin/src/test/kotlin)
 #   PAYSEAL_MVN_OFFLINE=1   run Maven with -o (after a prefetch)
+#   PAYSEAL_VERIFIER_BIN, PAYSEAL_SANDBOX_BIN, PAYSEAL_WORK_DIR   what the PaySeal tests use
+#                           (the verifier and sandbox binaries, a folder for their state);
+#                           scripts/test-bindings.sh sets them
 #   anything the tests read (PAYSEAL_PROFILE, PAYSEAL_STATE_DIR, PAYSEAL_VERIFIER_URL, ...)
 #   is passed through unchanged to the test JVM.
 set -euo pipefail

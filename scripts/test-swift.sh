@@ -16,6 +16,9 @@
 #                         bindings/swift/.build/stage; must be inside the repo or
 #                         listed in PAYSEAL_SWIFT_EXTRA_MOUNTS)
 #   PAYSEAL_SWIFT_CHROOT, PAYSEAL_SWIFT_EXTRA_MOUNTS   see scripts/swift-env.sh
+#   PAYSEAL_VERIFIER_BIN, PAYSEAL_SANDBOX_BIN, PAYSEAL_WORK_DIR   what the PaySeal tests
+#                         use (scripts/test-bindings.sh sets them); made absolute, and
+#                         their folders bind-mounted when outside the repo
 #   anything the tests read (PAYSEAL_PROFILE, PAYSEAL_STATE_DIR, ...) is passed through;
 #   files they name must be visible in the chroot: inside the repo, or their folders
 #   are bind-mounted automatically for PAYSEAL_PROFILE and PAYSEAL_STATE_DIR.
@@ -63,6 +66,19 @@ add_mount "$LIB_DIR"
 add_mount "$(abs_path "$STAGE")"
 [ -n "${PAYSEAL_PROFILE:-}" ] && add_mount "$(dirname "$(abs_path "$PAYSEAL_PROFILE" || die "PAYSEAL_PROFILE=$PAYSEAL_PROFILE does not exist")")"
 if [ -n "${PAYSEAL_STATE_DIR:-}" ]; then mkdir -p "$PAYSEAL_STATE_DIR"; add_mount "$(abs_path "$PAYSEAL_STATE_DIR")"; fi
+# The tests spawn the verifier and the sandbox store from inside the chroot (host-built
+# binaries run there: trixie's glibc is newer than the host's) and keep their state in
+# PAYSEAL_WORK_DIR; all must be visible at the same absolute paths.
+for v in PAYSEAL_VERIFIER_BIN PAYSEAL_SANDBOX_BIN; do
+  if [ -n "${!v:-}" ]; then
+    f=$(abs_path "${!v}") || die "$v=${!v} does not exist"
+    export "$v=$f"; add_mount "$(dirname "$f")"
+  fi
+done
+if [ -n "${PAYSEAL_WORK_DIR:-}" ]; then
+  mkdir -p "$PAYSEAL_WORK_DIR"; PAYSEAL_WORK_DIR=$(abs_path "$PAYSEAL_WORK_DIR"); export PAYSEAL_WORK_DIR
+  add_mount "$PAYSEAL_WORK_DIR"
+fi
 
 log "cdylib $CDYLIB; bindings $GEN; tests $TESTS; package staged in $STAGE"
 cd "$STAGE"

@@ -1,4 +1,5 @@
 # Shared helpers for scripts/test-kotlin.sh and scripts/test-swift.sh. Source it.
+# shellcheck shell=bash disable=SC2034  # sourced: sets REPO, CDYLIB, LIB_DIR, LIB_NAME for the caller
 # Sets REPO (from this file's location, never hard-coded).
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)

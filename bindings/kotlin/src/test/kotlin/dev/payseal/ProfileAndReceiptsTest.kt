@@ -1,0 +1,64 @@
+package dev.payseal
+
+import org.junit.jupiter.api.Test
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertTrue
+
+/** Construction errors and the idiomatic receipt builders; no verifier needed. */
+class ProfileAndReceiptsTest {
+    private val profile: String by lazy {
+        // A real profile, from a dev verifier's state (the verifier is stopped again at once).
+        DevVerifier.started("profile").use { it.profileJson }
+    }
+
+    @Test
+    fun `a bad profile fails at construction with InvalidProfile`() {
+        for (bad in listOf("", "{}", "not json", profile.replace("\"version\": 1", "\"version\": 99"))) {
+            val e = assertFailsWith<PaySealException.InvalidProfile>("profile: $bad") {
+                PaySeal(bad, testOptions(emptyList())).close()
+            }
+            assertTrue(e.message!!.isNotBlank())
+        }
+    }
+
+    @Test
+    fun `an unknown profile field is refused (strict parsing)`() {
+        val extended = profile.replaceFirst("{", "{\"surprise\": true,")
+        assertFailsWith<PaySealException.InvalidProfile> { PaySeal(extended, testOptions(emptyList())).close() }
+    }
+
+    @Test
+    fun `bad options and bad extra roots are InvalidProfile`() {
+        assertFailsWith<PaySealException.InvalidProfile> {
+            PaySeal(profile, testOptions(emptyList()).copy(deadlineMs = 0)).close()
+        }
+        assertFailsWith<PaySealException.InvalidProfile> {
+            PaySeal(profile, testOptions(listOf("-----BEGIN NOTHING-----"))).close()
+        }
+        // The good profile with good options builds, and sends nothing.
+        PaySeal(profile, testOptions(emptyList())).use { assertEquals(APP_ID, it.appId()) }
+    }
+
+    @Test
+    fun `Receipts builds the store variants from what the store libraries return`() {
+        assertEquals(Receipt.GooglePlay("{\"a\":1}", "c2ln"), Receipts.googlePlay("{\"a\":1}", "c2ln"))
+        assertEquals(Receipt.AppStore("h.p.s"), Receipts.appStore("h.p.s"))
+        assertEquals(HuaweiAlgorithm.SHA256_WITH_RSA, (Receipts.huawei("{}", "c2ln") as Receipt.Huawei).algorithm)
+        assertEquals(HuaweiAlgorithm.SHA256_WITH_RSA, Receipts.huaweiAlgorithm("SHA256WithRSA"))
+        assertEquals(HuaweiAlgorithm.SHA256_WITH_RSA, Receipts.huaweiAlgorithm(""))
+        assertEquals(HuaweiAlgorithm.SHA256_WITH_RSA_PSS, Receipts.huaweiAlgorithm("SHA256WithRSA/PSS"))
+        assertFailsWith<IllegalArgumentException> { Receipts.huaweiAlgorithm("MD5WithRSA") }
+    }
+
+    @Test
+    fun `receipt JSON round-trips through the SDK, hash included`() {
+        val r = Receipts.huawei("{\"orderId\":\"x\"}", "c2ln", Receipts.HUAWEI_PSS)
+        val json = receiptToJson(r)
+        assertTrue(json.contains("\"store\":\"huawei\""), json)
+        assertEquals(r, Receipts.fromJson(json))
+        assertEquals(receiptSha256(r), receiptSha256(Receipts.fromJson(json)))
+        assertEquals(64, receiptSha256(r).length)
+        assertFailsWith<PaySealException.InvalidReceipt> { Receipts.fromJson("{\"store\":\"amazon\"}") }
+    }
+}

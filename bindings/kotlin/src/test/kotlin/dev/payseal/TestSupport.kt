@@ -1,0 +1,237 @@
+package dev.payseal
+
+import java.io.IOException
+import java.net.InetAddress
+import java.net.InetSocketAddress
+import java.net.ServerSocket
+import java.net.Socket
+import java.nio.file.Files
+import java.nio.file.Path
+import java.util.concurrent.CopyOnWriteArrayList
+import java.util.concurrent.TimeUnit
+import kotlin.io.path.exists
+import kotlin.io.path.listDirectoryEntries
+import kotlin.io.path.readText
+
+/** The app id `payseal-verifier dev` configures. */
+const val APP_ID = "dev.payseal.demo"
+
+/**
+ * What scripts/test-bindings.sh provides. A missing variable makes the test fail (never skip).
+ */
+object TestEnv {
+    private fun required(name: String): String =
+        System.getenv(name)?.takeIf { it.isNotBlank() }
+            ?: error("environment variable $name is not set: run the tests through scripts/test-bindings.sh")
+
+    private fun executable(name: String): Path {
+        val p = Path.of(required(name)).toAbsolutePath()
+        check(Files.isRegularFile(p) && Files.isExecutable(p)) { "$name=$p is not an executable file" }
+        return p
+    }
+
+    val verifierBin: Path by lazy { executable("PAYSEAL_VERIFIER_BIN") }
+    val sandboxBin: Path by lazy { executable("PAYSEAL_SANDBOX_BIN") }
+    val workDir: Path by lazy {
+        Path.of(required("PAYSEAL_WORK_DIR")).toAbsolutePath().also { Files.createDirectories(it) }
+    }
+
+    /** A fresh folder under the work dir. */
+    fun newDir(prefix: String): Path = Files.createTempDirectory(workDir, "$prefix-")
+}
+
+/** An unused TCP port on 127.0.0.1. */
+fun freePort(): Int = ServerSocket(0, 0, InetAddress.getLoopbackAddress()).use { it.localPort }
+
+/** What Play Billing's `Purchase` gives an app: `originalJson` and `signature`. */
+data class PlayPurchase(val originalJson: String, val signature: String) {
+    /** The receipt, built the way an app builds it. */
+    fun receipt(): Receipt = Receipts.googlePlay(originalJson, signature)
+
+    /** Play's `orderId` (the verifier's transaction id). */
+    val orderId: String
+        get() = Regex("\"orderId\"\\s*:\\s*\"([^\"]+)\"").find(originalJson)?.groupValues?.get(1)
+            ?: error("no orderId in $originalJson")
+
+    /**
+     * A forgery as Freedom-style tools make it: the purchase JSON edited (another product,
+     * another order id), the genuine signature kept.
+     */
+    fun forged(): PlayPurchase {
+        val edited = originalJson
+            .replace("\"productId\":\"gems_100\"", "\"productId\":\"gems_10000\"")
+            .replace("\"orderId\":\"$orderId\"", "\"orderId\":\"${orderId}9\"")
+        check(edited != originalJson && edited.contains("gems_10000")) { "forgery did not change $originalJson" }
+        return PlayPurchase(edited, signature)
+    }
+}
+
+/**
+ * A real `payseal-verifier dev` process on 127.0.0.1:[port] with its state in [stateDir]
+ * (self-signed certificate for `localhost`, profile, keys, SQLite ledger). [stop] and
+ * [start] again reuse the state dir and the port, so the profile stays valid.
+ */
+class DevVerifier(val stateDir: Path = TestEnv.newDir("verifier"), val port: Int = freePort()) : AutoCloseable {
+    private var process: Process? = null
+    private var paused = false
+    val log: Path = stateDir.resolve("verifier.log")
+    val url: String get() = "https://localhost:$port"
+    val profileJson: String get() = stateDir.resolve("profile.json").readText()
+    val certPem: String get() = stateDir.resolve("tls/cert.pem").readText()
+    val pid: Long get() = process?.pid() ?: error("verifier not running")
+
+    fun start(): DevVerifier {
+        check(process?.isAlive != true) { "verifier already running" }
+        StoreKeys.seed(stateDir)
+        val p = ProcessBuilder(
+            TestEnv.verifierBin.toString(), "dev",
+            "--listen", "127.0.0.1:$port", "--state-dir", stateDir.toString(),
+        ).redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+            .start()
+        process = p
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90)
+        while (true) {
+            if (!p.isAlive) error("verifier exited with ${p.exitValue()} before serving:\n${log.readText()}")
+            if (stateDir.resolve("profile.json").exists() && stateDir.resolve("tls/cert.pem").exists() && accepts()) {
+                StoreKeys.remember(stateDir)
+                return this
+            }
+            if (System.nanoTime() > deadline) {
+                p.destroyForcibly()
+                error("verifier did not listen on 127.0.0.1:$port within 90 s:\n${log.readText()}")
+            }
+            Thread.sleep(50)
+        }
+    }
+
+    private fun accepts(): Boolean = try {
+        Socket().use { it.connect(InetSocketAddress("127.0.0.1", port), 500) }
+        true
+    } catch (_: IOException) {
+        false
+    }
+
+    /** SIGTERM (graceful shutdown) and wait for the exit. */
+    fun stop() {
+        val p = process ?: return
+        if (paused) resume()
+        p.destroy() // SIGTERM on Unix
+        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+            p.destroyForcibly()
+            error("verifier did not stop within 30 s of SIGTERM")
+        }
+        process = null
+    }
+
+    /** SIGSTOP: the kernel still accepts TCP connections, nothing answers them. */
+    fun pause() {
+        signal("STOP"); paused = true
+    }
+
+    /** SIGCONT. */
+    fun resume() {
+        signal("CONT"); paused = false
+    }
+
+    private fun signal(name: String) {
+        val k = ProcessBuilder("kill", "-$name", pid.toString()).inheritIO().start()
+        check(k.waitFor(10, TimeUnit.SECONDS) && k.exitValue() == 0) { "kill -$name $pid failed" }
+    }
+
+    /** A new Google Play purchase from the sandbox store, signed with the key this verifier trusts. */
+    fun purchase(product: String = "gems_100"): PlayPurchase {
+        val out = TestEnv.workDir.resolve("sandbox-${System.nanoTime()}.json")
+        val p = ProcessBuilder(
+            TestEnv.sandboxBin.toString(), "google-play",
+            "--dir", stateDir.toString(), "--app", APP_ID, "--product", product,
+        ).redirectOutput(out.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT).start()
+        check(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) { "payseal-sandbox google-play failed" }
+        val json = out.readText()
+        Files.delete(out)
+        val r = Receipts.fromJson(json)
+        check(r is Receipt.GooglePlay) { "sandbox printed $r" }
+        return PlayPurchase(originalJson = r.purchaseData, signature = r.signature)
+    }
+
+    override fun close() = stop()
+
+    companion object {
+        fun started(name: String): DevVerifier = DevVerifier(TestEnv.newDir(name)).start()
+    }
+}
+
+/**
+ * The sandbox store's test keys (RSA-2048 for Play and Huawei, Ed25519, an App Store test
+ * CA), made by the first `dev` run and copied into the state dir of every later verifier
+ * before it starts: `dev` reuses store keys it finds and makes only its own TLS
+ * certificate, HPKE and verdict keys. RSA key generation in a debug build takes seconds
+ * (tens on a loaded 2-core machine), so this turns each later start into a fraction of a
+ * second. Every verifier still has its own certificate, pins, keys and ledger.
+ */
+object StoreKeys {
+    @Volatile
+    private var source: Path? = null
+
+    fun remember(stateDir: Path) {
+        if (source == null) source = stateDir.resolve("sandbox-store")
+    }
+
+    fun seed(stateDir: Path) {
+        val from = source ?: return
+        val to = stateDir.resolve("sandbox-store")
+        if (to.exists() || from.parent == stateDir) return
+        Files.walk(from).use { paths ->
+            paths.forEach { p -> Files.copy(p, to.resolve(from.relativize(p).toString())) }
+        }
+    }
+}
+
+/** Options for tests: the dev verifier's app, its self-signed certificate(s) as extra roots. */
+fun testOptions(
+    extraRoots: List<String>,
+    pendingDir: Path? = null,
+    maxAttempts: Int = 2,
+    connectTimeoutMs: Long = 5_000,
+    requestTimeoutMs: Long = 15_000,
+    deadlineMs: Long = 30_000,
+): PaySealOptions = PaySealOptions(
+    appId = APP_ID,
+    connectTimeoutMs = connectTimeoutMs,
+    requestTimeoutMs = requestTimeoutMs,
+    deadlineMs = deadlineMs,
+    maxAttempts = maxAttempts,
+    baseBackoffMs = 50,
+    pendingDir = pendingDir?.toString(),
+    extraRootsPem = extraRoots,
+)
+
+/** Files in a pending directory (finished and temporary alike). */
+fun filesIn(dir: Path): List<String> = if (dir.exists()) dir.listDirectoryEntries().map { it.fileName.toString() }.sorted() else emptyList()
+
+/** Collects the SDK's log events through the foreign-trait log hook. */
+class LogCapture : PaySealLogger, AutoCloseable {
+    private val events = CopyOnWriteArrayList<Pair<LogLevel, String>>()
+
+    init {
+        setLogger(this)
+    }
+
+    override fun log(level: LogLevel, message: String) {
+        events += level to message
+    }
+
+    fun messages(): List<String> = events.map { it.second }
+
+    /** Wait up to [timeoutMs] for an event matching [predicate]. */
+    fun await(timeoutMs: Long, predicate: (String) -> Boolean): Boolean {
+        val deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs)
+        while (System.nanoTime() < deadline) {
+            if (events.any { predicate(it.second) }) return true
+            Thread.sleep(10)
+        }
+        return events.any { predicate(it.second) }
+    }
+
+    override fun close() = clearLogger()
+}

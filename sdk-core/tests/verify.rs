@@ -132,6 +132,31 @@ async fn unpinned_key_from_the_trusted_ca_is_pin_mismatch_and_never_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_key_on_a_certificate_for_another_name_is_refused() {
+    // The verifier's own (pinned) key in a certificate the trusted CA issued for another
+    // host name: the hostname check still applies.
+    let verifier = TestVerifier::start().await;
+    let key_pem = std::fs::read_to_string(verifier.tls_files().key_pem).unwrap();
+    let key = rcgen::KeyPair::from_pem(&key_pem).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let files = verifier
+        .ca
+        .issue_with_key(&["verify.example.com"], key)
+        .write_to(dir.path());
+    let (addr, seen) = impostor(&files).await;
+    let mut options = verifier.options(None);
+    options.max_attempts = 1;
+    let sdk = PaySeal::new(verifier.profile_pointing_to(addr), options).unwrap();
+    let err = sdk
+        .verify(verifier.issue(Store::GooglePlay).into(), "alice".into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), PaySealErrorKind::Network, "{err}");
+    assert!(err.message().contains("not valid for name"), "{err}");
+    assert_eq!(seen.app_bytes.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_1_2_is_refused_even_with_the_pinned_certificate() {
     let verifier = TestVerifier::start().await;
     let (addr, seen) = tls12_only(&verifier.tls_files()).await;

@@ -61,7 +61,11 @@ impl TestCa {
 
     /// A leaf for `names` with a fresh key.
     pub fn issue(&self, names: &[&str]) -> Leaf {
-        let key = KeyPair::generate().unwrap();
+        self.issue_with_key(names, KeyPair::generate().unwrap())
+    }
+
+    /// A leaf for `names` with the given key (e.g. the verifier's own, pinned, key).
+    pub fn issue_with_key(&self, names: &[&str], key: KeyPair) -> Leaf {
         let params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();

@@ -8,6 +8,10 @@ source scripts/lib/common.sh
 need cargo "install Rust with rustup: https://rustup.rs"
 need node "apt-get install nodejs npm"
 need npm "apt-get install npm"
+need java "apt-get install default-jdk-headless"
+need mvn "apt-get install maven"
+[[ $(id -u) -eq 0 ]] || fail "the Swift tests run in a chroot and need root"
+scripts/swift-env.sh status >/dev/null || fail "Swift chroot missing: run scripts/swift-env.sh setup (or .ci/run)"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -21,5 +25,8 @@ summarize_cargo "$LOG_DIR/cargo-test.log"
 
 step "demo end to end over HTTPS, then its verdict tokens checked by node's jose (third-party JOSE)"
 scripts/interop-jose.sh
+
+step "Kotlin (JUnit) and Swift (XCTest) SDK tests through the UniFFI bindings, against the real verifier"
+scripts/test-bindings.sh
 
 ok "all tests passed"

@@ -1,4 +1,4 @@
-//! The `payseal-verifier` command line: `serve`, `keygen`, `profile`, `check`, `dev`.
+//! The `payseal-verifier` command line: `serve`, `keygen`, `profile`, `check`, `dev`, `migrate`.
 //!
 //! Exit codes: 0 success (for `check`: paid), 1 failure (for `check`: not paid), 2 usage or
 //! configuration error.
@@ -53,6 +53,17 @@ pub enum Command {
         app: String,
         /// The receipt JSON file (`{"store":"google_play",...}`).
         receipt: PathBuf,
+    },
+    /// Apply the ledger's pending schema migrations (PostgreSQL) and print the schema status;
+    /// with --check, change nothing and exit 1 if a migration is pending. For operators who run
+    /// migrations by hand (`[ledger] auto_migrate = false`); safe while verifiers run.
+    Migrate {
+        /// The TOML configuration file (its `[ledger]` table; `PAYSEAL_LEDGER` overrides the URL).
+        #[arg(long)]
+        config: PathBuf,
+        /// Only report: exit 0 if the schema is current, 1 if a migration is pending.
+        #[arg(long)]
+        check: bool,
     },
     /// Development mode: create (once) keys, a self-signed certificate, the sandbox store and a
     /// config in DIR, write DIR/profile.json, and serve.
@@ -122,6 +133,14 @@ pub fn run(cli: Cli) -> ExitCode {
             app,
             receipt,
         } => check(&config, &app, &receipt),
+        Command::Migrate { config, check } => {
+            init_logging();
+            let settings = match crate::config::load(&config) {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("configuration error: {e}")),
+            };
+            migrate(&settings, check)
+        }
         Command::Dev { listen, state_dir } => {
             init_logging();
             dev(listen, &state_dir)
@@ -151,12 +170,75 @@ fn serve_blocking(settings: crate::settings::Settings) -> ExitCode {
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
     let result = rt.block_on(async {
-        let server = crate::server::Server::bind(settings)?;
+        // Any backend: PostgreSQL needs async I/O (pool, migrations) before serving.
+        let ledger = crate::ledger::connect(&settings.ledger_url, &settings.ledger)
+            .await
+            .map_err(crate::server::ServerError::Ledger)?;
+        let server = crate::server::Server::bind_with_ledger(settings, ledger)?;
         server.run(crate::server::shutdown_signal()).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn migrate(settings: &crate::settings::Settings, check_only: bool) -> ExitCode {
+    use crate::ledger::postgres::{PostgresLedger, MIGRATIONS};
+    use crate::ledger::{backend_of, Backend};
+    let url = &settings.ledger_url;
+    match backend_of(url) {
+        Some(Backend::Sqlite) => {
+            // SQLite creates and checks its schema when opened.
+            match crate::ledger::open(url) {
+                Ok(_) => {
+                    println!("ledger {url}: SQLite schema current (created on open)");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Some(Backend::Postgres) => {
+            let rt = match runtime() {
+                Ok(rt) => rt,
+                Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+            };
+            rt.block_on(async {
+                let ledger = match PostgresLedger::new(url, &settings.ledger) {
+                    Ok(l) => l,
+                    Err(e) => return usage_error(&e.to_string()),
+                };
+                if !check_only {
+                    match ledger.migrate().await {
+                        Ok(applied) => {
+                            for m in MIGRATIONS.iter().filter(|m| applied.contains(&m.version)) {
+                                println!("applied {}", m.id());
+                            }
+                        }
+                        Err(e) => return fail(&e.to_string()),
+                    }
+                }
+                let status = match ledger.schema_status().await {
+                    Ok(s) => s,
+                    Err(e) => return fail(&e.to_string()),
+                };
+                println!(
+                    "ledger {}: {} migration(s) applied, {} pending",
+                    ledger.target(),
+                    status.applied.len(),
+                    status.pending.len()
+                );
+                for m in &status.pending {
+                    println!("pending {}", m.id());
+                }
+                if status.pending.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(EXIT_FAIL)
+                }
+            })
+        }
+        None => usage_error(&format!("unsupported ledger URL {url:?}")),
     }
 }
 

@@ -10,10 +10,17 @@
 //! - `PAYSEAL_LISTEN` → `server.listen`
 //! - `PAYSEAL_PUBLIC_URL` → `server.public_url`
 //! - `PAYSEAL_LEDGER` → `ledger.url`
+//!
+//! The `[ledger]` table: `url` (`sqlite:PATH` or `postgres://USER@HOST:PORT/DATABASE`), and for
+//! PostgreSQL `password_file` (instead of a password in the URL), `auto_migrate` (default
+//! true), `max_connections` (default 16), `connect_timeout_ms` and `query_timeout_ms` (default
+//! 5000). A password found in the URL is moved out of [`Settings::ledger_url`] into
+//! [`Settings::ledger`], where it never prints.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -23,6 +30,7 @@ use rsa::pkcs8::DecodePublicKey;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::ledger::{self, Backend, LedgerOptions, Password};
 use crate::rules::{
     AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, SandboxRules, TrustAnchors,
 };
@@ -127,6 +135,11 @@ struct RawVerdict {
 #[serde(deny_unknown_fields)]
 struct RawLedger {
     url: String,
+    password_file: Option<PathBuf>,
+    auto_migrate: Option<bool>,
+    max_connections: Option<u64>,
+    connect_timeout_ms: Option<u64>,
+    query_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -406,9 +419,7 @@ impl Resolver {
             Some(v) => (format!("{ENV_LEDGER} (ledger.url)"), v),
             None => ("ledger.url".to_string(), raw.ledger.url.clone()),
         };
-        let ledger_url = self
-            .ledger_url(&ledger_url)
-            .map_err(|r| self.invalid(ledger_key, r))?;
+        let (ledger_url, ledger) = self.ledger(&ledger_key, &ledger_url, &raw.ledger)?;
 
         // trust anchors
         let mut anchors = TrustAnchors::default();
@@ -434,20 +445,115 @@ impl Resolver {
             verdict_keys,
             verdict_ttl: Duration::from_secs(ttl_minutes * 60),
             ledger_url,
+            ledger,
             apps,
             anchors,
             limits,
         })
     }
 
-    fn ledger_url(&self, url: &str) -> Result<String, String> {
-        match url.split_once(':') {
-            Some(("sqlite", path)) if !path.trim().is_empty() => Ok(format!(
-                "sqlite:{}",
-                self.path(Path::new(path.trim())).display()
+    /// The ledger URL (password taken out) and its connection options.
+    fn ledger(
+        &self,
+        url_key: &str,
+        url: &str,
+        raw: &RawLedger,
+    ) -> Result<(String, LedgerOptions), ConfigError> {
+        let url = url.trim();
+        let ms = |key: &str, v: Option<u64>, default: Duration| match v {
+            None => Ok(default),
+            Some(n) if (1..=600_000).contains(&n) => Ok(Duration::from_millis(n)),
+            Some(n) => Err(self.invalid(
+                format!("ledger.{key}"),
+                format!("{n} is outside 1..=600000 milliseconds"),
             )),
-            _ => Err(format!(
-                "{url:?} is not a supported ledger URL (expected sqlite:PATH)"
+        };
+        let mut options = LedgerOptions {
+            auto_migrate: raw.auto_migrate.unwrap_or(true),
+            max_connections: match raw.max_connections {
+                None => crate::ledger::DEFAULT_MAX_CONNECTIONS,
+                Some(n) if (1..=1024).contains(&n) => n as usize,
+                Some(n) => {
+                    return Err(
+                        self.invalid("ledger.max_connections", format!("{n} is outside 1..=1024"))
+                    )
+                }
+            },
+            connect_timeout: ms(
+                "connect_timeout_ms",
+                raw.connect_timeout_ms,
+                crate::ledger::DEFAULT_CONNECT_TIMEOUT,
+            )?,
+            query_timeout: ms(
+                "query_timeout_ms",
+                raw.query_timeout_ms,
+                crate::ledger::DEFAULT_QUERY_TIMEOUT,
+            )?,
+            password: None,
+        };
+        match ledger::backend_of(url) {
+            Some(Backend::Sqlite) => {
+                if raw.password_file.is_some() {
+                    return Err(self.invalid(
+                        "ledger.password_file",
+                        "only a postgres:// ledger takes a password",
+                    ));
+                }
+                let path = url.trim_start_matches("sqlite:").trim();
+                Ok((
+                    format!("sqlite:{}", self.path(Path::new(path)).display()),
+                    options,
+                ))
+            }
+            Some(Backend::Postgres) => {
+                let (stripped, had_password) = ledger::strip_password(url);
+                // Parse it now (no connection) so a bad URL stops the start here; the stripped
+                // form, so the reason can never quote the password.
+                crate::ledger::postgres::PostgresLedger::check_url(&stripped, &options)
+                    .map_err(|e| self.invalid(url_key, e.to_string()))?;
+                if had_password {
+                    let parsed = tokio_postgres::Config::from_str(url).map_err(|_| {
+                        self.invalid(
+                            url_key,
+                            format!(
+                                "{:?} is not a valid PostgreSQL URL",
+                                ledger::redact_url(url)
+                            ),
+                        )
+                    })?;
+                    if let Some(pw) = parsed.get_password() {
+                        options.password = Some(Password::new(String::from_utf8_lossy(pw)));
+                    }
+                }
+                if let Some(file) = &raw.password_file {
+                    if had_password {
+                        return Err(self.invalid(
+                            "ledger.password_file",
+                            "the URL has a password too: keep it in one place (the file)",
+                        ));
+                    }
+                    let path = self.path(file);
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        self.invalid("ledger.password_file", format!("{}: {e}", path.display()))
+                    })?;
+                    let password = text.trim_end_matches(['\n', '\r']);
+                    if password.is_empty() {
+                        return Err(self.invalid(
+                            "ledger.password_file",
+                            format!("{} is empty", path.display()),
+                        ));
+                    }
+                    options.password = Some(Password::new(password));
+                }
+                Ok((stripped, options))
+            }
+            None => Err(self.invalid(
+                url_key,
+                format!(
+                    "{:?} is not a supported ledger URL (expected sqlite:PATH or \
+                     postgres://USER@HOST:PORT/DATABASE)",
+                    ledger::redact_url(url)
+                ),
             )),
         }
     }

@@ -28,8 +28,12 @@ pub struct Settings {
     pub verdict_keys: Vec<VerdictSigningKey>,
     /// Verdict lifetime.
     pub verdict_ttl: Duration,
-    /// Ledger location, e.g. `sqlite:/var/lib/payseal/ledger.db`.
+    /// Ledger location, e.g. `sqlite:/var/lib/payseal/ledger.db` or
+    /// `postgres://payseal@db.internal:5432/payseal`. Never holds a password (the loader moves
+    /// it to [`Settings::ledger`]), so it can be shown.
     pub ledger_url: String,
+    /// Connection settings of a networked ledger (pool size, timeouts, migrations, password).
+    pub ledger: crate::ledger::LedgerOptions,
     /// Configured apps by app id.
     pub apps: HashMap<String, AppRules>,
     /// Trusted roots for chained store signatures.

@@ -2,15 +2,28 @@
 //!
 //! One row per (store, app, transaction key). The first account to present a valid receipt
 //! owns it; the same account again is a [`RedeemOutcome::Repeat`]; any other account gets
-//! [`RedeemOutcome::OtherAccount`]. Backends sit behind [`Ledger`] and are chosen by URL
-//! ([`open`]): `sqlite:PATH` now; PostgreSQL comes later behind the same trait.
+//! [`RedeemOutcome::OtherAccount`]. Backends sit behind [`Ledger`] and are chosen by URL:
+//!
+//! - `sqlite:PATH` ([`sqlite`]): one embedded file, the default; one verifier process.
+//! - `postgres://USER@HOST:PORT/DB` ([`postgres`]): one PostgreSQL database shared by any
+//!   number of verifier instances behind a load balancer. The database enforces the
+//!   first-redemption rule (a primary key and `INSERT … ON CONFLICT DO NOTHING`), so no
+//!   process-local lock is involved.
+//!
+//! [`connect`] opens either (and applies PostgreSQL migrations); [`open`] opens the backends
+//! that need no network I/O at start (SQLite) from synchronous code.
+//!
+//! Ledger URLs may carry a password (`postgres://user:secret@host/db`): print them only through
+//! [`redact_url`], which every error and log line here does.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use payseal_protocol::Store;
 
+pub mod postgres;
 pub mod sqlite;
 
 /// A boxed, sendable future, so that [`Ledger`] stays object-safe.
@@ -48,15 +61,54 @@ pub enum RedeemOutcome {
     OtherAccount,
 }
 
+/// One stored redemption row, as [`Ledger::find`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedemptionRow {
+    /// The owning account.
+    pub account_id: String,
+    /// The product id.
+    pub product_id: String,
+    /// Hex SHA-256 of the first receipt.
+    pub receipt_sha256: String,
+    /// The `jti` of the first verdict.
+    pub first_verdict_id: String,
+    /// First presentation, Unix milliseconds.
+    pub first_seen_ms: i64,
+    /// Latest presentation by the owner, Unix milliseconds.
+    pub last_seen_ms: i64,
+}
+
 /// Why the ledger could not answer. The server maps every variant to `503` + `Retry-After`.
+///
+/// No variant carries a password: URLs are redacted ([`redact_url`]) and PostgreSQL errors are
+/// reduced to their SQLSTATE, severity and message (never the `DETAIL`, which can quote row
+/// values).
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    /// The ledger URL names no supported backend or is malformed.
-    #[error("unsupported ledger URL {0:?} (expected sqlite:PATH)")]
+    /// The ledger URL names no supported backend or is malformed (the URL is redacted).
+    #[error(
+        "unsupported ledger URL {0:?} (expected sqlite:PATH or postgres://USER@HOST:PORT/DATABASE)"
+    )]
     UnsupportedUrl(String),
-    /// The database reported an error.
+    /// The backend needs network I/O to open: use [`connect`] (async) instead of [`open`].
+    #[error("ledger URL {0:?} is opened with ledger::connect (async), not ledger::open")]
+    NeedsConnect(String),
+    /// The connection settings cannot be used (bad PostgreSQL URL, TLS asked for, ...).
+    #[error("ledger configuration: {0}")]
+    Config(String),
+    /// The SQLite database reported an error.
     #[error("ledger database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL server could not be reached or reported an error.
+    #[error("ledger database error (PostgreSQL): {0}")]
+    Postgres(String),
+    /// The ledger did not answer within the configured time.
+    #[error("ledger did not answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    /// The database schema is not the one this verifier expects (migrations missing, unknown
+    /// or edited).
+    #[error("ledger schema: {0}")]
+    Schema(String),
     /// The database file's folder could not be created.
     #[error("ledger storage error: {0}")]
     Io(#[from] std::io::Error),
@@ -75,16 +127,211 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>>;
     /// Whether the backend can serve requests now (for `/readyz`).
     fn ready(&self) -> BoxFuture<'_, Result<(), LedgerError>>;
+    /// The row of one transaction, if it was ever redeemed (for operators and tests).
+    fn find<'a>(
+        &'a self,
+        store: Store,
+        app_id: &'a str,
+        transaction_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>>;
+    /// Number of recorded redemptions (a full count: for operators and tests, not hot paths).
+    fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>>;
 }
 
-/// Open the backend a ledger URL names: `sqlite:PATH` (the file is created if missing).
-pub fn open(url: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
-    match url.split_once(':') {
-        Some(("sqlite", path)) if !path.is_empty() => Ok(Arc::new(sqlite::SqliteLedger::open(
-            std::path::Path::new(path),
-        )?)),
-        _ => Err(LedgerError::UnsupportedUrl(url.to_string())),
+/// A password that never prints (`Debug` shows `***`) and is wiped from memory on drop.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(zeroize::Zeroizing<String>);
+
+impl Password {
+    /// Wrap a password.
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(zeroize::Zeroizing::new(password.into()))
     }
+
+    /// The password itself (to hand to the database driver only).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// Connection settings of a networked ledger (ignored by SQLite). See `[ledger]` in
+/// `config.example.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerOptions {
+    /// Apply pending migrations at start (under a lock, so instances starting together are
+    /// safe). When false, start fails unless the schema is already current
+    /// (`payseal-verifier migrate` applies it).
+    pub auto_migrate: bool,
+    /// Most connections one verifier instance keeps open.
+    pub max_connections: usize,
+    /// Longest wait to open one connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for one ledger operation (waiting for a pooled connection included).
+    /// Past it the request gets `503` + `Retry-After`.
+    pub query_timeout: Duration,
+    /// The password, when it is not in the URL (`password_file`), or taken out of the URL by
+    /// the configuration loader so the URL itself can be shown.
+    pub password: Option<Password>,
+}
+
+/// Default [`LedgerOptions::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
+/// Default [`LedgerOptions::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default [`LedgerOptions::query_timeout`].
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        Self {
+            auto_migrate: true,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            query_timeout: DEFAULT_QUERY_TIMEOUT,
+            password: None,
+        }
+    }
+}
+
+/// Which backend a ledger URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite:PATH`.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+/// The backend a URL names, if any (the URL is not otherwise checked).
+pub fn backend_of(url: &str) -> Option<Backend> {
+    let url = url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(Backend::Postgres)
+    } else if url.strip_prefix("sqlite:").is_some_and(|p| !p.is_empty()) {
+        Some(Backend::Sqlite)
+    } else {
+        None
+    }
+}
+
+/// Open a backend that needs no network I/O at start: `sqlite:PATH` (the file is created if
+/// missing). PostgreSQL URLs are refused with [`LedgerError::NeedsConnect`]: use [`connect`].
+pub fn open(url: &str) -> Result<Arc<dyn Ledger>, LedgerError> {
+    match backend_of(url) {
+        Some(Backend::Sqlite) => {
+            let path = url.trim().trim_start_matches("sqlite:");
+            Ok(Arc::new(sqlite::SqliteLedger::open(std::path::Path::new(
+                path,
+            ))?))
+        }
+        Some(Backend::Postgres) => Err(LedgerError::NeedsConnect(redact_url(url))),
+        None => Err(LedgerError::UnsupportedUrl(redact_url(url))),
+    }
+}
+
+/// Open the backend a ledger URL names. For PostgreSQL: build the connection pool, then apply
+/// pending migrations (`options.auto_migrate`) or check that none is pending.
+pub async fn connect(url: &str, options: &LedgerOptions) -> Result<Arc<dyn Ledger>, LedgerError> {
+    match backend_of(url) {
+        Some(Backend::Sqlite) => open(url),
+        Some(Backend::Postgres) => Ok(Arc::new(
+            postgres::PostgresLedger::connect(url, options).await?,
+        )),
+        None => Err(LedgerError::UnsupportedUrl(redact_url(url))),
+    }
+}
+
+/// `url` with any password replaced by `***`: in the user-info part
+/// (`postgres://user:secret@host` → `postgres://user:***@host`) and in a `password=` query
+/// parameter. Safe to log.
+pub fn redact_url(url: &str) -> String {
+    let (without, had_password) = strip_password(url);
+    if !had_password {
+        return without;
+    }
+    // Re-insert a visible marker where the password was.
+    let (userinfo_pw, query_pw) = password_spans(url);
+    let mut out = String::with_capacity(url.len());
+    let mut last = 0;
+    for (start, end) in [userinfo_pw, query_pw].into_iter().flatten() {
+        out.push_str(&url[last..start]);
+        out.push_str("***");
+        last = end;
+    }
+    out.push_str(&url[last..]);
+    out
+}
+
+/// `url` without its password (user-info and `password=` parameter removed), and whether it
+/// had one.
+pub fn strip_password(url: &str) -> (String, bool) {
+    let (userinfo_pw, query_pw) = password_spans(url);
+    if userinfo_pw.is_none() && query_pw.is_none() {
+        return (url.to_string(), false);
+    }
+    let mut out = String::with_capacity(url.len());
+    let mut last = 0;
+    if let Some((start, end)) = userinfo_pw {
+        // Drop the ':' before the password too.
+        out.push_str(&url[last..start - 1]);
+        last = end;
+    }
+    if let Some((start, end)) = query_pw {
+        // Drop the whole `password=...` parameter and one separator.
+        let param_start = start - "password=".len();
+        let mut cut_start = param_start;
+        let mut cut_end = end;
+        if url[cut_end..].starts_with('&') {
+            cut_end += 1;
+        } else if cut_start > 0
+            && (url.as_bytes()[cut_start - 1] == b'&'
+                || (url.as_bytes()[cut_start - 1] == b'?' && cut_end == url.len()))
+        {
+            cut_start -= 1;
+        }
+        out.push_str(&url[last..cut_start]);
+        last = cut_end;
+    }
+    out.push_str(&url[last..]);
+    (out, true)
+}
+
+/// A byte range `start..end` of a URL.
+type Span = (usize, usize);
+
+/// Byte spans of the password in the user-info part and in a `password=` query parameter.
+fn password_spans(url: &str) -> (Option<Span>, Option<Span>) {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return (None, None);
+    };
+    let rest = &url[scheme_end..];
+    let authority_len = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_len];
+    let userinfo_pw = authority.rfind('@').and_then(|at| {
+        let userinfo = &authority[..at];
+        userinfo
+            .find(':')
+            .map(|colon| (scheme_end + colon + 1, scheme_end + at))
+    });
+    let query_pw = url.find('?').and_then(|q| {
+        let query = &url[q + 1..];
+        let mut offset = q + 1;
+        for param in query.split('&') {
+            if let Some(value) = param.strip_prefix("password=") {
+                let start = offset + "password=".len();
+                return Some((start, start + value.len()));
+            }
+            offset += param.len() + 1;
+        }
+        None
+    });
+    (userinfo_pw, query_pw)
 }
 
 #[cfg(test)]
@@ -93,11 +340,65 @@ mod tests {
 
     #[test]
     fn unsupported_urls_are_refused() {
-        for url in ["postgres://x/y", "sqlite:", "ledger.db", ""] {
+        for url in ["sqlite:", "ledger.db", "", "mysql://x/y"] {
             assert!(
                 matches!(open(url), Err(LedgerError::UnsupportedUrl(_))),
                 "{url}"
             );
         }
+        let err = open("postgres://u:hunter2@db/x").unwrap_err();
+        assert!(matches!(err, LedgerError::NeedsConnect(_)), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn backends_are_named_by_scheme() {
+        assert_eq!(backend_of("sqlite:/a/b.db"), Some(Backend::Sqlite));
+        assert_eq!(backend_of("postgres://h/d"), Some(Backend::Postgres));
+        assert_eq!(backend_of("postgresql://h/d"), Some(Backend::Postgres));
+        assert_eq!(backend_of("postgres:/h"), None);
+        assert_eq!(backend_of("sqlite:"), None);
+    }
+
+    #[test]
+    fn passwords_are_redacted_and_stripped() {
+        let cases = [
+            (
+                "postgres://payseal:s3cr%40t@db.internal:5432/ledger",
+                "postgres://payseal:***@db.internal:5432/ledger",
+                "postgres://payseal@db.internal:5432/ledger",
+            ),
+            (
+                "postgres://payseal@db/ledger?password=pw&sslmode=disable",
+                "postgres://payseal@db/ledger?password=***&sslmode=disable",
+                "postgres://payseal@db/ledger?sslmode=disable",
+            ),
+            (
+                "postgres://db/ledger?sslmode=disable&password=pw",
+                "postgres://db/ledger?sslmode=disable&password=***",
+                "postgres://db/ledger?sslmode=disable",
+            ),
+            (
+                "postgres://u:a:b@db/l?password=pw",
+                "postgres://u:***@db/l?password=***",
+                "postgres://u@db/l",
+            ),
+            (
+                "postgres://payseal@127.0.0.1:5432/ledger",
+                "postgres://payseal@127.0.0.1:5432/ledger",
+                "postgres://payseal@127.0.0.1:5432/ledger",
+            ),
+            (
+                "sqlite:/var/lib/l.db",
+                "sqlite:/var/lib/l.db",
+                "sqlite:/var/lib/l.db",
+            ),
+        ];
+        for (url, redacted, stripped) in cases {
+            assert_eq!(redact_url(url), redacted, "{url}");
+            assert_eq!(strip_password(url).0, stripped, "{url}");
+            assert_eq!(strip_password(url).1, url != stripped, "{url}");
+        }
+        assert_eq!(format!("{:?}", Password::new("hunter2")), "Password(***)");
     }
 }

@@ -17,6 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{BoxFuture, Ledger, LedgerError, RedeemOutcome, RedemptionRequest};
+use payseal_protocol::Store;
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -63,22 +64,7 @@ impl std::fmt::Debug for SqliteLedger {
     }
 }
 
-/// One stored redemption row, as [`SqliteLedger::lookup`] reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedemptionRow {
-    /// The owning account.
-    pub account_id: String,
-    /// The product id.
-    pub product_id: String,
-    /// Hex SHA-256 of the first receipt.
-    pub receipt_sha256: String,
-    /// The `jti` of the first verdict.
-    pub first_verdict_id: String,
-    /// First presentation, Unix milliseconds.
-    pub first_seen_ms: i64,
-    /// Latest presentation by the owner, Unix milliseconds.
-    pub last_seen_ms: i64,
-}
+pub use super::RedemptionRow;
 
 fn schema_error(message: String) -> LedgerError {
     LedgerError::Database(rusqlite::Error::InvalidParameterName(message))
@@ -166,38 +152,47 @@ impl SqliteLedger {
     /// Read the row of one transaction (for tests and operators).
     pub fn lookup(
         &self,
-        store: payseal_protocol::Store,
+        store: Store,
         app_id: &str,
         transaction_key: &str,
     ) -> Result<Option<RedemptionRow>, LedgerError> {
-        self.read(|conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT account_id, product_id, receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms
-                     FROM redemptions WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
-                    params![store.as_str(), app_id, transaction_key],
-                    |r| {
-                        Ok(RedemptionRow {
-                            account_id: r.get(0)?,
-                            product_id: r.get(1)?,
-                            receipt_sha256: r.get(2)?,
-                            first_verdict_id: r.get(3)?,
-                            first_seen_ms: r.get(4)?,
-                            last_seen_ms: r.get(5)?,
-                        })
-                    },
-                )
-                .optional()?)
-        })
+        self.read(|conn| lookup_on(conn, store, app_id, transaction_key))
     }
 
     /// Number of recorded redemptions.
     pub fn count(&self) -> Result<u64, LedgerError> {
-        self.read(|conn| {
-            let n: i64 = conn.query_row("SELECT COUNT(*) FROM redemptions", [], |r| r.get(0))?;
-            Ok(u64::try_from(n).unwrap_or(0))
-        })
+        self.read(count_on)
     }
+}
+
+fn lookup_on(
+    conn: &Connection,
+    store: Store,
+    app_id: &str,
+    transaction_key: &str,
+) -> Result<Option<RedemptionRow>, LedgerError> {
+    Ok(conn
+        .query_row(
+            "SELECT account_id, product_id, receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms
+             FROM redemptions WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
+            params![store.as_str(), app_id, transaction_key],
+            |r| {
+                Ok(RedemptionRow {
+                    account_id: r.get(0)?,
+                    product_id: r.get(1)?,
+                    receipt_sha256: r.get(2)?,
+                    first_verdict_id: r.get(3)?,
+                    first_seen_ms: r.get(4)?,
+                    last_seen_ms: r.get(5)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+fn count_on(conn: &Connection) -> Result<u64, LedgerError> {
+    let n: i64 = conn.query_row("SELECT COUNT(*) FROM redemptions", [], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// The writer thread: group-commit batches until every sender is gone.
@@ -324,6 +319,40 @@ impl Ledger for SqliteLedger {
                     r.get::<_, i64>(0)
                 })?;
                 Ok(())
+            })
+            .await
+            .map_err(|e| LedgerError::Worker(e.to_string()))?
+        })
+    }
+
+    fn find<'a>(
+        &'a self,
+        store: Store,
+        app_id: &'a str,
+        transaction_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>> {
+        let reader = Arc::clone(&self.reader);
+        let (app_id, transaction_key) = (app_id.to_string(), transaction_key.to_string());
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader
+                    .lock()
+                    .map_err(|_| LedgerError::Worker("ledger reader poisoned".into()))?;
+                lookup_on(&conn, store, &app_id, &transaction_key)
+            })
+            .await
+            .map_err(|e| LedgerError::Worker(e.to_string()))?
+        })
+    }
+
+    fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader
+                    .lock()
+                    .map_err(|_| LedgerError::Worker("ledger reader poisoned".into()))?;
+                count_on(&conn)
             })
             .await
             .map_err(|e| LedgerError::Worker(e.to_string()))?

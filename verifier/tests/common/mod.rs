@@ -20,6 +20,9 @@ use payseal_verifier::settings::Settings;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod ledger_suite;
+pub mod pg;
+
 /// The app the dev configuration sets up.
 pub const APP: &str = payseal_verifier::dev::DEV_APP_ID;
 
@@ -163,6 +166,16 @@ impl TestServer {
     pub async fn start_on(state: StateDir, tweak: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = state.settings();
         tweak(&mut settings);
+        let ledger = payseal_verifier::ledger::open(&settings.ledger_url).unwrap();
+        Self::start_with_ledger(state, settings, ledger).await
+    }
+
+    /// Start a server on `state` with `settings`, recording into `ledger` (any backend).
+    pub async fn start_with_ledger(
+        state: StateDir,
+        settings: Settings,
+        ledger: Arc<dyn payseal_verifier::ledger::Ledger>,
+    ) -> Self {
         let key_config = settings.hpke_keys[0].config();
         let verdicts = VerdictVerifier::new(
             settings
@@ -172,7 +185,7 @@ impl TestServer {
                 .collect(),
         );
         let public_url = settings.public_url.clone();
-        let server = Server::bind(settings).unwrap();
+        let server = Server::bind_with_ledger(settings, ledger).unwrap();
         let addr = server.local_addr();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {

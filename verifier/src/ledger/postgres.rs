@@ -1,0 +1,765 @@
+//! PostgreSQL ledger backend: one database shared by any number of verifier instances.
+//!
+//! **The database decides who is first.** `payseal_redemptions` has the primary key
+//! `(store, app_id, transaction_key)`; a redemption is one autocommit
+//! `INSERT … ON CONFLICT (…) DO NOTHING`: one inserted row means [`RedeemOutcome::First`]
+//! (committed, so durable under the server's `synchronous_commit`, before the verdict leaves).
+//! When the key exists, PostgreSQL has waited for the inserting transaction to finish, and two
+//! more statements read the outcome: an `UPDATE … SET last_seen_ms = GREATEST(…) WHERE … AND
+//! account_id = $owner` (one row: [`RedeemOutcome::Repeat`]), else a `SELECT` of the owner
+//! ([`RedeemOutcome::OtherAccount`]). No process lock and no advisory lock takes part, so any
+//! number of instances (or pools) can race on one receipt: exactly one `INSERT` inserts.
+//!
+//! **Plain SQL.** `TEXT`/`BIGINT` columns, a composite primary key, `ON CONFLICT DO NOTHING`,
+//! `UPDATE … WHERE`, `GREATEST`: nothing PostgreSQL-only in the hot path, so the same statements
+//! run on Postgres-wire distributed databases (CockroachDB, YugabyteDB). Serialization failures
+//! (`40001`, which those report under contention) and deadlocks (`40P01`) are retried up to
+//! [`MAX_RETRIES`] times; every step is idempotent.
+//!
+//! **Migrations** are the embedded files of `verifier/migrations/postgres/` ([`MIGRATIONS`]),
+//! recorded in `payseal_schema_migrations` (version, name, SHA-256 of the file). They are
+//! applied at start (`[ledger] auto_migrate`, default on) or by `payseal-verifier migrate`, each
+//! in its own transaction that first inserts its version row, so two instances migrating at
+//! once cannot both apply one migration (the second waits on the key, fails, re-reads). A
+//! session advisory lock (`pg_try_advisory_lock`) is taken around the whole run when the
+//! database has one, only to keep concurrent starts quiet; correctness never depends on it. An
+//! applied migration whose file changed, or a database migrated by a newer verifier, stops the
+//! start with [`LedgerError::Schema`].
+//!
+//! **Connections** come from a `deadpool-postgres` pool (`[ledger] max_connections`, default
+//! 16 per instance). A connection found closed is dropped and a new one is made on demand, so
+//! after a PostgreSQL restart or outage the verifier recovers by itself; while the database is
+//! unreachable, [`Ledger::redeem`] and [`Ledger::ready`] fail fast (or after `query_timeout`),
+//! which the server turns into `503` + `Retry-After` and a not-ready `/readyz`.
+//!
+//! **TLS**: this build connects with `tokio_postgres::NoTls` (loopback, a private network, or a
+//! local TLS-terminating proxy); `sslmode=require` is refused rather than silently downgraded.
+//! To add TLS, depend on `tokio-postgres-rustls` (rustls is already in the tree), build a
+//! `MakeRustlsConnect` from a `rustls::ClientConfig` with the database's CA, and pass it where
+//! [`PostgresLedger::new`] and the migration connection pass `NoTls`.
+
+use std::error::Error as _;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use payseal_protocol::Store;
+use sha2::{Digest, Sha256};
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+use super::{
+    redact_url, BoxFuture, Ledger, LedgerError, LedgerOptions, RedeemOutcome, RedemptionRequest,
+    RedemptionRow,
+};
+
+/// One embedded schema migration (`verifier/migrations/postgres/NNNN_NAME.sql`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// Version (the file's number); applied in increasing order.
+    pub version: i64,
+    /// Name (the file's name after the number).
+    pub name: &'static str,
+    /// The SQL, applied in one transaction.
+    pub sql: &'static str,
+}
+
+impl Migration {
+    /// `NNNN_NAME`, the file name without `.sql`.
+    pub fn id(&self) -> String {
+        format!("{:04}_{}", self.version, self.name)
+    }
+
+    /// Hex SHA-256 of the SQL, recorded when applied and checked at every start.
+    pub fn checksum(&self) -> String {
+        hex::encode(Sha256::digest(self.sql.as_bytes()))
+    }
+}
+
+/// Every migration this verifier knows, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "redemptions",
+    sql: include_str!("../../migrations/postgres/0001_redemptions.sql"),
+}];
+
+/// The table recording applied migrations.
+pub const MIGRATIONS_TABLE: &str = "payseal_schema_migrations";
+
+/// Key of the session advisory lock held while migrating (ASCII "PaySeal1").
+pub const MIGRATION_LOCK_KEY: i64 = 0x5061_7953_6561_6c31;
+
+/// How long a starting instance waits for another one's migration lock.
+pub const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// Attempts of one redemption on serialization failures and deadlocks.
+pub const MAX_RETRIES: usize = 3;
+
+const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS payseal_schema_migrations (
+    version       BIGINT PRIMARY KEY,
+    name          TEXT   NOT NULL,
+    checksum      TEXT   NOT NULL,
+    applied_at_ms BIGINT NOT NULL
+)";
+
+const INSERT_SQL: &str = "INSERT INTO payseal_redemptions
+    (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
+     first_verdict_id, first_seen_ms, last_seen_ms)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+    ON CONFLICT (store, app_id, transaction_key) DO NOTHING";
+
+const TOUCH_SQL: &str = "UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, $5)
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4";
+
+const OWNER_SQL: &str = "SELECT account_id FROM payseal_redemptions
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
+
+const FIND_SQL: &str = "SELECT account_id, product_id, receipt_sha256, first_verdict_id,
+    first_seen_ms, last_seen_ms FROM payseal_redemptions
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
+
+const READY_SQL: &str = "SELECT 1 FROM payseal_redemptions LIMIT 0";
+
+/// The PostgreSQL ledger.
+pub struct PostgresLedger {
+    pool: Pool,
+    pg_config: tokio_postgres::Config,
+    target: String,
+    query_timeout: Duration,
+}
+
+impl std::fmt::Debug for PostgresLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresLedger")
+            .field("target", &self.target)
+            .field("max_connections", &self.pool.status().max_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the schema of a database stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Versions recorded as applied.
+    pub applied: Vec<i64>,
+    /// Known migrations not applied yet, in order.
+    pub pending: Vec<Migration>,
+}
+
+/// An operation's failure before it is reduced to a [`LedgerError`] (keeps the SQLSTATE for
+/// the retry decision).
+enum OpError {
+    Pool(PoolError),
+    Db(tokio_postgres::Error),
+    Ledger(LedgerError),
+}
+
+impl From<tokio_postgres::Error> for OpError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        OpError::Db(e)
+    }
+}
+
+impl From<PoolError> for OpError {
+    fn from(e: PoolError) -> Self {
+        OpError::Pool(e)
+    }
+}
+
+impl OpError {
+    fn retryable(&self) -> bool {
+        match self {
+            OpError::Db(e) => matches!(
+                e.code(),
+                Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED
+            ),
+            _ => false,
+        }
+    }
+
+    fn into_ledger(self) -> LedgerError {
+        match self {
+            OpError::Pool(e) => LedgerError::Postgres(describe_pool(&e)),
+            OpError::Db(e) => LedgerError::Postgres(describe(&e)),
+            OpError::Ledger(e) => e,
+        }
+    }
+}
+
+/// A PostgreSQL error as text: SQLSTATE, severity and message for server errors (never the
+/// `DETAIL`, which may quote row values), the cause chain for connection errors.
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} {}: {}", db.code().code(), db.severity(), db.message());
+    }
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn describe_pool(e: &PoolError) -> String {
+    match e {
+        PoolError::Backend(e) => describe(e),
+        PoolError::Timeout(kind) => format!("no database connection in time ({kind:?})"),
+        other => other.to_string(),
+    }
+}
+
+fn pg(e: tokio_postgres::Error) -> LedgerError {
+    LedgerError::Postgres(describe(&e))
+}
+
+/// Parse and check a `postgres://` URL into the driver's configuration (no I/O).
+fn pg_config(url: &str, options: &LedgerOptions) -> Result<tokio_postgres::Config, LedgerError> {
+    let shown = redact_url(url);
+    let scrub = |text: String| -> String {
+        match tokio_postgres::Config::from_str(url.trim())
+            .ok()
+            .and_then(|c| {
+                c.get_password()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+            }) {
+            Some(pw) if !pw.is_empty() => text.replace(&pw, "***"),
+            _ => text,
+        }
+    };
+    let mut config = tokio_postgres::Config::from_str(url.trim()).map_err(|e| {
+        let mut text = e.to_string();
+        if let Some(source) = e.source() {
+            text = format!("{text}: {source}");
+        }
+        LedgerError::Config(scrub(format!("{shown}: {text}")))
+    })?;
+    if config.get_hosts().is_empty() {
+        return Err(LedgerError::Config(format!(
+            "{shown}: no host (postgres://USER@HOST:PORT/DATABASE)"
+        )));
+    }
+    if config.get_user().is_none() {
+        return Err(LedgerError::Config(format!(
+            "{shown}: no user (postgres://USER@HOST:PORT/DATABASE)"
+        )));
+    }
+    if matches!(config.get_ssl_mode(), SslMode::Require) {
+        return Err(LedgerError::Config(format!(
+            "{shown}: sslmode=require, but this verifier connects to PostgreSQL without TLS \
+             (use a loopback or private-network address with sslmode=disable, or a local \
+             TLS-terminating proxy)"
+        )));
+    }
+    if let Some(password) = &options.password {
+        config.password(password.expose());
+    }
+    config.connect_timeout(options.connect_timeout);
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(30));
+    if config.get_application_name().is_none() {
+        config.application_name("payseal-verifier");
+    }
+    Ok(config)
+}
+
+fn is_loopback(host: &Host) -> bool {
+    match host {
+        Host::Tcp(name) => {
+            name == "localhost"
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        Host::Unix(_) => true,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl PostgresLedger {
+    /// Build the pool for `url` without connecting or touching the schema (connections are
+    /// made on first use). `options.password`, when set, replaces a password in the URL.
+    pub fn new(url: &str, options: &LedgerOptions) -> Result<Self, LedgerError> {
+        let config = pg_config(url, options)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.query_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| LedgerError::Config(e.to_string()))?;
+        Ok(Self {
+            pool,
+            pg_config: config,
+            target: redact_url(url),
+            query_timeout: options.query_timeout,
+        })
+    }
+
+    /// Check a URL and options as [`PostgresLedger::new`] would, without building anything.
+    pub fn check_url(url: &str, options: &LedgerOptions) -> Result<(), LedgerError> {
+        pg_config(url, options).map(|_| ())
+    }
+
+    /// Build the pool, then apply pending migrations (`options.auto_migrate`) or check that
+    /// none is pending. Fails if the database cannot be reached.
+    pub async fn connect(url: &str, options: &LedgerOptions) -> Result<Self, LedgerError> {
+        let ledger = Self::new(url, options)?;
+        if let Some(host) = ledger
+            .pg_config
+            .get_hosts()
+            .iter()
+            .find(|h| !is_loopback(h))
+        {
+            tracing::warn!(
+                ?host,
+                "the PostgreSQL ledger connection is not encrypted (no TLS in this build): keep \
+                 the database on a private network or behind a local TLS proxy"
+            );
+        }
+        if options.auto_migrate {
+            let applied = ledger.migrate().await?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "ledger migrations applied");
+            }
+        } else {
+            let status = ledger.schema_status().await?;
+            if !status.pending.is_empty() {
+                let ids: Vec<String> = status.pending.iter().map(Migration::id).collect();
+                return Err(LedgerError::Schema(format!(
+                    "{} migration(s) pending ({}) and ledger.auto_migrate = false: run \
+                     `payseal-verifier migrate --config FILE` first",
+                    ids.len(),
+                    ids.join(", ")
+                )));
+            }
+        }
+        ledger.warn_if_not_durable().await;
+        tracing::info!(target = %ledger.target, "PostgreSQL ledger ready");
+        Ok(ledger)
+    }
+
+    /// The URL with any password redacted.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    async fn within<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, LedgerError>>,
+    ) -> Result<T, LedgerError> {
+        tokio::time::timeout(self.query_timeout, operation)
+            .await
+            .map_err(|_| LedgerError::Timeout(self.query_timeout))?
+    }
+
+    async fn redeem_once(&self, r: &RedemptionRequest) -> Result<RedeemOutcome, OpError> {
+        let client = self.pool.get().await?;
+        let store = r.store.as_str();
+        let insert = client.prepare_cached(INSERT_SQL).await?;
+        let inserted = client
+            .execute(
+                &insert,
+                &[
+                    &store,
+                    &r.app_id,
+                    &r.transaction_key,
+                    &r.account_id,
+                    &r.product_id,
+                    &r.receipt_sha256,
+                    &r.verdict_id,
+                    &r.now_ms,
+                ],
+            )
+            .await?;
+        if inserted == 1 {
+            return Ok(RedeemOutcome::First);
+        }
+        let touch = client.prepare_cached(TOUCH_SQL).await?;
+        let touched = client
+            .execute(
+                &touch,
+                &[
+                    &store,
+                    &r.app_id,
+                    &r.transaction_key,
+                    &r.account_id,
+                    &r.now_ms,
+                ],
+            )
+            .await?;
+        if touched == 1 {
+            return Ok(RedeemOutcome::Repeat);
+        }
+        let owner = client.prepare_cached(OWNER_SQL).await?;
+        match client
+            .query_opt(&owner, &[&store, &r.app_id, &r.transaction_key])
+            .await?
+        {
+            Some(row) if row.try_get::<_, String>(0)? == r.account_id => Ok(RedeemOutcome::Repeat),
+            Some(_) => Ok(RedeemOutcome::OtherAccount),
+            None => Err(OpError::Ledger(LedgerError::Postgres(
+                "redemption row vanished between insert and read (rows must never be deleted)"
+                    .into(),
+            ))),
+        }
+    }
+
+    async fn redeem_retrying(&self, r: RedemptionRequest) -> Result<RedeemOutcome, LedgerError> {
+        let mut attempt = 1;
+        loop {
+            match self.redeem_once(&r).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(e) if e.retryable() && attempt < MAX_RETRIES => {
+                    tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into_ledger()),
+            }
+        }
+    }
+
+    async fn dedicated(&self) -> Result<tokio_postgres::Client, LedgerError> {
+        let (client, connection) = self.pg_config.connect(NoTls).await.map_err(pg)?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// Read the applied versions (none when the migrations table does not exist yet) and check
+    /// them against [`MIGRATIONS`].
+    async fn applied(client: &tokio_postgres::Client) -> Result<Vec<i64>, LedgerError> {
+        let rows = match client
+            .query(
+                "SELECT version, name, checksum FROM payseal_schema_migrations ORDER BY version",
+                &[],
+            )
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => return Ok(Vec::new()),
+            Err(e) => return Err(pg(e)),
+        };
+        let mut applied = Vec::with_capacity(rows.len());
+        for row in rows {
+            let version: i64 = row.try_get(0).map_err(pg)?;
+            let name: String = row.try_get(1).map_err(pg)?;
+            let checksum: String = row.try_get(2).map_err(pg)?;
+            let Some(known) = MIGRATIONS.iter().find(|m| m.version == version) else {
+                return Err(LedgerError::Schema(format!(
+                    "the database has migration {version:04}_{name}, which this verifier does \
+                     not know (a newer verifier migrated it): run the newer verifier"
+                )));
+            };
+            if known.checksum() != checksum {
+                return Err(LedgerError::Schema(format!(
+                    "migration {} was applied with SHA-256 {checksum}, but this verifier's file \
+                     has {}: applied migrations must never be edited",
+                    known.id(),
+                    known.checksum()
+                )));
+            }
+            applied.push(version);
+        }
+        Ok(applied)
+    }
+
+    /// Where the schema stands (no changes made).
+    pub async fn schema_status(&self) -> Result<SchemaStatus, LedgerError> {
+        let client = self.dedicated().await?;
+        let applied = Self::applied(&client).await?;
+        let pending = MIGRATIONS
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .copied()
+            .collect();
+        Ok(SchemaStatus { applied, pending })
+    }
+
+    /// Apply the pending migrations; returns the versions applied by this call (empty when the
+    /// schema was current). Safe to run from several instances at once.
+    pub async fn migrate(&self) -> Result<Vec<i64>, LedgerError> {
+        let mut client = self.dedicated().await?;
+        let locked = acquire_migration_lock(&client).await?;
+        let result = apply_pending(&mut client).await;
+        if locked {
+            // Closing the connection would release it too.
+            let _ = client
+                .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+                .await;
+        }
+        result
+    }
+
+    async fn warn_if_not_durable(&self) {
+        let Ok(client) = self.pool.get().await else {
+            return;
+        };
+        if let Ok(rows) = client.simple_query("SHOW synchronous_commit").await {
+            for message in rows {
+                if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                    if row.get(0) == Some("off") {
+                        tracing::warn!(
+                            "PostgreSQL synchronous_commit is off: a redemption may be lost in a \
+                             database crash after its verdict was sent; set it on"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Take the migration advisory lock, waiting up to [`MIGRATION_LOCK_WAIT`]. `Ok(false)` when
+/// the database has no advisory locks (migrations stay correct without it).
+async fn acquire_migration_lock(client: &tokio_postgres::Client) -> Result<bool, LedgerError> {
+    let deadline = Instant::now() + MIGRATION_LOCK_WAIT;
+    loop {
+        match client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+            .await
+        {
+            Ok(row) => {
+                if row.try_get::<_, bool>(0).map_err(pg)? {
+                    return Ok(true);
+                }
+                if Instant::now() >= deadline {
+                    return Err(LedgerError::Schema(format!(
+                        "another instance held the migration lock for {} s",
+                        MIGRATION_LOCK_WAIT.as_secs()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e)
+                if e.code() == Some(&SqlState::UNDEFINED_FUNCTION)
+                    || e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED) =>
+            {
+                tracing::info!("no advisory locks in this database: migrating without one");
+                return Ok(false);
+            }
+            Err(e) => return Err(pg(e)),
+        }
+    }
+}
+
+fn lost_race(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION
+            || *c == SqlState::DUPLICATE_TABLE
+            || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    )
+}
+
+async fn apply_pending(client: &mut tokio_postgres::Client) -> Result<Vec<i64>, LedgerError> {
+    // Two instances without an advisory lock may both create the table; the loser's error is
+    // a lost race, not a failure.
+    if let Err(e) = client.batch_execute(CREATE_MIGRATIONS_TABLE).await {
+        if !lost_race(&e) {
+            return Err(pg(e));
+        }
+    }
+    let mut done = Vec::new();
+    for migration in MIGRATIONS {
+        if PostgresLedger::applied(client)
+            .await?
+            .contains(&migration.version)
+        {
+            continue;
+        }
+        match apply_one(client, migration).await {
+            Ok(()) => done.push(migration.version),
+            // Another instance applied it meanwhile: its version row won; check it did.
+            Err(e) if lost_race(&e) => {
+                if !PostgresLedger::applied(client)
+                    .await?
+                    .contains(&migration.version)
+                {
+                    return Err(pg(e));
+                }
+            }
+            Err(e) => {
+                return Err(LedgerError::Schema(format!(
+                    "migration {} failed: {}",
+                    migration.id(),
+                    describe(&e)
+                )))
+            }
+        }
+    }
+    Ok(done)
+}
+
+async fn apply_one(
+    client: &mut tokio_postgres::Client,
+    migration: &Migration,
+) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    // The version row first: a second instance blocks here until this one commits, then
+    // fails on the key instead of applying the migration twice.
+    tx.execute(
+        "INSERT INTO payseal_schema_migrations (version, name, checksum, applied_at_ms)
+         VALUES ($1, $2, $3, $4)",
+        &[
+            &migration.version,
+            &migration.name,
+            &migration.checksum(),
+            &now_ms(),
+        ],
+    )
+    .await?;
+    tx.batch_execute(migration.sql).await?;
+    tx.commit().await
+}
+
+impl Ledger for PostgresLedger {
+    fn redeem(
+        &self,
+        request: RedemptionRequest,
+    ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>> {
+        Box::pin(self.within(self.redeem_retrying(request)))
+    }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), LedgerError>> {
+        Box::pin(self.within(async {
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| OpError::from(e).into_ledger())?;
+            client.simple_query(READY_SQL).await.map_err(pg)?;
+            Ok(())
+        }))
+    }
+
+    fn find<'a>(
+        &'a self,
+        store: Store,
+        app_id: &'a str,
+        transaction_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>> {
+        Box::pin(self.within(async move {
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| OpError::from(e).into_ledger())?;
+            let statement = client.prepare_cached(FIND_SQL).await.map_err(pg)?;
+            let row = client
+                .query_opt(&statement, &[&store.as_str(), &app_id, &transaction_key])
+                .await
+                .map_err(pg)?;
+            row.map(|row| {
+                Ok(RedemptionRow {
+                    account_id: row.try_get(0).map_err(pg)?,
+                    product_id: row.try_get(1).map_err(pg)?,
+                    receipt_sha256: row.try_get(2).map_err(pg)?,
+                    first_verdict_id: row.try_get(3).map_err(pg)?,
+                    first_seen_ms: row.try_get(4).map_err(pg)?,
+                    last_seen_ms: row.try_get(5).map_err(pg)?,
+                })
+            })
+            .transpose()
+        }))
+    }
+
+    fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>> {
+        Box::pin(self.within(async {
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| OpError::from(e).into_ledger())?;
+            let row = client
+                .query_one("SELECT COUNT(*) FROM payseal_redemptions", &[])
+                .await
+                .map_err(pg)?;
+            let n: i64 = row.try_get(0).map_err(pg)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::Password;
+
+    #[test]
+    fn migration_files_and_the_embedded_list_agree() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{}.sql", m.id()))
+            .collect();
+        assert_eq!(
+            files,
+            listed,
+            "every file in {} is listed in MIGRATIONS",
+            dir.display()
+        );
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1, "versions are 1, 2, 3, ...");
+            let on_disk = std::fs::read_to_string(dir.join(format!("{}.sql", m.id()))).unwrap();
+            assert_eq!(on_disk, m.sql);
+        }
+    }
+
+    #[test]
+    fn urls_are_checked_without_io_and_never_echo_the_password() {
+        let options = LedgerOptions::default();
+        let ok = PostgresLedger::new("postgres://payseal:hunter2@127.0.0.1:5432/ledger", &options)
+            .unwrap();
+        assert_eq!(ok.target(), "postgres://payseal:***@127.0.0.1:5432/ledger");
+        assert!(!format!("{ok:?}").contains("hunter2"));
+
+        for (url, why) in [
+            ("postgres://u:hunter2@/ledger", "no host"),
+            ("postgres://127.0.0.1/ledger", "no user"),
+            (
+                "postgres://u:hunter2@db.example/ledger?sslmode=require",
+                "sslmode=require",
+            ),
+            ("postgres://u:hunter2@db/ledger?sslmode=bogus", "invalid"),
+        ] {
+            let err = PostgresLedger::new(url, &options).unwrap_err().to_string();
+            assert!(err.contains(why), "{url}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+
+        // A password from the options replaces the URL's.
+        let with = LedgerOptions {
+            password: Some(Password::new("from-file")),
+            ..LedgerOptions::default()
+        };
+        let l = PostgresLedger::new("postgres://u@127.0.0.1/l", &with).unwrap();
+        assert_eq!(l.pg_config.get_password(), Some(&b"from-file"[..]));
+        assert!(!format!("{l:?}").contains("from-file"));
+    }
+}

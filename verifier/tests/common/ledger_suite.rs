@@ -1,0 +1,349 @@
+//! The one ledger test suite, generic over `Arc<dyn Ledger>`: every backend must pass every
+//! case. `tests/ledger_suite.rs` instantiates it for SQLite (a temp file) and PostgreSQL (a
+//! fresh database on a real server) with [`ledger_suite!`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use payseal_protocol::envelope;
+use payseal_protocol::verdict::VerdictVerifier;
+use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store};
+use payseal_sandbox::{Order, PurchaseState};
+use payseal_verifier::ledger::{Ledger, RedeemOutcome, RedemptionRequest};
+use payseal_verifier::service::Verifier;
+
+use super::{open_verdict, request, StateDir, APP};
+
+/// A ledger under test and whatever keeps its storage alive.
+pub struct TestLedger {
+    /// The ledger.
+    pub ledger: Arc<dyn Ledger>,
+    /// Dropped after the test (a temp folder, ...).
+    pub _keep: Box<dyn std::any::Any + Send>,
+}
+
+/// A redemption request.
+pub fn redemption(account: &str, key: &str, now_ms: i64) -> RedemptionRequest {
+    RedemptionRequest {
+        store: Store::GooglePlay,
+        app_id: "dev.payseal.demo".into(),
+        transaction_key: key.into(),
+        account_id: account.into(),
+        product_id: "coins_100".into(),
+        receipt_sha256: "ab".repeat(32),
+        verdict_id: uuid::Uuid::new_v4().to_string(),
+        now_ms,
+    }
+}
+
+/// First / repeat / other account, separate key spaces, the stored row, the count.
+pub async fn first_repeat_other_account(ledger: Arc<dyn Ledger>) {
+    assert_eq!(ledger.count_redemptions().await.unwrap(), 0);
+    let first = redemption("alice", "GPA.1", 1_000);
+    let r = |req: RedemptionRequest| {
+        let ledger = Arc::clone(&ledger);
+        async move { ledger.redeem(req).await.unwrap() }
+    };
+    assert_eq!(r(first.clone()).await, RedeemOutcome::First);
+    assert_eq!(
+        r(redemption("alice", "GPA.1", 2_000)).await,
+        RedeemOutcome::Repeat
+    );
+    assert_eq!(
+        r(redemption("bob", "GPA.1", 3_000)).await,
+        RedeemOutcome::OtherAccount
+    );
+    assert_eq!(
+        r(redemption("bob", "GPA.2", 4_000)).await,
+        RedeemOutcome::First
+    );
+
+    // The row: owner, first verdict, first and last seen (last seen moves only for the owner,
+    // and never backwards).
+    let row = ledger
+        .find(Store::GooglePlay, "dev.payseal.demo", "GPA.1")
+        .await
+        .unwrap()
+        .expect("row of GPA.1");
+    assert_eq!(row.account_id, "alice");
+    assert_eq!(row.product_id, "coins_100");
+    assert_eq!(row.receipt_sha256, "ab".repeat(32));
+    assert_eq!(row.first_verdict_id, first.verdict_id);
+    assert_eq!((row.first_seen_ms, row.last_seen_ms), (1_000, 2_000));
+    assert_eq!(
+        r(redemption("alice", "GPA.1", 1_500)).await,
+        RedeemOutcome::Repeat
+    );
+    let row = ledger
+        .find(Store::GooglePlay, "dev.payseal.demo", "GPA.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.last_seen_ms, 2_000, "last_seen never goes back");
+    assert_eq!(
+        ledger
+            .find(Store::GooglePlay, "dev.payseal.demo", "GPA.404")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Store and app are part of the key: the same transaction key elsewhere is new.
+    let mut other_store = redemption("carol", "GPA.1", 5_000);
+    other_store.store = Store::Huawei;
+    assert_eq!(r(other_store).await, RedeemOutcome::First);
+    let mut other_app = redemption("carol", "GPA.1", 6_000);
+    other_app.app_id = "com.other.app".into();
+    assert_eq!(r(other_app).await, RedeemOutcome::First);
+    assert_eq!(ledger.count_redemptions().await.unwrap(), 4);
+
+    // Ids are opaque text: quotes, unicode and long values round-trip.
+    let odd_key = "GPA.'; DROP TABLE x; --\u{1F600}".repeat(8);
+    let odd_account = "o'brien \"\u{e9}\" \\ %_".to_string();
+    assert_eq!(
+        r(redemption(&odd_account, &odd_key, 7_000)).await,
+        RedeemOutcome::First
+    );
+    assert_eq!(
+        r(redemption(&odd_account, &odd_key, 8_000)).await,
+        RedeemOutcome::Repeat
+    );
+    let row = ledger
+        .find(Store::GooglePlay, "dev.payseal.demo", &odd_key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.account_id, odd_account);
+}
+
+/// One receipt raced from several accounts on many tasks: exactly one `First`, `Repeat` only
+/// for the owner, `OtherAccount` for everyone else.
+pub async fn race_one_receipt(ledger: Arc<dyn Ledger>) {
+    for round in 0..5 {
+        let key = format!("RACE.{round}.{}", uuid::Uuid::new_v4());
+        let mut tasks = Vec::new();
+        for i in 0..40i64 {
+            let ledger = Arc::clone(&ledger);
+            let key = key.clone();
+            tasks.push(tokio::spawn(async move {
+                let account = format!("acct-{}", i % 5);
+                let outcome = ledger.redeem(redemption(&account, &key, i)).await.unwrap();
+                (account, outcome)
+            }));
+        }
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        let firsts: Vec<_> = results
+            .iter()
+            .filter(|(_, o)| *o == RedeemOutcome::First)
+            .collect();
+        assert_eq!(firsts.len(), 1, "round {round}: {results:?}");
+        let owner = firsts[0].0.clone();
+        for (account, outcome) in &results {
+            match outcome {
+                RedeemOutcome::First => {}
+                RedeemOutcome::Repeat => assert_eq!(account, &owner),
+                RedeemOutcome::OtherAccount => assert_ne!(account, &owner),
+            }
+        }
+        let row = ledger
+            .find(Store::GooglePlay, "dev.payseal.demo", &key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.account_id, owner);
+        assert_eq!(
+            ledger.redeem(redemption(&owner, &key, 99)).await.unwrap(),
+            RedeemOutcome::Repeat
+        );
+        assert_eq!(
+            ledger
+                .redeem(redemption("newcomer", &key, 100))
+                .await
+                .unwrap(),
+            RedeemOutcome::OtherAccount
+        );
+    }
+}
+
+/// Many receipts raced at once (every task in flight together): one `First` per receipt.
+pub async fn race_many_receipts(ledger: Arc<dyn Ledger>) {
+    let keys: Vec<String> = (0..25)
+        .map(|i| format!("MANY.{i}.{}", uuid::Uuid::new_v4()))
+        .collect();
+    let mut tasks = Vec::new();
+    for (k, key) in keys.iter().enumerate() {
+        for a in 0..8 {
+            let ledger = Arc::clone(&ledger);
+            let key = key.clone();
+            tasks.push(tokio::spawn(async move {
+                let account = format!("acct-{}", (a + k) % 6);
+                let outcome = ledger.redeem(redemption(&account, &key, 1)).await.unwrap();
+                (key, account, outcome)
+            }));
+        }
+    }
+    let mut owners: HashMap<String, Vec<String>> = HashMap::new();
+    for t in tasks {
+        let (key, account, outcome) = t.await.unwrap();
+        if outcome == RedeemOutcome::First {
+            owners.entry(key).or_default().push(account);
+        }
+    }
+    for key in &keys {
+        assert_eq!(
+            owners.get(key).map(Vec::len),
+            Some(1),
+            "{key}: firsts {:?}",
+            owners.get(key)
+        );
+    }
+    assert_eq!(ledger.count_redemptions().await.unwrap(), keys.len() as u64);
+}
+
+/// Through the service: refused receipts (forged, wrong app, unknown app, pending) record
+/// nothing; the genuine one is then `first` for its account, and `already_redeemed` for others.
+pub async fn rejected_receipts_record_nothing(ledger: Arc<dyn Ledger>) {
+    let state = StateDir::new();
+    let settings = state.settings();
+    let key_config = settings.hpke_keys[0].config();
+    let verdicts = VerdictVerifier::new(
+        settings
+            .verdict_keys
+            .iter()
+            .map(|k| k.public_key())
+            .collect(),
+    );
+    let service = Verifier::new(Arc::new(settings), Arc::clone(&ledger));
+    let ask = |app: &str, account: &str, receipt: &Receipt| {
+        let req = request(app, account, receipt);
+        let (body, ctx) =
+            envelope::seal_request(&key_config, &serde_json::to_vec(&req).unwrap()).unwrap();
+        let service = service.clone();
+        let verdicts = &verdicts;
+        async move {
+            let decision = service.verify(&body).await.unwrap();
+            open_verdict(verdicts, ctx, &decision.sealed)
+        }
+    };
+
+    let transaction = format!("GPA.{}", uuid::Uuid::new_v4());
+    let mut order = Order::new(Store::GooglePlay, APP, "coins_100");
+    order.transaction_id = Some(transaction.clone());
+    let genuine = state.store.issue(&order).unwrap();
+    let Receipt::GooglePlay {
+        purchase_data,
+        signature,
+    } = &genuine
+    else {
+        panic!("not a Play receipt")
+    };
+
+    // A real signature over altered JSON (same orderId, another product).
+    let forged = Receipt::GooglePlay {
+        purchase_data: purchase_data.replace("coins_100", "coins_999"),
+        signature: signature.clone(),
+    };
+    let v = ask(APP, "mallory", &forged).await;
+    assert_eq!(
+        (v.outcome, v.reason),
+        (Outcome::NotPaid, Some(Reason::BadSignature))
+    );
+    // The genuine receipt for an app that is not configured.
+    let v = ask("com.not.configured", "mallory", &genuine).await;
+    assert_eq!(
+        (v.outcome, v.reason),
+        (Outcome::NotPaid, Some(Reason::UnknownApp))
+    );
+    // A pending purchase with the same orderId.
+    let mut pending = order.clone();
+    pending.state = PurchaseState::Pending;
+    let v = ask(APP, "mallory", &state.store.issue(&pending).unwrap()).await;
+    assert_eq!(v.outcome, Outcome::NotPaid);
+    assert_eq!(v.reason, Some(Reason::NotPurchased));
+
+    assert_eq!(ledger.count_redemptions().await.unwrap(), 0);
+    assert_eq!(
+        ledger
+            .find(Store::GooglePlay, APP, &transaction)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let v = ask(APP, "alice", &genuine).await;
+    assert_eq!(
+        (v.outcome, v.redemption),
+        (Outcome::Paid, Some(Redemption::First))
+    );
+    let v = ask(APP, "alice", &genuine).await;
+    assert_eq!(
+        (v.outcome, v.redemption),
+        (Outcome::Paid, Some(Redemption::Repeat))
+    );
+    let v = ask(APP, "mallory", &genuine).await;
+    assert_eq!(
+        (v.outcome, v.reason),
+        (Outcome::NotPaid, Some(Reason::AlreadyRedeemed))
+    );
+    assert_eq!(ledger.count_redemptions().await.unwrap(), 1);
+    let row = ledger
+        .find(Store::GooglePlay, APP, &transaction)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.account_id, "alice");
+    assert_eq!(row.receipt_sha256, genuine.sha256_hex());
+}
+
+/// A working ledger is ready, before and after use.
+pub async fn readiness(ledger: Arc<dyn Ledger>) {
+    ledger.ready().await.unwrap();
+    assert_eq!(
+        ledger
+            .redeem(redemption("alice", "READY.1", 1))
+            .await
+            .unwrap(),
+        RedeemOutcome::First
+    );
+    ledger.ready().await.unwrap();
+}
+
+/// One `#[tokio::test]` per suite case for the backend that `$make` (an async fn returning a
+/// [`TestLedger`]) opens.
+#[macro_export]
+macro_rules! ledger_suite {
+    ($make:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn first_repeat_other_account() {
+            let t = $make().await;
+            $crate::common::ledger_suite::first_repeat_other_account(t.ledger).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn race_one_receipt_many_tasks_several_accounts_one_first() {
+            let t = $make().await;
+            $crate::common::ledger_suite::race_one_receipt(t.ledger).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn race_many_receipts_at_once_one_first_each() {
+            let t = $make().await;
+            $crate::common::ledger_suite::race_many_receipts(t.ledger).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn rejected_receipts_record_nothing_through_the_service() {
+            let t = $make().await;
+            $crate::common::ledger_suite::rejected_receipts_record_nothing(t.ledger).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn ready_before_and_after_use() {
+            let t = $make().await;
+            $crate::common::ledger_suite::readiness(t.ledger).await;
+        }
+    };
+}

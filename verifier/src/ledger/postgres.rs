@@ -258,8 +258,14 @@ fn pg_config(url: &str, options: &LedgerOptions) -> Result<tokio_postgres::Confi
         config.password(password.expose());
     }
     config.connect_timeout(options.connect_timeout);
+    // Dead peers (a partition, a crashed host) are noticed by TCP, not only by a timeout:
+    // unacknowledged data closes the connection after the query timeout, idle connections are
+    // probed. A closed connection is then replaced by the pool.
+    config.tcp_user_timeout(options.query_timeout);
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
+    config.keepalives_interval(Duration::from_secs(10));
+    config.keepalives_retries(3);
     if config.get_application_name().is_none() {
         config.application_name("payseal-verifier");
     }

@@ -26,8 +26,11 @@ use crate::service::{ServiceError, Verifier};
 use crate::settings::Settings;
 use crate::tls::TlsError;
 
+pub mod limits;
 pub mod metrics;
 pub mod problem;
+
+pub use limits::ConnectionLimits;
 
 use metrics::{Metrics, RequestLabels};
 use problem::{Problem, Tag};
@@ -102,6 +105,7 @@ pub struct Server {
     router: Router,
     grace: Duration,
     ledger: Arc<dyn Ledger>,
+    connections: ConnectionLimits,
 }
 
 impl std::fmt::Debug for Server {
@@ -159,7 +163,14 @@ impl Server {
             router: router(state, limits.max_body_bytes),
             grace: limits.shutdown_grace,
             ledger,
+            connections: ConnectionLimits::default(),
         })
+    }
+
+    /// Replace the per-connection limits (header-read timeout, open connections).
+    pub fn with_connection_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.connections = limits;
+        self
     }
 
     /// The bound address (useful with port 0).
@@ -178,9 +189,11 @@ impl Server {
         let addr = self.addr;
         let handle = axum_server::Handle::new();
         let config = axum_server::tls_rustls::RustlsConfig::from_config(self.tls);
-        let serving = axum_server::from_tcp_rustls(self.listener, config)
+        let mut server = axum_server::from_tcp_rustls(self.listener, config)
             .handle(handle.clone())
-            .serve(self.router.into_make_service());
+            .map(|tls| limits::LimitedAcceptor::new(tls, self.connections.max_connections));
+        limits::apply_header_timeout(server.http_builder(), self.connections.header_read_timeout);
+        let serving = server.serve(self.router.into_make_service());
         tokio::pin!(serving);
         tracing::info!(%addr, "verifier listening");
         tokio::select! {

@@ -199,11 +199,22 @@ pub fn load_with_env(
         file: path.to_path_buf(),
         source,
     })?;
-    let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+    load_from_str(&text, path, env)
+}
+
+/// Resolve configuration `text` as if it had been read from `path` (relative paths resolve
+/// against `path`'s folder; errors name `path`). The entry point of [`load_with_env`] after
+/// the read, public for the fuzz targets and property tests.
+pub fn load_from_str(
+    text: &str,
+    path: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
         file: path.to_path_buf(),
         key: e
             .span()
-            .map(|s| key_at(&text, s.start))
+            .map(|s| key_at(text, s.start))
             .unwrap_or_else(|| "(file)".into()),
         reason: e.message().to_string(),
     })?;

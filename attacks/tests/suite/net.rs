@@ -168,6 +168,38 @@ pub async fn slow_loris(
     Ok(None)
 }
 
+/// POST a `declared`-byte body of which `sent` bytes are written, then read the status line.
+pub async fn oversized_post(
+    ca_pem: &str,
+    addr: SocketAddr,
+    declared: usize,
+    sent: usize,
+) -> std::io::Result<String> {
+    let mut tls = tls_connect(ca_pem, addr).await?;
+    let head = format!(
+        "POST /v1/verify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/payseal-request\r\nContent-Length: {declared}\r\n\r\n"
+    );
+    tls.write_all(head.as_bytes()).await?;
+    // The server may answer and close before everything is written: that is fine.
+    let _ = tls.write_all(&vec![0x42; sent]).await;
+    let _ = tls.flush().await;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = async {
+        while !out.windows(2).any(|w| w == b"\r\n") {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), read)
+        .await
+        .map_err(|_| std::io::Error::other("no answer within 15 s"))?;
+    let text = String::from_utf8_lossy(&out);
+    Ok(text.lines().next().unwrap_or_default().to_string())
+}
+
 /// Whether `needle` occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)

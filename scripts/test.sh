@@ -17,11 +17,22 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets, -D warnings)"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --quiet --features payseal-verifier/postgres-tests -- -D warnings
 
 step "cargo test (unit, integration, doc tests)"
 cargo test --workspace --quiet 2>&1 | tee "$LOG_DIR/cargo-test.log"
 summarize_cargo "$LOG_DIR/cargo-test.log"
+
+step "PostgreSQL ledger: a real server from Debian's package on a free loopback port (scripts/postgres.sh)"
+eval "$(scripts/postgres.sh start)"
+trap 'scripts/postgres.sh stop' EXIT
+step "cargo test: ledger suite on PostgreSQL, migrations, two verifier processes on one database, outage (server and SDK)"
+cargo test -p payseal-verifier --features postgres-tests --quiet \
+  --test ledger_suite --test postgres_ledger --test multi_instance --test postgres_outage --test postgres_outage_sdk \
+  2>&1 | tee "$LOG_DIR/cargo-test-postgres.log"
+summarize_cargo "$LOG_DIR/cargo-test-postgres.log"
+scripts/postgres.sh stop
+trap - EXIT
 
 step "demo end to end over HTTPS, then its verdict tokens checked by node's jose (third-party JOSE)"
 scripts/interop-jose.sh

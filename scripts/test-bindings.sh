@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Kotlin and Swift tests of the PaySeal SDK, through the UniFFI bindings, against the real
 # verifier over pinned TLS with sealed envelopes:
-#   1. cargo build (debug) of payseal-sdk-core (cdylib), payseal-verifier, payseal-sandbox;
+#   1. cargo build (debug) of payseal-sdk-core (cdylib), payseal-verifier, payseal-sandbox,
+#      and payseal-mitm (payseal-attacks: the TLS-terminating relay of the attack tests);
 #   2. Kotlin and Swift bindings generated in library mode with the workspace's uniffi-bindgen
 #      and the root uniffi.toml, into <target>/bindings/{kotlin,swift};
 #   3. scripts/test-kotlin.sh (Maven, JUnit 5) and scripts/test-swift.sh (XCTest in the Debian
@@ -20,7 +21,7 @@
 #   PAYSEAL_KEEP_WORK=1  keep the work dir after a green run too
 #   PAYSEAL_MVN_OFFLINE=1, PAYSEAL_SWIFT_CHROOT, ...: see scripts/test-kotlin.sh, test-swift.sh
 # Exports to the test scripts (absolute paths): PAYSEAL_CDYLIB, PAYSEAL_BINDINGS_DIR,
-# PAYSEAL_VERIFIER_BIN, PAYSEAL_SANDBOX_BIN, PAYSEAL_WORK_DIR.
+# PAYSEAL_VERIFIER_BIN, PAYSEAL_SANDBOX_BIN, PAYSEAL_MITM_BIN, PAYSEAL_WORK_DIR.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/bindings-common.sh"
 cd "$REPO"
@@ -56,14 +57,16 @@ secs() { echo $(( $(date +%s) - $1 ))s; }
 TARGET=$(cargo metadata --format-version 1 --no-deps 2>/dev/null \
   | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 [ -n "$TARGET" ] || die "cannot find cargo's target directory (cargo metadata failed)"
-log "cargo build (debug): payseal-sdk-core, payseal-verifier, payseal-sandbox, uniffi-bindgen"
+log "cargo build (debug): payseal-sdk-core, payseal-verifier, payseal-sandbox, payseal-mitm, uniffi-bindgen"
 t0=$(date +%s)
 cargo build -q -p payseal-sdk-core -p payseal-verifier -p payseal-sandbox -p uniffi-bindgen
+cargo build -q -p payseal-attacks --bin payseal-mitm
 t_build=$(secs "$t0")
 CDYLIB="$TARGET/debug/libpayseal_sdk_core.so"
 VERIFIER_BIN="$TARGET/debug/payseal-verifier"
 SANDBOX_BIN="$TARGET/debug/payseal-sandbox"
-for f in "$CDYLIB" "$VERIFIER_BIN" "$SANDBOX_BIN"; do
+MITM_BIN="$TARGET/debug/payseal-mitm"
+for f in "$CDYLIB" "$VERIFIER_BIN" "$SANDBOX_BIN" "$MITM_BIN"; do
   [ -f "$f" ] || die "$f was not built"
 done
 
@@ -101,7 +104,8 @@ LOGS="$TARGET/test-logs"
 mkdir -p "$LOGS"
 
 export PAYSEAL_CDYLIB="$CDYLIB" PAYSEAL_BINDINGS_DIR="$BINDINGS" \
-  PAYSEAL_VERIFIER_BIN="$VERIFIER_BIN" PAYSEAL_SANDBOX_BIN="$SANDBOX_BIN"
+  PAYSEAL_VERIFIER_BIN="$VERIFIER_BIN" PAYSEAL_SANDBOX_BIN="$SANDBOX_BIN" \
+  PAYSEAL_MITM_BIN="$MITM_BIN"
 
 summary=()
 failed=()

@@ -463,21 +463,24 @@ impl From<proto::Store> for Store {
     }
 }
 
-/// Store environment.
+/// Store environment: real money or test purchases.
+///
+/// Named `StoreEnvironment` (not `Environment`) so that Swift apps importing SwiftUI, whose
+/// `Environment` property wrapper is in scope everywhere, can use it without qualification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, uniffi::Enum)]
 #[serde(rename_all = "snake_case")]
-pub enum Environment {
+pub enum StoreEnvironment {
     /// Real money.
     Production,
     /// Test purchases.
     Sandbox,
 }
 
-impl From<proto::Environment> for Environment {
+impl From<proto::Environment> for StoreEnvironment {
     fn from(e: proto::Environment) -> Self {
         match e {
-            proto::Environment::Production => Environment::Production,
-            proto::Environment::Sandbox => Environment::Sandbox,
+            proto::Environment::Production => StoreEnvironment::Production,
+            proto::Environment::Sandbox => StoreEnvironment::Sandbox,
         }
     }
 }
@@ -517,7 +520,7 @@ pub struct Verdict {
     /// Store original transaction id, when it has one.
     pub original_transaction_id: Option<String>,
     /// Production or sandbox.
-    pub environment: Option<Environment>,
+    pub environment: Option<StoreEnvironment>,
     /// First or repeat (when paid).
     pub redemption: Option<Redemption>,
     /// Quantity.

@@ -45,7 +45,8 @@
 //! The UniFFI surface is in [`ffi`] (plus [`set_logger`]): Kotlin (`dev.payseal`) and Swift
 //! (module `PaySeal`) call `PaySeal(profileJson, PaySealOptions(appId = ...))`, then the
 //! suspend / `async` `verify(receipt, accountId)` (or `verifyBlocking` from Java), which
-//! returns a `Verdict` (`paid`, `reason`, `redemption`, `token`, ...) or throws a
+//! returns a `Verdict` (`paid`, `reason`, `redemption`, `environment` as a
+//! `StoreEnvironment`, `token`, ...) or throws a
 //! `PaySealException` / `PaySealError` (`InvalidProfile`, `InvalidReceipt`, `Network`,
 //! `Timeout`, `PinMismatch`, `Tampered`, `ServerRejected`, `Internal`). `retryPending()`,
 //! `pendingCount()`, `receiptFromJson(json)` and `setLogger(logger)` complete it. Bindings

@@ -98,15 +98,29 @@ struct PlayPurchase {
         return object?["orderId"] as? String ?? ""
     }
 
-    /// A forgery as Freedom-style tools make it: the JSON edited, the signature kept.
-    func forged() throws -> PlayPurchase {
-        let edited = originalJson
-            .replacingOccurrences(of: "\"productId\":\"gems_100\"", with: "\"productId\":\"gems_10000\"")
-            .replacingOccurrences(of: "\"orderId\":\"\(orderId)\"", with: "\"orderId\":\"\(orderId)9\"")
-        guard edited != originalJson, edited.contains("gems_10000") else {
+    /// A forgery as Freedom-style tools make it: one field of the purchase JSON edited
+    /// (`from` replaced by `to`), the genuine signature kept. The order id stays, so the
+    /// genuine purchase shows afterwards whether the forgery redeemed it.
+    func altered(_ from: String, _ to: String) throws -> PlayPurchase {
+        guard originalJson.contains(from) else {
+            throw TestSetupError(description: "\(from) not in \(originalJson)")
+        }
+        let edited = originalJson.replacingOccurrences(of: from, with: to)
+        guard edited != originalJson, edited.contains(to) else {
             throw TestSetupError(description: "forgery did not change \(originalJson)")
         }
         return PlayPurchase(originalJson: edited, signature: signature)
+    }
+
+    /// The genuine purchase JSON with a random signature of the genuine one's size
+    /// (RSA-2048: 256 bytes).
+    func withRandomSignature() throws -> PlayPurchase {
+        guard let size = Data(base64Encoded: signature)?.count, size == 256 else {
+            throw TestSetupError(description: "a Play signature is 256 bytes of base64: \(signature)")
+        }
+        var generator = SystemRandomNumberGenerator()
+        let random = Data((0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        return PlayPurchase(originalJson: originalJson, signature: random.base64EncodedString())
     }
 }
 
@@ -252,6 +266,96 @@ final class DevVerifier {
             throw TestSetupError(description: "the sandbox did not print a Google Play receipt")
         }
         return PlayPurchase(originalJson: purchaseData, signature: signature)
+    }
+
+    deinit { stop() }
+}
+
+/// A real `payseal-mitm` process: a TLS-terminating relay on 127.0.0.1 holding the
+/// verifier's pinned certificate and key (what a compromised load balancer holds), forwarding
+/// to it and treating the sealed answers as `mode` says (`pass`, `flip-response`,
+/// `replay-first-response`, `swap-responses`). Its `--report` JSON (requests, altered
+/// responses, plaintext seen) is at `report`.
+final class MitmRelay {
+    let verifier: DevVerifier
+    let port: Int
+    let report: URL
+    let log: URL
+    private var process: Process?
+
+    init(_ verifier: DevVerifier, mode: String) throws {
+        self.verifier = verifier
+        let dir = try TestEnv.newDir("mitm")
+        report = dir.appendingPathComponent("report.json")
+        log = dir.appendingPathComponent("mitm.log")
+        port = try freePort()
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let out = try FileHandle(forWritingTo: log)
+        let tls = verifier.stateDir.appendingPathComponent("tls")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try TestEnv.executable("PAYSEAL_MITM_BIN"))
+        p.arguments = [
+            "--listen", "127.0.0.1:\(port)", "--upstream", verifier.url,
+            "--cert", tls.appendingPathComponent("cert.pem").path,
+            "--key", tls.appendingPathComponent("key.pem").path,
+            "--upstream-ca", tls.appendingPathComponent("cert.pem").path,
+            "--mode", mode, "--report", report.path,
+        ]
+        p.standardOutput = out
+        p.standardError = out
+        try withSignalsUnblocked { try p.run() }
+        process = p
+        let deadline = Date().addingTimeInterval(60)
+        while !accepts(port: port) {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            guard p.isRunning else {
+                process = nil
+                throw TestSetupError(description: "payseal-mitm exited (\(p.terminationStatus)):\n\(text)")
+            }
+            guard Date() < deadline else {
+                stop()
+                throw TestSetupError(description: "payseal-mitm did not listen on 127.0.0.1:\(port) within 60 s:\n\(text)")
+            }
+            usleep(50_000)
+        }
+    }
+
+    /// `https://localhost:PORT`: the host name of the verifier's certificate.
+    var url: String { "https://localhost:\(port)" }
+
+    /// The verifier's profile with its URL pointed at the relay (the pins stay: the relay
+    /// presents the pinned certificate).
+    func profileJson() throws -> String {
+        let original = verifier.profileJson
+        let profile = original.replacingOccurrences(of: verifier.url, with: url)
+        guard profile.contains(url), !profile.contains(verifier.url) else {
+            throw TestSetupError(description: "profile URL not replaced: \(original)")
+        }
+        return profile
+    }
+
+    /// A number field of the relay's report, e.g. `requests` or `responses_altered`.
+    func reportCount(_ field: String) throws -> Int {
+        let data = try Data(contentsOf: report)
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let value = object[field] as? Int else {
+            throw TestSetupError(description: "no \(field) in the mitm report: \(String(decoding: data, as: UTF8.self))")
+        }
+        return value
+    }
+
+    /// SIGTERM and wait for the exit.
+    func stop() {
+        guard let p = process else { return }
+        p.terminate()
+        let deadline = Date().addingTimeInterval(30)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            XCTFail("payseal-mitm ignored SIGTERM for 30 s (killed); log: \(log.path)")
+        }
+        process = nil
     }
 
     deinit { stop() }

@@ -7,6 +7,9 @@ import java.net.ServerSocket
 import java.net.Socket
 import java.nio.file.Files
 import java.nio.file.Path
+import java.security.SecureRandom
+import java.util.Base64
+import java.util.concurrent.CompletableFuture
 import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.TimeUnit
 import kotlin.io.path.exists
@@ -32,6 +35,7 @@ object TestEnv {
 
     val verifierBin: Path by lazy { executable("PAYSEAL_VERIFIER_BIN") }
     val sandboxBin: Path by lazy { executable("PAYSEAL_SANDBOX_BIN") }
+    val mitmBin: Path by lazy { executable("PAYSEAL_MITM_BIN") }
     val workDir: Path by lazy {
         Path.of(required("PAYSEAL_WORK_DIR")).toAbsolutePath().also { Files.createDirectories(it) }
     }
@@ -54,15 +58,23 @@ data class PlayPurchase(val originalJson: String, val signature: String) {
             ?: error("no orderId in $originalJson")
 
     /**
-     * A forgery as Freedom-style tools make it: the purchase JSON edited (another product,
-     * another order id), the genuine signature kept.
+     * A forgery as Freedom-style tools make it: one field of the purchase JSON edited
+     * ([from] replaced by [to]), the genuine signature kept. The order id stays, so the
+     * genuine purchase shows afterwards whether the forgery redeemed it.
      */
-    fun forged(): PlayPurchase {
-        val edited = originalJson
-            .replace("\"productId\":\"gems_100\"", "\"productId\":\"gems_10000\"")
-            .replace("\"orderId\":\"$orderId\"", "\"orderId\":\"${orderId}9\"")
-        check(edited != originalJson && edited.contains("gems_10000")) { "forgery did not change $originalJson" }
+    fun altered(from: String, to: String): PlayPurchase {
+        check(originalJson.contains(from)) { "$from not in $originalJson" }
+        val edited = originalJson.replace(from, to)
+        check(edited != originalJson && edited.contains(to)) { "forgery did not change $originalJson" }
         return PlayPurchase(edited, signature)
+    }
+
+    /** The genuine purchase JSON with a random signature of the genuine one's size (RSA-2048: 256 bytes). */
+    fun withRandomSignature(): PlayPurchase {
+        val size = Base64.getDecoder().decode(signature).size
+        check(size == 256) { "a Play signature is 256 bytes, this one $size" }
+        val random = ByteArray(size).also { SecureRandom().nextBytes(it) }
+        return PlayPurchase(originalJson, Base64.getEncoder().encodeToString(random))
     }
 }
 
@@ -158,6 +170,76 @@ class DevVerifier(val stateDir: Path = TestEnv.newDir("verifier"), val port: Int
 
     companion object {
         fun started(name: String): DevVerifier = DevVerifier(TestEnv.newDir(name)).start()
+    }
+}
+
+/**
+ * A real `payseal-mitm` process: a TLS-terminating relay on 127.0.0.1 holding [verifier]'s
+ * pinned certificate and key (what a compromised load balancer holds), forwarding to it and
+ * treating the sealed answers as [mode] says (`pass`, `flip-response`,
+ * `replay-first-response`, `swap-responses`). [profileJson] is the verifier's profile with
+ * its URL pointed at the relay (same host name, so the certificate and the pins still match).
+ * Its `--report` JSON (requests, altered responses, plaintext seen) is at [report].
+ */
+class MitmRelay(val verifier: DevVerifier, mode: String) : AutoCloseable {
+    private val dir: Path = TestEnv.newDir("mitm")
+    val report: Path = dir.resolve("report.json")
+    private val log: Path = dir.resolve("mitm.log")
+    private val process: Process
+    val port: Int
+    val url: String get() = "https://localhost:$port"
+
+    init {
+        val tls = verifier.stateDir.resolve("tls")
+        process = ProcessBuilder(
+            TestEnv.mitmBin.toString(),
+            "--listen", "127.0.0.1:0",
+            "--upstream", verifier.url,
+            "--cert", tls.resolve("cert.pem").toString(),
+            "--key", tls.resolve("key.pem").toString(),
+            "--upstream-ca", tls.resolve("cert.pem").toString(),
+            "--mode", mode,
+            "--report", report.toString(),
+        ).redirectError(ProcessBuilder.Redirect.appendTo(log.toFile())).start()
+        // It prints `listening on https://127.0.0.1:PORT` once it accepts connections.
+        val lines = process.inputStream.bufferedReader()
+        val first = CompletableFuture.supplyAsync { lines.readLine() }
+        val line = try {
+            first.get(60, TimeUnit.SECONDS)
+        } catch (e: Exception) {
+            process.destroyForcibly()
+            error("payseal-mitm did not start within 60 s ($e):\n${log.readText()}")
+        }
+        port = line?.let { Regex("^listening on https://127\\.0\\.0\\.1:(\\d+)$").find(it.trim()) }
+            ?.groupValues?.get(1)?.toInt()
+            ?: run {
+                process.destroyForcibly()
+                error("payseal-mitm printed ${line ?: "nothing"}:\n${log.readText()}")
+            }
+        // Keep draining stdout so the relay never blocks on a full pipe.
+        Thread { lines.useLines { it.forEach { } } }.apply { isDaemon = true }.start()
+    }
+
+    /** The verifier's profile, pointed at the relay. */
+    val profileJson: String
+        get() = verifier.profileJson.replace(verifier.url, url).also {
+            check(it.contains(url) && !it.contains(verifier.url)) { "profile URL not replaced: $it" }
+        }
+
+    /** The relay's report (JSON text); empty before the first exchange. */
+    fun reportJson(): String = if (report.exists()) report.readText() else ""
+
+    /** A number field of the report, e.g. `requests` or `responses_altered`. */
+    fun reportCount(field: String): Long =
+        Regex("\"$field\"\\s*:\\s*(\\d+)").find(reportJson())?.groupValues?.get(1)?.toLong()
+            ?: error("no $field in the mitm report: ${reportJson()}")
+
+    override fun close() {
+        process.destroy() // SIGTERM
+        if (!process.waitFor(30, TimeUnit.SECONDS)) {
+            process.destroyForcibly()
+            error("payseal-mitm did not stop within 30 s of SIGTERM")
+        }
     }
 }
 

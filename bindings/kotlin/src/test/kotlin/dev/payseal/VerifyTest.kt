@@ -21,6 +21,7 @@ import kotlin.test.assertTrue
  * The store answers through the generated suspend API and the idiomatic [Receipts] layer,
  * against one real `payseal-verifier dev` over pinned TLS with sealed envelopes.
  * Every test buys its own purchase, so the tests do not depend on each other's order.
+ * Forged receipts, replays and repeats are in [AttackTest].
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class VerifyTest {
@@ -49,7 +50,7 @@ class VerifyTest {
         assertNull(verdict.reason)
         assertEquals(Redemption.FIRST, verdict.redemption)
         assertEquals(Store.GOOGLE_PLAY, verdict.store)
-        assertEquals(Environment.SANDBOX, verdict.environment)
+        assertEquals(StoreEnvironment.SANDBOX, verdict.environment)
         assertEquals("gems_100", verdict.productId)
         assertEquals(purchase.orderId, verdict.transactionId)
         assertEquals(1L, verdict.quantity)
@@ -66,43 +67,6 @@ class VerifyTest {
         assertTrue(header.contains("\"alg\":\"EdDSA\"") && header.contains("payseal-verdict+jwt"), header)
         assertTrue(claims.contains("\"outcome\":\"paid\"") && claims.contains("\"sub\":\"alice\""), claims)
         assertTrue(claims.contains("\"jti\":\"${verdict.verdictId}\""), claims)
-    }
-
-    @Test
-    fun `a forged purchase (JSON edited, signature kept) is not paid, bad_signature`() = runBlocking<Unit> {
-        val genuine = verifier.purchase()
-        val verdict = paySeal.verify(genuine.forged().receipt(), "mallory")
-
-        assertFalse(verdict.paid, "verdict: $verdict")
-        assertEquals(NotPaidReason.BAD_SIGNATURE, verdict.reason)
-        assertNull(verdict.redemption)
-        assertTrue(verdict.token.isNotEmpty(), "a not-paid verdict is signed too")
-        // The forgery redeemed nothing: the genuine purchase is still first for its buyer.
-        assertEquals(Redemption.FIRST, paySeal.verify(genuine.receipt(), "alice").redemption)
-    }
-
-    @Test
-    fun `a receipt replayed from another account is not paid, already_redeemed`() = runBlocking<Unit> {
-        val receipt = verifier.purchase().receipt()
-        assertTrue(paySeal.verify(receipt, "alice").paid)
-
-        val replay = paySeal.verify(receipt, "bob")
-        assertFalse(replay.paid, "verdict: $replay")
-        assertEquals(NotPaidReason.ALREADY_REDEEMED, replay.reason)
-        assertEquals("bob", replay.accountId)
-    }
-
-    @Test
-    fun `the same account again is paid, repeat`() = runBlocking<Unit> {
-        val purchase = verifier.purchase()
-        val first = paySeal.verify(purchase.receipt(), "alice")
-        val again = paySeal.verify(purchase.receipt(), "alice")
-
-        assertEquals(Redemption.FIRST, first.redemption)
-        assertTrue(again.paid, "verdict: $again")
-        assertEquals(Redemption.REPEAT, again.redemption)
-        assertEquals(first.transactionId, again.transactionId)
-        assertTrue(first.verdictId != again.verdictId, "each verification gets its own verdict")
     }
 
     @Test

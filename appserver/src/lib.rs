@@ -1,0 +1,88 @@
+//! # payseal-appserver
+//!
+//! The application server's side of PaySeal verdict tokens. The app forwards the compact JWS
+//! its SDK got from the verifier; the server calls this crate and gets either a typed
+//! [`Grant`] (deliver `quantity` of `product_id` to `account`) or a typed [`TokenError`]
+//! saying why not (`Expired`, `UnknownKey`, `WrongApp`, `NotPaid { reason }`, `Replayed`,
+//! `TooOld`, ...).
+//!
+//! - **Signature**: checked by `payseal_protocol::verdict::VerdictVerifier` (EdDSA only,
+//!   known `kid`s only, `typ: payseal-verdict+jwt`, `exp`/`iat` with clock skew); this crate
+//!   adds no second implementation of the crypto.
+//! - **Keys**: fixed, from the SDK profile or a JWK Set ([`TokenVerifier`]), or fetched from
+//!   the verifier's `GET /v1/keys` and cached with a TTL, refetched once (rate-limited) for
+//!   an unknown `kid`, last good set kept when a fetch fails ([`JwksSource`],
+//!   [`JwksTokenVerifier`]).
+//! - **Policy** ([`Policy`]): expected app (required), expected issuer, allowed
+//!   environments, maximum age since `iat`, `outcome == paid`.
+//! - **Replay** ([`ReplayGuard`], [`MemoryReplayGuard`]): each token (`jti`) is accepted once;
+//!   see [`replay`] for backing the guard with the app server's database.
+//!
+//! The pure parts ([`policy`], [`replay`], [`verifier`], [`RefreshSchedule`]) do no I/O; the
+//! only I/O is the JWKS fetch in [`jwks`] (reqwest over rustls, ring provider, no global
+//! state).
+//!
+//! It is **not** a webhook receiver, not the verifier and not the SDK. It does not decide
+//! whether a `repeat` redemption should deliver again: deliver idempotently by
+//! [`Grant::transaction_id`].
+//!
+//! ```
+//! use payseal_appserver::{MemoryReplayGuard, Policy, TokenError, TokenVerifier};
+//! # use payseal_protocol::verdict::VerdictSigningKey;
+//! # let key = VerdictSigningKey::from_seed("v1", [7; 32]);
+//! # let now = 1_700_000_000;
+//! # let claims = payseal_protocol::VerdictClaims {
+//! #     iss: "https://verify.example.com".into(), iat: now, exp: now + 300, jti: "j1".into(),
+//! #     nonce: "n".into(), app: "dev.payseal.demo".into(), sub: "account-42".into(),
+//! #     store: payseal_protocol::Store::GooglePlay, environment: None,
+//! #     product_id: Some("coins_100".into()), transaction_id: Some("GPA.1".into()),
+//! #     original_transaction_id: None, quantity: Some(1), purchased_at: None,
+//! #     receipt_sha256: "00".repeat(32), outcome: payseal_protocol::Outcome::Paid,
+//! #     reason: None, redemption: Some(payseal_protocol::Redemption::First) };
+//! # let token = key.sign(&claims).unwrap();
+//! # let keys = vec![key.public_key()];
+//! // keys: from TokenVerifier::from_profile_json(profile, ..), or use JwksTokenVerifier.
+//! let verifier = TokenVerifier::new(
+//!     keys,
+//!     Policy::new("dev.payseal.demo").with_issuer("https://verify.example.com"),
+//! );
+//! let guard = MemoryReplayGuard::new();
+//! let grant = verifier.accept(&token, now, &guard)?; // now: payseal_appserver::unix_now()
+//! assert_eq!((grant.account.as_str(), grant.product_id.as_str()), ("account-42", "coins_100"));
+//! // The same token again is refused.
+//! assert!(matches!(verifier.accept(&token, now, &guard), Err(TokenError::Replayed { .. })));
+//! # Ok::<(), TokenError>(())
+//! ```
+//!
+//! With keys from the verifier (rotation followed automatically):
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use payseal_appserver::{JwksOptions, JwksSource, JwksTokenVerifier, MemoryReplayGuard, Policy};
+//! # async fn run(token: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! let source = JwksSource::new(JwksOptions::new("https://verify.example.com/v1/keys"))?;
+//! let verifier = JwksTokenVerifier::new(Arc::new(source), Policy::new("dev.payseal.demo"));
+//! let guard = MemoryReplayGuard::new();
+//! let grant = verifier.accept(token, payseal_appserver::unix_now(), &guard).await?;
+//! println!("deliver {} x{} to {}", grant.product_id, grant.quantity, grant.account);
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod jwks;
+pub mod policy;
+pub mod replay;
+pub mod verifier;
+
+pub use jwks::{JwksError, JwksOptions, JwksSource, JwksStats, JwksTokenVerifier, RefreshSchedule};
+pub use policy::{is_paid, Grant, Policy, TokenError};
+pub use replay::{MemoryReplayGuard, ReplayError, ReplayGuard};
+pub use verifier::TokenVerifier;
+
+/// The current time in Unix seconds (the `now` the checks take; 0 if the clock is before 1970).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,324 @@
+//! [`TokenVerifier`]: fixed keys (from the profile, a JWKS document or a list) plus a
+//! [`Policy`]. Synchronous and pure; the signature check is
+//! `payseal_protocol::verdict::VerdictVerifier`'s.
+
+use payseal_protocol::profile::{Profile, ProfileError};
+use payseal_protocol::verdict::{Jwks, VerdictError, VerdictPublicKey, VerdictVerifier};
+use payseal_protocol::VerdictClaims;
+
+use crate::policy::{Grant, Policy, TokenError};
+use crate::replay::{ReplayError, ReplayGuard};
+
+/// Checks verdict tokens against a fixed set of verdict keys and a [`Policy`].
+///
+/// For keys that follow the verifier's rotation, use [`crate::JwksTokenVerifier`].
+#[derive(Debug, Clone)]
+pub struct TokenVerifier {
+    verdicts: VerdictVerifier,
+    policy: Policy,
+}
+
+impl TokenVerifier {
+    /// Trust `keys`; accept what `policy` allows.
+    pub fn new(keys: Vec<VerdictPublicKey>, policy: Policy) -> Self {
+        let verdicts = VerdictVerifier::new(keys).with_skew(policy.skew_secs());
+        Self { verdicts, policy }
+    }
+    /// Trust the verdict keys of a parsed profile (the file `payseal-verifier profile` prints).
+    pub fn from_profile(profile: &Profile, policy: Policy) -> Result<Self, ProfileError> {
+        Ok(Self::new(profile.verdict_public_keys()?, policy))
+    }
+    /// Trust the verdict keys of a profile given as JSON.
+    pub fn from_profile_json(json: &str, policy: Policy) -> Result<Self, ProfileError> {
+        Self::from_profile(&Profile::parse(json)?, policy)
+    }
+    /// Trust every key of a JWK Set (e.g. a saved copy of `GET /v1/keys`); refuses a set
+    /// with a key that is not an Ed25519 verdict key.
+    pub fn from_jwks(jwks: &Jwks, policy: Policy) -> Result<Self, VerdictError> {
+        Ok(Self::new(jwks.public_keys()?, policy))
+    }
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+    /// The trusted keys.
+    pub fn keys(&self) -> &[VerdictPublicKey] {
+        self.verdicts.keys()
+    }
+
+    /// The claims of a genuine, unexpired token, whatever its app or outcome (for logging a
+    /// `not_paid` reason or another app's token). Grants nothing.
+    pub fn verified_claims(&self, token: &str, now: i64) -> Result<VerdictClaims, TokenError> {
+        self.verdicts.verify(token, now).map_err(TokenError::from)
+    }
+
+    /// Signature, `exp`/`iat`, then the policy (app, issuer, environment, age, outcome), at
+    /// `now` (Unix seconds; [`crate::unix_now`]). No replay check: use this when the replay
+    /// record is written in the same database transaction as the delivery.
+    pub fn check(&self, token: &str, now: i64) -> Result<Grant, TokenError> {
+        let claims = self.verified_claims(token, now)?;
+        self.policy.evaluate(&claims, now)
+    }
+
+    /// [`Self::check`], then claim the token's `jti` in `guard`: a token is accepted once.
+    pub fn accept(
+        &self,
+        token: &str,
+        now: i64,
+        guard: &dyn ReplayGuard,
+    ) -> Result<Grant, TokenError> {
+        let grant = self.check(token, now)?;
+        claim(&grant, &self.policy, now, guard)?;
+        Ok(grant)
+    }
+}
+
+/// Record the grant's verdict id until it can no longer pass the `exp` check.
+pub(crate) fn claim(
+    grant: &Grant,
+    policy: &Policy,
+    now: i64,
+    guard: &dyn ReplayGuard,
+) -> Result<(), TokenError> {
+    let keep_until = grant.claims.exp.saturating_add(policy.skew_secs());
+    guard
+        .claim(&grant.verdict_id, keep_until, now)
+        .map_err(|e| match e {
+            ReplayError::Seen => TokenError::Replayed {
+                jti: grant.verdict_id.clone(),
+            },
+            ReplayError::Storage(why) => TokenError::ReplayStore(why),
+        })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::replay::MemoryReplayGuard;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use payseal_protocol::verdict::VerdictSigningKey;
+    use payseal_protocol::{Environment, Outcome, Reason, Redemption, Store};
+
+    pub const NOW: i64 = 1_700_000_000;
+    pub const APP: &str = "dev.payseal.demo";
+    pub const ISS: &str = "https://verify.example.com";
+
+    pub fn claims() -> VerdictClaims {
+        VerdictClaims {
+            iss: ISS.into(),
+            iat: NOW,
+            exp: NOW + 300,
+            jti: "jti-1".into(),
+            nonce: "bm9uY2Vub25jZW5vbmNl".into(),
+            app: APP.into(),
+            sub: "account-1".into(),
+            store: Store::Sandbox,
+            environment: Some(Environment::Sandbox),
+            product_id: Some("coins_100".into()),
+            transaction_id: Some("tx-1".into()),
+            original_transaction_id: None,
+            quantity: Some(1),
+            purchased_at: Some(1_699_999_000_000),
+            receipt_sha256: "ab".repeat(32),
+            outcome: Outcome::Paid,
+            reason: None,
+            redemption: Some(Redemption::First),
+        }
+    }
+
+    pub fn key(kid: &str) -> VerdictSigningKey {
+        VerdictSigningKey::from_seed(kid, [kid.len() as u8; 32])
+    }
+
+    fn verifier() -> TokenVerifier {
+        TokenVerifier::new(
+            vec![key("v1").public_key()],
+            Policy::new(APP).with_issuer(ISS),
+        )
+    }
+
+    fn sign(c: &VerdictClaims) -> String {
+        key("v1").sign(c).unwrap()
+    }
+
+    fn reheader(token: &str, header: &str) -> String {
+        let (_, rest) = token.split_once('.').unwrap();
+        format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header))
+    }
+
+    #[test]
+    fn genuine_token_granted_once() {
+        let guard = MemoryReplayGuard::new();
+        let token = sign(&claims());
+        let grant = verifier().accept(&token, NOW + 1, &guard).unwrap();
+        assert_eq!(grant.account, "account-1");
+        assert_eq!(grant.transaction_id, "tx-1");
+        assert_eq!(
+            verifier().accept(&token, NOW + 2, &guard).unwrap_err(),
+            TokenError::Replayed {
+                jti: "jti-1".into()
+            }
+        );
+        // check() alone does not consult the guard.
+        assert!(verifier().check(&token, NOW + 2).is_ok());
+    }
+
+    #[test]
+    fn refused_tokens_do_not_consume_the_jti() {
+        let guard = MemoryReplayGuard::new();
+        let mut other_app = claims();
+        other_app.app = "com.other".into();
+        assert!(matches!(
+            verifier().accept(&sign(&other_app), NOW, &guard),
+            Err(TokenError::WrongApp { .. })
+        ));
+        assert!(guard.is_empty(NOW));
+    }
+
+    #[test]
+    fn expired_refused() {
+        assert_eq!(
+            verifier().check(&sign(&claims()), NOW + 300 + 61),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn issued_in_future_refused() {
+        assert_eq!(
+            verifier().check(&sign(&claims()), NOW - 120),
+            Err(TokenError::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn too_old_refused() {
+        let mut c = claims();
+        c.exp = NOW + 3600;
+        let v = TokenVerifier::new(
+            vec![key("v1").public_key()],
+            Policy::new(APP).with_max_age(Some(std::time::Duration::from_secs(60))),
+        );
+        assert!(matches!(
+            v.check(&sign(&c), NOW + 200),
+            Err(TokenError::TooOld { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_key_refused() {
+        let token = key("other").sign(&claims()).unwrap();
+        assert_eq!(
+            verifier().check(&token, NOW),
+            Err(TokenError::UnknownKey(Some("other".into())))
+        );
+    }
+
+    #[test]
+    fn forged_signature_refused() {
+        // Signed by another key under the trusted kid.
+        let forged = VerdictSigningKey::from_seed("v1", [9; 32])
+            .sign(&claims())
+            .unwrap();
+        assert_eq!(
+            verifier().check(&forged, NOW),
+            Err(TokenError::BadSignature)
+        );
+        // Payload altered after signing.
+        let token = sign(&claims());
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut c = claims();
+        c.quantity = Some(100);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
+        let altered = format!("{}.{payload}.{}", parts[0], parts[2]);
+        assert_eq!(
+            verifier().check(&altered, NOW),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn algorithm_and_type_confusion_refused() {
+        let token = sign(&claims());
+        let hs = reheader(
+            &token,
+            r#"{"alg":"HS256","typ":"payseal-verdict+jwt","kid":"v1"}"#,
+        );
+        assert_eq!(
+            verifier().check(&hs, NOW),
+            Err(TokenError::Algorithm("HS256".into()))
+        );
+        let none = reheader(
+            &token,
+            r#"{"alg":"none","typ":"payseal-verdict+jwt","kid":"v1"}"#,
+        );
+        assert!(matches!(
+            verifier().check(&none, NOW),
+            Err(TokenError::Algorithm(_))
+        ));
+        let jwt = reheader(&token, r#"{"alg":"EdDSA","typ":"JWT","kid":"v1"}"#);
+        assert_eq!(verifier().check(&jwt, NOW), Err(TokenError::Type));
+        assert!(matches!(
+            verifier().check("not.a-token", NOW),
+            Err(TokenError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn wrong_issuer_and_not_paid_refused() {
+        let mut c = claims();
+        c.iss = "https://other-verifier.example".into();
+        assert!(matches!(
+            verifier().check(&sign(&c), NOW),
+            Err(TokenError::WrongIssuer { .. })
+        ));
+        let mut c = claims();
+        c.outcome = Outcome::NotPaid;
+        c.reason = Some(Reason::Revoked);
+        c.redemption = None;
+        let token = sign(&c);
+        assert_eq!(
+            verifier().check(&token, NOW),
+            Err(TokenError::NotPaid {
+                reason: Some(Reason::Revoked)
+            })
+        );
+        // The claims are still readable for logging.
+        assert_eq!(
+            verifier().verified_claims(&token, NOW).unwrap().reason,
+            Some(Reason::Revoked)
+        );
+    }
+
+    #[test]
+    fn replay_store_failure_refuses() {
+        struct Down;
+        impl ReplayGuard for Down {
+            fn claim(&self, _: &str, _: i64, _: i64) -> Result<(), ReplayError> {
+                Err(ReplayError::Storage("database down".into()))
+            }
+        }
+        assert_eq!(
+            verifier().accept(&sign(&claims()), NOW, &Down),
+            Err(TokenError::ReplayStore("database down".into()))
+        );
+    }
+
+    #[test]
+    fn replay_guard_keeps_until_exp_plus_skew() {
+        let guard = MemoryReplayGuard::new();
+        verifier().accept(&sign(&claims()), NOW, &guard).unwrap();
+        assert_eq!(guard.len(NOW + 300 + 60), 1);
+        assert_eq!(guard.len(NOW + 300 + 61), 0);
+    }
+
+    #[test]
+    fn keys_from_profile_and_jwks() {
+        let jwks = Jwks::from_keys(&[key("v1").public_key(), key("v22").public_key()]);
+        let v = TokenVerifier::from_jwks(&jwks, Policy::new(APP)).unwrap();
+        assert_eq!(v.keys().len(), 2);
+        assert!(v.check(&sign(&claims()), NOW).is_ok());
+        assert!(TokenVerifier::from_profile_json("{}", Policy::new(APP)).is_err());
+    }
+}

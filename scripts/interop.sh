@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Verifies live verdict tokens with JOSE libraries PaySeal did not write, using only the JWKS the
+# verifier publishes at GET /v1/keys: node's `jose` (npm) and Python's PyJWT + cryptography (PyPI).
+# Runs the demo once to get the tokens, then each checker on the same files.
+# Usage: scripts/interop.sh [all|jose|python]     (default: all)
+# Installs the libraries itself: npm ci in tests/interop/jose, a venv in target/interop-python-venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/common.sh
+WHICH=${1:-all}
+case $WHICH in all | jose | python) ;; *) fail "usage: scripts/interop.sh [all|jose|python]" ;; esac
+
+if [[ $WHICH != python ]]; then
+  need node "apt-get install nodejs"
+  need npm "apt-get install npm"
+  (cd tests/interop/jose && npm ci --no-audit --no-fund --silent)
+fi
+if [[ $WHICH != jose ]]; then
+  need python3 "apt-get install python3 python3-venv"
+  VENV=target/interop-python-venv
+  if [[ ! -x $VENV/bin/python ]]; then
+    python3 -c 'import ensurepip, venv' 2>/dev/null ||
+      fail "python3 cannot make a venv with pip: apt-get install python3-venv"
+    python3 -m venv "$VENV" || { rm -rf "$VENV"; fail "python3 -m venv failed: apt-get install python3-venv"; }
+  fi
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/interop/python/requirements.txt ||
+    fail "pip could not install tests/interop/python/requirements.txt from PyPI (network?)"
+fi
+
+OUT=$(mktemp -d /tmp/payseal-interop.XXXXXX)
+PAYSEAL_DEMO_OUT=$OUT scripts/demo.sh 2>&1 | tee "$OUT/demo.log"
+ISSUER=$(cat "$OUT/issuer.txt")
+TOKENS=("$OUT"/token-*.jwt)
+[[ -f ${TOKENS[0]} ]] || fail "the demo left no tokens in $OUT"
+
+if [[ $WHICH != python ]]; then
+  step "node jose: ${#TOKENS[@]} demo tokens, only the published JWKS"
+  node tests/interop/jose/verify.mjs "$OUT/keys.json" "$ISSUER" "${TOKENS[@]}"
+fi
+if [[ $WHICH != jose ]]; then
+  step "Python PyJWT + cryptography: ${#TOKENS[@]} demo tokens, only the published JWKS"
+  "$VENV/bin/python" tests/interop/python/verify.py "$OUT/keys.json" "$ISSUER" "${TOKENS[@]}"
+fi

@@ -132,7 +132,8 @@ impl Policy {
         self.issuer = Some(issuer.into());
         self
     }
-    /// Refuse tokens issued more than `max_age` ago (`None`: rely on `exp` only).
+    /// Refuse tokens issued more than `max_age` (plus the clock skew) ago (`None`: rely on
+    /// `exp` only).
     pub fn with_max_age(mut self, max_age: Option<Duration>) -> Self {
         self.max_age = max_age;
         self

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
 
 need cargo "install Rust with rustup: https://rustup.rs"
+need python3 "apt-get install python3 python3-venv"
 need node "apt-get install nodejs npm"
 need npm "apt-get install npm"
 need java "apt-get install default-jdk-headless"
@@ -34,8 +35,8 @@ summarize_cargo "$LOG_DIR/cargo-test-postgres.log"
 scripts/postgres.sh stop
 trap - EXIT
 
-step "demo end to end over HTTPS, then its verdict tokens checked by node's jose (third-party JOSE)"
-scripts/interop-jose.sh
+step "demo end to end over HTTPS, then its verdict tokens checked by node's jose and Python's PyJWT (third-party JOSE, only the published JWKS)"
+scripts/interop.sh
 
 step "Kotlin (JUnit) and Swift (XCTest) SDK tests through the UniFFI bindings, against the real verifier"
 scripts/test-bindings.sh

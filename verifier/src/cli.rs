@@ -1,4 +1,5 @@
-//! The `payseal-verifier` command line: `serve`, `keygen`, `profile`, `check`, `dev`, `migrate`.
+//! The `payseal-verifier` command line: `serve`, `keygen`, `profile`, `check`, `dev`, `migrate`,
+//! `webhooks` (list / retry outbox deliveries), `revoke` (record a refund or revocation).
 //!
 //! Exit codes: 0 success (for `check`: paid), 1 failure (for `check`: not paid), 2 usage or
 //! configuration error.
@@ -65,6 +66,35 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// The webhook outbox: list deliveries, or put failed ones back in the queue.
+    Webhooks {
+        /// The TOML configuration file (its `[ledger]`).
+        #[arg(long)]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        action: WebhooksAction,
+    },
+    /// Record that a redeemed purchase was refunded or revoked: it is never `paid` again, and
+    /// the app's webhook (if any) gets a `purchase.revoked` event. Exit 0 revoked (or already
+    /// revoked), 1 no such redemption, 2 usage or configuration error.
+    Revoke {
+        /// The TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The store: google_play, app_store, huawei or sandbox.
+        #[arg(long)]
+        store: String,
+        /// The app id.
+        #[arg(long)]
+        app: String,
+        /// The transaction key as recorded (Play/Huawei orderId, App Store transactionId).
+        #[arg(long)]
+        transaction: String,
+        /// Why (stored and sent in the webhook).
+        #[arg(long, default_value = "revoked by an operator")]
+        reason: String,
+    },
     /// Development mode: create (once) keys, a self-signed certificate, the sandbox store and a
     /// config in DIR, write DIR/profile.json, and serve.
     Dev {
@@ -74,6 +104,33 @@ pub enum Command {
         /// State folder (created if missing; reused on later runs).
         #[arg(long)]
         state_dir: PathBuf,
+    },
+}
+
+/// `payseal-verifier webhooks` actions.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksAction {
+    /// Print outbox rows as JSON lines, newest first (id, app, type, state, attempts, times,
+    /// last error; never the body or a secret).
+    List {
+        /// Only failed deliveries.
+        #[arg(long, conflicts_with = "pending")]
+        failed: bool,
+        /// Only pending deliveries.
+        #[arg(long)]
+        pending: bool,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Put a failed delivery (ID) or all of them back to pending, due now.
+    Retry {
+        /// The event id.
+        #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
+        id: Option<String>,
+        /// Every failed delivery.
+        #[arg(long)]
+        all_failed: bool,
     },
 }
 
@@ -140,6 +197,36 @@ pub fn run(cli: Cli) -> ExitCode {
                 Err(e) => return usage_error(&format!("configuration error: {e}")),
             };
             migrate(&settings, check)
+        }
+        Command::Webhooks { config, action } => {
+            let settings = match crate::config::load(&config) {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("configuration error: {e}")),
+            };
+            webhooks(&settings, action)
+        }
+        Command::Revoke {
+            config,
+            store,
+            app,
+            transaction,
+            reason,
+        } => {
+            let settings = match crate::config::load(&config) {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("configuration error: {e}")),
+            };
+            let store = match serde_json::from_value::<payseal_protocol::Store>(
+                serde_json::Value::String(store.clone()),
+            ) {
+                Ok(s) => s,
+                Err(_) => {
+                    return usage_error(&format!(
+                        "--store {store:?}: expected google_play, app_store, huawei or sandbox"
+                    ))
+                }
+            };
+            revoke(&settings, store, &app, &transaction, &reason)
         }
         Command::Dev { listen, state_dir } => {
             init_logging();
@@ -239,6 +326,122 @@ fn migrate(settings: &crate::settings::Settings, check_only: bool) -> ExitCode {
             })
         }
         None => usage_error(&format!("unsupported ledger URL {url:?}")),
+    }
+}
+
+/// Open the configured ledger (any backend) on `rt`.
+fn open_ledger(
+    rt: &tokio::runtime::Runtime,
+    settings: &crate::settings::Settings,
+) -> Result<std::sync::Arc<dyn crate::ledger::Ledger>, ExitCode> {
+    rt.block_on(crate::ledger::connect(
+        &settings.ledger_url,
+        &settings.ledger,
+    ))
+    .map_err(|e| fail(&format!("ledger: {e}")))
+}
+
+fn webhooks(settings: &crate::settings::Settings, action: WebhooksAction) -> ExitCode {
+    use crate::ledger::{DeliveryState, OutboxFilter};
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    let ledger = match open_ledger(&rt, settings) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    match action {
+        WebhooksAction::List {
+            failed,
+            pending,
+            limit,
+        } => {
+            let filter = if failed {
+                OutboxFilter::State(DeliveryState::Failed)
+            } else if pending {
+                OutboxFilter::State(DeliveryState::Pending)
+            } else {
+                OutboxFilter::All
+            };
+            let rows = match rt.block_on(ledger.list_deliveries(filter, limit)) {
+                Ok(rows) => rows,
+                Err(e) => return fail(&e.to_string()),
+            };
+            for d in rows {
+                let line = serde_json::json!({
+                    "id": d.id,
+                    "app": d.app_id,
+                    "type": d.event_type,
+                    "state": d.state.as_str(),
+                    "attempts": d.attempts,
+                    "created_ms": d.created_ms,
+                    "next_attempt_ms": d.next_attempt_ms,
+                    "finished_ms": d.finished_ms,
+                    "last_error": d.last_error,
+                });
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        WebhooksAction::Retry { id, all_failed } => {
+            let id = if all_failed { None } else { id };
+            match rt.block_on(ledger.retry_failed(id.as_deref(), service::now_ms())) {
+                Ok(0) if id.is_some() => fail("no failed delivery with that id"),
+                Ok(n) => {
+                    println!(
+                        "{n} deliver{} queued again",
+                        if n == 1 { "y" } else { "ies" }
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+    }
+}
+
+fn revoke(
+    settings: &crate::settings::Settings,
+    store: payseal_protocol::Store,
+    app: &str,
+    transaction: &str,
+    reason: &str,
+) -> ExitCode {
+    use crate::ledger::RevokeOutcome;
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    let ledger = match open_ledger(&rt, settings) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let outcome = rt.block_on(service::revoke(
+        settings,
+        ledger.as_ref(),
+        store,
+        app,
+        transaction,
+        reason,
+        service::now_ms(),
+    ));
+    match outcome {
+        Ok(RevokeOutcome::Revoked) => {
+            let webhook = if settings.webhooks.contains_key(app) {
+                "; purchase.revoked webhook queued"
+            } else {
+                ""
+            };
+            println!("revoked{webhook}");
+            ExitCode::SUCCESS
+        }
+        Ok(RevokeOutcome::AlreadyRevoked) => {
+            println!("already revoked (nothing changed)");
+            ExitCode::SUCCESS
+        }
+        Ok(RevokeOutcome::NotFound) => fail("no redemption of that transaction in the ledger"),
+        Err(e) => fail(&e.to_string()),
     }
 }
 

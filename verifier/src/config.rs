@@ -102,6 +102,25 @@ struct RawConfig {
     trust: RawTrust,
     #[serde(default)]
     apps: BTreeMap<String, RawApp>,
+    #[serde(default)]
+    webhooks: RawWebhooks,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhooks {
+    poll_interval_ms: Option<u64>,
+    retry_base_ms: Option<u64>,
+    retry_max_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: String,
+    secret_file: PathBuf,
+    give_up_after_hours: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +183,7 @@ struct RawApp {
     app_store: Option<RawAppStore>,
     huawei: Option<RawPackageKey>,
     sandbox: Option<RawSandbox>,
+    webhook: Option<RawWebhook>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -442,10 +462,15 @@ impl Resolver {
 
         // apps
         let mut apps = HashMap::new();
+        let mut webhooks = HashMap::new();
         for (app_id, app) in &raw.apps {
             let rules = self.app(app_id, app, &anchors)?;
             apps.insert(app_id.clone(), rules);
+            if let Some(hook) = &app.webhook {
+                webhooks.insert(app_id.clone(), self.webhook(app_id, hook)?);
+            }
         }
+        let webhook_worker = self.webhook_worker(&raw.webhooks)?;
 
         Ok(Settings {
             listen,
@@ -460,7 +485,100 @@ impl Resolver {
             apps,
             anchors,
             limits,
+            webhooks,
+            webhook_worker,
         })
+    }
+
+    /// `[apps."ID".webhook]`: the URL (https, or http to a loopback address), the secret file
+    /// (at least 16 bytes; a trailing newline is not part of the secret), the give-up age.
+    fn webhook(
+        &self,
+        app_id: &str,
+        raw: &RawWebhook,
+    ) -> Result<crate::webhook::WebhookSettings, ConfigError> {
+        let key = |k: &str| format!("apps.{app_id:?}.webhook.{k}");
+        let url = raw.url.trim();
+        check_webhook_url(url).map_err(|r| self.invalid(key("url"), r))?;
+        let path = self.path(&raw.secret_file);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| self.invalid(key("secret_file"), format!("{}: {e}", path.display())))?;
+        let mut secret = zeroize::Zeroizing::new(bytes);
+        while matches!(secret.last(), Some(b'\n' | b'\r')) {
+            secret.pop();
+        }
+        if secret.len() < crate::webhook::MIN_SECRET_BYTES {
+            return Err(self.invalid(
+                key("secret_file"),
+                format!(
+                    "{}: the secret must be at least {} bytes (e.g. `openssl rand -hex 32`)",
+                    path.display(),
+                    crate::webhook::MIN_SECRET_BYTES
+                ),
+            ));
+        }
+        let hours = raw.give_up_after_hours.unwrap_or(72);
+        if !(1..=24 * 30).contains(&hours) {
+            return Err(self.invalid(
+                key("give_up_after_hours"),
+                format!("{hours} is outside 1..=720"),
+            ));
+        }
+        Ok(crate::webhook::WebhookSettings {
+            url: url.to_string(),
+            secret: crate::webhook::WebhookSecret::new(secret.to_vec()),
+            give_up_after: Duration::from_secs(hours * 3600),
+        })
+    }
+
+    /// `[webhooks]`: the delivery worker's timing.
+    fn webhook_worker(
+        &self,
+        raw: &RawWebhooks,
+    ) -> Result<crate::webhook::WorkerSettings, ConfigError> {
+        let defaults = crate::webhook::WorkerSettings::default();
+        let ms = |key: &str, v: Option<u64>, default: Duration, max: u64| match v {
+            None => Ok(default),
+            Some(n) if (1..=max).contains(&n) => Ok(Duration::from_millis(n)),
+            Some(n) => Err(self.invalid(
+                format!("webhooks.{key}"),
+                format!("{n} is outside 1..={max} milliseconds"),
+            )),
+        };
+        let settings = crate::webhook::WorkerSettings {
+            poll_interval: ms(
+                "poll_interval_ms",
+                raw.poll_interval_ms,
+                defaults.poll_interval,
+                600_000,
+            )?,
+            retry_base: ms(
+                "retry_base_ms",
+                raw.retry_base_ms,
+                defaults.retry_base,
+                3_600_000,
+            )?,
+            retry_max: ms(
+                "retry_max_ms",
+                raw.retry_max_ms,
+                defaults.retry_max,
+                86_400_000,
+            )?,
+            request_timeout: ms(
+                "timeout_ms",
+                raw.timeout_ms,
+                defaults.request_timeout,
+                120_000,
+            )?,
+            batch: defaults.batch,
+        };
+        if settings.retry_max < settings.retry_base {
+            return Err(self.invalid(
+                "webhooks.retry_max_ms",
+                "must be at least webhooks.retry_base_ms",
+            ));
+        }
+        Ok(settings)
     }
 
     /// The ledger URL (password taken out) and its connection options.
@@ -777,6 +895,36 @@ fn check_pin(pin: &str) -> Result<(), String> {
         _ => Err(format!(
             "{pin:?} must look like sha256/<base64 of 32 bytes>"
         )),
+    }
+}
+
+/// A webhook URL must be `https://HOST…`, or `http://` to a loopback address (127.0.0.1,
+/// `[::1]`, `localhost`) for development and tests.
+fn check_webhook_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| format!("{url:?} has no host"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("credentials do not belong in the URL (the webhook is signed instead)".into());
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = host == "localhost"
+                || host
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{url:?}: plain http is allowed only to a loopback address; use https://"
+                ))
+            }
+        }
+        other => Err(format!("{url:?}: scheme {other:?}, expected https")),
     }
 }
 

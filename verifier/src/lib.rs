@@ -34,3 +34,4 @@ pub mod server;
 pub mod service;
 pub mod settings;
 pub mod tls;
+pub mod webhook;

@@ -2,6 +2,13 @@
 //! → record the redemption → sign the verdict → seal the response.
 //!
 //! Pure but for the ledger call; the HTTP layer (`server`) maps [`ServiceError`] to status codes.
+//!
+//! Webhooks: for an app with a webhook, a `paid / first` redemption is recorded together with
+//! its `purchase.paid` outbox row ([`Ledger::redeem_and_notify`]). Revocation: when the App
+//! Store rule finds a `revocationDate` on a transaction that was redeemed, the redemption is
+//! marked revoked ([`revoke`]) and a `purchase.revoked` event is enqueued in the same
+//! transaction; from then on the transaction is `not_paid / revoked` for everyone, the owner
+//! included. A revoked transaction that was never redeemed records nothing.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,7 +24,9 @@ use payseal_protocol::{
 };
 use serde::Serialize;
 
-use crate::ledger::{Ledger, LedgerError, RedeemOutcome, RedemptionRequest};
+use crate::ledger::{
+    Ledger, LedgerError, RedeemOutcome, RedemptionRequest, RevocationRequest, RevokeOutcome,
+};
 use crate::rules::{self, AppRules, PartialPurchase, Purchase, Rejection};
 use crate::settings::Settings;
 
@@ -44,6 +53,9 @@ pub enum ServiceError {
     /// The response could not be sealed.
     #[error("response sealing failed: {0}")]
     Seal(EnvelopeError),
+    /// The webhook event could not be built (nothing was recorded).
+    #[error(transparent)]
+    Webhook(#[from] crate::webhook::EventError),
 }
 
 /// A sealed answer and what it says (for metrics and logs; never receipt content).
@@ -141,27 +153,59 @@ impl Verifier {
         let purchase = match check(app, &self.settings, &request.receipt, now_ms) {
             Ok(p) => p,
             Err(rejection) => {
-                return Ok(not_paid(claims, rejection.reason, Some(&rejection.partial)))
+                // The App Store's signed transaction says it was refunded or revoked: if it was
+                // redeemed, record that (the ledger key is the transactionId).
+                if rejection.reason == Reason::Revoked && request.receipt.store() == Store::AppStore
+                {
+                    if let Some(key) = &rejection.partial.transaction_id {
+                        let outcome = revoke(
+                            &self.settings,
+                            self.ledger.as_ref(),
+                            Store::AppStore,
+                            &request.app_id,
+                            key,
+                            "app_store: the transaction has a revocationDate",
+                            now_ms,
+                        )
+                        .await?;
+                        if outcome == RevokeOutcome::Revoked {
+                            tracing::info!(app = %request.app_id, store = "app_store",
+                                "redeemed transaction revoked by the store");
+                        }
+                    }
+                }
+                return Ok(not_paid(claims, rejection.reason, Some(&rejection.partial)));
             }
         };
         fill_purchase(&mut claims, &purchase);
+        let delivery = match self.settings.webhooks.get(&request.app_id) {
+            Some(_) => Some(crate::webhook::paid_event(
+                &paid(claims.clone(), Redemption::First),
+                now_ms,
+            )?),
+            None => None,
+        };
         let outcome = self
             .ledger
-            .redeem(RedemptionRequest {
-                store: purchase.store,
-                app_id: request.app_id.clone(),
-                transaction_key: purchase.transaction_key.clone(),
-                account_id: request.account_id.clone(),
-                product_id: purchase.product_id.clone(),
-                receipt_sha256: claims.receipt_sha256.clone(),
-                verdict_id: claims.jti.clone(),
-                now_ms,
-            })
+            .redeem_and_notify(
+                RedemptionRequest {
+                    store: purchase.store,
+                    app_id: request.app_id.clone(),
+                    transaction_key: purchase.transaction_key.clone(),
+                    account_id: request.account_id.clone(),
+                    product_id: purchase.product_id.clone(),
+                    receipt_sha256: claims.receipt_sha256.clone(),
+                    verdict_id: claims.jti.clone(),
+                    now_ms,
+                },
+                delivery,
+            )
             .await?;
         Ok(match outcome {
             RedeemOutcome::First => paid(claims, Redemption::First),
             RedeemOutcome::Repeat => paid(claims, Redemption::Repeat),
             RedeemOutcome::OtherAccount => not_paid(claims, Reason::AlreadyRedeemed, None),
+            RedeemOutcome::Revoked => not_paid(claims, Reason::Revoked, None),
         })
     }
 
@@ -189,6 +233,50 @@ impl Verifier {
             redemption: None,
         }
     }
+}
+
+/// Record that a redeemed transaction was revoked (refund, chargeback, store revocation) and,
+/// if the app has a webhook, enqueue its `purchase.revoked` event in the same transaction.
+/// Idempotent: a second call changes nothing and sends nothing. A transaction that was never
+/// redeemed gives [`RevokeOutcome::NotFound`] and records nothing.
+pub async fn revoke(
+    settings: &Settings,
+    ledger: &dyn Ledger,
+    store: Store,
+    app_id: &str,
+    transaction_key: &str,
+    reason: &str,
+    now_ms: i64,
+) -> Result<RevokeOutcome, ServiceError> {
+    let Some(row) = ledger.find(store, app_id, transaction_key).await? else {
+        return Ok(RevokeOutcome::NotFound);
+    };
+    if row.revoked_at_ms.is_some() {
+        return Ok(RevokeOutcome::AlreadyRevoked);
+    }
+    let delivery = match settings.webhooks.get(app_id) {
+        Some(_) => Some(crate::webhook::revoked_event(
+            store,
+            app_id,
+            transaction_key,
+            &row,
+            reason,
+            now_ms,
+        )?),
+        None => None,
+    };
+    Ok(ledger
+        .revoke(
+            RevocationRequest {
+                store,
+                app_id: app_id.to_string(),
+                transaction_key: transaction_key.to_string(),
+                reason: reason.to_string(),
+                now_ms,
+            },
+            delivery,
+        )
+        .await?)
 }
 
 fn validate_request(request: &VerifyRequest) -> Result<(), ServiceError> {

@@ -40,6 +40,10 @@ pub struct Settings {
     pub anchors: TrustAnchors,
     /// Request limits.
     pub limits: Limits,
+    /// Webhook endpoints by app id (`[apps."ID".webhook]`); apps without one get no webhook.
+    pub webhooks: HashMap<String, crate::webhook::WebhookSettings>,
+    /// The delivery worker's timing (`[webhooks]`).
+    pub webhook_worker: crate::webhook::WorkerSettings,
 }
 
 /// PEM files for TLS.

@@ -53,6 +53,7 @@ async fn same_receipt_from_several_accounts_on_many_tasks_has_one_first() {
                 RedeemOutcome::First => {}
                 RedeemOutcome::Repeat => assert_eq!(account, &owner),
                 RedeemOutcome::OtherAccount => assert_ne!(account, &owner),
+                RedeemOutcome::Revoked => panic!("nothing was revoked"),
             }
         }
         // The owner again: Repeat; anyone else: OtherAccount.

@@ -47,7 +47,13 @@ async fn instances_starting_together_migrate_once() {
         l.ready().await.unwrap();
     }
     let status = ledgers[0].schema_status().await.unwrap();
-    assert_eq!(status.applied, vec![1]);
+    assert_eq!(
+        status.applied,
+        payseal_verifier::ledger::postgres::MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .collect::<Vec<_>>()
+    );
     assert!(status.pending.is_empty());
 }
 
@@ -65,10 +71,19 @@ async fn without_auto_migrate_the_start_fails_until_migrations_are_applied() {
     assert!(text.contains("payseal-verifier migrate"), "{text}");
 
     let ledger = PostgresLedger::new(&url, &manual).unwrap();
-    assert_eq!(ledger.schema_status().await.unwrap().pending.len(), 1);
+    assert_eq!(
+        ledger.schema_status().await.unwrap().pending.len(),
+        payseal_verifier::ledger::postgres::MIGRATIONS.len()
+    );
     // Not migrated: not ready (the table is missing).
     assert!(ledger.ready().await.is_err());
-    assert_eq!(ledger.migrate().await.unwrap(), vec![1]);
+    assert_eq!(
+        ledger.migrate().await.unwrap(),
+        payseal_verifier::ledger::postgres::MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .collect::<Vec<_>>()
+    );
     let ledger = PostgresLedger::connect(&url, &manual).await.unwrap();
     ledger.ready().await.unwrap();
 }
@@ -162,12 +177,24 @@ async fn migrate_command_checks_applies_and_reports() {
     let (code, text) = migrate_cli(&state, &url, &["--check"]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("pending 0001_redemptions"), "{text}");
-    assert!(text.contains("0 migration(s) applied, 1 pending"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "0 migration(s) applied, {} pending",
+            payseal_verifier::ledger::postgres::MIGRATIONS.len()
+        )),
+        "{text}"
+    );
 
     let (code, text) = migrate_cli(&state, &url, &[]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("applied 0001_redemptions"), "{text}");
-    assert!(text.contains("1 migration(s) applied, 0 pending"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{} migration(s) applied, 0 pending",
+            payseal_verifier::ledger::postgres::MIGRATIONS.len()
+        )),
+        "{text}"
+    );
 
     let (code, text) = migrate_cli(&state, &url, &["--check"]);
     assert_eq!(code, 0, "{text}");

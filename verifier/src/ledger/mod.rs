@@ -59,6 +59,9 @@ pub enum RedeemOutcome {
     Repeat,
     /// Another account owns it.
     OtherAccount,
+    /// The transaction was revoked (refunded) after it was redeemed: never `paid` again, for
+    /// any account, the owner included.
+    Revoked,
 }
 
 /// One stored redemption row, as [`Ledger::find`] reads it.
@@ -76,6 +79,145 @@ pub struct RedemptionRow {
     pub first_seen_ms: i64,
     /// Latest presentation by the owner, Unix milliseconds.
     pub last_seen_ms: i64,
+    /// When the purchase was recorded as revoked (refunded), Unix milliseconds.
+    pub revoked_at_ms: Option<i64>,
+    /// Why it was revoked (operator text or the store rule's finding).
+    pub revoke_reason: Option<String>,
+}
+
+/// A webhook delivery to enqueue in the outbox, in the same transaction as the ledger change
+/// that caused it (see [`crate::webhook`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// The event id (the idempotency id receivers deduplicate by; for `purchase.paid`, the
+    /// verdict `jti`). Primary key of the outbox.
+    pub id: String,
+    /// The app whose webhook endpoint receives it.
+    pub app_id: String,
+    /// The event type (`purchase.paid`, `purchase.revoked`).
+    pub event_type: String,
+    /// The exact JSON body that will be signed and sent.
+    pub body: String,
+    /// Creation time, Unix milliseconds (the give-up age counts from here).
+    pub created_ms: i64,
+}
+
+/// The state of one outbox row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    /// Not acknowledged yet; attempted when `next_attempt_ms` is due.
+    Pending,
+    /// Acknowledged by a 2xx.
+    Delivered,
+    /// Given up (older than the app's give-up age, or no endpoint configured any more).
+    Failed,
+}
+
+impl DeliveryState {
+    /// `pending`, `delivered` or `failed` (as stored).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// The state stored as `text`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(DeliveryState::Pending),
+            "delivered" => Some(DeliveryState::Delivered),
+            "failed" => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Event id (idempotency id).
+    pub id: String,
+    /// The app.
+    pub app_id: String,
+    /// Event type.
+    pub event_type: String,
+    /// The JSON body.
+    pub body: String,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+    /// The give-up age counts from here: `created_ms`, or the time of a manual retry.
+    pub age_from_ms: i64,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// When the next attempt is due (while a worker holds the row: when its lease ends).
+    pub next_attempt_ms: i64,
+    /// Pending, delivered or failed.
+    pub state: DeliveryState,
+    /// The last attempt's error (status code or transport error), if any.
+    pub last_error: Option<String>,
+    /// When it was delivered or given up, Unix milliseconds.
+    pub finished_ms: Option<i64>,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// The endpoint answered 2xx.
+    Delivered {
+        /// When.
+        at_ms: i64,
+    },
+    /// Not acknowledged; try again at `next_attempt_ms`.
+    Retry {
+        /// When the next attempt is due.
+        next_attempt_ms: i64,
+        /// What went wrong (never the secret or the body).
+        error: String,
+    },
+    /// Not acknowledged and given up.
+    Failed {
+        /// When.
+        at_ms: i64,
+        /// What went wrong last.
+        error: String,
+    },
+}
+
+/// Which outbox rows to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxFilter {
+    /// Every row.
+    All,
+    /// Rows in one state.
+    State(DeliveryState),
+}
+
+/// Revoke one redeemed transaction (refund, chargeback, store revocation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRequest {
+    /// The store.
+    pub store: Store,
+    /// The app id.
+    pub app_id: String,
+    /// The transaction key (as recorded).
+    pub transaction_key: String,
+    /// Why (stored; shown to operators and sent in the webhook).
+    pub reason: String,
+    /// Time of the revocation, Unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// What [`Ledger::revoke`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// The row is now revoked (and the delivery, if any, enqueued in the same transaction).
+    Revoked,
+    /// It was revoked before; nothing changed, nothing enqueued.
+    AlreadyRevoked,
+    /// No redemption of that transaction exists; nothing recorded.
+    NotFound,
 }
 
 /// Why the ledger could not answer. The server maps every variant to `503` + `Retry-After`.
@@ -136,6 +278,58 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>>;
     /// Number of recorded redemptions (a full count: for operators and tests, not hot paths).
     fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>>;
+
+    /// Like [`Ledger::redeem`], and when the outcome is [`RedeemOutcome::First`], also enqueue
+    /// `delivery` in the outbox in the same transaction: both are committed, or neither.
+    fn redeem_and_notify(
+        &self,
+        request: RedemptionRequest,
+        delivery: Option<NewDelivery>,
+    ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>>;
+
+    /// Mark a redeemed transaction revoked (once) and, when it was not revoked before, enqueue
+    /// `delivery` in the same transaction.
+    fn revoke(
+        &self,
+        request: RevocationRequest,
+        delivery: Option<NewDelivery>,
+    ) -> BoxFuture<'_, Result<RevokeOutcome, LedgerError>>;
+
+    /// Take up to `limit` pending deliveries due at `now_ms` for one worker: each is leased
+    /// until `lease_until_ms` (its `next_attempt_ms` moves there and `attempts` goes up by one),
+    /// so no other worker or instance takes it meanwhile; a worker that dies leaves it to be
+    /// taken again when the lease ends.
+    fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, LedgerError>>;
+
+    /// Record the result of an attempt on a pending row (a row no longer pending is left as is).
+    fn finish_attempt<'a>(
+        &'a self,
+        id: &'a str,
+        result: AttemptResult,
+    ) -> BoxFuture<'a, Result<(), LedgerError>>;
+
+    /// Outbox rows, newest first, at most `limit`.
+    fn list_deliveries(
+        &self,
+        filter: OutboxFilter,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, LedgerError>>;
+
+    /// Put failed rows back to pending, due at `now_ms` (one row by id, or all failed rows);
+    /// returns how many. Their give-up age counts again from `now_ms`.
+    fn retry_failed<'a>(
+        &'a self,
+        id: Option<&'a str>,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<u64, LedgerError>>;
+
+    /// Number of pending deliveries.
+    fn count_pending(&self) -> BoxFuture<'_, Result<u64, LedgerError>>;
 }
 
 /// A password that never prints (`Debug` shows `***`) and is wiped from memory on drop.

@@ -50,8 +50,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::{
-    redact_url, BoxFuture, Ledger, LedgerError, LedgerOptions, RedeemOutcome, RedemptionRequest,
-    RedemptionRow,
+    redact_url, AttemptResult, BoxFuture, Delivery, DeliveryState, Ledger, LedgerError,
+    LedgerOptions, NewDelivery, OutboxFilter, RedeemOutcome, RedemptionRequest, RedemptionRow,
+    RevocationRequest, RevokeOutcome,
 };
 
 /// One embedded schema migration (`verifier/migrations/postgres/NNNN_NAME.sql`).
@@ -78,11 +79,18 @@ impl Migration {
 }
 
 /// Every migration this verifier knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "redemptions",
-    sql: include_str!("../../migrations/postgres/0001_redemptions.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "redemptions",
+        sql: include_str!("../../migrations/postgres/0001_redemptions.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "outbox_revocation",
+        sql: include_str!("../../migrations/postgres/0002_outbox_revocation.sql"),
+    },
+];
 
 /// The table recording applied migrations.
 pub const MIGRATIONS_TABLE: &str = "payseal_schema_migrations";
@@ -109,15 +117,39 @@ const INSERT_SQL: &str = "INSERT INTO payseal_redemptions
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
     ON CONFLICT (store, app_id, transaction_key) DO NOTHING";
 
-const TOUCH_SQL: &str = "UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, $5)
-    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4";
+/// The first redemption and its outbox row in one statement (so in one transaction): the
+/// outbox row is inserted only when the redemption row was.
+const INSERT_NOTIFY_SQL: &str = "WITH redeemed AS (
+    INSERT INTO payseal_redemptions
+        (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
+         first_verdict_id, first_seen_ms, last_seen_ms)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+    ON CONFLICT (store, app_id, transaction_key) DO NOTHING
+    RETURNING 1)
+  INSERT INTO payseal_outbox (id, app_id, event_type, body, created_ms, age_from_ms, attempts,
+                              next_attempt_ms, state)
+  SELECT $9, $2, $10, $11, $12, $12, 0, $12, 'pending' FROM redeemed";
 
-const OWNER_SQL: &str = "SELECT account_id FROM payseal_redemptions
+const TOUCH_SQL: &str = "UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, $5)
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
+      AND revoked_at_ms IS NULL";
+
+const OWNER_SQL: &str = "SELECT account_id, revoked_at_ms FROM payseal_redemptions
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
 
 const FIND_SQL: &str = "SELECT account_id, product_id, receipt_sha256, first_verdict_id,
-    first_seen_ms, last_seen_ms FROM payseal_redemptions
+    first_seen_ms, last_seen_ms, revoked_at_ms, revoke_reason FROM payseal_redemptions
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
+
+const REVOKE_SQL: &str = "UPDATE payseal_redemptions SET revoked_at_ms = $4, revoke_reason = $5
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND revoked_at_ms IS NULL";
+
+const ENQUEUE_SQL: &str = "INSERT INTO payseal_outbox
+    (id, app_id, event_type, body, created_ms, age_from_ms, attempts, next_attempt_ms, state)
+    VALUES ($1, $2, $3, $4, $5, $5, 0, $5, 'pending')";
+
+const OUTBOX_COLUMNS: &str = "id, app_id, event_type, body, created_ms, age_from_ms, attempts, \
+    next_attempt_ms, state, last_error, finished_ms";
 
 const READY_SQL: &str = "SELECT 1 FROM payseal_redemptions LIMIT 0";
 
@@ -377,25 +409,55 @@ impl PostgresLedger {
             .map_err(|_| LedgerError::Timeout(self.query_timeout))?
     }
 
-    async fn redeem_once(&self, r: &RedemptionRequest) -> Result<RedeemOutcome, OpError> {
+    async fn redeem_once(
+        &self,
+        r: &RedemptionRequest,
+        delivery: Option<&NewDelivery>,
+    ) -> Result<RedeemOutcome, OpError> {
         let client = self.pool.get().await?;
         let store = r.store.as_str();
-        let insert = client.prepare_cached(INSERT_SQL).await?;
-        let inserted = client
-            .execute(
-                &insert,
-                &[
-                    &store,
-                    &r.app_id,
-                    &r.transaction_key,
-                    &r.account_id,
-                    &r.product_id,
-                    &r.receipt_sha256,
-                    &r.verdict_id,
-                    &r.now_ms,
-                ],
-            )
-            .await?;
+        let inserted = match delivery {
+            None => {
+                let insert = client.prepare_cached(INSERT_SQL).await?;
+                client
+                    .execute(
+                        &insert,
+                        &[
+                            &store,
+                            &r.app_id,
+                            &r.transaction_key,
+                            &r.account_id,
+                            &r.product_id,
+                            &r.receipt_sha256,
+                            &r.verdict_id,
+                            &r.now_ms,
+                        ],
+                    )
+                    .await?
+            }
+            Some(d) => {
+                let insert = client.prepare_cached(INSERT_NOTIFY_SQL).await?;
+                client
+                    .execute(
+                        &insert,
+                        &[
+                            &store,
+                            &r.app_id,
+                            &r.transaction_key,
+                            &r.account_id,
+                            &r.product_id,
+                            &r.receipt_sha256,
+                            &r.verdict_id,
+                            &r.now_ms,
+                            &d.id,
+                            &d.event_type,
+                            &d.body,
+                            &d.created_ms,
+                        ],
+                    )
+                    .await?
+            }
+        };
         if inserted == 1 {
             return Ok(RedeemOutcome::First);
         }
@@ -420,6 +482,7 @@ impl PostgresLedger {
             .query_opt(&owner, &[&store, &r.app_id, &r.transaction_key])
             .await?
         {
+            Some(row) if row.try_get::<_, Option<i64>>(1)?.is_some() => Ok(RedeemOutcome::Revoked),
             Some(row) if row.try_get::<_, String>(0)? == r.account_id => Ok(RedeemOutcome::Repeat),
             Some(_) => Ok(RedeemOutcome::OtherAccount),
             None => Err(OpError::Ledger(LedgerError::Postgres(
@@ -429,10 +492,14 @@ impl PostgresLedger {
         }
     }
 
-    async fn redeem_retrying(&self, r: RedemptionRequest) -> Result<RedeemOutcome, LedgerError> {
+    async fn redeem_retrying(
+        &self,
+        r: RedemptionRequest,
+        delivery: Option<NewDelivery>,
+    ) -> Result<RedeemOutcome, LedgerError> {
         let mut attempt = 1;
         loop {
-            match self.redeem_once(&r).await {
+            match self.redeem_once(&r, delivery.as_ref()).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(e) if e.retryable() && attempt < MAX_RETRIES => {
                     tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
@@ -441,6 +508,49 @@ impl PostgresLedger {
                 Err(e) => return Err(e.into_ledger()),
             }
         }
+    }
+
+    async fn pooled(&self) -> Result<deadpool_postgres::Object, LedgerError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| OpError::from(e).into_ledger())
+    }
+
+    async fn revoke_once(
+        &self,
+        r: &RevocationRequest,
+        delivery: Option<&NewDelivery>,
+    ) -> Result<RevokeOutcome, OpError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let store = r.store.as_str();
+        let updated = tx
+            .execute(
+                REVOKE_SQL,
+                &[&store, &r.app_id, &r.transaction_key, &r.now_ms, &r.reason],
+            )
+            .await?;
+        if updated == 1 {
+            if let Some(d) = delivery {
+                tx.execute(
+                    ENQUEUE_SQL,
+                    &[&d.id, &d.app_id, &d.event_type, &d.body, &d.created_ms],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            return Ok(RevokeOutcome::Revoked);
+        }
+        let exists = tx
+            .query_opt(OWNER_SQL, &[&store, &r.app_id, &r.transaction_key])
+            .await?;
+        tx.commit().await?;
+        Ok(if exists.is_some() {
+            RevokeOutcome::AlreadyRevoked
+        } else {
+            RevokeOutcome::NotFound
+        })
     }
 
     async fn dedicated(&self) -> Result<tokio_postgres::Client, LedgerError> {
@@ -638,12 +748,213 @@ async fn apply_one(
     tx.commit().await
 }
 
+fn delivery_from_row(row: &tokio_postgres::Row) -> Result<Delivery, LedgerError> {
+    let state: String = row.try_get(8).map_err(pg)?;
+    Ok(Delivery {
+        id: row.try_get(0).map_err(pg)?,
+        app_id: row.try_get(1).map_err(pg)?,
+        event_type: row.try_get(2).map_err(pg)?,
+        body: row.try_get(3).map_err(pg)?,
+        created_ms: row.try_get(4).map_err(pg)?,
+        age_from_ms: row.try_get(5).map_err(pg)?,
+        attempts: row.try_get(6).map_err(pg)?,
+        next_attempt_ms: row.try_get(7).map_err(pg)?,
+        state: DeliveryState::parse(&state)
+            .ok_or_else(|| LedgerError::Schema(format!("unknown outbox state {state:?}")))?,
+        last_error: row.try_get(9).map_err(pg)?,
+        finished_ms: row.try_get(10).map_err(pg)?,
+    })
+}
+
 impl Ledger for PostgresLedger {
     fn redeem(
         &self,
         request: RedemptionRequest,
     ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>> {
-        Box::pin(self.within(self.redeem_retrying(request)))
+        Box::pin(self.within(self.redeem_retrying(request, None)))
+    }
+
+    fn redeem_and_notify(
+        &self,
+        request: RedemptionRequest,
+        delivery: Option<NewDelivery>,
+    ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>> {
+        Box::pin(self.within(self.redeem_retrying(request, delivery)))
+    }
+
+    fn revoke(
+        &self,
+        request: RevocationRequest,
+        delivery: Option<NewDelivery>,
+    ) -> BoxFuture<'_, Result<RevokeOutcome, LedgerError>> {
+        Box::pin(self.within(async move {
+            let mut attempt = 1;
+            loop {
+                match self.revoke_once(&request, delivery.as_ref()).await {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(e) if e.retryable() && attempt < MAX_RETRIES => {
+                        tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e.into_ledger()),
+                }
+            }
+        }))
+    }
+
+    fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, LedgerError>> {
+        Box::pin(self.within(async move {
+            let client = self.pooled().await?;
+            // SKIP LOCKED: concurrent workers (other instances) take other rows instead of
+            // waiting; the lease (next_attempt_ms) keeps a taken row from being taken again
+            // until this worker reports or dies.
+            let sql = format!(
+                "UPDATE payseal_outbox o SET next_attempt_ms = $2, attempts = o.attempts + 1
+                 FROM (SELECT id FROM payseal_outbox
+                       WHERE state = 'pending' AND next_attempt_ms <= $1
+                       ORDER BY next_attempt_ms LIMIT $3
+                       FOR UPDATE SKIP LOCKED) due
+                 WHERE o.id = due.id
+                 RETURNING {}",
+                OUTBOX_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("o.{}", c.trim()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let rows = client
+                .query(&sql, &[&now_ms, &lease_until_ms, &i64::from(limit)])
+                .await
+                .map_err(pg)?;
+            rows.iter().map(delivery_from_row).collect()
+        }))
+    }
+
+    fn finish_attempt<'a>(
+        &'a self,
+        id: &'a str,
+        result: AttemptResult,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        Box::pin(self.within(async move {
+            let client = self.pooled().await?;
+            match &result {
+                AttemptResult::Delivered { at_ms } => client
+                    .execute(
+                        "UPDATE payseal_outbox SET state = 'delivered', finished_ms = $2,
+                                last_error = NULL
+                         WHERE id = $1 AND state = 'pending'",
+                        &[&id, at_ms],
+                    )
+                    .await
+                    .map_err(pg)?,
+                AttemptResult::Retry {
+                    next_attempt_ms,
+                    error,
+                } => client
+                    .execute(
+                        "UPDATE payseal_outbox SET next_attempt_ms = $2, last_error = $3
+                         WHERE id = $1 AND state = 'pending'",
+                        &[&id, next_attempt_ms, error],
+                    )
+                    .await
+                    .map_err(pg)?,
+                AttemptResult::Failed { at_ms, error } => client
+                    .execute(
+                        "UPDATE payseal_outbox SET state = 'failed', finished_ms = $2,
+                                last_error = $3
+                         WHERE id = $1 AND state = 'pending'",
+                        &[&id, at_ms, error],
+                    )
+                    .await
+                    .map_err(pg)?,
+            };
+            Ok(())
+        }))
+    }
+
+    fn list_deliveries(
+        &self,
+        filter: OutboxFilter,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, LedgerError>> {
+        Box::pin(self.within(async move {
+            let client = self.pooled().await?;
+            let limit = i64::from(limit);
+            let rows = match filter {
+                OutboxFilter::All => client
+                    .query(
+                        &format!(
+                            "SELECT {OUTBOX_COLUMNS} FROM payseal_outbox
+                             ORDER BY created_ms DESC, id LIMIT $1"
+                        ),
+                        &[&limit],
+                    )
+                    .await
+                    .map_err(pg)?,
+                OutboxFilter::State(state) => client
+                    .query(
+                        &format!(
+                            "SELECT {OUTBOX_COLUMNS} FROM payseal_outbox WHERE state = $1
+                             ORDER BY created_ms DESC, id LIMIT $2"
+                        ),
+                        &[&state.as_str(), &limit],
+                    )
+                    .await
+                    .map_err(pg)?,
+            };
+            rows.iter().map(delivery_from_row).collect()
+        }))
+    }
+
+    fn retry_failed<'a>(
+        &'a self,
+        id: Option<&'a str>,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<u64, LedgerError>> {
+        Box::pin(self.within(async move {
+            let client = self.pooled().await?;
+            let n = match id {
+                Some(id) => client
+                    .execute(
+                        "UPDATE payseal_outbox SET state = 'pending', next_attempt_ms = $2,
+                                age_from_ms = $2, finished_ms = NULL
+                         WHERE id = $1 AND state = 'failed'",
+                        &[&id, &now_ms],
+                    )
+                    .await
+                    .map_err(pg)?,
+                None => client
+                    .execute(
+                        "UPDATE payseal_outbox SET state = 'pending', next_attempt_ms = $1,
+                                age_from_ms = $1, finished_ms = NULL
+                         WHERE state = 'failed'",
+                        &[&now_ms],
+                    )
+                    .await
+                    .map_err(pg)?,
+            };
+            Ok(n)
+        }))
+    }
+
+    fn count_pending(&self) -> BoxFuture<'_, Result<u64, LedgerError>> {
+        Box::pin(self.within(async move {
+            let client = self.pooled().await?;
+            let row = client
+                .query_one(
+                    "SELECT COUNT(*) FROM payseal_outbox WHERE state = 'pending'",
+                    &[],
+                )
+                .await
+                .map_err(pg)?;
+            let n: i64 = row.try_get(0).map_err(pg)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }))
     }
 
     fn ready(&self) -> BoxFuture<'_, Result<(), LedgerError>> {
@@ -683,6 +994,8 @@ impl Ledger for PostgresLedger {
                     first_verdict_id: row.try_get(3).map_err(pg)?,
                     first_seen_ms: row.try_get(4).map_err(pg)?,
                     last_seen_ms: row.try_get(5).map_err(pg)?,
+                    revoked_at_ms: row.try_get(6).map_err(pg)?,
+                    revoke_reason: row.try_get(7).map_err(pg)?,
                 })
             })
             .transpose()

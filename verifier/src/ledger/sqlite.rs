@@ -8,6 +8,12 @@
 //! applied one after another, so two presentations of one receipt in a batch still see each
 //! other. Reads (`ready`, `lookup`, `count`) use a second connection, which WAL lets run
 //! beside the writer.
+//!
+//! **Webhook outbox** (schema version 2): a `paid / first` redemption and its `outbox` row are
+//! written in the same savepoint, so they commit together or not at all. Revocations and
+//! outbox updates (claims, attempt results, retries) also go through the writer thread, each in
+//! its own `BEGIN IMMEDIATE` transaction. A version-1 file is upgraded in place when opened
+//! (`revoked_at_ms`, `revoke_reason` columns and the `outbox` table).
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -16,10 +22,13 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
-use super::{BoxFuture, Ledger, LedgerError, RedeemOutcome, RedemptionRequest};
+use super::{
+    AttemptResult, BoxFuture, Delivery, DeliveryState, Ledger, LedgerError, NewDelivery,
+    OutboxFilter, RedeemOutcome, RedemptionRequest, RevocationRequest, RevokeOutcome,
+};
 use payseal_protocol::Store;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Most redemptions committed together.
 pub const MAX_BATCH: usize = 256;
@@ -42,11 +51,44 @@ CREATE TABLE IF NOT EXISTS redemptions (
 ) WITHOUT ROWID;
 ";
 
+/// Version 1 → 2: revocation columns and the webhook outbox.
+const UPGRADE_TO_2: &str = "
+ALTER TABLE redemptions ADD COLUMN revoked_at_ms INTEGER;
+ALTER TABLE redemptions ADD COLUMN revoke_reason TEXT;
+CREATE TABLE outbox (
+    id              TEXT    PRIMARY KEY,
+    app_id          TEXT    NOT NULL,
+    event_type      TEXT    NOT NULL,
+    body            TEXT    NOT NULL,
+    created_ms      INTEGER NOT NULL,
+    age_from_ms     INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    state           TEXT    NOT NULL,
+    last_error      TEXT,
+    finished_ms     INTEGER
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_ms);
+";
+
+const OUTBOX_COLUMNS: &str = "id, app_id, event_type, body, created_ms, age_from_ms, attempts, \
+     next_attempt_ms, state, last_error, finished_ms";
+
 type Reply = oneshot::Sender<Result<RedeemOutcome, LedgerError>>;
 
-struct Job {
+/// One redemption waiting for the writer.
+struct RedeemJob {
     request: RedemptionRequest,
+    delivery: Option<NewDelivery>,
     reply: Reply,
+}
+
+/// Work for the writer thread.
+enum Job {
+    /// A redemption (group-committed with the others waiting).
+    Redeem(Box<RedeemJob>),
+    /// Any other write, run alone; it answers through its own channel.
+    Exec(Box<dyn FnOnce(&mut Connection) + Send>),
 }
 
 /// The SQLite ledger.
@@ -90,16 +132,8 @@ impl SqliteLedger {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let writer_conn = connect(path)?;
-        writer_conn.execute_batch(SCHEMA)?;
-        let version: i64 = writer_conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version == 0 {
-            writer_conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        } else if version != SCHEMA_VERSION {
-            return Err(schema_error(format!(
-                "ledger schema version {version}, expected {SCHEMA_VERSION}"
-            )));
-        }
+        let mut writer_conn = connect(path)?;
+        prepare_schema(&mut writer_conn)?;
         let reader = connect(path)?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -120,12 +154,62 @@ impl SqliteLedger {
     fn submit(
         &self,
         request: RedemptionRequest,
+        delivery: Option<NewDelivery>,
     ) -> Result<oneshot::Receiver<Result<RedeemOutcome, LedgerError>>, LedgerError> {
         let (reply, rx) = oneshot::channel();
         self.writer
-            .send(Job { request, reply })
+            .send(Job::Redeem(Box::new(RedeemJob {
+                request,
+                delivery,
+                reply,
+            })))
             .map_err(|_| LedgerError::Worker("ledger writer stopped".into()))?;
         Ok(rx)
+    }
+
+    /// Run `f` on the writer thread inside one `BEGIN IMMEDIATE` transaction (committed when
+    /// `f` succeeds, rolled back otherwise).
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, LedgerError> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, LedgerError>> {
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Exec(Box::new(move |conn: &mut Connection| {
+            let result = (|| {
+                let t = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let value = f(&t)?;
+                t.commit()?;
+                Ok(value)
+            })();
+            let _ = tx.send(result);
+        }));
+        let sent = self
+            .writer
+            .send(job)
+            .map_err(|_| LedgerError::Worker("ledger writer stopped".into()));
+        Box::pin(async move {
+            sent?;
+            rx.await
+                .map_err(|_| LedgerError::Worker("ledger writer dropped the request".into()))?
+        })
+    }
+
+    /// Run `f` on the reader connection off the async threads.
+    fn read_async<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, LedgerError> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, LedgerError>> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader
+                    .lock()
+                    .map_err(|_| LedgerError::Worker("ledger reader poisoned".into()))?;
+                f(&conn)
+            })
+            .await
+            .map_err(|e| LedgerError::Worker(e.to_string()))?
+        })
     }
 
     /// Synchronous redemption, for callers outside an async runtime (benches, tools).
@@ -133,7 +217,7 @@ impl SqliteLedger {
         &self,
         request: &RedemptionRequest,
     ) -> Result<RedeemOutcome, LedgerError> {
-        self.submit(request.clone())?
+        self.submit(request.clone(), None)?
             .blocking_recv()
             .map_err(|_| LedgerError::Worker("ledger writer dropped the request".into()))?
     }
@@ -165,6 +249,195 @@ impl SqliteLedger {
     }
 }
 
+/// Create or upgrade the schema to [`SCHEMA_VERSION`] (one transaction; safe when another
+/// process opens the same file at the same time).
+fn prepare_schema(conn: &mut Connection) -> Result<(), LedgerError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    match version {
+        0 => {
+            tx.execute_batch(SCHEMA)?;
+            tx.execute_batch(UPGRADE_TO_2)?;
+        }
+        1 => tx.execute_batch(UPGRADE_TO_2)?,
+        SCHEMA_VERSION => return Ok(()),
+        other => {
+            return Err(schema_error(format!(
+                "ledger schema version {other}, expected {SCHEMA_VERSION}"
+            )))
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+    let state: String = r.get(8)?;
+    Ok(Delivery {
+        id: r.get(0)?,
+        app_id: r.get(1)?,
+        event_type: r.get(2)?,
+        body: r.get(3)?,
+        created_ms: r.get(4)?,
+        age_from_ms: r.get(5)?,
+        attempts: r.get(6)?,
+        next_attempt_ms: r.get(7)?,
+        state: DeliveryState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::InvalidColumnType(8, "state".into(), rusqlite::types::Type::Text)
+        })?,
+        last_error: r.get(9)?,
+        finished_ms: r.get(10)?,
+    })
+}
+
+fn enqueue_on(conn: &Connection, d: &NewDelivery) -> Result<(), LedgerError> {
+    conn.prepare_cached(
+        "INSERT INTO outbox (id, app_id, event_type, body, created_ms, age_from_ms, attempts,
+                             next_attempt_ms, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, 0, ?5, 'pending')",
+    )?
+    .execute(params![d.id, d.app_id, d.event_type, d.body, d.created_ms])?;
+    Ok(())
+}
+
+fn revoke_on(
+    conn: &Connection,
+    r: &RevocationRequest,
+    delivery: Option<&NewDelivery>,
+) -> Result<RevokeOutcome, LedgerError> {
+    let key = params![r.store.as_str(), r.app_id, r.transaction_key];
+    let existing: Option<Option<i64>> = conn
+        .query_row(
+            "SELECT revoked_at_ms FROM redemptions
+             WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
+            key,
+            |row| row.get(0),
+        )
+        .optional()?;
+    match existing {
+        None => Ok(RevokeOutcome::NotFound),
+        Some(Some(_)) => Ok(RevokeOutcome::AlreadyRevoked),
+        Some(None) => {
+            conn.execute(
+                "UPDATE redemptions SET revoked_at_ms = ?4, revoke_reason = ?5
+                 WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3
+                   AND revoked_at_ms IS NULL",
+                params![
+                    r.store.as_str(),
+                    r.app_id,
+                    r.transaction_key,
+                    r.now_ms,
+                    r.reason
+                ],
+            )?;
+            if let Some(d) = delivery {
+                enqueue_on(conn, d)?;
+            }
+            Ok(RevokeOutcome::Revoked)
+        }
+    }
+}
+
+fn claim_on(
+    conn: &Connection,
+    now_ms: i64,
+    lease_until_ms: i64,
+    limit: u32,
+) -> Result<Vec<Delivery>, LedgerError> {
+    let mut rows: Vec<Delivery> = conn
+        .prepare_cached(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox
+             WHERE state = 'pending' AND next_attempt_ms <= ?1
+             ORDER BY next_attempt_ms LIMIT ?2"
+        ))?
+        .query_map(params![now_ms, limit], delivery_from_row)?
+        .collect::<Result<_, _>>()?;
+    let mut claim = conn.prepare_cached(
+        "UPDATE outbox SET next_attempt_ms = ?2, attempts = attempts + 1 WHERE id = ?1",
+    )?;
+    for row in &mut rows {
+        claim.execute(params![row.id, lease_until_ms])?;
+        row.next_attempt_ms = lease_until_ms;
+        row.attempts += 1;
+    }
+    Ok(rows)
+}
+
+fn finish_on(conn: &Connection, id: &str, result: &AttemptResult) -> Result<(), LedgerError> {
+    match result {
+        AttemptResult::Delivered { at_ms } => conn.execute(
+            "UPDATE outbox SET state = 'delivered', finished_ms = ?2, last_error = NULL
+             WHERE id = ?1 AND state = 'pending'",
+            params![id, at_ms],
+        )?,
+        AttemptResult::Retry {
+            next_attempt_ms,
+            error,
+        } => conn.execute(
+            "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3
+             WHERE id = ?1 AND state = 'pending'",
+            params![id, next_attempt_ms, error],
+        )?,
+        AttemptResult::Failed { at_ms, error } => conn.execute(
+            "UPDATE outbox SET state = 'failed', finished_ms = ?2, last_error = ?3
+             WHERE id = ?1 AND state = 'pending'",
+            params![id, at_ms, error],
+        )?,
+    };
+    Ok(())
+}
+
+fn list_on(
+    conn: &Connection,
+    filter: OutboxFilter,
+    limit: u32,
+) -> Result<Vec<Delivery>, LedgerError> {
+    let rows = match filter {
+        OutboxFilter::All => conn
+            .prepare(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY created_ms DESC, id LIMIT ?1"
+            ))?
+            .query_map(params![limit], delivery_from_row)?
+            .collect::<Result<Vec<_>, _>>()?,
+        OutboxFilter::State(state) => conn
+            .prepare(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = ?1
+                 ORDER BY created_ms DESC, id LIMIT ?2"
+            ))?
+            .query_map(params![state.as_str(), limit], delivery_from_row)?
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    Ok(rows)
+}
+
+fn retry_failed_on(conn: &Connection, id: Option<&str>, now_ms: i64) -> Result<u64, LedgerError> {
+    let n = match id {
+        Some(id) => conn.execute(
+            "UPDATE outbox SET state = 'pending', next_attempt_ms = ?2, age_from_ms = ?2,
+                               finished_ms = NULL
+             WHERE id = ?1 AND state = 'failed'",
+            params![id, now_ms],
+        )?,
+        None => conn.execute(
+            "UPDATE outbox SET state = 'pending', next_attempt_ms = ?1, age_from_ms = ?1,
+                               finished_ms = NULL
+             WHERE state = 'failed'",
+            params![now_ms],
+        )?,
+    };
+    Ok(n as u64)
+}
+
+fn count_pending_on(conn: &Connection) -> Result<u64, LedgerError> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 fn lookup_on(
     conn: &Connection,
     store: Store,
@@ -173,7 +446,8 @@ fn lookup_on(
 ) -> Result<Option<RedemptionRow>, LedgerError> {
     Ok(conn
         .query_row(
-            "SELECT account_id, product_id, receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms
+            "SELECT account_id, product_id, receipt_sha256, first_verdict_id, first_seen_ms,
+                    last_seen_ms, revoked_at_ms, revoke_reason
              FROM redemptions WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
             params![store.as_str(), app_id, transaction_key],
             |r| {
@@ -184,6 +458,8 @@ fn lookup_on(
                     first_verdict_id: r.get(3)?,
                     first_seen_ms: r.get(4)?,
                     last_seen_ms: r.get(5)?,
+                    revoked_at_ms: r.get(6)?,
+                    revoke_reason: r.get(7)?,
                 })
             },
         )
@@ -197,15 +473,37 @@ fn count_on(conn: &Connection) -> Result<u64, LedgerError> {
 
 /// The writer thread: group-commit batches until every sender is gone.
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+    let mut next: Option<Job> = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        let mut batch = match first {
+            Job::Exec(f) => {
+                f(&mut conn);
+                continue;
+            }
+            Job::Redeem(job) => vec![*job],
+        };
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Job::Redeem(job)) => batch.push(*job),
+                // Run it after this batch's commit.
+                Ok(exec @ Job::Exec(_)) => {
+                    next = Some(exec);
+                    break;
+                }
                 Err(_) => break,
             }
         }
-        let requests: Vec<&RedemptionRequest> = batch.iter().map(|j| &j.request).collect();
+        let requests: Vec<(&RedemptionRequest, Option<&NewDelivery>)> = batch
+            .iter()
+            .map(|j| (&j.request, j.delivery.as_ref()))
+            .collect();
         match commit_batch(&mut conn, &requests) {
             Ok(outcomes) => {
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
@@ -224,16 +522,23 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// One transaction for the whole batch; each request in its own savepoint.
+/// One transaction for the whole batch; each request (with its outbox row) in its own
+/// savepoint.
 fn commit_batch(
     conn: &mut Connection,
-    requests: &[&RedemptionRequest],
+    requests: &[(&RedemptionRequest, Option<&NewDelivery>)],
 ) -> Result<Vec<Result<RedeemOutcome, LedgerError>>, LedgerError> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(requests.len());
-    for r in requests {
+    for (r, delivery) in requests {
         let sp = tx.savepoint()?;
-        match redeem_on(&sp, r) {
+        let result = redeem_on(&sp, r).and_then(|o| {
+            if let (RedeemOutcome::First, Some(d)) = (o, delivery) {
+                enqueue_on(&sp, d)?;
+            }
+            Ok(o)
+        });
+        match result {
             Ok(o) => {
                 sp.commit()?;
                 outcomes.push(Ok(o));
@@ -270,15 +575,18 @@ fn redeem_on(conn: &Connection, r: &RedemptionRequest) -> Result<RedeemOutcome, 
     if inserted == 1 {
         return Ok(RedeemOutcome::First);
     }
-    let owner: String = conn
+    let (owner, revoked_at): (String, Option<i64>) = conn
         .prepare_cached(
-            "SELECT account_id FROM redemptions
+            "SELECT account_id, revoked_at_ms FROM redemptions
              WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
         )?
         .query_row(
             params![r.store.as_str(), r.app_id, r.transaction_key],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
+    if revoked_at.is_some() {
+        return Ok(RedeemOutcome::Revoked);
+    }
     if owner != r.account_id {
         return Ok(RedeemOutcome::OtherAccount);
     }
@@ -300,7 +608,15 @@ impl Ledger for SqliteLedger {
         &self,
         request: RedemptionRequest,
     ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>> {
-        let submitted = self.submit(request);
+        self.redeem_and_notify(request, None)
+    }
+
+    fn redeem_and_notify(
+        &self,
+        request: RedemptionRequest,
+        delivery: Option<NewDelivery>,
+    ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>> {
+        let submitted = self.submit(request, delivery);
         Box::pin(async move {
             submitted?
                 .await
@@ -357,6 +673,53 @@ impl Ledger for SqliteLedger {
             .await
             .map_err(|e| LedgerError::Worker(e.to_string()))?
         })
+    }
+
+    fn revoke(
+        &self,
+        request: RevocationRequest,
+        delivery: Option<NewDelivery>,
+    ) -> BoxFuture<'_, Result<RevokeOutcome, LedgerError>> {
+        self.write(move |tx| revoke_on(tx, &request, delivery.as_ref()))
+    }
+
+    fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, LedgerError>> {
+        self.write(move |tx| claim_on(tx, now_ms, lease_until_ms, limit))
+    }
+
+    fn finish_attempt<'a>(
+        &'a self,
+        id: &'a str,
+        result: AttemptResult,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        let id = id.to_string();
+        self.write(move |tx| finish_on(tx, &id, &result))
+    }
+
+    fn list_deliveries(
+        &self,
+        filter: OutboxFilter,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, LedgerError>> {
+        self.read_async(move |conn| list_on(conn, filter, limit))
+    }
+
+    fn retry_failed<'a>(
+        &'a self,
+        id: Option<&'a str>,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<u64, LedgerError>> {
+        let id = id.map(str::to_string);
+        self.write(move |tx| retry_failed_on(tx, id.as_deref(), now_ms))
+    }
+
+    fn count_pending(&self) -> BoxFuture<'_, Result<u64, LedgerError>> {
+        self.read_async(count_pending_on)
     }
 }
 
@@ -418,14 +781,18 @@ mod tests {
     fn one_batch_sees_its_own_earlier_requests() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = connect(&dir.path().join("l.db")).unwrap();
-        conn.execute_batch(SCHEMA).unwrap();
+        prepare_schema(&mut conn).unwrap();
         let (a1, b1, a2, c1) = (
             req("alice", "K", 1),
             req("bob", "K", 2),
             req("alice", "K", 3),
             req("carol", "L", 4),
         );
-        let outcomes = commit_batch(&mut conn, &[&a1, &b1, &a2, &c1]).unwrap();
+        let outcomes = commit_batch(
+            &mut conn,
+            &[(&a1, None), (&b1, None), (&a2, None), (&c1, None)],
+        )
+        .unwrap();
         let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
         assert_eq!(
             outcomes,

@@ -1,10 +1,13 @@
-//! Prometheus metrics: requests by route, status, outcome and reason; latency by route.
+//! Prometheus metrics: requests by route, status, outcome and reason; latency by route;
+//! webhook attempts by result (`payseal_webhook_deliveries_total{result="delivered|retried|failed"}`)
+//! and the outbox's pending deliveries (`payseal_webhook_outbox_pending`).
 
 use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -28,6 +31,13 @@ pub struct RouteLabels {
     pub route: &'static str,
 }
 
+/// Labels of `payseal_webhook_deliveries_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    /// `delivered`, `retried` or `failed`.
+    pub result: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs … ~3.3 s
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
@@ -38,6 +48,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    webhooks: Family<WebhookLabels, Counter>,
+    outbox_pending: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -63,10 +75,28 @@ impl Metrics {
             "HTTP request latency by route",
             latency.clone(),
         );
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        let outbox_pending = Gauge::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by result (delivered, retried, failed)",
+            webhooks.clone(),
+        );
+        registry.register(
+            "webhook_outbox_pending",
+            "Webhook deliveries waiting in the outbox (as of the worker's last poll)",
+            outbox_pending.clone(),
+        );
+        // Every result appears from the start (at 0).
+        for result in ["delivered", "retried", "failed"] {
+            let _ = webhooks.get_or_create(&WebhookLabels { result });
+        }
         Arc::new(Self {
             registry,
             requests,
             latency,
+            webhooks,
+            outbox_pending,
         })
     }
 
@@ -78,6 +108,17 @@ impl Metrics {
             })
             .observe(seconds);
         self.requests.get_or_create(&labels).inc();
+    }
+
+    /// Count one webhook attempt: `delivered`, `retried` or `failed`.
+    pub fn webhook_attempt(&self, result: &'static str) {
+        self.webhooks.get_or_create(&WebhookLabels { result }).inc();
+    }
+
+    /// Set the outbox's pending count.
+    pub fn set_outbox_pending(&self, n: u64) {
+        self.outbox_pending
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The OpenMetrics text exposition.

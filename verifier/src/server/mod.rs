@@ -106,6 +106,7 @@ pub struct Server {
     grace: Duration,
     ledger: Arc<dyn Ledger>,
     connections: ConnectionLimits,
+    webhooks: Option<crate::webhook::worker::Worker>,
 }
 
 impl std::fmt::Debug for Server {
@@ -150,9 +151,24 @@ impl Server {
         let keys_json = serde_json::to_vec(&KeysDocument::from_settings(&settings))
             .map_err(|_| ServerError::Settings("keys document does not serialize"))?;
         let limits = settings.limits.clone();
+        let metrics = Metrics::new();
+        // The webhook delivery worker, when any app has a webhook (started by `run`).
+        let webhooks = if settings.webhooks.is_empty() {
+            None
+        } else {
+            Some(
+                crate::webhook::worker::Worker::new(
+                    Arc::clone(&ledger),
+                    Arc::new(settings.webhooks.clone()),
+                    settings.webhook_worker.clone(),
+                    Arc::clone(&metrics),
+                )
+                .map_err(|_| ServerError::Settings("the webhook HTTP client cannot be built"))?,
+            )
+        };
         let state = AppState {
             verifier: Verifier::new(Arc::new(settings), Arc::clone(&ledger)),
-            metrics: Metrics::new(),
+            metrics,
             keys_json: Arc::new(keys_json),
             timeout: limits.request_timeout,
         };
@@ -164,6 +180,7 @@ impl Server {
             grace: limits.shutdown_grace,
             ledger,
             connections: ConnectionLimits::default(),
+            webhooks,
         })
     }
 
@@ -195,19 +212,25 @@ impl Server {
         limits::apply_header_timeout(server.http_builder(), self.connections.header_read_timeout);
         let serving = server.serve(self.router.into_make_service());
         tokio::pin!(serving);
-        tracing::info!(%addr, "verifier listening");
-        tokio::select! {
-            result = &mut serving => {
-                return result.map_err(|source| ServerError::Io { addr, source });
-            }
+        let worker = self.webhooks.map(crate::webhook::worker::Worker::spawn);
+        tracing::info!(%addr, webhooks = worker.is_some(), "verifier listening");
+        let result = tokio::select! {
+            result = &mut serving => Err(result),
             () = shutdown => {
                 tracing::info!(grace_ms = self.grace.as_millis() as u64, "shutting down: draining in-flight requests");
                 handle.graceful_shutdown(Some(self.grace));
+                Ok(())
             }
+        };
+        let result = match result {
+            Err(early) => early,
+            Ok(()) => serving.await,
+        };
+        if let Some(worker) = worker {
+            // Undelivered rows stay in the outbox for the next start.
+            worker.stop(Duration::from_secs(2)).await;
         }
-        serving
-            .await
-            .map_err(|source| ServerError::Io { addr, source })?;
+        result.map_err(|source| ServerError::Io { addr, source })?;
         tracing::info!("verifier stopped");
         Ok(())
     }
@@ -404,7 +427,7 @@ async fn verify(
             .retry_after(1)
             .into_response()
         }
-        Err(e @ (ServiceError::Sign(_) | ServiceError::Seal(_))) => {
+        Err(e @ (ServiceError::Sign(_) | ServiceError::Seal(_) | ServiceError::Webhook(_))) => {
             tracing::error!(error = %e, "cannot answer");
             Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

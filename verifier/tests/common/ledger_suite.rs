@@ -9,7 +9,10 @@ use payseal_protocol::envelope;
 use payseal_protocol::verdict::VerdictVerifier;
 use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store};
 use payseal_sandbox::{Order, PurchaseState};
-use payseal_verifier::ledger::{Ledger, RedeemOutcome, RedemptionRequest};
+use payseal_verifier::ledger::{
+    AttemptResult, DeliveryState, Ledger, NewDelivery, OutboxFilter, RedeemOutcome,
+    RedemptionRequest, RevocationRequest, RevokeOutcome,
+};
 use payseal_verifier::service::Verifier;
 
 use super::{open_verdict, request, StateDir, APP};
@@ -146,6 +149,7 @@ pub async fn race_one_receipt(ledger: Arc<dyn Ledger>) {
                 RedeemOutcome::First => {}
                 RedeemOutcome::Repeat => assert_eq!(account, &owner),
                 RedeemOutcome::OtherAccount => assert_ne!(account, &owner),
+                RedeemOutcome::Revoked => panic!("nothing was revoked"),
             }
         }
         let row = ledger
@@ -311,6 +315,303 @@ pub async fn readiness(ledger: Arc<dyn Ledger>) {
     ledger.ready().await.unwrap();
 }
 
+/// An outbox delivery for `app` with id `id`.
+pub fn delivery(id: &str, created_ms: i64) -> NewDelivery {
+    NewDelivery {
+        id: id.into(),
+        app_id: "dev.payseal.demo".into(),
+        event_type: "purchase.paid".into(),
+        body: format!(r#"{{"id":"{id}"}}"#),
+        created_ms,
+    }
+}
+
+/// A `paid / first` redemption and its outbox row commit together: `First` enqueues, `Repeat`
+/// and `OtherAccount` do not, and when the outbox row cannot be written (its id is taken) the
+/// redemption is not recorded either.
+pub async fn outbox_row_commits_with_the_first_redemption(ledger: Arc<dyn Ledger>) {
+    assert_eq!(ledger.count_pending().await.unwrap(), 0);
+    let first = redemption("alice", "OUT.1", 1_000);
+    assert_eq!(
+        ledger
+            .redeem_and_notify(first.clone(), Some(delivery(&first.verdict_id, 1_000)))
+            .await
+            .unwrap(),
+        RedeemOutcome::First
+    );
+    let rows = ledger
+        .list_deliveries(OutboxFilter::State(DeliveryState::Pending), 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].id, first.verdict_id);
+    assert_eq!(rows[0].body, format!(r#"{{"id":"{}"}}"#, first.verdict_id));
+    assert_eq!((rows[0].attempts, rows[0].next_attempt_ms), (0, 1_000));
+    assert_eq!(rows[0].age_from_ms, 1_000);
+
+    // Repeat and other account: nothing enqueued.
+    let again = redemption("alice", "OUT.1", 2_000);
+    assert_eq!(
+        ledger
+            .redeem_and_notify(again.clone(), Some(delivery(&again.verdict_id, 2_000)))
+            .await
+            .unwrap(),
+        RedeemOutcome::Repeat
+    );
+    let other = redemption("bob", "OUT.1", 3_000);
+    assert_eq!(
+        ledger
+            .redeem_and_notify(other.clone(), Some(delivery(&other.verdict_id, 3_000)))
+            .await
+            .unwrap(),
+        RedeemOutcome::OtherAccount
+    );
+    assert_eq!(ledger.count_pending().await.unwrap(), 1);
+
+    // The outbox insert fails (duplicate id) → the redemption is rolled back with it.
+    let doomed = redemption("carol", "OUT.2", 4_000);
+    let err = ledger
+        .redeem_and_notify(doomed, Some(delivery(&first.verdict_id, 4_000)))
+        .await;
+    assert!(err.is_err(), "a duplicate outbox id must fail: {err:?}");
+    assert_eq!(
+        ledger
+            .find(Store::GooglePlay, "dev.payseal.demo", "OUT.2")
+            .await
+            .unwrap(),
+        None,
+        "redemption committed without its outbox row"
+    );
+    assert_eq!(ledger.count_pending().await.unwrap(), 1);
+    // And the ledger still works afterwards (other requests were not rolled back).
+    let later = redemption("carol", "OUT.2", 5_000);
+    assert_eq!(
+        ledger
+            .redeem_and_notify(later.clone(), Some(delivery(&later.verdict_id, 5_000)))
+            .await
+            .unwrap(),
+        RedeemOutcome::First
+    );
+    assert_eq!(ledger.count_pending().await.unwrap(), 2);
+    assert_eq!(ledger.count_redemptions().await.unwrap(), 2);
+}
+
+/// Claims lease rows (a leased row is not claimed again until the lease ends), attempts are
+/// recorded, failed rows can be retried, and concurrent claimers never share a row.
+pub async fn outbox_claims_leases_and_results(ledger: Arc<dyn Ledger>) {
+    for i in 0..3 {
+        let r = redemption("alice", &format!("CLAIM.{i}"), 100 + i);
+        ledger
+            .redeem_and_notify(r, Some(delivery(&format!("ev-{i}"), 100 + i)))
+            .await
+            .unwrap();
+    }
+    // Not due before their time.
+    assert!(ledger.claim_due(50, 1_000, 10).await.unwrap().is_empty());
+    let claimed = ledger.claim_due(200, 10_000, 2).await.unwrap();
+    let ids: Vec<_> = claimed.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["ev-0", "ev-1"], "oldest first, limit respected");
+    assert!(claimed
+        .iter()
+        .all(|d| d.attempts == 1 && d.next_attempt_ms == 10_000));
+    // Leased: only ev-2 is left before the lease ends.
+    let rest = ledger.claim_due(300, 10_000, 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id, "ev-2");
+    // A worker that died: its rows come back after the lease.
+    let again = ledger.claim_due(10_000, 20_000, 10).await.unwrap();
+    assert_eq!(again.len(), 3);
+    assert!(again.iter().all(|d| d.attempts == 2));
+
+    ledger
+        .finish_attempt("ev-0", AttemptResult::Delivered { at_ms: 10_001 })
+        .await
+        .unwrap();
+    ledger
+        .finish_attempt(
+            "ev-1",
+            AttemptResult::Retry {
+                next_attempt_ms: 15_000,
+                error: "HTTP 500".into(),
+            },
+        )
+        .await
+        .unwrap();
+    ledger
+        .finish_attempt(
+            "ev-2",
+            AttemptResult::Failed {
+                at_ms: 10_002,
+                error: "HTTP 503".into(),
+            },
+        )
+        .await
+        .unwrap();
+    // A late result for a row no longer pending changes nothing.
+    ledger
+        .finish_attempt(
+            "ev-0",
+            AttemptResult::Failed {
+                at_ms: 10_003,
+                error: "late".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let all = ledger.list_deliveries(OutboxFilter::All, 10).await.unwrap();
+    let by_id = |id: &str| all.iter().find(|d| d.id == id).unwrap().clone();
+    assert_eq!(by_id("ev-0").state, DeliveryState::Delivered);
+    assert_eq!(by_id("ev-0").finished_ms, Some(10_001));
+    assert_eq!(by_id("ev-1").state, DeliveryState::Pending);
+    assert_eq!(by_id("ev-1").next_attempt_ms, 15_000);
+    assert_eq!(by_id("ev-1").last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(by_id("ev-2").state, DeliveryState::Failed);
+    assert_eq!(ledger.count_pending().await.unwrap(), 1);
+    let failed = ledger
+        .list_deliveries(OutboxFilter::State(DeliveryState::Failed), 10)
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+
+    // Retry: one by id (an unknown or non-failed id changes nothing), then all.
+    assert_eq!(ledger.retry_failed(Some("ev-0"), 30_000).await.unwrap(), 0);
+    assert_eq!(ledger.retry_failed(Some("nope"), 30_000).await.unwrap(), 0);
+    assert_eq!(ledger.retry_failed(Some("ev-2"), 30_000).await.unwrap(), 1);
+    let ev2 = ledger
+        .list_deliveries(OutboxFilter::State(DeliveryState::Pending), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.id == "ev-2")
+        .unwrap();
+    assert_eq!((ev2.next_attempt_ms, ev2.age_from_ms), (30_000, 30_000));
+    assert_eq!(ledger.retry_failed(None, 30_000).await.unwrap(), 0);
+
+    // Concurrent claimers: every due row is claimed by exactly one.
+    for i in 0..30 {
+        let r = redemption("bob", &format!("CONC.{i}"), 40_000);
+        ledger
+            .redeem_and_notify(r, Some(delivery(&format!("conc-{i}"), 40_000)))
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let ledger = Arc::clone(&ledger);
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            for _ in 0..10 {
+                let got = ledger.claim_due(50_000, 90_000, 4).await.unwrap();
+                mine.extend(got.into_iter().map(|d| d.id));
+            }
+            mine
+        }));
+    }
+    let mut seen = HashMap::new();
+    for t in tasks {
+        for id in t.await.unwrap() {
+            *seen.entry(id).or_insert(0) += 1;
+        }
+    }
+    // ev-1 (due 15 000) and ev-2 (due 30 000) are due too.
+    assert_eq!(seen.len(), 32, "{seen:?}");
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "a row was claimed twice: {seen:?}"
+    );
+}
+
+/// Revocation: recorded once with its outbox row; afterwards the transaction is `Revoked` for
+/// everyone (the owner included) and a second revocation changes nothing.
+pub async fn revocation_is_recorded_once_and_final(ledger: Arc<dyn Ledger>) {
+    let revoke = |key: &str, now: i64| RevocationRequest {
+        store: Store::GooglePlay,
+        app_id: "dev.payseal.demo".into(),
+        transaction_key: key.into(),
+        reason: "refunded".into(),
+        now_ms: now,
+    };
+    let mut notice = delivery("rev-1", 5_000);
+    notice.event_type = "purchase.revoked".into();
+    assert_eq!(
+        ledger
+            .revoke(revoke("REV.404", 1), Some(notice.clone()))
+            .await
+            .unwrap(),
+        RevokeOutcome::NotFound
+    );
+    assert_eq!(ledger.count_redemptions().await.unwrap(), 0);
+    assert_eq!(ledger.count_pending().await.unwrap(), 0);
+
+    assert_eq!(
+        ledger
+            .redeem(redemption("alice", "REV.1", 1_000))
+            .await
+            .unwrap(),
+        RedeemOutcome::First
+    );
+    assert_eq!(
+        ledger
+            .revoke(revoke("REV.1", 5_000), Some(notice.clone()))
+            .await
+            .unwrap(),
+        RevokeOutcome::Revoked
+    );
+    let row = ledger
+        .find(Store::GooglePlay, "dev.payseal.demo", "REV.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.revoked_at_ms, Some(5_000));
+    assert_eq!(row.revoke_reason.as_deref(), Some("refunded"));
+    let pending = ledger
+        .list_deliveries(OutboxFilter::State(DeliveryState::Pending), 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].event_type, "purchase.revoked");
+
+    for account in ["alice", "bob"] {
+        assert_eq!(
+            ledger
+                .redeem(redemption(account, "REV.1", 6_000))
+                .await
+                .unwrap(),
+            RedeemOutcome::Revoked,
+            "{account}"
+        );
+    }
+    let mut second = notice.clone();
+    second.id = "rev-2".into();
+    assert_eq!(
+        ledger
+            .revoke(revoke("REV.1", 7_000), Some(second))
+            .await
+            .unwrap(),
+        RevokeOutcome::AlreadyRevoked
+    );
+    assert_eq!(ledger.count_pending().await.unwrap(), 1);
+    let row = ledger
+        .find(Store::GooglePlay, "dev.payseal.demo", "REV.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.revoked_at_ms,
+        Some(5_000),
+        "the first revocation stands"
+    );
+    assert_eq!(row.last_seen_ms, 1_000, "a revoked row is not touched");
+    // Other transactions are unaffected.
+    assert_eq!(
+        ledger
+            .redeem(redemption("alice", "REV.2", 8_000))
+            .await
+            .unwrap(),
+        RedeemOutcome::First
+    );
+}
+
 /// One `#[tokio::test]` per suite case for the backend that `$make` (an async fn returning a
 /// [`TestLedger`]) opens.
 #[macro_export]
@@ -338,6 +639,25 @@ macro_rules! ledger_suite {
         async fn rejected_receipts_record_nothing_through_the_service() {
             let t = $make().await;
             $crate::common::ledger_suite::rejected_receipts_record_nothing(t.ledger).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn outbox_row_commits_with_the_first_redemption() {
+            let t = $make().await;
+            $crate::common::ledger_suite::outbox_row_commits_with_the_first_redemption(t.ledger)
+                .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn outbox_claims_leases_and_results() {
+            let t = $make().await;
+            $crate::common::ledger_suite::outbox_claims_leases_and_results(t.ledger).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn revocation_is_recorded_once_and_final() {
+            let t = $make().await;
+            $crate::common::ledger_suite::revocation_is_recorded_once_and_final(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,0 +1,191 @@
+//! Signed webhooks from the verifier to the app's server, through a persistent outbox.
+//!
+//! For each `paid / first` verdict of an app with `[apps."ID".webhook]`, the service enqueues a
+//! `purchase.paid` event in the ledger's outbox **in the same transaction as the redemption**
+//! ([`crate::ledger::Ledger::redeem_and_notify`]); a revocation enqueues `purchase.revoked` in
+//! the same transaction as the revocation. So no event is lost when the verifier crashes: a
+//! committed redemption always has its outbox row.
+//!
+//! The [`worker`] polls due rows (on PostgreSQL several instances share the work: rows are
+//! claimed with `FOR UPDATE SKIP LOCKED` and leased), signs each body
+//! ([`signing::signature_header`]: `PaySeal-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret,
+//! "<t>.<body>")>`) and POSTs it, retrying with exponential backoff and jitter until a `2xx`
+//! or the app's give-up age, then marks it failed (`payseal-verifier webhooks list --failed`,
+//! `retry`). Delivery is at least once: receivers deduplicate by the event `id`
+//! ([`receiver::verify_webhook`] is the receiver's check).
+
+use std::time::Duration;
+
+use payseal_protocol::{Store, VerdictClaims};
+use serde::Serialize;
+
+use crate::ledger::{NewDelivery, RedemptionRow};
+
+pub mod receiver;
+pub mod signing;
+pub mod worker;
+
+pub use receiver::{
+    verify_webhook, WebhookError, WebhookEvent, DEFAULT_TOLERANCE, PURCHASE_PAID, PURCHASE_REVOKED,
+};
+
+/// Default give-up age of a delivery (`give_up_after_hours`).
+pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(72 * 3600);
+
+/// Shortest accepted webhook secret, in bytes.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// An app's webhook secret: never printed (`Debug` shows `***`), wiped on drop.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(zeroize::Zeroizing<Vec<u8>>);
+
+impl WebhookSecret {
+    /// Wrap secret bytes.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(zeroize::Zeroizing::new(bytes.into()))
+    }
+
+    /// The bytes (to key the MAC only).
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(***)")
+    }
+}
+
+/// One app's webhook endpoint (`[apps."ID".webhook]`).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// `https://…`, or `http://` to a loopback address (development and tests).
+    pub url: String,
+    /// The signing secret (the content of `secret_file`, without a trailing newline).
+    pub secret: WebhookSecret,
+    /// How long after its creation (or a manual retry) a delivery is given up.
+    pub give_up_after: Duration,
+}
+
+/// The delivery worker's timing (`[webhooks]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// Pause between polls when nothing was due.
+    pub poll_interval: Duration,
+    /// Delay before the second attempt; doubled per attempt (with jitter).
+    pub retry_base: Duration,
+    /// Longest delay between attempts.
+    pub retry_max: Duration,
+    /// Timeout of one POST.
+    pub request_timeout: Duration,
+    /// Rows taken per poll.
+    pub batch: u32,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(1),
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_secs(3600),
+            request_timeout: Duration::from_secs(10),
+            batch: 32,
+        }
+    }
+}
+
+/// The event body, as sent (and signed).
+#[derive(Debug, Serialize)]
+struct Event<'a, T: Serialize> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    created: i64,
+    app: &'a str,
+    data: T,
+}
+
+/// Why an event body could not be made (a serialization bug, not an input problem).
+#[derive(Debug, thiserror::Error)]
+#[error("webhook event does not serialize: {0}")]
+pub struct EventError(String);
+
+fn event<T: Serialize>(
+    id: &str,
+    event_type: &str,
+    app: &str,
+    created_ms: i64,
+    data: T,
+) -> Result<NewDelivery, EventError> {
+    let body = serde_json::to_string(&Event {
+        id,
+        event_type,
+        created: created_ms.div_euclid(1000),
+        app,
+        data,
+    })
+    .map_err(|e| EventError(e.to_string()))?;
+    Ok(NewDelivery {
+        id: id.to_string(),
+        app_id: app.to_string(),
+        event_type: event_type.to_string(),
+        body,
+        created_ms,
+    })
+}
+
+/// The `purchase.paid` delivery of a `paid / first` verdict: `id` = the verdict `jti`, `data` =
+/// the verdict claims.
+pub fn paid_event(claims: &VerdictClaims, created_ms: i64) -> Result<NewDelivery, EventError> {
+    event(&claims.jti, PURCHASE_PAID, &claims.app, created_ms, claims)
+}
+
+/// `data` of a `purchase.revoked` event.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevokedData<'a> {
+    /// The store.
+    pub store: Store,
+    /// The app id.
+    pub app: &'a str,
+    /// The transaction key as recorded (App Store `transactionId`, Play `orderId`, ...).
+    pub transaction_id: &'a str,
+    /// The owning account (the `sub` of its `paid` verdicts).
+    pub sub: &'a str,
+    /// The product id.
+    pub product_id: &'a str,
+    /// The `jti` of the first `paid` verdict (= the id of its `purchase.paid` event).
+    pub first_verdict_id: &'a str,
+    /// When it was revoked, unix seconds.
+    pub revoked_at: i64,
+    /// Why.
+    pub reason: &'a str,
+}
+
+/// The `purchase.revoked` delivery for `row` (a fresh random id).
+pub fn revoked_event(
+    store: Store,
+    app_id: &str,
+    transaction_key: &str,
+    row: &RedemptionRow,
+    reason: &str,
+    now_ms: i64,
+) -> Result<NewDelivery, EventError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    event(
+        &id,
+        PURCHASE_REVOKED,
+        app_id,
+        now_ms,
+        RevokedData {
+            store,
+            app: app_id,
+            transaction_id: transaction_key,
+            sub: &row.account_id,
+            product_id: &row.product_id,
+            first_verdict_id: &row.first_verdict_id,
+            revoked_at: now_ms.div_euclid(1000),
+            reason,
+        },
+    )
+}

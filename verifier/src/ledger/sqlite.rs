@@ -810,6 +810,46 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_file_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = connect(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO redemptions VALUES ('google_play', 'com.example', 'GPA.9', 'alice',
+                 'gems', 'ab', 'jti-9', 1, 2)",
+                [],
+            )
+            .unwrap();
+        }
+        let l = SqliteLedger::open(&path).unwrap();
+        let row = l
+            .lookup(Store::GooglePlay, "com.example", "GPA.9")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row.account_id.as_str(), row.revoked_at_ms),
+            ("alice", None)
+        );
+        assert_eq!(
+            l.redeem_blocking(&req("alice", "GPA.9", 3)).unwrap(),
+            RedeemOutcome::Repeat
+        );
+        let version: i64 = l
+            .reader
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(l);
+        // Opening again is a no-op.
+        drop(SqliteLedger::open(&path).unwrap());
+    }
+
+    #[test]
     fn schema_version_mismatch_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.db");

@@ -24,6 +24,9 @@ step "cargo test (unit, integration, doc tests)"
 cargo test --workspace --quiet 2>&1 | tee "$LOG_DIR/cargo-test.log"
 summarize_cargo "$LOG_DIR/cargo-test.log"
 
+step "fuzz smoke: every cargo-fuzz target briefly, fails on any crash (full run: scripts/fuzz.sh, 60 s each)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-5}" scripts/fuzz.sh
+
 step "PostgreSQL ledger: a real server from Debian's package on a free loopback port (scripts/postgres.sh)"
 eval "$(scripts/postgres.sh start)"
 trap 'scripts/postgres.sh stop' EXIT

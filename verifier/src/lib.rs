@@ -10,7 +10,8 @@
 //! [`rules`] (the pure store rules), [`ledger`] (the redemption ledger and webhook outbox;
 //! SQLite by default, PostgreSQL for several instances), [`service`] (the decision),
 //! [`webhook`] (signed delivery to the application server and the receiver's check),
-//! [`server`] (HTTPS: `POST /v1/verify`, `GET /v1/keys`, `/healthz`, `/readyz`, `/metrics`), [`tls`], [`profile`] (the SDK profile), [`dev`] (development mode) and [`cli`].
+//! [`server`] (HTTPS: `POST /v1/verify`, `GET /v1/keys`, `/healthz`, `/readyz`, `/metrics`),
+//! [`tls`], [`profile`] (the SDK profile), [`dev`] (development mode) and [`cli`].
 //!
 //! It is **not** a store client: it never calls Google, Apple or Huawei servers; it trusts
 //! signatures and the roots you configure. It is not the SDK (`payseal-sdk-core`), and it does

@@ -135,6 +135,8 @@ struct RawServer {
     max_body_bytes: Option<u64>,
     request_timeout_ms: Option<u64>,
     shutdown_grace_ms: Option<u64>,
+    header_read_timeout_ms: Option<u64>,
+    max_connections: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -396,6 +398,21 @@ impl Resolver {
                 raw.server.shutdown_grace_ms,
                 defaults.shutdown_grace,
             )?,
+            header_read_timeout: ms(
+                "server.header_read_timeout_ms",
+                raw.server.header_read_timeout_ms,
+                defaults.header_read_timeout,
+            )?,
+            max_connections: match raw.server.max_connections {
+                None => defaults.max_connections,
+                Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+                Some(n) => {
+                    return Err(self.invalid(
+                        "server.max_connections",
+                        format!("{n} is outside 1..=1000000"),
+                    ))
+                }
+            },
         };
 
         // keys

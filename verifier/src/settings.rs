@@ -64,6 +64,10 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Time a client has to send a complete HTTP/1 request head (slow-loris protection).
+    pub header_read_timeout: Duration,
+    /// Connections served at once; further ones are closed on accept.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -72,6 +76,8 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(20),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
         }
     }
 }

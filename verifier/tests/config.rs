@@ -320,3 +320,47 @@ fn serve_with_a_bad_config_exits_2_naming_file_and_key() {
         "{stderr}"
     );
 }
+
+#[test]
+fn connection_limits_come_from_the_config() {
+    let state = StateDir::new();
+    let defaults = payseal_verifier::settings::Limits::default();
+    assert_eq!(
+        state.settings().limits.max_connections,
+        defaults.max_connections
+    );
+    edit(
+        &state.paths.config,
+        "request_timeout_ms = 10000",
+        "request_timeout_ms = 10000\nheader_read_timeout_ms = 2500\nmax_connections = 7",
+    );
+    let s = config::load_with_env(&state.paths.config, |_| None).unwrap();
+    assert_eq!(s.limits.header_read_timeout.as_millis(), 2500);
+    assert_eq!(s.limits.max_connections, 7);
+
+    let state = StateDir::new();
+    edit(
+        &state.paths.config,
+        "request_timeout_ms = 10000",
+        "request_timeout_ms = 10000\nheader_read_timeout_ms = 0",
+    );
+    assert_names(
+        &load_err(&state),
+        &state.paths.config,
+        "server.header_read_timeout_ms",
+        "outside",
+    );
+
+    let state = StateDir::new();
+    edit(
+        &state.paths.config,
+        "request_timeout_ms = 10000",
+        "request_timeout_ms = 10000\nmax_connections = 0",
+    );
+    assert_names(
+        &load_err(&state),
+        &state.paths.config,
+        "server.max_connections",
+        "outside",
+    );
+}

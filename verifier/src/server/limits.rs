@@ -30,11 +30,13 @@ pub struct ConnectionLimits {
 }
 
 impl Default for ConnectionLimits {
-    /// 10 s to send a request head, 4096 connections.
+    /// The configuration defaults ([`crate::settings::Limits`]): 10 s to send a request head,
+    /// 4096 connections.
     fn default() -> Self {
+        let limits = crate::settings::Limits::default();
         Self {
-            header_read_timeout: Duration::from_secs(10),
-            max_connections: 4096,
+            header_read_timeout: limits.header_read_timeout,
+            max_connections: limits.max_connections,
         }
     }
 }

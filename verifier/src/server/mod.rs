@@ -179,7 +179,10 @@ impl Server {
             router: router(state, limits.max_body_bytes),
             grace: limits.shutdown_grace,
             ledger,
-            connections: ConnectionLimits::default(),
+            connections: ConnectionLimits {
+                header_read_timeout: limits.header_read_timeout,
+                max_connections: limits.max_connections,
+            },
             webhooks,
         })
     }

@@ -178,6 +178,22 @@ mod tests {
         );
     }
 
+    /// Regression (found by the `rule_google_play` fuzz target, whose oracle was too strict):
+    /// whitespace around the Base64 text is trimmed, so the same genuine signature bytes pay,
+    /// while the same padding cannot make altered bytes verify.
+    #[test]
+    fn whitespace_around_the_base64_signature_is_the_same_signature() {
+        let r = genuine().issue(&order(Store::GooglePlay)).unwrap();
+        let (data, sig) = parts(&r);
+        let padded = play(data.clone(), format!(" {sig}\t\n"));
+        assert!(check(&padded, &app()).is_ok());
+        let altered = play(data.replace("gems_100", "gems_999"), format!("{sig}\t"));
+        assert_eq!(
+            check(&altered, &app()).unwrap_err().reason,
+            Reason::BadSignature
+        );
+    }
+
     #[test]
     fn production_purchase_without_order_id_keys_on_the_token() {
         let mut o = order(Store::GooglePlay);

@@ -64,8 +64,10 @@ rm -rf "$STAGE" && mkdir -p "$STAGE" "$OUT"
 
 # --- the Rust static library per target (release profile: LTO, codegen-units 1, stripped) ---
 for t in "$IOS" "${SIM[@]}" "${MAC[@]}"; do
-  log "cargo build --release --target $t"
-  cargo build --release --lib -p "$CRATE" --target "$t"
+  # sdk-core's Cargo.toml declares lib + cdylib only (a staticlib in every debug and test build
+  # costs ~400 MB of disk); the Apple package asks for the static library here, explicitly.
+  log "cargo rustc --release --crate-type staticlib --target $t"
+  cargo rustc --release --lib -p "$CRATE" --target "$t" --crate-type staticlib
   [ -f "$TARGET_DIR/$t/release/$LIB" ] || die "$TARGET_DIR/$t/release/$LIB was not produced"
 done
 

@@ -4,7 +4,11 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 LOG_DIR="${PAYSEAL_LOG_DIR:-$REPO_ROOT/target/test-logs}"
 mkdir -p "$LOG_DIR"
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Each step also prints the free disk space: builds are large and a CI machine's disk is not.
+step() {
+  printf '\n\033[1m==> %s\033[0m\n' "$*"
+  printf '    (disk: %s free)\n' "$(df -h --output=avail "$REPO_ROOT" 2>/dev/null | tail -1 | tr -d ' ')"
+}
 ok() { printf '\033[32mOK\033[0m %s\n' "$*"; }
 fail() { printf '\033[31mFAILED\033[0m %s\n' "$*" >&2; exit 1; }
 

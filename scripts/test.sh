@@ -17,15 +17,18 @@ scripts/swift-env.sh status >/dev/null || fail "Swift chroot missing: run script
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+# The fuzz smoke runs first: its sanitizer builds (fuzz/target, ~3 GB) can then be dropped before
+# the workspace builds grow, which halves the peak disk use (PAYSEAL_PRUNE=1, set by .ci/run).
+step "fuzz smoke: every cargo-fuzz target briefly, fails on any crash (full run: scripts/fuzz.sh, 60 s each)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-5}" scripts/fuzz.sh
+if [[ ${PAYSEAL_PRUNE:-0} == 1 ]]; then rm -rf fuzz/target; echo "fuzz/target removed (PAYSEAL_PRUNE=1)"; fi
+
 step "cargo clippy (all targets, -D warnings)"
 cargo clippy --workspace --all-targets --quiet --features payseal-verifier/postgres-tests -- -D warnings
 
 step "cargo test (unit, integration, doc tests)"
 cargo test --workspace --quiet 2>&1 | tee "$LOG_DIR/cargo-test.log"
 summarize_cargo "$LOG_DIR/cargo-test.log"
-
-step "fuzz smoke: every cargo-fuzz target briefly, fails on any crash (full run: scripts/fuzz.sh, 60 s each)"
-FUZZ_SECONDS="${FUZZ_SECONDS:-5}" scripts/fuzz.sh
 
 step "PostgreSQL ledger: a real server from Debian's package on a free loopback port (scripts/postgres.sh)"
 eval "$(scripts/postgres.sh start)"

@@ -48,10 +48,15 @@ pub enum TlsError {
 #[error("the verifier's certificate chain matches none of the profile's pins")]
 pub struct PinMismatch;
 
-/// SHA-256 of a certificate's DER SubjectPublicKeyInfo.
+/// SHA-256 of a certificate's DER SubjectPublicKeyInfo (outer SEQUENCE included, as pins
+/// are computed by `openssl x509 -pubkey | openssl pkey -pubin -outform der | sha256`).
+///
+/// The certificate is parsed by rustls's own X.509 parser (webpki), the one that has
+/// already validated the chain, so the SDK carries no second ASN.1 library.
 pub fn spki_sha256(cert_der: &[u8]) -> Option<[u8; 32]> {
-    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
-    Some(Sha256::digest(cert.tbs_certificate.subject_pki.raw).into())
+    let der = CertificateDer::from(cert_der);
+    let cert = rustls::server::ParsedCertificate::try_from(&der).ok()?;
+    Some(Sha256::digest(cert.subject_public_key_info().as_ref()).into())
 }
 
 /// The OkHttp rule: the leaf or any intermediate of the presented chain carries a pinned key.

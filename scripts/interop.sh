@@ -41,3 +41,5 @@ if [[ $WHICH != jose ]]; then
   step "Python PyJWT + cryptography: ${#TOKENS[@]} demo tokens, only the published JWKS"
   "$VENV/bin/python" tests/interop/python/verify.py "$OUT/keys.json" "$ISSUER" "${TOKENS[@]}"
 fi
+# Signed webhooks: the README's Python and Node receivers against a real verifier (standard libraries only).
+[[ $WHICH != all ]] || scripts/interop-webhooks.sh

@@ -162,11 +162,14 @@ impl TestServer {
         Self::start_on(StateDir::new(), tweak).await
     }
 
-    /// Start a server on `state`, adjusting the settings first.
+    /// Start a server on `state`, adjusting the settings first. The ledger is the configured
+    /// one (`sqlite:…`, or `postgres://…`: connected and migrated).
     pub async fn start_on(state: StateDir, tweak: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = state.settings();
         tweak(&mut settings);
-        let ledger = payseal_verifier::ledger::open(&settings.ledger_url).unwrap();
+        let ledger = payseal_verifier::ledger::connect(&settings.ledger_url, &settings.ledger)
+            .await
+            .unwrap();
         Self::start_with_ledger(state, settings, ledger).await
     }
 

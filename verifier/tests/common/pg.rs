@@ -25,7 +25,8 @@ fn required(var: &str) -> String {
              Start one (Debian's postgresql package, temporary, 127.0.0.1 only) and run again:\n\n    \
              eval \"$(scripts/postgres.sh start)\"\n    \
              cargo test -p payseal-verifier --features postgres-tests --test ledger_suite \
-             --test postgres_ledger --test multi_instance --test postgres_outage\n    \
+             --test postgres_ledger --test multi_instance --test postgres_outage \
+             --test postgres_webhooks\n    \
              scripts/postgres.sh stop\n\n\
              (scripts/test.sh does all of this.)\n"
         ),

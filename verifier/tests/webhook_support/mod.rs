@@ -1,6 +1,7 @@
 //! A real webhook receiver on 127.0.0.1 (axum) for the webhook and revocation tests: it checks
 //! every request with the documented `verify_webhook`, deduplicates by event id, and can be told
-//! to fail the first N deliveries with 500.
+//! to fail the first N deliveries with 500, or to hold requests (a closed gate) to show which
+//! are in flight at the same time.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -32,6 +33,12 @@ pub struct Seen {
     pub rejected: Vec<String>,
     /// Requests answered 500 on purpose.
     pub failed_on_purpose: usize,
+    /// Requests received in all (failed on purpose, rejected and accepted).
+    pub requests: usize,
+    /// Requests being handled right now, per `PaySeal-Webhook-Id` header.
+    pub in_flight: HashMap<String, usize>,
+    /// The most requests for one id ever in flight together (1: never concurrently).
+    pub max_in_flight_per_id: usize,
 }
 
 /// Shared receiver state.
@@ -41,6 +48,8 @@ pub struct Receiver {
     pub fail_next: Arc<AtomicUsize>,
     /// What was seen.
     pub seen: Arc<Mutex<Seen>>,
+    /// The gate: while `false`, requests wait (counted in `Seen::in_flight`). Open by default.
+    pub open: Arc<tokio::sync::watch::Sender<bool>>,
     secret: Arc<Vec<u8>>,
 }
 
@@ -63,7 +72,41 @@ fn now() -> i64 {
     payseal_verifier::service::now_ms() / 1000
 }
 
+/// One request in flight for `id` (removed from `Seen::in_flight` when dropped, also when the
+/// client goes away and the handler is cancelled).
+struct InFlight(Arc<Mutex<Seen>>, String);
+
+impl InFlight {
+    fn enter(seen: &Arc<Mutex<Seen>>, id: &str) -> Self {
+        let mut s = seen.lock().unwrap();
+        s.requests += 1;
+        let n = s.in_flight.entry(id.to_string()).or_insert(0);
+        *n += 1;
+        let n = *n;
+        s.max_in_flight_per_id = s.max_in_flight_per_id.max(n);
+        Self(seen.clone(), id.to_string())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut s = self.0.lock().unwrap();
+        if let Some(n) = s.in_flight.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                s.in_flight.remove(&self.1);
+            }
+        }
+    }
+}
+
 async fn handle(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let id = headers
+        .get(ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let _in_flight = InFlight::enter(&r.seen, id);
+    let _ = r.open.subscribe().wait_for(|open| *open).await;
     if r.fail_next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
@@ -112,6 +155,7 @@ impl RunningReceiver {
         let receiver = Receiver {
             fail_next: Arc::new(AtomicUsize::new(fail_first)),
             seen: Arc::default(),
+            open: Arc::new(tokio::sync::watch::channel(true).0),
             secret: Arc::new(SECRET.as_bytes().to_vec()),
         };
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
@@ -134,6 +178,16 @@ impl RunningReceiver {
         format!("http://{}/hooks/payseal", self.addr)
     }
 
+    /// Hold every request from now on (`open_gate` lets them through).
+    pub fn close_gate(&self) {
+        self.receiver.open.send_replace(false);
+    }
+
+    /// Let held and later requests through.
+    pub fn open_gate(&self) {
+        self.receiver.open.send_replace(true);
+    }
+
     /// Accepted events (deduplicated).
     pub fn events(&self) -> Vec<WebhookEvent> {
         self.receiver.seen.lock().unwrap().events.clone()
@@ -148,14 +202,17 @@ impl RunningReceiver {
             }
             if Instant::now() > deadline {
                 let seen = self.receiver.seen.lock().unwrap();
-                panic!(
+                let message = format!(
                     "{what}: not reached in {limit:?}; accepted {} ids, deliveries {:?}, \
-                     rejected {:?}, failed on purpose {}",
+                     rejected {:?}, failed on purpose {}, in flight {:?}",
                     seen.events.len(),
                     seen.deliveries,
                     seen.rejected,
-                    seen.failed_on_purpose
+                    seen.failed_on_purpose,
+                    seen.in_flight
                 );
+                drop(seen);
+                panic!("{message}");
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

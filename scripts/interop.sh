@@ -27,8 +27,11 @@ if [[ $WHICH != jose ]]; then
     fail "pip could not install tests/interop/python/requirements.txt from PyPI (network?)"
 fi
 
+# Go and Kotlin/JVM checkers (scripts/interop-go-java.sh): their modules and Maven dependencies now, before the demo.
+[[ $WHICH != all ]] || scripts/interop-go-java.sh prefetch
+
 OUT=$(mktemp -d /tmp/payseal-interop.XXXXXX)
-PAYSEAL_DEMO_OUT=$OUT scripts/demo.sh 2>&1 | tee "$OUT/demo.log"
+PAYSEAL_DEMO_DIR=$OUT/state PAYSEAL_DEMO_OUT=$OUT scripts/demo.sh 2>&1 | tee "$OUT/demo.log"
 ISSUER=$(cat "$OUT/issuer.txt")
 TOKENS=("$OUT"/token-*.jwt)
 [[ -f ${TOKENS[0]} ]] || fail "the demo left no tokens in $OUT"
@@ -41,5 +44,7 @@ if [[ $WHICH != jose ]]; then
   step "Python PyJWT + cryptography: ${#TOKENS[@]} demo tokens, only the published JWKS"
   "$VENV/bin/python" tests/interop/python/verify.py "$OUT/keys.json" "$ISSUER" "${TOKENS[@]}"
 fi
+# Go (golang-jwt + keyfunc) and Kotlin/JVM (nimbus-jose-jwt): the same tokens, the JWKS from the demo's verifier started again on its state.
+[[ $WHICH != all ]] || scripts/interop-go-java.sh "$OUT"
 # Signed webhooks: the README's Python and Node receivers against a real verifier (standard libraries only).
 [[ $WHICH != all ]] || scripts/interop-webhooks.sh

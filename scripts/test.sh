@@ -42,7 +42,7 @@ summarize_cargo "$LOG_DIR/cargo-test-postgres.log"
 scripts/postgres.sh stop
 trap - EXIT
 
-step "demo end to end over HTTPS, then its verdict tokens checked by node's jose and Python's PyJWT (third-party JOSE, only the published JWKS)"
+step "demo end to end over HTTPS; its verdict tokens checked by node's jose, Python's PyJWT, Go's golang-jwt and nimbus-jose-jwt (third-party JOSE, only the published JWKS); webhook receivers in Python and Node"
 scripts/interop.sh
 
 step "Kotlin (JUnit) and Swift (XCTest) SDK tests through the UniFFI bindings, against the real verifier"

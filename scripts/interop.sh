@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Verifies live verdict tokens with JOSE libraries PaySeal did not write, using only the JWKS the
-# verifier publishes at GET /v1/keys: node's `jose` (npm) and Python's PyJWT + cryptography (PyPI).
+# verifier publishes at GET /v1/keys: node's `jose` (npm) and Python's PyJWT + cryptography (PyPI);
+# with `all`, also Go's golang-jwt + keyfunc and nimbus-jose-jwt on the JVM (scripts/interop-go-java.sh)
+# and the Python and Node webhook receivers against a real verifier (scripts/interop-webhooks.sh).
 # Runs the demo once to get the tokens, then each checker on the same files.
 # Usage: scripts/interop.sh [all|jose|python]     (default: all)
 # Installs the libraries itself: npm ci in tests/interop/jose, a venv in target/interop-python-venv.

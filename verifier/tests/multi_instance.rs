@@ -8,146 +8,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use common::{client_for, open_verdict, request, StateDir, APP};
-use payseal_protocol::envelope::{self, KeyConfig};
-use payseal_protocol::verdict::VerdictVerifier;
+use common::instance::{Instance, SealingClient};
+use common::{StateDir, APP};
 use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store, VerdictClaims};
 use payseal_sandbox::Order;
 use payseal_verifier::ledger::Ledger as _;
-use payseal_verifier::server::REQUEST_CONTENT_TYPE;
-
-/// One `payseal-verifier serve` process.
-struct Instance {
-    name: &'static str,
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Instance {
-    fn spawn(name: &'static str, state: &StateDir, ledger_url: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = state.dir.path().join(format!("serve-{name}.log"));
-        let child = Command::new(common::bin())
-            .args(["serve", "--config"])
-            .arg(&state.paths.config)
-            .env("PAYSEAL_LEDGER", ledger_url)
-            .env("PAYSEAL_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Self {
-            name,
-            child,
-            port,
-            log,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn wait_ready(&mut self, client: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "instance {} exited ({status}):\n{}",
-                    self.name,
-                    self.log_text()
-                );
-            }
-            if let Ok(r) = client.get(self.url("/readyz")).send().await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "instance {} not ready in 60 s:\n{}",
-                self.name,
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGTERM, then wait for a clean exit.
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(
-                    status.success(),
-                    "{} exit {status}:\n{}",
-                    self.name,
-                    self.log_text()
-                );
-                return;
-            }
-            assert!(Instant::now() < deadline, "{} did not stop", self.name);
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Seals requests to the instances' (shared) keys and checks their verdicts.
-#[derive(Clone)]
-struct Client {
-    http: reqwest::Client,
-    key_config: KeyConfig,
-    verdicts: Arc<VerdictVerifier>,
-}
-
-impl Client {
-    async fn verify(&self, base: &str, account: &str, receipt: &Receipt) -> VerdictClaims {
-        let req = request(APP, account, receipt);
-        let (body, ctx) =
-            envelope::seal_request(&self.key_config, &serde_json::to_vec(&req).unwrap()).unwrap();
-        let response = self
-            .http
-            .post(format!("{base}/v1/verify"))
-            .header(reqwest::header::CONTENT_TYPE, REQUEST_CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{base}");
-        let claims = open_verdict(&self.verdicts, ctx, &response.bytes().await.unwrap());
-        assert_eq!(claims.nonce, req.nonce);
-        assert_eq!(claims.sub, account);
-        claims
-    }
-}
 
 const RECEIPTS: usize = 12;
 const ACCOUNTS: usize = 6;
@@ -156,22 +23,11 @@ const ACCOUNTS: usize = 6;
 async fn two_instances_one_postgres_one_first_per_receipt_losers_already_redeemed_from_either() {
     let db = common::pg::fresh_database().await;
     let state = StateDir::new();
-    let settings = state.settings();
-    let client = Client {
-        http: client_for(&state.paths.tls_cert),
-        key_config: settings.hpke_keys[0].config(),
-        verdicts: Arc::new(VerdictVerifier::new(
-            settings
-                .verdict_keys
-                .iter()
-                .map(|k| k.public_key())
-                .collect(),
-        )),
-    };
+    let client = SealingClient::new(&state);
 
     // Both start at once on an empty database: both try to migrate.
-    let mut a = Instance::spawn("a", &state, &db);
-    let mut b = Instance::spawn("b", &state, &db);
+    let mut a = Instance::spawn("a", &state, Some(&db));
+    let mut b = Instance::spawn("b", &state, Some(&db));
     a.wait_ready(&client.http).await;
     b.wait_ready(&client.http).await;
     let bases = [a.url(""), b.url("")];

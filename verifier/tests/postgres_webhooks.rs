@@ -17,17 +17,15 @@ mod common;
 mod webhook_support;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{bin, client_for, open_verdict, request, StateDir, TestServer, APP};
-use payseal_protocol::envelope::{self, KeyConfig};
-use payseal_protocol::verdict::VerdictVerifier;
-use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store, VerdictClaims};
+use common::instance::{Instance, SealingClient};
+use common::{bin, StateDir, TestServer, APP};
+use payseal_protocol::{Outcome, Reason, Redemption, Store, VerdictClaims};
 use payseal_verifier::ledger::{backend_of, Backend};
-use payseal_verifier::server::REQUEST_CONTENT_TYPE;
 use payseal_verifier::webhook::{WebhookEvent, PURCHASE_PAID};
 use webhook_support::{configure, RunningReceiver, Seen};
 
@@ -227,140 +225,6 @@ async fn postgres_receiver_failing_first_deliveries_gets_every_paid_first_exactl
     server.stop().await.unwrap();
 }
 
-/// One `payseal-verifier serve` process.
-struct Instance {
-    name: &'static str,
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Instance {
-    fn spawn(name: &'static str, state: &StateDir) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = state.dir.path().join(format!("serve-{name}.log"));
-        let child = Command::new(bin())
-            .args(["serve", "--config"])
-            .arg(&state.paths.config)
-            .env_remove("PAYSEAL_LEDGER")
-            .env("PAYSEAL_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Self {
-            name,
-            child,
-            port,
-            log,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn wait_ready(&mut self, http: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("{} exited ({status}):\n{}", self.name, self.log_text());
-            }
-            if let Ok(r) = http.get(self.url("/readyz")).send().await {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} not ready:\n{}",
-                self.name,
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM, then a clean exit.
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(
-                    status.success(),
-                    "{} exit {status}:\n{}",
-                    self.name,
-                    self.log_text()
-                );
-                return;
-            }
-            assert!(Instant::now() < deadline, "{} did not stop", self.name);
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Seals requests to the instances' (shared) keys and checks their verdicts.
-#[derive(Clone)]
-struct Client {
-    http: reqwest::Client,
-    key_config: KeyConfig,
-    verdicts: std::sync::Arc<VerdictVerifier>,
-}
-
-impl Client {
-    async fn verify(&self, base: &str, account: &str, receipt: &Receipt) -> VerdictClaims {
-        let req = request(APP, account, receipt);
-        let (body, ctx) =
-            envelope::seal_request(&self.key_config, &serde_json::to_vec(&req).unwrap()).unwrap();
-        let response = self
-            .http
-            .post(format!("{base}/v1/verify"))
-            .header(reqwest::header::CONTENT_TYPE, REQUEST_CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{base}");
-        let claims = open_verdict(&self.verdicts, ctx, &response.bytes().await.unwrap());
-        assert_eq!(claims.nonce, req.nonce);
-        assert_eq!(claims.sub, account);
-        claims
-    }
-
-    async fn first(&self, base: &str, account: &str, receipt: &Receipt) -> VerdictClaims {
-        let v = self.verify(base, account, receipt).await;
-        assert_eq!(
-            (v.outcome, v.redemption),
-            (Outcome::Paid, Some(Redemption::First)),
-            "{account} through {base}"
-        );
-        v
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_on_one_postgres_deliver_every_event_once_between_them() {
     let db = common::pg::fresh_database().await;
@@ -386,19 +250,9 @@ async fn two_instances_on_one_postgres_deliver_every_event_once_between_them() {
         settings.webhook_worker.poll_interval,
         Duration::from_millis(5)
     );
-    let client = Client {
-        http: client_for(&state.paths.tls_cert),
-        key_config: settings.hpke_keys[0].config(),
-        verdicts: std::sync::Arc::new(VerdictVerifier::new(
-            settings
-                .verdict_keys
-                .iter()
-                .map(|k| k.public_key())
-                .collect(),
-        )),
-    };
-    let mut a = Instance::spawn("a", &state);
-    let mut b = Instance::spawn("b", &state);
+    let client = SealingClient::new(&state);
+    let mut a = Instance::spawn("a", &state, None);
+    let mut b = Instance::spawn("b", &state, None);
     a.wait_ready(&client.http).await;
     b.wait_ready(&client.http).await;
     let bases = [a.url(""), b.url("")];

@@ -20,6 +20,7 @@ use payseal_verifier::settings::Settings;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod instance;
 pub mod ledger_suite;
 pub mod pg;
 

@@ -306,12 +306,15 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<Delivery>, LedgerError>>;
 
-    /// Record the result of an attempt on a pending row (a row no longer pending is left as is).
+    /// Record the result of the attempt made under claim number `attempt` (the claimed row's
+    /// `attempts`). Fenced: when the row is no longer pending, or its lease ran out and another
+    /// claim took it since (`attempts` moved on), nothing changes and `Ok(false)` says so.
     fn finish_attempt<'a>(
         &'a self,
         id: &'a str,
+        attempt: i64,
         result: AttemptResult,
-    ) -> BoxFuture<'a, Result<(), LedgerError>>;
+    ) -> BoxFuture<'a, Result<bool, LedgerError>>;
 
     /// Outbox rows, newest first, at most `limit`.
     fn list_deliveries(

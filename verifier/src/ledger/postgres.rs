@@ -838,17 +838,20 @@ impl Ledger for PostgresLedger {
     fn finish_attempt<'a>(
         &'a self,
         id: &'a str,
+        attempt: i64,
         result: AttemptResult,
-    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+    ) -> BoxFuture<'a, Result<bool, LedgerError>> {
         Box::pin(self.within(async move {
             let client = self.pooled().await?;
-            match &result {
+            // Fenced by `attempts`: a result that comes back after its lease ran out and the
+            // row was claimed again is not recorded over the newer claim.
+            let changed = match &result {
                 AttemptResult::Delivered { at_ms } => client
                     .execute(
                         "UPDATE payseal_outbox SET state = 'delivered', finished_ms = $2,
                                 last_error = NULL
-                         WHERE id = $1 AND state = 'pending'",
-                        &[&id, at_ms],
+                         WHERE id = $1 AND state = 'pending' AND attempts = $3",
+                        &[&id, at_ms, &attempt],
                     )
                     .await
                     .map_err(pg)?,
@@ -858,8 +861,8 @@ impl Ledger for PostgresLedger {
                 } => client
                     .execute(
                         "UPDATE payseal_outbox SET next_attempt_ms = $2, last_error = $3
-                         WHERE id = $1 AND state = 'pending'",
-                        &[&id, next_attempt_ms, error],
+                         WHERE id = $1 AND state = 'pending' AND attempts = $4",
+                        &[&id, next_attempt_ms, error, &attempt],
                     )
                     .await
                     .map_err(pg)?,
@@ -867,13 +870,13 @@ impl Ledger for PostgresLedger {
                     .execute(
                         "UPDATE payseal_outbox SET state = 'failed', finished_ms = $2,
                                 last_error = $3
-                         WHERE id = $1 AND state = 'pending'",
-                        &[&id, at_ms, error],
+                         WHERE id = $1 AND state = 'pending' AND attempts = $4",
+                        &[&id, at_ms, error, &attempt],
                     )
                     .await
                     .map_err(pg)?,
             };
-            Ok(())
+            Ok(changed == 1)
         }))
     }
 

@@ -364,28 +364,33 @@ fn claim_on(
     Ok(rows)
 }
 
-fn finish_on(conn: &Connection, id: &str, result: &AttemptResult) -> Result<(), LedgerError> {
-    match result {
+fn finish_on(
+    conn: &Connection,
+    id: &str,
+    attempt: i64,
+    result: &AttemptResult,
+) -> Result<bool, LedgerError> {
+    let changed = match result {
         AttemptResult::Delivered { at_ms } => conn.execute(
             "UPDATE outbox SET state = 'delivered', finished_ms = ?2, last_error = NULL
-             WHERE id = ?1 AND state = 'pending'",
-            params![id, at_ms],
+             WHERE id = ?1 AND state = 'pending' AND attempts = ?3",
+            params![id, at_ms, attempt],
         )?,
         AttemptResult::Retry {
             next_attempt_ms,
             error,
         } => conn.execute(
             "UPDATE outbox SET next_attempt_ms = ?2, last_error = ?3
-             WHERE id = ?1 AND state = 'pending'",
-            params![id, next_attempt_ms, error],
+             WHERE id = ?1 AND state = 'pending' AND attempts = ?4",
+            params![id, next_attempt_ms, error, attempt],
         )?,
         AttemptResult::Failed { at_ms, error } => conn.execute(
             "UPDATE outbox SET state = 'failed', finished_ms = ?2, last_error = ?3
-             WHERE id = ?1 AND state = 'pending'",
-            params![id, at_ms, error],
+             WHERE id = ?1 AND state = 'pending' AND attempts = ?4",
+            params![id, at_ms, error, attempt],
         )?,
     };
-    Ok(())
+    Ok(changed == 1)
 }
 
 fn list_on(
@@ -695,10 +700,11 @@ impl Ledger for SqliteLedger {
     fn finish_attempt<'a>(
         &'a self,
         id: &'a str,
+        attempt: i64,
         result: AttemptResult,
-    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+    ) -> BoxFuture<'a, Result<bool, LedgerError>> {
         let id = id.to_string();
-        self.write(move |tx| finish_on(tx, &id, &result))
+        self.write(move |tx| finish_on(tx, &id, attempt, &result))
     }
 
     fn list_deliveries(

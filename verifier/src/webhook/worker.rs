@@ -211,8 +211,15 @@ impl Worker {
             tracing::info!(id = %row.id, event = %row.event_type, app = %row.app_id,
                 attempt = row.attempts, result = label, error, "webhook attempt");
         }
-        match self.ledger.finish_attempt(&row.id, result).await {
-            Ok(()) => self.metrics.webhook_attempt(label),
+        match self
+            .ledger
+            .finish_attempt(&row.id, row.attempts, result)
+            .await
+        {
+            Ok(true) => self.metrics.webhook_attempt(label),
+            // Our lease ran out and another worker claimed the row since: its result counts.
+            Ok(false) => tracing::info!(id = %row.id, attempt = row.attempts,
+                "webhook attempt outlived its lease; the newer claim decides"),
             // The lease ends and the row is attempted again: at least once.
             Err(e) => {
                 tracing::warn!(id = %row.id, error = %e, "webhook outbox: cannot record attempt")

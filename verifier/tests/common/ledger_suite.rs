@@ -397,7 +397,8 @@ pub async fn outbox_row_commits_with_the_first_redemption(ledger: Arc<dyn Ledger
 }
 
 /// Claims lease rows (a leased row is not claimed again until the lease ends), attempts are
-/// recorded, failed rows can be retried, and concurrent claimers never share a row.
+/// recorded (fenced: a result from a claim whose lease ran out is not), failed rows can be
+/// retried, and concurrent claimers never share a row.
 pub async fn outbox_claims_leases_and_results(ledger: Arc<dyn Ledger>) {
     for i in 0..3 {
         let r = redemption("alice", &format!("CLAIM.{i}"), 100 + i);
@@ -423,34 +424,60 @@ pub async fn outbox_claims_leases_and_results(ledger: Arc<dyn Ledger>) {
     assert_eq!(again.len(), 3);
     assert!(again.iter().all(|d| d.attempts == 2));
 
-    ledger
-        .finish_attempt("ev-0", AttemptResult::Delivered { at_ms: 10_001 })
+    // The first claim's lease ran out and the rows were claimed again (attempts 2): a result
+    // from the first claim comes too late and is not recorded over the second.
+    let stale = ledger
+        .finish_attempt("ev-0", 1, AttemptResult::Delivered { at_ms: 10_000 })
         .await
         .unwrap();
-    ledger
+    assert!(
+        !stale,
+        "a result from an expired claim must not be recorded"
+    );
+    let stale = ledger
         .finish_attempt(
             "ev-1",
+            1,
+            AttemptResult::Retry {
+                next_attempt_ms: 99_000,
+                error: "late".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!stale);
+
+    assert!(ledger
+        .finish_attempt("ev-0", 2, AttemptResult::Delivered { at_ms: 10_001 })
+        .await
+        .unwrap());
+    assert!(ledger
+        .finish_attempt(
+            "ev-1",
+            2,
             AttemptResult::Retry {
                 next_attempt_ms: 15_000,
                 error: "HTTP 500".into(),
             },
         )
         .await
-        .unwrap();
-    ledger
+        .unwrap());
+    assert!(ledger
         .finish_attempt(
             "ev-2",
+            2,
             AttemptResult::Failed {
                 at_ms: 10_002,
                 error: "HTTP 503".into(),
             },
         )
         .await
-        .unwrap();
+        .unwrap());
     // A late result for a row no longer pending changes nothing.
-    ledger
+    let late = ledger
         .finish_attempt(
             "ev-0",
+            2,
             AttemptResult::Failed {
                 at_ms: 10_003,
                 error: "late".into(),
@@ -458,6 +485,7 @@ pub async fn outbox_claims_leases_and_results(ledger: Arc<dyn Ledger>) {
         )
         .await
         .unwrap();
+    assert!(!late);
     let all = ledger.list_deliveries(OutboxFilter::All, 10).await.unwrap();
     let by_id = |id: &str| all.iter().find(|d| d.id == id).unwrap().clone();
     assert_eq!(by_id("ev-0").state, DeliveryState::Delivered);

@@ -72,25 +72,31 @@ pub(crate) fn google_play_json(order: &Order, at_ms: i64) -> Result<String, Sand
             random_digits(5)
         )
     });
-    let purchase = PlayPurchase {
-        order_id,
-        package_name: &order.app_id,
-        product_id: &order.product_id,
-        purchase_time: at_ms,
-        purchase_state: match order.state {
-            PurchaseState::Purchased => 0,
-            PurchaseState::Cancelled => 1,
-            PurchaseState::Pending => 2,
-        },
-        purchase_token: format!(
-            "{}.AO-J1O{}",
-            random_lowercase(24),
-            URL_SAFE_NO_PAD.encode(random_bytes::<96>())
-        ),
-        purchase_type: (order.environment == Environment::Sandbox).then_some(0),
-        quantity: order.quantity,
-        acknowledged: false,
-    };
+    let purchase =
+        PlayPurchase {
+            order_id,
+            package_name: &order.app_id,
+            product_id: &order.product_id,
+            purchase_time: at_ms,
+            purchase_state: match order.state {
+                PurchaseState::Purchased => 0,
+                PurchaseState::Cancelled => 1,
+                PurchaseState::Pending => 2,
+                PurchaseState::Refunded => return Err(SandboxError::Unsupported(
+                    "Google Play's purchase JSON has no refunded state: refunds arrive through \
+                     the Voided Purchases API (record them with `payseal-verifier revoke`)"
+                        .into(),
+                )),
+            },
+            purchase_token: format!(
+                "{}.AO-J1O{}",
+                random_lowercase(24),
+                URL_SAFE_NO_PAD.encode(random_bytes::<96>())
+            ),
+            purchase_type: (order.environment == Environment::Sandbox).then_some(0),
+            quantity: order.quantity,
+            acknowledged: false,
+        };
     to_json(&purchase)
 }
 
@@ -128,7 +134,7 @@ struct AppStoreTransaction<'a> {
 pub(crate) fn app_store_payload_json(order: &Order, at_ms: i64) -> Result<String, SandboxError> {
     let revoked = match order.state {
         PurchaseState::Purchased => false,
-        PurchaseState::Cancelled => true,
+        PurchaseState::Cancelled | PurchaseState::Refunded => true,
         PurchaseState::Pending => {
             return Err(SandboxError::Unsupported(
                 "StoreKit 2 has no pending transactions: a JWS transaction exists only once the \
@@ -245,6 +251,7 @@ pub(crate) fn huawei_json(order: &Order, at_ms: i64) -> Result<String, SandboxEr
             PurchaseState::Purchased => 0,
             PurchaseState::Pending => -1,
             PurchaseState::Cancelled => 1,
+            PurchaseState::Refunded => 2,
         },
         developer_payload: "",
         purchase_token: format!("{}.1.{app_num}", hex::encode(random_bytes::<40>())),
@@ -285,6 +292,7 @@ pub(crate) fn sandbox_json(order: &Order, at_ms: i64) -> Result<String, SandboxE
             PurchaseState::Purchased => "purchased",
             PurchaseState::Pending => "pending",
             PurchaseState::Cancelled => "cancelled",
+            PurchaseState::Refunded => "refunded",
         },
         purchased_at: at_ms,
         quantity: order.quantity,

@@ -97,6 +97,9 @@ pub enum PurchaseState {
     Pending,
     /// Cancelled (Play `1`, Huawei `1`, App Store: a revoked transaction).
     Cancelled,
+    /// Refunded after payment (Huawei `2`, App Store: a revoked transaction, sandbox
+    /// `refunded`). Play's purchase JSON has no such state: issuing one is an error.
+    Refunded,
 }
 
 /// What to issue: store, app, product, state, environment, quantity and transaction id.

@@ -78,6 +78,7 @@ enum StateArg {
     Purchased,
     Pending,
     Cancelled,
+    Refunded,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -102,6 +103,7 @@ fn order(store: Store, args: &IssueArgs) -> Order {
         StateArg::Purchased => PurchaseState::Purchased,
         StateArg::Pending => PurchaseState::Pending,
         StateArg::Cancelled => PurchaseState::Cancelled,
+        StateArg::Refunded => PurchaseState::Refunded,
     };
     order.environment = match args.environment {
         EnvArg::Sandbox => Environment::Sandbox,

@@ -446,3 +446,44 @@ fn a_corrupt_key_file_is_reported_not_replaced() {
     }
     assert_eq!(std::fs::read_to_string(&key).unwrap(), "not a key");
 }
+
+#[test]
+fn refunded_is_each_stores_own_signal_and_play_has_none() {
+    let s = store();
+    // Huawei: purchaseState 2, same orderId as the paid purchase it refunds.
+    let mut order = Order::new(Store::Huawei, "com.example.game", "gems_100");
+    order.transaction_id = Some("2026112500000000abc.1234567".into());
+    order.state = PurchaseState::Refunded;
+    let Receipt::Huawei { purchase_data, .. } = s.issue(&order).unwrap() else {
+        panic!("huawei receipt expected");
+    };
+    let v: Value = serde_json::from_str(&purchase_data).unwrap();
+    assert_eq!(v["purchaseState"], 2);
+    assert_eq!(v["orderId"], "2026112500000000abc.1234567");
+
+    // Sandbox: state "refunded".
+    let mut order = Order::new(Store::Sandbox, "com.example.game", "gems_100");
+    order.state = PurchaseState::Refunded;
+    let Receipt::Sandbox { purchase_data, .. } = s.issue(&order).unwrap() else {
+        panic!("sandbox receipt expected");
+    };
+    let v: Value = serde_json::from_str(&purchase_data).unwrap();
+    assert_eq!(v["state"], "refunded");
+
+    // App Store: a transaction with a revocationDate.
+    let mut order = Order::new(Store::AppStore, "com.example.game", "gems_100");
+    order.state = PurchaseState::Refunded;
+    let Receipt::AppStore { jws } = s.issue(&order).unwrap() else {
+        panic!("app store receipt expected");
+    };
+    let (_, payload, _, _) = split_jws(&jws);
+    assert!(payload["revocationDate"].is_i64(), "{payload}");
+
+    // Play: no such state in the purchase JSON.
+    let mut order = Order::new(Store::GooglePlay, "com.example.game", "gems_100");
+    order.state = PurchaseState::Refunded;
+    match s.issue(&order) {
+        Err(SandboxError::Unsupported(why)) => assert!(why.contains("Voided"), "{why}"),
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+}

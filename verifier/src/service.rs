@@ -4,8 +4,9 @@
 //! Pure but for the ledger call; the HTTP layer (`server`) maps [`ServiceError`] to status codes.
 //!
 //! Webhooks: for an app with a webhook, a `paid / first` redemption is recorded together with
-//! its `purchase.paid` outbox row ([`Ledger::redeem_and_notify`]). Revocation: when the App
-//! Store rule finds a `revocationDate` on a transaction that was redeemed, the redemption is
+//! its `purchase.paid` outbox row ([`Ledger::redeem_and_notify`]). Revocation: when a store's
+//! signed data says a redeemed transaction was refunded or revoked (an App Store
+//! `revocationDate`, Huawei `purchaseState` 2, sandbox `refunded`), the redemption is
 //! marked revoked ([`revoke`]) and a `purchase.revoked` event is enqueued in the same
 //! transaction; from then on the transaction is `not_paid / revoked` for everyone, the owner
 //! included. A revoked transaction that was never redeemed records nothing.
@@ -153,25 +154,28 @@ impl Verifier {
         let purchase = match check(app, &self.settings, &request.receipt, now_ms) {
             Ok(p) => p,
             Err(rejection) => {
-                // The App Store's signed transaction says it was refunded or revoked: if it was
-                // redeemed, record that (the ledger key is the transactionId).
-                if rejection.reason == Reason::Revoked && request.receipt.store() == Store::AppStore
-                {
-                    if let Some(key) = &rejection.partial.transaction_id {
-                        let outcome = revoke(
-                            &self.settings,
-                            self.ledger.as_ref(),
-                            Store::AppStore,
-                            &request.app_id,
-                            key,
-                            "app_store: the transaction has a revocationDate",
-                            now_ms,
-                        )
-                        .await?;
-                        if outcome == RevokeOutcome::Revoked {
-                            tracing::info!(app = %request.app_id, store = "app_store",
-                                "redeemed transaction revoked by the store");
-                        }
+                // The store's signed data says it was refunded or revoked: if it was redeemed,
+                // record that (the ledger key is the signed transaction id: `transactionId`,
+                // Huawei's `orderId`, the sandbox `transaction_id`).
+                let store = request.receipt.store();
+                if let (Reason::Revoked, Some(why), Some(key)) = (
+                    rejection.reason,
+                    store_revocation(store),
+                    &rejection.partial.transaction_id,
+                ) {
+                    let outcome = revoke(
+                        &self.settings,
+                        self.ledger.as_ref(),
+                        store,
+                        &request.app_id,
+                        key,
+                        why,
+                        now_ms,
+                    )
+                    .await?;
+                    if outcome == RevokeOutcome::Revoked {
+                        tracing::info!(app = %request.app_id, store = store.as_str(),
+                            "redeemed transaction revoked by the store");
                     }
                 }
                 return Ok(not_paid(claims, rejection.reason, Some(&rejection.partial)));
@@ -232,6 +236,18 @@ impl Verifier {
             reason: None,
             redemption: None,
         }
+    }
+}
+
+/// For stores whose signed purchase data can say a purchase was refunded or revoked, the reason
+/// recorded with the revocation. Google Play's purchase JSON cannot (refunds come through its
+/// Voided Purchases API): use `payseal-verifier revoke` there.
+fn store_revocation(store: Store) -> Option<&'static str> {
+    match store {
+        Store::AppStore => Some("app_store: the transaction has a revocationDate"),
+        Store::Huawei => Some("huawei: purchaseState 2 (refunded)"),
+        Store::Sandbox => Some("sandbox: state refunded"),
+        Store::GooglePlay => None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Revocation: an App Store transaction re-submitted with a `revocationDate` after it was
 //! redeemed is recorded as revoked and sends a `purchase.revoked` webhook; a revoked
-//! transaction is `not_paid / revoked` for everyone afterwards, the owner included. Other stores
-//! through `payseal-verifier revoke`. A real verifier over TLS and a real receiver on 127.0.0.1.
+//! transaction is `not_paid / revoked` for everyone afterwards, the owner included. The same for
+//! Huawei (`purchaseState` 2) and sandbox (`refunded`) refunds; Google Play (whose purchase JSON
+//! cannot say it) through `payseal-verifier revoke`. A real verifier over TLS and a real receiver on 127.0.0.1.
 
 mod common;
 mod webhook_support;
@@ -112,6 +113,93 @@ async fn app_store_revocation_date_on_a_redeemed_transaction_revokes_it_for_ever
         .is_none());
     server.stop().await.unwrap();
     assert_eq!(receiver.events().len(), 2);
+}
+
+/// Huawei (`purchaseState` 2) and the sandbox store (`refunded`) sign refunds into the purchase
+/// data itself: the same order re-submitted refunded after it was redeemed is recorded as
+/// revoked, with its `purchase.revoked` event, and is never paid again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huawei_and_sandbox_refunds_on_redeemed_orders_revoke_them_for_everyone() {
+    let (mut server, receiver) = server_with_receiver().await;
+    let mut expected_events = 0;
+    for (store, key, why) in [
+        (
+            Store::Huawei,
+            format!(
+                "2026112512000{}.5791344",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
+            "purchaseState 2",
+        ),
+        (
+            Store::Sandbox,
+            format!("sbx_refund_{}", uuid::Uuid::new_v4().simple()),
+            "refunded",
+        ),
+    ] {
+        let mut order = Order::new(store, APP, "coins_100");
+        order.transaction_id = Some(key.clone());
+        let genuine = server.state.store.issue(&order).unwrap();
+        let mut refunded_order = order.clone();
+        refunded_order.state = PurchaseState::Refunded;
+        let refunded = server.state.store.issue(&refunded_order).unwrap();
+
+        let v = server.verify("alice", &genuine).await;
+        assert_eq!(
+            (v.outcome, v.redemption),
+            (Outcome::Paid, Some(Redemption::First)),
+            "{store:?}"
+        );
+        let paid_jti = v.jti.clone();
+
+        let v = server.verify("alice", &refunded).await;
+        assert_eq!(
+            (v.outcome, v.reason),
+            (Outcome::NotPaid, Some(Reason::Revoked)),
+            "{store:?}"
+        );
+        let row = server
+            .state
+            .ledger()
+            .lookup(store, APP, &key)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{store:?}: no row for {key}"));
+        assert!(row.revoked_at_ms.is_some(), "{store:?}: {row:?}");
+        for (account, receipt) in [("alice", &genuine), ("bob", &genuine)] {
+            let v = server.verify(account, receipt).await;
+            assert_eq!(
+                (v.outcome, v.reason),
+                (Outcome::NotPaid, Some(Reason::Revoked)),
+                "{store:?} {account}"
+            );
+        }
+
+        expected_events += 2;
+        receiver
+            .wait_for(Duration::from_secs(20), "paid + revoked", |s| {
+                s.events.len() >= expected_events
+            })
+            .await;
+        let events = receiver.events();
+        let gone = events
+            .iter()
+            .find(|e| e.event_type == PURCHASE_REVOKED && e.data["transaction_id"] == key.as_str())
+            .unwrap_or_else(|| panic!("{store:?}: no purchase.revoked event in {events:?}"));
+        assert_eq!(gone.data["store"], store.as_str());
+        assert_eq!(gone.data["first_verdict_id"], paid_jti.as_str());
+        assert!(
+            gone.data["reason"].as_str().unwrap().contains(why),
+            "{store:?}: {}",
+            gone.data["reason"]
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.events().len(),
+        4,
+        "one paid and one revoked per order"
+    );
+    server.stop().await.unwrap();
 }
 
 fn revoke_cli(config: &std::path::Path, store: &str, key: &str) -> (i32, String, String) {

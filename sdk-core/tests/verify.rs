@@ -174,11 +174,12 @@ async fn tls_1_2_is_refused_even_with_the_pinned_certificate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pinned_key_without_a_trusted_chain_is_refused() {
+async fn pinned_key_without_a_trusted_chain_is_refused_and_the_receipt_kept_pending() {
     // The genuine verifier, but the app does not trust its CA: pinning never replaces
-    // validation.
+    // validation. As behind a captive portal, the receipt is kept for a later retry.
     let verifier = TestVerifier::start().await;
-    let mut options = verifier.options(None);
+    let pending = tempfile::tempdir().unwrap();
+    let mut options = verifier.options(Some(pending.path()));
     options.extra_roots_pem.clear();
     options.max_attempts = 1;
     let sdk = PaySeal::new(verifier.profile_json.clone(), options).unwrap();
@@ -188,6 +189,19 @@ async fn pinned_key_without_a_trusted_chain_is_refused() {
         .unwrap_err();
     assert_eq!(err.kind(), PaySealErrorKind::Network, "{err}");
     assert!(err.message().contains("certificate"), "{err}");
+    assert_eq!(sdk.pending_count().unwrap(), 1);
+
+    // Once the connection can be trusted (here: the app's roots; in the field: the portal
+    // is gone), retry_pending gets the verdict.
+    let trusted = verifier.sdk(Some(pending.path()));
+    let results = trusted.retry_pending().await.unwrap();
+    assert_eq!(results.len(), 1);
+    assert!(
+        matches!(&results[0].outcome, PendingOutcome::Verified { verdict } if verdict.paid),
+        "{:?}",
+        results[0].outcome
+    );
+    assert_eq!(trusted.pending_count().unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,9 +94,23 @@ fn usage_errors_exit_2_with_a_message() {
         "--product",
         "p",
         "--state",
+        "lost",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    // A state the store's format cannot express: Play has no refunded purchase JSON.
+    let out = run(&[
+        "google-play",
+        "--dir",
+        d,
+        "--app",
+        "a",
+        "--product",
+        "p",
+        "--state",
         "refunded",
     ]);
     assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Voided Purchases"));
     let out = run(&[
         "sandbox",
         "--dir",

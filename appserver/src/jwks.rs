@@ -22,6 +22,7 @@ use payseal_protocol::verdict::{Jwk, VerdictPublicKey};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
+use crate::delivery::DeliveryGuard;
 use crate::policy::{Grant, Policy, TokenError};
 use crate::replay::ReplayGuard;
 use crate::verifier::TokenVerifier;
@@ -462,15 +463,17 @@ impl JwksTokenVerifier {
         }
     }
 
-    /// As [`TokenVerifier::accept`]: [`Self::check`], then claim the `jti` in `guard`.
+    /// As [`TokenVerifier::accept`]: [`Self::check`], then claim the `jti` in `replay` and the
+    /// purchase in `delivery`; the grant is to be delivered now.
     pub async fn accept(
         &self,
         token: &str,
         now: i64,
-        guard: &dyn ReplayGuard,
+        replay: &dyn ReplayGuard,
+        delivery: &dyn DeliveryGuard,
     ) -> Result<Grant, TokenError> {
         let grant = self.check(token, now).await?;
-        crate::verifier::claim(&grant, &self.policy, now, guard)?;
+        crate::verifier::claim(&grant, &self.policy, now, replay, delivery)?;
         Ok(grant)
     }
 }

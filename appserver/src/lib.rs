@@ -4,7 +4,7 @@
 //! its SDK got from the verifier; the server calls this crate and gets either a typed
 //! [`Grant`] (deliver `quantity` of `product_id` to `account`) or a typed [`TokenError`]
 //! saying why not (`Expired`, `UnknownKey`, `WrongApp`, `NotPaid { reason }`, `Replayed`,
-//! `TooOld`, ...).
+//! `AlreadyDelivered`, `TooOld`, ...).
 //!
 //! - **Signature**: checked by `payseal_protocol::verdict::VerdictVerifier` (EdDSA only,
 //!   known `kid`s only, `typ: payseal-verdict+jwt`, `exp`/`iat` with clock skew); this crate
@@ -17,17 +17,25 @@
 //!   environments, maximum age since `iat`, `outcome == paid`.
 //! - **Replay** ([`ReplayGuard`], [`MemoryReplayGuard`]): each token (`jti`) is accepted once;
 //!   see [`replay`] for backing the guard with the app server's database.
+//! - **Delivery** ([`DeliveryGuard`], [`MemoryDeliveryGuard`]): each purchase ([`PurchaseKey`]:
+//!   app, store, transaction id) is delivered once, whichever of its tokens comes first. Every
+//!   verification of a purchase gives a new token (fresh `jti`, `redemption: repeat` after the
+//!   first), so the replay guard alone would deliver a consumable once per verification; see
+//!   [`delivery`] for the key and for backing the guard with a SQL table.
 //!
-//! The pure parts ([`policy`], [`replay`], [`verifier`], [`RefreshSchedule`]) do no I/O; the
+//! The pure parts ([`policy`], [`replay`], [`delivery`], [`verifier`], [`RefreshSchedule`]) do
+//! no I/O; the
 //! only I/O is the JWKS fetch in [`jwks`] (reqwest over rustls, ring provider, no global
 //! state).
 //!
-//! It is **not** a webhook receiver, not the verifier and not the SDK. It does not decide
-//! whether a `repeat` redemption should deliver again: deliver idempotently by
-//! [`Grant::transaction_id`].
+//! It is **not** a webhook receiver, not the verifier and not the SDK. A `repeat` redemption
+//! means "the verifier has seen this purchase for this account before": [`TokenVerifier::accept`]
+//! delivers it only if the [`DeliveryGuard`] has no record of it.
 //!
 //! ```
-//! use payseal_appserver::{MemoryReplayGuard, Policy, TokenError, TokenVerifier};
+//! use payseal_appserver::{
+//!     MemoryDeliveryGuard, MemoryReplayGuard, Policy, TokenError, TokenVerifier,
+//! };
 //! # use payseal_protocol::verdict::VerdictSigningKey;
 //! # let key = VerdictSigningKey::from_seed("v1", [7; 32]);
 //! # let now = 1_700_000_000;
@@ -46,11 +54,24 @@
 //!     keys,
 //!     Policy::new("dev.payseal.demo").with_issuer("https://verify.example.com"),
 //! );
-//! let guard = MemoryReplayGuard::new();
-//! let grant = verifier.accept(&token, now, &guard)?; // now: payseal_appserver::unix_now()
+//! let (seen, delivered) = (MemoryReplayGuard::new(), MemoryDeliveryGuard::new());
+//! // now: payseal_appserver::unix_now()
+//! let grant = verifier.accept(&token, now, &seen, &delivered)?;
 //! assert_eq!((grant.account.as_str(), grant.product_id.as_str()), ("account-42", "coins_100"));
 //! // The same token again is refused.
-//! assert!(matches!(verifier.accept(&token, now, &guard), Err(TokenError::Replayed { .. })));
+//! assert!(matches!(
+//!     verifier.accept(&token, now, &seen, &delivered),
+//!     Err(TokenError::Replayed { .. })
+//! ));
+//! // The purchase verified again: a new token (fresh jti, repeat), not delivered again.
+//! # let mut claims = claims;
+//! # claims.jti = "j2".into();
+//! # claims.redemption = Some(payseal_protocol::Redemption::Repeat);
+//! # let token = key.sign(&claims).unwrap();
+//! assert!(matches!(
+//!     verifier.accept(&token, now, &seen, &delivered),
+//!     Err(TokenError::AlreadyDelivered { .. })
+//! ));
 //! # Ok::<(), TokenError>(())
 //! ```
 //!
@@ -58,23 +79,28 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use payseal_appserver::{JwksOptions, JwksSource, JwksTokenVerifier, MemoryReplayGuard, Policy};
+//! use payseal_appserver::{
+//!     JwksOptions, JwksSource, JwksTokenVerifier, MemoryDeliveryGuard, MemoryReplayGuard, Policy,
+//! };
 //! # async fn run(token: &str) -> Result<(), Box<dyn std::error::Error>> {
 //! let source = JwksSource::new(JwksOptions::new("https://verify.example.com/v1/keys"))?;
 //! let verifier = JwksTokenVerifier::new(Arc::new(source), Policy::new("dev.payseal.demo"));
-//! let guard = MemoryReplayGuard::new();
-//! let grant = verifier.accept(token, payseal_appserver::unix_now(), &guard).await?;
+//! let (seen, delivered) = (MemoryReplayGuard::new(), MemoryDeliveryGuard::new());
+//! let now = payseal_appserver::unix_now();
+//! let grant = verifier.accept(token, now, &seen, &delivered).await?;
 //! println!("deliver {} x{} to {}", grant.product_id, grant.quantity, grant.account);
 //! # Ok(()) }
 //! ```
 
 #![deny(missing_docs)]
 
+pub mod delivery;
 pub mod jwks;
 pub mod policy;
 pub mod replay;
 pub mod verifier;
 
+pub use delivery::{DeliveryError, DeliveryGuard, MemoryDeliveryGuard, PurchaseKey};
 pub use jwks::{JwksError, JwksOptions, JwksSource, JwksStats, JwksTokenVerifier, RefreshSchedule};
 pub use policy::{is_paid, Grant, Policy, TokenError};
 pub use replay::{MemoryReplayGuard, ReplayError, ReplayGuard};

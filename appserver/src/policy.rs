@@ -79,6 +79,19 @@ pub enum TokenError {
     /// The replay guard's storage failed; nothing was granted.
     #[error("replay guard unavailable: {0}")]
     ReplayStore(String),
+    /// A genuine `paid` token (usually `redemption: repeat`, with a fresh `jti`) for a purchase
+    /// this server has already delivered: deliver nothing. Not an attack; the app can be told
+    /// that the item is already there.
+    #[error("purchase {transaction_id:?} was already delivered (by verdict {verdict_id:?})")]
+    AlreadyDelivered {
+        /// The store's transaction id of the purchase.
+        transaction_id: String,
+        /// The `jti` of the token that delivered it.
+        verdict_id: String,
+    },
+    /// The delivery guard's storage failed; nothing was granted.
+    #[error("delivery records unavailable: {0}")]
+    DeliveryStore(String),
     /// No keys to check against: the verifier's JWKS has never been fetched successfully.
     #[error("no verdict keys available: {0}")]
     NoKeys(String),
@@ -194,11 +207,13 @@ impl Policy {
 }
 
 /// What a genuine, fresh, `paid` verdict for this app grants: deliver `quantity` of
-/// `product_id` to `account`.
+/// `product_id` to `account`, once per purchase.
 ///
-/// Deliver idempotently by [`Grant::transaction_id`]: the same account may present a new token
-/// for the same purchase (a restore, `redemption: repeat`); the replay guard stops only the
-/// *same token* twice.
+/// Deliver by the purchase ([`crate::PurchaseKey`]: app, store, [`Grant::transaction_id`]),
+/// never by the token: the same account may have the same purchase verified again and gets a
+/// new token each time (fresh `jti`, `redemption: repeat`), which the replay guard does not
+/// stop. `TokenVerifier::accept` does this with a [`crate::DeliveryGuard`]; a grant from
+/// `check` alone has not been claimed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     /// The app's account id the verifier bound the purchase to (`sub`).
@@ -207,11 +222,13 @@ pub struct Grant {
     pub product_id: String,
     /// Quantity bought (1 when the store does not say).
     pub quantity: u32,
-    /// The store's transaction id: the key to deliver idempotently by.
+    /// The store's transaction id: with the app and the store, the key to deliver once by.
     pub transaction_id: String,
-    /// The store's original transaction id, when it has one (App Store subscriptions).
+    /// The store's original transaction id, when it has one (App Store subscriptions: shared
+    /// by the renewals, each of which is a purchase of its own; not part of the delivery key).
     pub original_transaction_id: Option<String>,
-    /// `First`: this account's first redemption; `Repeat`: already delivered once.
+    /// `First`: the verifier saw this purchase for the first time; `Repeat`: the same account
+    /// again, so it was probably delivered already: deliver only if your records say not.
     pub redemption: Redemption,
     /// The store.
     pub store: Store,

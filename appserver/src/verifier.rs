@@ -6,6 +6,7 @@ use payseal_protocol::profile::{Profile, ProfileError};
 use payseal_protocol::verdict::{Jwks, VerdictError, VerdictPublicKey, VerdictVerifier};
 use payseal_protocol::VerdictClaims;
 
+use crate::delivery::{DeliveryError, DeliveryGuard};
 use crate::policy::{Grant, Policy, TokenError};
 use crate::replay::{ReplayError, ReplayGuard};
 
@@ -60,40 +61,55 @@ impl TokenVerifier {
         self.policy.evaluate(&claims, now)
     }
 
-    /// [`Self::check`], then claim the token's `jti` in `guard`: a token is accepted once.
+    /// [`Self::check`], then claim the token's `jti` in `replay` (a token is accepted once),
+    /// then the purchase in `delivery` (a purchase is delivered once, whichever of its tokens
+    /// comes first): the returned grant is to be delivered now. Another token of a delivered
+    /// purchase is [`TokenError::AlreadyDelivered`]. If the delivery then fails, call
+    /// [`DeliveryGuard::release`] with the grant so a later token delivers it.
     pub fn accept(
         &self,
         token: &str,
         now: i64,
-        guard: &dyn ReplayGuard,
+        replay: &dyn ReplayGuard,
+        delivery: &dyn DeliveryGuard,
     ) -> Result<Grant, TokenError> {
         let grant = self.check(token, now)?;
-        claim(&grant, &self.policy, now, guard)?;
+        claim(&grant, &self.policy, now, replay, delivery)?;
         Ok(grant)
     }
 }
 
-/// Record the grant's verdict id until it can no longer pass the `exp` check.
+/// Record the grant's verdict id until it can no longer pass the `exp` check, then its purchase
+/// as delivered. A replayed token never reaches the delivery records.
 pub(crate) fn claim(
     grant: &Grant,
     policy: &Policy,
     now: i64,
-    guard: &dyn ReplayGuard,
+    replay: &dyn ReplayGuard,
+    delivery: &dyn DeliveryGuard,
 ) -> Result<(), TokenError> {
     let keep_until = grant.claims.exp.saturating_add(policy.skew_secs());
-    guard
+    replay
         .claim(&grant.verdict_id, keep_until, now)
         .map_err(|e| match e {
             ReplayError::Seen => TokenError::Replayed {
                 jti: grant.verdict_id.clone(),
             },
             ReplayError::Storage(why) => TokenError::ReplayStore(why),
-        })
+        })?;
+    delivery.claim(grant, now).map_err(|e| match e {
+        DeliveryError::AlreadyDelivered { verdict_id, .. } => TokenError::AlreadyDelivered {
+            transaction_id: grant.transaction_id.clone(),
+            verdict_id,
+        },
+        DeliveryError::Storage(why) => TokenError::DeliveryStore(why),
+    })
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::delivery::MemoryDeliveryGuard;
     use crate::replay::MemoryReplayGuard;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
@@ -149,13 +165,17 @@ pub(crate) mod tests {
 
     #[test]
     fn genuine_token_granted_once() {
-        let guard = MemoryReplayGuard::new();
+        let (guard, delivered) = (MemoryReplayGuard::new(), MemoryDeliveryGuard::new());
         let token = sign(&claims());
-        let grant = verifier().accept(&token, NOW + 1, &guard).unwrap();
+        let grant = verifier()
+            .accept(&token, NOW + 1, &guard, &delivered)
+            .unwrap();
         assert_eq!(grant.account, "account-1");
         assert_eq!(grant.transaction_id, "tx-1");
         assert_eq!(
-            verifier().accept(&token, NOW + 2, &guard).unwrap_err(),
+            verifier()
+                .accept(&token, NOW + 2, &guard, &delivered)
+                .unwrap_err(),
             TokenError::Replayed {
                 jti: "jti-1".into()
             }
@@ -166,14 +186,127 @@ pub(crate) mod tests {
 
     #[test]
     fn refused_tokens_do_not_consume_the_jti() {
-        let guard = MemoryReplayGuard::new();
+        let (guard, delivered) = (MemoryReplayGuard::new(), MemoryDeliveryGuard::new());
         let mut other_app = claims();
         other_app.app = "com.other".into();
         assert!(matches!(
-            verifier().accept(&sign(&other_app), NOW, &guard),
+            verifier().accept(&sign(&other_app), NOW, &guard, &delivered),
             Err(TokenError::WrongApp { .. })
         ));
         assert!(guard.is_empty(NOW));
+        assert!(delivered.is_empty());
+    }
+
+    /// A token of purchase `tx` with its own `jti`, as each verification of it gives.
+    fn token_of(tx: &str, jti: &str, redemption: Redemption) -> String {
+        let mut c = claims();
+        c.transaction_id = Some(tx.into());
+        c.jti = jti.into();
+        c.redemption = Some(redemption);
+        sign(&c)
+    }
+
+    #[test]
+    fn re_verified_tokens_of_one_purchase_deliver_once() {
+        let (guard, delivered) = (MemoryReplayGuard::new(), MemoryDeliveryGuard::new());
+        let v = verifier();
+        let first = token_of("tx-1", "j1", Redemption::First);
+        assert_eq!(
+            v.accept(&first, NOW, &guard, &delivered)
+                .unwrap()
+                .verdict_id,
+            "j1"
+        );
+        // Five more verifications of the same purchase: five fresh jtis, none delivers.
+        for i in 2..7 {
+            let repeat = token_of("tx-1", &format!("j{i}"), Redemption::Repeat);
+            assert_eq!(
+                v.accept(&repeat, NOW, &guard, &delivered).unwrap_err(),
+                TokenError::AlreadyDelivered {
+                    transaction_id: "tx-1".into(),
+                    verdict_id: "j1".into()
+                }
+            );
+        }
+        // Each of those tokens is spent too: replaying one is a replay, not a delivery.
+        let j2 = token_of("tx-1", "j2", Redemption::Repeat);
+        assert!(matches!(
+            v.accept(&j2, NOW, &guard, &delivered),
+            Err(TokenError::Replayed { .. })
+        ));
+        // Another purchase of the same product by the same account is delivered.
+        let second = v
+            .accept(
+                &token_of("tx-2", "j9", Redemption::First),
+                NOW,
+                &guard,
+                &delivered,
+            )
+            .unwrap();
+        assert_eq!(second.transaction_id, "tx-2");
+        assert_eq!(delivered.len(), 2);
+    }
+
+    #[test]
+    fn a_repeat_of_an_undelivered_purchase_delivers() {
+        // The verifier said `first` before, but this server has no record (its delivery failed
+        // and was released, or the token never arrived): `repeat` delivers then.
+        let (guard, delivered) = (MemoryReplayGuard::new(), MemoryDeliveryGuard::new());
+        let v = verifier();
+        let lost = v
+            .accept(
+                &token_of("tx-1", "j1", Redemption::First),
+                NOW,
+                &guard,
+                &delivered,
+            )
+            .unwrap();
+        delivered.release(&lost).unwrap();
+        let grant = v
+            .accept(
+                &token_of("tx-1", "j2", Redemption::Repeat),
+                NOW,
+                &guard,
+                &delivered,
+            )
+            .unwrap();
+        assert_eq!(grant.redemption, Redemption::Repeat);
+        assert!(v
+            .accept(
+                &token_of("tx-1", "j3", Redemption::Repeat),
+                NOW,
+                &guard,
+                &delivered
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn concurrent_tokens_of_one_purchase_deliver_once() {
+        let (guard, delivered) = (
+            std::sync::Arc::new(MemoryReplayGuard::new()),
+            std::sync::Arc::new(MemoryDeliveryGuard::new()),
+        );
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let results: Vec<Result<Grant, TokenError>> = (0..8)
+            .map(|i| {
+                let (guard, delivered, barrier) =
+                    (guard.clone(), delivered.clone(), barrier.clone());
+                let token = token_of("tx-1", &format!("j{i}"), Redemption::Repeat);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    verifier().accept(&token, NOW, &*guard, &*delivered)
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        assert!(results
+            .iter()
+            .all(|r| matches!(r, Ok(_) | Err(TokenError::AlreadyDelivered { .. }))));
+        assert_eq!(guard.len(NOW), 8, "every token is spent");
     }
 
     #[test]
@@ -299,16 +432,37 @@ pub(crate) mod tests {
                 Err(ReplayError::Storage("database down".into()))
             }
         }
+        let delivered = MemoryDeliveryGuard::new();
         assert_eq!(
-            verifier().accept(&sign(&claims()), NOW, &Down),
+            verifier().accept(&sign(&claims()), NOW, &Down, &delivered),
             Err(TokenError::ReplayStore("database down".into()))
+        );
+        assert!(delivered.is_empty(), "a refused token claims no purchase");
+    }
+
+    #[test]
+    fn delivery_store_failure_refuses() {
+        struct Down;
+        impl DeliveryGuard for Down {
+            fn claim(&self, _: &Grant, _: i64) -> Result<(), DeliveryError> {
+                Err(DeliveryError::Storage("database down".into()))
+            }
+            fn release(&self, _: &Grant) -> Result<(), DeliveryError> {
+                Err(DeliveryError::Storage("database down".into()))
+            }
+        }
+        assert_eq!(
+            verifier().accept(&sign(&claims()), NOW, &MemoryReplayGuard::new(), &Down),
+            Err(TokenError::DeliveryStore("database down".into()))
         );
     }
 
     #[test]
     fn replay_guard_keeps_until_exp_plus_skew() {
         let guard = MemoryReplayGuard::new();
-        verifier().accept(&sign(&claims()), NOW, &guard).unwrap();
+        verifier()
+            .accept(&sign(&claims()), NOW, &guard, &MemoryDeliveryGuard::new())
+            .unwrap();
         assert_eq!(guard.len(NOW + 300 + 60), 1);
         assert_eq!(guard.len(NOW + 300 + 61), 0);
     }

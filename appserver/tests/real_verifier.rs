@@ -10,8 +10,8 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use payseal_appserver::{
-    JwksError, JwksOptions, JwksSource, JwksTokenVerifier, MemoryReplayGuard, Policy, TokenError,
-    TokenVerifier,
+    JwksError, JwksOptions, JwksSource, JwksTokenVerifier, MemoryDeliveryGuard, MemoryReplayGuard,
+    Policy, PurchaseKey, TokenError, TokenVerifier,
 };
 use payseal_protocol::envelope::{self, KeyConfig};
 use payseal_protocol::verdict::VerdictSigningKey;
@@ -163,6 +163,17 @@ fn with_kid(token: &str, kid: &str) -> String {
     )
 }
 
+/// The claims of a genuine token (checked with the profile's keys), whatever its outcome.
+fn from_profile_claims(
+    profile: &payseal_protocol::profile::Profile,
+    token: &str,
+) -> payseal_protocol::VerdictClaims {
+    TokenVerifier::from_profile(profile, Policy::new(APP))
+        .unwrap()
+        .verified_claims(token, now())
+        .unwrap()
+}
+
 fn now() -> i64 {
     payseal_appserver::unix_now()
 }
@@ -186,11 +197,15 @@ async fn jwks_tokens_replay_and_rotation_against_a_real_verifier() {
     let policy = Policy::new(APP).with_issuer(PUBLIC_URL);
     let tokens = JwksTokenVerifier::new(source.clone(), policy.clone());
     let guard = MemoryReplayGuard::new();
+    let delivered = MemoryDeliveryGuard::new();
 
     // A real paid verdict, checked with keys fetched from GET /v1/keys.
     let receipt = state.receipt();
     let token = first.token("player-1", &receipt).await;
-    let grant = tokens.accept(&token, now(), &guard).await.unwrap();
+    let grant = tokens
+        .accept(&token, now(), &guard, &delivered)
+        .await
+        .unwrap();
     assert_eq!(grant.account, "player-1");
     assert_eq!(grant.product_id, "coins_100");
     assert_eq!(grant.redemption, Redemption::First);
@@ -205,20 +220,53 @@ async fn jwks_tokens_replay_and_rotation_against_a_real_verifier() {
 
     // The same token again: refused.
     assert_eq!(
-        tokens.accept(&token, now(), &guard).await.unwrap_err(),
+        tokens
+            .accept(&token, now(), &guard, &delivered)
+            .await
+            .unwrap_err(),
         TokenError::Replayed {
             jti: grant.verdict_id.clone()
         }
     );
-    // The same receipt by the same account: a new token, a repeat redemption.
-    let repeat = first.token("player-1", &receipt).await;
-    let again = tokens.accept(&repeat, now(), &guard).await.unwrap();
-    assert_eq!(again.redemption, Redemption::Repeat);
-    assert_eq!(again.transaction_id, grant.transaction_id);
+    // The same receipt by the same account, verified again and again: each time a new genuine
+    // token (fresh jti, a repeat redemption), and the purchase is not delivered again.
+    for _ in 0..4 {
+        let repeat = first.token("player-1", &receipt).await;
+        let claims = from_profile_claims(&profile, &repeat);
+        assert_eq!(claims.redemption, Some(Redemption::Repeat));
+        assert_ne!(claims.jti, grant.verdict_id);
+        assert_eq!(claims.transaction_id.as_ref(), Some(&grant.transaction_id));
+        assert_eq!(
+            tokens
+                .accept(&repeat, now(), &guard, &delivered)
+                .await
+                .unwrap_err(),
+            TokenError::AlreadyDelivered {
+                transaction_id: grant.transaction_id.clone(),
+                verdict_id: grant.verdict_id.clone()
+            }
+        );
+    }
+    assert!(delivered.is_delivered(&PurchaseKey::of(&grant)));
+    // Another purchase of the same product by the same account: delivered.
+    let second_pack = first.token("player-1", &state.receipt()).await;
+    let second = tokens
+        .accept(&second_pack, now(), &guard, &delivered)
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.product_id.as_str(), second.redemption),
+        ("coins_100", Redemption::First)
+    );
+    assert_ne!(second.transaction_id, grant.transaction_id);
+    assert_eq!(delivered.len(), 2);
     // By another account: a genuine not_paid verdict, refused with its reason.
     let stolen = first.token("player-2", &receipt).await;
     assert_eq!(
-        tokens.accept(&stolen, now(), &guard).await.unwrap_err(),
+        tokens
+            .accept(&stolen, now(), &guard, &delivered)
+            .await
+            .unwrap_err(),
         TokenError::NotPaid {
             reason: Some(Reason::AlreadyRedeemed)
         }
@@ -249,7 +297,10 @@ async fn jwks_tokens_replay_and_rotation_against_a_real_verifier() {
     let rotated = second.token("player-4", &state.receipt()).await;
     assert_eq!(kid(&rotated), new_kid);
     // The cached set lacks the new kid: one refetch, then accepted.
-    let grant = tokens.accept(&rotated, now(), &guard).await.unwrap();
+    let grant = tokens
+        .accept(&rotated, now(), &guard, &delivered)
+        .await
+        .unwrap();
     assert_eq!(grant.account, "player-4");
     assert_eq!(source.stats().attempts, 2);
     assert_eq!(source.stats().keys, 2);
@@ -257,7 +308,7 @@ async fn jwks_tokens_replay_and_rotation_against_a_real_verifier() {
     assert_ne!(old_kid, new_kid);
     assert_eq!(
         tokens
-            .accept(&old_key_token, now(), &guard)
+            .accept(&old_key_token, now(), &guard, &delivered)
             .await
             .unwrap()
             .account,
@@ -309,9 +360,13 @@ async fn last_good_keys_while_the_verifier_is_down_and_tls_is_checked() {
     );
     let tokens = JwksTokenVerifier::new(source.clone(), Policy::new(APP).with_issuer(PUBLIC_URL));
     let guard = MemoryReplayGuard::new();
+    let delivered = MemoryDeliveryGuard::new();
     let early = verifier.token("player-1", &state.receipt()).await;
     let late = verifier.token("player-2", &state.receipt()).await;
-    tokens.accept(&early, now(), &guard).await.unwrap();
+    tokens
+        .accept(&early, now(), &guard, &delivered)
+        .await
+        .unwrap();
     assert_eq!(source.stats().failures, 0);
 
     verifier.stop().await;
@@ -320,7 +375,10 @@ async fn last_good_keys_while_the_verifier_is_down_and_tls_is_checked() {
         Err(JwksError::Transport(_))
     ));
     // The refetch fails, the last good keys are used.
-    let grant = tokens.accept(&late, now(), &guard).await.unwrap();
+    let grant = tokens
+        .accept(&late, now(), &guard, &delivered)
+        .await
+        .unwrap();
     assert_eq!(grant.account, "player-2");
     let stats = source.stats();
     assert!(stats.failures >= 2, "{stats:?}");

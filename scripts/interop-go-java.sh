@@ -5,7 +5,9 @@
 # Both fetch the JWKS from the live verifier's GET /v1/keys over HTTPS, trusting its self-signed dev
 # certificate explicitly, and run the cases of tests/interop/python/verify.py (genuine verifies;
 # altered payload, HS256, none, unknown kid, typ JWT, another issuer refused) plus the README's
-# grant rules (paid only, the app, each jti once). Each prints `N passed, N failed`.
+# grant rules (paid only, the app, each jti once, each purchase delivered once: re-verified tokens
+# of one purchase, also granted concurrently, deliver it once; another purchase is delivered).
+# Each prints `N passed, N failed`.
 #
 # Usage: scripts/interop-go-java.sh DEMO_OUT   the tokens of a demo run with PAYSEAL_DEMO_OUT=DEMO_OUT
 #                                              and PAYSEAL_DEMO_DIR=DEMO_OUT/state (scripts/interop.sh
@@ -17,9 +19,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
+source scripts/lib/interop-demo.sh
 GO_DIR=tests/interop/go
 JVM_DIR=tests/interop/java
-APP=dev.payseal.demo # the demo's app (scripts/demo.sh)
+APP=$DEMO_APP
 MVN=(mvn -q -B -Dstyle.color=never -f "$JVM_DIR/pom.xml")
 
 # Go is often installed in /usr/local/go without being on PATH.
@@ -56,7 +59,8 @@ OUT=${1:-}
 if [[ -z $OUT ]]; then
   prefetch # before the demo: its tokens live 10 minutes
   OUT=$(mktemp -d /tmp/payseal-interop.XXXXXX)
-  PAYSEAL_DEMO_DIR=$OUT/state PAYSEAL_DEMO_OUT=$OUT scripts/demo.sh 2>&1 | tee "$OUT/demo.log"
+  trap demo_stop EXIT
+  interop_demo "$OUT"
 fi
 STATE=$OUT/state
 CA=$STATE/tls/cert.pem
@@ -72,31 +76,14 @@ BIN=target/debug/payseal-verifier
 # ---- the live verifier: the demo's, started again on its state ---------------------------------
 # The same keys, certificate and configuration; on the demo's port (the tokens' issuer) unless
 # that port has been taken since, then on a free one.
-VERIFIER=
-stop_verifier() {
-  [[ -z $VERIFIER ]] || { kill -TERM "$VERIFIER" 2>/dev/null || true; wait "$VERIFIER" 2>/dev/null || true; }
-  VERIFIER=
-}
-trap stop_verifier EXIT
-start_verifier() { # start_verifier PORT: 0 when it answers on PORT, 1 when it exited
-  local port=$1 i
-  PAYSEAL_LISTEN=127.0.0.1:$port "$BIN" serve --config "$STATE/verifier.toml" >>"$OUT/verifier-go-java.log" 2>&1 &
-  VERIFIER=$!
-  for ((i = 0; i < 600; i++)); do
-    curl -fsS --cacert "$CA" "https://localhost:$port/healthz" >/dev/null 2>&1 && return 0
-    kill -0 "$VERIFIER" 2>/dev/null || { wait "$VERIFIER" 2>/dev/null || true; VERIFIER=; return 1; }
-    sleep 0.1
-  done
-  cat "$OUT/verifier-go-java.log"
-  fail "the verifier did not answer on port $port within 60 s"
-}
+trap demo_stop EXIT
 PORT=${ISSUER##*:}
 [[ $PORT =~ ^[0-9]+$ ]] || PORT=$(free_port)
 step "live verifier: payseal-verifier serve --config $STATE/verifier.toml (the demo's state) on 127.0.0.1:$PORT"
-if ! start_verifier "$PORT"; then
+if ! demo_serve "$OUT" "$PORT"; then
   echo "port $PORT is taken since the demo; another one"
   PORT=$(free_port)
-  start_verifier "$PORT" || { cat "$OUT/verifier-go-java.log"; fail "the verifier did not start"; }
+  demo_serve "$OUT" "$PORT" || { cat "$OUT/verifier-restarted.log"; fail "the verifier did not start"; }
 fi
 JWKS_URL=https://localhost:$PORT/v1/keys
 curl -fsS --cacert "$CA" "$JWKS_URL" | cmp -s - "$OUT/keys.json" ||
@@ -115,6 +102,6 @@ t=$SECONDS
 "${MVN[@]}" compile exec:java -Dexec.args="$JWKS_URL $CA $ISSUER $APP ${TOKENS[*]}" 2>&1 | strip_ansi || STATUS=1
 echo "(Kotlin/JVM: $((SECONDS - t)) s with Maven and the build)"
 
-stop_verifier
-[[ $STATUS -eq 0 ]] || fail "Go or Kotlin/JVM token checks failed (verifier log: $OUT/verifier-go-java.log)"
+demo_stop
+[[ $STATUS -eq 0 ]] || fail "Go or Kotlin/JVM token checks failed (verifier log: $OUT/verifier-restarted.log)"
 ok "Go (golang-jwt + keyfunc) and Kotlin/JVM (nimbus-jose-jwt + Tink): the README's token checks on live tokens and the live JWKS"

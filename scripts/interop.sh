@@ -3,12 +3,17 @@
 # verifier publishes at GET /v1/keys: node's `jose` (npm) and Python's PyJWT + cryptography (PyPI);
 # with `all`, also Go's golang-jwt + keyfunc and nimbus-jose-jwt on the JVM (scripts/interop-go-java.sh)
 # and the Python and Node webhook receivers against a real verifier (scripts/interop-webhooks.sh).
-# Runs the demo once to get the tokens, then each checker on the same files.
+# Runs the demo once to get the tokens, verifies the demo's Play purchase again (fresh jtis,
+# redemption: repeat) and a second purchase (scripts/lib/interop-demo.sh), then each checker on the
+# same files: each also runs the README's grant recipe on them (a purchase is delivered once,
+# whichever of its tokens comes first; another purchase is delivered). First it checks that the
+# README's recipe code is the tested code (tests/interop/readme_recipes.py).
 # Usage: scripts/interop.sh [all|jose|python]     (default: all)
 # Installs the libraries itself: npm ci in tests/interop/jose, a venv in target/interop-python-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
+source scripts/lib/interop-demo.sh
 WHICH=${1:-all}
 case $WHICH in all | jose | python) ;; *) fail "usage: scripts/interop.sh [all|jose|python]" ;; esac
 
@@ -32,19 +37,23 @@ fi
 # Go and Kotlin/JVM checkers (scripts/interop-go-java.sh): their modules and Maven dependencies now, before the demo.
 [[ $WHICH != all ]] || scripts/interop-go-java.sh prefetch
 
+step "README: the delivery recipes are the tested code"
+python3 tests/interop/readme_recipes.py README.md
+
 OUT=$(mktemp -d /tmp/payseal-interop.XXXXXX)
-PAYSEAL_DEMO_DIR=$OUT/state PAYSEAL_DEMO_OUT=$OUT scripts/demo.sh 2>&1 | tee "$OUT/demo.log"
+trap demo_stop EXIT
+interop_demo "$OUT"
 ISSUER=$(cat "$OUT/issuer.txt")
 TOKENS=("$OUT"/token-*.jwt)
 [[ -f ${TOKENS[0]} ]] || fail "the demo left no tokens in $OUT"
 
 if [[ $WHICH != python ]]; then
-  step "node jose: ${#TOKENS[@]} demo tokens, only the published JWKS"
-  node tests/interop/jose/verify.mjs "$OUT/keys.json" "$ISSUER" "${TOKENS[@]}"
+  step "node jose: ${#TOKENS[@]} demo tokens, only the published JWKS; the README's grant"
+  node tests/interop/jose/verify.mjs "$OUT/keys.json" "$ISSUER" "$DEMO_APP" "${TOKENS[@]}"
 fi
 if [[ $WHICH != jose ]]; then
-  step "Python PyJWT + cryptography: ${#TOKENS[@]} demo tokens, only the published JWKS"
-  "$VENV/bin/python" tests/interop/python/verify.py "$OUT/keys.json" "$ISSUER" "${TOKENS[@]}"
+  step "Python PyJWT + cryptography: ${#TOKENS[@]} demo tokens, only the published JWKS; the README's grant"
+  "$VENV/bin/python" tests/interop/python/verify.py "$OUT/keys.json" "$ISSUER" "$DEMO_APP" "${TOKENS[@]}"
 fi
 # Go (golang-jwt + keyfunc) and Kotlin/JVM (nimbus-jose-jwt): the same tokens, the JWKS from the demo's verifier started again on its state.
 [[ $WHICH != all ]] || scripts/interop-go-java.sh "$OUT"

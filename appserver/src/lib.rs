@@ -75,20 +75,26 @@
 //! # Ok::<(), TokenError>(())
 //! ```
 //!
-//! With keys from the verifier (rotation followed automatically):
+//! With keys from the verifier (rotation followed automatically), as the README's recipe:
 //!
 //! ```no_run
+//! # fn deliver(_: &str, _: &str, _: u32, _: &str) {}
+//! # fn already_there() {}
+//! # fn refuse(_: Option<payseal_protocol::Reason>) {}
+//! # async fn handle(token: String) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use payseal_appserver::{
-//!     JwksOptions, JwksSource, JwksTokenVerifier, MemoryDeliveryGuard, MemoryReplayGuard, Policy,
-//! };
-//! # async fn run(token: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! use payseal_appserver::*;
 //! let source = JwksSource::new(JwksOptions::new("https://verify.example.com/v1/keys"))?;
-//! let verifier = JwksTokenVerifier::new(Arc::new(source), Policy::new("dev.payseal.demo"));
+//! let tokens = JwksTokenVerifier::new(Arc::new(source),
+//!     Policy::new("dev.payseal.demo").with_issuer("https://verify.example.com"));
+//! // One process: in memory. Several instances: implement both traits over your database.
 //! let (seen, delivered) = (MemoryReplayGuard::new(), MemoryDeliveryGuard::new());
-//! let now = payseal_appserver::unix_now();
-//! let grant = verifier.accept(token, now, &seen, &delivered).await?;
-//! println!("deliver {} x{} to {}", grant.product_id, grant.quantity, grant.account);
+//! match tokens.accept(&token, unix_now(), &seen, &delivered).await {
+//!     Ok(g) => deliver(&g.account, &g.product_id, g.quantity, &g.transaction_id),
+//!     Err(TokenError::AlreadyDelivered { .. }) => already_there(), // verified again: nothing to give
+//!     Err(TokenError::NotPaid { reason }) => refuse(reason),
+//!     Err(e) => return Err(e.into()), // Expired, UnknownKey, WrongApp, Replayed, TooOld, ...
+//! }
 //! # Ok(()) }
 //! ```
 

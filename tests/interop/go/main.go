@@ -9,7 +9,10 @@
 // payseal-verdict+jwt, the issuer, iat, exp, a known kid); each tampered copy of it (payload
 // changed, alg switched to HS256 or none, unknown kid, typ JWT) must be refused, and so must the
 // genuine token when another issuer is expected, each with the expected error. Then the README's
-// grant rules: app and outcome == "paid", each jti once. Prints one line per check and
+// grant rules: app and outcome == "paid", each jti once, each purchase once: of the paid tokens,
+// the first of each purchase (store + transaction_id) delivers it and every later one
+// (re-verifications: fresh jti, redemption repeat) is errAlreadyDelivered; the tokens of one
+// purchase granted from as many goroutines at once deliver it once. Prints one line per check and
 // `go: N passed, N failed`; exits 1 on any failure.
 package main
 
@@ -34,9 +37,10 @@ import (
 )
 
 var (
-	errNotVerdict = errors.New("not a PaySeal verdict (typ)")
-	errNotPaid    = errors.New("not paid, or another app")
-	errReplayed   = errors.New("replayed")
+	errNotVerdict       = errors.New("not a PaySeal verdict (typ)")
+	errNotPaid          = errors.New("not paid, or another app")
+	errReplayed         = errors.New("replayed")
+	errAlreadyDelivered = errors.New("already delivered")
 )
 
 // ---- the README's Go example (README.md, "Delivering to your server") ------------------------
@@ -62,35 +66,41 @@ func check(k keyfunc.Keyfunc, token, issuer string) (jwt.MapClaims, error) {
 
 type delivery struct{ account, product, tx string }
 
-// grant: what to deliver for a token, or why not; seen remembers each jti once.
-func grant(k keyfunc.Keyfunc, token, issuer, app string, seen *jtiSet) (delivery, error) {
+// grant: what to deliver for a token now, or why not. seen: each jti once (the token replay
+// guard); delivered: each purchase once (your records, a unique key).
+func grant(k keyfunc.Keyfunc, token, issuer, app string, seen, delivered *onceSet) (delivery, error) {
 	c, err := check(k, token, issuer)
 	if err != nil {
 		return delivery{}, err
 	}
-	if c["app"] != app || c["outcome"] != "paid" {
+	str := func(k string) string { s, _ := c[k].(string); return s }
+	if str("app") != app || str("outcome") != "paid" || str("transaction_id") == "" {
 		return delivery{}, errNotPaid
 	}
-	if jti, _ := c["jti"].(string); jti == "" || !seen.Claim(jti) {
+	if jti := str("jti"); jti == "" || !seen.Claim(jti) {
 		return delivery{}, errReplayed
 	}
-	str := func(k string) string { s, _ := c[k].(string); return s }
+	// Each verification of a purchase has a new jti ("repeat" after the first): deliver by the
+	// purchase, once. "repeat" means already delivered, unless your own records say not.
+	if !delivered.Claim(str("app") + "/" + str("store") + "/" + str("transaction_id")) {
+		return delivery{}, errAlreadyDelivered
+	}
 	return delivery{str("sub"), str("product_id"), str("transaction_id")}, nil
 }
 
-// jtiSet: an in-memory replay guard (several instances: back it with your database).
-type jtiSet struct {
+// onceSet: each key once, in memory (several instances: a table with a unique key, claimed by INSERT).
+type onceSet struct {
 	mu   sync.Mutex
 	seen map[string]bool
 }
 
-func (s *jtiSet) Claim(jti string) bool {
+func (s *onceSet) Claim(key string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.seen[jti] {
+	if s.seen[key] {
 		return false
 	}
-	s.seen[jti] = true
+	s.seen[key] = true
 	return true
 }
 
@@ -235,8 +245,7 @@ func main() {
 	}
 	anyClaims := func(jwt.MapClaims) bool { return true }
 
-	seen := &jtiSet{seen: map[string]bool{}}
-	var firstPaid, firstPaidFile string
+	tokens, files := []string{}, []string{}
 	for _, file := range tokenFiles {
 		raw, err := os.ReadFile(file)
 		if err != nil {
@@ -272,24 +281,9 @@ func main() {
 		expect(file+": another issuer expected, refused", token,
 			refusedAs("ErrTokenInvalidIssuer", is(jwt.ErrTokenInvalidIssuer)), anyClaims, "https://other.example")
 
-		// The README's grant: paid tokens deliver their purchase, others are refused.
-		d, err := grant(k, token, issuer, app, seen)
-		if payload["outcome"] == "paid" {
-			result(err == nil && d.account == payload["sub"] && d.tx == payload["transaction_id"],
-				fmt.Sprintf("%s: README grant delivers %s to %s (tx %s)%s", file, d.product, d.account, d.tx, oneLine(err)))
-			if firstPaid == "" {
-				firstPaid, firstPaidFile = token, file
-			}
-		} else {
-			result(errors.Is(err, errNotPaid), fmt.Sprintf("%s: README grant refuses %s/%s (%s)", file, payload["outcome"], payload["reason"], oneLine(err)))
-		}
+		tokens, files = append(tokens, token), append(files, file)
 	}
-	if firstPaid != "" {
-		_, err := grant(k, firstPaid, issuer, app, seen)
-		result(errors.Is(err, errReplayed), fmt.Sprintf("%s: README grant again, refused (%s)", firstPaidFile, oneLine(err)))
-		_, err = grant(k, firstPaid, issuer, "com.other.app", &jtiSet{seen: map[string]bool{}})
-		result(errors.Is(err, errNotPaid), fmt.Sprintf("%s: README grant for another app, refused (%s)", firstPaidFile, oneLine(err)))
-	}
+	grants(k, tokens, files, issuer, app, result)
 	// keyfunc fetched the JWKS at start and once more for the first unknown kid; later unknown kids
 	// are refused without a fetch (its rate limit: one refresh per 5 minutes).
 	n := fetches.n.Load()
@@ -299,6 +293,71 @@ func main() {
 	if failed > 0 || passed == 0 {
 		os.Exit(1)
 	}
+}
+
+// grants: the README's grant on the tokens (in order): paid tokens deliver their purchase once,
+// later tokens of it are errAlreadyDelivered, others are refused; then a used token, another app,
+// and the tokens of the most verified purchase from as many goroutines at once.
+func grants(k keyfunc.Keyfunc, tokens, files []string, issuer, app string, result func(bool, string)) {
+	fresh := func() *onceSet { return &onceSet{seen: map[string]bool{}} }
+	seen, delivered := fresh(), fresh()
+	byPurchase := map[string][]string{} // purchase → its paid tokens, in order
+	var most []string
+	for i, token := range tokens {
+		c := unb64(strings.Split(token, ".")[1])
+		d, err := grant(k, token, issuer, app, seen, delivered)
+		if c["outcome"] != "paid" {
+			result(errors.Is(err, errNotPaid), fmt.Sprintf("%s: README grant refuses %s/%s (%s)", files[i], c["outcome"], c["reason"], oneLine(err)))
+			continue
+		}
+		key := fmt.Sprint(c["app"], "/", c["store"], "/", c["transaction_id"])
+		byPurchase[key] = append(byPurchase[key], token)
+		if len(byPurchase[key]) > len(most) {
+			most = byPurchase[key]
+		}
+		if len(byPurchase[key]) == 1 {
+			result(err == nil && d.account == c["sub"] && d.tx == c["transaction_id"],
+				fmt.Sprintf("%s: README grant delivers %s to %s (tx %s, %s)%s", files[i], d.product, d.account, d.tx, c["redemption"], oneLine(err)))
+		} else {
+			result(errors.Is(err, errAlreadyDelivered), fmt.Sprintf("%s: README grant, purchase %s verified again (%s, new jti), not delivered again (%s)",
+				files[i], c["transaction_id"], c["redemption"], oneLine(err)))
+		}
+	}
+	result(len(most) >= 3 && len(byPurchase) >= 2,
+		fmt.Sprintf("the tokens cover one purchase verified %d times and %d purchases in all", len(most), len(byPurchase)))
+	if len(most) == 0 {
+		return
+	}
+	_, err := grant(k, most[0], issuer, app, seen, delivered)
+	result(errors.Is(err, errReplayed), fmt.Sprintf("README grant of a used token again, refused (%s)", oneLine(err)))
+	_, err = grant(k, most[0], issuer, "com.other.app", fresh(), fresh())
+	result(errors.Is(err, errNotPaid), fmt.Sprintf("README grant for another app, refused (%s)", oneLine(err)))
+	// All tokens of the purchase from as many goroutines at once, fresh records: one delivers.
+	seen, delivered = fresh(), fresh()
+	errs := make([]error, len(most))
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i, token := range most {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			_, errs[i] = grant(k, token, issuer, app, seen, delivered)
+		}()
+	}
+	start.Done()
+	done.Wait()
+	wins, others := 0, 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, errAlreadyDelivered):
+			others++
+		}
+	}
+	result(wins == 1 && others == 0, fmt.Sprintf("README grant of the purchase's %d tokens from %d goroutines at once: delivered %d time(s), %d other errors",
+		len(most), len(most), wins, others))
 }
 
 // oneLine: an error on one line (errors.Join puts a newline between the joined errors).

@@ -1,39 +1,51 @@
-// Verifies PaySeal verdict tokens with `jose` using only the published JWKS (GET /v1/keys).
-// Usage: node verify.mjs JWKS_FILE ISSUER TOKEN_FILE...
+// Verifies PaySeal verdict tokens with `jose` using only the published JWKS (GET /v1/keys), through
+// the README's Node recipe (grant.mjs).
+// Usage: node verify.mjs JWKS_FILE ISSUER APP TOKEN_FILE...
 // Each token must verify (EdDSA only, typ payseal-verdict+jwt, issuer); each tampered copy of it
 // (payload byte changed, alg switched to HS256/none, unknown kid) must be refused, and so
 // must the genuine token when another issuer is expected, each with the expected jose error code.
+// Then the README's grant, with the JWKS served on 127.0.0.1 to jose's createRemoteJWKSet: not-paid
+// refused; of the paid tokens, the first of each purchase (store + transaction_id) delivers it and
+// every later one (re-verifications: fresh jti, redemption repeat) is "already delivered"; a used
+// token is "replayed"; another app is refused; the tokens of one purchase granted all at once
+// deliver it once.
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { createServer } from 'node:http';
+import { createLocalJWKSet, createRemoteJWKSet } from 'jose';
+import { check, grant, MemoryOnce } from './grant.mjs';
 
-const [jwksFile, issuer, ...tokenFiles] = process.argv.slice(2);
-if (!jwksFile || !issuer || tokenFiles.length === 0) {
-  console.error('usage: node verify.mjs JWKS_FILE ISSUER TOKEN_FILE...');
+const [jwksFile, issuer, app, ...tokenFiles] = process.argv.slice(2);
+if (!jwksFile || !issuer || !app || tokenFiles.length === 0) {
+  console.error('usage: node verify.mjs JWKS_FILE ISSUER APP TOKEN_FILE...');
   process.exit(2);
 }
-const jwks = createLocalJWKSet(JSON.parse(readFileSync(jwksFile, 'utf8')));
-const options = { algorithms: ['EdDSA'], typ: 'payseal-verdict+jwt', issuer };
+const jwksDocument = readFileSync(jwksFile);
+const jwks = createLocalJWKSet(JSON.parse(jwksDocument));
 const b64 = (obj) => Buffer.from(JSON.stringify(obj)).toString('base64url');
+const unb64 = (part) => JSON.parse(Buffer.from(part, 'base64url'));
 
 let passed = 0;
 let failed = 0;
+const result = (ok, line) => {
+  if (ok) passed++; else failed++;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${line}`);
+};
 // want: true (must verify) or the jose error code the refusal must carry.
-const expect = async (name, token, want, check = () => true, opts = options) => {
+const expect = async (name, token, want, claimsOk = () => true, iss = issuer) => {
   try {
-    const { payload } = await jwtVerify(token, jwks, opts);
-    if (want === true && check(payload)) { passed++; console.log(`ok   ${name}`); }
-    else { failed++; console.log(`FAIL ${name}: verified but should not have`); }
+    const payload = await check(token, jwks, iss);
+    result(want === true && claimsOk(payload), want === true ? name : `${name}: verified but should not have`);
   } catch (e) {
-    if (want !== true && e.code === want) { passed++; console.log(`ok   ${name} (refused: ${e.code})`); }
-    else { failed++; console.log(`FAIL ${name}: ${e.code ?? ''} ${e.message}`); }
+    const ok = want !== true && e.code === want;
+    result(ok, ok ? `${name} (refused: ${e.code})` : `${name}: ${e.code ?? ''} ${e.message}`);
   }
 };
 
-for (const file of tokenFiles) {
-  const token = readFileSync(file, 'utf8').trim();
+const tokens = tokenFiles.map((file) => ({ file, token: readFileSync(file, 'utf8').trim() }));
+for (const { file, token } of tokens) {
   const [h, p, s] = token.split('.');
-  const header = JSON.parse(Buffer.from(h, 'base64url'));
-  const payload = JSON.parse(Buffer.from(p, 'base64url'));
+  const header = unb64(h);
+  const payload = unb64(p);
   await expect(`${file}: genuine token verifies`, token, true,
     (claims) => claims.outcome === payload.outcome && claims.receipt_sha256 === payload.receipt_sha256);
   await expect(`${file}: altered outcome refused`, `${h}.${b64({ ...payload, outcome: payload.outcome === 'paid' ? 'not_paid' : 'paid' })}.${s}`, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
@@ -41,7 +53,55 @@ for (const file of tokenFiles) {
   await expect(`${file}: alg none refused`, `${b64({ ...header, alg: 'none' })}.${p}.`, 'ERR_JOSE_ALG_NOT_ALLOWED');
   await expect(`${file}: unknown kid refused`, `${b64({ ...header, kid: 'attacker' })}.${p}.${s}`, 'ERR_JWKS_NO_MATCHING_KEY');
   await expect(`${file}: another issuer expected, refused`, token, 'ERR_JWT_CLAIM_VALIDATION_FAILED', undefined,
-    { ...options, issuer: 'https://other.example' });
+    'https://other.example');
 }
+
+// ---- the README's grant, keys from createRemoteJWKSet ------------------------------------------
+const server = createServer((req, res) => {
+  res.writeHead(req.url === '/v1/keys' ? 200 : 404, { 'content-type': 'application/json' });
+  res.end(req.url === '/v1/keys' ? jwksDocument : '');
+});
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const keys = createRemoteJWKSet(new URL(`http://127.0.0.1:${server.address().port}/v1/keys`));
+const config = { issuer, app };
+const outcome = (promise) => promise.then((d) => ({ d }), (e) => ({ e: e.message }));
+
+const purchaseOf = (c) => `${c.app}/${c.store}/${c.transaction_id}`;
+const byPurchase = new Map(); // purchase → the paid tokens of it, in order
+const seen = new MemoryOnce();
+const delivered = new MemoryOnce();
+for (const { file, token } of tokens) {
+  const c = unb64(token.split('.')[1]);
+  const { d, e } = await outcome(grant(token, keys, config, seen, delivered));
+  if (c.outcome !== 'paid') {
+    result(e === c.reason, `${file}: README grant refuses ${c.outcome}/${c.reason} (${e ?? 'delivered!'})`);
+    continue;
+  }
+  const earlier = byPurchase.get(purchaseOf(c)) ?? [];
+  byPurchase.set(purchaseOf(c), [...earlier, token]);
+  if (earlier.length === 0) {
+    result(d?.account === c.sub && d?.tx === c.transaction_id,
+      `${file}: README grant delivers ${d?.product} to ${d?.account} (tx ${d?.tx}, ${c.redemption})${e ? `: ${e}` : ''}`);
+  } else {
+    result(e === 'already delivered',
+      `${file}: README grant, purchase ${c.transaction_id} verified again (${c.redemption}, new jti), not delivered again (${e ?? 'delivered!'})`);
+  }
+}
+const [most] = [...byPurchase.values()].sort((a, b) => b.length - a.length);
+result(most?.length >= 3 && byPurchase.size >= 2,
+  `the tokens cover one purchase verified ${most?.length ?? 0} times and ${byPurchase.size} purchases in all`);
+if (most) {
+  const again = await outcome(grant(most[0], keys, config, seen, delivered));
+  result(again.e === 'replayed', `README grant of a used token again, refused (${again.e ?? 'delivered!'})`);
+  const other = await outcome(grant(most[0], keys, { issuer, app: 'com.other.app' }, new MemoryOnce(), new MemoryOnce()));
+  result(other.e === 'wrong app', `README grant for another app, refused (${other.e ?? 'delivered!'})`);
+  // All tokens of the purchase at once, fresh records: exactly one delivers.
+  const [s2, d2] = [new MemoryOnce(), new MemoryOnce()];
+  const all = await Promise.all(most.map((t) => outcome(grant(t, keys, config, s2, d2))));
+  const ok = all.filter((r) => r.d).length === 1 && all.every((r) => r.d || r.e === 'already delivered');
+  result(ok, `README grant of the purchase's ${most.length} tokens at once: delivered ${all.filter((r) => r.d).length} time(s)`);
+}
+server.close();
+
 console.log(`jose: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);

@@ -1,13 +1,18 @@
-"""Verifies PaySeal verdict tokens with PyJWT + cryptography, using only the published JWKS.
+"""Verifies PaySeal verdict tokens with PyJWT + cryptography, using only the published JWKS,
+through the README's Python recipe (grant.py).
 
-Usage: python verify.py JWKS_FILE ISSUER TOKEN_FILE...
+Usage: python verify.py JWKS_FILE ISSUER APP TOKEN_FILE...
 
 JWKS_FILE is a saved copy of the verifier's GET /v1/keys. It is served back on 127.0.0.1 and read
 through jwt.PyJWKClient, the client an application server points at https://VERIFIER/v1/keys
 (PyJWKClient takes only http(s) URLs; the demo's verifier has stopped by now). Each token must verify (EdDSA only,
 typ payseal-verdict+jwt, the issuer, a known kid); each tampered copy of it (payload changed,
 alg switched to HS256 or none, unknown kid) must be refused. The same cases as
-tests/interop/jose/verify.mjs.
+tests/interop/jose/verify.mjs. Then the README's grant: not-paid refused; of the paid tokens,
+the first of each purchase (store + transaction_id) delivers it and every later one
+(re-verifications: fresh jti, redemption repeat) is "already delivered"; a used token is
+"replayed"; another app is refused; the tokens of one purchase granted from several threads at
+once deliver it once.
 """
 
 import base64
@@ -15,14 +20,11 @@ import http.server
 import json
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt  # PyJWT
 
-TYP = "payseal-verdict+jwt"
-
-
-class Refused(jwt.InvalidTokenError):
-    """The typ header check failed."""
+from grant import MemoryOnce, Refused, check, grant
 
 
 def b64(obj):
@@ -31,21 +33,6 @@ def b64(obj):
 
 def unb64(part):
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-
-
-def verify(token, jwks, issuer):
-    """What an application server does with a token: the claims, or an exception."""
-    header = jwt.get_unverified_header(token)
-    if header.get("typ") != TYP:
-        raise Refused(f"typ is {header.get('typ')!r}, not {TYP}")
-    key = jwks.get_signing_key_from_jwt(token)  # PyJWKClientError for an unknown kid
-    return jwt.decode(
-        token,
-        key,
-        algorithms=["EdDSA"],
-        issuer=issuer,
-        options={"require": ["iss", "iat", "exp", "jti", "sub"]},
-    )
 
 
 def serve(document):
@@ -69,35 +56,31 @@ def serve(document):
 
 
 def main(argv):
-    if len(argv) < 3:
-        print("usage: python verify.py JWKS_FILE ISSUER TOKEN_FILE...", file=sys.stderr)
+    if len(argv) < 4:
+        print("usage: python verify.py JWKS_FILE ISSUER APP TOKEN_FILE...", file=sys.stderr)
         return 2
-    jwks_file, issuer, token_files = argv[0], argv[1], argv[2:]
+    jwks_file, issuer, app, token_files = argv[0], argv[1], argv[2], argv[3:]
     with open(jwks_file, "rb") as f:
         url, server = serve(f.read())
     jwks = jwt.PyJWKClient(url)
 
     passed = failed = 0
 
-    def expect(name, token, want, check=lambda claims: True, iss=issuer):
-        """want: None (must verify) or the exception class the refusal must be."""
+    def result(ok, line):
         nonlocal passed, failed
+        passed, failed = passed + ok, failed + (not ok)
+        print(("ok   " if ok else "FAIL ") + line)
+
+    def expect(name, token, want, claims_ok=lambda claims: True, iss=issuer):
+        """want: None (must verify) or the exception class the refusal must be."""
         try:
-            claims = verify(token, jwks, iss)
+            claims = check(token, jwks, iss)
         except (jwt.PyJWTError, ValueError) as e:
-            if want is not None and isinstance(e, want):
-                passed += 1
-                print(f"ok   {name} (refused: {type(e).__name__})")
-            else:
-                failed += 1
-                print(f"FAIL {name}: {type(e).__name__}: {e}")
+            ok = want is not None and isinstance(e, want)
+            result(ok, f"{name} (refused: {type(e).__name__})" if ok else f"{name}: {type(e).__name__}: {e}")
             return
-        if want is None and check(claims):
-            passed += 1
-            print(f"ok   {name}")
-        else:
-            failed += 1
-            print(f"FAIL {name}: verified but should not have")
+        ok = want is None and claims_ok(claims)
+        result(ok, name if ok else f"{name}: verified but should not have")
 
     for file in token_files:
         with open(file, encoding="utf-8") as f:
@@ -116,8 +99,57 @@ def main(argv):
         expect(f"{file}: alg HS256 refused", f"{b64({**header, 'alg': 'HS256'})}.{p}.{s}", jwt.InvalidAlgorithmError)
         expect(f"{file}: alg none refused", f"{b64({**header, 'alg': 'none'})}.{p}.", jwt.InvalidAlgorithmError)
         expect(f"{file}: unknown kid refused", f"{b64({**header, 'kid': 'attacker'})}.{p}.{s}", jwt.PyJWKClientError)
-        expect(f"{file}: typ JWT refused", f"{b64({**header, 'typ': 'JWT'})}.{p}.{s}", Refused)
+        expect(f"{file}: typ JWT refused", f"{b64({**header, 'typ': 'JWT'})}.{p}.{s}", jwt.InvalidTokenError)
         expect(f"{file}: another issuer expected, refused", token, jwt.InvalidIssuerError, iss="https://other.example")
+
+    # ---- the README's grant ----------------------------------------------------------------
+    def outcome(token, seen, delivered, for_app=app):
+        try:
+            return grant(token, jwks, issuer, for_app, seen, delivered), None
+        except Refused as e:
+            return None, str(e)
+
+    tokens = []
+    for file in token_files:
+        with open(file, encoding="utf-8") as f:
+            tokens.append((file, f.read().strip()))
+    by_purchase = {}  # purchase -> its paid tokens, in order
+    seen, delivered = MemoryOnce(), MemoryOnce()
+    for file, token in tokens:
+        c = unb64(token.split(".")[1])
+        d, e = outcome(token, seen, delivered)
+        if c["outcome"] != "paid":
+            result(e == c.get("reason"), f"{file}: README grant refuses {c['outcome']}/{c.get('reason')} ({e or 'delivered!'})")
+            continue
+        earlier = by_purchase.setdefault((c["app"], c["store"], c["transaction_id"]), [])
+        earlier.append(token)
+        if len(earlier) == 1:
+            result(d is not None and d[0] == c["sub"] and d[3] == c["transaction_id"],
+                   f"{file}: README grant delivers {d and d[1]} to {d and d[0]} (tx {c['transaction_id']}, {c['redemption']}){e or ''}")
+        else:
+            result(e == "already delivered",
+                   f"{file}: README grant, purchase {c['transaction_id']} verified again ({c['redemption']}, new jti), not delivered again ({e or 'delivered!'})")
+    most = max(by_purchase.values(), key=len, default=[])
+    result(len(most) >= 3 and len(by_purchase) >= 2,
+           f"the tokens cover one purchase verified {len(most)} times and {len(by_purchase)} purchases in all")
+    if most:
+        _, e = outcome(most[0], seen, delivered)
+        result(e == "replayed", f"README grant of a used token again, refused ({e or 'delivered!'})")
+        _, e = outcome(most[0], MemoryOnce(), MemoryOnce(), for_app="com.other.app")
+        result(e == "wrong app", f"README grant for another app, refused ({e or 'delivered!'})")
+        # All tokens of the purchase from as many threads at once, fresh records: one delivers.
+        seen, delivered = MemoryOnce(), MemoryOnce()
+        barrier = threading.Barrier(len(most))
+
+        def racing(token):
+            barrier.wait()
+            return outcome(token, seen, delivered)
+
+        with ThreadPoolExecutor(len(most)) as pool:
+            all_ = list(pool.map(racing, most))
+        wins = sum(d is not None for d, _ in all_)
+        result(wins == 1 and all(d is not None or e == "already delivered" for d, e in all_),
+               f"README grant of the purchase's {len(most)} tokens from {len(most)} threads at once: delivered {wins} time(s)")
 
     server.shutdown()
     print(f"python: {passed} passed, {failed} failed")

@@ -9,7 +9,10 @@
 // payseal-verdict+jwt, the issuer, a known kid); each tampered copy of it (payload changed, alg
 // switched to HS256 or none, unknown kid, typ JWT) must be refused, and so must the genuine token
 // when another issuer is expected, each with the expected exception. Then the README's grant: app
-// and outcome == "paid", each jti once. Prints one line per check and `java: N passed, N failed`;
+// and outcome == "paid", each jti once, each purchase once: of the paid tokens, the first of each
+// purchase (store + transaction_id) delivers it and every later one (re-verifications: fresh jti,
+// redemption repeat) is "already delivered"; the tokens of one purchase granted from as many
+// threads at once deliver it once. Prints one line per check and `java: N passed, N failed`;
 // exits 1 on any failure.
 package dev.payseal.interop
 
@@ -46,8 +49,9 @@ import java.security.Key
 import java.security.KeyStore
 import java.security.PublicKey
 import java.security.cert.CertificateFactory
-import java.util.Date
 import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.Executors
 import java.util.concurrent.atomic.AtomicInteger
 import javax.net.ssl.SSLContext
 import javax.net.ssl.SSLHandshakeException
@@ -93,28 +97,34 @@ object Ed25519Verifiers : JWSVerifierFactory {
         Ed25519Verifier((key as? Ed25519Jwk ?: throw JOSEException("not an Ed25519 JWK")).jwk)
 }
 
-class Grants(keys: JWKSource<SecurityContext>, issuer: String, app: String, private val seen: JtiStore) {
+/** seen: each jti once (the token replay guard); delivered: each purchase once (your records). */
+class Grants(keys: JWKSource<SecurityContext>, issuer: String, app: String,
+             private val seen: OnceStore, private val delivered: OnceStore) {
     private val processor = verdictProcessor(keys,
         JWTClaimsSet.Builder().issuer(issuer).claim("app", app).claim("outcome", "paid").build(),
-        setOf("sub", "iat", "exp", "jti", "product_id", "transaction_id"))
+        setOf("sub", "iat", "exp", "jti", "store", "product_id", "transaction_id"))
 
     fun grant(token: String): Delivery {
         val c = processor.process(token, null) // throws on any refusal
         check(seen.claim(c.jwtid, c.expirationTime)) { "replayed" }
-        return Delivery(c.subject, c.getStringClaim("product_id"), c.getStringClaim("transaction_id"))
+        // Each verification of a purchase has a new jti ("repeat" after the first): deliver by the
+        // purchase, once. "repeat" means already delivered, unless your own records say not.
+        val tx = c.getStringClaim("transaction_id")
+        check(delivered.claim("${c.getStringClaim("app")}/${c.getStringClaim("store")}/$tx", c.jwtid)) { "already delivered" }
+        return Delivery(c.subject, c.getStringClaim("product_id"), tx)
     }
 }
 
 data class Delivery(val account: String, val productId: String, val transactionId: String)
 
-/** Each jti once (several instances: back it with your database, keeping each jti until its exp). */
-fun interface JtiStore {
-    fun claim(jti: String, exp: Date): Boolean
+/** Each key once (several instances: a table with a unique key, claimed by INSERT). */
+fun interface OnceStore {
+    fun claim(key: String, value: Any): Boolean
 }
 
-class MemoryJtiStore : JtiStore {
-    private val seen = ConcurrentHashMap<String, Date>()
-    override fun claim(jti: String, exp: Date) = seen.putIfAbsent(jti, exp) == null
+class MemoryOnceStore : OnceStore {
+    private val seen = ConcurrentHashMap<String, Any>()
+    override fun claim(key: String, value: Any) = seen.putIfAbsent(key, value) == null
 }
 
 // ---- the test --------------------------------------------------------------------------------
@@ -151,6 +161,59 @@ val unknownKid = Refusal {
 
 fun b64(obj: Map<String, Any?>): String = Base64URL.encode(JSONObjectUtils.toJSONString(obj)).toString()
 fun unb64(part: String): Map<String, Any?> = JSONObjectUtils.parse(Base64URL(part).decodeToString())
+
+/** The README's grant on the tokens (in order), then a used token, another app, and the tokens of
+ *  the most verified purchase from as many threads at once. */
+fun grants(keys: JWKSource<SecurityContext>, issuer: String, app: String, tokens: List<Pair<String, String>>,
+           result: (Boolean, String) -> Unit) {
+    val outcome = { g: Grants, token: String -> runCatching { g.grant(token) } }
+    val grants = Grants(keys, issuer, app, MemoryOnceStore(), MemoryOnceStore())
+    val byPurchase = linkedMapOf<String, MutableList<String>>() // purchase → its paid tokens, in order
+    for ((file, token) in tokens) {
+        val c = unb64(token.split(".")[1])
+        val r = outcome(grants, token)
+        if (c["outcome"] != "paid") {
+            // outcome is not "paid" (a bad_signature verdict has no product_id either)
+            val e = r.exceptionOrNull()
+            val why = e?.message ?: ""
+            result(e is BadJWTException && (why == "JWT outcome claim value rejected" || why.startsWith("JWT missing required claims")),
+                "$file: README grant refuses ${c["outcome"]}/${c["reason"]} (${e?.javaClass?.simpleName ?: "delivered!"}: $why)")
+            continue
+        }
+        val earlier = byPurchase.getOrPut("${c["app"]}/${c["store"]}/${c["transaction_id"]}") { mutableListOf() }
+        earlier += token
+        if (earlier.size == 1) {
+            val d = r.getOrNull()
+            result(d != null && d.account == c["sub"] && d.transactionId == c["transaction_id"],
+                "$file: README grant delivers ${d?.productId} to ${d?.account} (tx ${c["transaction_id"]}, ${c["redemption"]})${r.exceptionOrNull()?.let { ": $it" } ?: ""}")
+        } else {
+            val e = r.exceptionOrNull()
+            result(e is IllegalStateException && e.message == "already delivered",
+                "$file: README grant, purchase ${c["transaction_id"]} verified again (${c["redemption"]}, new jti), not delivered again (${e ?: "delivered!"})")
+        }
+    }
+    val most = byPurchase.values.maxByOrNull { it.size } ?: emptyList()
+    result(most.size >= 3 && byPurchase.size >= 2,
+        "the tokens cover one purchase verified ${most.size} times and ${byPurchase.size} purchases in all")
+    if (most.isEmpty()) return
+    val again = outcome(grants, most[0]).exceptionOrNull()
+    result(again is IllegalStateException && again.message == "replayed", "README grant of a used token again, refused ($again)")
+    val otherApp = outcome(Grants(keys, issuer, "com.other.app", MemoryOnceStore(), MemoryOnceStore()), most[0]).exceptionOrNull()
+    result(otherApp is BadJWTException && otherApp.message == "JWT app claim value rejected",
+        "README grant for another app, refused ($otherApp)")
+    // All tokens of the purchase from as many threads at once, fresh records: one delivers.
+    val racing = Grants(keys, issuer, app, MemoryOnceStore(), MemoryOnceStore())
+    val gate = CountDownLatch(1)
+    val pool = Executors.newFixedThreadPool(most.size)
+    val all = most.map { token -> pool.submit<Result<Delivery>> { gate.await(); outcome(racing, token) } }
+    gate.countDown()
+    val results = all.map { it.get() }
+    pool.shutdown()
+    val wins = results.count { it.isSuccess }
+    val others = results.count { r -> r.exceptionOrNull()?.let { it !is IllegalStateException || it.message != "already delivered" } ?: false }
+    result(wins == 1 && others == 0,
+        "README grant of the purchase's ${most.size} tokens from ${most.size} threads at once: delivered $wins time(s), $others other errors")
+}
 
 fun main(args: Array<String>) {
     if (args.singleOrNull() == "--versions") { // scripts/interop-go-java.sh prefetch: resolve all, run nothing
@@ -207,14 +270,13 @@ fun main(args: Array<String>) {
         }
     }
 
-    val seen = MemoryJtiStore()
-    val grants = Grants(keys, issuer, app, seen)
-    var firstPaid: Pair<String, String>? = null
+    val tokens = mutableListOf<Pair<String, String>>()
     for (file in tokenFiles) {
         val token = File(file).readText().trim()
         val (h, p, s) = token.split(".").also { require(it.size == 3) { "$file: not a compact JWS" } }
         val header = unb64(h)
         val payload = unb64(p)
+        tokens += file to token
 
         expect("$file: genuine token verifies", token, null) { c ->
             c.getStringClaim("outcome") == payload["outcome"] && c.getStringClaim("receipt_sha256") == payload["receipt_sha256"]
@@ -230,36 +292,8 @@ fun main(args: Array<String>) {
             refusal(BadJOSEException::class.java, "typ (type) JWT not allowed"))
         expect("$file: another issuer expected, refused", token,
             refusal(BadJWTException::class.java, "JWT iss claim value rejected"), other = true)
-
-        // The README's grant: paid tokens deliver their purchase, others are refused.
-        if (payload["outcome"] == "paid") {
-            try {
-                val d = grants.grant(token)
-                result(d.account == payload["sub"] && d.transactionId == payload["transaction_id"],
-                    "$file: README grant delivers ${d.productId} to ${d.account} (tx ${d.transactionId})")
-                if (firstPaid == null) firstPaid = file to token
-            } catch (e: Exception) {
-                result(false, "$file: README grant: ${e.javaClass.simpleName}: ${e.message}")
-            }
-        } else {
-            try {
-                grants.grant(token)
-                result(false, "$file: README grant delivered a ${payload["outcome"]} token")
-            } catch (e: Exception) {
-                // outcome is not "paid" (a bad_signature verdict has no product_id either)
-                val why = e.message ?: ""
-                result(e is BadJWTException && (why == "JWT outcome claim value rejected" || why.startsWith("JWT missing required claims")),
-                    "$file: README grant refuses ${payload["outcome"]}/${payload["reason"]} (${e.javaClass.simpleName}: $why)")
-            }
-        }
     }
-    firstPaid?.let { (file, token) ->
-        val again = runCatching { grants.grant(token) }.exceptionOrNull()
-        result(again is IllegalStateException && again.message == "replayed", "$file: README grant again, refused ($again)")
-        val otherApp = runCatching { Grants(keys, issuer, "com.other.app", MemoryJtiStore()).grant(token) }.exceptionOrNull()
-        result(otherApp is BadJWTException && otherApp.message == "JWT app claim value rejected",
-            "$file: README grant for another app, refused ($otherApp)")
-    }
+    grants(keys, issuer, app, tokens, ::result)
     // The JWKS was fetched at start and once more for the first unknown kid (more only if the run
     // outlasted the source's 30 s rate limit).
     result(fetches.get() >= 2, "JWKS requests to the verifier: ${fetches.get()} (at start, then a refetch for an unknown kid)")

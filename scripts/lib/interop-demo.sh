@@ -1,0 +1,67 @@
+# The token checks' shared setup (scripts/interop.sh, scripts/interop-go-java.sh). Source it after
+# scripts/lib/common.sh; do not run it.
+#   interop_demo OUT       scripts/demo.sh with its state in OUT/state and its tokens in OUT
+#                          (token-1..6.jwt), then reverify_tokens OUT
+#   reverify_tokens OUT    the demo's verifier started again on its state: the demo's Google Play
+#                          purchase verified again twice for its owner (token-7, token-8: paid /
+#                          repeat, fresh jtis) and a second purchase of the same product
+#                          (token-9: paid / first): the grant-by-purchase cases
+#   demo_serve OUT PORT    `payseal-verifier serve` on OUT/state at 127.0.0.1:PORT (0 when it
+#                          answers, 1 when it exited: port taken); demo_stop stops it
+# shellcheck shell=bash
+DEMO_APP=dev.payseal.demo # the demo's app (scripts/demo.sh)
+DEMO_VERIFIER=
+
+demo_stop() {
+  [[ -z $DEMO_VERIFIER ]] || { kill -TERM "$DEMO_VERIFIER" 2>/dev/null || true; wait "$DEMO_VERIFIER" 2>/dev/null || true; }
+  DEMO_VERIFIER=
+}
+
+demo_serve() { # demo_serve OUT PORT
+  local out=$1 port=$2 i
+  PAYSEAL_LISTEN=127.0.0.1:$port target/debug/payseal-verifier serve --config "$out/state/verifier.toml" >>"$out/verifier-restarted.log" 2>&1 &
+  DEMO_VERIFIER=$!
+  for ((i = 0; i < 600; i++)); do
+    curl -fsS --cacert "$out/state/tls/cert.pem" "https://localhost:$port/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$DEMO_VERIFIER" 2>/dev/null || { wait "$DEMO_VERIFIER" 2>/dev/null || true; DEMO_VERIFIER=; return 1; }
+    sleep 0.1
+  done
+  cat "$out/verifier-restarted.log"
+  fail "the verifier did not answer on port $port within 60 s"
+}
+
+interop_demo() { # interop_demo OUT
+  local out=$1
+  PAYSEAL_DEMO_DIR=$out/state PAYSEAL_DEMO_OUT=$out scripts/demo.sh 2>&1 | tee "$out/demo.log"
+  reverify_tokens "$out"
+}
+
+reverify_tokens() { # reverify_tokens OUT
+  local out=$1 state=$1/state port n v
+  [[ -f $out/issuer.txt && -f $out/token-6.jwt ]] || fail "no demo tokens in $out"
+  port=$(cat "$out/issuer.txt")
+  port=${port##*:}
+  step "re-verify: the demo's verifier again on 127.0.0.1:$port; its Play purchase twice more for alice, a second one once"
+  demo_serve "$out" "$port" || { cat "$out/verifier-restarted.log"; fail "the demo's verifier did not start again on port $port (the profile's URL)"; }
+  target/debug/payseal-sandbox google-play --dir "$state" --app "$DEMO_APP" --product gems_100 >"$state/play-2.json"
+  n=7
+  for receipt in play play play-2; do
+    v=$(target/debug/examples/submit --profile "$state/profile.json" --ca "$state/tls/cert.pem" --receipt "$state/$receipt.json" --account alice) ||
+      { demo_stop; fail "submit $receipt.json failed"; }
+    python3 - "$v" "$out/token-$n.jwt" "$out/token-1.jwt" "$receipt" <<'PY' || { demo_stop; exit 1; }
+import base64, json, sys
+verdict, path, first_path, receipt = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+c = verdict["claims"]
+p = open(first_path).read().split(".")[1]
+first = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+same = (c["store"], c["transaction_id"]) == (first["store"], first["transaction_id"])
+want = ("repeat", True) if receipt == "play" else ("first", False)
+print(f"{receipt + '.json, alice':<44} → {c['outcome']:<8} {c.get('redemption'):<17} tx={c['transaction_id']} jti={c['jti']}")
+if c["outcome"] != "paid" or (c.get("redemption"), same) != want or c["jti"] == first["jti"]:
+    sys.exit(f"UNEXPECTED: wanted paid/{want[0]}, {'the' if want[1] else 'another'} purchase of token-1, a fresh jti")
+open(path, "w").write(verdict["token"])
+PY
+    n=$((n + 1))
+  done
+  demo_stop
+}

@@ -206,22 +206,37 @@ pub(crate) mod tests {
         sign(&c)
     }
 
+    /// An app server's guards, presented tokens of purchases.
+    #[derive(Default)]
+    struct Guards {
+        seen: MemoryReplayGuard,
+        delivered: MemoryDeliveryGuard,
+    }
+
+    impl Guards {
+        /// `accept` of a fresh token of purchase `tx` with the id `jti`.
+        fn present(
+            &self,
+            tx: &str,
+            jti: &str,
+            redemption: Redemption,
+        ) -> Result<Grant, TokenError> {
+            let token = token_of(tx, jti, redemption);
+            verifier().accept(&token, NOW, &self.seen, &self.delivered)
+        }
+    }
+
     #[test]
     fn re_verified_tokens_of_one_purchase_deliver_once() {
-        let (guard, delivered) = (MemoryReplayGuard::new(), MemoryDeliveryGuard::new());
-        let v = verifier();
-        let first = token_of("tx-1", "j1", Redemption::First);
-        assert_eq!(
-            v.accept(&first, NOW, &guard, &delivered)
-                .unwrap()
-                .verdict_id,
-            "j1"
-        );
+        let server = Guards::default();
+        let first = server.present("tx-1", "j1", Redemption::First).unwrap();
+        assert_eq!(first.verdict_id, "j1");
         // Five more verifications of the same purchase: five fresh jtis, none delivers.
         for i in 2..7 {
-            let repeat = token_of("tx-1", &format!("j{i}"), Redemption::Repeat);
             assert_eq!(
-                v.accept(&repeat, NOW, &guard, &delivered).unwrap_err(),
+                server
+                    .present("tx-1", &format!("j{i}"), Redemption::Repeat)
+                    .unwrap_err(),
                 TokenError::AlreadyDelivered {
                     transaction_id: "tx-1".into(),
                     verdict_id: "j1".into()
@@ -229,56 +244,26 @@ pub(crate) mod tests {
             );
         }
         // Each of those tokens is spent too: replaying one is a replay, not a delivery.
-        let j2 = token_of("tx-1", "j2", Redemption::Repeat);
         assert!(matches!(
-            v.accept(&j2, NOW, &guard, &delivered),
+            server.present("tx-1", "j2", Redemption::Repeat),
             Err(TokenError::Replayed { .. })
         ));
         // Another purchase of the same product by the same account is delivered.
-        let second = v
-            .accept(
-                &token_of("tx-2", "j9", Redemption::First),
-                NOW,
-                &guard,
-                &delivered,
-            )
-            .unwrap();
+        let second = server.present("tx-2", "j9", Redemption::First).unwrap();
         assert_eq!(second.transaction_id, "tx-2");
-        assert_eq!(delivered.len(), 2);
+        assert_eq!(server.delivered.len(), 2);
     }
 
     #[test]
     fn a_repeat_of_an_undelivered_purchase_delivers() {
         // The verifier said `first` before, but this server has no record (its delivery failed
         // and was released, or the token never arrived): `repeat` delivers then.
-        let (guard, delivered) = (MemoryReplayGuard::new(), MemoryDeliveryGuard::new());
-        let v = verifier();
-        let lost = v
-            .accept(
-                &token_of("tx-1", "j1", Redemption::First),
-                NOW,
-                &guard,
-                &delivered,
-            )
-            .unwrap();
-        delivered.release(&lost).unwrap();
-        let grant = v
-            .accept(
-                &token_of("tx-1", "j2", Redemption::Repeat),
-                NOW,
-                &guard,
-                &delivered,
-            )
-            .unwrap();
+        let server = Guards::default();
+        let lost = server.present("tx-1", "j1", Redemption::First).unwrap();
+        server.delivered.release(&lost).unwrap();
+        let grant = server.present("tx-1", "j2", Redemption::Repeat).unwrap();
         assert_eq!(grant.redemption, Redemption::Repeat);
-        assert!(v
-            .accept(
-                &token_of("tx-1", "j3", Redemption::Repeat),
-                NOW,
-                &guard,
-                &delivered
-            )
-            .is_err());
+        assert!(server.present("tx-1", "j3", Redemption::Repeat).is_err());
     }
 
     #[test]

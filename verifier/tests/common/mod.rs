@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 pub mod instance;
 pub mod ledger_suite;
 pub mod pg;
+pub mod sdk;
 
 /// The app the dev configuration sets up.
 pub const APP: &str = payseal_verifier::dev::DEV_APP_ID;

@@ -30,8 +30,9 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
     /// Time a client has to send a complete HTTP/1 request head once it started it.
     pub header_read_timeout: Duration,
-    /// Connections open at once (handshaking included). At the cap, the connection idle the
-    /// longest is shed for a new one; only when none is idle is the new one refused.
+    /// Connections open at once (handshaking included). At the cap an idle connection is shed
+    /// for a new one (of the source holding the most, its longest idle); only when none is
+    /// idle is the new one refused.
     pub max_connections: usize,
     /// Connections open at once from one source (an IPv4 address or an IPv6 /64); `0` means no
     /// per-source limit (behind a load balancer every connection comes from its addresses).

@@ -79,9 +79,9 @@ pub(crate) async fn serve(
                         if admitted.shed_another {
                             shared.metrics.connection_shed();
                         }
-                        shared.metrics.connection_opened();
+                        shared.metrics.connection_opened(table.len());
                         let _ = tcp.set_nodelay(true);
-                        tracker.spawn(connection(tcp, peer, admitted, Arc::clone(&shared)));
+                        tracker.spawn(connection(tcp, peer, admitted, Arc::clone(&table), Arc::clone(&shared)));
                     }
                     Err(refused) => {
                         tracing::debug!(%peer, reason = refused.as_str(), "connection refused");
@@ -92,8 +92,9 @@ pub(crate) async fn serve(
                     // EMFILE/ENFILE/ENOMEM or a connection reset before accept: never fatal.
                     // Make room by shedding an idle connection, then try again shortly.
                     tracing::warn!(error = %e, "accept failed");
-                    if table.shed_oldest_idle() {
+                    if table.shed_one() {
                         shared.metrics.connection_shed();
+                        shared.metrics.set_connections_open(table.len());
                     }
                     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 }
@@ -127,7 +128,13 @@ enum End {
     TimedOut(&'static str),
 }
 
-async fn connection(tcp: TcpStream, peer: SocketAddr, admitted: Admitted, shared: Arc<Shared>) {
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    admitted: Admitted,
+    table: Arc<Table>,
+    shared: Arc<Shared>,
+) {
     let end = serve_connection(tcp, peer, &admitted, &shared).await;
     match end {
         End::Closed => {}
@@ -138,7 +145,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, admitted: Admitted, shared
         }
     }
     drop(admitted);
-    shared.metrics.connection_closed();
+    shared.metrics.set_connections_open(table.len());
 }
 
 async fn serve_connection(

@@ -121,7 +121,7 @@ impl Metrics {
         let conns_timed_out = Family::<TimeoutLabels, Counter>::default();
         registry.register(
             "connections_open",
-            "Client connections open (handshaking included)",
+            "Client connections open, counted against max_connections (handshaking included; shed ones excluded)",
             conns_open.clone(),
         );
         registry.register(
@@ -185,15 +185,15 @@ impl Metrics {
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    /// A connection was admitted.
-    pub fn connection_opened(&self) {
+    /// A connection was admitted; `open` are counted against the cap now.
+    pub fn connection_opened(&self, open: usize) {
         self.conns_accepted.inc();
-        self.conns_open.inc();
+        self.set_connections_open(open);
     }
 
-    /// An admitted connection closed.
-    pub fn connection_closed(&self) {
-        self.conns_open.dec();
+    /// Connections counted against the cap now.
+    pub fn set_connections_open(&self, open: usize) {
+        self.conns_open.set(i64::try_from(open).unwrap_or(i64::MAX));
     }
 
     /// A connection was refused on accept: `per_ip` or `capacity`.

@@ -1,7 +1,10 @@
 //! The connection table: every open connection with its source and whether a request is in
 //! progress. It admits a new connection, refuses it (per-source cap, or the global cap with no
-//! idle connection to shed), or sheds the connection idle the longest to make room. Pure
-//! bookkeeping: the accept loop ([`super::listener`]) does the I/O.
+//! idle connection to shed), or sheds an idle connection to make room: one of the source that
+//! holds the most connections, the longest-idle of them (so a flood from a few sources sheds
+//! its own connections, not a genuine client's, and a flood from many sources sheds its older
+//! silent connections first). Pure bookkeeping: the accept loop ([`super::listener`]) does the
+//! I/O.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -141,12 +144,16 @@ impl Inner {
         Some(entry)
     }
 
-    /// The idle connection idle the longest.
-    fn oldest_idle(&self) -> Option<u64> {
+    /// The connection to shed: an idle one of the source holding the most connections (a
+    /// flood's source before a genuine client's), the longest-idle of that source.
+    fn victim(&self) -> Option<u64> {
         self.entries
             .iter()
             .filter(|(_, e)| e.activity.is_idle())
-            .min_by_key(|(id, e)| (e.activity.idle_since(), **id))
+            .min_by_key(|(id, e)| {
+                let held = self.per_source.get(&e.source).copied().unwrap_or(0);
+                (std::cmp::Reverse(held), e.activity.idle_since(), **id)
+            })
             .map(|(id, _)| *id)
     }
 }
@@ -199,7 +206,7 @@ impl Table {
         self.lock().entries.len()
     }
 
-    /// Admit a connection from `ip`, shedding the longest-idle connection if the table is full.
+    /// Admit a connection from `ip`, shedding an idle connection if the table is full.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, Refused> {
         let source = SourceKey::of(ip);
         let now = Instant::now();
@@ -214,7 +221,7 @@ impl Table {
         }
         let mut shed_another = false;
         if inner.entries.len() >= self.limits.max_connections.max(1) {
-            let victim = inner.oldest_idle().ok_or(Refused::Capacity)?;
+            let victim = inner.victim().ok_or(Refused::Capacity)?;
             if let Some(entry) = inner.remove(victim) {
                 entry.shed.notify_one();
                 shed_another = true;
@@ -242,11 +249,11 @@ impl Table {
         })
     }
 
-    /// Shed the longest-idle connection (when the process runs out of file descriptors);
-    /// whether there was one.
-    pub(crate) fn shed_oldest_idle(&self) -> bool {
+    /// Shed an idle connection as [`Self::admit`] would (when the process runs out of file
+    /// descriptors); whether there was one.
+    pub(crate) fn shed_one(&self) -> bool {
         let mut inner = self.lock();
-        match inner.oldest_idle().and_then(|id| inner.remove(id)) {
+        match inner.victim().and_then(|id| inner.remove(id)) {
             Some(entry) => {
                 entry.shed.notify_one();
                 true
@@ -309,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_sheds_the_longest_idle_and_refuses_when_all_are_busy() {
+    fn a_full_table_sheds_an_idle_one_and_refuses_when_all_are_busy() {
         let table = Table::new(limits(2, 0, false));
         let first = table.admit(A).unwrap();
         std::thread::sleep(Duration::from_millis(5));
@@ -332,6 +339,20 @@ mod tests {
     }
 
     #[test]
+    fn the_source_holding_most_connections_is_shed_first() {
+        let table = Table::new(limits(4, 0, false));
+        let genuine = table.admit(A).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let flood: Vec<_> = (0..3).map(|_| table.admit(B).unwrap()).collect();
+        // The genuine connection is the longest idle, but B holds three.
+        let _new = table.admit(A).unwrap();
+        futures_now(flood[0].shed.notified());
+        // Now A and B hold two each: the longest idle of them goes (A's first one).
+        let _new2 = table.admit(B).unwrap();
+        futures_now(genuine.shed.notified());
+    }
+
+    #[test]
     fn shedding_follows_idle_time_not_age() {
         let table = Table::new(limits(2, 0, false));
         let old = table.admit(A).unwrap();
@@ -342,7 +363,7 @@ mod tests {
         drop(old.activity.begin());
         let _new = table.admit(A).unwrap();
         futures_now(young.shed.notified());
-        assert!(table.shed_oldest_idle());
+        assert!(table.shed_one());
         futures_now(old.shed.notified());
     }
 

@@ -59,20 +59,9 @@ impl Target {
     }
 
     async fn tls(&self, source: IpAddr, alpn: &[u8]) -> std::io::Result<Tls> {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pemfile::certs(&mut self.ca_pem.as_slice()) {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        config.alpn_protocols = vec![alpn.to_vec()];
+        let config = common::tls_client_config(&self.ca_pem, alpn);
         let tcp = self.tcp(source).await?;
-        tokio_rustls::TlsConnector::from(Arc::new(config))
+        tokio_rustls::TlsConnector::from(config)
             .connect("localhost".try_into().unwrap(), tcp)
             .await
     }
@@ -197,15 +186,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn genuine_sdk_purchases_succeed_during_a_connection_flood() {
     let state = StateDir::new();
@@ -327,20 +307,20 @@ async fn genuine_sdk_purchases_succeed_during_a_connection_flood() {
         latencies[n - 1],
         target.opened.load(Ordering::Relaxed),
     );
-    let shed = metric(&metrics, "payseal_connections_shed_total");
-    let handshake = metric(
+    let shed = common::metric_value(&metrics, "payseal_connections_shed_total");
+    let handshake = common::metric_value(
         &metrics,
         "payseal_connections_timed_out_total{phase=\"handshake\"}",
     );
-    let idle = metric(
+    let idle = common::metric_value(
         &metrics,
         "payseal_connections_timed_out_total{phase=\"idle\"}",
     );
-    let per_ip = metric(
+    let per_ip = common::metric_value(
         &metrics,
         "payseal_connections_refused_total{reason=\"per_ip\"}",
     );
-    let open = metric(&metrics, "payseal_connections_open");
+    let open = common::metric_value(&metrics, "payseal_connections_open");
     println!(
         "server: shed {shed}, timed out (handshake {handshake}, idle {idle}), refused per source {per_ip}, open at the end {open}"
     );

@@ -10,7 +10,6 @@ mod common;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::StateDir;
@@ -63,21 +62,9 @@ async fn connect_from(
     source: Option<IpAddr>,
     alpn: &[u8],
 ) -> std::io::Result<Tls> {
-    let pem = std::fs::read(cert).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
+    let config = common::tls_client_config(&std::fs::read(cert).unwrap(), alpn);
     let tcp = tcp_from(addr, source).await?;
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(config)
         .connect("localhost".try_into().unwrap(), tcp)
         .await
 }
@@ -201,13 +188,7 @@ async fn metric(cert: &Path, addr: SocketAddr, name: &str) -> f64 {
         .unwrap();
     let mut out = Vec::new();
     tls.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out);
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
+    common::metric_value(&String::from_utf8_lossy(&out), name)
 }
 
 /// [`metric`] once it reaches `want` (the server counts a close just after making it); the

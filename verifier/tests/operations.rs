@@ -6,7 +6,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::instance::Instance;
@@ -20,22 +19,9 @@ type Tls = tokio_rustls::client::TlsStream<TcpStream>;
 
 /// A TLS connection to 127.0.0.1:`port` trusting the CA certificates `roots`.
 async fn connect(roots: &[String], port: u16) -> std::io::Result<Tls> {
-    let mut store = rustls::RootCertStore::empty();
-    for pem in roots {
-        for c in rustls_pemfile::certs(&mut pem.as_bytes()) {
-            store.add(c.unwrap()).unwrap();
-        }
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(store)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = common::tls_client_config(roots.concat().as_bytes(), b"http/1.1");
     let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(config)
         .connect("localhost".try_into().unwrap(), tcp)
         .await
 }

@@ -1,7 +1,9 @@
 //! What an operator runs the verifier with: JSON log lines and no colour codes when stderr is
 //! not a terminal (the real binary, its stderr a file); `/metrics` on a separate listener and
 //! then not on the public one; SIGHUP reloading the TLS certificate and key without dropping
-//! connections, and keeping the old ones when the new files are bad (the real binary).
+//! connections, and keeping the old ones when the new files are bad (the real binary); out of
+//! file descriptors, the server sheds idle connections instead of stopping (the real binary
+//! under `ulimit -n 64`).
 
 mod common;
 
@@ -229,4 +231,87 @@ async fn metrics_on_a_separate_listener_are_not_public() {
         .await
         .expect("the metrics listener answered a TLS hello");
     assert!(tls_there.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_the_server_sheds_idle_connections_and_keeps_serving() {
+    let state = StateDir::new();
+    let roots = [ca_signed_tls(&state)];
+    // Long timeouts: only shedding can free descriptors here.
+    let text = std::fs::read_to_string(&state.paths.config).unwrap();
+    let text = text.replacen(
+        "request_timeout_ms = 10000",
+        "request_timeout_ms = 10000\nhandshake_timeout_ms = 600000\nidle_timeout_ms = 600000",
+        1,
+    );
+    std::fs::write(&state.paths.config, text).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = state.dir.path().join("serve-fd.log");
+    // 64 descriptors: the flood below exhausts them.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 64 && exec \"$0\" serve --config \"$1\"")
+        .arg(common::bin())
+        .arg(&state.paths.config)
+        .env("PAYSEAL_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !read_log().contains("verifier listening") {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "exited:\n{}",
+            read_log()
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not listening:\n{}",
+            read_log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut flood = Vec::new();
+    for i in 0..100u8 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 2 + i % 2], 0)))
+            .unwrap();
+        flood.push(
+            socket
+                .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut tls = tokio::time::timeout(Duration::from_secs(20), connect(&roots, port))
+        .await
+        .expect("no TLS connection while out of descriptors")
+        .unwrap();
+    assert_eq!(get(&mut tls, "/healthz").await.0, "HTTP/1.1 200 OK");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the server exited:\n{}",
+        read_log()
+    );
+    let log_text = read_log();
+    assert!(
+        log_text.contains("accept failed"),
+        "descriptors never ran out:\n{log_text}"
+    );
+    drop(flood);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit {status}:\n{}", read_log());
 }

@@ -70,6 +70,7 @@ pub(crate) async fn serve(
 ) {
     let table = Table::new(shared.limits);
     let tracker = TaskTracker::new();
+    let mut accept_errors = ErrorLog::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -91,7 +92,7 @@ pub(crate) async fn serve(
                 Err(e) => {
                     // EMFILE/ENFILE/ENOMEM or a connection reset before accept: never fatal.
                     // Make room by shedding an idle connection, then try again shortly.
-                    tracing::warn!(error = %e, "accept failed");
+                    accept_errors.warn(&e);
                     if table.shed_one() {
                         shared.metrics.connection_shed();
                         shared.metrics.set_connections_open(table.len());
@@ -118,6 +119,30 @@ pub(crate) async fn serve(
         );
         shared.stop_now.cancel();
         tracker.wait().await;
+    }
+}
+
+/// Accept errors logged at most once a second (with the count since the last line), so a
+/// descriptor shortage under a flood does not flood the log too.
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl ErrorLog {
+    fn warn(&mut self, e: &std::io::Error) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::warn!(error = %e, more = self.suppressed, "accept failed; shedding an idle connection");
+        self.last = Some(now);
+        self.suppressed = 0;
     }
 }
 

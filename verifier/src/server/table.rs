@@ -212,7 +212,7 @@ impl Table {
         let now = Instant::now();
         let mut inner = self.lock();
         let per_source_limited = self.limits.max_connections_per_ip > 0
-            && !(self.limits.per_ip_exempt_loopback && ip.is_loopback());
+            && !(self.limits.per_ip_exempt_loopback && ip.to_canonical().is_loopback());
         if per_source_limited
             && inner.per_source.get(&source).copied().unwrap_or(0)
                 >= self.limits.max_connections_per_ip
@@ -311,6 +311,9 @@ mod tests {
         let exempt = Table::new(limits(10, 1, true));
         let _l1 = exempt.admit(LOOP).unwrap();
         let _l2 = exempt.admit(LOOP).unwrap();
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let _l3 = exempt.admit(mapped).unwrap();
+        let _l4 = exempt.admit("::1".parse().unwrap()).unwrap();
         let _a = exempt.admit(A).unwrap();
         assert_eq!(exempt.admit(A).unwrap_err(), Refused::PerSource);
     }

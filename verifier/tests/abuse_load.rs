@@ -4,8 +4,10 @@
 //! purchases through the real SDK (`payseal-sdk-core`: pinned TLS, sealed request, checked
 //! verdict) all come back paid. The latency percentiles of the genuine purchases are printed,
 //! never asserted (timing goals live in benchmarks). The counters prove the defences worked:
-//! connections were shed, timed out and refused per source, and the table never grew past its
-//! cap.
+//! connections were shed and timed out, and the table never grew past its cap. (Refusals by
+//! the per-source cap are printed: whether they happen depends on the race between the
+//! sources filling up and shedding, which targets the biggest source; `connection_limits.rs`
+//! tests that cap deterministically.)
 
 mod common;
 
@@ -31,6 +33,8 @@ const ATTACK: Duration = Duration::from_secs(4);
 const MAX_CONNECTIONS: usize = 300;
 /// The per-source cap.
 const PER_SOURCE: usize = 120;
+/// Genuine buyers purchasing at once, through one SDK instance.
+const BUYERS: usize = 4;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
 /// A HEADERS frame header (stream 1, END_HEADERS) announcing 1000 bytes that never all come.
@@ -216,6 +220,27 @@ async fn genuine_sdk_purchases_succeed_during_a_connection_flood() {
         let _ = stopped.await;
     }));
 
+    let mut options = default_options(APP.into());
+    options.extra_roots_pem = vec![ca_pem.clone()];
+    options.connect_timeout_ms = 3_000;
+    options.request_timeout_ms = 5_000;
+    options.deadline_ms = 10_000;
+    options.max_attempts = 3;
+    options.base_backoff_ms = 20;
+    let sdk = PaySeal::new(profile, options).unwrap();
+    // The same purchases with no attack, for reference.
+    let mut unloaded = Vec::new();
+    for i in 0..5 {
+        let t = Instant::now();
+        let v = sdk
+            .verify(state.issue(Store::GooglePlay).into(), format!("calm-{i}"))
+            .await
+            .unwrap();
+        assert!(v.paid);
+        unloaded.push(t.elapsed());
+    }
+    unloaded.sort();
+
     let target = Target {
         addr,
         ca_pem: Arc::new(ca_pem.clone().into_bytes()),
@@ -251,28 +276,34 @@ async fn genuine_sdk_purchases_succeed_during_a_connection_flood() {
     // Let the flood build up before the first purchase.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let mut options = default_options(APP.into());
-    options.extra_roots_pem = vec![ca_pem];
-    options.connect_timeout_ms = 3_000;
-    options.request_timeout_ms = 5_000;
-    options.deadline_ms = 10_000;
-    options.max_attempts = 3;
-    options.base_backoff_ms = 20;
-    let sdk = PaySeal::new(profile, options).unwrap();
+    // Genuine buyers, each buying one purchase after another while the attack lasts.
+    let state = Arc::new(state);
     let started = Instant::now();
-    let mut latencies = Vec::new();
-    let mut failures = Vec::new();
-    while started.elapsed() < ATTACK {
-        let receipt = state.issue(Store::GooglePlay);
-        let account = format!("player-{}", latencies.len() + failures.len());
-        let t = Instant::now();
-        match sdk.verify(receipt.into(), account.clone()).await {
-            Ok(v) if v.paid && v.redemption == Some(Redemption::First) => {
-                latencies.push(t.elapsed())
+    let mut buyers = Vec::new();
+    for buyer in 0..BUYERS {
+        let (sdk, state) = (Arc::clone(&sdk), Arc::clone(&state));
+        buyers.push(tokio::spawn(async move {
+            let (mut latencies, mut failures) = (Vec::new(), Vec::new());
+            while started.elapsed() < ATTACK {
+                let receipt = state.issue(Store::GooglePlay);
+                let account = format!("player-{buyer}-{}", latencies.len() + failures.len());
+                let t = Instant::now();
+                match sdk.verify(receipt.into(), account.clone()).await {
+                    Ok(v) if v.paid && v.redemption == Some(Redemption::First) => {
+                        latencies.push(t.elapsed())
+                    }
+                    Ok(v) => failures.push(format!("{account}: not paid first: {v:?}")),
+                    Err(e) => failures.push(format!("{account}: {e}")),
+                }
             }
-            Ok(v) => failures.push(format!("{account}: not paid first: {v:?}")),
-            Err(e) => failures.push(format!("{account}: {e}")),
-        }
+            (latencies, failures)
+        }));
+    }
+    let (mut latencies, mut failures) = (Vec::new(), Vec::new());
+    for b in buyers {
+        let (l, f) = b.await.unwrap();
+        latencies.extend(l);
+        failures.extend(f);
     }
 
     // The attack's effect, read while it still runs.
@@ -299,7 +330,12 @@ async fn genuine_sdk_purchases_succeed_during_a_connection_flood() {
     let n = latencies.len();
     assert!(n > 0, "no genuine purchase succeeded: {failures:?}");
     println!(
-        "genuine SDK purchases during the flood: {n} paid, {} failed; latency p50 {:?}, p90 {:?}, p99 {:?}, max {:?}; attack connections opened: {}",
+        "genuine SDK purchases without attack: p50 {:?}, max {:?}",
+        percentile(&unloaded, 0.5),
+        unloaded[unloaded.len() - 1]
+    );
+    println!(
+        "genuine SDK purchases during the flood ({BUYERS} buyers): {n} paid, {} failed; latency p50 {:?}, p90 {:?}, p99 {:?}, max {:?}; attack connections opened: {}",
         failures.len(),
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.90),
@@ -330,7 +366,6 @@ async fn genuine_sdk_purchases_succeed_during_a_connection_flood() {
     );
     assert!(shed > 0.0, "the cap was never reached: no connection shed");
     assert!(handshake > 0.0 && idle > 0.0, "no timeout fired");
-    assert!(per_ip > 0.0, "the per-source cap never refused");
     assert!(open <= MAX_CONNECTIONS as f64, "{open} open over the cap");
 
     let _ = stop_server.send(());

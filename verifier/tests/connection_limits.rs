@@ -4,7 +4,8 @@
 //! closed after the handshake timeout, silent TLS and idle HTTP/1 keep-alive and HTTP/2
 //! connections after the idle timeout; at the global cap the longest-idle connection is shed
 //! for a new one and only busy connections make the server refuse; the per-source cap refuses
-//! one source's excess (loopback included unless exempted); the metrics count all of it.
+//! one source's excess (loopback included unless exempted); HTTP/2 advertises its stream
+//! limit and refuses an oversized header list; the metrics count all of it.
 
 mod common;
 
@@ -416,4 +417,48 @@ async fn the_per_source_cap_refuses_one_sources_excess_loopback_included_unless_
             .expect("loopback is exempt"),
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_stream_and_header_limits_are_advertised_and_enforced() {
+    let server = start(ConnectionLimits {
+        http2_max_concurrent_streams: 5,
+        http2_max_header_list_bytes: 4096,
+        ..ConnectionLimits::default()
+    });
+    let cert = server.state.paths.tls_cert.clone();
+    let tls = connect_from(&cert, server.addr, None, b"h2").await.unwrap();
+    let (mut client, mut connection) = h2::client::handshake(tls).await.unwrap();
+    let get = |headers: &[(&str, String)]| {
+        let mut request = http::Request::get("https://localhost/healthz");
+        for (k, v) in headers {
+            request = request.header(*k, v.as_str());
+        }
+        request.body(()).unwrap()
+    };
+    let (response, _) = client.send_request(get(&[]), true).unwrap();
+    let response = tokio::select! {
+        r = response => r.unwrap(),
+        _ = &mut connection => panic!("connection ended"),
+    };
+    assert_eq!(response.status(), 200);
+    assert_eq!(connection.max_concurrent_send_streams(), 5);
+    // A header list over 4096 bytes is refused, and the connection serves on.
+    let (response, _) = client
+        .send_request(get(&[("x-big", "a".repeat(6000))]), true)
+        .unwrap();
+    let refused = tokio::select! {
+        r = response => r,
+        _ = &mut connection => panic!("connection ended"),
+    };
+    match refused {
+        Ok(r) => assert_eq!(r.status(), 431, "an oversized header list was served"),
+        Err(e) => assert!(e.is_reset() || e.is_remote(), "{e}"),
+    }
+    let (response, _) = client.send_request(get(&[]), true).unwrap();
+    let response = tokio::select! {
+        r = response => r.unwrap(),
+        _ = &mut connection => panic!("connection ended"),
+    };
+    assert_eq!(response.status(), 200);
 }

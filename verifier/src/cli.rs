@@ -17,6 +17,16 @@ use crate::service::{self, CheckReport};
 #[derive(Debug, Parser)]
 #[command(name = "payseal-verifier", version, about)]
 pub struct Cli {
+    /// Log lines of serve, dev and migrate: text, or one JSON object per line (journald, log
+    /// shippers). On stderr; colour only on a terminal.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "PAYSEAL_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: crate::logging::LogFormat,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -137,15 +147,6 @@ pub enum WebhooksAction {
 const EXIT_FAIL: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 /// Parse the process arguments and run; returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -154,6 +155,7 @@ pub fn main() -> ExitCode {
 
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
+    let init_logging = || crate::logging::init(cli.log_format);
     match cli.command {
         Command::Serve { config } => {
             init_logging();

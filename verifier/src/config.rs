@@ -137,6 +137,14 @@ struct RawServer {
     shutdown_grace_ms: Option<u64>,
     header_read_timeout_ms: Option<u64>,
     max_connections: Option<u64>,
+    handshake_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    max_connections_per_ip: Option<u64>,
+    per_ip_exempt_loopback: Option<bool>,
+    http2_max_concurrent_streams: Option<u64>,
+    http2_max_header_list_bytes: Option<u64>,
+    http2_keepalive_interval_ms: Option<u64>,
+    metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,6 +309,24 @@ impl Resolver {
         }
     }
 
+    /// An integer key within `range`, or `default` when absent.
+    fn count(
+        &self,
+        key: &str,
+        value: Option<u64>,
+        range: std::ops::RangeInclusive<u64>,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(n) if range.contains(&n) => Ok(n),
+            Some(n) => Err(self.invalid(
+                key,
+                format!("{n} is outside {}..={}", range.start(), range.end()),
+            )),
+        }
+    }
+
     fn path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()
@@ -403,17 +429,62 @@ impl Resolver {
                 raw.server.header_read_timeout_ms,
                 defaults.header_read_timeout,
             )?,
-            max_connections: match raw.server.max_connections {
-                None => defaults.max_connections,
-                Some(n) if (1..=1_000_000).contains(&n) => n as usize,
-                Some(n) => {
-                    return Err(self.invalid(
-                        "server.max_connections",
-                        format!("{n} is outside 1..=1000000"),
-                    ))
-                }
-            },
+            max_connections: self.count(
+                "server.max_connections",
+                raw.server.max_connections,
+                1..=1_000_000,
+                defaults.max_connections as u64,
+            )? as usize,
+            handshake_timeout: ms(
+                "server.handshake_timeout_ms",
+                raw.server.handshake_timeout_ms,
+                defaults.handshake_timeout,
+            )?,
+            idle_timeout: ms(
+                "server.idle_timeout_ms",
+                raw.server.idle_timeout_ms,
+                defaults.idle_timeout,
+            )?,
+            max_connections_per_ip: self.count(
+                "server.max_connections_per_ip",
+                raw.server.max_connections_per_ip,
+                0..=1_000_000,
+                defaults.max_connections_per_ip as u64,
+            )? as usize,
+            per_ip_exempt_loopback: raw
+                .server
+                .per_ip_exempt_loopback
+                .unwrap_or(defaults.per_ip_exempt_loopback),
+            http2_max_concurrent_streams: self.count(
+                "server.http2_max_concurrent_streams",
+                raw.server.http2_max_concurrent_streams,
+                1..=1000,
+                defaults.http2_max_concurrent_streams.into(),
+            )? as u32,
+            http2_max_header_list_bytes: self.count(
+                "server.http2_max_header_list_bytes",
+                raw.server.http2_max_header_list_bytes,
+                1024..=1024 * 1024,
+                defaults.http2_max_header_list_bytes.into(),
+            )? as u32,
+            http2_keepalive_interval: ms(
+                "server.http2_keepalive_interval_ms",
+                raw.server.http2_keepalive_interval_ms,
+                defaults.http2_keepalive_interval,
+            )?,
         };
+        let metrics_listen = match &raw.server.metrics_listen {
+            None => None,
+            Some(text) => Some(text.trim().parse::<SocketAddr>().map_err(|_| {
+                self.invalid(
+                    "server.metrics_listen",
+                    format!("{text:?} is not a socket address like 127.0.0.1:9464"),
+                )
+            })?),
+        };
+        if metrics_listen.is_some_and(|m| m.port() != 0 && m == listen) {
+            return Err(self.invalid("server.metrics_listen", "must differ from server.listen"));
+        }
 
         // keys
         if raw.keys.hpke.is_empty() {
@@ -502,6 +573,7 @@ impl Resolver {
             apps,
             anchors,
             limits,
+            metrics_listen,
             webhooks,
             webhook_worker,
         })

@@ -11,7 +11,8 @@
 //! SQLite by default, PostgreSQL for several instances), [`service`] (the decision),
 //! [`webhook`] (signed delivery to the application server and the receiver's check),
 //! [`server`] (HTTPS: `POST /v1/verify`, `GET /v1/keys`, `/healthz`, `/readyz`, `/metrics`),
-//! [`tls`], [`profile`] (the SDK profile), [`dev`] (development mode) and [`cli`].
+//! [`tls`], [`profile`] (the SDK profile), [`dev`] (development mode), [`logging`] (text or
+//! JSON lines) and [`cli`].
 //!
 //! It is **not** a store client: it never calls Google, Apple or Huawei servers; it trusts
 //! signatures and the roots you configure. It is not the SDK (`payseal-sdk-core`), and it does
@@ -30,6 +31,7 @@ pub mod config;
 pub mod dev;
 pub mod keys;
 pub mod ledger;
+pub mod logging;
 pub mod profile;
 pub mod rules;
 pub mod server;

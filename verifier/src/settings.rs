@@ -38,8 +38,11 @@ pub struct Settings {
     pub apps: HashMap<String, AppRules>,
     /// Trusted roots for chained store signatures.
     pub anchors: TrustAnchors,
-    /// Request limits.
+    /// Request and connection limits.
     pub limits: Limits,
+    /// Where `GET /metrics` is served instead of the public listener (plain HTTP; keep it on a
+    /// private address). `None`: on the public listener.
+    pub metrics_listen: Option<SocketAddr>,
     /// Webhook endpoints by app id (`[apps."ID".webhook]`); apps without one get no webhook.
     pub webhooks: HashMap<String, crate::webhook::WebhookSettings>,
     /// The delivery worker's timing (`[webhooks]`).
@@ -55,7 +58,8 @@ pub struct TlsFiles {
     pub key_pem: PathBuf,
 }
 
-/// Request limits.
+/// Request and connection limits (see [`crate::server::ConnectionLimits`] for the connection
+/// half).
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest accepted request body.
@@ -66,8 +70,22 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Time a client has to send a complete HTTP/1 request head (slow-loris protection).
     pub header_read_timeout: Duration,
-    /// Connections served at once; further ones are closed on accept.
+    /// Connections open at once; at the cap the longest-idle one is shed for a new one.
     pub max_connections: usize,
+    /// Time a client has to finish the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// A connection with no request in progress for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once from one IPv4 address or IPv6 /64; `0`: no per-source limit.
+    pub max_connections_per_ip: usize,
+    /// Whether loopback sources are exempt from the per-source limit.
+    pub per_ip_exempt_loopback: bool,
+    /// HTTP/2 streams open at once per connection.
+    pub http2_max_concurrent_streams: u32,
+    /// Largest HTTP/2 header list, bytes.
+    pub http2_max_header_list_bytes: u32,
+    /// HTTP/2 keep-alive ping interval (and the time to answer one).
+    pub http2_keepalive_interval: Duration,
 }
 
 impl Default for Limits {
@@ -78,6 +96,13 @@ impl Default for Limits {
             shutdown_grace: Duration::from_secs(20),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 4096,
+            handshake_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(15),
+            max_connections_per_ip: 256,
+            per_ip_exempt_loopback: false,
+            http2_max_concurrent_streams: 32,
+            http2_max_header_list_bytes: 16 * 1024,
+            http2_keepalive_interval: Duration::from_secs(20),
         }
     }
 }

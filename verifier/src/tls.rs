@@ -1,8 +1,8 @@
-//! TLS: the rustls server configuration from PEM files (ring provider), SPKI pins of the
-//! served certificate, and self-signed material for development.
+//! TLS: the rustls server configuration from PEM files (ring provider), reloadable in place
+//! (SIGHUP), SPKI pins of the served certificate, and self-signed material for development.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -84,6 +84,44 @@ pub fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, TlsError>
         })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// The served TLS configuration, replaceable while connections run: a reload affects new
+/// handshakes only; established connections keep the session they have.
+#[derive(Debug)]
+pub struct ReloadableTls {
+    files: TlsFiles,
+    current: RwLock<Arc<rustls::ServerConfig>>,
+}
+
+impl ReloadableTls {
+    /// Load `files` now.
+    pub fn load(files: TlsFiles) -> Result<Self, TlsError> {
+        let config = Arc::new(server_config(&files)?);
+        Ok(Self {
+            files,
+            current: RwLock::new(config),
+        })
+    }
+
+    /// An acceptor with the current configuration.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let config = self.current.read().unwrap_or_else(|e| e.into_inner());
+        tokio_rustls::TlsAcceptor::from(Arc::clone(&config))
+    }
+
+    /// Read the certificate and key files again and serve them to new connections. On error
+    /// the configuration in use stays.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let config = Arc::new(server_config(&self.files)?);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = config;
+        Ok(())
+    }
+
+    /// The files it loads.
+    pub fn files(&self) -> &TlsFiles {
+        &self.files
+    }
 }
 
 /// The SubjectPublicKeyInfo DER of a certificate.

@@ -1,21 +1,25 @@
 //! Per-connection limits of the HTTPS server (`server::ConnectionLimits`), over real TLS on
-//! 127.0.0.1: a slow-loris client that sends its request head byte by byte is closed after
-//! the header-read timeout while good requests are still answered; connections over the cap
-//! are closed and the server keeps serving.
+//! loopback: a slow-loris client that sends its request head byte by byte is closed after the
+//! header-read timeout while good requests are still answered; silent TCP connections are
+//! closed after the handshake timeout, silent TLS and idle HTTP/1 keep-alive and HTTP/2
+//! connections after the idle timeout; at the global cap the longest-idle connection is shed
+//! for a new one and only busy connections make the server refuse; the per-source cap refuses
+//! one source's excess (loopback included unless exempted); HTTP/2 advertises its stream
+//! limit and refuses an oversized header list; the metrics count all of it.
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::StateDir;
 use payseal_verifier::server::{ConnectionLimits, Server};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+type Tls = tokio_rustls::client::TlsStream<TcpStream>;
 
 struct Running {
     state: StateDir,
@@ -49,21 +53,19 @@ fn start(limits: ConnectionLimits) -> Running {
 }
 
 async fn connect(cert: &Path, addr: SocketAddr) -> std::io::Result<Tls> {
-    let pem = std::fs::read(cert).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    connect_from(cert, addr, None, b"http/1.1").await
+}
+
+/// A TLS connection from `source` (a loopback address; any when `None`) offering `alpn`.
+async fn connect_from(
+    cert: &Path,
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    alpn: &[u8],
+) -> std::io::Result<Tls> {
+    let config = common::tls_client_config(&std::fs::read(cert).unwrap(), alpn);
+    let tcp = tcp_from(addr, source).await?;
+    tokio_rustls::TlsConnector::from(config)
         .connect("localhost".try_into().unwrap(), tcp)
         .await
 }
@@ -110,6 +112,7 @@ async fn slow_loris_clients_are_closed_after_the_header_timeout() {
     let server = start(ConnectionLimits {
         header_read_timeout: Duration::from_secs(1),
         max_connections: 256,
+        ..ConnectionLimits::default()
     });
     let cert = server.state.paths.tls_cert.clone();
     assert_eq!(
@@ -151,22 +154,191 @@ async fn slow_loris_clients_are_closed_after_the_header_timeout() {
     );
 }
 
+/// A TCP connection from `source` (any when `None`).
+async fn tcp_from(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    match source {
+        None => TcpStream::connect(addr).await,
+        Some(ip) => {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::new(ip, 0))?;
+            socket.connect(addr).await
+        }
+    }
+}
+
+/// How long until the peer closes `stream` (EOF or error), reading and discarding; `None`
+/// if still open after `limit`.
+async fn closed_within<S: AsyncRead + Unpin>(stream: &mut S, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = limit.checked_sub(start.elapsed())?;
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// One value of the server's `/metrics` (`name` with its labels, as printed).
+async fn metric(cert: &Path, addr: SocketAddr, name: &str) -> f64 {
+    let mut tls = connect(cert, addr).await.unwrap();
+    tls.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tls.read_to_end(&mut out).await.unwrap();
+    common::metric_value(&String::from_utf8_lossy(&out), name)
+}
+
+/// [`metric`] once it reaches `want` (the server counts a close just after making it); the
+/// last value read if it does not within 3 s.
+async fn metric_settles(cert: &Path, addr: SocketAddr, name: &str, want: f64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let v = metric(cert, addr, name).await;
+        if v == want || Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The HTTP/2 client preface and an empty SETTINGS frame.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+
+fn short(limits: ConnectionLimits) -> ConnectionLimits {
+    ConnectionLimits {
+        handshake_timeout: Duration::from_millis(700),
+        idle_timeout: Duration::from_millis(700),
+        header_read_timeout: Duration::from_secs(5),
+        ..limits
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_over_the_cap_are_closed_and_serving_goes_on() {
+async fn silent_tcp_is_closed_after_the_handshake_timeout() {
+    let server = start(short(ConnectionLimits::default()));
+    let cert = server.state.paths.tls_cert.clone();
+    let mut silent = Vec::new();
+    for _ in 0..10 {
+        silent.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    for tcp in &mut silent {
+        let after = closed_within(tcp, Duration::from_secs(5))
+            .await
+            .expect("a silent TCP connection stayed open");
+        assert!(after < Duration::from_secs(3), "closed after {after:?}");
+    }
+    let timed_out = metric_settles(
+        &cert,
+        server.addr,
+        "payseal_connections_timed_out_total{phase=\"handshake\"}",
+        10.0,
+    )
+    .await;
+    assert_eq!(timed_out, 10.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_tls_idle_keep_alive_and_idle_http2_are_closed_after_the_idle_timeout() {
+    let server = start(short(ConnectionLimits::default()));
+    let cert = server.state.paths.tls_cert.clone();
+    // Handshake done, then nothing.
+    let mut silent = connect(&cert, server.addr).await.unwrap();
+    // One request answered, then an idle keep-alive connection.
+    let mut kept = connect(&cert, server.addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = kept.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // HTTP/2: the preface and SETTINGS, then nothing (the server's SETTINGS are read away).
+    let mut h2 = connect_from(&cert, server.addr, None, b"h2").await.unwrap();
+    assert_eq!(h2.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    h2.write_all(H2_PREFACE).await.unwrap();
+    h2.flush().await.unwrap();
+    for (name, stream) in [("silent TLS", &mut silent), ("keep-alive", &mut kept)] {
+        let after = closed_within(stream, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("{name} connection stayed open"));
+        assert!(
+            after < Duration::from_secs(3),
+            "{name} closed after {after:?}"
+        );
+    }
+    let after = closed_within(&mut h2, Duration::from_secs(5))
+        .await
+        .expect("idle HTTP/2 connection stayed open");
+    assert!(
+        after < Duration::from_secs(3),
+        "HTTP/2 closed after {after:?}"
+    );
+    let idle = metric_settles(
+        &cert,
+        server.addr,
+        "payseal_connections_timed_out_total{phase=\"idle\"}",
+        3.0,
+    )
+    .await;
+    assert_eq!(idle, 3.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_the_longest_idle_is_shed_and_only_busy_connections_refuse() {
     let server = start(ConnectionLimits {
-        header_read_timeout: Duration::from_secs(30),
-        max_connections: 2,
+        max_connections: 3,
+        idle_timeout: Duration::from_secs(30),
+        ..ConnectionLimits::default()
     });
     let cert = server.state.paths.tls_cert.clone();
-    let held_a = connect(&cert, server.addr).await.unwrap();
-    let held_b = connect(&cert, server.addr).await.unwrap();
-    // The third connection is closed before its handshake completes.
-    let third = tokio::time::timeout(Duration::from_secs(5), connect(&cert, server.addr))
+    // Two connections busy with a request whose body never comes (the request timeout is 10 s).
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        let mut tls = connect(&cert, server.addr).await.unwrap();
+        tls.write_all(
+            b"POST /v1/verify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/payseal-request\r\nContent-Length: 100\r\n\r\nab",
+        )
         .await
-        .expect("third connection neither refused nor accepted");
-    assert!(third.is_err(), "a third connection was served");
-    drop(held_a);
-    // The permit comes back once the server notices the close.
+        .unwrap();
+        tls.flush().await.unwrap();
+        busy.push(tls);
+    }
+    // One silent connection: it is shed for the next one, which is served.
+    let mut idle = connect(&cert, server.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        healthz(&cert, server.addr).await.unwrap(),
+        "HTTP/1.1 200 OK"
+    );
+    let after = closed_within(&mut idle, Duration::from_secs(3))
+        .await
+        .expect("the idle connection was not shed");
+    assert!(after < Duration::from_secs(2));
+    // With a third busy connection every slot is busy: the next connection is refused.
+    let mut third = connect(&cert, server.addr).await.unwrap();
+    third
+        .write_all(b"POST /v1/verify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/payseal-request\r\nContent-Length: 100\r\n\r\nab")
+        .await
+        .unwrap();
+    third.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = tokio::time::timeout(Duration::from_secs(5), connect(&cert, server.addr))
+        .await
+        .expect("neither refused nor accepted");
+    assert!(
+        refused.is_err(),
+        "a connection was served with every slot busy"
+    );
+    // The busy ones keep their connections (closed only when their request times out).
+    for tls in &mut busy {
+        assert!(closed_within(tls, Duration::from_millis(200))
+            .await
+            .is_none());
+    }
+    drop(busy);
     let start = Instant::now();
     let status = loop {
         match healthz(&cert, server.addr).await {
@@ -174,9 +346,119 @@ async fn connections_over_the_cap_are_closed_and_serving_goes_on() {
             Err(_) if start.elapsed() < Duration::from_secs(5) => {
                 tokio::time::sleep(Duration::from_millis(50)).await
             }
-            Err(e) => panic!("no connection after one closed: {e}"),
+            Err(e) => panic!("no connection after busy ones closed: {e}"),
         }
     };
     assert_eq!(status, "HTTP/1.1 200 OK");
-    drop(held_b);
+    assert!(metric(&cert, server.addr, "payseal_connections_shed_total").await >= 1.0);
+    assert!(
+        metric(
+            &cert,
+            server.addr,
+            "payseal_connections_refused_total{reason=\"capacity\"}"
+        )
+        .await
+            >= 1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_source_cap_refuses_one_sources_excess_loopback_included_unless_exempt() {
+    let attacker: IpAddr = "127.0.0.2".parse().unwrap();
+    let server = start(ConnectionLimits {
+        max_connections_per_ip: 3,
+        ..ConnectionLimits::default()
+    });
+    let cert = server.state.paths.tls_cert.clone();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(
+            connect_from(&cert, server.addr, Some(attacker), b"http/1.1")
+                .await
+                .unwrap(),
+        );
+    }
+    let fourth = connect_from(&cert, server.addr, Some(attacker), b"http/1.1").await;
+    assert!(
+        fourth.is_err(),
+        "a fourth connection from one source was served"
+    );
+    // Another source is served.
+    assert_eq!(
+        healthz(&cert, server.addr).await.unwrap(),
+        "HTTP/1.1 200 OK"
+    );
+    assert_eq!(
+        metric(
+            &cert,
+            server.addr,
+            "payseal_connections_refused_total{reason=\"per_ip\"}"
+        )
+        .await,
+        1.0
+    );
+    drop(held);
+
+    let exempt = start(ConnectionLimits {
+        max_connections_per_ip: 3,
+        per_ip_exempt_loopback: true,
+        ..ConnectionLimits::default()
+    });
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(
+            connect_from(
+                &exempt.state.paths.tls_cert,
+                exempt.addr,
+                Some(attacker),
+                b"http/1.1",
+            )
+            .await
+            .expect("loopback is exempt"),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_stream_and_header_limits_are_advertised_and_enforced() {
+    let server = start(ConnectionLimits {
+        http2_max_concurrent_streams: 5,
+        http2_max_header_list_bytes: 4096,
+        ..ConnectionLimits::default()
+    });
+    let cert = server.state.paths.tls_cert.clone();
+    let tls = connect_from(&cert, server.addr, None, b"h2").await.unwrap();
+    let (mut client, mut connection) = h2::client::handshake(tls).await.unwrap();
+    let get = |headers: &[(&str, String)]| {
+        let mut request = http::Request::get("https://localhost/healthz");
+        for (k, v) in headers {
+            request = request.header(*k, v.as_str());
+        }
+        request.body(()).unwrap()
+    };
+    let (response, _) = client.send_request(get(&[]), true).unwrap();
+    let response = tokio::select! {
+        r = response => r.unwrap(),
+        _ = &mut connection => panic!("connection ended"),
+    };
+    assert_eq!(response.status(), 200);
+    assert_eq!(connection.max_concurrent_send_streams(), 5);
+    // A header list over 4096 bytes is refused, and the connection serves on.
+    let (response, _) = client
+        .send_request(get(&[("x-big", "a".repeat(6000))]), true)
+        .unwrap();
+    let refused = tokio::select! {
+        r = response => r,
+        _ = &mut connection => panic!("connection ended"),
+    };
+    match refused {
+        Ok(r) => assert_eq!(r.status(), 431, "an oversized header list was served"),
+        Err(e) => assert!(e.is_reset() || e.is_remote(), "{e}"),
+    }
+    let (response, _) = client.send_request(get(&[]), true).unwrap();
+    let response = tokio::select! {
+        r = response => r.unwrap(),
+        _ = &mut connection => panic!("connection ended"),
+    };
+    assert_eq!(response.status(), 200);
 }

@@ -10,50 +10,18 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::pg::Outage;
+use common::sdk::{ca_signed_tls, settings_on_free_port};
 use common::{StateDir, APP};
 use payseal_protocol::Store;
 use payseal_sdk_core::ffi::{PendingOutcome, Redemption};
 use payseal_sdk_core::{default_options, PaySeal};
 use payseal_verifier::server::Server;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
-
-/// A CA the SDK is told to trust, and a `localhost` leaf from it in the state's TLS files
-/// (the SDK validates the chain AND the pin, so dev mode's self-signed certificate won't do).
-fn ca_signed_tls(state: &StateDir) -> String {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = params.self_signed(&ca_key).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca, &ca_key)
-        .unwrap();
-    std::fs::write(&state.paths.tls_cert, format!("{}{}", leaf.pem(), ca.pem())).unwrap();
-    std::fs::write(
-        state.paths.tls_cert.with_file_name("key.pem"),
-        leaf_key.serialize_pem(),
-    )
-    .unwrap();
-    ca.pem()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_keeps_the_receipt_pending_during_a_postgres_outage_then_gets_paid() {
     let state = StateDir::new();
     let ca_pem = ca_signed_tls(&state);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut settings = payseal_verifier::config::load_with_env(&state.paths.config, |name| {
-        (name == payseal_verifier::config::ENV_PUBLIC_URL)
-            .then(|| format!("https://localhost:{port}"))
-    })
-    .unwrap();
-    settings.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    let settings = settings_on_free_port(&state);
     let profile = payseal_verifier::profile::build(&settings)
         .unwrap()
         .to_json();

@@ -1,148 +1,93 @@
-//! Per-connection protection: an HTTP/1 header-read timeout (slow-loris clients that send
-//! their request head byte by byte are closed) and a cap on open connections (a connection
-//! over the cap is closed before its TLS handshake).
+//! Per-connection protection settings and how they configure hyper: TLS handshake timeout,
+//! idle timeout (before the first request byte and between requests, HTTP/1 and HTTP/2),
+//! HTTP/1 header-read timeout, global and per-source-IP connection caps, and the HTTP/2 limits
+//! (concurrent streams, header list size, keep-alive pings, reset-flood protection).
 //!
-//! The TLS handshake itself is bounded by axum-server's handshake timeout (10 s), and whole
-//! requests by [`Limits::request_timeout`](crate::settings::Limits::request_timeout).
+//! The connection table that enforces the caps is [`super::table`]; the accept loop that
+//! applies the timeouts is [`super::listener`].
 
-use std::future::Future;
-use std::io;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum_server::accept::Accept;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Client-opened HTTP/2 streams reset before the server accepted them, after which the
+/// connection gets GOAWAY (the "rapid reset" flood, CVE-2023-44487; h2's default).
+pub const HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+/// Streams the server itself reset for protocol errors, after which the connection gets GOAWAY
+/// (RUSTSEC-2024-0003).
+pub const HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 256;
+/// Largest HTTP/1 read buffer (request head), bytes.
+pub const HTTP1_MAX_BUF_BYTES: usize = 64 * 1024;
 
 /// Limits applied to every connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// Time a client has to send a complete HTTP/1 request head (from the moment the server
-    /// starts reading it); the connection is closed otherwise.
+    /// Time a client has to complete the TLS handshake after the TCP accept.
+    pub handshake_timeout: Duration,
+    /// A connection with no request in progress for this long is closed: before its first
+    /// request byte, and between requests (HTTP/1 keep-alive and HTTP/2 alike).
+    pub idle_timeout: Duration,
+    /// Time a client has to send a complete HTTP/1 request head once it started it.
     pub header_read_timeout: Duration,
-    /// Connections served at once; further ones are closed on accept.
+    /// Connections open at once (handshaking included). At the cap an idle connection is shed
+    /// for a new one (of the source holding the most, its longest idle); only when none is
+    /// idle is the new one refused.
     pub max_connections: usize,
+    /// Connections open at once from one source (an IPv4 address or an IPv6 /64); `0` means no
+    /// per-source limit (behind a load balancer every connection comes from its addresses).
+    pub max_connections_per_ip: usize,
+    /// Whether loopback sources are exempt from [`Self::max_connections_per_ip`].
+    pub per_ip_exempt_loopback: bool,
+    /// HTTP/2 streams a client may have open at once on one connection.
+    pub http2_max_concurrent_streams: u32,
+    /// Largest HTTP/2 header list (decoded, RFC 9113 §6.5.2 accounting), bytes.
+    pub http2_max_header_list_bytes: u32,
+    /// Interval of HTTP/2 keep-alive pings; a ping not answered within the same time closes
+    /// the connection (dead peers during long requests).
+    pub http2_keepalive_interval: Duration,
 }
 
 impl Default for ConnectionLimits {
-    /// The configuration defaults ([`crate::settings::Limits`]): 10 s to send a request head,
-    /// 4096 connections.
+    /// The configuration defaults ([`crate::settings::Limits`]).
     fn default() -> Self {
-        let limits = crate::settings::Limits::default();
+        Self::from(&crate::settings::Limits::default())
+    }
+}
+
+impl From<&crate::settings::Limits> for ConnectionLimits {
+    fn from(limits: &crate::settings::Limits) -> Self {
         Self {
+            handshake_timeout: limits.handshake_timeout,
+            idle_timeout: limits.idle_timeout,
             header_read_timeout: limits.header_read_timeout,
             max_connections: limits.max_connections,
+            max_connections_per_ip: limits.max_connections_per_ip,
+            per_ip_exempt_loopback: limits.per_ip_exempt_loopback,
+            http2_max_concurrent_streams: limits.http2_max_concurrent_streams,
+            http2_max_header_list_bytes: limits.http2_max_header_list_bytes,
+            http2_keepalive_interval: limits.http2_keepalive_interval,
         }
     }
 }
 
-/// Set the HTTP/1 header-read timeout (hyper needs a timer for it to take effect).
-pub(crate) fn apply_header_timeout(builder: &mut Builder<TokioExecutor>, timeout: Duration) {
+/// The hyper connection builder (HTTP/1.1 and HTTP/2 by ALPN or preface) with these limits.
+pub(crate) fn http_builder(limits: &ConnectionLimits) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(timeout);
-}
-
-/// An acceptor that refuses connections beyond a count, then runs the inner (TLS) acceptor.
-#[derive(Debug, Clone)]
-pub(crate) struct LimitedAcceptor<A> {
-    inner: A,
-    permits: Arc<Semaphore>,
-}
-
-impl<A> LimitedAcceptor<A> {
-    pub(crate) fn new(inner: A, max_connections: usize) -> Self {
-        Self {
-            inner,
-            permits: Arc::new(Semaphore::new(max_connections.max(1))),
-        }
-    }
-}
-
-type AcceptFuture<T, S> = Pin<Box<dyn Future<Output = io::Result<(T, S)>> + Send>>;
-
-impl<A, S> Accept<TcpStream, S> for LimitedAcceptor<A>
-where
-    A: Accept<TcpStream, S>,
-    A::Future: Send + 'static,
-    A::Stream: Send + 'static,
-    A::Service: Send + 'static,
-{
-    type Stream = Limited<A::Stream>;
-    type Service = A::Service;
-    type Future = AcceptFuture<Self::Stream, Self::Service>;
-
-    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
-            drop(stream);
-            tracing::debug!("connection refused: connection limit reached");
-            return Box::pin(std::future::ready(Err(io::Error::other(
-                "connection limit reached",
-            ))));
-        };
-        let accepting = self.inner.accept(stream, service);
-        Box::pin(async move {
-            let (stream, service) = accepting.await?;
-            Ok((
-                Limited {
-                    inner: stream,
-                    _permit: permit,
-                },
-                service,
-            ))
-        })
-    }
-}
-
-/// A connection holding one of the limited permits until it is dropped.
-#[derive(Debug)]
-pub(crate) struct Limited<T> {
-    inner: T,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Limited<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Limited<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true)
+        .max_buf_size(HTTP1_MAX_BUF_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
+        .max_header_list_size(limits.http2_max_header_list_bytes)
+        .max_pending_accept_reset_streams(HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS)
+        .max_local_error_reset_streams(HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS)
+        .keep_alive_interval(limits.http2_keepalive_interval)
+        .keep_alive_timeout(limits.http2_keepalive_interval);
+    builder
 }

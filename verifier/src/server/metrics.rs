@@ -1,6 +1,10 @@
 //! Prometheus metrics: requests by route, status, outcome and reason; latency by route;
 //! webhook attempts by result (`payseal_webhook_deliveries_total{result="delivered|retried|failed"}`)
-//! and the outbox's pending deliveries (`payseal_webhook_outbox_pending`).
+//! and the outbox's pending deliveries (`payseal_webhook_outbox_pending`); connections:
+//! `payseal_connections_open`, `payseal_connections_accepted_total`,
+//! `payseal_connections_refused_total{reason="per_ip|capacity"}`,
+//! `payseal_connections_shed_total` (idle ones closed to admit a new one) and
+//! `payseal_connections_timed_out_total{phase="handshake|idle"}`.
 
 use std::sync::Arc;
 
@@ -38,6 +42,20 @@ pub struct WebhookLabels {
     pub result: &'static str,
 }
 
+/// Labels of `payseal_connections_refused_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    /// `per_ip` or `capacity`.
+    pub reason: &'static str,
+}
+
+/// Labels of `payseal_connections_timed_out_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TimeoutLabels {
+    /// `handshake` or `idle`.
+    pub phase: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs … ~3.3 s
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
@@ -50,6 +68,11 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     webhooks: Family<WebhookLabels, Counter>,
     outbox_pending: Gauge,
+    conns_open: Gauge,
+    conns_accepted: Counter,
+    conns_refused: Family<RefusedLabels, Counter>,
+    conns_shed: Counter,
+    conns_timed_out: Family<TimeoutLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -91,12 +114,53 @@ impl Metrics {
         for result in ["delivered", "retried", "failed"] {
             let _ = webhooks.get_or_create(&WebhookLabels { result });
         }
+        let conns_open = Gauge::default();
+        let conns_accepted = Counter::default();
+        let conns_refused = Family::<RefusedLabels, Counter>::default();
+        let conns_shed = Counter::default();
+        let conns_timed_out = Family::<TimeoutLabels, Counter>::default();
+        registry.register(
+            "connections_open",
+            "Client connections open, counted against max_connections (handshaking included; shed ones excluded)",
+            conns_open.clone(),
+        );
+        registry.register(
+            "connections_accepted",
+            "Client connections admitted",
+            conns_accepted.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Client connections refused on accept (per_ip: the source's cap; capacity: full and none idle)",
+            conns_refused.clone(),
+        );
+        registry.register(
+            "connections_shed",
+            "Idle connections closed to make room for new ones",
+            conns_shed.clone(),
+        );
+        registry.register(
+            "connections_timed_out",
+            "Connections closed by a timeout (handshake, or idle with no request in progress)",
+            conns_timed_out.clone(),
+        );
+        for reason in ["per_ip", "capacity"] {
+            let _ = conns_refused.get_or_create(&RefusedLabels { reason });
+        }
+        for phase in ["handshake", "idle"] {
+            let _ = conns_timed_out.get_or_create(&TimeoutLabels { phase });
+        }
         Arc::new(Self {
             registry,
             requests,
             latency,
             webhooks,
             outbox_pending,
+            conns_open,
+            conns_accepted,
+            conns_refused,
+            conns_shed,
+            conns_timed_out,
         })
     }
 
@@ -119,6 +183,36 @@ impl Metrics {
     pub fn set_outbox_pending(&self, n: u64) {
         self.outbox_pending
             .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// A connection was admitted; `open` are counted against the cap now.
+    pub fn connection_opened(&self, open: usize) {
+        self.conns_accepted.inc();
+        self.set_connections_open(open);
+    }
+
+    /// Connections counted against the cap now.
+    pub fn set_connections_open(&self, open: usize) {
+        self.conns_open.set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    /// A connection was refused on accept: `per_ip` or `capacity`.
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.conns_refused
+            .get_or_create(&RefusedLabels { reason })
+            .inc();
+    }
+
+    /// An idle connection was shed.
+    pub fn connection_shed(&self) {
+        self.conns_shed.inc();
+    }
+
+    /// A connection timed out: `handshake` or `idle`.
+    pub fn connection_timed_out(&self, phase: &'static str) {
+        self.conns_timed_out
+            .get_or_create(&TimeoutLabels { phase })
+            .inc();
     }
 
     /// The OpenMetrics text exposition.

@@ -1,7 +1,10 @@
-//! The HTTPS server: axum routes on axum-server with rustls (ring), body limit, request
-//! timeout, metrics, logs, and graceful shutdown.
+//! The HTTPS server: axum routes served by our own accept loop ([`listener`]: rustls (ring),
+//! hyper HTTP/1.1 + HTTP/2, the connection table with shedding and per-source caps, handshake
+//! and idle timeouts), body limit, request timeout, metrics, logs, TLS reload on SIGHUP, and
+//! graceful shutdown.
 //!
-//! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
+//! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, `GET /metrics`
+//! (on a separate plain-HTTP listener instead when `[server] metrics_listen` is set).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,11 +27,13 @@ use serde::Serialize;
 use crate::ledger::{self, Ledger, LedgerError};
 use crate::service::{ServiceError, Verifier};
 use crate::settings::Settings;
-use crate::tls::TlsError;
+use crate::tls::{ReloadableTls, TlsError};
 
 pub mod limits;
+mod listener;
 pub mod metrics;
 pub mod problem;
+mod table;
 
 pub use limits::ConnectionLimits;
 
@@ -101,12 +106,26 @@ struct AppState {
 pub struct Server {
     listener: std::net::TcpListener,
     addr: SocketAddr,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Arc<ReloadableTls>,
     router: Router,
+    metrics_listener: Option<(std::net::TcpListener, Router)>,
+    metrics: Arc<Metrics>,
     grace: Duration,
     ledger: Arc<dyn Ledger>,
     connections: ConnectionLimits,
     webhooks: Option<crate::webhook::worker::Worker>,
+}
+
+fn bind_std(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), ServerError> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| ServerError::Io { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServerError::Io { addr, source })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| ServerError::Io { addr, source })?;
+    Ok((listener, local))
 }
 
 impl std::fmt::Debug for Server {
@@ -135,19 +154,9 @@ impl Server {
                 "at least one HPKE key and one verdict key are required",
             ));
         }
-        let tls = Arc::new(crate::tls::server_config(&settings.tls)?);
-        let listener =
-            std::net::TcpListener::bind(settings.listen).map_err(|source| ServerError::Io {
-                addr: settings.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| ServerError::Io {
-            addr: settings.listen,
-            source,
-        })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| ServerError::Io { addr, source })?;
+        let tls = Arc::new(ReloadableTls::load(settings.tls.clone())?);
+        let (listener, addr) = bind_std(settings.listen)?;
+        let metrics_listen = settings.metrics_listen;
         let keys_json = serde_json::to_vec(&KeysDocument::from_settings(&settings))
             .map_err(|_| ServerError::Settings("keys document does not serialize"))?;
         let limits = settings.limits.clone();
@@ -168,26 +177,29 @@ impl Server {
         };
         let state = AppState {
             verifier: Verifier::new(Arc::new(settings), Arc::clone(&ledger)),
-            metrics,
+            metrics: Arc::clone(&metrics),
             keys_json: Arc::new(keys_json),
             timeout: limits.request_timeout,
+        };
+        let metrics_listener = match metrics_listen {
+            Some(at) => Some((bind_std(at)?.0, metrics_router(state.clone()))),
+            None => None,
         };
         Ok(Self {
             listener,
             addr,
             tls,
-            router: router(state, limits.max_body_bytes),
+            router: router(state, limits.max_body_bytes, metrics_listener.is_none()),
+            metrics_listener,
+            metrics,
             grace: limits.shutdown_grace,
             ledger,
-            connections: ConnectionLimits {
-                header_read_timeout: limits.header_read_timeout,
-                max_connections: limits.max_connections,
-            },
+            connections: ConnectionLimits::from(&limits),
             webhooks,
         })
     }
 
-    /// Replace the per-connection limits (header-read timeout, open connections).
+    /// Replace the per-connection limits (timeouts, connection caps, HTTP/2 limits).
     pub fn with_connection_limits(mut self, limits: ConnectionLimits) -> Self {
         self.connections = limits;
         self
@@ -198,44 +210,92 @@ impl Server {
         self.addr
     }
 
+    /// The address of the separate `/metrics` listener, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// The served TLS configuration (reload it with [`ReloadableTls::reload`]).
+    pub fn tls(&self) -> &Arc<ReloadableTls> {
+        &self.tls
+    }
+
     /// The ledger the server records into.
     pub fn ledger(&self) -> &Arc<dyn Ledger> {
         &self.ledger
     }
 
     /// Serve until `shutdown` resolves, then stop accepting and let in-flight requests finish
-    /// within the shutdown grace.
+    /// within the shutdown grace. SIGHUP (Unix) reloads the TLS certificate and key.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServerError> {
         let addr = self.addr;
-        let handle = axum_server::Handle::new();
-        let config = axum_server::tls_rustls::RustlsConfig::from_config(self.tls);
-        let mut server = axum_server::from_tcp_rustls(self.listener, config)
-            .handle(handle.clone())
-            .map(|tls| limits::LimitedAcceptor::new(tls, self.connections.max_connections));
-        limits::apply_header_timeout(server.http_builder(), self.connections.header_read_timeout);
-        let serving = server.serve(self.router.into_make_service());
-        tokio::pin!(serving);
+        let listener = tokio::net::TcpListener::from_std(self.listener)
+            .map_err(|source| ServerError::Io { addr, source })?;
+        let metrics_server = match self.metrics_listener {
+            Some((std_listener, router)) => {
+                let at = std_listener.local_addr().unwrap_or(addr);
+                let l = tokio::net::TcpListener::from_std(std_listener)
+                    .map_err(|source| ServerError::Io { addr: at, source })?;
+                tracing::info!(addr = %at, "metrics listening (plain HTTP)");
+                Some(tokio::spawn(async move {
+                    if let Err(e) = axum::serve(l, router).await {
+                        tracing::error!(error = %e, "metrics listener stopped");
+                    }
+                }))
+            }
+            None => None,
+        };
+        let reload = tokio::spawn(reload_on_sighup(Arc::clone(&self.tls)));
+        let shared = listener::Shared::new(
+            self.router,
+            Arc::clone(&self.tls),
+            self.connections,
+            self.metrics,
+        );
         let worker = self.webhooks.map(crate::webhook::worker::Worker::spawn);
         tracing::info!(%addr, webhooks = worker.is_some(), "verifier listening");
-        let result = tokio::select! {
-            result = &mut serving => Err(result),
-            () = shutdown => {
-                tracing::info!(grace_ms = self.grace.as_millis() as u64, "shutting down: draining in-flight requests");
-                handle.graceful_shutdown(Some(self.grace));
-                Ok(())
-            }
-        };
-        let result = match result {
-            Err(early) => early,
-            Ok(()) => serving.await,
-        };
+        listener::serve(listener, shared, self.grace, shutdown).await;
+        reload.abort();
+        if let Some(m) = metrics_server {
+            m.abort();
+        }
         if let Some(worker) = worker {
             // Undelivered rows stay in the outbox for the next start.
             worker.stop(Duration::from_secs(2)).await;
         }
-        result.map_err(|source| ServerError::Io { addr, source })?;
         tracing::info!("verifier stopped");
         Ok(())
+    }
+}
+
+/// Reload the TLS files on every SIGHUP; a failed reload keeps the certificate in use.
+async fn reload_on_sighup(tls: Arc<ReloadableTls>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP handler unavailable: TLS reload disabled");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!(
+                    cert = %tls.files().cert_pem.display(),
+                    "TLS certificate reloaded"
+                ),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "TLS reload failed; still serving the previous certificate"
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tls;
+        std::future::pending::<()>().await;
     }
 }
 
@@ -271,15 +331,27 @@ pub async fn shutdown_signal() {
     }
 }
 
-fn router(state: AppState, max_body_bytes: usize) -> Router {
-    Router::new()
+fn router(state: AppState, max_body_bytes: usize, with_metrics: bool) -> Router {
+    let mut router = Router::new()
         .route(
             "/v1/verify",
             post(verify).layer(DefaultBodyLimit::max(max_body_bytes)),
         )
         .route("/v1/keys", get(keys))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    if with_metrics {
+        router = router.route("/metrics", get(metrics_text));
+    }
+    router
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// The separate metrics listener's routes: `/metrics` only.
+fn metrics_router(state: AppState) -> Router {
+    Router::new()
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

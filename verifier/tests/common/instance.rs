@@ -26,6 +26,16 @@ impl Instance {
     /// Start `serve` on the state's config; `ledger_url` overrides the config's ledger
     /// (`PAYSEAL_LEDGER`), `None` keeps the config's own.
     pub fn spawn(name: &'static str, state: &StateDir, ledger_url: Option<&str>) -> Self {
+        Self::spawn_args(name, state, ledger_url, &[])
+    }
+
+    /// [`Self::spawn`] with extra command-line arguments (e.g. `--log-format json`).
+    pub fn spawn_args(
+        name: &'static str,
+        state: &StateDir,
+        ledger_url: Option<&str>,
+        extra: &[&str],
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -36,6 +46,7 @@ impl Instance {
         command
             .args(["serve", "--config"])
             .arg(&state.paths.config)
+            .args(extra)
             .env("PAYSEAL_LISTEN", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -50,6 +61,34 @@ impl Instance {
             child: command.spawn().unwrap(),
             port,
             log,
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Send `signal` (e.g. `HUP`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Wait until the log contains `needle` `count` times (10 s at most).
+    pub fn wait_log(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.log_text().matches(needle).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "{}: {needle:?} not logged {count} time(s):\n{}",
+                self.name,
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 pub mod instance;
 pub mod ledger_suite;
 pub mod pg;
+pub mod sdk;
 
 /// The app the dev configuration sets up.
 pub const APP: &str = payseal_verifier::dev::DEV_APP_ID;
@@ -333,4 +334,33 @@ pub async fn tls_connect(
     connector
         .connect("localhost".try_into().unwrap(), tcp)
         .await
+}
+
+/// A rustls client configuration trusting the certificates in `roots_pem` (PEM, any number)
+/// and offering `alpn` (e.g. `h2`, `http/1.1`).
+pub fn tls_client_config(roots_pem: &[u8], alpn: &[u8]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut &roots_pem[..]) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    Arc::new(config)
+}
+
+/// One sample of a `/metrics` text: `name` with its labels as printed (e.g.
+/// `payseal_connections_timed_out_total{phase="idle"}`).
+pub fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
 }

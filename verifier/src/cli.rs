@@ -446,7 +446,7 @@ fn revoke(
 }
 
 fn check(config: &Path, app: &str, receipt_path: &Path) -> ExitCode {
-    let settings = match crate::config::load(config) {
+    let settings = match crate::config::load_offline(config) {
         Ok(s) => s,
         Err(e) => return usage_error(&format!("configuration error: {e}")),
     };

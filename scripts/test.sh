@@ -45,6 +45,7 @@ trap - EXIT
 step "demo end to end over HTTPS; its verdict tokens checked by node's jose, Python's PyJWT, Go's golang-jwt and nimbus-jose-jwt (third-party JOSE, only the published JWKS); webhook receivers in Python and Node"
 scripts/interop.sh
 
+scripts/test-deploy.sh   # systemd unit (systemd-analyze verify, security), Dockerfile structure, OpenAPI and dashboards
 step "Kotlin (JUnit) and Swift (XCTest) SDK tests through the UniFFI bindings, against the real verifier"
 scripts/test-bindings.sh
 

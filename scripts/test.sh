@@ -48,5 +48,6 @@ scripts/interop.sh
 scripts/test-deploy.sh   # systemd unit (systemd-analyze verify, security), Dockerfile structure, OpenAPI and dashboards
 step "Kotlin (JUnit) and Swift (XCTest) SDK tests through the UniFFI bindings, against the real verifier"
 scripts/test-bindings.sh
+scripts/test-swift-release.sh   # the Swift release Package.swift (binaryTarget url + checksum) parsed by SwiftPM, on a made-up zip
 
 ok "all tests passed"

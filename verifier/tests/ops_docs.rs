@@ -209,8 +209,11 @@ fn parse_metrics(text: &str) -> BTreeMap<String, BTreeSet<String>> {
     seen
 }
 
-/// The PromQL selectors in `expr`: (metric name, label matchers `(name, op, value)`).
-fn selectors(expr: &str) -> Vec<(String, Vec<(String, String, String)>)> {
+/// A label matcher of a PromQL selector: (label, operator, quoted value).
+type Matcher = (String, String, String);
+
+/// The PromQL selectors in `expr`: (metric name, label matchers).
+fn selectors(expr: &str) -> Vec<(String, Vec<Matcher>)> {
     let mut out = Vec::new();
     let mut rest = expr;
     while let Some(i) = rest.find("payseal_") {

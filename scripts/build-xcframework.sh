@@ -13,13 +13,19 @@
 #   - swift (comes with Xcode), zip / ditto (macOS)
 # Env: IPHONEOS_DEPLOYMENT_TARGET (default 13.0), MACOSX_DEPLOYMENT_TARGET (default 10.15):
 #      the minimums the Rust code is compiled for; they match Package.swift's platforms.
+#      PAYSEAL_XCFRAMEWORK_URL (required): the https:// URL the zip will be published at (e.g. a
+#      release asset); the release Package.swift names it with the zip's checksum.
 #
 # Output (OUT_DIR):
 #   PaySealFFI.xcframework/             ios-arm64, ios-arm64_x86_64-simulator, macos-arm64_x86_64
 #                                       (libpayseal_sdk_core.a + Headers/PaySealFFI/{PaySealFFI.h,module.modulemap})
 #   PaySealFFI.xcframework.zip (+ .checksum)   for a remote `.binaryTarget(url:checksum:)`
-#   PaySeal/                            a Swift package: Package.swift, Sources/PaySeal/*.swift,
-#                                       PaySealFFI.xcframework (a copy)
+#   PaySeal/                            a local Swift package: Package.swift, Sources/PaySeal/*.swift,
+#                                       PaySealFFI.xcframework (a copy), for File > Add Local…
+#   release/                            the package apps add by URL: Package.swift with
+#                                       .binaryTarget(url: PAYSEAL_XCFRAMEWORK_URL, checksum: …) and
+#                                       Sources/PaySeal/*.swift (scripts/swift-release-package.sh);
+#                                       commit it to the release repository/tag, upload the zip
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/bindings-common.sh"
 cd "$REPO"
@@ -44,6 +50,7 @@ if command -v xcodebuild >/dev/null && ! xcodebuild -version >/dev/null 2>&1; th
   missing+=("a full Xcode selected (xcodebuild fails: sudo xcode-select -s /Applications/Xcode.app)")
 fi
 command -v cargo >/dev/null || missing+=("cargo (https://rustup.rs)")
+[ -n "${PAYSEAL_XCFRAMEWORK_URL:-}" ] || missing+=("PAYSEAL_XCFRAMEWORK_URL (the https:// URL where PaySealFFI.xcframework.zip will be published)")
 if command -v rustup >/dev/null; then
   installed=$(rustup target list --installed)
   for t in "$IOS" "${SIM[@]}" "${MAC[@]}"; do
@@ -134,8 +141,13 @@ let package = Package(
     ]
 )
 EOF
+# --- the release package (by URL): remote binary target + checksum + the Swift sources --------
+"$REPO/scripts/swift-release-package.sh" --zip "$OUT/PaySealFFI.xcframework.zip" \
+  --url "$PAYSEAL_XCFRAMEWORK_URL" --generated "$GEN" --out "$OUT/release"
+
 log "checking that the package builds for macOS (swift build)"
 (cd "$PKG" && swift build -q) || die "the Swift package does not build (see above)"
 
 log "XCFramework: $XCF ($(cat "$OUT/PaySealFFI.xcframework.zip.checksum"))"
 log "Swift package: $PKG (add it in Xcode: File > Add Package Dependencies > Add Local…)"
+log "release package: $OUT/release (commit it, upload the zip to $PAYSEAL_XCFRAMEWORK_URL)"

@@ -134,6 +134,7 @@ for lang in "${langs[@]}"; do
   [ "$rc" -eq 0 ] || failed+=("$lang")
 done
 
+[[ " ${langs[*]} " != *" kotlin "* ]] || { "$REPO/scripts/test-kotlin-package.sh" 2>&1 | tee "$LOGS/bindings-kotlin-package.log" && summary+=("kotlin package: $(grep -E '^\[INFO\] Tests run: [0-9]+, Failures: 0, Errors: 0, Skipped: 0$' "$LOGS/bindings-kotlin-package.log" | tail -n 1 | sed 's/^\[INFO\] //') (consumer project, installed jar)") || failed+=("kotlin-package"); }
 echo
 echo "bindings tests (build $t_build, bindgen $t_gen, total $(secs "$t_start")):"
 printf '  %s\n' "${summary[@]}"

@@ -45,7 +45,9 @@ trap - EXIT
 step "demo end to end over HTTPS; its verdict tokens checked by node's jose, Python's PyJWT, Go's golang-jwt and nimbus-jose-jwt (third-party JOSE, only the published JWKS); webhook receivers in Python and Node"
 scripts/interop.sh
 
+scripts/test-deploy.sh   # systemd unit (systemd-analyze verify, security) and Dockerfile structure (OpenAPI and dashboards: cargo test ops_docs)
 step "Kotlin (JUnit) and Swift (XCTest) SDK tests through the UniFFI bindings, against the real verifier"
 scripts/test-bindings.sh
+scripts/test-swift-release.sh   # the Swift release Package.swift (binaryTarget url + checksum) parsed by SwiftPM, on a made-up zip
 
 ok "all tests passed"

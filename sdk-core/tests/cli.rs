@@ -66,6 +66,8 @@ async fn verify_prints_the_verdict_and_exits_by_outcome() {
             "verify".to_string(),
             "--profile".into(),
             profile.clone(),
+            "--app".into(),
+            common::APP.into(),
             "--receipt".into(),
             receipt.to_string(),
             "--account".into(),
@@ -106,6 +108,8 @@ async fn verify_prints_the_verdict_and_exits_by_outcome() {
         "retry-pending".into(),
         "--profile".into(),
         profile.clone(),
+        "--app".into(),
+        common::APP.into(),
         "--pending-dir".into(),
         pending.clone(),
         "--ca".into(),
@@ -123,6 +127,8 @@ async fn verify_prints_the_verdict_and_exits_by_outcome() {
         "verify".into(),
         "--profile".into(),
         profile,
+        "--app".into(),
+        common::APP.into(),
         "--receipt".into(),
         write(dir.path(), "bad.json", "{\"store\":\"amazon\"}"),
         "--account".into(),
@@ -131,4 +137,61 @@ async fn verify_prints_the_verdict_and_exits_by_outcome() {
     .await;
     assert_eq!(code, 2);
     assert_eq!(json["error"]["kind"], "invalid_receipt");
+}
+
+/// Runs the client with `args` and returns (exit code, stdout, stderr).
+fn run_raw(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_payseal-client"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn app_is_required_and_missing_arguments_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = write(dir.path(), "profile.json", "{}");
+    let receipt = write(dir.path(), "receipt.json", "{}");
+
+    // No --app: refused before anything is read, with clap's usage message and exit 2.
+    let (code, stdout, stderr) = run_raw(&[
+        "verify",
+        "--profile",
+        &profile,
+        "--receipt",
+        &receipt,
+        "--account",
+        "alice",
+    ]);
+    assert_eq!(code, 2, "stdout {stdout} stderr {stderr}");
+    assert!(stderr.contains("--app <APP>"), "{stderr}");
+    assert!(stderr.contains("Usage:"), "{stderr}");
+    assert!(!stdout.contains("invalid_profile"), "{stdout}");
+
+    // retry-pending without --pending-dir: a usage error naming the argument, not invalid_profile.
+    let (code, stdout, stderr) = run_raw(&["retry-pending", "--profile", &profile, "--app", "a.b"]);
+    assert_eq!(code, 2, "stdout {stdout} stderr {stderr}");
+    assert!(stderr.contains("--pending-dir <PENDING_DIR>"), "{stderr}");
+    assert!(stderr.contains("Usage:"), "{stderr}");
+    assert!(!stdout.contains("invalid_profile"), "{stdout}");
+    assert!(!stderr.contains("invalid_profile"), "{stderr}");
+
+    // With the arguments given, the same bad profile is what is reported (the profile "{}").
+    let pending = dir.path().join("pending");
+    let (code, stdout, stderr) = run_raw(&[
+        "retry-pending",
+        "--profile",
+        &profile,
+        "--app",
+        "a.b",
+        "--pending-dir",
+        pending.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "stdout {stdout} stderr {stderr}");
+    assert!(stdout.contains("invalid_profile"), "{stdout}");
 }

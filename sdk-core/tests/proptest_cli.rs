@@ -77,6 +77,8 @@ fn verify_never_panics_on_arbitrary_files() {
                 .arg("--receipt")
                 .arg(&receipt_path)
                 .args([
+                    "--app",
+                    "dev.payseal.demo",
                     "--account",
                     "alice",
                     "--deadline-ms",

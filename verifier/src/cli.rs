@@ -1,4 +1,4 @@
-//! The `payseal-verifier` command line: `serve`, `keygen`, `profile`, `check`, `dev`, `migrate`,
+//! The `payseal-verifier` command line: `serve`, `keygen`, `tls`, `profile`, `check`, `dev`, `migrate`,
 //! `webhooks` (list / retry outbox deliveries), `revoke` (record a refund or revocation).
 //!
 //! Exit codes: 0 success (for `check`: paid), 1 failure (for `check`: not paid), 2 usage or
@@ -46,6 +46,20 @@ pub enum Command {
         /// Output folder (created if missing).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Make the production TLS material in DIR: the serving key (made once, then reused so its
+    /// pin survives renewals), a CSR for a CA, a self-signed leaf, and a backup key; prints both
+    /// pins. Every certificate is a leaf (CA:FALSE, serverAuth, the hosts as subjectAltName).
+    Tls {
+        /// Output folder (created if missing), e.g. /etc/payseal/tls.
+        #[arg(long)]
+        out: PathBuf,
+        /// A DNS name or IP address the certificate names (repeatable; the first is the CN).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Validity of the self-signed leaf, in days (1..=3650).
+        #[arg(long, default_value_t = 90)]
+        days: u32,
     },
     /// Print the SDK profile (URL, TLS pins, HPKE key configuration, verdict keys) as JSON.
     Profile {
@@ -174,6 +188,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Err(e @ crate::keys::KeyError::Exists(_)) => usage_error(&e.to_string()),
             Err(e) => fail(&e.to_string()),
         },
+        Command::Tls { out, hosts, days } => tls(&out, &hosts, days),
         Command::Profile { config } => {
             let settings = match crate::config::load(&config) {
                 Ok(s) => s,
@@ -447,8 +462,29 @@ fn revoke(
     }
 }
 
+fn tls(out: &Path, hosts: &[String], days: u32) -> ExitCode {
+    match crate::certs::generate_into(out, hosts, days) {
+        Ok(o) => {
+            let reused = if o.key_reused {
+                "reused: pin unchanged"
+            } else {
+                "new"
+            };
+            println!("TLS key:      {} ({reused})", o.key.display());
+            println!("CSR:          {}", o.csr.display());
+            println!("self-signed:  {}", o.self_signed.display());
+            println!("backup key:   {}", o.backup_key.display());
+            println!("pin:          {}", o.pin);
+            println!("backup pin:   {}", o.backup_pin);
+            ExitCode::SUCCESS
+        }
+        Err(e @ crate::certs::CertError::Hosts(_)) => usage_error(&e.to_string()),
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
 fn check(config: &Path, app: &str, receipt_path: &Path) -> ExitCode {
-    let settings = match crate::config::load(config) {
+    let settings = match crate::config::load_offline(config) {
         Ok(s) => s,
         Err(e) => return usage_error(&format!("configuration error: {e}")),
     };

@@ -34,7 +34,7 @@ use crate::ledger::{self, Backend, LedgerOptions, Password};
 use crate::rules::{
     AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, SandboxRules, TrustAnchors,
 };
-use crate::settings::{Limits, Settings, TlsFiles};
+use crate::settings::{Limits, OfflineSettings, Settings, TlsFiles};
 
 /// Environment variable overriding `server.listen`.
 pub const ENV_LISTEN: &str = "PAYSEAL_LISTEN";
@@ -240,23 +240,65 @@ pub fn load_from_str(
     path: &Path,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Settings, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+    let raw: RawConfig = parse_toml(text, path)?;
+    Resolver::for_file(path).resolve(raw, &env)
+}
+
+/// The offline `check`'s part of a configuration file: only `[trust]` and `[apps]` are read and
+/// checked, so a file with just those runs `payseal-verifier check`. The server's tables
+/// (`[server]`, `[keys]`, `[verdict]`, `[ledger]`, `[webhooks]`, an app's `webhook`) may be
+/// present (the same file as `serve`) but are not resolved; any other table is an error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOffline {
+    #[serde(default)]
+    trust: RawTrust,
+    #[serde(default)]
+    apps: BTreeMap<String, RawApp>,
+    #[serde(rename = "server")]
+    _server: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "keys")]
+    _keys: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "verdict")]
+    _verdict: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "ledger")]
+    _ledger: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "webhooks")]
+    _webhooks: Option<serde::de::IgnoredAny>,
+}
+
+/// Load what the offline `check` needs (apps and trust anchors) from the file at `path`. No
+/// environment override applies (none names an app or a root).
+pub fn load_offline(path: &Path) -> Result<OfflineSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    load_offline_from_str(&text, path)
+}
+
+/// [`load_offline`] after the read: resolve `text` as if read from `path`.
+pub fn load_offline_from_str(text: &str, path: &Path) -> Result<OfflineSettings, ConfigError> {
+    let raw: RawOffline = parse_toml(text, path)?;
+    let resolver = Resolver::for_file(path);
+    let anchors = resolver.anchors(&raw.trust)?;
+    let mut apps = HashMap::new();
+    for (app_id, app) in &raw.apps {
+        apps.insert(app_id.clone(), resolver.app(app_id, app, &anchors)?);
+    }
+    Ok(OfflineSettings { apps, anchors })
+}
+
+/// Parse TOML `text` read from `path` into `T`; a syntax or shape error names the key.
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Syntax {
         file: path.to_path_buf(),
         key: e
             .span()
             .map(|s| key_at(text, s.start))
             .unwrap_or_else(|| "(file)".into()),
         reason: e.message().to_string(),
-    })?;
-    let base = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    Resolver {
-        file: path.to_path_buf(),
-        base: base.to_path_buf(),
-    }
-    .resolve(raw, &env)
+    })
 }
 
 /// The dotted key at byte `offset` of a TOML text: the table header above it plus the key on its line.
@@ -301,6 +343,28 @@ struct Resolver {
 }
 
 impl Resolver {
+    /// A resolver for the file at `path`: relative paths resolve against its folder.
+    fn for_file(path: &Path) -> Self {
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
+        Resolver {
+            file: path.to_path_buf(),
+            base: base.to_path_buf(),
+        }
+    }
+
+    /// `[trust]`: the App Store roots, each fingerprint-checked.
+    fn anchors(&self, trust: &RawTrust) -> Result<TrustAnchors, ConfigError> {
+        let mut anchors = TrustAnchors::default();
+        for (i, root) in trust.apple_roots.iter().enumerate() {
+            let key = format!("trust.apple_roots[{i}]");
+            anchors.apple_roots.push(self.load_root(&key, root)?);
+        }
+        Ok(anchors)
+    }
+
     fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             file: self.file.clone(),
@@ -541,12 +605,7 @@ impl Resolver {
         let (ledger_url, ledger) = self.ledger(&ledger_key, &ledger_url, &raw.ledger)?;
 
         // trust anchors
-        let mut anchors = TrustAnchors::default();
-        for (i, root) in raw.trust.apple_roots.iter().enumerate() {
-            let key = format!("trust.apple_roots[{i}]");
-            let der = self.load_root(&key, root)?;
-            anchors.apple_roots.push(der);
-        }
+        let anchors = self.anchors(&raw.trust)?;
 
         // apps
         let mut apps = HashMap::new();

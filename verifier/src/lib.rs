@@ -11,8 +11,8 @@
 //! SQLite by default, PostgreSQL for several instances), [`service`] (the decision),
 //! [`webhook`] (signed delivery to the application server and the receiver's check),
 //! [`server`] (HTTPS: `POST /v1/verify`, `GET /v1/keys`, `/healthz`, `/readyz`, `/metrics`),
-//! [`tls`], [`profile`] (the SDK profile), [`dev`] (development mode), [`logging`] (text or
-//! JSON lines) and [`cli`].
+//! [`tls`], [`certs`] (production TLS key, CSR and leaf), [`profile`] (the SDK profile), [`dev`]
+//! (development mode), [`logging`] (text or JSON lines) and [`cli`].
 //!
 //! It is **not** a store client: it never calls Google, Apple or Huawei servers; it trusts
 //! signatures and the roots you configure. It is not the SDK (`payseal-sdk-core`), and it does
@@ -26,6 +26,7 @@
 //! payseal-verifier check --config ./payseal-dev/verifier.toml --app dev.payseal.demo r.json
 //! ```
 
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod dev;

@@ -28,8 +28,8 @@ use serde::Serialize;
 use crate::ledger::{
     Ledger, LedgerError, RedeemOutcome, RedemptionRequest, RevocationRequest, RevokeOutcome,
 };
-use crate::rules::{self, AppRules, PartialPurchase, Purchase, Rejection};
-use crate::settings::Settings;
+use crate::rules::{self, AppRules, PartialPurchase, Purchase, Rejection, TrustAnchors};
+use crate::settings::{OfflineSettings, Settings};
 
 /// Longest nonce accepted, in bytes.
 pub const MAX_NONCE_BYTES: usize = 128;
@@ -151,7 +151,7 @@ impl Verifier {
         let Some(app) = self.settings.apps.get(&request.app_id) else {
             return Ok(not_paid(claims, Reason::UnknownApp, None));
         };
-        let purchase = match check(app, &self.settings, &request.receipt, now_ms) {
+        let purchase = match check(app, &self.settings.anchors, &request.receipt, now_ms) {
             Ok(p) => p,
             Err(rejection) => {
                 // The store's signed data says it was refunded or revoked: if it was redeemed,
@@ -317,11 +317,11 @@ fn validate_request(request: &VerifyRequest) -> Result<(), ServiceError> {
 /// Run the store rule, then re-check the app's allowed environments (defence in depth).
 fn check(
     app: &AppRules,
-    settings: &Settings,
+    anchors: &TrustAnchors,
     receipt: &Receipt,
     now_ms: i64,
 ) -> Result<Purchase, Rejection> {
-    let purchase = rules::check_receipt(receipt, app, &settings.anchors, now_ms)?;
+    let purchase = rules::check_receipt(receipt, app, anchors, now_ms)?;
     if !app.environments.contains(&purchase.environment) {
         return Err(Rejection {
             reason: Reason::UntrustedEnvironment,
@@ -434,9 +434,9 @@ impl CheckReport {
     }
 }
 
-/// Run the store rule for `receipt` against `app_id` offline (no ledger).
+/// Run the store rule for `receipt` against `app_id` offline (no ledger, no server settings).
 pub fn check_offline(
-    settings: &Settings,
+    settings: &OfflineSettings,
     app_id: &str,
     receipt: &Receipt,
     now_ms: i64,
@@ -455,7 +455,7 @@ pub fn check_offline(
         report.detail = format!("app {app_id:?} is not configured on this verifier");
         return report;
     };
-    match check(app, settings, receipt, now_ms) {
+    match check(app, &settings.anchors, receipt, now_ms) {
         Ok(p) => {
             report.outcome = Outcome::Paid;
             report.detail = format!(

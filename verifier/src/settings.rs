@@ -106,3 +106,13 @@ impl Default for Limits {
         }
     }
 }
+
+/// What the offline `check` runs with: the apps and the trust anchors, nothing of the server
+/// (`config::load_offline` reads only `[apps]` and `[trust]`).
+#[derive(Debug)]
+pub struct OfflineSettings {
+    /// Configured apps by app id.
+    pub apps: HashMap<String, AppRules>,
+    /// Trusted roots for chained store signatures.
+    pub anchors: TrustAnchors,
+}

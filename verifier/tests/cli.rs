@@ -165,6 +165,107 @@ fn check_exit_codes_and_reasons() {
     );
 }
 
+/// A config with only `[trust]` and `[apps]`, cut from the dev config (same folder, so its
+/// relative paths still resolve), plus `extra` TOML appended.
+fn offline_config(state: &StateDir, extra: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(&state.paths.config).unwrap();
+    let mut table: toml::Table = text.parse().unwrap();
+    for server_table in ["server", "keys", "verdict", "ledger", "webhooks"] {
+        table.remove(server_table);
+    }
+    let file = state
+        .dir
+        .path()
+        .join(format!("offline-{}.toml", uuid::Uuid::new_v4()));
+    std::fs::write(
+        &file,
+        format!("{}\n{extra}", toml::to_string(&table).unwrap()),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn check_runs_with_only_the_apps_and_trust_sections() {
+    let state = StateDir::new();
+    let offline = offline_config(&state, "");
+    let text = std::fs::read_to_string(&offline).unwrap();
+    assert!(!text.contains("[server]") && !text.contains("[keys]") && !text.contains("[ledger]"));
+    assert!(
+        text.contains("[trust]") || text.contains("[[trust.apple_roots]]"),
+        "{text}"
+    );
+
+    let receipt_file = state.dir.path().join("r.json");
+    let check_with = |config: &Path, receipt: &Receipt| {
+        std::fs::write(&receipt_file, serde_json::to_string(receipt).unwrap()).unwrap();
+        let o = run(
+            &["check", "--app", APP, "--config"],
+            &[config, &receipt_file],
+        );
+        let doc: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+        (
+            o.status.code(),
+            doc,
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    // Every store, App Store included (its root comes from [trust]).
+    for store in [
+        Store::GooglePlay,
+        Store::AppStore,
+        Store::Huawei,
+        Store::Sandbox,
+    ] {
+        let receipt = state.issue(store);
+        let (code, doc, stderr) = check_with(&offline, &receipt);
+        assert_eq!(code, Some(0), "{store}: {doc} {stderr}");
+        assert_eq!(doc["outcome"], "paid");
+        assert_eq!(doc["receipt_sha256"], receipt.sha256_hex());
+    }
+    let Receipt::GooglePlay {
+        purchase_data,
+        signature,
+    } = state.issue(Store::GooglePlay)
+    else {
+        unreachable!()
+    };
+    let forged = Receipt::GooglePlay {
+        purchase_data: purchase_data.replace("coins_100", "coins_999"),
+        signature,
+    };
+    let (code, doc, _) = check_with(&offline, &forged);
+    assert_eq!(
+        (code, doc["reason"].as_str()),
+        (Some(1), Some("bad_signature"))
+    );
+
+    // The server's loader still refuses that file: `check` really takes another path.
+    let o = run(&["profile", "--config"], &[&offline]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("server"));
+
+    // Still checked: a misspelt table and a wrong App Store root fingerprint are config errors.
+    let genuine = state.issue(Store::GooglePlay);
+    let typo = offline_config(&state, "[app]\nx = 1\n");
+    let (code, _, stderr) = check_with(&typo, &genuine);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("unknown field `app`"), "{stderr}");
+    let text = std::fs::read_to_string(&offline).unwrap();
+    let sha = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("sha256 = \""))
+        .map(|rest| rest.trim_end_matches('"').to_string())
+        .expect("the dev config names an App Store root with its sha256");
+    let flipped = sha.replacen(&sha[..1], if &sha[..1] == "0" { "1" } else { "0" }, 1);
+    let bad_root = state.dir.path().join("offline-bad-root.toml");
+    std::fs::write(&bad_root, text.replace(&sha, &flipped)).unwrap();
+    let (code, _, stderr) = check_with(&bad_root, &genuine);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("trust.apple_roots[0].sha256"), "{stderr}");
+}
+
 struct DevProcess {
     child: Child,
     url: String,

@@ -2,10 +2,14 @@
 //! and scripts. Prints JSON on stdout.
 //!
 //! ```text
-//! payseal-client verify --profile profile.json --receipt receipt.json --account alice \
-//!     [--app dev.payseal.demo] [--ca ca.pem]... [--pending-dir DIR]
-//! payseal-client retry-pending --profile profile.json --pending-dir DIR [--ca ca.pem]...
+//! payseal-client verify --profile profile.json --app com.example.game --receipt receipt.json \
+//!     --account alice [--ca ca.pem]... [--pending-dir DIR]
+//! payseal-client retry-pending --profile profile.json --app com.example.game --pending-dir DIR \
+//!     [--ca ca.pem]...
 //! ```
+//!
+//! `--app` is required: the verdict is checked against it, so a silent default would check
+//! another app's purchases. A missing argument is a usage error (clap's message, exit 2).
 //!
 //! `verify` exits 0 when paid, 1 when not paid, 2 on an error (printed as
 //! `{"error":{"kind":"pin_mismatch","message":"..."}}`). `retry-pending` exits 0 when no
@@ -19,9 +23,6 @@ use clap::{Args, Parser, Subcommand};
 use payseal_sdk_core::{
     default_options, receipt_from_json, PaySeal, PaySealError, PaySealOptions, PendingOutcome,
 };
-
-/// The app id `payseal-verifier dev` configures.
-const DEV_APP_ID: &str = "dev.payseal.demo";
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +41,9 @@ enum Command {
     Verify {
         #[command(flatten)]
         common: Common,
+        /// Directory for receipts that got no verdict (none: a failed verification is not kept).
+        #[arg(long)]
+        pending_dir: Option<PathBuf>,
         /// The receipt JSON file (the stable form `payseal-sandbox` prints).
         #[arg(long)]
         receipt: PathBuf,
@@ -51,6 +55,9 @@ enum Command {
     RetryPending {
         #[command(flatten)]
         common: Common,
+        /// Directory of the receipts kept pending.
+        #[arg(long)]
+        pending_dir: PathBuf,
     },
 }
 
@@ -59,15 +66,12 @@ struct Common {
     /// The verifier profile JSON file.
     #[arg(long)]
     profile: PathBuf,
-    /// The app id.
-    #[arg(long = "app", default_value = DEV_APP_ID)]
+    /// The app id the verdicts must name (`dev.payseal.demo` for `payseal-verifier dev`).
+    #[arg(long = "app")]
     app: String,
     /// Extra trust root (PEM file) for a private or dev verifier; repeatable.
     #[arg(long = "ca")]
     ca: Vec<PathBuf>,
-    /// Directory for receipts that got no verdict.
-    #[arg(long)]
-    pending_dir: Option<PathBuf>,
     /// Overall deadline of one verification, in milliseconds.
     #[arg(long)]
     deadline_ms: Option<i64>,
@@ -82,16 +86,13 @@ fn read(path: &PathBuf, what: &str) -> Result<String, PaySealError> {
     })
 }
 
-fn sdk(common: &Common) -> Result<Arc<PaySeal>, PaySealError> {
+fn sdk(common: &Common, pending_dir: Option<&PathBuf>) -> Result<Arc<PaySeal>, PaySealError> {
     let profile = read(&common.profile, "profile")?;
     let mut options: PaySealOptions = default_options(common.app.clone());
     for ca in &common.ca {
         options.extra_roots_pem.push(read(ca, "CA file")?);
     }
-    options.pending_dir = common
-        .pending_dir
-        .as_ref()
-        .map(|p| p.to_string_lossy().into_owned());
+    options.pending_dir = pending_dir.map(|p| p.to_string_lossy().into_owned());
     if let Some(ms) = common.deadline_ms {
         options.deadline_ms = ms;
     }
@@ -112,6 +113,7 @@ fn run(cli: Cli) -> Result<ExitCode, PaySealError> {
     match cli.command {
         Command::Verify {
             common,
+            pending_dir,
             receipt,
             account,
         } => {
@@ -120,7 +122,7 @@ fn run(cli: Cli) -> Result<ExitCode, PaySealError> {
                     message: e.message().to_string(),
                 }
             })?)?;
-            let verdict = sdk(&common)?.verify_blocking(receipt, account)?;
+            let verdict = sdk(&common, pending_dir.as_ref())?.verify_blocking(receipt, account)?;
             print_json(&verdict);
             Ok(if verdict.paid {
                 ExitCode::SUCCESS
@@ -128,13 +130,11 @@ fn run(cli: Cli) -> Result<ExitCode, PaySealError> {
                 ExitCode::from(1)
             })
         }
-        Command::RetryPending { common } => {
-            if common.pending_dir.is_none() {
-                return Err(PaySealError::InvalidProfile {
-                    message: "retry-pending needs --pending-dir".into(),
-                });
-            }
-            let results = sdk(&common)?.retry_pending_blocking()?;
+        Command::RetryPending {
+            common,
+            pending_dir,
+        } => {
+            let results = sdk(&common, Some(&pending_dir))?.retry_pending_blocking()?;
             let left = results
                 .iter()
                 .filter(|r| matches!(r.outcome, PendingOutcome::StillPending { .. }))

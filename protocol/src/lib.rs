@@ -7,7 +7,10 @@
 //! - [`verdict`]: the signed verdict, a compact JWS (EdDSA / Ed25519);
 //! - [`profile`]: the versioned JSON document an app embeds to trust a verifier;
 //! - [`receipt`]: the store receipts and their canonical hash;
-//! - [`request`]: the JSON plaintexts inside the envelopes.
+//! - [`request`]: the JSON plaintexts inside the envelopes and the request's wire rules
+//!   (nonce, app id and account id limits) that the SDK and the verifier both apply;
+//! - [`webhook`]: the signed webhook event format, its `PaySeal-Signature` header and the
+//!   receiver's check.
 //!
 //! Test vectors for other implementations (a sealed request and response with their keys, a
 //! verdict token with its key) are in `protocol/tests/vectors/`, described in its README.
@@ -27,12 +30,14 @@
 //! ```
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod envelope;
 pub mod profile;
 pub mod receipt;
 pub mod request;
 pub mod verdict;
+pub mod webhook;
 
 pub use receipt::{HuaweiAlgorithm, Receipt, Store};
 pub use request::{SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};

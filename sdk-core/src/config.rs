@@ -159,9 +159,8 @@ impl Config {
 }
 
 fn validate_options(o: &Options) -> Result<(), ConfigError> {
-    if o.app_id.trim().is_empty() {
-        return Err(bad("app_id", "must not be empty"));
-    }
+    // The verifier's rule for app ids (1..=256 bytes, not blank).
+    payseal_protocol::request::validate_app_id(&o.app_id).map_err(|e| bad("app_id", e.as_str()))?;
     for (field, d) in [
         ("connect_timeout", o.connect_timeout),
         ("request_timeout", o.request_timeout),

@@ -49,7 +49,7 @@ async fn genuine_forged_replayed_and_repeated_play_purchases() {
     assert_eq!(first.receipt_sha256, receipt.sha256_hex());
     assert!(first.transaction_id.is_some());
     let profile = payseal_protocol::profile::Profile::parse(&verifier.profile_json).unwrap();
-    let claims = VerdictVerifier::new(profile.verdict_public_keys().unwrap())
+    let claims = VerdictVerifier::new(profile.verdict_keys)
         .verify(&first.token, first.issued_at)
         .unwrap();
     assert_eq!(claims.jti, first.verdict_id);
@@ -454,7 +454,7 @@ async fn status_of_direct_request(verifier: &TestVerifier, account_id: &str) -> 
         },
     };
     let (sealed, _) = payseal_protocol::envelope::seal_request(
-        &profile.key_config().unwrap(),
+        &profile.key_config,
         &serde_json::to_vec(&request).unwrap(),
     )
     .unwrap();
@@ -504,7 +504,7 @@ async fn account_id_at_the_protocol_limit_is_verified_and_one_byte_more_never_le
     assert_eq!(verdict.redemption, Some(Redemption::First));
     assert_eq!(verdict.account_id, at_limit);
     let profile = payseal_protocol::profile::Profile::parse(&verifier.profile_json).unwrap();
-    let claims = VerdictVerifier::new(profile.verdict_public_keys().unwrap())
+    let claims = VerdictVerifier::new(profile.verdict_keys)
         .verify(&verdict.token, verdict.issued_at)
         .unwrap();
     assert_eq!(claims.sub, at_limit);

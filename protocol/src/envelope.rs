@@ -82,6 +82,7 @@ const AEAD_NONCE_LEN: usize = 12;
 
 /// Why an envelope could not be sealed or opened. Deliberately vague towards peers.
 #[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EnvelopeError {
     /// The bytes are not an envelope of this protocol (too short, wrong algorithm ids).
     #[error("malformed envelope")]

@@ -25,6 +25,7 @@ pub enum Outcome {
 /// Why a purchase was not paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Reason {
     /// The store signature does not verify with the app's store key.
     BadSignature,
@@ -164,6 +165,7 @@ pub struct VerdictClaims {
 
 /// Why a verdict token could not be signed or was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum VerdictError {
     /// Not a compact JWS, or the claims do not parse.
     #[error("malformed verdict token: {0}")]

@@ -777,8 +777,8 @@ mod tests {
         assert_eq!(v.verify(&token, exp + 61), Err(VerdictError::Expired));
         let strict = verifier().with_skew(0);
         assert_eq!(strict.verify(&token, exp + 1), Err(VerdictError::Expired));
-        // jsonwebtoken's own clock is not used: this token expired in 2023, yet verifies at
-        // the `now` given above.
+        // No machine clock is used: this token expired in 2023, yet verifies at the `now`
+        // given above.
     }
 
     #[test]

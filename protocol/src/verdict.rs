@@ -329,7 +329,7 @@ impl VerdictPublicKey {
             crv: "Ed25519".to_owned(),
             kid: self.kid.clone(),
             x: URL_SAFE_NO_PAD.encode(self.x),
-            alg: "EdDSA".to_owned(),
+            alg: VERDICT_ALG.to_owned(),
             use_: "sig".to_owned(),
         }
     }
@@ -342,7 +342,7 @@ impl VerdictPublicKey {
         if jwk.crv != "Ed25519" {
             return Err(bad("crv must be Ed25519"));
         }
-        if jwk.alg != "EdDSA" {
+        if jwk.alg != VERDICT_ALG {
             return Err(bad("alg must be EdDSA"));
         }
         if jwk.use_ != "sig" {
@@ -664,6 +664,48 @@ mod tests {
         let attacker = VerdictSigningKey::from_seed("v1", [8; 32]);
         let t = attacker.sign(&claims()).unwrap();
         assert_eq!(verifier().verify(&t, NOW), Err(VerdictError::Signature));
+    }
+
+    #[test]
+    fn small_order_key_and_signature_are_refused_strictly() {
+        // Under the identity point, R = identity and s = 0 satisfy the plain Ed25519 equation
+        // for every message; `verify_strict` refuses it.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = VerdictVerifier::new(vec![VerdictPublicKey {
+            kid: "v1".into(),
+            x: identity,
+        }]);
+        let header = r#"{"typ":"payseal-verdict+jwt","alg":"EdDSA","kid":"v1"}"#;
+        let payload = serde_json::to_vec(&claims()).unwrap();
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&identity);
+        let t = format!("{}.{}.{}", b64(header.as_bytes()), b64(&payload), b64(&sig));
+        let point = ed25519_dalek::VerifyingKey::from_bytes(&identity).unwrap();
+        let message = t.rsplit_once('.').unwrap().0;
+        let signature = ed25519_dalek::Signature::from_bytes(&sig);
+        assert!(
+            ed25519_dalek::Verifier::verify(&point, message.as_bytes(), &signature).is_ok(),
+            "the non-strict check accepts the forgery"
+        );
+        assert_eq!(weak.verify(&t, NOW), Err(VerdictError::Signature));
+    }
+
+    #[test]
+    fn a_trusted_key_that_is_not_a_point_refuses_its_tokens() {
+        let token = key().sign(&claims()).unwrap();
+        // y = 2 has no x on the curve: not a valid compressed point.
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        assert!(ed25519_dalek::VerifyingKey::from_bytes(&not_a_point).is_err());
+        let v = VerdictVerifier::new(vec![VerdictPublicKey {
+            kid: "v1".into(),
+            x: not_a_point,
+        }]);
+        assert!(matches!(
+            v.verify(&token, NOW),
+            Err(VerdictError::InvalidKey(_))
+        ));
     }
 
     #[test]

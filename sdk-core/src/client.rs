@@ -16,8 +16,12 @@ use crate::pending::{PendingError, PendingStore};
 use crate::tls::{self, TlsError};
 use crate::transport::{backoff_delay, Transport, TransportError};
 
-/// Bytes of randomness in a request nonce (the protocol asks for at least 16).
+/// Bytes of randomness in a request nonce (the protocol asks for 16..=128).
 pub const NONCE_BYTES: usize = 32;
+const _: () = assert!(
+    NONCE_BYTES >= payseal_protocol::request::MIN_NONCE_BYTES
+        && NONCE_BYTES <= payseal_protocol::request::MAX_NONCE_BYTES
+);
 /// Largest receipt accepted (all fields together), far above any store's.
 const MAX_RECEIPT_BYTES: usize = 64 * 1024;
 

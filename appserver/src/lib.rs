@@ -22,15 +22,18 @@
 //!   verification of a purchase gives a new token (fresh `jti`, `redemption: repeat` after the
 //!   first), so the replay guard alone would deliver a consumable once per verification; see
 //!   [`delivery`] for the key and for backing the guard with a SQL table.
+//! - **Webhooks** ([`webhook`], [`verify_webhook`]): the check an application server runs on
+//!   every signed webhook the verifier POSTs (signature on the raw body in constant time,
+//!   timestamp tolerance); deduplicate the returned event by its `id`.
 //!
 //! The pure parts ([`policy`], [`replay`], [`delivery`], [`verifier`], [`RefreshSchedule`]) do
 //! no I/O; the
 //! only I/O is the JWKS fetch in [`jwks`] (reqwest over rustls, ring provider, no global
 //! state).
 //!
-//! It is **not** a webhook receiver, not the verifier and not the SDK. A `repeat` redemption
-//! means "the verifier has seen this purchase for this account before": [`TokenVerifier::accept`]
-//! delivers it only if the [`DeliveryGuard`] has no record of it.
+//! It is not the HTTP endpoint that receives webhooks, not the verifier and not the SDK. A
+//! `repeat` redemption means "the verifier has seen this purchase for this account before":
+//! [`TokenVerifier::accept`] delivers it only if the [`DeliveryGuard`] has no record of it.
 //!
 //! ```
 //! use payseal_appserver::{
@@ -111,6 +114,17 @@ pub use jwks::{JwksError, JwksOptions, JwksSource, JwksStats, JwksTokenVerifier,
 pub use policy::{is_paid, Grant, Policy, TokenError};
 pub use replay::{MemoryReplayGuard, ReplayError, ReplayGuard};
 pub use verifier::TokenVerifier;
+
+/// Signed webhooks from the verifier: the receiver's check ([`webhook::verify_webhook`]), the
+/// event format and the header names, so an application server needs only this crate.
+/// The same items as [`payseal_protocol::webhook`].
+pub mod webhook {
+    pub use payseal_protocol::webhook::{
+        verify_webhook, Event, WebhookError, WebhookEvent, DEFAULT_TOLERANCE, EVENT_HEADER,
+        ID_HEADER, PURCHASE_PAID, PURCHASE_REVOKED, SIGNATURE_HEADER,
+    };
+}
+pub use webhook::{verify_webhook, WebhookError, WebhookEvent};
 
 /// The current time in Unix seconds (the `now` the checks take; 0 if the clock is before 1970).
 pub fn unix_now() -> i64 {

@@ -109,6 +109,8 @@ impl From<VerdictError> for TokenError {
             VerdictError::NotYetValid => TokenError::NotYetValid,
             // A key that cannot be turned into a verifying key cannot vouch for the token.
             VerdictError::InvalidKey(_) => TokenError::BadSignature,
+            // `VerdictError` is non-exhaustive: any newer refusal is still a refusal.
+            other => TokenError::Malformed(other.to_string()),
         }
     }
 }

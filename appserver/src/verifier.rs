@@ -27,7 +27,7 @@ impl TokenVerifier {
     }
     /// Trust the verdict keys of a parsed profile (the file `payseal-verifier profile` prints).
     pub fn from_profile(profile: &Profile, policy: Policy) -> Result<Self, ProfileError> {
-        Ok(Self::new(profile.verdict_public_keys()?, policy))
+        Ok(Self::new(profile.verdict_keys.clone(), policy))
     }
     /// Trust the verdict keys of a profile given as JSON.
     pub fn from_profile_json(json: &str, policy: Policy) -> Result<Self, ProfileError> {

@@ -43,6 +43,13 @@ type HpkeKem = hpke::kem::X25519HkdfSha256;
 type HpkeKdf = hpke::kdf::HkdfSha256;
 type HpkeAead = hpke::aead::ChaCha20Poly1305;
 
+/// HTTP `Content-Type` of a sealed request (the body of `POST /v1/verify`).
+pub const REQUEST_CONTENT_TYPE: &str = "application/payseal-request";
+/// HTTP `Content-Type` of a sealed response.
+pub const RESPONSE_CONTENT_TYPE: &str = "application/payseal-response";
+/// The path a sealed request is posted to.
+pub const VERIFY_PATH: &str = "/v1/verify";
+
 /// KEM id of DHKEM(X25519, HKDF-SHA256).
 pub const KEM_X25519_HKDF_SHA256: u16 = 0x0020;
 /// KDF id of HKDF-SHA256.
@@ -75,6 +82,7 @@ const AEAD_NONCE_LEN: usize = 12;
 
 /// Why an envelope could not be sealed or opened. Deliberately vague towards peers.
 #[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EnvelopeError {
     /// The bytes are not an envelope of this protocol (too short, wrong algorithm ids).
     #[error("malformed envelope")]

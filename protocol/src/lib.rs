@@ -5,9 +5,15 @@
 //! - [`envelope`]: RFC 9458-style HPKE sealing of requests and responses
 //!   (X25519, HKDF-SHA256, ChaCha20-Poly1305) and the key configuration encoding;
 //! - [`verdict`]: the signed verdict, a compact JWS (EdDSA / Ed25519);
-//! - [`profile`]: the versioned JSON document an app embeds to trust a verifier;
+//! - [`profile`]: the versioned JSON document an app embeds to trust a verifier, parsed into
+//!   decoded types;
+//! - [`pin`]: TLS SPKI pins (`sha256/<base64>`) and the SPKI of a certificate;
+//! - [`url`]: the verifier URL rule (`https://host[:port]`) and its pieces;
 //! - [`receipt`]: the store receipts and their canonical hash;
-//! - [`request`]: the JSON plaintexts inside the envelopes.
+//! - [`request`]: the JSON plaintexts inside the envelopes and the request's wire rules
+//!   (nonce, app id and account id limits) that the SDK and the verifier both apply;
+//! - [`webhook`]: the signed webhook event format, its `PaySeal-Signature` header and the
+//!   receiver's check.
 //!
 //! Test vectors for other implementations (a sealed request and response with their keys, a
 //! verdict token with its key) are in `protocol/tests/vectors/`, described in its README.
@@ -27,12 +33,16 @@
 //! ```
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod envelope;
+pub mod pin;
 pub mod profile;
 pub mod receipt;
 pub mod request;
+pub mod url;
 pub mod verdict;
+pub mod webhook;
 
 pub use receipt::{HuaweiAlgorithm, Receipt, Store};
 pub use request::{SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};

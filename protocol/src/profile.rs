@@ -10,25 +10,34 @@
 //! }
 //! ```
 //!
-//! [`Profile::parse`] validates everything and refuses what it cannot fully understand:
+//! [`Profile::parse`] validates everything, returns it decoded ([`Profile`]: the URL's pieces,
+//! the pins as digests, the HPKE key configuration, the verdict keys) and refuses what it
+//! cannot fully understand:
 //! an unknown `version`; unknown fields; a `verifier_url` that is not `https://host[:port][/]`;
 //! fewer than two distinct pins or a pin that is not `sha256/` + standard base64 of 32 bytes;
 //! an HPKE configuration that does not decode or whose key id differs from `hpke.key_id`;
-//! no verdict key, an invalid JWK, or a repeated `kid`.
+//! no verdict key, an invalid JWK, or a repeated `kid`. [`ProfileDocument`] is the JSON shape
+//! itself; [`Profile::to_json`] writes it.
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::envelope::KeyConfig;
+use crate::url::VerifierUrl;
 use crate::verdict::{Jwk, VerdictPublicKey};
+
+pub use crate::pin::{parse_pin, pin_string, spki_pin, PIN_PREFIX};
 
 /// The only profile version this crate understands.
 pub const PROFILE_VERSION: u32 = 1;
 
+/// Minimum number of distinct TLS pins (current and backup).
+pub const MIN_PINS: usize = 2;
+
 /// Why a profile was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProfileError {
     /// Not JSON of the expected shape (unknown fields are refused too).
     #[error("profile is not valid JSON of the expected shape: {0}")]
@@ -46,7 +55,7 @@ pub enum ProfileError {
     },
 }
 
-/// The HPKE part of a profile.
+/// The HPKE part of a profile document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileHpke {
@@ -56,10 +65,10 @@ pub struct ProfileHpke {
     pub config: String,
 }
 
-/// The profile document.
+/// The profile document exactly as JSON carries it (not yet validated).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Profile {
+pub struct ProfileDocument {
     /// Document version, [`PROFILE_VERSION`].
     pub version: u32,
     /// `https://` URL of the verifier (no path beyond `/`).
@@ -70,6 +79,19 @@ pub struct Profile {
     pub hpke: ProfileHpke,
     /// Verdict public keys (at least one).
     pub verdict_keys: Vec<Jwk>,
+}
+
+/// A validated profile, decoded: what an SDK or application server uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The verifier's URL and its pieces.
+    pub verifier_url: VerifierUrl,
+    /// SPKI SHA-256 pins as digests: at least [`MIN_PINS`], all distinct, in document order.
+    pub tls_pins: Vec<[u8; 32]>,
+    /// The verifier's HPKE key configuration.
+    pub key_config: KeyConfig,
+    /// Verdict public keys: at least one, distinct `kid`s.
+    pub verdict_keys: Vec<VerdictPublicKey>,
 }
 
 impl Profile {
@@ -86,10 +108,9 @@ impl Profile {
                 ));
             }
         }
-        let profile: Profile =
+        let document: ProfileDocument =
             serde_json::from_value(value).map_err(|e| ProfileError::Json(e.to_string()))?;
-        profile.validate()?;
-        Ok(profile)
+        document.decode()
     }
 
     /// Build (and validate) the profile of a verifier, as `payseal-verifier profile` prints it.
@@ -99,7 +120,7 @@ impl Profile {
         key_config: &KeyConfig,
         verdict_keys: &[VerdictPublicKey],
     ) -> Result<Profile, ProfileError> {
-        let profile = Profile {
+        ProfileDocument {
             version: PROFILE_VERSION,
             verifier_url: verifier_url.into(),
             tls_pins: pins.into_iter().map(Into::into).collect(),
@@ -108,30 +129,63 @@ impl Profile {
                 config: URL_SAFE_NO_PAD.encode(key_config.encode()),
             },
             verdict_keys: verdict_keys.iter().map(VerdictPublicKey::to_jwk).collect(),
-        };
-        profile.validate()?;
-        Ok(profile)
-    }
-
-    /// Check every field (the shape is already known to be right).
-    fn validate(&self) -> Result<(), ProfileError> {
-        if self.version != PROFILE_VERSION {
-            return Err(ProfileError::Version(self.version));
         }
-        validate_url(&self.verifier_url).map_err(|reason| field("verifier_url", reason))?;
-        self.pin_digests()?;
-        self.key_config()?;
-        self.verdict_public_keys()?;
-        Ok(())
+        .decode()
     }
 
+    /// The same profile pointing at another verifier URL (same pins and keys).
+    pub fn with_verifier_url(mut self, url: &str) -> Result<Profile, ProfileError> {
+        self.verifier_url =
+            VerifierUrl::parse(url).map_err(|e| field("verifier_url", e.to_string()))?;
+        Ok(self)
+    }
+
+    /// The JSON document of this profile.
+    pub fn document(&self) -> ProfileDocument {
+        ProfileDocument {
+            version: PROFILE_VERSION,
+            verifier_url: self.verifier_url.as_str().to_owned(),
+            tls_pins: self.tls_pins.iter().map(pin_string).collect(),
+            hpke: ProfileHpke {
+                key_id: self.key_config.key_id,
+                config: URL_SAFE_NO_PAD.encode(self.key_config.encode()),
+            },
+            verdict_keys: self
+                .verdict_keys
+                .iter()
+                .map(VerdictPublicKey::to_jwk)
+                .collect(),
+        }
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        self.document().to_json()
+    }
+}
+
+impl ProfileDocument {
     /// Pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("profile serializes")
     }
 
-    /// The decoded HPKE key configuration.
-    pub fn key_config(&self) -> Result<KeyConfig, ProfileError> {
+    /// Check every field (the shape is already known to be right) and decode it.
+    pub fn decode(&self) -> Result<Profile, ProfileError> {
+        if self.version != PROFILE_VERSION {
+            return Err(ProfileError::Version(self.version));
+        }
+        let verifier_url = VerifierUrl::parse(&self.verifier_url)
+            .map_err(|e| field("verifier_url", e.to_string()))?;
+        Ok(Profile {
+            verifier_url,
+            tls_pins: self.pin_digests()?,
+            key_config: self.key_config()?,
+            verdict_keys: self.verdict_public_keys()?,
+        })
+    }
+
+    fn key_config(&self) -> Result<KeyConfig, ProfileError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(self.hpke.config.as_bytes())
             .map_err(|_| field("hpke.config", "not base64url without padding"))?;
@@ -148,8 +202,7 @@ impl Profile {
         Ok(config)
     }
 
-    /// The decoded verdict public keys.
-    pub fn verdict_public_keys(&self) -> Result<Vec<VerdictPublicKey>, ProfileError> {
+    fn verdict_public_keys(&self) -> Result<Vec<VerdictPublicKey>, ProfileError> {
         if self.verdict_keys.is_empty() {
             return Err(field("verdict_keys", "at least one key is required"));
         }
@@ -168,8 +221,7 @@ impl Profile {
         Ok(keys)
     }
 
-    /// The pins as raw 32-byte SPKI SHA-256 digests.
-    pub fn pin_digests(&self) -> Result<Vec<[u8; 32]>, ProfileError> {
+    fn pin_digests(&self) -> Result<Vec<[u8; 32]>, ProfileError> {
         if self.tls_pins.len() < MIN_PINS {
             return Err(field(
                 "tls_pins",
@@ -178,7 +230,7 @@ impl Profile {
         }
         let mut digests: Vec<[u8; 32]> = Vec::with_capacity(self.tls_pins.len());
         for pin in &self.tls_pins {
-            let digest = parse_pin(pin).map_err(|reason| field("tls_pins", reason))?;
+            let digest = parse_pin(pin).map_err(|e| field("tls_pins", e.to_string()))?;
             if digests.contains(&digest) {
                 return Err(field("tls_pins", format!("pin {pin:?} appears twice")));
             }
@@ -188,29 +240,6 @@ impl Profile {
     }
 }
 
-/// Minimum number of distinct TLS pins (current and backup).
-pub const MIN_PINS: usize = 2;
-
-/// The prefix of an OkHttp-style SPKI pin.
-pub const PIN_PREFIX: &str = "sha256/";
-
-/// The OkHttp-style pin string `sha256/<base64>` for a DER SubjectPublicKeyInfo.
-pub fn spki_pin(spki_der: &[u8]) -> String {
-    format!("{PIN_PREFIX}{}", STANDARD.encode(Sha256::digest(spki_der)))
-}
-
-/// Parse one `sha256/<standard base64 of 32 bytes>` pin into its digest.
-pub fn parse_pin(pin: &str) -> Result<[u8; 32], String> {
-    let b64 = pin
-        .strip_prefix(PIN_PREFIX)
-        .ok_or_else(|| format!("pin {pin:?} does not start with {PIN_PREFIX:?}"))?;
-    STANDARD
-        .decode(b64.as_bytes())
-        .ok()
-        .and_then(|d| <[u8; 32]>::try_from(d).ok())
-        .ok_or_else(|| format!("pin {pin:?} is not standard base64 of a 32-byte SHA-256 digest"))
-}
-
 fn field(field: &'static str, reason: impl Into<String>) -> ProfileError {
     ProfileError::Field {
         field,
@@ -218,89 +247,13 @@ fn field(field: &'static str, reason: impl Into<String>) -> ProfileError {
     }
 }
 
-/// Accepts `https://host[:port]` with an optional trailing `/`: no user info, path, query or
-/// fragment. The host is a DNS name, an IPv4 address or a bracketed IPv6 address.
-fn validate_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| "must start with https://".to_owned())?;
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.is_empty() {
-        return Err("has no host".to_owned());
-    }
-    if let Some(c) = authority
-        .chars()
-        .find(|c| matches!(c, '/' | '?' | '#' | '@' | '\\') || c.is_whitespace() || c.is_control())
-    {
-        return Err(format!(
-            "may only hold a scheme, host and port (found {c:?})"
-        ));
-    }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (addr, after) = v6
-            .split_once(']')
-            .ok_or_else(|| "has an unclosed IPv6 bracket".to_owned())?;
-        addr.parse::<std::net::Ipv6Addr>()
-            .map_err(|_| format!("{addr:?} is not an IPv6 address"))?;
-        let port = match after {
-            "" => None,
-            p => Some(
-                p.strip_prefix(':')
-                    .ok_or_else(|| "has junk after the IPv6 address".to_owned())?,
-            ),
-        };
-        (None, port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (Some(h), Some(p)),
-            None => (Some(authority), None),
-        }
-    };
-    if let Some(port) = port {
-        let ok = !port.is_empty()
-            && port.len() <= 5
-            && port.bytes().all(|b| b.is_ascii_digit())
-            && port.parse::<u16>().is_ok_and(|p| p != 0);
-        if !ok {
-            return Err(format!("port {port:?} is not in 1..=65535"));
-        }
-    }
-    if let Some(host) = host {
-        validate_host(host)?;
-    }
-    Ok(())
-}
-
-fn validate_host(host: &str) -> Result<(), String> {
-    if host.is_empty() {
-        return Err("has no host".to_owned());
-    }
-    if host.len() > 253 {
-        return Err("host name is longer than 253 characters".to_owned());
-    }
-    let name = host.strip_suffix('.').unwrap_or(host);
-    for label in name.split('.') {
-        let ok = !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-');
-        if !ok {
-            return Err(format!(
-                "host {host:?} is not a valid DNS name or IPv4 address"
-            ));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::envelope::ServerKeyPair;
     use crate::verdict::VerdictSigningKey;
+    use base64::engine::general_purpose::STANDARD;
+    use sha2::{Digest, Sha256};
 
     fn pins() -> Vec<String> {
         vec![spki_pin(b"current spki"), spki_pin(b"backup spki")]
@@ -322,7 +275,7 @@ mod tests {
     }
 
     fn json_with(edit: impl FnOnce(&mut serde_json::Value)) -> String {
-        let mut value = serde_json::to_value(profile()).unwrap();
+        let mut value = serde_json::to_value(profile().document()).unwrap();
         edit(&mut value);
         value.to_string()
     }
@@ -339,35 +292,26 @@ mod tests {
         let p = profile();
         let back = Profile::parse(&p.to_json()).unwrap();
         assert_eq!(back, p);
-        assert_eq!(back.key_config().unwrap().key_id, 1);
+        assert_eq!(back.key_config.key_id, 1);
         assert_eq!(
-            back.key_config().unwrap(),
+            back.key_config,
             ServerKeyPair::from_secret(1, [3; 32]).unwrap().config()
         );
-        let kids: Vec<String> = back
-            .verdict_public_keys()
-            .unwrap()
-            .into_iter()
-            .map(|k| k.kid)
-            .collect();
+        let kids: Vec<&str> = back.verdict_keys.iter().map(|k| k.kid.as_str()).collect();
         assert_eq!(kids, ["v1", "v2"]);
         assert_eq!(
-            back.pin_digests().unwrap()[0],
+            back.tls_pins[0],
             <[u8; 32]>::from(Sha256::digest(b"current spki"))
         );
-    }
-
-    #[test]
-    fn spki_pin_is_okhttp_style() {
-        // SHA-256 of the empty string, in standard base64 with padding.
         assert_eq!(
-            spki_pin(b""),
-            "sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+            back.verifier_url.as_str(),
+            "https://verify.example.com:8443"
         );
-        assert_eq!(
-            parse_pin(&spki_pin(b"x")).unwrap(),
-            <[u8; 32]>::from(Sha256::digest(b"x"))
-        );
+        assert_eq!(back.verifier_url.port(), 8443);
+        let moved = back.with_verifier_url("https://127.0.0.1:9/").unwrap();
+        assert_eq!(moved.verifier_url.as_str(), "https://127.0.0.1:9");
+        assert_eq!(moved.tls_pins, p.tls_pins);
+        assert!(p.clone().with_verifier_url("http://x").is_err());
     }
 
     #[test]
@@ -473,10 +417,10 @@ mod tests {
         assert_eq!(field_of(Profile::parse(&j)), "hpke.key_id");
         let j = json_with(|v| v["hpke"]["config"] = "!!!".into());
         assert_eq!(field_of(Profile::parse(&j)), "hpke.config");
-        let padded = format!("{}=", profile().hpke.config);
+        let padded = format!("{}=", profile().document().hpke.config);
         let j = json_with(|v| v["hpke"]["config"] = padded.into());
         assert_eq!(field_of(Profile::parse(&j)), "hpke.config");
-        let truncated = URL_SAFE_NO_PAD.encode(&profile().key_config().unwrap().encode()[..20]);
+        let truncated = URL_SAFE_NO_PAD.encode(&profile().key_config.encode()[..20]);
         let j = json_with(|v| v["hpke"]["config"] = truncated.into());
         assert_eq!(field_of(Profile::parse(&j)), "hpke.config");
         let j = json_with(|v| v["hpke"]["key_id"] = 300.into());
@@ -522,7 +466,7 @@ mod tests {
             keys,
         )
         .unwrap();
-        assert_eq!(ok.version, PROFILE_VERSION);
-        assert_eq!(ok.hpke.key_id, 1);
+        assert_eq!(ok.document().version, PROFILE_VERSION);
+        assert_eq!(ok.document().hpke.key_id, 1);
     }
 }

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 /// The store that issued a purchase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Store {
     /// Google Play Billing.
     GooglePlay,

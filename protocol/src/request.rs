@@ -1,5 +1,10 @@
-//! The plaintexts inside the envelope: what the SDK asks and what the verifier answers.
+//! The plaintexts inside the envelope: what the SDK asks and what the verifier answers, and the
+//! request's wire rules ([`VerifyRequest::validate`], [`validate_app_id`],
+//! [`validate_account_id`]): the one place the limits live. The verifier refuses a request
+//! that breaks them; the SDK refuses it locally, before anything is sent or kept.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::receipt::Receipt;
@@ -9,6 +14,75 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Minimum nonce length in bytes (before base64url).
 pub const MIN_NONCE_BYTES: usize = 16;
+
+/// Maximum nonce length in bytes (before base64url).
+pub const MAX_NONCE_BYTES: usize = 128;
+
+/// Longest app id or account id, in bytes of UTF-8 (not characters).
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Why a request breaks the wire rules. The messages name the rule, never the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.as_str())]
+#[non_exhaustive]
+pub enum RequestError {
+    /// `v` is not [`PROTOCOL_VERSION`].
+    Version,
+    /// The nonce is not base64url without padding.
+    NonceEncoding,
+    /// The nonce is shorter than [`MIN_NONCE_BYTES`] or longer than [`MAX_NONCE_BYTES`].
+    NonceLength,
+    /// The app id is empty, blank or longer than [`MAX_ID_BYTES`].
+    AppId,
+    /// The account id is empty, blank or longer than [`MAX_ID_BYTES`].
+    AccountId,
+}
+
+impl RequestError {
+    /// The fixed message (safe to send to the peer: it names the rule, not the value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestError::Version => "unsupported protocol version",
+            RequestError::NonceEncoding => "nonce is not base64url",
+            RequestError::NonceLength => "nonce length out of range",
+            RequestError::AppId => "app id length out of range",
+            RequestError::AccountId => "account id length out of range",
+        }
+    }
+}
+
+/// An id is 1..=[`MAX_ID_BYTES`] bytes and not only whitespace.
+fn id_ok(id: &str) -> bool {
+    id.len() <= MAX_ID_BYTES && !id.trim().is_empty()
+}
+
+/// The app id rule: 1..=[`MAX_ID_BYTES`] bytes, not only whitespace.
+pub fn validate_app_id(app_id: &str) -> Result<(), RequestError> {
+    id_ok(app_id).then_some(()).ok_or(RequestError::AppId)
+}
+
+/// The account id rule: 1..=[`MAX_ID_BYTES`] bytes, not only whitespace (otherwise opaque).
+pub fn validate_account_id(account_id: &str) -> Result<(), RequestError> {
+    id_ok(account_id)
+        .then_some(())
+        .ok_or(RequestError::AccountId)
+}
+
+/// The nonce rule: base64url without padding of [`MIN_NONCE_BYTES`]..=[`MAX_NONCE_BYTES`] bytes.
+pub fn validate_nonce(nonce: &str) -> Result<(), RequestError> {
+    // Longer text cannot decode to an acceptable length: refuse it before decoding.
+    if nonce.len() > MAX_NONCE_BYTES.div_ceil(3) * 4 {
+        return Err(RequestError::NonceLength);
+    }
+    let raw = URL_SAFE_NO_PAD
+        .decode(nonce.as_bytes())
+        .map_err(|_| RequestError::NonceEncoding)?;
+    if (MIN_NONCE_BYTES..=MAX_NONCE_BYTES).contains(&raw.len()) {
+        Ok(())
+    } else {
+        Err(RequestError::NonceLength)
+    }
+}
 
 /// The SDK that sent a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +112,18 @@ pub struct VerifyRequest {
     pub sdk: SdkInfo,
 }
 
+impl VerifyRequest {
+    /// Every wire rule of a request: version, nonce, app id, account id (in that order).
+    pub fn validate(&self) -> Result<(), RequestError> {
+        if self.v != PROTOCOL_VERSION {
+            return Err(RequestError::Version);
+        }
+        validate_nonce(&self.nonce)?;
+        validate_app_id(&self.app_id)?;
+        validate_account_id(&self.account_id)
+    }
+}
+
 /// The sealed response's plaintext (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,4 +132,99 @@ pub struct VerifyResponse {
     pub v: u32,
     /// The verdict token (compact JWS).
     pub verdict: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> VerifyRequest {
+        VerifyRequest {
+            v: PROTOCOL_VERSION,
+            nonce: URL_SAFE_NO_PAD.encode([7u8; 32]),
+            app_id: "dev.payseal.demo".into(),
+            account_id: "account-1".into(),
+            receipt: Receipt::AppStore {
+                jws: "a.b.c".into(),
+            },
+            sdk: SdkInfo {
+                name: "test".into(),
+                version: "0".into(),
+            },
+        }
+    }
+
+    fn with(edit: impl FnOnce(&mut VerifyRequest)) -> Result<(), RequestError> {
+        let mut r = request();
+        edit(&mut r);
+        r.validate()
+    }
+
+    #[test]
+    fn a_good_request_passes() {
+        assert_eq!(request().validate(), Ok(()));
+    }
+
+    #[test]
+    fn version_is_checked() {
+        assert_eq!(with(|r| r.v = 2), Err(RequestError::Version));
+        assert_eq!(with(|r| r.v = 0), Err(RequestError::Version));
+    }
+
+    #[test]
+    fn nonce_bounds_are_inclusive() {
+        for (len, ok) in [
+            (15, false),
+            (16, true),
+            (128, true),
+            (129, false),
+            (0, false),
+        ] {
+            let nonce = URL_SAFE_NO_PAD.encode(vec![1u8; len]);
+            let expected = if ok {
+                Ok(())
+            } else {
+                Err(RequestError::NonceLength)
+            };
+            assert_eq!(validate_nonce(&nonce), expected, "{len} bytes");
+        }
+        assert_eq!(
+            validate_nonce(&"A".repeat(10_000)),
+            Err(RequestError::NonceLength)
+        );
+        let padded = format!("{}=", URL_SAFE_NO_PAD.encode([1u8; 17]));
+        assert_eq!(validate_nonce(&padded), Err(RequestError::NonceEncoding));
+        assert_eq!(
+            validate_nonce(&"+/".repeat(12)),
+            Err(RequestError::NonceEncoding)
+        );
+    }
+
+    #[test]
+    fn id_bounds_count_bytes_not_characters() {
+        assert_eq!(validate_account_id(&"a".repeat(MAX_ID_BYTES)), Ok(()));
+        assert_eq!(
+            validate_account_id(&"a".repeat(MAX_ID_BYTES + 1)),
+            Err(RequestError::AccountId)
+        );
+        // 128 two-byte characters are 256 bytes; one more is over.
+        assert_eq!(validate_account_id(&"é".repeat(128)), Ok(()));
+        assert_eq!(
+            validate_account_id(&"é".repeat(129)),
+            Err(RequestError::AccountId)
+        );
+        for blank in ["", " ", "\t\n"] {
+            assert_eq!(validate_account_id(blank), Err(RequestError::AccountId));
+            assert_eq!(validate_app_id(blank), Err(RequestError::AppId));
+        }
+        assert_eq!(
+            with(|r| r.app_id = "x".repeat(MAX_ID_BYTES + 1)),
+            Err(RequestError::AppId)
+        );
+        assert_eq!(
+            with(|r| r.account_id = "x".repeat(MAX_ID_BYTES + 1)),
+            Err(RequestError::AccountId)
+        );
+        assert_eq!(with(|r| r.account_id = "x".repeat(MAX_ID_BYTES)), Ok(()));
+    }
 }

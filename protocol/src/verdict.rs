@@ -9,6 +9,9 @@ use crate::receipt::Store;
 /// The JWS `typ` header every verdict carries.
 pub const VERDICT_TYP: &str = "payseal-verdict+jwt";
 
+/// The only JWS `alg` a verdict is signed with and accepted under (Ed25519, RFC 8037).
+pub const VERDICT_ALG: &str = "EdDSA";
+
 /// Whether the purchase was paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -22,6 +25,7 @@ pub enum Outcome {
 /// Why a purchase was not paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Reason {
     /// The store signature does not verify with the app's store key.
     BadSignature,
@@ -161,6 +165,7 @@ pub struct VerdictClaims {
 
 /// Why a verdict token could not be signed or was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum VerdictError {
     /// Not a compact JWS, or the claims do not parse.
     #[error("malformed verdict token: {0}")]
@@ -233,19 +238,39 @@ impl VerdictSigningKey {
         }
     }
     /// Sign claims as a compact JWS (`alg: EdDSA`, `kid`, `typ: payseal-verdict+jwt`).
+    ///
+    /// The header is `{"typ":"payseal-verdict+jwt","alg":"EdDSA","kid":"<kid>"}` and the
+    /// payload the claims' compact JSON; Ed25519 is deterministic, so the token is a pure
+    /// function of the key, the kid and the claims.
     pub fn sign(&self, claims: &VerdictClaims) -> Result<String, VerdictError> {
-        use ed25519_dalek::pkcs8::EncodePrivateKey;
-        let der = self
-            .key
-            .to_pkcs8_der()
-            .map_err(|e| VerdictError::InvalidKey(e.to_string()))?;
-        let key = jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes());
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-        header.typ = Some(VERDICT_TYP.to_owned());
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key)
-            .map_err(|e| VerdictError::InvalidKey(e.to_string()))
+        use ed25519_dalek::Signer as _;
+        let header = serde_json::to_vec(&SignedHeader {
+            typ: VERDICT_TYP,
+            alg: VERDICT_ALG,
+            kid: &self.kid,
+        })
+        .map_err(|e| VerdictError::Malformed(e.to_string()))?;
+        let payload =
+            serde_json::to_vec(claims).map_err(|e| VerdictError::Malformed(e.to_string()))?;
+        let mut token = String::with_capacity(
+            (header.len() + payload.len() + ed25519_dalek::SIGNATURE_LENGTH) * 4 / 3 + 8,
+        );
+        URL_SAFE_NO_PAD.encode_string(&header, &mut token);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = self.key.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        Ok(token)
     }
+}
+
+/// The header a verdict is signed with, in this field order.
+#[derive(Serialize)]
+struct SignedHeader<'a> {
+    typ: &'a str,
+    alg: &'a str,
+    kid: &'a str,
 }
 
 /// An Ed25519 verdict public key with its key id.
@@ -304,7 +329,7 @@ impl VerdictPublicKey {
             crv: "Ed25519".to_owned(),
             kid: self.kid.clone(),
             x: URL_SAFE_NO_PAD.encode(self.x),
-            alg: "EdDSA".to_owned(),
+            alg: VERDICT_ALG.to_owned(),
             use_: "sig".to_owned(),
         }
     }
@@ -317,7 +342,7 @@ impl VerdictPublicKey {
         if jwk.crv != "Ed25519" {
             return Err(bad("crv must be Ed25519"));
         }
-        if jwk.alg != "EdDSA" {
+        if jwk.alg != VERDICT_ALG {
             return Err(bad("alg must be EdDSA"));
         }
         if jwk.use_ != "sig" {
@@ -352,10 +377,19 @@ struct VerdictHeader {
     crit: Option<serde_json::Value>,
 }
 
+/// A trusted key and its Ed25519 point, decompressed once when the verifier is built.
+#[derive(Debug, Clone)]
+struct TrustedKey {
+    public: VerdictPublicKey,
+    /// `None` when `x` is not a valid point: every token under its kid is refused.
+    point: Option<ed25519_dalek::VerifyingKey>,
+}
+
 /// Strict verdict checking: only `EdDSA`, only known `kid`s, `typ` checked, `exp`/`iat` with skew.
 #[derive(Debug, Clone)]
 pub struct VerdictVerifier {
     keys: Vec<VerdictPublicKey>,
+    trusted: Vec<TrustedKey>,
     skew_secs: i64,
 }
 
@@ -365,8 +399,16 @@ impl VerdictVerifier {
 
     /// A verifier trusting `keys`, with the default skew.
     pub fn new(keys: Vec<VerdictPublicKey>) -> Self {
+        let trusted = keys
+            .iter()
+            .map(|k| TrustedKey {
+                public: k.clone(),
+                point: ed25519_dalek::VerifyingKey::from_bytes(&k.x).ok(),
+            })
+            .collect();
         Self {
             keys,
+            trusted,
             skew_secs: Self::DEFAULT_SKEW_SECS,
         }
     }
@@ -379,26 +421,18 @@ impl VerdictVerifier {
     pub fn keys(&self) -> &[VerdictPublicKey] {
         &self.keys
     }
-    /// Verify a token at `now` (Unix seconds) and return its claims.
-    ///
-    /// Order: header decodes → `alg` is `EdDSA` → `typ` matches → `kid` is trusted → signature
-    /// verifies → claims parse strictly → `exp` not passed and `iat` not in the future, both
-    /// with the allowed skew against `now` (never the machine's clock).
-    pub fn verify(&self, token: &str, now: i64) -> Result<VerdictClaims, VerdictError> {
+
+    /// The one header check: `alg` is `EdDSA`, `typ` is `payseal-verdict+jwt`, `kid` names a
+    /// trusted key, no `crit`. Returns the key to verify with.
+    fn trusted_key(&self, header_b64: &str) -> Result<&TrustedKey, VerdictError> {
         let malformed = |why: &str| VerdictError::Malformed(why.to_owned());
-        let mut parts = token.split('.');
-        let (Some(header_b64), Some(_), Some(signature_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed("not a compact JWS of three parts"));
-        };
         let header_json = URL_SAFE_NO_PAD
             .decode(header_b64.as_bytes())
             .map_err(|_| malformed("header is not base64url"))?;
         let header: VerdictHeader = serde_json::from_slice(&header_json)
             .map_err(|_| malformed("header is not a JOSE header"))?;
         match &header.alg {
-            Some(serde_json::Value::String(alg)) if alg == "EdDSA" => {}
+            Some(serde_json::Value::String(alg)) if alg == VERDICT_ALG => {}
             Some(serde_json::Value::String(alg)) => {
                 return Err(VerdictError::Algorithm(alg.clone()))
             }
@@ -411,36 +445,52 @@ impl VerdictVerifier {
         let Some(key) = header
             .kid
             .as_deref()
-            .and_then(|kid| self.keys.iter().find(|k| k.kid == kid))
+            .and_then(|kid| self.trusted.iter().find(|k| k.public.kid == kid))
         else {
             return Err(VerdictError::UnknownKey(header.kid));
         };
         if header.crit.is_some() {
             return Err(malformed("critical header extensions are not supported"));
         }
+        Ok(key)
+    }
+
+    /// Verify a token at `now` (Unix seconds) and return its claims.
+    ///
+    /// Order: header decodes → `alg` is `EdDSA` → `typ` matches → `kid` is trusted → signature
+    /// verifies (Ed25519 `verify_strict`: no small-order keys or non-canonical signatures) →
+    /// claims parse strictly → `exp` not passed and `iat` not in the future, both with the
+    /// allowed skew against `now` (never the machine's clock).
+    pub fn verify(&self, token: &str, now: i64) -> Result<VerdictClaims, VerdictError> {
+        let malformed = |why: &str| VerdictError::Malformed(why.to_owned());
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed("not a compact JWS of three parts"));
+        };
+        let key = self.trusted_key(header_b64)?;
 
         // A signature that is not 64 bytes of base64url cannot verify.
-        if URL_SAFE_NO_PAD
+        let signature: [u8; ed25519_dalek::SIGNATURE_LENGTH] = URL_SAFE_NO_PAD
             .decode(signature_b64.as_bytes())
-            .map_or(true, |sig| sig.len() != ed25519_dalek::SIGNATURE_LENGTH)
-        {
-            return Err(VerdictError::Signature);
-        }
-        let decoding_key =
-            jsonwebtoken::DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(key.x))
-                .map_err(|e| VerdictError::InvalidKey(e.to_string()))?;
-        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        let data = jsonwebtoken::decode::<VerdictClaims>(token, &decoding_key, &validation)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature
-                | jsonwebtoken::errors::ErrorKind::InvalidEddsaKey => VerdictError::Signature,
-                _ => VerdictError::Malformed(e.to_string()),
-            })?;
-        let claims = data.claims;
+            .ok()
+            .and_then(|sig| sig.try_into().ok())
+            .ok_or(VerdictError::Signature)?;
+        let point = key.point.as_ref().ok_or_else(|| {
+            VerdictError::InvalidKey(format!("kid {:?} is not an Ed25519 point", key.public.kid))
+        })?;
+        // The signed message is exactly `header.payload` as it appears in the token.
+        let message = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+        point
+            .verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature))
+            .map_err(|_| VerdictError::Signature)?;
+
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload_b64.as_bytes())
+            .map_err(|_| malformed("payload is not base64url"))?;
+        let claims: VerdictClaims =
+            serde_json::from_slice(&payload).map_err(|e| VerdictError::Malformed(e.to_string()))?;
         if now > claims.exp.saturating_add(self.skew_secs) {
             return Err(VerdictError::Expired);
         }
@@ -547,7 +597,7 @@ mod tests {
     }
 
     #[test]
-    fn hand_built_token_matches_jsonwebtoken() {
+    fn hand_built_token_matches_sign() {
         let header = r#"{"typ":"payseal-verdict+jwt","alg":"EdDSA","kid":"v1"}"#;
         assert_eq!(token_with_header(header), key().sign(&claims()).unwrap());
     }
@@ -614,6 +664,48 @@ mod tests {
         let attacker = VerdictSigningKey::from_seed("v1", [8; 32]);
         let t = attacker.sign(&claims()).unwrap();
         assert_eq!(verifier().verify(&t, NOW), Err(VerdictError::Signature));
+    }
+
+    #[test]
+    fn small_order_key_and_signature_are_refused_strictly() {
+        // Under the identity point, R = identity and s = 0 satisfy the plain Ed25519 equation
+        // for every message; `verify_strict` refuses it.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = VerdictVerifier::new(vec![VerdictPublicKey {
+            kid: "v1".into(),
+            x: identity,
+        }]);
+        let header = r#"{"typ":"payseal-verdict+jwt","alg":"EdDSA","kid":"v1"}"#;
+        let payload = serde_json::to_vec(&claims()).unwrap();
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&identity);
+        let t = format!("{}.{}.{}", b64(header.as_bytes()), b64(&payload), b64(&sig));
+        let point = ed25519_dalek::VerifyingKey::from_bytes(&identity).unwrap();
+        let message = t.rsplit_once('.').unwrap().0;
+        let signature = ed25519_dalek::Signature::from_bytes(&sig);
+        assert!(
+            ed25519_dalek::Verifier::verify(&point, message.as_bytes(), &signature).is_ok(),
+            "the non-strict check accepts the forgery"
+        );
+        assert_eq!(weak.verify(&t, NOW), Err(VerdictError::Signature));
+    }
+
+    #[test]
+    fn a_trusted_key_that_is_not_a_point_refuses_its_tokens() {
+        let token = key().sign(&claims()).unwrap();
+        // y = 2 has no x on the curve: not a valid compressed point.
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        assert!(ed25519_dalek::VerifyingKey::from_bytes(&not_a_point).is_err());
+        let v = VerdictVerifier::new(vec![VerdictPublicKey {
+            kid: "v1".into(),
+            x: not_a_point,
+        }]);
+        assert!(matches!(
+            v.verify(&token, NOW),
+            Err(VerdictError::InvalidKey(_))
+        ));
     }
 
     #[test]
@@ -727,8 +819,8 @@ mod tests {
         assert_eq!(v.verify(&token, exp + 61), Err(VerdictError::Expired));
         let strict = verifier().with_skew(0);
         assert_eq!(strict.verify(&token, exp + 1), Err(VerdictError::Expired));
-        // jsonwebtoken's own clock is not used: this token expired in 2023, yet verifies at
-        // the `now` given above.
+        // No machine clock is used: this token expired in 2023, yet verifies at the `now`
+        // given above.
     }
 
     #[test]

@@ -398,6 +398,9 @@ impl SandboxStore {
                     signature,
                 })
             }
+            other => Err(SandboxError::Unsupported(format!(
+                "the sandbox store does not issue {other} purchases"
+            ))),
         }
     }
 

@@ -16,12 +16,14 @@ use crate::pending::{PendingError, PendingStore};
 use crate::tls::{self, TlsError};
 use crate::transport::{backoff_delay, Transport, TransportError};
 
-/// Bytes of randomness in a request nonce (the protocol asks for at least 16).
+/// Bytes of randomness in a request nonce (the protocol asks for 16..=128).
 pub const NONCE_BYTES: usize = 32;
+const _: () = assert!(
+    NONCE_BYTES >= payseal_protocol::request::MIN_NONCE_BYTES
+        && NONCE_BYTES <= payseal_protocol::request::MAX_NONCE_BYTES
+);
 /// Largest receipt accepted (all fields together), far above any store's.
 const MAX_RECEIPT_BYTES: usize = 64 * 1024;
-/// Longest account id accepted.
-const MAX_ACCOUNT_ID_CHARS: usize = 1024;
 
 /// Why no verdict could be obtained at all.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -188,13 +190,9 @@ pub fn validate_receipt(receipt: &Receipt, account_id: &str) -> Result<(), Clien
     if total > MAX_RECEIPT_BYTES {
         return Err(ClientError::InvalidReceipt("receipt is too large".into()));
     }
-    if account_id.trim().is_empty() {
-        return Err(ClientError::InvalidReceipt("account id is empty".into()));
-    }
-    if account_id.chars().count() > MAX_ACCOUNT_ID_CHARS {
-        return Err(ClientError::InvalidReceipt("account id is too long".into()));
-    }
-    Ok(())
+    // The verifier's own rule (1..=256 bytes, not blank), so nothing it would refuse is sent.
+    payseal_protocol::request::validate_account_id(account_id)
+        .map_err(|e| ClientError::InvalidReceipt(e.to_string()))
 }
 
 impl Client {

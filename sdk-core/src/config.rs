@@ -112,35 +112,10 @@ const MAX_ATTEMPTS: u32 = 20;
 impl Config {
     /// Parse the profile strictly and validate the options.
     pub fn new(profile_json: &str, options: Options) -> Result<Self, ConfigError> {
+        // The profile arrives decoded and validated (at least one verdict key, at least two
+        // pins, an https URL with a host): nothing to decode again here.
         let profile = Profile::parse(profile_json)?;
-        let key_config = profile.key_config()?;
-        let keys = profile.verdict_public_keys()?;
-        let pins = profile.pin_digests()?;
-        if keys.is_empty() {
-            return Err(ConfigError::Profile(ProfileError::Field {
-                field: "verdict_keys",
-                reason: "no verdict key".into(),
-            }));
-        }
-        if pins.is_empty() {
-            return Err(ConfigError::Profile(ProfileError::Field {
-                field: "tls_pins",
-                reason: "no pin".into(),
-            }));
-        }
-        let base = reqwest::Url::parse(&profile.verifier_url).map_err(|e| {
-            ConfigError::Profile(ProfileError::Field {
-                field: "verifier_url",
-                reason: e.to_string(),
-            })
-        })?;
-        if base.scheme() != "https" || base.host_str().is_none() {
-            return Err(ConfigError::Profile(ProfileError::Field {
-                field: "verifier_url",
-                reason: "must be an https:// URL with a host".into(),
-            }));
-        }
-        let endpoint = base.join("/v1/verify").map_err(|e| {
+        let endpoint = reqwest::Url::parse(&profile.verifier_url.verify_url()).map_err(|e| {
             ConfigError::Profile(ProfileError::Field {
                 field: "verifier_url",
                 reason: e.to_string(),
@@ -151,17 +126,16 @@ impl Config {
         Ok(Self {
             options,
             endpoint,
-            key_config,
-            verdicts: VerdictVerifier::new(keys).with_skew(skew),
-            pins,
+            key_config: profile.key_config,
+            verdicts: VerdictVerifier::new(profile.verdict_keys).with_skew(skew),
+            pins: profile.tls_pins,
         })
     }
 }
 
 fn validate_options(o: &Options) -> Result<(), ConfigError> {
-    if o.app_id.trim().is_empty() {
-        return Err(bad("app_id", "must not be empty"));
-    }
+    // The verifier's rule for app ids (1..=256 bytes, not blank).
+    payseal_protocol::request::validate_app_id(&o.app_id).map_err(|e| bad("app_id", e.as_str()))?;
     for (field, d) in [
         ("connect_timeout", o.connect_timeout),
         ("request_timeout", o.request_timeout),

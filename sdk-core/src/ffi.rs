@@ -434,6 +434,8 @@ impl From<proto::Reason> for NotPaidReason {
             proto::Reason::AlreadyRedeemed => NotPaidReason::AlreadyRedeemed,
             proto::Reason::UntrustedEnvironment => NotPaidReason::UntrustedEnvironment,
             proto::Reason::Malformed => NotPaidReason::Malformed,
+            // `Reason` is non-exhaustive: a reason newer than this mirror is still not paid.
+            _ => NotPaidReason::Malformed,
         }
     }
 }
@@ -459,6 +461,9 @@ impl From<proto::Store> for Store {
             proto::Store::AppStore => Store::AppStore,
             proto::Store::Huawei => Store::Huawei,
             proto::Store::Sandbox => Store::Sandbox,
+            // `Store` is non-exhaustive: a store newer than this mirror is shown as the test
+            // store, never as a real-money one.
+            _ => Store::Sandbox,
         }
     }
 }

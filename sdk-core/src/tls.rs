@@ -25,7 +25,6 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use sha2::{Digest, Sha256};
 
 /// Why the TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -48,15 +47,14 @@ pub enum TlsError {
 #[error("the verifier's certificate chain matches none of the profile's pins")]
 pub struct PinMismatch;
 
-/// SHA-256 of a certificate's DER SubjectPublicKeyInfo (outer SEQUENCE included, as pins
-/// are computed by `openssl x509 -pubkey | openssl pkey -pubin -outform der | sha256`).
+/// SHA-256 of a certificate's DER SubjectPublicKeyInfo (outer SEQUENCE included, as
+/// pins are computed by `openssl x509 -pubkey | openssl pkey -pubin -outform der | sha256`).
 ///
-/// The certificate is parsed by rustls's own X.509 parser (webpki), the one that has
-/// already validated the chain, so the SDK carries no second ASN.1 library.
+/// [`payseal_protocol::pin::certificate_spki_sha256`]: the certificate is parsed by
+/// rustls's own X.509 parser (webpki), the one that has already validated the chain, so the
+/// SDK carries no second ASN.1 library.
 pub fn spki_sha256(cert_der: &[u8]) -> Option<[u8; 32]> {
-    let der = CertificateDer::from(cert_der);
-    let cert = rustls::server::ParsedCertificate::try_from(&der).ok()?;
-    Some(Sha256::digest(cert.subject_public_key_info().as_ref()).into())
+    payseal_protocol::pin::certificate_spki_sha256(cert_der).ok()
 }
 
 /// The OkHttp rule: the leaf or any intermediate of the presented chain carries a pinned key.
@@ -216,7 +214,7 @@ mod tests {
     fn spki_digest_is_the_key_not_the_certificate() {
         let a = self_signed("localhost");
         let digest = spki_sha256(a.cert.der()).unwrap();
-        let expected: [u8; 32] = Sha256::digest(a.key_pair.public_key_der()).into();
+        let expected = payseal_protocol::pin::spki_sha256(&a.key_pair.public_key_der());
         assert_eq!(digest, expected);
         // A second certificate for the same key has the same pin.
         let params = rcgen::CertificateParams::new(vec!["other".to_string()]).unwrap();

@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime};
 use crate::config::RetryPolicy;
 use crate::tls::is_pin_mismatch;
 
-/// Content type of a sealed request.
-pub const REQUEST_CONTENT_TYPE: &str = "application/payseal-request";
+pub use payseal_protocol::envelope::REQUEST_CONTENT_TYPE;
 /// Largest response body read (a sealed verdict is about 1 KiB).
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// Longest problem detail kept in an error message.

@@ -49,7 +49,7 @@ async fn genuine_forged_replayed_and_repeated_play_purchases() {
     assert_eq!(first.receipt_sha256, receipt.sha256_hex());
     assert!(first.transaction_id.is_some());
     let profile = payseal_protocol::profile::Profile::parse(&verifier.profile_json).unwrap();
-    let claims = VerdictVerifier::new(profile.verdict_public_keys().unwrap())
+    let claims = VerdictVerifier::new(profile.verdict_keys)
         .verify(&first.token, first.issued_at)
         .unwrap();
     assert_eq!(claims.jti, first.verdict_id);
@@ -436,4 +436,99 @@ fn bad_profiles_and_options_fail_at_construction() {
     bad_root.extra_roots_pem = vec!["-----BEGIN NOTHING-----".into()];
     let err = PaySeal::new("{}".into(), bad_root).unwrap_err();
     assert_eq!(err.kind(), PaySealErrorKind::InvalidProfile);
+}
+
+/// POST a sealed request straight to the verifier (no SDK): the HTTP status it answers.
+async fn status_of_direct_request(verifier: &TestVerifier, account_id: &str) -> u16 {
+    use payseal_protocol::request::{SdkInfo, VerifyRequest, PROTOCOL_VERSION};
+    let profile = payseal_protocol::profile::Profile::parse(&verifier.profile_json).unwrap();
+    let request = VerifyRequest {
+        v: PROTOCOL_VERSION,
+        nonce: "q83vEjRWeJCrze8SNFZ4kA".into(),
+        app_id: APP.into(),
+        account_id: account_id.into(),
+        receipt: verifier.issue(Store::GooglePlay),
+        sdk: SdkInfo {
+            name: "direct".into(),
+            version: "0".into(),
+        },
+    };
+    let (sealed, _) = payseal_protocol::envelope::seal_request(
+        &profile.key_config,
+        &serde_json::to_vec(&request).unwrap(),
+    )
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(verifier.ca.pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    client
+        .post(format!(
+            "https://localhost:{}/v1/verify",
+            verifier.addr.port()
+        ))
+        .header(
+            "content-type",
+            payseal_protocol::envelope::REQUEST_CONTENT_TYPE,
+        )
+        .body(sealed)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_id_at_the_protocol_limit_is_verified_and_one_byte_more_never_leaves_the_sdk() {
+    use payseal_protocol::request::MAX_ID_BYTES;
+    let verifier = TestVerifier::start().await;
+    let relay = Relay::start(&verifier, RelayMode::Forward).await;
+    let pending = tempfile::tempdir().unwrap();
+    let sdk = PaySeal::new(
+        verifier.profile_pointing_to(relay.addr),
+        verifier.options(Some(pending.path())),
+    )
+    .unwrap();
+
+    // Exactly the limit, in bytes: 128 two-byte characters.
+    let at_limit = "é".repeat(MAX_ID_BYTES / 2);
+    assert_eq!(at_limit.len(), MAX_ID_BYTES);
+    let receipt = verifier.issue(Store::GooglePlay);
+    let verdict = sdk
+        .verify(receipt.clone().into(), at_limit.clone())
+        .await
+        .unwrap();
+    assert!(verdict.paid, "{verdict:?}");
+    assert_eq!(verdict.redemption, Some(Redemption::First));
+    assert_eq!(verdict.account_id, at_limit);
+    let profile = payseal_protocol::profile::Profile::parse(&verifier.profile_json).unwrap();
+    let claims = VerdictVerifier::new(profile.verdict_keys)
+        .verify(&verdict.token, verdict.issued_at)
+        .unwrap();
+    assert_eq!(claims.sub, at_limit);
+    assert_eq!(relay.requests.load(Ordering::SeqCst), 1);
+
+    // One byte more (129 characters: far below the SDK's old 1024-character limit): refused
+    // by the SDK as invalid input, nothing sent, nothing kept pending.
+    let over = format!("{at_limit}a");
+    assert_eq!(over.len(), MAX_ID_BYTES + 1);
+    let err = sdk
+        .verify(verifier.issue(Store::GooglePlay).into(), over.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), PaySealErrorKind::InvalidReceipt, "{err}");
+    assert!(err.to_string().contains("account id"), "{err}");
+    assert_eq!(
+        relay.requests.load(Ordering::SeqCst),
+        1,
+        "the over-long account id reached the relay"
+    );
+    assert!(files_in(pending.path()).is_empty(), "kept pending");
+
+    // The verifier's own rule is the same one: sent around the SDK, the same ids get a
+    // sealed verdict (200) and a 400 respectively.
+    assert_eq!(status_of_direct_request(&verifier, &at_limit).await, 200);
+    assert_eq!(status_of_direct_request(&verifier, &over).await, 400);
 }

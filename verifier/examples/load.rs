@@ -67,7 +67,7 @@ async fn run() -> Result<(), String> {
 
     let store = SandboxStore::open_or_create(std::path::Path::new(&store_dir))
         .map_err(|e| e.to_string())?;
-    let key_config = profile.key_config().map_err(|e| e.to_string())?;
+    let key_config = profile.key_config.clone();
     eprintln!("preparing {unique} receipts and sealed requests...");
     let mut prepared = Vec::with_capacity(unique);
     for i in 0..unique {
@@ -107,10 +107,8 @@ async fn run() -> Result<(), String> {
         .http1_only()
         .build()
         .map_err(|e| e.to_string())?;
-    let url = format!("{}/v1/verify", profile.verifier_url.trim_end_matches('/'));
-    let verifier = Arc::new(VerdictVerifier::new(
-        profile.verdict_public_keys().map_err(|e| e.to_string())?,
-    ));
+    let url = profile.verifier_url.verify_url();
+    let verifier = Arc::new(VerdictVerifier::new(profile.verdict_keys.clone()));
 
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));

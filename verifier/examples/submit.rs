@@ -62,8 +62,8 @@ async fn run() -> Result<(), String> {
         },
     };
     let plaintext = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
-    let key_config = profile.key_config().map_err(|e| e.to_string())?;
-    let (sealed, context) = seal_request(&key_config, &plaintext).map_err(|e| e.to_string())?;
+    let (sealed, context) =
+        seal_request(&profile.key_config, &plaintext).map_err(|e| e.to_string())?;
 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ca = reqwest::Certificate::from_pem(&ca_pem).map_err(|e| e.to_string())?;
@@ -73,10 +73,13 @@ async fn run() -> Result<(), String> {
         .add_root_certificate(ca)
         .build()
         .map_err(|e| e.to_string())?;
-    let url = format!("{}/v1/verify", profile.verifier_url.trim_end_matches('/'));
+    let url = profile.verifier_url.verify_url();
     let response = client
         .post(url)
-        .header("content-type", "application/payseal-request")
+        .header(
+            "content-type",
+            payseal_protocol::envelope::REQUEST_CONTENT_TYPE,
+        )
         .body(sealed)
         .send()
         .await
@@ -94,7 +97,7 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("tampered response: {e}"))?;
     let answer: VerifyResponse = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
 
-    let keys = profile.verdict_public_keys().map_err(|e| e.to_string())?;
+    let keys = profile.verdict_keys;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|e| e.to_string())?

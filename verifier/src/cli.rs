@@ -538,7 +538,7 @@ fn dev(listen: SocketAddr, state_dir: &Path) -> ExitCode {
     }
     println!("PaySeal verifier (development mode)");
     println!("  url:           {}", settings.public_url);
-    println!("  tls pins:      {}", profile.tls_pins.join(" "));
+    println!("  tls pins:      {}", profile.document().tls_pins.join(" "));
     println!("  tls cert:      {}", paths.tls_cert.display());
     println!("  config:        {}", paths.config.display());
     println!("  profile:       {}", paths.profile.display());

@@ -433,7 +433,14 @@ impl Resolver {
                     .unwrap_or_else(|| format!("https://localhost:{}", listen.port())),
             ),
         };
-        let public_url = check_public_url(&public_url).map_err(|r| self.invalid(url_key, r))?;
+        let public_url = check_public_url(&public_url).map_err(|r| {
+            let hint = if listen.port() == 0 {
+                "; with listen port 0 set server.public_url explicitly"
+            } else {
+                ""
+            };
+            self.invalid(url_key, format!("{r}{hint}"))
+        })?;
 
         // TLS
         let tls = TlsFiles {
@@ -1008,42 +1015,20 @@ pub fn ed25519_raw(s: &str) -> Result<ed25519_dalek::VerifyingKey, String> {
         .map_err(|_| "not a valid Ed25519 public key".to_string())
 }
 
+/// The public URL by the protocol's one rule ([`payseal_protocol::url::VerifierUrl`]),
+/// surrounding whitespace ignored; returned without a trailing `/`.
 fn check_public_url(url: &str) -> Result<String, String> {
-    let url = url.trim().trim_end_matches('/');
-    let Some(rest) = url.strip_prefix("https://") else {
-        return Err(format!("{url:?} must start with https://"));
-    };
-    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '@']) {
-        return Err(format!(
-            "{url:?} must be https://HOST[:PORT] with no path, query or credentials"
-        ));
-    }
-    let host_end = if rest.starts_with('[') {
-        rest.find(']').map(|i| i + 1).unwrap_or(rest.len())
-    } else {
-        rest.find(':').unwrap_or(rest.len())
-    };
-    if let Some(port) = rest[host_end..].strip_prefix(':') {
-        match port.parse::<u16>() {
-            Ok(p) if p != 0 => {}
-            _ => return Err(format!("{url:?} has an invalid port (1..=65535); with listen port 0 set server.public_url explicitly")),
-        }
-    }
-    Ok(url.to_string())
+    let url = url.trim();
+    payseal_protocol::url::VerifierUrl::parse(url)
+        .map(|u| u.as_str().to_owned())
+        .map_err(|e| format!("{url:?} {e}"))
 }
 
+/// A backup pin by the protocol's rule (`sha256/<standard base64 of 32 bytes>`).
 fn check_pin(pin: &str) -> Result<(), String> {
-    let Some(b) = pin.strip_prefix("sha256/") else {
-        return Err(format!(
-            "{pin:?} must look like sha256/<base64 of 32 bytes>"
-        ));
-    };
-    match STANDARD.decode(b) {
-        Ok(d) if d.len() == 32 => Ok(()),
-        _ => Err(format!(
-            "{pin:?} must look like sha256/<base64 of 32 bytes>"
-        )),
-    }
+    payseal_protocol::pin::parse_pin(pin)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// A webhook URL must be `https://HOST…`, or `http://` to a loopback address (127.0.0.1,
@@ -1115,6 +1100,7 @@ mod tests {
         assert!(check_public_url("https://localhost:0").is_err());
         assert!(check_public_url("https://localhost:x").is_err());
         assert!(check_public_url("https://[::1]:8443").is_ok());
+        assert!(check_public_url("https://under_score.example").is_err());
         let good = format!("sha256/{}", STANDARD.encode([7u8; 32]));
         assert!(check_pin(&good).is_ok());
         assert!(check_pin("sha1/abcd").is_err());

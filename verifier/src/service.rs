@@ -14,10 +14,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use payseal_protocol::envelope::{self, EnvelopeError};
-use payseal_protocol::request::MIN_NONCE_BYTES;
 use payseal_protocol::verdict::VerdictError;
 use payseal_protocol::{
     Outcome, Reason, Receipt, Redemption, Store, VerdictClaims, VerifyRequest, VerifyResponse,
@@ -31,10 +28,7 @@ use crate::ledger::{
 use crate::rules::{self, AppRules, PartialPurchase, Purchase, Rejection, TrustAnchors};
 use crate::settings::{OfflineSettings, Settings};
 
-/// Longest nonce accepted, in bytes.
-pub const MAX_NONCE_BYTES: usize = 128;
-/// Longest app or account id accepted, in bytes.
-pub const MAX_ID_BYTES: usize = 256;
+pub use payseal_protocol::request::{MAX_ID_BYTES, MAX_NONCE_BYTES};
 
 /// Why a request got no sealed verdict.
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +242,8 @@ fn store_revocation(store: Store) -> Option<&'static str> {
         Store::Huawei => Some("huawei: purchaseState 2 (refunded)"),
         Store::Sandbox => Some("sandbox: state refunded"),
         Store::GooglePlay => None,
+        // `Store` is non-exhaustive: no signed refund state is known for a newer store.
+        _ => None,
     }
 }
 
@@ -295,23 +291,11 @@ pub async fn revoke(
         .await?)
 }
 
+/// The wire rules of the request, as `payseal_protocol` defines them (the SDK applies the same).
 fn validate_request(request: &VerifyRequest) -> Result<(), ServiceError> {
-    if request.v != PROTOCOL_VERSION {
-        return Err(ServiceError::BadRequest("unsupported protocol version"));
-    }
-    let nonce = URL_SAFE_NO_PAD
-        .decode(request.nonce.as_bytes())
-        .map_err(|_| ServiceError::BadRequest("nonce is not base64url"))?;
-    if nonce.len() < MIN_NONCE_BYTES || nonce.len() > MAX_NONCE_BYTES {
-        return Err(ServiceError::BadRequest("nonce length out of range"));
-    }
-    if request.app_id.is_empty() || request.app_id.len() > MAX_ID_BYTES {
-        return Err(ServiceError::BadRequest("app id length out of range"));
-    }
-    if request.account_id.is_empty() || request.account_id.len() > MAX_ID_BYTES {
-        return Err(ServiceError::BadRequest("account id length out of range"));
-    }
-    Ok(())
+    request
+        .validate()
+        .map_err(|e| ServiceError::BadRequest(e.as_str()))
 }
 
 /// Run the store rule, then re-check the app's allowed environments (defence in depth).

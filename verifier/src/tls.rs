@@ -124,21 +124,13 @@ impl ReloadableTls {
     }
 }
 
-/// The SubjectPublicKeyInfo DER of a certificate.
-pub fn cert_spki(cert_der: &[u8]) -> Result<Vec<u8>, String> {
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(cert_der).map_err(|e| format!("not X.509: {e}"))?;
-    Ok(cert.tbs_certificate.subject_pki.raw.to_vec())
-}
-
 /// The `sha256/<base64>` pin of the leaf certificate in a PEM file.
 pub fn leaf_pin(cert_pem: &Path) -> Result<String, TlsError> {
     let certs = read_certs(cert_pem)?;
-    let spki = cert_spki(certs[0].as_ref()).map_err(|reason| TlsError::Cert {
+    payseal_protocol::pin::certificate_pin(certs[0].as_ref()).map_err(|e| TlsError::Cert {
         path: cert_pem.to_path_buf(),
-        reason,
-    })?;
-    Ok(payseal_protocol::profile::spki_pin(&spki))
+        reason: e.to_string(),
+    })
 }
 
 /// A self-signed certificate and its key, as PEM.

@@ -68,18 +68,15 @@ fn profile_prints_a_valid_profile_with_leaf_and_backup_pins() {
     let settings = state.settings();
     let leaf = payseal_verifier::tls::leaf_pin(&settings.tls.cert_pem).unwrap();
     assert_eq!(
-        profile.tls_pins,
+        profile.document().tls_pins,
         vec![leaf, settings.backup_pins[0].clone()]
     );
+    assert_eq!(profile.key_config, settings.hpke_keys[0].config());
     assert_eq!(
-        profile.key_config().unwrap(),
-        settings.hpke_keys[0].config()
-    );
-    assert_eq!(
-        profile.verdict_public_keys().unwrap(),
+        profile.verdict_keys,
         vec![settings.verdict_keys[0].public_key()]
     );
-    assert_eq!(profile.verifier_url, settings.public_url);
+    assert_eq!(profile.verifier_url.as_str(), settings.public_url);
 }
 
 fn check(state: &StateDir, app: &str, receipt_json: &str) -> (Option<i32>, serde_json::Value) {
@@ -338,7 +335,7 @@ async fn verify_with_profile(
     assert!(ready);
     let request = common::request(APP, account, receipt);
     let (body, ctx) = payseal_protocol::envelope::seal_request(
-        &profile.key_config().unwrap(),
+        &profile.key_config,
         &serde_json::to_vec(&request).unwrap(),
     )
     .unwrap();
@@ -351,9 +348,9 @@ async fn verify_with_profile(
         .unwrap();
     assert_eq!(response.status(), 200);
     let sealed = response.bytes().await.unwrap();
-    let verifier = VerdictVerifier::new(profile.verdict_public_keys().unwrap());
+    let verifier = VerdictVerifier::new(profile.verdict_keys.clone());
     let claims = common::open_verdict(&verifier, ctx, &sealed);
-    assert_eq!(claims.iss, profile.verifier_url);
+    assert_eq!(claims.iss, profile.verifier_url.as_str());
     assert_eq!(claims.nonce, request.nonce);
     claims
 }
@@ -406,7 +403,7 @@ async fn dev_twice_on_one_dir_reuses_everything() {
     assert_eq!(snapshot(dir.path()), files_1, "a second run rewrote state");
     let profile_2 =
         Profile::parse(&std::fs::read_to_string(dir.path().join("profile.json")).unwrap()).unwrap();
-    assert_eq!(profile_2.hpke, profile_1.hpke);
+    assert_eq!(profile_2.key_config, profile_1.key_config);
     assert_eq!(profile_2.verdict_keys, profile_1.verdict_keys);
     assert_eq!(profile_2.tls_pins, profile_1.tls_pins);
     // The ledger persisted: the same account again is a repeat, another is refused.

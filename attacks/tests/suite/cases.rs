@@ -554,7 +554,7 @@ pub async fn replayed_verdict(w: Arc<World>) -> CaseResult {
     // request, is refused for its nonce.
     let new_nonce = URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
     let profile_keys = payseal_protocol::profile::Profile::parse(&w.profile_json)
-        .and_then(|p| p.verdict_public_keys())
+        .map(|p| p.verdict_keys)
         .map_err(|e| e.to_string())?;
     let checker = payseal_protocol::verdict::VerdictVerifier::new(profile_keys);
     let hash = genuine.sha256_hex();
@@ -823,7 +823,7 @@ pub async fn bad_tokens(w: Arc<World>) -> CaseResult {
     let claims = genuine.claims.clone();
     let kid = w.verdict_key.kid().to_string();
     let profile_keys = payseal_protocol::profile::Profile::parse(&w.profile_json)
-        .and_then(|p| p.verdict_public_keys())
+        .map(|p| p.verdict_keys)
         .map_err(|e| e.to_string())?;
     let sdk_checker = payseal_protocol::verdict::VerdictVerifier::new(profile_keys);
     let expected = Expected {

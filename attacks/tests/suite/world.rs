@@ -140,7 +140,7 @@ impl World {
             .first()
             .map(|k| VerdictSigningKey::from_seed(k.kid(), k.seed()))
             .ok_or("no verdict key")?;
-        let mut profile = payseal_verifier::profile::build(&settings).map_err(|e| e.to_string())?;
+        let profile = payseal_verifier::profile::build(&settings).map_err(|e| e.to_string())?;
         let server = Server::bind(settings)
             .map_err(|e| format!("bind: {e}"))?
             .with_connection_limits(ConnectionLimits {
@@ -148,8 +148,10 @@ impl World {
                 ..ConnectionLimits::default()
             });
         let addr = server.local_addr();
-        profile.verifier_url = localhost_url(addr);
-        let key_config = profile.key_config().map_err(|e| e.to_string())?;
+        let profile = profile
+            .with_verifier_url(&localhost_url(addr))
+            .map_err(|e| e.to_string())?;
+        let key_config = profile.key_config.clone();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(server.run(async move {
             let _ = rx.await;
@@ -213,9 +215,10 @@ impl World {
     /// The profile with its URL pointed at `addr` (same pins and keys): the app's traffic
     /// diverted to whatever listens there.
     pub fn profile_to(&self, addr: SocketAddr) -> String {
-        let mut p = Profile::parse(&self.profile_json).expect("own profile");
-        p.verifier_url = localhost_url(addr);
-        p.to_json()
+        Profile::parse(&self.profile_json)
+            .and_then(|p| p.with_verifier_url(&localhost_url(addr)))
+            .expect("own profile")
+            .to_json()
     }
 
     /// SDK options for `app`.

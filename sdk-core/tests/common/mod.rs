@@ -176,11 +176,13 @@ impl TestVerifier {
 
     fn serve(&mut self) {
         let settings = self.settings();
-        let mut profile = payseal_verifier::profile::build(&settings).unwrap();
+        let profile = payseal_verifier::profile::build(&settings).unwrap();
         let server = payseal_verifier::server::Server::bind(settings).unwrap();
         self.addr = server.local_addr();
-        profile.verifier_url = format!("https://localhost:{}", self.addr.port());
-        self.profile_json = profile.to_json();
+        self.profile_json = profile
+            .with_verifier_url(&format!("https://localhost:{}", self.addr.port()))
+            .unwrap()
+            .to_json();
         let (tx, rx) = oneshot::channel::<()>();
         self.shutdown = Some(tx);
         self.task = Some(tokio::spawn(async move {
@@ -226,9 +228,10 @@ impl TestVerifier {
     /// The verifier's profile with another URL (same pins and keys): what an app would see
     /// if its traffic were sent elsewhere.
     pub fn profile_pointing_to(&self, addr: SocketAddr) -> String {
-        let mut profile = Profile::parse(&self.profile_json).unwrap();
-        profile.verifier_url = format!("https://localhost:{}", addr.port());
-        profile.to_json()
+        Profile::parse(&self.profile_json)
+            .and_then(|p| p.with_verifier_url(&format!("https://localhost:{}", addr.port())))
+            .unwrap()
+            .to_json()
     }
 
     /// SDK options: the app id, the test CA as extra root, short timeouts, fast retries.

@@ -151,6 +151,11 @@ pub fn check_receipt(
         Store::AppStore => AppStoreRule.check(receipt, app, anchors, now_ms),
         Store::Huawei => HuaweiRule.check(receipt, app, anchors, now_ms),
         Store::Sandbox => SandboxRule.check(receipt, app, anchors, now_ms),
+        // `Store` is non-exhaustive: a store this verifier has no rule for.
+        other => Err(Rejection::new(
+            Reason::Malformed,
+            format!("no store rule for {other} receipts"),
+        )),
     }
 }
 

@@ -40,10 +40,7 @@ pub use limits::ConnectionLimits;
 use metrics::{Metrics, RequestLabels};
 use problem::{Problem, Tag};
 
-/// `Content-Type` of a sealed request.
-pub const REQUEST_CONTENT_TYPE: &str = "application/payseal-request";
-/// `Content-Type` of a sealed response.
-pub const RESPONSE_CONTENT_TYPE: &str = "application/payseal-response";
+pub use payseal_protocol::envelope::{REQUEST_CONTENT_TYPE, RESPONSE_CONTENT_TYPE};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]

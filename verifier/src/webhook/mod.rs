@@ -12,7 +12,8 @@
 //! "<t>.<body>")>`) and POSTs it, retrying with exponential backoff and jitter until a `2xx`
 //! or the app's give-up age, then marks it failed (`payseal-verifier webhooks list --failed`,
 //! `retry`). Delivery is at least once: receivers deduplicate by the event `id`
-//! ([`receiver::verify_webhook`] is the receiver's check).
+//! ([`receiver::verify_webhook`] is the receiver's check). The event format, the signature and
+//! the receiver's check live in [`payseal_protocol::webhook`].
 
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ pub mod receiver;
 pub mod signing;
 pub mod worker;
 
+pub use payseal_protocol::webhook::{Event, RevokedData};
 pub use receiver::{
     verify_webhook, WebhookError, WebhookEvent, DEFAULT_TOLERANCE, PURCHASE_PAID, PURCHASE_REVOKED,
 };
@@ -95,17 +97,6 @@ impl Default for WorkerSettings {
     }
 }
 
-/// The event body, as sent (and signed).
-#[derive(Debug, Serialize)]
-struct Event<'a, T: Serialize> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    created: i64,
-    app: &'a str,
-    data: T,
-}
-
 /// Why an event body could not be made (a serialization bug, not an input problem).
 #[derive(Debug, thiserror::Error)]
 #[error("webhook event does not serialize: {0}")]
@@ -118,13 +109,14 @@ fn event<T: Serialize>(
     created_ms: i64,
     data: T,
 ) -> Result<NewDelivery, EventError> {
-    let body = serde_json::to_string(&Event {
-        id,
-        event_type,
+    let body = Event {
+        id: id.to_string(),
+        event_type: event_type.to_string(),
         created: created_ms.div_euclid(1000),
-        app,
+        app: app.to_string(),
         data,
-    })
+    }
+    .to_body()
     .map_err(|e| EventError(e.to_string()))?;
     Ok(NewDelivery {
         id: id.to_string(),
@@ -139,27 +131,6 @@ fn event<T: Serialize>(
 /// the verdict claims.
 pub fn paid_event(claims: &VerdictClaims, created_ms: i64) -> Result<NewDelivery, EventError> {
     event(&claims.jti, PURCHASE_PAID, &claims.app, created_ms, claims)
-}
-
-/// `data` of a `purchase.revoked` event.
-#[derive(Debug, Clone, Serialize)]
-pub struct RevokedData<'a> {
-    /// The store.
-    pub store: Store,
-    /// The app id.
-    pub app: &'a str,
-    /// The transaction key as recorded (App Store `transactionId`, Play `orderId`, ...).
-    pub transaction_id: &'a str,
-    /// The owning account (the `sub` of its `paid` verdicts).
-    pub sub: &'a str,
-    /// The product id.
-    pub product_id: &'a str,
-    /// The `jti` of the first `paid` verdict (= the id of its `purchase.paid` event).
-    pub first_verdict_id: &'a str,
-    /// When it was revoked, unix seconds.
-    pub revoked_at: i64,
-    /// Why.
-    pub reason: &'a str,
 }
 
 /// The `purchase.revoked` delivery for `row` (a fresh random id).

@@ -7,7 +7,7 @@
 # the load, divided by the requests) next to that crypto floor per request: a ratio that does
 # not depend on the load client sharing the cores.
 #
-# Env: CONNECTIONS (64) SECONDS (30) UNIQUE (2000 distinct receipts) LEDGER (default: the dev
+# Env: CONNECTIONS (64) DURATION (30 s) UNIQUE (2000 distinct receipts) LEDGER (default: the dev
 #      state's SQLite file; e.g. postgres://... to bench another backend) SKIP_CRITERION=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,8 @@ source scripts/lib/common.sh
 need cargo "install Rust with rustup"
 need python3 "apt-get install python3"
 CONNECTIONS=${CONNECTIONS:-64}
-SECONDS_=${SECONDS:-30}
+# (not SECONDS: bash's own SECONDS counts from the shell's start, so it is always set)
+SECONDS_=${DURATION:-30}
 UNIQUE=${UNIQUE:-2000}
 
 if [[ -z ${SKIP_CRITERION:-} ]]; then

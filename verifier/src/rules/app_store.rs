@@ -10,7 +10,7 @@
 //! `revocationDate` (`revoked`). A third `x5c` certificate (Apple sends its root) is not
 //! trusted for anything: the root is always one of [`TrustAnchors::apple_roots`].
 //!
-//! A chain that passed is remembered by the [`TrustAnchors`] (see [`chain`]): the next
+//! A chain that passed is remembered by the [`TrustAnchors`] (see `chain.rs`): the next
 //! transaction under the same leaf and intermediate skips the certificate parsing and the two
 //! chain signatures, and is checked with the remembered leaf key and validity windows.
 

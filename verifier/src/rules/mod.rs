@@ -1,7 +1,7 @@
 //! Store rules (the "predefined rule" of each store): pure functions of
 //! (receipt, app rules, trust anchors, now) → purchase or rejection. No I/O.
 //!
-//! Each store is one [`StoreRule`] in the stages of DESIGN.md, driven once by [`check_receipt`]:
+//! Each store is one `StoreRule` in the stages of DESIGN.md, driven once by [`check_receipt`]:
 //! 1. the app must have settings for the receipt's store (`unknown_app`; for the sandbox store,
 //!    `untrusted_environment`: only apps marked sandbox accept it);
 //! 2. **parse**: the receipt is split into the bytes the store signed and the signature, nothing

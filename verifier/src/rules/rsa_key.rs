@@ -13,7 +13,7 @@ pub enum RsaKeyError {
     /// The bytes are not an X.509 SubjectPublicKeyInfo holding an RSA key.
     #[error("not a Base64 X.509 SubjectPublicKeyInfo RSA public key")]
     NotRsaSpki,
-    /// The key is under [`MIN_BITS`].
+    /// The key is under 2048 bits.
     #[error("RSA key of {bits} bits is too small (at least 2048)")]
     TooSmall {
         /// The key's modulus size.

@@ -1,4 +1,6 @@
-//! Criterion benchmarks of each store rule on a genuine receipt (signature, chain and content checks).
+//! Criterion benchmarks of each store rule on a genuine receipt (signature, chain and content
+//! checks); `app_store` runs with the chain cached (every transaction after the first under a
+//! leaf), `app_store_uncached` verifies the chain in full.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -6,15 +8,14 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use payseal_protocol::{Environment, Store};
 use payseal_sandbox::{Order, SandboxStore};
 use payseal_verifier::rules::{
-    check_receipt, AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, SandboxRules,
-    TrustAnchors,
+    check_receipt, AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, RsaPublicKey,
+    SandboxRules, TrustAnchors,
 };
-use rsa::pkcs8::DecodePublicKey;
 
 const APP: &str = "com.example.game";
 
-fn rsa_key(b64: &str) -> rsa::RsaPublicKey {
-    rsa::RsaPublicKey::from_public_key_der(&STANDARD.decode(b64).unwrap()).unwrap()
+fn rsa_key(b64: &str) -> RsaPublicKey {
+    RsaPublicKey::from_spki_der(&STANDARD.decode(b64).unwrap()).unwrap()
 }
 
 fn rules(c: &mut Criterion) {
@@ -43,9 +44,8 @@ fn rules(c: &mut Criterion) {
             public_key: ed25519_dalek::VerifyingKey::from_bytes(&ed).unwrap(),
         }),
     };
-    let anchors = TrustAnchors {
-        apple_roots: vec![store.app_store_chain().root],
-    };
+    let roots = vec![store.app_store_chain().root];
+    let anchors = TrustAnchors::new(roots.clone()).unwrap();
     let now = payseal_sandbox::now_ms();
     let mut group = c.benchmark_group("rules");
     for (name, store_kind) in [
@@ -68,6 +68,17 @@ fn rules(c: &mut Criterion) {
     assert!(check_receipt(&pss, &app, &anchors, now).is_ok());
     group.bench_function("huawei_pss", |b| {
         b.iter(|| check_receipt(std::hint::black_box(&pss), &app, &anchors, now))
+    });
+    // The App Store rule on a chain it has not seen: fresh anchors (empty chain cache) each time.
+    let receipt = store
+        .issue(&Order::new(Store::AppStore, APP, "gems_100"))
+        .unwrap();
+    group.bench_function("app_store_uncached", |b| {
+        b.iter_batched(
+            || TrustAnchors::new(roots.clone()).unwrap(),
+            |fresh| check_receipt(std::hint::black_box(&receipt), &app, &fresh, now),
+            criterion::BatchSize::SmallInput,
+        )
     });
     group.finish();
 }

@@ -26,13 +26,13 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use payseal_protocol::Environment;
-use rsa::pkcs8::DecodePublicKey;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::ledger::{self, Backend, LedgerOptions, Password};
 use crate::rules::{
-    AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, SandboxRules, TrustAnchors,
+    AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, RsaPublicKey, SandboxRules,
+    TrustAnchorError, TrustAnchors,
 };
 use crate::settings::{Limits, OfflineSettings, Settings, TlsFiles};
 
@@ -357,12 +357,20 @@ impl Resolver {
 
     /// `[trust]`: the App Store roots, each fingerprint-checked.
     fn anchors(&self, trust: &RawTrust) -> Result<TrustAnchors, ConfigError> {
-        let mut anchors = TrustAnchors::default();
+        let mut apple_roots = Vec::with_capacity(trust.apple_roots.len());
         for (i, root) in trust.apple_roots.iter().enumerate() {
             let key = format!("trust.apple_roots[{i}]");
-            anchors.apple_roots.push(self.load_root(&key, root)?);
+            apple_roots.push(self.load_root(&key, root)?);
         }
-        Ok(anchors)
+        TrustAnchors::new(apple_roots).map_err(|e| match e {
+            TrustAnchorError::NotCertificate { index } => self.invalid(
+                format!("trust.apple_roots[{index}].path"),
+                format!(
+                    "{}: not an X.509 certificate",
+                    self.path(&trust.apple_roots[index].path).display()
+                ),
+            ),
+        })
     }
 
     fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
@@ -881,12 +889,6 @@ impl Resolver {
                 ),
             ));
         }
-        x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|_| {
-            self.invalid(
-                format!("{key}.path"),
-                format!("{}: not an X.509 certificate", path.display()),
-            )
-        })?;
         Ok(cert.as_ref().to_vec())
     }
 
@@ -928,7 +930,7 @@ impl Resolver {
         let app_store = match &app.app_store {
             None => None,
             Some(a) => {
-                if anchors.apple_roots.is_empty() {
+                if anchors.apple_roots().is_empty() {
                     return Err(self.invalid(
                         k("app_store"),
                         "App Store receipts need at least one [[trust.apple_roots]] entry",
@@ -990,18 +992,10 @@ fn b64(s: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| "not Base64".to_string())
 }
 
-/// Decode a Base64 X.509 SubjectPublicKeyInfo holding an RSA key (the Play Console / AppGallery form).
-pub fn rsa_spki(s: &str) -> Result<rsa::RsaPublicKey, String> {
-    let der = b64(s)?;
-    let key = rsa::RsaPublicKey::from_public_key_der(&der)
-        .map_err(|_| "not a Base64 X.509 SubjectPublicKeyInfo RSA public key".to_string())?;
-    let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
-    if bits < 2048 {
-        return Err(format!(
-            "RSA key of {bits} bits is too small (at least 2048)"
-        ));
-    }
-    Ok(key)
+/// Decode a Base64 X.509 SubjectPublicKeyInfo holding an RSA key (the Play Console / AppGallery
+/// form), once, into the form the rules verify with.
+pub fn rsa_spki(s: &str) -> Result<RsaPublicKey, String> {
+    RsaPublicKey::from_spki_der(&b64(s)?).map_err(|e| e.to_string())
 }
 
 /// Decode a Base64 raw 32-byte Ed25519 public key (the sandbox store's form).

@@ -298,33 +298,14 @@ fn validate_request(request: &VerifyRequest) -> Result<(), ServiceError> {
         .map_err(|e| ServiceError::BadRequest(e.as_str()))
 }
 
-/// Run the store rule, then re-check the app's allowed environments (defence in depth).
+/// Run the app's store rule (which also decides the environment and quantity).
 fn check(
     app: &AppRules,
     anchors: &TrustAnchors,
     receipt: &Receipt,
     now_ms: i64,
 ) -> Result<Purchase, Rejection> {
-    let purchase = rules::check_receipt(receipt, app, anchors, now_ms)?;
-    if !app.environments.contains(&purchase.environment) {
-        return Err(Rejection {
-            reason: Reason::UntrustedEnvironment,
-            detail: format!(
-                "{} purchase, but the app accepts only {:?}",
-                purchase.environment.as_str(),
-                app.environments
-                    .iter()
-                    .map(|e| e.as_str())
-                    .collect::<Vec<_>>()
-            ),
-            partial: PartialPurchase {
-                environment: Some(purchase.environment),
-                product_id: Some(purchase.product_id.clone()),
-                transaction_id: Some(purchase.transaction_id.clone()),
-            },
-        });
-    }
-    Ok(purchase)
+    rules::check_receipt(receipt, app, anchors, now_ms)
 }
 
 fn fill_purchase(claims: &mut VerdictClaims, p: &Purchase) {

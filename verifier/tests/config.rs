@@ -37,7 +37,7 @@ fn dev_config_loads_with_paths_resolved_against_its_folder() {
         format!("sqlite:{}", dir.join("ledger.db").display())
     );
     assert_eq!(s.tls.cert_pem, dir.join("tls/cert.pem"));
-    assert_eq!(s.anchors.apple_roots.len(), 1);
+    assert_eq!(s.anchors.apple_roots().len(), 1);
     assert_eq!(s.backup_pins.len(), 1);
     assert_eq!(s.hpke_keys.len(), 1);
     assert_eq!(s.verdict_keys.len(), 1);

@@ -3,44 +3,38 @@
 //! intermediate, every certificate valid at the transaction's `signedDate`.
 //!
 //! Order: JWS shape (`malformed`) → `alg` exactly `ES256` (`bad_signature`) → `x5c` shape
-//! (`untrusted_chain`) → the JWS signature with the leaf's P-256 key (`bad_signature`) → the
-//! chain: signatures, issuer names, CA flag, marker OIDs, anchor (`untrusted_chain`) → the
-//! payload (`malformed`) → validity of leaf, intermediate and root at `signedDate`
-//! (`untrusted_chain`) → `bundleId` (`wrong_app`) → `revocationDate` (`revoked`) →
-//! environment (`untrusted_environment`). A third `x5c` certificate (Apple sends its root) is
-//! not trusted for anything: the root is always one of [`TrustAnchors::apple_roots`].
+//! (`untrusted_chain`) → the JWS signature with the leaf's P-256 key (`bad_signature`, `ring`)
+//! → the chain: signatures, issuer names, CA flag, marker OIDs, anchor (`untrusted_chain`) →
+//! the payload (`malformed`) → validity of leaf, intermediate and root at `signedDate`
+//! (`untrusted_chain`) → `transactionId` present (`malformed`) → `bundleId` (`wrong_app`) →
+//! `revocationDate` (`revoked`). A third `x5c` certificate (Apple sends its root) is not
+//! trusted for anything: the root is always one of [`TrustAnchors::apple_roots`].
+//!
+//! A chain that passed is remembered by the [`TrustAnchors`] (see `chain.rs`): the next
+//! transaction under the same leaf and intermediate skips the certificate parsing and the two
+//! chain signatures, and is checked with the remembered leaf key and validity windows.
+
+pub(crate) mod chain;
+
+use std::sync::Arc;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use p256::ecdsa::signature::Verifier;
-use payseal_protocol::{Environment, Reason, Receipt, Store};
+use payseal_protocol::{Environment, Reason, Store};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-use x509_parser::asn1_rs::oid;
-use x509_parser::prelude::*;
+use x509_parser::time::ASN1Time;
 
-use super::{
-    check_environment, no_store_rules, quantity, wrong_rule, AppRules, PartialPurchase, Purchase,
-    Rejection, StoreRule, TrustAnchors,
-};
+use super::{AppRules, AppStoreRules, Claimed, Refusal, Rejection, StoreRule, TrustAnchors};
+use chain::{untrusted, ChainCache, VerifiedChain};
 
-/// DER content of OID 1.2.840.113635.100.6.11.1 (Apple's receipt/StoreKit signing leaf marker).
-const LEAF_MARKER: &[u8] = &oid!(raw 1.2.840.113635.100.6.11.1);
-/// DER content of OID 1.2.840.113635.100.6.2.1 (Apple's WWDR intermediate marker).
-const INTERMEDIATE_MARKER: &[u8] = &oid!(raw 1.2.840.113635.100.6.2.1);
-/// id-ecPublicKey.
-const EC_PUBLIC_KEY: &[u8] = &oid!(raw 1.2.840.10045.2.1);
-/// prime256v1 (P-256).
-const P256_CURVE: &[u8] = &oid!(raw 1.2.840.10045.3.1.7);
+pub use chain::ChainCacheStats;
 
 /// How far in the future a `signedDate` may be (clock skew between Apple and this verifier).
 const FUTURE_SKEW_MS: i64 = 10 * 60 * 1000;
 
 /// The App Store rule.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct AppStoreRule;
+pub(crate) struct AppStoreRule;
 
 #[derive(Debug, Deserialize)]
 struct Header {
@@ -49,10 +43,23 @@ struct Header {
     crit: Option<serde_json::Value>,
 }
 
+/// A compact JWS split and its header checked; nothing in the payload read.
+pub(crate) struct ParsedJws<'r> {
+    /// `header.payload`, the bytes the signature covers.
+    signing_input: &'r str,
+    /// The Base64url payload.
+    payload: &'r str,
+    /// The Base64url signature.
+    signature: &'r str,
+    /// `x5c[0]` (leaf) and `x5c[1]` (intermediate), DER.
+    leaf: Vec<u8>,
+    intermediate: Vec<u8>,
+}
+
 /// The fields of `JWSTransactionDecodedPayload` that the rule reads.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Transaction {
+pub(crate) struct Transaction {
     transaction_id: String,
     original_transaction_id: Option<String>,
     bundle_id: String,
@@ -68,146 +75,60 @@ fn malformed(detail: impl Into<String>) -> Rejection {
     Rejection::new(Reason::Malformed, detail)
 }
 
-fn untrusted(detail: impl Into<String>) -> Rejection {
-    Rejection::new(Reason::UntrustedChain, detail)
-}
-
-fn has_extension(cert: &X509Certificate<'_>, oid_der: &[u8]) -> bool {
-    cert.extensions()
-        .iter()
-        .any(|e| e.oid.as_bytes() == oid_der)
-}
-
-/// The leaf's P-256 public key, or `untrusted_chain` when the leaf has another kind of key.
-fn leaf_key(leaf: &X509Certificate<'_>) -> Result<p256::ecdsa::VerifyingKey, Rejection> {
-    let spki = leaf.public_key();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok());
-    if spki.algorithm.algorithm.as_bytes() != EC_PUBLIC_KEY
-        || curve.as_ref().map(|c| c.as_bytes()) != Some(P256_CURVE)
-    {
-        return Err(untrusted("x5c[0] does not hold a P-256 key (wrong order?)"));
-    }
-    p256::ecdsa::VerifyingKey::from_sec1_bytes(&spki.subject_public_key.data)
-        .map_err(|_| untrusted("x5c[0] P-256 key does not decode"))
-}
-
-/// Chains that passed [`check_chain`]: SHA-256 of (leaf, intermediate, anchors) → anchor index.
-///
-/// A memo of a pure function keyed by a hash of its exact inputs, so the rule stays a pure
-/// function of its arguments; it saves the two ECDSA verifications (one P-384) that every
-/// transaction under the same Apple leaf would repeat. Only successes are remembered.
-static VERIFIED_CHAINS: OnceLock<Mutex<HashMap<[u8; 32], usize>>> = OnceLock::new();
-/// Bound on remembered chains (Apple rotates leaves every year or two; a few suffice).
-const VERIFIED_CHAINS_MAX: usize = 256;
-
-fn chain_key(leaf_der: &[u8], inter_der: &[u8], anchors: &TrustAnchors) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for part in [leaf_der, inter_der]
-        .into_iter()
-        .chain(anchors.apple_roots.iter().map(Vec::as_slice))
-    {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    h.finalize().into()
-}
-
-/// [`check_chain`], memoized on the exact DER bytes.
-fn verified_chain(
-    leaf_der: &[u8],
-    leaf: &X509Certificate<'_>,
-    inter_der: &[u8],
-    inter: &X509Certificate<'_>,
-    anchors: &TrustAnchors,
-) -> Result<usize, Rejection> {
-    let key = chain_key(leaf_der, inter_der, anchors);
-    let cache = VERIFIED_CHAINS.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(index) = cache.lock().ok().and_then(|m| m.get(&key).copied()) {
-        return Ok(index);
-    }
-    let index = check_chain(leaf, inter, anchors)?;
-    if let Ok(mut m) = cache.lock() {
-        if m.len() >= VERIFIED_CHAINS_MAX {
-            m.clear();
-        }
-        m.insert(key, index);
-    }
-    Ok(index)
-}
-
-/// Leaf issued by the intermediate, marker OIDs, intermediate a CA issued by a configured root.
-/// Returns the index of that root in `anchors.apple_roots`.
-fn check_chain(
-    leaf: &X509Certificate<'_>,
-    inter: &X509Certificate<'_>,
-    anchors: &TrustAnchors,
-) -> Result<usize, Rejection> {
-    if leaf.issuer() != inter.subject() || leaf.verify_signature(Some(inter.public_key())).is_err()
-    {
-        return Err(untrusted("leaf is not issued by the x5c intermediate"));
-    }
-    if !has_extension(leaf, LEAF_MARKER) {
-        return Err(untrusted(
-            "leaf lacks Apple's marker OID 1.2.840.113635.100.6.11.1",
+/// The ES256 JWS signature over `signing_input` with the leaf's key (uncompressed SEC1).
+fn verify_es256(leaf_key: &[u8], signing_input: &str, signature: &str) -> Result<(), Rejection> {
+    let sig = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| Rejection::new(Reason::BadSignature, "JWS signature is not Base64url"))?;
+    if sig.len() != 64 {
+        return Err(Rejection::new(
+            Reason::BadSignature,
+            "JWS signature is not a 64-byte ES256 signature",
         ));
     }
-    if !inter.is_ca() {
-        return Err(untrusted("intermediate is not a CA"));
-    }
-    if !has_extension(inter, INTERMEDIATE_MARKER) {
-        return Err(untrusted(
-            "intermediate lacks Apple's marker OID 1.2.840.113635.100.6.2.1",
-        ));
-    }
-    if anchors.apple_roots.is_empty() {
-        return Err(untrusted("no App Store root is configured"));
-    }
-    anchors
-        .apple_roots
-        .iter()
-        .position(|der| match X509Certificate::from_der(der) {
-            Ok((_, root)) => {
-                inter.issuer() == root.subject()
-                    && inter.verify_signature(Some(root.public_key())).is_ok()
-            }
-            Err(_) => false,
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, leaf_key)
+        .verify(signing_input.as_bytes(), &sig)
+        .map_err(|_| {
+            Rejection::new(
+                Reason::BadSignature,
+                "ES256 signature does not verify with the x5c leaf",
+            )
         })
-        .ok_or_else(|| untrusted("intermediate is not issued by a configured App Store root"))
 }
 
-fn valid_at(cert: &X509Certificate<'_>, at: ASN1Time, what: &str) -> Result<(), Rejection> {
-    if cert.validity().is_valid_at(at) {
-        Ok(())
-    } else {
-        Err(untrusted(format!(
-            "{what} certificate is not valid at signedDate ({} .. {})",
-            cert.validity().not_before,
-            cert.validity().not_after
-        )))
+/// The JWS signature, then the chain: from the anchors' cache when this leaf and intermediate
+/// passed before, else in full (and remembered).
+fn verified_chain(
+    jws: &ParsedJws<'_>,
+    anchors: &TrustAnchors,
+) -> Result<Arc<VerifiedChain>, Rejection> {
+    let cache = anchors.app_store_chains();
+    let key = ChainCache::key(&jws.leaf, &jws.intermediate);
+    if let Some(known) = cache.get(&key) {
+        verify_es256(&known.leaf_key, jws.signing_input, jws.signature)?;
+        return Ok(known);
     }
+    let leaf = chain::parse_cert(&jws.leaf, "x5c[0]")?;
+    let inter = chain::parse_cert(&jws.intermediate, "x5c[1]")?;
+    let leaf_key = chain::leaf_key(&leaf)?;
+    verify_es256(&leaf_key, jws.signing_input, jws.signature)?;
+    let verified = Arc::new(chain::verify_chain(&leaf, leaf_key, &inter, anchors)?);
+    cache.insert(key, verified.clone());
+    Ok(verified)
 }
 
 impl StoreRule for AppStoreRule {
-    fn check(
-        &self,
-        receipt: &Receipt,
-        app: &AppRules,
-        anchors: &TrustAnchors,
-        now_ms: i64,
-    ) -> Result<Purchase, Rejection> {
-        let Receipt::AppStore { jws } = receipt else {
-            return Err(wrong_rule(Store::AppStore, receipt));
-        };
-        let rules = app
-            .app_store
-            .as_ref()
-            .ok_or_else(|| no_store_rules(app, Store::AppStore))?;
+    const STORE: Store = Store::AppStore;
+    type Input<'r> = &'r str;
+    type Settings = AppStoreRules;
+    type Parsed<'r> = ParsedJws<'r>;
+    type Signed = Transaction;
 
-        // JWS shape.
+    fn settings(app: &AppRules) -> Option<&AppStoreRules> {
+        app.app_store.as_ref()
+    }
+
+    fn parse<'r>(jws: Self::Input<'r>) -> Result<Self::Parsed<'r>, Rejection> {
         let mut parts = jws.split('.');
         let (Some(h64), Some(p64), Some(s64), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -253,110 +174,88 @@ impl StoreRule for AppStoreRule {
                 x5c.len()
             )));
         }
-        let ders = x5c
+        let mut ders = x5c
             .iter()
             .map(|c| STANDARD.decode(c))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| untrusted("x5c certificate is not Base64"))?;
-        let (leaf_der, inter_der) = (&ders[0], &ders[1]);
-        let leaf = match X509Certificate::from_der(leaf_der) {
-            Ok(([], c)) => c,
-            _ => return Err(untrusted("x5c[0] is not a DER certificate")),
+            .map_err(|_| untrusted("x5c certificate is not Base64"))?
+            .into_iter();
+        let (Some(leaf), Some(intermediate)) = (ders.next(), ders.next()) else {
+            return Err(untrusted("x5c has no leaf and intermediate"));
         };
-        let inter = match X509Certificate::from_der(inter_der) {
-            Ok(([], c)) => c,
-            _ => return Err(untrusted("x5c[1] is not a DER certificate")),
-        };
+        Ok(ParsedJws {
+            signing_input: &jws[..h64.len() + 1 + p64.len()],
+            payload: p64,
+            signature: s64,
+            leaf,
+            intermediate,
+        })
+    }
 
-        // The JWS signature, with the leaf's key, over the exact signing input.
-        let key = leaf_key(&leaf)?;
-        let sig_bytes = URL_SAFE_NO_PAD
-            .decode(s64)
-            .map_err(|_| Rejection::new(Reason::BadSignature, "JWS signature is not Base64url"))?;
-        let sig = p256::ecdsa::Signature::from_slice(&sig_bytes).map_err(|_| {
-            Rejection::new(
-                Reason::BadSignature,
-                "JWS signature is not a 64-byte ES256 signature",
-            )
-        })?;
-        let signing_input_len = h64.len() + 1 + p64.len();
-        key.verify(&jws.as_bytes()[..signing_input_len], &sig)
-            .map_err(|_| {
-                Rejection::new(
-                    Reason::BadSignature,
-                    "ES256 signature does not verify with the x5c leaf",
-                )
-            })?;
-
-        // The chain up to a configured root (time-independent checks, memoized).
-        let root_index = verified_chain(leaf_der, &leaf, inter_der, &inter, anchors)?;
-        let root = anchors
-            .apple_roots
-            .get(root_index)
-            .and_then(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
-            .ok_or_else(|| untrusted("configured App Store root does not parse"))?;
+    fn verify_signature(
+        jws: ParsedJws<'_>,
+        _settings: &AppStoreRules,
+        anchors: &TrustAnchors,
+        now_ms: i64,
+    ) -> Result<Transaction, Rejection> {
+        let chain = verified_chain(&jws, anchors)?;
 
         // The payload, now that its signer chains to a trusted root.
         let payload = URL_SAFE_NO_PAD
-            .decode(p64)
+            .decode(jws.payload)
             .map_err(|_| malformed("JWS payload is not Base64url"))?;
         let tx: Transaction = serde_json::from_slice(&payload)
             .map_err(|e| malformed(format!("signed transaction does not parse: {e}")))?;
 
-        // Validity at signedDate.
+        // Validity at signedDate, every time (a cached chain is not valid forever).
         if tx.signed_date > now_ms.saturating_add(FUTURE_SKEW_MS) {
             return Err(untrusted("signedDate is in the future"));
         }
         let at = ASN1Time::from_timestamp(tx.signed_date.div_euclid(1000))
             .map_err(|_| malformed("signedDate is out of range"))?;
-        valid_at(&leaf, at, "leaf")?;
-        valid_at(&inter, at, "intermediate")?;
-        valid_at(&root, at, "root")?;
+        chain::valid_at(&chain.leaf, at, "leaf")?;
+        chain::valid_at(&chain.intermediate, at, "intermediate")?;
+        chain::valid_at(&chain.root, at, "root")?;
+        Ok(tx)
+    }
 
-        let environment = if tx.environment == "Production" {
-            Environment::Production
-        } else {
-            Environment::Sandbox
-        };
-        let partial = PartialPurchase {
-            environment: Some(environment),
-            product_id: Some(tx.product_id.clone()),
-            transaction_id: Some(tx.transaction_id.clone()),
-        };
+    fn check_binding_and_state(
+        tx: &Transaction,
+        rules: &AppStoreRules,
+        _app: &AppRules,
+    ) -> Result<(), Refusal> {
         if tx.transaction_id.is_empty() {
-            return Err(Rejection::with_partial(
-                Reason::Malformed,
-                "empty transactionId",
-                partial,
-            ));
+            return Err(Refusal::new(Reason::Malformed, "empty transactionId"));
         }
         if tx.bundle_id != rules.bundle_id {
-            return Err(Rejection::with_partial(
+            return Err(Refusal::new(
                 Reason::WrongApp,
                 format!("bundleId {} is not {}", tx.bundle_id, rules.bundle_id),
-                partial,
             ));
         }
         if tx.revocation_date.is_some() {
-            return Err(Rejection::with_partial(
+            return Err(Refusal::new(
                 Reason::Revoked,
                 "transaction has a revocationDate (refunded or revoked)",
-                partial,
             ));
         }
-        check_environment(app, environment, &partial)?;
-        let quantity = quantity(tx.quantity, &partial)?;
+        Ok(())
+    }
 
-        Ok(Purchase {
-            store: Store::AppStore,
-            environment,
-            product_id: tx.product_id,
+    fn extract(tx: &Transaction) -> Claimed {
+        Claimed {
+            environment: if tx.environment == "Production" {
+                Environment::Production
+            } else {
+                Environment::Sandbox
+            },
+            product_id: tx.product_id.clone(),
             transaction_key: tx.transaction_id.clone(),
-            transaction_id: tx.transaction_id,
-            original_transaction_id: tx.original_transaction_id,
-            quantity,
+            transaction_id: tx.transaction_id.clone(),
+            original_transaction_id: tx.original_transaction_id.clone(),
+            quantity: tx.quantity,
             purchased_at: tx.purchase_date,
-        })
+        }
     }
 }
 

@@ -1,16 +1,16 @@
 //! Google Play: SHA1withRSA (PKCS#1 v1.5) over the exact `Purchase.getOriginalJson()` bytes.
 
-use payseal_protocol::{Environment, Reason, Receipt, Store};
+use payseal_protocol::{Environment, Reason, Store};
 use serde::Deserialize;
 
 use super::{
-    check_environment, decode_signature, no_store_rules, quantity, wrong_rule, AppRules,
-    PartialPurchase, Purchase, Rejection, StoreRule, TrustAnchors,
+    decode_signature, signed_json, AppRules, Claimed, DataAndSignature, GooglePlayRules, Refusal,
+    Rejection, StoreRule, TrustAnchors,
 };
 
 /// The Google Play rule.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct GooglePlayRule;
+pub(crate) struct GooglePlayRule;
 
 /// The fields of Play's purchase JSON that the rule reads.
 #[derive(Debug, Deserialize)]
@@ -28,47 +28,60 @@ struct PlayPurchase {
     purchase_type: Option<i64>,
 }
 
+/// A Play purchase whose signature verified, its product and transaction id resolved.
+#[derive(Debug)]
+pub(crate) struct SignedPlayPurchase {
+    package_name: String,
+    product_id: String,
+    /// `orderId`, else `purchaseToken`.
+    transaction_id: String,
+    purchase_time: i64,
+    purchase_state: i64,
+    quantity: Option<u32>,
+    purchase_type: Option<i64>,
+}
+
+/// The decoded signature and the exact purchase JSON it covers.
+pub(crate) struct ParsedPlay<'r> {
+    data: &'r str,
+    signature: Vec<u8>,
+}
+
 impl StoreRule for GooglePlayRule {
-    fn check(
-        &self,
-        receipt: &Receipt,
-        app: &AppRules,
+    const STORE: Store = Store::GooglePlay;
+    type Input<'r> = DataAndSignature<'r>;
+    type Settings = GooglePlayRules;
+    type Parsed<'r> = ParsedPlay<'r>;
+    type Signed = SignedPlayPurchase;
+
+    fn settings(app: &AppRules) -> Option<&GooglePlayRules> {
+        app.google_play.as_ref()
+    }
+
+    fn parse<'r>(input: Self::Input<'r>) -> Result<Self::Parsed<'r>, Rejection> {
+        Ok(ParsedPlay {
+            data: input.data,
+            signature: decode_signature(input.signature)?,
+        })
+    }
+
+    fn verify_signature(
+        parsed: ParsedPlay<'_>,
+        rules: &GooglePlayRules,
         _anchors: &TrustAnchors,
         _now_ms: i64,
-    ) -> Result<Purchase, Rejection> {
-        let Receipt::GooglePlay {
-            purchase_data,
-            signature,
-        } = receipt
-        else {
-            return Err(wrong_rule(Store::GooglePlay, receipt));
-        };
-        let rules = app
-            .google_play
-            .as_ref()
-            .ok_or_else(|| no_store_rules(app, Store::GooglePlay))?;
-
-        // 1. The signature over the exact bytes, before anything is read from them.
-        let sig = decode_signature(signature)?;
-        if !super::rsa_signature_verifies(
-            &rules.public_key,
+    ) -> Result<SignedPlayPurchase, Rejection> {
+        if !rules.public_key.verifies(
             &ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
-            purchase_data.as_bytes(),
-            &sig,
+            parsed.data.as_bytes(),
+            &parsed.signature,
         ) {
             return Err(Rejection::new(
                 Reason::BadSignature,
                 "SHA1withRSA signature does not verify with the app's Play key",
             ));
         }
-
-        // 2. Signed content.
-        let p: PlayPurchase = serde_json::from_str(purchase_data).map_err(|e| {
-            Rejection::new(
-                Reason::Malformed,
-                format!("signed purchase JSON does not parse: {e}"),
-            )
-        })?;
+        let p: PlayPurchase = signed_json(parsed.data, "purchase JSON")?;
         let product_id = match (p.product_id, p.product_ids) {
             (Some(id), _) => id,
             (None, Some(ids)) if ids.len() == 1 => ids.into_iter().next().unwrap_or_default(),
@@ -79,14 +92,9 @@ impl StoreRule for GooglePlayRule {
                 ))
             }
         };
-        let environment = if p.purchase_type == Some(0) {
-            Environment::Sandbox
-        } else {
-            Environment::Production
-        };
         let transaction_id = match p.order_id.filter(|id| !id.is_empty()) {
             Some(order_id) => order_id,
-            None => p.purchase_token.clone(),
+            None => p.purchase_token,
         };
         if transaction_id.is_empty() {
             return Err(Rejection::new(
@@ -94,21 +102,29 @@ impl StoreRule for GooglePlayRule {
                 "signed purchase has neither orderId nor purchaseToken",
             ));
         }
-        let partial = PartialPurchase {
-            environment: Some(environment),
-            product_id: Some(product_id.clone()),
-            transaction_id: Some(transaction_id.clone()),
-        };
+        Ok(SignedPlayPurchase {
+            package_name: p.package_name,
+            product_id,
+            transaction_id,
+            purchase_time: p.purchase_time,
+            purchase_state: p.purchase_state,
+            quantity: p.quantity,
+            purchase_type: p.purchase_type,
+        })
+    }
 
-        // 3. App binding, state, environment.
+    fn check_binding_and_state(
+        p: &SignedPlayPurchase,
+        rules: &GooglePlayRules,
+        _app: &AppRules,
+    ) -> Result<(), Refusal> {
         if p.package_name != rules.package_name {
-            return Err(Rejection::with_partial(
+            return Err(Refusal::new(
                 Reason::WrongApp,
                 format!(
                     "packageName {} is not {}",
                     p.package_name, rules.package_name
                 ),
-                partial,
             ));
         }
         if p.purchase_state != 0 {
@@ -117,37 +133,40 @@ impl StoreRule for GooglePlayRule {
                 2 => "pending",
                 _ => "not purchased",
             };
-            return Err(Rejection::with_partial(
+            return Err(Refusal::new(
                 Reason::NotPurchased,
                 format!("purchaseState {} ({what})", p.purchase_state),
-                partial,
             ));
         }
-        check_environment(app, environment, &partial)?;
-        let quantity = quantity(p.quantity, &partial)?;
+        Ok(())
+    }
 
-        Ok(Purchase {
-            store: Store::GooglePlay,
-            environment,
-            product_id,
-            transaction_key: transaction_id.clone(),
-            transaction_id,
+    fn extract(p: &SignedPlayPurchase) -> Claimed {
+        Claimed {
+            environment: if p.purchase_type == Some(0) {
+                Environment::Sandbox
+            } else {
+                Environment::Production
+            },
+            product_id: p.product_id.clone(),
+            transaction_key: p.transaction_id.clone(),
+            transaction_id: p.transaction_id.clone(),
             original_transaction_id: None,
-            quantity,
+            quantity: p.quantity,
             purchased_at: p.purchase_time,
-        })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::rules::test_support::*;
-    use payseal_protocol::Reason;
+    use crate::rules::{AppRules, Purchase, Rejection};
+    use payseal_protocol::{Environment, Reason, Receipt, Store};
     use payseal_sandbox::PurchaseState;
 
     fn check(receipt: &Receipt, app: &AppRules) -> Result<Purchase, Rejection> {
-        GooglePlayRule.check(receipt, app, &anchors(), 0)
+        crate::rules::check_receipt(receipt, app, &anchors(), 0)
     }
 
     fn play(purchase_data: String, signature: String) -> Receipt {
@@ -171,11 +190,6 @@ mod tests {
         assert_eq!(p.transaction_id, "GPA.1234-5678-9012-34567");
         assert_eq!(p.quantity, 2);
         assert_eq!(p.purchased_at, 1_700_000_000_123);
-        // check_receipt dispatches to the same rule.
-        assert_eq!(
-            crate::rules::check_receipt(&r, &app(), &anchors(), 0),
-            Ok(p)
-        );
     }
 
     /// Regression (found by the `rule_google_play` fuzz target, whose oracle was too strict):
@@ -314,9 +328,5 @@ mod tests {
             reason(check(&play(data, random_signature(256)), &app())),
             Reason::BadSignature
         );
-        let wrong = Receipt::AppStore {
-            jws: "a.b.c".into(),
-        };
-        assert_eq!(reason(check(&wrong, &app())), Reason::Malformed);
     }
 }

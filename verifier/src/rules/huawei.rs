@@ -1,22 +1,22 @@
 //! Huawei AppGallery: SHA256WithRSA (PKCS#1 v1.5), or RSA-PSS when the receipt says
 //! `SHA256WithRSA/PSS` (SHA-256, MGF1-SHA-256, salt 32), over the exact `InAppPurchaseData` bytes.
 
-use payseal_protocol::{Environment, HuaweiAlgorithm, Reason, Receipt, Store};
+use payseal_protocol::{Environment, HuaweiAlgorithm, Reason, Store};
 use serde::Deserialize;
 
 use super::{
-    check_environment, decode_signature, no_store_rules, quantity, wrong_rule, AppRules,
-    PartialPurchase, Purchase, Rejection, StoreRule, TrustAnchors,
+    decode_signature, signed_json, AppRules, Claimed, DataAndSignature, HuaweiRules, Refusal,
+    Rejection, StoreRule, TrustAnchors,
 };
 
 /// The Huawei AppGallery rule.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct HuaweiRule;
+pub(crate) struct HuaweiRule;
 
 /// The fields of `InAppPurchaseData` that the rule reads.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct HuaweiPurchase {
+pub(crate) struct HuaweiPurchase {
     order_id: String,
     package_name: String,
     product_id: String,
@@ -28,140 +28,126 @@ struct HuaweiPurchase {
     quantity: Option<u32>,
 }
 
-fn verify(
-    key: &rsa::RsaPublicKey,
+/// The decoded signature, its algorithm and the exact `InAppPurchaseData` it covers.
+pub(crate) struct ParsedHuawei<'r> {
+    data: &'r str,
+    signature: Vec<u8>,
     algorithm: HuaweiAlgorithm,
-    data: &[u8],
-    sig: &[u8],
-) -> Result<(), Rejection> {
-    // ring's PSS verification uses MGF1 with the same hash and a salt as long as the digest
-    // (32 bytes), which is what Huawei's SHA256WithRSA/PSS uses.
-    let (params, name) = match algorithm {
-        HuaweiAlgorithm::Sha256WithRsa => (
-            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-            "SHA256WithRSA",
-        ),
-        HuaweiAlgorithm::Sha256WithRsaPss => (
-            &ring::signature::RSA_PSS_2048_8192_SHA256,
-            "SHA256WithRSA/PSS",
-        ),
-    };
-    if super::rsa_signature_verifies(key, params, data, sig) {
-        Ok(())
-    } else {
-        Err(Rejection::new(
-            Reason::BadSignature,
-            format!("{name} signature does not verify with the app's key"),
-        ))
-    }
 }
 
 impl StoreRule for HuaweiRule {
-    fn check(
-        &self,
-        receipt: &Receipt,
-        app: &AppRules,
+    const STORE: Store = Store::Huawei;
+    type Input<'r> = (DataAndSignature<'r>, HuaweiAlgorithm);
+    type Settings = HuaweiRules;
+    type Parsed<'r> = ParsedHuawei<'r>;
+    type Signed = HuaweiPurchase;
+
+    fn settings(app: &AppRules) -> Option<&HuaweiRules> {
+        app.huawei.as_ref()
+    }
+
+    fn parse<'r>((input, algorithm): Self::Input<'r>) -> Result<Self::Parsed<'r>, Rejection> {
+        Ok(ParsedHuawei {
+            data: input.data,
+            signature: decode_signature(input.signature)?,
+            algorithm,
+        })
+    }
+
+    fn verify_signature(
+        parsed: ParsedHuawei<'_>,
+        rules: &HuaweiRules,
         _anchors: &TrustAnchors,
         _now_ms: i64,
-    ) -> Result<Purchase, Rejection> {
-        let Receipt::Huawei {
-            purchase_data,
-            signature,
-            algorithm,
-        } = receipt
-        else {
-            return Err(wrong_rule(Store::Huawei, receipt));
+    ) -> Result<HuaweiPurchase, Rejection> {
+        // ring's PSS verification uses MGF1 with the same hash and a salt as long as the digest
+        // (32 bytes), which is what Huawei's SHA256WithRSA/PSS uses.
+        let (params, name) = match parsed.algorithm {
+            HuaweiAlgorithm::Sha256WithRsa => (
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                "SHA256WithRSA",
+            ),
+            HuaweiAlgorithm::Sha256WithRsaPss => (
+                &ring::signature::RSA_PSS_2048_8192_SHA256,
+                "SHA256WithRSA/PSS",
+            ),
         };
-        let rules = app
-            .huawei
-            .as_ref()
-            .ok_or_else(|| no_store_rules(app, Store::Huawei))?;
-
-        verify(
-            &rules.public_key,
-            *algorithm,
-            purchase_data.as_bytes(),
-            &decode_signature(signature)?,
-        )?;
-
-        let p: HuaweiPurchase = serde_json::from_str(purchase_data).map_err(|e| {
-            Rejection::new(
-                Reason::Malformed,
-                format!("signed InAppPurchaseData does not parse: {e}"),
-            )
-        })?;
+        if !rules
+            .public_key
+            .verifies(params, parsed.data.as_bytes(), &parsed.signature)
+        {
+            return Err(Rejection::new(
+                Reason::BadSignature,
+                format!("{name} signature does not verify with the app's key"),
+            ));
+        }
+        let p: HuaweiPurchase = signed_json(parsed.data, "InAppPurchaseData")?;
         if p.order_id.is_empty() {
             return Err(Rejection::new(
                 Reason::Malformed,
                 "signed purchase has an empty orderId",
             ));
         }
-        let environment = if p.purchase_type == Some(0) {
-            Environment::Sandbox
-        } else {
-            Environment::Production
-        };
-        let partial = PartialPurchase {
-            environment: Some(environment),
-            product_id: Some(p.product_id.clone()),
-            transaction_id: Some(p.order_id.clone()),
-        };
+        Ok(p)
+    }
+
+    fn check_binding_and_state(
+        p: &HuaweiPurchase,
+        rules: &HuaweiRules,
+        _app: &AppRules,
+    ) -> Result<(), Refusal> {
         if p.package_name != rules.package_name {
-            return Err(Rejection::with_partial(
+            return Err(Refusal::new(
                 Reason::WrongApp,
                 format!(
                     "packageName {} is not {}",
                     p.package_name, rules.package_name
                 ),
-                partial,
             ));
         }
         match p.purchase_state {
-            0 => {}
-            2 => {
-                return Err(Rejection::with_partial(
-                    Reason::Revoked,
-                    "purchaseState 2 (refunded)",
-                    partial,
-                ))
-            }
+            0 => Ok(()),
+            2 => Err(Refusal::new(Reason::Revoked, "purchaseState 2 (refunded)")),
             s => {
                 let what = match s {
                     -1 => "initialized, not paid",
                     1 => "cancelled",
                     _ => "unknown state",
                 };
-                return Err(Rejection::with_partial(
+                Err(Refusal::new(
                     Reason::NotPurchased,
                     format!("purchaseState {s} ({what})"),
-                    partial,
-                ));
+                ))
             }
         }
-        check_environment(app, environment, &partial)?;
-        let quantity = quantity(p.quantity, &partial)?;
+    }
 
-        Ok(Purchase {
-            store: Store::Huawei,
-            environment,
-            product_id: p.product_id,
+    fn extract(p: &HuaweiPurchase) -> Claimed {
+        Claimed {
+            environment: if p.purchase_type == Some(0) {
+                Environment::Sandbox
+            } else {
+                Environment::Production
+            },
+            product_id: p.product_id.clone(),
             transaction_key: p.order_id.clone(),
-            transaction_id: p.order_id,
+            transaction_id: p.order_id.clone(),
             original_transaction_id: None,
-            quantity,
+            quantity: p.quantity,
             purchased_at: p.purchase_time,
-        })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::rules::test_support::*;
+    use crate::rules::{AppRules, Purchase, Rejection};
+    use payseal_protocol::{Environment, HuaweiAlgorithm, Reason, Receipt, Store};
     use payseal_sandbox::PurchaseState;
 
     fn check(receipt: &Receipt, app: &AppRules) -> Result<Purchase, Rejection> {
-        HuaweiRule.check(receipt, app, &anchors(), 0)
+        crate::rules::check_receipt(receipt, app, &anchors(), 0)
     }
 
     fn huawei(purchase_data: String, signature: String, algorithm: HuaweiAlgorithm) -> Receipt {

@@ -1,14 +1,19 @@
 //! Store rules (the "predefined rule" of each store): pure functions of
 //! (receipt, app rules, trust anchors, now) → purchase or rejection. No I/O.
 //!
-//! Every rule runs in the same order:
-//! 1. the app must have rules for the receipt's store (`unknown_app`; for the sandbox store,
+//! Each store is one `StoreRule` in the stages of DESIGN.md, driven once by [`check_receipt`]:
+//! 1. the app must have settings for the receipt's store (`unknown_app`; for the sandbox store,
 //!    `untrusted_environment`: only apps marked sandbox accept it);
-//! 2. the signature is verified over the exact bytes the store signed, before anything in them
-//!    is read (`bad_signature`; App Store: the chain, `untrusted_chain`);
-//! 3. only then is the signed content parsed (`malformed` if it does not parse);
-//! 4. app binding (`wrong_app`), state (`not_purchased` / `revoked`), environment
-//!    (`untrusted_environment`: not in the app's `environments`).
+//! 2. **parse**: the receipt is split into the bytes the store signed and the signature, nothing
+//!    in them read yet (App Store: the JWS header, `alg`, `x5c`);
+//! 3. **verify signature** over the exact bytes, before anything in them is read
+//!    (`bad_signature`; App Store: the chain, `untrusted_chain`); only then is the signed content
+//!    decoded (`malformed` if it does not);
+//! 4. **binding and state**: the app (`wrong_app`), the purchase state (`not_purchased` /
+//!    `revoked`);
+//! 5. **extract** the purchase; here, once for every store, the environment
+//!    (`untrusted_environment`: not in the app's `environments`) and the quantity (`malformed`
+//!    when 0; absent means 1).
 //!
 //! Unparseable *signatures* (bad Base64, wrong length) are `bad_signature`: they are refused
 //! signatures, not refused purchases. An App Store JWS that is not three Base64url parts with a
@@ -19,14 +24,20 @@
 pub mod app_store;
 pub mod google_play;
 pub mod huawei;
+mod rsa_key;
 pub mod sandbox;
+mod trust;
 
 use payseal_protocol::{Environment, Reason, Receipt, Store};
 
-pub use app_store::AppStoreRule;
-pub use google_play::GooglePlayRule;
-pub use huawei::HuaweiRule;
-pub use sandbox::SandboxRule;
+use app_store::AppStoreRule;
+use google_play::GooglePlayRule;
+use huawei::HuaweiRule;
+use sandbox::SandboxRule;
+
+pub use app_store::ChainCacheStats;
+pub use rsa_key::{RsaKeyError, RsaPublicKey};
+pub use trust::{TrustAnchorError, TrustAnchors};
 
 /// What the verifier knows about one app: its store keys and allowed environments.
 #[derive(Debug, Clone)]
@@ -50,8 +61,8 @@ pub struct AppRules {
 pub struct GooglePlayRules {
     /// `packageName` the purchase must carry.
     pub package_name: String,
-    /// The RSA public key from the Play Console (Base64 X.509 SubjectPublicKeyInfo, decoded).
-    pub public_key: rsa::RsaPublicKey,
+    /// The RSA public key from the Play Console, decoded once at config load.
+    pub public_key: RsaPublicKey,
 }
 
 /// App Store: the bundle id (the chain's root comes from [`TrustAnchors`]).
@@ -66,8 +77,8 @@ pub struct AppStoreRules {
 pub struct HuaweiRules {
     /// `packageName` the purchase must carry.
     pub package_name: String,
-    /// The RSA public key from AppGallery Connect (Base64 X.509 SubjectPublicKeyInfo, decoded).
-    pub public_key: rsa::RsaPublicKey,
+    /// The RSA public key from AppGallery Connect, decoded once at config load.
+    pub public_key: RsaPublicKey,
 }
 
 /// Sandbox store: the sandbox store's Ed25519 public key.
@@ -75,13 +86,6 @@ pub struct HuaweiRules {
 pub struct SandboxRules {
     /// The key the sandbox store signs purchases with.
     pub public_key: ed25519_dalek::VerifyingKey,
-}
-
-/// Roots the verifier trusts for chained store signatures.
-#[derive(Debug, Clone, Default)]
-pub struct TrustAnchors {
-    /// DER certificates of the App Store roots (Apple Root CA - G3 in production), fingerprint-checked at load.
-    pub apple_roots: Vec<Vec<u8>>,
 }
 
 /// A verified purchase, extracted from a receipt that passed its store's rule.
@@ -127,16 +131,114 @@ pub struct Rejection {
     pub partial: PartialPurchase,
 }
 
-/// One store's rule: parse → verify signature → check app binding and state → extract the purchase.
-pub trait StoreRule {
-    /// Check `receipt` for `app` at `now_ms` (Unix milliseconds).
-    fn check(
-        &self,
-        receipt: &Receipt,
-        app: &AppRules,
+/// One store's rule, in the stages of DESIGN.md (parse → verify signature → check app binding
+/// and state → extract the purchase). [`check_receipt`] drives every rule the same way, so the
+/// order of the checks, the environment and the quantity are decided once, there.
+pub(crate) trait StoreRule {
+    /// The store this rule checks.
+    const STORE: Store;
+    /// The fields of the receipt variant of [`Self::STORE`].
+    type Input<'r>;
+    /// The app's settings for this store.
+    type Settings;
+    /// The receipt split into the signed bytes and the signature; nothing in it trusted yet.
+    type Parsed<'r>;
+    /// The signed content, decoded only after its signature (and chain) verified.
+    type Signed;
+
+    /// The app's settings for this store, if it has any.
+    fn settings(app: &AppRules) -> Option<&Self::Settings>;
+
+    /// The refusal for an app without settings for this store.
+    fn missing_settings(app: &AppRules) -> Rejection {
+        Rejection::new(
+            Reason::UnknownApp,
+            format!(
+                "app {} has no {} settings on this verifier",
+                app.app_id,
+                Self::STORE
+            ),
+        )
+    }
+
+    /// Split the receipt into what the store signed and its signature (no content is read).
+    fn parse<'r>(input: Self::Input<'r>) -> Result<Self::Parsed<'r>, Rejection>;
+
+    /// Verify the signature over the exact signed bytes, then decode the signed content.
+    fn verify_signature(
+        parsed: Self::Parsed<'_>,
+        settings: &Self::Settings,
         anchors: &TrustAnchors,
         now_ms: i64,
-    ) -> Result<Purchase, Rejection>;
+    ) -> Result<Self::Signed, Rejection>;
+
+    /// The signed purchase belongs to this app and is in a paid state.
+    fn check_binding_and_state(
+        signed: &Self::Signed,
+        settings: &Self::Settings,
+        app: &AppRules,
+    ) -> Result<(), Refusal>;
+
+    /// The purchase as the store signed it.
+    fn extract(signed: &Self::Signed) -> Claimed;
+}
+
+/// A refusal of signed content; [`check_receipt`] adds what was read from it.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    /// The verdict reason.
+    pub reason: Reason,
+    /// The operator detail.
+    pub detail: String,
+}
+
+impl Refusal {
+    /// A refusal for `reason`.
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Refusal {
+        Refusal {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A purchase as its store signed it, before the environment and quantity are checked.
+#[derive(Debug)]
+pub(crate) struct Claimed {
+    /// Production or sandbox, as the store marks it.
+    pub environment: Environment,
+    /// Product id.
+    pub product_id: String,
+    /// The ledger key.
+    pub transaction_key: String,
+    /// The store's transaction id.
+    pub transaction_id: String,
+    /// The original transaction id, when the store has one.
+    pub original_transaction_id: Option<String>,
+    /// Quantity, absent meaning one.
+    pub quantity: Option<u32>,
+    /// Purchase time, Unix milliseconds.
+    pub purchased_at: i64,
+}
+
+impl Claimed {
+    /// The fields a `not_paid` verdict reports.
+    fn partial(&self) -> PartialPurchase {
+        PartialPurchase {
+            environment: Some(self.environment),
+            product_id: Some(self.product_id.clone()),
+            transaction_id: Some(self.transaction_id.clone()),
+        }
+    }
+}
+
+/// The signed bytes and the signature of a two-part receipt (Play, Huawei, sandbox).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DataAndSignature<'r> {
+    /// The exact bytes the store signed.
+    pub data: &'r str,
+    /// The store's signature over them, standard Base64.
+    pub signature: &'r str,
 }
 
 /// Check a receipt with the rule of the store it names.
@@ -146,17 +248,105 @@ pub fn check_receipt(
     anchors: &TrustAnchors,
     now_ms: i64,
 ) -> Result<Purchase, Rejection> {
-    match receipt.store() {
-        Store::GooglePlay => GooglePlayRule.check(receipt, app, anchors, now_ms),
-        Store::AppStore => AppStoreRule.check(receipt, app, anchors, now_ms),
-        Store::Huawei => HuaweiRule.check(receipt, app, anchors, now_ms),
-        Store::Sandbox => SandboxRule.check(receipt, app, anchors, now_ms),
-        // `Store` is non-exhaustive: a store this verifier has no rule for.
-        other => Err(Rejection::new(
-            Reason::Malformed,
-            format!("no store rule for {other} receipts"),
-        )),
+    match receipt {
+        Receipt::GooglePlay {
+            purchase_data,
+            signature,
+        } => run::<GooglePlayRule>(
+            DataAndSignature {
+                data: purchase_data,
+                signature,
+            },
+            app,
+            anchors,
+            now_ms,
+        ),
+        Receipt::AppStore { jws } => run::<AppStoreRule>(jws, app, anchors, now_ms),
+        Receipt::Huawei {
+            purchase_data,
+            signature,
+            algorithm,
+        } => run::<HuaweiRule>(
+            (
+                DataAndSignature {
+                    data: purchase_data,
+                    signature,
+                },
+                *algorithm,
+            ),
+            app,
+            anchors,
+            now_ms,
+        ),
+        Receipt::Sandbox {
+            purchase_data,
+            signature,
+        } => run::<SandboxRule>(
+            DataAndSignature {
+                data: purchase_data,
+                signature,
+            },
+            app,
+            anchors,
+            now_ms,
+        ),
     }
+}
+
+/// The stages of one rule, then the environment and quantity checks every store shares.
+fn run<R: StoreRule>(
+    input: R::Input<'_>,
+    app: &AppRules,
+    anchors: &TrustAnchors,
+    now_ms: i64,
+) -> Result<Purchase, Rejection> {
+    let settings = R::settings(app).ok_or_else(|| R::missing_settings(app))?;
+    let parsed = R::parse(input)?;
+    let signed = R::verify_signature(parsed, settings, anchors, now_ms)?;
+    if let Err(refusal) = R::check_binding_and_state(&signed, settings, app) {
+        return Err(Rejection::with_partial(
+            refusal.reason,
+            refusal.detail,
+            R::extract(&signed).partial(),
+        ));
+    }
+    let claimed = R::extract(&signed);
+    if !app.environments.contains(&claimed.environment) {
+        return Err(Rejection::with_partial(
+            Reason::UntrustedEnvironment,
+            format!(
+                "{} purchase, but app {} accepts only {}",
+                claimed.environment.as_str(),
+                app.app_id,
+                app.environments
+                    .iter()
+                    .map(|e| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            claimed.partial(),
+        ));
+    }
+    let quantity = match claimed.quantity.unwrap_or(1) {
+        0 => {
+            return Err(Rejection::with_partial(
+                Reason::Malformed,
+                "quantity is 0",
+                claimed.partial(),
+            ))
+        }
+        n => n,
+    };
+    Ok(Purchase {
+        store: R::STORE,
+        environment: claimed.environment,
+        product_id: claimed.product_id,
+        transaction_key: claimed.transaction_key,
+        transaction_id: claimed.transaction_id,
+        original_transaction_id: claimed.original_transaction_id,
+        quantity,
+        purchased_at: claimed.purchased_at,
+    })
 }
 
 impl Rejection {
@@ -183,51 +373,6 @@ impl Rejection {
     }
 }
 
-/// The receipt named another store than the rule it was given to (a caller bug, not an attack).
-fn wrong_rule(rule: Store, receipt: &Receipt) -> Rejection {
-    Rejection::new(
-        Reason::Malformed,
-        format!("a {} receipt was given to the {rule} rule", receipt.store()),
-    )
-}
-
-/// The app has no rules for `store`.
-fn no_store_rules(app: &AppRules, store: Store) -> Rejection {
-    Rejection::new(
-        Reason::UnknownApp,
-        format!(
-            "app {} has no {store} settings on this verifier",
-            app.app_id
-        ),
-    )
-}
-
-/// Refuse a purchase whose environment the app does not accept.
-fn check_environment(
-    app: &AppRules,
-    environment: Environment,
-    partial: &PartialPurchase,
-) -> Result<(), Rejection> {
-    if app.environments.contains(&environment) {
-        Ok(())
-    } else {
-        Err(Rejection::with_partial(
-            Reason::UntrustedEnvironment,
-            format!(
-                "{} purchase, but app {} accepts only {}",
-                environment.as_str(),
-                app.app_id,
-                app.environments
-                    .iter()
-                    .map(|e| e.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            partial.clone(),
-        ))
-    }
-}
-
 /// Decode a standard-Base64 store signature (`bad_signature` when it is not Base64).
 fn decode_signature(signature: &str) -> Result<Vec<u8>, Rejection> {
     use base64::Engine;
@@ -236,35 +381,18 @@ fn decode_signature(signature: &str) -> Result<Vec<u8>, Rejection> {
         .map_err(|_| Rejection::new(Reason::BadSignature, "signature is not Base64"))
 }
 
-/// Refuse a quantity of zero; absent means one.
-fn quantity(q: Option<u32>, partial: &PartialPurchase) -> Result<u32, Rejection> {
-    match q.unwrap_or(1) {
-        0 => Err(Rejection::with_partial(
+/// A store's purchase JSON, decoded after its signature verified (`malformed` when it does not
+/// parse; `what` names it in the detail).
+fn signed_json<'a, T: serde::Deserialize<'a>>(data: &'a str, what: &str) -> Result<T, Rejection> {
+    serde_json::from_str(data).map_err(|e| {
+        Rejection::new(
             Reason::Malformed,
-            "quantity is 0",
-            partial.clone(),
-        )),
-        n => Ok(n),
-    }
+            format!("signed {what} does not parse: {e}"),
+        )
+    })
 }
 
 #[cfg(test)]
 mod robustness;
 #[cfg(test)]
 pub(crate) mod test_support;
-
-/// RSA signature check with `ring` (several times faster than the `rsa` crate for public-key
-/// operations): `params` names the padding and hash, e.g. PKCS#1 v1.5 SHA-1 for Google Play.
-/// Keys under 2048 bits are refused by `ring`, as the stores issue 2048-bit keys or larger.
-pub(crate) fn rsa_signature_verifies(
-    key: &rsa::RsaPublicKey,
-    params: &'static ring::signature::RsaParameters,
-    data: &[u8],
-    signature: &[u8],
-) -> bool {
-    use rsa::traits::PublicKeyParts;
-    let (n, e) = (key.n().to_bytes_be(), key.e().to_bytes_be());
-    ring::signature::RsaPublicKeyComponents { n: &n, e: &e }
-        .verify(params, data, signature)
-        .is_ok()
-}

@@ -2,22 +2,22 @@
 //! sandbox settings.
 
 use ed25519_dalek::Signature;
-use payseal_protocol::{Environment, Reason, Receipt, Store};
+use payseal_protocol::{Environment, Reason, Store};
 use serde::Deserialize;
 
 use super::{
-    check_environment, decode_signature, quantity, wrong_rule, AppRules, PartialPurchase, Purchase,
-    Rejection, StoreRule, TrustAnchors,
+    decode_signature, signed_json, AppRules, Claimed, DataAndSignature, Refusal, Rejection,
+    SandboxRules, StoreRule, TrustAnchors,
 };
 
 /// The sandbox store rule.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SandboxRule;
+pub(crate) struct SandboxRule;
 
 /// The sandbox store's purchase JSON.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SandboxPurchase {
+pub(crate) struct SandboxPurchase {
     app_id: String,
     product_id: String,
     transaction_id: String,
@@ -26,120 +26,114 @@ struct SandboxPurchase {
     quantity: Option<u32>,
 }
 
+/// The Ed25519 signature and the exact purchase JSON it covers.
+pub(crate) struct ParsedSandbox<'r> {
+    data: &'r str,
+    signature: Signature,
+}
+
 impl StoreRule for SandboxRule {
-    fn check(
-        &self,
-        receipt: &Receipt,
-        app: &AppRules,
+    const STORE: Store = Store::Sandbox;
+    type Input<'r> = DataAndSignature<'r>;
+    type Settings = SandboxRules;
+    type Parsed<'r> = ParsedSandbox<'r>;
+    type Signed = SandboxPurchase;
+
+    fn settings(app: &AppRules) -> Option<&SandboxRules> {
+        app.sandbox.as_ref()
+    }
+
+    fn missing_settings(app: &AppRules) -> Rejection {
+        Rejection::new(
+            Reason::UntrustedEnvironment,
+            format!(
+                "app {} is not marked sandbox: it accepts no sandbox-store purchases",
+                app.app_id
+            ),
+        )
+    }
+
+    fn parse<'r>(input: Self::Input<'r>) -> Result<Self::Parsed<'r>, Rejection> {
+        let signature =
+            Signature::from_slice(&decode_signature(input.signature)?).map_err(|_| {
+                Rejection::new(
+                    Reason::BadSignature,
+                    "signature is not a 64-byte Ed25519 signature",
+                )
+            })?;
+        Ok(ParsedSandbox {
+            data: input.data,
+            signature,
+        })
+    }
+
+    fn verify_signature(
+        parsed: ParsedSandbox<'_>,
+        rules: &SandboxRules,
         _anchors: &TrustAnchors,
         _now_ms: i64,
-    ) -> Result<Purchase, Rejection> {
-        let Receipt::Sandbox {
-            purchase_data,
-            signature,
-        } = receipt
-        else {
-            return Err(wrong_rule(Store::Sandbox, receipt));
-        };
-        let Some(rules) = app.sandbox.as_ref() else {
-            return Err(Rejection::new(
-                Reason::UntrustedEnvironment,
-                format!(
-                    "app {} is not marked sandbox: it accepts no sandbox-store purchases",
-                    app.app_id
-                ),
-            ));
-        };
-
-        let sig = Signature::from_slice(&decode_signature(signature)?).map_err(|_| {
-            Rejection::new(
-                Reason::BadSignature,
-                "signature is not a 64-byte Ed25519 signature",
-            )
-        })?;
+    ) -> Result<SandboxPurchase, Rejection> {
         rules
             .public_key
-            .verify_strict(purchase_data.as_bytes(), &sig)
+            .verify_strict(parsed.data.as_bytes(), &parsed.signature)
             .map_err(|_| {
                 Rejection::new(
                     Reason::BadSignature,
                     "Ed25519 signature does not verify with the sandbox store key",
                 )
             })?;
+        signed_json(parsed.data, "sandbox purchase")
+    }
 
-        let p: SandboxPurchase = serde_json::from_str(purchase_data).map_err(|e| {
-            Rejection::new(
-                Reason::Malformed,
-                format!("signed sandbox purchase does not parse: {e}"),
-            )
-        })?;
-        let partial = PartialPurchase {
-            environment: Some(Environment::Sandbox),
-            product_id: Some(p.product_id.clone()),
-            transaction_id: Some(p.transaction_id.clone()),
-        };
+    fn check_binding_and_state(
+        p: &SandboxPurchase,
+        _rules: &SandboxRules,
+        app: &AppRules,
+    ) -> Result<(), Refusal> {
         if p.transaction_id.is_empty() {
-            return Err(Rejection::with_partial(
-                Reason::Malformed,
-                "empty transaction_id",
-                partial,
-            ));
+            return Err(Refusal::new(Reason::Malformed, "empty transaction_id"));
         }
         if p.app_id != app.app_id {
-            return Err(Rejection::with_partial(
+            return Err(Refusal::new(
                 Reason::WrongApp,
                 format!("app_id {} is not {}", p.app_id, app.app_id),
-                partial,
             ));
         }
         match p.state.as_str() {
-            "purchased" => {}
-            "pending" | "cancelled" => {
-                return Err(Rejection::with_partial(
-                    Reason::NotPurchased,
-                    format!("state {}", p.state),
-                    partial,
-                ))
-            }
+            "purchased" => Ok(()),
+            "pending" | "cancelled" => Err(Refusal::new(
+                Reason::NotPurchased,
+                format!("state {}", p.state),
+            )),
             "refunded" | "revoked" => {
-                return Err(Rejection::with_partial(
-                    Reason::Revoked,
-                    format!("state {}", p.state),
-                    partial,
-                ))
+                Err(Refusal::new(Reason::Revoked, format!("state {}", p.state)))
             }
-            _ => {
-                return Err(Rejection::with_partial(
-                    Reason::Malformed,
-                    "unknown state",
-                    partial,
-                ))
-            }
+            _ => Err(Refusal::new(Reason::Malformed, "unknown state")),
         }
-        check_environment(app, Environment::Sandbox, &partial)?;
-        let quantity = quantity(p.quantity, &partial)?;
+    }
 
-        Ok(Purchase {
-            store: Store::Sandbox,
+    fn extract(p: &SandboxPurchase) -> Claimed {
+        Claimed {
             environment: Environment::Sandbox,
-            product_id: p.product_id,
+            product_id: p.product_id.clone(),
             transaction_key: p.transaction_id.clone(),
-            transaction_id: p.transaction_id,
+            transaction_id: p.transaction_id.clone(),
             original_transaction_id: None,
-            quantity,
+            quantity: p.quantity,
             purchased_at: p.purchased_at,
-        })
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::rules::test_support::*;
+    use crate::rules::{AppRules, Purchase, Rejection};
+    use payseal_protocol::{Environment, Reason, Receipt, Store};
     use payseal_sandbox::PurchaseState;
 
     fn check(receipt: &Receipt, app: &AppRules) -> Result<Purchase, Rejection> {
-        SandboxRule.check(receipt, app, &anchors(), 0)
+        crate::rules::check_receipt(receipt, app, &anchors(), 0)
     }
 
     fn sbx(purchase_data: String, signature: String) -> Receipt {

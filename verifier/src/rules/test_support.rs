@@ -6,7 +6,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use payseal_protocol::{Environment, Receipt, Store};
 use payseal_sandbox::{Order, SandboxStore};
-use rsa::pkcs8::DecodePublicKey;
 
 use super::*;
 
@@ -41,8 +40,8 @@ pub fn attacker() -> &'static SandboxStore {
 }
 
 /// An RSA public key from the Base64 SPKI form the consoles show.
-pub fn rsa_key(b64: &str) -> rsa::RsaPublicKey {
-    rsa::RsaPublicKey::from_public_key_der(&STANDARD.decode(b64).unwrap()).unwrap()
+pub fn rsa_key(b64: &str) -> RsaPublicKey {
+    RsaPublicKey::from_spki_der(&STANDARD.decode(b64).unwrap()).unwrap()
 }
 
 /// App rules for [`APP`] on every store, with `store`'s keys, accepting `environments`.
@@ -77,11 +76,14 @@ pub fn app() -> AppRules {
     app_with(genuine(), &[Environment::Production, Environment::Sandbox])
 }
 
-/// Anchors trusting the genuine store's App Store root.
+/// Anchors trusting the genuine store's App Store root (a fresh chain cache each call).
 pub fn anchors() -> TrustAnchors {
-    TrustAnchors {
-        apple_roots: vec![genuine().app_store_chain().root],
-    }
+    roots(vec![genuine().app_store_chain().root])
+}
+
+/// Anchors trusting exactly `apple_roots` (DER).
+pub fn roots(apple_roots: Vec<Vec<u8>>) -> TrustAnchors {
+    TrustAnchors::new(apple_roots).unwrap()
 }
 
 /// A purchased sandbox-environment order for [`APP`].

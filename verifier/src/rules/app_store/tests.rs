@@ -5,9 +5,8 @@ use base64::Engine;
 use payseal_protocol::{Environment, Reason, Receipt, Store};
 use payseal_sandbox::{app_store_header_json, CertSpec, IssuedCert, PurchaseState, SandboxStore};
 
-use super::AppStoreRule;
 use crate::rules::test_support::*;
-use crate::rules::{AppRules, Purchase, Rejection, StoreRule, TrustAnchors};
+use crate::rules::{check_receipt, AppRules, Purchase, Rejection, TrustAnchors};
 
 const DAY: i64 = 86_400_000;
 
@@ -16,7 +15,7 @@ fn now() -> i64 {
 }
 
 fn check(receipt: &Receipt, app: &AppRules, anchors: &TrustAnchors) -> Result<Purchase, Rejection> {
-    AppStoreRule.check(receipt, app, anchors, now())
+    check_receipt(receipt, app, anchors, now())
 }
 
 fn jws(jws: String) -> Receipt {
@@ -61,10 +60,6 @@ fn genuine_transaction_is_paid() {
     assert_eq!(p.product_id, "gems_100");
     assert_eq!(p.quantity, 2);
     assert_eq!(p.purchased_at, at);
-    assert_eq!(
-        crate::rules::check_receipt(&r, &app(), &anchors(), now()),
-        Ok(p)
-    );
 }
 
 #[test]
@@ -183,24 +178,21 @@ fn self_made_root_with_copied_oids_is_untrusted_chain() {
         Reason::UntrustedChain
     );
     // The same receipt passes when the attacker's root is configured: the test can fail.
-    let theirs = TrustAnchors {
-        apple_roots: vec![chain.root.clone()],
-    };
+    let theirs = roots(vec![chain.root.clone()]);
     assert!(check(&r, &app(), &theirs).is_ok());
     // A root with the same name as the genuine one, but another key.
     let fake_root = SandboxStore::make_app_store_root(&CertSpec::valid_around(now(), 5)).unwrap();
-    let anchors_both = TrustAnchors {
-        apple_roots: vec![fake_root.der().to_vec(), genuine().app_store_chain().root],
-    };
+    let anchors_both = roots(vec![
+        fake_root.der().to_vec(),
+        genuine().app_store_chain().root,
+    ]);
     assert!(check(
         &genuine().issue(&order(Store::AppStore)).unwrap(),
         &app(),
         &anchors_both
     )
     .is_ok());
-    let only_fake = TrustAnchors {
-        apple_roots: vec![fake_root.der().to_vec()],
-    };
+    let only_fake = roots(vec![fake_root.der().to_vec()]);
     assert_eq!(
         reason(check(
             &genuine().issue(&order(Store::AppStore)).unwrap(),
@@ -496,20 +488,14 @@ fn only_the_configured_root_is_trusted() {
     let (_, cert) = x509_parser::parse_x509_certificate(&apple).unwrap();
     assert!(cert.subject().to_string().contains("Apple Root CA - G3"));
     let r = genuine().issue(&order(Store::AppStore)).unwrap();
-    let apple_only = TrustAnchors {
-        apple_roots: vec![apple.clone()],
-    };
+    let apple_only = roots(vec![apple.clone()]);
     assert_eq!(
         reason(check(&r, &app(), &apple_only)),
         Reason::UntrustedChain
     );
-    let sandbox_root = TrustAnchors {
-        apple_roots: vec![genuine().app_store_chain().root],
-    };
+    let sandbox_root = roots(vec![genuine().app_store_chain().root]);
     assert!(check(&r, &app(), &sandbox_root).is_ok());
-    let both = TrustAnchors {
-        apple_roots: vec![apple.clone(), genuine().app_store_chain().root],
-    };
+    let both = roots(vec![apple.clone(), genuine().app_store_chain().root]);
     assert!(check(&r, &app(), &both).is_ok());
     // A chain verified once under one root is not remembered as trusted under another.
     assert_eq!(
@@ -539,37 +525,31 @@ fn apple_app() -> AppRules {
 #[test]
 fn real_apple_transaction_needs_the_apple_root() {
     let r = jws(APPLE_JWS.trim().to_owned());
-    let apple_only = TrustAnchors {
-        apple_roots: vec![apple_root_der()],
-    };
-    let p = AppStoreRule
-        .check(&r, &apple_app(), &apple_only, APPLE_SIGNED_DATE)
-        .unwrap();
+    let apple_only = roots(vec![apple_root_der()]);
+    let p = check_receipt(&r, &apple_app(), &apple_only, APPLE_SIGNED_DATE).unwrap();
     assert_eq!(p.transaction_key, "2000000847061981");
     assert_eq!(p.product_id, "gh_super_good_ticket_1");
     assert_eq!(p.environment, Environment::Sandbox);
     assert_eq!(p.purchased_at, 1_738_645_560_000);
     // Validity is judged at signedDate: still accepted today, though the leaf has since expired.
-    assert!(AppStoreRule
-        .check(&r, &apple_app(), &apple_only, now())
-        .is_ok());
+    assert!(check_receipt(&r, &apple_app(), &apple_only, now()).is_ok());
 
     // Not trusted without the Apple root: only the sandbox root, or nothing configured.
     for anchors in [anchors(), TrustAnchors::default()] {
         assert_eq!(
-            reason(AppStoreRule.check(&r, &apple_app(), &anchors, APPLE_SIGNED_DATE)),
+            reason(check_receipt(&r, &apple_app(), &anchors, APPLE_SIGNED_DATE)),
             Reason::UntrustedChain
         );
     }
     // Another app's bundle id, and a production-only app.
     assert_eq!(
-        reason(AppStoreRule.check(&r, &app(), &apple_only, APPLE_SIGNED_DATE)),
+        reason(check_receipt(&r, &app(), &apple_only, APPLE_SIGNED_DATE)),
         Reason::WrongApp
     );
     let mut prod = apple_app();
     prod.environments = vec![Environment::Production];
     assert_eq!(
-        reason(AppStoreRule.check(&r, &prod, &apple_only, APPLE_SIGNED_DATE)),
+        reason(check_receipt(&r, &prod, &apple_only, APPLE_SIGNED_DATE)),
         Reason::UntrustedEnvironment
     );
     // Apple's signature does not survive an edit of the payload.
@@ -579,7 +559,12 @@ fn real_apple_transaction_needs_the_apple_root() {
     assert_ne!(edited, payload);
     let forged = format!("{}.{}.{}", p[0], URL_SAFE_NO_PAD.encode(edited), p[2]);
     assert_eq!(
-        reason(AppStoreRule.check(&jws(forged), &apple_app(), &apple_only, APPLE_SIGNED_DATE)),
+        reason(check_receipt(
+            &jws(forged),
+            &apple_app(),
+            &apple_only,
+            APPLE_SIGNED_DATE
+        )),
         Reason::BadSignature
     );
     // Apple's chain with the leaf alone (stripped) is refused.
@@ -588,7 +573,92 @@ fn real_apple_transaction_needs_the_apple_root() {
     let stripped = serde_json::json!({"alg": "ES256", "x5c": [header["x5c"][0]]}).to_string();
     let forged = format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(stripped), p[1], p[2]);
     assert_eq!(
-        reason(AppStoreRule.check(&jws(forged), &apple_app(), &apple_only, APPLE_SIGNED_DATE)),
+        reason(check_receipt(
+            &jws(forged),
+            &apple_app(),
+            &apple_only,
+            APPLE_SIGNED_DATE
+        )),
         Reason::UntrustedChain
+    );
+}
+
+#[test]
+fn a_verified_chain_is_cached_by_its_anchors_and_only_for_that_chain() {
+    use crate::rules::ChainCacheStats;
+    let s = genuine();
+    let c = s.app_store_chain();
+    let t = now();
+    let anchors = anchors();
+    let stats = |hits, misses, len| ChainCacheStats { hits, misses, len };
+
+    // First transaction: a miss, the chain verified in full and remembered.
+    let r = genuine().issue(&order(Store::AppStore)).unwrap();
+    assert!(check(&r, &app(), &anchors).is_ok());
+    assert_eq!(anchors.app_store_chain_stats(), stats(0, 1, 1));
+    // Another transaction under the same chain: a hit, still paid.
+    let r = genuine().issue(&order(Store::AppStore)).unwrap();
+    assert!(check(&r, &app(), &anchors).is_ok());
+    assert_eq!(anchors.app_store_chain_stats(), stats(1, 1, 1));
+    // A hit still checks the JWS signature: an edited payload under the cached chain is refused.
+    let p = parts_of(&match r {
+        Receipt::AppStore { jws } => jws,
+        _ => unreachable!(),
+    });
+    let edited = payload(s, t).replace("gems_100", "gems_999");
+    let forged = format!("{}.{}.{}", p[0], URL_SAFE_NO_PAD.encode(edited), p[2]);
+    assert_eq!(
+        reason(check(&jws(forged), &app(), &anchors)),
+        Reason::BadSignature
+    );
+    assert_eq!(anchors.app_store_chain_stats(), stats(2, 1, 1));
+
+    // A different chain (another leaf under the same intermediate) is not a hit.
+    let leaf = s
+        .make_app_store_leaf(None, &CertSpec::valid_around(t, 30))
+        .unwrap();
+    let other = signed_by(&leaf, &[leaf.der(), &c.intermediate], &payload(s, t));
+    assert!(check(&other, &app(), &anchors).is_ok());
+    assert_eq!(anchors.app_store_chain_stats(), stats(2, 2, 2));
+    // A chain that fails is not remembered: the attacker's chain misses every time.
+    let forged = attacker().issue(&order(Store::AppStore)).unwrap();
+    for misses in [3, 4] {
+        assert_eq!(
+            reason(check(&forged, &app(), &anchors)),
+            Reason::UntrustedChain
+        );
+        assert_eq!(anchors.app_store_chain_stats(), stats(2, misses, 2));
+    }
+
+    // An expired leaf: its chain passes (and is cached) for a transaction signed while it was
+    // valid; a later transaction under the same cached chain still fails at its signedDate.
+    let expired = s
+        .make_app_store_leaf(
+            None,
+            &CertSpec {
+                marker_oid: true,
+                not_before_ms: t - 10 * DAY,
+                not_after_ms: t - DAY,
+            },
+        )
+        .unwrap();
+    let chain: [&[u8]; 2] = [expired.der(), &c.intermediate];
+    let then = signed_by(&expired, &chain, &payload(s, t - 5 * DAY));
+    assert!(check(&then, &app(), &anchors).is_ok());
+    assert_eq!(anchors.app_store_chain_stats(), stats(2, 5, 3));
+    let today = signed_by(&expired, &chain, &payload(s, t));
+    let rej = check(&today, &app(), &anchors).unwrap_err();
+    assert_eq!(rej.reason, Reason::UntrustedChain);
+    assert!(
+        rej.detail.contains("leaf certificate is not valid"),
+        "{}",
+        rej.detail
+    );
+    assert_eq!(anchors.app_store_chain_stats(), stats(3, 5, 3));
+
+    // Other anchors have their own, empty cache.
+    assert_eq!(
+        TrustAnchors::default().app_store_chain_stats(),
+        ChainCacheStats::default()
     );
 }

@@ -50,9 +50,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::{
-    redact_url, AttemptResult, BoxFuture, Delivery, DeliveryState, Ledger, LedgerError,
-    LedgerOptions, NewDelivery, OutboxFilter, RedeemOutcome, RedemptionRequest, RedemptionRow,
-    RevocationRequest, RevokeOutcome,
+    classify, classify_revocation, redact_url, BoxFuture, LedgerError, LedgerOptions,
+    RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest,
+    RevokeNotice, RevokeOutcome,
+};
+use crate::webhook::outbox::{
+    AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter,
 };
 
 /// One embedded schema migration (`verifier/migrations/postgres/NNNN_NAME.sql`).
@@ -134,12 +137,15 @@ const TOUCH_SQL: &str = "UPDATE payseal_redemptions SET last_seen_ms = GREATEST(
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
       AND revoked_at_ms IS NULL";
 
-const OWNER_SQL: &str = "SELECT account_id, revoked_at_ms FROM payseal_redemptions
-    WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
-
 const FIND_SQL: &str = "SELECT account_id, product_id, receipt_sha256, first_verdict_id,
     first_seen_ms, last_seen_ms, revoked_at_ms, revoke_reason FROM payseal_redemptions
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
+
+/// [`FIND_SQL`] locking the row until the transaction ends (revocations).
+const FIND_FOR_UPDATE_SQL: &str = "SELECT account_id, product_id, receipt_sha256,
+    first_verdict_id, first_seen_ms, last_seen_ms, revoked_at_ms, revoke_reason
+    FROM payseal_redemptions
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 FOR UPDATE";
 
 const REVOKE_SQL: &str = "UPDATE payseal_redemptions SET revoked_at_ms = $4, revoke_reason = $5
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND revoked_at_ms IS NULL";
@@ -458,38 +464,44 @@ impl PostgresLedger {
                     .await?
             }
         };
-        if inserted == 1 {
-            return Ok(RedeemOutcome::First);
+        // Inserted: nobody had it. Otherwise PostgreSQL waited for the inserting transaction,
+        // and the committed row decides.
+        let existing = if inserted == 1 {
+            None
+        } else {
+            let find = client.prepare_cached(FIND_SQL).await?;
+            match client
+                .query_opt(&find, &[&store, &r.app_id, &r.transaction_key])
+                .await?
+            {
+                Some(row) => Some(redemption_row(&row)?),
+                None => {
+                    return Err(OpError::Ledger(LedgerError::Postgres(
+                        "redemption row vanished between insert and read (rows must never be \
+                         deleted)"
+                            .into(),
+                    )))
+                }
+            }
+        };
+        let outcome = classify(existing.as_ref(), &r.account_id);
+        if outcome == RedeemOutcome::Repeat {
+            // Guarded like the decision: a revocation committed since leaves the row as it is.
+            let touch = client.prepare_cached(TOUCH_SQL).await?;
+            client
+                .execute(
+                    &touch,
+                    &[
+                        &store,
+                        &r.app_id,
+                        &r.transaction_key,
+                        &r.account_id,
+                        &r.now_ms,
+                    ],
+                )
+                .await?;
         }
-        let touch = client.prepare_cached(TOUCH_SQL).await?;
-        let touched = client
-            .execute(
-                &touch,
-                &[
-                    &store,
-                    &r.app_id,
-                    &r.transaction_key,
-                    &r.account_id,
-                    &r.now_ms,
-                ],
-            )
-            .await?;
-        if touched == 1 {
-            return Ok(RedeemOutcome::Repeat);
-        }
-        let owner = client.prepare_cached(OWNER_SQL).await?;
-        match client
-            .query_opt(&owner, &[&store, &r.app_id, &r.transaction_key])
-            .await?
-        {
-            Some(row) if row.try_get::<_, Option<i64>>(1)?.is_some() => Ok(RedeemOutcome::Revoked),
-            Some(row) if row.try_get::<_, String>(0)? == r.account_id => Ok(RedeemOutcome::Repeat),
-            Some(_) => Ok(RedeemOutcome::OtherAccount),
-            None => Err(OpError::Ledger(LedgerError::Postgres(
-                "redemption row vanished between insert and read (rows must never be deleted)"
-                    .into(),
-            ))),
-        }
+        Ok(outcome)
     }
 
     async fn redeem_retrying(
@@ -520,37 +532,44 @@ impl PostgresLedger {
     async fn revoke_once(
         &self,
         r: &RevocationRequest,
-        delivery: Option<&NewDelivery>,
+        notice: Option<RevokeNotice>,
     ) -> Result<RevokeOutcome, OpError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let store = r.store.as_str();
-        let updated = tx
-            .execute(
-                REVOKE_SQL,
-                &[&store, &r.app_id, &r.transaction_key, &r.now_ms, &r.reason],
-            )
-            .await?;
-        if updated == 1 {
-            if let Some(d) = delivery {
+        // The row stays locked until commit: a concurrent revocation waits, then reads it
+        // revoked.
+        let existing = match tx
+            .query_opt(FIND_FOR_UPDATE_SQL, &[&store, &r.app_id, &r.transaction_key])
+            .await?
+        {
+            Some(row) => Some(redemption_row(&row)?),
+            None => None,
+        };
+        let outcome = classify_revocation(existing.as_ref());
+        if let (RevokeOutcome::Revoked, Some(row)) = (outcome, &existing) {
+            let updated = tx
+                .execute(
+                    REVOKE_SQL,
+                    &[&store, &r.app_id, &r.transaction_key, &r.now_ms, &r.reason],
+                )
+                .await?;
+            if updated != 1 {
+                return Err(OpError::Ledger(LedgerError::Postgres(
+                    "redemption row changed under its lock during a revocation".into(),
+                )));
+            }
+            if let Some(notice) = notice {
+                let d = notice(r, row).map_err(|e| OpError::Ledger(e.into()))?;
                 tx.execute(
                     ENQUEUE_SQL,
                     &[&d.id, &d.app_id, &d.event_type, &d.body, &d.created_ms],
                 )
                 .await?;
             }
-            tx.commit().await?;
-            return Ok(RevokeOutcome::Revoked);
         }
-        let exists = tx
-            .query_opt(OWNER_SQL, &[&store, &r.app_id, &r.transaction_key])
-            .await?;
         tx.commit().await?;
-        Ok(if exists.is_some() {
-            RevokeOutcome::AlreadyRevoked
-        } else {
-            RevokeOutcome::NotFound
-        })
+        Ok(outcome)
     }
 
     async fn dedicated(&self) -> Result<tokio_postgres::Client, LedgerError> {
@@ -748,6 +767,20 @@ async fn apply_one(
     tx.commit().await
 }
 
+/// A row of [`FIND_SQL`] (or [`FIND_FOR_UPDATE_SQL`]).
+fn redemption_row(row: &tokio_postgres::Row) -> Result<RedemptionRow, tokio_postgres::Error> {
+    Ok(RedemptionRow {
+        account_id: row.try_get(0)?,
+        product_id: row.try_get(1)?,
+        receipt_sha256: row.try_get(2)?,
+        first_verdict_id: row.try_get(3)?,
+        first_seen_ms: row.try_get(4)?,
+        last_seen_ms: row.try_get(5)?,
+        revoked_at_ms: row.try_get(6)?,
+        revoke_reason: row.try_get(7)?,
+    })
+}
+
 fn delivery_from_row(row: &tokio_postgres::Row) -> Result<Delivery, LedgerError> {
     let state: String = row.try_get(8).map_err(pg)?;
     Ok(Delivery {
@@ -766,7 +799,7 @@ fn delivery_from_row(row: &tokio_postgres::Row) -> Result<Delivery, LedgerError>
     })
 }
 
-impl Ledger for PostgresLedger {
+impl Redemptions for PostgresLedger {
     fn redeem(
         &self,
         request: RedemptionRequest,
@@ -785,12 +818,12 @@ impl Ledger for PostgresLedger {
     fn revoke(
         &self,
         request: RevocationRequest,
-        delivery: Option<NewDelivery>,
+        notice: Option<RevokeNotice>,
     ) -> BoxFuture<'_, Result<RevokeOutcome, LedgerError>> {
         Box::pin(self.within(async move {
             let mut attempt = 1;
             loop {
-                match self.revoke_once(&request, delivery.as_ref()).await {
+                match self.revoke_once(&request, notice).await {
                     Ok(outcome) => return Ok(outcome),
                     Err(e) if e.retryable() && attempt < MAX_RETRIES => {
                         tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
@@ -802,6 +835,58 @@ impl Ledger for PostgresLedger {
         }))
     }
 
+    fn ready(&self) -> BoxFuture<'_, Result<(), LedgerError>> {
+        Box::pin(self.within(async {
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| OpError::from(e).into_ledger())?;
+            client.simple_query(READY_SQL).await.map_err(pg)?;
+            Ok(())
+        }))
+    }
+
+    fn find<'a>(
+        &'a self,
+        store: Store,
+        app_id: &'a str,
+        transaction_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>> {
+        Box::pin(self.within(async move {
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| OpError::from(e).into_ledger())?;
+            let statement = client.prepare_cached(FIND_SQL).await.map_err(pg)?;
+            let row = client
+                .query_opt(&statement, &[&store.as_str(), &app_id, &transaction_key])
+                .await
+                .map_err(pg)?;
+            row.map(|row| redemption_row(&row).map_err(pg))
+                .transpose()
+        }))
+    }
+
+    fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>> {
+        Box::pin(self.within(async {
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| OpError::from(e).into_ledger())?;
+            let row = client
+                .query_one("SELECT COUNT(*) FROM payseal_redemptions", &[])
+                .await
+                .map_err(pg)?;
+            let n: i64 = row.try_get(0).map_err(pg)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }))
+    }
+}
+
+impl Outbox for PostgresLedger {
     fn claim_due(
         &self,
         now_ms: i64,
@@ -953,67 +1038,6 @@ impl Ledger for PostgresLedger {
                     "SELECT COUNT(*) FROM payseal_outbox WHERE state = 'pending'",
                     &[],
                 )
-                .await
-                .map_err(pg)?;
-            let n: i64 = row.try_get(0).map_err(pg)?;
-            Ok(u64::try_from(n).unwrap_or(0))
-        }))
-    }
-
-    fn ready(&self) -> BoxFuture<'_, Result<(), LedgerError>> {
-        Box::pin(self.within(async {
-            let client = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| OpError::from(e).into_ledger())?;
-            client.simple_query(READY_SQL).await.map_err(pg)?;
-            Ok(())
-        }))
-    }
-
-    fn find<'a>(
-        &'a self,
-        store: Store,
-        app_id: &'a str,
-        transaction_key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>> {
-        Box::pin(self.within(async move {
-            let client = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| OpError::from(e).into_ledger())?;
-            let statement = client.prepare_cached(FIND_SQL).await.map_err(pg)?;
-            let row = client
-                .query_opt(&statement, &[&store.as_str(), &app_id, &transaction_key])
-                .await
-                .map_err(pg)?;
-            row.map(|row| {
-                Ok(RedemptionRow {
-                    account_id: row.try_get(0).map_err(pg)?,
-                    product_id: row.try_get(1).map_err(pg)?,
-                    receipt_sha256: row.try_get(2).map_err(pg)?,
-                    first_verdict_id: row.try_get(3).map_err(pg)?,
-                    first_seen_ms: row.try_get(4).map_err(pg)?,
-                    last_seen_ms: row.try_get(5).map_err(pg)?,
-                    revoked_at_ms: row.try_get(6).map_err(pg)?,
-                    revoke_reason: row.try_get(7).map_err(pg)?,
-                })
-            })
-            .transpose()
-        }))
-    }
-
-    fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>> {
-        Box::pin(self.within(async {
-            let client = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| OpError::from(e).into_ledger())?;
-            let row = client
-                .query_one("SELECT COUNT(*) FROM payseal_redemptions", &[])
                 .await
                 .map_err(pg)?;
             let n: i64 = row.try_get(0).map_err(pg)?;

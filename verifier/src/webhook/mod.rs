@@ -2,7 +2,7 @@
 //!
 //! For each `paid / first` verdict of an app with `[apps."ID".webhook]`, the service enqueues a
 //! `purchase.paid` event in the ledger's outbox **in the same transaction as the redemption**
-//! ([`crate::ledger::Ledger::redeem_and_notify`]); a revocation enqueues `purchase.revoked` in
+//! ([`crate::ledger::Redemptions::redeem_and_notify`]); a revocation enqueues `purchase.revoked` in
 //! the same transaction as the revocation. So no event is lost when the verifier crashes: a
 //! committed redemption always has its outbox row.
 //!
@@ -19,8 +19,10 @@ use std::time::Duration;
 use payseal_protocol::{Store, VerdictClaims};
 use serde::Serialize;
 
-use crate::ledger::{NewDelivery, RedemptionRow};
+use crate::ledger::RedemptionRow;
+use outbox::NewDelivery;
 
+pub mod outbox;
 pub mod receiver;
 pub mod signing;
 pub mod worker;

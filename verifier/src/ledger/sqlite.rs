@@ -814,6 +814,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.db");
         {
+            // Made private first, as an operator upgrading a file of an older verifier must
+            // (a wider file is refused: see `files`).
+            super::super::files::prepare(&path).unwrap();
             let conn = connect(&path).unwrap();
             conn.execute_batch(SCHEMA).unwrap();
             conn.pragma_update(None, "user_version", 1).unwrap();

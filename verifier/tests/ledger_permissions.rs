@@ -24,12 +24,13 @@ fn verifier_under_umask_022() -> Command {
     command
 }
 
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path)
+/// The permission bits of `path`, as octal text (so a failure reads `755`, not `493`).
+fn mode(path: &Path) -> String {
+    let bits = std::fs::metadata(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .permissions()
-        .mode()
-        & 0o777
+        .mode();
+    format!("{:o}", bits & 0o777)
 }
 
 fn sibling(db: &Path, suffix: &str) -> PathBuf {
@@ -102,7 +103,7 @@ impl Drop for Running {
 /// The ledger and its two WAL files exist while the server runs, and are all 0600.
 fn assert_private_ledger(db: &Path) {
     for file in [db.to_path_buf(), sibling(db, "-wal"), sibling(db, "-shm")] {
-        assert_eq!(mode(&file), 0o600, "{}", file.display());
+        assert_eq!(mode(&file), "600", "{}", file.display());
     }
 }
 
@@ -116,7 +117,7 @@ fn wait_closed(db: &Path) {
     }
 }
 
-/// Run a command that must refuse to start; returns its output (10 s at most).
+/// Run a command that must refuse to start; returns its output (60 s at most).
 fn run_to_exit(mut command: Command) -> Output {
     let child = command
         .stdout(Stdio::piped())
@@ -164,12 +165,12 @@ async fn dev_with_a_new_state_folder_makes_it_0700_and_the_ledger_files_0600() {
     running.wait_ready(port, &dir.join("tls/cert.pem")).await;
 
     // The umask was in effect: an ordinary file dev writes is 0644.
-    assert_eq!(mode(&dir.join("verifier.toml")), 0o644);
-    assert_eq!(mode(&dir), 0o700, "the state folder");
-    assert_eq!(mode(&tmp.path().join("new")), 0o700, "a parent dev created");
+    assert_eq!(mode(&dir.join("verifier.toml")), "644");
+    assert_eq!(mode(&dir), "700", "the state folder");
+    assert_eq!(mode(&tmp.path().join("new")), "700", "a parent dev created");
     assert_private_ledger(&dir.join("ledger.db"));
     running.stop();
-    assert_eq!(mode(&dir.join("ledger.db")), 0o600);
+    assert_eq!(mode(&dir.join("ledger.db")), "600");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,7 +191,7 @@ async fn serve_with_a_new_ledger_path_makes_its_folder_0700_and_files_0600() {
     running.wait_ready(port, &state.paths.tls_cert).await;
 
     for folder in ["var", "var/lib", "var/lib/payseal"] {
-        assert_eq!(mode(&state.dir.path().join(folder)), 0o700, "{folder}");
+        assert_eq!(mode(&state.dir.path().join(folder)), "700", "{folder}");
     }
     assert_private_ledger(&db);
     running.stop();
@@ -218,8 +219,11 @@ fn serve_refuses_an_existing_world_readable_ledger_and_leaves_it_as_it_is() {
     assert!(stderr.contains("mode 0644"), "{stderr}");
     assert!(stderr.contains("chmod 600"), "{stderr}");
 
-    assert_eq!(mode(db), 0o644, "the file is not changed");
-    assert!(std::fs::read(db).unwrap() == before, "the file is not changed");
+    assert_eq!(mode(db), "644", "the file is not changed");
+    assert!(
+        std::fs::read(db).unwrap() == before,
+        "the file is not changed"
+    );
     assert!(!sibling(db, "-wal").exists(), "SQLite never opened it");
 }
 
@@ -241,6 +245,6 @@ fn dev_refuses_a_group_readable_wal_file_beside_a_private_ledger() {
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains(&wal.display().to_string()), "{stderr}");
     assert!(stderr.contains("mode 0640"), "{stderr}");
-    assert_eq!(mode(&wal), 0o640);
-    assert_eq!(mode(&state.paths.ledger), 0o600);
+    assert_eq!(mode(&wal), "640");
+    assert_eq!(mode(&state.paths.ledger), "600");
 }

@@ -58,7 +58,10 @@ mod tests {
         assert_eq!(classify(Some(&alice), "bob"), RedeemOutcome::OtherAccount);
         // Account ids are opaque and compared exactly.
         assert_eq!(classify(Some(&alice), "Alice"), RedeemOutcome::OtherAccount);
-        assert_eq!(classify(Some(&alice), "alice "), RedeemOutcome::OtherAccount);
+        assert_eq!(
+            classify(Some(&alice), "alice "),
+            RedeemOutcome::OtherAccount
+        );
         assert_eq!(classify(Some(&alice), ""), RedeemOutcome::OtherAccount);
     }
 

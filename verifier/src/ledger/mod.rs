@@ -38,9 +38,9 @@ pub mod files;
 pub mod postgres;
 pub mod sqlite;
 
-pub use decision::{classify, classify_revocation};
 use crate::webhook::outbox::{NewDelivery, Outbox};
 use crate::webhook::EventError;
+pub use decision::{classify, classify_revocation};
 
 /// A boxed, sendable future, so that the ledger traits stay object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

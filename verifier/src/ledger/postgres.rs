@@ -51,8 +51,8 @@ use tokio_postgres::NoTls;
 
 use super::{
     classify, classify_revocation, redact_url, BoxFuture, LedgerError, LedgerOptions,
-    RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest,
-    RevokeNotice, RevokeOutcome,
+    RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeNotice,
+    RevokeOutcome,
 };
 use crate::webhook::outbox::{
     AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter,
@@ -540,7 +540,10 @@ impl PostgresLedger {
         // The row stays locked until commit: a concurrent revocation waits, then reads it
         // revoked.
         let existing = match tx
-            .query_opt(FIND_FOR_UPDATE_SQL, &[&store, &r.app_id, &r.transaction_key])
+            .query_opt(
+                FIND_FOR_UPDATE_SQL,
+                &[&store, &r.app_id, &r.transaction_key],
+            )
             .await?
         {
             Some(row) => Some(redemption_row(&row)?),
@@ -864,8 +867,7 @@ impl Redemptions for PostgresLedger {
                 .query_opt(&statement, &[&store.as_str(), &app_id, &transaction_key])
                 .await
                 .map_err(pg)?;
-            row.map(|row| redemption_row(&row).map_err(pg))
-                .transpose()
+            row.map(|row| redemption_row(&row).map_err(pg)).transpose()
         }))
     }
 

@@ -447,21 +447,18 @@ fn lookup_on(
                     last_seen_ms, revoked_at_ms, revoke_reason
              FROM redemptions WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
         )?
-        .query_row(
-            params![store.as_str(), app_id, transaction_key],
-            |r| {
-                Ok(RedemptionRow {
-                    account_id: r.get(0)?,
-                    product_id: r.get(1)?,
-                    receipt_sha256: r.get(2)?,
-                    first_verdict_id: r.get(3)?,
-                    first_seen_ms: r.get(4)?,
-                    last_seen_ms: r.get(5)?,
-                    revoked_at_ms: r.get(6)?,
-                    revoke_reason: r.get(7)?,
-                })
-            },
-        )
+        .query_row(params![store.as_str(), app_id, transaction_key], |r| {
+            Ok(RedemptionRow {
+                account_id: r.get(0)?,
+                product_id: r.get(1)?,
+                receipt_sha256: r.get(2)?,
+                first_verdict_id: r.get(3)?,
+                first_seen_ms: r.get(4)?,
+                last_seen_ms: r.get(5)?,
+                revoked_at_ms: r.get(6)?,
+                revoke_reason: r.get(7)?,
+            })
+        })
         .optional()?)
 }
 

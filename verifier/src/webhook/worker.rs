@@ -16,9 +16,9 @@ use rand::Rng as _;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::outbox::{AttemptResult, Delivery, Outbox};
 use super::signing::{signature_header, EVENT_HEADER, ID_HEADER, SIGNATURE_HEADER};
 use super::{WebhookSettings, WorkerSettings};
-use super::outbox::{AttemptResult, Delivery, Outbox};
 use crate::server::metrics::Metrics;
 
 /// Why the worker could not be built.

@@ -8,7 +8,7 @@
 //! only make the insert-or-read atomic and durable.
 //!
 //! A backend implements two traits: [`Redemptions`] (here) and the webhook
-//! [`Outbox`](crate::webhook::outbox::Outbox) (owned by [`crate::webhook`]), stored in the same
+//! [`Outbox`] (owned by [`crate::webhook`]), stored in the same
 //! database so that a redemption and its delivery commit together; [`Ledger`] is both. Backends
 //! are chosen by URL:
 //!

@@ -1,18 +1,19 @@
 //! SQLite ledger backend: one real file, WAL journal, `synchronous=FULL`, so a redemption is
-//! on disk before [`Ledger::redeem`] resolves (and so before the verdict leaves the server).
+//! on disk before [`Redemptions::redeem`] resolves (and so before the verdict leaves the server).
 //!
 //! Writes go through one writer thread with **group commit**: it takes every redemption that
 //! is waiting (up to [`MAX_BATCH`]), runs each in its own savepoint inside one
-//! `BEGIN IMMEDIATE` transaction (`INSERT … ON CONFLICT DO NOTHING`, then read the owner),
-//! commits once (one fsync for the batch), and only then answers each caller. Requests are
-//! applied one after another, so two presentations of one receipt in a batch still see each
-//! other. Reads (`ready`, `lookup`, `count`) use a second connection, which WAL lets run
+//! `BEGIN IMMEDIATE` transaction (`INSERT … ON CONFLICT DO NOTHING`, then read the row and let
+//! [`super::classify`] decide), commits once (one fsync for the batch), and only then answers
+//! each caller. Requests are applied one after another, so two presentations of one receipt in
+//! a batch still see each other. Reads (`ready`, `lookup`, `count`) use a second connection, which WAL lets run
 //! beside the writer.
 //!
 //! **Webhook outbox** (schema version 2): a `paid / first` redemption and its `outbox` row are
 //! written in the same savepoint, so they commit together or not at all. Revocations and
 //! outbox updates (claims, attempt results, retries) also go through the writer thread, each in
-//! its own `BEGIN IMMEDIATE` transaction. A version-1 file is upgraded in place when opened
+//! its own `BEGIN IMMEDIATE` transaction (a revocation reads its row there and lets
+//! [`super::classify_revocation`] decide). A version-1 file is upgraded in place when opened
 //! (`revoked_at_ms`, `revoke_reason` columns and the `outbox` table).
 
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, client_for, StateDir};
+use common::{bin, client_for, free_port, StateDir};
 
 /// The verifier run by `sh` after `umask 022`, the common default that made these files 0644.
 fn verifier_under_umask_022() -> Command {
@@ -35,14 +35,6 @@ fn mode(path: &Path) -> String {
 
 fn sibling(db: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(format!("{}{suffix}", db.display()))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Kills the process if a test fails before stopping it.

@@ -842,11 +842,7 @@ impl Redemptions for PostgresLedger {
 
     fn ready(&self) -> BoxFuture<'_, Result<(), LedgerError>> {
         Box::pin(self.within(async {
-            let client = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| OpError::from(e).into_ledger())?;
+            let client = self.pooled().await?;
             client.simple_query(READY_SQL).await.map_err(pg)?;
             Ok(())
         }))
@@ -859,11 +855,7 @@ impl Redemptions for PostgresLedger {
         transaction_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>> {
         Box::pin(self.within(async move {
-            let client = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| OpError::from(e).into_ledger())?;
+            let client = self.pooled().await?;
             let statement = client.prepare_cached(FIND_SQL).await.map_err(pg)?;
             let row = client
                 .query_opt(&statement, &[&store.as_str(), &app_id, &transaction_key])
@@ -875,11 +867,7 @@ impl Redemptions for PostgresLedger {
 
     fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>> {
         Box::pin(self.within(async {
-            let client = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| OpError::from(e).into_ledger())?;
+            let client = self.pooled().await?;
             let row = client
                 .query_one("SELECT COUNT(*) FROM payseal_redemptions", &[])
                 .await

@@ -334,3 +334,12 @@ pub async fn tls_connect(
         .connect("localhost".try_into().unwrap(), tcp)
         .await
 }
+
+/// A loopback port free right now (for a child process to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -3,13 +3,13 @@
 //!
 //! Pure but for the ledger call; the HTTP layer (`server`) maps [`ServiceError`] to status codes.
 //!
-//! Webhooks: for an app with a webhook, a `paid / first` redemption is recorded together with
-//! its `purchase.paid` outbox row ([`crate::ledger::Redemptions::redeem_and_notify`]). Revocation: when a store's
-//! signed data says a redeemed transaction was refunded or revoked (an App Store
-//! `revocationDate`, Huawei `purchaseState` 2, sandbox `refunded`), the redemption is
-//! marked revoked ([`revoke`]) and a `purchase.revoked` event is enqueued in the same
-//! transaction; from then on the transaction is `not_paid / revoked` for everyone, the owner
-//! included. A revoked transaction that was never redeemed records nothing.
+//! Webhooks: for an app with a webhook, a `paid / first` redemption is recorded together with its
+//! `purchase.paid` outbox row ([`crate::ledger::Redemptions::redeem_and_notify`]). Revocation: when
+//! a store's signed data says a redeemed transaction was refunded or revoked (an App Store
+//! `revocationDate`, Huawei `purchaseState` 2, sandbox `refunded`), the redemption is marked
+//! revoked ([`revoke`]) and a `purchase.revoked` event is enqueued in the same transaction; from
+//! then on the transaction is `not_paid / revoked` for everyone, the owner included. A revoked
+//! transaction that was never redeemed records nothing.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,22 +1,22 @@
 //! PostgreSQL ledger backend: one database shared by any number of verifier instances.
 //!
-//! **The database decides who is first.** `payseal_redemptions` has the primary key
-//! `(store, app_id, transaction_key)`; a redemption is one autocommit
-//! `INSERT … ON CONFLICT (…) DO NOTHING`: one inserted row means [`RedeemOutcome::First`]
-//! (committed, so durable under the server's `synchronous_commit`, before the verdict leaves).
-//! When the key exists, PostgreSQL has waited for the inserting transaction to finish; a
-//! primary-key `SELECT` reads the committed row and [`super::classify`] decides (the same
-//! function SQLite calls): [`RedeemOutcome::Repeat`] then moves `last_seen_ms` forward with an
-//! `UPDATE … SET last_seen_ms = GREATEST(…)` guarded by owner and not revoked. A revocation reads
-//! its row `SELECT … FOR UPDATE` in one transaction and [`super::classify_revocation`] decides
-//! whether to mark it and enqueue its notice. No process lock and no advisory lock takes part,
-//! so any number of instances (or pools) can race on one receipt: exactly one `INSERT` inserts.
+//! **The database decides who is first.** `payseal_redemptions` has the primary key `(store,
+//! app_id, transaction_key)`; a redemption is one autocommit `INSERT … ON CONFLICT (…) DO NOTHING`:
+//! one inserted row means [`RedeemOutcome::First`] (committed, so durable under the server's
+//! `synchronous_commit`, before the verdict leaves). When the key exists, PostgreSQL has waited for
+//! the inserting transaction to finish; a primary-key `SELECT` reads the committed row and
+//! [`super::classify`] decides (the same function SQLite calls): [`RedeemOutcome::Repeat`] then
+//! moves `last_seen_ms` forward with an `UPDATE … SET last_seen_ms = GREATEST(…)` guarded by owner
+//! and not revoked. A revocation reads its row `SELECT … FOR UPDATE` in one transaction and
+//! [`super::classify_revocation`] decides whether to mark it and enqueue its notice. No process
+//! lock and no advisory lock takes part, so any number of instances (or pools) can race on one
+//! receipt: exactly one `INSERT` inserts.
 //!
 //! **Plain SQL.** `TEXT`/`BIGINT` columns, a composite primary key, `ON CONFLICT DO NOTHING`,
-//! `UPDATE … WHERE`, `GREATEST`, `SELECT … FOR UPDATE`: nothing PostgreSQL-only in the hot path, so the same statements
-//! run on Postgres-wire distributed databases (CockroachDB, YugabyteDB). Serialization failures
-//! (`40001`, which those report under contention) and deadlocks (`40P01`) are retried up to
-//! [`MAX_RETRIES`] times; every step is idempotent.
+//! `UPDATE … WHERE`, `GREATEST`, `SELECT … FOR UPDATE`: nothing PostgreSQL-only in the hot path, so
+//! the same statements run on Postgres-wire distributed databases (CockroachDB, YugabyteDB).
+//! Serialization failures (`40001`, which those report under contention) and deadlocks (`40P01`)
+//! are retried up to [`MAX_RETRIES`] times; every step is idempotent.
 //!
 //! **Migrations** are the embedded files of `verifier/migrations/postgres/` ([`MIGRATIONS`]),
 //! recorded in `payseal_schema_migrations` (version, name, SHA-256 of the file). They are
@@ -28,11 +28,11 @@
 //! applied migration whose file changed, or a database migrated by a newer verifier, stops the
 //! start with [`LedgerError::Schema`].
 //!
-//! **Connections** come from a `deadpool-postgres` pool (`[ledger] max_connections`, default
-//! 16 per instance). A connection found closed is dropped and a new one is made on demand, so
-//! after a PostgreSQL restart or outage the verifier recovers by itself; while the database is
-//! unreachable, [`Redemptions::redeem`] and [`Redemptions::ready`] fail fast (or after `query_timeout`),
-//! which the server turns into `503` + `Retry-After` and a not-ready `/readyz`.
+//! **Connections** come from a `deadpool-postgres` pool (`[ledger] max_connections`, default 16 per
+//! instance). A connection found closed is dropped and a new one is made on demand, so after a
+//! PostgreSQL restart or outage the verifier recovers by itself; while the database is unreachable,
+//! [`Redemptions::redeem`] and [`Redemptions::ready`] fail fast (or after `query_timeout`), which
+//! the server turns into `503` + `Retry-After` and a not-ready `/readyz`.
 //!
 //! **TLS**: this build connects with `tokio_postgres::NoTls` (loopback, a private network, or a
 //! local TLS-terminating proxy); `sslmode=require` is refused rather than silently downgraded.

@@ -1,13 +1,13 @@
 //! SQLite ledger backend: one real file, WAL journal, `synchronous=FULL`, so a redemption is
 //! on disk before [`Redemptions::redeem`] resolves (and so before the verdict leaves the server).
 //!
-//! Writes go through one writer thread with **group commit**: it takes every redemption that
-//! is waiting (up to [`MAX_BATCH`]), runs each in its own savepoint inside one
-//! `BEGIN IMMEDIATE` transaction (`INSERT … ON CONFLICT DO NOTHING`, then read the row and let
-//! [`super::classify`] decide), commits once (one fsync for the batch), and only then answers
-//! each caller. Requests are applied one after another, so two presentations of one receipt in
-//! a batch still see each other. Reads (`ready`, `lookup`, `count`) use a second connection, which WAL lets run
-//! beside the writer.
+//! Writes go through one writer thread with **group commit**: it takes every redemption that is
+//! waiting (up to [`MAX_BATCH`]), runs each in its own savepoint inside one `BEGIN IMMEDIATE`
+//! transaction (`INSERT … ON CONFLICT DO NOTHING`, then read the row and let [`super::classify`]
+//! decide), commits once (one fsync for the batch), and only then answers each caller. Requests are
+//! applied one after another, so two presentations of one receipt in a batch still see each other.
+//! Reads (`ready`, `lookup`, `count`) use a second connection, which WAL lets run beside the
+//! writer.
 //!
 //! **Webhook outbox** (schema version 2): a `paid / first` redemption and its `outbox` row are
 //! written in the same savepoint, so they commit together or not at all. Revocations and

@@ -46,7 +46,7 @@ fn ledger(c: &mut Criterion) {
 
 /// 64 callers at once, as under load: the writer group-commits them (one fsync per batch).
 fn ledger_concurrent(c: &mut Criterion) {
-    use payseal_verifier::ledger::Ledger;
+    use payseal_verifier::ledger::Redemptions;
     let dir = tempfile::tempdir().unwrap();
     let ledger = std::sync::Arc::new(SqliteLedger::open(&dir.path().join("ledger.db")).unwrap());
     let rt = tokio::runtime::Builder::new_multi_thread()

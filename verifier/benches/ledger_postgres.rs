@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the PostgreSQL ledger on a real server (durable commits:
 //! `synchronous_commit` as the server has it, `on` by default): a new redemption (one
 //! `INSERT … ON CONFLICT DO NOTHING`, committed), a repeat by the owner (insert that conflicts,
-//! then the `last_seen` update), and 64 new redemptions at once through the pool.
+//! the primary-key read that `classify` decides on, then the `last_seen` update), and 64 new
+//! redemptions at once through the pool.
 //!
 //! Needs a server: `eval "$(scripts/postgres.sh start)"` (uses `PAYSEAL_TEST_POSTGRES_URL`,
 //! or `PAYSEAL_BENCH_POSTGRES_URL` when set), then
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use payseal_protocol::Store;
 use payseal_verifier::ledger::postgres::PostgresLedger;
-use payseal_verifier::ledger::{Ledger, LedgerOptions, RedeemOutcome, RedemptionRequest};
+use payseal_verifier::ledger::{LedgerOptions, RedeemOutcome, RedemptionRequest, Redemptions};
 
 fn request(key: String) -> RedemptionRequest {
     RedemptionRequest {

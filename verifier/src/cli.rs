@@ -359,7 +359,7 @@ fn open_ledger(
 }
 
 fn webhooks(settings: &crate::settings::Settings, action: WebhooksAction) -> ExitCode {
-    use crate::ledger::{DeliveryState, OutboxFilter};
+    use crate::webhook::outbox::{DeliveryState, OutboxFilter};
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),

@@ -1,11 +1,13 @@
 //! Development mode: make (once) and reuse a complete local setup in one state directory.
 //!
 //! `payseal-verifier dev --listen ADDR --state-dir DIR` creates on its first run:
+//! - `DIR` itself with mode 0700 when it does not exist yet;
 //! - `DIR/keys/hpke.key`, `DIR/keys/verdict.key` (mode 0600);
 //! - `DIR/tls/cert.pem` + `DIR/tls/key.pem` (self-signed for `localhost`, `127.0.0.1`, `::1`)
 //!   and `DIR/tls/backup-key.pem` (a spare TLS key whose pin the profile carries);
 //! - `DIR/sandbox-store/` (the sandbox store's keys and App Store test CA);
 //! - `DIR/verifier.toml` with one app, `dev.payseal.demo`, for all four stores;
+//! - `DIR/ledger.db` (with its `-wal` and `-shm` files) mode 0600, when the server opens it;
 //!
 //! and on every run writes `DIR/profile.json`. A later run reuses all of it (including any
 //! edits to `verifier.toml`); `--listen` overrides the configured address.
@@ -95,7 +97,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DevError + '_ {
 
 /// Create whatever is missing in `dir` (keys, TLS, sandbox store, config) and return the paths.
 pub fn prepare(dir: &Path, listen: std::net::SocketAddr) -> Result<DevPaths, DevError> {
-    fs::create_dir_all(dir).map_err(io(dir))?;
+    // It holds private keys and the ledger: a new state folder is for its owner only.
+    crate::ledger::files::create_private_dir(dir).map_err(io(dir))?;
     let paths = DevPaths::new(dir);
 
     // Keys.

@@ -3,13 +3,13 @@
 //!
 //! Pure but for the ledger call; the HTTP layer (`server`) maps [`ServiceError`] to status codes.
 //!
-//! Webhooks: for an app with a webhook, a `paid / first` redemption is recorded together with
-//! its `purchase.paid` outbox row ([`Ledger::redeem_and_notify`]). Revocation: when a store's
-//! signed data says a redeemed transaction was refunded or revoked (an App Store
-//! `revocationDate`, Huawei `purchaseState` 2, sandbox `refunded`), the redemption is
-//! marked revoked ([`revoke`]) and a `purchase.revoked` event is enqueued in the same
-//! transaction; from then on the transaction is `not_paid / revoked` for everyone, the owner
-//! included. A revoked transaction that was never redeemed records nothing.
+//! Webhooks: for an app with a webhook, a `paid / first` redemption is recorded together with its
+//! `purchase.paid` outbox row ([`crate::ledger::Redemptions::redeem_and_notify`]). Revocation: when
+//! a store's signed data says a redeemed transaction was refunded or revoked (an App Store
+//! `revocationDate`, Huawei `purchaseState` 2, sandbox `refunded`), the redemption is marked
+//! revoked ([`revoke`]) and a `purchase.revoked` event is enqueued in the same transaction; from
+//! then on the transaction is `not_paid / revoked` for everyone, the owner included. A revoked
+//! transaction that was never redeemed records nothing.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,7 +23,8 @@ use payseal_protocol::{
 use serde::Serialize;
 
 use crate::ledger::{
-    Ledger, LedgerError, RedeemOutcome, RedemptionRequest, RevocationRequest, RevokeOutcome,
+    Ledger, LedgerError, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions,
+    RevocationRequest, RevokeNotice, RevokeOutcome,
 };
 use crate::rules::{self, AppRules, PartialPurchase, Purchase, Rejection, TrustAnchors};
 use crate::settings::{OfflineSettings, Settings};
@@ -249,34 +250,23 @@ fn store_revocation(store: Store) -> Option<&'static str> {
 
 /// Record that a redeemed transaction was revoked (refund, chargeback, store revocation) and,
 /// if the app has a webhook, enqueue its `purchase.revoked` event in the same transaction.
-/// Idempotent: a second call changes nothing and sends nothing. A transaction that was never
-/// redeemed gives [`RevokeOutcome::NotFound`] and records nothing.
+/// The ledger decides once, on the row it reads under its lock
+/// ([`crate::ledger::classify_revocation`]): a second call changes nothing and sends nothing,
+/// and a transaction that was never redeemed gives [`RevokeOutcome::NotFound`] and records
+/// nothing.
 pub async fn revoke(
     settings: &Settings,
-    ledger: &dyn Ledger,
+    ledger: &dyn Redemptions,
     store: Store,
     app_id: &str,
     transaction_key: &str,
     reason: &str,
     now_ms: i64,
 ) -> Result<RevokeOutcome, ServiceError> {
-    let Some(row) = ledger.find(store, app_id, transaction_key).await? else {
-        return Ok(RevokeOutcome::NotFound);
-    };
-    if row.revoked_at_ms.is_some() {
-        return Ok(RevokeOutcome::AlreadyRevoked);
-    }
-    let delivery = match settings.webhooks.get(app_id) {
-        Some(_) => Some(crate::webhook::revoked_event(
-            store,
-            app_id,
-            transaction_key,
-            &row,
-            reason,
-            now_ms,
-        )?),
-        None => None,
-    };
+    let notice: Option<RevokeNotice> = settings
+        .webhooks
+        .contains_key(app_id)
+        .then_some(revoked_notice as RevokeNotice);
     Ok(ledger
         .revoke(
             RevocationRequest {
@@ -286,9 +276,24 @@ pub async fn revoke(
                 reason: reason.to_string(),
                 now_ms,
             },
-            delivery,
+            notice,
         )
         .await?)
+}
+
+/// The `purchase.revoked` outbox row of a revocation (the ledger calls it when it revokes).
+fn revoked_notice(
+    r: &RevocationRequest,
+    row: &RedemptionRow,
+) -> Result<crate::webhook::outbox::NewDelivery, crate::webhook::EventError> {
+    crate::webhook::revoked_event(
+        r.store,
+        &r.app_id,
+        &r.transaction_key,
+        row,
+        &r.reason,
+        r.now_ms,
+    )
 }
 
 /// The wire rules of the request, as `payseal_protocol` defines them (the SDK applies the same).

@@ -14,7 +14,7 @@ use common::instance::{Instance, SealingClient};
 use common::{StateDir, APP};
 use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store, VerdictClaims};
 use payseal_sandbox::Order;
-use payseal_verifier::ledger::Ledger as _;
+use payseal_verifier::ledger::Redemptions as _;
 
 const RECEIPTS: usize = 12;
 const ACCOUNTS: usize = 6;

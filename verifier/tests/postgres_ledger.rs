@@ -11,7 +11,7 @@ use std::process::Command;
 use common::pg::{client, fresh_database, test_options};
 use common::StateDir;
 use payseal_verifier::ledger::postgres::{PostgresLedger, MIGRATIONS};
-use payseal_verifier::ledger::{Ledger, LedgerError, LedgerOptions};
+use payseal_verifier::ledger::{LedgerError, LedgerOptions, Redemptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instances_starting_together_migrate_once() {

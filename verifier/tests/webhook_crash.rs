@@ -10,20 +10,12 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, client_for, open_verdict, request, StateDir, APP};
+use common::{bin, client_for, free_port, open_verdict, request, StateDir, APP};
 use payseal_protocol::envelope;
 use payseal_protocol::verdict::VerdictVerifier;
 use payseal_protocol::{Outcome, Redemption, Store};
 use payseal_verifier::server::REQUEST_CONTENT_TYPE;
 use webhook_support::{configure, RunningReceiver};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Serve(Child);
 

@@ -2,9 +2,19 @@
 //!
 //! One row per (store, app, transaction key). The first account to present a valid receipt
 //! owns it; the same account again is a [`RedeemOutcome::Repeat`]; any other account gets
-//! [`RedeemOutcome::OtherAccount`]. Backends sit behind [`Ledger`] and are chosen by URL:
+//! [`RedeemOutcome::OtherAccount`]; a revoked row is [`RedeemOutcome::Revoked`] for everyone.
+//! That rule is decided in one place, [`classify`] (and [`classify_revocation`] for revoking),
+//! pure functions every backend calls on the row it read inside its transaction; the backends
+//! only make the insert-or-read atomic and durable.
 //!
-//! - `sqlite:PATH` ([`sqlite`]): one embedded file, the default; one verifier process.
+//! A backend implements two traits: [`Redemptions`] (here) and the webhook
+//! [`Outbox`] (owned by [`crate::webhook`]), stored in the same
+//! database so that a redemption and its delivery commit together; [`Ledger`] is both. Backends
+//! are chosen by URL:
+//!
+//! - `sqlite:PATH` ([`sqlite`]): one embedded file, the default; one verifier process. The
+//!   folder is created `0700`, the database and its `-wal`/`-shm` files `0600`, and a file that
+//!   other local users can open stops the start ([`LedgerError::Permissions`]).
 //! - `postgres://USER@HOST:PORT/DB` ([`postgres`]): one PostgreSQL database shared by any
 //!   number of verifier instances behind a load balancer. The database enforces the
 //!   first-redemption rule (a primary key and `INSERT … ON CONFLICT DO NOTHING`), so no
@@ -23,10 +33,16 @@ use std::time::Duration;
 
 use payseal_protocol::Store;
 
+mod decision;
+pub mod files;
 pub mod postgres;
 pub mod sqlite;
 
-/// A boxed, sendable future, so that [`Ledger`] stays object-safe.
+use crate::webhook::outbox::{NewDelivery, Outbox};
+use crate::webhook::EventError;
+pub use decision::{classify, classify_revocation};
+
+/// A boxed, sendable future, so that the ledger traits stay object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One valid, paid receipt presented by one account.
@@ -64,7 +80,7 @@ pub enum RedeemOutcome {
     Revoked,
 }
 
-/// One stored redemption row, as [`Ledger::find`] reads it.
+/// One stored redemption row, as [`Redemptions::find`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedemptionRow {
     /// The owning account.
@@ -85,115 +101,6 @@ pub struct RedemptionRow {
     pub revoke_reason: Option<String>,
 }
 
-/// A webhook delivery to enqueue in the outbox, in the same transaction as the ledger change
-/// that caused it (see [`crate::webhook`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewDelivery {
-    /// The event id (the idempotency id receivers deduplicate by; for `purchase.paid`, the
-    /// verdict `jti`). Primary key of the outbox.
-    pub id: String,
-    /// The app whose webhook endpoint receives it.
-    pub app_id: String,
-    /// The event type (`purchase.paid`, `purchase.revoked`).
-    pub event_type: String,
-    /// The exact JSON body that will be signed and sent.
-    pub body: String,
-    /// Creation time, Unix milliseconds (the give-up age counts from here).
-    pub created_ms: i64,
-}
-
-/// The state of one outbox row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeliveryState {
-    /// Not acknowledged yet; attempted when `next_attempt_ms` is due.
-    Pending,
-    /// Acknowledged by a 2xx.
-    Delivered,
-    /// Given up (older than the app's give-up age, or no endpoint configured any more).
-    Failed,
-}
-
-impl DeliveryState {
-    /// `pending`, `delivered` or `failed` (as stored).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryState::Pending => "pending",
-            DeliveryState::Delivered => "delivered",
-            DeliveryState::Failed => "failed",
-        }
-    }
-
-    /// The state stored as `text`.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "pending" => Some(DeliveryState::Pending),
-            "delivered" => Some(DeliveryState::Delivered),
-            "failed" => Some(DeliveryState::Failed),
-            _ => None,
-        }
-    }
-}
-
-/// One outbox row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    /// Event id (idempotency id).
-    pub id: String,
-    /// The app.
-    pub app_id: String,
-    /// Event type.
-    pub event_type: String,
-    /// The JSON body.
-    pub body: String,
-    /// Creation time, Unix milliseconds.
-    pub created_ms: i64,
-    /// The give-up age counts from here: `created_ms`, or the time of a manual retry.
-    pub age_from_ms: i64,
-    /// Attempts made so far.
-    pub attempts: i64,
-    /// When the next attempt is due (while a worker holds the row: when its lease ends).
-    pub next_attempt_ms: i64,
-    /// Pending, delivered or failed.
-    pub state: DeliveryState,
-    /// The last attempt's error (status code or transport error), if any.
-    pub last_error: Option<String>,
-    /// When it was delivered or given up, Unix milliseconds.
-    pub finished_ms: Option<i64>,
-}
-
-/// What one delivery attempt came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AttemptResult {
-    /// The endpoint answered 2xx.
-    Delivered {
-        /// When.
-        at_ms: i64,
-    },
-    /// Not acknowledged; try again at `next_attempt_ms`.
-    Retry {
-        /// When the next attempt is due.
-        next_attempt_ms: i64,
-        /// What went wrong (never the secret or the body).
-        error: String,
-    },
-    /// Not acknowledged and given up.
-    Failed {
-        /// When.
-        at_ms: i64,
-        /// What went wrong last.
-        error: String,
-    },
-}
-
-/// Which outbox rows to list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxFilter {
-    /// Every row.
-    All,
-    /// Rows in one state.
-    State(DeliveryState),
-}
-
 /// Revoke one redeemed transaction (refund, chargeback, store revocation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationRequest {
@@ -209,7 +116,7 @@ pub struct RevocationRequest {
     pub now_ms: i64,
 }
 
-/// What [`Ledger::revoke`] did.
+/// What [`Redemptions::revoke`] did (and, from [`classify_revocation`], what it will do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevokeOutcome {
     /// The row is now revoked (and the delivery, if any, enqueued in the same transaction).
@@ -257,10 +164,31 @@ pub enum LedgerError {
     /// The blocking worker could not run (runtime shutting down) or panicked.
     #[error("ledger worker failed: {0}")]
     Worker(String),
+    /// A ledger file or its folder is readable or writable by other local users (it holds
+    /// every buyer's account id): the verifier refuses to start until it is `chmod 600`.
+    #[error(
+        "ledger file {path} has mode {mode:04o}: other local users can open it, and it holds \
+         every buyer's account id; run `chmod 600` on the ledger database and its -wal and \
+         -shm files (and `chmod 700` on its folder), then start again"
+    )]
+    Permissions {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The outbox row of a revocation could not be made.
+    #[error("ledger: {0}")]
+    Event(#[from] EventError),
 }
 
-/// A redemption ledger backend.
-pub trait Ledger: Send + Sync + std::fmt::Debug {
+/// Makes the outbox row of a revocation from the request and the row being revoked. The backend
+/// calls it inside its transaction, and only when that transaction revokes the row (so an
+/// already revoked or unknown transaction never enqueues anything).
+pub type RevokeNotice = fn(&RevocationRequest, &RedemptionRow) -> Result<NewDelivery, EventError>;
+
+/// The redemption side of a ledger backend: who owns which store transaction, and revocations.
+pub trait Redemptions: Send + Sync + std::fmt::Debug {
     /// Atomically record the redemption if it is the first, or read who owns it.
     /// When this resolves, the outcome is durable.
     fn redeem(
@@ -279,61 +207,29 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     /// Number of recorded redemptions (a full count: for operators and tests, not hot paths).
     fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>>;
 
-    /// Like [`Ledger::redeem`], and when the outcome is [`RedeemOutcome::First`], also enqueue
-    /// `delivery` in the outbox in the same transaction: both are committed, or neither.
+    /// Like [`Redemptions::redeem`], and when the outcome is [`RedeemOutcome::First`], also
+    /// enqueue `delivery` in the outbox in the same transaction: both are committed, or neither.
     fn redeem_and_notify(
         &self,
         request: RedemptionRequest,
         delivery: Option<NewDelivery>,
     ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>>;
 
-    /// Mark a redeemed transaction revoked (once) and, when it was not revoked before, enqueue
-    /// `delivery` in the same transaction.
+    /// Read the row under a lock, decide with [`classify_revocation`], and when that says
+    /// [`RevokeOutcome::Revoked`], mark it revoked and enqueue the outbox row `notice` makes,
+    /// all in one transaction.
     fn revoke(
         &self,
         request: RevocationRequest,
-        delivery: Option<NewDelivery>,
+        notice: Option<RevokeNotice>,
     ) -> BoxFuture<'_, Result<RevokeOutcome, LedgerError>>;
-
-    /// Take up to `limit` pending deliveries due at `now_ms` for one worker: each is leased
-    /// until `lease_until_ms` (its `next_attempt_ms` moves there and `attempts` goes up by one),
-    /// so no other worker or instance takes it meanwhile; a worker that dies leaves it to be
-    /// taken again when the lease ends.
-    fn claim_due(
-        &self,
-        now_ms: i64,
-        lease_until_ms: i64,
-        limit: u32,
-    ) -> BoxFuture<'_, Result<Vec<Delivery>, LedgerError>>;
-
-    /// Record the result of the attempt made under claim number `attempt` (the claimed row's
-    /// `attempts`). Fenced: when the row is no longer pending, or its lease ran out and another
-    /// claim took it since (`attempts` moved on), nothing changes and `Ok(false)` says so.
-    fn finish_attempt<'a>(
-        &'a self,
-        id: &'a str,
-        attempt: i64,
-        result: AttemptResult,
-    ) -> BoxFuture<'a, Result<bool, LedgerError>>;
-
-    /// Outbox rows, newest first, at most `limit`.
-    fn list_deliveries(
-        &self,
-        filter: OutboxFilter,
-        limit: u32,
-    ) -> BoxFuture<'_, Result<Vec<Delivery>, LedgerError>>;
-
-    /// Put failed rows back to pending, due at `now_ms` (one row by id, or all failed rows);
-    /// returns how many. Their give-up age counts again from `now_ms`.
-    fn retry_failed<'a>(
-        &'a self,
-        id: Option<&'a str>,
-        now_ms: i64,
-    ) -> BoxFuture<'a, Result<u64, LedgerError>>;
-
-    /// Number of pending deliveries.
-    fn count_pending(&self) -> BoxFuture<'_, Result<u64, LedgerError>>;
 }
+
+/// A complete ledger backend: its redemptions and the webhook outbox stored beside them (so a
+/// redemption and its delivery commit together). Every type implementing both is one.
+pub trait Ledger: Redemptions + Outbox {}
+
+impl<T: Redemptions + Outbox + ?Sized> Ledger for T {}
 
 /// A password that never prints (`Debug` shows `***`) and is wiped from memory on drop.
 #[derive(Clone, PartialEq, Eq)]

@@ -1,20 +1,22 @@
 //! PostgreSQL ledger backend: one database shared by any number of verifier instances.
 //!
-//! **The database decides who is first.** `payseal_redemptions` has the primary key
-//! `(store, app_id, transaction_key)`; a redemption is one autocommit
-//! `INSERT … ON CONFLICT (…) DO NOTHING`: one inserted row means [`RedeemOutcome::First`]
-//! (committed, so durable under the server's `synchronous_commit`, before the verdict leaves).
-//! When the key exists, PostgreSQL has waited for the inserting transaction to finish, and two
-//! more statements read the outcome: an `UPDATE … SET last_seen_ms = GREATEST(…) WHERE … AND
-//! account_id = $owner` (one row: [`RedeemOutcome::Repeat`]), else a `SELECT` of the owner
-//! ([`RedeemOutcome::OtherAccount`]). No process lock and no advisory lock takes part, so any
-//! number of instances (or pools) can race on one receipt: exactly one `INSERT` inserts.
+//! **The database decides who is first.** `payseal_redemptions` has the primary key `(store,
+//! app_id, transaction_key)`; a redemption is one autocommit `INSERT … ON CONFLICT (…) DO NOTHING`:
+//! one inserted row means [`RedeemOutcome::First`] (committed, so durable under the server's
+//! `synchronous_commit`, before the verdict leaves). When the key exists, PostgreSQL has waited for
+//! the inserting transaction to finish; a primary-key `SELECT` reads the committed row and
+//! [`super::classify`] decides (the same function SQLite calls): [`RedeemOutcome::Repeat`] then
+//! moves `last_seen_ms` forward with an `UPDATE … SET last_seen_ms = GREATEST(…)` guarded by owner
+//! and not revoked. A revocation reads its row `SELECT … FOR UPDATE` in one transaction and
+//! [`super::classify_revocation`] decides whether to mark it and enqueue its notice. No process
+//! lock and no advisory lock takes part, so any number of instances (or pools) can race on one
+//! receipt: exactly one `INSERT` inserts.
 //!
 //! **Plain SQL.** `TEXT`/`BIGINT` columns, a composite primary key, `ON CONFLICT DO NOTHING`,
-//! `UPDATE … WHERE`, `GREATEST`: nothing PostgreSQL-only in the hot path, so the same statements
-//! run on Postgres-wire distributed databases (CockroachDB, YugabyteDB). Serialization failures
-//! (`40001`, which those report under contention) and deadlocks (`40P01`) are retried up to
-//! [`MAX_RETRIES`] times; every step is idempotent.
+//! `UPDATE … WHERE`, `GREATEST`, `SELECT … FOR UPDATE`: nothing PostgreSQL-only in the hot path, so
+//! the same statements run on Postgres-wire distributed databases (CockroachDB, YugabyteDB).
+//! Serialization failures (`40001`, which those report under contention) and deadlocks (`40P01`)
+//! are retried up to [`MAX_RETRIES`] times; every step is idempotent.
 //!
 //! **Migrations** are the embedded files of `verifier/migrations/postgres/` ([`MIGRATIONS`]),
 //! recorded in `payseal_schema_migrations` (version, name, SHA-256 of the file). They are
@@ -26,11 +28,11 @@
 //! applied migration whose file changed, or a database migrated by a newer verifier, stops the
 //! start with [`LedgerError::Schema`].
 //!
-//! **Connections** come from a `deadpool-postgres` pool (`[ledger] max_connections`, default
-//! 16 per instance). A connection found closed is dropped and a new one is made on demand, so
-//! after a PostgreSQL restart or outage the verifier recovers by itself; while the database is
-//! unreachable, [`Ledger::redeem`] and [`Ledger::ready`] fail fast (or after `query_timeout`),
-//! which the server turns into `503` + `Retry-After` and a not-ready `/readyz`.
+//! **Connections** come from a `deadpool-postgres` pool (`[ledger] max_connections`, default 16 per
+//! instance). A connection found closed is dropped and a new one is made on demand, so after a
+//! PostgreSQL restart or outage the verifier recovers by itself; while the database is unreachable,
+//! [`Redemptions::redeem`] and [`Redemptions::ready`] fail fast (or after `query_timeout`), which
+//! the server turns into `503` + `Retry-After` and a not-ready `/readyz`.
 //!
 //! **TLS**: this build connects with `tokio_postgres::NoTls` (loopback, a private network, or a
 //! local TLS-terminating proxy); `sslmode=require` is refused rather than silently downgraded.
@@ -50,9 +52,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::{
-    redact_url, AttemptResult, BoxFuture, Delivery, DeliveryState, Ledger, LedgerError,
-    LedgerOptions, NewDelivery, OutboxFilter, RedeemOutcome, RedemptionRequest, RedemptionRow,
-    RevocationRequest, RevokeOutcome,
+    classify, classify_revocation, redact_url, BoxFuture, LedgerError, LedgerOptions,
+    RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeNotice,
+    RevokeOutcome,
+};
+use crate::webhook::outbox::{
+    AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter,
 };
 
 /// One embedded schema migration (`verifier/migrations/postgres/NNNN_NAME.sql`).
@@ -134,12 +139,15 @@ const TOUCH_SQL: &str = "UPDATE payseal_redemptions SET last_seen_ms = GREATEST(
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
       AND revoked_at_ms IS NULL";
 
-const OWNER_SQL: &str = "SELECT account_id, revoked_at_ms FROM payseal_redemptions
-    WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
-
 const FIND_SQL: &str = "SELECT account_id, product_id, receipt_sha256, first_verdict_id,
     first_seen_ms, last_seen_ms, revoked_at_ms, revoke_reason FROM payseal_redemptions
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
+
+/// [`FIND_SQL`] locking the row until the transaction ends (revocations).
+const FIND_FOR_UPDATE_SQL: &str = "SELECT account_id, product_id, receipt_sha256,
+    first_verdict_id, first_seen_ms, last_seen_ms, revoked_at_ms, revoke_reason
+    FROM payseal_redemptions
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 FOR UPDATE";
 
 const REVOKE_SQL: &str = "UPDATE payseal_redemptions SET revoked_at_ms = $4, revoke_reason = $5
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND revoked_at_ms IS NULL";
@@ -458,38 +466,44 @@ impl PostgresLedger {
                     .await?
             }
         };
-        if inserted == 1 {
-            return Ok(RedeemOutcome::First);
+        // Inserted: nobody had it. Otherwise PostgreSQL waited for the inserting transaction,
+        // and the committed row decides.
+        let existing = if inserted == 1 {
+            None
+        } else {
+            let find = client.prepare_cached(FIND_SQL).await?;
+            match client
+                .query_opt(&find, &[&store, &r.app_id, &r.transaction_key])
+                .await?
+            {
+                Some(row) => Some(redemption_row(&row)?),
+                None => {
+                    return Err(OpError::Ledger(LedgerError::Postgres(
+                        "redemption row vanished between insert and read (rows must never be \
+                         deleted)"
+                            .into(),
+                    )))
+                }
+            }
+        };
+        let outcome = classify(existing.as_ref(), &r.account_id);
+        if outcome == RedeemOutcome::Repeat {
+            // Guarded like the decision: a revocation committed since leaves the row as it is.
+            let touch = client.prepare_cached(TOUCH_SQL).await?;
+            client
+                .execute(
+                    &touch,
+                    &[
+                        &store,
+                        &r.app_id,
+                        &r.transaction_key,
+                        &r.account_id,
+                        &r.now_ms,
+                    ],
+                )
+                .await?;
         }
-        let touch = client.prepare_cached(TOUCH_SQL).await?;
-        let touched = client
-            .execute(
-                &touch,
-                &[
-                    &store,
-                    &r.app_id,
-                    &r.transaction_key,
-                    &r.account_id,
-                    &r.now_ms,
-                ],
-            )
-            .await?;
-        if touched == 1 {
-            return Ok(RedeemOutcome::Repeat);
-        }
-        let owner = client.prepare_cached(OWNER_SQL).await?;
-        match client
-            .query_opt(&owner, &[&store, &r.app_id, &r.transaction_key])
-            .await?
-        {
-            Some(row) if row.try_get::<_, Option<i64>>(1)?.is_some() => Ok(RedeemOutcome::Revoked),
-            Some(row) if row.try_get::<_, String>(0)? == r.account_id => Ok(RedeemOutcome::Repeat),
-            Some(_) => Ok(RedeemOutcome::OtherAccount),
-            None => Err(OpError::Ledger(LedgerError::Postgres(
-                "redemption row vanished between insert and read (rows must never be deleted)"
-                    .into(),
-            ))),
-        }
+        Ok(outcome)
     }
 
     async fn redeem_retrying(
@@ -520,37 +534,47 @@ impl PostgresLedger {
     async fn revoke_once(
         &self,
         r: &RevocationRequest,
-        delivery: Option<&NewDelivery>,
+        notice: Option<RevokeNotice>,
     ) -> Result<RevokeOutcome, OpError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let store = r.store.as_str();
-        let updated = tx
-            .execute(
-                REVOKE_SQL,
-                &[&store, &r.app_id, &r.transaction_key, &r.now_ms, &r.reason],
+        // The row stays locked until commit: a concurrent revocation waits, then reads it
+        // revoked.
+        let existing = match tx
+            .query_opt(
+                FIND_FOR_UPDATE_SQL,
+                &[&store, &r.app_id, &r.transaction_key],
             )
-            .await?;
-        if updated == 1 {
-            if let Some(d) = delivery {
+            .await?
+        {
+            Some(row) => Some(redemption_row(&row)?),
+            None => None,
+        };
+        let outcome = classify_revocation(existing.as_ref());
+        if let (RevokeOutcome::Revoked, Some(row)) = (outcome, &existing) {
+            let updated = tx
+                .execute(
+                    REVOKE_SQL,
+                    &[&store, &r.app_id, &r.transaction_key, &r.now_ms, &r.reason],
+                )
+                .await?;
+            if updated != 1 {
+                return Err(OpError::Ledger(LedgerError::Postgres(
+                    "redemption row changed under its lock during a revocation".into(),
+                )));
+            }
+            if let Some(notice) = notice {
+                let d = notice(r, row).map_err(|e| OpError::Ledger(e.into()))?;
                 tx.execute(
                     ENQUEUE_SQL,
                     &[&d.id, &d.app_id, &d.event_type, &d.body, &d.created_ms],
                 )
                 .await?;
             }
-            tx.commit().await?;
-            return Ok(RevokeOutcome::Revoked);
         }
-        let exists = tx
-            .query_opt(OWNER_SQL, &[&store, &r.app_id, &r.transaction_key])
-            .await?;
         tx.commit().await?;
-        Ok(if exists.is_some() {
-            RevokeOutcome::AlreadyRevoked
-        } else {
-            RevokeOutcome::NotFound
-        })
+        Ok(outcome)
     }
 
     async fn dedicated(&self) -> Result<tokio_postgres::Client, LedgerError> {
@@ -748,6 +772,20 @@ async fn apply_one(
     tx.commit().await
 }
 
+/// A row of [`FIND_SQL`] (or [`FIND_FOR_UPDATE_SQL`]).
+fn redemption_row(row: &tokio_postgres::Row) -> Result<RedemptionRow, tokio_postgres::Error> {
+    Ok(RedemptionRow {
+        account_id: row.try_get(0)?,
+        product_id: row.try_get(1)?,
+        receipt_sha256: row.try_get(2)?,
+        first_verdict_id: row.try_get(3)?,
+        first_seen_ms: row.try_get(4)?,
+        last_seen_ms: row.try_get(5)?,
+        revoked_at_ms: row.try_get(6)?,
+        revoke_reason: row.try_get(7)?,
+    })
+}
+
 fn delivery_from_row(row: &tokio_postgres::Row) -> Result<Delivery, LedgerError> {
     let state: String = row.try_get(8).map_err(pg)?;
     Ok(Delivery {
@@ -766,7 +804,7 @@ fn delivery_from_row(row: &tokio_postgres::Row) -> Result<Delivery, LedgerError>
     })
 }
 
-impl Ledger for PostgresLedger {
+impl Redemptions for PostgresLedger {
     fn redeem(
         &self,
         request: RedemptionRequest,
@@ -785,12 +823,12 @@ impl Ledger for PostgresLedger {
     fn revoke(
         &self,
         request: RevocationRequest,
-        delivery: Option<NewDelivery>,
+        notice: Option<RevokeNotice>,
     ) -> BoxFuture<'_, Result<RevokeOutcome, LedgerError>> {
         Box::pin(self.within(async move {
             let mut attempt = 1;
             loop {
-                match self.revoke_once(&request, delivery.as_ref()).await {
+                match self.revoke_once(&request, notice).await {
                     Ok(outcome) => return Ok(outcome),
                     Err(e) if e.retryable() && attempt < MAX_RETRIES => {
                         tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
@@ -802,6 +840,45 @@ impl Ledger for PostgresLedger {
         }))
     }
 
+    fn ready(&self) -> BoxFuture<'_, Result<(), LedgerError>> {
+        Box::pin(self.within(async {
+            let client = self.pooled().await?;
+            client.simple_query(READY_SQL).await.map_err(pg)?;
+            Ok(())
+        }))
+    }
+
+    fn find<'a>(
+        &'a self,
+        store: Store,
+        app_id: &'a str,
+        transaction_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>> {
+        Box::pin(self.within(async move {
+            let client = self.pooled().await?;
+            let statement = client.prepare_cached(FIND_SQL).await.map_err(pg)?;
+            let row = client
+                .query_opt(&statement, &[&store.as_str(), &app_id, &transaction_key])
+                .await
+                .map_err(pg)?;
+            row.map(|row| redemption_row(&row).map_err(pg)).transpose()
+        }))
+    }
+
+    fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>> {
+        Box::pin(self.within(async {
+            let client = self.pooled().await?;
+            let row = client
+                .query_one("SELECT COUNT(*) FROM payseal_redemptions", &[])
+                .await
+                .map_err(pg)?;
+            let n: i64 = row.try_get(0).map_err(pg)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }))
+    }
+}
+
+impl Outbox for PostgresLedger {
     fn claim_due(
         &self,
         now_ms: i64,
@@ -953,67 +1030,6 @@ impl Ledger for PostgresLedger {
                     "SELECT COUNT(*) FROM payseal_outbox WHERE state = 'pending'",
                     &[],
                 )
-                .await
-                .map_err(pg)?;
-            let n: i64 = row.try_get(0).map_err(pg)?;
-            Ok(u64::try_from(n).unwrap_or(0))
-        }))
-    }
-
-    fn ready(&self) -> BoxFuture<'_, Result<(), LedgerError>> {
-        Box::pin(self.within(async {
-            let client = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| OpError::from(e).into_ledger())?;
-            client.simple_query(READY_SQL).await.map_err(pg)?;
-            Ok(())
-        }))
-    }
-
-    fn find<'a>(
-        &'a self,
-        store: Store,
-        app_id: &'a str,
-        transaction_key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>> {
-        Box::pin(self.within(async move {
-            let client = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| OpError::from(e).into_ledger())?;
-            let statement = client.prepare_cached(FIND_SQL).await.map_err(pg)?;
-            let row = client
-                .query_opt(&statement, &[&store.as_str(), &app_id, &transaction_key])
-                .await
-                .map_err(pg)?;
-            row.map(|row| {
-                Ok(RedemptionRow {
-                    account_id: row.try_get(0).map_err(pg)?,
-                    product_id: row.try_get(1).map_err(pg)?,
-                    receipt_sha256: row.try_get(2).map_err(pg)?,
-                    first_verdict_id: row.try_get(3).map_err(pg)?,
-                    first_seen_ms: row.try_get(4).map_err(pg)?,
-                    last_seen_ms: row.try_get(5).map_err(pg)?,
-                    revoked_at_ms: row.try_get(6).map_err(pg)?,
-                    revoke_reason: row.try_get(7).map_err(pg)?,
-                })
-            })
-            .transpose()
-        }))
-    }
-
-    fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>> {
-        Box::pin(self.within(async {
-            let client = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| OpError::from(e).into_ledger())?;
-            let row = client
-                .query_one("SELECT COUNT(*) FROM payseal_redemptions", &[])
                 .await
                 .map_err(pg)?;
             let n: i64 = row.try_get(0).map_err(pg)?;

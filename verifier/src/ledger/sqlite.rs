@@ -1,18 +1,19 @@
 //! SQLite ledger backend: one real file, WAL journal, `synchronous=FULL`, so a redemption is
-//! on disk before [`Ledger::redeem`] resolves (and so before the verdict leaves the server).
+//! on disk before [`Redemptions::redeem`] resolves (and so before the verdict leaves the server).
 //!
-//! Writes go through one writer thread with **group commit**: it takes every redemption that
-//! is waiting (up to [`MAX_BATCH`]), runs each in its own savepoint inside one
-//! `BEGIN IMMEDIATE` transaction (`INSERT … ON CONFLICT DO NOTHING`, then read the owner),
-//! commits once (one fsync for the batch), and only then answers each caller. Requests are
-//! applied one after another, so two presentations of one receipt in a batch still see each
-//! other. Reads (`ready`, `lookup`, `count`) use a second connection, which WAL lets run
-//! beside the writer.
+//! Writes go through one writer thread with **group commit**: it takes every redemption that is
+//! waiting (up to [`MAX_BATCH`]), runs each in its own savepoint inside one `BEGIN IMMEDIATE`
+//! transaction (`INSERT … ON CONFLICT DO NOTHING`, then read the row and let [`super::classify`]
+//! decide), commits once (one fsync for the batch), and only then answers each caller. Requests are
+//! applied one after another, so two presentations of one receipt in a batch still see each other.
+//! Reads (`ready`, `lookup`, `count`) use a second connection, which WAL lets run beside the
+//! writer.
 //!
 //! **Webhook outbox** (schema version 2): a `paid / first` redemption and its `outbox` row are
 //! written in the same savepoint, so they commit together or not at all. Revocations and
 //! outbox updates (claims, attempt results, retries) also go through the writer thread, each in
-//! its own `BEGIN IMMEDIATE` transaction. A version-1 file is upgraded in place when opened
+//! its own `BEGIN IMMEDIATE` transaction (a revocation reads its row there and lets
+//! [`super::classify_revocation`] decide). A version-1 file is upgraded in place when opened
 //! (`revoked_at_ms`, `revoke_reason` columns and the `outbox` table).
 
 use std::path::{Path, PathBuf};
@@ -23,8 +24,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    AttemptResult, BoxFuture, Delivery, DeliveryState, Ledger, LedgerError, NewDelivery,
-    OutboxFilter, RedeemOutcome, RedemptionRequest, RevocationRequest, RevokeOutcome,
+    classify, classify_revocation, BoxFuture, LedgerError, RedeemOutcome, RedemptionRequest,
+    Redemptions, RevocationRequest, RevokeNotice, RevokeOutcome,
+};
+use crate::webhook::outbox::{
+    AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter,
 };
 use payseal_protocol::Store;
 
@@ -127,11 +131,11 @@ fn connect(path: &Path) -> Result<Connection, LedgerError> {
 
 impl SqliteLedger {
     /// Open (or create) the ledger file, set WAL + `synchronous=FULL`, create the schema and
-    /// start the writer thread.
+    /// start the writer thread. A new folder is made `0700` and a new file `0600`; an existing
+    /// database, `-wal` or `-shm` file that other local users can open is refused
+    /// ([`LedgerError::Permissions`], see [`super::files`]).
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
+        super::files::prepare(path)?;
         let mut writer_conn = connect(path)?;
         prepare_schema(&mut writer_conn)?;
         let reader = connect(path)?;
@@ -304,39 +308,28 @@ fn enqueue_on(conn: &Connection, d: &NewDelivery) -> Result<(), LedgerError> {
 fn revoke_on(
     conn: &Connection,
     r: &RevocationRequest,
-    delivery: Option<&NewDelivery>,
+    notice: Option<RevokeNotice>,
 ) -> Result<RevokeOutcome, LedgerError> {
-    let key = params![r.store.as_str(), r.app_id, r.transaction_key];
-    let existing: Option<Option<i64>> = conn
-        .query_row(
-            "SELECT revoked_at_ms FROM redemptions
+    // The writer's `BEGIN IMMEDIATE` holds the write lock: the row cannot change meanwhile.
+    let existing = lookup_on(conn, r.store, &r.app_id, &r.transaction_key)?;
+    let outcome = classify_revocation(existing.as_ref());
+    if let (RevokeOutcome::Revoked, Some(row)) = (outcome, &existing) {
+        conn.execute(
+            "UPDATE redemptions SET revoked_at_ms = ?4, revoke_reason = ?5
              WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
-            key,
-            |row| row.get(0),
-        )
-        .optional()?;
-    match existing {
-        None => Ok(RevokeOutcome::NotFound),
-        Some(Some(_)) => Ok(RevokeOutcome::AlreadyRevoked),
-        Some(None) => {
-            conn.execute(
-                "UPDATE redemptions SET revoked_at_ms = ?4, revoke_reason = ?5
-                 WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3
-                   AND revoked_at_ms IS NULL",
-                params![
-                    r.store.as_str(),
-                    r.app_id,
-                    r.transaction_key,
-                    r.now_ms,
-                    r.reason
-                ],
-            )?;
-            if let Some(d) = delivery {
-                enqueue_on(conn, d)?;
-            }
-            Ok(RevokeOutcome::Revoked)
+            params![
+                r.store.as_str(),
+                r.app_id,
+                r.transaction_key,
+                r.now_ms,
+                r.reason
+            ],
+        )?;
+        if let Some(notice) = notice {
+            enqueue_on(conn, &notice(r, row)?)?;
         }
     }
+    Ok(outcome)
 }
 
 fn claim_on(
@@ -450,24 +443,23 @@ fn lookup_on(
     transaction_key: &str,
 ) -> Result<Option<RedemptionRow>, LedgerError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT account_id, product_id, receipt_sha256, first_verdict_id, first_seen_ms,
                     last_seen_ms, revoked_at_ms, revoke_reason
              FROM redemptions WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
-            params![store.as_str(), app_id, transaction_key],
-            |r| {
-                Ok(RedemptionRow {
-                    account_id: r.get(0)?,
-                    product_id: r.get(1)?,
-                    receipt_sha256: r.get(2)?,
-                    first_verdict_id: r.get(3)?,
-                    first_seen_ms: r.get(4)?,
-                    last_seen_ms: r.get(5)?,
-                    revoked_at_ms: r.get(6)?,
-                    revoke_reason: r.get(7)?,
-                })
-            },
-        )
+        )?
+        .query_row(params![store.as_str(), app_id, transaction_key], |r| {
+            Ok(RedemptionRow {
+                account_id: r.get(0)?,
+                product_id: r.get(1)?,
+                receipt_sha256: r.get(2)?,
+                first_verdict_id: r.get(3)?,
+                first_seen_ms: r.get(4)?,
+                last_seen_ms: r.get(5)?,
+                revoked_at_ms: r.get(6)?,
+                revoke_reason: r.get(7)?,
+            })
+        })
         .optional()?)
 }
 
@@ -577,38 +569,36 @@ fn redeem_on(conn: &Connection, r: &RedemptionRequest) -> Result<RedeemOutcome, 
             r.verdict_id,
             r.now_ms
         ])?;
-    if inserted == 1 {
-        return Ok(RedeemOutcome::First);
-    }
-    let (owner, revoked_at): (String, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT account_id, revoked_at_ms FROM redemptions
+    // Inserted: nobody had it. Otherwise the row that was there decides.
+    let existing = if inserted == 1 {
+        None
+    } else {
+        Some(
+            lookup_on(conn, r.store, &r.app_id, &r.transaction_key)?.ok_or_else(|| {
+                LedgerError::Schema(
+                    "redemption row vanished between insert and read (rows are never deleted)"
+                        .into(),
+                )
+            })?,
+        )
+    };
+    let outcome = classify(existing.as_ref(), &r.account_id);
+    if outcome == RedeemOutcome::Repeat {
+        conn.prepare_cached(
+            "UPDATE redemptions SET last_seen_ms = max(last_seen_ms, ?4)
              WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
         )?
-        .query_row(
-            params![r.store.as_str(), r.app_id, r.transaction_key],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?;
-    if revoked_at.is_some() {
-        return Ok(RedeemOutcome::Revoked);
+        .execute(params![
+            r.store.as_str(),
+            r.app_id,
+            r.transaction_key,
+            r.now_ms
+        ])?;
     }
-    if owner != r.account_id {
-        return Ok(RedeemOutcome::OtherAccount);
-    }
-    conn.prepare_cached(
-        "UPDATE redemptions SET last_seen_ms = max(last_seen_ms, ?4)
-         WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
-    )?
-    .execute(params![
-        r.store.as_str(),
-        r.app_id,
-        r.transaction_key,
-        r.now_ms
-    ])?;
-    Ok(RedeemOutcome::Repeat)
+    Ok(outcome)
 }
 
-impl Ledger for SqliteLedger {
+impl Redemptions for SqliteLedger {
     fn redeem(
         &self,
         request: RedemptionRequest,
@@ -683,11 +673,13 @@ impl Ledger for SqliteLedger {
     fn revoke(
         &self,
         request: RevocationRequest,
-        delivery: Option<NewDelivery>,
+        notice: Option<RevokeNotice>,
     ) -> BoxFuture<'_, Result<RevokeOutcome, LedgerError>> {
-        self.write(move |tx| revoke_on(tx, &request, delivery.as_ref()))
+        self.write(move |tx| revoke_on(tx, &request, notice))
     }
+}
 
+impl Outbox for SqliteLedger {
     fn claim_due(
         &self,
         now_ms: i64,
@@ -820,6 +812,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.db");
         {
+            // Made private first, as an operator upgrading a file of an older verifier must
+            // (a wider file is refused: see `files`).
+            super::super::files::prepare(&path).unwrap();
             let conn = connect(&path).unwrap();
             conn.execute_batch(SCHEMA).unwrap();
             conn.pragma_update(None, "user_version", 1).unwrap();

@@ -164,7 +164,7 @@ impl Server {
         } else {
             Some(
                 crate::webhook::worker::Worker::new(
-                    Arc::clone(&ledger),
+                    ledger.clone(),
                     Arc::new(settings.webhooks.clone()),
                     settings.webhook_worker.clone(),
                     Arc::clone(&metrics),

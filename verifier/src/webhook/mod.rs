@@ -2,9 +2,10 @@
 //!
 //! For each `paid / first` verdict of an app with `[apps."ID".webhook]`, the service enqueues a
 //! `purchase.paid` event in the ledger's outbox **in the same transaction as the redemption**
-//! ([`crate::ledger::Ledger::redeem_and_notify`]); a revocation enqueues `purchase.revoked` in
-//! the same transaction as the revocation. So no event is lost when the verifier crashes: a
-//! committed redemption always has its outbox row.
+//! ([`crate::ledger::Redemptions::redeem_and_notify`]); a revocation enqueues
+//! `purchase.revoked` in the same transaction as the revocation. So no event is lost when the
+//! verifier crashes: a committed redemption always has its outbox row. The rows are stored by
+//! the ledger backend behind [`outbox::Outbox`].
 //!
 //! The [`worker`] polls due rows (on PostgreSQL several instances share the work: rows are
 //! claimed with `FOR UPDATE SKIP LOCKED` and leased), signs each body
@@ -20,8 +21,10 @@ use std::time::Duration;
 use payseal_protocol::{Store, VerdictClaims};
 use serde::Serialize;
 
-use crate::ledger::{NewDelivery, RedemptionRow};
+use crate::ledger::RedemptionRow;
+use outbox::NewDelivery;
 
+pub mod outbox;
 pub mod receiver;
 pub mod signing;
 pub mod worker;

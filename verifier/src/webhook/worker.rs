@@ -1,6 +1,6 @@
 //! The delivery worker: polls the outbox, signs and POSTs due events, records each attempt.
 //!
-//! Each poll claims up to [`WorkerSettings::batch`] due rows ([`Ledger::claim_due`], a lease of
+//! Each poll claims up to [`WorkerSettings::batch`] due rows ([`Outbox::claim_due`], a lease of
 //! twice the request timeout plus a margin), sends them concurrently, and records the result:
 //! `2xx` → delivered; anything else → retried after `retry_base × 2^(attempts−1)` (at most
 //! `retry_max`), with jitter drawn uniformly from the upper half of that delay, or failed once
@@ -16,9 +16,9 @@ use rand::Rng as _;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::outbox::{AttemptResult, Delivery, Outbox};
 use super::signing::{signature_header, EVENT_HEADER, ID_HEADER, SIGNATURE_HEADER};
 use super::{WebhookSettings, WorkerSettings};
-use crate::ledger::{AttemptResult, Delivery, Ledger};
 use crate::server::metrics::Metrics;
 
 /// Why the worker could not be built.
@@ -32,7 +32,7 @@ pub enum WorkerError {
 /// The delivery worker (not running yet: [`Worker::spawn`]).
 #[derive(Debug, Clone)]
 pub struct Worker {
-    ledger: Arc<dyn Ledger>,
+    outbox: Arc<dyn Outbox>,
     webhooks: Arc<HashMap<String, WebhookSettings>>,
     settings: WorkerSettings,
     metrics: Arc<Metrics>,
@@ -100,16 +100,16 @@ pub fn backoff(settings: &WorkerSettings, attempts: i64) -> Duration {
 }
 
 impl Worker {
-    /// A worker delivering the outbox of `ledger` to the `webhooks` of each app.
+    /// A worker delivering `outbox` to the `webhooks` of each app.
     pub fn new(
-        ledger: Arc<dyn Ledger>,
+        outbox: Arc<dyn Outbox>,
         webhooks: Arc<HashMap<String, WebhookSettings>>,
         settings: WorkerSettings,
         metrics: Arc<Metrics>,
     ) -> Result<Self, WorkerError> {
         let client = http_client(settings.request_timeout)?;
         Ok(Self {
-            ledger,
+            outbox,
             webhooks,
             settings,
             metrics,
@@ -143,7 +143,7 @@ impl Worker {
         let now = now_ms();
         let lease = now.saturating_add(ms(self.settings.request_timeout) * 2 + 5_000);
         let rows = match self
-            .ledger
+            .outbox
             .claim_due(now, lease, self.settings.batch.max(1))
             .await
         {
@@ -160,7 +160,7 @@ impl Worker {
             attempts.spawn(async move { worker.attempt(row).await });
         }
         while attempts.join_next().await.is_some() {}
-        match self.ledger.count_pending().await {
+        match self.outbox.count_pending().await {
             Ok(n) => self.metrics.set_outbox_pending(n),
             Err(e) => tracing::warn!(error = %e, "webhook outbox: cannot count pending"),
         }
@@ -212,7 +212,7 @@ impl Worker {
                 attempt = row.attempts, result = label, error, "webhook attempt");
         }
         match self
-            .ledger
+            .outbox
             .finish_attempt(&row.id, row.attempts, result)
             .await
         {

@@ -10,10 +10,12 @@ use payseal_protocol::verdict::VerdictVerifier;
 use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store};
 use payseal_sandbox::{Order, PurchaseState};
 use payseal_verifier::ledger::{
-    AttemptResult, DeliveryState, Ledger, NewDelivery, OutboxFilter, RedeemOutcome,
-    RedemptionRequest, RevocationRequest, RevokeOutcome,
+    Ledger, RedeemOutcome, RedemptionRequest, RedemptionRow, RevocationRequest, RevokeNotice,
+    RevokeOutcome,
 };
 use payseal_verifier::service::Verifier;
+use payseal_verifier::webhook::outbox::{AttemptResult, DeliveryState, NewDelivery, OutboxFilter};
+use payseal_verifier::webhook::EventError;
 
 use super::{open_verdict, request, StateDir, APP};
 
@@ -549,21 +551,32 @@ pub async fn outbox_claims_leases_and_results(ledger: Arc<dyn Ledger>) {
     );
 }
 
-/// Revocation: recorded once with its outbox row; afterwards the transaction is `Revoked` for
-/// everyone (the owner included) and a second revocation changes nothing.
-pub async fn revocation_is_recorded_once_and_final(ledger: Arc<dyn Ledger>) {
-    let revoke = |key: &str, now: i64| RevocationRequest {
+/// The outbox row a test revocation enqueues: its id names the revocation time and the owner
+/// the ledger read, so a test sees which call made it and from which row.
+fn revoked_notice(r: &RevocationRequest, row: &RedemptionRow) -> Result<NewDelivery, EventError> {
+    let mut d = delivery(&format!("rev-{}", r.now_ms), r.now_ms);
+    d.event_type = "purchase.revoked".into();
+    d.body = format!(r#"{{"sub":"{}","reason":"{}"}}"#, row.account_id, r.reason);
+    Ok(d)
+}
+
+fn revocation(key: &str, now: i64) -> RevocationRequest {
+    RevocationRequest {
         store: Store::GooglePlay,
         app_id: "dev.payseal.demo".into(),
         transaction_key: key.into(),
         reason: "refunded".into(),
         now_ms: now,
-    };
-    let mut notice = delivery("rev-1", 5_000);
-    notice.event_type = "purchase.revoked".into();
+    }
+}
+
+/// Revocation: recorded once with its outbox row; afterwards the transaction is `Revoked` for
+/// everyone (the owner included) and a second revocation changes nothing.
+pub async fn revocation_is_recorded_once_and_final(ledger: Arc<dyn Ledger>) {
+    let notice = Some(revoked_notice as RevokeNotice);
     assert_eq!(
         ledger
-            .revoke(revoke("REV.404", 1), Some(notice.clone()))
+            .revoke(revocation("REV.404", 1), notice)
             .await
             .unwrap(),
         RevokeOutcome::NotFound
@@ -580,7 +593,7 @@ pub async fn revocation_is_recorded_once_and_final(ledger: Arc<dyn Ledger>) {
     );
     assert_eq!(
         ledger
-            .revoke(revoke("REV.1", 5_000), Some(notice.clone()))
+            .revoke(revocation("REV.1", 5_000), notice)
             .await
             .unwrap(),
         RevokeOutcome::Revoked
@@ -598,6 +611,11 @@ pub async fn revocation_is_recorded_once_and_final(ledger: Arc<dyn Ledger>) {
         .unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].event_type, "purchase.revoked");
+    assert_eq!(pending[0].id, "rev-5000");
+    assert_eq!(
+        pending[0].body, r#"{"sub":"alice","reason":"refunded"}"#,
+        "the notice is made from the row being revoked"
+    );
 
     for account in ["alice", "bob"] {
         assert_eq!(
@@ -609,11 +627,9 @@ pub async fn revocation_is_recorded_once_and_final(ledger: Arc<dyn Ledger>) {
             "{account}"
         );
     }
-    let mut second = notice.clone();
-    second.id = "rev-2".into();
     assert_eq!(
         ledger
-            .revoke(revoke("REV.1", 7_000), Some(second))
+            .revoke(revocation("REV.1", 7_000), notice)
             .await
             .unwrap(),
         RevokeOutcome::AlreadyRevoked
@@ -637,6 +653,83 @@ pub async fn revocation_is_recorded_once_and_final(ledger: Arc<dyn Ledger>) {
             .await
             .unwrap(),
         RedeemOutcome::First
+    );
+    // Without a notice the revocation is recorded and nothing is enqueued.
+    assert_eq!(
+        ledger
+            .revoke(revocation("REV.2", 9_000), None)
+            .await
+            .unwrap(),
+        RevokeOutcome::Revoked
+    );
+    assert_eq!(ledger.count_pending().await.unwrap(), 1);
+}
+
+/// Many revocations of one transaction at once (the store's refund seen by several requests,
+/// an operator's `revoke` beside them): exactly one revokes and enqueues, every other one reads
+/// it revoked; the owner's repeat presentations racing them are `Repeat` before and `Revoked`
+/// after, never anything else.
+pub async fn concurrent_revocations_revoke_once(ledger: Arc<dyn Ledger>) {
+    assert_eq!(
+        ledger
+            .redeem(redemption("alice", "REV.RACE", 1_000))
+            .await
+            .unwrap(),
+        RedeemOutcome::First
+    );
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let ledger = Arc::clone(&ledger);
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let outcome = ledger
+                    .revoke(
+                        revocation("REV.RACE", 2_000 + i),
+                        Some(revoked_notice as RevokeNotice),
+                    )
+                    .await
+                    .unwrap();
+                (true, format!("{outcome:?}"))
+            } else {
+                let outcome = ledger
+                    .redeem(redemption("alice", "REV.RACE", 2_000 + i))
+                    .await
+                    .unwrap();
+                (false, format!("{outcome:?}"))
+            }
+        }));
+    }
+    let mut revoked = 0;
+    for t in tasks {
+        let (is_revoke, outcome) = t.await.unwrap();
+        match (is_revoke, outcome.as_str()) {
+            (true, "Revoked") => revoked += 1,
+            (true, "AlreadyRevoked") | (false, "Repeat") | (false, "Revoked") => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(revoked, 1, "exactly one revocation revokes");
+    let pending = ledger
+        .list_deliveries(OutboxFilter::State(DeliveryState::Pending), 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1, "one notice: {pending:?}");
+    let row = ledger
+        .find(Store::GooglePlay, "dev.payseal.demo", "REV.RACE")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.revoked_at_ms.map(|t| format!("rev-{t}")),
+        Some(pending[0].id.clone()),
+        "the notice belongs to the revocation that is recorded"
+    );
+    assert_eq!(
+        ledger
+            .redeem(redemption("alice", "REV.RACE", 9_000))
+            .await
+            .unwrap(),
+        RedeemOutcome::Revoked
     );
 }
 
@@ -686,6 +779,12 @@ macro_rules! ledger_suite {
         async fn revocation_is_recorded_once_and_final() {
             let t = $make().await;
             $crate::common::ledger_suite::revocation_is_recorded_once_and_final(t.ledger).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_revocations_revoke_once() {
+            let t = $make().await;
+            $crate::common::ledger_suite::concurrent_revocations_revoke_once(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

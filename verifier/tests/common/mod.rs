@@ -364,3 +364,12 @@ pub fn metric_value(text: &str, name: &str) -> f64 {
         .parse()
         .unwrap()
 }
+
+/// A loopback port free right now (for a child process to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

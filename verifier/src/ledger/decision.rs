@@ -1,0 +1,92 @@
+//! The redemption rule, decided once: pure functions of the stored row (if any) that every
+//! backend calls inside its transaction, after its atomic insert-or-read.
+
+use super::{RedeemOutcome, RedemptionRow, RevokeOutcome};
+
+/// What presenting a valid receipt means for `account_id`, given the transaction's row before
+/// this presentation (`None`: nobody redeemed it, so this presentation is the first).
+///
+/// A revoked row is [`RedeemOutcome::Revoked`] for every account, its owner included; otherwise
+/// the owner gets [`RedeemOutcome::Repeat`] and anyone else [`RedeemOutcome::OtherAccount`].
+/// On [`RedeemOutcome::Repeat`] the backend moves `last_seen_ms` forward; on anything but
+/// [`RedeemOutcome::First`] it records nothing new.
+pub fn classify(existing: Option<&RedemptionRow>, account_id: &str) -> RedeemOutcome {
+    match existing {
+        None => RedeemOutcome::First,
+        Some(row) if row.revoked_at_ms.is_some() => RedeemOutcome::Revoked,
+        Some(row) if row.account_id == account_id => RedeemOutcome::Repeat,
+        Some(_) => RedeemOutcome::OtherAccount,
+    }
+}
+
+/// What revoking the transaction whose row is `existing` does: [`RevokeOutcome::Revoked`] means
+/// the backend marks it revoked now (and enqueues its notice); the other outcomes change nothing.
+pub fn classify_revocation(existing: Option<&RedemptionRow>) -> RevokeOutcome {
+    match existing {
+        None => RevokeOutcome::NotFound,
+        Some(row) if row.revoked_at_ms.is_some() => RevokeOutcome::AlreadyRevoked,
+        Some(_) => RevokeOutcome::Revoked,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(owner: &str, revoked_at_ms: Option<i64>) -> RedemptionRow {
+        RedemptionRow {
+            account_id: owner.into(),
+            product_id: "coins_100".into(),
+            receipt_sha256: "ab".repeat(32),
+            first_verdict_id: "jti-1".into(),
+            first_seen_ms: 1,
+            last_seen_ms: 2,
+            revoked_at_ms,
+            revoke_reason: revoked_at_ms.map(|_| "refunded".into()),
+        }
+    }
+
+    #[test]
+    fn nobody_before_means_first() {
+        assert_eq!(classify(None, "alice"), RedeemOutcome::First);
+    }
+
+    #[test]
+    fn the_owner_repeats_and_everyone_else_is_another_account() {
+        let alice = row("alice", None);
+        assert_eq!(classify(Some(&alice), "alice"), RedeemOutcome::Repeat);
+        assert_eq!(classify(Some(&alice), "bob"), RedeemOutcome::OtherAccount);
+        // Account ids are opaque and compared exactly.
+        assert_eq!(classify(Some(&alice), "Alice"), RedeemOutcome::OtherAccount);
+        assert_eq!(
+            classify(Some(&alice), "alice "),
+            RedeemOutcome::OtherAccount
+        );
+        assert_eq!(classify(Some(&alice), ""), RedeemOutcome::OtherAccount);
+    }
+
+    #[test]
+    fn a_revoked_row_is_revoked_for_everyone_the_owner_included() {
+        let revoked = row("alice", Some(5));
+        assert_eq!(classify(Some(&revoked), "alice"), RedeemOutcome::Revoked);
+        assert_eq!(classify(Some(&revoked), "bob"), RedeemOutcome::Revoked);
+        // Revoked at the epoch is still revoked.
+        assert_eq!(
+            classify(Some(&row("alice", Some(0))), "alice"),
+            RedeemOutcome::Revoked
+        );
+    }
+
+    #[test]
+    fn revocation_happens_once_and_only_to_a_redeemed_row() {
+        assert_eq!(classify_revocation(None), RevokeOutcome::NotFound);
+        assert_eq!(
+            classify_revocation(Some(&row("alice", None))),
+            RevokeOutcome::Revoked
+        );
+        assert_eq!(
+            classify_revocation(Some(&row("alice", Some(5)))),
+            RevokeOutcome::AlreadyRevoked
+        );
+    }
+}

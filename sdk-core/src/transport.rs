@@ -34,12 +34,21 @@ pub enum TransportError {
         /// `Retry-After`, when the server sent one.
         retry_after: Option<Duration>,
     },
-    /// 4xx (or an unexpected status): the verifier refused this request. Not retried.
+    /// 4xx: the verifier refused this request, and recorded nothing. Not retried.
     #[error("the verifier refused the request (HTTP {status}): {detail}")]
     Rejected {
         /// HTTP status.
         status: u16,
         /// The problem document's title and detail (RFC 9457), shortened.
+        detail: String,
+    },
+    /// An answer that is neither a sealed response nor a refusal (a 200 over the size limit,
+    /// a 1xx/2xx/3xx other than 200). Not retried; the request may have been recorded.
+    #[error("unexpected answer from the verifier (HTTP {status}): {detail}")]
+    Unexpected {
+        /// HTTP status.
+        status: u16,
+        /// What was unexpected, shortened.
         detail: String,
     },
     /// The HTTP client could not be built.
@@ -125,6 +134,21 @@ fn problem_detail(body: &[u8]) -> String {
     }
 }
 
+/// A non-200 answer (or a 200 that cannot be read): a refusal when 4xx, else unexpected.
+fn answer_error(status: reqwest::StatusCode, detail: String) -> TransportError {
+    if status.is_client_error() {
+        TransportError::Rejected {
+            status: status.as_u16(),
+            detail,
+        }
+    } else {
+        TransportError::Unexpected {
+            status: status.as_u16(),
+            detail,
+        }
+    }
+}
+
 /// Map a reqwest error to the transport's terms.
 fn classify(err: &reqwest::Error) -> TransportError {
     if is_pin_mismatch(err) {
@@ -193,18 +217,23 @@ impl Transport {
             .await
             .map_err(|e| classify(&e))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+        };
+        // An HTTP-date `Retry-After` is read against the server's `Date`, not the device
+        // clock, which may be far off.
+        let server_now = header(reqwest::header::DATE)
+            .and_then(|d| httpdate::parse_http_date(d).ok())
+            .unwrap_or_else(SystemTime::now);
+        let retry_after =
+            header(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(v, server_now));
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e))? {
             if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(TransportError::Rejected {
-                    status: status.as_u16(),
-                    detail: "response too large".into(),
-                });
+                return Err(answer_error(status, "response too large".into()));
             }
             body.extend_from_slice(&chunk);
         }
@@ -216,10 +245,7 @@ impl Transport {
                 retry_after,
             })
         } else {
-            Err(TransportError::Rejected {
-                status: status.as_u16(),
-                detail: problem_detail(&body),
-            })
+            Err(answer_error(status, problem_detail(&body)))
         }
     }
 }
@@ -290,6 +316,23 @@ mod tests {
             detail: "x".into()
         }
         .is_retryable());
+    }
+
+    #[test]
+    fn only_4xx_is_a_refusal() {
+        use reqwest::StatusCode;
+        for status in [StatusCode::BAD_REQUEST, StatusCode::PAYLOAD_TOO_LARGE] {
+            assert!(matches!(
+                answer_error(status, "x".into()),
+                TransportError::Rejected { .. }
+            ));
+        }
+        for status in [StatusCode::OK, StatusCode::NO_CONTENT, StatusCode::FOUND] {
+            assert!(matches!(
+                answer_error(status, "x".into()),
+                TransportError::Unexpected { .. }
+            ));
+        }
     }
 
     #[test]

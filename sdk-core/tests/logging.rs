@@ -52,15 +52,12 @@ async fn events_reach_the_logger_without_secrets_and_a_broken_logger_is_harmless
     set_logger(logs.clone());
 
     let paid = verifier.issue(Store::GooglePlay);
-    let verdict = sdk
-        .verify(paid.clone().into(), "alice".into())
-        .await
-        .unwrap();
+    let verdict = sdk.verify(paid.clone(), "alice".into()).await.unwrap();
     assert!(verdict.paid);
     verifier.stop().await;
     let offline = verifier.issue(Store::GooglePlay);
     let _ = sdk
-        .verify(offline.clone().into(), "alice".into())
+        .verify(offline.clone(), "alice".into())
         .await
         .unwrap_err();
     clear_logger();
@@ -97,7 +94,7 @@ async fn events_reach_the_logger_without_secrets_and_a_broken_logger_is_harmless
     verifier.restart().await;
     set_logger(Arc::new(Panics));
     let verdict = sdk
-        .verify(verifier.issue(Store::GooglePlay).into(), "bob".into())
+        .verify(verifier.issue(Store::GooglePlay), "bob".into())
         .await
         .unwrap();
     assert!(verdict.paid);

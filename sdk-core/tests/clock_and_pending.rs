@@ -7,14 +7,15 @@ mod common;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use common::{files_in, Relay, RelayMode, TestVerifier, APP};
 use payseal_protocol::{Receipt, Store};
 use payseal_sdk_core::ffi::Redemption;
 use payseal_sdk_core::pending::PendingStore;
 use payseal_sdk_core::{
-    Client, ClientError, OffsetClock, Options, PaySeal, PaySealErrorKind, PendingOutcome, Refusal,
+    set_logger, Client, ClientError, LogLevel, OffsetClock, Options, PaySeal, PaySealErrorKind,
+    PaySealLogger, PendingOutcome, Refusal,
 };
 
 const MINUTE: i64 = 60;
@@ -55,8 +56,20 @@ async fn wrong_device_clocks_lose_no_paid_purchase() {
     }
 }
 
+/// Collects log events (the logger is process-wide: only presence is asserted).
+#[derive(Default)]
+struct Collect(Mutex<Vec<(LogLevel, String)>>);
+
+impl PaySealLogger for Collect {
+    fn log(&self, level: LogLevel, message: String) {
+        self.0.lock().unwrap().push((level, message));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rust_client_takes_an_injected_clock() {
+async fn the_rust_client_takes_an_injected_clock_and_logs_the_skew() {
+    let logs = Arc::new(Collect::default());
+    set_logger(logs.clone());
     let verifier = TestVerifier::start().await;
     let mut options = Options::new(APP);
     options.extra_roots_pem = vec![verifier.ca.pem.clone()];
@@ -69,6 +82,10 @@ async fn the_rust_client_takes_an_injected_clock() {
         .unwrap();
     assert!(verdict.is_paid());
     assert_skew(verdict.device_clock_skew_secs, -DAY);
+    let warned = logs.0.lock().unwrap().iter().any(|(level, m)| {
+        *level == LogLevel::Warn && m.contains("device clock skew -86") && m.contains("accepted")
+    });
+    assert!(warned, "{:#?}", logs.0.lock().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,11 +95,7 @@ async fn an_answer_that_does_not_check_out_keeps_the_receipt_pending_for_the_rea
     let verifier = TestVerifier::start().await;
     let relay = Relay::start(&verifier, RelayMode::FlipBit).await;
     let pending = tempfile::tempdir().unwrap();
-    let sdk = PaySeal::new(
-        verifier.profile_pointing_to(relay.addr),
-        verifier.options(Some(pending.path())),
-    )
-    .unwrap();
+    let sdk = verifier.sdk_via(relay.addr, Some(pending.path()));
     let receipt = verifier.issue(Store::GooglePlay);
     let err = sdk
         .verify(receipt.clone(), "alice".into())
@@ -118,11 +131,7 @@ async fn a_replayed_verdict_keeps_the_receipt_pending() {
     let verifier = TestVerifier::start().await;
     let relay = Relay::start(&verifier, RelayMode::ReplayFirst).await;
     let pending = tempfile::tempdir().unwrap();
-    let sdk = PaySeal::new(
-        verifier.profile_pointing_to(relay.addr),
-        verifier.options(Some(pending.path())),
-    )
-    .unwrap();
+    let sdk = verifier.sdk_via(relay.addr, Some(pending.path()));
     let first = sdk
         .verify(verifier.issue(Store::GooglePlay), "alice".into())
         .await

@@ -72,6 +72,9 @@ async fn events_reach_the_logger_without_secrets_and_a_broken_logger_is_harmless
     );
     assert!(has(LogLevel::Warn, "retrying in"), "{events:#?}");
     assert!(has(LogLevel::Info, "kept pending"), "{events:#?}");
+    // The skew of a correct clock is a debug event (a warning only beyond 60 s).
+    assert!(has(LogLevel::Debug, "device clock skew"), "{events:#?}");
+    assert!(!has(LogLevel::Warn, "device clock skew"), "{events:#?}");
     let mut secrets = secrets_of(&paid);
     secrets.extend(secrets_of(&offline));
     secrets.push(verdict.token.clone());

@@ -286,11 +286,7 @@ async fn altered_response_in_transit_is_tampered() {
     let verifier = TestVerifier::start().await;
     let relay = Relay::start(&verifier, RelayMode::FlipBit).await;
     let pending = tempfile::tempdir().unwrap();
-    let sdk = PaySeal::new(
-        verifier.profile_pointing_to(relay.addr),
-        verifier.options(Some(pending.path())),
-    )
-    .unwrap();
+    let sdk = verifier.sdk_via(relay.addr, Some(pending.path()));
     let err = sdk
         .verify(verifier.issue(Store::GooglePlay), "alice".into())
         .await
@@ -309,11 +305,7 @@ async fn altered_response_in_transit_is_tampered() {
 async fn old_paid_answer_replayed_to_a_new_request_is_tampered() {
     let verifier = TestVerifier::start().await;
     let relay = Relay::start(&verifier, RelayMode::ReplayFirst).await;
-    let sdk = PaySeal::new(
-        verifier.profile_pointing_to(relay.addr),
-        verifier.options(None),
-    )
-    .unwrap();
+    let sdk = verifier.sdk_via(relay.addr, None);
     let bought = verifier.issue(Store::GooglePlay);
     let first = sdk.verify(bought, "alice".into()).await.unwrap();
     assert!(first.paid);
@@ -327,11 +319,7 @@ async fn old_paid_answer_replayed_to_a_new_request_is_tampered() {
 async fn unavailable_verifier_is_retried_after_retry_after() {
     let verifier = TestVerifier::start().await;
     let relay = Relay::start(&verifier, RelayMode::Unavailable(2)).await;
-    let sdk = PaySeal::new(
-        verifier.profile_pointing_to(relay.addr),
-        verifier.options(None),
-    )
-    .unwrap();
+    let sdk = verifier.sdk_via(relay.addr, None);
     let started = Instant::now();
     let verdict = sdk
         .verify(verifier.issue(Store::GooglePlay), "alice".into())
@@ -352,11 +340,7 @@ async fn refused_request_is_server_rejected_and_not_retried() {
     let verifier = TestVerifier::start().await;
     let relay = Relay::start(&verifier, RelayMode::Reject).await;
     let pending = tempfile::tempdir().unwrap();
-    let sdk = PaySeal::new(
-        verifier.profile_pointing_to(relay.addr),
-        verifier.options(Some(pending.path())),
-    )
-    .unwrap();
+    let sdk = verifier.sdk_via(relay.addr, Some(pending.path()));
     let err = sdk
         .verify(verifier.issue(Store::GooglePlay), "alice".into())
         .await

@@ -247,6 +247,11 @@ impl TestVerifier {
     pub fn sdk(&self, pending_dir: Option<&Path>) -> Arc<PaySeal> {
         PaySeal::new(self.profile_json.clone(), self.options(pending_dir)).unwrap()
     }
+
+    /// The SDK for this verifier with its traffic sent to `addr` (a relay, an impostor).
+    pub fn sdk_via(&self, addr: SocketAddr, pending_dir: Option<&Path>) -> Arc<PaySeal> {
+        PaySeal::new(self.profile_pointing_to(addr), self.options(pending_dir)).unwrap()
+    }
 }
 
 impl Drop for TestVerifier {

@@ -300,7 +300,7 @@ impl Client {
         let tls = tls::client_config(config.pins.clone(), &config.options.extra_roots_pem)?;
         let transport = Transport::new(
             tls,
-            config.endpoint.clone(),
+            config.endpoint.as_str(),
             config.options.connect_timeout,
             config.options.request_timeout,
         )?;

@@ -15,7 +15,7 @@ use crate::client::{Client, ClientError, PendingReport};
 use crate::clock::OffsetClock;
 use crate::config::{Options, RetryPolicy};
 use crate::decision::CheckedVerdict;
-use crate::error::{PaySealError, PaySealErrorKind};
+pub use crate::error::{PaySealError, PaySealErrorKind};
 use crate::runtime;
 use crate::transport::TransportError;
 

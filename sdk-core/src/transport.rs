@@ -269,12 +269,11 @@ impl Transport {
     /// no proxy. Needs a tokio runtime context only when a request is made.
     pub fn new(
         tls: rustls::ClientConfig,
-        endpoint: reqwest::Url,
+        endpoint: &str,
         connect_timeout: Duration,
         request_timeout: Duration,
     ) -> Result<Self, TransportError> {
         let endpoint: Uri = endpoint
-            .as_str()
             .parse()
             .map_err(|e: hyper::http::uri::InvalidUri| TransportError::Setup(e.to_string()))?;
         if endpoint.scheme_str() != Some("https") {

@@ -124,6 +124,43 @@ async fn an_answer_that_does_not_check_out_keeps_the_receipt_pending_for_the_rea
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_lost_after_sending_keeps_the_receipt_pending_for_the_real_verdict() {
+    let verifier = TestVerifier::start().await;
+    let relay = Relay::start(&verifier, RelayMode::CutAnswer).await;
+    let pending = tempfile::tempdir().unwrap();
+    let sdk = verifier.sdk_via(relay.addr, Some(pending.path()));
+    let receipt = verifier.issue(Store::GooglePlay);
+    let err = sdk
+        .verify(receipt.clone(), "alice".into())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), PaySealErrorKind::Network, "{err}");
+    assert!(err.message().contains("kept pending"), "{err}");
+    // Retried within the call (each attempt reached the verifier), then kept.
+    assert_eq!(relay.requests.load(Ordering::SeqCst), 4);
+    assert_eq!(
+        read_entry(pending.path(), &receipt)["last_error"],
+        "network"
+    );
+    let results = verifier
+        .sdk(Some(pending.path()))
+        .retry_pending()
+        .await
+        .unwrap();
+    match &results[0].outcome {
+        PendingOutcome::Verified { verdict } => {
+            assert!(verdict.paid);
+            assert_eq!(
+                verdict.redemption,
+                Some(Redemption::Repeat),
+                "recorded on the way"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_verdict_keeps_the_receipt_pending() {
     // The relay answers every request with the first answer it forwarded: a genuine verdict
     // for another request (its nonce and receipt differ). Refused, and the second receipt,

@@ -378,6 +378,9 @@ pub enum RelayMode {
     Unavailable(usize),
     /// Answer `400` with a problem document.
     Reject,
+    /// Forward (the verifier records the redemption), then cut the answer short: the
+    /// connection is lost after the request was sent.
+    CutAnswer,
 }
 
 /// A relay holding the verifier's own certificate and key (so the pin matches), between the
@@ -441,6 +444,12 @@ async fn relay_verify(
             answer[i] ^= 0x01;
         }
         RelayMode::ReplayFirst => answer = first,
+        RelayMode::CutAnswer => {
+            // Announce the whole answer, send half: the server closes the connection.
+            let announced = answer.len().to_string();
+            answer.truncate(answer.len() / 2);
+            return (status, [(header::CONTENT_LENGTH, announced)], answer).into_response();
+        }
         _ => {}
     }
     (status, answer).into_response()

@@ -14,8 +14,8 @@ use payseal_protocol::{Receipt, Store};
 use payseal_sdk_core::ffi::Redemption;
 use payseal_sdk_core::pending::PendingStore;
 use payseal_sdk_core::{
-    set_logger, Client, ClientError, LogLevel, OffsetClock, Options, PaySeal, PaySealErrorKind,
-    PaySealLogger, PendingOutcome, Refusal,
+    set_logger, Client, ClientError, LogLevel, OffsetClock, Options, PaySeal, PaySealError,
+    PaySealErrorKind, PaySealLogger, PendingOutcome, Refusal,
 };
 
 const MINUTE: i64 = 60;
@@ -88,12 +88,13 @@ async fn the_rust_client_takes_an_injected_clock_and_logs_the_skew() {
     assert!(warned, "{:#?}", logs.0.lock().unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_answer_that_does_not_check_out_keeps_the_receipt_pending_for_the_real_verdict() {
-    // A relay with the verifier's key flips a bit in the sealed answer: the verifier has
-    // recorded the redemption, the SDK cannot open the answer.
-    let verifier = TestVerifier::start().await;
-    let relay = Relay::start(&verifier, RelayMode::FlipBit).await;
+/// A fresh receipt verified for alice through a relay in `mode`: the error, how many
+/// requests the relay received, the pending folder and the receipt.
+async fn through_relay(
+    verifier: &TestVerifier,
+    mode: RelayMode,
+) -> (PaySealError, usize, tempfile::TempDir, Receipt) {
+    let relay = Relay::start(verifier, mode).await;
     let pending = tempfile::tempdir().unwrap();
     let sdk = verifier.sdk_via(relay.addr, Some(pending.path()));
     let receipt = verifier.issue(Store::GooglePlay);
@@ -101,21 +102,26 @@ async fn an_answer_that_does_not_check_out_keeps_the_receipt_pending_for_the_rea
         .verify(receipt.clone(), "alice".into())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), PaySealErrorKind::Tampered, "{err}");
     assert!(err.message().contains("kept pending"), "{err}");
-    assert_eq!(relay.requests.load(Ordering::SeqCst), 1, "not retried");
-    let entry = read_entry(pending.path(), &receipt);
-    assert_eq!(entry["last_error"], "tampered");
-    assert_eq!(entry["account_id"], "alice");
+    assert_eq!(read_entry(pending.path(), &receipt)["account_id"], "alice");
+    (err, relay.requests.load(Ordering::SeqCst), pending, receipt)
+}
 
-    // The direct connection gets the real verdict: the verifier had recorded it (repeat).
-    let direct = verifier.sdk(Some(pending.path()));
+/// `retry_pending` over the direct connection gets the verdict the verifier recorded when
+/// the first answer was lost: paid, a repeat, and nothing left pending.
+async fn retry_gets_the_recorded_verdict(
+    verifier: &TestVerifier,
+    pending: &Path,
+    receipt: &Receipt,
+) {
+    let direct = verifier.sdk(Some(pending));
     let results = direct.retry_pending().await.unwrap();
     assert_eq!(results.len(), 1);
     match &results[0].outcome {
         PendingOutcome::Verified { verdict } => {
             assert!(verdict.paid);
             assert_eq!(verdict.account_id, "alice");
+            assert_eq!(verdict.receipt_sha256, receipt.sha256_hex());
             assert_eq!(verdict.redemption, Some(Redemption::Repeat));
         }
         other => panic!("{other:?}"),
@@ -124,40 +130,32 @@ async fn an_answer_that_does_not_check_out_keeps_the_receipt_pending_for_the_rea
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_does_not_check_out_keeps_the_receipt_pending_for_the_real_verdict() {
+    // A relay with the verifier's key flips a bit in the sealed answer: the verifier has
+    // recorded the redemption, the SDK cannot open the answer.
+    let verifier = TestVerifier::start().await;
+    let (err, requests, pending, receipt) = through_relay(&verifier, RelayMode::FlipBit).await;
+    assert_eq!(err.kind(), PaySealErrorKind::Tampered, "{err}");
+    assert_eq!(requests, 1, "not retried");
+    assert_eq!(
+        read_entry(pending.path(), &receipt)["last_error"],
+        "tampered"
+    );
+    retry_gets_the_recorded_verdict(&verifier, pending.path(), &receipt).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_lost_after_sending_keeps_the_receipt_pending_for_the_real_verdict() {
     let verifier = TestVerifier::start().await;
-    let relay = Relay::start(&verifier, RelayMode::CutAnswer).await;
-    let pending = tempfile::tempdir().unwrap();
-    let sdk = verifier.sdk_via(relay.addr, Some(pending.path()));
-    let receipt = verifier.issue(Store::GooglePlay);
-    let err = sdk
-        .verify(receipt.clone(), "alice".into())
-        .await
-        .unwrap_err();
+    let (err, requests, pending, receipt) = through_relay(&verifier, RelayMode::CutAnswer).await;
     assert_eq!(err.kind(), PaySealErrorKind::Network, "{err}");
-    assert!(err.message().contains("kept pending"), "{err}");
     // Retried within the call (each attempt reached the verifier), then kept.
-    assert_eq!(relay.requests.load(Ordering::SeqCst), 4);
+    assert_eq!(requests, 4);
     assert_eq!(
         read_entry(pending.path(), &receipt)["last_error"],
         "network"
     );
-    let results = verifier
-        .sdk(Some(pending.path()))
-        .retry_pending()
-        .await
-        .unwrap();
-    match &results[0].outcome {
-        PendingOutcome::Verified { verdict } => {
-            assert!(verdict.paid);
-            assert_eq!(
-                verdict.redemption,
-                Some(Redemption::Repeat),
-                "recorded on the way"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    retry_gets_the_recorded_verdict(&verifier, pending.path(), &receipt).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,18 +179,7 @@ async fn a_replayed_verdict_keeps_the_receipt_pending() {
         .unwrap_err();
     assert_eq!(err.kind(), PaySealErrorKind::Tampered, "{err}");
     assert_eq!(sdk.pending_count().unwrap(), 1);
-    let results = verifier
-        .sdk(Some(pending.path()))
-        .retry_pending()
-        .await
-        .unwrap();
-    assert!(
-        matches!(&results[0].outcome, PendingOutcome::Verified { verdict }
-            if verdict.paid && verdict.receipt_sha256 == second.sha256_hex()
-               && verdict.redemption == Some(Redemption::Repeat)),
-        "{:?}",
-        results[0].outcome
-    );
+    retry_gets_the_recorded_verdict(&verifier, pending.path(), &second).await;
 }
 
 fn read_entry(dir: &Path, receipt: &Receipt) -> serde_json::Value {

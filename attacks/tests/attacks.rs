@@ -42,7 +42,7 @@ fn cases() -> Vec<(u32, &'static str, Case)> {
         (11, "sandbox receipt to a production-only app → untrusted_environment", case!(cases::sandbox_to_production)),
         (12, "flipped bit anywhere in the request envelope → 400, nothing recorded", case!(cases::flipped_request_bit)),
         (13, "plaintext JSON body; envelope for an unknown key id → 400, nothing recorded", case!(cases::plaintext_and_unknown_key)),
-        (14, "expired / unknown-key / alg-changed verdict tokens → refused by SDK and app server", case!(cases::bad_tokens)),
+        (14, "unknown-key / alg-changed verdict tokens → refused by SDK and app server; expired → refused by app server", case!(cases::bad_tokens)),
         (15, "oversized bodies, slow-loris, 2,000 concurrent bad requests → server up, good requests answered", case!(cases::storm)),
     ]
 }

@@ -6,7 +6,8 @@ use sha2::{Digest, Sha256};
 /// The store that issued a purchase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
+// Deliberately exhaustive: the SDK passes it across the FFI as it is (`#[uniffi::remote]`),
+// which needs every variant; a new value is a new protocol and SDK release anyway.
 pub enum Store {
     /// Google Play Billing.
     GooglePlay,

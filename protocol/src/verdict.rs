@@ -25,7 +25,8 @@ pub enum Outcome {
 /// Why a purchase was not paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
+// Deliberately exhaustive: the SDK passes it across the FFI as it is (`#[uniffi::remote]`),
+// which needs every variant; a new value is a new protocol and SDK release anyway.
 pub enum Reason {
     /// The store signature does not verify with the app's store key.
     BadSignature,

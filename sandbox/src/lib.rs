@@ -398,9 +398,6 @@ impl SandboxStore {
                     signature,
                 })
             }
-            other => Err(SandboxError::Unsupported(format!(
-                "the sandbox store does not issue {other} purchases"
-            ))),
         }
     }
 

@@ -70,7 +70,7 @@ fn main() {
 
     let sdk = PaySeal::new(profile.clone(), options.clone()).expect("sdk");
     let first = sdk
-        .verify_blocking(receipt.clone().into(), "bench".into())
+        .verify_blocking(receipt.clone(), "bench".into())
         .expect("first verify");
     assert!(first.paid, "the genuine purchase must be paid");
 
@@ -78,7 +78,7 @@ fn main() {
     for _ in 0..warm_n {
         let t = Instant::now();
         let v = sdk
-            .verify_blocking(receipt.clone().into(), "bench".into())
+            .verify_blocking(receipt.clone(), "bench".into())
             .expect("warm verify");
         warm.push(t.elapsed());
         assert!(v.paid);
@@ -89,7 +89,7 @@ fn main() {
         let fresh = PaySeal::new(profile.clone(), options.clone()).expect("sdk");
         let t = Instant::now();
         let v = fresh
-            .verify_blocking(receipt.clone().into(), "bench".into())
+            .verify_blocking(receipt.clone(), "bench".into())
             .expect("cold verify");
         cold.push(t.elapsed());
         assert!(v.paid);

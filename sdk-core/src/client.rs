@@ -1,17 +1,29 @@
 //! The Rust API: [`Client`] seals a receipt to the verifier over the pinned connection
 //! (S130–S170), checks the verdict (S180), retries within the deadline, and keeps receipts
 //! that got no verdict in the pending store.
+//!
+//! # What keeps a receipt pending
+//! Every failure after which the verifier may have recorded the redemption, so that
+//! [`Client::retry_pending`] gets the real verdict: no answer (network error, timeout, 5xx,
+//! deadline; the request may or may not have arrived) and an answer that arrived but did not
+//! check out (an envelope that does not open, a response that is not a verdict, a verdict
+//! that fails the decision, an unexpected status). Not kept: what fails before anything is
+//! sent (an invalid receipt, a pin mismatch, which fails the handshake) and a 4xx, with which
+//! the verifier refuses a request it did not record.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use payseal_protocol::envelope::{seal_request, EnvelopeError};
 use payseal_protocol::{Receipt, SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};
 use rand_core::{OsRng, RngCore};
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, Options};
 use crate::decision::{self, CheckedVerdict, DecisionError, Expected};
-use crate::log::{emit, short, LogLevel};
+use crate::error::PaySealErrorKind;
+use crate::log::{emit, printable, short, LogLevel};
 use crate::pending::{PendingError, PendingStore};
 use crate::tls::{self, TlsError};
 use crate::transport::{backoff_delay, Transport, TransportError};
@@ -89,12 +101,90 @@ pub enum ClientError {
     /// The verdict is not the answer to this request.
     #[error(transparent)]
     Decision(#[from] DecisionError),
+    /// An answer arrived but did not check out ([`ClientError::may_be_recorded`]): the
+    /// verifier may have recorded the redemption, so the receipt was kept pending.
+    #[error("{cause} ({kept})")]
+    AnswerRefused {
+        /// What did not check out.
+        cause: Box<ClientError>,
+        /// Whether the receipt was kept pending.
+        kept: Kept,
+    },
     /// The pending store failed.
     #[error(transparent)]
     Pending(#[from] PendingError),
+    /// [`Client::retry_pending`] did not send a pending file; it stays on disk untouched.
+    #[error(transparent)]
+    PendingRefused(#[from] Refusal),
     /// A bug or an environment failure (random generator, runtime).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why [`Client::retry_pending`] did not send a pending file (it is left on disk as it is).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// Truncated, edited or not a pending file, or its name is not its receipt's hash.
+    #[error("{0}; not sent")]
+    Unreadable(PendingError),
+    /// The file names another app than this client's: never sent, for either app.
+    #[error(
+        "pending file is for another app (`{file_app}`, this client is `{client_app}`); not sent"
+    )]
+    OtherApp {
+        /// The file's app id (control characters removed, shortened).
+        file_app: String,
+        /// This client's app id.
+        client_app: String,
+    },
+    /// The file's receipt or account id cannot be sent.
+    #[error("pending file holds an invalid receipt ({0}); not sent")]
+    Invalid(String),
+}
+
+impl ClientError {
+    /// The one mapping of the SDK's errors to their kind.
+    pub fn kind(&self) -> PaySealErrorKind {
+        use PaySealErrorKind as K;
+        match self {
+            ClientError::Config(_) | ClientError::Tls(_) => K::InvalidProfile,
+            ClientError::InvalidReceipt(_) | ClientError::PendingRefused(_) => K::InvalidReceipt,
+            ClientError::Transport(t) => transport_kind(t),
+            ClientError::NoVerdict { cause, .. } => cause.kind(),
+            ClientError::Envelope(_) | ClientError::Response(_) | ClientError::Decision(_) => {
+                K::Tampered
+            }
+            ClientError::AnswerRefused { cause, .. } => cause.kind(),
+            ClientError::Pending(_) | ClientError::Internal(_) => K::Internal,
+        }
+    }
+
+    /// Whether the verifier may have recorded the redemption before this failure: an answer
+    /// arrived but did not check out. (A failure without an answer is [`ClientError::NoVerdict`],
+    /// kept pending too.)
+    pub fn may_be_recorded(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Envelope(_)
+                | ClientError::Response(_)
+                | ClientError::Decision(_)
+                | ClientError::Transport(TransportError::Unexpected { .. })
+                | ClientError::AnswerRefused { .. }
+        )
+    }
+}
+
+fn transport_kind(t: &TransportError) -> PaySealErrorKind {
+    use PaySealErrorKind as K;
+    match t {
+        TransportError::PinMismatch => K::PinMismatch,
+        TransportError::Network(_) => K::Network,
+        TransportError::Timeout(_) => K::Timeout,
+        TransportError::Unavailable { .. }
+        | TransportError::Rejected { .. }
+        | TransportError::Unexpected { .. } => K::ServerRejected,
+        TransportError::Setup(_) => K::Internal,
+    }
 }
 
 impl From<TransportError> for ClientError {
@@ -104,21 +194,20 @@ impl From<TransportError> for ClientError {
 }
 
 impl Unverified {
-    /// A short stable name, as written in pending files (`last_error`) and logs.
-    pub fn as_str(&self) -> &'static str {
+    /// The kind, as written in pending files (`last_error`) and logs.
+    pub fn kind(&self) -> PaySealErrorKind {
         match self {
-            Unverified::Transport(TransportError::Network(_)) => "network",
-            Unverified::Transport(TransportError::Timeout(_)) | Unverified::Deadline(_) => {
-                "timeout"
-            }
-            Unverified::Transport(TransportError::Unavailable { .. }) => "server_unavailable",
-            Unverified::Transport(_) => "transport",
+            Unverified::Transport(t) => transport_kind(t),
+            Unverified::Deadline(_) => PaySealErrorKind::Timeout,
         }
     }
 
     /// Whether this says the verifier is unreachable (not merely failing).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self.as_str(), "network" | "timeout")
+        matches!(
+            self.kind(),
+            PaySealErrorKind::Network | PaySealErrorKind::Timeout
+        )
     }
 }
 
@@ -129,10 +218,18 @@ pub struct PendingReport {
     pub receipt_sha256: String,
     /// The account it was bought by (empty if the file could not be read).
     pub account_id: String,
-    /// The app id (empty if the file could not be read).
+    /// The app id the file names (empty if the file could not be read).
     pub app_id: String,
-    /// The verdict (the file is removed), or why it is still pending (the file is kept).
+    /// The verdict (the file is removed); or why it is still pending, or
+    /// [`ClientError::PendingRefused`] when it was not sent (either way the file is kept).
     pub result: Result<CheckedVerdict, ClientError>,
+}
+
+impl PendingReport {
+    /// Whether the file was refused (unreadable, edited, another app's) and not sent.
+    pub fn is_refused(&self) -> bool {
+        matches!(self.result, Err(ClientError::PendingRefused(_)))
+    }
 }
 
 /// A PaySeal client for one verifier profile.
@@ -142,13 +239,11 @@ pub struct Client {
     transport: Transport,
     pending: Option<PendingStore>,
     retry_lock: tokio::sync::Mutex<()>,
+    clock: Arc<dyn Clock>,
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+/// Longest app id quoted from a pending file in a report.
+const MAX_QUOTED_APP_ID: usize = 128;
 
 fn jitter() -> f64 {
     f64::from(OsRng.next_u32()) / (f64::from(u32::MAX) + 1.0)
@@ -203,7 +298,7 @@ impl Client {
         let tls = tls::client_config(config.pins.clone(), &config.options.extra_roots_pem)?;
         let transport = Transport::new(
             tls,
-            config.endpoint.clone(),
+            config.endpoint.as_str(),
             config.options.connect_timeout,
             config.options.request_timeout,
         )?;
@@ -219,7 +314,16 @@ impl Client {
             transport,
             pending,
             retry_lock: tokio::sync::Mutex::new(()),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Use `clock` as the device clock (default: [`SystemClock`]). It decides nothing; it
+    /// measures the verdict's skew and stamps pending files. Tests give an
+    /// [`OffsetClock`](crate::clock::OffsetClock) to simulate a device whose clock is wrong.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The options in force.
@@ -276,6 +380,7 @@ impl Client {
                         started.elapsed().as_millis()
                     )
                 });
+                self.log_skew(&hash, verdict.device_clock_skew_secs);
                 if let Some(store) = &self.pending {
                     match store.remove(&hash) {
                         Ok(true) => emit(LogLevel::Info, || {
@@ -293,21 +398,57 @@ impl Client {
                 Ok(verdict)
             }
             Err(ClientError::NoVerdict { cause, .. }) => {
-                let kind = cause.as_str();
+                let kind = cause.kind();
                 let kept = self.keep_pending(receipt, account_id, app_id, &hash, attempts, kind);
                 let err = ClientError::NoVerdict { cause, kept };
                 emit(LogLevel::Warn, || {
-                    format!("no verdict for receipt {}: {err}", short(&hash))
+                    format!("no verdict for receipt {} ({kind}): {err}", short(&hash))
+                });
+                Err(err)
+            }
+            Err(e) if e.may_be_recorded() => {
+                let kind = e.kind();
+                let kept = self.keep_pending(receipt, account_id, app_id, &hash, attempts, kind);
+                let err = ClientError::AnswerRefused {
+                    cause: Box::new(e),
+                    kept,
+                };
+                emit(LogLevel::Error, || {
+                    format!(
+                        "answer for receipt {} refused ({kind}): {err}",
+                        short(&hash)
+                    )
                 });
                 Err(err)
             }
             Err(e) => {
                 emit(LogLevel::Error, || {
-                    format!("verification of receipt {} failed: {e}", short(&hash))
+                    format!(
+                        "verification of receipt {} failed ({}): {e}",
+                        short(&hash),
+                        e.kind()
+                    )
                 });
                 Err(e)
             }
         }
+    }
+
+    /// The skew event: debug when within the options' `clock_skew`, a warning beyond it.
+    /// Either way the verdict was accepted: it echoes this request's nonce.
+    fn log_skew(&self, hash: &str, skew: i64) {
+        let tolerated = i64::try_from(self.config.options.clock_skew.as_secs()).unwrap_or(i64::MAX);
+        let level = if skew.unsigned_abs() > tolerated.unsigned_abs() {
+            LogLevel::Warn
+        } else {
+            LogLevel::Debug
+        };
+        emit(level, || {
+            format!(
+                "device clock skew {skew:+} s against the verdict for receipt {} (device time minus verdict iat; the verdict is accepted, it echoes this request's nonce)",
+                short(hash)
+            )
+        });
     }
 
     /// Synchronous on purpose: no `.await`, so a dropped future cannot interrupt it.
@@ -318,12 +459,13 @@ impl Client {
         app_id: &str,
         hash: &str,
         attempts: u32,
-        kind: &str,
+        kind: PaySealErrorKind,
     ) -> Kept {
         let Some(store) = &self.pending else {
             return Kept::NoPendingDir;
         };
-        match store.record_failure(receipt, account_id, app_id, attempts, kind, unix_now()) {
+        let now = self.clock.now_unix();
+        match store.record_failure(receipt, account_id, app_id, attempts, kind, now) {
             Ok(entry) => {
                 emit(LogLevel::Info, || {
                     format!(
@@ -436,19 +578,28 @@ impl Client {
             &self.config.verdicts,
             &response.verdict,
             &expected,
-            unix_now(),
+            self.clock.now_unix(),
         )?)
     }
 
-    /// Verify every pending receipt again. A receipt that gets a verdict (paid or not) is
-    /// removed; one that does not stays. After the first network failure or timeout the
-    /// remaining receipts are not tried (the verifier is unreachable) and stay pending.
+    /// Verify every pending receipt again, for this client's app id. A receipt that gets a
+    /// verdict (paid or not) is removed; one that does not stays. After the first network
+    /// failure or timeout the remaining receipts are not tried (the verifier is unreachable)
+    /// and stay pending.
+    ///
+    /// A file is never sent for another app than this client's: a file naming another app id,
+    /// a file that does not parse (truncated, edited) or whose name is not its receipt's hash,
+    /// and a file whose receipt or account id cannot be sent are reported as
+    /// [`ClientError::PendingRefused`], logged, counted in the pass's summary event, and left
+    /// on disk untouched. The account id is the file's: the one the player bought with (see
+    /// [`pending`](crate::pending) for what the folder can and cannot protect against).
     pub async fn retry_pending(&self) -> Result<Vec<PendingReport>, ClientError> {
         let Some(store) = &self.pending else {
             return Ok(Vec::new());
         };
         let _one_pass_at_a_time = self.retry_lock.lock().await;
         let _ = store.sweep_temporaries();
+        let own_app = self.config.options.app_id.clone();
         let mut reports = Vec::new();
         let mut unreachable: Option<Unverified> = None;
         for hash in store.hashes()? {
@@ -456,22 +607,37 @@ impl Client {
                 Ok(Some(entry)) => entry,
                 Ok(None) => continue, // verified meanwhile by a `verify` call
                 Err(e) => {
-                    reports.push(PendingReport {
-                        receipt_sha256: hash,
-                        account_id: String::new(),
-                        app_id: String::new(),
-                        result: Err(e.into()),
-                    });
+                    let error = match e {
+                        PendingError::Corrupt { .. } => Refusal::Unreadable(e).into(),
+                        other => ClientError::Pending(other),
+                    };
+                    reports.push(self.unsent(hash, String::new(), String::new(), error));
                     continue;
                 }
             };
+            if entry.app_id != own_app {
+                let refusal = Refusal::OtherApp {
+                    file_app: printable(&entry.app_id, MAX_QUOTED_APP_ID),
+                    client_app: own_app.clone(),
+                };
+                reports.push(self.unsent(hash, entry.account_id, entry.app_id, refusal.into()));
+                continue;
+            }
+            if let Err(e) = validate_receipt(&entry.receipt, &entry.account_id) {
+                let refusal = Refusal::Invalid(match e {
+                    ClientError::InvalidReceipt(why) => why,
+                    other => other.to_string(),
+                });
+                reports.push(self.unsent(hash, entry.account_id, entry.app_id, refusal.into()));
+                continue;
+            }
             let result = match &unreachable {
                 Some(cause) => Err(ClientError::NoVerdict {
                     cause: cause.clone(),
                     kept: Kept::Saved,
                 }),
                 None => {
-                    self.verify_for(&entry.receipt, &entry.account_id, &entry.app_id)
+                    self.verify_for(&entry.receipt, &entry.account_id, &own_app)
                         .await
                 }
             };
@@ -487,7 +653,45 @@ impl Client {
                 result,
             });
         }
+        let verified = reports.iter().filter(|r| r.result.is_ok()).count();
+        let refused = reports.iter().filter(|r| r.is_refused()).count();
+        let still = reports.len() - verified - refused;
+        emit(
+            if refused > 0 {
+                LogLevel::Warn
+            } else {
+                LogLevel::Info
+            },
+            || {
+                format!(
+                    "retry_pending: {verified} verified, {still} still pending, {refused} refused (not sent, left on disk)"
+                )
+            },
+        );
         Ok(reports)
+    }
+
+    /// A report for a pending file that was not sent, and its log event.
+    fn unsent(
+        &self,
+        receipt_sha256: String,
+        account_id: String,
+        app_id: String,
+        error: ClientError,
+    ) -> PendingReport {
+        emit(LogLevel::Warn, || {
+            format!(
+                "pending receipt {} not sent ({}): {error}",
+                short(&receipt_sha256),
+                error.kind()
+            )
+        });
+        PendingReport {
+            receipt_sha256,
+            account_id,
+            app_id,
+            result: Err(error),
+        }
     }
 
     /// How many receipts are pending (0 without a pending directory).
@@ -538,14 +742,47 @@ mod tests {
     #[test]
     fn unverified_names_its_cause() {
         let network = Unverified::Transport(TransportError::Network("x".into()));
-        assert_eq!(network.as_str(), "network");
+        assert_eq!(network.kind(), PaySealErrorKind::Network);
         assert!(network.is_unreachable());
         assert!(Unverified::Deadline(Duration::from_secs(1)).is_unreachable());
         let busy = Unverified::Transport(TransportError::Unavailable {
             status: 503,
             retry_after: None,
         });
-        assert_eq!(busy.as_str(), "server_unavailable");
+        assert_eq!(busy.kind(), PaySealErrorKind::ServerRejected);
         assert!(!busy.is_unreachable());
+    }
+
+    #[test]
+    fn only_answers_that_did_not_check_out_may_be_recorded() {
+        let recorded = [
+            ClientError::Response("x".into()),
+            ClientError::Decision(DecisionError::Nonce),
+            ClientError::Transport(TransportError::Unexpected {
+                status: 200,
+                detail: "response too large".into(),
+            }),
+        ];
+        for e in &recorded {
+            assert!(e.may_be_recorded(), "{e}");
+        }
+        let not_recorded = [
+            ClientError::Transport(TransportError::PinMismatch),
+            ClientError::Transport(TransportError::Rejected {
+                status: 400,
+                detail: "x".into(),
+            }),
+            ClientError::InvalidReceipt("x".into()),
+            ClientError::Internal("x".into()),
+        ];
+        for e in &not_recorded {
+            assert!(!e.may_be_recorded(), "{e}");
+        }
+        let kept = ClientError::AnswerRefused {
+            cause: Box::new(ClientError::Decision(DecisionError::Receipt)),
+            kept: Kept::Saved,
+        };
+        assert_eq!(kept.kind(), PaySealErrorKind::Tampered);
+        assert!(kept.to_string().contains("kept pending"), "{kept}");
     }
 }

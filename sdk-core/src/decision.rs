@@ -1,9 +1,16 @@
 //! S180, the decision: is this verdict token the verifier's answer to *this* request?
 //!
-//! Pure (no I/O, the clock is an argument): the token's signature by a profile key and its
-//! expiry (with skew) are checked by [`VerdictVerifier`]; then `nonce`, `receipt_sha256`,
-//! `app` and `sub` must equal what was sent, and the outcome must be consistent. Any
-//! mismatch is a [`DecisionError`], which the SDK reports as `Tampered`.
+//! Pure (no I/O, the clock is an argument): the token's header (`EdDSA`, `typ`), its `kid`
+//! (a profile key) and its signature are checked by [`VerdictVerifier`]; then `nonce`,
+//! `receipt_sha256`, `app` and `sub` must equal what was sent, and the outcome must be
+//! consistent. Any mismatch is a [`DecisionError`], which the SDK reports as `Tampered`.
+//!
+//! The device clock decides nothing (issue 14): the nonce is fresh for this request, so a
+//! verdict that echoes it, signed by a profile key, *is* the verifier's answer to it, however
+//! wrong the device's clock. Refusing it for its `iat`/`exp` would lose a purchase the
+//! verifier has already recorded. `exp` is for the application server, whose clock is good.
+//! The skew between the device clock and the verdict's `iat` is measured and returned
+//! ([`CheckedVerdict::device_clock_skew_secs`]).
 
 use payseal_protocol::verdict::{VerdictError, VerdictVerifier};
 use payseal_protocol::{Outcome, VerdictClaims};
@@ -24,7 +31,7 @@ pub struct Expected<'a> {
 /// Why a verdict is not an answer to the request.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecisionError {
-    /// Bad signature, unknown key, wrong algorithm or type, expired, malformed.
+    /// Bad signature, unknown key, wrong algorithm or type, malformed.
     #[error("verdict token refused: {0}")]
     Token(#[from] VerdictError),
     /// The nonce is not the one sent (an old verdict replayed, or another request's).
@@ -51,6 +58,10 @@ pub struct CheckedVerdict {
     pub claims: VerdictClaims,
     /// The compact JWS, to forward as is.
     pub token: String,
+    /// The device clock minus the verdict's `iat`, in seconds, when it was checked: positive
+    /// when the device clock is ahead of the verifier's, negative when behind (it includes
+    /// the answer's travel time, usually well under a second).
+    pub device_clock_skew_secs: i64,
 }
 
 impl CheckedVerdict {
@@ -60,14 +71,17 @@ impl CheckedVerdict {
     }
 }
 
-/// Check `token` against the profile's keys at `now` (Unix seconds) and against `expected`.
+/// Check `token` against the profile's keys and against `expected`; `device_now` (Unix
+/// seconds, the device clock) only measures the skew, it refuses nothing.
 pub fn check(
     verifier: &VerdictVerifier,
     token: &str,
     expected: &Expected<'_>,
-    now: i64,
+    device_now: i64,
 ) -> Result<CheckedVerdict, DecisionError> {
-    let claims = verifier.verify(token, now)?;
+    // Header, kid and signature as the verifier checks them, with no clock: any `iat`/`exp`
+    // passes at `now = 0` with an unbounded skew.
+    let claims = verifier.clone().with_skew(i64::MAX).verify(token, 0)?;
     if claims.nonce != expected.nonce {
         return Err(DecisionError::Nonce);
     }
@@ -90,9 +104,11 @@ pub fn check(
         }
         _ => {}
     }
+    let device_clock_skew_secs = device_now.saturating_sub(claims.iat);
     Ok(CheckedVerdict {
         claims,
         token: token.to_string(),
+        device_clock_skew_secs,
     })
 }
 
@@ -150,6 +166,7 @@ mod tests {
         assert!(checked.is_paid());
         assert_eq!(checked.claims, c);
         assert_eq!(checked.token, token);
+        assert_eq!(checked.device_clock_skew_secs, 1);
     }
 
     #[test]
@@ -205,16 +222,34 @@ mod tests {
     }
 
     #[test]
-    fn expired_verdict_is_refused_beyond_the_skew() {
+    fn the_device_clock_refuses_nothing_and_its_skew_is_measured() {
+        // A device 2 minutes behind, 1 hour ahead, 1 day ahead, 10 years ahead, at epoch 0:
+        // the verdict echoes the nonce, so it is this request's answer.
         let key = key();
         let verifier = VerdictVerifier::new(vec![key.public_key()]).with_skew(60);
         let c = claims();
         let token = key.sign(&c).unwrap();
-        assert!(check(&verifier, &token, &expected(&c), c.exp + 30).is_ok());
-        assert!(matches!(
-            check(&verifier, &token, &expected(&c), c.exp + 61),
-            Err(DecisionError::Token(VerdictError::Expired))
-        ));
+        for offset in [-120, 3_600, 86_400, 10 * 365 * 86_400, -NOW] {
+            let checked = check(&verifier, &token, &expected(&c), NOW + offset).unwrap();
+            assert_eq!(checked.device_clock_skew_secs, offset);
+            assert!(checked.is_paid());
+        }
+        // Long past its `exp` or long before its `iat`: still accepted (the app server checks
+        // `exp` with its own clock).
+        assert!(check(&verifier, &token, &expected(&c), c.exp + 86_400).is_ok());
+        let mut early = c.clone();
+        early.iat = NOW + 86_400;
+        early.exp = NOW + 86_400 + 300;
+        let token = key.sign(&early).unwrap();
+        let checked = check(&verifier, &token, &expected(&early), NOW).unwrap();
+        assert_eq!(checked.device_clock_skew_secs, -86_400);
+        // Extreme values neither panic nor overflow.
+        assert_eq!(
+            check(&verifier, &token, &expected(&early), i64::MIN)
+                .unwrap()
+                .device_clock_skew_secs,
+            i64::MIN
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! The UniFFI surface: the `PaySeal` object, its records and enums, and [`PaySealError`].
-//! Internal errors of every layer are mapped to [`PaySealError`] here, once
-//! (`impl From<ClientError> for PaySealError`). No panic crosses: UniFFI catches panics of
-//! exported calls, and SDK work runs in tasks whose panics become `Internal`.
+//! The UniFFI surface: the `PaySeal` object and its records. The protocol's enums
+//! (receipts, stores, reasons, ...) cross as they are (`#[uniffi::remote]`), and every
+//! layer's error crosses as [`PaySealError`], built from [`ClientError::kind`] and its
+//! message (`impl From<ClientError> for PaySealError`). No panic crosses: UniFFI catches
+//! panics of exported calls, and SDK work runs in tasks whose panics become `Internal`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,173 +11,22 @@ use std::time::Duration;
 use payseal_protocol as proto;
 use serde::Serialize;
 
-use crate::client::{Client, ClientError, PendingReport, Unverified};
+use crate::client::{Client, ClientError, PendingReport};
+use crate::clock::OffsetClock;
 use crate::config::{Options, RetryPolicy};
 use crate::decision::CheckedVerdict;
+pub use crate::error::{PaySealError, PaySealErrorKind};
 use crate::runtime;
 use crate::transport::TransportError;
 
-/// The failures an app sees, each with a human message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
-#[uniffi(flat_error)]
-pub enum PaySealError {
-    /// The profile or an option is invalid (raised at construction).
-    #[error("{message}")]
-    InvalidProfile {
-        /// What is wrong.
-        message: String,
-    },
-    /// The receipt (or account id) is malformed or empty.
-    #[error("{message}")]
-    InvalidReceipt {
-        /// What is wrong.
-        message: String,
-    },
-    /// The verifier could not be reached (offline, refused, reset). Kept pending.
-    #[error("{message}")]
-    Network {
-        /// What happened.
-        message: String,
-    },
-    /// No verdict within the timeouts or the overall deadline. Kept pending.
-    #[error("{message}")]
-    Timeout {
-        /// What happened.
-        message: String,
-    },
-    /// The server's certificate is not pinned by the profile: not the verifier. Not retried.
-    #[error("{message}")]
-    PinMismatch {
-        /// What happened.
-        message: String,
-    },
-    /// The answer is not a genuine verdict for this request (altered, replayed, relayed).
-    #[error("{message}")]
-    Tampered {
-        /// Why.
-        message: String,
-    },
-    /// The verifier refused the request (4xx) or kept failing (5xx; then kept pending).
-    #[error("{message}")]
-    ServerRejected {
-        /// The status and the problem detail.
-        message: String,
-    },
-    /// A bug or an environment failure; the message says which.
-    #[error("{message}")]
-    Internal {
-        /// What happened.
-        message: String,
-    },
-}
+pub use proto::Environment as StoreEnvironment;
+pub use proto::Reason as NotPaidReason;
+pub use proto::{HuaweiAlgorithm, Receipt, Redemption, Store};
 
-/// The kind of a [`PaySealError`], as a value (for pending results and logs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, uniffi::Enum)]
-#[serde(rename_all = "snake_case")]
-pub enum PaySealErrorKind {
-    /// See [`PaySealError::InvalidProfile`].
-    InvalidProfile,
-    /// See [`PaySealError::InvalidReceipt`].
-    InvalidReceipt,
-    /// See [`PaySealError::Network`].
-    Network,
-    /// See [`PaySealError::Timeout`].
-    Timeout,
-    /// See [`PaySealError::PinMismatch`].
-    PinMismatch,
-    /// See [`PaySealError::Tampered`].
-    Tampered,
-    /// See [`PaySealError::ServerRejected`].
-    ServerRejected,
-    /// See [`PaySealError::Internal`].
-    Internal,
-}
-
-impl PaySealErrorKind {
-    /// The stable snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaySealErrorKind::InvalidProfile => "invalid_profile",
-            PaySealErrorKind::InvalidReceipt => "invalid_receipt",
-            PaySealErrorKind::Network => "network",
-            PaySealErrorKind::Timeout => "timeout",
-            PaySealErrorKind::PinMismatch => "pin_mismatch",
-            PaySealErrorKind::Tampered => "tampered",
-            PaySealErrorKind::ServerRejected => "server_rejected",
-            PaySealErrorKind::Internal => "internal",
-        }
-    }
-}
-
-impl PaySealError {
-    /// This error's kind.
-    pub fn kind(&self) -> PaySealErrorKind {
-        match self {
-            PaySealError::InvalidProfile { .. } => PaySealErrorKind::InvalidProfile,
-            PaySealError::InvalidReceipt { .. } => PaySealErrorKind::InvalidReceipt,
-            PaySealError::Network { .. } => PaySealErrorKind::Network,
-            PaySealError::Timeout { .. } => PaySealErrorKind::Timeout,
-            PaySealError::PinMismatch { .. } => PaySealErrorKind::PinMismatch,
-            PaySealError::Tampered { .. } => PaySealErrorKind::Tampered,
-            PaySealError::ServerRejected { .. } => PaySealErrorKind::ServerRejected,
-            PaySealError::Internal { .. } => PaySealErrorKind::Internal,
-        }
-    }
-
-    /// The human message.
-    pub fn message(&self) -> &str {
-        match self {
-            PaySealError::InvalidProfile { message }
-            | PaySealError::InvalidReceipt { message }
-            | PaySealError::Network { message }
-            | PaySealError::Timeout { message }
-            | PaySealError::PinMismatch { message }
-            | PaySealError::Tampered { message }
-            | PaySealError::ServerRejected { message }
-            | PaySealError::Internal { message } => message,
-        }
-    }
-
-    fn internal(message: impl Into<String>) -> Self {
-        PaySealError::Internal {
-            message: message.into(),
-        }
-    }
-}
-
-/// The one mapping from the layers' errors to the app's.
+/// The one mapping from the layers' errors to the app's: [`ClientError::kind`].
 impl From<ClientError> for PaySealError {
     fn from(e: ClientError) -> Self {
-        let message = e.to_string();
-        match e {
-            ClientError::Config(_) | ClientError::Tls(_) => {
-                PaySealError::InvalidProfile { message }
-            }
-            ClientError::InvalidReceipt(_) => PaySealError::InvalidReceipt { message },
-            ClientError::Transport(TransportError::PinMismatch) => {
-                PaySealError::PinMismatch { message }
-            }
-            ClientError::Transport(TransportError::Network(_))
-            | ClientError::NoVerdict {
-                cause: Unverified::Transport(TransportError::Network(_)),
-                ..
-            } => PaySealError::Network { message },
-            ClientError::Transport(TransportError::Timeout(_))
-            | ClientError::NoVerdict {
-                cause: Unverified::Transport(TransportError::Timeout(_)) | Unverified::Deadline(_),
-                ..
-            } => PaySealError::Timeout { message },
-            ClientError::Transport(
-                TransportError::Unavailable { .. } | TransportError::Rejected { .. },
-            )
-            | ClientError::NoVerdict { .. } => PaySealError::ServerRejected { message },
-            ClientError::Envelope(_) | ClientError::Response(_) | ClientError::Decision(_) => {
-                PaySealError::Tampered { message }
-            }
-            ClientError::Transport(TransportError::Setup(_))
-            | ClientError::Pending(_)
-            | ClientError::Internal(_) => PaySealError::Internal { message },
-        }
+        PaySealError::new(e.kind(), e.to_string())
     }
 }
 
@@ -213,8 +63,11 @@ fn millis(field: &'static str, ms: i64) -> Result<Duration, PaySealError> {
         .ok()
         .filter(|ms| *ms > 0)
         .map(Duration::from_millis)
-        .ok_or_else(|| PaySealError::InvalidProfile {
-            message: format!("invalid option `{field}`: must be a positive number of milliseconds"),
+        .ok_or_else(|| {
+            PaySealError::new(
+                PaySealErrorKind::InvalidProfile,
+                format!("invalid option `{field}`: must be a positive number of milliseconds"),
+            )
         })
 }
 
@@ -229,9 +82,10 @@ impl TryFrom<PaySealOptions> for Options {
             deadline: millis("deadline_ms", o.deadline_ms)?,
             retry: RetryPolicy {
                 max_attempts: u32::try_from(o.max_attempts).map_err(|_| {
-                    PaySealError::InvalidProfile {
-                        message: "invalid option `max_attempts`: must be positive".into(),
-                    }
+                    PaySealError::new(
+                        PaySealErrorKind::InvalidProfile,
+                        "invalid option `max_attempts`: must be positive",
+                    )
                 })?,
                 base_backoff: millis("base_backoff_ms", o.base_backoff_ms)?,
                 max_delay: defaults.retry.max_delay,
@@ -261,7 +115,7 @@ pub fn default_options(app_id: String) -> PaySealOptions {
 }
 
 /// Huawei's signature algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum HuaweiAlgorithm {
     /// `SHA256WithRSA` (PKCS#1 v1.5), Huawei's default.
     Sha256WithRsa,
@@ -270,7 +124,7 @@ pub enum HuaweiAlgorithm {
 }
 
 /// The payment response data the app got from its store.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum Receipt {
     /// Play Billing: `Purchase.originalJson` (exact) and `Purchase.signature`.
     GooglePlay {
@@ -302,94 +156,27 @@ pub enum Receipt {
     },
 }
 
-impl From<Receipt> for proto::Receipt {
-    fn from(r: Receipt) -> Self {
-        match r {
-            Receipt::GooglePlay {
-                purchase_data,
-                signature,
-            } => proto::Receipt::GooglePlay {
-                purchase_data,
-                signature,
-            },
-            Receipt::AppStore { jws } => proto::Receipt::AppStore { jws },
-            Receipt::Huawei {
-                purchase_data,
-                signature,
-                algorithm,
-            } => proto::Receipt::Huawei {
-                purchase_data,
-                signature,
-                algorithm: match algorithm {
-                    HuaweiAlgorithm::Sha256WithRsa => proto::HuaweiAlgorithm::Sha256WithRsa,
-                    HuaweiAlgorithm::Sha256WithRsaPss => proto::HuaweiAlgorithm::Sha256WithRsaPss,
-                },
-            },
-            Receipt::Sandbox {
-                purchase_data,
-                signature,
-            } => proto::Receipt::Sandbox {
-                purchase_data,
-                signature,
-            },
-        }
-    }
-}
-
-impl From<proto::Receipt> for Receipt {
-    fn from(r: proto::Receipt) -> Self {
-        match r {
-            proto::Receipt::GooglePlay {
-                purchase_data,
-                signature,
-            } => Receipt::GooglePlay {
-                purchase_data,
-                signature,
-            },
-            proto::Receipt::AppStore { jws } => Receipt::AppStore { jws },
-            proto::Receipt::Huawei {
-                purchase_data,
-                signature,
-                algorithm,
-            } => Receipt::Huawei {
-                purchase_data,
-                signature,
-                algorithm: match algorithm {
-                    proto::HuaweiAlgorithm::Sha256WithRsa => HuaweiAlgorithm::Sha256WithRsa,
-                    proto::HuaweiAlgorithm::Sha256WithRsaPss => HuaweiAlgorithm::Sha256WithRsaPss,
-                },
-            },
-            proto::Receipt::Sandbox {
-                purchase_data,
-                signature,
-            } => Receipt::Sandbox {
-                purchase_data,
-                signature,
-            },
-        }
-    }
-}
-
 /// Parse the stable receipt JSON form (what `payseal-sandbox` prints).
 #[uniffi::export]
 pub fn receipt_from_json(json: String) -> Result<Receipt, PaySealError> {
-    serde_json::from_str::<proto::Receipt>(&json)
-        .map(Receipt::from)
-        .map_err(|e| PaySealError::InvalidReceipt {
-            message: format!("receipt JSON: {e}"),
-        })
+    serde_json::from_str::<Receipt>(&json).map_err(|e| {
+        PaySealError::new(
+            PaySealErrorKind::InvalidReceipt,
+            format!("receipt JSON: {e}"),
+        )
+    })
 }
 
 /// The stable receipt JSON form of `receipt`.
 #[uniffi::export]
 pub fn receipt_to_json(receipt: Receipt) -> String {
-    serde_json::to_string(&proto::Receipt::from(receipt)).unwrap_or_default()
+    serde_json::to_string(&receipt).unwrap_or_default()
 }
 
 /// The receipt's `receipt_sha256` (hex), as verdicts and pending files name it.
 #[uniffi::export]
 pub fn receipt_sha256(receipt: Receipt) -> String {
-    proto::Receipt::from(receipt).sha256_hex()
+    receipt.sha256_hex()
 }
 
 /// The SDK's version.
@@ -398,9 +185,8 @@ pub fn sdk_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-/// Why a purchase is not paid (mirrors the verdict's `reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, uniffi::Enum)]
-#[serde(rename_all = "snake_case")]
+/// Why a purchase is not paid (the verdict's `reason`).
+#[uniffi::remote(Enum)]
 pub enum NotPaidReason {
     /// The store signature does not verify.
     BadSignature,
@@ -422,27 +208,8 @@ pub enum NotPaidReason {
     Malformed,
 }
 
-impl From<proto::Reason> for NotPaidReason {
-    fn from(r: proto::Reason) -> Self {
-        match r {
-            proto::Reason::BadSignature => NotPaidReason::BadSignature,
-            proto::Reason::UntrustedChain => NotPaidReason::UntrustedChain,
-            proto::Reason::WrongApp => NotPaidReason::WrongApp,
-            proto::Reason::UnknownApp => NotPaidReason::UnknownApp,
-            proto::Reason::NotPurchased => NotPaidReason::NotPurchased,
-            proto::Reason::Revoked => NotPaidReason::Revoked,
-            proto::Reason::AlreadyRedeemed => NotPaidReason::AlreadyRedeemed,
-            proto::Reason::UntrustedEnvironment => NotPaidReason::UntrustedEnvironment,
-            proto::Reason::Malformed => NotPaidReason::Malformed,
-            // `Reason` is non-exhaustive: a reason newer than this mirror is still not paid.
-            _ => NotPaidReason::Malformed,
-        }
-    }
-}
-
 /// The store of a purchase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, uniffi::Enum)]
-#[serde(rename_all = "snake_case")]
+#[uniffi::remote(Enum)]
 pub enum Store {
     /// Google Play.
     GooglePlay,
@@ -454,26 +221,11 @@ pub enum Store {
     Sandbox,
 }
 
-impl From<proto::Store> for Store {
-    fn from(s: proto::Store) -> Self {
-        match s {
-            proto::Store::GooglePlay => Store::GooglePlay,
-            proto::Store::AppStore => Store::AppStore,
-            proto::Store::Huawei => Store::Huawei,
-            proto::Store::Sandbox => Store::Sandbox,
-            // `Store` is non-exhaustive: a store newer than this mirror is shown as the test
-            // store, never as a real-money one.
-            _ => Store::Sandbox,
-        }
-    }
-}
-
 /// Store environment: real money or test purchases.
 ///
 /// Named `StoreEnvironment` (not `Environment`) so that Swift apps importing SwiftUI, whose
 /// `Environment` property wrapper is in scope everywhere, can use it without qualification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, uniffi::Enum)]
-#[serde(rename_all = "snake_case")]
+#[uniffi::remote(Enum)]
 pub enum StoreEnvironment {
     /// Real money.
     Production,
@@ -481,18 +233,8 @@ pub enum StoreEnvironment {
     Sandbox,
 }
 
-impl From<proto::Environment> for StoreEnvironment {
-    fn from(e: proto::Environment) -> Self {
-        match e {
-            proto::Environment::Production => StoreEnvironment::Production,
-            proto::Environment::Sandbox => StoreEnvironment::Sandbox,
-        }
-    }
-}
-
 /// First redemption by this account, or a repeat (restore / retry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, uniffi::Enum)]
-#[serde(rename_all = "snake_case")]
+#[uniffi::remote(Enum)]
 pub enum Redemption {
     /// First time: deliver the item.
     First,
@@ -500,16 +242,9 @@ pub enum Redemption {
     Repeat,
 }
 
-impl From<proto::Redemption> for Redemption {
-    fn from(r: proto::Redemption) -> Self {
-        match r {
-            proto::Redemption::First => Redemption::First,
-            proto::Redemption::Repeat => Redemption::Repeat,
-        }
-    }
-}
-
-/// A checked verdict: signed by a profile key, for this request, not expired.
+/// A checked verdict: signed by a profile key, the answer to this request (it echoes the
+/// request's nonce, receipt hash, app and account). The device clock is not used to refuse
+/// it; its skew is reported in `device_clock_skew_secs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, uniffi::Record)]
 pub struct Verdict {
     /// Paid (deliver) or not.
@@ -546,6 +281,9 @@ pub struct Verdict {
     pub app_id: String,
     /// The compact JWS to forward to the application server.
     pub token: String,
+    /// Device clock minus the verdict's `issued_at`, in seconds, measured when the verdict
+    /// was checked: positive when the device clock is ahead, negative when behind.
+    pub device_clock_skew_secs: i64,
 }
 
 impl From<CheckedVerdict> for Verdict {
@@ -553,13 +291,13 @@ impl From<CheckedVerdict> for Verdict {
         let c = v.claims;
         Verdict {
             paid: c.outcome == proto::Outcome::Paid,
-            reason: c.reason.map(Into::into),
-            store: c.store.into(),
+            reason: c.reason,
+            store: c.store,
             product_id: c.product_id,
             transaction_id: c.transaction_id,
             original_transaction_id: c.original_transaction_id,
-            environment: c.environment.map(Into::into),
-            redemption: c.redemption.map(Into::into),
+            environment: c.environment,
+            redemption: c.redemption,
             quantity: c.quantity.map(i64::from),
             purchased_at: c.purchased_at,
             issued_at: c.iat,
@@ -569,6 +307,7 @@ impl From<CheckedVerdict> for Verdict {
             account_id: c.sub,
             app_id: c.app,
             token: v.token,
+            device_clock_skew_secs: v.device_clock_skew_secs,
         }
     }
 }
@@ -591,6 +330,14 @@ pub enum PendingOutcome {
         /// The failure's message.
         message: String,
     },
+    /// Not sent: the file is unreadable (truncated, edited), names another app, or holds a
+    /// receipt that cannot be sent. It is left on disk as it is, for the app to look at.
+    Refused {
+        /// The refusal's kind (`InvalidReceipt`).
+        kind: PaySealErrorKind,
+        /// Why.
+        message: String,
+    },
 }
 
 /// One pending receipt after `retry_pending`.
@@ -608,19 +355,21 @@ pub struct PendingResult {
 
 impl From<PendingReport> for PendingResult {
     fn from(r: PendingReport) -> Self {
+        let refused = r.is_refused();
         PendingResult {
             receipt_sha256: r.receipt_sha256,
             account_id: r.account_id,
             app_id: r.app_id,
             outcome: match r.result {
                 Ok(v) => PendingOutcome::Verified { verdict: v.into() },
-                Err(e) => {
-                    let e = PaySealError::from(e);
-                    PendingOutcome::StillPending {
-                        kind: e.kind(),
-                        message: e.message().to_string(),
-                    }
-                }
+                Err(e) if refused => PendingOutcome::Refused {
+                    kind: e.kind(),
+                    message: e.to_string(),
+                },
+                Err(e) => PendingOutcome::StillPending {
+                    kind: e.kind(),
+                    message: e.to_string(),
+                },
             },
         }
     }
@@ -679,10 +428,28 @@ impl PaySeal {
     /// is bad. Nothing is sent.
     #[uniffi::constructor]
     pub fn new(profile_json: String, options: PaySealOptions) -> Result<Arc<Self>, PaySealError> {
+        Self::new_with_clock_offset(profile_json, options, 0)
+    }
+
+    /// **For tests**: [`PaySeal::new`] with a device clock `clock_offset_secs` seconds off the
+    /// real one (negative: behind), to check that a wrong device clock loses no purchase. The
+    /// clock decides nothing; it shows in `Verdict.device_clock_skew_secs`, the logs and the
+    /// pending files' timestamps. Apps call `new`.
+    #[uniffi::constructor]
+    pub fn new_with_clock_offset(
+        profile_json: String,
+        options: PaySealOptions,
+        clock_offset_secs: i64,
+    ) -> Result<Arc<Self>, PaySealError> {
         let options = Options::try_from(options)?;
         let rt = runtime::shared().map_err(PaySealError::internal)?;
         let _context = rt.enter();
-        let client = Client::new(&profile_json, options)?;
+        let mut client = Client::new(&profile_json, options)?;
+        if clock_offset_secs != 0 {
+            client = client.with_clock(Arc::new(OffsetClock {
+                offset_secs: clock_offset_secs,
+            }));
+        }
         Ok(Arc::new(Self {
             client: Arc::new(client),
         }))
@@ -695,7 +462,6 @@ impl PaySeal {
         receipt: Receipt,
         account_id: String,
     ) -> Result<Verdict, PaySealError> {
-        let receipt = proto::Receipt::from(receipt);
         on_runtime(self.client.clone(), move |client| {
             verify_task(client, receipt, account_id)
         })
@@ -708,7 +474,7 @@ impl PaySeal {
         receipt: Receipt,
         account_id: String,
     ) -> Result<Verdict, PaySealError> {
-        blocking(verify_task(self.client.clone(), receipt.into(), account_id))
+        blocking(verify_task(self.client.clone(), receipt, account_id))
     }
 
     /// Verify the pending receipts again; verified ones are removed.
@@ -761,8 +527,8 @@ mod tests {
                 ..
             }
         ));
-        let back: proto::Receipt = serde_json::from_str(&receipt_to_json(r.clone())).unwrap();
-        assert_eq!(back, proto::Receipt::from(r.clone()));
+        let back: Receipt = serde_json::from_str(&receipt_to_json(r.clone())).unwrap();
+        assert_eq!(back, r);
         assert_eq!(receipt_sha256(r), back.sha256_hex());
     }
 
@@ -821,21 +587,23 @@ mod tests {
             ),
             (
                 ClientError::NoVerdict {
-                    cause: Unverified::Transport(TransportError::Network("x".into())),
+                    cause: crate::client::Unverified::Transport(TransportError::Network(
+                        "x".into(),
+                    )),
                     kept: crate::client::Kept::Saved,
                 },
                 PaySealErrorKind::Network,
             ),
             (
                 ClientError::NoVerdict {
-                    cause: Unverified::Deadline(Duration::from_secs(1)),
+                    cause: crate::client::Unverified::Deadline(Duration::from_secs(1)),
                     kept: crate::client::Kept::Saved,
                 },
                 PaySealErrorKind::Timeout,
             ),
             (
                 ClientError::NoVerdict {
-                    cause: Unverified::Transport(TransportError::Unavailable {
+                    cause: crate::client::Unverified::Transport(TransportError::Unavailable {
                         status: 503,
                         retry_after: None,
                     }),

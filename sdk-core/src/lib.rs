@@ -7,11 +7,13 @@
 //!    WebPKI validation *and* an SPKI SHA-256 pin check on the chain ([`tls`], S130);
 //! 2. seals the request (receipt, app id, account id, fresh 32-byte nonce) to the verifier's
 //!    HPKE key and opens the sealed answer ([`client`], S140–S170);
-//! 3. accepts the verdict only if it is signed by a profile key, echoes this request's nonce,
-//!    receipt hash, app and account, and has not expired ([`decision`], S180);
+//! 3. accepts the verdict only if it is signed by a profile key and echoes this request's
+//!    nonce, receipt hash, app and account ([`decision`], S180); the device clock refuses
+//!    nothing (it is often wrong; the fresh nonce proves the verdict answers this request),
+//!    its skew against the verdict's `iat` is reported ([`clock`]);
 //! 4. retries network failures and 5xx with backoff inside a deadline ([`transport`]), and
-//!    keeps a receipt that got no verdict on disk until [`Client::retry_pending`] gets one
-//!    ([`pending`]).
+//!    keeps a receipt on disk until [`Client::retry_pending`] gets its verdict whenever the
+//!    verifier may have recorded it without the app getting a checked verdict ([`pending`]).
 //!
 //! Trust roots are the same on every platform (Android, iOS, JVM hosts): the Mozilla set
 //! compiled in by `webpki-roots`, plus the options' extra PEM roots; the pins are checked on
@@ -46,20 +48,24 @@
 //! (module `PaySeal`) call `PaySeal(profileJson, PaySealOptions(appId = ...))`, then the
 //! suspend / `async` `verify(receipt, accountId)` (or `verifyBlocking` from Java), which
 //! returns a `Verdict` (`paid`, `reason`, `redemption`, `environment` as a
-//! `StoreEnvironment`, `token`, ...) or throws a
+//! `StoreEnvironment`, `token`, `deviceClockSkewSecs`, ...) or throws a
 //! `PaySealException` / `PaySealError` (`InvalidProfile`, `InvalidReceipt`, `Network`,
-//! `Timeout`, `PinMismatch`, `Tampered`, `ServerRejected`, `Internal`). `retryPending()`,
+//! `Timeout`, `PinMismatch`, `Tampered`, `ServerRejected`, `Internal`: the one vocabulary of
+//! [`error`], also in pending results, pending files and logs). `retryPending()`,
 //! `pendingCount()`, `receiptFromJson(json)` and `setLogger(logger)` complete it. Bindings
 //! are generated in library mode by the workspace's `uniffi-bindgen` with the root
 //! `uniffi.toml`.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 uniffi::setup_scaffolding!("payseal");
 
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod decision;
+pub mod error;
 pub mod ffi;
 pub mod log;
 pub mod pending;
@@ -67,11 +73,13 @@ pub mod runtime;
 pub mod tls;
 pub mod transport;
 
-pub use client::{Client, ClientError, Kept, PendingReport, Unverified};
+pub use client::{Client, ClientError, Kept, PendingReport, Refusal, Unverified};
+pub use clock::{Clock, OffsetClock, SystemClock};
 pub use config::{ConfigError, Options, RetryPolicy};
 pub use decision::CheckedVerdict;
+pub use error::{PaySealError, PaySealErrorKind};
 pub use ffi::{
-    default_options, receipt_from_json, receipt_sha256, receipt_to_json, PaySeal, PaySealError,
-    PaySealErrorKind, PaySealOptions, PendingOutcome, PendingResult, Verdict,
+    default_options, receipt_from_json, receipt_sha256, receipt_to_json, PaySeal, PaySealOptions,
+    PendingOutcome, PendingResult, Verdict,
 };
 pub use log::{clear_logger, set_logger, LogLevel, PaySealLogger};

@@ -66,3 +66,9 @@ pub(crate) fn emit(level: LogLevel, message: impl FnOnce() -> String) {
 pub(crate) fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
+
+/// `text` without control characters, at most `max` characters: for values read from files
+/// a rooted device may have edited, before they are quoted in a message.
+pub(crate) fn printable(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
+}

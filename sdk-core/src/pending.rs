@@ -17,6 +17,30 @@
 //! app id and timestamps. It holds **no key material, no nonce, no verdict token and no
 //! HPKE state**: a retry seals a fresh request with a fresh nonce.
 //!
+//! # What the pending folder can and cannot protect against
+//! The folder is in the app's private storage; on a device that is not rooted only the app
+//! reads or writes it. On a rooted device its owner can read and edit these files, and the SDK
+//! holds no key to authenticate them (any key it had would be on that same device). So:
+//! - **The app id is the client's, never the file's.**
+//!   [`Client::retry_pending`](crate::Client::retry_pending) refuses a
+//!   file naming another app id (reported as `PendingRefused`, logged, left on disk, never
+//!   sent), and sends the others for its own app id. An edited file cannot make this app
+//!   verify, or be told `paid` for, another app's purchase.
+//! - **The receipt is the store's.** A file's receipt is verified by the store's signature
+//!   like any other: an edited receipt is `bad_signature`, and the file name must be the
+//!   receipt's hash, so a file edited without renaming is refused as unreadable. Truncated or
+//!   garbled files are refused the same way, with a report, never a panic.
+//! - **The account id is the file's**: the one the player bought with, kept so that the
+//!   purchase goes to the buyer even if another account is signed in when `retry_pending`
+//!   runs. An edited account id can only re-target *its own* receipt, a purchase already on
+//!   that device, which its owner could send for any account by calling `verify` directly;
+//!   the verifier's ledger still gives each receipt to the first account that redeems it
+//!   (`already_redeemed` for everyone else), and the verdict names the account, so the
+//!   application server delivers to that account only.
+//! - It cannot stop the device's owner from deleting pending files (the store keeps an
+//!   unacknowledged purchase and offers it again) or from skipping PaySeal altogether; that is
+//!   why the item is granted by the application server from the verdict token.
+//!
 //! # Atomicity
 //! A file is written to a unique temporary name in the same directory, flushed (`fsync`),
 //! then renamed over `<receipt_sha256>.json`, and the directory is flushed: a reader sees
@@ -30,6 +54,8 @@ use std::path::{Path, PathBuf};
 use payseal_protocol::Receipt;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
+
+use crate::error::PaySealErrorKind;
 
 /// Version of the pending file format.
 pub const PENDING_FORMAT: u32 = 1;
@@ -63,6 +89,18 @@ fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> PendingError {
     move |source| PendingError::Io { op, source }
 }
 
+/// Why a file does not parse, without quoting it (serde's messages can quote values, and a
+/// pending file holds a receipt and an account id, which are never logged).
+fn parse_failure(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "truncated",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "not a pending entry",
+        serde_json::error::Category::Io => "unreadable",
+    };
+    format!("{what} (line {}, column {})", e.line(), e.column())
+}
+
 /// One receipt waiting for a verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,8 +119,8 @@ pub struct PendingEntry {
     pub last_attempt_at: i64,
     /// Attempts made so far (requests sent or tried), across calls.
     pub attempts: u32,
-    /// The kind of the last failure (`network`, `timeout`, `server_rejected`, ...).
-    pub last_error: String,
+    /// The kind of the last failure (`network`, `timeout`, `server_rejected`, `tampered`, ...).
+    pub last_error: PaySealErrorKind,
 }
 
 impl PendingEntry {
@@ -134,7 +172,7 @@ impl PendingStore {
         let entry: PendingEntry =
             serde_json::from_slice(&bytes).map_err(|e| PendingError::Corrupt {
                 file: file.clone(),
-                reason: e.to_string(),
+                reason: parse_failure(&e),
             })?;
         if entry.receipt_sha256() != receipt_sha256 {
             return Err(PendingError::Corrupt {
@@ -153,7 +191,7 @@ impl PendingStore {
         account_id: &str,
         app_id: &str,
         attempts: u32,
-        error_kind: &str,
+        error_kind: PaySealErrorKind,
         now: i64,
     ) -> Result<PendingEntry, PendingError> {
         let hash = receipt.sha256_hex();
@@ -169,7 +207,7 @@ impl PendingStore {
                 .as_ref()
                 .map_or(0, |p| p.attempts)
                 .saturating_add(attempts),
-            last_error: error_kind.to_string(),
+            last_error: error_kind,
         };
         self.write_atomically(&hash, &entry)?;
         Ok(entry)
@@ -290,20 +328,20 @@ mod tests {
         let store = PendingStore::open(dir.path().join("pending")).unwrap();
         let r = receipt(1);
         store
-            .record_failure(&r, "alice", "app", 3, "network", 100)
+            .record_failure(&r, "alice", "app", 3, PaySealErrorKind::Network, 100)
             .unwrap();
         let e = store
-            .record_failure(&r, "alice", "app", 2, "timeout", 200)
+            .record_failure(&r, "alice", "app", 2, PaySealErrorKind::Timeout, 200)
             .unwrap();
         assert_eq!(store.count().unwrap(), 1);
         assert_eq!(e.first_attempt_at, 100);
         assert_eq!(e.last_attempt_at, 200);
         assert_eq!(e.attempts, 5);
-        assert_eq!(e.last_error, "timeout");
+        assert_eq!(e.last_error, PaySealErrorKind::Timeout);
         assert_eq!(store.get(&r.sha256_hex()).unwrap(), Some(e));
 
         store
-            .record_failure(&receipt(2), "bob", "app", 1, "network", 300)
+            .record_failure(&receipt(2), "bob", "app", 1, PaySealErrorKind::Network, 300)
             .unwrap();
         assert_eq!(store.count().unwrap(), 2);
         assert!(store.remove(&r.sha256_hex()).unwrap());
@@ -317,7 +355,7 @@ mod tests {
         let store = PendingStore::open(dir.path()).unwrap();
         let r = receipt(3);
         store
-            .record_failure(&r, "alice", "app", 1, "network", 1)
+            .record_failure(&r, "alice", "app", 1, PaySealErrorKind::Network, 1)
             .unwrap();
         let names: Vec<String> = fs::read_dir(dir.path())
             .unwrap()
@@ -367,7 +405,14 @@ mod tests {
                 scope.spawn(move || {
                     for i in 0..20 {
                         store
-                            .record_failure(r, "alice", "app", 1, "network", t * 100 + i)
+                            .record_failure(
+                                r,
+                                "alice",
+                                "app",
+                                1,
+                                PaySealErrorKind::Network,
+                                t * 100 + i,
+                            )
                             .unwrap();
                     }
                 });
@@ -389,7 +434,7 @@ mod tests {
         let store = PendingStore::open(dir.path()).unwrap();
         let r = receipt(4);
         let e = store
-            .record_failure(&r, "alice", "app", 1, "network", 1)
+            .record_failure(&r, "alice", "app", 1, PaySealErrorKind::Network, 1)
             .unwrap();
         let wrong = "0".repeat(64);
         fs::write(
@@ -406,6 +451,17 @@ mod tests {
             store.get(&"1".repeat(64)),
             Err(PendingError::Corrupt { .. })
         ));
+        // A value of the wrong type is reported without being quoted.
+        let mut edited = serde_json::to_value(&e).unwrap();
+        edited["attempts"] = serde_json::json!("secret-looking-value");
+        fs::write(
+            dir.path().join(format!("{}.json", r.sha256_hex())),
+            serde_json::to_vec(&edited).unwrap(),
+        )
+        .unwrap();
+        let err = store.get(&r.sha256_hex()).unwrap_err().to_string();
+        assert!(err.contains("not a pending entry"), "{err}");
+        assert!(!err.contains("secret-looking-value"), "{err}");
         // Temporary files and other names are not entries.
         fs::write(dir.path().join(".x.tmp"), b"half").unwrap();
         fs::write(dir.path().join("notes.txt"), b"x").unwrap();

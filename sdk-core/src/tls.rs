@@ -14,7 +14,7 @@
 //!
 //! A pin mismatch fails the handshake, so the request body is never sent; it surfaces as
 //! [`PinMismatch`] inside the rustls error, which [`is_pin_mismatch`] finds through the
-//! reqwest / hyper / io error chain.
+//! hyper / io error chain.
 
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -171,7 +171,7 @@ pub fn client_config(
     Ok(config)
 }
 
-/// Whether an error (from reqwest, hyper, io or rustls) was caused by [`PinMismatch`].
+/// Whether an error (from hyper, io or rustls) was caused by [`PinMismatch`].
 ///
 /// rustls errors have no `source()`, and `io::Error::source()` skips its payload, so the
 /// chain is walked by hand, looking inside each `io::Error` and each rustls error.
@@ -253,7 +253,7 @@ mod tests {
         struct Outer(#[source] std::io::Error);
         assert!(is_pin_mismatch(&Outer(io)));
 
-        // As reqwest/hyper-util deliver it: io::Error(Other, io::Error(InvalidData, rustls)).
+        // As hyper-util delivers it: io::Error(Other, io::Error(InvalidData, rustls)).
         let rustls_err = rustls::Error::InvalidCertificate(CertificateError::Other(
             rustls::OtherError(Arc::new(PinMismatch)),
         ));

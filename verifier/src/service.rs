@@ -243,8 +243,6 @@ fn store_revocation(store: Store) -> Option<&'static str> {
         Store::Huawei => Some("huawei: purchaseState 2 (refunded)"),
         Store::Sandbox => Some("sandbox: state refunded"),
         Store::GooglePlay => None,
-        // `Store` is non-exhaustive: no signed refund state is known for a newer store.
-        _ => None,
     }
 }
 

@@ -233,7 +233,7 @@ async fn genuine_sdk_purchases_succeed_during_a_connection_flood() {
     for i in 0..5 {
         let t = Instant::now();
         let v = sdk
-            .verify(state.issue(Store::GooglePlay).into(), format!("calm-{i}"))
+            .verify(state.issue(Store::GooglePlay), format!("calm-{i}"))
             .await
             .unwrap();
         assert!(v.paid);
@@ -288,7 +288,7 @@ async fn genuine_sdk_purchases_succeed_during_a_connection_flood() {
                 let receipt = state.issue(Store::GooglePlay);
                 let account = format!("player-{buyer}-{}", latencies.len() + failures.len());
                 let t = Instant::now();
-                match sdk.verify(receipt.into(), account.clone()).await {
+                match sdk.verify(receipt, account.clone()).await {
                     Ok(v) if v.paid && v.redemption == Some(Redemption::First) => {
                         latencies.push(t.elapsed())
                     }

@@ -47,7 +47,7 @@ async fn sdk_keeps_the_receipt_pending_during_a_postgres_outage_then_gets_paid()
     let receipt = state.issue(Store::GooglePlay);
     let mut outage = Outage::begin();
     let err = sdk
-        .verify(receipt.clone().into(), "alice".into())
+        .verify(receipt.clone(), "alice".into())
         .await
         .unwrap_err();
     assert!(err.message().contains("kept pending"), "{err}");

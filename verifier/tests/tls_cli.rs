@@ -259,7 +259,7 @@ async fn the_sdk_accepts_the_leaves_and_a_renewal_keeps_the_pin() {
     let (profile, stop, task) = serve(&state, tls, &backup_pin, port).await;
     assert!(profile.contains(&printed(&stdout, "pin:")), "{profile}");
     let v = sdk(&profile, ca.cert.pem())
-        .verify(receipt.clone().into(), "alice".into())
+        .verify(receipt.clone(), "alice".into())
         .await
         .unwrap();
     assert!(v.paid, "{v:?}");
@@ -286,7 +286,7 @@ async fn the_sdk_accepts_the_leaves_and_a_renewal_keeps_the_pin() {
     };
     let (_, stop, task) = serve(&state, tls, &backup_pin, port).await;
     let v = sdk(&profile, ca.cert.pem())
-        .verify(receipt.clone().into(), "alice".into())
+        .verify(receipt.clone(), "alice".into())
         .await
         .unwrap();
     assert!(v.paid, "renewed certificate, same key, old profile: {v:?}");
@@ -295,7 +295,7 @@ async fn the_sdk_accepts_the_leaves_and_a_renewal_keeps_the_pin() {
     untrusted.max_attempts = 1;
     let err = PaySeal::new(profile.clone(), untrusted)
         .unwrap()
-        .verify(receipt.clone().into(), "alice".into())
+        .verify(receipt.clone(), "alice".into())
         .await
         .unwrap_err();
     assert_eq!(err.kind().as_str(), "network", "{err}");
@@ -310,7 +310,7 @@ async fn the_sdk_accepts_the_leaves_and_a_renewal_keeps_the_pin() {
     };
     let (_, stop, task) = serve(&state, tls, &backup_pin, port).await;
     let v = sdk(&profile, std::fs::read_to_string(&self_signed).unwrap())
-        .verify(receipt.into(), "alice".into())
+        .verify(receipt, "alice".into())
         .await
         .unwrap();
     assert!(v.paid, "{v:?}");

@@ -810,7 +810,10 @@ fn forge_token(
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
 }
 
-/// 14: expired, unknown-key and alg-changed verdict tokens.
+/// 14: expired, unknown-key and alg-changed verdict tokens. An expired token that echoes the
+/// request's nonce is the verifier's answer to that request, so the SDK takes it whatever the
+/// device clock says (issue 14: a wrong clock must not lose a paid purchase) and reports the
+/// skew; the application server, whose clock is good, refuses it.
 pub async fn bad_tokens(w: Arc<World>) -> CaseResult {
     let rows = w.rows();
     let receipt = w.genuine(Store::GooglePlay);
@@ -876,8 +879,18 @@ pub async fn bad_tokens(w: Arc<World>) -> CaseResult {
         );
         format!("{input}.{real_sig}")
     };
+    let sdk = decision::check(&sdk_checker, &expired, &expected, now)
+        .map_err(|e| format!("expired token for this nonce refused by the SDK: {e}"))?;
+    ensure!(
+        sdk.device_clock_skew_secs == 7200,
+        "expired token: skew {} s",
+        sdk.device_clock_skew_secs
+    );
+    ensure!(
+        w.app_server.verify(&expired, now).is_err(),
+        "expired: application server accepted it"
+    );
     let tokens = [
-        ("expired", expired),
         ("unknown key", unknown),
         ("alg HS256", hs256),
         ("alg none", none),
@@ -894,7 +907,7 @@ pub async fn bad_tokens(w: Arc<World>) -> CaseResult {
     }
     ensure!(w.rows() == rows + 1, "ledger rows {rows} → {}", w.rows());
     Ok(format!(
-        "{} forged tokens (expired, unknown key, alg HS256/none/ES256) refused by the SDK decision and by the app server's JWKS check (genuine control accepted by both)",
+        "{} forged tokens (unknown key, alg HS256/none/ES256) refused by the SDK decision and by the app server's JWKS check (genuine control accepted by both); an expired token for this nonce refused by the app server, taken by the SDK with its skew reported",
         tokens.len()
     ))
 }

@@ -13,7 +13,9 @@
 //!
 //! `verify` exits 0 when paid, 1 when not paid, 2 on an error (printed as
 //! `{"error":{"kind":"pin_mismatch","message":"..."}}`). `retry-pending` exits 0 when no
-//! receipt is left pending, 1 when some are, 2 on an error.
+//! receipt is left pending, 1 when some are (still pending, or refused: unreadable or another
+//! app's), 2 on an error. Built with the `cli` feature (clap):
+//! `cargo build -p payseal-sdk-core --features cli --bin payseal-client`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -137,7 +139,7 @@ fn run(cli: Cli) -> Result<ExitCode, PaySealError> {
             let results = sdk(&common, Some(&pending_dir))?.retry_pending_blocking()?;
             let left = results
                 .iter()
-                .filter(|r| matches!(r.outcome, PendingOutcome::StillPending { .. }))
+                .filter(|r| !matches!(r.outcome, PendingOutcome::Verified { .. }))
                 .count();
             print_json(&results);
             Ok(if left == 0 {

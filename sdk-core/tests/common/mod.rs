@@ -250,6 +250,11 @@ impl TestVerifier {
     pub fn sdk(&self, pending_dir: Option<&Path>) -> Arc<PaySeal> {
         PaySeal::new(self.profile_json.clone(), self.options(pending_dir)).unwrap()
     }
+
+    /// The SDK for this verifier with its traffic sent to `addr` (a relay, an impostor).
+    pub fn sdk_via(&self, addr: SocketAddr, pending_dir: Option<&Path>) -> Arc<PaySeal> {
+        PaySeal::new(self.profile_pointing_to(addr), self.options(pending_dir)).unwrap()
+    }
 }
 
 impl Drop for TestVerifier {
@@ -376,6 +381,9 @@ pub enum RelayMode {
     Unavailable(usize),
     /// Answer `400` with a problem document.
     Reject,
+    /// Forward (the verifier records the redemption), then cut the answer short: the
+    /// connection is lost after the request was sent.
+    CutAnswer,
 }
 
 /// A relay holding the verifier's own certificate and key (so the pin matches), between the
@@ -439,6 +447,12 @@ async fn relay_verify(
             answer[i] ^= 0x01;
         }
         RelayMode::ReplayFirst => answer = first,
+        RelayMode::CutAnswer => {
+            // Announce the whole answer, send half: the server closes the connection.
+            let announced = answer.len().to_string();
+            answer.truncate(answer.len() / 2);
+            return (status, [(header::CONTENT_LENGTH, announced)], answer).into_response();
+        }
         _ => {}
     }
     (status, answer).into_response()

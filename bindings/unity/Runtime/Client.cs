@@ -210,6 +210,7 @@ namespace PaySeal
             [AOT.MonoPInvokeCallback(typeof(NativeMethods.payseal_verify_callback_delegate))]
             private static void OnVerifyDone(ulong userData, int kind, byte* message, PsVerdict* verdict)
             {
+                NativeThread.MarkBackground();
                 TaskCompletionSource<Verdict> tcs;
                 if (!Verifies.TryRemove(userData, out tcs)) return;
                 try
@@ -226,6 +227,7 @@ namespace PaySeal
             [AOT.MonoPInvokeCallback(typeof(NativeMethods.payseal_retry_pending_callback_delegate))]
             private static void OnRetryDone(ulong userData, int kind, byte* message, PsPendingList* results)
             {
+                NativeThread.MarkBackground();
                 TaskCompletionSource<IList<PendingResult>> tcs;
                 if (!Retries.TryRemove(userData, out tcs)) return;
                 try

@@ -1,0 +1,172 @@
+using System;
+using PaySeal.Native;
+
+namespace PaySeal
+{
+    /// <summary>The store of a purchase.</summary>
+    public enum Store
+    {
+        /// <summary>Google Play.</summary>
+        GooglePlay = 1,
+        /// <summary>Apple App Store.</summary>
+        AppStore = 2,
+        /// <summary>Huawei AppGallery.</summary>
+        Huawei = 3,
+        /// <summary>PaySeal's sandbox store (development and tests).</summary>
+        Sandbox = 4,
+    }
+
+    /// <summary>Huawei's signature algorithm.</summary>
+    public enum HuaweiAlgorithm
+    {
+        /// <summary><c>SHA256WithRSA</c> (PKCS#1 v1.5), Huawei's default.</summary>
+        Sha256WithRsa = 0,
+        /// <summary><c>SHA256WithRSA/PSS</c>.</summary>
+        Sha256WithRsaPss = 1,
+    }
+
+    /// <summary>
+    /// The payment response the app got from its store, built from exactly what the store's
+    /// library returns (never parsed and re-serialised: that would break the signature).
+    /// Strings are not checked here: a null or empty one is reported by <see cref="Client.VerifyAsync"/>.
+    /// </summary>
+    public sealed class Receipt : IEquatable<Receipt>
+    {
+        /// <summary>Huawei's <c>signatureAlgorithm</c> value for PKCS#1 v1.5 (also what an absent value means).</summary>
+        public const string HuaweiPkcs1 = "SHA256WithRSA";
+        /// <summary>Huawei's <c>signatureAlgorithm</c> value for RSA-PSS.</summary>
+        public const string HuaweiPss = "SHA256WithRSA/PSS";
+
+        /// <summary>The store.</summary>
+        public Store Store { get; private set; }
+        /// <summary>The purchase data exactly as the store returned it (App Store: the JWS).</summary>
+        public string Data { get; private set; }
+        /// <summary>The Base64 signature (null for the App Store).</summary>
+        public string Signature { get; private set; }
+        /// <summary>Huawei only: the signature algorithm.</summary>
+        public HuaweiAlgorithm Algorithm { get; private set; }
+
+        private Receipt(Store store, string data, string signature, HuaweiAlgorithm algorithm)
+        {
+            Store = store;
+            Data = data;
+            Signature = signature;
+            Algorithm = algorithm;
+        }
+
+        /// <summary>Google Play Billing: <c>Purchase.originalJson</c> (exact) and <c>Purchase.signature</c>
+        /// (Unity IAP: the receipt's <c>Payload.json</c> and <c>Payload.signature</c>).</summary>
+        public static Receipt GooglePlay(string originalJson, string signature)
+        {
+            return new Receipt(Store.GooglePlay, originalJson, signature, HuaweiAlgorithm.Sha256WithRsa);
+        }
+
+        /// <summary>App Store (StoreKit 2): the transaction's <c>jwsRepresentation</c>.</summary>
+        public static Receipt AppStore(string jwsRepresentation)
+        {
+            return new Receipt(Store.AppStore, jwsRepresentation, null, HuaweiAlgorithm.Sha256WithRsa);
+        }
+
+        /// <summary>Huawei IAP: <c>InAppPurchaseData</c> (exact), <c>inAppDataSignature</c> and
+        /// <c>signatureAlgorithm</c> as the IAP result gives them (null or empty: SHA256WithRSA).</summary>
+        /// <exception cref="ArgumentException">any other algorithm name</exception>
+        public static Receipt Huawei(string inAppPurchaseData, string inAppDataSignature, string signatureAlgorithm = null)
+        {
+            return new Receipt(Store.Huawei, inAppPurchaseData, inAppDataSignature, ParseHuaweiAlgorithm(signatureAlgorithm));
+        }
+
+        /// <summary>PaySeal's sandbox store.</summary>
+        public static Receipt Sandbox(string purchaseData, string signature)
+        {
+            return new Receipt(Store.Sandbox, purchaseData, signature, HuaweiAlgorithm.Sha256WithRsa);
+        }
+
+        /// <summary>Huawei's <c>signatureAlgorithm</c> string as a <see cref="HuaweiAlgorithm"/>.</summary>
+        /// <exception cref="ArgumentException">an algorithm the verifier would refuse</exception>
+        public static HuaweiAlgorithm ParseHuaweiAlgorithm(string signatureAlgorithm)
+        {
+            string a = signatureAlgorithm == null ? "" : signatureAlgorithm.Trim();
+            if (a.Length == 0 || string.Equals(a, HuaweiPkcs1, StringComparison.OrdinalIgnoreCase)) return HuaweiAlgorithm.Sha256WithRsa;
+            if (string.Equals(a, HuaweiPss, StringComparison.OrdinalIgnoreCase)) return HuaweiAlgorithm.Sha256WithRsaPss;
+            throw new ArgumentException("unsupported Huawei signatureAlgorithm \"" + signatureAlgorithm
+                + "\" (expected \"" + HuaweiPkcs1 + "\" or \"" + HuaweiPss + "\")", "signatureAlgorithm");
+        }
+
+        /// <summary>Parse the stable receipt JSON (what <c>payseal-sandbox</c> prints, what pending files hold).</summary>
+        /// <exception cref="PaySealException.InvalidReceipt">not a receipt</exception>
+        public static unsafe Receipt FromJson(string json)
+        {
+            int n;
+            byte[] b = Utf8.Bytes(json, out n);
+            PsReceiptOut* r = null;
+            byte* message = null;
+            int kind;
+            fixed (byte* p = b)
+            {
+                kind = NativeMethods.payseal_receipt_from_json(Utf8.Str(p, n), &r, &message);
+            }
+            Utf8.Check(kind, message);
+            try
+            {
+                return new Receipt((Store)r->store, Utf8.Read(r->data), Utf8.Read(r->signature), (HuaweiAlgorithm)r->algorithm);
+            }
+            finally
+            {
+                NativeMethods.payseal_receipt_free(r);
+            }
+        }
+
+        /// <summary>The receipt's <c>receipt_sha256</c> (hex), as verdicts and pending results name it.</summary>
+        public unsafe string Sha256()
+        {
+            return Use(r =>
+            {
+                byte* hash = null;
+                byte* message = null;
+                int kind = NativeMethods.payseal_receipt_sha256(r, &hash, &message);
+                Utf8.Check(kind, message);
+                return Utf8.Take(hash);
+            });
+        }
+
+        internal unsafe delegate T WithNative<T>(PsReceipt* receipt);
+
+        /// <summary>Runs <paramref name="f"/> with this receipt as a native struct over pinned UTF-8 copies.</summary>
+        internal unsafe T Use<T>(WithNative<T> f)
+        {
+            int dataLen, sigLen;
+            byte[] data = Utf8.Bytes(Data, out dataLen);
+            byte[] sig = Utf8.Bytes(Signature, out sigLen);
+            fixed (byte* d = data, s = sig)
+            {
+                var r = new PsReceipt
+                {
+                    store = (int)Store,
+                    algorithm = (int)Algorithm,
+                    data = Utf8.Str(d, dataLen),
+                    signature = Utf8.Str(s, sigLen),
+                };
+                return f(&r);
+            }
+        }
+
+        /// <summary>Same store, data, signature and algorithm.</summary>
+        public bool Equals(Receipt other)
+        {
+            return other != null && Store == other.Store && Data == other.Data
+                && Signature == other.Signature && Algorithm == other.Algorithm;
+        }
+
+        /// <inheritdoc/>
+        public override bool Equals(object obj) { return Equals(obj as Receipt); }
+
+        /// <inheritdoc/>
+        public override int GetHashCode()
+        {
+            return ((int)Store * 31 + (Data == null ? 0 : Data.GetHashCode())) * 31 + (Signature == null ? 0 : Signature.GetHashCode());
+        }
+
+        /// <summary>The store only: a receipt's content is not for logs.</summary>
+        public override string ToString() { return "Receipt(" + Store + ")"; }
+    }
+}

@@ -1,0 +1,151 @@
+using System.Collections.Generic;
+using PaySeal.Native;
+
+namespace PaySeal
+{
+    /// <summary>Why a purchase is not paid (the verdict's <c>reason</c>).</summary>
+    public enum NotPaidReason
+    {
+        /// <summary>The store signature does not verify.</summary>
+        BadSignature = 1,
+        /// <summary>The App Store chain does not lead to the configured root.</summary>
+        UntrustedChain = 2,
+        /// <summary>The receipt is for another app.</summary>
+        WrongApp = 3,
+        /// <summary>The app id is not configured on the verifier.</summary>
+        UnknownApp = 4,
+        /// <summary>Pending, cancelled or otherwise not completed.</summary>
+        NotPurchased = 5,
+        /// <summary>Revoked or refunded.</summary>
+        Revoked = 6,
+        /// <summary>Another account already redeemed this receipt.</summary>
+        AlreadyRedeemed = 7,
+        /// <summary>Sandbox receipt for a production app, or the reverse.</summary>
+        UntrustedEnvironment = 8,
+        /// <summary>The receipt cannot be parsed.</summary>
+        Malformed = 9,
+    }
+
+    /// <summary>Real money or test purchases.</summary>
+    public enum StoreEnvironment
+    {
+        /// <summary>Real money.</summary>
+        Production = 1,
+        /// <summary>Test purchases.</summary>
+        Sandbox = 2,
+    }
+
+    /// <summary>First redemption by this account, or a repeat (restore / retry).</summary>
+    public enum Redemption
+    {
+        /// <summary>First time: deliver the item.</summary>
+        First = 1,
+        /// <summary>Same account again: already delivered once.</summary>
+        Repeat = 2,
+    }
+
+    /// <summary>A checked verdict: signed by a profile key, for this request, not expired.</summary>
+    public sealed class Verdict
+    {
+        /// <summary>Paid (deliver) or not.</summary>
+        public bool Paid { get; private set; }
+        /// <summary>Why not paid (null when paid).</summary>
+        public NotPaidReason? Reason { get; private set; }
+        /// <summary>The store.</summary>
+        public Store Store { get; private set; }
+        /// <summary>Product id.</summary>
+        public string ProductId { get; private set; }
+        /// <summary>Store transaction id.</summary>
+        public string TransactionId { get; private set; }
+        /// <summary>Store original transaction id, when it has one.</summary>
+        public string OriginalTransactionId { get; private set; }
+        /// <summary>Production or sandbox.</summary>
+        public StoreEnvironment? Environment { get; private set; }
+        /// <summary>First or repeat (when paid).</summary>
+        public Redemption? Redemption { get; private set; }
+        /// <summary>Quantity.</summary>
+        public long? Quantity { get; private set; }
+        /// <summary>Purchase time, Unix milliseconds.</summary>
+        public long? PurchasedAt { get; private set; }
+        /// <summary>Verdict issue time, Unix seconds.</summary>
+        public long IssuedAt { get; private set; }
+        /// <summary>Verdict token expiry, Unix seconds.</summary>
+        public long ExpiresAt { get; private set; }
+        /// <summary>Verdict id (<c>jti</c>).</summary>
+        public string VerdictId { get; private set; }
+        /// <summary><c>receipt_sha256</c> of the receipt.</summary>
+        public string ReceiptSha256 { get; private set; }
+        /// <summary>The account id.</summary>
+        public string AccountId { get; private set; }
+        /// <summary>The app id.</summary>
+        public string AppId { get; private set; }
+        /// <summary>The compact JWS to forward to the application server.</summary>
+        public string Token { get; private set; }
+
+        internal static unsafe Verdict From(PsVerdict* v)
+        {
+            return new Verdict
+            {
+                Paid = v->paid != 0,
+                Reason = v->reason == 0 ? (NotPaidReason?)null : (NotPaidReason)v->reason,
+                Store = (Store)v->store,
+                ProductId = Utf8.Read(v->product_id),
+                TransactionId = Utf8.Read(v->transaction_id),
+                OriginalTransactionId = Utf8.Read(v->original_transaction_id),
+                Environment = v->environment == 0 ? (StoreEnvironment?)null : (StoreEnvironment)v->environment,
+                Redemption = v->redemption == 0 ? (Redemption?)null : (Redemption)v->redemption,
+                Quantity = v->has_quantity != 0 ? v->quantity : (long?)null,
+                PurchasedAt = v->has_purchased_at != 0 ? v->purchased_at : (long?)null,
+                IssuedAt = v->issued_at,
+                ExpiresAt = v->expires_at,
+                VerdictId = Utf8.Read(v->verdict_id),
+                ReceiptSha256 = Utf8.Read(v->receipt_sha256),
+                AccountId = Utf8.Read(v->account_id),
+                AppId = Utf8.Read(v->app_id),
+                Token = Utf8.Read(v->token),
+            };
+        }
+
+        /// <summary>The outcome and ids, without the token.</summary>
+        public override string ToString()
+        {
+            return "Verdict(paid=" + Paid + ", reason=" + Reason + ", redemption=" + Redemption + ", store=" + Store
+                + ", product=" + ProductId + ", tx=" + TransactionId + ", account=" + AccountId + ", id=" + VerdictId + ")";
+        }
+    }
+
+    /// <summary>One pending receipt after a retry: verified (paid or not), or still pending.</summary>
+    public sealed class PendingResult
+    {
+        /// <summary>The receipt's hash.</summary>
+        public string ReceiptSha256 { get; private set; }
+        /// <summary>The account that bought it.</summary>
+        public string AccountId { get; private set; }
+        /// <summary>The app id.</summary>
+        public string AppId { get; private set; }
+        /// <summary>The verdict; null when still pending.</summary>
+        public Verdict Verdict { get; private set; }
+        /// <summary>When still pending: the failure (not thrown).</summary>
+        public PaySealException Error { get; private set; }
+        /// <summary>True when a verdict was obtained (the receipt is no longer pending).</summary>
+        public bool IsVerified { get { return Verdict != null; } }
+
+        internal static unsafe List<PendingResult> ListFrom(PsPendingList* list)
+        {
+            var results = new List<PendingResult>();
+            for (ulong i = 0; i < (ulong)list->len; i++)
+            {
+                PsPending* p = list->items + i;
+                results.Add(new PendingResult
+                {
+                    ReceiptSha256 = Utf8.Read(p->receipt_sha256),
+                    AccountId = Utf8.Read(p->account_id),
+                    AppId = Utf8.Read(p->app_id),
+                    Verdict = p->verdict == null ? null : Verdict.From(p->verdict),
+                    Error = p->verdict == null ? PaySealException.FromKind(p->error_kind, Utf8.Read(p->error_message)) : null,
+                });
+            }
+            return results;
+        }
+    }
+}

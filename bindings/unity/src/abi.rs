@@ -1,0 +1,468 @@
+//! The C types of the surface and their conversions: borrowed UTF-8 strings, receipts and
+//! options in; verdicts, pending results and parsed receipts out (owned by the library until
+//! its free function is called).
+
+use std::ffi::{c_char, CString};
+use std::ptr;
+
+use payseal_sdk_core::ffi::{
+    HuaweiAlgorithm, NotPaidReason, Receipt, Redemption, Store, StoreEnvironment,
+};
+use payseal_sdk_core::{PaySealOptions, PendingOutcome, PendingResult, Verdict};
+
+use crate::error::{FfiError, Kind};
+
+/// A borrowed UTF-8 string: `len` bytes at `ptr`, no terminator needed. A null `ptr` with
+/// `len` 0 means "absent" (a C# `null`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PsStr {
+    /// The first byte, or null.
+    pub ptr: *const u8,
+    /// The length in bytes.
+    pub len: usize,
+}
+
+impl PsStr {
+    /// The text, or `None` when absent.
+    ///
+    /// # Safety
+    /// `ptr` is null or valid for reads of `len` bytes.
+    pub unsafe fn read(&self, what: &str) -> Result<Option<String>, FfiError> {
+        if self.ptr.is_null() {
+            return if self.len == 0 {
+                Ok(None)
+            } else {
+                Err(FfiError::invalid(format!(
+                    "{what}: null pointer with length {}",
+                    self.len
+                )))
+            };
+        }
+        if self.len > isize::MAX as usize {
+            return Err(FfiError::invalid(format!(
+                "{what}: length {} is too large",
+                self.len
+            )));
+        }
+        let bytes = std::slice::from_raw_parts(self.ptr, self.len);
+        std::str::from_utf8(bytes)
+            .map(|s| Some(s.to_owned()))
+            .map_err(|e| FfiError::invalid(format!("{what} is not UTF-8: {e}")))
+    }
+
+    /// The text; absent is an error.
+    ///
+    /// # Safety
+    /// As [`PsStr::read`].
+    pub unsafe fn required(&self, what: &str) -> Result<String, FfiError> {
+        self.read(what)?
+            .ok_or_else(|| FfiError::invalid(format!("{what} is null")))
+    }
+}
+
+/// Store codes of [`PsReceipt::store`] and [`PsVerdict::store`].
+pub const STORE_GOOGLE_PLAY: i32 = 1;
+/// App Store.
+pub const STORE_APP_STORE: i32 = 2;
+/// Huawei AppGallery.
+pub const STORE_HUAWEI: i32 = 3;
+/// PaySeal sandbox store.
+pub const STORE_SANDBOX: i32 = 4;
+
+/// A receipt, as the store gave it to the app.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PsReceipt {
+    /// 1 Google Play, 2 App Store, 3 Huawei, 4 sandbox.
+    pub store: i32,
+    /// Huawei only: 0 `SHA256WithRSA`, 1 `SHA256WithRSA/PSS`.
+    pub algorithm: i32,
+    /// The purchase data exactly as the store returned it (App Store: the JWS).
+    pub data: PsStr,
+    /// The Base64 signature (absent for the App Store).
+    pub signature: PsStr,
+}
+
+impl PsReceipt {
+    /// The SDK's receipt.
+    ///
+    /// # Safety
+    /// The strings are valid as [`PsStr::read`] says.
+    pub unsafe fn to_receipt(&self) -> Result<Receipt, FfiError> {
+        let data = self.data.required("receipt data")?;
+        let signature = || self.signature.required("receipt signature");
+        Ok(match self.store {
+            STORE_GOOGLE_PLAY => Receipt::GooglePlay {
+                purchase_data: data,
+                signature: signature()?,
+            },
+            STORE_APP_STORE => Receipt::AppStore { jws: data },
+            STORE_HUAWEI => Receipt::Huawei {
+                purchase_data: data,
+                signature: signature()?,
+                algorithm: match self.algorithm {
+                    0 => HuaweiAlgorithm::Sha256WithRsa,
+                    1 => HuaweiAlgorithm::Sha256WithRsaPss,
+                    n => {
+                        return Err(FfiError::invalid(format!(
+                            "unknown Huawei algorithm code {n}"
+                        )))
+                    }
+                },
+            },
+            STORE_SANDBOX => Receipt::Sandbox {
+                purchase_data: data,
+                signature: signature()?,
+            },
+            n => return Err(FfiError::invalid(format!("unknown store code {n}"))),
+        })
+    }
+}
+
+/// Options besides the profile. A zero number means the SDK's default.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct PsOptions {
+    /// Time allowed to connect, ms.
+    pub connect_timeout_ms: i64,
+    /// Time allowed for one request, ms.
+    pub request_timeout_ms: i64,
+    /// Time allowed for one verify, retries included, ms.
+    pub deadline_ms: i64,
+    /// Backoff before the first retry, ms.
+    pub base_backoff_ms: i64,
+    /// Attempts per verify, the first included.
+    pub max_attempts: i32,
+    /// The app id as configured on the verifier (required).
+    pub app_id: PsStr,
+    /// Folder for receipts that got no verdict (absent: not kept).
+    pub pending_dir: PsStr,
+    /// Extra trust roots, PEM (one or more certificates; absent or empty: none).
+    pub extra_roots_pem: PsStr,
+}
+
+impl PsOptions {
+    /// The SDK's options: its defaults, overridden by every non-zero field.
+    ///
+    /// # Safety
+    /// The strings are valid as [`PsStr::read`] says.
+    pub unsafe fn to_options(&self) -> Result<PaySealOptions, FfiError> {
+        let mut o = payseal_sdk_core::default_options(self.app_id.required("options.app_id")?);
+        let set = |field: &mut i64, value: i64| {
+            if value != 0 {
+                *field = value;
+            }
+        };
+        set(&mut o.connect_timeout_ms, self.connect_timeout_ms);
+        set(&mut o.request_timeout_ms, self.request_timeout_ms);
+        set(&mut o.deadline_ms, self.deadline_ms);
+        set(&mut o.base_backoff_ms, self.base_backoff_ms);
+        if self.max_attempts != 0 {
+            o.max_attempts = self.max_attempts;
+        }
+        o.pending_dir = self.pending_dir.read("options.pending_dir")?;
+        o.extra_roots_pem = self
+            .extra_roots_pem
+            .read("options.extra_roots_pem")?
+            .filter(|pem| !pem.trim().is_empty())
+            .into_iter()
+            .collect();
+        Ok(o)
+    }
+}
+
+/// A checked verdict (signed by a profile key, for this request, not expired). Enum fields
+/// are codes, 0 meaning absent; string fields are NUL-terminated UTF-8, null meaning absent.
+#[repr(C)]
+#[derive(Debug)]
+pub struct PsVerdict {
+    /// Quantity (when `has_quantity`).
+    pub quantity: i64,
+    /// Purchase time, Unix ms (when `has_purchased_at`).
+    pub purchased_at: i64,
+    /// Issue time, Unix seconds.
+    pub issued_at: i64,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+    /// 1 paid, 0 not paid.
+    pub paid: i32,
+    /// Why not paid: 1 bad_signature, 2 untrusted_chain, 3 wrong_app, 4 unknown_app,
+    /// 5 not_purchased, 6 revoked, 7 already_redeemed, 8 untrusted_environment, 9 malformed.
+    pub reason: i32,
+    /// The store code (as [`PsReceipt::store`]).
+    pub store: i32,
+    /// 1 production, 2 sandbox.
+    pub environment: i32,
+    /// 1 first, 2 repeat.
+    pub redemption: i32,
+    /// 1 when `quantity` is set.
+    pub has_quantity: i32,
+    /// 1 when `purchased_at` is set.
+    pub has_purchased_at: i32,
+    /// Product id.
+    pub product_id: *mut c_char,
+    /// Store transaction id.
+    pub transaction_id: *mut c_char,
+    /// Store original transaction id.
+    pub original_transaction_id: *mut c_char,
+    /// Verdict id (`jti`).
+    pub verdict_id: *mut c_char,
+    /// The receipt's `receipt_sha256`.
+    pub receipt_sha256: *mut c_char,
+    /// The account id.
+    pub account_id: *mut c_char,
+    /// The app id.
+    pub app_id: *mut c_char,
+    /// The compact JWS to forward to the application server.
+    pub token: *mut c_char,
+}
+
+fn reason_code(r: NotPaidReason) -> i32 {
+    match r {
+        NotPaidReason::BadSignature => 1,
+        NotPaidReason::UntrustedChain => 2,
+        NotPaidReason::WrongApp => 3,
+        NotPaidReason::UnknownApp => 4,
+        NotPaidReason::NotPurchased => 5,
+        NotPaidReason::Revoked => 6,
+        NotPaidReason::AlreadyRedeemed => 7,
+        NotPaidReason::UntrustedEnvironment => 8,
+        NotPaidReason::Malformed => 9,
+    }
+}
+
+fn store_code(s: Store) -> i32 {
+    match s {
+        Store::GooglePlay => STORE_GOOGLE_PLAY,
+        Store::AppStore => STORE_APP_STORE,
+        Store::Huawei => STORE_HUAWEI,
+        Store::Sandbox => STORE_SANDBOX,
+    }
+}
+
+impl From<Verdict> for PsVerdict {
+    fn from(v: Verdict) -> Self {
+        PsVerdict {
+            quantity: v.quantity.unwrap_or(0),
+            purchased_at: v.purchased_at.unwrap_or(0),
+            issued_at: v.issued_at,
+            expires_at: v.expires_at,
+            paid: i32::from(v.paid),
+            reason: v.reason.map_or(0, reason_code),
+            store: store_code(v.store),
+            environment: v.environment.map_or(0, |e| match e {
+                StoreEnvironment::Production => 1,
+                StoreEnvironment::Sandbox => 2,
+            }),
+            redemption: v.redemption.map_or(0, |r| match r {
+                Redemption::First => 1,
+                Redemption::Repeat => 2,
+            }),
+            has_quantity: i32::from(v.quantity.is_some()),
+            has_purchased_at: i32::from(v.purchased_at.is_some()),
+            product_id: owned_opt(v.product_id),
+            transaction_id: owned_opt(v.transaction_id),
+            original_transaction_id: owned_opt(v.original_transaction_id),
+            verdict_id: owned(v.verdict_id),
+            receipt_sha256: owned(v.receipt_sha256),
+            account_id: owned(v.account_id),
+            app_id: owned(v.app_id),
+            token: owned(v.token),
+        }
+    }
+}
+
+impl Drop for PsVerdict {
+    fn drop(&mut self) {
+        for p in [
+            self.product_id,
+            self.transaction_id,
+            self.original_transaction_id,
+            self.verdict_id,
+            self.receipt_sha256,
+            self.account_id,
+            self.app_id,
+            self.token,
+        ] {
+            // SAFETY: every field was made by `owned`/`owned_opt` and is freed only here.
+            unsafe { free_owned(p) };
+        }
+    }
+}
+
+/// One pending receipt after a retry.
+#[repr(C)]
+#[derive(Debug)]
+pub struct PsPending {
+    /// The verdict, or null when the receipt is still pending.
+    pub verdict: *mut PsVerdict,
+    /// When still pending: why (an error kind).
+    pub error_kind: i32,
+    /// When still pending: the message.
+    pub error_message: *mut c_char,
+    /// The receipt's hash.
+    pub receipt_sha256: *mut c_char,
+    /// The account that bought it.
+    pub account_id: *mut c_char,
+    /// The app id.
+    pub app_id: *mut c_char,
+}
+
+impl From<PendingResult> for PsPending {
+    fn from(r: PendingResult) -> Self {
+        let (verdict, error_kind, error_message) = match r.outcome {
+            PendingOutcome::Verified { verdict } => (
+                Box::into_raw(Box::new(PsVerdict::from(verdict))),
+                Kind::Ok as i32,
+                ptr::null_mut(),
+            ),
+            PendingOutcome::StillPending { kind, message } => {
+                (ptr::null_mut(), Kind::from(kind) as i32, owned(message))
+            }
+        };
+        PsPending {
+            verdict,
+            error_kind,
+            error_message,
+            receipt_sha256: owned(r.receipt_sha256),
+            account_id: owned(r.account_id),
+            app_id: owned(r.app_id),
+        }
+    }
+}
+
+impl Drop for PsPending {
+    fn drop(&mut self) {
+        if !self.verdict.is_null() {
+            // SAFETY: made by Box::into_raw in `from`, freed only here.
+            drop(unsafe { Box::from_raw(self.verdict) });
+        }
+        for p in [
+            self.error_message,
+            self.receipt_sha256,
+            self.account_id,
+            self.app_id,
+        ] {
+            // SAFETY: made by `owned`, freed only here.
+            unsafe { free_owned(p) };
+        }
+    }
+}
+
+/// The results of a retry: `len` items at `items`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct PsPendingList {
+    /// The first item (null when `len` is 0).
+    pub items: *mut PsPending,
+    /// How many.
+    pub len: usize,
+}
+
+impl From<Vec<PendingResult>> for PsPendingList {
+    fn from(results: Vec<PendingResult>) -> Self {
+        let items: Box<[PsPending]> = results.into_iter().map(PsPending::from).collect();
+        let len = items.len();
+        let items = if len == 0 {
+            ptr::null_mut()
+        } else {
+            Box::into_raw(items).cast::<PsPending>()
+        };
+        PsPendingList { items, len }
+    }
+}
+
+impl Drop for PsPendingList {
+    fn drop(&mut self) {
+        if !self.items.is_null() {
+            let slice = ptr::slice_from_raw_parts_mut(self.items, self.len);
+            // SAFETY: made from a boxed slice of exactly `len` items in `from`, freed only here.
+            drop(unsafe { Box::from_raw(slice) });
+        }
+    }
+}
+
+/// A receipt parsed from its JSON form. Strings as in [`PsVerdict`].
+#[repr(C)]
+#[derive(Debug)]
+pub struct PsReceiptOut {
+    /// The store code.
+    pub store: i32,
+    /// Huawei's algorithm code (0 otherwise).
+    pub algorithm: i32,
+    /// The purchase data (App Store: the JWS).
+    pub data: *mut c_char,
+    /// The signature (null for the App Store).
+    pub signature: *mut c_char,
+}
+
+impl From<Receipt> for PsReceiptOut {
+    fn from(r: Receipt) -> Self {
+        let (store, algorithm, data, signature) = match r {
+            Receipt::GooglePlay {
+                purchase_data,
+                signature,
+            } => (STORE_GOOGLE_PLAY, 0, purchase_data, Some(signature)),
+            Receipt::AppStore { jws } => (STORE_APP_STORE, 0, jws, None),
+            Receipt::Huawei {
+                purchase_data,
+                signature,
+                algorithm,
+            } => (
+                STORE_HUAWEI,
+                match algorithm {
+                    HuaweiAlgorithm::Sha256WithRsa => 0,
+                    HuaweiAlgorithm::Sha256WithRsaPss => 1,
+                },
+                purchase_data,
+                Some(signature),
+            ),
+            Receipt::Sandbox {
+                purchase_data,
+                signature,
+            } => (STORE_SANDBOX, 0, purchase_data, Some(signature)),
+        };
+        PsReceiptOut {
+            store,
+            algorithm,
+            data: owned(data),
+            signature: owned_opt(signature),
+        }
+    }
+}
+
+impl Drop for PsReceiptOut {
+    fn drop(&mut self) {
+        // SAFETY: made by `owned`/`owned_opt`, freed only here.
+        unsafe {
+            free_owned(self.data);
+            free_owned(self.signature);
+        }
+    }
+}
+
+/// A NUL-terminated copy of `s` owned by the library (an inner NUL becomes U+FFFD).
+pub fn owned(s: String) -> *mut c_char {
+    let s = if s.contains('\0') {
+        s.replace('\0', "\u{fffd}")
+    } else {
+        s
+    };
+    CString::new(s).map_or(ptr::null_mut(), CString::into_raw)
+}
+
+/// [`owned`], or null for `None`.
+pub fn owned_opt(s: Option<String>) -> *mut c_char {
+    s.map_or(ptr::null_mut(), owned)
+}
+
+/// Free a string made by [`owned`] (null is ignored).
+///
+/// # Safety
+/// `p` is null or came from [`owned`] and was not freed yet.
+pub unsafe fn free_owned(p: *mut c_char) {
+    if !p.is_null() {
+        drop(CString::from_raw(p));
+    }
+}

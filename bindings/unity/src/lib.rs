@@ -1,0 +1,25 @@
+//! # payseal-unity
+//!
+//! A stable `extern "C"` surface over `payseal-sdk-core` for Unity (and any C caller), with
+//! no logic of its own: create a client from the profile JSON and options, verify a receipt
+//! (asynchronously with a callback and a `user_data` value, or blocking), retry pending
+//! receipts, count them, route log events, and free what the library returned.
+//!
+//! Rules of the surface (see [`exports`]):
+//! - every call returns an error kind ([`error::Kind`]: 0 is success) and, on failure, a
+//!   message the caller frees with `payseal_string_free`; no panic crosses the boundary
+//!   (each entry runs under `catch_unwind`; a panic is reported as `Internal`);
+//! - input strings are borrowed UTF-8 ([`abi::PsStr`]: pointer + length, null = absent);
+//! - everything the library returns is freed only by the library's own free functions;
+//!   what a callback receives is borrowed for the duration of the callback;
+//! - clients are numbered handles ([`handles`]): a freed or unknown handle is an
+//!   `InvalidArgument` error, never a dangling pointer;
+//! - callbacks (results, logs) arrive on the SDK's own threads, never the caller's.
+//!
+//! The C# bindings (`Runtime/Native/NativeMethods.g.cs`) are generated from [`abi`] and
+//! [`exports`] by `csbindgen` in `build.rs`; the hand-written C# layer is in `Runtime/`.
+
+pub mod abi;
+pub mod error;
+pub mod exports;
+pub mod handles;

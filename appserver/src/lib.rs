@@ -47,7 +47,7 @@
 //! #     nonce: "n".into(), app: "dev.payseal.demo".into(), sub: "account-42".into(),
 //! #     store: payseal_protocol::Store::GooglePlay, environment: None,
 //! #     product_id: Some("coins_100".into()), transaction_id: Some("GPA.1".into()),
-//! #     original_transaction_id: None, quantity: Some(1), purchased_at: None,
+//! #     original_transaction_id: None, quantity: Some(1), purchased_at: None, kind: None, expires_at: None,
 //! #     receipt_sha256: "00".repeat(32), outcome: payseal_protocol::Outcome::Paid,
 //! #     reason: None, redemption: Some(payseal_protocol::Redemption::First) };
 //! # let token = key.sign(&claims).unwrap();

@@ -309,6 +309,8 @@ mod tests {
             original_transaction_id: None,
             quantity: Some(2),
             purchased_at: Some(1_699_999_000_000),
+            kind: None,
+            expires_at: None,
             receipt_sha256: "ab".repeat(32),
             outcome: Outcome::Paid,
             reason: None,

@@ -189,6 +189,8 @@ fn token(tx: &str, n: u32, quantity: u32) -> String {
             original_transaction_id: None,
             quantity: Some(quantity),
             purchased_at: None,
+            kind: None,
+            expires_at: None,
             receipt_sha256: "ab".repeat(32),
             outcome: Outcome::Paid,
             reason: None,

@@ -23,6 +23,8 @@ fn claims() -> VerdictClaims {
         original_transaction_id: None,
         quantity: Some(1),
         purchased_at: Some(NOW * 1000),
+        kind: None,
+        expires_at: None,
         receipt_sha256: "00".repeat(32),
         outcome: Outcome::Paid,
         reason: None,

@@ -179,6 +179,8 @@ fn main() {
         original_transaction_id: None,
         quantity: Some(1),
         purchased_at: Some(VERDICT_NOW * 1000),
+        kind: None,
+        expires_at: None,
         receipt_sha256: receipts[0].1.sha256_hex(),
         outcome: Outcome::Paid,
         reason: None,

@@ -20,6 +20,8 @@ fn claims() -> VerdictClaims {
         original_transaction_id: None,
         quantity: Some(1),
         purchased_at: Some(1_767_225_540_000),
+        kind: None,
+        expires_at: None,
         receipt_sha256: "ac413491e54e0388473774478395cb57f86b294c32573f004e16c8f6de3d07de".into(),
         outcome: Outcome::Paid,
         reason: None,

@@ -46,4 +46,4 @@ pub mod webhook;
 
 pub use receipt::{HuaweiAlgorithm, Receipt, Store};
 pub use request::{SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};
-pub use verdict::{Environment, Outcome, Reason, Redemption, VerdictClaims};
+pub use verdict::{Environment, Outcome, PurchaseKind, Reason, Redemption, VerdictClaims};

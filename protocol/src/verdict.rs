@@ -46,11 +46,17 @@ pub enum Reason {
     UntrustedEnvironment,
     /// The receipt cannot be parsed.
     Malformed,
+    /// The receipt is genuine but for another product than the one the app sold.
+    WrongProduct,
+    /// The store's account binding (`appAccountToken`, `obfuscatedAccountId`) is not this account's.
+    WrongAccount,
+    /// The subscription's `expires_at` has passed at the verifier's clock.
+    Expired,
 }
 
 impl Reason {
     /// Every reason, for metrics and docs.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 12] = [
         Reason::BadSignature,
         Reason::UntrustedChain,
         Reason::WrongApp,
@@ -60,6 +66,9 @@ impl Reason {
         Reason::AlreadyRedeemed,
         Reason::UntrustedEnvironment,
         Reason::Malformed,
+        Reason::WrongProduct,
+        Reason::WrongAccount,
+        Reason::Expired,
     ];
 
     /// The stable snake_case name used in claims and metrics.
@@ -74,6 +83,9 @@ impl Reason {
             Reason::AlreadyRedeemed => "already_redeemed",
             Reason::UntrustedEnvironment => "untrusted_environment",
             Reason::Malformed => "malformed",
+            Reason::WrongProduct => "wrong_product",
+            Reason::WrongAccount => "wrong_account",
+            Reason::Expired => "expired",
         }
     }
 }
@@ -100,6 +112,29 @@ impl Environment {
         match self {
             Environment::Production => "production",
             Environment::Sandbox => "sandbox",
+        }
+    }
+}
+
+/// What kind of purchase a receipt is, as the store says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseKind {
+    /// Used up once delivered (coins, gems).
+    Consumable,
+    /// Bought once, kept forever (a level pack, "remove ads").
+    NonConsumable,
+    /// Access for a period, until `expires_at` (auto-renewable or not).
+    Subscription,
+}
+
+impl PurchaseKind {
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PurchaseKind::Consumable => "consumable",
+            PurchaseKind::NonConsumable => "non_consumable",
+            PurchaseKind::Subscription => "subscription",
         }
     }
 }
@@ -152,6 +187,12 @@ pub struct VerdictClaims {
     /// Purchase time (Unix milliseconds, as the stores give it).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub purchased_at: Option<i64>,
+    /// Purchase kind, when the store says it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<PurchaseKind>,
+    /// Subscriptions: end of the paid period (Unix milliseconds, as the stores give it).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expires_at: Option<i64>,
     /// Hex SHA-256 of the receipt's canonical bytes.
     pub receipt_sha256: String,
     /// Paid or not.
@@ -524,6 +565,8 @@ mod tests {
             original_transaction_id: None,
             quantity: Some(1),
             purchased_at: Some(1_699_999_000_000),
+            kind: None,
+            expires_at: None,
             receipt_sha256: "ab".repeat(32),
             outcome: Outcome::Paid,
             reason: None,

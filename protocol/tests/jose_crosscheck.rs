@@ -30,6 +30,8 @@ fn claims(outcome: Outcome) -> VerdictClaims {
         original_transaction_id: Some("2000000123456700".into()),
         quantity: Some(3),
         purchased_at: Some(1_767_225_540_000),
+        kind: None,
+        expires_at: None,
         receipt_sha256: "cd".repeat(32),
         outcome,
         reason: (outcome == Outcome::NotPaid).then_some(Reason::AlreadyRedeemed),

@@ -142,6 +142,8 @@ proptest! {
             original_transaction_id: None,
             quantity: None,
             purchased_at: None,
+            kind: None,
+            expires_at: None,
             receipt_sha256: "00".repeat(32),
             outcome: Outcome::Paid,
             reason: None,

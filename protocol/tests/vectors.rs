@@ -125,6 +125,8 @@ fn verdict_claims() -> VerdictClaims {
         original_transaction_id: None,
         quantity: Some(1),
         purchased_at: Some(1_767_225_540_000),
+        kind: None,
+        expires_at: None,
         receipt_sha256: receipt.sha256_hex(),
         outcome: Outcome::Paid,
         reason: None,

@@ -206,6 +206,12 @@ pub enum NotPaidReason {
     UntrustedEnvironment,
     /// The receipt cannot be parsed.
     Malformed,
+    /// Genuine, but for another product than the one the app sold.
+    WrongProduct,
+    /// The store's account binding is another account's.
+    WrongAccount,
+    /// The subscription has expired.
+    Expired,
 }
 
 /// The store of a purchase.

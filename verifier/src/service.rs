@@ -226,6 +226,8 @@ impl Verifier {
             original_transaction_id: None,
             quantity: None,
             purchased_at: None,
+            kind: None,
+            expires_at: None,
             receipt_sha256: request.receipt.sha256_hex(),
             outcome: Outcome::NotPaid,
             reason: None,

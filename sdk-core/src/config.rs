@@ -92,7 +92,7 @@ fn bad(field: &'static str, reason: impl Into<String>) -> ConfigError {
 
 /// A profile and options, parsed and checked.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     /// The options as given.
     pub options: Options,
     /// The verifier's `POST /v1/verify` URL, in canonical form ([`endpoint_url`]).
@@ -112,7 +112,7 @@ const MAX_ATTEMPTS: u32 = 20;
 
 impl Config {
     /// Parse the profile strictly and validate the options.
-    pub fn new(profile_json: &str, options: Options) -> Result<Self, ConfigError> {
+    pub(crate) fn new(profile_json: &str, options: Options) -> Result<Self, ConfigError> {
         // The profile arrives decoded and validated (at least one verdict key, at least two
         // pins, an https URL with a host): nothing to decode again here.
         let profile = Profile::parse(profile_json)?;
@@ -228,10 +228,22 @@ mod tests {
     #[test]
     fn endpoint_is_canonical() {
         for (given, want) in [
-            ("https://verify.example.com", "https://verify.example.com/v1/verify"),
-            ("https://Verify.Example.COM/", "https://verify.example.com/v1/verify"),
-            ("https://verify.example.com:443", "https://verify.example.com/v1/verify"),
-            ("https://verify.example.com:8443/", "https://verify.example.com:8443/v1/verify"),
+            (
+                "https://verify.example.com",
+                "https://verify.example.com/v1/verify",
+            ),
+            (
+                "https://Verify.Example.COM/",
+                "https://verify.example.com/v1/verify",
+            ),
+            (
+                "https://verify.example.com:443",
+                "https://verify.example.com/v1/verify",
+            ),
+            (
+                "https://verify.example.com:8443/",
+                "https://verify.example.com:8443/v1/verify",
+            ),
             ("https://127.0.0.1:4430", "https://127.0.0.1:4430/v1/verify"),
             ("https://[::1]:443", "https://[::1]/v1/verify"),
         ] {

@@ -62,7 +62,7 @@ rc=0
 (cd "$OUT" && PAYSEAL_VERIFIER_BIN="$TARGET/debug/payseal-verifier" PAYSEAL_SANDBOX_BIN="$TARGET/debug/payseal-sandbox" \
   PAYSEAL_MITM_BIN="$TARGET/debug/payseal-mitm" PAYSEAL_WORK_DIR="$WORK" \
   LD_LIBRARY_PATH="$(dirname "$LIB")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-  timeout 900 nunit-console -nologo -labels -domain=None -process=Single -noshadow \
+  timeout "${PAYSEAL_UNITY_TIMEOUT:-900}" nunit-console -nologo -labels -domain=None -process=Single -noshadow \
     -xml="$OUT/TestResult.xml" PaySeal.Tests.dll "$@") || rc=$?
 
 [ -f "$OUT/TestResult.xml" ] || { echo "0 passed, 1 failed (no TestResult.xml: nunit-console exited with $rc)"; exit 1; }

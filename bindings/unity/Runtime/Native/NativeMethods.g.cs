@@ -284,12 +284,18 @@ namespace PaySeal.Native
         /// </summary>
         public long expires_at;
         /// <summary>
+        ///  Device clock minus `issued_at`, seconds, measured when the verdict was checked.
+        /// </summary>
+        public long device_clock_skew_secs;
+        /// <summary>
         ///  1 paid, 0 not paid.
         /// </summary>
         public int paid;
         /// <summary>
         ///  Why not paid: 1 bad_signature, 2 untrusted_chain, 3 wrong_app, 4 unknown_app,
-        ///  5 not_purchased, 6 revoked, 7 already_redeemed, 8 untrusted_environment, 9 malformed.
+        ///  5 not_purchased, 6 revoked, 7 already_redeemed, 8 untrusted_environment, 9 malformed,
+        ///  10 wrong_product, 11 wrong_account, 12 expired. New codes may be added: a caller keeps
+        ///  an unknown code as it is.
         /// </summary>
         public int reason;
         /// <summary>
@@ -353,15 +359,20 @@ namespace PaySeal.Native
     internal unsafe partial struct PsPending
     {
         /// <summary>
-        ///  The verdict, or null when the receipt is still pending.
+        ///  The verdict, or null when the receipt is still pending or refused.
         /// </summary>
         public PsVerdict* verdict;
         /// <summary>
-        ///  When still pending: why (an error kind).
+        ///  1 when the pending file was refused (unreadable, another app's, a receipt that cannot
+        ///  be sent): not sent, left on disk for the app to look at; 0 otherwise.
+        /// </summary>
+        public int refused;
+        /// <summary>
+        ///  When still pending or refused: why (an error kind).
         /// </summary>
         public int error_kind;
         /// <summary>
-        ///  When still pending: the message.
+        ///  When still pending or refused: the message.
         /// </summary>
         public byte* error_message;
         /// <summary>

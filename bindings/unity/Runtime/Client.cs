@@ -212,7 +212,6 @@ namespace PaySeal
             [AOT.MonoPInvokeCallback(typeof(NativeMethods.payseal_verify_callback_delegate))]
             private static void OnVerifyDone(ulong userData, int kind, byte* message, PsVerdict* verdict)
             {
-                NativeThread.MarkBackground();
                 TaskCompletionSource<Verdict> tcs;
                 if (!Verifies.TryRemove(userData, out tcs)) return;
                 try
@@ -229,7 +228,6 @@ namespace PaySeal
             [AOT.MonoPInvokeCallback(typeof(NativeMethods.payseal_retry_pending_callback_delegate))]
             private static void OnRetryDone(ulong userData, int kind, byte* message, PsPendingList* results)
             {
-                NativeThread.MarkBackground();
                 TaskCompletionSource<IList<PendingResult>> tcs;
                 if (!Retries.TryRemove(userData, out tcs)) return;
                 try

@@ -44,7 +44,6 @@ namespace PaySeal
         {
             try
             {
-                NativeThread.MarkBackground();
                 var log = logger;
                 if (log != null) log((LogLevel)level, Utf8.Read(message));
             }

@@ -5,17 +5,12 @@ namespace PaySeal.Native
 {
     /// <summary>
     /// The library's callback thread, as the managed runtime sees it. Results and log events
-    /// arrive on one native thread of the library (never the SDK's own network threads); the
-    /// runtime attaches it on its first callback. Two things keep a process from hanging at exit
-    /// or crashing on an AppDomain unload:
-    /// <list type="bullet">
-    /// <item>the thread is marked background on every callback: Mono attaches a native thread as a
-    /// foreground thread, and waits for every foreground thread before it shuts down;</item>
-    /// <item><c>payseal_shutdown</c> runs when the process exits (Mono then aborts and waits for each
-    /// background thread, which a native thread only leaves by ending) and when the AppDomain unloads
-    /// (a Unity Editor domain reload: the callbacks' function pointers die with the domain). It drops
-    /// the callbacks not made yet and ends the thread; the next call starts a new one.</item>
-    /// </list>
+    /// arrive on one native thread of the library (never the SDK's own network threads), which the
+    /// runtime attaches on its first callback. When the process exits, Mono aborts every attached
+    /// thread and waits for it to end, which a native thread parked in native code never does by
+    /// itself: <c>payseal_shutdown</c> ends it. It runs when the process exits and when the
+    /// AppDomain unloads (a Unity Editor domain reload, after which the callbacks' function pointers
+    /// are dead): callbacks not made yet are dropped and the thread ends; the next call starts a new one.
     /// </summary>
     internal static class NativeThread
     {
@@ -41,13 +36,6 @@ namespace PaySeal.Native
             {
                 // Exiting: nothing left to report to.
             }
-        }
-
-        /// <summary>Marks the calling (callback) thread as a background thread.</summary>
-        internal static void MarkBackground()
-        {
-            var t = Thread.CurrentThread;
-            if (!t.IsBackground) t.IsBackground = true;
         }
     }
 }

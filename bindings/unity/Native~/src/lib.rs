@@ -18,8 +18,9 @@
 //!   the caller's nor the SDK's own threads, which a managed runtime would otherwise attach
 //!   and wait for at exit; `payseal_shutdown` ends that thread (process exit, domain unload).
 //!
-//! The C# bindings (`Runtime/Native/NativeMethods.g.cs`) are generated from [`abi`] and
-//! [`exports`] by `csbindgen` in `build.rs`; the hand-written C# layer is in `Runtime/`.
+//! The C# bindings (`../Runtime/Native/NativeMethods.g.cs`; this crate is `Native~/` in the
+//! Unity package, a folder Unity ignores) are generated from [`abi`] and
+//! [`exports`] by `csbindgen` in `build.rs`; the hand-written C# layer is in `../Runtime/`.
 
 pub mod abi;
 pub mod dispatch;

@@ -78,6 +78,23 @@ where
     Ok(())
 }
 
+/// Hand a finished call's result to its C callback: kind 0 and the converted value (borrowed
+/// for the call), or the error kind and message with a null value.
+fn call_back<T, R>(
+    callback: extern "C" fn(u64, i32, *const c_char, *const R),
+    user_data: u64,
+    result: Result<T, (i32, CString)>,
+    convert: impl FnOnce(T) -> R,
+) {
+    match result {
+        Ok(v) => {
+            let value = convert(v);
+            callback(user_data, Kind::Ok as i32, std::ptr::null(), &value);
+        }
+        Err((kind, message)) => callback(user_data, kind, message.as_ptr(), std::ptr::null()),
+    }
+}
+
 /// Await `fut`, turning a panic inside it into an error.
 async fn tokio_task<T, Fut>(fut: Fut) -> Result<Result<T, PaySealError>, FfiError>
 where
@@ -155,15 +172,7 @@ pub unsafe extern "C" fn payseal_verify(
         let account = account_id.required("account_id")?;
         spawn_then(
             move || async move { sdk.verify(receipt, account).await },
-            move |result| match result {
-                Ok(v) => {
-                    let verdict = PsVerdict::from(v);
-                    callback(user_data, Kind::Ok as i32, std::ptr::null(), &verdict);
-                }
-                Err((kind, message)) => {
-                    callback(user_data, kind, message.as_ptr(), std::ptr::null())
-                }
-            },
+            move |result| call_back(callback, user_data, result, PsVerdict::from),
         )
     })
 }
@@ -226,15 +235,7 @@ pub unsafe extern "C" fn payseal_retry_pending(
         let sdk = handles::get(client)?;
         spawn_then(
             move || async move { sdk.retry_pending().await },
-            move |result| match result {
-                Ok(list) => {
-                    let list = PsPendingList::from(list);
-                    callback(user_data, Kind::Ok as i32, std::ptr::null(), &list);
-                }
-                Err((kind, message)) => {
-                    callback(user_data, kind, message.as_ptr(), std::ptr::null())
-                }
-            },
+            move |result| call_back(callback, user_data, result, PsPendingList::from),
         )
     })
 }

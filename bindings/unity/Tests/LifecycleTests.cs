@@ -78,6 +78,53 @@ namespace PaySeal.Tests
         }
 
         [Test]
+        public void DomainUnloadWithCallbacksInFlightCrashesNothing()
+        {
+            // A Unity Editor domain reload: the domain that set a logger and started a verify goes
+            // away before the results and log events arrive. Its DomainUnload hook runs
+            // payseal_shutdown, so the library never calls into the dead domain.
+            var purchase = verifier.Purchase();
+            var setup = new AppDomainSetup { ApplicationBase = Path.GetDirectoryName(typeof(LifecycleTests).Assembly.Location) };
+            var domain = AppDomain.CreateDomain("payseal-reload", null, setup);
+            domain.SetData("profile", verifier.ProfileJson);
+            domain.SetData("cert", verifier.CertPem);
+            domain.SetData("data", purchase.OriginalJson);
+            domain.SetData("signature", purchase.Signature);
+            domain.DoCallBack(StartVerifyInThisDomain);
+            Assert.AreEqual("started", (string)domain.GetData("state"));
+            AppDomain.Unload(domain);
+            Thread.Sleep(1000); // the verify finishes natively meanwhile; its callbacks are dropped
+
+            // The process is alive, and a client of this domain works, logger and all.
+            int events = 0;
+            PaySealLog.SetLogger((l, m) => Interlocked.Increment(ref events));
+            try
+            {
+                using (var sdk = new Client(verifier.ProfileJson, TestEnv.Options(new[] { verifier.CertPem })))
+                {
+                    Verdict v = TestEnv.Await(sdk.VerifyAsync(purchase.Receipt(), "leo"));
+                    Assert.IsTrue(v.Paid, v.ToString());
+                    Assert.AreEqual("leo", v.AccountId);
+                }
+                Assert.Greater(Thread.VolatileRead(ref events), 0);
+            }
+            finally
+            {
+                PaySealLog.SetLogger(null);
+            }
+        }
+
+        // Runs in the other domain: a client, a logger, a verify left in flight.
+        private static void StartVerifyInThisDomain()
+        {
+            var d = AppDomain.CurrentDomain;
+            var client = new Client((string)d.GetData("profile"), TestEnv.Options(new[] { (string)d.GetData("cert") }));
+            PaySealLog.SetLogger((l, m) => { });
+            client.VerifyAsync(Receipt.GooglePlay((string)d.GetData("data"), (string)d.GetData("signature")), "leo");
+            d.SetData("state", "started");
+        }
+
+        [Test]
         public void UnreadablePendingFileIsReportedRefusedAndLeftAlone()
         {
             string pendingDir = TestEnv.NewDir("refused-pending");

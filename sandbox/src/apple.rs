@@ -403,7 +403,10 @@ impl AppStoreNotification {
 
     /// A `TEST` notification (no transaction), as App Store Connect's "Request a Test
     /// Notification" sends.
-    pub fn test(bundle_id: &str, environment: payseal_protocol::Environment) -> AppStoreNotification {
+    pub fn test(
+        bundle_id: &str,
+        environment: payseal_protocol::Environment,
+    ) -> AppStoreNotification {
         AppStoreNotification {
             notification_type: "TEST".into(),
             subtype: None,
@@ -537,5 +540,6 @@ pub(crate) fn notification_payload_json(
         version: "2.0",
         signed_date: at_ms,
     };
-    serde_json::to_string(&payload).map_err(|e| SandboxError::Signing(format!("JSON encoding: {e}")))
+    serde_json::to_string(&payload)
+        .map_err(|e| SandboxError::Signing(format!("JSON encoding: {e}")))
 }

@@ -114,7 +114,10 @@ mod tests {
             classify_reinstatement(Some(&row("alice", None)), true),
             ReinstateOutcome::Nothing
         );
-        assert_eq!(classify_reinstatement(None, true), ReinstateOutcome::Nothing);
+        assert_eq!(
+            classify_reinstatement(None, true),
+            ReinstateOutcome::Nothing
+        );
         let refusal = row(super::super::UNREDEEMED_ACCOUNT, Some(5));
         assert_eq!(
             classify_reinstatement(Some(&refusal), true),

@@ -53,8 +53,8 @@ use tokio_postgres::NoTls;
 
 use super::{
     classify, classify_reinstatement, classify_revocation, redact_url, BoxFuture, LedgerError,
-    LedgerOptions, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions,
-    ReinstateOutcome, RevocationRequest, RevokeNotice, RevokeOutcome, UNREDEEMED_ACCOUNT,
+    LedgerOptions, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, ReinstateOutcome,
+    RevocationRequest, RevokeNotice, RevokeOutcome, UNREDEEMED_ACCOUNT,
 };
 use crate::notifications::log::{
     Effect, NewNotification, NotificationLog, NotificationResult, NotificationRow, Recorded,
@@ -877,7 +877,11 @@ async fn apply_effect(
         }
         // Nobody redeemed it: refusal rows. A row committed meanwhile (a redemption racing
         // this refund) wins the key, and is then revoked here.
-        let mut outcome = (NotificationResult::RevokedBeforeRedemption, first_app, first_key);
+        let mut outcome = (
+            NotificationResult::RevokedBeforeRedemption,
+            first_app,
+            first_key,
+        );
         for app in &target.apps {
             let inserted = tx
                 .execute(

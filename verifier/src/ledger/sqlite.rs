@@ -386,8 +386,9 @@ fn stored_notification_on(
         })?;
     Ok(Recorded {
         duplicate: true,
-        result: NotificationResult::parse(&result)
-            .ok_or_else(|| LedgerError::Schema(format!("unknown notification result {result:?}")))?,
+        result: NotificationResult::parse(&result).ok_or_else(|| {
+            LedgerError::Schema(format!("unknown notification result {result:?}"))
+        })?,
         app_id,
         transaction_key,
     })
@@ -447,7 +448,11 @@ fn apply_effect_on(
     };
     let (Some(first_app), Some(first_key)) = (target.apps.first(), target.transaction_keys.first())
     else {
-        return Ok((NotificationResult::Recorded, n.app_id.clone(), n.transaction_key.clone()));
+        return Ok((
+            NotificationResult::Recorded,
+            n.app_id.clone(),
+            n.transaction_key.clone(),
+        ));
     };
     let found = find_target_on(conn, n.store, target)?;
     let request = |app: &TargetApp, key: &str| RevocationRequest {
@@ -986,7 +991,10 @@ impl NotificationLog for SqliteLedger {
         self.read_async(move |conn| list_notifications_on(conn, store, limit))
     }
 
-    fn list_revocations(&self, limit: u32) -> BoxFuture<'_, Result<Vec<RevocationRow>, LedgerError>> {
+    fn list_revocations(
+        &self,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RevocationRow>, LedgerError>> {
         self.read_async(move |conn| list_revocations_on(conn, limit))
     }
 }

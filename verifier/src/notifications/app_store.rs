@@ -200,7 +200,11 @@ fn verify_payload(
     })?;
     let apps = matching_apps(
         configured,
-        |a| a.app_store.as_ref().is_some_and(|s| &s.bundle_id == bundle_id),
+        |a| {
+            a.app_store
+                .as_ref()
+                .is_some_and(|s| &s.bundle_id == bundle_id)
+        },
         Some(env),
         &format!("App Store bundleId {bundle_id}"),
     )?;
@@ -226,14 +230,20 @@ fn verify_payload(
                 ));
             }
             if tx.transaction_id.trim().is_empty() {
-                return Err(malformed("signedTransactionInfo has an empty transactionId"));
+                return Err(malformed(
+                    "signedTransactionInfo has an empty transactionId",
+                ));
             }
             transaction = Some(tx);
         }
         if let Some(jws) = &data.signed_renewal_info {
-            let renewal: RenewalInfo = verify_jws(jws, anchors, now_ms)
-                .map_err(|r| refused(r, "signedRenewalInfo"))?;
-            if renewal.environment.as_deref().is_some_and(|e| e != env_name) {
+            let renewal: RenewalInfo =
+                verify_jws(jws, anchors, now_ms).map_err(|r| refused(r, "signedRenewalInfo"))?;
+            if renewal
+                .environment
+                .as_deref()
+                .is_some_and(|e| e != env_name)
+            {
                 return Err(Refused::new(
                     Reason::UntrustedEnvironment,
                     "signedRenewalInfo environment differs from the notification's",

@@ -223,7 +223,10 @@ pub trait NotificationLog: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'_, Result<Vec<NotificationRow>, LedgerError>>;
 
     /// Revoked transactions, most recently revoked first, at most `limit`.
-    fn list_revocations(&self, limit: u32) -> BoxFuture<'_, Result<Vec<RevocationRow>, LedgerError>>;
+    fn list_revocations(
+        &self,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RevocationRow>, LedgerError>>;
 }
 
 #[cfg(test)]

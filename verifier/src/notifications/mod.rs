@@ -132,7 +132,10 @@ pub fn matching_apps(
         if bound.is_empty() {
             return Err(Refused::new(
                 Reason::UntrustedEnvironment,
-                format!("{} notification, but no app with {what} accepts it", env.as_str()),
+                format!(
+                    "{} notification, but no app with {what} accepts it",
+                    env.as_str()
+                ),
             ));
         }
     }
@@ -158,7 +161,11 @@ fn reinstated_notice(
 
 /// The ledger record and effect of `n`, received at `received_ms`: the apps with a webhook get
 /// its notice.
-pub fn ledger_change(settings: &Settings, n: &Verified, received_ms: i64) -> (NewNotification, Effect) {
+pub fn ledger_change(
+    settings: &Settings,
+    n: &Verified,
+    received_ms: i64,
+) -> (NewNotification, Effect) {
     let record = NewNotification {
         store: n.store,
         notification_id: n.notification_id.clone(),
@@ -249,8 +256,8 @@ mod tests {
             ["a.both"]
         );
         apps.remove("a.both");
-        let err = matching_apps(&apps, bundle, Some(Environment::Production), "bundleId x")
-            .unwrap_err();
+        let err =
+            matching_apps(&apps, bundle, Some(Environment::Production), "bundleId x").unwrap_err();
         assert_eq!(err.reason, Reason::UntrustedEnvironment);
         let err = matching_apps(&apps, |_| false, None, "bundleId y").unwrap_err();
         assert_eq!(err.reason, Reason::UnknownApp);

@@ -38,8 +38,7 @@ pub(super) async fn app_store(
     };
     let now = now_ms();
     let settings = state.verifier.settings();
-    let verified =
-        notifications::app_store::verify(&body, &settings.apps, &settings.anchors, now);
+    let verified = notifications::app_store::verify(&body, &settings.apps, &settings.anchors, now);
     answer(&state, Store::AppStore, verified, now).await
 }
 
@@ -85,8 +84,7 @@ async fn answer(
         }
     };
     let settings = state.verifier.settings();
-    match notifications::record(settings, state.verifier.ledger().as_ref(), &n, received_ms).await
-    {
+    match notifications::record(settings, state.verifier.ledger().as_ref(), &n, received_ms).await {
         Ok(recorded) => {
             let result = if recorded.duplicate {
                 "duplicate"

@@ -422,6 +422,22 @@ fn migrate(settings: &crate::settings::Settings, check_only: bool) -> ExitCode {
     }
 }
 
+/// A runtime and the configured ledger (any backend) opened on it, or the exit code of the
+/// failure (already reported).
+fn runtime_and_ledger(
+    settings: &crate::settings::Settings,
+) -> Result<
+    (
+        tokio::runtime::Runtime,
+        std::sync::Arc<dyn crate::ledger::Ledger>,
+    ),
+    ExitCode,
+> {
+    let rt = runtime().map_err(|e| fail(&format!("cannot start the runtime: {e}")))?;
+    let ledger = open_ledger(&rt, settings)?;
+    Ok((rt, ledger))
+}
+
 /// Open the configured ledger (any backend) on `rt`.
 fn open_ledger(
     rt: &tokio::runtime::Runtime,
@@ -436,12 +452,8 @@ fn open_ledger(
 
 fn webhooks(settings: &crate::settings::Settings, action: WebhooksAction) -> ExitCode {
     use crate::webhook::outbox::{DeliveryState, OutboxFilter};
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    let ledger = match open_ledger(&rt, settings) {
-        Ok(l) => l,
+    let (rt, ledger) = match runtime_and_ledger(settings) {
+        Ok(both) => both,
         Err(code) => return code,
     };
     match action {
@@ -499,12 +511,8 @@ fn list_notifications(
     store: Option<payseal_protocol::Store>,
     limit: u32,
 ) -> ExitCode {
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    let ledger = match open_ledger(&rt, settings) {
-        Ok(l) => l,
+    let (rt, ledger) = match runtime_and_ledger(settings) {
+        Ok(both) => both,
         Err(code) => return code,
     };
     let rows = match rt.block_on(ledger.list_notifications(store, limit)) {
@@ -530,12 +538,8 @@ fn list_notifications(
 }
 
 fn list_revocations(settings: &crate::settings::Settings, limit: u32) -> ExitCode {
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    let ledger = match open_ledger(&rt, settings) {
-        Ok(l) => l,
+    let (rt, ledger) = match runtime_and_ledger(settings) {
+        Ok(both) => both,
         Err(code) => return code,
     };
     let rows = match rt.block_on(ledger.list_revocations(limit)) {
@@ -566,12 +570,8 @@ fn revoke(
     reason: &str,
 ) -> ExitCode {
     use crate::ledger::RevokeOutcome;
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    let ledger = match open_ledger(&rt, settings) {
-        Ok(l) => l,
+    let (rt, ledger) = match runtime_and_ledger(settings) {
+        Ok(both) => both,
         Err(code) => return code,
     };
     let outcome = rt.block_on(service::revoke(

@@ -57,8 +57,8 @@ use super::{
     RevocationRequest, RevokeNotice, RevokeOutcome, UNREDEEMED_ACCOUNT,
 };
 use crate::notifications::log::{
-    Effect, NewNotification, NotificationLog, NotificationResult, NotificationRow, Recorded,
-    RevocationRow, Target, TargetApp,
+    store_revoked, Applied, Effect, NewNotification, NotificationLog, NotificationResult,
+    NotificationRow, Recorded, RevocationRow, Target, TargetApp,
 };
 use crate::webhook::outbox::{
     AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter,
@@ -617,26 +617,21 @@ impl PostgresLedger {
                 transaction_key: row.try_get(2)?,
             });
         }
-        let (result, app_id, transaction_key) = apply_effect(&tx, n, effect).await?;
+        let applied = apply_effect(&tx, n, effect).await?;
         tx.execute(
             "UPDATE payseal_store_notifications SET result = $3, app_id = $4, transaction_key = $5
              WHERE store = $1 AND notification_id = $2",
             &[
                 &store,
                 &n.notification_id,
-                &result.as_str(),
-                &app_id,
-                &transaction_key,
+                &applied.result.as_str(),
+                &applied.app_id,
+                &applied.transaction_key,
             ],
         )
         .await?;
         tx.commit().await?;
-        Ok(Recorded {
-            duplicate: false,
-            result,
-            app_id,
-            transaction_key,
-        })
+        Ok(applied.into_recorded())
     }
 
     async fn dedicated(&self) -> Result<tokio_postgres::Client, LedgerError> {
@@ -815,102 +810,74 @@ async fn find_target_in<'t>(
     store: Store,
     target: &'t Target,
 ) -> Result<Option<(&'t TargetApp, &'t str, RedemptionRow)>, OpError> {
-    for app in &target.apps {
-        for key in &target.transaction_keys {
-            if let Some(row) = tx
-                .query_opt(FIND_FOR_UPDATE_SQL, &[&store.as_str(), &app.app_id, key])
-                .await?
-            {
-                return Ok(Some((app, key, redemption_row(&row)?)));
-            }
+    for (app, key) in target.candidates() {
+        if let Some(row) = tx
+            .query_opt(FIND_FOR_UPDATE_SQL, &[&store.as_str(), &app.app_id, &key])
+            .await?
+        {
+            return Ok(Some((app, key, redemption_row(&row)?)));
         }
     }
     Ok(None)
 }
 
-/// The effect of one notification inside its transaction: (result, app, key).
+/// The effect of one notification inside its transaction.
 async fn apply_effect(
     tx: &deadpool_postgres::Transaction<'_>,
     n: &NewNotification,
     effect: &Effect,
-) -> Result<(NotificationResult, Option<String>, Option<String>), OpError> {
-    let (revoke, target) = match effect {
-        Effect::Revoke(t) => (true, t),
-        Effect::Reinstate(t) => (false, t),
-        Effect::Record => {
-            return Ok((
-                NotificationResult::Recorded,
-                n.app_id.clone(),
-                n.transaction_key.clone(),
-            ))
-        }
+) -> Result<Applied, OpError> {
+    let work = match effect.work(n) {
+        Ok(work) => work,
+        Err(done) => return Ok(done),
     };
-    let (Some(first_app), Some(first_key)) = (target.apps.first(), target.transaction_keys.first())
-    else {
-        return Ok((
-            NotificationResult::Recorded,
-            n.app_id.clone(),
-            n.transaction_key.clone(),
-        ));
+    let (t, store) = (work.target, n.store.as_str());
+    let Some((first_app, first_key)) = t.first() else {
+        return Ok(Applied::recorded(n));
     };
-    let store = n.store.as_str();
-    let request = |app: &TargetApp, key: &str| RevocationRequest {
-        store: n.store,
-        app_id: app.app_id.clone(),
-        transaction_key: key.to_string(),
-        reason: target.reason.clone(),
-        now_ms: n.received_ms,
-    };
-    let named = |app: &TargetApp, key: &str| (Some(app.app_id.clone()), Some(key.to_string()));
-    let found = find_target_in(tx, n.store, target).await?;
-    if revoke {
+    let found = find_target_in(tx, n.store, t).await?;
+    if work.revoke {
         if let Some((app, key, _)) = found {
-            let notice = app.notify.then_some(target.notice);
-            let result = match revoke_in(tx, &request(app, key), notice).await? {
-                RevokeOutcome::Revoked => NotificationResult::Revoked,
-                RevokeOutcome::AlreadyRevoked | RevokeOutcome::NotFound => {
-                    NotificationResult::AlreadyRevoked
-                }
-            };
-            let (a, k) = named(app, key);
-            return Ok((result, a, k));
+            let outcome = revoke_in(tx, &t.request(n, app, key), t.notice_for(app)).await?;
+            return Ok(Applied::revoked(outcome, app, key));
         }
-        // Nobody redeemed it: refusal rows. A row committed meanwhile (a redemption racing
-        // this refund) wins the key, and is then revoked here.
-        let mut outcome = (
+        // Nobody redeemed it: refusal rows. A redemption committed meanwhile (racing this
+        // refund) wins the key, and is then revoked here.
+        let mut applied = Applied::at(
             NotificationResult::RevokedBeforeRedemption,
             first_app,
             first_key,
         );
-        for app in &target.apps {
+        for app in &t.apps {
             let inserted = tx
                 .execute(
                     INSERT_REFUSAL_SQL,
                     &[
                         &store,
                         &app.app_id,
-                        &first_key.as_str(),
+                        &first_key,
                         &UNREDEEMED_ACCOUNT,
-                        &target.product_id,
+                        &t.product_id,
                         &n.received_ms,
-                        &target.reason,
+                        &t.reason,
                     ],
                 )
                 .await?;
             if inserted == 0 {
-                let notice = app.notify.then_some(target.notice);
-                if revoke_in(tx, &request(app, first_key), notice).await? == RevokeOutcome::Revoked
-                {
-                    outcome = (NotificationResult::Revoked, app, first_key);
+                let request = t.request(n, app, first_key);
+                if revoke_in(tx, &request, t.notice_for(app)).await? == RevokeOutcome::Revoked {
+                    applied = Applied::revoked(RevokeOutcome::Revoked, app, first_key);
                 }
             }
         }
-        let (a, k) = named(outcome.1, outcome.2);
-        return Ok((outcome.0, a, k));
+        return Ok(applied);
     }
     let Some((app, key, row)) = found else {
-        let (a, k) = named(first_app, first_key);
-        return Ok((NotificationResult::NotReinstated, a, k));
+        return Ok(Applied::at(
+            NotificationResult::NotReinstated,
+            first_app,
+            first_key,
+        ));
     };
     let told: Vec<String> = tx
         .query(
@@ -922,11 +889,9 @@ async fn apply_effect(
         .iter()
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?;
-    let store_revoked = told
-        .iter()
-        .filter_map(|r| NotificationResult::parse(r))
-        .any(NotificationResult::store_revoked);
-    let result = match classify_reinstatement(Some(&row), store_revoked) {
+    let outcome =
+        classify_reinstatement(Some(&row), store_revoked(told.iter().map(String::as_str)));
+    match outcome {
         ReinstateOutcome::Reinstate => {
             tx.execute(
                 "UPDATE payseal_redemptions SET revoked_at_ms = NULL, revoke_reason = NULL
@@ -934,16 +899,15 @@ async fn apply_effect(
                 &[&store, &app.app_id, &key],
             )
             .await?;
-            if app.notify {
-                let d = (target.notice)(&request(app, key), &row)
-                    .map_err(|e| OpError::Ledger(e.into()))?;
+            if let Some(notice) = t.notice_for(app) {
+                let d =
+                    notice(&t.request(n, app, key), &row).map_err(|e| OpError::Ledger(e.into()))?;
                 tx.execute(
                     ENQUEUE_SQL,
                     &[&d.id, &d.app_id, &d.event_type, &d.body, &d.created_ms],
                 )
                 .await?;
             }
-            NotificationResult::Reinstated
         }
         ReinstateOutcome::RemoveRefusal => {
             tx.execute(
@@ -952,12 +916,10 @@ async fn apply_effect(
                 &[&store, &key, &UNREDEEMED_ACCOUNT],
             )
             .await?;
-            NotificationResult::Reinstated
         }
-        ReinstateOutcome::Nothing => NotificationResult::NotReinstated,
-    };
-    let (a, k) = named(app, key);
-    Ok((result, a, k))
+        ReinstateOutcome::Nothing => {}
+    }
+    Ok(Applied::at(outcome.into(), app, key))
 }
 
 fn notification_row(row: &tokio_postgres::Row) -> Result<NotificationRow, tokio_postgres::Error> {

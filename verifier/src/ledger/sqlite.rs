@@ -36,8 +36,8 @@ use super::{
     RevokeOutcome, UNREDEEMED_ACCOUNT,
 };
 use crate::notifications::log::{
-    Effect, NewNotification, NotificationLog, NotificationResult, NotificationRow, Recorded,
-    RevocationRow, Target, TargetApp,
+    store_revoked, Applied, Effect, NewNotification, NotificationLog, NotificationResult,
+    NotificationRow, Recorded, RevocationRow, Target, TargetApp,
 };
 use crate::webhook::outbox::{
     AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter,
@@ -400,132 +400,95 @@ fn find_target_on<'t>(
     store: Store,
     target: &'t Target,
 ) -> Result<Option<(&'t TargetApp, &'t str, RedemptionRow)>, LedgerError> {
-    for app in &target.apps {
-        for key in &target.transaction_keys {
-            if let Some(row) = lookup_on(conn, store, &app.app_id, key)? {
-                return Ok(Some((app, key, row)));
-            }
+    for (app, key) in target.candidates() {
+        if let Some(row) = lookup_on(conn, store, &app.app_id, key)? {
+            return Ok(Some((app, key, row)));
         }
     }
     Ok(None)
 }
 
-/// Whether a recorded notification of `store` told of a revocation of `transaction_key`.
-fn store_revoked_on(
-    conn: &Connection,
-    store: Store,
-    transaction_key: &str,
-) -> Result<bool, LedgerError> {
-    let results: Vec<String> = conn
-        .prepare_cached(
-            "SELECT DISTINCT result FROM store_notifications
-             WHERE store = ?1 AND transaction_key = ?2",
-        )?
-        .query_map(params![store.as_str(), transaction_key], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(results
-        .iter()
-        .filter_map(|r| NotificationResult::parse(r))
-        .any(NotificationResult::store_revoked))
-}
-
-/// The effect of one notification, inside its transaction: (result, app, key).
+/// The effect of one notification, inside its transaction (the writer's lock held).
 fn apply_effect_on(
     conn: &Connection,
     n: &NewNotification,
     effect: &Effect,
-) -> Result<(NotificationResult, Option<String>, Option<String>), LedgerError> {
-    let (revoke, target) = match effect {
-        Effect::Revoke(t) => (true, t),
-        Effect::Reinstate(t) => (false, t),
-        Effect::Record => {
-            return Ok((
-                NotificationResult::Recorded,
-                n.app_id.clone(),
-                n.transaction_key.clone(),
-            ))
+) -> Result<Applied, LedgerError> {
+    let work = match effect.work(n) {
+        Ok(work) => work,
+        Err(done) => return Ok(done),
+    };
+    let (t, store) = (work.target, n.store.as_str());
+    let Some((first_app, first_key)) = t.first() else {
+        return Ok(Applied::recorded(n));
+    };
+    let found = find_target_on(conn, n.store, t)?;
+    if work.revoke {
+        if let Some((app, key, _)) = found {
+            let outcome = revoke_on(conn, &t.request(n, app, key), t.notice_for(app))?;
+            return Ok(Applied::revoked(outcome, app, key));
         }
-    };
-    let (Some(first_app), Some(first_key)) = (target.apps.first(), target.transaction_keys.first())
-    else {
-        return Ok((
-            NotificationResult::Recorded,
-            n.app_id.clone(),
-            n.transaction_key.clone(),
+        for app in &t.apps {
+            conn.prepare_cached(
+                "INSERT INTO redemptions (store, app_id, transaction_key, account_id,
+                     product_id, receipt_sha256, first_verdict_id, first_seen_ms,
+                     last_seen_ms, revoked_at_ms, revoke_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, '', '', ?6, ?6, ?6, ?7)
+                 ON CONFLICT (store, app_id, transaction_key) DO NOTHING",
+            )?
+            .execute(params![
+                store,
+                app.app_id,
+                first_key,
+                UNREDEEMED_ACCOUNT,
+                t.product_id,
+                n.received_ms,
+                t.reason
+            ])?;
+        }
+        return Ok(Applied::at(
+            NotificationResult::RevokedBeforeRedemption,
+            first_app,
+            first_key,
         ));
-    };
-    let found = find_target_on(conn, n.store, target)?;
-    let request = |app: &TargetApp, key: &str| RevocationRequest {
-        store: n.store,
-        app_id: app.app_id.clone(),
-        transaction_key: key.to_string(),
-        reason: target.reason.clone(),
-        now_ms: n.received_ms,
-    };
-    let named = |app: &TargetApp, key: &str| (Some(app.app_id.clone()), Some(key.to_string()));
-    if revoke {
-        let Some((app, key, _)) = found else {
-            for app in &target.apps {
-                conn.prepare_cached(
-                    "INSERT INTO redemptions (store, app_id, transaction_key, account_id,
-                         product_id, receipt_sha256, first_verdict_id, first_seen_ms,
-                         last_seen_ms, revoked_at_ms, revoke_reason)
-                     VALUES (?1, ?2, ?3, ?4, ?5, '', '', ?6, ?6, ?6, ?7)
-                     ON CONFLICT (store, app_id, transaction_key) DO NOTHING",
-                )?
-                .execute(params![
-                    n.store.as_str(),
-                    app.app_id,
-                    first_key,
-                    UNREDEEMED_ACCOUNT,
-                    target.product_id,
-                    n.received_ms,
-                    target.reason
-                ])?;
-            }
-            let (a, k) = named(first_app, first_key);
-            return Ok((NotificationResult::RevokedBeforeRedemption, a, k));
-        };
-        let notice = app.notify.then_some(target.notice);
-        let result = match revoke_on(conn, &request(app, key), notice)? {
-            RevokeOutcome::Revoked => NotificationResult::Revoked,
-            // The row was found under the writer's lock: it exists.
-            RevokeOutcome::AlreadyRevoked | RevokeOutcome::NotFound => {
-                NotificationResult::AlreadyRevoked
-            }
-        };
-        let (a, k) = named(app, key);
-        return Ok((result, a, k));
     }
     let Some((app, key, row)) = found else {
-        let (a, k) = named(first_app, first_key);
-        return Ok((NotificationResult::NotReinstated, a, k));
+        return Ok(Applied::at(
+            NotificationResult::NotReinstated,
+            first_app,
+            first_key,
+        ));
     };
-    let store_revoked = store_revoked_on(conn, n.store, key)?;
-    let result = match classify_reinstatement(Some(&row), store_revoked) {
+    let told: Vec<String> = conn
+        .prepare_cached(
+            "SELECT DISTINCT result FROM store_notifications
+             WHERE store = ?1 AND transaction_key = ?2",
+        )?
+        .query_map(params![store, key], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let outcome =
+        classify_reinstatement(Some(&row), store_revoked(told.iter().map(String::as_str)));
+    match outcome {
         ReinstateOutcome::Reinstate => {
             conn.execute(
                 "UPDATE redemptions SET revoked_at_ms = NULL, revoke_reason = NULL
                  WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
-                params![n.store.as_str(), app.app_id, key],
+                params![store, app.app_id, key],
             )?;
-            if app.notify {
-                enqueue_on(conn, &(target.notice)(&request(app, key), &row)?)?;
+            if let Some(notice) = t.notice_for(app) {
+                enqueue_on(conn, &notice(&t.request(n, app, key), &row)?)?;
             }
-            NotificationResult::Reinstated
         }
         ReinstateOutcome::RemoveRefusal => {
             conn.execute(
                 "DELETE FROM redemptions
                  WHERE store = ?1 AND transaction_key = ?2 AND account_id = ?3",
-                params![n.store.as_str(), key, UNREDEEMED_ACCOUNT],
+                params![store, key, UNREDEEMED_ACCOUNT],
             )?;
-            NotificationResult::Reinstated
         }
-        ReinstateOutcome::Nothing => NotificationResult::NotReinstated,
-    };
-    let (a, k) = named(app, key);
-    Ok((result, a, k))
+        ReinstateOutcome::Nothing => {}
+    }
+    Ok(Applied::at(outcome.into(), app, key))
 }
 
 /// Insert the notification unless seen, apply its effect, store the result.
@@ -554,7 +517,7 @@ fn record_notification_on(
     if inserted == 0 {
         return stored_notification_on(conn, n.store, &n.notification_id);
     }
-    let (result, app_id, transaction_key) = apply_effect_on(conn, n, effect)?;
+    let applied = apply_effect_on(conn, n, effect)?;
     conn.prepare_cached(
         "UPDATE store_notifications SET result = ?3, app_id = ?4, transaction_key = ?5
          WHERE store = ?1 AND notification_id = ?2",
@@ -562,16 +525,11 @@ fn record_notification_on(
     .execute(params![
         n.store.as_str(),
         n.notification_id,
-        result.as_str(),
-        app_id,
-        transaction_key
+        applied.result.as_str(),
+        applied.app_id,
+        applied.transaction_key
     ])?;
-    Ok(Recorded {
-        duplicate: false,
-        result,
-        app_id,
-        transaction_key,
-    })
+    Ok(applied.into_recorded())
 }
 
 fn list_notifications_on(

@@ -26,7 +26,9 @@
 
 use payseal_protocol::Store;
 
-use crate::ledger::{BoxFuture, LedgerError, RevokeNotice};
+use crate::ledger::{
+    BoxFuture, LedgerError, ReinstateOutcome, RevocationRequest, RevokeNotice, RevokeOutcome,
+};
 
 /// What recording a notification came to (stored as text in the `result` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,6 +147,136 @@ pub enum Effect {
     Revoke(Target),
     /// The store reversed a refund.
     Reinstate(Target),
+}
+
+impl From<ReinstateOutcome> for NotificationResult {
+    fn from(outcome: ReinstateOutcome) -> Self {
+        match outcome {
+            ReinstateOutcome::Reinstate | ReinstateOutcome::RemoveRefusal => {
+                NotificationResult::Reinstated
+            }
+            ReinstateOutcome::Nothing => NotificationResult::NotReinstated,
+        }
+    }
+}
+
+/// Whether any of the stored results of a transaction's notifications told of a revocation
+/// (what a reinstatement requires).
+pub fn store_revoked<'a>(stored_results: impl IntoIterator<Item = &'a str>) -> bool {
+    stored_results
+        .into_iter()
+        .filter_map(NotificationResult::parse)
+        .any(NotificationResult::store_revoked)
+}
+
+/// The redemptions an effect looks at, once it is known there are some.
+#[derive(Debug, Clone, Copy)]
+pub struct Work<'t> {
+    /// Revoke (else reinstate).
+    pub revoke: bool,
+    /// The target.
+    pub target: &'t Target,
+}
+
+impl Effect {
+    /// The work of this effect for `n`, or what it came to when there is nothing to read
+    /// ([`Effect::Record`], or a target without an app or a key).
+    pub fn work(&self, n: &NewNotification) -> Result<Work<'_>, Applied> {
+        let (revoke, target) = match self {
+            Effect::Revoke(t) => (true, t),
+            Effect::Reinstate(t) => (false, t),
+            Effect::Record => return Err(Applied::recorded(n)),
+        };
+        if target.apps.is_empty() || target.transaction_keys.is_empty() {
+            return Err(Applied::recorded(n));
+        }
+        Ok(Work { revoke, target })
+    }
+}
+
+impl Target {
+    /// Every `(app, key)` to look up, in order (app by app, each key in order).
+    pub fn candidates(&self) -> impl Iterator<Item = (&TargetApp, &str)> + '_ {
+        self.apps.iter().flat_map(move |app| {
+            self.transaction_keys
+                .iter()
+                .map(move |key| (app, key.as_str()))
+        })
+    }
+
+    /// The first app and key (where a refusal row or a miss is reported); `None` when empty.
+    pub fn first(&self) -> Option<(&TargetApp, &str)> {
+        self.candidates().next()
+    }
+
+    /// The revocation (or reinstatement) request for `(app, key)` made by `n`.
+    pub fn request(&self, n: &NewNotification, app: &TargetApp, key: &str) -> RevocationRequest {
+        RevocationRequest {
+            store: n.store,
+            app_id: app.app_id.clone(),
+            transaction_key: key.to_string(),
+            reason: self.reason.clone(),
+            now_ms: n.received_ms,
+        }
+    }
+
+    /// The webhook notice for a change to `app`'s row, when it has a webhook.
+    pub fn notice_for(&self, app: &TargetApp) -> Option<RevokeNotice> {
+        app.notify.then_some(self.notice)
+    }
+}
+
+/// What applying an effect came to, and which row it concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The result.
+    pub result: NotificationResult,
+    /// The app whose row it concerned.
+    pub app_id: Option<String>,
+    /// The key of that row.
+    pub transaction_key: Option<String>,
+}
+
+impl Applied {
+    /// `result` for `(app, key)`.
+    pub fn at(result: NotificationResult, app: &TargetApp, key: &str) -> Applied {
+        Applied {
+            result,
+            app_id: Some(app.app_id.clone()),
+            transaction_key: Some(key.to_string()),
+        }
+    }
+
+    /// Recorded only: the notification's own app and transaction.
+    pub fn recorded(n: &NewNotification) -> Applied {
+        Applied {
+            result: NotificationResult::Recorded,
+            app_id: n.app_id.clone(),
+            transaction_key: n.transaction_key.clone(),
+        }
+    }
+
+    /// What a revocation of `(app, key)`'s existing row came to.
+    pub fn revoked(outcome: RevokeOutcome, app: &TargetApp, key: &str) -> Applied {
+        let result = match outcome {
+            RevokeOutcome::Revoked => NotificationResult::Revoked,
+            // The row was found under the transaction's lock: it exists.
+            RevokeOutcome::AlreadyRevoked | RevokeOutcome::NotFound => {
+                NotificationResult::AlreadyRevoked
+            }
+        };
+        Applied::at(result, app, key)
+    }
+
+    /// The answer of a first recording (`duplicate: false`).
+    pub fn into_recorded(self) -> Recorded {
+        Recorded {
+            duplicate: false,
+            result: self.result,
+            app_id: self.app_id,
+            transaction_key: self.transaction_key,
+        }
+    }
 }
 
 /// What [`NotificationLog::record_notification`] did.

@@ -230,7 +230,8 @@ pub trait Redemptions: Send + Sync + std::fmt::Debug {
         app_id: &'a str,
         transaction_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>>;
-    /// Number of recorded redemptions (a full count: for operators and tests, not hot paths).
+    /// Number of recorded redemptions (a full count: for operators and tests, not hot paths;
+    /// refusal rows, see [`UNREDEEMED_ACCOUNT`], included).
     fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>>;
 
     /// Like [`Redemptions::redeem`], and when the outcome is [`RedeemOutcome::First`], also

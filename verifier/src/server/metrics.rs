@@ -10,7 +10,7 @@
 //! verifier does not know; `result`: what recording it came to — `recorded`, `revoked`,
 //! `already_revoked`, `revoked_before_redemption`, `reinstated`, `not_reinstated`,
 //! `duplicate` — or why it was refused — `malformed`, `bad_signature`, `untrusted_chain`,
-//! `unknown_app`, `wrong_app`, `untrusted_environment`, `ledger_unavailable`).
+//! `unknown_app`, `wrong_app`, `untrusted_environment`, `too_large`, `ledger_unavailable`).
 
 use std::sync::Arc;
 

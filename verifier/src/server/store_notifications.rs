@@ -43,10 +43,13 @@ pub(super) async fn app_store(
 }
 
 fn body_problem(state: &AppState, store: Store, rejection: BytesRejection) -> Response {
-    state
-        .metrics
-        .store_notification(store.as_str(), notifications::UNKNOWN_TYPE, "malformed");
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
+    state.metrics.store_notification(
+        store.as_str(),
+        notifications::UNKNOWN_TYPE,
+        if too_large { "too_large" } else { "malformed" },
+    );
+    if too_large {
         Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "Request too large",

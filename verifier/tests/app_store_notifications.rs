@@ -2,7 +2,8 @@
 //! receiver on 127.0.0.1, real SQLite ledger files, and notifications signed by the sandbox
 //! store exactly as Apple shapes them (`{"signedPayload": JWS}`, the payload and its nested
 //! `signedTransactionInfo` signed ES256 under an `x5c` chain with Apple's marker OIDs). Apple's
-//! servers are the part we cannot reach: the test POSTs what they would.
+//! servers are the part we cannot reach: the test POSTs what they would. With `postgres-tests`,
+//! also two instances on one real PostgreSQL database receiving the same refund at once.
 
 mod common;
 mod webhook_support;
@@ -53,9 +54,13 @@ fn notification(store: &SandboxStore, kind: &str, transaction_id: &str) -> Strin
 
 /// POST a notification body; the status and the JSON answer.
 async fn post(server: &TestServer, body: String) -> (u16, serde_json::Value) {
-    let response = server
-        .client
-        .post(server.url(ROUTE))
+    post_to(server.client.clone(), server.url(ROUTE), body).await
+}
+
+/// [`post`] with an owned client and URL (for spawned tasks).
+async fn post_to(client: reqwest::Client, url: String, body: String) -> (u16, serde_json::Value) {
+    let response = client
+        .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body)
         .send()
@@ -470,4 +475,107 @@ async fn a_ledger_that_cannot_record_it_answers_503_so_apple_retries() {
         "{text}"
     );
     server.stop().await.unwrap();
+}
+
+/// Two verifier instances on one PostgreSQL database get the same `REFUND` at once (Apple's
+/// retries land on both behind a load balancer): one of the eight deliveries records it, every
+/// one is answered `200 revoked`, one `purchase.revoked` row is enqueued and the purchase is
+/// refused by both instances afterwards.
+#[cfg(feature = "postgres-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_postgresql_record_one_refund_once() {
+    let url = common::pg::fresh_database().await;
+    let receiver = RunningReceiver::start(0).await;
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let state = StateDir::new();
+        configure(&state.paths.config, &receiver.url());
+        let settings = state.settings();
+        let ledger = payseal_verifier::ledger::connect(&url, &common::pg::test_options())
+            .await
+            .unwrap();
+        servers.push(TestServer::start_with_ledger(state, settings, ledger).await);
+    }
+    let tx = new_transaction_id();
+    let receipt = purchase(&servers[0], &tx);
+    assert_eq!(
+        servers[0].verify("alice", &receipt).await.redemption,
+        Some(Redemption::First)
+    );
+    let refund = notification(&servers[1].state.store, "REFUND", &tx);
+    let answers = futures_join(
+        (0..8)
+            .map(|i| {
+                let server = &servers[i % 2];
+                post_to(server.client.clone(), server.url(ROUTE), refund.clone())
+            })
+            .collect(),
+    )
+    .await;
+    assert!(
+        answers
+            .iter()
+            .all(|(s, a)| *s == 200 && a["result"] == "revoked"),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|(_, a)| a["duplicate"] == false)
+            .count(),
+        1,
+        "{answers:?}"
+    );
+    for server in &servers {
+        assert_eq!(
+            server.verify("alice", &receipt).await.reason,
+            Some(Reason::Revoked)
+        );
+    }
+    let pg = common::pg::client(&url).await;
+    let revoked: i64 = pg
+        .query_one(
+            "SELECT COUNT(*) FROM payseal_outbox WHERE event_type = 'purchase.revoked'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(revoked, 1);
+    let recorded: i64 = pg
+        .query_one("SELECT COUNT(*) FROM payseal_store_notifications", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, 1);
+    receiver
+        .wait_for(Duration::from_secs(20), "paid + revoked", |s| {
+            s.events.len() >= 2
+        })
+        .await;
+    let ids: std::collections::HashSet<String> = receiver
+        .events()
+        .iter()
+        .filter(|e| e.event_type == PURCHASE_REVOKED)
+        .map(|e| e.id.clone())
+        .collect();
+    assert_eq!(ids.len(), 1, "one revocation event (deduplicated by id)");
+    for server in &mut servers {
+        server.stop().await.unwrap();
+    }
+}
+
+/// Run the futures concurrently and collect their outputs in order.
+#[cfg(feature = "postgres-tests")]
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F: Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }

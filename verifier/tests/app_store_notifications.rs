@@ -567,9 +567,9 @@ async fn two_instances_on_postgresql_record_one_refund_once() {
 
 /// Run the futures concurrently and collect their outputs in order.
 #[cfg(feature = "postgres-tests")]
-async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+async fn futures_join<F>(futures: Vec<F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();

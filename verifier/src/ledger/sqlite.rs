@@ -1129,6 +1129,38 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_file_gets_the_store_notifications_table_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        {
+            super::super::files::prepare(&path).unwrap();
+            let conn = connect(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(UPGRADE_TO_2).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO redemptions VALUES ('app_store', 'com.example', '2000000001',
+                 'alice', 'gems', 'ab', 'jti-1', 1, 2, 5, 'refunded')",
+                [],
+            )
+            .unwrap();
+        }
+        let l = SqliteLedger::open(&path).unwrap();
+        let conn = l.reader.lock().unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let notifications: i64 = conn
+            .query_row("SELECT COUNT(*) FROM store_notifications", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(notifications, 0);
+        let revoked = list_revocations_on(&conn, 10).unwrap();
+        assert_eq!(revoked.len(), 1);
+        assert_eq!(revoked[0].account_id.as_deref(), Some("alice"));
+    }
+
+    #[test]
     fn schema_version_mismatch_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.db");

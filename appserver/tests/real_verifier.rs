@@ -84,7 +84,7 @@ impl Running {
         let task = tokio::spawn(server.run(async move {
             let _ = rx.await;
         }));
-        payseal_verifier::tls::install_crypto_provider();
+        payseal_verifier::install_crypto_provider();
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use payseal_protocol::Store;
-use payseal_verifier::ledger::sqlite::SqliteLedger;
+use payseal_verifier::ledger::SqliteLedger;
 use payseal_verifier::ledger::{RedeemOutcome, RedemptionRequest};
 
 fn request(key: String) -> RedemptionRequest {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use payseal_protocol::Store;
-use payseal_verifier::ledger::postgres::PostgresLedger;
+use payseal_verifier::ledger::PostgresLedger;
 use payseal_verifier::ledger::{LedgerOptions, RedeemOutcome, RedemptionRequest, Redemptions};
 
 fn request(key: String) -> RedemptionRequest {

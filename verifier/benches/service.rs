@@ -8,7 +8,7 @@ use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use payseal_protocol::{envelope, Outcome, SdkInfo, Store, VerifyRequest, PROTOCOL_VERSION};
 use payseal_sandbox::{Order, SandboxStore};
-use payseal_verifier::service::Verifier;
+use payseal_verifier::Verifier;
 
 fn service(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();

@@ -18,17 +18,17 @@ use rcgen::{
 use zeroize::Zeroizing;
 
 /// The serving key's file name in the output folder.
-pub const KEY_FILE: &str = "privkey.pem";
+pub(crate) const KEY_FILE: &str = "privkey.pem";
 /// The CSR's file name.
-pub const CSR_FILE: &str = "request.csr.pem";
+pub(crate) const CSR_FILE: &str = "request.csr.pem";
 /// The self-signed leaf's file name.
-pub const SELF_SIGNED_FILE: &str = "selfsigned.pem";
+pub(crate) const SELF_SIGNED_FILE: &str = "selfsigned.pem";
 /// The backup key's file name.
-pub const BACKUP_KEY_FILE: &str = "backup-key.pem";
+pub(crate) const BACKUP_KEY_FILE: &str = "backup-key.pem";
 
 /// Why the TLS material could not be made. Never carries key material.
 #[derive(Debug, thiserror::Error)]
-pub enum CertError {
+pub(crate) enum CertError {
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -55,7 +55,7 @@ pub enum CertError {
 
 /// What `payseal-verifier tls` wrote.
 #[derive(Debug)]
-pub struct TlsOutput {
+pub(crate) struct TlsOutput {
     /// The serving key (mode 0600).
     pub key: PathBuf,
     /// True when the key file existed and was reused (its pin is unchanged).
@@ -74,7 +74,7 @@ pub struct TlsOutput {
 
 /// The leaf's parameters: `CA:FALSE`, digitalSignature, serverAuth, the hosts as SAN, CN the
 /// first host, valid from now for `days`.
-pub fn leaf_params(hosts: &[String], days: u32) -> Result<CertificateParams, CertError> {
+pub(crate) fn leaf_params(hosts: &[String], days: u32) -> Result<CertificateParams, CertError> {
     let Some(first) = hosts.first() else {
         return Err(CertError::Hosts("give at least one --host".into()));
     };
@@ -99,7 +99,7 @@ pub fn leaf_params(hosts: &[String], days: u32) -> Result<CertificateParams, Cer
 }
 
 /// A CSR (PEM) for `key` naming `hosts`.
-pub fn csr_pem(key: &KeyPair, hosts: &[String]) -> Result<String, CertError> {
+pub(crate) fn csr_pem(key: &KeyPair, hosts: &[String]) -> Result<String, CertError> {
     let leaf = leaf_params(hosts, 1)?;
     // What a CSR carries: the names, the subject and the usages; CA:FALSE and the validity
     // are the CA's to set (rcgen refuses them in a request).
@@ -115,7 +115,11 @@ pub fn csr_pem(key: &KeyPair, hosts: &[String]) -> Result<String, CertError> {
 }
 
 /// A self-signed leaf (PEM) for `key` naming `hosts`, valid `days`.
-pub fn self_signed_pem(key: &KeyPair, hosts: &[String], days: u32) -> Result<String, CertError> {
+pub(crate) fn self_signed_pem(
+    key: &KeyPair,
+    hosts: &[String],
+    days: u32,
+) -> Result<String, CertError> {
     leaf_params(hosts, days)?
         .self_signed(key)
         .map(|c| c.pem())
@@ -124,7 +128,11 @@ pub fn self_signed_pem(key: &KeyPair, hosts: &[String], days: u32) -> Result<Str
 
 /// Write (or reuse) the serving key, then the CSR and self-signed leaf for `hosts`, and make the
 /// backup key if missing, all in `dir`.
-pub fn generate_into(dir: &Path, hosts: &[String], days: u32) -> Result<TlsOutput, CertError> {
+pub(crate) fn generate_into(
+    dir: &Path,
+    hosts: &[String],
+    days: u32,
+) -> Result<TlsOutput, CertError> {
     leaf_params(hosts, days)?; // bad hosts stop before anything is written
     fs::create_dir_all(dir).map_err(io(dir))?;
     let key_path = dir.join(KEY_FILE);

@@ -31,13 +31,13 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
 /// `kind` of an HPKE key file.
-pub const HPKE_KIND: &str = "payseal-hpke-x25519";
+pub(crate) const HPKE_KIND: &str = "payseal-hpke-x25519";
 /// `kind` of a verdict key file.
-pub const VERDICT_KIND: &str = "payseal-verdict-ed25519";
+pub(crate) const VERDICT_KIND: &str = "payseal-verdict-ed25519";
 /// File name `keygen` gives the HPKE key.
-pub const HPKE_FILE: &str = "hpke.key";
+pub(crate) const HPKE_FILE: &str = "hpke.key";
 /// File name `keygen` gives the verdict key.
-pub const VERDICT_FILE: &str = "verdict.key";
+pub(crate) const VERDICT_FILE: &str = "verdict.key";
 
 /// Why a key file could not be read or written. Never carries key material.
 #[derive(Debug, thiserror::Error)]
@@ -171,7 +171,7 @@ pub fn read_verdict_key(path: &Path) -> Result<VerdictSigningKey, KeyError> {
 }
 
 /// Write `contents` to a new file with mode 0600; refuses to overwrite.
-pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
+pub(crate) fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), KeyError> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -198,7 +198,7 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), KeyError> 
 }
 
 /// Write an HPKE key file (mode 0600, never overwrites).
-pub fn write_hpke_key(path: &Path, key: &ServerKeyPair) -> Result<(), KeyError> {
+pub(crate) fn write_hpke_key(path: &Path, key: &ServerKeyPair) -> Result<(), KeyError> {
     let secret = Zeroizing::new(URL_SAFE_NO_PAD.encode(key.secret_bytes()));
     let text = Zeroizing::new(format!(
         "# PaySeal HPKE key (X25519 secret). Private: do not share or commit.\n\
@@ -210,7 +210,7 @@ pub fn write_hpke_key(path: &Path, key: &ServerKeyPair) -> Result<(), KeyError> 
 }
 
 /// Write a verdict signing key file (mode 0600, never overwrites).
-pub fn write_verdict_key(path: &Path, key: &VerdictSigningKey) -> Result<(), KeyError> {
+pub(crate) fn write_verdict_key(path: &Path, key: &VerdictSigningKey) -> Result<(), KeyError> {
     let seed = Zeroizing::new(key.seed());
     let seed_b64 = Zeroizing::new(URL_SAFE_NO_PAD.encode(*seed));
     let text = Zeroizing::new(format!(
@@ -223,13 +223,13 @@ pub fn write_verdict_key(path: &Path, key: &VerdictSigningKey) -> Result<(), Key
 }
 
 /// A key id for a new verdict key: `v1-` and the first 8 hex digits of the SHA-256 of its public key.
-pub fn verdict_kid_for(public_key: &[u8; 32]) -> String {
+pub(crate) fn verdict_kid_for(public_key: &[u8; 32]) -> String {
     let digest = Sha256::digest(public_key);
     format!("v1-{}", hex::encode(&digest[..4]))
 }
 
 /// A fresh verdict signing key with a kid derived from its public key.
-pub fn generate_verdict_key() -> VerdictSigningKey {
+pub(crate) fn generate_verdict_key() -> VerdictSigningKey {
     let draft = VerdictSigningKey::generate("draft");
     let seed = Zeroizing::new(draft.seed());
     let kid = verdict_kid_for(&draft.public_key().x);
@@ -238,7 +238,7 @@ pub fn generate_verdict_key() -> VerdictSigningKey {
 
 /// The paths `keygen` writes into `dir`.
 #[derive(Debug, Clone)]
-pub struct KeyPaths {
+pub(crate) struct KeyPaths {
     /// The HPKE key file.
     pub hpke: PathBuf,
     /// The verdict key file.
@@ -246,7 +246,7 @@ pub struct KeyPaths {
 }
 
 /// `keygen`: create `dir` if needed and write a new HPKE key (id 1) and verdict key; refuses to overwrite.
-pub fn generate_into(dir: &Path) -> Result<KeyPaths, KeyError> {
+pub(crate) fn generate_into(dir: &Path) -> Result<KeyPaths, KeyError> {
     fs::create_dir_all(dir).map_err(|source| KeyError::Io {
         path: dir.to_path_buf(),
         source,

@@ -27,18 +27,26 @@
 //! payseal-verifier check --config ./payseal-dev/verifier.toml --app dev.payseal.demo r.json
 //! ```
 
-pub mod certs;
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+
+mod certs;
 pub mod cli;
 pub mod config;
 pub mod dev;
-pub mod keys;
+mod keys;
 pub mod ledger;
-pub mod logging;
+mod logging;
 pub mod notifications;
 pub mod profile;
 pub mod rules;
 pub mod server;
-pub mod service;
+mod service;
 pub mod settings;
-pub mod tls;
+mod tls;
 pub mod webhook;
+
+pub use keys::{read_hpke_key, read_verdict_key, KeyError};
+pub use service::{now_ms, Decision, ServiceError, Verifier};
+pub use tls::{install_crypto_provider, leaf_pin, server_config, ReloadableTls, TlsError};

@@ -29,8 +29,6 @@ use crate::ledger::{
 use crate::rules::{self, AppRules, PartialPurchase, Purchase, Rejection, TrustAnchors};
 use crate::settings::{OfflineSettings, Settings};
 
-pub use payseal_protocol::request::{MAX_ID_BYTES, MAX_NONCE_BYTES};
-
 /// Why a request got no sealed verdict.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -254,7 +252,7 @@ fn store_revocation(store: Store) -> Option<&'static str> {
 /// ([`crate::ledger::classify_revocation`]): a second call changes nothing and sends nothing,
 /// and a transaction that was never redeemed gives [`RevokeOutcome::NotFound`] and records
 /// nothing.
-pub async fn revoke(
+pub(crate) async fn revoke(
     settings: &Settings,
     ledger: &dyn Redemptions,
     store: Store,
@@ -348,7 +346,7 @@ fn not_paid(
 
 /// The purchase part of an offline check report.
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckedPurchase {
+pub(crate) struct CheckedPurchase {
     /// Production or sandbox.
     pub environment: payseal_protocol::Environment,
     /// Product id.
@@ -368,7 +366,7 @@ pub struct CheckedPurchase {
 
 /// What `payseal-verifier check` prints: the store rule's decision for one receipt, offline.
 #[derive(Debug, Clone, Serialize)]
-pub struct CheckReport {
+pub(crate) struct CheckReport {
     /// The app id checked against.
     pub app: String,
     /// The receipt's store (absent when the receipt JSON did not parse).
@@ -391,7 +389,7 @@ pub struct CheckReport {
 
 impl CheckReport {
     /// The report for a receipt file that is not receipt JSON.
-    pub fn malformed(app_id: &str, detail: String) -> Self {
+    pub(crate) fn malformed(app_id: &str, detail: String) -> Self {
         Self {
             app: app_id.to_string(),
             store: None,
@@ -405,7 +403,7 @@ impl CheckReport {
 }
 
 /// Run the store rule for `receipt` against `app_id` offline (no ledger, no server settings).
-pub fn check_offline(
+pub(crate) fn check_offline(
     settings: &OfflineSettings,
     app_id: &str,
     receipt: &Receipt,

@@ -42,7 +42,7 @@ pub fn install_crypto_provider() {
 }
 
 /// Read the certificate chain (leaf first) from a PEM file.
-pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let cert_err = |reason: String| TlsError::Cert {
         path: path.to_path_buf(),
         reason,
@@ -134,7 +134,7 @@ pub fn leaf_pin(cert_pem: &Path) -> Result<String, TlsError> {
 }
 
 /// A self-signed certificate and its key, as PEM.
-pub struct SelfSigned {
+pub(crate) struct SelfSigned {
     /// Certificate PEM.
     pub cert_pem: String,
     /// Private key PEM (PKCS#8). Secret: write it with mode 0600.
@@ -148,7 +148,7 @@ impl std::fmt::Debug for SelfSigned {
 }
 
 /// A self-signed ECDSA P-256 certificate for `names` (DNS names or IP addresses).
-pub fn self_signed(names: &[&str]) -> Result<SelfSigned, TlsError> {
+pub(crate) fn self_signed(names: &[&str]) -> Result<SelfSigned, TlsError> {
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     let certified =
         rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
@@ -159,7 +159,7 @@ pub fn self_signed(names: &[&str]) -> Result<SelfSigned, TlsError> {
 }
 
 /// A fresh backup key pair: its private key PEM and its `sha256/<base64>` SPKI pin.
-pub fn backup_key() -> Result<(zeroize::Zeroizing<String>, String), TlsError> {
+pub(crate) fn backup_key() -> Result<(zeroize::Zeroizing<String>, String), TlsError> {
     let key = rcgen::KeyPair::generate().map_err(|e| TlsError::Generate(e.to_string()))?;
     let pin = payseal_protocol::pin::spki_pin(&key.public_key_der());
     Ok((zeroize::Zeroizing::new(key.serialize_pem()), pin))

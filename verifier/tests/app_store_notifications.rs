@@ -454,7 +454,7 @@ async fn a_ledger_that_cannot_record_it_answers_503_so_apple_retries() {
         ..Default::default()
     };
     let down: Arc<dyn payseal_verifier::ledger::Ledger> =
-        Arc::new(payseal_verifier::ledger::postgres::PostgresLedger::new(&url, &options).unwrap());
+        Arc::new(payseal_verifier::ledger::PostgresLedger::new(&url, &options).unwrap());
     let state = StateDir::new();
     let settings = state.settings();
     let mut server = TestServer::start_with_ledger(state, settings, down).await;

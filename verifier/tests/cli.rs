@@ -32,8 +32,8 @@ fn keygen_writes_private_files_and_refuses_to_overwrite() {
         .unwrap();
     assert!(o.status.success(), "{o:?}");
     let hpke = std::fs::read(out.join("hpke.key")).unwrap();
-    payseal_verifier::keys::read_hpke_key(&out.join("hpke.key")).unwrap();
-    payseal_verifier::keys::read_verdict_key(&out.join("verdict.key")).unwrap();
+    payseal_verifier::read_hpke_key(&out.join("hpke.key")).unwrap();
+    payseal_verifier::read_verdict_key(&out.join("verdict.key")).unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -66,7 +66,7 @@ fn profile_prints_a_valid_profile_with_leaf_and_backup_pins() {
     assert!(o.status.success(), "{o:?}");
     let profile = Profile::parse(&String::from_utf8(o.stdout).unwrap()).unwrap();
     let settings = state.settings();
-    let leaf = payseal_verifier::tls::leaf_pin(&settings.tls.cert_pem).unwrap();
+    let leaf = payseal_verifier::leaf_pin(&settings.tls.cert_pem).unwrap();
     assert_eq!(
         profile.document().tls_pins,
         vec![leaf, settings.backup_pins[0].clone()]

@@ -30,7 +30,7 @@ use payseal_protocol::envelope::{self, KeyConfig};
 use payseal_protocol::verdict::VerdictVerifier;
 use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store, VerdictClaims};
 use payseal_sandbox::{Order, SandboxStore};
-use payseal_verifier::ledger::sqlite::SqliteLedger;
+use payseal_verifier::ledger::SqliteLedger;
 use payseal_verifier::server::REQUEST_CONTENT_TYPE;
 
 /// Concurrent client tasks.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::ledger_suite::TestLedger;
 use common::{request, StateDir, TestServer, APP};
 use payseal_protocol::Store;
-use payseal_verifier::ledger::postgres::PostgresLedger;
+use payseal_verifier::ledger::PostgresLedger;
 use payseal_verifier::ledger::{self, LedgerOptions};
 
 async fn sqlite_ledger() -> TestLedger {

@@ -115,12 +115,10 @@ async fn two_instances_one_postgres_one_first_per_receipt_losers_already_redeeme
     }
 
     // The shared table holds one row per receipt, owned by the winner.
-    let ledger = payseal_verifier::ledger::postgres::PostgresLedger::connect(
-        &db,
-        &common::pg::test_options(),
-    )
-    .await
-    .unwrap();
+    let ledger =
+        payseal_verifier::ledger::PostgresLedger::connect(&db, &common::pg::test_options())
+            .await
+            .unwrap();
     assert_eq!(ledger.count_redemptions().await.unwrap(), RECEIPTS as u64);
     let pg = common::pg::client(&db).await;
     let migrations: i64 = pg
@@ -130,7 +128,7 @@ async fn two_instances_one_postgres_one_first_per_receipt_losers_already_redeeme
         .get(0);
     assert_eq!(
         migrations,
-        payseal_verifier::ledger::postgres::MIGRATIONS.len() as i64,
+        payseal_verifier::ledger::MIGRATIONS.len() as i64,
         "two instances migrated once"
     );
     for (r, owner, _) in &owners {

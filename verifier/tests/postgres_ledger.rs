@@ -10,8 +10,8 @@ use std::process::Command;
 
 use common::pg::{client, fresh_database, test_options};
 use common::StateDir;
-use payseal_verifier::ledger::postgres::{PostgresLedger, MIGRATIONS};
 use payseal_verifier::ledger::{LedgerError, LedgerOptions, Redemptions};
+use payseal_verifier::ledger::{PostgresLedger, MIGRATIONS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instances_starting_together_migrate_once() {
@@ -49,7 +49,7 @@ async fn instances_starting_together_migrate_once() {
     let status = ledgers[0].schema_status().await.unwrap();
     assert_eq!(
         status.applied,
-        payseal_verifier::ledger::postgres::MIGRATIONS
+        payseal_verifier::ledger::MIGRATIONS
             .iter()
             .map(|m| m.version)
             .collect::<Vec<_>>()
@@ -73,13 +73,13 @@ async fn without_auto_migrate_the_start_fails_until_migrations_are_applied() {
     let ledger = PostgresLedger::new(&url, &manual).unwrap();
     assert_eq!(
         ledger.schema_status().await.unwrap().pending.len(),
-        payseal_verifier::ledger::postgres::MIGRATIONS.len()
+        payseal_verifier::ledger::MIGRATIONS.len()
     );
     // Not migrated: not ready (the table is missing).
     assert!(ledger.ready().await.is_err());
     assert_eq!(
         ledger.migrate().await.unwrap(),
-        payseal_verifier::ledger::postgres::MIGRATIONS
+        payseal_verifier::ledger::MIGRATIONS
             .iter()
             .map(|m| m.version)
             .collect::<Vec<_>>()
@@ -180,7 +180,7 @@ async fn migrate_command_checks_applies_and_reports() {
     assert!(
         text.contains(&format!(
             "0 migration(s) applied, {} pending",
-            payseal_verifier::ledger::postgres::MIGRATIONS.len()
+            payseal_verifier::ledger::MIGRATIONS.len()
         )),
         "{text}"
     );
@@ -191,7 +191,7 @@ async fn migrate_command_checks_applies_and_reports() {
     assert!(
         text.contains(&format!(
             "{} migration(s) applied, 0 pending",
-            payseal_verifier::ledger::postgres::MIGRATIONS.len()
+            payseal_verifier::ledger::MIGRATIONS.len()
         )),
         "{text}"
     );

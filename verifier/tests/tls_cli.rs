@@ -232,7 +232,7 @@ fn tls_writes_a_leaf_csr_and_keys_and_reuses_the_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_accepts_the_leaves_and_a_renewal_keeps_the_pin() {
-    payseal_verifier::tls::install_crypto_provider();
+    payseal_verifier::install_crypto_provider();
     let state = StateDir::new();
     let out = state.dir.path().join("prod-tls");
     let (code, stdout, stderr) = tls_cmd(&out, &["localhost", "127.0.0.1"]);

@@ -122,9 +122,9 @@ async fn receiver_failing_first_deliveries_gets_every_paid_first_exactly_once() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_altered_and_stale_webhooks_are_refused_by_the_receiver() {
     let receiver = RunningReceiver::start(0).await;
-    payseal_verifier::tls::install_crypto_provider();
+    payseal_verifier::install_crypto_provider();
     let client = reqwest::Client::new();
-    let now = payseal_verifier::service::now_ms() / 1000;
+    let now = payseal_verifier::now_ms() / 1000;
     let body = format!(
         r#"{{"id":"evt-1","type":"purchase.paid","created":{now},"app":"{APP}","data":{{"sub":"alice"}}}}"#
     );

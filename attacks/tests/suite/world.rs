@@ -18,7 +18,7 @@ use payseal_protocol::{Receipt, SdkInfo, Store, VerifyRequest, PROTOCOL_VERSION}
 use payseal_sandbox::{Order, SandboxStore};
 use payseal_sdk_core::{CheckedVerdict, Client, ClientError, Options, PaySealError};
 use payseal_verifier::dev::{DevPaths, DEV_APP_ID};
-use payseal_verifier::ledger::sqlite::SqliteLedger;
+use payseal_verifier::ledger::SqliteLedger;
 use payseal_verifier::server::{ConnectionLimits, Server, REQUEST_CONTENT_TYPE};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use tokio::sync::oneshot;
@@ -109,7 +109,7 @@ fn localhost_url(addr: SocketAddr) -> String {
 impl World {
     /// Prepare the state, start the verifier, fetch its JWKS.
     pub async fn start() -> Result<Arc<World>, String> {
-        payseal_verifier::tls::install_crypto_provider();
+        payseal_verifier::install_crypto_provider();
         let state = tempfile::tempdir().map_err(|e| e.to_string())?;
         let paths = payseal_verifier::dev::prepare(state.path(), "127.0.0.1:0".parse().unwrap())
             .map_err(|e| format!("dev prepare: {e}"))?;

@@ -286,8 +286,8 @@ pub struct Observed {
 
 /// Serve TLS with `files` on 127.0.0.1 and record what clients do; never answers HTTP.
 pub async fn impostor(files: &TlsFiles) -> (SocketAddr, Arc<Observed>) {
-    payseal_verifier::tls::install_crypto_provider();
-    observing_server(payseal_verifier::tls::server_config(files).unwrap()).await
+    payseal_verifier::install_crypto_provider();
+    observing_server(payseal_verifier::server_config(files).unwrap()).await
 }
 
 /// A TLS 1.2-only server with `files` (the verifier's own, pinned and trusted, certificate).
@@ -461,8 +461,8 @@ async fn relay_verify(
 impl Relay {
     /// Start a relay to `verifier` presenting the verifier's own certificate.
     pub async fn start(verifier: &TestVerifier, mode: RelayMode) -> Self {
-        payseal_verifier::tls::install_crypto_provider();
-        let tls = payseal_verifier::tls::server_config(&verifier.tls_files()).unwrap();
+        payseal_verifier::install_crypto_provider();
+        let tls = payseal_verifier::server_config(&verifier.tls_files()).unwrap();
         let client = reqwest::Client::builder()
             .use_rustls_tls()
             .tls_built_in_root_certs(false)

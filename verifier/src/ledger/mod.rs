@@ -35,14 +35,16 @@ use std::time::Duration;
 use payseal_protocol::Store;
 
 mod decision;
-pub mod files;
-pub mod postgres;
-pub mod sqlite;
+pub(crate) mod files;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
 
 use crate::notifications::log::NotificationLog;
 use crate::webhook::outbox::{NewDelivery, Outbox};
 use crate::webhook::EventError;
 pub use decision::{classify, classify_reinstatement, classify_revocation};
+pub use postgres::{Migration, PostgresLedger, SchemaStatus, MIGRATIONS};
+pub use sqlite::SqliteLedger;
 
 /// The `account_id` of a *refusal row*: a revoked row recorded for a transaction the store
 /// refunded before anyone redeemed it (a store notification), so that its first presentation

@@ -107,17 +107,14 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// The table recording applied migrations.
-pub const MIGRATIONS_TABLE: &str = "payseal_schema_migrations";
-
 /// Key of the session advisory lock held while migrating (ASCII "PaySeal1").
-pub const MIGRATION_LOCK_KEY: i64 = 0x5061_7953_6561_6c31;
+pub(crate) const MIGRATION_LOCK_KEY: i64 = 0x5061_7953_6561_6c31;
 
 /// How long a starting instance waits for another one's migration lock.
-pub const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
+pub(crate) const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// Attempts of one redemption on serialization failures and deadlocks.
-pub const MAX_RETRIES: usize = 3;
+pub(crate) const MAX_RETRIES: usize = 3;
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS payseal_schema_migrations (
     version       BIGINT PRIMARY KEY,

@@ -47,10 +47,10 @@ use payseal_protocol::Store;
 const SCHEMA_VERSION: i64 = 4;
 
 /// Most redemptions committed together.
-pub const MAX_BATCH: usize = 256;
+pub(crate) const MAX_BATCH: usize = 256;
 
 /// How long a writer waits for another process's lock before failing the batch.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS redemptions (
@@ -150,7 +150,7 @@ impl std::fmt::Debug for SqliteLedger {
     }
 }
 
-pub use super::RedemptionRow;
+pub(crate) use super::RedemptionRow;
 
 fn schema_error(message: String) -> LedgerError {
     LedgerError::Database(rusqlite::Error::InvalidParameterName(message))

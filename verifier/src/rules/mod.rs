@@ -21,11 +21,11 @@
 //! missing, too short, unparseable or in the wrong order is `untrusted_chain`.
 //! [`Rejection::partial`] is filled only from data whose signature (and chain) verified.
 
-pub mod app_store;
-pub mod google_play;
-pub mod huawei;
+pub(crate) mod app_store;
+pub(crate) mod google_play;
+pub(crate) mod huawei;
 mod rsa_key;
-pub mod sandbox;
+pub(crate) mod sandbox;
 mod trust;
 
 use payseal_protocol::{Environment, Reason, Receipt, Store};
@@ -194,7 +194,7 @@ pub(crate) struct Refusal {
 
 impl Refusal {
     /// A refusal for `reason`.
-    pub fn new(reason: Reason, detail: impl Into<String>) -> Refusal {
+    pub(crate) fn new(reason: Reason, detail: impl Into<String>) -> Refusal {
         Refusal {
             reason,
             detail: detail.into(),

@@ -13,12 +13,12 @@ use hyper_util::server::conn::auto::Builder;
 
 /// Client-opened HTTP/2 streams reset before the server accepted them, after which the
 /// connection gets GOAWAY (the "rapid reset" flood, CVE-2023-44487; h2's default).
-pub const HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+pub(crate) const HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
 /// Streams the server itself reset for protocol errors, after which the connection gets GOAWAY
 /// (RUSTSEC-2024-0003).
-pub const HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 256;
+pub(crate) const HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 256;
 /// Largest HTTP/1 read buffer (request head), bytes.
-pub const HTTP1_MAX_BUF_BYTES: usize = 64 * 1024;
+pub(crate) const HTTP1_MAX_BUF_BYTES: usize = 64 * 1024;
 
 /// Limits applied to every connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use prometheus_client::registry::Registry;
 
 /// Labels of `payseal_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
+pub(crate) struct RequestLabels {
     /// Route template, e.g. `/v1/verify`.
     pub route: &'static str,
     /// HTTP status code.
@@ -36,35 +36,35 @@ pub struct RequestLabels {
 
 /// Labels of `payseal_request_duration_seconds`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabels {
+pub(crate) struct RouteLabels {
     /// Route template.
     pub route: &'static str,
 }
 
 /// Labels of `payseal_webhook_deliveries_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WebhookLabels {
+pub(crate) struct WebhookLabels {
     /// `delivered`, `retried` or `failed`.
     pub result: &'static str,
 }
 
 /// Labels of `payseal_connections_refused_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RefusedLabels {
+pub(crate) struct RefusedLabels {
     /// `per_ip` or `capacity`.
     pub reason: &'static str,
 }
 
 /// Labels of `payseal_connections_timed_out_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TimeoutLabels {
+pub(crate) struct TimeoutLabels {
     /// `handshake` or `idle`.
     pub phase: &'static str,
 }
 
 /// Labels of `payseal_store_notifications_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct NotificationLabels {
+pub(crate) struct NotificationLabels {
     /// `app_store`, `google_play`, ...
     pub store: &'static str,
     /// The store's notification type (`REFUND`, ...), `unknown` or `other`.
@@ -79,7 +79,7 @@ fn latency_histogram() -> Histogram {
 }
 
 /// The verifier's metrics registry.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
@@ -101,7 +101,7 @@ impl std::fmt::Debug for Metrics {
 
 impl Metrics {
     /// A fresh registry with the verifier's metrics.
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("payseal");
         let requests = Family::<RequestLabels, Counter>::default();
         let latency: Family<RouteLabels, Histogram, fn() -> Histogram> =
@@ -190,7 +190,7 @@ impl Metrics {
     }
 
     /// Count one request and its latency.
-    pub fn observe(&self, labels: RequestLabels, seconds: f64) {
+    pub(crate) fn observe(&self, labels: RequestLabels, seconds: f64) {
         self.latency
             .get_or_create(&RouteLabels {
                 route: labels.route,
@@ -200,48 +200,48 @@ impl Metrics {
     }
 
     /// Count one webhook attempt: `delivered`, `retried` or `failed`.
-    pub fn webhook_attempt(&self, result: &'static str) {
+    pub(crate) fn webhook_attempt(&self, result: &'static str) {
         self.webhooks.get_or_create(&WebhookLabels { result }).inc();
     }
 
     /// Set the outbox's pending count.
-    pub fn set_outbox_pending(&self, n: u64) {
+    pub(crate) fn set_outbox_pending(&self, n: u64) {
         self.outbox_pending
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// A connection was admitted; `open` are counted against the cap now.
-    pub fn connection_opened(&self, open: usize) {
+    pub(crate) fn connection_opened(&self, open: usize) {
         self.conns_accepted.inc();
         self.set_connections_open(open);
     }
 
     /// Connections counted against the cap now.
-    pub fn set_connections_open(&self, open: usize) {
+    pub(crate) fn set_connections_open(&self, open: usize) {
         self.conns_open.set(i64::try_from(open).unwrap_or(i64::MAX));
     }
 
     /// A connection was refused on accept: `per_ip` or `capacity`.
-    pub fn connection_refused(&self, reason: &'static str) {
+    pub(crate) fn connection_refused(&self, reason: &'static str) {
         self.conns_refused
             .get_or_create(&RefusedLabels { reason })
             .inc();
     }
 
     /// An idle connection was shed.
-    pub fn connection_shed(&self) {
+    pub(crate) fn connection_shed(&self) {
         self.conns_shed.inc();
     }
 
     /// A connection timed out: `handshake` or `idle`.
-    pub fn connection_timed_out(&self, phase: &'static str) {
+    pub(crate) fn connection_timed_out(&self, phase: &'static str) {
         self.conns_timed_out
             .get_or_create(&TimeoutLabels { phase })
             .inc();
     }
 
     /// Count one store notification.
-    pub fn store_notification(
+    pub(crate) fn store_notification(
         &self,
         store: &'static str,
         r#type: &'static str,
@@ -257,7 +257,7 @@ impl Metrics {
     }
 
     /// The OpenMetrics text exposition.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -31,11 +31,11 @@ use crate::service::{ServiceError, Verifier};
 use crate::settings::Settings;
 use crate::tls::{ReloadableTls, TlsError};
 
-pub mod limits;
+pub(crate) mod limits;
 mod listener;
-pub mod metrics;
-pub mod problem;
-pub mod store_notifications;
+pub(crate) mod metrics;
+pub(crate) mod problem;
+pub(crate) mod store_notifications;
 mod table;
 
 pub use limits::ConnectionLimits;

@@ -5,11 +5,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// `Content-Type` of problem documents.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// Problem type URI; `about:blank` means "see the status code".
     #[serde(rename = "type")]
     pub type_: &'static str,
@@ -30,7 +30,7 @@ pub struct Problem {
 
 impl Problem {
     /// A problem with `about:blank` type.
-    pub fn new(status: StatusCode, title: &'static str, class: &'static str) -> Self {
+    pub(crate) fn new(status: StatusCode, title: &'static str, class: &'static str) -> Self {
         Self {
             type_: "about:blank",
             title,
@@ -42,13 +42,13 @@ impl Problem {
     }
 
     /// With a detail line.
-    pub fn detail(mut self, detail: &'static str) -> Self {
+    pub(crate) fn detail(mut self, detail: &'static str) -> Self {
         self.detail = Some(detail);
         self
     }
 
     /// With `Retry-After`.
-    pub fn retry_after(mut self, seconds: u32) -> Self {
+    pub(crate) fn retry_after(mut self, seconds: u32) -> Self {
         self.retry_after = Some(seconds);
         self
     }
@@ -56,7 +56,7 @@ impl Problem {
 
 /// What a response carries for the metrics/logging layer.
 #[derive(Debug, Clone, Copy)]
-pub struct Tag {
+pub(crate) struct Tag {
     /// `paid`, `not_paid` or `none`.
     pub outcome: &'static str,
     /// Verdict reason, error class or `none`.

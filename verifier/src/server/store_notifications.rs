@@ -25,7 +25,7 @@ use crate::service::now_ms;
 
 /// Largest notification body accepted (an App Store notification with transaction and renewal
 /// info, each with its `x5c` chain, is about 20 KiB), whatever `max_body_bytes` says.
-pub const MAX_NOTIFICATION_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_NOTIFICATION_BYTES: usize = 256 * 1024;
 
 /// `POST /v1/stores/app-store/notifications`.
 pub(super) async fn app_store(

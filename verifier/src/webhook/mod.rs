@@ -26,9 +26,9 @@ use crate::ledger::RedemptionRow;
 use outbox::NewDelivery;
 
 pub mod outbox;
-pub mod receiver;
+pub(crate) mod receiver;
 pub mod signing;
-pub mod worker;
+pub(crate) mod worker;
 
 pub use payseal_protocol::webhook::{Event, RevokedData};
 pub use receiver::{

@@ -3,6 +3,5 @@
 //! re-exported here and by `payseal-appserver`.
 
 pub use payseal_protocol::webhook::{
-    verify_webhook, Event, WebhookError, WebhookEvent, DEFAULT_TOLERANCE, PURCHASE_PAID,
-    PURCHASE_REVOKED,
+    verify_webhook, WebhookError, WebhookEvent, DEFAULT_TOLERANCE, PURCHASE_PAID, PURCHASE_REVOKED,
 };

@@ -23,7 +23,7 @@ use crate::server::metrics::Metrics;
 
 /// Why the worker could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
+pub(crate) enum WorkerError {
     /// The HTTP client could not be built (TLS configuration).
     #[error("webhook HTTP client: {0}")]
     Client(String),
@@ -31,7 +31,7 @@ pub enum WorkerError {
 
 /// The delivery worker (not running yet: [`Worker::spawn`]).
 #[derive(Debug, Clone)]
-pub struct Worker {
+pub(crate) struct Worker {
     outbox: Arc<dyn Outbox>,
     webhooks: Arc<HashMap<String, WebhookSettings>>,
     settings: WorkerSettings,
@@ -42,14 +42,14 @@ pub struct Worker {
 /// A running worker; [`WorkerHandle::stop`] ends it (an attempt in flight is abandoned: its
 /// row's lease ends and it is sent again, which receivers deduplicate).
 #[derive(Debug)]
-pub struct WorkerHandle {
+pub(crate) struct WorkerHandle {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 impl WorkerHandle {
     /// Stop the worker and wait for it (at most `grace`, then it is aborted).
-    pub async fn stop(self, grace: Duration) {
+    pub(crate) async fn stop(self, grace: Duration) {
         let _ = self.stop.send(true);
         let mut task = self.task;
         if tokio::time::timeout(grace, &mut task).await.is_err() {
@@ -88,7 +88,7 @@ fn ms(d: Duration) -> i64 {
 
 /// The delay before attempt `attempts + 1`: `base × 2^(attempts−1)` capped at `max`, then a
 /// uniformly random point in its upper half.
-pub fn backoff(settings: &WorkerSettings, attempts: i64) -> Duration {
+pub(crate) fn backoff(settings: &WorkerSettings, attempts: i64) -> Duration {
     let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
     let full = settings
         .retry_base
@@ -101,7 +101,7 @@ pub fn backoff(settings: &WorkerSettings, attempts: i64) -> Duration {
 
 impl Worker {
     /// A worker delivering `outbox` to the `webhooks` of each app.
-    pub fn new(
+    pub(crate) fn new(
         outbox: Arc<dyn Outbox>,
         webhooks: Arc<HashMap<String, WebhookSettings>>,
         settings: WorkerSettings,
@@ -118,7 +118,7 @@ impl Worker {
     }
 
     /// Start polling on the current tokio runtime.
-    pub fn spawn(self) -> WorkerHandle {
+    pub(crate) fn spawn(self) -> WorkerHandle {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
@@ -139,7 +139,7 @@ impl Worker {
 
     /// One poll: claim due rows, attempt each, record the results, refresh the pending gauge.
     /// Returns whether the batch was full (more may be due).
-    pub async fn poll_once(&self) -> bool {
+    pub(crate) async fn poll_once(&self) -> bool {
         let now = now_ms();
         let lease = now.saturating_add(ms(self.settings.request_timeout) * 2 + 5_000);
         let rows = match self

@@ -13,9 +13,9 @@ use payseal_verifier::ledger::{
     Ledger, RedeemOutcome, RedemptionRequest, RedemptionRow, RevocationRequest, RevokeNotice,
     RevokeOutcome,
 };
-use payseal_verifier::service::Verifier;
 use payseal_verifier::webhook::outbox::{AttemptResult, DeliveryState, NewDelivery, OutboxFilter};
 use payseal_verifier::webhook::EventError;
+use payseal_verifier::Verifier;
 
 use super::{open_verdict, request, StateDir, APP};
 

@@ -14,7 +14,7 @@ use payseal_protocol::{
     Receipt, SdkInfo, Store, VerdictClaims, VerifyRequest, VerifyResponse, PROTOCOL_VERSION,
 };
 use payseal_sandbox::{Order, SandboxStore};
-use payseal_verifier::ledger::sqlite::SqliteLedger;
+use payseal_verifier::ledger::SqliteLedger;
 use payseal_verifier::server::{Server, ServerError, REQUEST_CONTENT_TYPE};
 use payseal_verifier::settings::Settings;
 use tokio::sync::oneshot;
@@ -124,7 +124,7 @@ pub struct TestServer {
 
 /// An HTTPS client that trusts `cert_pem` only.
 pub fn client_for(cert_pem: &Path) -> reqwest::Client {
-    payseal_verifier::tls::install_crypto_provider();
+    payseal_verifier::install_crypto_provider();
     let pem = std::fs::read(cert_pem).unwrap();
     reqwest::Client::builder()
         .use_rustls_tls()
@@ -291,7 +291,7 @@ pub fn open_verdict(
     let plain = ctx.open_response(sealed).unwrap();
     let response: VerifyResponse = serde_json::from_slice(&plain).unwrap();
     assert_eq!(response.v, PROTOCOL_VERSION);
-    let now = payseal_verifier::service::now_ms() / 1000;
+    let now = payseal_verifier::now_ms() / 1000;
     verdicts.verify(&response.verdict, now).unwrap()
 }
 

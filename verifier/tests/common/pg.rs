@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use payseal_verifier::ledger::postgres::PostgresLedger;
+use payseal_verifier::ledger::PostgresLedger;
 use payseal_verifier::ledger::{Ledger, LedgerOptions};
 
 /// The server's URL (superuser, trust authentication on 127.0.0.1).

@@ -69,7 +69,7 @@ impl Drop for RunningReceiver {
 }
 
 fn now() -> i64 {
-    payseal_verifier::service::now_ms() / 1000
+    payseal_verifier::now_ms() / 1000
 }
 
 /// One request in flight for `id` (removed from `Seen::in_flight` when dropped, also when the

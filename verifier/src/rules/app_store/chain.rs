@@ -164,7 +164,7 @@ pub(crate) struct ChainCache {
 
 impl ChainCache {
     /// An empty cache holding at most `capacity` chains.
-    pub fn new(capacity: usize) -> ChainCache {
+    pub(crate) fn new(capacity: usize) -> ChainCache {
         ChainCache {
             chains: Mutex::new(LruCache::new(capacity)),
             hits: AtomicU64::new(0),
@@ -173,7 +173,7 @@ impl ChainCache {
     }
 
     /// The key of (leaf, intermediate).
-    pub fn key(leaf_der: &[u8], inter_der: &[u8]) -> ChainKey {
+    pub(crate) fn key(leaf_der: &[u8], inter_der: &[u8]) -> ChainKey {
         let mut h = Sha256::new();
         for part in [leaf_der, inter_der] {
             h.update((part.len() as u64).to_be_bytes());
@@ -183,7 +183,7 @@ impl ChainCache {
     }
 
     /// The chain under `key`, if it passed before.
-    pub fn get(&self, key: &ChainKey) -> Option<Arc<VerifiedChain>> {
+    pub(crate) fn get(&self, key: &ChainKey) -> Option<Arc<VerifiedChain>> {
         let found = self
             .chains
             .lock()
@@ -199,14 +199,14 @@ impl ChainCache {
     }
 
     /// Remember a chain that passed.
-    pub fn insert(&self, key: ChainKey, chain: Arc<VerifiedChain>) {
+    pub(crate) fn insert(&self, key: ChainKey, chain: Arc<VerifiedChain>) {
         if let Ok(mut m) = self.chains.lock() {
             m.insert(key, chain);
         }
     }
 
     /// Hits, misses and size so far.
-    pub fn stats(&self) -> ChainCacheStats {
+    pub(crate) fn stats(&self) -> ChainCacheStats {
         ChainCacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),

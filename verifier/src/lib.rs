@@ -6,18 +6,12 @@
 //! redemption in a ledger so a receipt pays once and for one account, and answers with a sealed,
 //! Ed25519-signed verdict (compact JWS) that the app and its application server can check.
 //!
-//! Parts: [`config`] (TOML + environment → [`settings::Settings`]), [`keys`] (key files),
-//! [`rules`] (the pure store rules), [`ledger`] (the redemption ledger and webhook outbox;
-//! SQLite by default, PostgreSQL for several instances), [`service`] (the decision),
-//! [`webhook`] (signed delivery to the application server and the receiver's check),
-//! [`notifications`] (store server notifications: refunds and revocations the stores report),
-//! [`server`] (HTTPS: `POST /v1/verify`, `GET /v1/keys`, `/healthz`, `/readyz`, `/metrics`),
-//! [`tls`], [`certs`] (production TLS key, CSR and leaf), [`profile`] (the SDK profile), [`dev`]
-//! (development mode), [`logging`] (text or JSON lines) and [`cli`].
-//!
 //! It is **not** a store client: it never calls Google, Apple or Huawei servers; it trusts
 //! signatures and the roots you configure. It is not the SDK (`payseal-sdk-core`), and it does
-//! not deliver items: the app's own server does that from the verdict.
+//! not deliver items: the app's own server does that from the verdict. Nor is this library a
+//! stable API for third parties: the product is the `payseal-verifier` binary ([`cli::main`]);
+//! the library is public so that its tests, benchmarks, the fuzz targets and the other crates'
+//! tests can embed the server and its parts.
 //!
 //! ```text
 //! # A complete local setup (keys, self-signed TLS, sandbox store, config) in one folder:
@@ -26,6 +20,49 @@
 //! payseal-sandbox google-play --dir ./payseal-dev --app dev.payseal.demo --product coins_100 > r.json
 //! payseal-verifier check --config ./payseal-dev/verifier.toml --app dev.payseal.demo r.json
 //! ```
+//!
+//! The same, embedded: a development state folder, the server bound on a free port, stopped.
+//!
+//! ```
+//! use payseal_verifier::{dev, profile, server::Server};
+//!
+//! let state = tempfile::tempdir().unwrap();
+//! // A free port (the public URL in the profile names it, so not `:0`).
+//! let listen = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+//! let paths = dev::prepare(state.path(), listen).unwrap(); // keys, TLS, sandbox store, config
+//! let settings = dev::load(&paths, listen).unwrap();
+//! let profile = profile::build(&settings).unwrap(); // what the app embeds to trust this server
+//! assert!(profile.to_json().contains(&format!("https://localhost:{}", listen.port())));
+//!
+//! let server = Server::bind(settings).unwrap(); // TLS loaded, ledger opened, port bound
+//! assert_eq!(server.local_addr(), listen);
+//! let runtime = tokio::runtime::Runtime::new().unwrap();
+//! // `run` serves until the future completes; here it completes at once (graceful shutdown).
+//! runtime.block_on(server.run(async {})).unwrap();
+//! ```
+//!
+//! ## Public face
+//!
+//! At the root: the decision ([`Verifier`], [`Decision`], [`ServiceError`], [`now_ms`]), the TLS
+//! set-up ([`install_crypto_provider`], [`server_config`], [`leaf_pin`], [`ReloadableTls`],
+//! [`TlsError`]) and the key files' readers ([`read_hpke_key`], [`read_verdict_key`],
+//! [`KeyError`]). Then one section per concept:
+//! - [`config`]: TOML + environment → [`settings::Settings`] ([`settings`]: the typed settings);
+//! - [`dev`]: development mode (a complete local state folder); [`profile`]: the SDK profile;
+//! - [`rules`]: the pure store rules ([`rules::check_receipt`]);
+//! - [`ledger`]: the redemption ledger and webhook outbox (SQLite by default, PostgreSQL for
+//!   several instances): [`ledger::open`], [`ledger::connect`], [`ledger::SqliteLedger`],
+//!   [`ledger::PostgresLedger`];
+//! - [`webhook`]: signed delivery to the application server ([`webhook::outbox`],
+//!   [`webhook::signing`]) and the receiver's check;
+//! - [`notifications`]: store server notifications (refunds and revocations the stores report);
+//! - [`server`]: HTTPS (`POST /v1/verify`, `GET /v1/keys`, `/healthz`, `/readyz`, `/metrics`,
+//!   the stores' notifications): [`server::Server`];
+//! - [`cli`]: the command line.
+//!
+//! The rest is private: key and certificate file generation (`keys`, `certs`), logging, the
+//! accept loop and connection table, metrics, problem documents, each store's rule module and
+//! the webhook delivery worker.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

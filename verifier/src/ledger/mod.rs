@@ -13,10 +13,10 @@
 //! and the notification that changed it commit together; [`Ledger`] is all three. Backends
 //! are chosen by URL:
 //!
-//! - `sqlite:PATH` ([`sqlite`]): one embedded file, the default; one verifier process. The
+//! - `sqlite:PATH` ([`SqliteLedger`]): one embedded file, the default; one verifier process. The
 //!   folder is created `0700`, the database and its `-wal`/`-shm` files `0600`, and a file that
 //!   other local users can open stops the start ([`LedgerError::Permissions`]).
-//! - `postgres://USER@HOST:PORT/DB` ([`postgres`]): one PostgreSQL database shared by any
+//! - `postgres://USER@HOST:PORT/DB` ([`PostgresLedger`]): one PostgreSQL database shared by any
 //!   number of verifier instances behind a load balancer. The database enforces the
 //!   first-redemption rule (a primary key and `INSERT … ON CONFLICT DO NOTHING`), so no
 //!   process-local lock is involved.

@@ -173,7 +173,7 @@ impl SqliteLedger {
     /// Open (or create) the ledger file, set WAL + `synchronous=FULL`, create the schema and
     /// start the writer thread. A new folder is made `0700` and a new file `0600`; an existing
     /// database, `-wal` or `-shm` file that other local users can open is refused
-    /// ([`LedgerError::Permissions`], see [`super::files`]).
+    /// ([`LedgerError::Permissions`], see `ledger/files.rs`).
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
         super::files::prepare(path)?;
         let mut writer_conn = connect(path)?;

@@ -2,7 +2,7 @@
 //! `{"signedPayload": JWS}` (Apple's `responseBodyV2`).
 //!
 //! Verified by the same rule as StoreKit 2 transactions, with the same function
-//! ([`crate::rules::app_store::verify_jws`]: `alg` ES256, the `x5c` chain to a configured Apple
+//! (`rules::app_store::verify_jws`: `alg` ES256, the `x5c` chain to a configured Apple
 //! root with the marker OIDs, every certificate valid at the payload's `signedDate`), first on
 //! `signedPayload` (`responseBodyV2DecodedPayload`), then on the nested `signedTransactionInfo`
 //! and, when present, `signedRenewalInfo`. Then, in this order:

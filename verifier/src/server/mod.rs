@@ -1,11 +1,11 @@
-//! The HTTPS server: axum routes served by our own accept loop ([`listener`]: rustls (ring),
+//! The HTTPS server: axum routes served by our own accept loop (`server/listener.rs`: rustls (ring),
 //! hyper HTTP/1.1 + HTTP/2, the connection table with shedding and per-source caps, handshake
 //! and idle timeouts), body limit, request timeout, metrics, logs, TLS reload on SIGHUP, and
 //! graceful shutdown.
 //!
 //! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, `GET /metrics`
 //! (on a separate plain-HTTP listener instead when `[server] metrics_listen` is set), and the
-//! stores' server notifications ([`store_notifications`]: `POST
+//! stores' server notifications (`server/store_notifications.rs`: `POST
 //! /v1/stores/app-store/notifications`).
 
 use std::future::Future;

@@ -8,7 +8,7 @@
 //! reinstatement. So no event is lost when the verifier crashes: a committed redemption always has its outbox row. The rows are stored by
 //! the ledger backend behind [`outbox::Outbox`].
 //!
-//! The [`worker`] polls due rows (on PostgreSQL several instances share the work: rows are
+//! The delivery worker (`webhook/worker.rs`, started by [`crate::server::Server::run`]) polls due rows (on PostgreSQL several instances share the work: rows are
 //! claimed with `FOR UPDATE SKIP LOCKED` and leased), signs each body
 //! ([`signing::signature_header`]: `PaySeal-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret,
 //! "<t>.<body>")>`) and POSTs it, retrying with exponential backoff and jitter until a `2xx`

@@ -2,7 +2,7 @@
 //!
 //! A delivery is enqueued in the same transaction as the ledger change that caused it (see
 //! [`crate::ledger::Redemptions::redeem_and_notify`] and [`crate::ledger::Redemptions::revoke`]);
-//! afterwards only the delivery [`super::worker`] and the operator commands touch it, through
+//! afterwards only the delivery worker (`webhook/worker.rs`) and the operator commands touch it, through
 //! [`Outbox`]. On PostgreSQL several instances share the rows: a claim is a lease, and results
 //! are fenced by the claim number, so a row is never worked on by two workers at once.
 

@@ -12,6 +12,8 @@
 //! - [`receipt`]: the store receipts and their canonical hash;
 //! - [`request`]: the JSON plaintexts inside the envelopes and the request's wire rules
 //!   (nonce, app id and account id limits) that the SDK and the verifier both apply;
+//! - [`account_binding`]: the account token an app gives its store at purchase time
+//!   (`appAccountToken`, `obfuscatedAccountId`) and its check;
 //! - [`webhook`]: the signed webhook event format, its `PaySeal-Signature` header and the
 //!   receiver's check.
 //!
@@ -35,6 +37,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod account_binding;
 pub mod envelope;
 pub mod pin;
 pub mod profile;
@@ -44,6 +47,7 @@ pub mod url;
 pub mod verdict;
 pub mod webhook;
 
+pub use account_binding::AccountBinding;
 pub use receipt::{HuaweiAlgorithm, Receipt, Store};
 pub use request::{SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};
 pub use verdict::{Environment, Outcome, PurchaseKind, Reason, Redemption, VerdictClaims};

@@ -60,6 +60,7 @@ async fn run() -> Result<(), String> {
             name: "payseal-demo-submit".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         },
+        expected_product_id: None,
     };
     let plaintext = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
     let (sealed, context) =

@@ -69,6 +69,8 @@ pub(crate) struct Transaction {
     signed_date: i64,
     environment: String,
     revocation_date: Option<i64>,
+    /// What the app set with `Product.PurchaseOption.appAccountToken(_:)` (a UUID).
+    app_account_token: Option<String>,
 }
 
 fn malformed(detail: impl Into<String>) -> Rejection {
@@ -255,6 +257,7 @@ impl StoreRule for AppStoreRule {
             original_transaction_id: tx.original_transaction_id.clone(),
             quantity: tx.quantity,
             purchased_at: tx.purchase_date,
+            account_token: tx.app_account_token.clone(),
         }
     }
 }

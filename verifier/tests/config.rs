@@ -382,15 +382,43 @@ fn account_binding_is_checked_at_load() {
         "namespace = \"{}\"\n",
         payseal_verifier::dev::DEV_ACCOUNT_NAMESPACE
     );
-    let cases: [(&str, String, &str, &str); 5] = [
+    let uuid_scheme = format!("scheme = \"uuid_v5\"\n{ns}");
+    let cases: [(&str, String, &str, &str); 6] = [
         // uuid_v5 without a namespace, or with one that is not a UUID.
         (ns.as_str(), String::new(), "namespace", "namespace UUID"),
-        (ns.as_str(), "namespace = \"not-a-uuid\"\n".into(), "namespace", "not a UUID"),
-        // sha256_hex for an app that sells on the App Store (appAccountToken is a UUID).
-        ("scheme = \"uuid_v5\"\n", "scheme = \"sha256_hex\"\n".into(), "scheme", "UUID"),
+        (
+            ns.as_str(),
+            "namespace = \"not-a-uuid\"\n".into(),
+            "namespace",
+            "not a UUID",
+        ),
+        // sha256_hex with a namespace, or for an app that sells on the App Store (its
+        // appAccountToken is a UUID).
+        (
+            "scheme = \"uuid_v5\"\n",
+            "scheme = \"sha256_hex\"\n".into(),
+            "namespace",
+            "no namespace",
+        ),
+        (
+            uuid_scheme.as_str(),
+            "scheme = \"sha256_hex\"\n".into(),
+            "scheme",
+            "UUID",
+        ),
         // An unknown scheme and an unknown key are syntax errors naming the key.
-        ("scheme = \"uuid_v5\"\n", "scheme = \"md5\"\n".into(), "scheme", "unknown variant"),
-        ("required = false", "requird = false".into(), "requird", "unknown field"),
+        (
+            "scheme = \"uuid_v5\"\n",
+            "scheme = \"md5\"\n".into(),
+            "scheme",
+            "unknown variant",
+        ),
+        (
+            "required = false",
+            "requird = false".into(),
+            "requird",
+            "unknown field",
+        ),
     ];
     for (from, to, sub, reason) in cases {
         let state = StateDir::new();

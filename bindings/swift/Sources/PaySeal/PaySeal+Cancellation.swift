@@ -29,7 +29,7 @@ extension PaySeal {
         uniffiEnsurePaysealSdkCoreInitialized()
         let account = try PaySealRustFuture.lowerString(accountId)
         let product = try PaySealRustFuture.lowerOptionalString(expectedProductId)
-        let future = uniffi_payseal_sdk_core_fn_method_payseal_verify_product(
+        let future = uniffi_payseal_sdk_core_fn_method_payseal_verify(
             uniffiCloneHandle(), FfiConverterTypeReceipt_lower(receipt), account, product)
         return try await PaySealRustFuture.complete(future, lift: FfiConverterTypeVerdict_lift)
     }

@@ -67,6 +67,16 @@ pub enum TokenError {
         /// The verifier's reason (`already_redeemed`, `revoked`, ...).
         reason: Option<Reason>,
     },
+    /// A genuine `paid` verdict for another product than the one this purchase is about (a
+    /// cheap receipt answering an expensive purchase, when the app did not name the product to
+    /// the verifier). Deliver nothing.
+    #[error("verdict is for product {found:?}, expected {expected:?}")]
+    WrongProduct {
+        /// The product this purchase is about.
+        expected: String,
+        /// The token's `product_id` claim.
+        found: String,
+    },
     /// A `paid` verdict lacks a claim a grant needs (`product_id`, `transaction_id`, ...).
     #[error("paid verdict lacks the {0} claim")]
     Incomplete(&'static str),
@@ -125,6 +135,7 @@ pub struct Policy {
     max_age: Option<Duration>,
     environments: Option<Vec<Environment>>,
     skew_secs: i64,
+    product: Option<String>,
 }
 
 impl Policy {
@@ -140,6 +151,7 @@ impl Policy {
             max_age: Some(Self::DEFAULT_MAX_AGE),
             environments: None,
             skew_secs: payseal_protocol::verdict::VerdictVerifier::DEFAULT_SKEW_SECS,
+            product: None,
         }
     }
     /// Also require `iss` to equal `issuer` (the verifier's public URL). Recommended.
@@ -163,6 +175,13 @@ impl Policy {
         self.skew_secs = skew_secs.max(0);
         self
     }
+    /// Accept only `paid` verdicts for `product_id` ([`TokenError::WrongProduct`] otherwise):
+    /// for a server that checks one purchase of a known product. Per call, see
+    /// `TokenVerifier::accept_product`.
+    pub fn with_product(mut self, product_id: impl Into<String>) -> Self {
+        self.product = Some(product_id.into());
+        self
+    }
     /// The app id tokens must carry.
     pub fn app(&self) -> &str {
         &self.app
@@ -173,7 +192,7 @@ impl Policy {
     }
 
     /// Check verified claims against the policy at `now` (Unix seconds): app, issuer,
-    /// environment, age, then outcome. Signature, `exp` and `iat` in the future are the
+    /// environment, age, outcome, then the product when the policy names one. Signature, `exp` and `iat` in the future are the
     /// caller's (the protocol's `VerdictVerifier`) to check first. Pure; no replay check.
     pub fn evaluate(&self, claims: &VerdictClaims, now: i64) -> Result<Grant, TokenError> {
         if claims.app != self.app {
@@ -204,7 +223,11 @@ impl Policy {
                 return Err(TokenError::TooOld { age_secs, max_secs });
             }
         }
-        Grant::from_claims(claims)
+        let grant = Grant::from_claims(claims)?;
+        if let Some(product) = &self.product {
+            grant.require_product(product)?;
+        }
+        Ok(grant)
     }
 }
 
@@ -275,6 +298,17 @@ impl Grant {
             issued_at: claims.iat,
             claims: claims.clone(),
         })
+    }
+    /// [`TokenError::WrongProduct`] unless the grant is for `product_id` (compared exactly).
+    pub fn require_product(&self, product_id: &str) -> Result<(), TokenError> {
+        if self.product_id == product_id {
+            Ok(())
+        } else {
+            Err(TokenError::WrongProduct {
+                expected: product_id.to_string(),
+                found: self.product_id.clone(),
+            })
+        }
     }
     /// Whether this is the account's first redemption of the purchase.
     pub fn is_first(&self) -> bool {
@@ -411,6 +445,38 @@ mod tests {
         assert_eq!(
             policy().evaluate(&c, NOW).unwrap_err().to_string(),
             "not paid: already_redeemed"
+        );
+    }
+
+    #[test]
+    fn another_product_refused() {
+        let p = policy().with_product("coins_10000");
+        assert_eq!(
+            p.evaluate(&claims(), NOW).unwrap_err(),
+            TokenError::WrongProduct {
+                expected: "coins_10000".into(),
+                found: "coins_100".into()
+            }
+        );
+        assert!(policy()
+            .with_product("coins_100")
+            .evaluate(&claims(), NOW)
+            .is_ok());
+        // A not_paid token keeps the verifier's reason, wrong_product included.
+        let mut c = claims();
+        c.outcome = Outcome::NotPaid;
+        c.reason = Some(Reason::WrongProduct);
+        c.redemption = None;
+        assert_eq!(
+            p.evaluate(&c, NOW).unwrap_err().to_string(),
+            "not paid: wrong_product"
+        );
+        c.reason = Some(Reason::WrongAccount);
+        assert_eq!(
+            policy().evaluate(&c, NOW).unwrap_err(),
+            TokenError::NotPaid {
+                reason: Some(Reason::WrongAccount)
+            }
         );
     }
 

@@ -54,11 +54,54 @@ struct PlayPurchase<'a> {
     purchase_time: i64,
     purchase_state: u8,
     purchase_token: String,
+    /// What the app set with `setObfuscatedAccountId`; absent when it set nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    obfuscated_account_id: Option<&'a str>,
     /// `0` marks a test (license tester) purchase; absent for real money.
     #[serde(skip_serializing_if = "Option::is_none")]
     purchase_type: Option<u8>,
     quantity: u32,
     acknowledged: bool,
+}
+
+/// Longest `obfuscatedAccountId` Play Billing accepts.
+const PLAY_MAX_ACCOUNT_ID_CHARS: usize = 64;
+
+/// The order's account token as Play carries it (`obfuscatedAccountId`, 1..=64 characters).
+fn play_account_token(order: &Order) -> Result<Option<&str>, SandboxError> {
+    match order.account_token.as_deref() {
+        Some(t) if t.is_empty() || t.chars().count() > PLAY_MAX_ACCOUNT_ID_CHARS => {
+            Err(SandboxError::Unsupported(format!(
+                "Play's obfuscatedAccountId is 1..={PLAY_MAX_ACCOUNT_ID_CHARS} characters"
+            )))
+        }
+        t => Ok(t),
+    }
+}
+
+/// The order's account token as StoreKit 2 carries it (`appAccountToken`: a UUID, lowercase).
+fn app_store_account_token(order: &Order) -> Result<Option<String>, SandboxError> {
+    order
+        .account_token
+        .as_deref()
+        .map(|t| match uuid::Uuid::try_parse(t) {
+            Ok(u) => Ok(u.hyphenated().to_string()),
+            Err(_) => Err(SandboxError::Unsupported(
+                "StoreKit 2's appAccountToken is a UUID (Product.PurchaseOption.appAccountToken(UUID))"
+                    .into(),
+            )),
+        })
+        .transpose()
+}
+
+/// Refuse an account token for a store whose format has no field for it.
+fn no_account_token(order: &Order, what: &str) -> Result<(), SandboxError> {
+    match order.account_token {
+        Some(_) => Err(SandboxError::Unsupported(format!(
+            "{what} has no account token field (Play has obfuscatedAccountId, the App Store appAccountToken)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Play purchase JSON for `order`.
@@ -93,6 +136,7 @@ pub(crate) fn google_play_json(order: &Order, at_ms: i64) -> Result<String, Sand
                 random_lowercase(24),
                 URL_SAFE_NO_PAD.encode(random_bytes::<96>())
             ),
+            obfuscated_account_id: play_account_token(order)?,
             purchase_type: (order.environment == Environment::Sandbox).then_some(0),
             quantity: order.quantity,
             acknowledged: false,
@@ -113,6 +157,9 @@ struct AppStoreTransaction<'a> {
     quantity: u32,
     #[serde(rename = "type")]
     kind: &'static str,
+    /// What the app set with `Product.PurchaseOption.appAccountToken(_:)`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_account_token: Option<String>,
     device_verification: String,
     device_verification_nonce: String,
     in_app_ownership_type: &'static str,
@@ -156,6 +203,7 @@ pub(crate) fn app_store_payload_json(order: &Order, at_ms: i64) -> Result<String
         original_purchase_date: at_ms,
         quantity: order.quantity,
         kind: "Consumable",
+        app_account_token: app_store_account_token(order)?,
         device_verification: STANDARD.encode(random_bytes::<48>()),
         device_verification_nonce: random_uuid(),
         in_app_ownership_type: "PURCHASED",
@@ -229,6 +277,7 @@ fn compact_timestamp(at_ms: i64) -> String {
 
 /// Huawei purchase JSON for `order`.
 pub(crate) fn huawei_json(order: &Order, at_ms: i64) -> Result<String, SandboxError> {
+    no_account_token(order, "Huawei's InAppPurchaseData")?;
     let app_num = huawei_application_id(&order.app_id);
     let order_id = order.transaction_id.clone().unwrap_or_else(|| {
         format!(
@@ -281,6 +330,7 @@ struct SandboxPurchase<'a> {
 
 /// Sandbox purchase JSON for `order`.
 pub(crate) fn sandbox_json(order: &Order, at_ms: i64) -> Result<String, SandboxError> {
+    no_account_token(order, "the sandbox store's purchase JSON")?;
     let purchase = SandboxPurchase {
         app_id: &order.app_id,
         product_id: &order.product_id,

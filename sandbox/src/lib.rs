@@ -121,6 +121,10 @@ pub struct Order {
     pub quantity: u32,
     /// Transaction id (Play/Huawei `orderId`, App Store `transactionId`); random when `None`.
     pub transaction_id: Option<String>,
+    /// The app's account token: Play `obfuscatedAccountId` (at most 64 characters), App Store
+    /// `appAccountToken` (a UUID). Absent from the purchase when `None`; issuing one for
+    /// Huawei or the sandbox store, whose formats have no such field, is an error.
+    pub account_token: Option<String>,
 }
 
 impl Order {
@@ -134,6 +138,7 @@ impl Order {
             environment: Environment::Sandbox,
             quantity: 1,
             transaction_id: None,
+            account_token: None,
         }
     }
 }

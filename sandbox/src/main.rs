@@ -98,6 +98,10 @@ struct IssueArgs {
     /// Transaction id (Play/Huawei orderId, App Store transactionId); random when absent.
     #[arg(long)]
     transaction_id: Option<String>,
+    /// The app's account token: Play `obfuscatedAccountId` (1..=64 characters), App Store
+    /// `appAccountToken` (a UUID); absent when not given. Huawei and sandbox have no such field.
+    #[arg(long)]
+    account_token: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,6 +151,7 @@ fn order(store: Store, args: &IssueArgs) -> Order {
     };
     order.quantity = args.quantity;
     order.transaction_id = args.transaction_id.clone();
+    order.account_token = args.account_token.clone();
     order
 }
 

@@ -79,6 +79,34 @@ fn issues_each_store_and_reuses_a_dev_state_dir() {
 }
 
 #[test]
+fn account_token_flag_reaches_the_purchase() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let token = "7e3fb20b-4cdb-47cc-936d-99d65f608138";
+    let base = [
+        "--dir",
+        d,
+        "--app",
+        "a",
+        "--product",
+        "p",
+        "--account-token",
+        token,
+    ];
+    let out = run(&[&["google-play"][..], &base].concat());
+    assert!(out.status.success(), "{out:?}");
+    let r: payseal_protocol::Receipt = serde_json::from_slice(&out.stdout).unwrap();
+    let payseal_protocol::Receipt::GooglePlay { purchase_data, .. } = r else {
+        panic!("not a Play receipt")
+    };
+    assert!(purchase_data.contains(&format!("\"obfuscatedAccountId\":\"{token}\"")));
+    // Huawei has no account field: a usage error naming the fields that exist.
+    let out = run(&[&["huawei"][..], &base].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("obfuscatedAccountId"));
+}
+
+#[test]
 fn usage_errors_exit_2_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();

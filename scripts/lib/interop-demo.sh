@@ -5,7 +5,9 @@
 #   reverify_tokens OUT    the demo's verifier started again on its state: the demo's Google Play
 #                          purchase verified again twice for its owner (token-7, token-8: paid /
 #                          repeat, fresh jtis) and a second purchase of the same product
-#                          (token-9: paid / first): the grant-by-purchase cases
+#                          (token-9: paid / first): the grant-by-purchase cases; then that second
+#                          purchase presented for a dearer product (token-10: not_paid /
+#                          wrong_product, the cheap-receipt substitution of issue 11)
 #   demo_serve OUT PORT    `payseal-verifier serve` on OUT/state at 127.0.0.1:PORT (0 when it
 #                          answers, 1 when it exited: port taken); demo_stop stops it
 # shellcheck shell=bash
@@ -63,5 +65,16 @@ open(path, "w").write(verdict["token"])
 PY
     n=$((n + 1))
   done
+  v=$(target/debug/examples/submit --profile "$state/profile.json" --ca "$state/tls/cert.pem" --receipt "$state/play-2.json" --account alice --product gems_10000) ||
+    { demo_stop; fail "submit play-2.json for gems_10000 failed"; }
+  python3 - "$v" "$out/token-$n.jwt" <<'PY' || { demo_stop; exit 1; }
+import json, sys
+verdict, path = json.loads(sys.argv[1]), sys.argv[2]
+c = verdict["claims"]
+print(f"{'play-2.json, alice, for gems_10000':<44} → {c['outcome']:<8} {c.get('reason'):<17} product={c.get('product_id')} jti={c['jti']}")
+if (c["outcome"], c.get("reason"), c.get("product_id")) != ("not_paid", "wrong_product", "gems_100"):
+    sys.exit("UNEXPECTED: wanted not_paid/wrong_product for the gems_100 receipt")
+open(path, "w").write(verdict["token"])
+PY
   demo_stop
 }

@@ -10,6 +10,13 @@
 //! revoked ([`revoke`]) and a `purchase.revoked` event is enqueued in the same transaction; from
 //! then on the transaction is `not_paid / revoked` for everyone, the owner included. A revoked
 //! transaction that was never redeemed records nothing.
+//!
+//! Product and account binding ([`rules::binding`]): a paid receipt whose store account token
+//! is another account's (`wrong_account`), or whose product is not the request's
+//! `expected_product_id` (`wrong_product`), is refused before the ledger is touched: no
+//! redemption, no webhook, and the receipt still works for its own account and product. The
+//! ledger is not read either, so a receipt this account already redeemed and now presents for
+//! another product is `wrong_product` too (never `repeat`), and nothing changes.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,7 +33,9 @@ use crate::ledger::{
     Ledger, LedgerError, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions,
     RevocationRequest, RevokeNotice, RevokeOutcome,
 };
-use crate::rules::{self, AppRules, PartialPurchase, Purchase, Rejection, TrustAnchors};
+use crate::rules::{
+    self, AppRules, Expectation, PartialPurchase, Purchase, Rejection, TrustAnchors,
+};
 use crate::settings::{OfflineSettings, Settings};
 
 /// Why a request got no sealed verdict.
@@ -144,7 +153,17 @@ impl Verifier {
         let Some(app) = self.settings.apps.get(&request.app_id) else {
             return Ok(not_paid(claims, Reason::UnknownApp, None));
         };
-        let purchase = match check(app, &self.settings.anchors, &request.receipt, now_ms) {
+        let expected = Expectation {
+            account_id: &request.account_id,
+            product_id: request.expected_product_id.as_deref(),
+        };
+        let purchase = match rules::check_request(
+            &request.receipt,
+            app,
+            &self.settings.anchors,
+            now_ms,
+            &expected,
+        ) {
             Ok(p) => p,
             Err(rejection) => {
                 // The store's signed data says it was refunded or revoked: if it was redeemed,

@@ -85,6 +85,9 @@ pub(crate) struct Transaction {
     pub environment: String,
     /// `revocationDate`, set when Apple refunded or revoked the transaction.
     pub revocation_date: Option<i64>,
+    /// `appAccountToken`: what the app set with `Product.PurchaseOption.appAccountToken(_:)`
+    /// (a UUID).
+    pub app_account_token: Option<String>,
 }
 
 /// A payload Apple signs as an `x5c` JWS: it says when it was signed, and every certificate of
@@ -314,6 +317,7 @@ impl StoreRule for AppStoreRule {
             original_transaction_id: tx.original_transaction_id.clone(),
             quantity: tx.quantity,
             purchased_at: tx.purchase_date,
+            account_token: tx.app_account_token.clone(),
         }
     }
 }

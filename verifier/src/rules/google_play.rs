@@ -26,6 +26,8 @@ struct PlayPurchase {
     quantity: Option<u32>,
     /// `0` for test purchases (license testers); absent for real money.
     purchase_type: Option<i64>,
+    /// What the app set with `BillingFlowParams.Builder.setObfuscatedAccountId`.
+    obfuscated_account_id: Option<String>,
 }
 
 /// A Play purchase whose signature verified, its product and transaction id resolved.
@@ -39,6 +41,7 @@ pub(crate) struct SignedPlayPurchase {
     purchase_state: i64,
     quantity: Option<u32>,
     purchase_type: Option<i64>,
+    obfuscated_account_id: Option<String>,
 }
 
 /// The decoded signature and the exact purchase JSON it covers.
@@ -110,6 +113,7 @@ impl StoreRule for GooglePlayRule {
             purchase_state: p.purchase_state,
             quantity: p.quantity,
             purchase_type: p.purchase_type,
+            obfuscated_account_id: p.obfuscated_account_id,
         })
     }
 
@@ -154,6 +158,7 @@ impl StoreRule for GooglePlayRule {
             original_transaction_id: None,
             quantity: p.quantity,
             purchased_at: p.purchase_time,
+            account_token: p.obfuscated_account_id.clone(),
         }
     }
 }

@@ -135,6 +135,8 @@ impl StoreRule for HuaweiRule {
             original_transaction_id: None,
             quantity: p.quantity,
             purchased_at: p.purchase_time,
+            // InAppPurchaseData has no account token field (`developerPayload` is free text).
+            account_token: None,
         }
     }
 }

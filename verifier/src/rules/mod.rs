@@ -20,8 +20,13 @@
 //! JSON header is `malformed`; an `alg` other than `ES256` is `bad_signature`; an `x5c` that is
 //! missing, too short, unparseable or in the wrong order is `untrusted_chain`.
 //! [`Rejection::partial`] is filled only from data whose signature (and chain) verified.
+//!
+//! [`check_request`] adds what the request expects of a paid purchase ([`check_expected`]): the
+//! store's account token against the request's account id (`wrong_account`, when the app
+//! configures an account binding) and the product the app sold (`wrong_product`).
 
 pub(crate) mod app_store;
+pub(crate) mod binding;
 pub(crate) mod google_play;
 pub(crate) mod huawei;
 mod rsa_key;
@@ -36,6 +41,7 @@ use huawei::HuaweiRule;
 use sandbox::SandboxRule;
 
 pub use app_store::ChainCacheStats;
+pub use binding::{check_expected, AccountBindingRules, Expectation};
 pub use rsa_key::{RsaKeyError, RsaPublicKey};
 pub use trust::{TrustAnchorError, TrustAnchors};
 
@@ -54,6 +60,9 @@ pub struct AppRules {
     pub huawei: Option<HuaweiRules>,
     /// Sandbox store settings: only apps marked sandbox accept sandbox-store receipts.
     pub sandbox: Option<SandboxRules>,
+    /// How the app binds purchases to accounts (`[apps."ID".account_binding]`); none: the
+    /// stores' account tokens are not checked.
+    pub account_binding: Option<AccountBindingRules>,
 }
 
 /// Google Play: the package name and the app's licensing public key.
@@ -107,6 +116,9 @@ pub struct Purchase {
     pub quantity: u32,
     /// Purchase time, Unix milliseconds.
     pub purchased_at: i64,
+    /// The app's account token as the store signed it (Play `obfuscatedAccountId`, App Store
+    /// `appAccountToken`); `None` when absent or empty, and for stores without one.
+    pub account_token: Option<String>,
 }
 
 /// Whatever could be read from a refused receipt, to fill the `not_paid` verdict.
@@ -219,6 +231,8 @@ pub(crate) struct Claimed {
     pub quantity: Option<u32>,
     /// Purchase time, Unix milliseconds.
     pub purchased_at: i64,
+    /// The account token the store signed, if any (empty counts as none).
+    pub account_token: Option<String>,
 }
 
 impl Claimed {
@@ -239,6 +253,21 @@ pub(crate) struct DataAndSignature<'r> {
     pub data: &'r str,
     /// The store's signature over them, standard Base64.
     pub signature: &'r str,
+}
+
+/// Check a receipt with its store's rule, then against what the request expects of it
+/// ([`check_expected`]: account token, product). The verifier's one decision on a
+/// receipt before the ledger.
+pub fn check_request(
+    receipt: &Receipt,
+    app: &AppRules,
+    anchors: &TrustAnchors,
+    now_ms: i64,
+    expected: &Expectation<'_>,
+) -> Result<Purchase, Rejection> {
+    let purchase = check_receipt(receipt, app, anchors, now_ms)?;
+    check_expected(&purchase, app, expected)?;
+    Ok(purchase)
 }
 
 /// Check a receipt with the rule of the store it names.
@@ -346,6 +375,7 @@ fn run<R: StoreRule>(
         original_transaction_id: claimed.original_transaction_id,
         quantity,
         purchased_at: claimed.purchased_at,
+        account_token: claimed.account_token.filter(|t| !t.is_empty()),
     })
 }
 

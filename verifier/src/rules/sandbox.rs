@@ -121,6 +121,7 @@ impl StoreRule for SandboxRule {
             original_transaction_id: None,
             quantity: p.quantity,
             purchased_at: p.purchased_at,
+            account_token: None,
         }
     }
 }
@@ -160,6 +161,7 @@ mod tests {
                 original_transaction_id: None,
                 quantity: 5,
                 purchased_at: 42,
+                account_token: None,
             }
         );
     }

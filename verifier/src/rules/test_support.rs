@@ -68,6 +68,7 @@ pub(crate) fn app_with(store: &SandboxStore, environments: &[Environment]) -> Ap
         sandbox: Some(SandboxRules {
             public_key: ed25519_dalek::VerifyingKey::from_bytes(&ed).unwrap(),
         }),
+        account_binding: None,
     }
 }
 

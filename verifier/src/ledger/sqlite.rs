@@ -15,6 +15,9 @@
 //! its own `BEGIN IMMEDIATE` transaction (a revocation reads its row there and lets
 //! [`super::classify_revocation`] decide). A version-1 file is upgraded in place when opened
 //! (`revoked_at_ms`, `revoke_reason` columns and the `outbox` table).
+//!
+//! **Subscriptions** (schema version 3): an `expires_at_ms` column, the newest period end of a
+//! renewal chain ([`super::chain_expiry`]); older files are upgraded in place when opened.
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -24,7 +27,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    classify, classify_revocation, BoxFuture, LedgerError, RedeemOutcome, RedemptionRequest,
+    chain_expiry, classify, classify_revocation, BoxFuture, LedgerError, RedeemOutcome, RedemptionRequest,
     Redemptions, RevocationRequest, RevokeNotice, RevokeOutcome,
 };
 use crate::webhook::outbox::{
@@ -32,7 +35,7 @@ use crate::webhook::outbox::{
 };
 use payseal_protocol::Store;
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Most redemptions committed together.
 pub const MAX_BATCH: usize = 256;
@@ -73,6 +76,11 @@ CREATE TABLE outbox (
     finished_ms     INTEGER
 );
 CREATE INDEX outbox_due ON outbox (state, next_attempt_ms);
+";
+
+/// Version 2 → 3: a subscription chain's newest period end.
+const UPGRADE_TO_3: &str = "
+ALTER TABLE redemptions ADD COLUMN expires_at_ms INTEGER;
 ";
 
 const OUTBOX_COLUMNS: &str = "id, app_id, event_type, body, created_ms, age_from_ms, attempts, \
@@ -262,8 +270,13 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), LedgerError> {
         0 => {
             tx.execute_batch(SCHEMA)?;
             tx.execute_batch(UPGRADE_TO_2)?;
+            tx.execute_batch(UPGRADE_TO_3)?;
         }
-        1 => tx.execute_batch(UPGRADE_TO_2)?,
+        1 => {
+            tx.execute_batch(UPGRADE_TO_2)?;
+            tx.execute_batch(UPGRADE_TO_3)?;
+        }
+        2 => tx.execute_batch(UPGRADE_TO_3)?,
         SCHEMA_VERSION => return Ok(()),
         other => {
             return Err(schema_error(format!(
@@ -445,7 +458,7 @@ fn lookup_on(
     Ok(conn
         .prepare_cached(
             "SELECT account_id, product_id, receipt_sha256, first_verdict_id, first_seen_ms,
-                    last_seen_ms, revoked_at_ms, revoke_reason
+                    last_seen_ms, revoked_at_ms, revoke_reason, expires_at_ms
              FROM redemptions WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
         )?
         .query_row(params![store.as_str(), app_id, transaction_key], |r| {
@@ -458,6 +471,7 @@ fn lookup_on(
                 last_seen_ms: r.get(5)?,
                 revoked_at_ms: r.get(6)?,
                 revoke_reason: r.get(7)?,
+                expires_at_ms: r.get(8)?,
             })
         })
         .optional()?)
@@ -555,8 +569,9 @@ fn redeem_on(conn: &Connection, r: &RedemptionRequest) -> Result<RedeemOutcome, 
     let inserted = conn
         .prepare_cached(
             "INSERT INTO redemptions (store, app_id, transaction_key, account_id, product_id,
-                                      receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                                      receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms,
+                                      expires_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
              ON CONFLICT (store, app_id, transaction_key) DO NOTHING",
         )?
         .execute(params![
@@ -567,7 +582,8 @@ fn redeem_on(conn: &Connection, r: &RedemptionRequest) -> Result<RedeemOutcome, 
             r.product_id,
             r.receipt_sha256,
             r.verdict_id,
-            r.now_ms
+            r.now_ms,
+            r.expires_at_ms
         ])?;
     // Inserted: nobody had it. Otherwise the row that was there decides.
     let existing = if inserted == 1 {
@@ -583,16 +599,18 @@ fn redeem_on(conn: &Connection, r: &RedemptionRequest) -> Result<RedeemOutcome, 
         )
     };
     let outcome = classify(existing.as_ref(), &r.account_id);
-    if outcome == RedeemOutcome::Repeat {
+    if let (RedeemOutcome::Repeat, Some(row)) = (outcome, &existing) {
+        // The writer thread is the only writer: the row read above is still the row.
         conn.prepare_cached(
-            "UPDATE redemptions SET last_seen_ms = max(last_seen_ms, ?4)
+            "UPDATE redemptions SET last_seen_ms = max(last_seen_ms, ?4), expires_at_ms = ?5
              WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
         )?
         .execute(params![
             r.store.as_str(),
             r.app_id,
             r.transaction_key,
-            r.now_ms
+            r.now_ms,
+            chain_expiry(row.expires_at_ms, r.expires_at_ms)
         ])?;
     }
     Ok(outcome)
@@ -736,6 +754,7 @@ mod tests {
             receipt_sha256: "ab".repeat(32),
             verdict_id: format!("jti-{account}-{now}"),
             now_ms: now,
+            expires_at_ms: None,
         }
     }
 
@@ -848,6 +867,47 @@ mod tests {
         drop(l);
         // Opening again is a no-op.
         drop(SqliteLedger::open(&path).unwrap());
+    }
+
+    #[test]
+    fn a_version_2_file_gains_the_expiry_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        {
+            super::super::files::prepare(&path).unwrap();
+            let conn = connect(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(UPGRADE_TO_2).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO redemptions VALUES ('app_store', 'com.example', '2000', 'alice',
+                 'pro', 'ab', 'jti-1', 1, 2, NULL, NULL)",
+                [],
+            )
+            .unwrap();
+        }
+        let l = SqliteLedger::open(&path).unwrap();
+        let row = l
+            .lookup(Store::AppStore, "com.example", "2000")
+            .unwrap()
+            .unwrap();
+        assert_eq!((row.account_id.as_str(), row.expires_at_ms), ("alice", None));
+        let mut renewal = req("alice", "2000", 3);
+        renewal.store = Store::AppStore;
+        renewal.expires_at_ms = Some(99);
+        assert_eq!(l.redeem_blocking(&renewal).unwrap(), RedeemOutcome::Repeat);
+        let row = l
+            .lookup(Store::AppStore, "com.example", "2000")
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.expires_at_ms, Some(99));
+        let version: i64 = l
+            .reader
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub fn redemption(account: &str, key: &str, now_ms: i64) -> RedemptionRequest {
         receipt_sha256: "ab".repeat(32),
         verdict_id: uuid::Uuid::new_v4().to_string(),
         now_ms,
+        expires_at_ms: None,
     }
 }
 

@@ -100,10 +100,17 @@ pub(crate) fn google_play_json(order: &Order, at_ms: i64) -> Result<String, Sand
         }
     });
     let (purchase_time, purchase_token) = if subscription {
-        let chain = order.original_transaction_id.as_deref().unwrap_or(&order_id);
+        let chain = order
+            .original_transaction_id
+            .as_deref()
+            .unwrap_or(&order_id);
         (
             subscription_dates(order, at_ms).0,
-            format!("{}.AO-J1O{}", &chain_token("play", chain)[..24], chain_token("play-token", chain)),
+            format!(
+                "{}.AO-J1O{}",
+                &chain_token("play", chain)[..24],
+                chain_token("play-token", chain)
+            ),
         )
     } else {
         (

@@ -27,8 +27,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    chain_expiry, classify, classify_revocation, BoxFuture, LedgerError, RedeemOutcome, RedemptionRequest,
-    Redemptions, RevocationRequest, RevokeNotice, RevokeOutcome,
+    chain_expiry, classify, classify_revocation, BoxFuture, LedgerError, RedeemOutcome,
+    RedemptionRequest, Redemptions, RevocationRequest, RevokeNotice, RevokeOutcome,
 };
 use crate::webhook::outbox::{
     AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter,
@@ -891,7 +891,10 @@ mod tests {
             .lookup(Store::AppStore, "com.example", "2000")
             .unwrap()
             .unwrap();
-        assert_eq!((row.account_id.as_str(), row.expires_at_ms), ("alice", None));
+        assert_eq!(
+            (row.account_id.as_str(), row.expires_at_ms),
+            ("alice", None)
+        );
         let mut renewal = req("alice", "2000", 3);
         renewal.store = Store::AppStore;
         renewal.expires_at_ms = Some(99);

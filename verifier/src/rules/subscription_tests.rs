@@ -52,8 +52,7 @@ fn a_current_subscription_pays_with_kind_expiry_and_the_chain_as_key() {
         assert_eq!(first.expires_at, Some(end), "{store}");
         assert_eq!(first.transaction_key, "1000000001", "{store}");
         // A renewal: a new transaction of the same chain, the same ledger key.
-        let renewal = check_at(&sub(store, end + 30 * DAY, "1000000001", "1000000777"), t)
-            .unwrap();
+        let renewal = check_at(&sub(store, end + 30 * DAY, "1000000001", "1000000777"), t).unwrap();
         assert_eq!(renewal.transaction_id, "1000000777", "{store}");
         assert_eq!(renewal.transaction_key, "1000000001", "{store}");
         assert_eq!(renewal.expires_at, Some(end + 30 * DAY), "{store}");
@@ -68,7 +67,11 @@ fn an_expired_subscription_is_expired_at_the_verifiers_clock() {
         let rej = check_at(&sub(store, end, "2000000001", "2000000009"), t).unwrap_err();
         assert_eq!(rej.reason, Reason::Expired, "{store}: {}", rej.detail);
         assert_eq!(rej.partial.expires_at, Some(end), "{store}");
-        assert_eq!(rej.partial.kind, Some(PurchaseKind::Subscription), "{store}");
+        assert_eq!(
+            rej.partial.kind,
+            Some(PurchaseKind::Subscription),
+            "{store}"
+        );
         assert_eq!(rej.partial.transaction_key.as_deref(), Some("2000000001"));
     }
     // The boundary, with the store's own date: paid one millisecond before its end, expired at it.
@@ -167,7 +170,10 @@ fn play_subscriptions_have_no_signed_expiry_and_are_keyed_by_purchase_token() {
     let renewal = check_at(&genuine().issue(&o).unwrap(), t).unwrap();
     for p in [&first, &renewal] {
         // Play signs no expiry: never `expired`, no `expires_at` (README, "Subscriptions").
-        assert_eq!((p.kind, p.expires_at), (Some(PurchaseKind::Subscription), None));
+        assert_eq!(
+            (p.kind, p.expires_at),
+            (Some(PurchaseKind::Subscription), None)
+        );
     }
     assert_eq!(first.transaction_key, renewal.transaction_key);
     assert_ne!(first.transaction_id, renewal.transaction_id);

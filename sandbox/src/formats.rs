@@ -399,7 +399,9 @@ struct SandboxPurchase<'a> {
     state: &'static str,
     purchased_at: i64,
     quantity: u32,
-    kind: &'static str,
+    /// Absent for a consumable (the format's default, so older purchases read the same).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -439,10 +441,10 @@ pub(crate) fn sandbox_json(order: &Order, at_ms: i64) -> Result<String, SandboxE
         purchased_at,
         quantity: order.quantity,
         kind: match order.product_type {
-            ProductType::Consumable => "consumable",
-            ProductType::NonConsumable => "non_consumable",
+            ProductType::Consumable => None,
+            ProductType::NonConsumable => Some("non_consumable"),
             ProductType::AutoRenewableSubscription | ProductType::NonRenewingSubscription => {
-                "subscription"
+                Some("subscription")
             }
         },
         expires_at,

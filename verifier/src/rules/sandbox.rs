@@ -1,7 +1,7 @@
 //! The PaySeal sandbox store: Ed25519 over the exact purchase JSON, accepted only by apps with
 //! sandbox settings.
 //!
-//! Subscriptions: `kind: "subscription"` with `expires_at` (Unix ms, required) and, for an
+//! Kinds: `kind` is `consumable` when absent. Subscriptions: `kind: "subscription"` with `expires_at` (Unix ms, required) and, for an
 //! auto-renewable one, `original_transaction_id` (the renewal chain, its ledger key).
 
 use ed25519_dalek::Signature;
@@ -27,7 +27,7 @@ pub(crate) struct SandboxPurchase {
     state: String,
     purchased_at: i64,
     quantity: Option<u32>,
-    /// `consumable`, `non_consumable` or `subscription`.
+    /// `consumable` (also when absent), `non_consumable` or `subscription`.
     #[serde(default)]
     kind: Option<PurchaseKind>,
     /// Subscriptions: end of the paid period, Unix milliseconds.
@@ -143,7 +143,7 @@ impl StoreRule for SandboxRule {
             original_transaction_id: p.original_transaction_id.clone(),
             quantity: p.quantity,
             purchased_at: p.purchased_at,
-            kind: p.kind,
+            kind: Some(p.kind.unwrap_or(PurchaseKind::Consumable)),
             expires_at: p
                 .expires_at
                 .filter(|_| p.kind == Some(PurchaseKind::Subscription)),

@@ -2,8 +2,8 @@
 //!
 //! **Subscriptions.** A subscription's purchase JSON carries `autoRenewing` (one-time products
 //! do not): it is `kind: subscription`, keyed by its `purchaseToken` (the same for every renewal,
-//! so the chain has one owner; renewals get new `orderId`s `GPA…..0`, `..1`, ...). Play signs **no
-//! expiry** into it: the end of the paid period is only in the Play Developer API
+//! so the chain has one owner; renewals get new `orderId`s `GPA…..0`, `..1`, ...; the verdict
+//! carries it as `original_transaction_id`). Play signs **no expiry** into it: the end of the paid period is only in the Play Developer API
 //! (`purchases.subscriptionsv2`), which this verifier does not call. So a Play subscription
 //! verdict has no `expires_at` and is never `expired`: it proves the purchase is genuine and
 //! whose it is, not that it is still current (README, "Subscriptions"). A one-time product has
@@ -173,7 +173,8 @@ impl StoreRule for GooglePlayRule {
                 .clone()
                 .unwrap_or_else(|| p.transaction_id.clone()),
             transaction_id: p.transaction_id.clone(),
-            original_transaction_id: None,
+            // A subscription's chain: what the Play Developer API asks for its expiry.
+            original_transaction_id: p.subscription_token.clone(),
             quantity: p.quantity,
             purchased_at: p.purchase_time,
             kind: p

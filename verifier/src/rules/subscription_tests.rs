@@ -178,6 +178,7 @@ fn play_subscriptions_have_no_signed_expiry_and_are_keyed_by_purchase_token() {
     assert_eq!(first.transaction_key, renewal.transaction_key);
     assert_ne!(first.transaction_id, renewal.transaction_id);
     assert!(first.transaction_key.contains(".AO-J1O"), "purchaseToken");
+    assert_eq!(first.original_transaction_id.as_ref(), Some(&first.transaction_key));
     // One-time products: no kind (Play does not say), keyed by orderId.
     let mut one_time = order(Store::GooglePlay);
     one_time.transaction_id = Some("GPA.9".into());

@@ -826,44 +826,58 @@ mod tests {
         assert_eq!(n, 2);
     }
 
+    /// A ledger file left by an older verifier: `SCHEMA` plus `upgrades`, at `version`, with
+    /// one redemption row (`insert`, every column of that version).
+    fn older_file(version: i64, upgrades: &[&str], insert: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("v{version}.db"));
+        // Made private first, as an operator upgrading a file of an older verifier must (a
+        // wider file is refused: see `files`).
+        super::super::files::prepare(&path).unwrap();
+        let conn = connect(&path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        for upgrade in upgrades {
+            conn.execute_batch(upgrade).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version).unwrap();
+        conn.execute(insert, []).unwrap();
+        (dir, path)
+    }
+
+    fn user_version(l: &SqliteLedger) -> i64 {
+        l.reader
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
     #[test]
     fn a_version_1_file_is_upgraded_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v1.db");
-        {
-            // Made private first, as an operator upgrading a file of an older verifier must
-            // (a wider file is refused: see `files`).
-            super::super::files::prepare(&path).unwrap();
-            let conn = connect(&path).unwrap();
-            conn.execute_batch(SCHEMA).unwrap();
-            conn.pragma_update(None, "user_version", 1).unwrap();
-            conn.execute(
-                "INSERT INTO redemptions VALUES ('google_play', 'com.example', 'GPA.9', 'alice',
-                 'gems', 'ab', 'jti-9', 1, 2)",
-                [],
-            )
-            .unwrap();
-        }
+        let (_dir, path) = older_file(
+            1,
+            &[],
+            "INSERT INTO redemptions VALUES ('google_play', 'com.example', 'GPA.9', 'alice',
+             'gems', 'ab', 'jti-9', 1, 2)",
+        );
         let l = SqliteLedger::open(&path).unwrap();
         let row = l
             .lookup(Store::GooglePlay, "com.example", "GPA.9")
             .unwrap()
             .unwrap();
         assert_eq!(
-            (row.account_id.as_str(), row.revoked_at_ms),
-            ("alice", None)
+            (
+                row.account_id.as_str(),
+                row.revoked_at_ms,
+                row.expires_at_ms
+            ),
+            ("alice", None, None)
         );
         assert_eq!(
             l.redeem_blocking(&req("alice", "GPA.9", 3)).unwrap(),
             RedeemOutcome::Repeat
         );
-        let version: i64 = l
-            .reader
-            .lock()
-            .unwrap()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(user_version(&l), SCHEMA_VERSION);
         drop(l);
         // Opening again is a no-op.
         drop(SqliteLedger::open(&path).unwrap());
@@ -871,30 +885,13 @@ mod tests {
 
     #[test]
     fn a_version_2_file_gains_the_expiry_column() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v2.db");
-        {
-            super::super::files::prepare(&path).unwrap();
-            let conn = connect(&path).unwrap();
-            conn.execute_batch(SCHEMA).unwrap();
-            conn.execute_batch(UPGRADE_TO_2).unwrap();
-            conn.pragma_update(None, "user_version", 2).unwrap();
-            conn.execute(
-                "INSERT INTO redemptions VALUES ('app_store', 'com.example', '2000', 'alice',
-                 'pro', 'ab', 'jti-1', 1, 2, NULL, NULL)",
-                [],
-            )
-            .unwrap();
-        }
-        let l = SqliteLedger::open(&path).unwrap();
-        let row = l
-            .lookup(Store::AppStore, "com.example", "2000")
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (row.account_id.as_str(), row.expires_at_ms),
-            ("alice", None)
+        let (_dir, path) = older_file(
+            2,
+            &[UPGRADE_TO_2],
+            "INSERT INTO redemptions VALUES ('app_store', 'com.example', '2000', 'alice',
+             'pro', 'ab', 'jti-1', 1, 2, NULL, NULL)",
         );
+        let l = SqliteLedger::open(&path).unwrap();
         let mut renewal = req("alice", "2000", 3);
         renewal.store = Store::AppStore;
         renewal.expires_at_ms = Some(99);
@@ -903,14 +900,11 @@ mod tests {
             .lookup(Store::AppStore, "com.example", "2000")
             .unwrap()
             .unwrap();
-        assert_eq!(row.expires_at_ms, Some(99));
-        let version: i64 = l
-            .reader
-            .lock()
-            .unwrap()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, 3);
+        assert_eq!(
+            (row.account_id.as_str(), row.expires_at_ms),
+            ("alice", Some(99))
+        );
+        assert_eq!(user_version(&l), 3);
     }
 
     #[test]

@@ -184,9 +184,10 @@ impl StoreRule for HuaweiRule {
                 Environment::Production
             },
             product_id: p.product_id.clone(),
+            // The chain, for the verdict's `original_transaction_id` too.
+            original_transaction_id: auto_renewable.then(|| transaction_key.clone()),
             transaction_key,
             transaction_id: p.order_id.clone(),
-            original_transaction_id: None,
             quantity: p.quantity,
             purchased_at: p.purchase_time,
             kind,

@@ -178,7 +178,10 @@ fn play_subscriptions_have_no_signed_expiry_and_are_keyed_by_purchase_token() {
     assert_eq!(first.transaction_key, renewal.transaction_key);
     assert_ne!(first.transaction_id, renewal.transaction_id);
     assert!(first.transaction_key.contains(".AO-J1O"), "purchaseToken");
-    assert_eq!(first.original_transaction_id.as_ref(), Some(&first.transaction_key));
+    assert_eq!(
+        first.original_transaction_id.as_ref(),
+        Some(&first.transaction_key)
+    );
     // One-time products: no kind (Play does not say), keyed by orderId.
     let mut one_time = order(Store::GooglePlay);
     one_time.transaction_id = Some("GPA.9".into());
@@ -206,5 +209,6 @@ fn huawei_validity_flag_and_unknown_kinds() {
     // The chain key is the subscriptionId.
     let p = check_at(&resign(data), t).unwrap();
     assert_eq!(p.transaction_key, "9000");
+    assert_eq!(p.original_transaction_id.as_deref(), Some("9000"));
     assert_eq!(p.transaction_id, "9001");
 }

@@ -6,21 +6,9 @@ import PaySeal
 import XCTest
 
 final class SubscriptionTests: XCTestCase {
-    /// `payseal-sandbox app-store --type subscription ARGS` with the keys `verifier` trusts.
+    /// An App Store auto-renewable subscription from the sandbox store (`--type subscription ARGS`).
     private func appStoreSubscription(_ verifier: DevVerifier, _ args: [String]) throws -> Receipt {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try TestEnv.executable("PAYSEAL_SANDBOX_BIN"))
-        p.arguments = ["app-store", "--dir", verifier.stateDir.path, "--app", appId,
-                       "--product", "pro_monthly", "--type", "subscription"] + args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw TestSetupError(description: "payseal-sandbox app-store failed (\(p.terminationStatus))")
-        }
-        return try receiptFromJson(json: String(decoding: data, as: UTF8.self))
+        try verifier.sandboxReceipt("app-store", ["--product", "pro_monthly", "--type", "subscription"] + args)
     }
 
     func testCurrentSubscriptionIsPaidUntilItsEndAndAnExpiredOneIsExpired() async throws {

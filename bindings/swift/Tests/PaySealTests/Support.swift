@@ -251,21 +251,26 @@ final class DevVerifier {
 
     /// A new Google Play purchase from the sandbox store, signed with the keys this verifier trusts.
     func purchase(product: String = "gems_100") throws -> PlayPurchase {
+        guard case let .googlePlay(purchaseData, signature) = try sandboxReceipt("google-play", ["--product", product]) else {
+            throw TestSetupError(description: "the sandbox did not print a Google Play receipt")
+        }
+        return PlayPurchase(originalJson: purchaseData, signature: signature)
+    }
+
+    /// `payseal-sandbox STORE --dir <this state> --app appId ARGS`: a receipt signed with the keys this verifier trusts.
+    func sandboxReceipt(_ store: String, _ args: [String]) throws -> Receipt {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try TestEnv.executable("PAYSEAL_SANDBOX_BIN"))
-        p.arguments = ["google-play", "--dir", stateDir.path, "--app", appId, "--product", product]
+        p.arguments = [store, "--dir", stateDir.path, "--app", appId] + args
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw TestSetupError(description: "payseal-sandbox google-play failed (\(p.terminationStatus))")
+            throw TestSetupError(description: "payseal-sandbox \(store) failed (\(p.terminationStatus))")
         }
-        guard case let .googlePlay(purchaseData, signature) = try receiptFromJson(json: String(decoding: data, as: UTF8.self)) else {
-            throw TestSetupError(description: "the sandbox did not print a Google Play receipt")
-        }
-        return PlayPurchase(originalJson: purchaseData, signature: signature)
+        return try receiptFromJson(json: String(decoding: data, as: UTF8.self))
     }
 
     deinit { stop() }

@@ -1,8 +1,5 @@
 package dev.payseal
 
-import java.nio.file.Files
-import java.util.concurrent.TimeUnit
-import kotlin.io.path.readText
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.BeforeAll
@@ -36,20 +33,9 @@ class SubscriptionTest {
         if (::verifier.isInitialized) verifier.close()
     }
 
-    /** `payseal-sandbox app-store --type subscription ARGS` with the keys this verifier trusts. */
-    private fun appStoreSubscription(vararg args: String): Receipt {
-        val out = TestEnv.workDir.resolve("subscription-${System.nanoTime()}.json")
-        val p = ProcessBuilder(
-            listOf(
-                TestEnv.sandboxBin.toString(), "app-store", "--dir", verifier.stateDir.toString(),
-                "--app", APP_ID, "--product", "pro_monthly", "--type", "subscription",
-            ) + args,
-        ).redirectOutput(out.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT).start()
-        check(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) { "payseal-sandbox app-store failed" }
-        val json = out.readText()
-        Files.delete(out)
-        return Receipts.fromJson(json)
-    }
+    /** An App Store auto-renewable subscription from the sandbox store (`--type subscription ARGS`). */
+    private fun appStoreSubscription(vararg args: String): Receipt =
+        verifier.sandboxReceipt("app-store", "--product", "pro_monthly", "--type", "subscription", *args)
 
     @Test
     fun `a current subscription is paid until its end, an expired one is EXPIRED`() = runBlocking<Unit> {

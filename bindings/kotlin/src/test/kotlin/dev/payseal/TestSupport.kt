@@ -153,17 +153,21 @@ class DevVerifier(val stateDir: Path = TestEnv.newDir("verifier"), val port: Int
 
     /** A new Google Play purchase from the sandbox store, signed with the key this verifier trusts. */
     fun purchase(product: String = "gems_100"): PlayPurchase {
-        val out = TestEnv.workDir.resolve("sandbox-${System.nanoTime()}.json")
-        val p = ProcessBuilder(
-            TestEnv.sandboxBin.toString(), "google-play",
-            "--dir", stateDir.toString(), "--app", APP_ID, "--product", product,
-        ).redirectOutput(out.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT).start()
-        check(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) { "payseal-sandbox google-play failed" }
-        val json = out.readText()
-        Files.delete(out)
-        val r = Receipts.fromJson(json)
+        val r = sandboxReceipt("google-play", "--product", product)
         check(r is Receipt.GooglePlay) { "sandbox printed $r" }
         return PlayPurchase(originalJson = r.purchaseData, signature = r.signature)
+    }
+
+    /** `payseal-sandbox STORE --dir <this state> --app APP_ID ARGS`: a receipt signed with the keys this verifier trusts. */
+    fun sandboxReceipt(store: String, vararg args: String): Receipt {
+        val out = TestEnv.workDir.resolve("sandbox-${System.nanoTime()}.json")
+        val p = ProcessBuilder(
+            listOf(TestEnv.sandboxBin.toString(), store, "--dir", stateDir.toString(), "--app", APP_ID) + args,
+        ).redirectOutput(out.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT).start()
+        check(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) { "payseal-sandbox $store failed" }
+        val json = out.readText()
+        Files.delete(out)
+        return Receipts.fromJson(json)
     }
 
     override fun close() = stop()

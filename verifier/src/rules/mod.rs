@@ -150,8 +150,9 @@ pub struct Rejection {
     pub reason: Reason,
     /// Operator-facing explanation (never key material; no more receipt content than ids).
     pub detail: String,
-    /// Fields read before the rule refused it (only from signature-verified data).
-    pub partial: PartialPurchase,
+    /// Fields read before the rule refused it (only from signature-verified data); boxed, so
+    /// that every rule's `Result<_, Rejection>` stays small.
+    pub partial: Box<PartialPurchase>,
 }
 
 /// One store's rule, in the stages of DESIGN.md (parse → verify signature → check app binding
@@ -413,7 +414,7 @@ impl Rejection {
         Rejection {
             reason,
             detail: detail.into(),
-            partial: PartialPurchase::default(),
+            partial: Box::default(),
         }
     }
 
@@ -426,7 +427,7 @@ impl Rejection {
         Rejection {
             reason,
             detail: detail.into(),
-            partial,
+            partial: Box::new(partial),
         }
     }
 }

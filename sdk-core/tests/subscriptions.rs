@@ -214,3 +214,57 @@ async fn non_renewing_subscriptions_and_consumables_carry_their_kind() {
         (true, Some(PurchaseKind::Consumable), None)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refunded_renewal_revokes_the_whole_chain() {
+    let verifier = TestVerifier::start().await;
+    let sdk = verifier.sdk(None);
+    let ledger = ledger_of(&verifier);
+    let now = payseal_sandbox::now_ms();
+    let chain = "2000000900";
+    let first = sdk
+        .verify(
+            subscription(&verifier, Store::AppStore, now + 30 * DAY, chain, chain),
+            "alice".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.redemption, Some(Redemption::First));
+
+    // A renewal of the chain that Apple refunded (its JWS has a revocationDate).
+    let mut refunded = Order::subscription(
+        Store::AppStore,
+        APP,
+        "pro_monthly",
+        now + 60 * DAY,
+        Some(chain.into()),
+    );
+    refunded.state = payseal_sandbox::PurchaseState::Refunded;
+    let v = sdk
+        .verify(verifier.store.issue(&refunded).unwrap(), "alice".into())
+        .await
+        .unwrap();
+    assert_eq!(v.reason, Some(NotPaidReason::Revoked));
+    let row = ledger
+        .find(Store::AppStore, APP, chain)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.revoked_at_ms.is_some(), "the chain's row is revoked");
+
+    // From then on, every transaction of the chain is revoked, the owner's included.
+    let again = sdk
+        .verify(
+            subscription(
+                &verifier,
+                Store::AppStore,
+                now + 90 * DAY,
+                chain,
+                "2000000903",
+            ),
+            "alice".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.reason, Some(NotPaidReason::Revoked));
+}

@@ -178,7 +178,11 @@ impl Verifier {
                             "redeemed transaction revoked by the store");
                     }
                 }
-                return Ok(not_paid(claims, rejection.reason, Some(&*rejection.partial)));
+                return Ok(not_paid(
+                    claims,
+                    rejection.reason,
+                    Some(&*rejection.partial),
+                ));
             }
         };
         fill_purchase(&mut claims, &purchase);

@@ -10,6 +10,7 @@
 //! [`rules`] (the pure store rules), [`ledger`] (the redemption ledger and webhook outbox;
 //! SQLite by default, PostgreSQL for several instances), [`service`] (the decision),
 //! [`webhook`] (signed delivery to the application server and the receiver's check),
+//! [`notifications`] (store server notifications: refunds and revocations the stores report),
 //! [`server`] (HTTPS: `POST /v1/verify`, `GET /v1/keys`, `/healthz`, `/readyz`, `/metrics`),
 //! [`tls`], [`certs`] (production TLS key, CSR and leaf), [`profile`] (the SDK profile), [`dev`]
 //! (development mode), [`logging`] (text or JSON lines) and [`cli`].
@@ -33,6 +34,7 @@ pub mod dev;
 pub mod keys;
 pub mod ledger;
 pub mod logging;
+pub mod notifications;
 pub mod profile;
 pub mod rules;
 pub mod server;

@@ -4,7 +4,13 @@
 //! `payseal_connections_open`, `payseal_connections_accepted_total`,
 //! `payseal_connections_refused_total{reason="per_ip|capacity"}`,
 //! `payseal_connections_shed_total` (idle ones closed to admit a new one) and
-//! `payseal_connections_timed_out_total{phase="handshake|idle"}`.
+//! `payseal_connections_timed_out_total{phase="handshake|idle"}`; store server notifications:
+//! `payseal_store_notifications_total{store,type,result}` (`type`: the store's notification
+//! type, `unknown` when it could not be read from verified data, `other` for a type the
+//! verifier does not know; `result`: what recording it came to — `recorded`, `revoked`,
+//! `already_revoked`, `revoked_before_redemption`, `reinstated`, `not_reinstated`,
+//! `duplicate` — or why it was refused — `malformed`, `bad_signature`, `untrusted_chain`,
+//! `unknown_app`, `wrong_app`, `untrusted_environment`, `too_large`, `ledger_unavailable`).
 
 use std::sync::Arc;
 
@@ -56,6 +62,17 @@ pub struct TimeoutLabels {
     pub phase: &'static str,
 }
 
+/// Labels of `payseal_store_notifications_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// `app_store`, `google_play`, ...
+    pub store: &'static str,
+    /// The store's notification type (`REFUND`, ...), `unknown` or `other`.
+    pub r#type: &'static str,
+    /// The result, or why it was refused.
+    pub result: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs … ~3.3 s
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
@@ -73,6 +90,7 @@ pub struct Metrics {
     conns_refused: Family<RefusedLabels, Counter>,
     conns_shed: Counter,
     conns_timed_out: Family<TimeoutLabels, Counter>,
+    notifications: Family<NotificationLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -150,7 +168,14 @@ impl Metrics {
         for phase in ["handshake", "idle"] {
             let _ = conns_timed_out.get_or_create(&TimeoutLabels { phase });
         }
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "store_notifications",
+            "Store server notifications received, by store, type and result",
+            notifications.clone(),
+        );
         Arc::new(Self {
+            notifications,
             registry,
             requests,
             latency,
@@ -212,6 +237,22 @@ impl Metrics {
     pub fn connection_timed_out(&self, phase: &'static str) {
         self.conns_timed_out
             .get_or_create(&TimeoutLabels { phase })
+            .inc();
+    }
+
+    /// Count one store notification.
+    pub fn store_notification(
+        &self,
+        store: &'static str,
+        r#type: &'static str,
+        result: &'static str,
+    ) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                store,
+                r#type,
+                result,
+            })
             .inc();
     }
 

@@ -4,7 +4,9 @@
 //! graceful shutdown.
 //!
 //! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, `GET /metrics`
-//! (on a separate plain-HTTP listener instead when `[server] metrics_listen` is set).
+//! (on a separate plain-HTTP listener instead when `[server] metrics_listen` is set), and the
+//! stores' server notifications ([`store_notifications`]: `POST
+//! /v1/stores/app-store/notifications`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,6 +35,7 @@ pub mod limits;
 mod listener;
 pub mod metrics;
 pub mod problem;
+pub mod store_notifications;
 mod table;
 
 pub use limits::ConnectionLimits;
@@ -334,6 +337,12 @@ fn router(state: AppState, max_body_bytes: usize, with_metrics: bool) -> Router 
             "/v1/verify",
             post(verify).layer(DefaultBodyLimit::max(max_body_bytes)),
         )
+        .route(
+            crate::notifications::app_store::ROUTE,
+            post(store_notifications::app_store).layer(DefaultBodyLimit::max(
+                store_notifications::MAX_NOTIFICATION_BYTES,
+            )),
+        )
         .route("/v1/keys", get(keys))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
@@ -368,6 +377,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Some("/healthz") => "/healthz",
         Some("/readyz") => "/readyz",
         Some("/metrics") => "/metrics",
+        Some(crate::notifications::app_store::ROUTE) => crate::notifications::app_store::ROUTE,
         _ => "other",
     };
     let response = match tokio::time::timeout(state.timeout, next.run(request)).await {

@@ -21,7 +21,7 @@ use crate::transport::TransportError;
 
 pub use proto::Environment as StoreEnvironment;
 pub use proto::Reason as NotPaidReason;
-pub use proto::{HuaweiAlgorithm, Receipt, Redemption, Store};
+pub use proto::{HuaweiAlgorithm, PurchaseKind, Receipt, Redemption, Store};
 
 /// The one mapping from the layers' errors to the app's: [`ClientError::kind`].
 impl From<ClientError> for PaySealError {
@@ -271,6 +271,17 @@ pub enum Redemption {
     Repeat,
 }
 
+/// What kind of purchase the store says it is (the verdict's `kind`).
+#[uniffi::remote(Enum)]
+pub enum PurchaseKind {
+    /// Used up once delivered (coins, gems).
+    Consumable,
+    /// Bought once, kept forever (a level pack, "remove ads").
+    NonConsumable,
+    /// Access for a period: until `subscription_expires_at` when the store signed one.
+    Subscription,
+}
+
 /// A checked verdict: signed by a profile key, the answer to this request (it echoes the
 /// request's nonce, receipt hash, app and account). The device clock is not used to refuse
 /// it; its skew is reported in `device_clock_skew_secs`.
@@ -298,8 +309,17 @@ pub struct Verdict {
     pub purchased_at: Option<i64>,
     /// Verdict issue time, Unix seconds.
     pub issued_at: i64,
-    /// Verdict token expiry, Unix seconds.
+    /// Verdict token expiry (`exp`), Unix seconds: how long this *token* may be forwarded
+    /// and accepted. Not the subscription's end: see `subscription_expires_at`.
     pub expires_at: i64,
+    /// Consumable / non-consumable / subscription, when the store says (Play one-time
+    /// products: absent).
+    pub kind: Option<PurchaseKind>,
+    /// Subscriptions: end of the paid period, Unix **milliseconds** (the verdict's
+    /// `expires_at` claim), when the store signed one (App Store auto-renewable, Huawei,
+    /// sandbox; not Play nor App Store non-renewing). A paid verdict's is always in the future
+    /// at the verifier's clock; on `Expired`, it says when the period ended.
+    pub subscription_expires_at: Option<i64>,
     /// Verdict id (`jti`).
     pub verdict_id: String,
     /// `receipt_sha256` of the receipt.
@@ -331,6 +351,8 @@ impl From<CheckedVerdict> for Verdict {
             purchased_at: c.purchased_at,
             issued_at: c.iat,
             expires_at: c.exp,
+            kind: c.kind,
+            subscription_expires_at: c.expires_at,
             verdict_id: c.jti,
             receipt_sha256: c.receipt_sha256,
             account_id: c.sub,

@@ -17,6 +17,12 @@
 //! redemption, no webhook, and the receipt still works for its own account and product. The
 //! ledger is not read either, so a receipt this account already redeemed and now presents for
 //! another product is `wrong_product` too (never `repeat`), and nothing changes.
+//! transaction that was never redeemed records nothing. A revoked subscription transaction
+//! revokes its renewal chain's row (its ledger key).
+//!
+//! Subscriptions: the store rule decides expiry (`not_paid / expired`, nothing recorded); a
+//! current one is redeemed under its chain's key with its period end, and the verdict carries
+//! `kind` and `expires_at` (the presented transaction's period end, Unix ms).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -167,13 +173,13 @@ impl Verifier {
             Ok(p) => p,
             Err(rejection) => {
                 // The store's signed data says it was refunded or revoked: if it was redeemed,
-                // record that (the ledger key is the signed transaction id: `transactionId`,
-                // Huawei's `orderId`, the sandbox `transaction_id`).
+                // record that (the ledger key read from the signed data: `transactionId`,
+                // Huawei's `orderId`, the sandbox `transaction_id`, or a subscription's chain).
                 let store = request.receipt.store();
                 if let (Reason::Revoked, Some(why), Some(key)) = (
                     rejection.reason,
                     store_revocation(store),
-                    &rejection.partial.transaction_id,
+                    &rejection.partial.transaction_key,
                 ) {
                     let outcome = revoke(
                         &self.settings,
@@ -190,7 +196,11 @@ impl Verifier {
                             "redeemed transaction revoked by the store");
                     }
                 }
-                return Ok(not_paid(claims, rejection.reason, Some(&rejection.partial)));
+                return Ok(not_paid(
+                    claims,
+                    rejection.reason,
+                    Some(&*rejection.partial),
+                ));
             }
         };
         fill_purchase(&mut claims, &purchase);
@@ -213,6 +223,7 @@ impl Verifier {
                     receipt_sha256: claims.receipt_sha256.clone(),
                     verdict_id: claims.jti.clone(),
                     now_ms,
+                    expires_at_ms: purchase.expires_at,
                 },
                 delivery,
             )
@@ -338,6 +349,8 @@ fn fill_purchase(claims: &mut VerdictClaims, p: &Purchase) {
     claims.original_transaction_id = p.original_transaction_id.clone();
     claims.quantity = Some(p.quantity);
     claims.purchased_at = Some(p.purchased_at);
+    claims.kind = p.kind;
+    claims.expires_at = p.expires_at;
 }
 
 fn paid(mut claims: VerdictClaims, redemption: Redemption) -> VerdictClaims {
@@ -359,6 +372,8 @@ fn not_paid(
         claims.environment = p.environment;
         claims.product_id = p.product_id.clone();
         claims.transaction_id = p.transaction_id.clone();
+        claims.kind = p.kind;
+        claims.expires_at = p.expires_at;
     }
     claims
 }
@@ -381,6 +396,12 @@ pub(crate) struct CheckedPurchase {
     pub quantity: u32,
     /// Purchase time, Unix milliseconds.
     pub purchased_at: i64,
+    /// Consumable / non-consumable / subscription, when the store says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<payseal_protocol::PurchaseKind>,
+    /// Subscriptions: end of the paid period, Unix milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 /// What `payseal-verifier check` prints: the store rule's decision for one receipt, offline.
@@ -457,6 +478,8 @@ pub(crate) fn check_offline(
                 original_transaction_id: p.original_transaction_id,
                 quantity: p.quantity,
                 purchased_at: p.purchased_at,
+                kind: p.kind,
+                expires_at: p.expires_at,
             });
         }
         Err(r) => {

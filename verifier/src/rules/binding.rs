@@ -61,6 +61,9 @@ pub fn check_expected(
                 environment: Some(purchase.environment),
                 product_id: Some(purchase.product_id.clone()),
                 transaction_id: Some(purchase.transaction_id.clone()),
+                transaction_key: Some(purchase.transaction_key.clone()),
+                kind: purchase.kind,
+                expires_at: purchase.expires_at,
             },
         ))
     };

@@ -265,11 +265,16 @@ final class DevVerifier {
     /// `sandbox`), with the app's account token (Play `obfuscatedAccountId`, App Store
     /// `appAccountToken`) when `accountToken` is given.
     func issue(_ store: String, product: String = "gems_100", accountToken: String? = nil) throws -> Receipt {
+        var arguments = ["--product", product]
+        if let accountToken { arguments += ["--account-token", accountToken] }
+        return try sandboxReceipt(store, arguments)
+    }
+
+    /// `payseal-sandbox STORE --dir <this state> --app appId ARGS`: a receipt signed with the keys this verifier trusts.
+    func sandboxReceipt(_ store: String, _ args: [String]) throws -> Receipt {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try TestEnv.executable("PAYSEAL_SANDBOX_BIN"))
-        var arguments = [store, "--dir", stateDir.path, "--app", appId, "--product", product]
-        if let accountToken { arguments += ["--account-token", accountToken] }
-        p.arguments = arguments
+        p.arguments = [store, "--dir", stateDir.path, "--app", appId] + args
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()

@@ -170,14 +170,17 @@ class DevVerifier(val stateDir: Path = TestEnv.newDir("verifier"), val port: Int
      * Store `appAccountToken`) when [accountToken] is given.
      */
     fun issue(store: String, product: String = "gems_100", accountToken: String? = null): Receipt {
+        val args = mutableListOf("--product", product)
+        if (accountToken != null) args += listOf("--account-token", accountToken)
+        return sandboxReceipt(store, *args.toTypedArray())
+    }
+
+    /** `payseal-sandbox STORE --dir <this state> --app APP_ID ARGS`: a receipt signed with the keys this verifier trusts. */
+    fun sandboxReceipt(store: String, vararg args: String): Receipt {
         val out = TestEnv.workDir.resolve("sandbox-${System.nanoTime()}.json")
-        val command = mutableListOf(
-            TestEnv.sandboxBin.toString(), store,
-            "--dir", stateDir.toString(), "--app", APP_ID, "--product", product,
-        )
-        if (accountToken != null) command += listOf("--account-token", accountToken)
-        val p = ProcessBuilder(command)
-            .redirectOutput(out.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT).start()
+        val p = ProcessBuilder(
+            listOf(TestEnv.sandboxBin.toString(), store, "--dir", stateDir.toString(), "--app", APP_ID) + args,
+        ).redirectOutput(out.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT).start()
         check(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) { "payseal-sandbox $store failed" }
         val json = out.readText()
         Files.delete(out)

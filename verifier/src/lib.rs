@@ -32,6 +32,7 @@ pub mod config;
 pub mod dev;
 pub mod keys;
 pub mod ledger;
+pub mod notifications;
 pub mod logging;
 pub mod profile;
 pub mod rules;

@@ -54,7 +54,7 @@ use tokio_postgres::NoTls;
 use super::{
     classify, classify_revocation, redact_url, BoxFuture, LedgerError, LedgerOptions,
     RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeNotice,
-    RevokeOutcome,
+    RevokeOutcome, VoidedCursors,
 };
 use crate::webhook::outbox::{
     AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter,
@@ -94,6 +94,13 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "outbox_revocation",
         sql: include_str!("../../migrations/postgres/0002_outbox_revocation.sql"),
+    },
+    // 3 and 4 belong to other features (merged separately); the list stays in increasing
+    // order and every migration is independent of the numbers it skips.
+    Migration {
+        version: 5,
+        name: "google_voided",
+        sql: include_str!("../../migrations/postgres/0005_google_voided.sql"),
     },
 ];
 
@@ -878,6 +885,50 @@ impl Redemptions for PostgresLedger {
     }
 }
 
+impl VoidedCursors for PostgresLedger {
+    fn voided_cursor<'a>(
+        &'a self,
+        package_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, LedgerError>> {
+        Box::pin(self.within(async move {
+            let client = self.pooled().await?;
+            let row = client
+                .query_opt(
+                    "SELECT start_time_ms FROM payseal_google_voided_cursor
+                     WHERE package_name = $1",
+                    &[&package_name],
+                )
+                .await
+                .map_err(pg)?;
+            row.map(|r| r.try_get::<_, i64>(0).map_err(pg)).transpose()
+        }))
+    }
+
+    fn set_voided_cursor<'a>(
+        &'a self,
+        package_name: &'a str,
+        start_time_ms: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        Box::pin(self.within(async move {
+            let client = self.pooled().await?;
+            client
+                .execute(
+                    "INSERT INTO payseal_google_voided_cursor (package_name, start_time_ms, updated_ms)
+                     VALUES ($1, $2, $3)
+                     ON CONFLICT (package_name) DO UPDATE
+                     SET start_time_ms = GREATEST(payseal_google_voided_cursor.start_time_ms,
+                                                  EXCLUDED.start_time_ms),
+                         updated_ms = EXCLUDED.updated_ms",
+                    &[&package_name, &start_time_ms, &now_ms],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(())
+        }))
+    }
+}
+
 impl Outbox for PostgresLedger {
     fn claim_due(
         &self,
@@ -1062,8 +1113,13 @@ mod tests {
             "every file in {} is listed in MIGRATIONS",
             dir.display()
         );
-        for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version, i as i64 + 1, "versions are 1, 2, 3, ...");
+        for pair in MIGRATIONS.windows(2) {
+            assert!(
+                pair[0].version < pair[1].version,
+                "versions increase (numbers reserved for other features may be missing)"
+            );
+        }
+        for m in MIGRATIONS {
             let on_disk = std::fs::read_to_string(dir.join(format!("{}.sql", m.id()))).unwrap();
             assert_eq!(on_disk, m.sql);
         }

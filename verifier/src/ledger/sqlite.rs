@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 
 use super::{
     classify, classify_revocation, BoxFuture, LedgerError, RedeemOutcome, RedemptionRequest,
-    Redemptions, RevocationRequest, RevokeNotice, RevokeOutcome,
+    Redemptions, RevocationRequest, RevokeNotice, RevokeOutcome, VoidedCursors,
 };
 use crate::webhook::outbox::{
     AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter,
@@ -73,6 +73,17 @@ CREATE TABLE outbox (
     finished_ms     INTEGER
 );
 CREATE INDEX outbox_due ON outbox (state, next_attempt_ms);
+";
+
+/// The Google Play voided-purchases cursors ([`VoidedCursors`]). Created when missing at every
+/// open, outside the numbered versions above, so that it merges with any other schema step
+/// (PostgreSQL: migration 0005).
+const VOIDED_CURSORS: &str = "
+CREATE TABLE IF NOT EXISTS google_voided_cursor (
+    package_name  TEXT    PRIMARY KEY,
+    start_time_ms INTEGER NOT NULL,
+    updated_ms    INTEGER NOT NULL
+);
 ";
 
 const OUTBOX_COLUMNS: &str = "id, app_id, event_type, body, created_ms, age_from_ms, attempts, \
@@ -264,7 +275,11 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), LedgerError> {
             tx.execute_batch(UPGRADE_TO_2)?;
         }
         1 => tx.execute_batch(UPGRADE_TO_2)?,
-        SCHEMA_VERSION => return Ok(()),
+        SCHEMA_VERSION => {
+            tx.execute_batch(VOIDED_CURSORS)?;
+            tx.commit()?;
+            return Ok(());
+        }
         other => {
             return Err(schema_error(format!(
                 "ledger schema version {other}, expected {SCHEMA_VERSION}"
@@ -272,6 +287,7 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), LedgerError> {
         }
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.execute_batch(VOIDED_CURSORS)?;
     tx.commit()?;
     Ok(())
 }
@@ -676,6 +692,44 @@ impl Redemptions for SqliteLedger {
         notice: Option<RevokeNotice>,
     ) -> BoxFuture<'_, Result<RevokeOutcome, LedgerError>> {
         self.write(move |tx| revoke_on(tx, &request, notice))
+    }
+}
+
+impl VoidedCursors for SqliteLedger {
+    fn voided_cursor<'a>(
+        &'a self,
+        package_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, LedgerError>> {
+        let package_name = package_name.to_string();
+        self.read_async(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT start_time_ms FROM google_voided_cursor WHERE package_name = ?1",
+                    params![package_name],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+
+    fn set_voided_cursor<'a>(
+        &'a self,
+        package_name: &'a str,
+        start_time_ms: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        let package_name = package_name.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO google_voided_cursor (package_name, start_time_ms, updated_ms)
+                 VALUES (?1, ?2, ?3)
+                 ON CONFLICT (package_name) DO UPDATE
+                 SET start_time_ms = MAX(start_time_ms, excluded.start_time_ms),
+                     updated_ms = excluded.updated_ms",
+                params![package_name, start_time_ms, now_ms],
+            )?;
+            Ok(())
+        })
     }
 }
 

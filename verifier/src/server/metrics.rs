@@ -4,7 +4,10 @@
 //! `payseal_connections_open`, `payseal_connections_accepted_total`,
 //! `payseal_connections_refused_total{reason="per_ip|capacity"}`,
 //! `payseal_connections_shed_total` (idle ones closed to admit a new one) and
-//! `payseal_connections_timed_out_total{phase="handshake|idle"}`.
+//! `payseal_connections_timed_out_total{phase="handshake|idle"}`; store server notifications:
+//! `payseal_store_notifications_total{store,type,result}` (what each store told the verifier
+//! and what it did, see [`crate::notifications`]) and
+//! `payseal_google_voided_polls_total{result="ok|error"}` (Voided Purchases API polls).
 
 use std::sync::Arc;
 
@@ -56,6 +59,25 @@ pub struct TimeoutLabels {
     pub phase: &'static str,
 }
 
+/// Labels of `payseal_store_notifications_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreNotificationLabels {
+    /// `google_play`, ...
+    pub store: &'static str,
+    /// The notification type, e.g. `voided_purchase`, `voided_purchases_api`, `test`.
+    pub r#type: &'static str,
+    /// What was done: `revoked`, `already_revoked`, `not_redeemed`, `unknown_package`,
+    /// `partial_refund`, `ignored`, `test`, `unauthorized`, `forbidden`, `malformed`, `error`.
+    pub result: &'static str,
+}
+
+/// Labels of `payseal_google_voided_polls_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PollLabels {
+    /// `ok` or `error`.
+    pub result: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs … ~3.3 s
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
@@ -73,6 +95,8 @@ pub struct Metrics {
     conns_refused: Family<RefusedLabels, Counter>,
     conns_shed: Counter,
     conns_timed_out: Family<TimeoutLabels, Counter>,
+    store_notifications: Family<StoreNotificationLabels, Counter>,
+    voided_polls: Family<PollLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -150,6 +174,18 @@ impl Metrics {
         for phase in ["handshake", "idle"] {
             let _ = conns_timed_out.get_or_create(&TimeoutLabels { phase });
         }
+        let store_notifications = Family::<StoreNotificationLabels, Counter>::default();
+        let voided_polls = Family::<PollLabels, Counter>::default();
+        registry.register(
+            "store_notifications",
+            "Store server notifications received, by store, type and what was done",
+            store_notifications.clone(),
+        );
+        registry.register(
+            "google_voided_polls",
+            "Google Play Voided Purchases API polls, by result (ok, error)",
+            voided_polls.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
@@ -161,6 +197,8 @@ impl Metrics {
             conns_refused,
             conns_shed,
             conns_timed_out,
+            store_notifications,
+            voided_polls,
         })
     }
 
@@ -213,6 +251,27 @@ impl Metrics {
         self.conns_timed_out
             .get_or_create(&TimeoutLabels { phase })
             .inc();
+    }
+
+    /// Count one store notification (or one voided purchase found by the poller).
+    pub fn store_notification(
+        &self,
+        store: &'static str,
+        kind: &'static str,
+        result: &'static str,
+    ) {
+        self.store_notifications
+            .get_or_create(&StoreNotificationLabels {
+                store,
+                r#type: kind,
+                result,
+            })
+            .inc();
+    }
+
+    /// Count one Voided Purchases API poll: `ok` or `error`.
+    pub fn google_voided_poll(&self, result: &'static str) {
+        self.voided_polls.get_or_create(&PollLabels { result }).inc();
     }
 
     /// The OpenMetrics text exposition.

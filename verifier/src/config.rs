@@ -720,8 +720,8 @@ impl Resolver {
         raw: &RawRtdn,
     ) -> Result<crate::notifications::google_play::RtdnSettings, ConfigError> {
         use crate::notifications::google_play::{DEFAULT_JWKS_TTL, GOOGLE_JWKS_URL};
-        let audience = non_empty(&raw.audience)
-            .map_err(|r| self.invalid("google_play.rtdn.audience", r))?;
+        let audience =
+            non_empty(&raw.audience).map_err(|r| self.invalid("google_play.rtdn.audience", r))?;
         let service_account = non_empty(&raw.service_account)
             .map_err(|r| self.invalid("google_play.rtdn.service_account", r))?;
         if !service_account.contains('@') {
@@ -774,10 +774,16 @@ impl Resolver {
         let key = |k: &str| format!("apps.{app_id:?}.google_play.voided_purchases.{k}");
         let path = self.path(&raw.service_account_key);
         let bytes = zeroize::Zeroizing::new(std::fs::read(&path).map_err(|e| {
-            self.invalid(key("service_account_key"), format!("{}: {e}", path.display()))
+            self.invalid(
+                key("service_account_key"),
+                format!("{}: {e}", path.display()),
+            )
         })?);
         let account = ServiceAccountKey::from_json(&bytes).map_err(|e| {
-            self.invalid(key("service_account_key"), format!("{}: {e}", path.display()))
+            self.invalid(
+                key("service_account_key"),
+                format!("{}: {e}", path.display()),
+            )
         })?;
         let token_uri = raw
             .token_uri

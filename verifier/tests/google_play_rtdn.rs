@@ -98,7 +98,10 @@ fn metric(text: &str, kind: &str, result: &str) -> f64 {
         "payseal_store_notifications_total{{store=\"google_play\",type=\"{kind}\",result=\"{result}\"}}"
     );
     text.lines()
-        .find_map(|l| l.strip_prefix(name.as_str()).and_then(|v| v.strip_prefix(' ')))
+        .find_map(|l| {
+            l.strip_prefix(name.as_str())
+                .and_then(|v| v.strip_prefix(' '))
+        })
         .map(|v| v.trim().parse().unwrap())
         .unwrap_or(0.0)
 }

@@ -641,7 +641,11 @@ mod tests {
         let (_, n) = decode_push(&push(v)).unwrap();
         assert!(matches!(
             decide(&n),
-            Action::Revoke { order_id: None, purchase_token: "PURCHASE_TOKEN", .. }
+            Action::Revoke {
+                order_id: None,
+                purchase_token: "PURCHASE_TOKEN",
+                ..
+            }
         ));
     }
 
@@ -745,7 +749,10 @@ mod tests {
                 403,
             ),
             (|c| c.aud = "https://other.example/push".into(), 403),
-            (|c| c.email = Some("someone@proj.iam.gserviceaccount.com".into()), 403),
+            (
+                |c| c.email = Some("someone@proj.iam.gserviceaccount.com".into()),
+                403,
+            ),
             (|c| c.email = None, 403),
             (|c| c.email_verified = Some(false), 403),
             (|c| c.email_verified = None, 403),
@@ -775,8 +782,14 @@ mod tests {
         );
         for (header, want) in [
             (serde_json::json!({"alg": "none", "kid": "k1"}), "Algorithm"),
-            (serde_json::json!({"alg": "HS256", "kid": "k1"}), "Algorithm"),
-            (serde_json::json!({"alg": "ES256", "kid": "k1"}), "Algorithm"),
+            (
+                serde_json::json!({"alg": "HS256", "kid": "k1"}),
+                "Algorithm",
+            ),
+            (
+                serde_json::json!({"alg": "ES256", "kid": "k1"}),
+                "Algorithm",
+            ),
             (serde_json::json!({"kid": "k1"}), "Algorithm"),
             (serde_json::json!({"alg": "RS256"}), "UnknownKey"),
         ] {

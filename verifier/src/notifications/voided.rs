@@ -217,14 +217,16 @@ pub fn parse_token_response(json: &[u8]) -> Result<(String, Duration), String> {
     if a.access_token.is_empty() {
         return Err("empty access_token".into());
     }
-    if a
-        .token_type
+    if a.token_type
         .as_deref()
         .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
     {
         return Err("token_type is not Bearer".into());
     }
-    Ok((a.access_token, Duration::from_secs(a.expires_in.unwrap_or(3600))))
+    Ok((
+        a.access_token,
+        Duration::from_secs(a.expires_in.unwrap_or(3600)),
+    ))
 }
 
 /// One `VoidedPurchase` resource.
@@ -318,9 +320,7 @@ fn ms(d: Duration) -> i64 {
 pub fn window(cursor: Option<i64>, now_ms: i64, initial_lookback: Duration) -> Option<(i64, i64)> {
     let end = now_ms - ms(END_LAG);
     let oldest = now_ms - ms(MAX_LOOKBACK) + 60_000;
-    let start = cursor
-        .unwrap_or(now_ms - ms(initial_lookback))
-        .max(oldest);
+    let start = cursor.unwrap_or(now_ms - ms(initial_lookback)).max(oldest);
     (start < end).then_some((start, end))
 }
 
@@ -441,7 +441,10 @@ impl AccessTokens {
         let response = self
             .client
             .post(&self.token_uri)
-            .form(&[("grant_type", JWT_BEARER_GRANT), ("assertion", jwt.as_str())])
+            .form(&[
+                ("grant_type", JWT_BEARER_GRANT),
+                ("assertion", jwt.as_str()),
+            ])
             .send()
             .await
             .map_err(|e| PollError::Token(format!("token endpoint: {}", e.without_url())))?;
@@ -550,9 +553,13 @@ impl Poller {
                 match result {
                     Ok(report) => {
                         self.metrics.google_voided_poll("ok");
-                        tracing::info!(package, pages = report.pages,
-                            purchases = report.purchases, revoked = report.revoked,
-                            "Play voided purchases polled");
+                        tracing::info!(
+                            package,
+                            pages = report.pages,
+                            purchases = report.purchases,
+                            revoked = report.revoked,
+                            "Play voided purchases polled"
+                        );
                     }
                     Err(e) => {
                         self.metrics.google_voided_poll("error");
@@ -778,9 +785,10 @@ mod tests {
 
     #[test]
     fn token_responses_and_key_files_are_checked() {
-        let (t, life) =
-            parse_token_response(br#"{"access_token": "ya29.x", "expires_in": 3599, "token_type": "Bearer"}"#)
-                .unwrap();
+        let (t, life) = parse_token_response(
+            br#"{"access_token": "ya29.x", "expires_in": 3599, "token_type": "Bearer"}"#,
+        )
+        .unwrap();
         assert_eq!((t.as_str(), life), ("ya29.x", Duration::from_secs(3599)));
         assert!(parse_token_response(br#"{"access_token": ""}"#).is_err());
         assert!(parse_token_response(br#"{"access_token": "a", "token_type": "mac"}"#).is_err());

@@ -271,7 +271,9 @@ impl Metrics {
 
     /// Count one Voided Purchases API poll: `ok` or `error`.
     pub fn google_voided_poll(&self, result: &'static str) {
-        self.voided_polls.get_or_create(&PollLabels { result }).inc();
+        self.voided_polls
+            .get_or_create(&PollLabels { result })
+            .inc();
     }
 
     /// The OpenMetrics text exposition.

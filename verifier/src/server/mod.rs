@@ -181,9 +181,9 @@ impl Server {
         let rtdn = match &settings.google_play_rtdn {
             None => None,
             Some(r) => Some(Arc::new(
-                crate::notifications::google_play::RtdnEndpoint::new(r.clone()).map_err(
-                    |_| ServerError::Settings("the Google key-fetching HTTP client cannot be built"),
-                )?,
+                crate::notifications::google_play::RtdnEndpoint::new(r.clone()).map_err(|_| {
+                    ServerError::Settings("the Google key-fetching HTTP client cannot be built")
+                })?,
             )),
         };
         let voided_settings = settings.google_play_voided.clone();

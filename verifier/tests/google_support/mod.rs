@@ -19,6 +19,8 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
+pub mod voided_scenario;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -115,6 +117,8 @@ pub struct ApiRequest {
     pub query: HashMap<String, String>,
     /// Status answered.
     pub status: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 /// What the fake holds and saw.
@@ -251,7 +255,10 @@ async fn certs(State(g): State<FakeGoogle>) -> Response {
     s.jwks_fetches += 1;
     let keys: Vec<Value> = s.oidc_keys.iter().map(|(kid, k)| jwk(kid, k)).collect();
     (
-        [("cache-control", "public, max-age=19666, must-revalidate, no-transform")],
+        [(
+            "cache-control",
+            "public, max-age=19666, must-revalidate, no-transform",
+        )],
         Json(json!({ "keys": keys })),
     )
         .into_response()
@@ -301,13 +308,17 @@ async fn token(State(g): State<FakeGoogle>, Form(form): Form<HashMap<String, Str
     if c["scope"] != "https://www.googleapis.com/auth/androidpublisher" {
         return refuse(&mut s, format!("scope {}", c["scope"]));
     }
-    let (iat, exp) = (c["iat"].as_i64().unwrap_or(0), c["exp"].as_i64().unwrap_or(0));
+    let (iat, exp) = (
+        c["iat"].as_i64().unwrap_or(0),
+        c["exp"].as_i64().unwrap_or(0),
+    );
     if exp - iat > 3600 || iat > now_s() + 60 {
         return refuse(&mut s, "lifetime".into());
     }
     let issued = format!("ya29.fake-{}", s.issued.len() + 1);
     s.issued.push(issued.clone());
-    Json(json!({"access_token": issued, "expires_in": 3599, "token_type": "Bearer"})).into_response()
+    Json(json!({"access_token": issued, "expires_in": 3599, "token_type": "Bearer"}))
+        .into_response()
 }
 
 async fn voided(
@@ -322,6 +333,7 @@ async fn voided(
             package: package.clone(),
             query: query.clone(),
             status,
+            at: std::time::Instant::now(),
         })
     };
     let bearer = headers

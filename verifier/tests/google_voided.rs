@@ -67,3 +67,109 @@ async fn an_assertion_signed_by_the_wrong_key_gets_no_token_and_changes_nothing(
     server.stop().await.unwrap();
     assert_eq!(stored_cursor(&server.state).await, None);
 }
+
+/// `[google_play.rtdn]` and `[apps."ID".google_play.voided_purchases]` resolve, and a bad value
+/// stops the start naming the file, the key and the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_play_notification_config_is_resolved_and_checked() {
+    use payseal_verifier::config::load_with_env;
+    let google = FakeGoogle::start().await;
+    let state = StateDir::new();
+    configure_poller(&state, &google, &google.key_file(API_ACCOUNT, &keys()[3]));
+    let config = state.paths.config.clone();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[google_play.rtdn]\naudience = \"https://v.example/push\"\n\
+         service_account = \"push@p.iam.gserviceaccount.com\"\n",
+    );
+    std::fs::write(&config, &text).unwrap();
+    let s = load_with_env(&config, |_| None).unwrap();
+    let rtdn = s.google_play_rtdn.as_ref().unwrap();
+    assert_eq!(rtdn.jwks_url, "https://www.googleapis.com/oauth2/v3/certs");
+    assert_eq!(rtdn.jwks_ttl, Duration::from_secs(3600));
+    let [v] = s.google_play_voided.as_slice() else {
+        panic!("one poller")
+    };
+    assert_eq!(
+        (v.app_id.as_str(), v.package_name.as_str()),
+        (common::APP, common::APP)
+    );
+    assert_eq!(v.token_uri, google.url("/token"), "from the key file");
+    assert_eq!(v.max_results, 2);
+    assert_eq!(v.poll_interval, Duration::from_millis(300));
+    assert_eq!(v.initial_lookback, Duration::from_secs(30 * 24 * 3600));
+    assert!(
+        !format!("{v:?}").contains("PRIVATE KEY"),
+        "the key never prints"
+    );
+    // The offline check reads the same file.
+    payseal_verifier::config::load_offline(&config).unwrap();
+
+    let voided_key = format!("apps.\"{}\".google_play.voided_purchases", common::APP);
+    let api_base = format!("api_base = \"{}\"", google.url(""));
+    let bad_key_file = config.parent().unwrap().join("not-a-key.json");
+    std::fs::write(&bad_key_file, r#"{"type": "authorized_user"}"#).unwrap();
+    for (from, to, key, reason) in [
+        (
+            "audience = \"https://v.example/push\"",
+            "audience = \" \"",
+            "google_play.rtdn.audience".to_string(),
+            "must not be empty",
+        ),
+        (
+            "service_account = \"push@p.iam.gserviceaccount.com\"",
+            "service_account = \"push\"",
+            "google_play.rtdn.service_account".to_string(),
+            "not a service account email",
+        ),
+        (
+            "service_account = \"push@p.iam.gserviceaccount.com\"",
+            "service_account = \"push@p.iam.gserviceaccount.com\"\njwks_url = \"http://certs.example/x\"",
+            "google_play.rtdn.jwks_url".to_string(),
+            "plain http is allowed only to a loopback address",
+        ),
+        (
+            "service_account_key = \"play-service-account.json\"",
+            "service_account_key = \"missing.json\"",
+            format!("{voided_key}.service_account_key"),
+            "missing.json",
+        ),
+        (
+            "service_account_key = \"play-service-account.json\"",
+            "service_account_key = \"not-a-key.json\"",
+            format!("{voided_key}.service_account_key"),
+            "not a Google service-account key file",
+        ),
+        (
+            "max_results = 2",
+            "max_results = 5000",
+            format!("{voided_key}.max_results"),
+            "outside 1..=1000",
+        ),
+        (
+            "retry_max_ms = 400",
+            "retry_max_ms = 10",
+            format!("{voided_key}.retry_max_ms"),
+            "at least retry_base_ms",
+        ),
+        (
+            api_base.as_str(),
+            "api_base = \"ftp://example.com\"",
+            format!("{voided_key}.api_base"),
+            "expected https",
+        ),
+        (
+            "max_results = 2",
+            "max_results = 2\npoll_every = 3",
+            format!("{voided_key}.poll_every"),
+            "unknown field",
+        ),
+    ] {
+        std::fs::write(&config, text.replacen(from, to, 1)).unwrap();
+        let err = load_with_env(&config, |_| None).unwrap_err().to_string();
+        assert!(err.contains(&config.display().to_string()), "{err}");
+        assert!(err.contains(&key), "no {key:?} in {err}");
+        assert!(err.contains(reason), "no {reason:?} in {err}");
+        assert!(!err.contains("PRIVATE KEY"), "{err}");
+    }
+}

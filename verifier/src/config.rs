@@ -227,7 +227,7 @@ struct RawApp {
     environments: Vec<Environment>,
     google_play: Option<RawGooglePlayApp>,
     app_store: Option<RawAppStore>,
-    huawei: Option<RawPackageKey>,
+    huawei: Option<RawHuaweiApp>,
     sandbox: Option<RawSandbox>,
     webhook: Option<RawWebhook>,
 }
@@ -242,9 +242,21 @@ struct RawGooglePlayApp {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawPackageKey {
+struct RawHuaweiApp {
     package_name: String,
     public_key: String,
+    notifications: Option<RawHuaweiNotify>,
+}
+
+/// `[apps."ID".huawei.notifications]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHuaweiNotify {
+    client_id: String,
+    client_secret_file: PathBuf,
+    order_service_url: String,
+    token_uri: Option<String>,
+    request_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -684,7 +696,11 @@ impl Resolver {
             Some(r) => Some(self.rtdn(r)?),
         };
         let mut google_play_voided = Vec::new();
+        let mut huawei_notifications = Vec::new();
         for (app_id, app) in &raw.apps {
+            if let Some(n) = app.huawei.as_ref().and_then(|h| h.notifications.as_ref()) {
+                huawei_notifications.push(self.huawei_notify(app_id, n)?);
+            }
             if let Some(g) = &app.google_play {
                 if let Some(v) = &g.voided_purchases {
                     google_play_voided.push(self.voided(app_id, &g.package_name, v)?);
@@ -710,6 +726,60 @@ impl Resolver {
             webhook_worker,
             google_play_rtdn,
             google_play_voided,
+            huawei_notifications,
+        })
+    }
+
+    /// `[apps."ID".huawei.notifications]`: the AppGallery app id and secret (for the Order
+    /// service), and the site's Order service URL.
+    fn huawei_notify(
+        &self,
+        app_id: &str,
+        raw: &RawHuaweiNotify,
+    ) -> Result<crate::notifications::huawei::HuaweiNotifySettings, ConfigError> {
+        use crate::notifications::huawei::{HuaweiNotifySettings, HUAWEI_TOKEN_URI};
+        let key = |k: &str| format!("apps.{app_id:?}.huawei.notifications.{k}");
+        let client_id = non_empty(&raw.client_id).map_err(|r| self.invalid(key("client_id"), r))?;
+        let path = self.path(&raw.client_secret_file);
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
+            self.invalid(
+                key("client_secret_file"),
+                format!("{}: {e}", path.display()),
+            )
+        })?);
+        let secret = text.trim_end_matches(['\n', '\r']).to_string();
+        if secret.is_empty() {
+            return Err(self.invalid(
+                key("client_secret_file"),
+                format!("{} is empty", path.display()),
+            ));
+        }
+        let order_service_url = raw
+            .order_service_url
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        check_outbound_url(&order_service_url)
+            .map_err(|r| self.invalid(key("order_service_url"), r))?;
+        let token_uri = raw
+            .token_uri
+            .as_deref()
+            .unwrap_or(HUAWEI_TOKEN_URI)
+            .trim()
+            .to_string();
+        check_outbound_url(&token_uri).map_err(|r| self.invalid(key("token_uri"), r))?;
+        Ok(HuaweiNotifySettings {
+            app_id: app_id.to_string(),
+            client_id,
+            client_secret: zeroize::Zeroizing::new(secret),
+            token_uri,
+            order_service_url,
+            request_timeout: Duration::from_millis(self.count(
+                &key("request_timeout_ms"),
+                raw.request_timeout_ms,
+                1..=120_000,
+                10_000,
+            )?),
         })
     }
 

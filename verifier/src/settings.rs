@@ -52,6 +52,9 @@ pub struct Settings {
     pub google_play_rtdn: Option<crate::notifications::google_play::RtdnSettings>,
     /// `[apps."ID".google_play.voided_purchases]`: one Voided Purchases API poller per app.
     pub google_play_voided: Vec<crate::notifications::voided::VoidedSettings>,
+    /// `[apps."ID".huawei.notifications]`: the apps whose Huawei IAP server notifications are
+    /// handled at `POST /v1/stores/huawei/notifications` (not served when empty).
+    pub huawei_notifications: Vec<crate::notifications::huawei::HuaweiNotifySettings>,
 }
 
 /// PEM files for TLS.

@@ -13,8 +13,9 @@
 //! in is counted in `payseal_store_notifications_total{store,type,result}` and logged with the
 //! Pub/Sub `messageId` (never the purchase token).
 //!
-//! Huawei AppGallery server notifications are not implemented: see the README ("Store
-//! notifications — Google Play", Huawei).
+//! - [`huawei`]: Huawei AppGallery IAP server notifications (version 2, one-time products):
+//!   an unsigned refund notification makes the verifier ask Huawei's Order service, and only
+//!   its signed purchase data (`purchaseState` 2) revokes.
 
 use payseal_protocol::Store;
 
@@ -23,6 +24,7 @@ use crate::service::ServiceError;
 use crate::settings::Settings;
 
 pub mod google_play;
+pub mod huawei;
 pub mod jwks;
 pub mod voided;
 

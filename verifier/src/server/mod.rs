@@ -5,7 +5,8 @@
 //!
 //! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, `GET /metrics`
 //! (on a separate plain-HTTP listener instead when `[server] metrics_listen` is set), and
-//! `POST /v1/stores/google-play/rtdn` when `[google_play.rtdn]` is configured
+//! `POST /v1/stores/google-play/rtdn` when `[google_play.rtdn]` is configured and
+//! `POST /v1/stores/huawei/notifications` when an app has `[apps."ID".huawei.notifications]`
 //! ([`store_notifications`]). `run` also starts the webhook worker and the Google Play Voided
 //! Purchases pollers, and stops them at shutdown.
 
@@ -102,6 +103,7 @@ struct AppState {
     keys_json: Arc<Vec<u8>>,
     timeout: Duration,
     rtdn: Option<Arc<crate::notifications::google_play::RtdnEndpoint>>,
+    huawei: Option<Arc<crate::notifications::huawei::HuaweiEndpoint>>,
 }
 
 /// A bound, not yet running server.
@@ -186,6 +188,16 @@ impl Server {
                 })?,
             )),
         };
+        let huawei = if settings.huawei_notifications.is_empty() {
+            None
+        } else {
+            Some(Arc::new(
+                crate::notifications::huawei::HuaweiEndpoint::new(
+                    settings.huawei_notifications.clone(),
+                )
+                .map_err(|_| ServerError::Settings("the Huawei HTTP client cannot be built"))?,
+            ))
+        };
         let voided_settings = settings.google_play_voided.clone();
         let verifier = Verifier::new(Arc::new(settings), Arc::clone(&ledger));
         let mut voided = Vec::with_capacity(voided_settings.len());
@@ -205,6 +217,7 @@ impl Server {
             keys_json: Arc::new(keys_json),
             timeout: limits.request_timeout,
             rtdn,
+            huawei,
         };
         let metrics_listener = match metrics_listen {
             Some(at) => Some((bind_std(at)?.0, metrics_router(state.clone()))),
@@ -379,6 +392,12 @@ fn router(state: AppState, max_body_bytes: usize, with_metrics: bool) -> Router 
     if with_metrics {
         router = router.route("/metrics", get(metrics_text));
     }
+    if state.huawei.is_some() {
+        router = router.route(
+            crate::notifications::huawei::NOTIFY_PATH,
+            post(store_notifications::huawei).layer(DefaultBodyLimit::max(max_body_bytes)),
+        );
+    }
     if state.rtdn.is_some() {
         router = router.route(
             crate::notifications::google_play::RTDN_PATH,
@@ -416,6 +435,9 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Some("/metrics") => "/metrics",
         Some(crate::notifications::google_play::RTDN_PATH) => {
             crate::notifications::google_play::RTDN_PATH
+        }
+        Some(crate::notifications::huawei::NOTIFY_PATH) => {
+            crate::notifications::huawei::NOTIFY_PATH
         }
         _ => "other",
     };

@@ -1,7 +1,10 @@
 //! The store notification routes: `POST /v1/stores/google-play/rtdn` (Google Play real-time
 //! developer notifications by Pub/Sub push; served only when `[google_play.rtdn]` is
-//! configured). The decision is [`crate::notifications::google_play::RtdnEndpoint::handle`];
-//! this maps its answer to HTTP and counts it in `payseal_store_notifications_total`.
+//! configured) and `POST /v1/stores/huawei/notifications` (Huawei IAP server notifications v2;
+//! served when an app has `[apps."ID".huawei.notifications]`). The decisions are
+//! [`crate::notifications::google_play::RtdnEndpoint::handle`] and
+//! [`crate::notifications::huawei::HuaweiEndpoint::handle`]; this maps their answers to HTTP
+//! and counts them in `payseal_store_notifications_total`.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -55,15 +58,7 @@ pub(super) async fn google_play_rtdn(
         .metrics
         .store_notification(STORE_GOOGLE_PLAY, answer.kind, answer.result);
     match answer.status {
-        200 => (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            serde_json::json!({ "result": answer.result }).to_string(),
-        )
-            .into_response(),
+        200 => json_result(answer.result),
         401 => {
             let mut r = Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", "unauthorized")
                 .detail("a Google-signed Pub/Sub push token is required")
@@ -89,4 +84,59 @@ pub(super) async fn google_play_rtdn(
         .retry_after(1)
         .into_response(),
     }
+}
+
+/// `POST /v1/stores/huawei/notifications`.
+pub(super) async fn huawei(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    use crate::notifications::huawei::STORE_LABEL;
+    let Some(endpoint) = state.huawei.as_ref() else {
+        return Problem::new(StatusCode::NOT_FOUND, "Not found", "not_found").into_response();
+    };
+    let Ok(body) = body else {
+        state
+            .metrics
+            .store_notification(STORE_LABEL, "unknown", "malformed");
+        return Problem::new(StatusCode::BAD_REQUEST, "Bad request", "body").into_response();
+    };
+    let answer = endpoint
+        .handle(
+            state.verifier.settings(),
+            state.verifier.ledger().as_ref(),
+            &body,
+            crate::service::now_ms(),
+        )
+        .await;
+    state
+        .metrics
+        .store_notification(STORE_LABEL, answer.kind, answer.result);
+    match answer.status {
+        200 => json_result(answer.result),
+        400 => Problem::new(StatusCode::BAD_REQUEST, "Bad request", "malformed")
+            .detail("not a Huawei IAP server notification (version 2)")
+            .into_response(),
+        _ => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service unavailable",
+            "upstream",
+        )
+        .detail("the notification cannot be handled now; retry later")
+        .retry_after(1)
+        .into_response(),
+    }
+}
+
+/// `200` with `{"result": …}`.
+fn json_result(result: &str) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        serde_json::json!({ "result": result }).to_string(),
+    )
+        .into_response()
 }

@@ -25,22 +25,15 @@ use std::time::Duration;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use common::{play_order_id, StateDir, TestServer, APP};
+use google_support::voided_scenario::purchase_token;
 use google_support::{keys, push_claims, rs256, FakeGoogle, AUDIENCE, PUSH_ACCOUNT};
-use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store};
+use payseal_protocol::{Outcome, Reason, Redemption, Store};
 use payseal_sandbox::Order;
 use payseal_verifier::webhook::{PURCHASE_PAID, PURCHASE_REVOKED};
 use serde_json::{json, Value};
 use webhook_support::{configure, RunningReceiver};
 
 const RTDN: &str = "/v1/stores/google-play/rtdn";
-
-fn purchase_token(receipt: &Receipt) -> String {
-    let Receipt::GooglePlay { purchase_data, .. } = receipt else {
-        panic!("not a Play receipt")
-    };
-    let v: Value = serde_json::from_str(purchase_data).unwrap();
-    v["purchaseToken"].as_str().unwrap().to_string()
-}
 
 /// The Pub/Sub push body of `notification`, as Pub/Sub sends it.
 fn push_body(message_id: &str, notification: &Value) -> String {
@@ -362,15 +355,7 @@ async fn play_voided_purchase_push_revokes_once_and_forged_pushes_change_nothing
         assert_eq!(status, 400, "{body}");
     }
 
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text().await;
     for (kind, result, n) in [
         ("voided_purchase", "revoked", 2.0),
         ("voided_purchase", "already_revoked", 1.0),

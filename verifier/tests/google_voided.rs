@@ -52,15 +52,7 @@ async fn an_assertion_signed_by_the_wrong_key_gets_no_token_and_changes_nothing(
         server.verify("alice", &receipt).await.redemption,
         Some(Redemption::Repeat)
     );
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text().await;
     assert!(
         common::metric_value(&text, "payseal_google_voided_polls_total{result=\"error\"}") >= 1.0
     );

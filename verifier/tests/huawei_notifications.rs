@@ -290,15 +290,7 @@ async fn a_huawei_refund_is_revoked_only_on_huawei_s_signed_word() {
         .as_str()
         .unwrap()
         .contains("purchaseState 2"));
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text().await;
     for (line, n) in [
         ("payseal_store_notifications_total{store=\"huawei\",type=\"order_refund\",result=\"revoked\"}", 1.0),
         ("payseal_store_notifications_total{store=\"huawei\",type=\"order_refund\",result=\"bad_signature\"}", 1.0),

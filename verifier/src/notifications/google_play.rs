@@ -130,7 +130,7 @@ pub struct DeveloperNotification {
     /// The app's package name.
     pub package_name: String,
     /// When the event happened, Unix milliseconds (a JSON string in Google's encoding).
-    #[serde(deserialize_with = "int64")]
+    #[serde(deserialize_with = "super::int64")]
     pub event_time_millis: i64,
     /// A one-time product was bought or a pending one cancelled.
     pub one_time_product_notification: Option<OneTimeProductNotification>,
@@ -190,21 +190,6 @@ pub struct TestNotification {
     /// `"1.0"`.
     #[serde(default)]
     pub version: String,
-}
-
-fn int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Int64 {
-        Text(String),
-        Number(i64),
-    }
-    match Int64::deserialize(d)? {
-        Int64::Number(n) => Ok(n),
-        Int64::Text(s) => s
-            .parse()
-            .map_err(|_| serde::de::Error::custom("not an int64")),
-    }
 }
 
 /// Why a push body is not a Play notification.

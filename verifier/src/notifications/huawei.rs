@@ -27,13 +27,12 @@
 //! configuration error to fix: the notification is kept by Huawei's retries meanwhile).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use payseal_protocol::{HuaweiAlgorithm, Reason, Receipt, Store};
 use serde::Deserialize;
-use tokio::sync::Mutex;
 
 use crate::ledger::{Redemptions, RevokeOutcome};
 use crate::settings::Settings;
@@ -230,7 +229,7 @@ impl HuaweiAnswer {
 
 struct App {
     settings: HuaweiNotifySettings,
-    token: Mutex<Option<(zeroize::Zeroizing<String>, Instant)>>,
+    token: super::CachedToken,
 }
 
 /// The notification endpoint: the apps by AppGallery app id, and their cached access tokens.
@@ -263,7 +262,7 @@ impl HuaweiEndpoint {
                     s.client_id.clone(),
                     App {
                         settings: s,
-                        token: Mutex::new(None),
+                        token: super::CachedToken::default(),
                     },
                 )
             })
@@ -376,7 +375,7 @@ impl HuaweiEndpoint {
                 .map_err(|e| format!("Order service: {}", e.without_url()))?;
             let status = response.status();
             if status.as_u16() == 401 && attempt == 0 {
-                *app.token.lock().await = None;
+                app.token.forget().await;
                 continue;
             }
             if !status.is_success() {
@@ -391,34 +390,28 @@ impl HuaweiEndpoint {
     /// The app-level access token (client-credentials grant), cached until a minute before it
     /// expires.
     async fn access_token(&self, app: &App) -> Result<zeroize::Zeroizing<String>, String> {
-        let mut cached = app.token.lock().await;
-        if let Some((token, until)) = cached.as_ref() {
-            if Instant::now() < *until {
-                return Ok(token.clone());
-            }
-        }
-        let s = &app.settings;
-        let response = self
-            .client
-            .post(&s.token_uri)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", s.client_id.as_str()),
-                ("client_secret", s.client_secret.as_str()),
-            ])
-            .send()
+        app.token
+            .get_or_fetch(|| async {
+                let s = &app.settings;
+                let response = self
+                    .client
+                    .post(&s.token_uri)
+                    .form(&[
+                        ("grant_type", "client_credentials"),
+                        ("client_id", s.client_id.as_str()),
+                        ("client_secret", s.client_secret.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .map_err(|e| format!("token endpoint: {}", e.without_url()))?;
+                let status = response.status();
+                let json = super::read_limited(response, MAX_RESPONSE_BYTES).await?;
+                if !status.is_success() {
+                    return Err(format!("token endpoint answered HTTP {}", status.as_u16()));
+                }
+                super::voided::parse_token_response(&json)
+            })
             .await
-            .map_err(|e| format!("token endpoint: {}", e.without_url()))?;
-        let status = response.status();
-        let json = super::read_limited(response, MAX_RESPONSE_BYTES).await?;
-        if !status.is_success() {
-            return Err(format!("token endpoint answered HTTP {}", status.as_u16()));
-        }
-        let (token, lifetime) = super::voided::parse_token_response(&json)?;
-        let token = zeroize::Zeroizing::new(token);
-        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(60));
-        *cached = Some((token.clone(), until));
-        Ok(token)
     }
 }
 

@@ -17,7 +17,11 @@
 //!   an unsigned refund notification makes the verifier ask Huawei's Order service, and only
 //!   its signed purchase data (`purchaseState` 2) revokes.
 
+use std::time::{Duration, Instant};
+
 use payseal_protocol::Store;
+use serde::Deserialize;
+use tokio::sync::Mutex;
 
 use crate::ledger::{Redemptions, RevokeOutcome};
 use crate::service::ServiceError;
@@ -153,4 +157,67 @@ pub(crate) async fn read_limited(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// An int64 that Google and Huawei send as a JSON string (`"1503349566168"`) or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Int64 {
+    Text(String),
+    Number(i64),
+}
+
+/// Deserialize an [`Int64`] field.
+pub(crate) fn int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    match Int64::deserialize(d)? {
+        Int64::Number(n) => Ok(n),
+        Int64::Text(s) => s
+            .parse()
+            .map_err(|_| serde::de::Error::custom("not an int64")),
+    }
+}
+
+/// Deserialize an optional [`Int64`] field.
+pub(crate) fn opt_int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrap(#[serde(deserialize_with = "int64")] i64);
+    Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+}
+
+/// An OAuth2 access token, kept until a minute before it expires. Never printed.
+#[derive(Default)]
+pub(crate) struct CachedToken(Mutex<Option<(zeroize::Zeroizing<String>, Instant)>>);
+
+impl std::fmt::Debug for CachedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CachedToken(***)")
+    }
+}
+
+impl CachedToken {
+    /// The cached token, or a new one from `fetch` (its token and lifetime), cached.
+    pub(crate) async fn get_or_fetch<E, F>(
+        &self,
+        fetch: impl FnOnce() -> F,
+    ) -> Result<zeroize::Zeroizing<String>, E>
+    where
+        F: std::future::Future<Output = Result<(String, Duration), E>>,
+    {
+        let mut cached = self.0.lock().await;
+        if let Some((token, until)) = cached.as_ref() {
+            if Instant::now() < *until {
+                return Ok(token.clone());
+            }
+        }
+        let (token, lifetime) = fetch().await?;
+        let token = zeroize::Zeroizing::new(token);
+        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(60));
+        *cached = Some((token.clone(), until));
+        Ok(token)
+    }
+
+    /// Drop the cached token (after the server refused it).
+    pub(crate) async fn forget(&self) {
+        *self.0.lock().await = None;
+    }
 }

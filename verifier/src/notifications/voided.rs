@@ -30,11 +30,11 @@
 //! idempotent and the stored cursor only moves forward.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{watch, Mutex};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::PlayVoidOutcome;
@@ -240,10 +240,10 @@ pub struct VoidedPurchase {
     #[serde(default)]
     pub order_id: Option<String>,
     /// When it was voided, Unix milliseconds.
-    #[serde(default, deserialize_with = "opt_int64")]
+    #[serde(default, deserialize_with = "super::opt_int64")]
     pub voided_time_millis: Option<i64>,
     /// When it was bought, Unix milliseconds.
-    #[serde(default, deserialize_with = "opt_int64")]
+    #[serde(default, deserialize_with = "super::opt_int64")]
     pub purchase_time_millis: Option<i64>,
     /// `0` user, `1` developer, `2` Google.
     #[serde(default)]
@@ -255,23 +255,6 @@ pub struct VoidedPurchase {
     /// Units refunded by a quantity-based partial refund.
     #[serde(default)]
     pub voided_quantity: Option<i64>,
-}
-
-fn opt_int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Int64 {
-        Text(String),
-        Number(i64),
-    }
-    match Option::<Int64>::deserialize(d)? {
-        None => Ok(None),
-        Some(Int64::Number(n)) => Ok(Some(n)),
-        Some(Int64::Text(s)) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom("not an int64")),
-    }
 }
 
 /// One page of `voidedpurchases.list`.
@@ -413,7 +396,7 @@ pub struct AccessTokens {
     key: ServiceAccountKey,
     token_uri: String,
     client: reqwest::Client,
-    cached: Mutex<Option<(zeroize::Zeroizing<String>, Instant)>>,
+    cached: super::CachedToken,
 }
 
 impl AccessTokens {
@@ -423,18 +406,16 @@ impl AccessTokens {
             key,
             token_uri,
             client,
-            cached: Mutex::new(None),
+            cached: super::CachedToken::default(),
         }
     }
 
     /// A valid access token (cached, or fetched now).
     pub async fn get(&self) -> Result<zeroize::Zeroizing<String>, PollError> {
-        let mut cached = self.cached.lock().await;
-        if let Some((token, until)) = cached.as_ref() {
-            if Instant::now() < *until {
-                return Ok(token.clone());
-            }
-        }
+        self.cached.get_or_fetch(|| self.fetch()).await
+    }
+
+    async fn fetch(&self) -> Result<(String, Duration), PollError> {
         let now_s = crate::service::now_ms() / 1000;
         let jwt = assertion(&self.key, &self.token_uri, now_s)
             .map_err(|e| PollError::Token(format!("cannot sign the assertion: {e}")))?;
@@ -463,16 +444,12 @@ impl AccessTokens {
                 status.as_u16()
             )));
         }
-        let (token, lifetime) = parse_token_response(&body).map_err(PollError::Token)?;
-        let token = zeroize::Zeroizing::new(token);
-        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(60));
-        *cached = Some((token.clone(), until));
-        Ok(token)
+        parse_token_response(&body).map_err(PollError::Token)
     }
 
     /// Drop the cached token (after the API refused it).
     pub async fn forget(&self) {
-        *self.cached.lock().await = None;
+        self.cached.forget().await;
     }
 }
 

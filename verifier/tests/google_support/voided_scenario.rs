@@ -180,15 +180,7 @@ pub async fn run(state: StateDir) {
     let mut orders: Vec<String> = receipts.iter().map(play_order_id).collect();
     orders.sort();
     assert_eq!(revoked, orders);
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text().await;
     for (line, n) in [
         (
             "payseal_store_notifications_total{store=\"google_play\",type=\"voided_purchases_api\",result=\"revoked\"}",

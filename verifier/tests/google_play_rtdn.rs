@@ -105,13 +105,13 @@ fn set_claim(claim: &str, value: Value) -> Value {
     c
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn play_voided_purchase_push_revokes_once_and_forged_pushes_change_nothing() {
+/// A fake Google, a webhook receiver, and a verifier whose configuration has the
+/// `[google_play.rtdn]` table as an operator writes it.
+async fn rtdn_server() -> (FakeGoogle, RunningReceiver, TestServer) {
     let google = FakeGoogle::start().await;
     let receiver = RunningReceiver::start(0).await;
     let state = StateDir::new();
     configure(&state.paths.config, &receiver.url());
-    // The [google_play.rtdn] table as an operator writes it.
     let mut text = std::fs::read_to_string(&state.paths.config).unwrap();
     text.push_str(&format!(
         "\n[google_play.rtdn]\naudience = \"{AUDIENCE}\"\nservice_account = \"{PUSH_ACCOUNT}\"\n\
@@ -119,7 +119,13 @@ async fn play_voided_purchase_push_revokes_once_and_forged_pushes_change_nothing
         google.url("/oauth2/v3/certs")
     ));
     std::fs::write(&state.paths.config, text).unwrap();
-    let mut server = TestServer::start_on(state, |_| {}).await;
+    let server = TestServer::start_on(state, |_| {}).await;
+    (google, receiver, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn play_voided_purchase_push_revokes_once_and_forged_pushes_change_nothing() {
+    let (google, receiver, mut server) = rtdn_server().await;
 
     let receipt = server.state.issue(Store::GooglePlay);
     let order_id = play_order_id(&receipt);
@@ -387,5 +393,52 @@ async fn the_push_route_is_served_only_when_configured() {
     let mut server = TestServer::start().await;
     let (status, _) = post(&server, Some("x"), "{}").await;
     assert_eq!(status, 404);
+    server.stop().await.unwrap();
+}
+
+/// The ledger cannot record the revocation (another writer holds the SQLite write lock): `503`
+/// with `Retry-After`, nothing changed; Pub/Sub's redelivery then revokes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_the_ledger_cannot_record_gets_503_and_its_redelivery_revokes() {
+    let (google, _receiver, mut server) = rtdn_server().await;
+    let receipt = server.state.issue(Store::GooglePlay);
+    let order_id = play_order_id(&receipt);
+    assert_eq!(
+        server.verify("alice", &receipt).await.redemption,
+        Some(Redemption::First)
+    );
+    let body = push_body(
+        "2001",
+        &voided(APP, Some(&order_id), &purchase_token(&receipt), 1),
+    );
+    let auth = google.push_token("k1", &push_claims());
+    {
+        let blocker = rusqlite::Connection::open(&server.state.paths.ledger).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let response = server
+            .client
+            .post(server.url(RTDN))
+            .bearer_auth(&auth)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        blocker.execute_batch("ROLLBACK").unwrap();
+    }
+    let row = server
+        .state
+        .ledger()
+        .lookup(Store::GooglePlay, APP, &order_id)
+        .unwrap()
+        .unwrap();
+    assert!(row.revoked_at_ms.is_none());
+    let (status, answer) = post(&server, Some(&auth), &body).await;
+    assert_eq!((status, answer["result"].as_str()), (200, Some("revoked")));
+    assert_eq!(
+        metric(&server.metrics_text().await, "voided_purchase", "error"),
+        1.0
+    );
     server.stop().await.unwrap();
 }

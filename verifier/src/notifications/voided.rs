@@ -9,7 +9,8 @@
 //! cached until a minute before its `expires_in` and fetched again after a `401`.
 //!
 //! **Polling** ([`Poller::poll_once`]): `GET {api_base}/androidpublisher/v3/applications/
-//! {packageName}/purchases/voidedpurchases?startTime=…&endTime=…&maxResults=…[&token=…]` with
+//! {packageName}/purchases/voidedpurchases?startTime=…&endTime=…&maxResults=…&type=1[&token=…]`
+//! (`type=1`: subscriptions too, told apart by `orderId`) with
 //! `Authorization: Bearer`, following `tokenPagination.nextPageToken` to the last page. The
 //! window is `[cursor, now − 60 s]` ([`window`]: the end lags a minute so that a clock ahead of
 //! Google's never asks for the future, which the API refuses); the first poll of a package
@@ -639,6 +640,9 @@ impl Poller {
             ("startTime", start.to_string()),
             ("endTime", end.to_string()),
             ("maxResults", s.max_results.to_string()),
+            // 1: voided subscription purchases too (revoked by orderId, which tells renewals
+            // apart; the default 0 lists one-time products only).
+            ("type", "1".to_string()),
         ];
         if let Some(t) = page_token {
             query.push(("token", t.to_string()));

@@ -153,6 +153,7 @@ pub async fn run(state: StateDir) {
     assert_eq!(first.package, APP);
     assert!(!first.query.contains_key("token"));
     assert_eq!(first.query["maxResults"], "2");
+    assert_eq!(first.query["type"], "1", "subscriptions too");
     let start: i64 = first.query["startTime"].parse().unwrap();
     let end: i64 = first.query["endTime"].parse().unwrap();
     assert!(start <= now - 29 * 24 * 60 * MINUTE && start > now - 30 * 24 * 60 * MINUTE);

@@ -9,8 +9,9 @@
 //!
 //! An order notification is **not signed**, so it is only a trigger: for a refund
 //! (`notificationType` 2) the verifier asks Huawei's Order service for the purchase
-//! ([`verify_request`]: `POST {order_service_url}/applications/purchases/tokens/verify` with
-//! `{"purchaseToken", "productId"}` and `Authorization: Basic base64("APPAT:" + app-level access
+//! ([`HuaweiEndpoint`], [`verify_response`]: `POST
+//! {order_service_url}/applications/purchases/tokens/verify` with `{"purchaseToken",
+//! "productId"}` and `Authorization: Basic base64("APPAT:" + app-level access
 //! token)`, the token from `token_uri` by the OAuth2 client-credentials grant), and acts only
 //! on the answer's **signed** purchase data (`purchaseTokenData`, `dataSignature`,
 //! `signatureAlgorithm`), checked by the same Huawei rule as a verify request with the app's

@@ -7,7 +7,7 @@
 //! (on a separate plain-HTTP listener instead when `[server] metrics_listen` is set), and
 //! `POST /v1/stores/google-play/rtdn` when `[google_play.rtdn]` is configured and
 //! `POST /v1/stores/huawei/notifications` when an app has `[apps."ID".huawei.notifications]`
-//! ([`store_notifications`]). `run` also starts the webhook worker and the Google Play Voided
+//! (`store_notifications.rs`). `run` also starts the webhook worker and the Google Play Voided
 //! Purchases pollers, and stops them at shutdown.
 
 use std::future::Future;

@@ -1,5 +1,6 @@
 //! The `payseal-verifier` command line: `serve`, `keygen`, `tls`, `profile`, `check`, `dev`, `migrate`,
-//! `webhooks` (list / retry outbox deliveries), `revoke` (record a refund or revocation).
+//! `webhooks` (list / retry outbox deliveries), `revoke` (record a refund or revocation),
+//! `google-play poll` (run the Voided Purchases poll once now).
 //!
 //! Exit codes: 0 success (for `check`: paid), 1 failure (for `check`: not paid), 2 usage or
 //! configuration error.
@@ -119,6 +120,15 @@ pub enum Command {
         #[arg(long, default_value = "revoked by an operator")]
         reason: String,
     },
+    /// Google Play store notifications, by hand.
+    GooglePlay {
+        /// The TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        action: GooglePlayAction,
+    },
     /// Development mode: create (once) keys, a self-signed certificate, the sandbox store and a
     /// config in DIR, write DIR/profile.json, and serve.
     Dev {
@@ -155,6 +165,21 @@ pub enum WebhooksAction {
         /// Every failed delivery.
         #[arg(long)]
         all_failed: bool,
+    },
+}
+
+/// `payseal-verifier google-play` actions.
+#[derive(Debug, Subcommand)]
+pub enum GooglePlayAction {
+    /// Run the Voided Purchases poll once now for every app with
+    /// `[apps."ID".google_play.voided_purchases]` (or only --app): revoke what it lists, store
+    /// the cursor, print one JSON line per app (package, window, pages, purchases, revoked, or
+    /// the error). Exit 0 every poll complete, 1 a poll failed, 2 usage or configuration error.
+    /// Safe beside running verifiers (revocations are idempotent, the cursor only moves forward).
+    Poll {
+        /// Only this app.
+        #[arg(long)]
+        app: Option<String>,
     },
 }
 
@@ -245,10 +270,78 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             revoke(&settings, store, &app, &transaction, &reason)
         }
+        Command::GooglePlay { config, action } => {
+            let settings = match crate::config::load(&config) {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("configuration error: {e}")),
+            };
+            match action {
+                GooglePlayAction::Poll { app } => google_play_poll(settings, app.as_deref()),
+            }
+        }
         Command::Dev { listen, state_dir } => {
             init_logging();
             dev(listen, &state_dir)
         }
+    }
+}
+
+fn google_play_poll(settings: crate::settings::Settings, only: Option<&str>) -> ExitCode {
+    use crate::notifications::voided::Poller;
+    let pollers: Vec<_> = settings
+        .google_play_voided
+        .iter()
+        .filter(|v| only.is_none_or(|a| a == v.app_id))
+        .cloned()
+        .collect();
+    if pollers.is_empty() {
+        return usage_error(&match only {
+            Some(app) => {
+                format!("app {app:?} has no [apps.\"{app}\".google_play.voided_purchases]")
+            }
+            None => "no app has [apps.\"ID\".google_play.voided_purchases]".to_string(),
+        });
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    let ledger = match open_ledger(&rt, &settings) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let verifier = service::Verifier::new(std::sync::Arc::new(settings), ledger);
+    let metrics = crate::server::metrics::Metrics::new();
+    let mut failed = false;
+    for v in pollers {
+        let (app, package) = (v.app_id.clone(), v.package_name.clone());
+        let line = match Poller::new(v, verifier.clone(), metrics.clone()) {
+            Err(e) => {
+                failed = true;
+                serde_json::json!({"app": app, "package": package, "error": e})
+            }
+            Ok(poller) => match rt.block_on(poller.poll_once()) {
+                Ok(r) => serde_json::json!({
+                    "app": app,
+                    "package": package,
+                    "start_ms": r.window.map(|w| w.0),
+                    "end_ms": r.window.map(|w| w.1),
+                    "pages": r.pages,
+                    "purchases": r.purchases,
+                    "revoked": r.revoked,
+                }),
+                Err(e) => {
+                    failed = true;
+                    serde_json::json!({"app": app, "package": package, "error": e.to_string()})
+                }
+            },
+        };
+        println!("{line}");
+    }
+    if failed {
+        ExitCode::from(EXIT_FAIL)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -165,3 +165,89 @@ async fn google_play_notification_config_is_resolved_and_checked() {
         assert!(!err.contains("PRIVATE KEY"), "{err}");
     }
 }
+
+fn poll_cli(config: &std::path::Path, extra: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let out = std::process::Command::new(common::bin())
+        .args(["google-play", "--config"])
+        .arg(config)
+        .arg("poll")
+        .args(extra)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (
+        out.status.code().unwrap_or(-1),
+        lines,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `payseal-verifier google-play poll`: one poll now, printed; the cursor it stores is where the
+/// next one starts; a failing poll exits 1 naming the error; usage errors exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poll_command_revokes_prints_and_keeps_the_cursor() {
+    let google = FakeGoogle::start().await;
+    google.register_account(API_ACCOUNT, &keys()[3]);
+    let mut server = TestServer::start().await;
+    let receipt = server.state.issue(Store::GooglePlay);
+    assert_eq!(
+        server.verify("alice", &receipt).await.redemption,
+        Some(Redemption::First)
+    );
+    server.stop().await.unwrap();
+    let state = server.state;
+    let config = state.paths.config.clone();
+    let (code, _, err) = poll_cli(&config, &[]);
+    assert_eq!(code, 2, "no poller configured: {err}");
+
+    google.add_voided(
+        common::APP,
+        payseal_verifier::service::now_ms() - 5 * 60_000,
+        &common::play_order_id(&receipt),
+        &google_support::voided_scenario::purchase_token(&receipt),
+    );
+    configure_poller(&state, &google, &google.key_file(API_ACCOUNT, &keys()[3]));
+    let (code, lines, err) = poll_cli(&config, &["--app", common::APP]);
+    assert_eq!(code, 0, "{err}");
+    let [first] = lines.as_slice() else {
+        panic!("{lines:?}")
+    };
+    assert_eq!(
+        (&first["purchases"], &first["revoked"]),
+        (&serde_json::json!(1), &serde_json::json!(1))
+    );
+    let end = first["end_ms"].as_i64().unwrap();
+    assert_eq!(stored_cursor(&state).await, Some(end));
+    let row = state
+        .ledger()
+        .lookup(
+            Store::GooglePlay,
+            common::APP,
+            &common::play_order_id(&receipt),
+        )
+        .unwrap()
+        .unwrap();
+    assert!(row.revoke_reason.unwrap().contains("Voided Purchases API"));
+
+    let (code, lines, _) = poll_cli(&config, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        lines[0]["start_ms"].as_i64(),
+        Some(end),
+        "resumes at the cursor"
+    );
+    assert_eq!(lines[0]["revoked"], 0);
+
+    let (code, _, err) = poll_cli(&config, &["--app", "no.such.app"]);
+    assert_eq!(code, 2, "{err}");
+    google.state.lock().unwrap().fail_next = [403].into();
+    let (code, lines, _) = poll_cli(&config, &[]);
+    assert_eq!(code, 1);
+    assert!(
+        lines[0]["error"].as_str().unwrap().contains("HTTP 403"),
+        "{lines:?}"
+    );
+}

@@ -186,6 +186,9 @@ impl Metrics {
             "Google Play Voided Purchases API polls, by result (ok, error)",
             voided_polls.clone(),
         );
+        for result in ["ok", "error"] {
+            let _ = voided_polls.get_or_create(&PollLabels { result });
+        }
         Arc::new(Self {
             registry,
             requests,

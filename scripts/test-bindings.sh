@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Kotlin and Swift tests of the PaySeal SDK, through the UniFFI bindings, against the real
-# verifier over pinned TLS with sealed envelopes:
+# Kotlin, Swift and Unity (C# on Mono) tests of the PaySeal SDK, against the real verifier
+# over pinned TLS with sealed envelopes:
 #   1. cargo build (debug) of payseal-sdk-core (cdylib), payseal-verifier, payseal-sandbox,
 #      and payseal-mitm (payseal-attacks: the TLS-terminating relay of the attack tests);
 #   2. Kotlin and Swift bindings generated in library mode with the workspace's uniffi-bindgen
 #      and the root uniffi.toml, into <target>/bindings/{kotlin,swift};
-#   3. scripts/test-kotlin.sh (Maven, JUnit 5) and scripts/test-swift.sh (XCTest in the Debian
-#      trixie chroot). Each language's tests start and stop their own `payseal-verifier dev`
-#      processes (free ports, state dirs under PAYSEAL_WORK_DIR).
+#   3. scripts/test-kotlin.sh (Maven, JUnit 5), scripts/test-swift.sh (XCTest in the Debian
+#      trixie chroot) and scripts/test-unity.sh (bindings/unity: the payseal-unity cdylib and
+#      its C# package compiled with mcs, NUnit 2.6 on mono). Each language's tests start and
+#      stop their own `payseal-verifier dev` processes (free ports, state dirs under
+#      PAYSEAL_WORK_DIR).
 #
-#   scripts/test-bindings.sh            Kotlin and Swift
-#   scripts/test-bindings.sh kotlin     one language (kotlin | swift)
+#   scripts/test-bindings.sh            Kotlin, Swift and Unity
+#   scripts/test-bindings.sh kotlin     one language (kotlin | swift | unity)
 #   scripts/test-bindings.sh generate   build + generate only
 #
 # Needs: cargo; for Kotlin java 17+ and mvn; for Swift root and a ready chroot
-# (scripts/swift-env.sh setup). A missing tool is an error, never a skip.
+# (scripts/swift-env.sh setup); for Unity mcs, mono, nunit-console (Debian: mono-mcs
+# mono-runtime nunit-console libnunit-cil-dev). A missing tool is an error, never a skip.
 # Env (all optional):
 #   PAYSEAL_WORK_DIR   test state (verifier state dirs, pending dirs, logs); default a fresh
 #                      /tmp/payseal-bindings.XXXXXX, deleted after a green run, kept otherwise
@@ -28,10 +31,10 @@ cd "$REPO"
 
 what=${1:-all}
 case "$what" in
-  all) langs=(kotlin swift) ;;
-  kotlin | swift) langs=("$what") ;;
+  all) langs=(kotlin swift unity) ;;
+  kotlin | swift | unity) langs=("$what") ;;
   generate) langs=() ;;
-  *) die "usage: ${0##*/} [all|kotlin|swift|generate]" ;;
+  *) die "usage: ${0##*/} [all|kotlin|swift|unity|generate]" ;;
 esac
 
 # --- tools first: fail before a long build, with the install hint -----------------------------
@@ -46,6 +49,11 @@ for lang in "${langs[@]}"; do
       [ "$(id -u)" -eq 0 ] || die "the Swift tests need root (chroot, mount)"
       "$REPO/scripts/swift-env.sh" status >/dev/null \
         || die "the Swift chroot is not ready: run $REPO/scripts/swift-env.sh setup (≈2 min, ≈2.6 GB)"
+      ;;
+    unity)
+      for t in mcs mono nunit-console; do
+        need_tool "$t" "apt-get install -y --no-install-recommends mono-mcs mono-runtime nunit-console libnunit-cil-dev"
+      done
       ;;
   esac
 done
@@ -128,6 +136,8 @@ for lang in "${langs[@]}"; do
       if echo "$line" | grep -q 'skipped'; then
         [ "$rc" -ne 0 ] || rc=1; line="$line (skipped tests are failures here)"
       fi ;;
+    unity) # scripts/test-unity.sh's closing "N passed, N failed" (not run counts as failed)
+      line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOGS/bindings-$lang.log" | tail -n 1) ;;
   esac
   [ -n "$line" ] || { line="no test summary found"; [ "$rc" -ne 0 ] || rc=1; }
   summary+=("$lang: $line [$(secs "$t0")]")

@@ -357,3 +357,189 @@ pub(crate) fn sign_es256_jws(
         URL_SAFE_NO_PAD.encode(sig.to_bytes())
     ))
 }
+
+/// An App Store Server Notification V2 to sign (`responseBodyV2DecodedPayload`, field for field).
+///
+/// `transaction`, when set, is signed as the nested `signedTransactionInfo` (its state decides
+/// `revocationDate`: a `REFUND` or `REVOKE` carries a refunded transaction, a `REFUND_REVERSED`
+/// a purchased one); `TEST` carries none. Apple omits `appAppleId` in the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppStoreNotification {
+    /// `notificationType`: `REFUND`, `REVOKE`, `REFUND_REVERSED`, `CONSUMPTION_REQUEST`, `TEST`, ...
+    pub notification_type: String,
+    /// `subtype`, when the type has one.
+    pub subtype: Option<String>,
+    /// `notificationUUID`; random when `None`.
+    pub notification_uuid: Option<String>,
+    /// `data.bundleId`.
+    pub bundle_id: String,
+    /// `data.environment`.
+    pub environment: payseal_protocol::Environment,
+    /// The transaction signed into `data.signedTransactionInfo`.
+    pub transaction: Option<crate::Order>,
+    /// Whether to add a `data.signedRenewalInfo` (auto-renewable subscriptions).
+    pub renewal_info: bool,
+}
+
+impl AppStoreNotification {
+    /// A notification of `notification_type` about `order`'s transaction (bundle and
+    /// environment from the order). For `REFUND` and `REVOKE` the transaction is signed
+    /// refunded (with a `revocationDate`), for other types as the order says.
+    pub fn about(notification_type: &str, order: &crate::Order) -> AppStoreNotification {
+        let mut transaction = order.clone();
+        if matches!(notification_type, "REFUND" | "REVOKE") {
+            transaction.state = crate::PurchaseState::Refunded;
+        }
+        AppStoreNotification {
+            notification_type: notification_type.to_string(),
+            subtype: None,
+            notification_uuid: None,
+            bundle_id: order.app_id.clone(),
+            environment: order.environment,
+            transaction: Some(transaction),
+            renewal_info: false,
+        }
+    }
+
+    /// A `TEST` notification (no transaction), as App Store Connect's "Request a Test
+    /// Notification" sends.
+    pub fn test(
+        bundle_id: &str,
+        environment: payseal_protocol::Environment,
+    ) -> AppStoreNotification {
+        AppStoreNotification {
+            notification_type: "TEST".into(),
+            subtype: None,
+            notification_uuid: None,
+            bundle_id: bundle_id.to_string(),
+            environment,
+            transaction: None,
+            renewal_info: false,
+        }
+    }
+}
+
+/// `data` of a V2 notification.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NotificationData<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_apple_id: Option<u64>,
+    bundle_id: &'a str,
+    bundle_version: &'static str,
+    environment: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed_transaction_info: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed_renewal_info: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumption_request_reason: Option<&'static str>,
+}
+
+/// `responseBodyV2DecodedPayload`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NotificationPayload<'a> {
+    notification_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subtype: Option<&'a str>,
+    #[serde(rename = "notificationUUID")]
+    notification_uuid: String,
+    data: NotificationData<'a>,
+    version: &'static str,
+    signed_date: i64,
+}
+
+/// `JWSRenewalInfoDecodedPayload` of an auto-renewing subscription.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RenewalInfo<'a> {
+    original_transaction_id: &'a str,
+    auto_renew_product_id: &'a str,
+    product_id: &'a str,
+    auto_renew_status: u8,
+    signed_date: i64,
+    environment: &'static str,
+    recent_subscription_start_date: i64,
+    renewal_date: i64,
+}
+
+fn apple_environment(env: payseal_protocol::Environment) -> &'static str {
+    match env {
+        payseal_protocol::Environment::Production => "Production",
+        payseal_protocol::Environment::Sandbox => "Sandbox",
+    }
+}
+
+/// A stable 10-digit `appAppleId` for a bundle id.
+fn app_apple_id(bundle_id: &str) -> u64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(bundle_id.as_bytes());
+    1_000_000_000 + u64::from(u32::from_be_bytes([d[0], d[1], d[2], d[3]])) % 1_000_000_000
+}
+
+/// The notification's `responseBodyV2DecodedPayload` JSON, its nested JWS signed by `sign`.
+pub(crate) fn notification_payload_json(
+    n: &AppStoreNotification,
+    at_ms: i64,
+    sign: impl Fn(&str) -> Result<String, SandboxError>,
+) -> Result<String, SandboxError> {
+    let env = apple_environment(n.environment);
+    let (signed_transaction_info, tx) = match &n.transaction {
+        Some(order) => {
+            let mut order = order.clone();
+            // The transaction id is fixed now, so the renewal info can name it.
+            let tx_id = order
+                .transaction_id
+                .get_or_insert_with(|| format!("2000000{}", crate::formats::random_digits(9)))
+                .clone();
+            let payload = crate::formats::app_store_payload_json(&order, at_ms)?;
+            (Some(sign(&payload)?), Some((tx_id, order)))
+        }
+        None => (None, None),
+    };
+    let signed_renewal_info = match (&tx, n.renewal_info) {
+        (Some((tx_id, order)), true) => {
+            let renewal = RenewalInfo {
+                original_transaction_id: tx_id,
+                auto_renew_product_id: &order.product_id,
+                product_id: &order.product_id,
+                auto_renew_status: 1,
+                signed_date: at_ms,
+                environment: env,
+                recent_subscription_start_date: at_ms,
+                renewal_date: at_ms + 30 * DAY_MS,
+            };
+            let json = serde_json::to_string(&renewal)
+                .map_err(|e| SandboxError::Signing(format!("JSON encoding: {e}")))?;
+            Some(sign(&json)?)
+        }
+        _ => None,
+    };
+    let payload = NotificationPayload {
+        notification_type: &n.notification_type,
+        subtype: n.subtype.as_deref(),
+        notification_uuid: n
+            .notification_uuid
+            .clone()
+            .unwrap_or_else(crate::formats::random_uuid),
+        data: NotificationData {
+            app_apple_id: (n.environment == payseal_protocol::Environment::Production)
+                .then(|| app_apple_id(&n.bundle_id)),
+            bundle_id: &n.bundle_id,
+            bundle_version: "1",
+            environment: env,
+            signed_transaction_info,
+            signed_renewal_info,
+            status: n.renewal_info.then_some(1),
+            consumption_request_reason: (n.notification_type == "CONSUMPTION_REQUEST")
+                .then_some("UNINTENDED_PURCHASE"),
+        },
+        version: "2.0",
+        signed_date: at_ms,
+    };
+    serde_json::to_string(&payload)
+        .map_err(|e| SandboxError::Signing(format!("JSON encoding: {e}")))
+}

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{Order, PurchaseState, SandboxError};
 
-fn random_digits(n: usize) -> String {
+pub(crate) fn random_digits(n: usize) -> String {
     let mut rng = rand::rngs::OsRng;
     (0..n)
         .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
@@ -29,7 +29,7 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-fn random_uuid() -> String {
+pub(crate) fn random_uuid() -> String {
     let mut b = random_bytes::<16>();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;

@@ -48,8 +48,8 @@ use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
 use sha2::{Digest, Sha256};
 
 pub use apple::{
-    app_store_header_json, AppStoreChain, CertSpec, IssuedCert, APPLE_INTERMEDIATE_MARKER_OID,
-    APPLE_LEAF_MARKER_OID,
+    app_store_header_json, AppStoreChain, AppStoreNotification, CertSpec, IssuedCert,
+    APPLE_INTERMEDIATE_MARKER_OID, APPLE_LEAF_MARKER_OID,
 };
 
 /// Where `payseal-verifier dev --state-dir D` keeps the sandbox store: `D/sandbox-store`.
@@ -399,6 +399,25 @@ impl SandboxStore {
                 })
             }
         }
+    }
+
+    /// An App Store Server Notification V2 as Apple POSTs it: the body
+    /// `{"signedPayload":"<JWS>"}`, the payload and its nested `signedTransactionInfo` (and
+    /// `signedRenewalInfo`) signed like the store's transactions, dated `at_ms`.
+    pub fn app_store_notification(
+        &self,
+        notification: &AppStoreNotification,
+        at_ms: i64,
+    ) -> Result<String, SandboxError> {
+        let header = self.app_store_header();
+        let sign = |payload: &str| self.sign_app_store_jws(&header, payload);
+        let payload = apple::notification_payload_json(notification, at_ms, sign)?;
+        Ok(Self::app_store_notification_body(&sign(&payload)?))
+    }
+
+    /// The notification body Apple POSTs around a `signedPayload`: `{"signedPayload":"..."}`.
+    pub fn app_store_notification_body(signed_payload: &str) -> String {
+        serde_json::json!({ "signedPayload": signed_payload }).to_string()
     }
 
     /// The App Store `JWSTransactionDecodedPayload` JSON this store would sign for `order` at `at_ms`.

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use payseal_protocol::{Environment, Store};
-use payseal_sandbox::{Order, PurchaseState, SandboxError, SandboxStore, DEV_STORE_SUBDIR};
+use payseal_sandbox::{
+    AppStoreNotification, Order, PurchaseState, SandboxError, SandboxStore, DEV_STORE_SUBDIR,
+};
 
 /// PaySeal sandbox store: issues purchases in the real store formats, signed by test keys.
 ///
@@ -30,6 +32,40 @@ enum Command {
     Sandbox(IssueArgs),
     /// Print the public keys and the App Store test root's fingerprint as JSON.
     Keys(DirArg),
+    /// Make an App Store Server Notification V2 body (`{"signedPayload": JWS}`), signed like
+    /// the store's transactions, to POST to `/v1/stores/app-store/notifications`.
+    AppStoreNotification(NotificationArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct NotificationArgs {
+    /// Store directory, or a `payseal-verifier dev` state directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// `notificationType`: REFUND, REVOKE, REFUND_REVERSED, CONSUMPTION_REQUEST, TEST, ...
+    #[arg(long = "type")]
+    notification_type: String,
+    /// `subtype`, if the type has one.
+    #[arg(long)]
+    subtype: Option<String>,
+    /// `notificationUUID`; random when absent.
+    #[arg(long)]
+    uuid: Option<String>,
+    /// The bundle id (`data.bundleId`).
+    #[arg(long)]
+    app: String,
+    /// Product id of the transaction.
+    #[arg(long, default_value = "coins_100")]
+    product: String,
+    /// Store environment.
+    #[arg(long, value_enum, default_value = "sandbox")]
+    environment: EnvArg,
+    /// `transactionId` of the transaction (random when absent; ignored for TEST).
+    #[arg(long)]
+    transaction_id: Option<String>,
+    /// Add a `signedRenewalInfo` (auto-renewable subscriptions).
+    #[arg(long)]
+    renewal_info: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +164,7 @@ fn run(cli: Cli) -> Result<String, SandboxError> {
             });
             return Ok(keys.to_string());
         }
+        Command::AppStoreNotification(a) => return notification(a),
         Command::GooglePlay(a) => (Store::GooglePlay, a, false),
         Command::AppStore(a) => (Store::AppStore, a, false),
         Command::Huawei(h) => (Store::Huawei, &h.issue, h.pss),
@@ -141,6 +178,26 @@ fn run(cli: Cli) -> Result<String, SandboxError> {
         s.issue(&order)?
     };
     serde_json::to_string(&receipt).map_err(|e| SandboxError::Signing(e.to_string()))
+}
+
+fn notification(a: &NotificationArgs) -> Result<String, SandboxError> {
+    let s = SandboxStore::open_or_create(&store_dir(&a.dir))?;
+    let environment = match a.environment {
+        EnvArg::Sandbox => Environment::Sandbox,
+        EnvArg::Production => Environment::Production,
+    };
+    let mut n = if a.notification_type == "TEST" {
+        AppStoreNotification::test(&a.app, environment)
+    } else {
+        let mut order = Order::new(Store::AppStore, a.app.clone(), a.product.clone());
+        order.environment = environment;
+        order.transaction_id = a.transaction_id.clone();
+        AppStoreNotification::about(&a.notification_type, &order)
+    };
+    n.subtype = a.subtype.clone();
+    n.notification_uuid = a.uuid.clone();
+    n.renewal_info = a.renewal_info;
+    s.app_store_notification(&n, payseal_sandbox::now_ms())
 }
 
 fn main() -> ExitCode {

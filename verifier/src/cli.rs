@@ -1,6 +1,7 @@
 //! The `payseal-verifier` command line: `serve`, `keygen`, `tls`, `profile`, `check`, `dev`, `migrate`,
 //! `webhooks` (list / retry outbox deliveries), `revoke` (record a refund or revocation),
-//! `google-play poll` (run the Voided Purchases poll once now).
+//! `notifications list` (store server notifications received), `revocations list` (revoked
+//! transactions) and `google-play poll` (run the Voided Purchases poll once now).
 //!
 //! Exit codes: 0 success (for `check`: paid), 1 failure (for `check`: not paid), 2 usage or
 //! configuration error.
@@ -120,6 +121,25 @@ pub enum Command {
         #[arg(long, default_value = "revoked by an operator")]
         reason: String,
     },
+    /// Store server notifications received (App Store Server Notifications V2, ...).
+    Notifications {
+        /// The TOML configuration file (its `[ledger]`).
+        #[arg(long)]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        action: NotificationsAction,
+    },
+    /// Revoked transactions (refunds, revocations; also those refunded before anyone redeemed
+    /// them).
+    Revocations {
+        /// The TOML configuration file (its `[ledger]`).
+        #[arg(long)]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        action: RevocationsAction,
+    },
     /// Google Play store notifications, by hand.
     GooglePlay {
         /// The TOML configuration file.
@@ -165,6 +185,33 @@ pub enum WebhooksAction {
         /// Every failed delivery.
         #[arg(long)]
         all_failed: bool,
+    },
+}
+
+/// `payseal-verifier notifications` actions.
+#[derive(Debug, Subcommand)]
+pub enum NotificationsAction {
+    /// Print received notifications as JSON lines, newest first (store, id, type, subtype,
+    /// environment, app, transaction, signed and received times, result).
+    List {
+        /// Only this store's (google_play, app_store, huawei or sandbox).
+        #[arg(long)]
+        store: Option<String>,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+/// `payseal-verifier revocations` actions.
+#[derive(Debug, Subcommand)]
+pub enum RevocationsAction {
+    /// Print revoked transactions as JSON lines, most recently revoked first (store, app,
+    /// transaction, account — null when nobody had redeemed it —, product, time, reason).
+    List {
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
     },
 }
 
@@ -258,17 +305,35 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage_error(&format!("configuration error: {e}")),
             };
-            let store = match serde_json::from_value::<payseal_protocol::Store>(
-                serde_json::Value::String(store.clone()),
-            ) {
+            let store = match parse_store(&store) {
                 Ok(s) => s,
-                Err(_) => {
-                    return usage_error(&format!(
-                        "--store {store:?}: expected google_play, app_store, huawei or sandbox"
-                    ))
-                }
+                Err(code) => return code,
             };
             revoke(&settings, store, &app, &transaction, &reason)
+        }
+        Command::Notifications {
+            config,
+            action: NotificationsAction::List { store, limit },
+        } => {
+            let settings = match crate::config::load(&config) {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("configuration error: {e}")),
+            };
+            let store = match store.as_deref().map(parse_store).transpose() {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            list_notifications(&settings, store, limit)
+        }
+        Command::Revocations {
+            config,
+            action: RevocationsAction::List { limit },
+        } => {
+            let settings = match crate::config::load(&config) {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("configuration error: {e}")),
+            };
+            list_revocations(&settings, limit)
         }
         Command::GooglePlay { config, action } => {
             let settings = match crate::config::load(&config) {
@@ -284,6 +349,16 @@ pub fn run(cli: Cli) -> ExitCode {
             dev(listen, &state_dir)
         }
     }
+}
+
+/// A `--store` value, or the usage error for it.
+fn parse_store(store: &str) -> Result<payseal_protocol::Store, ExitCode> {
+    serde_json::from_value::<payseal_protocol::Store>(serde_json::Value::String(store.into()))
+        .map_err(|_| {
+            usage_error(&format!(
+                "--store {store:?}: expected google_play, app_store, huawei or sandbox"
+            ))
+        })
 }
 
 fn google_play_poll(settings: crate::settings::Settings, only: Option<&str>) -> ExitCode {
@@ -302,12 +377,8 @@ fn google_play_poll(settings: crate::settings::Settings, only: Option<&str>) -> 
             None => "no app has [apps.\"ID\".google_play.voided_purchases]".to_string(),
         });
     }
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    let ledger = match open_ledger(&rt, &settings) {
-        Ok(l) => l,
+    let (rt, ledger) = match runtime_and_ledger(&settings) {
+        Ok(pair) => pair,
         Err(code) => return code,
     };
     let verifier = service::Verifier::new(std::sync::Arc::new(settings), ledger);
@@ -439,6 +510,22 @@ fn migrate(settings: &crate::settings::Settings, check_only: bool) -> ExitCode {
     }
 }
 
+/// A runtime and the configured ledger (any backend) opened on it, or the exit code of the
+/// failure (already reported).
+fn runtime_and_ledger(
+    settings: &crate::settings::Settings,
+) -> Result<
+    (
+        tokio::runtime::Runtime,
+        std::sync::Arc<dyn crate::ledger::Ledger>,
+    ),
+    ExitCode,
+> {
+    let rt = runtime().map_err(|e| fail(&format!("cannot start the runtime: {e}")))?;
+    let ledger = open_ledger(&rt, settings)?;
+    Ok((rt, ledger))
+}
+
 /// Open the configured ledger (any backend) on `rt`.
 fn open_ledger(
     rt: &tokio::runtime::Runtime,
@@ -453,12 +540,8 @@ fn open_ledger(
 
 fn webhooks(settings: &crate::settings::Settings, action: WebhooksAction) -> ExitCode {
     use crate::webhook::outbox::{DeliveryState, OutboxFilter};
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    let ledger = match open_ledger(&rt, settings) {
-        Ok(l) => l,
+    let (rt, ledger) = match runtime_and_ledger(settings) {
+        Ok(both) => both,
         Err(code) => return code,
     };
     match action {
@@ -511,6 +594,62 @@ fn webhooks(settings: &crate::settings::Settings, action: WebhooksAction) -> Exi
     }
 }
 
+fn list_notifications(
+    settings: &crate::settings::Settings,
+    store: Option<payseal_protocol::Store>,
+    limit: u32,
+) -> ExitCode {
+    let (rt, ledger) = match runtime_and_ledger(settings) {
+        Ok(both) => both,
+        Err(code) => return code,
+    };
+    let rows = match rt.block_on(ledger.list_notifications(store, limit)) {
+        Ok(rows) => rows,
+        Err(e) => return fail(&e.to_string()),
+    };
+    for n in rows {
+        let line = serde_json::json!({
+            "store": n.store,
+            "id": n.notification_id,
+            "type": n.notification_type,
+            "subtype": n.subtype,
+            "environment": n.environment,
+            "app": n.app_id,
+            "transaction": n.transaction_key,
+            "signed_ms": n.signed_ms,
+            "received_ms": n.received_ms,
+            "result": n.result,
+        });
+        println!("{line}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn list_revocations(settings: &crate::settings::Settings, limit: u32) -> ExitCode {
+    let (rt, ledger) = match runtime_and_ledger(settings) {
+        Ok(both) => both,
+        Err(code) => return code,
+    };
+    let rows = match rt.block_on(ledger.list_revocations(limit)) {
+        Ok(rows) => rows,
+        Err(e) => return fail(&e.to_string()),
+    };
+    for r in rows {
+        let line = serde_json::json!({
+            "store": r.store,
+            "app": r.app_id,
+            "transaction": r.transaction_key,
+            "account": r.account_id,
+            "redeemed": r.account_id.is_some(),
+            "product": r.product_id,
+            "revoked_ms": r.revoked_at_ms,
+            "reason": r.reason,
+        });
+        println!("{line}");
+    }
+    ExitCode::SUCCESS
+}
+
 fn revoke(
     settings: &crate::settings::Settings,
     store: payseal_protocol::Store,
@@ -519,12 +658,8 @@ fn revoke(
     reason: &str,
 ) -> ExitCode {
     use crate::ledger::RevokeOutcome;
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    let ledger = match open_ledger(&rt, settings) {
-        Ok(l) => l,
+    let (rt, ledger) = match runtime_and_ledger(settings) {
+        Ok(both) => both,
         Err(code) => return code,
     };
     let outcome = rt.block_on(service::revoke(

@@ -10,7 +10,7 @@
 //! [`rules`] (the pure store rules), [`ledger`] (the redemption ledger and webhook outbox;
 //! SQLite by default, PostgreSQL for several instances), [`service`] (the decision),
 //! [`webhook`] (signed delivery to the application server and the receiver's check),
-//! [`notifications`] (store server notifications: refunds revoked without an operator),
+//! [`notifications`] (store server notifications: refunds and revocations the stores report),
 //! [`server`] (HTTPS: `POST /v1/verify`, `GET /v1/keys`, `/healthz`, `/readyz`, `/metrics`),
 //! [`tls`], [`certs`] (production TLS key, CSR and leaf), [`profile`] (the SDK profile), [`dev`]
 //! (development mode), [`logging`] (text or JSON lines) and [`cli`].

@@ -282,7 +282,7 @@ pub async fn revoke(
 }
 
 /// The `purchase.revoked` outbox row of a revocation (the ledger calls it when it revokes).
-fn revoked_notice(
+pub(crate) fn revoked_notice(
     r: &RevocationRequest,
     row: &RedemptionRow,
 ) -> Result<crate::webhook::outbox::NewDelivery, crate::webhook::EventError> {

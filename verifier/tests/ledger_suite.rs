@@ -1,4 +1,5 @@
-//! The generic ledger suite (`tests/common/ledger_suite.rs`) on every backend:
+//! The generic ledger suite (`tests/common/ledger_suite.rs`, and the store-notification cases of
+//! `tests/common/notification_suite.rs`) on every backend:
 //! - `sqlite::*`: a temp file; always runs.
 //! - `postgres::*`: a fresh database on a REAL PostgreSQL server; built with the
 //!   `postgres-tests` feature, and then failing loudly without `PAYSEAL_TEST_POSTGRES_URL`
@@ -32,6 +33,7 @@ async fn sqlite_ledger() -> TestLedger {
 
 mod sqlite {
     crate::ledger_suite!(super::sqlite_ledger);
+    crate::notification_suite!(super::sqlite_ledger);
 }
 
 #[cfg(feature = "postgres-tests")]
@@ -46,6 +48,7 @@ async fn postgres_ledger() -> TestLedger {
 #[cfg(feature = "postgres-tests")]
 mod postgres {
     crate::ledger_suite!(super::postgres_ledger);
+    crate::notification_suite!(super::postgres_ledger);
 }
 
 /// Everything logged by this test binary (a global subscriber; only the test below reads it).

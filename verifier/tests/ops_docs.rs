@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use common::{request, TestServer, APP};
-use payseal_protocol::{Receipt, Store};
+use payseal_protocol::{Environment, Receipt, Store};
+use payseal_sandbox::AppStoreNotification;
+use payseal_verifier::notifications::app_store::ROUTE as NOTIFICATIONS;
 use payseal_verifier::server::REQUEST_CONTENT_TYPE;
 use serde_json::Value;
 
@@ -81,6 +83,7 @@ fn check_schema(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<
         Some("array") => value.is_array(),
         Some("string") => value.is_string(),
         Some("integer") => value.is_i64() || value.is_u64(),
+        Some("boolean") => value.is_boolean(),
         Some(other) => {
             return Err(format!(
                 "{at}: schema type {other} not handled by this check"
@@ -89,6 +92,11 @@ fn check_schema(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<
     };
     if !ok {
         return Err(format!("{at}: {value} is not of type {ty:?}"));
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(value) {
+            return Err(format!("{at}: {value} is not one of {allowed:?}"));
+        }
     }
     for key in schema["required"].as_array().into_iter().flatten() {
         let key = key.as_str().unwrap();
@@ -111,8 +119,12 @@ fn check_schema(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<
     Ok(())
 }
 
-/// The store notification routes (served only when configured).
-const STORE_ROUTES: &str = "/v1/stores/";
+/// The store notification routes served only when configured (exercised by
+/// `store_notification_routes_match_the_document`).
+const CONFIGURED_ROUTES: [&str; 2] = [
+    "/v1/stores/google-play/rtdn",
+    "/v1/stores/huawei/notifications",
+];
 
 /// One answer of the real server.
 struct Answer {
@@ -314,7 +326,7 @@ async fn openapi_routes_and_statuses_and_dashboard_metrics_match_the_real_server
     // Every (path, method, status) the document lists, and how to get it from the real server.
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
-        if path.starts_with(STORE_ROUTES) {
+        if CONFIGURED_ROUTES.contains(&path.as_str()) {
             continue; // served only when configured: store_notification_routes_match_the_document
         }
         for (method, op) in item.as_object().unwrap() {
@@ -364,6 +376,50 @@ async fn openapi_routes_and_statuses_and_dashboard_metrics_match_the_real_server
     check("/v1/verify", "post", "413", &a);
     let a = answer(post(b"x".to_vec(), "text/plain").await.unwrap()).await;
     check("/v1/verify", "post", "415", &a);
+    // App Store Server Notifications V2, signed by the configured sandbox store.
+    let notify = |body: String| {
+        client
+            .post(server.url(NOTIFICATIONS))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+    };
+    let signed = |n: &AppStoreNotification| {
+        server
+            .state
+            .store
+            .app_store_notification(n, payseal_sandbox::now_ms())
+            .unwrap()
+    };
+    let test = signed(&AppStoreNotification::test(APP, Environment::Sandbox));
+    let a = answer(notify(test.clone()).await.unwrap()).await;
+    check(NOTIFICATIONS, "post", "200", &a);
+    let a = answer(notify("x".into()).await.unwrap()).await;
+    check(NOTIFICATIONS, "post", "400", &a);
+    let jws = serde_json::from_str::<serde_json::Value>(&test).unwrap()["signedPayload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (signing_input, _) = jws.rsplit_once('.').unwrap();
+    let resigned = format!("{signing_input}.{}", "A".repeat(86));
+    let a = answer(
+        notify(payseal_sandbox::SandboxStore::app_store_notification_body(
+            &resigned,
+        ))
+        .await
+        .unwrap(),
+    )
+    .await;
+    check(NOTIFICATIONS, "post", "403", &a);
+    let a = answer(notify("x".repeat(300 * 1024)).await.unwrap()).await;
+    check(NOTIFICATIONS, "post", "413", &a);
+    let other = signed(&AppStoreNotification::test(
+        "com.example.unknown",
+        Environment::Sandbox,
+    ));
+    let a = answer(notify(other).await.unwrap()).await;
+    check(NOTIFICATIONS, "post", "422", &a);
+
     for (path, status) in [("/v1/keys", "200"), ("/healthz", "200"), ("/readyz", "200")] {
         let a = answer(client.get(server.url(path)).send().await.unwrap()).await;
         check(path, "get", status, &a);
@@ -381,6 +437,16 @@ async fn openapi_routes_and_statuses_and_dashboard_metrics_match_the_real_server
         ));
         let a = answer(post(sealed, REQUEST_CONTENT_TYPE).await.unwrap()).await;
         check("/v1/verify", "post", "503", &a);
+        let a = answer(
+            notify(signed(&AppStoreNotification::test(
+                APP,
+                Environment::Sandbox,
+            )))
+            .await
+            .unwrap(),
+        )
+        .await;
+        check(NOTIFICATIONS, "post", "503", &a);
         blocker.execute_batch("ROLLBACK").unwrap();
         blocker
             .execute_batch("ALTER TABLE redemptions RENAME TO redemptions_away")
@@ -473,7 +539,7 @@ async fn store_notification_routes_match_the_document() {
 
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
-        if path.starts_with(STORE_ROUTES) {
+        if CONFIGURED_ROUTES.contains(&path.as_str()) {
             for status in item["post"]["responses"].as_object().unwrap().keys() {
                 documented.insert((path.clone(), status.clone()));
             }

@@ -12,11 +12,12 @@ namespace PaySeal
     /// Dispose it when the app no longer needs it; a disposed client throws <see cref="ObjectDisposedException"/>.
     /// </summary>
     /// <remarks>
-    /// <see cref="VerifyAsync"/> completes on a thread pool thread, never the caller's: the native
-    /// callback arrives on an SDK thread and the task's continuations are run asynchronously. In
-    /// Unity, <c>await</c> from a MonoBehaviour resumes on the main thread (Unity's
-    /// SynchronizationContext); with <c>ContinueWith</c>, marshal to the main thread before
-    /// touching Unity objects. Log callbacks (<see cref="PaySealLog"/>) arrive on SDK threads too.
+    /// <see cref="VerifyAsync"/> completes off the main thread, never on the caller's: the native
+    /// callback arrives on the library's callback thread and the task's continuations are run
+    /// asynchronously (thread pool). In Unity, <c>await</c> from a MonoBehaviour resumes on the main
+    /// thread (Unity's SynchronizationContext); with <c>ContinueWith</c> or in a logger, marshal to
+    /// the main thread before touching Unity objects. Log callbacks (<see cref="PaySealLog"/>) arrive
+    /// on the callback thread too, in order with the results.
     /// </remarks>
     public sealed class Client : IDisposable
     {
@@ -27,6 +28,7 @@ namespace PaySeal
         /// <exception cref="PaySealException.InvalidArgument">a null profile, options or app id</exception>
         public unsafe Client(string profileJson, Options options)
         {
+            NativeThread.EnsureShutdownHooked();
             int profileLen, appLen, dirLen, rootsLen;
             byte[] profile = Utf8.Bytes(profileJson, out profileLen);
             byte[] app = Utf8.Bytes(options == null ? null : options.AppId, out appLen);
@@ -206,11 +208,10 @@ namespace PaySeal
                 table.TryRemove(id, out ignored);
             }
 
-            // Called on an SDK thread. No exception may escape into native code.
+            // Called on the library's callback thread. No exception may escape into native code.
             [AOT.MonoPInvokeCallback(typeof(NativeMethods.payseal_verify_callback_delegate))]
             private static void OnVerifyDone(ulong userData, int kind, byte* message, PsVerdict* verdict)
             {
-                NativeThread.MarkBackground();
                 TaskCompletionSource<Verdict> tcs;
                 if (!Verifies.TryRemove(userData, out tcs)) return;
                 try
@@ -227,7 +228,6 @@ namespace PaySeal
             [AOT.MonoPInvokeCallback(typeof(NativeMethods.payseal_retry_pending_callback_delegate))]
             private static void OnRetryDone(ulong userData, int kind, byte* message, PsPendingList* results)
             {
-                NativeThread.MarkBackground();
                 TaskCompletionSource<IList<PendingResult>> tcs;
                 if (!Retries.TryRemove(userData, out tcs)) return;
                 try

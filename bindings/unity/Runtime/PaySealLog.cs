@@ -19,8 +19,9 @@ namespace PaySeal
     /// <summary>
     /// Routes the SDK's log events (attempts, retries, outcomes; never receipt content, tokens,
     /// nonces or keys) to the app, e.g. <c>PaySealLog.SetLogger((l, m) => Debug.Log(m))</c>
-    /// (Unity's <c>Debug.Log</c> may be called from any thread). Events arrive on SDK threads;
-    /// the logger must not block, and an exception it throws is dropped.
+    /// (Unity's <c>Debug.Log</c> may be called from any thread). Events arrive on the library's
+    /// callback thread, in order with the results; the logger must not block (it holds up the
+    /// results), may not make blocking PaySeal calls, and an exception it throws is dropped.
     /// </summary>
     public static unsafe class PaySealLog
     {
@@ -31,6 +32,7 @@ namespace PaySeal
         /// <summary>Send events to <paramref name="log"/> (null: stop).</summary>
         public static void SetLogger(Action<LogLevel, string> log)
         {
+            NativeThread.EnsureShutdownHooked();
             logger = log;
             byte* message = null;
             int kind = NativeMethods.payseal_set_logger(log == null ? null : Native, &message);
@@ -42,7 +44,6 @@ namespace PaySeal
         {
             try
             {
-                NativeThread.MarkBackground();
                 var log = logger;
                 if (log != null) log((LogLevel)level, Utf8.Read(message));
             }

@@ -24,6 +24,12 @@ namespace PaySeal
         UntrustedEnvironment = 8,
         /// <summary>The receipt cannot be parsed.</summary>
         Malformed = 9,
+        /// <summary>Genuine, but for another product than the one the app sold.</summary>
+        WrongProduct = 10,
+        /// <summary>The store's account binding is another account's.</summary>
+        WrongAccount = 11,
+        /// <summary>The subscription has expired.</summary>
+        Expired = 12,
     }
 
     /// <summary>Real money or test purchases.</summary>
@@ -71,6 +77,9 @@ namespace PaySeal
         public long IssuedAt { get; private set; }
         /// <summary>Verdict token expiry, Unix seconds.</summary>
         public long ExpiresAt { get; private set; }
+        /// <summary>Device clock minus <see cref="IssuedAt"/>, seconds, when the verdict was checked
+        /// (positive: the device is ahead). The device clock decides nothing; this is for diagnostics.</summary>
+        public long DeviceClockSkewSecs { get; private set; }
         /// <summary>Verdict id (<c>jti</c>).</summary>
         public string VerdictId { get; private set; }
         /// <summary><c>receipt_sha256</c> of the receipt.</summary>
@@ -98,6 +107,7 @@ namespace PaySeal
                 PurchasedAt = v->has_purchased_at != 0 ? v->purchased_at : (long?)null,
                 IssuedAt = v->issued_at,
                 ExpiresAt = v->expires_at,
+                DeviceClockSkewSecs = v->device_clock_skew_secs,
                 VerdictId = Utf8.Read(v->verdict_id),
                 ReceiptSha256 = Utf8.Read(v->receipt_sha256),
                 AccountId = Utf8.Read(v->account_id),
@@ -125,10 +135,13 @@ namespace PaySeal
         public string AppId { get; private set; }
         /// <summary>The verdict; null when still pending.</summary>
         public Verdict Verdict { get; private set; }
-        /// <summary>When still pending: the failure (not thrown).</summary>
+        /// <summary>When still pending or refused: the failure (not thrown).</summary>
         public PaySealException Error { get; private set; }
         /// <summary>True when a verdict was obtained (the receipt is no longer pending).</summary>
         public bool IsVerified { get { return Verdict != null; } }
+        /// <summary>True when the pending file was not sent: unreadable (truncated, edited), another
+        /// app's, or a receipt that cannot be sent. It is left on disk as it is; <see cref="Error"/> says why.</summary>
+        public bool IsRefused { get; private set; }
 
         internal static unsafe List<PendingResult> ListFrom(PsPendingList* list)
         {
@@ -142,6 +155,7 @@ namespace PaySeal
                     AccountId = Utf8.Read(p->account_id),
                     AppId = Utf8.Read(p->app_id),
                     Verdict = p->verdict == null ? null : Verdict.From(p->verdict),
+                    IsRefused = p->refused != 0,
                     Error = p->verdict == null ? PaySealException.FromKind(p->error_kind, Utf8.Read(p->error_message)) : null,
                 });
             }

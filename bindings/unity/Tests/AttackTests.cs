@@ -1,4 +1,4 @@
-// The attack suite's cases 1, 2, 5, 7 and 8 (numbered as in attacks/), as the Kotlin and
+// The attack suite's cases 1, 2, 5, 6, 7 and 8 (numbered as in attacks/), as the Kotlin and
 // Swift suites run them, through the C# layer against real verifier processes. Each also
 // shows the verifier recorded nothing it should not: the genuine purchase behind a refused
 // attempt is still a FIRST redemption for its real buyer afterwards.
@@ -109,6 +109,36 @@ namespace PaySeal.Tests
                     Assert.AreEqual(Redemption.First, v.Redemption, "the impostor got the request before");
                 }
             }
+        }
+
+        [Test]
+        public void Attack06CompromisedProxyFlippingOrSwappingVerdictsIsTampered()
+        {
+            // (a) A relay holding the pinned certificate and key flips one bit of the sealed answer.
+            var flipped = verifier.Purchase();
+            using (var relay = new MitmRelay(verifier, "flip-response"))
+            using (var sdk = new Client(relay.ProfileJson, TestEnv.Options(new[] { verifier.CertPem }, null, 1)))
+            {
+                var e = Assert.Throws<PaySealException.Tampered>(() => TestEnv.Await(sdk.VerifyAsync(flipped.Receipt(), "alice")));
+                Assert.AreEqual(ErrorKind.Tampered, e.Kind);
+                Assert.GreaterOrEqual(relay.ReportCount("responses_altered"), 1L, relay.ReportJson());
+            }
+            // (b) It answers the second client with the first client's (genuine, signed) answer.
+            var first = verifier.Purchase();
+            var second = verifier.Purchase();
+            using (var relay = new MitmRelay(verifier, "swap-responses"))
+            using (var sdk = new Client(relay.ProfileJson, TestEnv.Options(new[] { verifier.CertPem }, null, 1)))
+            {
+                Verdict own = TestEnv.Await(sdk.VerifyAsync(first.Receipt(), "bob"));
+                Assert.IsTrue(own.Paid && own.Redemption == Redemption.First, own.ToString());
+                Assert.Throws<PaySealException.Tampered>(() => TestEnv.Await(sdk.VerifyAsync(second.Receipt(), "carol")));
+                Assert.AreEqual(1L, relay.ReportCount("responses_altered"), relay.ReportJson());
+            }
+            // The verifier answered each genuine request: each purchase is its own buyer's, and
+            // straight to the verifier the buyer is not locked out (a repeat, not another account's).
+            Assert.AreEqual(Redemption.Repeat, paySeal.Verify(flipped.Receipt(), "alice").Redemption);
+            Assert.AreEqual(Redemption.Repeat, paySeal.Verify(second.Receipt(), "carol").Redemption);
+            Assert.AreEqual(NotPaidReason.AlreadyRedeemed, paySeal.Verify(second.Receipt(), "mallory").Reason);
         }
 
         [Test]

@@ -7,9 +7,10 @@
 //! pure functions every backend calls on the row it read inside its transaction; the backends
 //! only make the insert-or-read atomic and durable.
 //!
-//! A backend implements two traits: [`Redemptions`] (here) and the webhook
-//! [`Outbox`] (owned by [`crate::webhook`]), stored in the same
-//! database so that a redemption and its delivery commit together; [`Ledger`] is both. Backends
+//! A backend implements three traits: [`Redemptions`] (here), the webhook [`Outbox`] (owned by
+//! [`crate::webhook`]) and the [`NotificationLog`] of store notifications (owned by
+//! [`crate::notifications`]), stored in the same database so that a redemption, its delivery
+//! and the notification that changed it commit together; [`Ledger`] is all three. Backends
 //! are chosen by URL:
 //!
 //! - `sqlite:PATH` ([`sqlite`]): one embedded file, the default; one verifier process. The
@@ -38,9 +39,15 @@ pub mod files;
 pub mod postgres;
 pub mod sqlite;
 
+use crate::notifications::log::NotificationLog;
 use crate::webhook::outbox::{NewDelivery, Outbox};
 use crate::webhook::EventError;
-pub use decision::{classify, classify_revocation};
+pub use decision::{classify, classify_reinstatement, classify_revocation};
+
+/// The `account_id` of a *refusal row*: a revoked row recorded for a transaction the store
+/// refunded before anyone redeemed it (a store notification), so that its first presentation
+/// is `not_paid / revoked`. Never a real account (the protocol refuses empty account ids).
+pub const UNREDEEMED_ACCOUNT: &str = "";
 
 /// A boxed, sendable future, so that the ledger traits stay object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -99,6 +106,25 @@ pub struct RedemptionRow {
     pub revoked_at_ms: Option<i64>,
     /// Why it was revoked (operator text or the store rule's finding).
     pub revoke_reason: Option<String>,
+}
+
+impl RedemptionRow {
+    /// Whether this is a refusal row (revoked before anyone redeemed it; see
+    /// [`UNREDEEMED_ACCOUNT`]).
+    pub fn is_refusal(&self) -> bool {
+        self.account_id == UNREDEEMED_ACCOUNT
+    }
+}
+
+/// What a reversed refund does ([`classify_reinstatement`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReinstateOutcome {
+    /// The redemption is no longer revoked (and its notice enqueued).
+    Reinstate,
+    /// The refusal row is removed: the transaction can be redeemed for the first time.
+    RemoveRefusal,
+    /// Nothing changes.
+    Nothing,
 }
 
 /// Revoke one redeemed transaction (refund, chargeback, store revocation).
@@ -204,7 +230,8 @@ pub trait Redemptions: Send + Sync + std::fmt::Debug {
         app_id: &'a str,
         transaction_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>>;
-    /// Number of recorded redemptions (a full count: for operators and tests, not hot paths).
+    /// Number of recorded redemptions (a full count: for operators and tests, not hot paths;
+    /// refusal rows, see [`UNREDEEMED_ACCOUNT`], included).
     fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>>;
 
     /// Like [`Redemptions::redeem`], and when the outcome is [`RedeemOutcome::First`], also
@@ -244,12 +271,13 @@ pub trait VoidedCursors: Send + Sync {
     ) -> BoxFuture<'a, Result<(), LedgerError>>;
 }
 
-/// A complete ledger backend: its redemptions and the webhook outbox stored beside them (so a
-/// redemption and its delivery commit together), and the voided-purchases cursors. Every type
-/// implementing all three is one.
-pub trait Ledger: Redemptions + Outbox + VoidedCursors {}
+/// A complete ledger backend: its redemptions, the webhook outbox and the record of store
+/// notifications stored beside them (so a redemption, its delivery, and the notification that
+/// revoked it commit together), and the Google Play voided-purchases cursors. Every type
+/// implementing all four is one.
+pub trait Ledger: Redemptions + Outbox + NotificationLog + VoidedCursors {}
 
-impl<T: Redemptions + Outbox + VoidedCursors + ?Sized> Ledger for T {}
+impl<T: Redemptions + Outbox + NotificationLog + VoidedCursors + ?Sized> Ledger for T {}
 
 /// A password that never prints (`Debug` shows `***`) and is wiped from memory on drop.
 #[derive(Clone, PartialEq, Eq)]

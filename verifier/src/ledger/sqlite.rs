@@ -15,6 +15,13 @@
 //! its own `BEGIN IMMEDIATE` transaction (a revocation reads its row there and lets
 //! [`super::classify_revocation`] decide). A version-1 file is upgraded in place when opened
 //! (`revoked_at_ms`, `revoke_reason` columns and the `outbox` table).
+//!
+//! **Store notifications** (schema version 4, numbered like the PostgreSQL migration
+//! `0004_store_notifications.sql`; 3 is the subscriptions step): the `store_notifications`
+//! table, one row per `(store, notification_id)`. A notification is inserted and its effect
+//! applied in one `BEGIN IMMEDIATE` transaction on the writer thread
+//! ([`crate::notifications::log`]). Files are upgraded step by step from whatever version they
+//! have ([`STEPS`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -24,15 +31,20 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    classify, classify_revocation, BoxFuture, LedgerError, RedeemOutcome, RedemptionRequest,
-    Redemptions, RevocationRequest, RevokeNotice, RevokeOutcome, VoidedCursors,
+    classify, classify_reinstatement, classify_revocation, BoxFuture, LedgerError, RedeemOutcome,
+    RedemptionRequest, Redemptions, ReinstateOutcome, RevocationRequest, RevokeNotice,
+    RevokeOutcome, VoidedCursors, UNREDEEMED_ACCOUNT,
+};
+use crate::notifications::log::{
+    store_revoked, Applied, Effect, NewNotification, NotificationLog, NotificationResult,
+    NotificationRow, Recorded, RevocationRow, Target, TargetApp,
 };
 use crate::webhook::outbox::{
     AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter,
 };
 use payseal_protocol::Store;
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Most redemptions committed together.
 pub const MAX_BATCH: usize = 256;
@@ -75,9 +87,29 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (state, next_attempt_ms);
 ";
 
+/// Version 4: the record of store notifications (see `0004_store_notifications.sql`).
+const UPGRADE_TO_4: &str = "
+CREATE TABLE store_notifications (
+    store             TEXT    NOT NULL,
+    notification_id   TEXT    NOT NULL,
+    notification_type TEXT    NOT NULL,
+    subtype           TEXT,
+    environment       TEXT,
+    app_id            TEXT,
+    transaction_key   TEXT,
+    signed_ms         INTEGER NOT NULL,
+    received_ms       INTEGER NOT NULL,
+    result            TEXT    NOT NULL,
+    PRIMARY KEY (store, notification_id)
+) WITHOUT ROWID;
+CREATE INDEX store_notifications_received ON store_notifications (received_ms);
+CREATE INDEX store_notifications_transaction ON store_notifications (store, transaction_key);
+CREATE INDEX redemptions_revoked ON redemptions (revoked_at_ms) WHERE revoked_at_ms IS NOT NULL;
+";
+
 /// The Google Play voided-purchases cursors ([`VoidedCursors`]). Created when missing at every
-/// open, outside the numbered versions above, so that it merges with any other schema step
-/// (PostgreSQL: migration 0005).
+/// open, outside the numbered steps, so that it merges with any other schema step (PostgreSQL:
+/// migration 0005).
 const VOIDED_CURSORS: &str = "
 CREATE TABLE IF NOT EXISTS google_voided_cursor (
     package_name  TEXT    PRIMARY KEY,
@@ -85,6 +117,14 @@ CREATE TABLE IF NOT EXISTS google_voided_cursor (
     updated_ms    INTEGER NOT NULL
 );
 ";
+
+/// The schema, step by step: the version each step reaches and its SQL. A file is brought from
+/// its `user_version` to [`SCHEMA_VERSION`] by the steps above its version, in one transaction.
+/// Version 3 is the subscriptions step (another change); it is independent of version 4.
+const STEPS: &[(i64, &str)] = &[(1, SCHEMA), (2, UPGRADE_TO_2), (4, UPGRADE_TO_4)];
+
+const NOTIFICATION_COLUMNS: &str = "store, notification_id, notification_type, subtype, \
+     environment, app_id, transaction_key, signed_ms, received_ms, result";
 
 const OUTBOX_COLUMNS: &str = "id, app_id, event_type, body, created_ms, age_from_ms, attempts, \
      next_attempt_ms, state, last_error, finished_ms";
@@ -269,22 +309,18 @@ impl SqliteLedger {
 fn prepare_schema(conn: &mut Connection) -> Result<(), LedgerError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    match version {
-        0 => {
-            tx.execute_batch(SCHEMA)?;
-            tx.execute_batch(UPGRADE_TO_2)?;
-        }
-        1 => tx.execute_batch(UPGRADE_TO_2)?,
-        SCHEMA_VERSION => {
-            tx.execute_batch(VOIDED_CURSORS)?;
-            tx.commit()?;
-            return Ok(());
-        }
-        other => {
-            return Err(schema_error(format!(
-                "ledger schema version {other}, expected {SCHEMA_VERSION}"
-            )))
-        }
+    if version == SCHEMA_VERSION {
+        tx.execute_batch(VOIDED_CURSORS)?;
+        tx.commit()?;
+        return Ok(());
+    }
+    if !(0..SCHEMA_VERSION).contains(&version) {
+        return Err(schema_error(format!(
+            "ledger schema version {version}, expected {SCHEMA_VERSION}"
+        )));
+    }
+    for (_, sql) in STEPS.iter().filter(|(to, _)| *to > version) {
+        tx.execute_batch(sql)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.execute_batch(VOIDED_CURSORS)?;
@@ -346,6 +382,221 @@ fn revoke_on(
         }
     }
     Ok(outcome)
+}
+
+/// The stored record of a notification seen before.
+fn stored_notification_on(
+    conn: &Connection,
+    store: Store,
+    notification_id: &str,
+) -> Result<Recorded, LedgerError> {
+    let (result, app_id, transaction_key): (String, Option<String>, Option<String>) = conn
+        .prepare_cached(
+            "SELECT result, app_id, transaction_key FROM store_notifications
+             WHERE store = ?1 AND notification_id = ?2",
+        )?
+        .query_row(params![store.as_str(), notification_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    Ok(Recorded {
+        duplicate: true,
+        result: NotificationResult::parse(&result).ok_or_else(|| {
+            LedgerError::Schema(format!("unknown notification result {result:?}"))
+        })?,
+        app_id,
+        transaction_key,
+    })
+}
+
+/// The first `(app, key)` of `target` with a row, in order.
+fn find_target_on<'t>(
+    conn: &Connection,
+    store: Store,
+    target: &'t Target,
+) -> Result<Option<(&'t TargetApp, &'t str, RedemptionRow)>, LedgerError> {
+    for (app, key) in target.candidates() {
+        if let Some(row) = lookup_on(conn, store, &app.app_id, key)? {
+            return Ok(Some((app, key, row)));
+        }
+    }
+    Ok(None)
+}
+
+/// The effect of one notification, inside its transaction (the writer's lock held).
+fn apply_effect_on(
+    conn: &Connection,
+    n: &NewNotification,
+    effect: &Effect,
+) -> Result<Applied, LedgerError> {
+    let work = match effect.work(n) {
+        Ok(work) => work,
+        Err(done) => return Ok(done),
+    };
+    let (t, store) = (work.target, n.store.as_str());
+    let Some((first_app, first_key)) = t.first() else {
+        return Ok(Applied::recorded(n));
+    };
+    let found = find_target_on(conn, n.store, t)?;
+    if work.revoke {
+        if let Some((app, key, _)) = found {
+            let outcome = revoke_on(conn, &t.request(n, app, key), t.notice_for(app))?;
+            return Ok(Applied::revoked(outcome, app, key));
+        }
+        for app in &t.apps {
+            conn.prepare_cached(
+                "INSERT INTO redemptions (store, app_id, transaction_key, account_id,
+                     product_id, receipt_sha256, first_verdict_id, first_seen_ms,
+                     last_seen_ms, revoked_at_ms, revoke_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, '', '', ?6, ?6, ?6, ?7)
+                 ON CONFLICT (store, app_id, transaction_key) DO NOTHING",
+            )?
+            .execute(params![
+                store,
+                app.app_id,
+                first_key,
+                UNREDEEMED_ACCOUNT,
+                t.product_id,
+                n.received_ms,
+                t.reason
+            ])?;
+        }
+        return Ok(Applied::at(
+            NotificationResult::RevokedBeforeRedemption,
+            first_app,
+            first_key,
+        ));
+    }
+    let Some((app, key, row)) = found else {
+        return Ok(Applied::at(
+            NotificationResult::NotReinstated,
+            first_app,
+            first_key,
+        ));
+    };
+    let told: Vec<String> = conn
+        .prepare_cached(
+            "SELECT DISTINCT result FROM store_notifications
+             WHERE store = ?1 AND transaction_key = ?2",
+        )?
+        .query_map(params![store, key], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let outcome =
+        classify_reinstatement(Some(&row), store_revoked(told.iter().map(String::as_str)));
+    match outcome {
+        ReinstateOutcome::Reinstate => {
+            conn.execute(
+                "UPDATE redemptions SET revoked_at_ms = NULL, revoke_reason = NULL
+                 WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
+                params![store, app.app_id, key],
+            )?;
+            if let Some(notice) = t.notice_for(app) {
+                enqueue_on(conn, &notice(&t.request(n, app, key), &row)?)?;
+            }
+        }
+        ReinstateOutcome::RemoveRefusal => {
+            conn.execute(
+                "DELETE FROM redemptions
+                 WHERE store = ?1 AND transaction_key = ?2 AND account_id = ?3",
+                params![store, key, UNREDEEMED_ACCOUNT],
+            )?;
+        }
+        ReinstateOutcome::Nothing => {}
+    }
+    Ok(Applied::at(outcome.into(), app, key))
+}
+
+/// Insert the notification unless seen, apply its effect, store the result.
+fn record_notification_on(
+    conn: &Connection,
+    n: &NewNotification,
+    effect: &Effect,
+) -> Result<Recorded, LedgerError> {
+    let inserted = conn
+        .prepare_cached(&format!(
+            "INSERT INTO store_notifications ({NOTIFICATION_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending')
+             ON CONFLICT (store, notification_id) DO NOTHING"
+        ))?
+        .execute(params![
+            n.store.as_str(),
+            n.notification_id,
+            n.notification_type,
+            n.subtype,
+            n.environment,
+            n.app_id,
+            n.transaction_key,
+            n.signed_ms,
+            n.received_ms
+        ])?;
+    if inserted == 0 {
+        return stored_notification_on(conn, n.store, &n.notification_id);
+    }
+    let applied = apply_effect_on(conn, n, effect)?;
+    conn.prepare_cached(
+        "UPDATE store_notifications SET result = ?3, app_id = ?4, transaction_key = ?5
+         WHERE store = ?1 AND notification_id = ?2",
+    )?
+    .execute(params![
+        n.store.as_str(),
+        n.notification_id,
+        applied.result.as_str(),
+        applied.app_id,
+        applied.transaction_key
+    ])?;
+    Ok(applied.into_recorded())
+}
+
+fn list_notifications_on(
+    conn: &Connection,
+    store: Option<Store>,
+    limit: u32,
+) -> Result<Vec<NotificationRow>, LedgerError> {
+    let rows = conn
+        .prepare(&format!(
+            "SELECT {NOTIFICATION_COLUMNS} FROM store_notifications
+             WHERE ?1 IS NULL OR store = ?1
+             ORDER BY received_ms DESC, notification_id LIMIT ?2"
+        ))?
+        .query_map(params![store.map(Store::as_str), limit], |r| {
+            Ok(NotificationRow {
+                store: r.get(0)?,
+                notification_id: r.get(1)?,
+                notification_type: r.get(2)?,
+                subtype: r.get(3)?,
+                environment: r.get(4)?,
+                app_id: r.get(5)?,
+                transaction_key: r.get(6)?,
+                signed_ms: r.get(7)?,
+                received_ms: r.get(8)?,
+                result: r.get(9)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+fn list_revocations_on(conn: &Connection, limit: u32) -> Result<Vec<RevocationRow>, LedgerError> {
+    let rows = conn
+        .prepare(
+            "SELECT store, app_id, transaction_key, account_id, product_id, revoked_at_ms,
+                    revoke_reason
+             FROM redemptions WHERE revoked_at_ms IS NOT NULL
+             ORDER BY revoked_at_ms DESC, transaction_key LIMIT ?1",
+        )?
+        .query_map(params![limit], |r| {
+            let account: String = r.get(3)?;
+            Ok(RevocationRow {
+                store: r.get(0)?,
+                app_id: r.get(1)?,
+                transaction_key: r.get(2)?,
+                account_id: (account != UNREDEEMED_ACCOUNT).then_some(account),
+                product_id: r.get(4)?,
+                revoked_at_ms: r.get(5)?,
+                reason: r.get(6)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 fn claim_on(
@@ -733,6 +984,31 @@ impl VoidedCursors for SqliteLedger {
     }
 }
 
+impl NotificationLog for SqliteLedger {
+    fn record_notification(
+        &self,
+        notification: NewNotification,
+        effect: Effect,
+    ) -> BoxFuture<'_, Result<Recorded, LedgerError>> {
+        self.write(move |tx| record_notification_on(tx, &notification, &effect))
+    }
+
+    fn list_notifications(
+        &self,
+        store: Option<Store>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<NotificationRow>, LedgerError>> {
+        self.read_async(move |conn| list_notifications_on(conn, store, limit))
+    }
+
+    fn list_revocations(
+        &self,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RevocationRow>, LedgerError>> {
+        self.read_async(move |conn| list_revocations_on(conn, limit))
+    }
+}
+
 impl Outbox for SqliteLedger {
     fn claim_due(
         &self,
@@ -902,6 +1178,38 @@ mod tests {
         drop(l);
         // Opening again is a no-op.
         drop(SqliteLedger::open(&path).unwrap());
+    }
+
+    #[test]
+    fn a_version_2_file_gets_the_store_notifications_table_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        {
+            super::super::files::prepare(&path).unwrap();
+            let conn = connect(&path).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(UPGRADE_TO_2).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO redemptions VALUES ('app_store', 'com.example', '2000000001',
+                 'alice', 'gems', 'ab', 'jti-1', 1, 2, 5, 'refunded')",
+                [],
+            )
+            .unwrap();
+        }
+        let l = SqliteLedger::open(&path).unwrap();
+        let conn = l.reader.lock().unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let notifications: i64 = conn
+            .query_row("SELECT COUNT(*) FROM store_notifications", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(notifications, 0);
+        let revoked = list_revocations_on(&conn, 10).unwrap();
+        assert_eq!(revoked.len(), 1);
+        assert_eq!(revoked[0].account_id.as_deref(), Some("alice"));
     }
 
     #[test]

@@ -13,6 +13,11 @@
 //! A chain that passed is remembered by the [`TrustAnchors`] (see `chain.rs`): the next
 //! transaction under the same leaf and intermediate skips the certificate parsing and the two
 //! chain signatures, and is checked with the remembered leaf key and validity windows.
+//!
+//! The same check serves every JWS Apple signs this way, not only transactions: [`verify_jws`]
+//! (shape, `alg`, `x5c`, signature, chain, payload, validity at the payload's `signedDate`)
+//! is what the rule runs, and what App Store Server Notifications V2 run on their
+//! `signedPayload`, `signedTransactionInfo` and `signedRenewalInfo` (`crate::notifications`).
 
 pub(crate) mod chain;
 
@@ -21,6 +26,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use payseal_protocol::{Environment, Reason, Store};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use x509_parser::time::ASN1Time;
 
@@ -56,19 +62,45 @@ pub(crate) struct ParsedJws<'r> {
     intermediate: Vec<u8>,
 }
 
-/// The fields of `JWSTransactionDecodedPayload` that the rule reads.
+/// The fields of `JWSTransactionDecodedPayload` that the rule (and the notification intake)
+/// reads.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Transaction {
-    transaction_id: String,
-    original_transaction_id: Option<String>,
-    bundle_id: String,
-    product_id: String,
-    purchase_date: i64,
-    quantity: Option<u32>,
-    signed_date: i64,
-    environment: String,
-    revocation_date: Option<i64>,
+    /// `transactionId`, the ledger key.
+    pub transaction_id: String,
+    /// `originalTransactionId`.
+    pub original_transaction_id: Option<String>,
+    /// `bundleId`.
+    pub bundle_id: String,
+    /// `productId`.
+    pub product_id: String,
+    /// `purchaseDate`, Unix milliseconds.
+    pub purchase_date: i64,
+    /// `quantity`.
+    pub quantity: Option<u32>,
+    /// `signedDate`, Unix milliseconds.
+    pub signed_date: i64,
+    /// `Production` or `Sandbox`.
+    pub environment: String,
+    /// `revocationDate`, set when Apple refunded or revoked the transaction.
+    pub revocation_date: Option<i64>,
+}
+
+/// A payload Apple signs as an `x5c` JWS: it says when it was signed, and every certificate of
+/// the chain must be valid then.
+pub(crate) trait AppleSigned: DeserializeOwned {
+    /// What the payload is, in `malformed` details ("signed transaction", ...).
+    const WHAT: &'static str;
+    /// `signedDate`, Unix milliseconds.
+    fn signed_date(&self) -> i64;
+}
+
+impl AppleSigned for Transaction {
+    const WHAT: &'static str = "signed transaction";
+    fn signed_date(&self) -> i64 {
+        self.signed_date
+    }
 }
 
 fn malformed(detail: impl Into<String>) -> Rejection {
@@ -117,6 +149,111 @@ fn verified_chain(
     Ok(verified)
 }
 
+/// Split a compact JWS and check its header (`alg` exactly `ES256`, no `crit`, an `x5c` of two or
+/// three certificates); nothing in the payload is read.
+pub(crate) fn parse_jws(jws: &str) -> Result<ParsedJws<'_>, Rejection> {
+    let mut parts = jws.split('.');
+    let (Some(h64), Some(p64), Some(s64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("not a compact JWS (three dot-separated parts)"));
+    };
+    let header_bytes = URL_SAFE_NO_PAD
+        .decode(h64)
+        .map_err(|_| malformed("JWS header is not Base64url"))?;
+    let header: Header = serde_json::from_slice(&header_bytes)
+        .map_err(|_| malformed("JWS header is not a JSON object"))?;
+
+    // alg: exactly ES256; nothing else, and no critical extensions we do not know.
+    match header.alg.as_deref() {
+        Some("ES256") => {}
+        Some(other) => {
+            return Err(Rejection::new(
+                Reason::BadSignature,
+                format!("JWS alg {other:?} is not ES256"),
+            ))
+        }
+        None => {
+            return Err(Rejection::new(
+                Reason::BadSignature,
+                "JWS header has no alg",
+            ))
+        }
+    }
+    if header.crit.is_some() {
+        return Err(Rejection::new(
+            Reason::BadSignature,
+            "JWS header has critical extensions",
+        ));
+    }
+
+    // x5c shape.
+    let x5c = header
+        .x5c
+        .ok_or_else(|| untrusted("JWS header has no x5c chain"))?;
+    if x5c.len() < 2 || x5c.len() > 3 {
+        return Err(untrusted(format!(
+            "x5c has {} certificates; leaf and intermediate (and optionally the root) expected",
+            x5c.len()
+        )));
+    }
+    let mut ders = x5c
+        .iter()
+        .map(|c| STANDARD.decode(c))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| untrusted("x5c certificate is not Base64"))?
+        .into_iter();
+    let (Some(leaf), Some(intermediate)) = (ders.next(), ders.next()) else {
+        return Err(untrusted("x5c has no leaf and intermediate"));
+    };
+    Ok(ParsedJws {
+        signing_input: &jws[..h64.len() + 1 + p64.len()],
+        payload: p64,
+        signature: s64,
+        leaf,
+        intermediate,
+    })
+}
+
+/// The JWS signature with the `x5c` leaf, the chain to a configured root (cached), then the
+/// payload decoded as `T` and every certificate checked valid at its `signedDate` (not more
+/// than [`FUTURE_SKEW_MS`] ahead of `now_ms`).
+pub(crate) fn verify_parsed<T: AppleSigned>(
+    jws: ParsedJws<'_>,
+    anchors: &TrustAnchors,
+    now_ms: i64,
+) -> Result<T, Rejection> {
+    let chain = verified_chain(&jws, anchors)?;
+
+    // The payload, now that its signer chains to a trusted root.
+    let payload = URL_SAFE_NO_PAD
+        .decode(jws.payload)
+        .map_err(|_| malformed("JWS payload is not Base64url"))?;
+    let signed: T = serde_json::from_slice(&payload)
+        .map_err(|e| malformed(format!("{} does not parse: {e}", T::WHAT)))?;
+
+    // Validity at signedDate, every time (a cached chain is not valid forever).
+    if signed.signed_date() > now_ms.saturating_add(FUTURE_SKEW_MS) {
+        return Err(untrusted("signedDate is in the future"));
+    }
+    let at = ASN1Time::from_timestamp(signed.signed_date().div_euclid(1000))
+        .map_err(|_| malformed("signedDate is out of range"))?;
+    chain::valid_at(&chain.leaf, at, "leaf")?;
+    chain::valid_at(&chain.intermediate, at, "intermediate")?;
+    chain::valid_at(&chain.root, at, "root")?;
+    Ok(signed)
+}
+
+/// [`parse_jws`] then [`verify_parsed`]: the one App Store JWS check, for any payload Apple
+/// signs this way.
+pub(crate) fn verify_jws<T: AppleSigned>(
+    jws: &str,
+    anchors: &TrustAnchors,
+    now_ms: i64,
+) -> Result<T, Rejection> {
+    verify_parsed(parse_jws(jws)?, anchors, now_ms)
+}
+
 impl StoreRule for AppStoreRule {
     const STORE: Store = Store::AppStore;
     type Input<'r> = &'r str;
@@ -129,67 +266,7 @@ impl StoreRule for AppStoreRule {
     }
 
     fn parse<'r>(jws: Self::Input<'r>) -> Result<Self::Parsed<'r>, Rejection> {
-        let mut parts = jws.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed("not a compact JWS (three dot-separated parts)"));
-        };
-        let header_bytes = URL_SAFE_NO_PAD
-            .decode(h64)
-            .map_err(|_| malformed("JWS header is not Base64url"))?;
-        let header: Header = serde_json::from_slice(&header_bytes)
-            .map_err(|_| malformed("JWS header is not a JSON object"))?;
-
-        // alg: exactly ES256; nothing else, and no critical extensions we do not know.
-        match header.alg.as_deref() {
-            Some("ES256") => {}
-            Some(other) => {
-                return Err(Rejection::new(
-                    Reason::BadSignature,
-                    format!("JWS alg {other:?} is not ES256"),
-                ))
-            }
-            None => {
-                return Err(Rejection::new(
-                    Reason::BadSignature,
-                    "JWS header has no alg",
-                ))
-            }
-        }
-        if header.crit.is_some() {
-            return Err(Rejection::new(
-                Reason::BadSignature,
-                "JWS header has critical extensions",
-            ));
-        }
-
-        // x5c shape.
-        let x5c = header
-            .x5c
-            .ok_or_else(|| untrusted("JWS header has no x5c chain"))?;
-        if x5c.len() < 2 || x5c.len() > 3 {
-            return Err(untrusted(format!(
-                "x5c has {} certificates; leaf and intermediate (and optionally the root) expected",
-                x5c.len()
-            )));
-        }
-        let mut ders = x5c
-            .iter()
-            .map(|c| STANDARD.decode(c))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| untrusted("x5c certificate is not Base64"))?
-            .into_iter();
-        let (Some(leaf), Some(intermediate)) = (ders.next(), ders.next()) else {
-            return Err(untrusted("x5c has no leaf and intermediate"));
-        };
-        Ok(ParsedJws {
-            signing_input: &jws[..h64.len() + 1 + p64.len()],
-            payload: p64,
-            signature: s64,
-            leaf,
-            intermediate,
-        })
+        parse_jws(jws)
     }
 
     fn verify_signature(
@@ -198,25 +275,7 @@ impl StoreRule for AppStoreRule {
         anchors: &TrustAnchors,
         now_ms: i64,
     ) -> Result<Transaction, Rejection> {
-        let chain = verified_chain(&jws, anchors)?;
-
-        // The payload, now that its signer chains to a trusted root.
-        let payload = URL_SAFE_NO_PAD
-            .decode(jws.payload)
-            .map_err(|_| malformed("JWS payload is not Base64url"))?;
-        let tx: Transaction = serde_json::from_slice(&payload)
-            .map_err(|e| malformed(format!("signed transaction does not parse: {e}")))?;
-
-        // Validity at signedDate, every time (a cached chain is not valid forever).
-        if tx.signed_date > now_ms.saturating_add(FUTURE_SKEW_MS) {
-            return Err(untrusted("signedDate is in the future"));
-        }
-        let at = ASN1Time::from_timestamp(tx.signed_date.div_euclid(1000))
-            .map_err(|_| malformed("signedDate is out of range"))?;
-        chain::valid_at(&chain.leaf, at, "leaf")?;
-        chain::valid_at(&chain.intermediate, at, "intermediate")?;
-        chain::valid_at(&chain.root, at, "root")?;
-        Ok(tx)
+        verify_parsed(jws, anchors, now_ms)
     }
 
     fn check_binding_and_state(

@@ -5,9 +5,14 @@
 //! `payseal_connections_refused_total{reason="per_ip|capacity"}`,
 //! `payseal_connections_shed_total` (idle ones closed to admit a new one) and
 //! `payseal_connections_timed_out_total{phase="handshake|idle"}`; store server notifications:
-//! `payseal_store_notifications_total{store,type,result}` (what each store told the verifier
-//! and what it did, see [`crate::notifications`]) and
-//! `payseal_google_voided_polls_total{result="ok|error"}` (Voided Purchases API polls).
+//! `payseal_store_notifications_total{store,type,result}` (`type`: the store's notification
+//! type, `unknown` when it could not be read from verified data, `other` for a type the
+//! verifier does not know; `result`: what recording it came to — `recorded`, `revoked`,
+//! `already_revoked`, `revoked_before_redemption`, `reinstated`, `not_reinstated`,
+//! `duplicate` — or why it was refused — `malformed`, `bad_signature`, `untrusted_chain`,
+//! `unknown_app`, `wrong_app`, `untrusted_environment`, `too_large`, `ledger_unavailable`;
+//! Google Play and Huawei use their own words, see the README) and
+//! `payseal_google_voided_polls_total{result="ok|error"}` (Google Play Voided Purchases polls).
 
 use std::sync::Arc;
 
@@ -59,22 +64,21 @@ pub struct TimeoutLabels {
     pub phase: &'static str,
 }
 
-/// Labels of `payseal_store_notifications_total`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StoreNotificationLabels {
-    /// `google_play`, ...
-    pub store: &'static str,
-    /// The notification type, e.g. `voided_purchase`, `voided_purchases_api`, `test`.
-    pub r#type: &'static str,
-    /// What was done: `revoked`, `already_revoked`, `not_redeemed`, `unknown_package`,
-    /// `partial_refund`, `ignored`, `test`, `unauthorized`, `forbidden`, `malformed`, `error`.
-    pub result: &'static str,
-}
-
 /// Labels of `payseal_google_voided_polls_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PollLabels {
     /// `ok` or `error`.
+    pub result: &'static str,
+}
+
+/// Labels of `payseal_store_notifications_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// `app_store`, `google_play`, ...
+    pub store: &'static str,
+    /// The store's notification type (`REFUND`, ...), `unknown` or `other`.
+    pub r#type: &'static str,
+    /// The result, or why it was refused.
     pub result: &'static str,
 }
 
@@ -95,7 +99,7 @@ pub struct Metrics {
     conns_refused: Family<RefusedLabels, Counter>,
     conns_shed: Counter,
     conns_timed_out: Family<TimeoutLabels, Counter>,
-    store_notifications: Family<StoreNotificationLabels, Counter>,
+    notifications: Family<NotificationLabels, Counter>,
     voided_polls: Family<PollLabels, Counter>,
 }
 
@@ -174,13 +178,13 @@ impl Metrics {
         for phase in ["handshake", "idle"] {
             let _ = conns_timed_out.get_or_create(&TimeoutLabels { phase });
         }
-        let store_notifications = Family::<StoreNotificationLabels, Counter>::default();
-        let voided_polls = Family::<PollLabels, Counter>::default();
+        let notifications = Family::<NotificationLabels, Counter>::default();
         registry.register(
             "store_notifications",
-            "Store server notifications received, by store, type and what was done",
-            store_notifications.clone(),
+            "Store server notifications received, by store, type and result",
+            notifications.clone(),
         );
+        let voided_polls = Family::<PollLabels, Counter>::default();
         registry.register(
             "google_voided_polls",
             "Google Play Voided Purchases API polls, by result (ok, error)",
@@ -190,6 +194,8 @@ impl Metrics {
             let _ = voided_polls.get_or_create(&PollLabels { result });
         }
         Arc::new(Self {
+            notifications,
+            voided_polls,
             registry,
             requests,
             latency,
@@ -200,8 +206,6 @@ impl Metrics {
             conns_refused,
             conns_shed,
             conns_timed_out,
-            store_notifications,
-            voided_polls,
         })
     }
 
@@ -256,17 +260,17 @@ impl Metrics {
             .inc();
     }
 
-    /// Count one store notification (or one voided purchase found by the poller).
+    /// Count one store notification.
     pub fn store_notification(
         &self,
         store: &'static str,
-        kind: &'static str,
+        r#type: &'static str,
         result: &'static str,
     ) {
-        self.store_notifications
-            .get_or_create(&StoreNotificationLabels {
+        self.notifications
+            .get_or_create(&NotificationLabels {
                 store,
-                r#type: kind,
+                r#type,
                 result,
             })
             .inc();

@@ -4,11 +4,12 @@
 //! graceful shutdown.
 //!
 //! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, `GET /metrics`
-//! (on a separate plain-HTTP listener instead when `[server] metrics_listen` is set), and
-//! `POST /v1/stores/google-play/rtdn` when `[google_play.rtdn]` is configured and
-//! `POST /v1/stores/huawei/notifications` when an app has `[apps."ID".huawei.notifications]`
-//! (`store_notifications.rs`). `run` also starts the webhook worker and the Google Play Voided
-//! Purchases pollers, and stops them at shutdown.
+//! (on a separate plain-HTTP listener instead when `[server] metrics_listen` is set), and the
+//! stores' server notifications ([`store_notifications`]: `POST
+//! /v1/stores/app-store/notifications`; `POST /v1/stores/google-play/rtdn` when
+//! `[google_play.rtdn]` is configured; `POST /v1/stores/huawei/notifications` when an app has
+//! `[apps."ID".huawei.notifications]`). `run` also starts the webhook worker and the Google Play
+//! Voided Purchases pollers, and stops them at shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,7 +38,7 @@ pub mod limits;
 mod listener;
 pub mod metrics;
 pub mod problem;
-mod store_notifications;
+pub mod store_notifications;
 mod table;
 
 pub use limits::ConnectionLimits;
@@ -386,6 +387,12 @@ fn router(state: AppState, max_body_bytes: usize, with_metrics: bool) -> Router 
             "/v1/verify",
             post(verify).layer(DefaultBodyLimit::max(max_body_bytes)),
         )
+        .route(
+            crate::notifications::app_store::ROUTE,
+            post(store_notifications::app_store).layer(DefaultBodyLimit::max(
+                store_notifications::MAX_NOTIFICATION_BYTES,
+            )),
+        )
         .route("/v1/keys", get(keys))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
@@ -433,6 +440,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Some("/healthz") => "/healthz",
         Some("/readyz") => "/readyz",
         Some("/metrics") => "/metrics",
+        Some(crate::notifications::app_store::ROUTE) => crate::notifications::app_store::ROUTE,
         Some(crate::notifications::google_play::RTDN_PATH) => {
             crate::notifications::google_play::RTDN_PATH
         }

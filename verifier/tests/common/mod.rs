@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 pub mod instance;
 pub mod ledger_suite;
+pub mod notification_suite;
 pub mod pg;
 pub mod sdk;
 

@@ -53,7 +53,7 @@ namespace PaySeal.Native
 
         /// <summary>
         ///  Start verifying `receipt` for `account_id`. On 0, `callback(user_data, kind, message,
-        ///  verdict)` is called once on an SDK thread: kind 0 with the verdict, else the error kind
+        ///  verdict)` is called once on the callback thread: kind 0 with the verdict, else the error kind
         ///  and message (verdict null). Both pointers are valid only during the callback. On any
         ///  other return the callback is never called.
         ///
@@ -65,7 +65,7 @@ namespace PaySeal.Native
 
         /// <summary>
         ///  Verify `receipt` for `account_id`, blocking the calling thread; `*out_verdict` gets the
-        ///  verdict, freed with [`payseal_verdict_free`]. Refused on an SDK thread (inside a callback).
+        ///  verdict, freed with [`payseal_verdict_free`]. Refused (`Internal`) inside a callback.
         ///
         ///  # Safety
         ///  As [`payseal_verify`].
@@ -75,7 +75,7 @@ namespace PaySeal.Native
 
         /// <summary>
         ///  Start verifying the pending receipts again (verified ones are removed). On 0,
-        ///  `callback(user_data, kind, message, results)` is called once on an SDK thread, as in
+        ///  `callback(user_data, kind, message, results)` is called once on the callback thread, as in
         ///  [`payseal_verify`].
         ///
         ///  # Safety
@@ -86,7 +86,7 @@ namespace PaySeal.Native
 
         /// <summary>
         ///  [`payseal_retry_pending`], blocking; `*out_results` is freed with
-        ///  [`payseal_pending_list_free`].
+        ///  [`payseal_pending_list_free`]. Refused (`Internal`) inside a callback.
         ///
         ///  # Safety
         ///  As [`payseal_client_new`].
@@ -105,14 +105,29 @@ namespace PaySeal.Native
 
         /// <summary>
         ///  Route the SDK's log events to `callback(level, message)` (1 error, 2 warn, 3 info,
-        ///  4 debug), on SDK threads; the message is borrowed for the call. Events never hold
-        ///  receipt content, tokens, nonces or keys. A null callback stops the events.
+        ///  4 debug), on the callback thread, in order with the results; the message is borrowed for
+        ///  the call. Events never hold receipt content, tokens, nonces or keys; events beyond
+        ///  4096 waiting are dropped. A null callback stops the events.
         ///
         ///  # Safety
         ///  `out_message` null or writable.
         /// </summary>
         [DllImport(__DllName, EntryPoint = "payseal_set_logger", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int payseal_set_logger(payseal_set_logger_callback_delegate callback, byte** out_message);
+
+        /// <summary>
+        ///  Stop calling back into the caller: the log callback is cleared, callbacks not yet made
+        ///  are dropped (those of calls still in flight too), and the callback thread ends (a
+        ///  callback running is waited for up to 5 s). Clients stay usable; the next call that calls
+        ///  back starts a new callback thread. Call it before the code the callbacks point to goes
+        ///  away: when the process exits (a managed runtime waits for every thread that called into
+        ///  it) or the AppDomain unloads (a Unity Editor domain reload).
+        ///
+        ///  # Safety
+        ///  `out_message` null or writable.
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_shutdown", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int payseal_shutdown(byte** out_message);
 
         /// <summary>
         ///  Parse the stable receipt JSON form (what `payseal-sandbox` prints, what pending files
@@ -284,12 +299,18 @@ namespace PaySeal.Native
         /// </summary>
         public long expires_at;
         /// <summary>
+        ///  Device clock minus `issued_at`, seconds, measured when the verdict was checked.
+        /// </summary>
+        public long device_clock_skew_secs;
+        /// <summary>
         ///  1 paid, 0 not paid.
         /// </summary>
         public int paid;
         /// <summary>
         ///  Why not paid: 1 bad_signature, 2 untrusted_chain, 3 wrong_app, 4 unknown_app,
-        ///  5 not_purchased, 6 revoked, 7 already_redeemed, 8 untrusted_environment, 9 malformed.
+        ///  5 not_purchased, 6 revoked, 7 already_redeemed, 8 untrusted_environment, 9 malformed,
+        ///  10 wrong_product, 11 wrong_account, 12 expired. New codes may be added: a caller keeps
+        ///  an unknown code as it is.
         /// </summary>
         public int reason;
         /// <summary>
@@ -353,15 +374,20 @@ namespace PaySeal.Native
     internal unsafe partial struct PsPending
     {
         /// <summary>
-        ///  The verdict, or null when the receipt is still pending.
+        ///  The verdict, or null when the receipt is still pending or refused.
         /// </summary>
         public PsVerdict* verdict;
         /// <summary>
-        ///  When still pending: why (an error kind).
+        ///  1 when the pending file was refused (unreadable, another app's, a receipt that cannot
+        ///  be sent): not sent, left on disk for the app to look at; 0 otherwise.
+        /// </summary>
+        public int refused;
+        /// <summary>
+        ///  When still pending or refused: why (an error kind).
         /// </summary>
         public int error_kind;
         /// <summary>
-        ///  When still pending: the message.
+        ///  When still pending or refused: the message.
         /// </summary>
         public byte* error_message;
         /// <summary>

@@ -1,4 +1,4 @@
-//! Generates the C# P/Invoke declarations (`Runtime/Native/NativeMethods.g.cs`) from the
+//! Generates the C# P/Invoke declarations (`../Runtime/Native/NativeMethods.g.cs`) from the
 //! `extern "C"` surface with csbindgen: delegates rather than C# 9 function pointers (Mono's
 //! `mcs` takes C# 7 at most), no `nint`/`nuint`, and `__Internal` on iOS (static linking).
 
@@ -15,6 +15,6 @@ fn main() {
         .csharp_class_accessibility("internal")
         .csharp_use_function_pointer(false)
         .csharp_use_nint_types(false)
-        .generate_csharp_file("Runtime/Native/NativeMethods.g.cs")
-        .expect("csbindgen: cannot write Runtime/Native/NativeMethods.g.cs");
+        .generate_csharp_file("../Runtime/Native/NativeMethods.g.cs")
+        .expect("csbindgen: cannot write ../Runtime/Native/NativeMethods.g.cs");
 }

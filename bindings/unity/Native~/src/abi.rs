@@ -185,10 +185,14 @@ pub struct PsVerdict {
     pub issued_at: i64,
     /// Expiry, Unix seconds.
     pub expires_at: i64,
+    /// Device clock minus `issued_at`, seconds, measured when the verdict was checked.
+    pub device_clock_skew_secs: i64,
     /// 1 paid, 0 not paid.
     pub paid: i32,
     /// Why not paid: 1 bad_signature, 2 untrusted_chain, 3 wrong_app, 4 unknown_app,
-    /// 5 not_purchased, 6 revoked, 7 already_redeemed, 8 untrusted_environment, 9 malformed.
+    /// 5 not_purchased, 6 revoked, 7 already_redeemed, 8 untrusted_environment, 9 malformed,
+    /// 10 wrong_product, 11 wrong_account, 12 expired. New codes may be added: a caller keeps
+    /// an unknown code as it is.
     pub reason: i32,
     /// The store code (as [`PsReceipt::store`]).
     pub store: i32,
@@ -229,6 +233,9 @@ fn reason_code(r: NotPaidReason) -> i32 {
         NotPaidReason::AlreadyRedeemed => 7,
         NotPaidReason::UntrustedEnvironment => 8,
         NotPaidReason::Malformed => 9,
+        NotPaidReason::WrongProduct => 10,
+        NotPaidReason::WrongAccount => 11,
+        NotPaidReason::Expired => 12,
     }
 }
 
@@ -248,6 +255,7 @@ impl From<Verdict> for PsVerdict {
             purchased_at: v.purchased_at.unwrap_or(0),
             issued_at: v.issued_at,
             expires_at: v.expires_at,
+            device_clock_skew_secs: v.device_clock_skew_secs,
             paid: i32::from(v.paid),
             reason: v.reason.map_or(0, reason_code),
             store: store_code(v.store),
@@ -295,11 +303,14 @@ impl Drop for PsVerdict {
 #[repr(C)]
 #[derive(Debug)]
 pub struct PsPending {
-    /// The verdict, or null when the receipt is still pending.
+    /// The verdict, or null when the receipt is still pending or refused.
     pub verdict: *mut PsVerdict,
-    /// When still pending: why (an error kind).
+    /// 1 when the pending file was refused (unreadable, another app's, a receipt that cannot
+    /// be sent): not sent, left on disk for the app to look at; 0 otherwise.
+    pub refused: i32,
+    /// When still pending or refused: why (an error kind).
     pub error_kind: i32,
-    /// When still pending: the message.
+    /// When still pending or refused: the message.
     pub error_message: *mut c_char,
     /// The receipt's hash.
     pub receipt_sha256: *mut c_char,
@@ -311,18 +322,23 @@ pub struct PsPending {
 
 impl From<PendingResult> for PsPending {
     fn from(r: PendingResult) -> Self {
-        let (verdict, error_kind, error_message) = match r.outcome {
+        let (verdict, refused, error_kind, error_message) = match r.outcome {
             PendingOutcome::Verified { verdict } => (
                 Box::into_raw(Box::new(PsVerdict::from(verdict))),
+                0,
                 Kind::Ok as i32,
                 ptr::null_mut(),
             ),
             PendingOutcome::StillPending { kind, message } => {
-                (ptr::null_mut(), Kind::from(kind) as i32, owned(message))
+                (ptr::null_mut(), 0, Kind::from(kind) as i32, owned(message))
+            }
+            PendingOutcome::Refused { kind, message } => {
+                (ptr::null_mut(), 1, Kind::from(kind) as i32, owned(message))
             }
         };
         PsPending {
             verdict,
+            refused,
             error_kind,
             error_message,
             receipt_sha256: owned(r.receipt_sha256),

@@ -3,8 +3,9 @@
 //! `catch_unwind` ([`boundary`]); a callback is called under `catch_unwind` too.
 //!
 //! Asynchronous calls ([`payseal_verify`], [`payseal_retry_pending`]) return at once; when
-//! they return 0 their callback is called exactly once, later, on an SDK thread (never the
-//! caller's), with `user_data` and a result borrowed for the duration of the callback.
+//! they return 0 their callback is called exactly once, later, on the library's callback
+//! thread ([`dispatch`]; never the caller's), with `user_data` and a result borrowed for the
+//! duration of the callback; unless [`payseal_shutdown`] is called first, which drops it.
 
 use std::ffi::{c_char, CString};
 use std::sync::Arc;
@@ -13,8 +14,25 @@ use payseal_sdk_core::ffi::Receipt;
 use payseal_sdk_core::{runtime, LogLevel, PaySeal, PaySealError, PaySealLogger};
 
 use crate::abi::{self, PsOptions, PsPendingList, PsReceipt, PsReceiptOut, PsStr, PsVerdict};
+use crate::dispatch::{self, Epoch};
 use crate::error::{boundary, catch, FfiError, Kind};
 use crate::handles;
+
+fn internal(message: impl Into<String>) -> FfiError {
+    FfiError::Sdk(PaySealError::Internal {
+        message: message.into(),
+    })
+}
+
+/// Blocking calls are refused inside a callback: they would hold up every other callback.
+fn refuse_on_callback_thread() -> Result<(), FfiError> {
+    if dispatch::on_callback_thread() {
+        return Err(internal(
+            "a blocking PaySeal call was made on an SDK thread (inside a PaySeal callback); use the async call",
+        ));
+    }
+    Ok(())
+}
 
 unsafe fn write<T>(out: *mut T, value: T, what: &str) -> Result<(), FfiError> {
     if out.is_null() {
@@ -37,16 +55,17 @@ fn failure(e: FfiError) -> (i32, CString) {
     (e.kind() as i32, CString::new(text).unwrap_or_default())
 }
 
-/// Run `work` on the SDK's runtime and hand its result to `deliver`, never letting a panic
-/// of either out. `deliver` gets `Ok` or the kind and message.
+/// Run `work` on the SDK's runtime and hand its result to `deliver` on the callback thread,
+/// never letting a panic of either out. `deliver` gets `Ok` or the kind and message.
 fn spawn_then<T, W, Fut, D>(work: W, deliver: D) -> Result<(), FfiError>
 where
     T: Send + 'static,
     W: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<T, PaySealError>> + Send + 'static,
-    D: Fn(Result<T, (i32, CString)>) + Send + 'static,
+    D: FnOnce(Result<T, (i32, CString)>) + Send + 'static,
 {
-    let rt = runtime::shared().map_err(|e| FfiError::Sdk(PaySealError::Internal { message: e }))?;
+    let rt = runtime::shared().map_err(internal)?;
+    let epoch = dispatch::open().map_err(internal)?;
     let fut = work();
     rt.spawn(async move {
         let result = match tokio_task(fut).await {
@@ -54,12 +73,26 @@ where
             Ok(Err(e)) => Err(failure(FfiError::Sdk(e))),
             Err(e) => Err(failure(e)),
         };
-        let _ = catch(|| {
-            deliver(result);
-            Ok(())
-        });
+        dispatch::send(epoch, move || deliver(result));
     });
     Ok(())
+}
+
+/// Hand a finished call's result to its C callback: kind 0 and the converted value (borrowed
+/// for the call), or the error kind and message with a null value.
+fn call_back<T, R>(
+    callback: extern "C" fn(u64, i32, *const c_char, *const R),
+    user_data: u64,
+    result: Result<T, (i32, CString)>,
+    convert: impl FnOnce(T) -> R,
+) {
+    match result {
+        Ok(v) => {
+            let value = convert(v);
+            callback(user_data, Kind::Ok as i32, std::ptr::null(), &value);
+        }
+        Err((kind, message)) => callback(user_data, kind, message.as_ptr(), std::ptr::null()),
+    }
 }
 
 /// Await `fut`, turning a panic inside it into an error.
@@ -115,7 +148,7 @@ pub unsafe extern "C" fn payseal_client_free(client: u64, out_message: *mut *mut
 }
 
 /// Start verifying `receipt` for `account_id`. On 0, `callback(user_data, kind, message,
-/// verdict)` is called once on an SDK thread: kind 0 with the verdict, else the error kind
+/// verdict)` is called once on the callback thread: kind 0 with the verdict, else the error kind
 /// and message (verdict null). Both pointers are valid only during the callback. On any
 /// other return the callback is never called.
 ///
@@ -139,21 +172,13 @@ pub unsafe extern "C" fn payseal_verify(
         let account = account_id.required("account_id")?;
         spawn_then(
             move || async move { sdk.verify(receipt, account).await },
-            move |result| match result {
-                Ok(v) => {
-                    let verdict = PsVerdict::from(v);
-                    callback(user_data, Kind::Ok as i32, std::ptr::null(), &verdict);
-                }
-                Err((kind, message)) => {
-                    callback(user_data, kind, message.as_ptr(), std::ptr::null())
-                }
-            },
+            move |result| call_back(callback, user_data, result, PsVerdict::from),
         )
     })
 }
 
 /// Verify `receipt` for `account_id`, blocking the calling thread; `*out_verdict` gets the
-/// verdict, freed with [`payseal_verdict_free`]. Refused on an SDK thread (inside a callback).
+/// verdict, freed with [`payseal_verdict_free`]. Refused (`Internal`) inside a callback.
 ///
 /// # Safety
 /// As [`payseal_verify`].
@@ -172,6 +197,7 @@ pub unsafe extern "C" fn payseal_verify_blocking(
         let sdk = handles::get(client)?;
         let receipt = self::receipt(receipt)?;
         let account = account_id.required("account_id")?;
+        refuse_on_callback_thread()?;
         if out_verdict.is_null() {
             return Err(FfiError::invalid("out_verdict is null"));
         }
@@ -185,7 +211,7 @@ pub unsafe extern "C" fn payseal_verify_blocking(
 }
 
 /// Start verifying the pending receipts again (verified ones are removed). On 0,
-/// `callback(user_data, kind, message, results)` is called once on an SDK thread, as in
+/// `callback(user_data, kind, message, results)` is called once on the callback thread, as in
 /// [`payseal_verify`].
 ///
 /// # Safety
@@ -209,21 +235,13 @@ pub unsafe extern "C" fn payseal_retry_pending(
         let sdk = handles::get(client)?;
         spawn_then(
             move || async move { sdk.retry_pending().await },
-            move |result| match result {
-                Ok(list) => {
-                    let list = PsPendingList::from(list);
-                    callback(user_data, Kind::Ok as i32, std::ptr::null(), &list);
-                }
-                Err((kind, message)) => {
-                    callback(user_data, kind, message.as_ptr(), std::ptr::null())
-                }
-            },
+            move |result| call_back(callback, user_data, result, PsPendingList::from),
         )
     })
 }
 
 /// [`payseal_retry_pending`], blocking; `*out_results` is freed with
-/// [`payseal_pending_list_free`].
+/// [`payseal_pending_list_free`]. Refused (`Internal`) inside a callback.
 ///
 /// # Safety
 /// As [`payseal_client_new`].
@@ -238,6 +256,7 @@ pub unsafe extern "C" fn payseal_retry_pending_blocking(
             return Err(FfiError::invalid("out_results is null"));
         }
         out_results.write(std::ptr::null_mut());
+        refuse_on_callback_thread()?;
         let list = PsPendingList::from(handles::get(client)?.retry_pending_blocking()?);
         write(out_results, Box::into_raw(Box::new(list)), "out_results")
     })
@@ -259,7 +278,10 @@ pub unsafe extern "C" fn payseal_pending_count(
     })
 }
 
-struct CLogger(extern "C" fn(level: i32, message: *const c_char));
+struct CLogger {
+    callback: extern "C" fn(level: i32, message: *const c_char),
+    epoch: Epoch,
+}
 
 impl PaySealLogger for CLogger {
     fn log(&self, level: LogLevel, message: String) {
@@ -270,14 +292,16 @@ impl PaySealLogger for CLogger {
             LogLevel::Debug => 4,
         };
         if let Ok(text) = CString::new(message.replace('\0', "\u{fffd}")) {
-            (self.0)(level, text.as_ptr());
+            let callback = self.callback;
+            dispatch::send_log(self.epoch, move || callback(level, text.as_ptr()));
         }
     }
 }
 
 /// Route the SDK's log events to `callback(level, message)` (1 error, 2 warn, 3 info,
-/// 4 debug), on SDK threads; the message is borrowed for the call. Events never hold
-/// receipt content, tokens, nonces or keys. A null callback stops the events.
+/// 4 debug), on the callback thread, in order with the results; the message is borrowed for
+/// the call. Events never hold receipt content, tokens, nonces or keys; events beyond
+/// 4096 waiting are dropped. A null callback stops the events.
 ///
 /// # Safety
 /// `out_message` null or writable.
@@ -288,9 +312,30 @@ pub unsafe extern "C" fn payseal_set_logger(
 ) -> i32 {
     boundary(out_message, || {
         match callback {
-            Some(cb) => payseal_sdk_core::set_logger(Arc::new(CLogger(cb))),
+            Some(callback) => {
+                let epoch = dispatch::open().map_err(internal)?;
+                payseal_sdk_core::set_logger(Arc::new(CLogger { callback, epoch }))
+            }
             None => payseal_sdk_core::clear_logger(),
         }
+        Ok(())
+    })
+}
+
+/// Stop calling back into the caller: the log callback is cleared, callbacks not yet made
+/// are dropped (those of calls still in flight too), and the callback thread ends (a
+/// callback running is waited for up to 5 s). Clients stay usable; the next call that calls
+/// back starts a new callback thread. Call it before the code the callbacks point to goes
+/// away: when the process exits (a managed runtime waits for every thread that called into
+/// it) or the AppDomain unloads (a Unity Editor domain reload).
+///
+/// # Safety
+/// `out_message` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn payseal_shutdown(out_message: *mut *mut c_char) -> i32 {
+    boundary(out_message, || {
+        payseal_sdk_core::clear_logger();
+        dispatch::shutdown();
         Ok(())
     })
 }

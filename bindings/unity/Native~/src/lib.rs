@@ -14,12 +14,16 @@
 //!   what a callback receives is borrowed for the duration of the callback;
 //! - clients are numbered handles ([`handles`]): a freed or unknown handle is an
 //!   `InvalidArgument` error, never a dangling pointer;
-//! - callbacks (results, logs) arrive on the SDK's own threads, never the caller's.
+//! - callbacks (results, logs) arrive on one thread of this library ([`dispatch`]), never
+//!   the caller's nor the SDK's own threads, which a managed runtime would otherwise attach
+//!   and wait for at exit; `payseal_shutdown` ends that thread (process exit, domain unload).
 //!
-//! The C# bindings (`Runtime/Native/NativeMethods.g.cs`) are generated from [`abi`] and
-//! [`exports`] by `csbindgen` in `build.rs`; the hand-written C# layer is in `Runtime/`.
+//! The C# bindings (`../Runtime/Native/NativeMethods.g.cs`; this crate is `Native~/` in the
+//! Unity package, a folder Unity ignores) are generated from [`abi`] and
+//! [`exports`] by `csbindgen` in `build.rs`; the hand-written C# layer is in `../Runtime/`.
 
 pub mod abi;
+pub mod dispatch;
 pub mod error;
 pub mod exports;
 pub mod handles;

@@ -1,0 +1,376 @@
+//! The ledger's record of store notifications (store-neutral): its rows, what a notification
+//! asks the ledger to change, and the storage trait every ledger backend implements.
+//!
+//! One row per `(store, notification_id)`. [`NotificationLog::record_notification`] inserts the
+//! row and applies the notification's [`Effect`] **in one transaction**: a notification seen
+//! before changes nothing and answers the stored result ([`Recorded::duplicate`]), and a
+//! notification is never recorded without its effect (nor the effect without the record).
+//!
+//! The effects, decided on the rows read inside that transaction by
+//! [`crate::ledger::classify_revocation`] and [`crate::ledger::classify_reinstatement`]:
+//! - [`Effect::Revoke`]: the first `(app, key)` of the [`Target`] with a redemption is revoked
+//!   (its `purchase.revoked` notice enqueued in the outbox, as `payseal-verifier revoke` does) →
+//!   [`NotificationResult::Revoked`], or [`NotificationResult::AlreadyRevoked`]. When no
+//!   redemption exists, a *refusal row* is recorded under the first key for every target app: a
+//!   revoked redemption row with no owner ([`crate::ledger::UNREDEEMED_ACCOUNT`]), so a later
+//!   first presentation of that refunded transaction is `not_paid / revoked`
+//!   ([`NotificationResult::RevokedBeforeRedemption`]). A redemption that commits first is
+//!   revoked instead (the primary key decides which comes first).
+//! - [`Effect::Reinstate`] (a refund reversed): a revoked row is reinstated only when the store
+//!   told this verifier about its revocation (a recorded `revoked`, `already_revoked` or
+//!   `revoked_before_redemption` notification of the same store and key): a redemption gets its
+//!   `revoked_at_ms` cleared and a `purchase.reinstated` notice; refusal rows are deleted (the
+//!   only rows the verifier ever deletes) → [`NotificationResult::Reinstated`]. Anything else →
+//!   [`NotificationResult::NotReinstated`], nothing changed.
+//! - [`Effect::Record`]: only the record → [`NotificationResult::Recorded`].
+
+use payseal_protocol::Store;
+
+use crate::ledger::{
+    BoxFuture, LedgerError, ReinstateOutcome, RevocationRequest, RevokeNotice, RevokeOutcome,
+};
+
+/// What recording a notification came to (stored as text in the `result` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotificationResult {
+    /// Nothing to change (a test, a consumption request, a type the verifier does not act on).
+    Recorded,
+    /// A redemption was revoked (and its `purchase.revoked` notice enqueued).
+    Revoked,
+    /// The redemption was revoked before; nothing changed.
+    AlreadyRevoked,
+    /// No redemption of the transaction: a refusal row now makes its first presentation
+    /// `not_paid / revoked`.
+    RevokedBeforeRedemption,
+    /// A revocation the store had told of was undone (`purchase.reinstated` for a redemption).
+    Reinstated,
+    /// Nothing to reinstate (never revoked, or revoked by something other than the store).
+    NotReinstated,
+}
+
+impl NotificationResult {
+    /// Every result, for metrics.
+    pub const ALL: [NotificationResult; 6] = [
+        NotificationResult::Recorded,
+        NotificationResult::Revoked,
+        NotificationResult::AlreadyRevoked,
+        NotificationResult::RevokedBeforeRedemption,
+        NotificationResult::Reinstated,
+        NotificationResult::NotReinstated,
+    ];
+
+    /// The stored text (also the metrics label and the CLI's `result`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationResult::Recorded => "recorded",
+            NotificationResult::Revoked => "revoked",
+            NotificationResult::AlreadyRevoked => "already_revoked",
+            NotificationResult::RevokedBeforeRedemption => "revoked_before_redemption",
+            NotificationResult::Reinstated => "reinstated",
+            NotificationResult::NotReinstated => "not_reinstated",
+        }
+    }
+
+    /// The result stored as `text`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// Whether this result means the store told of a revocation of the row (what
+    /// [`Effect::Reinstate`] requires).
+    pub fn store_revoked(self) -> bool {
+        matches!(
+            self,
+            NotificationResult::Revoked
+                | NotificationResult::AlreadyRevoked
+                | NotificationResult::RevokedBeforeRedemption
+        )
+    }
+}
+
+/// A verified notification to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    /// The store that sent it.
+    pub store: Store,
+    /// The store's id of this notification (App Store `notificationUUID`): the idempotency key.
+    pub notification_id: String,
+    /// The store's type (`REFUND`, ...), as sent.
+    pub notification_type: String,
+    /// The store's subtype, if any.
+    pub subtype: Option<String>,
+    /// `production` or `sandbox`, when the notification says.
+    pub environment: Option<String>,
+    /// The app it concerns (the first configured app it matched).
+    pub app_id: Option<String>,
+    /// The transaction it concerns (App Store `transactionId`), if any.
+    pub transaction_key: Option<String>,
+    /// When the store signed it, Unix milliseconds.
+    pub signed_ms: i64,
+    /// When the verifier received it, Unix milliseconds (also the time of any change it makes).
+    pub received_ms: i64,
+}
+
+/// An app a notification may concern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetApp {
+    /// The app id.
+    pub app_id: String,
+    /// Whether the app has a webhook (then a change enqueues the [`Target::notice`] row).
+    pub notify: bool,
+}
+
+/// The redemptions a notification may concern: every target app, every key, in order.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The apps (all configured apps the notification matched, in a stable order).
+    pub apps: Vec<TargetApp>,
+    /// The keys to try, in order (App Store: `transactionId`, then `originalTransactionId`);
+    /// a refusal row is recorded under the first.
+    pub transaction_keys: Vec<String>,
+    /// The product, for a refusal row.
+    pub product_id: String,
+    /// Why (stored with a revocation and sent in the webhook).
+    pub reason: String,
+    /// Makes the webhook row of the change (`purchase.revoked` or `purchase.reinstated`) from
+    /// the request and the row as it was; called inside the transaction, only for an app with
+    /// a webhook and only when the change is made.
+    pub notice: RevokeNotice,
+}
+
+/// What a notification asks the ledger to change.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Nothing: record it.
+    Record,
+    /// The store refunded or revoked the purchase.
+    Revoke(Target),
+    /// The store reversed a refund.
+    Reinstate(Target),
+}
+
+impl From<ReinstateOutcome> for NotificationResult {
+    fn from(outcome: ReinstateOutcome) -> Self {
+        match outcome {
+            ReinstateOutcome::Reinstate | ReinstateOutcome::RemoveRefusal => {
+                NotificationResult::Reinstated
+            }
+            ReinstateOutcome::Nothing => NotificationResult::NotReinstated,
+        }
+    }
+}
+
+/// Whether any of the stored results of a transaction's notifications told of a revocation
+/// (what a reinstatement requires).
+pub fn store_revoked<'a>(stored_results: impl IntoIterator<Item = &'a str>) -> bool {
+    stored_results
+        .into_iter()
+        .filter_map(NotificationResult::parse)
+        .any(NotificationResult::store_revoked)
+}
+
+/// The redemptions an effect looks at, once it is known there are some.
+#[derive(Debug, Clone, Copy)]
+pub struct Work<'t> {
+    /// Revoke (else reinstate).
+    pub revoke: bool,
+    /// The target.
+    pub target: &'t Target,
+}
+
+impl Effect {
+    /// The work of this effect for `n`, or what it came to when there is nothing to read
+    /// ([`Effect::Record`], or a target without an app or a key).
+    pub fn work(&self, n: &NewNotification) -> Result<Work<'_>, Applied> {
+        let (revoke, target) = match self {
+            Effect::Revoke(t) => (true, t),
+            Effect::Reinstate(t) => (false, t),
+            Effect::Record => return Err(Applied::recorded(n)),
+        };
+        if target.apps.is_empty() || target.transaction_keys.is_empty() {
+            return Err(Applied::recorded(n));
+        }
+        Ok(Work { revoke, target })
+    }
+}
+
+impl Target {
+    /// Every `(app, key)` to look up, in order (app by app, each key in order).
+    pub fn candidates(&self) -> impl Iterator<Item = (&TargetApp, &str)> + '_ {
+        self.apps.iter().flat_map(move |app| {
+            self.transaction_keys
+                .iter()
+                .map(move |key| (app, key.as_str()))
+        })
+    }
+
+    /// The first app and key (where a refusal row or a miss is reported); `None` when empty.
+    pub fn first(&self) -> Option<(&TargetApp, &str)> {
+        self.candidates().next()
+    }
+
+    /// The revocation (or reinstatement) request for `(app, key)` made by `n`.
+    pub fn request(&self, n: &NewNotification, app: &TargetApp, key: &str) -> RevocationRequest {
+        RevocationRequest {
+            store: n.store,
+            app_id: app.app_id.clone(),
+            transaction_key: key.to_string(),
+            reason: self.reason.clone(),
+            now_ms: n.received_ms,
+        }
+    }
+
+    /// The webhook notice for a change to `app`'s row, when it has a webhook.
+    pub fn notice_for(&self, app: &TargetApp) -> Option<RevokeNotice> {
+        app.notify.then_some(self.notice)
+    }
+}
+
+/// What applying an effect came to, and which row it concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The result.
+    pub result: NotificationResult,
+    /// The app whose row it concerned.
+    pub app_id: Option<String>,
+    /// The key of that row.
+    pub transaction_key: Option<String>,
+}
+
+impl Applied {
+    /// `result` for `(app, key)`.
+    pub fn at(result: NotificationResult, app: &TargetApp, key: &str) -> Applied {
+        Applied {
+            result,
+            app_id: Some(app.app_id.clone()),
+            transaction_key: Some(key.to_string()),
+        }
+    }
+
+    /// Recorded only: the notification's own app and transaction.
+    pub fn recorded(n: &NewNotification) -> Applied {
+        Applied {
+            result: NotificationResult::Recorded,
+            app_id: n.app_id.clone(),
+            transaction_key: n.transaction_key.clone(),
+        }
+    }
+
+    /// What a revocation of `(app, key)`'s existing row came to.
+    pub fn revoked(outcome: RevokeOutcome, app: &TargetApp, key: &str) -> Applied {
+        let result = match outcome {
+            RevokeOutcome::Revoked => NotificationResult::Revoked,
+            // The row was found under the transaction's lock: it exists.
+            RevokeOutcome::AlreadyRevoked | RevokeOutcome::NotFound => {
+                NotificationResult::AlreadyRevoked
+            }
+        };
+        Applied::at(result, app, key)
+    }
+
+    /// The answer of a first recording (`duplicate: false`).
+    pub fn into_recorded(self) -> Recorded {
+        Recorded {
+            duplicate: false,
+            result: self.result,
+            app_id: self.app_id,
+            transaction_key: self.transaction_key,
+        }
+    }
+}
+
+/// What [`NotificationLog::record_notification`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The notification was recorded before: nothing changed now, `result` is the stored one.
+    pub duplicate: bool,
+    /// The result (of this call, or the stored one for a duplicate).
+    pub result: NotificationResult,
+    /// The app whose row the effect concerned (the stored one for a duplicate).
+    pub app_id: Option<String>,
+    /// The key whose row the effect concerned (the stored one for a duplicate).
+    pub transaction_key: Option<String>,
+}
+
+/// One stored notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRow {
+    /// The store.
+    pub store: String,
+    /// The store's notification id.
+    pub notification_id: String,
+    /// The store's type.
+    pub notification_type: String,
+    /// The store's subtype.
+    pub subtype: Option<String>,
+    /// `production` or `sandbox`.
+    pub environment: Option<String>,
+    /// The app.
+    pub app_id: Option<String>,
+    /// The transaction key.
+    pub transaction_key: Option<String>,
+    /// Signed by the store at, Unix milliseconds.
+    pub signed_ms: i64,
+    /// Received at, Unix milliseconds.
+    pub received_ms: i64,
+    /// What it came to (as stored).
+    pub result: String,
+}
+
+/// One revoked transaction (a revoked redemption, or a refusal row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRow {
+    /// The store.
+    pub store: String,
+    /// The app.
+    pub app_id: String,
+    /// The transaction key.
+    pub transaction_key: String,
+    /// The owning account; `None` for a refusal row (revoked before anyone redeemed it).
+    pub account_id: Option<String>,
+    /// The product.
+    pub product_id: String,
+    /// When it was revoked, Unix milliseconds.
+    pub revoked_at_ms: i64,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// The notification record as stored by a ledger backend, in the same database and
+/// transactions as its redemptions and outbox.
+pub trait NotificationLog: Send + Sync + std::fmt::Debug {
+    /// Insert `notification` unless its `(store, notification_id)` is recorded already, and
+    /// apply `effect`, in one transaction (see the module docs).
+    fn record_notification(
+        &self,
+        notification: NewNotification,
+        effect: Effect,
+    ) -> BoxFuture<'_, Result<Recorded, LedgerError>>;
+
+    /// Recorded notifications, newest first (`store`: only that store's), at most `limit`.
+    fn list_notifications(
+        &self,
+        store: Option<Store>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<NotificationRow>, LedgerError>>;
+
+    /// Revoked transactions, most recently revoked first, at most `limit`.
+    fn list_revocations(
+        &self,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RevocationRow>, LedgerError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NotificationResult;
+
+    #[test]
+    fn results_round_trip_through_their_stored_text() {
+        for r in NotificationResult::ALL {
+            assert_eq!(NotificationResult::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(NotificationResult::parse("Revoked"), None);
+        assert_eq!(NotificationResult::parse(""), None);
+    }
+}

@@ -1,0 +1,505 @@
+//! The store-notification half of the ledger suite, generic over `Arc<dyn Ledger>`: every
+//! backend must pass every case (`tests/ledger_suite.rs` runs it on SQLite and, with
+//! `postgres-tests`, on a real PostgreSQL through [`notification_suite!`]).
+
+use std::sync::Arc;
+
+use payseal_protocol::Store;
+use payseal_verifier::ledger::{
+    Ledger, RedeemOutcome, RedemptionRequest, RedemptionRow, RevocationRequest, RevokeNotice,
+};
+use payseal_verifier::notifications::log::{
+    Effect, NewNotification, NotificationResult, Recorded, Target, TargetApp,
+};
+use payseal_verifier::webhook::outbox::{DeliveryState, NewDelivery, OutboxFilter};
+use payseal_verifier::webhook::EventError;
+
+use super::ledger_suite::{delivery, redemption};
+
+const APP: &str = "dev.payseal.demo";
+
+fn redeem_request(account: &str, key: &str, now_ms: i64) -> RedemptionRequest {
+    let mut r = redemption(account, key, now_ms);
+    r.store = Store::AppStore;
+    r
+}
+
+async fn redeem(ledger: &Arc<dyn Ledger>, account: &str, key: &str, now_ms: i64) -> RedeemOutcome {
+    ledger
+        .redeem(redeem_request(account, key, now_ms))
+        .await
+        .unwrap()
+}
+
+/// The outbox row of a test change: its id names the change, key and time; its body the
+/// owner the ledger read.
+fn notice_of(
+    kind: &str,
+    r: &RevocationRequest,
+    row: &RedemptionRow,
+) -> Result<NewDelivery, EventError> {
+    let mut d = delivery(
+        &format!("{kind}-{}-{}", r.transaction_key, r.now_ms),
+        r.now_ms,
+    );
+    d.event_type = format!("purchase.{kind}");
+    d.body = format!(r#"{{"sub":"{}","reason":"{}"}}"#, row.account_id, r.reason);
+    Ok(d)
+}
+
+fn revoked(r: &RevocationRequest, row: &RedemptionRow) -> Result<NewDelivery, EventError> {
+    notice_of("revoked", r, row)
+}
+
+fn reinstated(r: &RevocationRequest, row: &RedemptionRow) -> Result<NewDelivery, EventError> {
+    notice_of("reinstated", r, row)
+}
+
+fn notification(id: &str, kind: &str, key: &str, now_ms: i64) -> NewNotification {
+    NewNotification {
+        store: Store::AppStore,
+        notification_id: id.into(),
+        notification_type: kind.into(),
+        subtype: None,
+        environment: Some("sandbox".into()),
+        app_id: Some(APP.into()),
+        transaction_key: Some(key.into()),
+        signed_ms: now_ms - 5,
+        received_ms: now_ms,
+    }
+}
+
+fn target(keys: &[&str], notice: RevokeNotice) -> Target {
+    Target {
+        apps: vec![TargetApp {
+            app_id: APP.into(),
+            notify: true,
+        }],
+        transaction_keys: keys.iter().map(|k| k.to_string()).collect(),
+        product_id: "coins_100".into(),
+        reason: "app_store: by notification".into(),
+        notice,
+    }
+}
+
+fn refund(keys: &[&str]) -> Effect {
+    Effect::Revoke(target(keys, revoked as RevokeNotice))
+}
+
+fn reversal(keys: &[&str]) -> Effect {
+    Effect::Reinstate(target(keys, reinstated as RevokeNotice))
+}
+
+async fn record(ledger: &Arc<dyn Ledger>, n: NewNotification, effect: Effect) -> Recorded {
+    ledger.record_notification(n, effect).await.unwrap()
+}
+
+async fn pending(ledger: &Arc<dyn Ledger>) -> Vec<String> {
+    let mut ids: Vec<String> = ledger
+        .list_deliveries(OutboxFilter::State(DeliveryState::Pending), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// A refund revokes the redemption with its notice, once: the same notification again is a
+/// duplicate answered with the first result and changes nothing; another notification of the
+/// same refund finds it revoked. Other notifications are recorded only. Both lists read back.
+pub async fn a_notification_is_recorded_once_with_its_effect(ledger: Arc<dyn Ledger>) {
+    assert_eq!(
+        redeem(&ledger, "alice", "N.1", 1_000).await,
+        RedeemOutcome::First
+    );
+    let first = record(
+        &ledger,
+        notification("uuid-1", "REFUND", "N.1", 2_000),
+        refund(&["N.1"]),
+    )
+    .await;
+    assert_eq!(
+        first,
+        Recorded {
+            duplicate: false,
+            result: NotificationResult::Revoked,
+            app_id: Some(APP.into()),
+            transaction_key: Some("N.1".into()),
+        }
+    );
+    let row = ledger
+        .find(Store::AppStore, APP, "N.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.revoked_at_ms, Some(2_000));
+    assert_eq!(
+        row.revoke_reason.as_deref(),
+        Some("app_store: by notification")
+    );
+    assert_eq!(pending(&ledger).await, ["revoked-N.1-2000"]);
+
+    // Apple retries: the same notification later changes nothing and says what it came to.
+    let again = record(
+        &ledger,
+        notification("uuid-1", "REFUND", "N.1", 3_000),
+        refund(&["N.1"]),
+    )
+    .await;
+    assert!(again.duplicate);
+    assert_eq!(again.result, NotificationResult::Revoked);
+    assert_eq!(pending(&ledger).await, ["revoked-N.1-2000"]);
+    // The same id of another store is another notification.
+    let mut play = notification("uuid-1", "TEST", "N.1", 3_500);
+    play.store = Store::GooglePlay;
+    assert!(!record(&ledger, play, Effect::Record).await.duplicate);
+
+    let revoke = record(
+        &ledger,
+        notification("uuid-2", "REVOKE", "N.1", 4_000),
+        refund(&["N.1"]),
+    )
+    .await;
+    assert_eq!(
+        (revoke.duplicate, revoke.result),
+        (false, NotificationResult::AlreadyRevoked)
+    );
+    for account in ["alice", "bob"] {
+        assert_eq!(
+            redeem(&ledger, account, "N.1", 5_000).await,
+            RedeemOutcome::Revoked
+        );
+    }
+    let test = record(
+        &ledger,
+        notification("uuid-3", "TEST", "", 6_000),
+        Effect::Record,
+    )
+    .await;
+    assert_eq!(test.result, NotificationResult::Recorded);
+    assert_eq!(pending(&ledger).await, ["revoked-N.1-2000"]);
+
+    let listed = ledger
+        .list_notifications(Some(Store::AppStore), 10)
+        .await
+        .unwrap();
+    let summary: Vec<(&str, &str, &str)> = listed
+        .iter()
+        .map(|n| {
+            (
+                n.notification_id.as_str(),
+                n.notification_type.as_str(),
+                n.result.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("uuid-3", "TEST", "recorded"),
+            ("uuid-2", "REVOKE", "already_revoked"),
+            ("uuid-1", "REFUND", "revoked"),
+        ],
+        "newest first"
+    );
+    assert_eq!(listed[2].received_ms, 2_000, "the first reception is kept");
+    assert_eq!(listed[2].signed_ms, 1_995);
+    assert_eq!(listed[2].environment.as_deref(), Some("sandbox"));
+    assert_eq!(ledger.list_notifications(None, 10).await.unwrap().len(), 4);
+    assert_eq!(ledger.list_notifications(None, 1).await.unwrap().len(), 1);
+    assert!(ledger
+        .list_notifications(Some(Store::Huawei), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let revocations = ledger.list_revocations(10).await.unwrap();
+    assert_eq!(revocations.len(), 1);
+    assert_eq!(
+        (
+            revocations[0].account_id.as_deref(),
+            revocations[0].revoked_at_ms
+        ),
+        (Some("alice"), 2_000)
+    );
+}
+
+/// A refund of a transaction nobody redeemed records a refusal row: its first presentation is
+/// `Revoked`, nothing is enqueued; a reversed refund removes it, and the transaction can then
+/// be redeemed for the first time.
+pub async fn a_refund_before_redemption_refuses_the_first_presentation(ledger: Arc<dyn Ledger>) {
+    let r = record(
+        &ledger,
+        notification("uuid-10", "REFUND", "N.10", 1_000),
+        refund(&["N.10"]),
+    )
+    .await;
+    assert_eq!(r.result, NotificationResult::RevokedBeforeRedemption);
+    assert_eq!(
+        redeem(&ledger, "bob", "N.10", 2_000).await,
+        RedeemOutcome::Revoked
+    );
+    assert!(pending(&ledger).await.is_empty(), "nobody to tell");
+    let revocations = ledger.list_revocations(10).await.unwrap();
+    assert_eq!(revocations.len(), 1);
+    assert_eq!(revocations[0].account_id, None, "{revocations:?}");
+    assert_eq!(revocations[0].transaction_key, "N.10");
+    let row = ledger
+        .find(Store::AppStore, APP, "N.10")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.is_refusal());
+    // A second refund notification finds it revoked already.
+    let again = record(
+        &ledger,
+        notification("uuid-11", "REFUND", "N.10", 3_000),
+        refund(&["N.10"]),
+    )
+    .await;
+    assert_eq!(again.result, NotificationResult::AlreadyRevoked);
+
+    let back = record(
+        &ledger,
+        notification("uuid-12", "REFUND_REVERSED", "N.10", 4_000),
+        reversal(&["N.10"]),
+    )
+    .await;
+    assert_eq!(back.result, NotificationResult::Reinstated);
+    assert!(ledger
+        .find(Store::AppStore, APP, "N.10")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(pending(&ledger).await.is_empty());
+    assert_eq!(
+        redeem(&ledger, "bob", "N.10", 5_000).await,
+        RedeemOutcome::First
+    );
+    assert!(ledger.list_revocations(10).await.unwrap().is_empty());
+}
+
+/// A reversed refund reinstates a revocation the store told of (with its notice), and only
+/// that: an operator's revocation stays, an unknown transaction stays unknown. A subscription
+/// refund is found by its original transaction id.
+pub async fn a_reversed_refund_reinstates_only_what_the_store_revoked(ledger: Arc<dyn Ledger>) {
+    assert_eq!(
+        redeem(&ledger, "alice", "N.20", 1_000).await,
+        RedeemOutcome::First
+    );
+    record(
+        &ledger,
+        notification("uuid-20", "REFUND", "N.20", 2_000),
+        refund(&["N.20"]),
+    )
+    .await;
+    let back = record(
+        &ledger,
+        notification("uuid-21", "REFUND_REVERSED", "N.20", 3_000),
+        reversal(&["N.20"]),
+    )
+    .await;
+    assert_eq!(back.result, NotificationResult::Reinstated);
+    let row = ledger
+        .find(Store::AppStore, APP, "N.20")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.revoked_at_ms, row.revoke_reason), (None, None));
+    assert_eq!(
+        pending(&ledger).await,
+        ["reinstated-N.20-3000", "revoked-N.20-2000"]
+    );
+    assert_eq!(
+        redeem(&ledger, "alice", "N.20", 4_000).await,
+        RedeemOutcome::Repeat
+    );
+    assert_eq!(
+        redeem(&ledger, "bob", "N.20", 4_000).await,
+        RedeemOutcome::OtherAccount
+    );
+    // Reversed again: nothing revoked now.
+    let twice = record(
+        &ledger,
+        notification("uuid-22", "REFUND_REVERSED", "N.20", 5_000),
+        reversal(&["N.20"]),
+    )
+    .await;
+    assert_eq!(twice.result, NotificationResult::NotReinstated);
+
+    // An operator's revocation (no store notification told of it) is not undone.
+    assert_eq!(
+        redeem(&ledger, "carol", "N.21", 1_000).await,
+        RedeemOutcome::First
+    );
+    ledger
+        .revoke(
+            RevocationRequest {
+                store: Store::AppStore,
+                app_id: APP.into(),
+                transaction_key: "N.21".into(),
+                reason: "fraud".into(),
+                now_ms: 2_000,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let kept = record(
+        &ledger,
+        notification("uuid-23", "REFUND_REVERSED", "N.21", 3_000),
+        reversal(&["N.21"]),
+    )
+    .await;
+    assert_eq!(kept.result, NotificationResult::NotReinstated);
+    assert_eq!(
+        redeem(&ledger, "carol", "N.21", 4_000).await,
+        RedeemOutcome::Revoked
+    );
+    let unknown = record(
+        &ledger,
+        notification("uuid-24", "REFUND_REVERSED", "N.22", 3_000),
+        reversal(&["N.22"]),
+    )
+    .await;
+    assert_eq!(unknown.result, NotificationResult::NotReinstated);
+    assert!(ledger
+        .find(Store::AppStore, APP, "N.22")
+        .await
+        .unwrap()
+        .is_none());
+
+    // Redeemed under the original transaction id (a subscription): found by the second key.
+    assert_eq!(
+        redeem(&ledger, "dave", "N.ORIG", 1_000).await,
+        RedeemOutcome::First
+    );
+    let sub = record(
+        &ledger,
+        notification("uuid-25", "REFUND", "N.RENEWAL", 6_000),
+        refund(&["N.RENEWAL", "N.ORIG"]),
+    )
+    .await;
+    assert_eq!(
+        (sub.result, sub.transaction_key.as_deref()),
+        (NotificationResult::Revoked, Some("N.ORIG"))
+    );
+    assert!(ledger
+        .find(Store::AppStore, APP, "N.RENEWAL")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        redeem(&ledger, "dave", "N.ORIG", 7_000).await,
+        RedeemOutcome::Revoked
+    );
+    assert_eq!(
+        pending(&ledger).await,
+        [
+            "reinstated-N.20-3000",
+            "revoked-N.20-2000",
+            "revoked-N.ORIG-6000"
+        ]
+    );
+}
+
+/// The same notification delivered many times at once (Apple's retries, several verifier
+/// instances) while its transaction is presented for the first time: exactly one recording is
+/// not a duplicate, every duplicate reports its result, and whichever of the redemption and the
+/// refund comes first, the transaction ends revoked and is never paid again.
+pub async fn concurrent_deliveries_and_a_racing_first_redemption(ledger: Arc<dyn Ledger>) {
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let ledger = Arc::clone(&ledger);
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let r = record(
+                    &ledger,
+                    notification("uuid-race", "REFUND", "N.RACE", 2_000 + i),
+                    refund(&["N.RACE"]),
+                )
+                .await;
+                (Some(r), None)
+            } else {
+                (
+                    None,
+                    Some(redeem(&ledger, "alice", "N.RACE", 2_000 + i).await),
+                )
+            }
+        }));
+    }
+    let mut firsts = 0;
+    let mut results = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (Some(r), None) => results.push(r),
+            (None, Some(outcome)) => match outcome {
+                RedeemOutcome::First => firsts += 1,
+                RedeemOutcome::Repeat | RedeemOutcome::Revoked => {}
+                other => panic!("unexpected {other:?}"),
+            },
+            _ => unreachable!(),
+        }
+    }
+    let originals: Vec<&Recorded> = results.iter().filter(|r| !r.duplicate).collect();
+    assert_eq!(originals.len(), 1, "{results:?}");
+    let result = originals[0].result;
+    assert!(
+        results.iter().all(|r| r.result == result),
+        "duplicates report the first result: {results:?}"
+    );
+    assert!(firsts <= 1);
+    match result {
+        // The redemption came first: it was revoked, with its notice.
+        NotificationResult::Revoked => {
+            assert_eq!(firsts, 1);
+            assert_eq!(pending(&ledger).await.len(), 1);
+        }
+        // The refund came first: nobody got it.
+        NotificationResult::RevokedBeforeRedemption => {
+            assert_eq!(firsts, 0);
+            assert!(pending(&ledger).await.is_empty());
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(
+        redeem(&ledger, "alice", "N.RACE", 9_000).await,
+        RedeemOutcome::Revoked
+    );
+    assert_eq!(ledger.list_notifications(None, 100).await.unwrap().len(), 1);
+}
+
+/// One `#[tokio::test]` per notification case for the backend `$make` opens (an async fn
+/// returning a `TestLedger`).
+#[macro_export]
+macro_rules! notification_suite {
+    ($make:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_notification_is_recorded_once_with_its_effect() {
+            let t = $make().await;
+            $crate::common::notification_suite::a_notification_is_recorded_once_with_its_effect(
+                t.ledger,
+            )
+            .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_refund_before_redemption_refuses_the_first_presentation() {
+            let t = $make().await;
+            $crate::common::notification_suite::a_refund_before_redemption_refuses_the_first_presentation(t.ledger).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_reversed_refund_reinstates_only_what_the_store_revoked() {
+            let t = $make().await;
+            $crate::common::notification_suite::a_reversed_refund_reinstates_only_what_the_store_revoked(t.ledger).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_deliveries_and_a_racing_first_redemption() {
+            let t = $make().await;
+            $crate::common::notification_suite::concurrent_deliveries_and_a_racing_first_redemption(t.ledger).await;
+        }
+    };
+}

@@ -28,9 +28,9 @@ use payseal_protocol::{Reason, Store};
 
 use super::problem::{Problem, Tag};
 use super::AppState;
+use crate::notifications::STORE_GOOGLE_PLAY;
 use crate::notifications::{self, Refused, Verified};
 use crate::service::now_ms;
-use crate::notifications::STORE_GOOGLE_PLAY;
 
 /// Largest notification body accepted (an App Store notification with transaction and renewal
 /// info, each with its `x5c` chain, is about 20 KiB), whatever `max_body_bytes` says.

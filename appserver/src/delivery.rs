@@ -1,64 +1,6 @@
 //! Delivering each purchase once: the [`DeliveryGuard`] trait, keyed by [`PurchaseKey`]
 //! (app, store, transaction id), and an in-memory implementation, [`MemoryDeliveryGuard`].
 //! Pure logic plus a mutex; no I/O.
-//!
-//! This is not the replay guard ([`crate::replay`]). The replay guard refuses the *same token*
-//! twice, by `jti`. But every verification gives a new token: the owner of a purchase who has
-//! it verified again (a restore, a retry, a modified client calling the verifier in a loop)
-//! gets a fresh `jti` each time, with `redemption: repeat`. Granting by `jti` would deliver one
-//! genuine consumable once per verification. The delivery guard decides by the purchase
-//! itself: `repeat` means "already delivered: deliver only if your own records say you have
-//! not".
-//!
-//! # The key
-//! `(app, store, transaction_id)`: the verifier's own redemption key (its ledger row is per
-//! store, app and transaction key, and the verdict's `transaction_id` is that key: Play
-//! `orderId` or `purchaseToken`, App Store `transactionId`, Huawei `orderId`, sandbox
-//! `transaction_id`). Not part of it:
-//! - `original_transaction_id`: App Store renewals of a subscription are new transactions
-//!   sharing the original's id; each renewal is a new period to deliver. It is kept in the
-//!   grant for entitlement bookkeeping ("this subscription is active"), which is the app's own.
-//! - the account and the product: the verifier binds a purchase to one account, and a second
-//!   purchase of the same product is a second delivery (two packs of coins bought, two given).
-//!
-//! # Backing it with the application server's database
-//! Several app-server instances must share the records, and a record must outlive restarts
-//! (the in-memory guard forgets everything when the process stops, so it suits one process in
-//! development and tests only). A table with the key as its primary key, and an atomic insert:
-//!
-//! ```text
-//! CREATE TABLE payseal_deliveries (
-//!     app            TEXT NOT NULL,
-//!     store          TEXT NOT NULL,    -- google_play, app_store, huawei, sandbox
-//!     transaction_id TEXT NOT NULL,
-//!     account        TEXT NOT NULL,
-//!     product_id     TEXT NOT NULL,
-//!     quantity       BIGINT NOT NULL,
-//!     verdict_id     TEXT NOT NULL,    -- the jti of the token that delivered it
-//!     delivered_at   BIGINT NOT NULL,  -- Unix seconds
-//!     PRIMARY KEY (app, store, transaction_id)
-//! );
-//! -- claim (ideally inside the transaction that gives the item):
-//! INSERT INTO payseal_deliveries VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-//!     ON CONFLICT (app, store, transaction_id) DO NOTHING;
-//! -- 1 row inserted: deliver. 0 rows: already delivered; read the row for
-//! -- DeliveryError::AlreadyDelivered:
-//! SELECT verdict_id, delivered_at FROM payseal_deliveries
-//!     WHERE app = $1 AND store = $2 AND transaction_id = $3;
-//! -- release (the delivery failed after the claim, outside one transaction):
-//! DELETE FROM payseal_deliveries
-//!     WHERE app = $1 AND store = $2 AND transaction_id = $3 AND verdict_id = $4;
-//! ```
-//!
-//! The primary key makes the insert atomic under any number of concurrent instances: exactly
-//! one insert of a key succeeds. Rows are never deleted by time (a purchase stays delivered).
-//! Implement [`DeliveryGuard::claim`] with the insert (a database error is
-//! [`DeliveryError::Storage`], which grants nothing: fail closed) and
-//! [`DeliveryGuard::release`] with the delete. A complete rusqlite implementation, tested with
-//! threads on one SQLite file: `appserver/tests/sql_delivery_guard.rs`. Best of all, run the
-//! insert in the same database transaction that gives the item (then no release is needed:
-//! a failed delivery rolls the claim back): call `TokenVerifier::check` and the replay guard
-//! yourself, then the insert and the delivery in one transaction (also shown in that test).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -114,6 +56,64 @@ pub enum DeliveryError {
 /// Remembers which purchases were delivered. Implementations must make
 /// [`DeliveryGuard::claim`] atomic: of any number of concurrent claims of one [`PurchaseKey`]
 /// (from tokens with different `jti`s), exactly one succeeds.
+///
+/// This is not the replay guard ([`ReplayGuard`](crate::ReplayGuard)). The replay guard refuses the *same token*
+/// twice, by `jti`. But every verification gives a new token: the owner of a purchase who has
+/// it verified again (a restore, a retry, a modified client calling the verifier in a loop)
+/// gets a fresh `jti` each time, with `redemption: repeat`. Granting by `jti` would deliver one
+/// genuine consumable once per verification. The delivery guard decides by the purchase
+/// itself: `repeat` means "already delivered: deliver only if your own records say you have
+/// not".
+///
+/// # The key
+/// `(app, store, transaction_id)`: the verifier's own redemption key (its ledger row is per
+/// store, app and transaction key, and the verdict's `transaction_id` is that key: Play
+/// `orderId` or `purchaseToken`, App Store `transactionId`, Huawei `orderId`, sandbox
+/// `transaction_id`). Not part of it:
+/// - `original_transaction_id`: App Store renewals of a subscription are new transactions
+///   sharing the original's id; each renewal is a new period to deliver. It is kept in the
+///   grant for entitlement bookkeeping ("this subscription is active"), which is the app's own.
+/// - the account and the product: the verifier binds a purchase to one account, and a second
+///   purchase of the same product is a second delivery (two packs of coins bought, two given).
+///
+/// # Backing it with the application server's database
+/// Several app-server instances must share the records, and a record must outlive restarts
+/// (the in-memory guard forgets everything when the process stops, so it suits one process in
+/// development and tests only). A table with the key as its primary key, and an atomic insert:
+///
+/// ```text
+/// CREATE TABLE payseal_deliveries (
+///     app            TEXT NOT NULL,
+///     store          TEXT NOT NULL,    -- google_play, app_store, huawei, sandbox
+///     transaction_id TEXT NOT NULL,
+///     account        TEXT NOT NULL,
+///     product_id     TEXT NOT NULL,
+///     quantity       BIGINT NOT NULL,
+///     verdict_id     TEXT NOT NULL,    -- the jti of the token that delivered it
+///     delivered_at   BIGINT NOT NULL,  -- Unix seconds
+///     PRIMARY KEY (app, store, transaction_id)
+/// );
+/// -- claim (ideally inside the transaction that gives the item):
+/// INSERT INTO payseal_deliveries VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+///     ON CONFLICT (app, store, transaction_id) DO NOTHING;
+/// -- 1 row inserted: deliver. 0 rows: already delivered; read the row for
+/// -- DeliveryError::AlreadyDelivered:
+/// SELECT verdict_id, delivered_at FROM payseal_deliveries
+///     WHERE app = $1 AND store = $2 AND transaction_id = $3;
+/// -- release (the delivery failed after the claim, outside one transaction):
+/// DELETE FROM payseal_deliveries
+///     WHERE app = $1 AND store = $2 AND transaction_id = $3 AND verdict_id = $4;
+/// ```
+///
+/// The primary key makes the insert atomic under any number of concurrent instances: exactly
+/// one insert of a key succeeds. Rows are never deleted by time (a purchase stays delivered).
+/// Implement [`DeliveryGuard::claim`] with the insert (a database error is
+/// [`DeliveryError::Storage`], which grants nothing: fail closed) and
+/// [`DeliveryGuard::release`] with the delete. A complete rusqlite implementation, tested with
+/// threads on one SQLite file: `appserver/tests/sql_delivery_guard.rs`. Best of all, run the
+/// insert in the same database transaction that gives the item (then no release is needed:
+/// a failed delivery rolls the claim back): call `TokenVerifier::check` and the replay guard
+/// yourself, then the insert and the delivery in one transaction (also shown in that test).
 pub trait DeliveryGuard: Send + Sync {
     /// Record `grant`'s purchase as delivered at `now` (Unix seconds), or fail with
     /// [`DeliveryError::AlreadyDelivered`] if it is recorded already.
@@ -133,7 +133,7 @@ struct Delivered {
 ///
 /// For one app-server process in development and tests: it forgets everything when the process
 /// stops, after which a re-verified purchase would be delivered again. In production back the
-/// trait with your database (see the [module docs](self)). Past `max_entries` new claims are
+/// trait with your database (see [`DeliveryGuard`]). Past `max_entries` new claims are
 /// refused with [`DeliveryError::Storage`] rather than forgetting a delivery.
 #[derive(Debug)]
 pub struct MemoryDeliveryGuard {

@@ -1,18 +1,5 @@
 //! The verifier's published keys, fetched over HTTPS and cached: [`JwksSource`], and
 //! [`JwksTokenVerifier`], which checks tokens with them. This is the crate's only I/O.
-//!
-//! Caching rules (the pure part is [`RefreshSchedule`]):
-//! - the keys are refetched when older than the TTL (default 5 minutes, as the verifier's
-//!   `Cache-Control: max-age=300` says);
-//! - a token whose `kid` is not in the cached set triggers one refetch (key rotation: the
-//!   verifier publishes a new key before it signs with it, but this server may have cached
-//!   the set before that);
-//! - refetches for unknown `kid`s are at most one per `min_refetch_interval` (default 30 s),
-//!   counted from the last such refetch (so a rotation right after a TTL fetch is still
-//!   picked up at once), and tokens with made-up `kid`s cannot make this server hammer the
-//!   verifier: at most one fetch per interval plus one per TTL;
-//! - after a failed attempt, TTL refreshes also wait `min_refetch_interval`;
-//! - when a refetch fails, the last good set is kept and used.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -182,8 +169,21 @@ struct Cache {
     last_error: Option<JwksError>,
 }
 
-/// The verifier's `GET /v1/keys`, fetched with reqwest over rustls and cached (see the
-/// module docs for the rules). Cheap to share: put it in an `Arc` or use one per process.
+/// The verifier's `GET /v1/keys`, fetched with reqwest over rustls and cached by the rules
+/// below. Cheap to share: put it in an `Arc` or use one per process.
+///
+/// Caching rules (the pure part is [`RefreshSchedule`]):
+/// - the keys are refetched when older than the TTL (default 5 minutes, as the verifier's
+///   `Cache-Control: max-age=300` says);
+/// - a token whose `kid` is not in the cached set triggers one refetch (key rotation: the
+///   verifier publishes a new key before it signs with it, but this server may have cached
+///   the set before that);
+/// - refetches for unknown `kid`s are at most one per `min_refetch_interval` (default 30 s),
+///   counted from the last such refetch (so a rotation right after a TTL fetch is still
+///   picked up at once), and tokens with made-up `kid`s cannot make this server hammer the
+///   verifier: at most one fetch per interval plus one per TTL;
+/// - after a failed attempt, TTL refreshes also wait `min_refetch_interval`;
+/// - when a refetch fails, the last good set is kept and used.
 #[derive(Debug)]
 pub struct JwksSource {
     http: reqwest::Client,
@@ -347,7 +347,7 @@ impl JwksSource {
 
 /// The Ed25519 verdict keys of a JWK Set document, and how many other keys were skipped (a
 /// standard JWKS may hold keys of other kinds; a duplicate `kid` is an error).
-pub fn parse_jwks(document: &[u8]) -> Result<(Vec<VerdictPublicKey>, usize), JwksError> {
+pub(crate) fn parse_jwks(document: &[u8]) -> Result<(Vec<VerdictPublicKey>, usize), JwksError> {
     #[derive(serde::Deserialize)]
     struct Set {
         keys: Vec<serde_json::Value>,

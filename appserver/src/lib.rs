@@ -16,20 +16,19 @@
 //! - **Policy** ([`Policy`]): expected app (required), expected issuer, allowed
 //!   environments, maximum age since `iat`, `outcome == paid`.
 //! - **Replay** ([`ReplayGuard`], [`MemoryReplayGuard`]): each token (`jti`) is accepted once;
-//!   see [`replay`] for backing the guard with the app server's database.
+//!   see [`ReplayGuard`] for backing the guard with the app server's database.
 //! - **Delivery** ([`DeliveryGuard`], [`MemoryDeliveryGuard`]): each purchase ([`PurchaseKey`]:
 //!   app, store, transaction id) is delivered once, whichever of its tokens comes first. Every
 //!   verification of a purchase gives a new token (fresh `jti`, `redemption: repeat` after the
 //!   first), so the replay guard alone would deliver a consumable once per verification; see
-//!   [`delivery`] for the key and for backing the guard with a SQL table.
+//!   [`DeliveryGuard`] for the key and for backing the guard with a SQL table.
 //! - **Webhooks** ([`webhook`], [`verify_webhook`]): the check an application server runs on
 //!   every signed webhook the verifier POSTs (signature on the raw body in constant time,
 //!   timestamp tolerance); deduplicate the returned event by its `id`.
 //!
-//! The pure parts ([`policy`], [`replay`], [`delivery`], [`verifier`], [`RefreshSchedule`]) do
-//! no I/O; the
-//! only I/O is the JWKS fetch in [`jwks`] (reqwest over rustls, ring provider, no global
-//! state).
+//! Everything is at the crate root except the webhook vocabulary ([`webhook`]). The pure parts
+//! ([`Policy`], the guards, [`TokenVerifier`], [`RefreshSchedule`]) do no I/O; the only I/O is
+//! the JWKS fetch of [`JwksSource`] (reqwest over rustls, ring provider, no global state).
 //!
 //! It is not the HTTP endpoint that receives webhooks, not the verifier and not the SDK. A
 //! `repeat` redemption means "the verifier has seen this purchase for this account before":
@@ -102,12 +101,14 @@
 //! ```
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
-pub mod delivery;
-pub mod jwks;
-pub mod policy;
-pub mod replay;
-pub mod verifier;
+mod delivery;
+mod jwks;
+mod policy;
+mod replay;
+mod verifier;
 
 pub use delivery::{DeliveryError, DeliveryGuard, MemoryDeliveryGuard, PurchaseKey};
 pub use jwks::{JwksError, JwksOptions, JwksSource, JwksStats, JwksTokenVerifier, RefreshSchedule};

@@ -1,29 +1,5 @@
 //! Refusing a verdict token this server has already accepted: the [`ReplayGuard`] trait and
 //! an in-memory implementation, [`MemoryReplayGuard`]. Pure logic plus a mutex; no I/O.
-//!
-//! A token is remembered by its `jti` until its `exp` (plus the clock skew): after that the
-//! signature check refuses it as expired anyway, so the guard can forget it.
-//!
-//! # Backing it with the application server's database
-//! Several app-server instances must share one guard, and the record should commit together
-//! with the delivery. A table keyed by `jti`, with an atomic insert, is all it takes:
-//!
-//! ```text
-//! CREATE TABLE payseal_accepted_verdicts (
-//!     jti        TEXT PRIMARY KEY,
-//!     expires_at BIGINT NOT NULL        -- Unix seconds: exp + skew
-//! );
-//! -- claim (inside the transaction that delivers the item):
-//! INSERT INTO payseal_accepted_verdicts (jti, expires_at) VALUES ($1, $2)
-//!     ON CONFLICT (jti) DO NOTHING;     -- 0 rows inserted  =>  ReplayError::Seen
-//! -- housekeeping, from time to time:
-//! DELETE FROM payseal_accepted_verdicts WHERE expires_at < $now;
-//! ```
-//!
-//! Implement [`ReplayGuard::claim`] with that insert (map a database error to
-//! [`ReplayError::Storage`], which refuses the token: fail closed). If delivery happens in the
-//! same transaction, use `TokenVerifier::check` (no guard) and run the insert yourself, so a
-//! failed delivery does not burn the token.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -41,6 +17,30 @@ pub enum ReplayError {
 
 /// Remembers accepted verdict ids until they expire. Implementations must make
 /// [`ReplayGuard::claim`] atomic: of two concurrent claims of one `jti`, exactly one succeeds.
+///
+/// A token is remembered by its `jti` until its `exp` (plus the clock skew): after that the
+/// signature check refuses it as expired anyway, so the guard can forget it.
+///
+/// # Backing it with the application server's database
+/// Several app-server instances must share one guard, and the record should commit together
+/// with the delivery. A table keyed by `jti`, with an atomic insert, is all it takes:
+///
+/// ```text
+/// CREATE TABLE payseal_accepted_verdicts (
+///     jti        TEXT PRIMARY KEY,
+///     expires_at BIGINT NOT NULL        -- Unix seconds: exp + skew
+/// );
+/// -- claim (inside the transaction that delivers the item):
+/// INSERT INTO payseal_accepted_verdicts (jti, expires_at) VALUES ($1, $2)
+///     ON CONFLICT (jti) DO NOTHING;     -- 0 rows inserted  =>  ReplayError::Seen
+/// -- housekeeping, from time to time:
+/// DELETE FROM payseal_accepted_verdicts WHERE expires_at < $now;
+/// ```
+///
+/// Implement [`ReplayGuard::claim`] with that insert (map a database error to
+/// [`ReplayError::Storage`], which refuses the token: fail closed). If delivery happens in the
+/// same transaction, use `TokenVerifier::check` (no guard) and run the insert yourself, so a
+/// failed delivery does not burn the token.
 pub trait ReplayGuard: Send + Sync {
     /// Record `jti` as accepted until `keep_until` (Unix seconds), or fail with
     /// [`ReplayError::Seen`] if it is already recorded. `now` (Unix seconds) lets the guard

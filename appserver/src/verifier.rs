@@ -116,11 +116,11 @@ pub(crate) mod tests {
     use payseal_protocol::verdict::VerdictSigningKey;
     use payseal_protocol::{Environment, Outcome, Reason, Redemption, Store};
 
-    pub const NOW: i64 = 1_700_000_000;
-    pub const APP: &str = "dev.payseal.demo";
-    pub const ISS: &str = "https://verify.example.com";
+    pub(crate) const NOW: i64 = 1_700_000_000;
+    pub(crate) const APP: &str = "dev.payseal.demo";
+    pub(crate) const ISS: &str = "https://verify.example.com";
 
-    pub fn claims() -> VerdictClaims {
+    pub(crate) fn claims() -> VerdictClaims {
         VerdictClaims {
             iss: ISS.into(),
             iat: NOW,
@@ -145,7 +145,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn key(kid: &str) -> VerdictSigningKey {
+    pub(crate) fn key(kid: &str) -> VerdictSigningKey {
         VerdictSigningKey::from_seed(kid, [kid.len() as u8; 32])
     }
 

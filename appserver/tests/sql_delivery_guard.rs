@@ -1,4 +1,4 @@
-//! A [`DeliveryGuard`] over SQL, as `payseal_appserver::delivery` documents it: one row per
+//! A [`DeliveryGuard`] over SQL, as `payseal_appserver::DeliveryGuard` documents it: one row per
 //! purchase under a primary key (app, store, transaction id), claimed with
 //! `INSERT … ON CONFLICT DO NOTHING`. Here on a real SQLite file with rusqlite; the same
 //! statements work on PostgreSQL.

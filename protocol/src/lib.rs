@@ -1,25 +1,31 @@
 //! # payseal-protocol
 //!
 //! PaySeal's wire formats and their crypto, shared by the SDK, the verifier and
-//! application servers:
+//! application servers. It is pure Rust with no I/O: no sockets, no files, no clocks (callers
+//! pass `now`). It is not the SDK (`payseal-sdk-core`), not the server (`payseal-verifier`)
+//! and not the application server's token check (`payseal-appserver`), though all three are
+//! built on it.
+//!
+//! The shared vocabulary is at the crate root: the store receipts and their canonical hash
+//! ([`Receipt`], [`Store`], [`HuaweiAlgorithm`]), the request and response plaintexts
+//! ([`VerifyRequest`], [`VerifyResponse`], [`SdkInfo`]) and the verdict's claims and enums
+//! ([`VerdictClaims`], [`Outcome`], [`Reason`], ...). Everything else lives in one namespace
+//! per concept:
 //! - [`envelope`]: RFC 9458-style HPKE sealing of requests and responses
 //!   (X25519, HKDF-SHA256, ChaCha20-Poly1305) and the key configuration encoding;
-//! - [`verdict`]: the signed verdict, a compact JWS (EdDSA / Ed25519);
+//! - [`verdict`]: the signed verdict, a compact JWS (EdDSA / Ed25519): signing and verifying
+//!   keys, JWKS;
 //! - [`profile`]: the versioned JSON document an app embeds to trust a verifier, parsed into
 //!   decoded types;
 //! - [`pin`]: TLS SPKI pins (`sha256/<base64>`) and the SPKI of a certificate;
 //! - [`url`]: the verifier URL rule (`https://host[:port]`) and its pieces;
-//! - [`receipt`]: the store receipts and their canonical hash;
-//! - [`request`]: the JSON plaintexts inside the envelopes and the request's wire rules
-//!   (nonce, app id and account id limits) that the SDK and the verifier both apply;
+//! - [`request`]: the request's wire rules (nonce, app id and account id limits) that the SDK
+//!   and the verifier both apply;
 //! - [`webhook`]: the signed webhook event format, its `PaySeal-Signature` header and the
 //!   receiver's check.
 //!
 //! Test vectors for other implementations (a sealed request and response with their keys, a
 //! verdict token with its key) are in `protocol/tests/vectors/`, described in its README.
-//!
-//! It is pure Rust with no I/O: no sockets, no files, no clocks (callers pass `now`).
-//! It is not the SDK (`payseal-sdk-core`) nor the server (`payseal-verifier`).
 //!
 //! ```
 //! use payseal_protocol::envelope::{open_request, seal_request, ServerKeyPair};
@@ -34,11 +40,12 @@
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod envelope;
 pub mod pin;
 pub mod profile;
-pub mod receipt;
+mod receipt;
 pub mod request;
 pub mod url;
 pub mod verdict;

@@ -27,7 +27,7 @@ use crate::envelope::KeyConfig;
 use crate::url::VerifierUrl;
 use crate::verdict::{Jwk, VerdictPublicKey};
 
-pub use crate::pin::{parse_pin, pin_string, spki_pin, PIN_PREFIX};
+use crate::pin::{parse_pin, pin_string};
 
 /// The only profile version this crate understands.
 pub const PROFILE_VERSION: u32 = 1;
@@ -251,6 +251,7 @@ fn field(field: &'static str, reason: impl Into<String>) -> ProfileError {
 mod tests {
     use super::*;
     use crate::envelope::ServerKeyPair;
+    use crate::pin::spki_pin;
     use crate::verdict::VerdictSigningKey;
     use base64::engine::general_purpose::STANDARD;
     use sha2::{Digest, Sha256};

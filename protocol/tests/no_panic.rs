@@ -3,7 +3,8 @@
 use payseal_protocol::envelope::{
     open_request, seal_request, seal_request_deterministic, EnvelopeError, KeyConfig, ServerKeyPair,
 };
-use payseal_protocol::profile::{spki_pin, Profile};
+use payseal_protocol::pin::spki_pin;
+use payseal_protocol::profile::Profile;
 use payseal_protocol::verdict::{VerdictSigningKey, VerdictVerifier};
 use proptest::prelude::*;
 

@@ -12,9 +12,9 @@ use hpke::{Deserializable, Kem as _, Serializable};
 use payseal_protocol::envelope::{
     self, open_request, seal_request_deterministic, KeyConfig, ServerKeyPair,
 };
-use payseal_protocol::receipt::Receipt;
 use payseal_protocol::request::{SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};
 use payseal_protocol::verdict::{Jwk, VerdictSigningKey, VerdictVerifier};
+use payseal_protocol::Receipt;
 use payseal_protocol::{Environment, Outcome, Redemption, Store, VerdictClaims};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -33,6 +33,8 @@
 //! ```
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 mod apple;
 mod files;

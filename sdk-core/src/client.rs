@@ -29,7 +29,7 @@ use crate::tls::{self, TlsError};
 use crate::transport::{backoff_delay, Transport, TransportError};
 
 /// Bytes of randomness in a request nonce (the protocol asks for 16..=128).
-pub const NONCE_BYTES: usize = 32;
+pub(crate) const NONCE_BYTES: usize = 32;
 const _: () = assert!(
     NONCE_BYTES >= payseal_protocol::request::MIN_NONCE_BYTES
         && NONCE_BYTES <= payseal_protocol::request::MAX_NONCE_BYTES
@@ -258,7 +258,7 @@ fn fresh_nonce() -> Result<String, ClientError> {
 }
 
 /// Refuse what cannot be a store receipt before anything is sent or kept.
-pub fn validate_receipt(receipt: &Receipt, account_id: &str) -> Result<(), ClientError> {
+pub(crate) fn validate_receipt(receipt: &Receipt, account_id: &str) -> Result<(), ClientError> {
     let fields: Vec<(&str, &str)> = match receipt {
         Receipt::GooglePlay {
             purchase_data,
@@ -320,7 +320,7 @@ impl Client {
 
     /// Use `clock` as the device clock (default: [`SystemClock`]). It decides nothing; it
     /// measures the verdict's skew and stamps pending files. Tests give an
-    /// [`OffsetClock`](crate::clock::OffsetClock) to simulate a device whose clock is wrong.
+    /// [`OffsetClock`](crate::OffsetClock) to simulate a device whose clock is wrong.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -592,7 +592,7 @@ impl Client {
     /// and a file whose receipt or account id cannot be sent are reported as
     /// [`ClientError::PendingRefused`], logged, counted in the pass's summary event, and left
     /// on disk untouched. The account id is the file's: the one the player bought with (see
-    /// [`pending`](crate::pending) for what the folder can and cannot protect against).
+    /// [`PendingStore`](crate::PendingStore) for what the folder can and cannot protect against).
     pub async fn retry_pending(&self) -> Result<Vec<PendingReport>, ClientError> {
         let Some(store) = &self.pending else {
             return Ok(Vec::new());

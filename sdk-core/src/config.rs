@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use payseal_protocol::envelope::KeyConfig;
+use payseal_protocol::envelope::{KeyConfig, VERIFY_PATH};
 use payseal_protocol::profile::{Profile, ProfileError};
+use payseal_protocol::url::VerifierUrl;
 use payseal_protocol::verdict::VerdictVerifier;
 
 /// Retry policy for network failures and 5xx answers (never for pin mismatches or 4xx).
@@ -91,11 +92,11 @@ fn bad(field: &'static str, reason: impl Into<String>) -> ConfigError {
 
 /// A profile and options, parsed and checked.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     /// The options as given.
     pub options: Options,
-    /// The verifier's `POST /v1/verify` URL.
-    pub endpoint: reqwest::Url,
+    /// The verifier's `POST /v1/verify` URL, in canonical form ([`endpoint_url`]).
+    pub endpoint: String,
     /// The verifier's HPKE key configuration.
     pub key_config: KeyConfig,
     /// Checks verdict tokens against the profile's keys.
@@ -111,16 +112,11 @@ const MAX_ATTEMPTS: u32 = 20;
 
 impl Config {
     /// Parse the profile strictly and validate the options.
-    pub fn new(profile_json: &str, options: Options) -> Result<Self, ConfigError> {
+    pub(crate) fn new(profile_json: &str, options: Options) -> Result<Self, ConfigError> {
         // The profile arrives decoded and validated (at least one verdict key, at least two
         // pins, an https URL with a host): nothing to decode again here.
         let profile = Profile::parse(profile_json)?;
-        let endpoint = reqwest::Url::parse(&profile.verifier_url.verify_url()).map_err(|e| {
-            ConfigError::Profile(ProfileError::Field {
-                field: "verifier_url",
-                reason: e.to_string(),
-            })
-        })?;
+        let endpoint = endpoint_url(&profile.verifier_url);
         validate_options(&options)?;
         let skew = i64::try_from(options.clock_skew.as_secs()).unwrap_or(i64::MAX);
         Ok(Self {
@@ -131,6 +127,20 @@ impl Config {
             pins: profile.tls_pins,
         })
     }
+}
+
+/// The `POST /v1/verify` URL of a checked verifier URL, in the canonical form a WHATWG URL
+/// parser gives it (ASCII host lower-cased, the default port 443 left out), so the request's
+/// `Host` and the TLS server name do not depend on how the profile spelled them. The profile's
+/// URL is already checked as `https://host[:port]` with an ASCII host (`payseal_protocol::url`):
+/// nothing else needs parsing, and no URL library is linked into the SDK for it.
+fn endpoint_url(url: &VerifierUrl) -> String {
+    let base = url.as_str().to_ascii_lowercase();
+    let base = match url.explicit_port() {
+        Some(443) => base.strip_suffix(":443").unwrap_or(&base),
+        _ => &base,
+    };
+    format!("{base}{VERIFY_PATH}")
 }
 
 fn validate_options(o: &Options) -> Result<(), ConfigError> {
@@ -213,6 +223,33 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn endpoint_is_canonical() {
+        for (given, want) in [
+            (
+                "https://verify.example.com",
+                "https://verify.example.com/v1/verify",
+            ),
+            (
+                "https://Verify.Example.COM/",
+                "https://verify.example.com/v1/verify",
+            ),
+            (
+                "https://verify.example.com:443",
+                "https://verify.example.com/v1/verify",
+            ),
+            (
+                "https://verify.example.com:8443/",
+                "https://verify.example.com:8443/v1/verify",
+            ),
+            ("https://127.0.0.1:4430", "https://127.0.0.1:4430/v1/verify"),
+            ("https://[::1]:443", "https://[::1]/v1/verify"),
+        ] {
+            let url = VerifierUrl::parse(given).unwrap();
+            assert_eq!(endpoint_url(&url), want, "{given}");
+        }
     }
 
     #[test]

@@ -1,51 +1,5 @@
 //! The pending store: receipts that could not get a verdict (offline, verifier down, 5xx),
 //! kept on disk until [`Client::retry_pending`](crate::Client::retry_pending) gets one.
-//!
-//! # What a pending file contains
-//! One JSON file per receipt, `<receipt_sha256>.json` (so the same receipt is never kept
-//! twice), mode 0600 on Unix:
-//!
-//! ```json
-//! { "format": 1, "receipt": { "store": "google_play", "purchase_data": "...", "signature": "..." },
-//!   "account_id": "alice", "app_id": "dev.payseal.demo",
-//!   "first_attempt_at": 1760000000, "last_attempt_at": 1760000060, "attempts": 3,
-//!   "last_error": "network" }
-//! ```
-//!
-//! That is the store-signed purchase data the app already holds (and the store's own
-//! library also keeps until the purchase is acknowledged), the app's opaque account id, the
-//! app id and timestamps. It holds **no key material, no nonce, no verdict token and no
-//! HPKE state**: a retry seals a fresh request with a fresh nonce.
-//!
-//! # What the pending folder can and cannot protect against
-//! The folder is in the app's private storage; on a device that is not rooted only the app
-//! reads or writes it. On a rooted device its owner can read and edit these files, and the SDK
-//! holds no key to authenticate them (any key it had would be on that same device). So:
-//! - **The app id is the client's, never the file's.**
-//!   [`Client::retry_pending`](crate::Client::retry_pending) refuses a
-//!   file naming another app id (reported as `PendingRefused`, logged, left on disk, never
-//!   sent), and sends the others for its own app id. An edited file cannot make this app
-//!   verify, or be told `paid` for, another app's purchase.
-//! - **The receipt is the store's.** A file's receipt is verified by the store's signature
-//!   like any other: an edited receipt is `bad_signature`, and the file name must be the
-//!   receipt's hash, so a file edited without renaming is refused as unreadable. Truncated or
-//!   garbled files are refused the same way, with a report, never a panic.
-//! - **The account id is the file's**: the one the player bought with, kept so that the
-//!   purchase goes to the buyer even if another account is signed in when `retry_pending`
-//!   runs. An edited account id can only re-target *its own* receipt, a purchase already on
-//!   that device, which its owner could send for any account by calling `verify` directly;
-//!   the verifier's ledger still gives each receipt to the first account that redeems it
-//!   (`already_redeemed` for everyone else), and the verdict names the account, so the
-//!   application server delivers to that account only.
-//! - It cannot stop the device's owner from deleting pending files (the store keeps an
-//!   unacknowledged purchase and offers it again) or from skipping PaySeal altogether; that is
-//!   why the item is granted by the application server from the verdict token.
-//!
-//! # Atomicity
-//! A file is written to a unique temporary name in the same directory, flushed (`fsync`),
-//! then renamed over `<receipt_sha256>.json`, and the directory is flushed: a reader sees
-//! the old file or the new one, never half of one. The write is synchronous, with no
-//! `.await` inside, so dropping a `verify` future cannot interrupt it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
@@ -58,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::PaySealErrorKind;
 
 /// Version of the pending file format.
-pub const PENDING_FORMAT: u32 = 1;
+pub(crate) const PENDING_FORMAT: u32 = 1;
 
 /// Why the pending store failed.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +59,7 @@ fn parse_failure(e: &serde_json::Error) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PendingEntry {
-    /// [`PENDING_FORMAT`].
+    /// Version of the file format (1).
     pub format: u32,
     /// The store receipt, in its stable JSON form.
     pub receipt: Receipt,
@@ -131,6 +85,52 @@ impl PendingEntry {
 }
 
 /// A directory of pending receipts.
+///
+/// # What a pending file contains
+/// One JSON file per receipt, `<receipt_sha256>.json` (so the same receipt is never kept
+/// twice), mode 0600 on Unix:
+///
+/// ```json
+/// { "format": 1, "receipt": { "store": "google_play", "purchase_data": "...", "signature": "..." },
+///   "account_id": "alice", "app_id": "dev.payseal.demo",
+///   "first_attempt_at": 1760000000, "last_attempt_at": 1760000060, "attempts": 3,
+///   "last_error": "network" }
+/// ```
+///
+/// That is the store-signed purchase data the app already holds (and the store's own
+/// library also keeps until the purchase is acknowledged), the app's opaque account id, the
+/// app id and timestamps. It holds **no key material, no nonce, no verdict token and no
+/// HPKE state**: a retry seals a fresh request with a fresh nonce.
+///
+/// # What the pending folder can and cannot protect against
+/// The folder is in the app's private storage; on a device that is not rooted only the app
+/// reads or writes it. On a rooted device its owner can read and edit these files, and the SDK
+/// holds no key to authenticate them (any key it had would be on that same device). So:
+/// - **The app id is the client's, never the file's.**
+///   [`Client::retry_pending`](crate::Client::retry_pending) refuses a
+///   file naming another app id (reported as `PendingRefused`, logged, left on disk, never
+///   sent), and sends the others for its own app id. An edited file cannot make this app
+///   verify, or be told `paid` for, another app's purchase.
+/// - **The receipt is the store's.** A file's receipt is verified by the store's signature
+///   like any other: an edited receipt is `bad_signature`, and the file name must be the
+///   receipt's hash, so a file edited without renaming is refused as unreadable. Truncated or
+///   garbled files are refused the same way, with a report, never a panic.
+/// - **The account id is the file's**: the one the player bought with, kept so that the
+///   purchase goes to the buyer even if another account is signed in when `retry_pending`
+///   runs. An edited account id can only re-target *its own* receipt, a purchase already on
+///   that device, which its owner could send for any account by calling `verify` directly;
+///   the verifier's ledger still gives each receipt to the first account that redeems it
+///   (`already_redeemed` for everyone else), and the verdict names the account, so the
+///   application server delivers to that account only.
+/// - It cannot stop the device's owner from deleting pending files (the store keeps an
+///   unacknowledged purchase and offers it again) or from skipping PaySeal altogether; that is
+///   why the item is granted by the application server from the verdict token.
+///
+/// # Atomicity
+/// A file is written to a unique temporary name in the same directory, flushed (`fsync`),
+/// then renamed over `<receipt_sha256>.json`, and the directory is flushed: a reader sees
+/// the old file or the new one, never half of one. The write is synchronous, with no
+/// `.await` inside, so dropping a `verify` future cannot interrupt it.
 #[derive(Debug, Clone)]
 pub struct PendingStore {
     dir: PathBuf,

@@ -1,8 +1,9 @@
-//! The one tokio runtime the SDK's FFI calls run on, created on first use.
+//! The one tokio runtime the SDK's FFI calls run on, created on first use: [`shared`].
 //!
 //! Kotlin coroutines and Swift tasks poll UniFFI futures on their own executors; the work
 //! itself (sockets, timers, TLS) runs here, and is aborted when the caller drops the
-//! future ([`AbortOnDrop`]).
+//! future. Another binding layer over this crate (the Unity C surface) spawns its calls on
+//! [`shared`] too, so one process never runs two SDK runtimes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,11 +35,11 @@ pub fn shared() -> Result<&'static Runtime, String> {
 }
 
 /// A spawned task that is aborted when this handle is dropped before it finished.
-pub struct AbortOnDrop<T>(JoinHandle<T>);
+pub(crate) struct AbortOnDrop<T>(JoinHandle<T>);
 
 impl<T> AbortOnDrop<T> {
     /// Wrap a join handle.
-    pub fn new(handle: JoinHandle<T>) -> Self {
+    pub(crate) fn new(handle: JoinHandle<T>) -> Self {
         Self(handle)
     }
 }
@@ -57,7 +58,7 @@ impl<T> Future for AbortOnDrop<T> {
 }
 
 /// Spawn `fut` on the shared runtime; the result is awaitable from any executor.
-pub fn spawn<F>(fut: F) -> Result<AbortOnDrop<F::Output>, String>
+pub(crate) fn spawn<F>(fut: F) -> Result<AbortOnDrop<F::Output>, String>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -70,7 +71,7 @@ where
 /// Any thread may call this (a Java thread, a Unity thread, a `spawn_blocking` thread)
 /// except the SDK's own threads (e.g. from inside a logger callback), which is refused
 /// rather than risking a deadlock. A panic in `fut` is reported as an error.
-pub fn block_on<F>(fut: F) -> Result<F::Output, String>
+pub(crate) fn block_on<F>(fut: F) -> Result<F::Output, String>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,

@@ -45,7 +45,7 @@ pub enum TlsError {
 /// The error the pinning verifier raises when no certificate of a valid chain is pinned.
 #[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
 #[error("the verifier's certificate chain matches none of the profile's pins")]
-pub struct PinMismatch;
+pub(crate) struct PinMismatch;
 
 /// SHA-256 of a certificate's DER SubjectPublicKeyInfo (outer SEQUENCE included, as
 /// pins are computed by `openssl x509 -pubkey | openssl pkey -pubin -outform der | sha256`).
@@ -53,12 +53,16 @@ pub struct PinMismatch;
 /// [`payseal_protocol::pin::certificate_spki_sha256`]: the certificate is parsed by
 /// rustls's own X.509 parser (webpki), the one that has already validated the chain, so the
 /// SDK carries no second ASN.1 library.
-pub fn spki_sha256(cert_der: &[u8]) -> Option<[u8; 32]> {
+pub(crate) fn spki_sha256(cert_der: &[u8]) -> Option<[u8; 32]> {
     payseal_protocol::pin::certificate_spki_sha256(cert_der).ok()
 }
 
 /// The OkHttp rule: the leaf or any intermediate of the presented chain carries a pinned key.
-pub fn chain_matches_pins(end_entity: &[u8], intermediates: &[&[u8]], pins: &[[u8; 32]]) -> bool {
+pub(crate) fn chain_matches_pins(
+    end_entity: &[u8],
+    intermediates: &[&[u8]],
+    pins: &[[u8; 32]],
+) -> bool {
     std::iter::once(end_entity)
         .chain(intermediates.iter().copied())
         .filter_map(spki_sha256)
@@ -67,7 +71,7 @@ pub fn chain_matches_pins(end_entity: &[u8], intermediates: &[&[u8]], pins: &[[u
 
 /// WebPKI validation followed by the SPKI pin check.
 #[derive(Debug)]
-pub struct PinningVerifier {
+pub(crate) struct PinningVerifier {
     inner: Arc<WebPkiServerVerifier>,
     pins: Vec<[u8; 32]>,
 }
@@ -151,7 +155,7 @@ fn root_store(extra_roots_pem: &[String]) -> Result<RootCertStore, TlsError> {
 }
 
 /// The client configuration: TLS 1.3 only, ring, WebPKI + pins, HTTP/1.1 ALPN.
-pub fn client_config(
+pub(crate) fn client_config(
     pins: Vec<[u8; 32]>,
     extra_roots_pem: &[String],
 ) -> Result<rustls::ClientConfig, TlsError> {
@@ -175,7 +179,7 @@ pub fn client_config(
 ///
 /// rustls errors have no `source()`, and `io::Error::source()` skips its payload, so the
 /// chain is walked by hand, looking inside each `io::Error` and each rustls error.
-pub fn is_pin_mismatch(err: &(dyn StdError + 'static)) -> bool {
+pub(crate) fn is_pin_mismatch(err: &(dyn StdError + 'static)) -> bool {
     let mut next: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = next {
         if e.downcast_ref::<PinMismatch>().is_some() || rustls_is_pin_mismatch(e) {

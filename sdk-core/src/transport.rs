@@ -27,7 +27,7 @@ use crate::tls::is_pin_mismatch;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-pub use payseal_protocol::envelope::REQUEST_CONTENT_TYPE;
+pub(crate) use payseal_protocol::envelope::REQUEST_CONTENT_TYPE;
 /// Largest response body read (a sealed verdict is about 1 KiB).
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// Longest problem detail kept in an error message.
@@ -98,7 +98,7 @@ impl TransportError {
 /// The delay before attempt `next_attempt` (2 for the first retry): exponential backoff
 /// `base * 2^(n-2)` capped at `max_delay`, with "equal jitter" (half fixed, half random from
 /// `jitter` in `[0, 1)`); a server's `Retry-After` (capped at `max_delay`) is a floor.
-pub fn backoff_delay(
+pub(crate) fn backoff_delay(
     policy: &RetryPolicy,
     next_attempt: u32,
     retry_after: Option<Duration>,
@@ -118,7 +118,7 @@ pub fn backoff_delay(
 }
 
 /// Parse `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -245,7 +245,7 @@ impl tower_service::Service<Uri> for TimedConnector {
 
 /// The HTTP client bound to one verifier endpoint.
 #[derive(Clone)]
-pub struct Transport {
+pub(crate) struct Transport {
     http: HyperClient<TimedConnector, Full<Bytes>>,
     endpoint: Uri,
     request_timeout: Duration,
@@ -266,7 +266,7 @@ const USER_AGENT_VALUE: &str = concat!("payseal-sdk-core/", env!("CARGO_PKG_VERS
 impl Transport {
     /// A client over `tls`, with connect and per-request timeouts, HTTPS only, no redirects,
     /// no proxy. Needs a tokio runtime context only when a request is made.
-    pub fn new(
+    pub(crate) fn new(
         tls: rustls::ClientConfig,
         endpoint: &str,
         connect_timeout: Duration,
@@ -306,7 +306,7 @@ impl Transport {
     }
 
     /// POST one sealed request; the sealed response body on 200.
-    pub async fn post(&self, sealed: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+    pub(crate) async fn post(&self, sealed: Vec<u8>) -> Result<Vec<u8>, TransportError> {
         let exchange = self.exchange(sealed);
         match tokio::time::timeout(self.request_timeout, exchange).await {
             Ok(result) => result,

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use common::{files_in, Relay, RelayMode, TestVerifier, APP};
 use payseal_protocol::{Receipt, Store};
 use payseal_sdk_core::ffi::Redemption;
-use payseal_sdk_core::pending::PendingStore;
+use payseal_sdk_core::PendingStore;
 use payseal_sdk_core::{
     set_logger, Client, ClientError, LogLevel, OffsetClock, Options, PaySeal, PaySealError,
     PaySealErrorKind, PaySealLogger, PendingOutcome, Refusal,

@@ -6,7 +6,8 @@ use std::net::TcpListener;
 use std::process::Command;
 
 use payseal_protocol::envelope::ServerKeyPair;
-use payseal_protocol::profile::{spki_pin, Profile};
+use payseal_protocol::pin::spki_pin;
+use payseal_protocol::profile::Profile;
 use payseal_protocol::verdict::VerdictSigningKey;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

@@ -4,7 +4,8 @@
 //! (arbitrary and mutated profiles, arbitrary options), `default_options`.
 
 use payseal_protocol::envelope::ServerKeyPair;
-use payseal_protocol::profile::{spki_pin, Profile};
+use payseal_protocol::pin::spki_pin;
+use payseal_protocol::profile::Profile;
 use payseal_protocol::verdict::VerdictSigningKey;
 use payseal_sdk_core::{
     default_options, receipt_from_json, receipt_sha256, receipt_to_json, PaySeal, PaySealErrorKind,

@@ -141,8 +141,8 @@ pub fn generate_into(dir: &Path, hosts: &[String], days: u32) -> Result<TlsOutpu
         csr,
         self_signed,
         backup_key: backup_path,
-        pin: payseal_protocol::profile::spki_pin(&key.public_key_der()),
-        backup_pin: payseal_protocol::profile::spki_pin(&backup.public_key_der()),
+        pin: payseal_protocol::pin::spki_pin(&key.public_key_der()),
+        backup_pin: payseal_protocol::pin::spki_pin(&backup.public_key_der()),
     })
 }
 

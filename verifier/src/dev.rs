@@ -168,7 +168,7 @@ pub fn backup_pin(pem_path: &Path) -> Result<String, DevError> {
         path: pem_path.to_path_buf(),
         reason: format!("not a private key PEM: {e}"),
     })?;
-    Ok(payseal_protocol::profile::spki_pin(&key.public_key_der()))
+    Ok(payseal_protocol::pin::spki_pin(&key.public_key_der()))
 }
 
 fn relative(dir: &Path, path: &Path) -> String {

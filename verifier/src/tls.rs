@@ -161,6 +161,6 @@ pub fn self_signed(names: &[&str]) -> Result<SelfSigned, TlsError> {
 /// A fresh backup key pair: its private key PEM and its `sha256/<base64>` SPKI pin.
 pub fn backup_key() -> Result<(zeroize::Zeroizing<String>, String), TlsError> {
     let key = rcgen::KeyPair::generate().map_err(|e| TlsError::Generate(e.to_string()))?;
-    let pin = payseal_protocol::profile::spki_pin(&key.public_key_der());
+    let pin = payseal_protocol::pin::spki_pin(&key.public_key_der());
     Ok((zeroize::Zeroizing::new(key.serialize_pem()), pin))
 }

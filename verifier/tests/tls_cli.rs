@@ -172,7 +172,7 @@ fn tls_writes_a_leaf_csr_and_keys_and_reuses_the_key() {
     csr.verify_signature().unwrap();
     let info = &csr.certification_request_info;
     assert_eq!(
-        payseal_protocol::profile::spki_pin(info.subject_pki.raw),
+        payseal_protocol::pin::spki_pin(info.subject_pki.raw),
         pin,
         "the CSR asks for the serving key"
     );
@@ -204,10 +204,7 @@ fn tls_writes_a_leaf_csr_and_keys_and_reuses_the_key() {
             .value
             .server_auth
     );
-    assert_eq!(
-        payseal_protocol::profile::spki_pin(leaf.public_key().raw),
-        pin
-    );
+    assert_eq!(payseal_protocol::pin::spki_pin(leaf.public_key().raw), pin);
 
     // A second run (renewal) reuses both keys: same pins, a new CSR for the same key.
     let (code, stdout, _) = tls_cmd(&out, &["verify.example.com", "127.0.0.1"]);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use payseal_attacks::mitm::{Mitm, MitmConfig, Mode};
+use payseal_attacks::{Mitm, MitmConfig, Mode};
 
 /// A TLS-terminating man-in-the-middle relay for PaySeal attack tests (loopback only).
 #[derive(Debug, Parser)]

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use payseal_attacks::mitm::{Mitm, MitmConfig, Mode};
+use payseal_attacks::{Mitm, MitmConfig, Mode};
 use payseal_protocol::envelope::{self, ServerKeyPair};
 use payseal_protocol::verdict::{VerdictSigningKey, VERDICT_TYP};
 use payseal_protocol::{Environment, Receipt, Store, VerdictClaims};
 use payseal_sandbox::{app_store_header_json, CertSpec, Order, PurchaseState, SandboxStore};
-use payseal_sdk_core::decision::{self, DecisionError, Expected};
+use payseal_sdk_core::{check_verdict, DecisionError, Expected};
 use payseal_verifier::server::REQUEST_CONTENT_TYPE;
 
 use super::net;
@@ -558,7 +558,7 @@ pub async fn replayed_verdict(w: Arc<World>) -> CaseResult {
         .map_err(|e| e.to_string())?;
     let checker = payseal_protocol::verdict::VerdictVerifier::new(profile_keys);
     let hash = genuine.sha256_hex();
-    let res = decision::check(
+    let res = check_verdict(
         &checker,
         &first.token,
         &Expected {
@@ -837,7 +837,7 @@ pub async fn bad_tokens(w: Arc<World>) -> CaseResult {
     };
     let now = now_s();
     // Controls: the genuine token passes both checks.
-    decision::check(&sdk_checker, &genuine.token, &expected, now)
+    check_verdict(&sdk_checker, &genuine.token, &expected, now)
         .map_err(|e| format!("genuine token refused by the SDK: {e}"))?;
     w.app_server
         .verify(&genuine.token, now)
@@ -879,7 +879,7 @@ pub async fn bad_tokens(w: Arc<World>) -> CaseResult {
         );
         format!("{input}.{real_sig}")
     };
-    let sdk = decision::check(&sdk_checker, &expired, &expected, now)
+    let sdk = check_verdict(&sdk_checker, &expired, &expected, now)
         .map_err(|e| format!("expired token for this nonce refused by the SDK: {e}"))?;
     ensure!(
         sdk.device_clock_skew_secs == 7200,
@@ -897,7 +897,7 @@ pub async fn bad_tokens(w: Arc<World>) -> CaseResult {
         ("alg ES256 relabelled", es256_relabel),
     ];
     for (what, token) in &tokens {
-        let sdk = decision::check(&sdk_checker, token, &expected, now);
+        let sdk = check_verdict(&sdk_checker, token, &expected, now);
         ensure!(
             matches!(sdk, Err(DecisionError::Token(_))),
             "{what}: SDK decision {sdk:?}"

@@ -200,20 +200,7 @@ pub(super) async fn google_play_rtdn(
     };
     let body = match body {
         Ok(b) => b,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            state
-                .metrics
-                .store_notification(STORE_GOOGLE_PLAY, "unknown", "malformed");
-            return Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request too large",
-                "too_large",
-            )
-            .into_response();
-        }
-        Err(_) => {
-            return Problem::new(StatusCode::BAD_REQUEST, "Bad request", "body").into_response();
-        }
+        Err(rejection) => return body_problem(&state, Store::GooglePlay, rejection),
     };
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -268,11 +255,9 @@ pub(super) async fn huawei(
     let Some(endpoint) = state.huawei.as_ref() else {
         return Problem::new(StatusCode::NOT_FOUND, "Not found", "not_found").into_response();
     };
-    let Ok(body) = body else {
-        state
-            .metrics
-            .store_notification(STORE_LABEL, "unknown", "malformed");
-        return Problem::new(StatusCode::BAD_REQUEST, "Bad request", "body").into_response();
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => return body_problem(&state, Store::Huawei, rejection),
     };
     let answer = endpoint
         .handle(

@@ -476,6 +476,22 @@ impl JwksTokenVerifier {
         crate::verifier::claim(&grant, &self.policy, now, replay, delivery)?;
         Ok(grant)
     }
+
+    /// As [`TokenVerifier::accept_product`]: a `paid` token for another product than
+    /// `product_id` is refused before anything is claimed.
+    pub async fn accept_product(
+        &self,
+        token: &str,
+        product_id: &str,
+        now: i64,
+        replay: &dyn ReplayGuard,
+        delivery: &dyn DeliveryGuard,
+    ) -> Result<Grant, TokenError> {
+        let grant = self.check(token, now).await?;
+        grant.require_product(product_id)?;
+        crate::verifier::claim(&grant, &self.policy, now, replay, delivery)?;
+        Ok(grant)
+    }
 }
 
 #[cfg(test)]

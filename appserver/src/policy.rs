@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use payseal_protocol::verdict::VerdictError;
-use payseal_protocol::{Environment, Outcome, Reason, Redemption, Store, VerdictClaims};
+use payseal_protocol::{
+    Environment, Outcome, PurchaseKind, Reason, Redemption, Store, VerdictClaims,
+};
 
 /// Why a verdict token was refused. Each variant is a distinct reason not to deliver.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +69,16 @@ pub enum TokenError {
         /// The verifier's reason (`already_redeemed`, `revoked`, ...).
         reason: Option<Reason>,
     },
+    /// A genuine `paid` verdict for another product than the one this purchase is about (a
+    /// cheap receipt answering an expensive purchase, when the app did not name the product to
+    /// the verifier). Deliver nothing.
+    #[error("verdict is for product {found:?}, expected {expected:?}")]
+    WrongProduct {
+        /// The product this purchase is about.
+        expected: String,
+        /// The token's `product_id` claim.
+        found: String,
+    },
     /// A `paid` verdict lacks a claim a grant needs (`product_id`, `transaction_id`, ...).
     #[error("paid verdict lacks the {0} claim")]
     Incomplete(&'static str),
@@ -125,6 +137,7 @@ pub struct Policy {
     max_age: Option<Duration>,
     environments: Option<Vec<Environment>>,
     skew_secs: i64,
+    product: Option<String>,
 }
 
 impl Policy {
@@ -140,6 +153,7 @@ impl Policy {
             max_age: Some(Self::DEFAULT_MAX_AGE),
             environments: None,
             skew_secs: payseal_protocol::verdict::VerdictVerifier::DEFAULT_SKEW_SECS,
+            product: None,
         }
     }
     /// Also require `iss` to equal `issuer` (the verifier's public URL). Recommended.
@@ -163,6 +177,13 @@ impl Policy {
         self.skew_secs = skew_secs.max(0);
         self
     }
+    /// Accept only `paid` verdicts for `product_id` ([`TokenError::WrongProduct`] otherwise):
+    /// for a server that checks one purchase of a known product. Per call, see
+    /// `TokenVerifier::accept_product`.
+    pub fn with_product(mut self, product_id: impl Into<String>) -> Self {
+        self.product = Some(product_id.into());
+        self
+    }
     /// The app id tokens must carry.
     pub fn app(&self) -> &str {
         &self.app
@@ -173,7 +194,9 @@ impl Policy {
     }
 
     /// Check verified claims against the policy at `now` (Unix seconds): app, issuer,
-    /// environment, age, then outcome. Signature, `exp` and `iat` in the future are the
+    /// environment, age, then outcome (a `paid` subscription whose `expires_at` has passed at
+    /// `now` is refused as `NotPaid { reason: Some(Expired) }`, like the verifier's own
+    /// `not_paid / expired`), then the product when the policy names one. Signature, `exp` and `iat` in the future are the
     /// caller's (the protocol's `VerdictVerifier`) to check first. Pure; no replay check.
     pub fn evaluate(&self, claims: &VerdictClaims, now: i64) -> Result<Grant, TokenError> {
         if claims.app != self.app {
@@ -204,7 +227,20 @@ impl Policy {
                 return Err(TokenError::TooOld { age_secs, max_secs });
             }
         }
-        Grant::from_claims(claims)
+        if claims.outcome == Outcome::Paid
+            && claims
+                .expires_at
+                .is_some_and(|end| end <= now.saturating_mul(1000))
+        {
+            return Err(TokenError::NotPaid {
+                reason: Some(Reason::Expired),
+            });
+        }
+        let grant = Grant::from_claims(claims)?;
+        if let Some(product) = &self.product {
+            grant.require_product(product)?;
+        }
+        Ok(grant)
     }
 }
 
@@ -216,6 +252,13 @@ impl Policy {
 /// new token each time (fresh `jti`, `redemption: repeat`), which the replay guard does not
 /// stop. `TokenVerifier::accept` does this with a [`crate::DeliveryGuard`]; a grant from
 /// `check` alone has not been claimed.
+///
+/// **Subscriptions** (`kind == Some(Subscription)`): grant access until [`Grant::expires_at`]
+/// (Unix ms). Each renewal is a purchase of its own (its own `transaction_id`, the chain's
+/// `original_transaction_id`), so deliver each renewal once and keep the newest `expires_at`
+/// per account. A subscription without `expires_at` (Google Play, App Store non-renewing) is
+/// genuine and owned by this account, but the verdict does not say until when: take the period
+/// from your product catalogue (non-renewing) or from the Play Developer API (Play).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     /// The app's account id the verifier bound the purchase to (`sub`).
@@ -238,6 +281,11 @@ pub struct Grant {
     pub environment: Option<Environment>,
     /// Purchase time (Unix milliseconds), when the store gave one.
     pub purchased_at: Option<i64>,
+    /// Consumable / non-consumable / subscription, when the store says.
+    pub kind: Option<PurchaseKind>,
+    /// Subscriptions: end of the paid period (Unix **milliseconds**), when the store signed
+    /// one: grant access until then. Not the token's `exp`.
+    pub expires_at: Option<i64>,
     /// The verdict's id (`jti`).
     pub verdict_id: String,
     /// When the verdict was issued (Unix seconds).
@@ -271,14 +319,31 @@ impl Grant {
             store: claims.store,
             environment: claims.environment,
             purchased_at: claims.purchased_at,
+            kind: claims.kind,
+            expires_at: claims.expires_at,
             verdict_id: claims.jti.clone(),
             issued_at: claims.iat,
             claims: claims.clone(),
         })
     }
+    /// [`TokenError::WrongProduct`] unless the grant is for `product_id` (compared exactly).
+    pub fn require_product(&self, product_id: &str) -> Result<(), TokenError> {
+        if self.product_id == product_id {
+            Ok(())
+        } else {
+            Err(TokenError::WrongProduct {
+                expected: product_id.to_string(),
+                found: self.product_id.clone(),
+            })
+        }
+    }
     /// Whether this is the account's first redemption of the purchase.
     pub fn is_first(&self) -> bool {
         self.redemption == Redemption::First
+    }
+    /// Whether this is a subscription.
+    pub fn is_subscription(&self) -> bool {
+        self.kind == Some(PurchaseKind::Subscription)
     }
 }
 
@@ -332,6 +397,42 @@ mod tests {
         assert!(grant.is_first());
         assert_eq!(grant.verdict_id, "jti-1");
         assert!(is_paid(&claims()));
+    }
+
+    #[test]
+    fn a_subscription_grants_until_its_end_and_an_expired_one_is_refused() {
+        let mut c = claims();
+        c.kind = Some(PurchaseKind::Subscription);
+        c.expires_at = Some((NOW + 30 * 86_400) * 1000);
+        let grant = policy().evaluate(&c, NOW).unwrap();
+        assert!(grant.is_subscription());
+        assert_eq!(grant.kind, Some(PurchaseKind::Subscription));
+        assert_eq!(grant.expires_at, Some((NOW + 30 * 86_400) * 1000));
+        // A paid subscription token checked after the period's end grants nothing.
+        c.expires_at = Some(NOW * 1000);
+        assert_eq!(
+            policy().evaluate(&c, NOW),
+            Err(TokenError::NotPaid {
+                reason: Some(Reason::Expired)
+            })
+        );
+        // The verifier's own `not_paid / expired`.
+        let mut c = claims();
+        c.outcome = Outcome::NotPaid;
+        c.reason = Some(Reason::Expired);
+        c.redemption = None;
+        c.kind = Some(PurchaseKind::Subscription);
+        c.expires_at = Some((NOW - 365 * 86_400) * 1000);
+        let err = policy().evaluate(&c, NOW).unwrap_err();
+        assert_eq!(
+            err,
+            TokenError::NotPaid {
+                reason: Some(Reason::Expired)
+            }
+        );
+        assert_eq!(err.to_string(), "not paid: expired");
+        // Consumables carry no end and are unaffected.
+        assert_eq!(policy().evaluate(&claims(), NOW).unwrap().expires_at, None);
     }
 
     #[test]
@@ -411,6 +512,38 @@ mod tests {
         assert_eq!(
             policy().evaluate(&c, NOW).unwrap_err().to_string(),
             "not paid: already_redeemed"
+        );
+    }
+
+    #[test]
+    fn another_product_refused() {
+        let p = policy().with_product("coins_10000");
+        assert_eq!(
+            p.evaluate(&claims(), NOW).unwrap_err(),
+            TokenError::WrongProduct {
+                expected: "coins_10000".into(),
+                found: "coins_100".into()
+            }
+        );
+        assert!(policy()
+            .with_product("coins_100")
+            .evaluate(&claims(), NOW)
+            .is_ok());
+        // A not_paid token keeps the verifier's reason, wrong_product included.
+        let mut c = claims();
+        c.outcome = Outcome::NotPaid;
+        c.reason = Some(Reason::WrongProduct);
+        c.redemption = None;
+        assert_eq!(
+            p.evaluate(&c, NOW).unwrap_err().to_string(),
+            "not paid: wrong_product"
+        );
+        c.reason = Some(Reason::WrongAccount);
+        assert_eq!(
+            policy().evaluate(&c, NOW).unwrap_err(),
+            TokenError::NotPaid {
+                reason: Some(Reason::WrongAccount)
+            }
         );
     }
 

@@ -77,6 +77,23 @@ impl TokenVerifier {
         claim(&grant, &self.policy, now, replay, delivery)?;
         Ok(grant)
     }
+
+    /// [`Self::accept`] for a purchase of `product_id`: a `paid` token for another product is
+    /// [`TokenError::WrongProduct`], refused before its `jti` or its purchase is claimed (so
+    /// the purchase can still be delivered as what it is).
+    pub fn accept_product(
+        &self,
+        token: &str,
+        product_id: &str,
+        now: i64,
+        replay: &dyn ReplayGuard,
+        delivery: &dyn DeliveryGuard,
+    ) -> Result<Grant, TokenError> {
+        let grant = self.check(token, now)?;
+        grant.require_product(product_id)?;
+        claim(&grant, &self.policy, now, replay, delivery)?;
+        Ok(grant)
+    }
 }
 
 /// Record the grant's verdict id until it can no longer pass the `exp` check, then its purchase
@@ -197,6 +214,27 @@ pub(crate) mod tests {
         ));
         assert!(guard.is_empty(NOW));
         assert!(delivered.is_empty());
+    }
+
+    #[test]
+    fn a_token_for_another_product_claims_nothing_and_its_own_product_delivers() {
+        let (guard, delivered) = (MemoryReplayGuard::new(), MemoryDeliveryGuard::new());
+        let token = sign(&claims()); // paid, coins_100
+        assert_eq!(
+            verifier()
+                .accept_product(&token, "coins_10000", NOW, &guard, &delivered)
+                .unwrap_err(),
+            TokenError::WrongProduct {
+                expected: "coins_10000".into(),
+                found: "coins_100".into()
+            }
+        );
+        assert!(guard.is_empty(NOW));
+        assert!(delivered.is_empty());
+        let grant = verifier()
+            .accept_product(&token, "coins_100", NOW, &guard, &delivered)
+            .unwrap();
+        assert_eq!(grant.product_id, "coins_100");
     }
 
     /// A token of purchase `tx` with its own `jti`, as each verification of it gives.

@@ -116,6 +116,7 @@ impl Running {
                 name: "payseal-appserver-tests".into(),
                 version: "0".into(),
             },
+            expected_product_id: None,
         };
         let (body, ctx) =
             envelope::seal_request(&self.key_config, &serde_json::to_vec(&request).unwrap())

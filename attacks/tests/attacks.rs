@@ -1,4 +1,4 @@
-//! The PaySeal attack suite (issue 4, cases 1–15): each attack through the REAL SDK
+//! The PaySeal attack suite (issue 4, cases 1–15; issue 11, cases 16–17): each attack through the REAL SDK
 //! (`payseal_sdk_core::Client`, pinned TLS, sealed envelopes) against a REAL verifier
 //! (in-process `Server` on 127.0.0.1 over TLS, SQLite ledger in a temp dir), each asserting
 //! the answer AND the ledger. Prints one line per case and `N passed, N failed`; exits
@@ -44,6 +44,8 @@ fn cases() -> Vec<(u32, &'static str, Case)> {
         (13, "plaintext JSON body; envelope for an unknown key id → 400, nothing recorded", case!(cases::plaintext_and_unknown_key)),
         (14, "unknown-key / alg-changed verdict tokens → refused by SDK and app server; expired → refused by app server", case!(cases::bad_tokens)),
         (15, "oversized bodies, slow-loris, 2,000 concurrent bad requests → server up, good requests answered", case!(cases::storm)),
+        (16, "genuine cheap receipt answering an expensive purchase → wrong_product, not consumed", case!(cases::cheap_receipt_substitution)),
+        (17, "receipt bound by the store to another account (obfuscatedAccountId / appAccountToken) → wrong_account", case!(cases::account_bound_receipt)),
     ]
 }
 

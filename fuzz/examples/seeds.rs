@@ -146,6 +146,7 @@ fn main() {
             name: "payseal-fuzz".into(),
             version: "0".into(),
         },
+        expected_product_id: None,
     };
     let request_json = serde_json::to_vec(&request).unwrap();
     write("request_json", "request", &request_json);

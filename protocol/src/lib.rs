@@ -19,8 +19,10 @@
 //!   decoded types;
 //! - [`pin`]: TLS SPKI pins (`sha256/<base64>`) and the SPKI of a certificate;
 //! - [`url`]: the verifier URL rule (`https://host[:port]`) and its pieces;
-//! - [`request`]: the request's wire rules (nonce, app id and account id limits) that the SDK
-//!   and the verifier both apply;
+//! - [`request`]: the request's wire rules (nonce, app id, account id and expected product id
+//!   limits) that the SDK and the verifier both apply;
+//! - [`account_binding`]: the account token an app gives its store at purchase time
+//!   (`appAccountToken`, `obfuscatedAccountId`) and its check;
 //! - [`webhook`]: the signed webhook event format, its `PaySeal-Signature` header and the
 //!   receiver's check.
 //!
@@ -42,6 +44,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod account_binding;
 pub mod envelope;
 pub mod pin;
 pub mod profile;
@@ -51,6 +54,7 @@ pub mod url;
 pub mod verdict;
 pub mod webhook;
 
+pub use account_binding::AccountBinding;
 pub use receipt::{HuaweiAlgorithm, Receipt, Store};
 pub use request::{SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};
 pub use verdict::{Environment, Outcome, PurchaseKind, Reason, Redemption, VerdictClaims};

@@ -1,6 +1,6 @@
 //! The plaintexts inside the envelope: what the SDK asks and what the verifier answers, and the
 //! request's wire rules ([`VerifyRequest::validate`], [`validate_app_id`],
-//! [`validate_account_id`]): the one place the limits live. The verifier refuses a request
+//! [`validate_account_id`], [`validate_product_id`]): the one place the limits live. The verifier refuses a request
 //! that breaks them; the SDK refuses it locally, before anything is sent or kept.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -18,7 +18,7 @@ pub const MIN_NONCE_BYTES: usize = 16;
 /// Maximum nonce length in bytes (before base64url).
 pub const MAX_NONCE_BYTES: usize = 128;
 
-/// Longest app id or account id, in bytes of UTF-8 (not characters).
+/// Longest app id, account id or expected product id, in bytes of UTF-8 (not characters).
 pub const MAX_ID_BYTES: usize = 256;
 
 /// Why a request breaks the wire rules. The messages name the rule, never the value.
@@ -36,6 +36,8 @@ pub enum RequestError {
     AppId,
     /// The account id is empty, blank or longer than [`MAX_ID_BYTES`].
     AccountId,
+    /// The expected product id is empty, blank or longer than [`MAX_ID_BYTES`].
+    ProductId,
 }
 
 impl RequestError {
@@ -47,6 +49,7 @@ impl RequestError {
             RequestError::NonceLength => "nonce length out of range",
             RequestError::AppId => "app id length out of range",
             RequestError::AccountId => "account id length out of range",
+            RequestError::ProductId => "expected product id length out of range",
         }
     }
 }
@@ -66,6 +69,14 @@ pub fn validate_account_id(account_id: &str) -> Result<(), RequestError> {
     id_ok(account_id)
         .then_some(())
         .ok_or(RequestError::AccountId)
+}
+
+/// The expected product id rule: 1..=[`MAX_ID_BYTES`] bytes, not only whitespace (compared
+/// byte for byte with the store's product id).
+pub fn validate_product_id(product_id: &str) -> Result<(), RequestError> {
+    id_ok(product_id)
+        .then_some(())
+        .ok_or(RequestError::ProductId)
 }
 
 /// The nonce rule: base64url without padding of [`MIN_NONCE_BYTES`]..=[`MAX_NONCE_BYTES`] bytes.
@@ -110,17 +121,28 @@ pub struct VerifyRequest {
     pub receipt: Receipt,
     /// Who sent it.
     pub sdk: SdkInfo,
+    /// The product the app sold, when it says so: a genuine receipt for another product is
+    /// then `not_paid / wrong_product` and not recorded. Absent from the JSON when `None`, so
+    /// a request without it is byte for byte what it was before the field existed (a verifier
+    /// older than the field refuses a request that carries it: upgrade verifiers first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_product_id: Option<String>,
 }
 
 impl VerifyRequest {
-    /// Every wire rule of a request: version, nonce, app id, account id (in that order).
+    /// Every wire rule of a request: version, nonce, app id, account id, expected product id
+    /// when present (in that order).
     pub fn validate(&self) -> Result<(), RequestError> {
         if self.v != PROTOCOL_VERSION {
             return Err(RequestError::Version);
         }
         validate_nonce(&self.nonce)?;
         validate_app_id(&self.app_id)?;
-        validate_account_id(&self.account_id)
+        validate_account_id(&self.account_id)?;
+        match &self.expected_product_id {
+            Some(product) => validate_product_id(product),
+            None => Ok(()),
+        }
     }
 }
 
@@ -151,6 +173,7 @@ mod tests {
                 name: "test".into(),
                 version: "0".into(),
             },
+            expected_product_id: None,
         }
     }
 
@@ -226,5 +249,46 @@ mod tests {
             Err(RequestError::AccountId)
         );
         assert_eq!(with(|r| r.account_id = "x".repeat(MAX_ID_BYTES)), Ok(()));
+    }
+
+    #[test]
+    fn expected_product_id_is_optional_on_the_wire_and_bounded() {
+        // Absent: the JSON is what it was before the field existed, and old JSON parses.
+        let plain = request();
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("expected_product_id"), "{json}");
+        assert_eq!(
+            json,
+            r#"{"v":1,"nonce":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc","app_id":"dev.payseal.demo","account_id":"account-1","receipt":{"store":"app_store","jws":"a.b.c"},"sdk":{"name":"test","version":"0"}}"#
+        );
+        assert_eq!(serde_json::from_str::<VerifyRequest>(&json).unwrap(), plain);
+        // Present: carried, parsed back, checked like the other ids.
+        let mut with_product = request();
+        with_product.expected_product_id = Some("gems_1000".into());
+        let json = serde_json::to_string(&with_product).unwrap();
+        assert!(
+            json.ends_with(r#","expected_product_id":"gems_1000"}"#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<VerifyRequest>(&json).unwrap(),
+            with_product
+        );
+        assert_eq!(with_product.validate(), Ok(()));
+        for bad in ["".to_string(), " ".into(), "p".repeat(MAX_ID_BYTES + 1)] {
+            assert_eq!(
+                with(|r| r.expected_product_id = Some(bad.clone())),
+                Err(RequestError::ProductId)
+            );
+            assert_eq!(validate_product_id(&bad), Err(RequestError::ProductId));
+        }
+        assert_eq!(
+            with(|r| r.expected_product_id = Some("p".repeat(MAX_ID_BYTES))),
+            Ok(())
+        );
+        assert_eq!(
+            RequestError::ProductId.to_string(),
+            "expected product id length out of range"
+        );
     }
 }

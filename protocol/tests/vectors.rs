@@ -173,6 +173,7 @@ fn fresh_envelope() -> EnvelopeVector {
             name: "payseal-test-vectors".into(),
             version: "1.0.0".into(),
         },
+        expected_product_id: None,
     };
     let request_plaintext = serde_json::to_vec(&request).unwrap();
     let response_plaintext = serde_json::to_vec(&VerifyResponse {

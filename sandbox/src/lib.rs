@@ -104,6 +104,34 @@ pub enum PurchaseState {
     Refunded,
 }
 
+/// The type of product bought, each store writing it its own way (App Store `type`, Huawei
+/// `kind`, Play's `autoRenewing` in a subscription's JSON, the sandbox store's `kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ProductType {
+    /// Used up once delivered (the default).
+    #[default]
+    Consumable,
+    /// Bought once, kept.
+    NonConsumable,
+    /// An auto-renewable subscription: a renewal chain with an expiry per period.
+    AutoRenewableSubscription,
+    /// A non-renewing subscription (App Store: no `expiresDate`; Huawei `kind` 3).
+    NonRenewingSubscription,
+}
+
+impl ProductType {
+    /// Whether it is a subscription of either kind.
+    pub fn is_subscription(self) -> bool {
+        matches!(
+            self,
+            ProductType::AutoRenewableSubscription | ProductType::NonRenewingSubscription
+        )
+    }
+}
+
+/// Default length of a subscription period when an order names no expiry: 30 days.
+pub const DEFAULT_PERIOD_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
 /// What to issue: store, app, product, state, environment, quantity and transaction id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
@@ -121,6 +149,22 @@ pub struct Order {
     pub quantity: u32,
     /// Transaction id (Play/Huawei `orderId`, App Store `transactionId`); random when `None`.
     pub transaction_id: Option<String>,
+    /// The app's account token: Play `obfuscatedAccountId` (at most 64 characters), App Store
+    /// `appAccountToken` (a UUID). Absent from the purchase when `None`; issuing one for
+    /// Huawei or the sandbox store, whose formats have no such field, is an error.
+    pub account_token: Option<String>,
+    /// Product type (consumable by default).
+    pub product_type: ProductType,
+    /// Subscriptions: end of the paid period, Unix milliseconds (in the past for a lapsed one);
+    /// `None`: [`DEFAULT_PERIOD_MS`] after the purchase. An App Store non-renewing
+    /// subscription never carries one (Apple signs none).
+    pub expires_at: Option<i64>,
+    /// Auto-renewable subscriptions: the renewal chain's id, the same for the first purchase
+    /// and every renewal (App Store `originalTransactionId`, Huawei `subscriptionId`, the
+    /// sandbox `original_transaction_id`; Play: the original `orderId`, from which the chain's
+    /// `purchaseToken` is derived and renewals' `orderId`s `ID..N` are made). `None`: a new
+    /// chain (App Store: the transaction's own id).
+    pub original_transaction_id: Option<String>,
 }
 
 impl Order {
@@ -134,6 +178,27 @@ impl Order {
             environment: Environment::Sandbox,
             quantity: 1,
             transaction_id: None,
+            account_token: None,
+            product_type: ProductType::Consumable,
+            expires_at: None,
+            original_transaction_id: None,
+        }
+    }
+
+    /// An auto-renewable subscription order of the chain `original_transaction_id` (a new
+    /// chain when `None`) whose period ends at `expires_at` (Unix ms).
+    pub fn subscription(
+        store: Store,
+        app_id: impl Into<String>,
+        product_id: impl Into<String>,
+        expires_at: i64,
+        original_transaction_id: Option<String>,
+    ) -> Order {
+        Order {
+            product_type: ProductType::AutoRenewableSubscription,
+            expires_at: Some(expires_at),
+            original_transaction_id,
+            ..Order::new(store, app_id, product_id)
         }
     }
 }

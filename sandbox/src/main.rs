@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use payseal_protocol::{Environment, Store};
 use payseal_sandbox::{
-    AppStoreNotification, Order, PurchaseState, SandboxError, SandboxStore, DEV_STORE_SUBDIR,
+    now_ms, AppStoreNotification, Order, ProductType, PurchaseState, SandboxError, SandboxStore,
+    DEV_STORE_SUBDIR,
 };
 
 /// PaySeal sandbox store: issues purchases in the real store formats, signed by test keys.
@@ -98,6 +99,51 @@ struct IssueArgs {
     /// Transaction id (Play/Huawei orderId, App Store transactionId); random when absent.
     #[arg(long)]
     transaction_id: Option<String>,
+    /// The app's account token: Play `obfuscatedAccountId` (1..=64 characters), App Store
+    /// `appAccountToken` (a UUID); absent when not given. Huawei and sandbox have no such field.
+    #[arg(long)]
+    account_token: Option<String>,
+    /// Product type.
+    #[arg(long = "type", value_enum, default_value = "consumable")]
+    product_type: TypeArg,
+    /// Subscriptions: the period ends this long from now (`30d`, `12h`, `90m`, `45s`; negative
+    /// for a lapsed one: `-1d`). Default 30 days.
+    #[arg(long, value_parser = parse_offset, allow_hyphen_values = true, conflicts_with = "expired")]
+    expires_in: Option<i64>,
+    /// Subscriptions: issue a lapsed period (it ended one day ago).
+    #[arg(long)]
+    expired: bool,
+    /// Auto-renewable subscriptions: issue a renewal of this chain (App Store
+    /// originalTransactionId, Huawei subscriptionId, sandbox original_transaction_id, Play: the
+    /// original orderId whose purchaseToken the renewals keep).
+    #[arg(long)]
+    original_transaction_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TypeArg {
+    Consumable,
+    NonConsumable,
+    /// Auto-renewable subscription.
+    Subscription,
+    NonRenewingSubscription,
+}
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// `30d`, `-1d`, `12h`, `90m`, `45s` → milliseconds.
+fn parse_offset(text: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?} is not a duration like 30d, -1d, 12h, 90m or 45s");
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let scale = match unit {
+        "d" => DAY_MS,
+        "h" => 60 * 60 * 1000,
+        "m" => 60 * 1000,
+        "s" => 1000,
+        _ => return Err(bad()),
+    };
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    n.checked_mul(scale).ok_or_else(bad)
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,6 +193,20 @@ fn order(store: Store, args: &IssueArgs) -> Order {
     };
     order.quantity = args.quantity;
     order.transaction_id = args.transaction_id.clone();
+    order.account_token = args.account_token.clone();
+    order.product_type = match args.product_type {
+        TypeArg::Consumable => ProductType::Consumable,
+        TypeArg::NonConsumable => ProductType::NonConsumable,
+        TypeArg::Subscription => ProductType::AutoRenewableSubscription,
+        TypeArg::NonRenewingSubscription => ProductType::NonRenewingSubscription,
+    };
+    let offset = if args.expired {
+        Some(-DAY_MS)
+    } else {
+        args.expires_in
+    };
+    order.expires_at = offset.map(|o| now_ms().saturating_add(o));
+    order.original_transaction_id = args.original_transaction_id.clone();
     order
 }
 
@@ -171,6 +231,15 @@ fn run(cli: Cli) -> Result<String, SandboxError> {
         Command::Sandbox(a) => (Store::Sandbox, a, false),
     };
     let order = order(store, args);
+    if !order.product_type.is_subscription()
+        && (order.expires_at.is_some() || order.original_transaction_id.is_some())
+    {
+        return Err(SandboxError::Unsupported(
+            "--expires-in, --expired and --original-transaction-id need --type subscription \
+             (or non-renewing-subscription)"
+                .into(),
+        ));
+    }
     let s = SandboxStore::open_or_create(&store_dir(&args.dir))?;
     let receipt = if pss {
         s.issue_huawei_pss(&order)?

@@ -79,6 +79,34 @@ fn issues_each_store_and_reuses_a_dev_state_dir() {
 }
 
 #[test]
+fn account_token_flag_reaches_the_purchase() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let token = "7e3fb20b-4cdb-47cc-936d-99d65f608138";
+    let base = [
+        "--dir",
+        d,
+        "--app",
+        "a",
+        "--product",
+        "p",
+        "--account-token",
+        token,
+    ];
+    let out = run(&[&["google-play"][..], &base].concat());
+    assert!(out.status.success(), "{out:?}");
+    let r: payseal_protocol::Receipt = serde_json::from_slice(&out.stdout).unwrap();
+    let payseal_protocol::Receipt::GooglePlay { purchase_data, .. } = r else {
+        panic!("not a Play receipt")
+    };
+    assert!(purchase_data.contains(&format!("\"obfuscatedAccountId\":\"{token}\"")));
+    // Huawei has no account field: a usage error naming the fields that exist.
+    let out = run(&[&["huawei"][..], &base].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("obfuscatedAccountId"));
+}
+
+#[test]
 fn usage_errors_exit_2_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
@@ -138,6 +166,156 @@ fn usage_errors_exit_2_with_a_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no pending transactions"), "{err}");
     assert!(out.stdout.is_empty());
+}
+
+/// The signed purchase JSON of a receipt (App Store: the JWS payload).
+fn signed_json(receipt: &Value) -> Value {
+    match receipt["store"].as_str().unwrap() {
+        "app_store" => jws_payload(receipt["jws"].as_str().unwrap()),
+        _ => serde_json::from_str(receipt["purchase_data"].as_str().unwrap()).unwrap(),
+    }
+}
+
+#[test]
+fn issues_current_expired_and_renewed_subscriptions_in_each_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let issue = |cmd: &str, extra: &[&str]| {
+        let mut args = vec![
+            cmd,
+            "--dir",
+            d,
+            "--app",
+            "dev.payseal.demo",
+            "--product",
+            "pro",
+        ];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(out.status.success(), "{cmd} {extra:?}: {out:?}");
+        let receipt: Value = serde_json::from_slice(&out.stdout).unwrap();
+        signed_json(&receipt)
+    };
+    let now = payseal_sandbox::now_ms();
+    let day = 24 * 60 * 60 * 1000_i64;
+    let near = |v: &Value, want: i64| {
+        let got = v.as_i64().unwrap_or_else(|| panic!("no expiry in {v}"));
+        assert!((got - want).abs() < 60_000, "{got} vs {want}");
+    };
+
+    let a = issue(
+        "app-store",
+        &["--type", "subscription", "--expires-in", "30d"],
+    );
+    assert_eq!(a["type"], "Auto-Renewable Subscription");
+    near(&a["expiresDate"], now + 30 * day);
+    assert_eq!(a["originalTransactionId"], a["transactionId"]);
+    let a = issue(
+        "app-store",
+        &[
+            "--type",
+            "subscription",
+            "--expires-in",
+            "-1d",
+            "--original-transaction-id",
+            "2000000001",
+        ],
+    );
+    near(&a["expiresDate"], now - day);
+    assert_eq!(a["originalTransactionId"], "2000000001");
+    assert_ne!(a["transactionId"], "2000000001");
+    assert_eq!(a["transactionReason"], "RENEWAL");
+    let a = issue("app-store", &["--type", "non-renewing-subscription"]);
+    assert_eq!(a["type"], "Non-Renewing Subscription");
+    assert!(a.get("expiresDate").is_none(), "Apple signs no expiry: {a}");
+
+    let h = issue(
+        "huawei",
+        &[
+            "--type",
+            "subscription",
+            "--expired",
+            "--original-transaction-id",
+            "77",
+        ],
+    );
+    assert_eq!(
+        (h["kind"].as_i64(), h["subscriptionId"].as_str()),
+        (Some(2), Some("77"))
+    );
+    near(&h["expirationDate"], now - day);
+    assert_eq!(h["subIsvalid"], false);
+    let h2 = issue(
+        "huawei",
+        &["--type", "subscription", "--original-transaction-id", "77"],
+    );
+    assert_eq!(h2["subIsvalid"], true);
+    near(&h2["expirationDate"], now + 30 * day);
+    assert_eq!(
+        h["purchaseToken"], h2["purchaseToken"],
+        "kept across renewals"
+    );
+    assert_ne!(h["orderId"], h2["orderId"]);
+
+    let s = issue(
+        "sandbox",
+        &["--type", "subscription", "--expires-in", "12h"],
+    );
+    assert_eq!(s["kind"], "subscription");
+    near(&s["expires_at"], now + 12 * 60 * 60 * 1000);
+    assert_eq!(s["original_transaction_id"], s["transaction_id"]);
+    assert!(issue("sandbox", &[]).get("kind").is_none(), "consumable");
+
+    let p1 = issue(
+        "google-play",
+        &[
+            "--type",
+            "subscription",
+            "--original-transaction-id",
+            "GPA.1-2-3-4",
+        ],
+    );
+    let p2 = issue(
+        "google-play",
+        &[
+            "--type",
+            "subscription",
+            "--original-transaction-id",
+            "GPA.1-2-3-4",
+        ],
+    );
+    assert_eq!(p1["autoRenewing"], true);
+    assert_eq!(p1["purchaseToken"], p2["purchaseToken"]);
+    assert!(p1["orderId"].as_str().unwrap().starts_with("GPA.1-2-3-4.."));
+    assert!(issue("google-play", &[]).get("autoRenewing").is_none());
+
+    // Expiry options need a subscription, and a duration must be one.
+    for extra in [
+        &["--expires-in", "30d"][..],
+        &["--expired"],
+        &["--original-transaction-id", "1"],
+    ] {
+        let mut args = vec!["app-store", "--dir", d, "--app", "a", "--product", "p"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--type subscription"));
+    }
+    let out = run(&[
+        "sandbox",
+        "--dir",
+        d,
+        "--app",
+        "a",
+        "--product",
+        "p",
+        "--type",
+        "subscription",
+        "--expires-in",
+        "soon",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a duration"));
 }
 
 /// The payload of a compact JWS (not verified: the verifier's tests verify these).

@@ -487,3 +487,57 @@ fn refunded_is_each_stores_own_signal_and_play_has_none() {
         other => panic!("expected Unsupported, got {other:?}"),
     }
 }
+
+#[test]
+fn account_tokens_are_carried_in_the_real_fields() {
+    let s = store();
+    // Play: obfuscatedAccountId, exactly as given, inside the signed JSON.
+    let mut order = Order::new(Store::GooglePlay, "com.example.game", "gems_100");
+    order.account_token = Some("a".repeat(64));
+    let Receipt::GooglePlay { purchase_data, .. } = s.issue(&order).unwrap() else {
+        panic!("play receipt expected");
+    };
+    let v: Value = serde_json::from_str(&purchase_data).unwrap();
+    assert_eq!(v["obfuscatedAccountId"], "a".repeat(64));
+    order.account_token = None;
+    let Receipt::GooglePlay { purchase_data, .. } = s.issue(&order).unwrap() else {
+        panic!("play receipt expected");
+    };
+    assert!(
+        !purchase_data.contains("obfuscatedAccountId"),
+        "{purchase_data}"
+    );
+    for bad in [String::new(), "a".repeat(65)] {
+        order.account_token = Some(bad);
+        assert!(matches!(s.issue(&order), Err(SandboxError::Unsupported(_))));
+    }
+
+    // App Store: appAccountToken, a UUID (written lowercase, as Apple's JSON has it).
+    let mut order = Order::new(Store::AppStore, "com.example.game", "gems_100");
+    order.account_token = Some("7E3FB20B-4CDB-47CC-936D-99D65F608138".into());
+    let Receipt::AppStore { jws } = s.issue(&order).unwrap() else {
+        panic!("app store receipt expected");
+    };
+    let (_, payload, _, _) = split_jws(&jws);
+    assert_eq!(
+        payload["appAccountToken"],
+        "7e3fb20b-4cdb-47cc-936d-99d65f608138"
+    );
+    order.account_token = Some("alice".into());
+    assert!(matches!(s.issue(&order), Err(SandboxError::Unsupported(_))));
+    order.account_token = None;
+    let Receipt::AppStore { jws } = s.issue(&order).unwrap() else {
+        panic!("app store receipt expected");
+    };
+    assert!(split_jws(&jws).1.get("appAccountToken").is_none());
+
+    // Huawei and the sandbox store have no such field.
+    for store_kind in [Store::Huawei, Store::Sandbox] {
+        let mut order = Order::new(store_kind, "com.example.game", "gems_100");
+        order.account_token = Some("7e3fb20b-4cdb-47cc-936d-99d65f608138".into());
+        assert!(
+            matches!(s.issue(&order), Err(SandboxError::Unsupported(_))),
+            "{store_kind}"
+        );
+    }
+}

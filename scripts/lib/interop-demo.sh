@@ -5,7 +5,12 @@
 #   reverify_tokens OUT    the demo's verifier started again on its state: the demo's Google Play
 #                          purchase verified again twice for its owner (token-7, token-8: paid /
 #                          repeat, fresh jtis) and a second purchase of the same product
-#                          (token-9: paid / first): the grant-by-purchase cases
+#                          (token-9: paid / first): the grant-by-purchase cases; then that second
+#                          purchase presented for a dearer product (token-10: not_paid /
+#                          wrong_product, the cheap-receipt substitution of issue 11); then an App
+#                          Store auto-renewable subscription current for 30 days (token-11: paid
+#                          / first, kind subscription, expires_at) and one that lapsed a year ago
+#                          (token-12: not_paid / expired, its expires_at in the past)
 #   demo_serve OUT PORT    `payseal-verifier serve` on OUT/state at 127.0.0.1:PORT (0 when it
 #                          answers, 1 when it exited: port taken); demo_stop stops it
 # shellcheck shell=bash
@@ -59,6 +64,40 @@ want = ("repeat", True) if receipt == "play" else ("first", False)
 print(f"{receipt + '.json, alice':<44} → {c['outcome']:<8} {c.get('redemption'):<17} tx={c['transaction_id']} jti={c['jti']}")
 if c["outcome"] != "paid" or (c.get("redemption"), same) != want or c["jti"] == first["jti"]:
     sys.exit(f"UNEXPECTED: wanted paid/{want[0]}, {'the' if want[1] else 'another'} purchase of token-1, a fresh jti")
+open(path, "w").write(verdict["token"])
+PY
+    n=$((n + 1))
+  done
+  v=$(target/debug/examples/submit --profile "$state/profile.json" --ca "$state/tls/cert.pem" --receipt "$state/play-2.json" --account alice --product gems_10000) ||
+    { demo_stop; fail "submit play-2.json for gems_10000 failed"; }
+  python3 - "$v" "$out/token-$n.jwt" <<'PY' || { demo_stop; exit 1; }
+import json, sys
+verdict, path = json.loads(sys.argv[1]), sys.argv[2]
+c = verdict["claims"]
+print(f"{'play-2.json, alice, for gems_10000':<44} → {c['outcome']:<8} {c.get('reason'):<17} product={c.get('product_id')} jti={c['jti']}")
+if (c["outcome"], c.get("reason"), c.get("product_id")) != ("not_paid", "wrong_product", "gems_100"):
+    sys.exit("UNEXPECTED: wanted not_paid/wrong_product for the gems_100 receipt")
+open(path, "w").write(verdict["token"])
+PY
+  n=$((n + 1))
+  step "re-verify: an App Store subscription current for 30 days and one that expired a year ago"
+  target/debug/payseal-sandbox app-store --dir "$state" --app "$DEMO_APP" --product pro_monthly \
+    --type subscription --expires-in 30d >"$state/subscription.json"
+  target/debug/payseal-sandbox app-store --dir "$state" --app "$DEMO_APP" --product pro_monthly \
+    --type subscription --expires-in -365d >"$state/subscription-lapsed.json"
+  for receipt in subscription subscription-lapsed; do
+    v=$(target/debug/examples/submit --profile "$state/profile.json" --ca "$state/tls/cert.pem" --receipt "$state/$receipt.json" --account alice) ||
+      { demo_stop; fail "submit $receipt.json failed"; }
+    python3 - "$v" "$out/token-$n.jwt" "$receipt" <<'PY' || { demo_stop; exit 1; }
+import json, sys, time
+verdict, path, receipt = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+c, now = verdict["claims"], time.time() * 1000
+print(f"{receipt + '.json, alice':<44} → {c['outcome']:<8} {c.get('redemption') or c.get('reason'):<17} kind={c.get('kind')} expires_at={c.get('expires_at')}")
+want = ("paid", "first") if receipt == "subscription" else ("not_paid", "expired")
+got = (c["outcome"], c.get("redemption") or c.get("reason"))
+end = c.get("expires_at")
+if got != want or c.get("kind") != "subscription" or not isinstance(end, int) or (end > now) != (want[0] == "paid"):
+    sys.exit(f"UNEXPECTED: wanted {want[0]}/{want[1]} with kind subscription and a {'future' if want[0] == 'paid' else 'past'} expires_at")
 open(path, "w").write(verdict["token"])
 PY
     n=$((n + 1))

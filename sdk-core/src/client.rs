@@ -24,7 +24,7 @@ use crate::config::{Config, ConfigError, Options};
 use crate::decision::{self, CheckedVerdict, DecisionError, Expected};
 use crate::error::PaySealErrorKind;
 use crate::log::{emit, printable, short, LogLevel};
-use crate::pending::{PendingError, PendingStore};
+use crate::pending::{PendingError, PendingRequest, PendingStore};
 use crate::tls::{self, TlsError};
 use crate::transport::{backoff_delay, Transport, TransportError};
 
@@ -290,6 +290,16 @@ pub(crate) fn validate_receipt(receipt: &Receipt, account_id: &str) -> Result<()
         .map_err(|e| ClientError::InvalidReceipt(e.to_string()))
 }
 
+/// [`validate_receipt`] plus the expected product id's wire rule, for a whole request.
+fn validate_request(request: &PendingRequest<'_>) -> Result<(), ClientError> {
+    validate_receipt(request.receipt, request.account_id)?;
+    match request.expected_product_id {
+        Some(product) => payseal_protocol::request::validate_product_id(product)
+            .map_err(|e| ClientError::InvalidReceipt(e.to_string())),
+        None => Ok(()),
+    }
+}
+
 impl Client {
     /// Parse the profile strictly, validate the options, build the pinned TLS client and
     /// open the pending directory. Nothing is sent.
@@ -339,24 +349,43 @@ impl Client {
         receipt: &Receipt,
         account_id: &str,
     ) -> Result<CheckedVerdict, ClientError> {
+        self.verify_product(receipt, account_id, None).await
+    }
+
+    /// [`Client::verify`] for the product the app sold: with `Some(product_id)`, a genuine
+    /// receipt for another product is `not_paid / wrong_product` and is not consumed (the
+    /// verifier refuses it before recording; the same receipt still pays for its own
+    /// product), and a `paid` verdict for another product is never `paid` here either
+    /// ([`decision`]). The product id is sent in the sealed request and kept in the pending
+    /// file, so a retry asks for the same product. `None` is [`Client::verify`].
+    pub async fn verify_product(
+        &self,
+        receipt: &Receipt,
+        account_id: &str,
+        expected_product_id: Option<&str>,
+    ) -> Result<CheckedVerdict, ClientError> {
         let app_id = self.config.options.app_id.clone();
-        self.verify_for(receipt, account_id, &app_id).await
+        let request = PendingRequest {
+            receipt,
+            account_id,
+            app_id: &app_id,
+            expected_product_id,
+        };
+        self.verify_for(&request).await
     }
 
     async fn verify_for(
         &self,
-        receipt: &Receipt,
-        account_id: &str,
-        app_id: &str,
+        request: &PendingRequest<'_>,
     ) -> Result<CheckedVerdict, ClientError> {
-        validate_receipt(receipt, account_id)?;
-        let hash = receipt.sha256_hex();
+        validate_request(request)?;
+        let hash = request.receipt.sha256_hex();
         let deadline = self.config.options.deadline;
         let mut attempts = 0u32;
         let started = Instant::now();
         let result = match tokio::time::timeout(
             deadline,
-            self.attempts(receipt, account_id, app_id, &hash, started, &mut attempts),
+            self.attempts(request, &hash, started, &mut attempts),
         )
         .await
         {
@@ -368,6 +397,14 @@ impl Client {
         };
         match result {
             Ok(verdict) => {
+                if verdict.product_overridden {
+                    emit(LogLevel::Warn, || {
+                        format!(
+                            "verdict for receipt {} is paid for another product than the expected one: not paid (wrong_product); the verifier ignored the expected product",
+                            short(&hash)
+                        )
+                    });
+                }
                 emit(LogLevel::Info, || {
                     format!(
                         "verdict for receipt {}: {} after {} attempt(s) in {} ms",
@@ -399,7 +436,7 @@ impl Client {
             }
             Err(ClientError::NoVerdict { cause, .. }) => {
                 let kind = cause.kind();
-                let kept = self.keep_pending(receipt, account_id, app_id, &hash, attempts, kind);
+                let kept = self.keep_pending(request, &hash, attempts, kind);
                 let err = ClientError::NoVerdict { cause, kept };
                 emit(LogLevel::Warn, || {
                     format!("no verdict for receipt {} ({kind}): {err}", short(&hash))
@@ -408,7 +445,7 @@ impl Client {
             }
             Err(e) if e.may_be_recorded() => {
                 let kind = e.kind();
-                let kept = self.keep_pending(receipt, account_id, app_id, &hash, attempts, kind);
+                let kept = self.keep_pending(request, &hash, attempts, kind);
                 let err = ClientError::AnswerRefused {
                     cause: Box::new(e),
                     kept,
@@ -454,9 +491,7 @@ impl Client {
     /// Synchronous on purpose: no `.await`, so a dropped future cannot interrupt it.
     fn keep_pending(
         &self,
-        receipt: &Receipt,
-        account_id: &str,
-        app_id: &str,
+        request: &PendingRequest<'_>,
         hash: &str,
         attempts: u32,
         kind: PaySealErrorKind,
@@ -465,7 +500,7 @@ impl Client {
             return Kept::NoPendingDir;
         };
         let now = self.clock.now_unix();
-        match store.record_failure(receipt, account_id, app_id, attempts, kind, now) {
+        match store.record(request, attempts, kind, now) {
             Ok(entry) => {
                 emit(LogLevel::Info, || {
                     format!(
@@ -487,9 +522,7 @@ impl Client {
 
     async fn attempts(
         &self,
-        receipt: &Receipt,
-        account_id: &str,
-        app_id: &str,
+        request: &PendingRequest<'_>,
         hash: &str,
         started: Instant,
         attempts: &mut u32,
@@ -506,7 +539,7 @@ impl Client {
                     short(hash)
                 )
             });
-            let err = match self.attempt(receipt, account_id, app_id, hash).await {
+            let err = match self.attempt(request, hash).await {
                 Ok(verdict) => return Ok(verdict),
                 Err(ClientError::Transport(t)) if t.is_retryable() => t,
                 Err(e) => return Err(e),
@@ -535,25 +568,24 @@ impl Client {
     /// One sealed request with a fresh nonce, its response opened and checked.
     async fn attempt(
         &self,
-        receipt: &Receipt,
-        account_id: &str,
-        app_id: &str,
+        request: &PendingRequest<'_>,
         hash: &str,
     ) -> Result<CheckedVerdict, ClientError> {
         let nonce = fresh_nonce()?;
-        let request = VerifyRequest {
+        let wire = VerifyRequest {
             v: PROTOCOL_VERSION,
             nonce: nonce.clone(),
-            app_id: app_id.to_string(),
-            account_id: account_id.to_string(),
-            receipt: receipt.clone(),
+            app_id: request.app_id.to_string(),
+            account_id: request.account_id.to_string(),
+            receipt: request.receipt.clone(),
             sdk: SdkInfo {
                 name: "payseal-sdk-core".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
             },
+            expected_product_id: request.expected_product_id.map(str::to_string),
         };
         let plaintext =
-            serde_json::to_vec(&request).map_err(|e| ClientError::Internal(e.to_string()))?;
+            serde_json::to_vec(&wire).map_err(|e| ClientError::Internal(e.to_string()))?;
         let (sealed, context) = seal_request(&self.config.key_config, &plaintext)
             .map_err(|e| ClientError::Internal(format!("sealing failed: {e}")))?;
         let body = self.transport.post(sealed).await?;
@@ -571,8 +603,9 @@ impl Client {
         let expected = Expected {
             nonce: &nonce,
             receipt_sha256: hash,
-            app_id,
-            account_id,
+            app_id: request.app_id,
+            account_id: request.account_id,
+            product_id: request.expected_product_id,
         };
         Ok(decision::check(
             &self.config.verdicts,
@@ -623,7 +656,13 @@ impl Client {
                 reports.push(self.unsent(hash, entry.account_id, entry.app_id, refusal.into()));
                 continue;
             }
-            if let Err(e) = validate_receipt(&entry.receipt, &entry.account_id) {
+            let request = PendingRequest {
+                receipt: &entry.receipt,
+                account_id: &entry.account_id,
+                app_id: &own_app,
+                expected_product_id: entry.expected_product_id.as_deref(),
+            };
+            if let Err(e) = validate_request(&request) {
                 let refusal = Refusal::Invalid(match e {
                     ClientError::InvalidReceipt(why) => why,
                     other => other.to_string(),
@@ -636,10 +675,7 @@ impl Client {
                     cause: cause.clone(),
                     kept: Kept::Saved,
                 }),
-                None => {
-                    self.verify_for(&entry.receipt, &entry.account_id, &own_app)
-                        .await
-                }
+                None => self.verify_for(&request).await,
             };
             if let Err(ClientError::NoVerdict { cause, .. }) = &result {
                 if cause.is_unreachable() {

@@ -11,9 +11,18 @@
 //! verifier has already recorded. `exp` is for the application server, whose clock is good.
 //! The skew between the device clock and the verdict's `iat` is measured and returned
 //! ([`CheckedVerdict::device_clock_skew_secs`]).
+//!
+//! The product (issue 11): when the app named the product it sold, a `paid` verdict for
+//! another product is never `paid` to the app. The verifier refuses such a receipt itself
+//! (`not_paid / wrong_product`, nothing recorded); a verifier that ignored the field (a bug,
+//! or a deployment older than it, which refuses the request instead) would still have signed
+//! an answer to *this* request, so it is not tampering: the checked verdict's claims say
+//! `not_paid / wrong_product` (redemption removed) and [`CheckedVerdict::product_overridden`]
+//! is set. The token stays the verifier's, as signed; an application server that checks the
+//! product too refuses it for the same reason.
 
 use payseal_protocol::verdict::{VerdictError, VerdictVerifier};
-use payseal_protocol::{Outcome, VerdictClaims};
+use payseal_protocol::{Outcome, Reason, VerdictClaims};
 
 /// What the SDK sent, which the verdict must echo.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +35,8 @@ pub struct Expected<'a> {
     pub app_id: &'a str,
     /// The account id sent.
     pub account_id: &'a str,
+    /// The product the app sold, when it named one.
+    pub product_id: Option<&'a str>,
 }
 
 /// Why a verdict is not an answer to the request.
@@ -62,6 +73,9 @@ pub struct CheckedVerdict {
     /// when the device clock is ahead of the verifier's, negative when behind (it includes
     /// the answer's travel time, usually well under a second).
     pub device_clock_skew_secs: i64,
+    /// Whether the SDK turned a `paid` verdict for another product than the expected one into
+    /// `not_paid / wrong_product` (the token itself still says `paid`).
+    pub product_overridden: bool,
 }
 
 impl CheckedVerdict {
@@ -81,7 +95,7 @@ pub fn check(
 ) -> Result<CheckedVerdict, DecisionError> {
     // Header, kid and signature as the verifier checks them, with no clock: any `iat`/`exp`
     // passes at `now = 0` with an unbounded skew.
-    let claims = verifier.clone().with_skew(i64::MAX).verify(token, 0)?;
+    let mut claims = verifier.clone().with_skew(i64::MAX).verify(token, 0)?;
     if claims.nonce != expected.nonce {
         return Err(DecisionError::Nonce);
     }
@@ -104,11 +118,23 @@ pub fn check(
         }
         _ => {}
     }
+    let product_overridden = match expected.product_id {
+        Some(product) => {
+            claims.outcome == Outcome::Paid && claims.product_id.as_deref() != Some(product)
+        }
+        None => false,
+    };
+    if product_overridden {
+        claims.outcome = Outcome::NotPaid;
+        claims.reason = Some(Reason::WrongProduct);
+        claims.redemption = None;
+    }
     let device_clock_skew_secs = device_now.saturating_sub(claims.iat);
     Ok(CheckedVerdict {
         claims,
         token: token.to_string(),
         device_clock_skew_secs,
+        product_overridden,
     })
 }
 
@@ -116,7 +142,7 @@ pub fn check(
 mod tests {
     use super::*;
     use payseal_protocol::verdict::VerdictSigningKey;
-    use payseal_protocol::{Environment, Reason, Redemption, Store};
+    use payseal_protocol::{Environment, Redemption, Store};
 
     const NOW: i64 = 1_760_000_000;
 
@@ -151,6 +177,7 @@ mod tests {
             receipt_sha256: &c.receipt_sha256,
             app_id: &c.app,
             account_id: &c.sub,
+            product_id: None,
         }
     }
 
@@ -290,5 +317,43 @@ mod tests {
             check(&verifier, &token, &expected(&c), NOW),
             Err(DecisionError::Inconsistent(_))
         ));
+    }
+
+    #[test]
+    fn a_paid_verdict_for_another_product_is_not_paid_to_the_app() {
+        let key = key();
+        let verifier = VerdictVerifier::new(vec![key.public_key()]);
+        let c = claims(); // paid, gems_100
+        let token = key.sign(&c).unwrap();
+        // Asked for the same product: paid, untouched.
+        let mut e = expected(&c);
+        e.product_id = Some("gems_100");
+        let checked = check(&verifier, &token, &e, NOW).unwrap();
+        assert!(checked.is_paid() && !checked.product_overridden);
+        assert_eq!(checked.claims, c);
+        // Asked for another: a typed not_paid, not an error; the token is the verifier's.
+        e.product_id = Some("gems_10000");
+        let checked = check(&verifier, &token, &e, NOW).unwrap();
+        assert!(!checked.is_paid());
+        assert!(checked.product_overridden);
+        assert_eq!(checked.claims.reason, Some(Reason::WrongProduct));
+        assert_eq!(checked.claims.redemption, None);
+        assert_eq!(checked.claims.product_id.as_deref(), Some("gems_100"));
+        assert_eq!(checked.token, token);
+        // A paid verdict without a product id is not the expected product either.
+        let mut bare = claims();
+        bare.product_id = None;
+        let token = key.sign(&bare).unwrap();
+        let checked = check(&verifier, &token, &e, NOW).unwrap();
+        assert_eq!(checked.claims.reason, Some(Reason::WrongProduct));
+        // A not_paid verdict keeps the verifier's reason, whatever its product.
+        let mut refused = claims();
+        refused.outcome = Outcome::NotPaid;
+        refused.reason = Some(Reason::AlreadyRedeemed);
+        refused.redemption = None;
+        let token = key.sign(&refused).unwrap();
+        let checked = check(&verifier, &token, &e, NOW).unwrap();
+        assert_eq!(checked.claims.reason, Some(Reason::AlreadyRedeemed));
+        assert!(!checked.product_overridden);
     }
 }

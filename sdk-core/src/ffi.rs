@@ -21,7 +21,7 @@ use crate::transport::TransportError;
 
 pub use proto::Environment as StoreEnvironment;
 pub use proto::Reason as NotPaidReason;
-pub use proto::{HuaweiAlgorithm, Receipt, Redemption, Store};
+pub use proto::{HuaweiAlgorithm, PurchaseKind, Receipt, Redemption, Store};
 
 /// The one mapping from the layers' errors to the app's: [`ClientError::kind`].
 impl From<ClientError> for PaySealError {
@@ -179,6 +179,29 @@ pub fn receipt_sha256(receipt: Receipt) -> String {
     receipt.sha256_hex()
 }
 
+/// The account token to give the store at purchase time for `account_id`, so the verifier can
+/// tell the purchase is this account's: the UUIDv5 of the account id in the app's
+/// `namespace` (the verifier's `[apps."ID".account_binding]`, scheme `uuid_v5`), lowercase
+/// hyphenated. Set it as StoreKit 2's `Product.PurchaseOption.appAccountToken(UUID(uuidString:)!)`
+/// or Play Billing's `setObfuscatedAccountId(token)`. `InvalidProfile` when `namespace` is not a
+/// UUID.
+#[uniffi::export]
+pub fn account_token_uuid_v5(
+    namespace: String,
+    account_id: String,
+) -> Result<String, PaySealError> {
+    proto::AccountBinding::uuid_v5(&namespace)
+        .map(|b| b.token(&account_id))
+        .map_err(|e| PaySealError::new(PaySealErrorKind::InvalidProfile, e.to_string()))
+}
+
+/// The `sha256_hex` account token for `account_id` (Play `setObfuscatedAccountId` only: the
+/// App Store's `appAccountToken` must be a UUID): lowercase hex SHA-256 of the account id.
+#[uniffi::export]
+pub fn account_token_sha256_hex(account_id: String) -> String {
+    proto::AccountBinding::Sha256Hex.token(&account_id)
+}
+
 /// The SDK's version.
 #[uniffi::export]
 pub fn sdk_version() -> String {
@@ -248,6 +271,17 @@ pub enum Redemption {
     Repeat,
 }
 
+/// What kind of purchase the store says it is (the verdict's `kind`).
+#[uniffi::remote(Enum)]
+pub enum PurchaseKind {
+    /// Used up once delivered (coins, gems).
+    Consumable,
+    /// Bought once, kept forever (a level pack, "remove ads").
+    NonConsumable,
+    /// Access for a period: until `subscription_expires_at` when the store signed one.
+    Subscription,
+}
+
 /// A checked verdict: signed by a profile key, the answer to this request (it echoes the
 /// request's nonce, receipt hash, app and account). The device clock is not used to refuse
 /// it; its skew is reported in `device_clock_skew_secs`.
@@ -275,8 +309,17 @@ pub struct Verdict {
     pub purchased_at: Option<i64>,
     /// Verdict issue time, Unix seconds.
     pub issued_at: i64,
-    /// Verdict token expiry, Unix seconds.
+    /// Verdict token expiry (`exp`), Unix seconds: how long this *token* may be forwarded
+    /// and accepted. Not the subscription's end: see `subscription_expires_at`.
     pub expires_at: i64,
+    /// Consumable / non-consumable / subscription, when the store says (Play one-time
+    /// products: absent).
+    pub kind: Option<PurchaseKind>,
+    /// Subscriptions: end of the paid period, Unix **milliseconds** (the verdict's
+    /// `expires_at` claim), when the store signed one (App Store auto-renewable, Huawei,
+    /// sandbox; not Play nor App Store non-renewing). A paid verdict's is always in the future
+    /// at the verifier's clock; on `Expired`, it says when the period ended.
+    pub subscription_expires_at: Option<i64>,
     /// Verdict id (`jti`).
     pub verdict_id: String,
     /// `receipt_sha256` of the receipt.
@@ -308,6 +351,8 @@ impl From<CheckedVerdict> for Verdict {
             purchased_at: c.purchased_at,
             issued_at: c.iat,
             expires_at: c.exp,
+            kind: c.kind,
+            subscription_expires_at: c.expires_at,
             verdict_id: c.jti,
             receipt_sha256: c.receipt_sha256,
             account_id: c.sub,
@@ -415,8 +460,12 @@ async fn verify_task(
     client: Arc<Client>,
     receipt: proto::Receipt,
     account_id: String,
+    expected_product_id: Option<String>,
 ) -> Result<Verdict, PaySealError> {
-    Ok(client.verify(&receipt, &account_id).await?.into())
+    Ok(client
+        .verify_product(&receipt, &account_id, expected_product_id.as_deref())
+        .await?
+        .into())
 }
 
 async fn retry_task(client: Arc<Client>) -> Result<Vec<PendingResult>, PaySealError> {
@@ -463,24 +512,39 @@ impl PaySeal {
 
     /// Verify a purchase for `account_id`: a checked verdict, paid or not, or an error.
     /// Network, timeout and 5xx failures keep the receipt pending before returning.
-    pub async fn verify(
+    /// `expected_product_id` (default none): the product the app sold; a genuine receipt for
+    /// another product is then not paid (`WrongProduct`) and not consumed
+    /// ([`Client::verify_product`]). Kotlin and Swift call it `verify` (the product
+    /// optional, so calls written before it existed compile unchanged); from Rust,
+    /// [`PaySeal::verify`] is the two-argument form.
+    #[uniffi::method(name = "verify", default(expected_product_id = None))]
+    pub async fn verify_product(
         &self,
         receipt: Receipt,
         account_id: String,
+        expected_product_id: Option<String>,
     ) -> Result<Verdict, PaySealError> {
         on_runtime(self.client.clone(), move |client| {
-            verify_task(client, receipt, account_id)
+            verify_task(client, receipt, account_id, expected_product_id)
         })
         .await
     }
 
-    /// [`PaySeal::verify`] for callers without coroutines or async (blocks the thread).
-    pub fn verify_blocking(
+    /// [`PaySeal::verify_product`] for callers without coroutines or async (blocks the
+    /// thread); `verifyBlocking` in Kotlin and Swift.
+    #[uniffi::method(name = "verify_blocking", default(expected_product_id = None))]
+    pub fn verify_product_blocking(
         &self,
         receipt: Receipt,
         account_id: String,
+        expected_product_id: Option<String>,
     ) -> Result<Verdict, PaySealError> {
-        blocking(verify_task(self.client.clone(), receipt, account_id))
+        blocking(verify_task(
+            self.client.clone(),
+            receipt,
+            account_id,
+            expected_product_id,
+        ))
     }
 
     /// Verify the pending receipts again; verified ones are removed.
@@ -506,6 +570,25 @@ impl PaySeal {
 }
 
 impl PaySeal {
+    /// Verify a purchase for `account_id` without naming the product
+    /// ([`PaySeal::verify_product`] with none; the foreign `verify` with its default).
+    pub async fn verify(
+        &self,
+        receipt: Receipt,
+        account_id: String,
+    ) -> Result<Verdict, PaySealError> {
+        self.verify_product(receipt, account_id, None).await
+    }
+
+    /// [`PaySeal::verify`], blocking.
+    pub fn verify_blocking(
+        &self,
+        receipt: Receipt,
+        account_id: String,
+    ) -> Result<Verdict, PaySealError> {
+        self.verify_product_blocking(receipt, account_id, None)
+    }
+
     /// The Rust client behind this object.
     pub fn client(&self) -> &Client {
         &self.client
@@ -536,6 +619,26 @@ mod tests {
         let back: Receipt = serde_json::from_str(&receipt_to_json(r.clone())).unwrap();
         assert_eq!(back, r);
         assert_eq!(receipt_sha256(r), back.sha256_hex());
+    }
+
+    #[test]
+    fn account_tokens_are_the_protocol_derivations() {
+        let ns = "5d0e6c1a-8f3b-4e27-9a64-2c71b0f4d9e8";
+        let t = account_token_uuid_v5(ns.into(), "alice".into()).unwrap();
+        assert_eq!(
+            t,
+            proto::AccountBinding::uuid_v5(ns).unwrap().token("alice")
+        );
+        assert_eq!(
+            account_token_uuid_v5("nope".into(), "alice".into())
+                .unwrap_err()
+                .kind(),
+            PaySealErrorKind::InvalidProfile
+        );
+        assert_eq!(
+            account_token_sha256_hex("abc".into()),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -39,7 +39,10 @@
 //! options.pending_dir = Some("/data/app/files/payseal-pending".into());
 //! let client = Client::new(profile_json, options)?; // InvalidProfile-type errors here
 //! let receipt = Receipt::GooglePlay { purchase_data: purchase_json, signature };
-//! let verdict = client.verify(&receipt, "account-42").await?;
+//! // With the product the app sold: a genuine receipt for another one is not paid.
+//! let verdict = client
+//!     .verify_product(&receipt, "account-42", Some("gems_1000"))
+//!     .await?;
 //! if verdict.is_paid() {
 //!     // deliver, and send `verdict.token` to the application server
 //! }
@@ -49,13 +52,16 @@
 //! ## From Kotlin and Swift
 //! The UniFFI surface is the [`ffi`] namespace (plus [`set_logger`]): Kotlin (`dev.payseal`) and Swift
 //! (module `PaySeal`) call `PaySeal(profileJson, PaySealOptions(appId = ...))`, then the
-//! suspend / `async` `verify(receipt, accountId)` (or `verifyBlocking` from Java), which
+//! suspend / `async` `verify(receipt, accountId, expectedProductId)` (the product optional,
+//! default none; or `verifyBlocking` from Java), which
 //! returns a `Verdict` (`paid`, `reason`, `redemption`, `environment` as a
 //! `StoreEnvironment`, `token`, `deviceClockSkewSecs`, ...) or throws a
 //! `PaySealException` / `PaySealError` (`InvalidProfile`, `InvalidReceipt`, `Network`,
 //! `Timeout`, `PinMismatch`, `Tampered`, `ServerRejected`, `Internal`: the one vocabulary of
 //! [`PaySealErrorKind`], also in pending results, pending files and logs). `retryPending()`,
-//! `pendingCount()`, `receiptFromJson(json)` and `setLogger(logger)` complete it. Bindings
+//! `pendingCount()`, `receiptFromJson(json)`, `setLogger(logger)` and the account token
+//! helpers `accountTokenUuidV5(namespace, accountId)` / `accountTokenSha256Hex(accountId)`
+//! (the store's `appAccountToken` / `obfuscatedAccountId` at purchase time) complete it. Bindings
 //! are generated in library mode by the workspace's `uniffi-bindgen` with the root
 //! `uniffi.toml`.
 //!
@@ -92,8 +98,9 @@ pub use config::{ConfigError, Options, RetryPolicy};
 pub use decision::{check as check_verdict, CheckedVerdict, DecisionError, Expected};
 pub use error::{PaySealError, PaySealErrorKind};
 pub use ffi::{
-    default_options, receipt_from_json, receipt_sha256, receipt_to_json, PaySeal, PaySealOptions,
-    PendingOutcome, PendingResult, Verdict,
+    account_token_sha256_hex, account_token_uuid_v5, default_options, receipt_from_json,
+    receipt_sha256, receipt_to_json, PaySeal, PaySealOptions, PendingOutcome, PendingResult,
+    Verdict,
 };
 pub use log::{clear_logger, set_logger, LogLevel, PaySealLogger};
 pub use pending::{PendingEntry, PendingError, PendingStore};

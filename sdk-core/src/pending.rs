@@ -75,6 +75,23 @@ pub struct PendingEntry {
     pub attempts: u32,
     /// The kind of the last failure (`network`, `timeout`, `server_rejected`, `tampered`, ...).
     pub last_error: PaySealErrorKind,
+    /// The product the app sold, when it named one: a retry sends it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_product_id: Option<String>,
+}
+
+/// What a pending file keeps of a request: the receipt, who bought it, for which app and, when
+/// the app named it, which product.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingRequest<'a> {
+    /// The store receipt.
+    pub receipt: &'a Receipt,
+    /// The account that bought it.
+    pub account_id: &'a str,
+    /// The app id.
+    pub app_id: &'a str,
+    /// The product the app sold, if it named one.
+    pub expected_product_id: Option<&'a str>,
 }
 
 impl PendingEntry {
@@ -96,6 +113,11 @@ impl PendingEntry {
 ///   "first_attempt_at": 1760000000, "last_attempt_at": 1760000060, "attempts": 3,
 ///   "last_error": "network" }
 /// ```
+///
+/// When the app named the product it sold (`verify` with an expected product id), the file
+/// also holds `"expected_product_id": "gems_1000"`, so that a retry asks for the same product.
+/// Without one the key is absent: files written before the field existed read as before, and
+/// the format number stays 1.
 ///
 /// That is the store-signed purchase data the app already holds (and the store's own
 /// library also keeps until the purchase is acknowledged), the app's opaque account id, the
@@ -183,8 +205,8 @@ impl PendingStore {
         Ok(Some(entry))
     }
 
-    /// Record a failed verification: creates the entry, or updates it (same receipt: the
-    /// first attempt time is kept, attempts add up, account and app are the latest call's).
+    /// Record a failed verification of a request without an expected product
+    /// ([`PendingStore::record`]).
     pub fn record_failure(
         &self,
         receipt: &Receipt,
@@ -194,13 +216,33 @@ impl PendingStore {
         error_kind: PaySealErrorKind,
         now: i64,
     ) -> Result<PendingEntry, PendingError> {
-        let hash = receipt.sha256_hex();
+        let request = PendingRequest {
+            receipt,
+            account_id,
+            app_id,
+            expected_product_id: None,
+        };
+        self.record(&request, attempts, error_kind, now)
+    }
+
+    /// Record a failed verification: creates the entry, or updates it (same receipt: the
+    /// first attempt time is kept, attempts add up, account, app and expected product are the
+    /// latest call's).
+    pub fn record(
+        &self,
+        request: &PendingRequest<'_>,
+        attempts: u32,
+        error_kind: PaySealErrorKind,
+        now: i64,
+    ) -> Result<PendingEntry, PendingError> {
+        let hash = request.receipt.sha256_hex();
         let previous = self.get(&hash).ok().flatten();
         let entry = PendingEntry {
             format: PENDING_FORMAT,
-            receipt: receipt.clone(),
-            account_id: account_id.to_string(),
-            app_id: app_id.to_string(),
+            receipt: request.receipt.clone(),
+            account_id: request.account_id.to_string(),
+            app_id: request.app_id.to_string(),
+            expected_product_id: request.expected_product_id.map(str::to_string),
             first_attempt_at: previous.as_ref().map_or(now, |p| p.first_attempt_at),
             last_attempt_at: now,
             attempts: previous
@@ -347,6 +389,52 @@ mod tests {
         assert!(store.remove(&r.sha256_hex()).unwrap());
         assert!(!store.remove(&r.sha256_hex()).unwrap());
         assert_eq!(store.hashes().unwrap(), vec![receipt(2).sha256_hex()]);
+    }
+
+    #[test]
+    fn the_expected_product_is_kept_and_old_files_read_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PendingStore::open(dir.path()).unwrap();
+        let r = receipt(4);
+        let request = PendingRequest {
+            receipt: &r,
+            account_id: "alice",
+            app_id: "app",
+            expected_product_id: Some("gems_1000"),
+        };
+        let e = store
+            .record(&request, 1, PaySealErrorKind::Network, 10)
+            .unwrap();
+        assert_eq!(e.expected_product_id.as_deref(), Some("gems_1000"));
+        assert_eq!(store.get(&r.sha256_hex()).unwrap(), Some(e));
+        let text = fs::read_to_string(dir.path().join(format!("{}.json", r.sha256_hex()))).unwrap();
+        assert!(
+            text.contains("\"expected_product_id\": \"gems_1000\""),
+            "{text}"
+        );
+
+        // A file written before the field existed (format 1, no key) reads as before, and a
+        // file for a request without a product does not grow the key.
+        let old = receipt(5);
+        let json = serde_json::json!({
+            "format": 1, "receipt": old, "account_id": "bob", "app_id": "app",
+            "first_attempt_at": 1, "last_attempt_at": 2, "attempts": 1, "last_error": "network"
+        });
+        fs::write(
+            dir.path().join(format!("{}.json", old.sha256_hex())),
+            json.to_string(),
+        )
+        .unwrap();
+        let read = store.get(&old.sha256_hex()).unwrap().unwrap();
+        assert_eq!(read.expected_product_id, None);
+        assert_eq!(read.account_id, "bob");
+        let e = store
+            .record_failure(&old, "bob", "app", 1, PaySealErrorKind::Timeout, 3)
+            .unwrap();
+        assert_eq!((e.attempts, e.expected_product_id), (2, None));
+        let text =
+            fs::read_to_string(dir.path().join(format!("{}.json", old.sha256_hex()))).unwrap();
+        assert!(!text.contains("expected_product_id"), "{text}");
     }
 
     #[test]

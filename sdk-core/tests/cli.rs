@@ -83,6 +83,13 @@ async fn verify_prints_the_verdict_and_exits_by_outcome() {
         a
     };
 
+    // For another product first: not paid (exit 1), wrong_product, and not consumed.
+    let mut for_other = args(&genuine, "alice", true);
+    for_other.extend(["--product".to_string(), "coins_1000".into()]);
+    let (code, json) = run(for_other).await;
+    assert_eq!(code, 1, "{json}");
+    assert_eq!(json["reason"], "wrong_product");
+
     let (code, json) = run(args(&genuine, "alice", true)).await;
     assert_eq!(code, 0, "{json}");
     assert_eq!(json["paid"], true);

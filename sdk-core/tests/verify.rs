@@ -425,6 +425,7 @@ async fn status_of_direct_request(verifier: &TestVerifier, account_id: &str) -> 
             name: "direct".into(),
             version: "0".into(),
         },
+        expected_product_id: None,
     };
     let (sealed, _) = payseal_protocol::envelope::seal_request(
         &profile.key_config,

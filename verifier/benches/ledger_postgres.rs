@@ -27,6 +27,7 @@ fn request(key: String) -> RedemptionRequest {
         receipt_sha256: "ab".repeat(32),
         verdict_id: "00000000-0000-4000-8000-000000000000".into(),
         now_ms: 1_700_000_000_000,
+        expires_at_ms: None,
     }
 }
 

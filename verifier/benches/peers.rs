@@ -82,6 +82,7 @@ fn peers(c: &mut Criterion) {
         }),
         huawei: None,
         sandbox: None,
+        account_binding: None,
     };
     let roots = vec![inputs.root_der.clone()];
     let anchors = TrustAnchors::new(roots.clone()).unwrap();

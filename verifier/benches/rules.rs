@@ -43,6 +43,7 @@ fn rules(c: &mut Criterion) {
         sandbox: Some(SandboxRules {
             public_key: ed25519_dalek::VerifyingKey::from_bytes(&ed).unwrap(),
         }),
+        account_binding: None,
     };
     let roots = vec![store.app_store_chain().root];
     let anchors = TrustAnchors::new(roots.clone()).unwrap();

@@ -42,6 +42,7 @@ fn service(c: &mut Criterion) {
                 name: "bench".into(),
                 version: "0".into(),
             },
+            expected_product_id: None,
         };
         envelope::seal_request(&key_config, &serde_json::to_vec(&request).unwrap())
             .unwrap()

@@ -87,6 +87,7 @@ async fn run() -> Result<(), String> {
                 name: "payseal-load".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
             },
+            expected_product_id: None,
         };
         let plaintext = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
         let (body, context) = seal_request(&key_config, &plaintext).map_err(|e| e.to_string())?;

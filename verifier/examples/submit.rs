@@ -7,7 +7,8 @@
 //!
 //! ```text
 //! cargo run -p payseal-verifier --example submit -- \
-//!     --profile STATE/profile.json --ca STATE/tls/cert.pem --receipt r.json --account alice
+//!     --profile STATE/profile.json --ca STATE/tls/cert.pem --receipt r.json --account alice \
+//!     [--app APP] [--product EXPECTED_PRODUCT_ID]
 //! ```
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -60,6 +61,7 @@ async fn run() -> Result<(), String> {
             name: "payseal-demo-submit".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         },
+        expected_product_id: arg(&args, "--product").ok(),
     };
     let plaintext = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
     let (sealed, context) =

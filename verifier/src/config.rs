@@ -25,14 +25,14 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use payseal_protocol::Environment;
+use payseal_protocol::{AccountBinding, Environment};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::ledger::{self, Backend, LedgerOptions, Password};
 use crate::rules::{
-    AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, RsaPublicKey, SandboxRules,
-    TrustAnchorError, TrustAnchors,
+    AccountBindingRules, AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, RsaPublicKey,
+    SandboxRules, TrustAnchorError, TrustAnchors,
 };
 use crate::settings::{Limits, OfflineSettings, Settings, TlsFiles};
 
@@ -230,6 +230,24 @@ struct RawApp {
     huawei: Option<RawHuaweiApp>,
     sandbox: Option<RawSandbox>,
     webhook: Option<RawWebhook>,
+    account_binding: Option<RawAccountBinding>,
+}
+
+/// `[apps."ID".account_binding]`: how the app derives its store account tokens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccountBinding {
+    scheme: RawBindingScheme,
+    namespace: Option<String>,
+    #[serde(default)]
+    required: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawBindingScheme {
+    UuidV5,
+    Sha256Hex,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1226,6 +1244,14 @@ impl Resolver {
                 })
             }
         };
+        let account_binding = match &app.account_binding {
+            None => None,
+            Some(b) => Some(AccountBindingRules {
+                scheme: binding_scheme(b, app_store.is_some())
+                    .map_err(|(key, r)| self.invalid(k(&format!("account_binding.{key}")), r))?,
+                required: b.required,
+            }),
+        };
         Ok(AppRules {
             app_id: app_id.to_string(),
             environments: app.environments.clone(),
@@ -1233,7 +1259,34 @@ impl Resolver {
             app_store,
             huawei,
             sandbox,
+            account_binding,
         })
+    }
+}
+
+/// The account binding scheme of `[apps."ID".account_binding]` (the failing key and why).
+fn binding_scheme(
+    b: &RawAccountBinding,
+    sells_on_app_store: bool,
+) -> Result<AccountBinding, (&'static str, String)> {
+    match (b.scheme, &b.namespace) {
+        (RawBindingScheme::UuidV5, Some(ns)) => {
+            AccountBinding::uuid_v5(ns).map_err(|e| ("namespace", e.to_string()))
+        }
+        (RawBindingScheme::UuidV5, None) => Err((
+            "namespace",
+            "uuid_v5 needs the app's namespace UUID (the one its apps derive tokens in)".into(),
+        )),
+        (RawBindingScheme::Sha256Hex, Some(_)) => Err((
+            "namespace",
+            "sha256_hex takes no namespace (it is the plain SHA-256 of the account id)".into(),
+        )),
+        (RawBindingScheme::Sha256Hex, None) if sells_on_app_store => Err((
+            "scheme",
+            "the App Store's appAccountToken is a UUID: use \"uuid_v5\" for an app that sells there"
+                .into(),
+        )),
+        (RawBindingScheme::Sha256Hex, None) => Ok(AccountBinding::Sha256Hex),
     }
 }
 

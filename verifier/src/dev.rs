@@ -6,7 +6,9 @@
 //! - `DIR/tls/cert.pem` + `DIR/tls/key.pem` (self-signed for `localhost`, `127.0.0.1`, `::1`)
 //!   and `DIR/tls/backup-key.pem` (a spare TLS key whose pin the profile carries);
 //! - `DIR/sandbox-store/` (the sandbox store's keys and App Store test CA);
-//! - `DIR/verifier.toml` with one app, `dev.payseal.demo`, for all four stores;
+//! - `DIR/verifier.toml` with one app, `dev.payseal.demo`, for all four stores, binding
+//!   purchases to accounts with UUIDv5 tokens in [`DEV_ACCOUNT_NAMESPACE`] (not required:
+//!   purchases without a token still pay);
 //! - `DIR/ledger.db` (with its `-wal` and `-shm` files) mode 0600, when the server opens it;
 //!
 //! and on every run writes `DIR/profile.json`. A later run reuses all of it (including any
@@ -24,6 +26,10 @@ use crate::tls::{self, TlsError};
 
 /// The app id dev mode configures.
 pub const DEV_APP_ID: &str = "dev.payseal.demo";
+/// The account binding namespace of the dev app (`uuid_v5`): a Play `obfuscatedAccountId` or
+/// App Store `appAccountToken` set to the UUIDv5 of an account id in it binds the purchase to
+/// that account. Development only; pick your own for a real app.
+pub const DEV_ACCOUNT_NAMESPACE: &str = "5d0e6c1a-8f3b-4e27-9a64-2c71b0f4d9e8";
 /// The configuration file dev mode writes into the state directory.
 pub const CONFIG_FILE: &str = "verifier.toml";
 /// The profile file dev mode writes into the state directory.
@@ -235,6 +241,13 @@ public_key = {hw}
 
 [apps.{app_q}.sandbox]
 public_key = {sb}
+
+# Purchases whose store account token (Play obfuscatedAccountId, App Store appAccountToken) is
+# not the UUIDv5 of the request's account id in this namespace are not_paid / wrong_account.
+[apps.{app_q}.account_binding]
+scheme = "uuid_v5"
+namespace = {ns}
+required = false
 "#,
         listen = toml_str(&listen.to_string()),
         backup_pin = toml_str(backup_pin),
@@ -244,6 +257,7 @@ public_key = {sb}
         gp = toml_str(&store.google_play_public_key()),
         hw = toml_str(&store.huawei_public_key()),
         sb = toml_str(&store.sandbox_public_key()),
+        ns = toml_str(DEV_ACCOUNT_NAMESPACE),
     )
 }
 

@@ -10,6 +10,19 @@
 //! revoked ([`revoke`]) and a `purchase.revoked` event is enqueued in the same transaction; from
 //! then on the transaction is `not_paid / revoked` for everyone, the owner included. A revoked
 //! transaction that was never redeemed records nothing.
+//!
+//! Product and account binding ([`rules::binding`]): a paid receipt whose store account token
+//! is another account's (`wrong_account`), or whose product is not the request's
+//! `expected_product_id` (`wrong_product`), is refused before the ledger is touched: no
+//! redemption, no webhook, and the receipt still works for its own account and product. The
+//! ledger is not read either, so a receipt this account already redeemed and now presents for
+//! another product is `wrong_product` too (never `repeat`), and nothing changes.
+//! transaction that was never redeemed records nothing. A revoked subscription transaction
+//! revokes its renewal chain's row (its ledger key).
+//!
+//! Subscriptions: the store rule decides expiry (`not_paid / expired`, nothing recorded); a
+//! current one is redeemed under its chain's key with its period end, and the verdict carries
+//! `kind` and `expires_at` (the presented transaction's period end, Unix ms).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,7 +39,9 @@ use crate::ledger::{
     Ledger, LedgerError, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions,
     RevocationRequest, RevokeNotice, RevokeOutcome,
 };
-use crate::rules::{self, AppRules, PartialPurchase, Purchase, Rejection, TrustAnchors};
+use crate::rules::{
+    self, AppRules, Expectation, PartialPurchase, Purchase, Rejection, TrustAnchors,
+};
 use crate::settings::{OfflineSettings, Settings};
 
 pub use payseal_protocol::request::{MAX_ID_BYTES, MAX_NONCE_BYTES};
@@ -146,17 +161,27 @@ impl Verifier {
         let Some(app) = self.settings.apps.get(&request.app_id) else {
             return Ok(not_paid(claims, Reason::UnknownApp, None));
         };
-        let purchase = match check(app, &self.settings.anchors, &request.receipt, now_ms) {
+        let expected = Expectation {
+            account_id: &request.account_id,
+            product_id: request.expected_product_id.as_deref(),
+        };
+        let purchase = match rules::check_request(
+            &request.receipt,
+            app,
+            &self.settings.anchors,
+            now_ms,
+            &expected,
+        ) {
             Ok(p) => p,
             Err(rejection) => {
                 // The store's signed data says it was refunded or revoked: if it was redeemed,
-                // record that (the ledger key is the signed transaction id: `transactionId`,
-                // Huawei's `orderId`, the sandbox `transaction_id`).
+                // record that (the ledger key read from the signed data: `transactionId`,
+                // Huawei's `orderId`, the sandbox `transaction_id`, or a subscription's chain).
                 let store = request.receipt.store();
                 if let (Reason::Revoked, Some(why), Some(key)) = (
                     rejection.reason,
                     store_revocation(store),
-                    &rejection.partial.transaction_id,
+                    &rejection.partial.transaction_key,
                 ) {
                     let outcome = revoke(
                         &self.settings,
@@ -173,7 +198,11 @@ impl Verifier {
                             "redeemed transaction revoked by the store");
                     }
                 }
-                return Ok(not_paid(claims, rejection.reason, Some(&rejection.partial)));
+                return Ok(not_paid(
+                    claims,
+                    rejection.reason,
+                    Some(&*rejection.partial),
+                ));
             }
         };
         fill_purchase(&mut claims, &purchase);
@@ -196,6 +225,7 @@ impl Verifier {
                     receipt_sha256: claims.receipt_sha256.clone(),
                     verdict_id: claims.jti.clone(),
                     now_ms,
+                    expires_at_ms: purchase.expires_at,
                 },
                 delivery,
             )
@@ -321,6 +351,8 @@ fn fill_purchase(claims: &mut VerdictClaims, p: &Purchase) {
     claims.original_transaction_id = p.original_transaction_id.clone();
     claims.quantity = Some(p.quantity);
     claims.purchased_at = Some(p.purchased_at);
+    claims.kind = p.kind;
+    claims.expires_at = p.expires_at;
 }
 
 fn paid(mut claims: VerdictClaims, redemption: Redemption) -> VerdictClaims {
@@ -342,6 +374,8 @@ fn not_paid(
         claims.environment = p.environment;
         claims.product_id = p.product_id.clone();
         claims.transaction_id = p.transaction_id.clone();
+        claims.kind = p.kind;
+        claims.expires_at = p.expires_at;
     }
     claims
 }
@@ -364,6 +398,12 @@ pub struct CheckedPurchase {
     pub quantity: u32,
     /// Purchase time, Unix milliseconds.
     pub purchased_at: i64,
+    /// Consumable / non-consumable / subscription, when the store says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<payseal_protocol::PurchaseKind>,
+    /// Subscriptions: end of the paid period, Unix milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
 }
 
 /// What `payseal-verifier check` prints: the store rule's decision for one receipt, offline.
@@ -440,6 +480,8 @@ pub fn check_offline(
                 original_transaction_id: p.original_transaction_id,
                 quantity: p.quantity,
                 purchased_at: p.purchased_at,
+                kind: p.kind,
+                expires_at: p.expires_at,
             });
         }
         Err(r) => {

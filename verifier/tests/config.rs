@@ -364,3 +364,85 @@ fn connection_limits_come_from_the_config() {
         "outside",
     );
 }
+
+#[test]
+fn account_binding_is_checked_at_load() {
+    use payseal_protocol::AccountBinding;
+    // The dev config binds its app with uuid_v5 in the dev namespace, not required.
+    let state = StateDir::new();
+    let binding = state.settings().apps[APP].account_binding.unwrap();
+    assert_eq!(
+        binding.scheme,
+        AccountBinding::uuid_v5(payseal_verifier::dev::DEV_ACCOUNT_NAMESPACE).unwrap()
+    );
+    assert!(!binding.required);
+
+    let key = format!("apps.\"{APP}\".account_binding");
+    let ns = format!(
+        "namespace = \"{}\"\n",
+        payseal_verifier::dev::DEV_ACCOUNT_NAMESPACE
+    );
+    let uuid_scheme = format!("scheme = \"uuid_v5\"\n{ns}");
+    let cases: [(&str, String, &str, &str); 6] = [
+        // uuid_v5 without a namespace, or with one that is not a UUID.
+        (ns.as_str(), String::new(), "namespace", "namespace UUID"),
+        (
+            ns.as_str(),
+            "namespace = \"not-a-uuid\"\n".into(),
+            "namespace",
+            "not a UUID",
+        ),
+        // sha256_hex with a namespace, or for an app that sells on the App Store (its
+        // appAccountToken is a UUID).
+        (
+            "scheme = \"uuid_v5\"\n",
+            "scheme = \"sha256_hex\"\n".into(),
+            "namespace",
+            "no namespace",
+        ),
+        (
+            uuid_scheme.as_str(),
+            "scheme = \"sha256_hex\"\n".into(),
+            "scheme",
+            "UUID",
+        ),
+        // An unknown scheme and an unknown key are syntax errors naming the key.
+        (
+            "scheme = \"uuid_v5\"\n",
+            "scheme = \"md5\"\n".into(),
+            "scheme",
+            "unknown variant",
+        ),
+        (
+            "required = false",
+            "requird = false".into(),
+            "requird",
+            "unknown field",
+        ),
+    ];
+    for (from, to, sub, reason) in cases {
+        let state = StateDir::new();
+        edit(&state.paths.config, from, &to);
+        assert_names(
+            &load_err(&state),
+            &state.paths.config,
+            &format!("{key}.{sub}"),
+            reason,
+        );
+    }
+
+    // sha256_hex without App Store settings and with required = true loads.
+    let state = StateDir::new();
+    let text = std::fs::read_to_string(&state.paths.config).unwrap();
+    let app_store = format!("[apps.\"{APP}\".app_store]\nbundle_id = \"{APP}\"\n");
+    assert!(text.contains(&app_store), "{text}");
+    let text = text
+        .replacen(&app_store, "", 1)
+        .replacen("scheme = \"uuid_v5\"\n", "scheme = \"sha256_hex\"\n", 1)
+        .replacen(&ns, "", 1)
+        .replacen("required = false", "required = true", 1);
+    std::fs::write(&state.paths.config, text).unwrap();
+    let binding = state.settings().apps[APP].account_binding.unwrap();
+    assert_eq!(binding.scheme, AccountBinding::Sha256Hex);
+    assert!(binding.required);
+}

@@ -16,6 +16,7 @@ fn request(account: &str, key: &str, i: i64) -> RedemptionRequest {
         receipt_sha256: "00".repeat(32),
         verdict_id: format!("jti-{i}"),
         now_ms: 1_700_000_000_000 + i,
+        expires_at_ms: None,
     }
 }
 

@@ -566,6 +566,7 @@ pub async fn replayed_verdict(w: Arc<World>) -> CaseResult {
             receipt_sha256: &hash,
             app_id: APP,
             account_id: "alice",
+            product_id: None,
         },
         now_s(),
     );
@@ -834,6 +835,7 @@ pub async fn bad_tokens(w: Arc<World>) -> CaseResult {
         receipt_sha256: &claims.receipt_sha256,
         app_id: &claims.app,
         account_id: &claims.sub,
+        product_id: None,
     };
     let now = now_s();
     // Controls: the genuine token passes both checks.
@@ -1052,4 +1054,89 @@ pub async fn storm(w: Arc<World>) -> CaseResult {
         world::HEADER_TIMEOUT,
         storm_time.as_secs_f64()
     ))
+}
+
+/// Verify for the product the app sold and describe the answer (as [`outcome`]).
+async fn outcome_for(
+    sdk: &payseal_sdk_core::Client,
+    receipt: &Receipt,
+    account: &str,
+    product: &str,
+) -> String {
+    match sdk.verify_product(receipt, account, Some(product)).await {
+        Ok(v) => world::describe(&v),
+        Err(e) => format!("error {}", world::kind(e)),
+    }
+}
+
+/// A purchase of `product` in `store`'s real format, with an account token when given.
+fn bought(w: &World, store: Store, product: &str, token: Option<String>) -> Receipt {
+    w.issue(&Order {
+        account_token: token,
+        ..Order::new(store, APP, product)
+    })
+}
+
+/// 16: a genuine, older, unredeemed cheap receipt answering an expensive purchase (a
+/// Freedom-style substitution).
+pub async fn cheap_receipt_substitution(w: Arc<World>) -> CaseResult {
+    let sdk = w.sdk();
+    let rows = w.rows();
+    let mut shown = Vec::new();
+    for store in [Store::GooglePlay, Store::AppStore] {
+        let cheap = bought(&w, store, "coins_100", None);
+        let got = outcome_for(&sdk, &cheap, "mallory", "coins_100000").await;
+        ensure!(
+            got == "not_paid wrong_product",
+            "{store}: cheap receipt for the expensive product: {got}"
+        );
+        untouched(&w, APP, &[&cheap], rows + shown.len() as u64)?;
+        // Not consumed: the same receipt for its own product is paid and recorded once.
+        let got = outcome_for(&sdk, &cheap, "mallory", "coins_100").await;
+        ensure!(got == "paid first", "{store}: own product: {got}");
+        let got = outcome_for(&sdk, &cheap, "mallory", "coins_100000").await;
+        ensure!(
+            got == "not_paid wrong_product",
+            "{store}: redeemed receipt presented again for the expensive product: {got}"
+        );
+        let owner = w.owner(APP, &cheap);
+        ensure!(owner.as_deref() == Some("mallory"), "owner {owner:?}");
+        shown.push(store);
+    }
+    ensure!(w.rows() == rows + 2, "ledger rows {rows} → {}", w.rows());
+    Ok("cheap Play and App Store receipts for an expensive product → not_paid wrong_product, nothing recorded; for their own product → paid first; again for the expensive one → wrong_product".into())
+}
+
+/// 17: a receipt bound by the store to another account (Play `obfuscatedAccountId`, App
+/// Store `appAccountToken`, UUIDv5 of the buyer's account id) presented by another account
+/// before the buyer redeemed it.
+pub async fn account_bound_receipt(w: Arc<World>) -> CaseResult {
+    let sdk = w.sdk();
+    let rows = w.rows();
+    let binding =
+        payseal_protocol::AccountBinding::uuid_v5(payseal_verifier::dev::DEV_ACCOUNT_NAMESPACE)
+            .map_err(|e| e.to_string())?;
+    for store in [Store::GooglePlay, Store::AppStore] {
+        let r = bought(&w, store, "coins_100", Some(binding.token("alice")));
+        expect(
+            &sdk,
+            &r,
+            "mallory",
+            "not_paid wrong_account",
+            "another account first",
+        )
+        .await?;
+        untouched(&w, APP, &[&r], w.rows())?;
+        expect(&sdk, &r, "alice", "paid first", "the bound account").await?;
+        expect(
+            &sdk,
+            &r,
+            "mallory",
+            "not_paid wrong_account",
+            "another account after",
+        )
+        .await?;
+    }
+    ensure!(w.rows() == rows + 2, "ledger rows {rows} → {}", w.rows());
+    Ok("Play / App Store receipts bound to alice → not_paid wrong_account for mallory (nothing recorded), paid first for alice".into())
 }

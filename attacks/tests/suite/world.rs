@@ -280,6 +280,7 @@ impl World {
                 name: "payseal-attacks".into(),
                 version: "0".into(),
             },
+            expected_product_id: None,
         };
         envelope::seal_request(
             &self.key_config,

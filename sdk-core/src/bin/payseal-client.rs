@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! payseal-client verify --profile profile.json --app com.example.game --receipt receipt.json \
-//!     --account alice [--ca ca.pem]... [--pending-dir DIR]
+//!     --account alice [--product gems_100] [--ca ca.pem]... [--pending-dir DIR]
 //! payseal-client retry-pending --profile profile.json --app com.example.game --pending-dir DIR \
 //!     [--ca ca.pem]...
 //! ```
@@ -52,6 +52,9 @@ enum Command {
         /// The app's account id.
         #[arg(long)]
         account: String,
+        /// The product the app sold: a genuine receipt for another one is `wrong_product`.
+        #[arg(long)]
+        product: Option<String>,
     },
     /// Verify the receipts kept pending and print what became of each.
     RetryPending {
@@ -118,13 +121,15 @@ fn run(cli: Cli) -> Result<ExitCode, PaySealError> {
             pending_dir,
             receipt,
             account,
+            product,
         } => {
             let receipt = receipt_from_json(read(&receipt, "receipt").map_err(|e| {
                 PaySealError::InvalidReceipt {
                     message: e.message().to_string(),
                 }
             })?)?;
-            let verdict = sdk(&common, pending_dir.as_ref())?.verify_blocking(receipt, account)?;
+            let verdict = sdk(&common, pending_dir.as_ref())?
+                .verify_product_blocking(receipt, account, product)?;
             print_json(&verdict);
             Ok(if verdict.paid {
                 ExitCode::SUCCESS

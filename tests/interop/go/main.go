@@ -196,6 +196,7 @@ func main() {
 	client := &http.Client{Transport: fetches, Timeout: 10 * time.Second}
 
 	passed, failed := 0, 0
+	subs := &subscriptions{}
 	result := func(ok bool, line string) {
 		if ok {
 			passed++
@@ -262,7 +263,8 @@ func main() {
 		header, payload := unb64(h), unb64(p)
 
 		expect(file+": genuine token verifies", token, verifies, func(c jwt.MapClaims) bool {
-			return c["outcome"] == payload["outcome"] && c["receipt_sha256"] == payload["receipt_sha256"]
+			return c["outcome"] == payload["outcome"] && c["receipt_sha256"] == payload["receipt_sha256"] &&
+				subs.ok(c)
 		}, issuer)
 		flipped := "paid"
 		if payload["outcome"] == "paid" {
@@ -283,6 +285,9 @@ func main() {
 
 		tokens, files = append(tokens, token), append(files, file)
 	}
+	result(subs.paid >= 1 && subs.expired >= 1, fmt.Sprintf(
+		"subscription tokens with kind and expires_at: %d paid (until a future end), %d not_paid/expired (a past end)",
+		subs.paid, subs.expired))
 	grants(k, tokens, files, issuer, app, result)
 	// keyfunc fetched the JWKS at start and once more for the first unknown kid; later unknown kids
 	// are refused without a fetch (its rate limit: one refresh per 5 minutes).
@@ -293,6 +298,39 @@ func main() {
 	if failed > 0 || passed == 0 {
 		os.Exit(1)
 	}
+}
+
+// subscriptions: a verified subscription token's kind and expires_at (Unix ms, the end of the paid
+// period, not the token's exp): paid → in the future; not_paid/expired → in the past.
+type subscriptions struct{ paid, expired int }
+
+func (s *subscriptions) ok(c jwt.MapClaims) bool {
+	kind, has := c["kind"]
+	if !has {
+		return true
+	}
+	if kind != "consumable" && kind != "non_consumable" && kind != "subscription" {
+		return false
+	}
+	raw, has := c["expires_at"]
+	if kind != "subscription" || !has {
+		return true
+	}
+	end, isNumber := raw.(float64) // encoding/json numbers
+	exp, _ := c["exp"].(float64)
+	if !isNumber || end != float64(int64(end)) || end <= exp {
+		return false
+	}
+	now := float64(time.Now().UnixMilli())
+	switch {
+	case c["outcome"] == "paid":
+		s.paid++
+		return end > now
+	case c["reason"] == "expired":
+		s.expired++
+		return end <= now
+	}
+	return true
 }
 
 // grants: the README's grant on the tokens (in order): paid tokens deliver their purchase once,

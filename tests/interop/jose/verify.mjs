@@ -41,13 +41,27 @@ const expect = async (name, token, want, claimsOk = () => true, iss = issuer) =>
   }
 };
 
+// Subscriptions: a verified subscription token's `kind` and `expires_at` (Unix ms, the end of the
+// paid period, not the token's `exp`): paid → in the future; not_paid/expired → in the past.
+const subscriptions = { paid: 0, expired: 0 };
+const subscriptionOk = (c) => {
+  if (c.kind === undefined) return true;
+  if (!['consumable', 'non_consumable', 'subscription'].includes(c.kind)) return false;
+  if (c.kind !== 'subscription' || c.expires_at === undefined) return true;
+  if (!Number.isInteger(c.expires_at) || c.expires_at <= c.exp) return false;
+  if (c.outcome === 'paid') { subscriptions.paid++; return c.expires_at > Date.now(); }
+  if (c.reason === 'expired') { subscriptions.expired++; return c.expires_at <= Date.now(); }
+  return true;
+};
+
 const tokens = tokenFiles.map((file) => ({ file, token: readFileSync(file, 'utf8').trim() }));
 for (const { file, token } of tokens) {
   const [h, p, s] = token.split('.');
   const header = unb64(h);
   const payload = unb64(p);
   await expect(`${file}: genuine token verifies`, token, true,
-    (claims) => claims.outcome === payload.outcome && claims.receipt_sha256 === payload.receipt_sha256);
+    (claims) => claims.outcome === payload.outcome && claims.receipt_sha256 === payload.receipt_sha256
+      && subscriptionOk(claims));
   await expect(`${file}: altered outcome refused`, `${h}.${b64({ ...payload, outcome: payload.outcome === 'paid' ? 'not_paid' : 'paid' })}.${s}`, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
   await expect(`${file}: alg HS256 refused`, `${b64({ ...header, alg: 'HS256' })}.${p}.${s}`, 'ERR_JOSE_ALG_NOT_ALLOWED');
   await expect(`${file}: alg none refused`, `${b64({ ...header, alg: 'none' })}.${p}.`, 'ERR_JOSE_ALG_NOT_ALLOWED');
@@ -55,6 +69,8 @@ for (const { file, token } of tokens) {
   await expect(`${file}: another issuer expected, refused`, token, 'ERR_JWT_CLAIM_VALIDATION_FAILED', undefined,
     'https://other.example');
 }
+result(subscriptions.paid >= 1 && subscriptions.expired >= 1,
+  `subscription tokens with kind and expires_at: ${subscriptions.paid} paid (until a future end), ${subscriptions.expired} not_paid/expired (a past end)`);
 
 // ---- the README's grant, keys from createRemoteJWKSet ------------------------------------------
 const server = createServer((req, res) => {

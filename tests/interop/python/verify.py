@@ -20,6 +20,7 @@ import http.server
 import json
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import jwt  # PyJWT
@@ -82,6 +83,28 @@ def main(argv):
         ok = want is None and claims_ok(claims)
         result(ok, name if ok else f"{name}: verified but should not have")
 
+    # Subscriptions: a verified subscription token's kind and expires_at (Unix ms, the end of the
+    # paid period, not the token's exp): paid -> in the future; not_paid/expired -> in the past.
+    subscriptions = {"paid": 0, "expired": 0}
+
+    def subscription_ok(c):
+        if "kind" not in c:
+            return True
+        if c["kind"] not in ("consumable", "non_consumable", "subscription"):
+            return False
+        if c["kind"] != "subscription" or "expires_at" not in c:
+            return True
+        end, now_ms = c["expires_at"], time.time() * 1000
+        if not isinstance(end, int) or end <= c["exp"]:
+            return False
+        if c["outcome"] == "paid":
+            subscriptions["paid"] += 1
+            return end > now_ms
+        if c.get("reason") == "expired":
+            subscriptions["expired"] += 1
+            return end <= now_ms
+        return True
+
     for file in token_files:
         with open(file, encoding="utf-8") as f:
             token = f.read().strip()
@@ -92,7 +115,8 @@ def main(argv):
             token,
             None,
             lambda c: c["outcome"] == payload["outcome"]
-            and c["receipt_sha256"] == payload["receipt_sha256"],
+            and c["receipt_sha256"] == payload["receipt_sha256"]
+            and subscription_ok(c),
         )
         flipped = "not_paid" if payload["outcome"] == "paid" else "paid"
         expect(f"{file}: altered outcome refused", f"{h}.{b64({**payload, 'outcome': flipped})}.{s}", jwt.InvalidSignatureError)
@@ -101,6 +125,10 @@ def main(argv):
         expect(f"{file}: unknown kid refused", f"{b64({**header, 'kid': 'attacker'})}.{p}.{s}", jwt.PyJWKClientError)
         expect(f"{file}: typ JWT refused", f"{b64({**header, 'typ': 'JWT'})}.{p}.{s}", jwt.InvalidTokenError)
         expect(f"{file}: another issuer expected, refused", token, jwt.InvalidIssuerError, iss="https://other.example")
+
+    result(subscriptions["paid"] >= 1 and subscriptions["expired"] >= 1,
+           f"subscription tokens with kind and expires_at: {subscriptions['paid']} paid (until a future end), "
+           f"{subscriptions['expired']} not_paid/expired (a past end)")
 
     # ---- the README's grant ----------------------------------------------------------------
     def outcome(token, seen, delivered, for_app=app):

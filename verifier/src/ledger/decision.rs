@@ -19,6 +19,17 @@ pub fn classify(existing: Option<&RedemptionRow>, account_id: &str) -> RedeemOut
     }
 }
 
+/// The period end a row keeps after its owner presented a period ending at `presented`: the
+/// newest of the two, so an older transaction of the renewal chain presented later never
+/// shortens it (`None` only when neither is known). Backends apply it on
+/// [`RedeemOutcome::Repeat`].
+pub fn chain_expiry(stored: Option<i64>, presented: Option<i64>) -> Option<i64> {
+    match (stored, presented) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// What revoking the transaction whose row is `existing` does: [`RevokeOutcome::Revoked`] means
 /// the backend marks it revoked now (and enqueues its notice); the other outcomes change nothing.
 pub fn classify_revocation(existing: Option<&RedemptionRow>) -> RevokeOutcome {
@@ -64,7 +75,19 @@ mod tests {
             last_seen_ms: 2,
             revoked_at_ms,
             revoke_reason: revoked_at_ms.map(|_| "refunded".into()),
+            expires_at_ms: None,
         }
+    }
+
+    #[test]
+    fn a_chain_keeps_its_newest_period_end() {
+        assert_eq!(chain_expiry(None, None), None);
+        assert_eq!(chain_expiry(None, Some(10)), Some(10));
+        assert_eq!(chain_expiry(Some(10), None), Some(10));
+        assert_eq!(chain_expiry(Some(10), Some(20)), Some(20));
+        // An older transaction of the chain presented later does not shorten it.
+        assert_eq!(chain_expiry(Some(20), Some(10)), Some(20));
+        assert_eq!(chain_expiry(Some(-5), Some(-7)), Some(-5));
     }
 
     #[test]

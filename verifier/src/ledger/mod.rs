@@ -1,6 +1,10 @@
 //! The redemption ledger: who redeemed which store transaction first.
 //!
-//! One row per (store, app, transaction key). The first account to present a valid receipt
+//! One row per (store, app, transaction key). A subscription's key is its renewal chain's id
+//! (App Store `originalTransactionId`, ...: see `rules`), so the first account owns the whole
+//! chain, a renewal by the owner is a [`RedeemOutcome::Repeat`] that moves the row's
+//! `expires_at_ms` to the newest period end ([`chain_expiry`]), and a renewal presented by
+//! another account is [`RedeemOutcome::OtherAccount`]. The first account to present a valid receipt
 //! owns it; the same account again is a [`RedeemOutcome::Repeat`]; any other account gets
 //! [`RedeemOutcome::OtherAccount`]; a revoked row is [`RedeemOutcome::Revoked`] for everyone.
 //! That rule is decided in one place, [`classify`] (and [`classify_revocation`] for revoking),
@@ -42,7 +46,7 @@ pub mod sqlite;
 use crate::notifications::log::NotificationLog;
 use crate::webhook::outbox::{NewDelivery, Outbox};
 use crate::webhook::EventError;
-pub use decision::{classify, classify_reinstatement, classify_revocation};
+pub use decision::{chain_expiry, classify, classify_reinstatement, classify_revocation};
 
 /// The `account_id` of a *refusal row*: a revoked row recorded for a transaction the store
 /// refunded before anyone redeemed it (a store notification), so that its first presentation
@@ -71,6 +75,9 @@ pub struct RedemptionRequest {
     pub verdict_id: String,
     /// Time of presentation, Unix milliseconds.
     pub now_ms: i64,
+    /// Subscriptions: end of the presented period, Unix milliseconds (the row keeps the
+    /// newest of its chain: [`chain_expiry`]).
+    pub expires_at_ms: Option<i64>,
 }
 
 /// What the ledger decided, durably, for one [`RedemptionRequest`].
@@ -106,6 +113,9 @@ pub struct RedemptionRow {
     pub revoked_at_ms: Option<i64>,
     /// Why it was revoked (operator text or the store rule's finding).
     pub revoke_reason: Option<String>,
+    /// Subscriptions: the newest period end the owner presented for the renewal chain, Unix
+    /// milliseconds (never moved back by an older transaction of the chain).
+    pub expires_at_ms: Option<i64>,
 }
 
 impl RedemptionRow {

@@ -52,9 +52,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::{
-    classify, classify_reinstatement, classify_revocation, redact_url, BoxFuture, LedgerError,
-    LedgerOptions, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, ReinstateOutcome,
-    RevocationRequest, RevokeNotice, RevokeOutcome, VoidedCursors, UNREDEEMED_ACCOUNT,
+    chain_expiry, classify, classify_reinstatement, classify_revocation, redact_url, BoxFuture,
+    LedgerError, LedgerOptions, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions,
+    ReinstateOutcome, RevocationRequest, RevokeNotice, RevokeOutcome, VoidedCursors, UNREDEEMED_ACCOUNT,
 };
 use crate::notifications::log::{
     store_revoked, Applied, Effect, NewNotification, NotificationLog, NotificationResult,
@@ -99,7 +99,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "outbox_revocation",
         sql: include_str!("../../migrations/postgres/0002_outbox_revocation.sql"),
     },
-    // Version 3 is the subscriptions migration (another change); 4 does not depend on it.
+    Migration {
+        version: 3,
+        name: "subscriptions",
+        sql: include_str!("../../migrations/postgres/0003_subscriptions.sql"),
+    },
     Migration {
         version: 4,
         name: "store_notifications",
@@ -133,8 +137,8 @@ const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS payseal_schema
 
 const INSERT_SQL: &str = "INSERT INTO payseal_redemptions
     (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
-     first_verdict_id, first_seen_ms, last_seen_ms)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+     first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
     ON CONFLICT (store, app_id, transaction_key) DO NOTHING";
 
 /// The first redemption and its outbox row in one statement (so in one transaction): the
@@ -142,25 +146,29 @@ const INSERT_SQL: &str = "INSERT INTO payseal_redemptions
 const INSERT_NOTIFY_SQL: &str = "WITH redeemed AS (
     INSERT INTO payseal_redemptions
         (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
-         first_verdict_id, first_seen_ms, last_seen_ms)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+         first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $13)
     ON CONFLICT (store, app_id, transaction_key) DO NOTHING
     RETURNING 1)
   INSERT INTO payseal_outbox (id, app_id, event_type, body, created_ms, age_from_ms, attempts,
                               next_attempt_ms, state)
   SELECT $9, $2, $10, $11, $12, $12, 0, $12, 'pending' FROM redeemed";
 
-const TOUCH_SQL: &str = "UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, $5)
+/// `$6` is [`super::chain_expiry`] of the row read and the request; `GREATEST` (which ignores
+/// NULL) keeps a newer end that a concurrent renewal wrote meanwhile.
+const TOUCH_SQL: &str = "UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, $5),
+        expires_at_ms = GREATEST(expires_at_ms, $6)
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
       AND revoked_at_ms IS NULL";
 
 const FIND_SQL: &str = "SELECT account_id, product_id, receipt_sha256, first_verdict_id,
-    first_seen_ms, last_seen_ms, revoked_at_ms, revoke_reason FROM payseal_redemptions
+    first_seen_ms, last_seen_ms, revoked_at_ms, revoke_reason, expires_at_ms
+    FROM payseal_redemptions
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
 
 /// [`FIND_SQL`] locking the row until the transaction ends (revocations).
 const FIND_FOR_UPDATE_SQL: &str = "SELECT account_id, product_id, receipt_sha256,
-    first_verdict_id, first_seen_ms, last_seen_ms, revoked_at_ms, revoke_reason
+    first_verdict_id, first_seen_ms, last_seen_ms, revoked_at_ms, revoke_reason, expires_at_ms
     FROM payseal_redemptions
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3 FOR UPDATE";
 
@@ -480,6 +488,7 @@ impl PostgresLedger {
                             &r.receipt_sha256,
                             &r.verdict_id,
                             &r.now_ms,
+                            &r.expires_at_ms,
                         ],
                     )
                     .await?
@@ -502,6 +511,7 @@ impl PostgresLedger {
                             &d.event_type,
                             &d.body,
                             &d.created_ms,
+                            &r.expires_at_ms,
                         ],
                     )
                     .await?
@@ -523,7 +533,8 @@ impl PostgresLedger {
             }
         };
         let outcome = classify(existing.as_ref(), &r.account_id);
-        if outcome == RedeemOutcome::Repeat {
+        if let (RedeemOutcome::Repeat, Some(row)) = (outcome, &existing) {
+            let expires_at_ms = chain_expiry(row.expires_at_ms, r.expires_at_ms);
             // Guarded like the decision: a revocation committed since leaves the row as it is.
             let touch = client.prepare_cached(TOUCH_SQL).await?;
             client
@@ -535,6 +546,7 @@ impl PostgresLedger {
                         &r.transaction_key,
                         &r.account_id,
                         &r.now_ms,
+                        &expires_at_ms,
                     ],
                 )
                 .await?;
@@ -1035,6 +1047,7 @@ fn redemption_row(row: &tokio_postgres::Row) -> Result<RedemptionRow, tokio_post
         last_seen_ms: row.try_get(5)?,
         revoked_at_ms: row.try_get(6)?,
         revoke_reason: row.try_get(7)?,
+        expires_at_ms: row.try_get(8)?,
     })
 }
 

@@ -16,6 +16,10 @@
 //! [`super::classify_revocation`] decide). A version-1 file is upgraded in place when opened
 //! (`revoked_at_ms`, `revoke_reason` columns and the `outbox` table).
 //!
+//! **Subscriptions** (schema version 3, numbered like the PostgreSQL migration
+//! `0003_subscriptions.sql`): an `expires_at_ms` column, the newest period end of a renewal
+//! chain ([`super::chain_expiry`]).
+//!
 //! **Store notifications** (schema version 4, numbered like the PostgreSQL migration
 //! `0004_store_notifications.sql`; 3 is the subscriptions step): the `store_notifications`
 //! table, one row per `(store, notification_id)`. A notification is inserted and its effect
@@ -31,9 +35,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    classify, classify_reinstatement, classify_revocation, BoxFuture, LedgerError, RedeemOutcome,
-    RedemptionRequest, Redemptions, ReinstateOutcome, RevocationRequest, RevokeNotice,
-    RevokeOutcome, VoidedCursors, UNREDEEMED_ACCOUNT,
+    chain_expiry, classify, classify_reinstatement, classify_revocation, BoxFuture, LedgerError,
+    RedeemOutcome, RedemptionRequest, Redemptions, ReinstateOutcome, RevocationRequest,
+    RevokeNotice, RevokeOutcome, VoidedCursors, UNREDEEMED_ACCOUNT,
 };
 use crate::notifications::log::{
     store_revoked, Applied, Effect, NewNotification, NotificationLog, NotificationResult,
@@ -87,6 +91,11 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (state, next_attempt_ms);
 ";
 
+/// Version 3: a subscription chain's newest period end (see `0003_subscriptions.sql`).
+const UPGRADE_TO_3: &str = "
+ALTER TABLE redemptions ADD COLUMN expires_at_ms INTEGER;
+";
+
 /// Version 4: the record of store notifications (see `0004_store_notifications.sql`).
 const UPGRADE_TO_4: &str = "
 CREATE TABLE store_notifications (
@@ -120,8 +129,12 @@ CREATE TABLE IF NOT EXISTS google_voided_cursor (
 
 /// The schema, step by step: the version each step reaches and its SQL. A file is brought from
 /// its `user_version` to [`SCHEMA_VERSION`] by the steps above its version, in one transaction.
-/// Version 3 is the subscriptions step (another change); it is independent of version 4.
-const STEPS: &[(i64, &str)] = &[(1, SCHEMA), (2, UPGRADE_TO_2), (4, UPGRADE_TO_4)];
+const STEPS: &[(i64, &str)] = &[
+    (1, SCHEMA),
+    (2, UPGRADE_TO_2),
+    (3, UPGRADE_TO_3),
+    (4, UPGRADE_TO_4),
+];
 
 const NOTIFICATION_COLUMNS: &str = "store, notification_id, notification_type, subtype, \
      environment, app_id, transaction_key, signed_ms, received_ms, result";
@@ -712,7 +725,7 @@ fn lookup_on(
     Ok(conn
         .prepare_cached(
             "SELECT account_id, product_id, receipt_sha256, first_verdict_id, first_seen_ms,
-                    last_seen_ms, revoked_at_ms, revoke_reason
+                    last_seen_ms, revoked_at_ms, revoke_reason, expires_at_ms
              FROM redemptions WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
         )?
         .query_row(params![store.as_str(), app_id, transaction_key], |r| {
@@ -725,6 +738,7 @@ fn lookup_on(
                 last_seen_ms: r.get(5)?,
                 revoked_at_ms: r.get(6)?,
                 revoke_reason: r.get(7)?,
+                expires_at_ms: r.get(8)?,
             })
         })
         .optional()?)
@@ -822,8 +836,9 @@ fn redeem_on(conn: &Connection, r: &RedemptionRequest) -> Result<RedeemOutcome, 
     let inserted = conn
         .prepare_cached(
             "INSERT INTO redemptions (store, app_id, transaction_key, account_id, product_id,
-                                      receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                                      receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms,
+                                      expires_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
              ON CONFLICT (store, app_id, transaction_key) DO NOTHING",
         )?
         .execute(params![
@@ -834,7 +849,8 @@ fn redeem_on(conn: &Connection, r: &RedemptionRequest) -> Result<RedeemOutcome, 
             r.product_id,
             r.receipt_sha256,
             r.verdict_id,
-            r.now_ms
+            r.now_ms,
+            r.expires_at_ms
         ])?;
     // Inserted: nobody had it. Otherwise the row that was there decides.
     let existing = if inserted == 1 {
@@ -850,16 +866,18 @@ fn redeem_on(conn: &Connection, r: &RedemptionRequest) -> Result<RedeemOutcome, 
         )
     };
     let outcome = classify(existing.as_ref(), &r.account_id);
-    if outcome == RedeemOutcome::Repeat {
+    if let (RedeemOutcome::Repeat, Some(row)) = (outcome, &existing) {
+        // The writer thread is the only writer: the row read above is still the row.
         conn.prepare_cached(
-            "UPDATE redemptions SET last_seen_ms = max(last_seen_ms, ?4)
+            "UPDATE redemptions SET last_seen_ms = max(last_seen_ms, ?4), expires_at_ms = ?5
              WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
         )?
         .execute(params![
             r.store.as_str(),
             r.app_id,
             r.transaction_key,
-            r.now_ms
+            r.now_ms,
+            chain_expiry(row.expires_at_ms, r.expires_at_ms)
         ])?;
     }
     Ok(outcome)
@@ -1066,6 +1084,7 @@ mod tests {
             receipt_sha256: "ab".repeat(32),
             verdict_id: format!("jti-{account}-{now}"),
             now_ms: now,
+            expires_at_ms: None,
         }
     }
 
@@ -1137,66 +1156,95 @@ mod tests {
         assert_eq!(n, 2);
     }
 
+    /// A ledger file left by an older verifier: `SCHEMA` plus `upgrades`, at `version`, with
+    /// one redemption row (`insert`, every column of that version).
+    fn older_file(version: i64, upgrades: &[&str], insert: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("v{version}.db"));
+        // Made private first, as an operator upgrading a file of an older verifier must (a
+        // wider file is refused: see `files`).
+        super::super::files::prepare(&path).unwrap();
+        let conn = connect(&path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        for upgrade in upgrades {
+            conn.execute_batch(upgrade).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version).unwrap();
+        conn.execute(insert, []).unwrap();
+        (dir, path)
+    }
+
+    fn user_version(l: &SqliteLedger) -> i64 {
+        l.reader
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
     #[test]
     fn a_version_1_file_is_upgraded_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v1.db");
-        {
-            // Made private first, as an operator upgrading a file of an older verifier must
-            // (a wider file is refused: see `files`).
-            super::super::files::prepare(&path).unwrap();
-            let conn = connect(&path).unwrap();
-            conn.execute_batch(SCHEMA).unwrap();
-            conn.pragma_update(None, "user_version", 1).unwrap();
-            conn.execute(
-                "INSERT INTO redemptions VALUES ('google_play', 'com.example', 'GPA.9', 'alice',
-                 'gems', 'ab', 'jti-9', 1, 2)",
-                [],
-            )
-            .unwrap();
-        }
+        let (_dir, path) = older_file(
+            1,
+            &[],
+            "INSERT INTO redemptions VALUES ('google_play', 'com.example', 'GPA.9', 'alice',
+             'gems', 'ab', 'jti-9', 1, 2)",
+        );
         let l = SqliteLedger::open(&path).unwrap();
         let row = l
             .lookup(Store::GooglePlay, "com.example", "GPA.9")
             .unwrap()
             .unwrap();
         assert_eq!(
-            (row.account_id.as_str(), row.revoked_at_ms),
-            ("alice", None)
+            (
+                row.account_id.as_str(),
+                row.revoked_at_ms,
+                row.expires_at_ms
+            ),
+            ("alice", None, None)
         );
         assert_eq!(
             l.redeem_blocking(&req("alice", "GPA.9", 3)).unwrap(),
             RedeemOutcome::Repeat
         );
-        let version: i64 = l
-            .reader
-            .lock()
-            .unwrap()
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(user_version(&l), SCHEMA_VERSION);
         drop(l);
         // Opening again is a no-op.
         drop(SqliteLedger::open(&path).unwrap());
     }
 
     #[test]
-    fn a_version_2_file_gets_the_store_notifications_table_and_keeps_its_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("v2.db");
-        {
-            super::super::files::prepare(&path).unwrap();
-            let conn = connect(&path).unwrap();
-            conn.execute_batch(SCHEMA).unwrap();
-            conn.execute_batch(UPGRADE_TO_2).unwrap();
-            conn.pragma_update(None, "user_version", 2).unwrap();
-            conn.execute(
-                "INSERT INTO redemptions VALUES ('app_store', 'com.example', '2000000001',
-                 'alice', 'gems', 'ab', 'jti-1', 1, 2, 5, 'refunded')",
-                [],
-            )
+    fn a_version_2_file_gains_the_expiry_column() {
+        let (_dir, path) = older_file(
+            2,
+            &[UPGRADE_TO_2],
+            "INSERT INTO redemptions VALUES ('app_store', 'com.example', '2000', 'alice',
+             'pro', 'ab', 'jti-1', 1, 2, NULL, NULL)",
+        );
+        let l = SqliteLedger::open(&path).unwrap();
+        let mut renewal = req("alice", "2000", 3);
+        renewal.store = Store::AppStore;
+        renewal.expires_at_ms = Some(99);
+        assert_eq!(l.redeem_blocking(&renewal).unwrap(), RedeemOutcome::Repeat);
+        let row = l
+            .lookup(Store::AppStore, "com.example", "2000")
+            .unwrap()
             .unwrap();
-        }
+        assert_eq!(
+            (row.account_id.as_str(), row.expires_at_ms),
+            ("alice", Some(99))
+        );
+        assert_eq!(user_version(&l), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_2_file_gets_the_store_notifications_table_and_keeps_its_rows() {
+        let (_dir, path) = older_file(
+            2,
+            &[UPGRADE_TO_2],
+            "INSERT INTO redemptions VALUES ('app_store', 'com.example', '2000000001',
+             'alice', 'gems', 'ab', 'jti-1', 1, 2, 5, 'refunded')",
+        );
         let l = SqliteLedger::open(&path).unwrap();
         let conn = l.reader.lock().unwrap();
         let version: i64 = conn

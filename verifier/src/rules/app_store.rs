@@ -7,12 +7,25 @@
 //! → the chain: signatures, issuer names, CA flag, marker OIDs, anchor (`untrusted_chain`) →
 //! the payload (`malformed`) → validity of leaf, intermediate and root at `signedDate`
 //! (`untrusted_chain`) → `transactionId` present (`malformed`) → `bundleId` (`wrong_app`) →
-//! `revocationDate` (`revoked`). A third `x5c` certificate (Apple sends its root) is not
+//! `revocationDate` (`revoked`) → `type` and, for subscriptions, `expiresDate` (`malformed`
+//! when an auto-renewable one has none). A third `x5c` certificate (Apple sends its root) is not
 //! trusted for anything: the root is always one of [`TrustAnchors::apple_roots`].
 //!
 //! A chain that passed is remembered by the [`TrustAnchors`] (see `chain.rs`): the next
 //! transaction under the same leaf and intermediate skips the certificate parsing and the two
 //! chain signatures, and is checked with the remembered leaf key and validity windows.
+//!
+//! **Kinds** (`type`): `Consumable`, `Non-Consumable` (ledger key `transactionId`);
+//! `Auto-Renewable Subscription` (key `originalTransactionId`, so the renewal chain has one
+//! owner; `expiresDate` required; `isUpgraded: true` means the customer moved to another
+//! subscription of the group and, as Apple documents, this transaction no longer grants access:
+//! `expired`, nothing recorded, the upgrade's own transaction is the one to present);
+//! `Non-Renewing Subscription` (key `transactionId`; Apple signs no `expiresDate` for it, the app
+//! decides its duration: `kind: subscription` without `expires_at`, or with it when present). An
+//! unknown `type` is `malformed` (a kind the verifier cannot read never pays). `offerType`
+//! (introductory, promotional, offer code, win-back) changes nothing: a free or discounted
+//! period grants access until its `expiresDate` like a paid one. A payload without `type`
+//! (older fixtures) has no kind and is keyed by `transactionId`.
 //!
 //! The same check serves every JWS Apple signs this way, not only transactions: [`verify_jws`]
 //! (shape, `alg`, `x5c`, signature, chain, payload, validity at the payload's `signedDate`)
@@ -25,7 +38,7 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use payseal_protocol::{Environment, Reason, Store};
+use payseal_protocol::{Environment, PurchaseKind, Reason, Store};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use x509_parser::time::ASN1Time;
@@ -85,6 +98,22 @@ pub(crate) struct Transaction {
     pub environment: String,
     /// `revocationDate`, set when Apple refunded or revoked the transaction.
     pub revocation_date: Option<i64>,
+    /// `appAccountToken`: what the app set with `Product.PurchaseOption.appAccountToken(_:)`
+    /// (a UUID).
+    pub app_account_token: Option<String>,
+    /// `type`: `Consumable`, `Non-Consumable`, `Auto-Renewable Subscription`,
+    /// `Non-Renewing Subscription`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// `expiresDate`: when a subscription period expires or renews, Unix milliseconds.
+    pub expires_date: Option<i64>,
+    /// `isUpgraded`: the customer upgraded to another subscription; this one no longer grants
+    /// access.
+    pub is_upgraded: Option<bool>,
+    /// `offerType`: introductory (1), promotional (2), offer code (3), win-back (4); read,
+    /// changes nothing (parsed so that the rule documents it, never used to refuse).
+    #[allow(dead_code)]
+    pub offer_type: Option<i64>,
 }
 
 /// A payload Apple signs as an `x5c` JWS: it says when it was signed, and every certificate of
@@ -100,6 +129,42 @@ impl AppleSigned for Transaction {
     const WHAT: &'static str = "signed transaction";
     fn signed_date(&self) -> i64 {
         self.signed_date
+    }
+}
+
+/// The App Store product types the rule knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProductType {
+    Consumable,
+    NonConsumable,
+    AutoRenewable,
+    NonRenewing,
+}
+
+impl ProductType {
+    fn parse(kind: &str) -> Option<Self> {
+        match kind {
+            "Consumable" => Some(Self::Consumable),
+            "Non-Consumable" => Some(Self::NonConsumable),
+            "Auto-Renewable Subscription" => Some(Self::AutoRenewable),
+            "Non-Renewing Subscription" => Some(Self::NonRenewing),
+            _ => None,
+        }
+    }
+
+    fn kind(self) -> PurchaseKind {
+        match self {
+            Self::Consumable => PurchaseKind::Consumable,
+            Self::NonConsumable => PurchaseKind::NonConsumable,
+            Self::AutoRenewable | Self::NonRenewing => PurchaseKind::Subscription,
+        }
+    }
+}
+
+impl Transaction {
+    /// The product type (`None` when the payload has no `type`; checked known beforehand).
+    fn product_type(&self) -> Option<ProductType> {
+        self.kind.as_deref().and_then(ProductType::parse)
     }
 }
 
@@ -298,10 +363,36 @@ impl StoreRule for AppStoreRule {
                 "transaction has a revocationDate (refunded or revoked)",
             ));
         }
+        if let Some(kind) = &tx.kind {
+            match ProductType::parse(kind) {
+                None => {
+                    return Err(Refusal::new(
+                        Reason::Malformed,
+                        format!("unknown transaction type {kind:?}"),
+                    ))
+                }
+                Some(ProductType::AutoRenewable) if tx.expires_date.is_none() => {
+                    return Err(Refusal::new(
+                        Reason::Malformed,
+                        "auto-renewable subscription without expiresDate",
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
         Ok(())
     }
 
     fn extract(tx: &Transaction) -> Claimed {
+        let product_type = tx.product_type();
+        let subscription = product_type.is_some_and(|t| t.kind() == PurchaseKind::Subscription);
+        // The renewal chain has one owner: key an auto-renewable subscription by its chain.
+        let transaction_key = match (product_type, &tx.original_transaction_id) {
+            (Some(ProductType::AutoRenewable), Some(original)) if !original.is_empty() => {
+                original.clone()
+            }
+            _ => tx.transaction_id.clone(),
+        };
         Claimed {
             environment: if tx.environment == "Production" {
                 Environment::Production
@@ -309,11 +400,17 @@ impl StoreRule for AppStoreRule {
                 Environment::Sandbox
             },
             product_id: tx.product_id.clone(),
-            transaction_key: tx.transaction_id.clone(),
+            transaction_key,
             transaction_id: tx.transaction_id.clone(),
             original_transaction_id: tx.original_transaction_id.clone(),
             quantity: tx.quantity,
             purchased_at: tx.purchase_date,
+            account_token: tx.app_account_token.clone(),
+            kind: product_type.map(ProductType::kind),
+            expires_at: tx.expires_date.filter(|_| subscription),
+            ended: (product_type == Some(ProductType::AutoRenewable)
+                && tx.is_upgraded == Some(true))
+            .then_some("isUpgraded: the customer upgraded to another subscription of the group"),
         }
     }
 }

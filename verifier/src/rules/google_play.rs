@@ -1,6 +1,15 @@
 //! Google Play: SHA1withRSA (PKCS#1 v1.5) over the exact `Purchase.getOriginalJson()` bytes.
+//!
+//! **Subscriptions.** A subscription's purchase JSON carries `autoRenewing` (one-time products
+//! do not): it is `kind: subscription`, keyed by its `purchaseToken` (the same for every renewal,
+//! so the chain has one owner; renewals get new `orderId`s `GPA…..0`, `..1`, ...; the verdict
+//! carries it as `original_transaction_id`). Play signs **no expiry** into it: the end of the paid period is only in the Play Developer API
+//! (`purchases.subscriptionsv2`), which this verifier does not call. So a Play subscription
+//! verdict has no `expires_at` and is never `expired`: it proves the purchase is genuine and
+//! whose it is, not that it is still current (README, "Subscriptions"). A one-time product has
+//! no `kind` (Play's JSON does not say consumable or not).
 
-use payseal_protocol::{Environment, Reason, Store};
+use payseal_protocol::{Environment, PurchaseKind, Reason, Store};
 use serde::Deserialize;
 
 use super::{
@@ -26,6 +35,10 @@ struct PlayPurchase {
     quantity: Option<u32>,
     /// `0` for test purchases (license testers); absent for real money.
     purchase_type: Option<i64>,
+    /// What the app set with `BillingFlowParams.Builder.setObfuscatedAccountId`.
+    obfuscated_account_id: Option<String>,
+    /// Present only in a subscription's JSON.
+    auto_renewing: Option<bool>,
 }
 
 /// A Play purchase whose signature verified, its product and transaction id resolved.
@@ -39,6 +52,9 @@ pub(crate) struct SignedPlayPurchase {
     purchase_state: i64,
     quantity: Option<u32>,
     purchase_type: Option<i64>,
+    obfuscated_account_id: Option<String>,
+    /// `purchaseToken` when the JSON is a subscription's (`autoRenewing` present).
+    subscription_token: Option<String>,
 }
 
 /// The decoded signature and the exact purchase JSON it covers.
@@ -92,6 +108,11 @@ impl StoreRule for GooglePlayRule {
                 ))
             }
         };
+        let subscription_token = p
+            .auto_renewing
+            .is_some()
+            .then(|| p.purchase_token.clone())
+            .filter(|t| !t.is_empty());
         let transaction_id = match p.order_id.filter(|id| !id.is_empty()) {
             Some(order_id) => order_id,
             None => p.purchase_token,
@@ -110,6 +131,8 @@ impl StoreRule for GooglePlayRule {
             purchase_state: p.purchase_state,
             quantity: p.quantity,
             purchase_type: p.purchase_type,
+            obfuscated_account_id: p.obfuscated_account_id,
+            subscription_token,
         })
     }
 
@@ -149,11 +172,23 @@ impl StoreRule for GooglePlayRule {
                 Environment::Production
             },
             product_id: p.product_id.clone(),
-            transaction_key: p.transaction_id.clone(),
+            transaction_key: p
+                .subscription_token
+                .clone()
+                .unwrap_or_else(|| p.transaction_id.clone()),
             transaction_id: p.transaction_id.clone(),
-            original_transaction_id: None,
+            // A subscription's chain: what the Play Developer API asks for its expiry.
+            original_transaction_id: p.subscription_token.clone(),
             quantity: p.quantity,
             purchased_at: p.purchase_time,
+            account_token: p.obfuscated_account_id.clone(),
+            kind: p
+                .subscription_token
+                .as_ref()
+                .map(|_| PurchaseKind::Subscription),
+            // Play signs no expiry (module docs).
+            expires_at: None,
+            ended: None,
         }
     }
 }

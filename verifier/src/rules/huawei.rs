@@ -1,7 +1,16 @@
 //! Huawei AppGallery: SHA256WithRSA (PKCS#1 v1.5), or RSA-PSS when the receipt says
 //! `SHA256WithRSA/PSS` (SHA-256, MGF1-SHA-256, salt 32), over the exact `InAppPurchaseData` bytes.
+//!
+//! **Kinds** (`kind`): 0 consumable, 1 non-consumable (ledger key `orderId`); 2 auto-renewable
+//! subscription: `expirationDate` required (`malformed` without), keyed by `subscriptionId`
+//! (kept by every renewal; each renewal has a new `orderId`), else by `purchaseToken` (which
+//! Huawei also keeps across normal renewals); `subIsvalid: false` ends it whatever the date
+//! (`expired`); 3 non-renewable subscription (keyed by `orderId`, `expirationDate` when given).
+//! Another `kind` is `malformed`; no `kind` (older receipts) has no kind and is keyed by
+//! `orderId`. A switch to another product of the group gets a new `subscriptionId`
+//! (`oriSubscriptionId` names the old one): it is a new chain with its own first owner.
 
-use payseal_protocol::{Environment, HuaweiAlgorithm, Reason, Store};
+use payseal_protocol::{Environment, HuaweiAlgorithm, PurchaseKind, Reason, Store};
 use serde::Deserialize;
 
 use super::{
@@ -26,6 +35,29 @@ pub(crate) struct HuaweiPurchase {
     /// `0` for sandbox purchases; absent for real money.
     purchase_type: Option<i64>,
     quantity: Option<u32>,
+    /// 0 consumable, 1 non-consumable, 2 auto-renewable subscription, 3 non-renewable.
+    kind: Option<i64>,
+    /// Subscriptions: end of the paid period, Unix milliseconds.
+    expiration_date: Option<i64>,
+    /// Subscriptions: whether the subscription is still valid.
+    sub_isvalid: Option<bool>,
+    /// Subscriptions: the subscription's id, kept by its renewals.
+    subscription_id: Option<String>,
+    /// The purchase token (kept by a subscription's normal renewals).
+    purchase_token: Option<String>,
+}
+
+impl HuaweiPurchase {
+    /// The kind, `Err` for a `kind` value the rule does not know.
+    fn purchase_kind(&self) -> Result<Option<PurchaseKind>, i64> {
+        match self.kind {
+            None => Ok(None),
+            Some(0) => Ok(Some(PurchaseKind::Consumable)),
+            Some(1) => Ok(Some(PurchaseKind::NonConsumable)),
+            Some(2 | 3) => Ok(Some(PurchaseKind::Subscription)),
+            Some(other) => Err(other),
+        }
+    }
 }
 
 /// The decoded signature, its algorithm and the exact `InAppPurchaseData` it covers.
@@ -105,6 +137,18 @@ impl StoreRule for HuaweiRule {
                 ),
             ));
         }
+        if let Err(kind) = p.purchase_kind() {
+            return Err(Refusal::new(
+                Reason::Malformed,
+                format!("unknown kind {kind}"),
+            ));
+        }
+        if p.kind == Some(2) && p.expiration_date.is_none() {
+            return Err(Refusal::new(
+                Reason::Malformed,
+                "auto-renewable subscription without expirationDate",
+            ));
+        }
         match p.purchase_state {
             0 => Ok(()),
             2 => Err(Refusal::new(Reason::Revoked, "purchaseState 2 (refunded)")),
@@ -123,6 +167,16 @@ impl StoreRule for HuaweiRule {
     }
 
     fn extract(p: &HuaweiPurchase) -> Claimed {
+        let kind = p.purchase_kind().ok().flatten();
+        let auto_renewable = p.kind == Some(2);
+        let chain = [&p.subscription_id, &p.purchase_token]
+            .into_iter()
+            .flatten()
+            .find(|id| !id.is_empty());
+        let transaction_key = match chain {
+            Some(id) if auto_renewable => id.clone(),
+            _ => p.order_id.clone(),
+        };
         Claimed {
             environment: if p.purchase_type == Some(0) {
                 Environment::Sandbox
@@ -130,11 +184,20 @@ impl StoreRule for HuaweiRule {
                 Environment::Production
             },
             product_id: p.product_id.clone(),
-            transaction_key: p.order_id.clone(),
+            // The chain, for the verdict's `original_transaction_id` too.
+            original_transaction_id: auto_renewable.then(|| transaction_key.clone()),
+            transaction_key,
             transaction_id: p.order_id.clone(),
-            original_transaction_id: None,
             quantity: p.quantity,
             purchased_at: p.purchase_time,
+            // InAppPurchaseData has no account token field (`developerPayload` is free text).
+            account_token: None,
+            kind,
+            expires_at: p
+                .expiration_date
+                .filter(|_| kind == Some(PurchaseKind::Subscription)),
+            ended: (auto_renewable && p.sub_isvalid == Some(false))
+                .then_some("subIsvalid: false (the subscription is no longer valid)"),
         }
     }
 }

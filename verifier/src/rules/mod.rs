@@ -12,23 +12,39 @@
 //! 4. **binding and state**: the app (`wrong_app`), the purchase state (`not_purchased` /
 //!    `revoked`);
 //! 5. **extract** the purchase; here, once for every store, the environment
-//!    (`untrusted_environment`: not in the app's `environments`) and the quantity (`malformed`
-//!    when 0; absent means 1).
+//!    (`untrusted_environment`: not in the app's `environments`), the quantity (`malformed`
+//!    when 0; absent means 1) and, for subscriptions, the expiry (`expired`: see below).
+//!
+//! **Subscriptions.** Each rule reads the purchase kind ([`PurchaseKind`]) and, for a
+//! subscription, the end of its paid period as the store signed it (`expires_at`, Unix ms) and
+//! whether the store says the period already ended whatever the date (App Store `isUpgraded`,
+//! Huawei `subIsvalid: false`). `run` alone decides expiry, once for every store, with the
+//! verifier's clock: `expires_at <= now_ms`, or a store-ended period, is `not_paid / expired`.
+//! The ledger key of an auto-renewable subscription is its renewal chain's id (App Store
+//! `originalTransactionId`, Huawei `subscriptionId`, Play `purchaseToken`, sandbox
+//! `original_transaction_id`), so ownership follows the chain. A store that signs no expiry
+//! (a Play subscription, an App Store non-renewing subscription) gives `kind: subscription`
+//! without `expires_at`: see the README's "Subscriptions".
 //!
 //! Unparseable *signatures* (bad Base64, wrong length) are `bad_signature`: they are refused
 //! signatures, not refused purchases. An App Store JWS that is not three Base64url parts with a
 //! JSON header is `malformed`; an `alg` other than `ES256` is `bad_signature`; an `x5c` that is
 //! missing, too short, unparseable or in the wrong order is `untrusted_chain`.
 //! [`Rejection::partial`] is filled only from data whose signature (and chain) verified.
+//!
+//! [`check_request`] adds what the request expects of a paid purchase ([`binding`]): the
+//! store's account token against the request's account id (`wrong_account`, when the app
+//! configures an account binding) and the product the app sold (`wrong_product`).
 
 pub mod app_store;
+pub mod binding;
 pub mod google_play;
 pub mod huawei;
 mod rsa_key;
 pub mod sandbox;
 mod trust;
 
-use payseal_protocol::{Environment, Reason, Receipt, Store};
+use payseal_protocol::{Environment, PurchaseKind, Reason, Receipt, Store};
 
 use app_store::AppStoreRule;
 use google_play::GooglePlayRule;
@@ -36,6 +52,7 @@ use huawei::HuaweiRule;
 use sandbox::SandboxRule;
 
 pub use app_store::ChainCacheStats;
+pub use binding::{check_expected, AccountBindingRules, Expectation};
 pub use rsa_key::{RsaKeyError, RsaPublicKey};
 pub use trust::{TrustAnchorError, TrustAnchors};
 
@@ -54,6 +71,9 @@ pub struct AppRules {
     pub huawei: Option<HuaweiRules>,
     /// Sandbox store settings: only apps marked sandbox accept sandbox-store receipts.
     pub sandbox: Option<SandboxRules>,
+    /// How the app binds purchases to accounts (`[apps."ID".account_binding]`); none: the
+    /// stores' account tokens are not checked.
+    pub account_binding: Option<AccountBindingRules>,
 }
 
 /// Google Play: the package name and the app's licensing public key.
@@ -107,6 +127,14 @@ pub struct Purchase {
     pub quantity: u32,
     /// Purchase time, Unix milliseconds.
     pub purchased_at: i64,
+    /// The app's account token as the store signed it (Play `obfuscatedAccountId`, App Store
+    /// `appAccountToken`); `None` when absent or empty, and for stores without one.
+    pub account_token: Option<String>,
+    /// Consumable / non-consumable / subscription, when the store says.
+    pub kind: Option<PurchaseKind>,
+    /// Subscriptions: end of the paid period, Unix milliseconds, when the store signs one
+    /// (always in the future of the verifier's clock in a `Purchase`).
+    pub expires_at: Option<i64>,
 }
 
 /// Whatever could be read from a refused receipt, to fill the `not_paid` verdict.
@@ -118,6 +146,13 @@ pub struct PartialPurchase {
     pub product_id: Option<String>,
     /// Transaction id, if read.
     pub transaction_id: Option<String>,
+    /// The ledger key (a subscription's renewal-chain id), if read: what a store revocation
+    /// revokes.
+    pub transaction_key: Option<String>,
+    /// Purchase kind, if read.
+    pub kind: Option<PurchaseKind>,
+    /// Subscription end, if read (Unix milliseconds).
+    pub expires_at: Option<i64>,
 }
 
 /// A refused receipt: the verdict reason, a human detail for operators (`check` CLI), and what was read.
@@ -127,8 +162,9 @@ pub struct Rejection {
     pub reason: Reason,
     /// Operator-facing explanation (never key material; no more receipt content than ids).
     pub detail: String,
-    /// Fields read before the rule refused it (only from signature-verified data).
-    pub partial: PartialPurchase,
+    /// Fields read before the rule refused it (only from signature-verified data); boxed, so
+    /// that every rule's `Result<_, Rejection>` stays small.
+    pub partial: Box<PartialPurchase>,
 }
 
 /// One store's rule, in the stages of DESIGN.md (parse → verify signature → check app binding
@@ -219,6 +255,15 @@ pub(crate) struct Claimed {
     pub quantity: Option<u32>,
     /// Purchase time, Unix milliseconds.
     pub purchased_at: i64,
+    /// The account token the store signed, if any (empty counts as none).
+    pub account_token: Option<String>,
+    /// Consumable / non-consumable / subscription, when the store says.
+    pub kind: Option<PurchaseKind>,
+    /// Subscriptions: end of the paid period as the store signed it, Unix milliseconds.
+    pub expires_at: Option<i64>,
+    /// The store says this subscription period no longer grants access whatever the date
+    /// (App Store `isUpgraded`, Huawei `subIsvalid: false`): the operator detail.
+    pub ended: Option<&'static str>,
 }
 
 impl Claimed {
@@ -228,7 +273,26 @@ impl Claimed {
             environment: Some(self.environment),
             product_id: Some(self.product_id.clone()),
             transaction_id: Some(self.transaction_id.clone()),
+            transaction_key: Some(self.transaction_key.clone()),
+            kind: self.kind,
+            expires_at: self.expires_at,
         }
+    }
+}
+
+/// Whether a subscription period has ended at `now_ms` (the verifier's clock), and why: the
+/// store said so (`ended`), or `expires_at` is not after `now_ms`. Decided here once for every
+/// store.
+pub(crate) fn lapsed(claimed: &Claimed, now_ms: i64) -> Option<String> {
+    if let Some(why) = claimed.ended {
+        return Some(why.to_string());
+    }
+    match claimed.expires_at {
+        Some(end) if end <= now_ms => Some(format!(
+            "subscription expired at {end} (Unix ms), {} ms before the verifier's clock",
+            now_ms.saturating_sub(end)
+        )),
+        _ => None,
     }
 }
 
@@ -239,6 +303,21 @@ pub(crate) struct DataAndSignature<'r> {
     pub data: &'r str,
     /// The store's signature over them, standard Base64.
     pub signature: &'r str,
+}
+
+/// Check a receipt with its store's rule, then against what the request expects of it
+/// ([`binding::check_expected`]: account token, product). The verifier's one decision on a
+/// receipt before the ledger.
+pub fn check_request(
+    receipt: &Receipt,
+    app: &AppRules,
+    anchors: &TrustAnchors,
+    now_ms: i64,
+    expected: &Expectation<'_>,
+) -> Result<Purchase, Rejection> {
+    let purchase = check_receipt(receipt, app, anchors, now_ms)?;
+    check_expected(&purchase, app, expected)?;
+    Ok(purchase)
 }
 
 /// Check a receipt with the rule of the store it names.
@@ -337,6 +416,13 @@ fn run<R: StoreRule>(
         }
         n => n,
     };
+    if let Some(why) = lapsed(&claimed, now_ms) {
+        return Err(Rejection::with_partial(
+            Reason::Expired,
+            why,
+            claimed.partial(),
+        ));
+    }
     Ok(Purchase {
         store: R::STORE,
         environment: claimed.environment,
@@ -346,6 +432,9 @@ fn run<R: StoreRule>(
         original_transaction_id: claimed.original_transaction_id,
         quantity,
         purchased_at: claimed.purchased_at,
+        account_token: claimed.account_token.filter(|t| !t.is_empty()),
+        kind: claimed.kind,
+        expires_at: claimed.expires_at,
     })
 }
 
@@ -355,7 +444,7 @@ impl Rejection {
         Rejection {
             reason,
             detail: detail.into(),
-            partial: PartialPurchase::default(),
+            partial: Box::default(),
         }
     }
 
@@ -368,7 +457,7 @@ impl Rejection {
         Rejection {
             reason,
             detail: detail.into(),
-            partial,
+            partial: Box::new(partial),
         }
     }
 }
@@ -394,5 +483,7 @@ fn signed_json<'a, T: serde::Deserialize<'a>>(data: &'a str, what: &str) -> Resu
 
 #[cfg(test)]
 mod robustness;
+#[cfg(test)]
+mod subscription_tests;
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -1,8 +1,11 @@
 //! The PaySeal sandbox store: Ed25519 over the exact purchase JSON, accepted only by apps with
 //! sandbox settings.
+//!
+//! Kinds: `kind` is `consumable` when absent. Subscriptions: `kind: "subscription"` with `expires_at` (Unix ms, required) and, for an
+//! auto-renewable one, `original_transaction_id` (the renewal chain, its ledger key).
 
 use ed25519_dalek::Signature;
-use payseal_protocol::{Environment, Reason, Store};
+use payseal_protocol::{Environment, PurchaseKind, Reason, Store};
 use serde::Deserialize;
 
 use super::{
@@ -24,6 +27,15 @@ pub(crate) struct SandboxPurchase {
     state: String,
     purchased_at: i64,
     quantity: Option<u32>,
+    /// `consumable` (also when absent), `non_consumable` or `subscription`.
+    #[serde(default)]
+    kind: Option<PurchaseKind>,
+    /// Subscriptions: end of the paid period, Unix milliseconds.
+    #[serde(default)]
+    expires_at: Option<i64>,
+    /// Auto-renewable subscriptions: the renewal chain's id.
+    #[serde(default)]
+    original_transaction_id: Option<String>,
 }
 
 /// The Ed25519 signature and the exact purchase JSON it covers.
@@ -93,6 +105,12 @@ impl StoreRule for SandboxRule {
         if p.transaction_id.is_empty() {
             return Err(Refusal::new(Reason::Malformed, "empty transaction_id"));
         }
+        if p.kind == Some(PurchaseKind::Subscription) && p.expires_at.is_none() {
+            return Err(Refusal::new(
+                Reason::Malformed,
+                "subscription without expires_at",
+            ));
+        }
         if p.app_id != app.app_id {
             return Err(Refusal::new(
                 Reason::WrongApp,
@@ -116,11 +134,21 @@ impl StoreRule for SandboxRule {
         Claimed {
             environment: Environment::Sandbox,
             product_id: p.product_id.clone(),
-            transaction_key: p.transaction_id.clone(),
+            transaction_key: p
+                .original_transaction_id
+                .clone()
+                .filter(|id| !id.is_empty() && p.kind == Some(PurchaseKind::Subscription))
+                .unwrap_or_else(|| p.transaction_id.clone()),
             transaction_id: p.transaction_id.clone(),
-            original_transaction_id: None,
+            original_transaction_id: p.original_transaction_id.clone(),
             quantity: p.quantity,
             purchased_at: p.purchased_at,
+            account_token: None,
+            kind: Some(p.kind.unwrap_or(PurchaseKind::Consumable)),
+            expires_at: p
+                .expires_at
+                .filter(|_| p.kind == Some(PurchaseKind::Subscription)),
+            ended: None,
         }
     }
 }
@@ -160,6 +188,9 @@ mod tests {
                 original_transaction_id: None,
                 quantity: 5,
                 purchased_at: 42,
+                account_token: None,
+                kind: Some(payseal_protocol::PurchaseKind::Consumable),
+                expires_at: None,
             }
         );
     }

@@ -68,6 +68,7 @@ pub fn app_with(store: &SandboxStore, environments: &[Environment]) -> AppRules 
         sandbox: Some(SandboxRules {
             public_key: ed25519_dalek::VerifyingKey::from_bytes(&ed).unwrap(),
         }),
+        account_binding: None,
     }
 }
 

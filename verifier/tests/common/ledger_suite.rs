@@ -38,6 +38,7 @@ pub fn redemption(account: &str, key: &str, now_ms: i64) -> RedemptionRequest {
         receipt_sha256: "ab".repeat(32),
         verdict_id: uuid::Uuid::new_v4().to_string(),
         now_ms,
+        expires_at_ms: None,
     }
 }
 
@@ -733,6 +734,114 @@ pub async fn concurrent_revocations_revoke_once(ledger: Arc<dyn Ledger>) {
     );
 }
 
+/// A subscription's period ending at `expires_at_ms`, presented by `account`, under its renewal
+/// chain's key.
+pub fn renewal(account: &str, chain: &str, now_ms: i64, expires_at_ms: i64) -> RedemptionRequest {
+    RedemptionRequest {
+        store: Store::AppStore,
+        expires_at_ms: Some(expires_at_ms),
+        product_id: "pro_monthly".into(),
+        ..redemption(account, chain, now_ms)
+    }
+}
+
+/// A subscription's renewal chain: the first account owns it, a renewal by the owner is
+/// `Repeat` and moves the row's expiry to the newest end (never back, also when renewals race),
+/// another account's renewal is `OtherAccount` and changes nothing, with or without an outbox
+/// row; a revoked chain is `Revoked` for its renewals and keeps its expiry.
+pub async fn subscription_chain_keeps_owner_and_newest_expiry(ledger: Arc<dyn Ledger>) {
+    let expiry = |key: &'static str| {
+        let ledger = Arc::clone(&ledger);
+        async move {
+            let row = ledger
+                .find(Store::AppStore, "dev.payseal.demo", key)
+                .await
+                .unwrap()
+                .expect("row of the chain");
+            (row.account_id, row.expires_at_ms)
+        }
+    };
+    let r = |req: RedemptionRequest| {
+        let ledger = Arc::clone(&ledger);
+        async move { ledger.redeem(req).await.unwrap() }
+    };
+    assert_eq!(
+        r(renewal("alice", "CHAIN.1", 1_000, 10_000)).await,
+        RedeemOutcome::First
+    );
+    assert_eq!(expiry("CHAIN.1").await, ("alice".into(), Some(10_000)));
+    assert_eq!(
+        r(renewal("alice", "CHAIN.1", 2_000, 20_000)).await,
+        RedeemOutcome::Repeat
+    );
+    assert_eq!(expiry("CHAIN.1").await, ("alice".into(), Some(20_000)));
+    // An older transaction of the chain, presented later, does not shorten it.
+    assert_eq!(
+        r(renewal("alice", "CHAIN.1", 3_000, 10_000)).await,
+        RedeemOutcome::Repeat
+    );
+    let mut no_expiry = renewal("alice", "CHAIN.1", 3_500, 0);
+    no_expiry.expires_at_ms = None;
+    assert_eq!(r(no_expiry).await, RedeemOutcome::Repeat);
+    assert_eq!(expiry("CHAIN.1").await, ("alice".into(), Some(20_000)));
+    // Another account's renewal of the chain: refused, nothing changes.
+    assert_eq!(
+        r(renewal("bob", "CHAIN.1", 4_000, 30_000)).await,
+        RedeemOutcome::OtherAccount
+    );
+    assert_eq!(expiry("CHAIN.1").await, ("alice".into(), Some(20_000)));
+
+    // Renewals racing: the row ends at the newest of them.
+    let tasks: Vec<_> = (0..24_i64)
+        .map(|i| {
+            let ledger = Arc::clone(&ledger);
+            tokio::spawn(async move {
+                ledger
+                    .redeem(renewal(
+                        "alice",
+                        "CHAIN.1",
+                        5_000 + i,
+                        100_000 + (i * 7919) % 24_000,
+                    ))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), RedeemOutcome::Repeat);
+    }
+    let newest = (0..24_i64).map(|i| 100_000 + (i * 7919) % 24_000).max();
+    assert_eq!(expiry("CHAIN.1").await, ("alice".into(), newest));
+
+    // The first redemption with its outbox row records the expiry too.
+    assert_eq!(
+        ledger
+            .redeem_and_notify(
+                renewal("carol", "CHAIN.2", 6_000, 60_000),
+                Some(delivery("sub-1", 6_000))
+            )
+            .await
+            .unwrap(),
+        RedeemOutcome::First
+    );
+    assert_eq!(expiry("CHAIN.2").await, ("carol".into(), Some(60_000)));
+
+    // Revoked by the chain's key: every renewal of it is refused, the expiry stays.
+    let mut revoke = revocation("CHAIN.2", 7_000);
+    revoke.store = Store::AppStore;
+    assert_eq!(
+        ledger.revoke(revoke, None).await.unwrap(),
+        RevokeOutcome::Revoked
+    );
+    assert_eq!(
+        r(renewal("carol", "CHAIN.2", 8_000, 90_000)).await,
+        RedeemOutcome::Revoked
+    );
+    assert_eq!(expiry("CHAIN.2").await, ("carol".into(), Some(60_000)));
+    assert_eq!(ledger.count_redemptions().await.unwrap(), 2);
+}
+
 /// One `#[tokio::test]` per suite case for the backend that `$make` (an async fn returning a
 /// [`TestLedger`]) opens.
 #[macro_export]
@@ -785,6 +894,15 @@ macro_rules! ledger_suite {
         async fn concurrent_revocations_revoke_once() {
             let t = $make().await;
             $crate::common::ledger_suite::concurrent_revocations_revoke_once(t.ledger).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn subscription_chain_keeps_owner_and_newest_expiry() {
+            let t = $make().await;
+            $crate::common::ledger_suite::subscription_chain_keeps_owner_and_newest_expiry(
+                t.ledger,
+            )
+            .await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -151,6 +151,7 @@ pub fn request(app: &str, account: &str, receipt: &Receipt) -> VerifyRequest {
             name: "payseal-tests".into(),
             version: "0".into(),
         },
+        expected_product_id: None,
     }
 }
 

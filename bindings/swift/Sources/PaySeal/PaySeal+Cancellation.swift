@@ -16,16 +16,21 @@ import PaySealFFI
 #endif
 
 extension PaySeal {
-    /// Verify a purchase for `accountId`, like `verify(receipt:accountId:)`, but cancellable:
-    /// when the calling Task is cancelled the request is abandoned at once (the connection
-    /// is dropped, no retry follows, nothing is kept pending) and this throws
+    /// Verify a purchase for `accountId`, like `verify(receipt:accountId:expectedProductId:)`,
+    /// but cancellable: when the calling Task is cancelled the request is abandoned at once
+    /// (the connection is dropped, no retry follows, nothing is kept pending) and this throws
     /// `CancellationError`. The object stays usable. Prefer this from Swift.
-    public func verifyCancellable(receipt: Receipt, accountId: String) async throws -> Verdict {
+    /// `expectedProductId`: the product the app sold (StoreKit's `Product.id`); a genuine
+    /// receipt for another product is then not paid (`.wrongProduct`) and not consumed.
+    public func verifyCancellable(
+        receipt: Receipt, accountId: String, expectedProductId: String? = nil
+    ) async throws -> Verdict {
         try Task.checkCancellation()
         uniffiEnsurePaysealSdkCoreInitialized()
         let account = try PaySealRustFuture.lowerString(accountId)
+        let product = try PaySealRustFuture.lowerOptionalString(expectedProductId)
         let future = uniffi_payseal_sdk_core_fn_method_payseal_verify(
-            uniffiCloneHandle(), FfiConverterTypeReceipt_lower(receipt), account)
+            uniffiCloneHandle(), FfiConverterTypeReceipt_lower(receipt), account, product)
         return try await PaySealRustFuture.complete(future, lift: FfiConverterTypeVerdict_lift)
     }
 }
@@ -68,8 +73,23 @@ enum PaySealRustFuture {
 
     /// A String as the RustBuffer UniFFI expects for a String argument (its UTF-8 bytes).
     static func lowerString(_ value: String) throws -> RustBuffer {
+        try lowerBytes(Array(value.utf8))
+    }
+
+    /// A String? as the RustBuffer UniFFI expects for an `Option<String>` argument: a tag byte
+    /// (0 none, 1 some), then the string's byte count (Int32, big-endian) and UTF-8 bytes.
+    static func lowerOptionalString(_ value: String?) throws -> RustBuffer {
+        guard let value else { return try lowerBytes([0]) }
+        let utf8 = Array(value.utf8)
+        guard let count = Int32(exactly: utf8.count) else {
+            throw PaySealError.InvalidReceipt(message: "the string is too long")
+        }
+        let length = withUnsafeBytes(of: count.bigEndian) { Array($0) }
+        return try lowerBytes([1] + length + utf8)
+    }
+
+    private static func lowerBytes(_ bytes: [UInt8]) throws -> RustBuffer {
         var status = RustCallStatus()
-        let bytes = Array(value.utf8)
         let buffer = bytes.withUnsafeBufferPointer { pointer in
             ffi_payseal_sdk_core_rustbuffer_from_bytes(
                 ForeignBytes(len: Int32(pointer.count), data: pointer.baseAddress), &status)

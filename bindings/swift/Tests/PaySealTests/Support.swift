@@ -11,6 +11,10 @@ import Darwin
 /// The app id `payseal-verifier dev` configures.
 let appId = "dev.payseal.demo"
 
+/// The account binding namespace `payseal-verifier dev` configures (`uuid_v5`,
+/// `DEV_ACCOUNT_NAMESPACE` in verifier/src/dev.rs).
+let devAccountNamespace = "5d0e6c1a-8f3b-4e27-9a64-2c71b0f4d9e8"
+
 struct TestSetupError: Error, CustomStringConvertible {
     let description: String
 }
@@ -251,21 +255,35 @@ final class DevVerifier {
 
     /// A new Google Play purchase from the sandbox store, signed with the keys this verifier trusts.
     func purchase(product: String = "gems_100") throws -> PlayPurchase {
+        guard case let .googlePlay(purchaseData, signature) = try issue("google-play", product: product) else {
+            throw TestSetupError(description: "the sandbox did not print a Google Play receipt")
+        }
+        return PlayPurchase(originalJson: purchaseData, signature: signature)
+    }
+
+    /// A new purchase in `store`'s real format (`google-play`, `app-store`, `huawei`,
+    /// `sandbox`), with the app's account token (Play `obfuscatedAccountId`, App Store
+    /// `appAccountToken`) when `accountToken` is given.
+    func issue(_ store: String, product: String = "gems_100", accountToken: String? = nil) throws -> Receipt {
+        var arguments = ["--product", product]
+        if let accountToken { arguments += ["--account-token", accountToken] }
+        return try sandboxReceipt(store, arguments)
+    }
+
+    /// `payseal-sandbox STORE --dir <this state> --app appId ARGS`: a receipt signed with the keys this verifier trusts.
+    func sandboxReceipt(_ store: String, _ args: [String]) throws -> Receipt {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try TestEnv.executable("PAYSEAL_SANDBOX_BIN"))
-        p.arguments = ["google-play", "--dir", stateDir.path, "--app", appId, "--product", product]
+        p.arguments = [store, "--dir", stateDir.path, "--app", appId] + args
         let pipe = Pipe()
         p.standardOutput = pipe
         try p.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else {
-            throw TestSetupError(description: "payseal-sandbox google-play failed (\(p.terminationStatus))")
+            throw TestSetupError(description: "payseal-sandbox \(store) failed (\(p.terminationStatus))")
         }
-        guard case let .googlePlay(purchaseData, signature) = try receiptFromJson(json: String(decoding: data, as: UTF8.self)) else {
-            throw TestSetupError(description: "the sandbox did not print a Google Play receipt")
-        }
-        return PlayPurchase(originalJson: purchaseData, signature: signature)
+        return try receiptFromJson(json: String(decoding: data, as: UTF8.self))
     }
 
     deinit { stop() }

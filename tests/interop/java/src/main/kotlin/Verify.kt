@@ -270,6 +270,24 @@ fun main(args: Array<String>) {
         }
     }
 
+    // Subscriptions: a verified subscription token's kind and expires_at (Unix ms, the end of the
+    // paid period, not the token's exp): paid → in the future; not_paid/expired → in the past.
+    var paidSubscriptions = 0
+    var expiredSubscriptions = 0
+    fun subscriptionOk(c: JWTClaimsSet): Boolean {
+        val kind = c.getStringClaim("kind") ?: return true
+        if (kind !in setOf("consumable", "non_consumable", "subscription")) return false
+        val end = c.getClaim("expires_at") ?: return true
+        if (kind != "subscription") return true
+        if (end !is Long || end <= c.expirationTime.time / 1000) return false
+        val now = System.currentTimeMillis()
+        return when {
+            c.getStringClaim("outcome") == "paid" -> { paidSubscriptions++; end > now }
+            c.getStringClaim("reason") == "expired" -> { expiredSubscriptions++; end <= now }
+            else -> true
+        }
+    }
+
     val tokens = mutableListOf<Pair<String, String>>()
     for (file in tokenFiles) {
         val token = File(file).readText().trim()
@@ -279,7 +297,8 @@ fun main(args: Array<String>) {
         tokens += file to token
 
         expect("$file: genuine token verifies", token, null) { c ->
-            c.getStringClaim("outcome") == payload["outcome"] && c.getStringClaim("receipt_sha256") == payload["receipt_sha256"]
+            c.getStringClaim("outcome") == payload["outcome"] && c.getStringClaim("receipt_sha256") == payload["receipt_sha256"] &&
+                subscriptionOk(c)
         }
         val flipped = if (payload["outcome"] == "paid") "not_paid" else "paid"
         expect("$file: altered outcome refused", "$h.${b64(payload + ("outcome" to flipped))}.$s",
@@ -293,6 +312,9 @@ fun main(args: Array<String>) {
         expect("$file: another issuer expected, refused", token,
             refusal(BadJWTException::class.java, "JWT iss claim value rejected"), other = true)
     }
+    result(paidSubscriptions >= 1 && expiredSubscriptions >= 1,
+        "subscription tokens with kind and expires_at: $paidSubscriptions paid (until a future end), " +
+            "$expiredSubscriptions not_paid/expired (a past end)")
     grants(keys, issuer, app, tokens, ::result)
     // The JWKS was fetched at start and once more for the first unknown kid (more only if the run
     // outlasted the source's 30 s rate limit).

@@ -20,6 +20,12 @@ import kotlin.io.path.readText
 const val APP_ID = "dev.payseal.demo"
 
 /**
+ * The account binding namespace `payseal-verifier dev` configures (`uuid_v5`,
+ * `DEV_ACCOUNT_NAMESPACE` in verifier/src/dev.rs).
+ */
+const val DEV_ACCOUNT_NAMESPACE = "5d0e6c1a-8f3b-4e27-9a64-2c71b0f4d9e8"
+
+/**
  * What scripts/test-bindings.sh provides. A missing variable makes the test fail (never skip).
  */
 object TestEnv {
@@ -152,18 +158,33 @@ class DevVerifier(val stateDir: Path = TestEnv.newDir("verifier"), val port: Int
     }
 
     /** A new Google Play purchase from the sandbox store, signed with the key this verifier trusts. */
-    fun purchase(product: String = "gems_100"): PlayPurchase {
-        val out = TestEnv.workDir.resolve("sandbox-${System.nanoTime()}.json")
-        val p = ProcessBuilder(
-            TestEnv.sandboxBin.toString(), "google-play",
-            "--dir", stateDir.toString(), "--app", APP_ID, "--product", product,
-        ).redirectOutput(out.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT).start()
-        check(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) { "payseal-sandbox google-play failed" }
-        val json = out.readText()
-        Files.delete(out)
-        val r = Receipts.fromJson(json)
+    fun purchase(product: String = "gems_100", accountToken: String? = null): PlayPurchase {
+        val r = issue("google-play", product, accountToken)
         check(r is Receipt.GooglePlay) { "sandbox printed $r" }
         return PlayPurchase(originalJson = r.purchaseData, signature = r.signature)
+    }
+
+    /**
+     * A new purchase in [store]'s real format (`google-play`, `app-store`, `huawei`, `sandbox`)
+     * from the sandbox store, with the app's account token (Play `obfuscatedAccountId`, App
+     * Store `appAccountToken`) when [accountToken] is given.
+     */
+    fun issue(store: String, product: String = "gems_100", accountToken: String? = null): Receipt {
+        val args = mutableListOf("--product", product)
+        if (accountToken != null) args += listOf("--account-token", accountToken)
+        return sandboxReceipt(store, *args.toTypedArray())
+    }
+
+    /** `payseal-sandbox STORE --dir <this state> --app APP_ID ARGS`: a receipt signed with the keys this verifier trusts. */
+    fun sandboxReceipt(store: String, vararg args: String): Receipt {
+        val out = TestEnv.workDir.resolve("sandbox-${System.nanoTime()}.json")
+        val p = ProcessBuilder(
+            listOf(TestEnv.sandboxBin.toString(), store, "--dir", stateDir.toString(), "--app", APP_ID) + args,
+        ).redirectOutput(out.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT).start()
+        check(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) { "payseal-sandbox $store failed" }
+        val json = out.readText()
+        Files.delete(out)
+        return Receipts.fromJson(json)
     }
 
     override fun close() = stop()

@@ -54,7 +54,8 @@ use tokio_postgres::NoTls;
 use super::{
     chain_expiry, classify, classify_reinstatement, classify_revocation, redact_url, BoxFuture,
     LedgerError, LedgerOptions, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions,
-    ReinstateOutcome, RevocationRequest, RevokeNotice, RevokeOutcome, VoidedCursors, UNREDEEMED_ACCOUNT,
+    ReinstateOutcome, RevocationRequest, RevokeNotice, RevokeOutcome, VoidedCursors,
+    UNREDEEMED_ACCOUNT,
 };
 use crate::notifications::log::{
     store_revoked, Applied, Effect, NewNotification, NotificationLog, NotificationResult,

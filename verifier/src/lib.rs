@@ -6,8 +6,11 @@
 //! redemption in a ledger so a receipt pays once and for one account, and answers with a sealed,
 //! Ed25519-signed verdict (compact JWS) that the app and its application server can check.
 //!
-//! It is **not** a store client: it never calls Google, Apple or Huawei servers; it trusts
-//! signatures and the roots you configure. It is not the SDK (`payseal-sdk-core`), and it does
+//! It decides purchases from the store's signed data and the roots you configure, not by asking
+//! the stores. It calls store servers only for what a receipt cannot say, and only when
+//! configured ([`notifications`]): Google Play's Voided Purchases API and Google's OIDC keys
+//! (refunds and their push notifications), Huawei's Order service (to check a refund
+//! notification against Huawei's signed data). It is not the SDK (`payseal-sdk-core`), and it does
 //! not deliver items: the app's own server does that from the verdict. Nor is this library a
 //! stable API for third parties: the product is the `payseal-verifier` binary ([`cli::main`]);
 //! the library is public so that its tests, benchmarks, the fuzz targets and the other crates'

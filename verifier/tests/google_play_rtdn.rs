@@ -55,7 +55,7 @@ fn voided(package: &str, order_id: Option<&str>, token: &str, refund_type: i64) 
     let mut v = json!({
         "version": "1.0",
         "packageName": package,
-        "eventTimeMillis": payseal_verifier::service::now_ms().to_string(),
+        "eventTimeMillis": payseal_verifier::now_ms().to_string(),
         "voidedPurchaseNotification": {
             "purchaseToken": token,
             "productType": 2,
@@ -318,7 +318,7 @@ async fn play_voided_purchase_push_revokes_once_and_forged_pushes_change_nothing
         server.verify("dave", &other).await.redemption,
         Some(Redemption::First)
     );
-    let now_ms = payseal_verifier::service::now_ms().to_string();
+    let now_ms = payseal_verifier::now_ms().to_string();
     for (body, result) in [
         (
             voided("com.not.configured", Some(&other_order), "t", 1),

@@ -30,7 +30,7 @@ async fn an_assertion_signed_by_the_wrong_key_gets_no_token_and_changes_nothing(
     let receipt = state.issue(Store::GooglePlay);
     google.add_voided(
         common::APP,
-        payseal_verifier::service::now_ms() - 5 * 60_000,
+        payseal_verifier::now_ms() - 5 * 60_000,
         &common::play_order_id(&receipt),
         &google_support::voided_scenario::purchase_token(&receipt),
     );
@@ -205,7 +205,7 @@ async fn the_poll_command_revokes_prints_and_keeps_the_cursor() {
 
     google.add_voided(
         common::APP,
-        payseal_verifier::service::now_ms() - 5 * 60_000,
+        payseal_verifier::now_ms() - 5 * 60_000,
         &common::play_order_id(&receipt),
         &google_support::voided_scenario::purchase_token(&receipt),
     );

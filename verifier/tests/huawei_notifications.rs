@@ -120,7 +120,7 @@ fn notification(application_id: &str, kind: i64, token: &str) -> String {
     json!({
         "version": "v2",
         "eventType": "ORDER",
-        "notifyTime": payseal_verifier::service::now_ms(),
+        "notifyTime": payseal_verifier::now_ms(),
         "applicationId": application_id,
         "orderNotification": {
             "version": "v2",

@@ -22,7 +22,7 @@
 //! from [`jwks`]), [`voided`] (the Voided Purchases API poller, a background task of `serve`
 //! with a cursor in the ledger) and [`huawei`] (IAP server notifications v2: an unsigned refund
 //! notification makes the verifier ask Huawei's Order service, and only its signed purchase
-//! data revokes). They revoke through [`revoke_play_purchase`] / [`crate::service::revoke`]
+//! data revokes). They revoke through [`revoke_play_purchase`] / `service::revoke`
 //! (the `purchase.revoked` row in the same transaction; revoking twice changes nothing).
 
 pub mod app_store;

@@ -8,7 +8,7 @@
 //! (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=…`) for an access token,
 //! cached until a minute before its `expires_in` and fetched again after a `401`.
 //!
-//! **Polling** ([`Poller::poll_once`]): `GET {api_base}/androidpublisher/v3/applications/
+//! **Polling** (`Poller::poll_once`): `GET {api_base}/androidpublisher/v3/applications/
 //! {packageName}/purchases/voidedpurchases?startTime=…&endTime=…&maxResults=…&type=1[&token=…]`
 //! (`type=1`: subscriptions too, told apart by `orderId`) with
 //! `Authorization: Bearer`, following `tokenPagination.nextPageToken` to the last page. The
@@ -469,7 +469,7 @@ pub struct PollReport {
 
 /// The poller of one app.
 #[derive(Debug, Clone)]
-pub struct Poller {
+pub(crate) struct Poller {
     settings: Arc<VoidedSettings>,
     verifier: Verifier,
     metrics: Arc<Metrics>,
@@ -479,7 +479,7 @@ pub struct Poller {
 
 /// A running poller; [`PollerHandle::stop`] ends it.
 #[derive(Debug)]
-pub struct PollerHandle {
+pub(crate) struct PollerHandle {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -487,7 +487,7 @@ pub struct PollerHandle {
 impl PollerHandle {
     /// Stop the poller and wait for it (at most `grace`, then it is aborted; a poll cut short
     /// leaves the cursor where it was, and the next start repeats that window).
-    pub async fn stop(self, grace: Duration) {
+    pub(crate) async fn stop(self, grace: Duration) {
         let _ = self.stop.send(true);
         let mut task = self.task;
         if tokio::time::timeout(grace, &mut task).await.is_err() {
@@ -498,7 +498,7 @@ impl PollerHandle {
 
 impl Poller {
     /// A poller for `settings`, revoking through `verifier` (its settings and ledger).
-    pub fn new(
+    pub(crate) fn new(
         settings: VoidedSettings,
         verifier: Verifier,
         metrics: Arc<Metrics>,
@@ -519,7 +519,7 @@ impl Poller {
     }
 
     /// Poll now, then every `poll_interval` until stopped.
-    pub fn spawn(self) -> PollerHandle {
+    pub(crate) fn spawn(self) -> PollerHandle {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
@@ -556,7 +556,7 @@ impl Poller {
 
     /// One complete poll: every page of the window, each voided purchase acted on, then the
     /// cursor stored.
-    pub async fn poll_once(&self) -> Result<PollReport, PollError> {
+    pub(crate) async fn poll_once(&self) -> Result<PollReport, PollError> {
         let s = &self.settings;
         let ledger = self.verifier.ledger();
         let cursor = ledger.voided_cursor(&s.package_name).await?;

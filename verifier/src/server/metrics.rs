@@ -66,7 +66,7 @@ pub(crate) struct TimeoutLabels {
 
 /// Labels of `payseal_google_voided_polls_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PollLabels {
+pub(crate) struct PollLabels {
     /// `ok` or `error`.
     pub result: &'static str,
 }
@@ -277,7 +277,7 @@ impl Metrics {
     }
 
     /// Count one Voided Purchases API poll: `ok` or `error`.
-    pub fn google_voided_poll(&self, result: &'static str) {
+    pub(crate) fn google_voided_poll(&self, result: &'static str) {
         self.voided_polls
             .get_or_create(&PollLabels { result })
             .inc();

@@ -111,7 +111,7 @@ pub async fn run(state: StateDir) {
     assert_eq!(stored_cursor(&state).await, None);
 
     // 2. Google voids them (and one purchase never presented here); the poller starts.
-    let now = payseal_verifier::service::now_ms();
+    let now = payseal_verifier::now_ms();
     for (i, r) in receipts.iter().enumerate() {
         google.add_voided(
             APP,
@@ -157,7 +157,7 @@ pub async fn run(state: StateDir) {
     let start: i64 = first.query["startTime"].parse().unwrap();
     let end: i64 = first.query["endTime"].parse().unwrap();
     assert!(start <= now - 29 * 24 * 60 * MINUTE && start > now - 30 * 24 * 60 * MINUTE);
-    assert!(end <= payseal_verifier::service::now_ms() - MINUTE && end > now - 2 * MINUTE);
+    assert!(end <= payseal_verifier::now_ms() - MINUTE && end > now - 2 * MINUTE);
     assert!(
         requests[3].query.contains_key("token"),
         "second page by token"
@@ -221,7 +221,7 @@ pub async fn run(state: StateDir) {
     );
     google.add_voided(
         APP,
-        payseal_verifier::service::now_ms() - MINUTE,
+        payseal_verifier::now_ms() - MINUTE,
         &play_order_id(&late),
         &purchase_token(&late),
     );

@@ -42,6 +42,21 @@ unsafe fn write<T>(out: *mut T, value: T, what: &str) -> Result<(), FfiError> {
     Ok(())
 }
 
+/// Write the string `make` returns to `*out` (freed with [`payseal_string_free`]); `*out` is
+/// null on failure, and `make` is not called when `out` is null.
+unsafe fn write_string(
+    out: *mut *mut c_char,
+    what: &str,
+    make: impl FnOnce() -> Result<String, FfiError>,
+) -> Result<(), FfiError> {
+    if out.is_null() {
+        return Err(FfiError::invalid(format!("{what} is null")));
+    }
+    out.write(std::ptr::null_mut());
+    out.write(abi::owned(make()?));
+    Ok(())
+}
+
 unsafe fn receipt(receipt: *const PsReceipt) -> Result<Receipt, FfiError> {
     receipt
         .as_ref()
@@ -454,14 +469,13 @@ pub unsafe extern "C" fn payseal_account_token_uuid_v5(
     out_message: *mut *mut c_char,
 ) -> i32 {
     boundary(out_message, || {
-        if out_token.is_null() {
-            return Err(FfiError::invalid("out_token is null"));
-        }
-        out_token.write(std::ptr::null_mut());
-        let namespace = namespace.required("namespace")?;
-        let account = account_id.required("account_id")?;
-        let token = payseal_sdk_core::ffi::account_token_uuid_v5(namespace, account)?;
-        write(out_token, abi::owned(token), "out_token")
+        write_string(out_token, "out_token", || {
+            let namespace = namespace.required("namespace")?;
+            let account = account_id.required("account_id")?;
+            Ok(payseal_sdk_core::ffi::account_token_uuid_v5(
+                namespace, account,
+            )?)
+        })
     })
 }
 
@@ -477,13 +491,10 @@ pub unsafe extern "C" fn payseal_account_token_sha256_hex(
     out_message: *mut *mut c_char,
 ) -> i32 {
     boundary(out_message, || {
-        if out_token.is_null() {
-            return Err(FfiError::invalid("out_token is null"));
-        }
-        out_token.write(std::ptr::null_mut());
-        let account = account_id.required("account_id")?;
-        let token = payseal_sdk_core::ffi::account_token_sha256_hex(account);
-        write(out_token, abi::owned(token), "out_token")
+        write_string(out_token, "out_token", || {
+            let account = account_id.required("account_id")?;
+            Ok(payseal_sdk_core::ffi::account_token_sha256_hex(account))
+        })
     })
 }
 

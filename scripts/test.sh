@@ -36,7 +36,7 @@ trap 'scripts/postgres.sh stop' EXIT
 step "cargo test: ledger suite on PostgreSQL, migrations, two verifier processes on one database, outage (server and SDK), webhooks end to end, one store notification to two instances"
 cargo test -p payseal-verifier --features postgres-tests --quiet \
   --test ledger_suite --test postgres_ledger --test multi_instance --test postgres_outage --test postgres_outage_sdk \
-  --test postgres_webhooks --test app_store_notifications \
+  --test postgres_webhooks --test app_store_notifications --test postgres_google_voided \
   2>&1 | tee "$LOG_DIR/cargo-test-postgres.log"
 summarize_cargo "$LOG_DIR/cargo-test-postgres.log"
 scripts/postgres.sh stop

@@ -1,7 +1,7 @@
 //! The `payseal-verifier` command line: `serve`, `keygen`, `tls`, `profile`, `check`, `dev`, `migrate`,
 //! `webhooks` (list / retry outbox deliveries), `revoke` (record a refund or revocation),
-//! `notifications list` (store server notifications received) and `revocations list` (revoked
-//! transactions).
+//! `notifications list` (store server notifications received), `revocations list` (revoked
+//! transactions) and `google-play poll` (run the Voided Purchases poll once now).
 //!
 //! Exit codes: 0 success (for `check`: paid), 1 failure (for `check`: not paid), 2 usage or
 //! configuration error.
@@ -140,6 +140,15 @@ pub enum Command {
         #[command(subcommand)]
         action: RevocationsAction,
     },
+    /// Google Play store notifications, by hand.
+    GooglePlay {
+        /// The TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        action: GooglePlayAction,
+    },
     /// Development mode: create (once) keys, a self-signed certificate, the sandbox store and a
     /// config in DIR, write DIR/profile.json, and serve.
     Dev {
@@ -203,6 +212,21 @@ pub enum RevocationsAction {
         /// At most this many rows.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+}
+
+/// `payseal-verifier google-play` actions.
+#[derive(Debug, Subcommand)]
+pub enum GooglePlayAction {
+    /// Run the Voided Purchases poll once now for every app with
+    /// `[apps."ID".google_play.voided_purchases]` (or only --app): revoke what it lists, store
+    /// the cursor, print one JSON line per app (package, window, pages, purchases, revoked, or
+    /// the error). Exit 0 every poll complete, 1 a poll failed, 2 usage or configuration error.
+    /// Safe beside running verifiers (revocations are idempotent, the cursor only moves forward).
+    Poll {
+        /// Only this app.
+        #[arg(long)]
+        app: Option<String>,
     },
 }
 
@@ -311,6 +335,15 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             list_revocations(&settings, limit)
         }
+        Command::GooglePlay { config, action } => {
+            let settings = match crate::config::load(&config) {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("configuration error: {e}")),
+            };
+            match action {
+                GooglePlayAction::Poll { app } => google_play_poll(settings, app.as_deref()),
+            }
+        }
         Command::Dev { listen, state_dir } => {
             init_logging();
             dev(listen, &state_dir)
@@ -326,6 +359,61 @@ fn parse_store(store: &str) -> Result<payseal_protocol::Store, ExitCode> {
                 "--store {store:?}: expected google_play, app_store, huawei or sandbox"
             ))
         })
+}
+
+fn google_play_poll(settings: crate::settings::Settings, only: Option<&str>) -> ExitCode {
+    use crate::notifications::voided::Poller;
+    let pollers: Vec<_> = settings
+        .google_play_voided
+        .iter()
+        .filter(|v| only.is_none_or(|a| a == v.app_id))
+        .cloned()
+        .collect();
+    if pollers.is_empty() {
+        return usage_error(&match only {
+            Some(app) => {
+                format!("app {app:?} has no [apps.\"{app}\".google_play.voided_purchases]")
+            }
+            None => "no app has [apps.\"ID\".google_play.voided_purchases]".to_string(),
+        });
+    }
+    let (rt, ledger) = match runtime_and_ledger(&settings) {
+        Ok(pair) => pair,
+        Err(code) => return code,
+    };
+    let verifier = service::Verifier::new(std::sync::Arc::new(settings), ledger);
+    let metrics = crate::server::metrics::Metrics::new();
+    let mut failed = false;
+    for v in pollers {
+        let (app, package) = (v.app_id.clone(), v.package_name.clone());
+        let line = match Poller::new(v, verifier.clone(), metrics.clone()) {
+            Err(e) => {
+                failed = true;
+                serde_json::json!({"app": app, "package": package, "error": e})
+            }
+            Ok(poller) => match rt.block_on(poller.poll_once()) {
+                Ok(r) => serde_json::json!({
+                    "app": app,
+                    "package": package,
+                    "start_ms": r.window.map(|w| w.0),
+                    "end_ms": r.window.map(|w| w.1),
+                    "pages": r.pages,
+                    "purchases": r.purchases,
+                    "revoked": r.revoked,
+                }),
+                Err(e) => {
+                    failed = true;
+                    serde_json::json!({"app": app, "package": package, "error": e.to_string()})
+                }
+            },
+        };
+        println!("{line}");
+    }
+    if failed {
+        ExitCode::from(EXIT_FAIL)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn usage_error(message: &str) -> ExitCode {

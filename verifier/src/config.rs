@@ -104,6 +104,42 @@ struct RawConfig {
     apps: BTreeMap<String, RawApp>,
     #[serde(default)]
     webhooks: RawWebhooks,
+    #[serde(default)]
+    google_play: RawGooglePlay,
+}
+
+/// `[google_play]`: store-wide Google Play settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGooglePlay {
+    rtdn: Option<RawRtdn>,
+}
+
+/// `[google_play.rtdn]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRtdn {
+    audience: String,
+    service_account: String,
+    jwks_url: Option<String>,
+    jwks_cache_seconds: Option<u64>,
+    fetch_timeout_ms: Option<u64>,
+}
+
+/// `[apps."ID".google_play.voided_purchases]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVoided {
+    service_account_key: PathBuf,
+    token_uri: Option<String>,
+    api_base: Option<String>,
+    poll_interval_ms: Option<u64>,
+    max_results: Option<u64>,
+    initial_lookback_days: Option<u64>,
+    retry_base_ms: Option<u64>,
+    retry_max_ms: Option<u64>,
+    max_attempts: Option<u64>,
+    request_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,9 +225,9 @@ struct RawRoot {
 #[serde(deny_unknown_fields)]
 struct RawApp {
     environments: Vec<Environment>,
-    google_play: Option<RawPackageKey>,
+    google_play: Option<RawGooglePlayApp>,
     app_store: Option<RawAppStore>,
-    huawei: Option<RawPackageKey>,
+    huawei: Option<RawHuaweiApp>,
     sandbox: Option<RawSandbox>,
     webhook: Option<RawWebhook>,
     account_binding: Option<RawAccountBinding>,
@@ -216,9 +252,29 @@ enum RawBindingScheme {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawPackageKey {
+struct RawGooglePlayApp {
     package_name: String,
     public_key: String,
+    voided_purchases: Option<RawVoided>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHuaweiApp {
+    package_name: String,
+    public_key: String,
+    notifications: Option<RawHuaweiNotify>,
+}
+
+/// `[apps."ID".huawei.notifications]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHuaweiNotify {
+    client_id: String,
+    client_secret_file: PathBuf,
+    order_service_url: String,
+    token_uri: Option<String>,
+    request_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,6 +339,8 @@ struct RawOffline {
     _ledger: Option<serde::de::IgnoredAny>,
     #[serde(rename = "webhooks")]
     _webhooks: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "google_play")]
+    _google_play: Option<serde::de::IgnoredAny>,
 }
 
 /// Load what the offline `check` needs (apps and trust anchors) from the file at `path`. No
@@ -651,6 +709,22 @@ impl Resolver {
             }
         }
         let webhook_worker = self.webhook_worker(&raw.webhooks)?;
+        let google_play_rtdn = match &raw.google_play.rtdn {
+            None => None,
+            Some(r) => Some(self.rtdn(r)?),
+        };
+        let mut google_play_voided = Vec::new();
+        let mut huawei_notifications = Vec::new();
+        for (app_id, app) in &raw.apps {
+            if let Some(n) = app.huawei.as_ref().and_then(|h| h.notifications.as_ref()) {
+                huawei_notifications.push(self.huawei_notify(app_id, n)?);
+            }
+            if let Some(g) = &app.google_play {
+                if let Some(v) = &g.voided_purchases {
+                    google_play_voided.push(self.voided(app_id, &g.package_name, v)?);
+                }
+            }
+        }
 
         Ok(Settings {
             listen,
@@ -668,6 +742,192 @@ impl Resolver {
             metrics_listen,
             webhooks,
             webhook_worker,
+            google_play_rtdn,
+            google_play_voided,
+            huawei_notifications,
+        })
+    }
+
+    /// `[apps."ID".huawei.notifications]`: the AppGallery app id and secret (for the Order
+    /// service), and the site's Order service URL.
+    fn huawei_notify(
+        &self,
+        app_id: &str,
+        raw: &RawHuaweiNotify,
+    ) -> Result<crate::notifications::huawei::HuaweiNotifySettings, ConfigError> {
+        use crate::notifications::huawei::{HuaweiNotifySettings, HUAWEI_TOKEN_URI};
+        let key = |k: &str| format!("apps.{app_id:?}.huawei.notifications.{k}");
+        let client_id = non_empty(&raw.client_id).map_err(|r| self.invalid(key("client_id"), r))?;
+        let path = self.path(&raw.client_secret_file);
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
+            self.invalid(
+                key("client_secret_file"),
+                format!("{}: {e}", path.display()),
+            )
+        })?);
+        let secret = text.trim_end_matches(['\n', '\r']).to_string();
+        if secret.is_empty() {
+            return Err(self.invalid(
+                key("client_secret_file"),
+                format!("{} is empty", path.display()),
+            ));
+        }
+        let order_service_url = raw
+            .order_service_url
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        check_outbound_url(&order_service_url)
+            .map_err(|r| self.invalid(key("order_service_url"), r))?;
+        let token_uri = raw
+            .token_uri
+            .as_deref()
+            .unwrap_or(HUAWEI_TOKEN_URI)
+            .trim()
+            .to_string();
+        check_outbound_url(&token_uri).map_err(|r| self.invalid(key("token_uri"), r))?;
+        Ok(HuaweiNotifySettings {
+            app_id: app_id.to_string(),
+            client_id,
+            client_secret: zeroize::Zeroizing::new(secret),
+            token_uri,
+            order_service_url,
+            request_timeout: Duration::from_millis(self.count(
+                &key("request_timeout_ms"),
+                raw.request_timeout_ms,
+                1..=120_000,
+                10_000,
+            )?),
+        })
+    }
+
+    /// `[google_play.rtdn]`: the push subscription's audience and service account, and where
+    /// Google's keys are.
+    fn rtdn(
+        &self,
+        raw: &RawRtdn,
+    ) -> Result<crate::notifications::google_play::RtdnSettings, ConfigError> {
+        use crate::notifications::google_play::{DEFAULT_JWKS_TTL, GOOGLE_JWKS_URL};
+        let audience =
+            non_empty(&raw.audience).map_err(|r| self.invalid("google_play.rtdn.audience", r))?;
+        let service_account = non_empty(&raw.service_account)
+            .map_err(|r| self.invalid("google_play.rtdn.service_account", r))?;
+        if !service_account.contains('@') {
+            return Err(self.invalid(
+                "google_play.rtdn.service_account",
+                format!("{service_account:?} is not a service account email"),
+            ));
+        }
+        let jwks_url = raw
+            .jwks_url
+            .as_deref()
+            .unwrap_or(GOOGLE_JWKS_URL)
+            .trim()
+            .to_string();
+        check_outbound_url(&jwks_url).map_err(|r| self.invalid("google_play.rtdn.jwks_url", r))?;
+        let jwks_ttl = match raw.jwks_cache_seconds {
+            None => DEFAULT_JWKS_TTL,
+            Some(n) if (1..=86_400).contains(&n) => Duration::from_secs(n),
+            Some(n) => {
+                return Err(self.invalid(
+                    "google_play.rtdn.jwks_cache_seconds",
+                    format!("{n} is outside 1..=86400"),
+                ))
+            }
+        };
+        let fetch_timeout = Duration::from_millis(self.count(
+            "google_play.rtdn.fetch_timeout_ms",
+            raw.fetch_timeout_ms,
+            1..=60_000,
+            5_000,
+        )?);
+        Ok(crate::notifications::google_play::RtdnSettings {
+            audience,
+            service_account,
+            jwks_url,
+            jwks_ttl,
+            fetch_timeout,
+        })
+    }
+
+    /// `[apps."ID".google_play.voided_purchases]`: the service account key file and the
+    /// poller's timing.
+    fn voided(
+        &self,
+        app_id: &str,
+        package_name: &str,
+        raw: &RawVoided,
+    ) -> Result<crate::notifications::voided::VoidedSettings, ConfigError> {
+        use crate::notifications::voided::{ServiceAccountKey, DEFAULT_API_BASE};
+        let key = |k: &str| format!("apps.{app_id:?}.google_play.voided_purchases.{k}");
+        let path = self.path(&raw.service_account_key);
+        let bytes = zeroize::Zeroizing::new(std::fs::read(&path).map_err(|e| {
+            self.invalid(
+                key("service_account_key"),
+                format!("{}: {e}", path.display()),
+            )
+        })?);
+        let account = ServiceAccountKey::from_json(&bytes).map_err(|e| {
+            self.invalid(
+                key("service_account_key"),
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        let token_uri = raw
+            .token_uri
+            .clone()
+            .unwrap_or_else(|| account.token_uri.clone())
+            .trim()
+            .to_string();
+        check_outbound_url(&token_uri).map_err(|r| self.invalid(key("token_uri"), r))?;
+        let api_base = raw
+            .api_base
+            .as_deref()
+            .unwrap_or(DEFAULT_API_BASE)
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        check_outbound_url(&api_base).map_err(|r| self.invalid(key("api_base"), r))?;
+        let ms = |k: &str, v: Option<u64>, range: std::ops::RangeInclusive<u64>, default: u64| {
+            self.count(&key(k), v, range, default)
+                .map(Duration::from_millis)
+        };
+        let retry_base = ms("retry_base_ms", raw.retry_base_ms, 1..=600_000, 1_000)?;
+        let retry_max = ms("retry_max_ms", raw.retry_max_ms, 1..=3_600_000, 60_000)?;
+        if retry_max < retry_base {
+            return Err(self.invalid(key("retry_max_ms"), "must be at least retry_base_ms"));
+        }
+        Ok(crate::notifications::voided::VoidedSettings {
+            app_id: app_id.to_string(),
+            package_name: package_name.to_string(),
+            key: account,
+            token_uri,
+            api_base,
+            poll_interval: ms(
+                "poll_interval_ms",
+                raw.poll_interval_ms,
+                100..=86_400_000,
+                15 * 60 * 1000,
+            )?,
+            max_results: self.count(&key("max_results"), raw.max_results, 1..=1000, 1000)? as u32,
+            initial_lookback: Duration::from_secs(
+                self.count(
+                    &key("initial_lookback_days"),
+                    raw.initial_lookback_days,
+                    1..=30,
+                    30,
+                )? * 24
+                    * 3600,
+            ),
+            retry_base,
+            retry_max,
+            max_attempts: self.count(&key("max_attempts"), raw.max_attempts, 1..=20, 6)? as u32,
+            request_timeout: ms(
+                "request_timeout_ms",
+                raw.request_timeout_ms,
+                1..=120_000,
+                30_000,
+            )?,
         })
     }
 
@@ -680,7 +940,7 @@ impl Resolver {
     ) -> Result<crate::webhook::WebhookSettings, ConfigError> {
         let key = |k: &str| format!("apps.{app_id:?}.webhook.{k}");
         let url = raw.url.trim();
-        check_webhook_url(url).map_err(|r| self.invalid(key("url"), r))?;
+        check_outbound_url(url).map_err(|r| self.invalid(key("url"), r))?;
         let path = self.path(&raw.secret_file);
         let bytes = std::fs::read(&path)
             .map_err(|e| self.invalid(key("secret_file"), format!("{}: {e}", path.display())))?;
@@ -1078,15 +1338,16 @@ fn check_pin(pin: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// A webhook URL must be `https://HOST…`, or `http://` to a loopback address (127.0.0.1,
-/// `[::1]`, `localhost`) for development and tests.
-fn check_webhook_url(url: &str) -> Result<(), String> {
+/// A URL the verifier calls (a webhook, Google's keys, token and API endpoints) must be
+/// `https://HOST…`, or `http://` to a loopback address (127.0.0.1, `[::1]`, `localhost`) for
+/// development and tests.
+fn check_outbound_url(url: &str) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
     let host = parsed
         .host_str()
         .ok_or_else(|| format!("{url:?} has no host"))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err("credentials do not belong in the URL (the webhook is signed instead)".into());
+        return Err("credentials do not belong in the URL".into());
     }
     match parsed.scheme() {
         "https" => Ok(()),

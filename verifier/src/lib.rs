@@ -15,8 +15,11 @@
 //! [`tls`], [`certs`] (production TLS key, CSR and leaf), [`profile`] (the SDK profile), [`dev`]
 //! (development mode), [`logging`] (text or JSON lines) and [`cli`].
 //!
-//! It is **not** a store client: it never calls Google, Apple or Huawei servers; it trusts
-//! signatures and the roots you configure. It is not the SDK (`payseal-sdk-core`), and it does
+//! It decides purchases from the store's signed data and the roots you configure, not by asking
+//! the stores. It calls store servers only for what a receipt cannot say, and only when
+//! configured ([`notifications`]): Google Play's Voided Purchases API and Google's OIDC keys
+//! (refunds and their push notifications), Huawei's Order service (to check a refund
+//! notification against Huawei's signed data). It is not the SDK (`payseal-sdk-core`), and it does
 //! not deliver items: the app's own server does that from the verdict.
 //!
 //! ```text

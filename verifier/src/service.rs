@@ -267,8 +267,8 @@ impl Verifier {
 }
 
 /// For stores whose signed purchase data can say a purchase was refunded or revoked, the reason
-/// recorded with the revocation. Google Play's purchase JSON cannot (refunds come through its
-/// Voided Purchases API): use `payseal-verifier revoke` there.
+/// recorded with the revocation. Google Play's purchase JSON cannot: its refunds come through
+/// [`crate::notifications`] (real-time developer notifications, Voided Purchases API).
 fn store_revocation(store: Store) -> Option<&'static str> {
     match store {
         Store::AppStore => Some("app_store: the transaction has a revocationDate"),

@@ -47,6 +47,14 @@ pub struct Settings {
     pub webhooks: HashMap<String, crate::webhook::WebhookSettings>,
     /// The delivery worker's timing (`[webhooks]`).
     pub webhook_worker: crate::webhook::WorkerSettings,
+    /// `[google_play.rtdn]`: the Pub/Sub push endpoint of Play's real-time developer
+    /// notifications (`POST /v1/stores/google-play/rtdn`); `None`: not served.
+    pub google_play_rtdn: Option<crate::notifications::google_play::RtdnSettings>,
+    /// `[apps."ID".google_play.voided_purchases]`: one Voided Purchases API poller per app.
+    pub google_play_voided: Vec<crate::notifications::voided::VoidedSettings>,
+    /// `[apps."ID".huawei.notifications]`: the apps whose Huawei IAP server notifications are
+    /// handled at `POST /v1/stores/huawei/notifications` (not served when empty).
+    pub huawei_notifications: Vec<crate::notifications::huawei::HuaweiNotifySettings>,
 }
 
 /// PEM files for TLS.

@@ -17,12 +17,12 @@ mod common;
 mod webhook_support;
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::instance::{Instance, SealingClient};
+use common::pg::use_postgres;
 use common::{bin, StateDir, TestServer, APP};
 use payseal_protocol::{Outcome, Reason, Redemption, Store, VerdictClaims};
 use payseal_verifier::ledger::{backend_of, Backend};
@@ -35,19 +35,6 @@ const STORES: [Store; 4] = [
     Store::Huawei,
     Store::Sandbox,
 ];
-
-/// Point the configuration at the PostgreSQL database `url` instead of the dev SQLite file.
-fn use_postgres(config: &Path, url: &str) {
-    let text = std::fs::read_to_string(config).unwrap();
-    let changed = text.replacen("url = \"sqlite:ledger.db\"", &format!("url = \"{url}\""), 1);
-    assert_ne!(
-        changed,
-        text,
-        "no SQLite ledger line in {}",
-        config.display()
-    );
-    std::fs::write(config, changed).unwrap();
-}
 
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()

@@ -262,12 +262,32 @@ pub trait Redemptions: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'_, Result<RevokeOutcome, LedgerError>>;
 }
 
+/// The Google Play Voided Purchases poller's persisted cursor, one per package name
+/// ([`crate::notifications::voided`]): the `startTime` (Unix milliseconds) of the next poll.
+/// Stored in the ledger so it survives restarts and is shared by every instance on one
+/// PostgreSQL database.
+pub trait VoidedCursors: Send + Sync {
+    /// The stored cursor of `package_name`, if any poll finished for it.
+    fn voided_cursor<'a>(
+        &'a self,
+        package_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, LedgerError>>;
+    /// Store `start_time_ms` as the cursor of `package_name` (never moves it backwards).
+    fn set_voided_cursor<'a>(
+        &'a self,
+        package_name: &'a str,
+        start_time_ms: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<(), LedgerError>>;
+}
+
 /// A complete ledger backend: its redemptions, the webhook outbox and the record of store
 /// notifications stored beside them (so a redemption, its delivery, and the notification that
-/// revoked it commit together). Every type implementing all three is one.
-pub trait Ledger: Redemptions + Outbox + NotificationLog {}
+/// revoked it commit together), and the Google Play voided-purchases cursors. Every type
+/// implementing all four is one.
+pub trait Ledger: Redemptions + Outbox + NotificationLog + VoidedCursors {}
 
-impl<T: Redemptions + Outbox + NotificationLog + ?Sized> Ledger for T {}
+impl<T: Redemptions + Outbox + NotificationLog + VoidedCursors + ?Sized> Ledger for T {}
 
 /// A password that never prints (`Debug` shows `***`) and is wiped from memory on drop.
 #[derive(Clone, PartialEq, Eq)]

@@ -54,7 +54,8 @@ use tokio_postgres::NoTls;
 use super::{
     chain_expiry, classify, classify_reinstatement, classify_revocation, redact_url, BoxFuture,
     LedgerError, LedgerOptions, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions,
-    ReinstateOutcome, RevocationRequest, RevokeNotice, RevokeOutcome, UNREDEEMED_ACCOUNT,
+    ReinstateOutcome, RevocationRequest, RevokeNotice, RevokeOutcome, VoidedCursors,
+    UNREDEEMED_ACCOUNT,
 };
 use crate::notifications::log::{
     store_revoked, Applied, Effect, NewNotification, NotificationLog, NotificationResult,
@@ -108,6 +109,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "store_notifications",
         sql: include_str!("../../migrations/postgres/0004_store_notifications.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "google_voided",
+        sql: include_str!("../../migrations/postgres/0005_google_voided.sql"),
     },
 ];
 
@@ -1134,6 +1140,50 @@ impl Redemptions for PostgresLedger {
                 .map_err(pg)?;
             let n: i64 = row.try_get(0).map_err(pg)?;
             Ok(u64::try_from(n).unwrap_or(0))
+        }))
+    }
+}
+
+impl VoidedCursors for PostgresLedger {
+    fn voided_cursor<'a>(
+        &'a self,
+        package_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, LedgerError>> {
+        Box::pin(self.within(async move {
+            let client = self.pooled().await?;
+            let row = client
+                .query_opt(
+                    "SELECT start_time_ms FROM payseal_google_voided_cursor
+                     WHERE package_name = $1",
+                    &[&package_name],
+                )
+                .await
+                .map_err(pg)?;
+            row.map(|r| r.try_get::<_, i64>(0).map_err(pg)).transpose()
+        }))
+    }
+
+    fn set_voided_cursor<'a>(
+        &'a self,
+        package_name: &'a str,
+        start_time_ms: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        Box::pin(self.within(async move {
+            let client = self.pooled().await?;
+            client
+                .execute(
+                    "INSERT INTO payseal_google_voided_cursor (package_name, start_time_ms, updated_ms)
+                     VALUES ($1, $2, $3)
+                     ON CONFLICT (package_name) DO UPDATE
+                     SET start_time_ms = GREATEST(payseal_google_voided_cursor.start_time_ms,
+                                                  EXCLUDED.start_time_ms),
+                         updated_ms = EXCLUDED.updated_ms",
+                    &[&package_name, &start_time_ms, &now_ms],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(())
         }))
     }
 }

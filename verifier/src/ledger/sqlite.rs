@@ -37,7 +37,7 @@ use tokio::sync::oneshot;
 use super::{
     chain_expiry, classify, classify_reinstatement, classify_revocation, BoxFuture, LedgerError,
     RedeemOutcome, RedemptionRequest, Redemptions, ReinstateOutcome, RevocationRequest,
-    RevokeNotice, RevokeOutcome, UNREDEEMED_ACCOUNT,
+    RevokeNotice, RevokeOutcome, VoidedCursors, UNREDEEMED_ACCOUNT,
 };
 use crate::notifications::log::{
     store_revoked, Applied, Effect, NewNotification, NotificationLog, NotificationResult,
@@ -114,6 +114,17 @@ CREATE TABLE store_notifications (
 CREATE INDEX store_notifications_received ON store_notifications (received_ms);
 CREATE INDEX store_notifications_transaction ON store_notifications (store, transaction_key);
 CREATE INDEX redemptions_revoked ON redemptions (revoked_at_ms) WHERE revoked_at_ms IS NOT NULL;
+";
+
+/// The Google Play voided-purchases cursors ([`VoidedCursors`]). Created when missing at every
+/// open, outside the numbered steps, so that it merges with any other schema step (PostgreSQL:
+/// migration 0005).
+const VOIDED_CURSORS: &str = "
+CREATE TABLE IF NOT EXISTS google_voided_cursor (
+    package_name  TEXT    PRIMARY KEY,
+    start_time_ms INTEGER NOT NULL,
+    updated_ms    INTEGER NOT NULL
+);
 ";
 
 /// The schema, step by step: the version each step reaches and its SQL. A file is brought from
@@ -312,6 +323,8 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), LedgerError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version == SCHEMA_VERSION {
+        tx.execute_batch(VOIDED_CURSORS)?;
+        tx.commit()?;
         return Ok(());
     }
     if !(0..SCHEMA_VERSION).contains(&version) {
@@ -323,6 +336,7 @@ fn prepare_schema(conn: &mut Connection) -> Result<(), LedgerError> {
         tx.execute_batch(sql)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.execute_batch(VOIDED_CURSORS)?;
     tx.commit()?;
     Ok(())
 }
@@ -947,6 +961,44 @@ impl Redemptions for SqliteLedger {
         notice: Option<RevokeNotice>,
     ) -> BoxFuture<'_, Result<RevokeOutcome, LedgerError>> {
         self.write(move |tx| revoke_on(tx, &request, notice))
+    }
+}
+
+impl VoidedCursors for SqliteLedger {
+    fn voided_cursor<'a>(
+        &'a self,
+        package_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, LedgerError>> {
+        let package_name = package_name.to_string();
+        self.read_async(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT start_time_ms FROM google_voided_cursor WHERE package_name = ?1",
+                    params![package_name],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+
+    fn set_voided_cursor<'a>(
+        &'a self,
+        package_name: &'a str,
+        start_time_ms: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        let package_name = package_name.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO google_voided_cursor (package_name, start_time_ms, updated_ms)
+                 VALUES (?1, ?2, ?3)
+                 ON CONFLICT (package_name) DO UPDATE
+                 SET start_time_ms = MAX(start_time_ms, excluded.start_time_ms),
+                     updated_ms = excluded.updated_ms",
+                params![package_name, start_time_ms, now_ms],
+            )?;
+            Ok(())
+        })
     }
 }
 

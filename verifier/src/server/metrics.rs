@@ -10,7 +10,9 @@
 //! verifier does not know; `result`: what recording it came to — `recorded`, `revoked`,
 //! `already_revoked`, `revoked_before_redemption`, `reinstated`, `not_reinstated`,
 //! `duplicate` — or why it was refused — `malformed`, `bad_signature`, `untrusted_chain`,
-//! `unknown_app`, `wrong_app`, `untrusted_environment`, `too_large`, `ledger_unavailable`).
+//! `unknown_app`, `wrong_app`, `untrusted_environment`, `too_large`, `ledger_unavailable`;
+//! Google Play and Huawei use their own words, see the README) and
+//! `payseal_google_voided_polls_total{result="ok|error"}` (Google Play Voided Purchases polls).
 
 use std::sync::Arc;
 
@@ -62,6 +64,13 @@ pub struct TimeoutLabels {
     pub phase: &'static str,
 }
 
+/// Labels of `payseal_google_voided_polls_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PollLabels {
+    /// `ok` or `error`.
+    pub result: &'static str,
+}
+
 /// Labels of `payseal_store_notifications_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NotificationLabels {
@@ -91,6 +100,7 @@ pub struct Metrics {
     conns_shed: Counter,
     conns_timed_out: Family<TimeoutLabels, Counter>,
     notifications: Family<NotificationLabels, Counter>,
+    voided_polls: Family<PollLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -174,8 +184,18 @@ impl Metrics {
             "Store server notifications received, by store, type and result",
             notifications.clone(),
         );
+        let voided_polls = Family::<PollLabels, Counter>::default();
+        registry.register(
+            "google_voided_polls",
+            "Google Play Voided Purchases API polls, by result (ok, error)",
+            voided_polls.clone(),
+        );
+        for result in ["ok", "error"] {
+            let _ = voided_polls.get_or_create(&PollLabels { result });
+        }
         Arc::new(Self {
             notifications,
+            voided_polls,
             registry,
             requests,
             latency,
@@ -253,6 +273,13 @@ impl Metrics {
                 r#type,
                 result,
             })
+            .inc();
+    }
+
+    /// Count one Voided Purchases API poll: `ok` or `error`.
+    pub fn google_voided_poll(&self, result: &'static str) {
+        self.voided_polls
+            .get_or_create(&PollLabels { result })
             .inc();
     }
 

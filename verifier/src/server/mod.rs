@@ -6,7 +6,10 @@
 //! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, `GET /metrics`
 //! (on a separate plain-HTTP listener instead when `[server] metrics_listen` is set), and the
 //! stores' server notifications ([`store_notifications`]: `POST
-//! /v1/stores/app-store/notifications`).
+//! /v1/stores/app-store/notifications`; `POST /v1/stores/google-play/rtdn` when
+//! `[google_play.rtdn]` is configured; `POST /v1/stores/huawei/notifications` when an app has
+//! `[apps."ID".huawei.notifications]`). `run` also starts the webhook worker and the Google Play
+//! Voided Purchases pollers, and stops them at shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -100,6 +103,8 @@ struct AppState {
     metrics: Arc<Metrics>,
     keys_json: Arc<Vec<u8>>,
     timeout: Duration,
+    rtdn: Option<Arc<crate::notifications::google_play::RtdnEndpoint>>,
+    huawei: Option<Arc<crate::notifications::huawei::HuaweiEndpoint>>,
 }
 
 /// A bound, not yet running server.
@@ -114,6 +119,7 @@ pub struct Server {
     ledger: Arc<dyn Ledger>,
     connections: ConnectionLimits,
     webhooks: Option<crate::webhook::worker::Worker>,
+    voided: Vec<crate::notifications::voided::Poller>,
 }
 
 fn bind_std(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), ServerError> {
@@ -175,11 +181,44 @@ impl Server {
                 .map_err(|_| ServerError::Settings("the webhook HTTP client cannot be built"))?,
             )
         };
+        let rtdn = match &settings.google_play_rtdn {
+            None => None,
+            Some(r) => Some(Arc::new(
+                crate::notifications::google_play::RtdnEndpoint::new(r.clone()).map_err(|_| {
+                    ServerError::Settings("the Google key-fetching HTTP client cannot be built")
+                })?,
+            )),
+        };
+        let huawei = if settings.huawei_notifications.is_empty() {
+            None
+        } else {
+            Some(Arc::new(
+                crate::notifications::huawei::HuaweiEndpoint::new(
+                    settings.huawei_notifications.clone(),
+                )
+                .map_err(|_| ServerError::Settings("the Huawei HTTP client cannot be built"))?,
+            ))
+        };
+        let voided_settings = settings.google_play_voided.clone();
+        let verifier = Verifier::new(Arc::new(settings), Arc::clone(&ledger));
+        let mut voided = Vec::with_capacity(voided_settings.len());
+        for v in voided_settings {
+            voided.push(
+                crate::notifications::voided::Poller::new(
+                    v,
+                    verifier.clone(),
+                    Arc::clone(&metrics),
+                )
+                .map_err(|_| ServerError::Settings("the Google API HTTP client cannot be built"))?,
+            );
+        }
         let state = AppState {
-            verifier: Verifier::new(Arc::new(settings), Arc::clone(&ledger)),
+            verifier,
             metrics: Arc::clone(&metrics),
             keys_json: Arc::new(keys_json),
             timeout: limits.request_timeout,
+            rtdn,
+            huawei,
         };
         let metrics_listener = match metrics_listen {
             Some(at) => Some((bind_std(at)?.0, metrics_router(state.clone()))),
@@ -196,6 +235,7 @@ impl Server {
             ledger,
             connections: ConnectionLimits::from(&limits),
             webhooks,
+            voided,
         })
     }
 
@@ -255,11 +295,21 @@ impl Server {
             self.metrics,
         );
         let worker = self.webhooks.map(crate::webhook::worker::Worker::spawn);
-        tracing::info!(%addr, webhooks = worker.is_some(), "verifier listening");
+        let pollers: Vec<_> = self
+            .voided
+            .into_iter()
+            .map(crate::notifications::voided::Poller::spawn)
+            .collect();
+        tracing::info!(%addr, webhooks = worker.is_some(), voided_pollers = pollers.len(),
+            "verifier listening");
         listener::serve(listener, shared, self.grace, shutdown).await;
         reload.abort();
         if let Some(m) = metrics_server {
             m.abort();
+        }
+        for poller in pollers {
+            // A poll cut short leaves its cursor: the window is polled again at the next start.
+            poller.stop(Duration::from_secs(2)).await;
         }
         if let Some(worker) = worker {
             // Undelivered rows stay in the outbox for the next start.
@@ -349,6 +399,19 @@ fn router(state: AppState, max_body_bytes: usize, with_metrics: bool) -> Router 
     if with_metrics {
         router = router.route("/metrics", get(metrics_text));
     }
+    if state.huawei.is_some() {
+        router = router.route(
+            crate::notifications::huawei::NOTIFY_PATH,
+            post(store_notifications::huawei).layer(DefaultBodyLimit::max(max_body_bytes)),
+        );
+    }
+    if state.rtdn.is_some() {
+        router = router.route(
+            crate::notifications::google_play::RTDN_PATH,
+            post(store_notifications::google_play_rtdn)
+                .layer(DefaultBodyLimit::max(max_body_bytes)),
+        );
+    }
     router
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -378,6 +441,12 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Some("/readyz") => "/readyz",
         Some("/metrics") => "/metrics",
         Some(crate::notifications::app_store::ROUTE) => crate::notifications::app_store::ROUTE,
+        Some(crate::notifications::google_play::RTDN_PATH) => {
+            crate::notifications::google_play::RTDN_PATH
+        }
+        Some(crate::notifications::huawei::NOTIFY_PATH) => {
+            crate::notifications::huawei::NOTIFY_PATH
+        }
         _ => "other",
     };
     let response = match tokio::time::timeout(state.timeout, next.run(request)).await {

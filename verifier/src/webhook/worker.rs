@@ -59,7 +59,7 @@ impl WorkerHandle {
 }
 
 /// An HTTPS client trusting the Mozilla roots (`webpki-roots`), no redirects.
-fn http_client(timeout: Duration) -> Result<reqwest::Client, WorkerError> {
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, WorkerError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(

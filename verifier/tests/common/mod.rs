@@ -256,6 +256,18 @@ impl TestServer {
         self.verify_request(&request(APP, account, receipt)).await
     }
 
+    /// The `GET /metrics` text (on the public listener).
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Ask the server to shut down gracefully and wait for it.
     pub async fn stop(&mut self) -> Result<(), ServerError> {
         if let Some(tx) = self.shutdown.take() {

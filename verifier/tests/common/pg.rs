@@ -152,3 +152,16 @@ impl Drop for Outage {
         }
     }
 }
+
+/// Point the configuration at the PostgreSQL database `url` instead of the dev SQLite file.
+pub fn use_postgres(config: &std::path::Path, url: &str) {
+    let text = std::fs::read_to_string(config).unwrap();
+    let changed = text.replacen("url = \"sqlite:ledger.db\"", &format!("url = \"{url}\""), 1);
+    assert_ne!(
+        changed,
+        text,
+        "no SQLite ledger line in {}",
+        config.display()
+    );
+    std::fs::write(config, changed).unwrap();
+}

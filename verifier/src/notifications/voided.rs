@@ -1,0 +1,792 @@
+//! The Google Play Voided Purchases API poller (optional, per app: `[apps."ID".google_play.
+//! voided_purchases]`), a background task of `serve`.
+//!
+//! **OAuth2** ([`AccessTokens`]): the service account's JSON key file (`type`
+//! `service_account`, `client_email`, `private_key` PKCS#8 PEM, `private_key_id`, `token_uri`)
+//! signs an RS256 assertion `{iss: client_email, scope: androidpublisher, aud: token_uri, iat,
+//! exp: iat + 1 h}` ([`assertion`]), exchanged at `token_uri` by the JWT bearer grant
+//! (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=…`) for an access token,
+//! cached until a minute before its `expires_in` and fetched again after a `401`.
+//!
+//! **Polling** ([`Poller::poll_once`]): `GET {api_base}/androidpublisher/v3/applications/
+//! {packageName}/purchases/voidedpurchases?startTime=…&endTime=…&maxResults=…&type=1[&token=…]`
+//! (`type=1`: subscriptions too, told apart by `orderId`) with
+//! `Authorization: Bearer`, following `tokenPagination.nextPageToken` to the last page. The
+//! window is `[cursor, now − 60 s]` ([`window`]: the end lags a minute so that a clock ahead of
+//! Google's never asks for the future, which the API refuses); the first poll of a package
+//! starts `initial_lookback_days` back (at most 30, the API's limit). Each voided purchase
+//! revokes its redemption by `orderId`, then `purchaseToken`
+//! ([`super::revoke_play_purchase`]). Only when every page was read and acted on is the cursor
+//! (the window's end) stored in the ledger ([`crate::ledger::VoidedCursors`]), so a restart
+//! continues where the last complete poll ended and a failed poll is repeated whole (revoking
+//! twice changes nothing and sends no second webhook).
+//!
+//! **Backoff**: a `429`, a `5xx` or a transport error is retried after `retry_base × 2^(n−1)`
+//! (at most `retry_max`; a `Retry-After` in seconds is honoured up to `retry_max`), at most
+//! `max_attempts` times per request; then the poll fails (counted, logged) and the next one
+//! runs after `poll_interval`. Other `4xx` answers fail the poll at once (a misconfiguration:
+//! wrong package, API not enabled, service account without access).
+//!
+//! Several verifier instances on one PostgreSQL ledger may all poll: revocations are
+//! idempotent and the stored cursor only moves forward.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::PlayVoidOutcome;
+use crate::server::metrics::Metrics;
+use crate::service::{ServiceError, Verifier};
+
+/// The OAuth2 scope of the Play Developer API.
+pub const ANDROIDPUBLISHER_SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
+
+/// The default `api_base`.
+pub const DEFAULT_API_BASE: &str = "https://androidpublisher.googleapis.com";
+
+/// The JWT bearer grant type.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The oldest `startTime` the API accepts is 30 days back.
+pub const MAX_LOOKBACK: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// How far behind now a window ends.
+pub const END_LAG: Duration = Duration::from_secs(60);
+
+/// Most pages read in one poll (a guard against a server that never ends its pagination).
+pub const MAX_PAGES: u32 = 10_000;
+
+/// Largest API or token response accepted, bytes.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The `type` label of voided purchases found by the poller.
+pub const TYPE_LABEL: &str = "voided_purchases_api";
+
+/// Why a service-account key file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    /// Not the JSON of a service-account key.
+    #[error("not a Google service-account key file: {0}")]
+    Shape(String),
+    /// `type` is not `service_account`.
+    #[error("type is {0:?}, expected \"service_account\"")]
+    Type(String),
+    /// `private_key` is not an RSA private key in PEM.
+    #[error("private_key is not an RSA private key (PKCS#8 PEM)")]
+    PrivateKey,
+}
+
+/// A Google service account's key (from its JSON key file). `Debug` never shows the key.
+#[derive(Clone)]
+pub struct ServiceAccountKey {
+    /// `client_email`: the assertion's `iss`.
+    pub client_email: String,
+    /// `private_key_id`: the assertion header's `kid`.
+    pub private_key_id: String,
+    /// `token_uri`: where assertions are exchanged.
+    pub token_uri: String,
+    key: EncodingKey,
+}
+
+impl std::fmt::Debug for ServiceAccountKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAccountKey")
+            .field("client_email", &self.client_email)
+            .field("private_key_id", &self.private_key_id)
+            .field("token_uri", &self.token_uri)
+            .field("private_key", &"***")
+            .finish()
+    }
+}
+
+impl ServiceAccountKey {
+    /// Parse a service-account JSON key file.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, KeyFileError> {
+        #[derive(Deserialize)]
+        struct File {
+            #[serde(rename = "type")]
+            kind: String,
+            client_email: String,
+            private_key: String,
+            #[serde(default)]
+            private_key_id: String,
+            token_uri: String,
+        }
+        let file: File =
+            serde_json::from_slice(bytes).map_err(|e| KeyFileError::Shape(e.to_string()))?;
+        if file.kind != "service_account" {
+            return Err(KeyFileError::Type(file.kind));
+        }
+        if file.client_email.is_empty() || file.token_uri.is_empty() {
+            return Err(KeyFileError::Shape(
+                "client_email and token_uri must not be empty".into(),
+            ));
+        }
+        let pem = zeroize::Zeroizing::new(file.private_key);
+        let key =
+            EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| KeyFileError::PrivateKey)?;
+        let key = Self {
+            client_email: file.client_email,
+            private_key_id: file.private_key_id,
+            token_uri: file.token_uri,
+            key,
+        };
+        // Sign once now, so a key the RSA signer cannot use stops the start, not the first poll.
+        assertion(&key, &key.token_uri, 0).map_err(|_| KeyFileError::PrivateKey)?;
+        Ok(key)
+    }
+}
+
+/// `[apps."ID".google_play.voided_purchases]`, resolved.
+#[derive(Debug, Clone)]
+pub struct VoidedSettings {
+    /// The app id (whose `google_play.package_name` is polled).
+    pub app_id: String,
+    /// The Play package name.
+    pub package_name: String,
+    /// The service account.
+    pub key: ServiceAccountKey,
+    /// Where assertions are exchanged (the key file's `token_uri` unless configured).
+    pub token_uri: String,
+    /// `https://androidpublisher.googleapis.com` unless configured.
+    pub api_base: String,
+    /// Time between the end of one poll and the start of the next.
+    pub poll_interval: Duration,
+    /// `maxResults` per page.
+    pub max_results: u32,
+    /// How far back the first poll of a package looks.
+    pub initial_lookback: Duration,
+    /// First retry delay after a `429`/`5xx`.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Attempts per request before the poll fails.
+    pub max_attempts: u32,
+    /// Timeout of one HTTP request.
+    pub request_timeout: Duration,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure parts
+
+#[derive(Serialize)]
+struct AssertionClaims<'a> {
+    iss: &'a str,
+    scope: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+}
+
+/// The RS256 JWT-bearer assertion for `token_uri` at `now_s` (valid one hour).
+pub fn assertion(
+    key: &ServiceAccountKey,
+    token_uri: &str,
+    now_s: i64,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(key.private_key_id.clone()).filter(|k| !k.is_empty());
+    jsonwebtoken::encode(
+        &header,
+        &AssertionClaims {
+            iss: &key.client_email,
+            scope: ANDROIDPUBLISHER_SCOPE,
+            aud: token_uri,
+            iat: now_s,
+            exp: now_s + 3600,
+        },
+        &key.key,
+    )
+}
+
+/// The access token and its lifetime from a token endpoint's JSON answer.
+pub fn parse_token_response(json: &[u8]) -> Result<(String, Duration), String> {
+    #[derive(Deserialize)]
+    struct Answer {
+        access_token: String,
+        #[serde(default)]
+        expires_in: Option<u64>,
+        #[serde(default)]
+        token_type: Option<String>,
+    }
+    let a: Answer =
+        serde_json::from_slice(json).map_err(|e| format!("not a token response: {e}"))?;
+    if a.access_token.is_empty() {
+        return Err("empty access_token".into());
+    }
+    if a.token_type
+        .as_deref()
+        .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+    {
+        return Err("token_type is not Bearer".into());
+    }
+    Ok((
+        a.access_token,
+        Duration::from_secs(a.expires_in.unwrap_or(3600)),
+    ))
+}
+
+/// One `VoidedPurchase` resource.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoidedPurchase {
+    /// The purchase token.
+    #[serde(default)]
+    pub purchase_token: String,
+    /// The order id.
+    #[serde(default)]
+    pub order_id: Option<String>,
+    /// When it was voided, Unix milliseconds.
+    #[serde(default, deserialize_with = "super::opt_int64")]
+    pub voided_time_millis: Option<i64>,
+    /// When it was bought, Unix milliseconds.
+    #[serde(default, deserialize_with = "super::opt_int64")]
+    pub purchase_time_millis: Option<i64>,
+    /// `0` user, `1` developer, `2` Google.
+    #[serde(default)]
+    pub voided_source: Option<i64>,
+    /// `0` other, `1` remorse, `2` not received, `3` defective, `4` accidental purchase,
+    /// `5` fraud, `6` friendly fraud, `7` chargeback, `8` unacknowledged purchase.
+    #[serde(default)]
+    pub voided_reason: Option<i64>,
+    /// Units refunded by a quantity-based partial refund.
+    #[serde(default)]
+    pub voided_quantity: Option<i64>,
+}
+
+/// One page of `voidedpurchases.list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoidedPage {
+    /// The voided purchases.
+    pub purchases: Vec<VoidedPurchase>,
+    /// The next page's token, if there is one.
+    pub next_page_token: Option<String>,
+}
+
+/// Parse a `VoidedPurchasesListResponse`.
+pub fn parse_page(json: &[u8]) -> Result<VoidedPage, String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Pagination {
+        #[serde(default)]
+        next_page_token: Option<String>,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer {
+        #[serde(default)]
+        token_pagination: Option<Pagination>,
+        #[serde(default)]
+        voided_purchases: Vec<VoidedPurchase>,
+    }
+    let a: Answer = serde_json::from_slice(json)
+        .map_err(|e| format!("not a VoidedPurchasesListResponse: {e}"))?;
+    Ok(VoidedPage {
+        purchases: a.voided_purchases,
+        next_page_token: a
+            .token_pagination
+            .and_then(|p| p.next_page_token)
+            .filter(|t| !t.is_empty()),
+    })
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The `[startTime, endTime]` of the next poll, Unix milliseconds: from the stored cursor (or
+/// `initial_lookback` back), never more than 30 days back (less a minute), to `now − 60 s`.
+/// `None` when that window is empty (the cursor is already there).
+pub fn window(cursor: Option<i64>, now_ms: i64, initial_lookback: Duration) -> Option<(i64, i64)> {
+    let end = now_ms - ms(END_LAG);
+    let oldest = now_ms - ms(MAX_LOOKBACK) + 60_000;
+    let start = cursor.unwrap_or(now_ms - ms(initial_lookback)).max(oldest);
+    (start < end).then_some((start, end))
+}
+
+/// The delay before retry `attempt` (1-based): `base × 2^(attempt−1)` capped at `max`, or the
+/// server's `Retry-After` when it says so (also capped at `max`).
+pub fn retry_delay(
+    base: Duration,
+    max: Duration,
+    attempt: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
+    if let Some(after) = retry_after {
+        return after.min(max);
+    }
+    base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(30)))
+        .min(max)
+}
+
+/// What to do with one voided purchase: `Some(reason)` to revoke, `None` for a quantity-based
+/// partial refund (the buyer keeps the units not refunded).
+pub fn decide(p: &VoidedPurchase) -> Option<String> {
+    if p.voided_quantity.is_some_and(|q| q > 0) {
+        return None;
+    }
+    let why = match p.voided_reason {
+        Some(1) => "remorse",
+        Some(2) => "not received",
+        Some(3) => "defective",
+        Some(4) => "accidental purchase",
+        Some(5) => "fraud",
+        Some(6) => "friendly fraud",
+        Some(7) => "chargeback",
+        Some(8) => "unacknowledged purchase",
+        _ => "other",
+    };
+    let by = match p.voided_source {
+        Some(0) => "user",
+        Some(1) => "developer",
+        Some(2) => "Google",
+        _ => "unknown",
+    };
+    Some(format!(
+        "google_play: voided purchase (Voided Purchases API; reason: {why}; by: {by})"
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// I/O
+
+/// Why a poll stopped before its end (the cursor did not move).
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// No access token could be had.
+    #[error("OAuth token: {0}")]
+    Token(String),
+    /// The API answered with an error that retrying does not fix.
+    #[error("voidedpurchases.list answered HTTP {0}")]
+    Status(u16),
+    /// Still `429`/`5xx`/unreachable after every attempt.
+    #[error("voidedpurchases.list still failing after {attempts} attempts: {last}")]
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// The API's answer is not a voided-purchases page.
+    #[error("{0}")]
+    Parse(String),
+    /// The ledger could not record a revocation or the cursor.
+    #[error("ledger: {0}")]
+    Ledger(String),
+}
+
+impl From<ServiceError> for PollError {
+    fn from(e: ServiceError) -> Self {
+        PollError::Ledger(e.to_string())
+    }
+}
+
+impl From<crate::ledger::LedgerError> for PollError {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        PollError::Ledger(e.to_string())
+    }
+}
+
+/// OAuth2 access tokens of one service account, cached until a minute before they expire.
+#[derive(Debug)]
+pub struct AccessTokens {
+    key: ServiceAccountKey,
+    token_uri: String,
+    client: reqwest::Client,
+    cached: super::CachedToken,
+}
+
+impl AccessTokens {
+    /// Tokens for `key`, exchanged at `token_uri` with `client`.
+    pub fn new(key: ServiceAccountKey, token_uri: String, client: reqwest::Client) -> Self {
+        Self {
+            key,
+            token_uri,
+            client,
+            cached: super::CachedToken::default(),
+        }
+    }
+
+    /// A valid access token (cached, or fetched now).
+    pub async fn get(&self) -> Result<zeroize::Zeroizing<String>, PollError> {
+        self.cached.get_or_fetch(|| self.fetch()).await
+    }
+
+    async fn fetch(&self) -> Result<(String, Duration), PollError> {
+        let now_s = crate::service::now_ms() / 1000;
+        let jwt = assertion(&self.key, &self.token_uri, now_s)
+            .map_err(|e| PollError::Token(format!("cannot sign the assertion: {e}")))?;
+        let response = self
+            .client
+            .post(&self.token_uri)
+            .form(&[
+                ("grant_type", JWT_BEARER_GRANT),
+                ("assertion", jwt.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|e| PollError::Token(format!("token endpoint: {}", e.without_url())))?;
+        let status = response.status();
+        let body = super::read_limited(response, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(PollError::Token)?;
+        if !status.is_success() {
+            // The error JSON ({"error": "invalid_grant", ...}) names no secret.
+            let why = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or_default();
+            return Err(PollError::Token(format!(
+                "token endpoint answered HTTP {} {why}",
+                status.as_u16()
+            )));
+        }
+        parse_token_response(&body).map_err(PollError::Token)
+    }
+
+    /// Drop the cached token (after the API refused it).
+    pub async fn forget(&self) {
+        self.cached.forget().await;
+    }
+}
+
+/// What one complete poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// The window polled, Unix milliseconds (`None`: nothing to poll yet).
+    pub window: Option<(i64, i64)>,
+    /// Pages read.
+    pub pages: u32,
+    /// Voided purchases listed.
+    pub purchases: u32,
+    /// Redemptions revoked by this poll.
+    pub revoked: u32,
+}
+
+/// The poller of one app.
+#[derive(Debug, Clone)]
+pub struct Poller {
+    settings: Arc<VoidedSettings>,
+    verifier: Verifier,
+    metrics: Arc<Metrics>,
+    tokens: Arc<AccessTokens>,
+    client: reqwest::Client,
+}
+
+/// A running poller; [`PollerHandle::stop`] ends it.
+#[derive(Debug)]
+pub struct PollerHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl PollerHandle {
+    /// Stop the poller and wait for it (at most `grace`, then it is aborted; a poll cut short
+    /// leaves the cursor where it was, and the next start repeats that window).
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}
+
+impl Poller {
+    /// A poller for `settings`, revoking through `verifier` (its settings and ledger).
+    pub fn new(
+        settings: VoidedSettings,
+        verifier: Verifier,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, String> {
+        let client = super::store_client(settings.request_timeout)?;
+        let tokens = AccessTokens::new(
+            settings.key.clone(),
+            settings.token_uri.clone(),
+            client.clone(),
+        );
+        Ok(Self {
+            settings: Arc::new(settings),
+            verifier,
+            metrics,
+            tokens: Arc::new(tokens),
+            client,
+        })
+    }
+
+    /// Poll now, then every `poll_interval` until stopped.
+    pub fn spawn(self) -> PollerHandle {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                let result = tokio::select! {
+                    _ = stopped.changed() => return,
+                    r = self.poll_once() => r,
+                };
+                let package = self.settings.package_name.as_str();
+                match result {
+                    Ok(report) => {
+                        self.metrics.google_voided_poll("ok");
+                        tracing::info!(
+                            package,
+                            pages = report.pages,
+                            purchases = report.purchases,
+                            revoked = report.revoked,
+                            "Play voided purchases polled"
+                        );
+                    }
+                    Err(e) => {
+                        self.metrics.google_voided_poll("error");
+                        tracing::warn!(package, error = %e,
+                            "Play voided purchases poll failed; the window is polled again next time");
+                    }
+                }
+                tokio::select! {
+                    _ = stopped.changed() => return,
+                    () = tokio::time::sleep(self.settings.poll_interval) => {}
+                }
+            }
+        });
+        PollerHandle { stop, task }
+    }
+
+    /// One complete poll: every page of the window, each voided purchase acted on, then the
+    /// cursor stored.
+    pub async fn poll_once(&self) -> Result<PollReport, PollError> {
+        let s = &self.settings;
+        let ledger = self.verifier.ledger();
+        let cursor = ledger.voided_cursor(&s.package_name).await?;
+        let now = crate::service::now_ms();
+        let Some((start, end)) = window(cursor, now, s.initial_lookback) else {
+            return Ok(PollReport::default());
+        };
+        if cursor.is_some_and(|c| c < start) {
+            tracing::warn!(package = %s.package_name,
+                "the stored cursor is older than the API's 30 days: voids before {start} ms are not listed any more");
+        }
+        let mut report = PollReport {
+            window: Some((start, end)),
+            ..PollReport::default()
+        };
+        let mut page_token: Option<String> = None;
+        loop {
+            let page = self.fetch_page(start, end, page_token.as_deref()).await?;
+            report.pages += 1;
+            for p in &page.purchases {
+                report.purchases += 1;
+                let result = self.act(p).await?;
+                if result == PlayVoidOutcome::Revoked.as_str() {
+                    report.revoked += 1;
+                }
+                self.metrics
+                    .store_notification(super::STORE_GOOGLE_PLAY, TYPE_LABEL, result);
+            }
+            match page.next_page_token {
+                Some(t) if report.pages < MAX_PAGES => page_token = Some(t),
+                Some(_) => {
+                    return Err(PollError::Parse(format!(
+                        "more than {MAX_PAGES} pages in one window"
+                    )))
+                }
+                None => break,
+            }
+        }
+        ledger
+            .set_voided_cursor(&s.package_name, end, crate::service::now_ms())
+            .await?;
+        Ok(report)
+    }
+
+    async fn act(&self, p: &VoidedPurchase) -> Result<&'static str, PollError> {
+        let Some(reason) = decide(p) else {
+            return Ok("partial_refund");
+        };
+        let outcome = super::revoke_play_purchase(
+            self.verifier.settings(),
+            self.verifier.ledger().as_ref(),
+            &self.settings.package_name,
+            p.order_id.as_deref(),
+            Some(p.purchase_token.as_str()),
+            &reason,
+            crate::service::now_ms(),
+        )
+        .await?;
+        if outcome == PlayVoidOutcome::Revoked {
+            tracing::info!(package = %self.settings.package_name,
+                order_id = p.order_id.as_deref().unwrap_or(""),
+                "Play voided purchase revoked (Voided Purchases API)");
+        }
+        Ok(outcome.as_str())
+    }
+
+    /// One page, with retries on `429`/`5xx`/transport errors and one token refresh on `401`.
+    async fn fetch_page(
+        &self,
+        start: i64,
+        end: i64,
+        page_token: Option<&str>,
+    ) -> Result<VoidedPage, PollError> {
+        let s = &self.settings;
+        let url = format!(
+            "{}/androidpublisher/v3/applications/{}/purchases/voidedpurchases",
+            s.api_base.trim_end_matches('/'),
+            s.package_name
+        );
+        let mut query: Vec<(&str, String)> = vec![
+            ("startTime", start.to_string()),
+            ("endTime", end.to_string()),
+            ("maxResults", s.max_results.to_string()),
+            // 1: voided subscription purchases too (revoked by orderId, which tells renewals
+            // apart; the default 0 lists one-time products only).
+            ("type", "1".to_string()),
+        ];
+        if let Some(t) = page_token {
+            query.push(("token", t.to_string()));
+        }
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.tokens.get().await?;
+            let sent = self
+                .client
+                .get(&url)
+                .query(&query)
+                .bearer_auth(token.as_str())
+                .send()
+                .await;
+            let (last, retry_after) = match sent {
+                Err(e) => (format!("transport: {}", e.without_url()), None),
+                Ok(r) if r.status().is_success() => {
+                    let body = super::read_limited(r, MAX_RESPONSE_BYTES)
+                        .await
+                        .map_err(PollError::Parse)?;
+                    return parse_page(&body).map_err(PollError::Parse);
+                }
+                Ok(r) if r.status().as_u16() == 401 && !refreshed => {
+                    refreshed = true;
+                    self.tokens.forget().await;
+                    attempt -= 1;
+                    continue;
+                }
+                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
+                    let after = r
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    (format!("HTTP {}", r.status().as_u16()), after)
+                }
+                Ok(r) => return Err(PollError::Status(r.status().as_u16())),
+            };
+            if attempt >= s.max_attempts {
+                return Err(PollError::GaveUp {
+                    attempts: attempt,
+                    last,
+                });
+            }
+            let delay = retry_delay(s.retry_base, s.retry_max, attempt, retry_after);
+            tracing::debug!(attempt, ?delay, last, "voidedpurchases.list: retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_parse_in_google_s_encoding() {
+        let page = parse_page(
+            br#"{"tokenPagination": {"nextPageToken": "p2"},
+                "voidedPurchases": [{"kind": "androidpublisher#voidedPurchase",
+                  "purchaseToken": "tok", "purchaseTimeMillis": "1700000000000",
+                  "voidedTimeMillis": "1700000100000", "orderId": "GPA.1",
+                  "voidedSource": 2, "voidedReason": 7}]}"#,
+        )
+        .unwrap();
+        assert_eq!(page.next_page_token.as_deref(), Some("p2"));
+        let p = &page.purchases[0];
+        assert_eq!(p.voided_time_millis, Some(1_700_000_100_000));
+        assert_eq!(p.order_id.as_deref(), Some("GPA.1"));
+        assert!(decide(p).unwrap().contains("chargeback; by: Google"));
+        let last = parse_page(br#"{"voidedPurchases": []}"#).unwrap();
+        assert_eq!(last.next_page_token, None);
+        assert_eq!(parse_page(b"{}").unwrap().purchases, vec![]);
+        assert!(parse_page(b"\"page\"").is_err());
+        assert!(parse_page(br#"{"voidedPurchases": [{"voidedTimeMillis": "x"}]}"#).is_err());
+        let partial = VoidedPurchase {
+            voided_quantity: Some(1),
+            ..p.clone()
+        };
+        assert_eq!(decide(&partial), None);
+    }
+
+    #[test]
+    fn windows_start_at_the_cursor_and_stay_within_30_days() {
+        let now = 40 * 24 * 3600 * 1000_i64;
+        let day = 24 * 3600 * 1000_i64;
+        assert_eq!(
+            window(None, now, Duration::from_secs(3 * 24 * 3600)),
+            Some((now - 3 * day, now - 60_000))
+        );
+        assert_eq!(
+            window(None, now, MAX_LOOKBACK),
+            Some((now - 30 * day + 60_000, now - 60_000))
+        );
+        assert_eq!(
+            window(Some(now - 5 * day), now, MAX_LOOKBACK),
+            Some((now - 5 * day, now - 60_000))
+        );
+        assert_eq!(
+            window(Some(now - 35 * day), now, MAX_LOOKBACK),
+            Some((now - 30 * day + 60_000, now - 60_000))
+        );
+        assert_eq!(window(Some(now - 60_000), now, MAX_LOOKBACK), None);
+    }
+
+    #[test]
+    fn retry_delays_double_and_honour_retry_after() {
+        let (b, m) = (Duration::from_millis(100), Duration::from_secs(1));
+        assert_eq!(retry_delay(b, m, 1, None), Duration::from_millis(100));
+        assert_eq!(retry_delay(b, m, 3, None), Duration::from_millis(400));
+        assert_eq!(retry_delay(b, m, 30, None), m);
+        assert_eq!(
+            retry_delay(b, m, 1, Some(Duration::from_millis(700))),
+            Duration::from_millis(700)
+        );
+        assert_eq!(retry_delay(b, m, 1, Some(Duration::from_secs(60))), m);
+    }
+
+    #[test]
+    fn token_responses_and_key_files_are_checked() {
+        let (t, life) = parse_token_response(
+            br#"{"access_token": "ya29.x", "expires_in": 3599, "token_type": "Bearer"}"#,
+        )
+        .unwrap();
+        assert_eq!((t.as_str(), life), ("ya29.x", Duration::from_secs(3599)));
+        assert!(parse_token_response(br#"{"access_token": ""}"#).is_err());
+        assert!(parse_token_response(br#"{"access_token": "a", "token_type": "mac"}"#).is_err());
+        assert!(parse_token_response(br#"{"error": "invalid_grant"}"#).is_err());
+        assert!(matches!(
+            ServiceAccountKey::from_json(b"{}"),
+            Err(KeyFileError::Shape(_))
+        ));
+        let user = br#"{"type": "authorized_user", "client_email": "a", "private_key": "x", "token_uri": "t"}"#;
+        assert!(matches!(
+            ServiceAccountKey::from_json(user),
+            Err(KeyFileError::Type(_))
+        ));
+        let bad_key = br#"{"type": "service_account", "client_email": "a@b", "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "token_uri": "t"}"#;
+        assert!(matches!(
+            ServiceAccountKey::from_json(bad_key),
+            Err(KeyFileError::PrivateKey)
+        ));
+    }
+}

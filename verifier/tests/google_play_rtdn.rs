@@ -1,0 +1,453 @@
+//! Google Play real-time developer notifications end to end: a real verifier over TLS with
+//! `[google_play.rtdn]` configured, a local "Google" serving its OIDC keys as a JWKS, and a real
+//! webhook receiver. A Play purchase from the sandbox store is verified paid; then Pub/Sub push
+//! requests (the real envelope, `message.data` = Base64 of a `DeveloperNotification`, a
+//! Google-shaped RS256 OIDC token in `Authorization: Bearer`) are posted to
+//! `/v1/stores/google-play/rtdn`:
+//!
+//! - forged or misdirected tokens (none, wrong audience, issuer, service account, unverified
+//!   email, expired, unknown kid, attacker's key under Google's kid, `alg: none`, HS256 keyed
+//!   with Google's public key) get 401/403 and change nothing;
+//! - the genuine `voidedPurchaseNotification` gets 200, revokes the redemption (a new verify is
+//!   `not_paid / revoked`) and the receiver gets `purchase.revoked`; the same message again is
+//!   200 and sends nothing new;
+//! - a purchase without an orderId is revoked by its purchaseToken; a key rotation is followed;
+//!   unknown packages, test notifications and partial refunds are acknowledged and change
+//!   nothing; an authenticated body that does not decode gets 400;
+//! - `payseal_store_notifications_total` counts each.
+
+mod common;
+mod google_support;
+mod webhook_support;
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use common::{play_order_id, StateDir, TestServer, APP};
+use google_support::voided_scenario::purchase_token;
+use google_support::{keys, push_claims, rs256, FakeGoogle, AUDIENCE, PUSH_ACCOUNT};
+use payseal_protocol::{Outcome, Reason, Redemption, Store};
+use payseal_sandbox::Order;
+use payseal_verifier::webhook::{PURCHASE_PAID, PURCHASE_REVOKED};
+use serde_json::{json, Value};
+use webhook_support::{configure, RunningReceiver};
+
+const RTDN: &str = "/v1/stores/google-play/rtdn";
+
+/// The Pub/Sub push body of `notification`, as Pub/Sub sends it.
+fn push_body(message_id: &str, notification: &Value) -> String {
+    json!({
+        "message": {
+            "attributes": {},
+            "data": STANDARD.encode(notification.to_string()),
+            "messageId": message_id,
+            "message_id": message_id,
+            "publishTime": "2026-12-06T12:00:00.000Z",
+            "publish_time": "2026-12-06T12:00:00.000Z"
+        },
+        "subscription": "projects/payseal-test/subscriptions/play-rtdn-push"
+    })
+    .to_string()
+}
+
+fn voided(package: &str, order_id: Option<&str>, token: &str, refund_type: i64) -> Value {
+    let mut v = json!({
+        "version": "1.0",
+        "packageName": package,
+        "eventTimeMillis": payseal_verifier::service::now_ms().to_string(),
+        "voidedPurchaseNotification": {
+            "purchaseToken": token,
+            "productType": 2,
+            "refundType": refund_type
+        }
+    });
+    if let Some(o) = order_id {
+        v["voidedPurchaseNotification"]["orderId"] = json!(o);
+    }
+    v
+}
+
+async fn post(server: &TestServer, auth: Option<&str>, body: &str) -> (u16, Value) {
+    let mut request = server
+        .client
+        .post(server.url(RTDN))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(token) = auth {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    if status == 401 {
+        assert!(response.headers().contains_key("www-authenticate"));
+    }
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn metric(text: &str, kind: &str, result: &str) -> f64 {
+    let name = format!(
+        "payseal_store_notifications_total{{store=\"google_play\",type=\"{kind}\",result=\"{result}\"}}"
+    );
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name.as_str())
+                .and_then(|v| v.strip_prefix(' '))
+        })
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0.0)
+}
+
+fn set_claim(claim: &str, value: Value) -> Value {
+    let mut c = push_claims();
+    c[claim] = value;
+    c
+}
+
+/// A fake Google, a webhook receiver, and a verifier whose configuration has the
+/// `[google_play.rtdn]` table as an operator writes it.
+async fn rtdn_server(webhook: bool) -> (FakeGoogle, RunningReceiver, TestServer) {
+    let google = FakeGoogle::start().await;
+    let receiver = RunningReceiver::start(0).await;
+    let state = StateDir::new();
+    if webhook {
+        configure(&state.paths.config, &receiver.url());
+    }
+    let mut text = std::fs::read_to_string(&state.paths.config).unwrap();
+    text.push_str(&format!(
+        "\n[google_play.rtdn]\naudience = \"{AUDIENCE}\"\nservice_account = \"{PUSH_ACCOUNT}\"\n\
+         jwks_url = \"{}\"\njwks_cache_seconds = 3600\n",
+        google.url("/oauth2/v3/certs")
+    ));
+    std::fs::write(&state.paths.config, text).unwrap();
+    let server = TestServer::start_on(state, |_| {}).await;
+    (google, receiver, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn play_voided_purchase_push_revokes_once_and_forged_pushes_change_nothing() {
+    let (google, receiver, mut server) = rtdn_server(true).await;
+
+    let receipt = server.state.issue(Store::GooglePlay);
+    let order_id = play_order_id(&receipt);
+    let token = purchase_token(&receipt);
+    let v = server.verify("alice", &receipt).await;
+    assert_eq!(
+        (v.outcome, v.redemption),
+        (Outcome::Paid, Some(Redemption::First))
+    );
+    let genuine = push_body("1001", &voided(APP, Some(&order_id), &token, 1));
+    let not_revoked = |server: &TestServer| {
+        let row = server
+            .state
+            .ledger()
+            .lookup(Store::GooglePlay, APP, &order_id)
+            .unwrap()
+            .unwrap();
+        row.revoked_at_ms.is_none()
+    };
+
+    // Forged, misdirected and malformed authentication: refused, nothing changes.
+    let now = google_support::now_s();
+    let k1 = |claims: &Value| google.push_token("k1", claims);
+    let mut alg_none = push_claims().to_string();
+    alg_none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"k1","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(alg_none)
+    );
+    // HS256 keyed with the JWKS's public key (the RS/HS confusion attack).
+    let public_pem = {
+        use rsa::pkcs8::{EncodePublicKey, LineEnding};
+        keys()[0]
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap()
+    };
+    let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs_header.kid = Some("k1".into());
+    let hs256 = jsonwebtoken::encode(
+        &hs_header,
+        &push_claims(),
+        &jsonwebtoken::EncodingKey::from_secret(public_pem.as_bytes()),
+    )
+    .unwrap();
+    let cases: Vec<(&str, Option<String>, u16)> = vec![
+        ("no token", None, 401),
+        ("not a JWT", Some("hello".into()), 401),
+        (
+            "wrong audience",
+            Some(k1(&set_claim("aud", json!("https://elsewhere.test/push")))),
+            403,
+        ),
+        (
+            "wrong issuer",
+            Some(k1(&set_claim("iss", json!("https://accounts.evil.test")))),
+            403,
+        ),
+        (
+            "another service account",
+            Some(k1(&set_claim(
+                "email",
+                json!("someone@payseal-test.iam.gserviceaccount.com"),
+            ))),
+            403,
+        ),
+        (
+            "email not verified",
+            Some(k1(&set_claim("email_verified", json!(false)))),
+            403,
+        ),
+        (
+            "expired",
+            Some(k1(&{
+                let mut c = push_claims();
+                c["iat"] = json!(now - 7200);
+                c["exp"] = json!(now - 3600);
+                c
+            })),
+            401,
+        ),
+        (
+            "unknown kid",
+            Some(rs256("k-unknown", &keys()[0], &push_claims())),
+            401,
+        ),
+        (
+            "attacker's key under Google's kid",
+            Some(rs256("k1", &keys()[2], &push_claims())),
+            401,
+        ),
+        ("alg none", Some(alg_none), 401),
+        ("HS256 with the public key", Some(hs256), 401),
+    ];
+    for (what, auth, want) in &cases {
+        let (status, _) = post(&server, auth.as_deref(), &genuine).await;
+        assert_eq!(status, *want, "{what}");
+        assert!(not_revoked(&server), "{what} revoked the purchase");
+    }
+    let v = server.verify("alice", &receipt).await;
+    assert_eq!(v.redemption, Some(Redemption::Repeat), "still paid");
+
+    // The genuine push: revoked, once.
+    let auth = google.push_token("k1", &push_claims());
+    let (status, answer) = post(&server, Some(&auth), &genuine).await;
+    assert_eq!((status, answer["result"].as_str()), (200, Some("revoked")));
+    assert!(!not_revoked(&server));
+    for account in ["alice", "bob"] {
+        let v = server.verify(account, &receipt).await;
+        assert_eq!(
+            (v.outcome, v.reason),
+            (Outcome::NotPaid, Some(Reason::Revoked)),
+            "{account}"
+        );
+    }
+    // Pub/Sub redelivers the same message: acknowledged, nothing new.
+    let (status, answer) = post(&server, Some(&auth), &genuine).await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (200, Some("already_revoked"))
+    );
+    receiver
+        .wait_for(Duration::from_secs(20), "paid + revoked", |s| {
+            s.events.len() >= 2
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let events = receiver.events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let paid = events
+        .iter()
+        .find(|e| e.event_type == PURCHASE_PAID)
+        .unwrap();
+    let gone = events
+        .iter()
+        .find(|e| e.event_type == PURCHASE_REVOKED)
+        .unwrap();
+    assert_eq!(gone.data["transaction_id"], order_id.as_str());
+    assert_eq!(gone.data["store"], "google_play");
+    assert_eq!(gone.data["sub"], "alice");
+    assert_eq!(gone.data["first_verdict_id"], paid.id.as_str());
+    assert!(
+        gone.data["reason"]
+            .as_str()
+            .unwrap()
+            .contains("voided one-time product"),
+        "{}",
+        gone.data["reason"]
+    );
+
+    // A purchase with no orderId (its ledger key is the purchaseToken), announced with a new
+    // Google key: the JWKS is fetched again for the unknown kid, the purchase revoked by token.
+    let mut order = Order::new(Store::GooglePlay, APP, "coins_100");
+    order.transaction_id = Some(String::new());
+    let no_order = server.state.store.issue(&order).unwrap();
+    let no_order_token = purchase_token(&no_order);
+    assert_eq!(
+        server.verify("carol", &no_order).await.redemption,
+        Some(Redemption::First)
+    );
+    google
+        .state
+        .lock()
+        .unwrap()
+        .oidc_keys
+        .push(("k2".into(), keys()[1].clone()));
+    let fetches = google.state.lock().unwrap().jwks_fetches;
+    // A refetch for an unknown kid happens at most every 2 s (the unknown-kid case above
+    // fetched last).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let auth2 = google.push_token("k2", &push_claims());
+    let (status, answer) = post(
+        &server,
+        Some(&auth2),
+        &push_body("1002", &voided(APP, None, &no_order_token, 1)),
+    )
+    .await;
+    assert_eq!((status, answer["result"].as_str()), (200, Some("revoked")));
+    assert_eq!(google.state.lock().unwrap().jwks_fetches, fetches + 1);
+    let v = server.verify("carol", &no_order).await;
+    assert_eq!(v.reason, Some(Reason::Revoked));
+
+    // Acknowledged, nothing changed: another package, a purchase never presented, a partial
+    // refund, a test notification, a pending purchase cancelled.
+    let other = server.state.issue(Store::GooglePlay);
+    let other_order = play_order_id(&other);
+    assert_eq!(
+        server.verify("dave", &other).await.redemption,
+        Some(Redemption::First)
+    );
+    let now_ms = payseal_verifier::service::now_ms().to_string();
+    for (body, result) in [
+        (
+            voided("com.not.configured", Some(&other_order), "t", 1),
+            "unknown_package",
+        ),
+        (
+            voided(APP, Some("GPA.0000-0000-0000-00000"), "never-seen", 1),
+            "not_redeemed",
+        ),
+        (
+            voided(APP, Some(&other_order), &purchase_token(&other), 2),
+            "partial_refund",
+        ),
+        (
+            json!({"version": "1.0", "packageName": APP, "eventTimeMillis": now_ms,
+                   "testNotification": {"version": "1.0"}}),
+            "test",
+        ),
+        (
+            json!({"version": "1.0", "packageName": APP, "eventTimeMillis": now_ms,
+                   "oneTimeProductNotification": {"version": "1.0", "notificationType": 2,
+                       "purchaseToken": purchase_token(&other), "sku": "coins_100"}}),
+            "ignored",
+        ),
+    ] {
+        let (status, answer) = post(&server, Some(&auth), &push_body("1003", &body)).await;
+        assert_eq!((status, answer["result"].as_str()), (200, Some(result)));
+    }
+    assert_eq!(
+        server.verify("dave", &other).await.redemption,
+        Some(Redemption::Repeat),
+        "the partial refund and the others left it paid"
+    );
+
+    // Authenticated but not a Play notification: 400 (Pub/Sub retries, then dead-letters).
+    for body in [
+        "not json".to_string(),
+        json!({"message": {"data": "***", "messageId": "9"}}).to_string(),
+        push_body("1004", &json!({"hello": "world"})),
+    ] {
+        let (status, _) = post(&server, Some(&auth), &body).await;
+        assert_eq!(status, 400, "{body}");
+    }
+
+    let text = server.metrics_text().await;
+    for (kind, result, n) in [
+        ("voided_purchase", "revoked", 2.0),
+        ("voided_purchase", "already_revoked", 1.0),
+        ("voided_purchase", "unknown_package", 1.0),
+        ("voided_purchase", "not_redeemed", 1.0),
+        ("voided_purchase", "partial_refund", 1.0),
+        ("test", "test", 1.0),
+        ("one_time_product", "ignored", 1.0),
+        ("unknown", "unauthorized", 7.0),
+        ("unknown", "forbidden", 4.0),
+        ("unknown", "malformed", 3.0),
+    ] {
+        assert_eq!(metric(&text, kind, result), n, "{kind} {result}\n{text}");
+    }
+    server.stop().await.unwrap();
+    assert_eq!(
+        receiver
+            .events()
+            .iter()
+            .filter(|e| e.event_type == PURCHASE_REVOKED)
+            .count(),
+        2
+    );
+}
+
+/// Without `[google_play.rtdn]` the route does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_push_route_is_served_only_when_configured() {
+    let mut server = TestServer::start().await;
+    let (status, _) = post(&server, Some("x"), "{}").await;
+    assert_eq!(status, 404);
+    server.stop().await.unwrap();
+}
+
+/// The ledger cannot record the revocation (another writer holds the SQLite write lock): `503`
+/// with `Retry-After`, nothing changed; Pub/Sub's redelivery then revokes it. (No webhook here:
+/// its delivery worker would queue its own writes behind the lock too, and the request could
+/// then end by the request timeout instead, its revocation still queued.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_the_ledger_cannot_record_gets_503_and_its_redelivery_revokes() {
+    let (google, _receiver, mut server) = rtdn_server(false).await;
+    let receipt = server.state.issue(Store::GooglePlay);
+    let order_id = play_order_id(&receipt);
+    assert_eq!(
+        server.verify("alice", &receipt).await.redemption,
+        Some(Redemption::First)
+    );
+    let body = push_body(
+        "2001",
+        &voided(APP, Some(&order_id), &purchase_token(&receipt), 1),
+    );
+    let auth = google.push_token("k1", &push_claims());
+    {
+        let blocker = rusqlite::Connection::open(&server.state.paths.ledger).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let response = server
+            .client
+            .post(server.url(RTDN))
+            .bearer_auth(&auth)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        let text = response.text().await.unwrap();
+        assert!(
+            text.contains("ledger"),
+            "the ledger's 503, not a timeout: {text}"
+        );
+        blocker.execute_batch("ROLLBACK").unwrap();
+    }
+    let row = server
+        .state
+        .ledger()
+        .lookup(Store::GooglePlay, APP, &order_id)
+        .unwrap()
+        .unwrap();
+    assert!(row.revoked_at_ms.is_none());
+    let (status, answer) = post(&server, Some(&auth), &body).await;
+    assert_eq!((status, answer["result"].as_str()), (200, Some("revoked")));
+    assert_eq!(
+        metric(&server.metrics_text().await, "voided_purchase", "error"),
+        1.0
+    );
+    server.stop().await.unwrap();
+}

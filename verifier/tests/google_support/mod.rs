@@ -1,0 +1,410 @@
+//! A local "Google" on 127.0.0.1 (axum), shaped like the real services the verifier talks to
+//! or hears from:
+//!
+//! - `GET /oauth2/v3/certs`: a JWKS of Google's OIDC signing keys (test RSA keys; rotatable),
+//!   used by the Pub/Sub push tokens this module signs ([`FakeGoogle::push_token`]);
+//! - `POST /token`: the OAuth2 token endpoint, JWT bearer grant. It checks the assertion as
+//!   Google does: RS256 signature by the service account's key (the public half registered
+//!   here), `iss` = its client_email, `scope` = androidpublisher, `aud` = this token URI,
+//!   `exp` at most one hour after `iat` and not passed; then answers `{"access_token",
+//!   "expires_in", "token_type": "Bearer"}`, else `400 {"error": "invalid_grant"}`;
+//! - `GET /androidpublisher/v3/applications/{packageName}/purchases/voidedpurchases`: needs
+//!   `Authorization: Bearer` with a token it issued (else 401), serves the voided purchases
+//!   whose "seen voided" time is within `[startTime, endTime]` in pages of `maxResults`,
+//!   `tokenPagination.nextPageToken` to the next (the token alone then selects the page, as
+//!   Google ignores `startTime` with a token), and answers scripted statuses first (429, 503).
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub mod voided_scenario;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
+use serde_json::{json, Value};
+
+/// The push audience the tests configure.
+pub const AUDIENCE: &str = "https://verifier.test/v1/stores/google-play/rtdn";
+/// The push service account the tests configure.
+pub const PUSH_ACCOUNT: &str = "play-rtdn-push@payseal-test.iam.gserviceaccount.com";
+/// The Play API service account.
+pub const API_ACCOUNT: &str = "play-voided@payseal-test.iam.gserviceaccount.com";
+
+/// RSA-2048 test keys, made once per test binary: [0], [1] Google's OIDC keys (current, next),
+/// [2] an attacker's, [3] the Play API service account's, [4] another service account's.
+pub fn keys() -> &'static [RsaPrivateKey] {
+    static KEYS: OnceLock<Vec<RsaPrivateKey>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        (0..5)
+            .map(|_| RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap())
+            .collect()
+    })
+}
+
+/// The PKCS#8 PEM of a key.
+pub fn pkcs8_pem(key: &RsaPrivateKey) -> String {
+    key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string()
+}
+
+/// The JWK of a key's public half.
+pub fn jwk(kid: &str, key: &RsaPrivateKey) -> Value {
+    json!({
+        "kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
+        "n": URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
+    })
+}
+
+/// Sign `claims` with `key` as RS256 with `kid`.
+pub fn rs256(kid: &str, key: &RsaPrivateKey, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.into());
+    let pem = pkcs8_pem(key);
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Unix seconds now.
+pub fn now_s() -> i64 {
+    payseal_verifier::service::now_ms() / 1000
+}
+
+/// The claims of a genuine push token (Google's shape).
+pub fn push_claims() -> Value {
+    let now = now_s();
+    json!({
+        "aud": AUDIENCE,
+        "azp": "113774264463038321964",
+        "email": PUSH_ACCOUNT,
+        "email_verified": true,
+        "exp": now + 3600,
+        "iat": now,
+        "iss": "https://accounts.google.com",
+        "sub": "113774264463038321964",
+    })
+}
+
+/// One voided purchase held by the fake API, with the time Google "saw" it voided.
+#[derive(Clone, Debug)]
+pub struct Voided {
+    /// Filter time (what startTime/endTime select on).
+    pub seen_ms: i64,
+    /// The `VoidedPurchase` resource served.
+    pub resource: Value,
+}
+
+/// One request to the voided-purchases API, as received.
+#[derive(Clone, Debug)]
+pub struct ApiRequest {
+    /// Package in the path.
+    pub package: String,
+    /// Query parameters.
+    pub query: HashMap<String, String>,
+    /// Status answered.
+    pub status: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
+}
+
+/// What the fake holds and saw.
+#[derive(Default)]
+pub struct GoogleState {
+    /// The JWKS served: (kid, key).
+    pub oidc_keys: Vec<(String, RsaPrivateKey)>,
+    /// JWKS fetches.
+    pub jwks_fetches: usize,
+    /// Registered service accounts: client_email → public key PEM.
+    pub accounts: HashMap<String, String>,
+    /// Access tokens issued.
+    pub issued: Vec<String>,
+    /// Token requests refused, with the reason.
+    pub refused_assertions: Vec<String>,
+    /// Voided purchases by package.
+    pub voided: HashMap<String, Vec<Voided>>,
+    /// Statuses to answer to the next API requests, in order.
+    pub fail_next: VecDeque<u16>,
+    /// API requests received.
+    pub api_requests: Vec<ApiRequest>,
+}
+
+/// The running fake.
+#[derive(Clone)]
+pub struct FakeGoogle {
+    /// Its state.
+    pub state: Arc<Mutex<GoogleState>>,
+    /// Its address.
+    pub addr: SocketAddr,
+}
+
+impl FakeGoogle {
+    /// Start on 127.0.0.1:0 serving OIDC key "k1" (keys()[0]).
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(GoogleState {
+            oidc_keys: vec![("k1".into(), keys()[0].clone())],
+            ..GoogleState::default()
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let fake = Self { state, addr };
+        let app = Router::new()
+            .route("/oauth2/v3/certs", get(certs))
+            .route("/token", post(token))
+            .route(
+                "/androidpublisher/v3/applications/{package}/purchases/voidedpurchases",
+                get(voided),
+            )
+            .with_state(fake.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        fake
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A push token signed by the served key `kid` (panics if not served).
+    pub fn push_token(&self, kid: &str, claims: &Value) -> String {
+        let key = {
+            let s = self.state.lock().unwrap();
+            s.oidc_keys
+                .iter()
+                .find(|(k, _)| k == kid)
+                .map(|(_, key)| key.clone())
+                .unwrap()
+        };
+        rs256(kid, &key, claims)
+    }
+
+    /// Register a service account's public key.
+    pub fn register_account(&self, email: &str, key: &RsaPrivateKey) {
+        let pem = key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        self.state
+            .lock()
+            .unwrap()
+            .accounts
+            .insert(email.into(), pem);
+    }
+
+    /// A service-account JSON key file's text for `email` and `key` (token_uri: this fake).
+    pub fn key_file(&self, email: &str, key: &RsaPrivateKey) -> String {
+        json!({
+            "type": "service_account",
+            "project_id": "payseal-test",
+            "private_key_id": "0123456789abcdef0123456789abcdef01234567",
+            "private_key": pkcs8_pem(key),
+            "client_email": email,
+            "client_id": "100000000000000000001",
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": self.url("/token"),
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "client_x509_cert_url": "https://www.googleapis.com/robot/v1/metadata/x509/x",
+            "universe_domain": "googleapis.com"
+        })
+        .to_string()
+    }
+
+    /// Add a voided purchase of `package`.
+    pub fn add_voided(&self, package: &str, seen_ms: i64, order_id: &str, token: &str) {
+        let resource = json!({
+            "kind": "androidpublisher#voidedPurchase",
+            "purchaseToken": token,
+            "purchaseTimeMillis": (seen_ms - 3_600_000).to_string(),
+            "voidedTimeMillis": seen_ms.to_string(),
+            "orderId": order_id,
+            "voidedSource": 0,
+            "voidedReason": 1,
+        });
+        self.state
+            .lock()
+            .unwrap()
+            .voided
+            .entry(package.into())
+            .or_default()
+            .push(Voided { seen_ms, resource });
+    }
+
+    /// The API requests so far.
+    pub fn api_requests(&self) -> Vec<ApiRequest> {
+        self.state.lock().unwrap().api_requests.clone()
+    }
+}
+
+async fn certs(State(g): State<FakeGoogle>) -> Response {
+    let mut s = g.state.lock().unwrap();
+    s.jwks_fetches += 1;
+    let keys: Vec<Value> = s.oidc_keys.iter().map(|(kid, k)| jwk(kid, k)).collect();
+    (
+        [(
+            "cache-control",
+            "public, max-age=19666, must-revalidate, no-transform",
+        )],
+        Json(json!({ "keys": keys })),
+    )
+        .into_response()
+}
+
+fn refuse(s: &mut GoogleState, why: String) -> Response {
+    s.refused_assertions.push(why);
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."})),
+    )
+        .into_response()
+}
+
+async fn token(State(g): State<FakeGoogle>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let token_uri = g.url("/token");
+    let mut s = g.state.lock().unwrap();
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        return refuse(&mut s, "grant_type".into());
+    }
+    let Some(assertion) = form.get("assertion") else {
+        return refuse(&mut s, "no assertion".into());
+    };
+    // The issuer names the account whose key must have signed it.
+    let Ok(unverified) = jsonwebtoken::dangerous::insecure_decode::<Value>(assertion) else {
+        return refuse(&mut s, "not a JWT".into());
+    };
+    let iss = unverified.claims["iss"].as_str().unwrap_or("").to_string();
+    let Some(pem) = s.accounts.get(&iss).cloned() else {
+        return refuse(&mut s, format!("unknown account {iss}"));
+    };
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[&token_uri]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+    validation.leeway = 0;
+    let verified = match jsonwebtoken::decode::<Value>(
+        assertion,
+        &DecodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+        &validation,
+    ) {
+        Ok(v) => v,
+        Err(e) => return refuse(&mut s, format!("assertion: {e}")),
+    };
+    let c = verified.claims;
+    if c["scope"] != "https://www.googleapis.com/auth/androidpublisher" {
+        return refuse(&mut s, format!("scope {}", c["scope"]));
+    }
+    let (iat, exp) = (
+        c["iat"].as_i64().unwrap_or(0),
+        c["exp"].as_i64().unwrap_or(0),
+    );
+    if exp - iat > 3600 || iat > now_s() + 60 {
+        return refuse(&mut s, "lifetime".into());
+    }
+    let issued = format!("ya29.fake-{}", s.issued.len() + 1);
+    s.issued.push(issued.clone());
+    Json(json!({"access_token": issued, "expires_in": 3599, "token_type": "Bearer"}))
+        .into_response()
+}
+
+async fn voided(
+    State(g): State<FakeGoogle>,
+    Path(package): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let mut s = g.state.lock().unwrap();
+    let record = |s: &mut GoogleState, status: u16| {
+        s.api_requests.push(ApiRequest {
+            package: package.clone(),
+            query: query.clone(),
+            status,
+            at: std::time::Instant::now(),
+        })
+    };
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !s.issued.iter().any(|t| t == bearer) {
+        record(&mut s, 401);
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"code": 401, "status": "UNAUTHENTICATED"}})),
+        )
+            .into_response();
+    }
+    if let Some(status) = s.fail_next.pop_front() {
+        record(&mut s, status);
+        return (
+            StatusCode::from_u16(status).unwrap(),
+            Json(json!({"error": {"code": status, "message": "scripted failure"}})),
+        )
+            .into_response();
+    }
+    // The page: a token selects (start, end, offset); else the query's window from 0.
+    let (start, end, offset) = match query.get("token") {
+        Some(t) => {
+            let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(t).unwrap()).unwrap();
+            let mut parts = raw.split(':').map(|p| p.parse::<i64>().unwrap());
+            (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap() as usize,
+            )
+        }
+        None => (
+            query["startTime"].parse().unwrap(),
+            query
+                .get("endTime")
+                .map(|e| e.parse().unwrap())
+                .unwrap_or(i64::MAX),
+            0,
+        ),
+    };
+    let size: usize = query
+        .get("maxResults")
+        .map(|m| m.parse().unwrap())
+        .unwrap_or(1000);
+    let mut matching: Vec<Voided> = s
+        .voided
+        .get(&package)
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| v.seen_ms >= start && v.seen_ms <= end)
+        .collect();
+    matching.sort_by_key(|v| v.seen_ms);
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(|v| v.resource.clone())
+        .collect();
+    let mut answer = json!({
+        "pageInfo": {"totalResults": matching.len(), "resultPerPage": size, "startIndex": offset},
+        "voidedPurchases": page,
+    });
+    if offset + size < matching.len() {
+        answer["tokenPagination"] = json!({
+            "nextPageToken": URL_SAFE_NO_PAD.encode(format!("{start}:{end}:{}", offset + size))
+        });
+    }
+    record(&mut s, 200);
+    Json(answer).into_response()
+}

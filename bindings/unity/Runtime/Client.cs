@@ -80,15 +80,23 @@ namespace PaySeal
         /// timeout and 5xx failures keep the receipt pending first (see <see cref="RetryPendingAsync"/>).
         /// Completes off the calling thread.
         /// </summary>
-        public unsafe Task<Verdict> VerifyAsync(Receipt receipt, string accountId)
+        /// <param name="receipt">The store's receipt.</param>
+        /// <param name="accountId">Your account id (1..256 bytes of UTF-8, not blank).</param>
+        /// <param name="expectedProductId">The product the app sold (what it is about to deliver). With it,
+        /// a genuine receipt for another product (a cheap one presented for an expensive item) is not
+        /// paid, <see cref="NotPaidReason.WrongProduct"/>, and is not consumed: the same receipt still pays
+        /// for its own product. Null: no product check (the verdict's <see cref="Verdict.ProductId"/> says
+        /// which product was paid). Empty, blank or longer than 256 bytes of UTF-8:
+        /// <see cref="PaySealException.InvalidReceipt"/>, nothing sent.</param>
+        public unsafe Task<Verdict> VerifyAsync(Receipt receipt, string accountId, string expectedProductId = null)
         {
             ulong h = Handle;
             var tcs = new TaskCompletionSource<Verdict>(TaskCreationOptions.RunContinuationsAsynchronously);
             ulong id = Callbacks.Register(Callbacks.Verifies, tcs);
-            int kind = WithReceipt(receipt, accountId, (r, account) =>
+            int kind = WithReceipt(receipt, accountId, expectedProductId, (r, account, product) =>
             {
                 byte* message = null;
-                int k = NativeMethods.payseal_verify(h, r, account, Callbacks.VerifyDone, id, &message);
+                int k = NativeMethods.payseal_verify_product(h, r, account, product, Callbacks.VerifyDone, id, &message);
                 if (k != 0) tcs.TrySetException(PaySealException.FromKind(k, Utf8.Take(message)));
                 else Utf8.Take(message);
                 return k;
@@ -98,14 +106,14 @@ namespace PaySeal
         }
 
         /// <summary><see cref="VerifyAsync"/> blocking the calling thread (not Unity's main thread: it would freeze the game).</summary>
-        public unsafe Verdict Verify(Receipt receipt, string accountId)
+        public unsafe Verdict Verify(Receipt receipt, string accountId, string expectedProductId = null)
         {
             ulong h = Handle;
-            return WithReceipt(receipt, accountId, (r, account) =>
+            return WithReceipt(receipt, accountId, expectedProductId, (r, account, product) =>
             {
                 PsVerdict* v = null;
                 byte* message = null;
-                int kind = NativeMethods.payseal_verify_blocking(h, r, account, &v, &message);
+                int kind = NativeMethods.payseal_verify_product_blocking(h, r, account, product, &v, &message);
                 Utf8.Check(kind, message);
                 try { return Verdict.From(v); }
                 finally { NativeMethods.payseal_verdict_free(v); }
@@ -169,17 +177,18 @@ namespace PaySeal
             Utf8.Take(message);
         }
 
-        private unsafe delegate T WithNative<T>(PsReceipt* receipt, PsStr account);
+        private unsafe delegate T WithNative<T>(PsReceipt* receipt, PsStr account, PsStr product);
 
-        private static unsafe T WithReceipt<T>(Receipt receipt, string accountId, WithNative<T> f)
+        private static unsafe T WithReceipt<T>(Receipt receipt, string accountId, string productId, WithNative<T> f)
         {
-            int n;
+            int n, m;
             byte[] account = Utf8.Bytes(accountId, out n);
-            fixed (byte* a = account)
+            byte[] product = Utf8.Bytes(productId, out m);
+            fixed (byte* a = account, p = product)
             {
-                PsStr s = Utf8.Str(a, n);
-                if (receipt == null) return f(null, s);
-                return receipt.Use(r => f(r, s));
+                PsStr s = Utf8.Str(a, n), ps = Utf8.Str(p, m);
+                if (receipt == null) return f(null, s, ps);
+                return receipt.Use(r => f(r, s, ps));
             }
         }
 
@@ -191,7 +200,7 @@ namespace PaySeal
                 new ConcurrentDictionary<ulong, TaskCompletionSource<Verdict>>();
             internal static readonly ConcurrentDictionary<ulong, TaskCompletionSource<IList<PendingResult>>> Retries =
                 new ConcurrentDictionary<ulong, TaskCompletionSource<IList<PendingResult>>>();
-            internal static readonly NativeMethods.payseal_verify_callback_delegate VerifyDone = OnVerifyDone;
+            internal static readonly NativeMethods.payseal_verify_product_callback_delegate VerifyDone = OnVerifyDone;
             internal static readonly NativeMethods.payseal_retry_pending_callback_delegate RetryDone = OnRetryDone;
             private static long next;
 
@@ -209,7 +218,7 @@ namespace PaySeal
             }
 
             // Called on the library's callback thread. No exception may escape into native code.
-            [AOT.MonoPInvokeCallback(typeof(NativeMethods.payseal_verify_callback_delegate))]
+            [AOT.MonoPInvokeCallback(typeof(NativeMethods.payseal_verify_product_callback_delegate))]
             private static void OnVerifyDone(ulong userData, int kind, byte* message, PsVerdict* verdict)
             {
                 TaskCompletionSource<Verdict> tcs;

@@ -50,6 +50,18 @@ namespace PaySeal
         Repeat = 2,
     }
 
+    /// <summary>What kind of purchase the store says it is (<see cref="Verdict.Kind"/>). A code this
+    /// version does not know is kept as its number.</summary>
+    public enum PurchaseKind
+    {
+        /// <summary>Used up once delivered (coins, gems).</summary>
+        Consumable = 1,
+        /// <summary>Bought once, kept forever (a level pack, "remove ads").</summary>
+        NonConsumable = 2,
+        /// <summary>Access for a period: until <see cref="Verdict.SubscriptionExpiresAt"/> when the store signed one.</summary>
+        Subscription = 3,
+    }
+
     /// <summary>A checked verdict: signed by a profile key, for this request, not expired.</summary>
     public sealed class Verdict
     {
@@ -75,8 +87,28 @@ namespace PaySeal
         public long? PurchasedAt { get; private set; }
         /// <summary>Verdict issue time, Unix seconds.</summary>
         public long IssuedAt { get; private set; }
-        /// <summary>Verdict token expiry, Unix seconds.</summary>
+        /// <summary>Verdict token expiry, Unix seconds: how long this <em>token</em> may be forwarded and
+        /// accepted. Not a subscription's end: see <see cref="SubscriptionExpiresAt"/>.</summary>
         public long ExpiresAt { get; private set; }
+        /// <summary>Consumable, non-consumable or subscription, when the store says (Play one-time products: null).</summary>
+        public PurchaseKind? Kind { get; private set; }
+        /// <summary>Subscriptions: end of the paid period, Unix <b>milliseconds</b> (like <see cref="PurchasedAt"/>),
+        /// when the store signed one (App Store auto-renewable, Huawei, sandbox; not Play nor App Store
+        /// non-renewing: null). A paid verdict's is in the future at the verifier's clock; with
+        /// <see cref="NotPaidReason.Expired"/> it says when the period ended. Grant access until then, and
+        /// verify the renewal's receipt after it. <see cref="SubscriptionExpiresAtTime"/> is the same as a
+        /// <see cref="System.DateTimeOffset"/>.</summary>
+        public long? SubscriptionExpiresAt { get; private set; }
+        /// <summary><see cref="SubscriptionExpiresAt"/> as a UTC <see cref="System.DateTimeOffset"/> (null when absent).</summary>
+        public System.DateTimeOffset? SubscriptionExpiresAtTime
+        {
+            get
+            {
+                return SubscriptionExpiresAt.HasValue
+                    ? System.DateTimeOffset.FromUnixTimeMilliseconds(SubscriptionExpiresAt.Value)
+                    : (System.DateTimeOffset?)null;
+            }
+        }
         /// <summary>Device clock minus <see cref="IssuedAt"/>, seconds, when the verdict was checked
         /// (positive: the device is ahead). The device clock decides nothing; this is for diagnostics.</summary>
         public long DeviceClockSkewSecs { get; private set; }
@@ -107,6 +139,8 @@ namespace PaySeal
                 PurchasedAt = v->has_purchased_at != 0 ? v->purchased_at : (long?)null,
                 IssuedAt = v->issued_at,
                 ExpiresAt = v->expires_at,
+                Kind = v->kind == 0 ? (PurchaseKind?)null : (PurchaseKind)v->kind,
+                SubscriptionExpiresAt = v->has_subscription_expires_at != 0 ? v->subscription_expires_at : (long?)null,
                 DeviceClockSkewSecs = v->device_clock_skew_secs,
                 VerdictId = Utf8.Read(v->verdict_id),
                 ReceiptSha256 = Utf8.Read(v->receipt_sha256),
@@ -120,7 +154,7 @@ namespace PaySeal
         public override string ToString()
         {
             return "Verdict(paid=" + Paid + ", reason=" + Reason + ", redemption=" + Redemption + ", store=" + Store
-                + ", product=" + ProductId + ", tx=" + TransactionId + ", account=" + AccountId + ", id=" + VerdictId + ")";
+                + ", product=" + ProductId + ", kind=" + Kind + ", subscriptionEnd=" + SubscriptionExpiresAt + ", tx=" + TransactionId + ", account=" + AccountId + ", id=" + VerdictId + ")";
         }
     }
 

@@ -266,6 +266,25 @@ namespace PaySeal.Tests
             return new PlayPurchase(r.Data, r.Signature);
         }
 
+        /// <summary><c>payseal-sandbox STORE --dir STATE --app APP ARGS</c> (<c>args</c> already quoted):
+        /// a receipt in any store's format, signed with the keys this verifier trusts.</summary>
+        internal Receipt SandboxReceipt(string store, string args)
+        {
+            string json;
+            int rc = TestEnv.Run(TestEnv.SandboxBin, store + " --dir " + TestEnv.Quote(StateDir) + " --app " + TestEnv.AppId + " " + args, out json);
+            Assert.AreEqual(0, rc, "payseal-sandbox " + store + " " + args + " failed");
+            return PaySeal.Receipt.FromJson(json);
+        }
+
+        /// <summary>A purchase of <paramref name="product"/> from the sandbox store in <paramref name="store"/>'s
+        /// format (<c>google-play</c>, <c>app-store</c>), bound to <paramref name="accountToken"/> when given.</summary>
+        internal Receipt Issue(string store, string product = "gems_100", string accountToken = null)
+        {
+            string args = "--product " + TestEnv.Quote(product);
+            if (accountToken != null) args += " --account-token " + TestEnv.Quote(accountToken);
+            return SandboxReceipt(store, args);
+        }
+
         public void Dispose() { Stop(); }
     }
 

@@ -6,7 +6,7 @@ use std::ffi::{c_char, CString};
 use std::ptr;
 
 use payseal_sdk_core::ffi::{
-    HuaweiAlgorithm, NotPaidReason, Receipt, Redemption, Store, StoreEnvironment,
+    HuaweiAlgorithm, NotPaidReason, PurchaseKind, Receipt, Redemption, Store, StoreEnvironment,
 };
 use payseal_sdk_core::{PaySealOptions, PendingOutcome, PendingResult, Verdict};
 
@@ -24,6 +24,12 @@ pub struct PsStr {
 }
 
 impl PsStr {
+    /// Absent: a null pointer with length 0.
+    pub const ABSENT: PsStr = PsStr {
+        ptr: ptr::null(),
+        len: 0,
+    };
+
     /// The text, or `None` when absent.
     ///
     /// # Safety
@@ -220,6 +226,15 @@ pub struct PsVerdict {
     pub app_id: *mut c_char,
     /// The compact JWS to forward to the application server.
     pub token: *mut c_char,
+    // Fields added after the first release go below, so the layout above stays as it was.
+    /// Subscriptions: end of the paid period, Unix **milliseconds** (when
+    /// `has_subscription_expires_at`). Not `expires_at`, the verdict token's expiry.
+    pub subscription_expires_at: i64,
+    /// 1 when `subscription_expires_at` is set.
+    pub has_subscription_expires_at: i32,
+    /// The purchase kind: 0 absent (the store did not say), 1 consumable, 2 non-consumable,
+    /// 3 subscription. New codes may be added: a caller keeps an unknown code as it is.
+    pub kind: i32,
 }
 
 fn reason_code(r: NotPaidReason) -> i32 {
@@ -236,6 +251,14 @@ fn reason_code(r: NotPaidReason) -> i32 {
         NotPaidReason::WrongProduct => 10,
         NotPaidReason::WrongAccount => 11,
         NotPaidReason::Expired => 12,
+    }
+}
+
+fn kind_code(k: PurchaseKind) -> i32 {
+    match k {
+        PurchaseKind::Consumable => 1,
+        PurchaseKind::NonConsumable => 2,
+        PurchaseKind::Subscription => 3,
     }
 }
 
@@ -277,6 +300,9 @@ impl From<Verdict> for PsVerdict {
             account_id: owned(v.account_id),
             app_id: owned(v.app_id),
             token: owned(v.token),
+            subscription_expires_at: v.subscription_expires_at.unwrap_or(0),
+            has_subscription_expires_at: i32::from(v.subscription_expires_at.is_some()),
+            kind: v.kind.map_or(0, kind_code),
         }
     }
 }

@@ -42,6 +42,21 @@ unsafe fn write<T>(out: *mut T, value: T, what: &str) -> Result<(), FfiError> {
     Ok(())
 }
 
+/// Write the string `make` returns to `*out` (freed with [`payseal_string_free`]); `*out` is
+/// null on failure, and `make` is not called when `out` is null.
+unsafe fn write_string(
+    out: *mut *mut c_char,
+    what: &str,
+    make: impl FnOnce() -> Result<String, FfiError>,
+) -> Result<(), FfiError> {
+    if out.is_null() {
+        return Err(FfiError::invalid(format!("{what} is null")));
+    }
+    out.write(std::ptr::null_mut());
+    out.write(abi::owned(make()?));
+    Ok(())
+}
+
 unsafe fn receipt(receipt: *const PsReceipt) -> Result<Receipt, FfiError> {
     receipt
         .as_ref()
@@ -150,7 +165,7 @@ pub unsafe extern "C" fn payseal_client_free(client: u64, out_message: *mut *mut
 /// Start verifying `receipt` for `account_id`. On 0, `callback(user_data, kind, message,
 /// verdict)` is called once on the callback thread: kind 0 with the verdict, else the error kind
 /// and message (verdict null). Both pointers are valid only during the callback. On any
-/// other return the callback is never called.
+/// other return the callback is never called. [`payseal_verify_product`] with no product.
 ///
 /// # Safety
 /// As [`payseal_client_new`]; `receipt` null or valid.
@@ -165,13 +180,45 @@ pub unsafe extern "C" fn payseal_verify(
     user_data: u64,
     out_message: *mut *mut c_char,
 ) -> i32 {
+    payseal_verify_product(
+        client,
+        receipt,
+        account_id,
+        PsStr::ABSENT,
+        callback,
+        user_data,
+        out_message,
+    )
+}
+
+/// [`payseal_verify`] for the product the app sold: with `expected_product_id` present, a
+/// genuine receipt for another product is not paid (`wrong_product`, reason 10) and is not
+/// consumed (it still pays for its own product). Absent (null pointer, length 0): no product
+/// check, as [`payseal_verify`]. Present but empty, blank or longer than the protocol allows
+/// (256 bytes): `InvalidReceipt`, nothing sent.
+///
+/// # Safety
+/// As [`payseal_verify`].
+#[no_mangle]
+pub unsafe extern "C" fn payseal_verify_product(
+    client: u64,
+    receipt: *const PsReceipt,
+    account_id: PsStr,
+    expected_product_id: PsStr,
+    callback: Option<
+        extern "C" fn(user_data: u64, kind: i32, message: *const c_char, verdict: *const PsVerdict),
+    >,
+    user_data: u64,
+    out_message: *mut *mut c_char,
+) -> i32 {
     boundary(out_message, || {
         let callback = callback.ok_or_else(|| FfiError::invalid("callback is null"))?;
         let sdk = handles::get(client)?;
         let receipt = self::receipt(receipt)?;
         let account = account_id.required("account_id")?;
+        let product = expected_product_id.read("expected_product_id")?;
         spawn_then(
-            move || async move { sdk.verify(receipt, account).await },
+            move || async move { sdk.verify_product(receipt, account, product).await },
             move |result| call_back(callback, user_data, result, PsVerdict::from),
         )
     })
@@ -190,6 +237,29 @@ pub unsafe extern "C" fn payseal_verify_blocking(
     out_verdict: *mut *mut PsVerdict,
     out_message: *mut *mut c_char,
 ) -> i32 {
+    payseal_verify_product_blocking(
+        client,
+        receipt,
+        account_id,
+        PsStr::ABSENT,
+        out_verdict,
+        out_message,
+    )
+}
+
+/// [`payseal_verify_blocking`] for the product the app sold, as [`payseal_verify_product`].
+///
+/// # Safety
+/// As [`payseal_verify`].
+#[no_mangle]
+pub unsafe extern "C" fn payseal_verify_product_blocking(
+    client: u64,
+    receipt: *const PsReceipt,
+    account_id: PsStr,
+    expected_product_id: PsStr,
+    out_verdict: *mut *mut PsVerdict,
+    out_message: *mut *mut c_char,
+) -> i32 {
     boundary(out_message, || {
         if !out_verdict.is_null() {
             out_verdict.write(std::ptr::null_mut());
@@ -197,11 +267,12 @@ pub unsafe extern "C" fn payseal_verify_blocking(
         let sdk = handles::get(client)?;
         let receipt = self::receipt(receipt)?;
         let account = account_id.required("account_id")?;
+        let product = expected_product_id.read("expected_product_id")?;
         refuse_on_callback_thread()?;
         if out_verdict.is_null() {
             return Err(FfiError::invalid("out_verdict is null"));
         }
-        let verdict = sdk.verify_blocking(receipt, account)?;
+        let verdict = sdk.verify_product_blocking(receipt, account, product)?;
         write(
             out_verdict,
             Box::into_raw(Box::new(PsVerdict::from(verdict))),
@@ -382,6 +453,51 @@ pub unsafe extern "C" fn payseal_receipt_sha256(
     })
 }
 
+/// The account token to give the store at purchase time for `account_id` (App Store
+/// `appAccountToken`, Play `obfuscatedAccountId`): the UUIDv5 of the account id in
+/// `namespace` (the verifier's `account_binding` scheme `uuid_v5`), lowercase hyphenated;
+/// `*out_token` is freed with [`payseal_string_free`]. `InvalidProfile` when `namespace` is
+/// not a UUID, `InvalidArgument` when either is absent.
+///
+/// # Safety
+/// As [`payseal_client_new`].
+#[no_mangle]
+pub unsafe extern "C" fn payseal_account_token_uuid_v5(
+    namespace: PsStr,
+    account_id: PsStr,
+    out_token: *mut *mut c_char,
+    out_message: *mut *mut c_char,
+) -> i32 {
+    boundary(out_message, || {
+        write_string(out_token, "out_token", || {
+            let namespace = namespace.required("namespace")?;
+            let account = account_id.required("account_id")?;
+            Ok(payseal_sdk_core::ffi::account_token_uuid_v5(
+                namespace, account,
+            )?)
+        })
+    })
+}
+
+/// The `sha256_hex` account token for `account_id` (Play `obfuscatedAccountId` only):
+/// lowercase hex SHA-256 of its UTF-8; `*out_token` is freed with [`payseal_string_free`].
+///
+/// # Safety
+/// As [`payseal_client_new`].
+#[no_mangle]
+pub unsafe extern "C" fn payseal_account_token_sha256_hex(
+    account_id: PsStr,
+    out_token: *mut *mut c_char,
+    out_message: *mut *mut c_char,
+) -> i32 {
+    boundary(out_message, || {
+        write_string(out_token, "out_token", || {
+            let account = account_id.required("account_id")?;
+            Ok(payseal_sdk_core::ffi::account_token_sha256_hex(account))
+        })
+    })
+}
+
 /// The SDK's version, freed with [`payseal_string_free`].
 #[no_mangle]
 pub extern "C" fn payseal_sdk_version() -> *mut c_char {
@@ -433,5 +549,80 @@ unsafe fn free_box<T>(p: *mut T) {
             drop(Box::from_raw(p));
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn s(text: &str) -> PsStr {
+        PsStr {
+            ptr: text.as_ptr(),
+            len: text.len(),
+        }
+    }
+
+    unsafe fn take(p: *mut c_char) -> String {
+        let text = CStr::from_ptr(p).to_str().unwrap().to_owned();
+        payseal_string_free(p);
+        text
+    }
+
+    // The constants the C# suite asserts too (Tests/BindingTests.cs).
+    #[test]
+    fn account_tokens_are_sdk_cores() {
+        let ns = "5d0e6c1a-8f3b-4e27-9a64-2c71b0f4d9e8";
+        let cases = [
+            (
+                "alice",
+                "c6599123-c29e-5453-9143-183b1164dcd1",
+                "2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90",
+            ),
+            (
+                "Jürgen-東京-🎮",
+                "6440fb73-89ce-5c82-b713-a30a18729556",
+                "779bf6c9f4019b66ae10b95e05c91dab88957ca40ae7449c6f0b5ee04d54442e",
+            ),
+        ];
+        for (account, uuid, hex) in cases {
+            let mut token = std::ptr::null_mut();
+            let mut message = std::ptr::null_mut();
+            unsafe {
+                assert_eq!(
+                    payseal_account_token_uuid_v5(s(ns), s(account), &mut token, &mut message),
+                    0
+                );
+                assert_eq!(take(token), uuid);
+                assert_eq!(
+                    uuid,
+                    payseal_sdk_core::ffi::account_token_uuid_v5(ns.into(), account.into())
+                        .unwrap()
+                );
+                assert_eq!(
+                    payseal_account_token_sha256_hex(s(account), &mut token, &mut message),
+                    0
+                );
+                assert_eq!(take(token), hex);
+                assert_eq!(
+                    hex,
+                    payseal_sdk_core::ffi::account_token_sha256_hex(account.into())
+                );
+            }
+        }
+        let mut token = std::ptr::null_mut();
+        let mut message = std::ptr::null_mut();
+        unsafe {
+            let kind =
+                payseal_account_token_uuid_v5(s("nope"), s("alice"), &mut token, &mut message);
+            assert_eq!(kind, Kind::InvalidProfile as i32);
+            assert!(token.is_null());
+            assert!(!take(message).is_empty());
+            let kind =
+                payseal_account_token_sha256_hex(PsStr::ABSENT, std::ptr::null_mut(), &mut message);
+            assert_eq!(kind, Kind::InvalidArgument as i32);
+            payseal_string_free(message);
+        }
     }
 }

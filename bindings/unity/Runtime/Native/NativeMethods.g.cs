@@ -30,6 +30,9 @@ namespace PaySeal.Native
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate void payseal_verify_callback_delegate(ulong user_data, int kind, byte* message, PsVerdict* verdict);
 
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void payseal_verify_product_callback_delegate(ulong user_data, int kind, byte* message, PsVerdict* verdict);
+
 
 
         /// <summary>
@@ -55,13 +58,26 @@ namespace PaySeal.Native
         ///  Start verifying `receipt` for `account_id`. On 0, `callback(user_data, kind, message,
         ///  verdict)` is called once on the callback thread: kind 0 with the verdict, else the error kind
         ///  and message (verdict null). Both pointers are valid only during the callback. On any
-        ///  other return the callback is never called.
+        ///  other return the callback is never called. [`payseal_verify_product`] with no product.
         ///
         ///  # Safety
         ///  As [`payseal_client_new`]; `receipt` null or valid.
         /// </summary>
         [DllImport(__DllName, EntryPoint = "payseal_verify", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int payseal_verify(ulong client, PsReceipt* receipt, PsStr account_id, payseal_verify_callback_delegate callback, ulong user_data, byte** out_message);
+
+        /// <summary>
+        ///  [`payseal_verify`] for the product the app sold: with `expected_product_id` present, a
+        ///  genuine receipt for another product is not paid (`wrong_product`, reason 10) and is not
+        ///  consumed (it still pays for its own product). Absent (null pointer, length 0): no product
+        ///  check, as [`payseal_verify`]. Present but empty, blank or longer than the protocol allows
+        ///  (256 bytes): `InvalidReceipt`, nothing sent.
+        ///
+        ///  # Safety
+        ///  As [`payseal_verify`].
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_verify_product", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int payseal_verify_product(ulong client, PsReceipt* receipt, PsStr account_id, PsStr expected_product_id, payseal_verify_product_callback_delegate callback, ulong user_data, byte** out_message);
 
         /// <summary>
         ///  Verify `receipt` for `account_id`, blocking the calling thread; `*out_verdict` gets the
@@ -72,6 +88,15 @@ namespace PaySeal.Native
         /// </summary>
         [DllImport(__DllName, EntryPoint = "payseal_verify_blocking", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int payseal_verify_blocking(ulong client, PsReceipt* receipt, PsStr account_id, PsVerdict** out_verdict, byte** out_message);
+
+        /// <summary>
+        ///  [`payseal_verify_blocking`] for the product the app sold, as [`payseal_verify_product`].
+        ///
+        ///  # Safety
+        ///  As [`payseal_verify`].
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_verify_product_blocking", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int payseal_verify_product_blocking(ulong client, PsReceipt* receipt, PsStr account_id, PsStr expected_product_id, PsVerdict** out_verdict, byte** out_message);
 
         /// <summary>
         ///  Start verifying the pending receipts again (verified ones are removed). On 0,
@@ -148,6 +173,29 @@ namespace PaySeal.Native
         /// </summary>
         [DllImport(__DllName, EntryPoint = "payseal_receipt_sha256", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int payseal_receipt_sha256(PsReceipt* receipt, byte** out_hash, byte** out_message);
+
+        /// <summary>
+        ///  The account token to give the store at purchase time for `account_id` (App Store
+        ///  `appAccountToken`, Play `obfuscatedAccountId`): the UUIDv5 of the account id in
+        ///  `namespace` (the verifier's `account_binding` scheme `uuid_v5`), lowercase hyphenated;
+        ///  `*out_token` is freed with [`payseal_string_free`]. `InvalidProfile` when `namespace` is
+        ///  not a UUID, `InvalidArgument` when either is absent.
+        ///
+        ///  # Safety
+        ///  As [`payseal_client_new`].
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_account_token_uuid_v5", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int payseal_account_token_uuid_v5(PsStr @namespace, PsStr account_id, byte** out_token, byte** out_message);
+
+        /// <summary>
+        ///  The `sha256_hex` account token for `account_id` (Play `obfuscatedAccountId` only):
+        ///  lowercase hex SHA-256 of its UTF-8; `*out_token` is freed with [`payseal_string_free`].
+        ///
+        ///  # Safety
+        ///  As [`payseal_client_new`].
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_account_token_sha256_hex", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int payseal_account_token_sha256_hex(PsStr account_id, byte** out_token, byte** out_message);
 
         /// <summary>
         ///  The SDK's version, freed with [`payseal_string_free`].
@@ -365,6 +413,20 @@ namespace PaySeal.Native
         ///  The compact JWS to forward to the application server.
         /// </summary>
         public byte* token;
+        /// <summary>
+        ///  Subscriptions: end of the paid period, Unix **milliseconds** (when
+        ///  `has_subscription_expires_at`). Not `expires_at`, the verdict token's expiry.
+        /// </summary>
+        public long subscription_expires_at;
+        /// <summary>
+        ///  1 when `subscription_expires_at` is set.
+        /// </summary>
+        public int has_subscription_expires_at;
+        /// <summary>
+        ///  The purchase kind: 0 absent (the store did not say), 1 consumable, 2 non-consumable,
+        ///  3 subscription. New codes may be added: a caller keeps an unknown code as it is.
+        /// </summary>
+        public int kind;
     }
 
     /// <summary>

@@ -4,7 +4,7 @@ Usage: python3 tests/interop/readme_recipes.py README.md
 
 Each fenced code block of that section is split at blank lines; every piece must appear word for
 word, in order, in the file that tests it (for Rust: the crate docs of payseal-appserver, a
-compiled doctest; for SQL: the delivery guard's module docs, whose statements
+compiled doctest; for SQL: the `DeliveryGuard` trait docs, whose statements
 appserver/tests/sql_delivery_guard.rs runs). A block in another language, or a language without
 a block, fails. Prints one line per block and `readme recipes: N passed, N failed`.
 """
@@ -15,7 +15,7 @@ import sys
 SECTION = "## Delivering to your server"
 TESTED = {  # fence language -> (file, prefix stripped from its lines)
     "rust": ("appserver/src/lib.rs", "//!"),
-    "sql": ("appserver/src/delivery.rs", "//!"),
+    "sql": ("appserver/src/delivery.rs", "///"),
     "js": ("tests/interop/jose/grant.mjs", None),
     "python": ("tests/interop/python/grant.py", None),
     "go": ("tests/interop/go/main.go", None),

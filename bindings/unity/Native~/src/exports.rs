@@ -323,10 +323,7 @@ pub unsafe extern "C" fn payseal_retry_pending_blocking(
     out_message: *mut *mut c_char,
 ) -> i32 {
     boundary(out_message, || {
-        if out_results.is_null() {
-            return Err(FfiError::invalid("out_results is null"));
-        }
-        out_results.write(std::ptr::null_mut());
+        write(out_results, std::ptr::null_mut(), "out_results")?;
         refuse_on_callback_thread()?;
         let list = PsPendingList::from(handles::get(client)?.retry_pending_blocking()?);
         write(out_results, Box::into_raw(Box::new(list)), "out_results")
@@ -423,10 +420,7 @@ pub unsafe extern "C" fn payseal_receipt_from_json(
     out_message: *mut *mut c_char,
 ) -> i32 {
     boundary(out_message, || {
-        if out_receipt.is_null() {
-            return Err(FfiError::invalid("out_receipt is null"));
-        }
-        out_receipt.write(std::ptr::null_mut());
+        write(out_receipt, std::ptr::null_mut(), "out_receipt")?;
         let r = payseal_sdk_core::receipt_from_json(json.required("json")?)?;
         write(
             out_receipt,

@@ -52,7 +52,8 @@
 //! [`KeyError`]). Then one section per concept:
 //! - [`config`]: TOML + environment → [`settings::Settings`] ([`settings`]: the typed settings);
 //! - [`dev`]: development mode (a complete local state folder); [`profile`]: the SDK profile;
-//! - [`rules`]: the pure store rules ([`rules::check_receipt`]);
+//! - [`rules`]: the pure store rules, re-exported from the `payseal-rules` crate
+//!   ([`rules::check_receipt`]);
 //! - [`ledger`]: the redemption ledger and webhook outbox (SQLite by default, PostgreSQL for
 //!   several instances): [`ledger::open`], [`ledger::connect`], [`ledger::SqliteLedger`],
 //!   [`ledger::PostgresLedger`];
@@ -64,8 +65,8 @@
 //! - [`cli`]: the command line.
 //!
 //! The rest is private: key and certificate file generation (`keys`, `certs`), logging, the
-//! accept loop and connection table, metrics, problem documents, each store's rule module and
-//! the webhook delivery worker.
+//! accept loop and connection table, metrics, problem documents and the webhook delivery
+//! worker.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -80,12 +81,15 @@ pub mod ledger;
 mod logging;
 pub mod notifications;
 pub mod profile;
-pub mod rules;
 pub mod server;
 mod service;
 pub mod settings;
 mod tls;
 pub mod webhook;
+
+/// The pure store rules (the `payseal-rules` crate): what [`settings::Settings`] holds per app
+/// and what [`Verifier`] decides a receipt with.
+pub use payseal_rules as rules;
 
 pub use keys::{read_hpke_key, read_verdict_key, KeyError};
 pub use service::{now_ms, Decision, ServiceError, Verifier};

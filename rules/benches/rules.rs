@@ -6,11 +6,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use payseal_protocol::{Environment, Store};
-use payseal_sandbox::{Order, SandboxStore};
-use payseal_verifier::rules::{
+use payseal_rules::{
     check_receipt, AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, RsaPublicKey,
     SandboxRules, TrustAnchors,
 };
+use payseal_sandbox::{Order, SandboxStore};
 
 const APP: &str = "com.example.game";
 

@@ -30,7 +30,7 @@
 //! The same check serves every JWS Apple signs this way, not only transactions: [`verify_jws`]
 //! (shape, `alg`, `x5c`, signature, chain, payload, validity at the payload's `signedDate`)
 //! is what the rule runs, and what App Store Server Notifications V2 run on their
-//! `signedPayload`, `signedTransactionInfo` and `signedRenewalInfo` (`crate::notifications`).
+//! `signedPayload`, `signedTransactionInfo` and `signedRenewalInfo` (the verifier's `notifications`).
 
 pub(crate) mod chain;
 
@@ -79,7 +79,7 @@ pub(crate) struct ParsedJws<'r> {
 /// reads.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Transaction {
+pub struct Transaction {
     /// `transactionId`, the ledger key.
     pub transaction_id: String,
     /// `originalTransactionId`.
@@ -118,7 +118,7 @@ pub(crate) struct Transaction {
 
 /// A payload Apple signs as an `x5c` JWS: it says when it was signed, and every certificate of
 /// the chain must be valid then.
-pub(crate) trait AppleSigned: DeserializeOwned {
+pub trait AppleSigned: DeserializeOwned {
     /// What the payload is, in `malformed` details ("signed transaction", ...).
     const WHAT: &'static str;
     /// `signedDate`, Unix milliseconds.
@@ -311,7 +311,7 @@ pub(crate) fn verify_parsed<T: AppleSigned>(
 
 /// [`parse_jws`] then [`verify_parsed`]: the one App Store JWS check, for any payload Apple
 /// signs this way.
-pub(crate) fn verify_jws<T: AppleSigned>(
+pub fn verify_jws<T: AppleSigned>(
     jws: &str,
     anchors: &TrustAnchors,
     now_ms: i64,

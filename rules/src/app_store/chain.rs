@@ -11,7 +11,7 @@ use x509_parser::asn1_rs::oid;
 use x509_parser::certificate::Validity;
 use x509_parser::prelude::*;
 
-use crate::rules::{Rejection, TrustAnchors};
+use crate::{Rejection, TrustAnchors};
 
 /// DER content of OID 1.2.840.113635.100.6.11.1 (Apple's receipt/StoreKit signing leaf marker).
 const LEAF_MARKER: &[u8] = &oid!(raw 1.2.840.113635.100.6.11.1);

@@ -30,7 +30,9 @@ pub(crate) mod receiver;
 pub mod signing;
 pub(crate) mod worker;
 
-pub use payseal_protocol::webhook::{Event, RevokedData};
+pub use payseal_protocol::webhook::{
+    Event, EventKind, ReinstatedData, RevokedData, PURCHASE_REINSTATED,
+};
 pub use receiver::{
     verify_webhook, WebhookError, WebhookEvent, DEFAULT_TOLERANCE, PURCHASE_PAID, PURCHASE_REVOKED,
 };
@@ -135,32 +137,6 @@ fn event<T: Serialize>(
 /// the verdict claims.
 pub fn paid_event(claims: &VerdictClaims, created_ms: i64) -> Result<NewDelivery, EventError> {
     event(&claims.jti, PURCHASE_PAID, &claims.app, created_ms, claims)
-}
-
-/// Event type of a reinstatement: the store reversed the refund that revoked a purchase
-/// (App Store `REFUND_REVERSED`); the purchase is `paid` again for its owner.
-pub const PURCHASE_REINSTATED: &str = "purchase.reinstated";
-
-/// `data` of a `purchase.reinstated` event: the fields of `purchase.revoked`, with
-/// `reinstated_at` for `revoked_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReinstatedData<'a> {
-    /// The store.
-    pub store: Store,
-    /// The app id.
-    pub app: &'a str,
-    /// The transaction key as recorded.
-    pub transaction_id: &'a str,
-    /// The owning account.
-    pub sub: &'a str,
-    /// The product id.
-    pub product_id: &'a str,
-    /// The `jti` of the first `paid` verdict.
-    pub first_verdict_id: &'a str,
-    /// When it was reinstated, unix seconds.
-    pub reinstated_at: i64,
-    /// Why.
-    pub reason: &'a str,
 }
 
 /// The `purchase.reinstated` delivery for `row` (a fresh random id).

@@ -20,6 +20,8 @@ cargo fmt --all -- --check
 step "dependency boundaries: payseal-rules does no I/O; the production verifier links no sandbox store (cargo tree)"
 scripts/check-deps.sh
 
+scripts/docs.sh   # the book (docs/) built with mdBook, its links and the documented recipes checked; installs mdBook once
+
 # The fuzz smoke runs first: its sanitizer builds (fuzz/target, ~3 GB) can then be dropped before
 # the workspace builds grow, which halves the peak disk use (PAYSEAL_PRUNE=1, set by .ci/run).
 step "fuzz smoke: every cargo-fuzz target briefly, fails on any crash (full run: scripts/fuzz.sh, 60 s each)"

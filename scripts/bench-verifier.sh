@@ -27,7 +27,7 @@ if [[ -z ${SKIP_CRITERION:-} ]]; then
 fi
 
 step "build (release)"
-cargo build --quiet --release -p payseal-verifier --bins --examples
+cargo build --quiet --release -p payseal-verifier --bins --examples --features dev
 BIN=target/release
 STATE=$(mktemp -d /tmp/payseal-bench.XXXXXX)
 PORT=$(free_port)

@@ -22,7 +22,7 @@ need python3 "apt-get install python3"
 step "build"
 # The SDK CLI may sit behind sdk-core's `cli` feature; enable it when sdk-core declares it.
 # shellcheck disable=SC2046
-cargo build --quiet -p payseal-verifier -p payseal-sandbox -p payseal-sdk-core --bins $(sdk_cli_features)
+cargo build --quiet -p payseal-verifier -p payseal-sandbox -p payseal-sdk-core --bins --features payseal-verifier/dev $(sdk_cli_features)
 BIN=$(target_dir)/debug
 [[ -x $BIN/payseal-client ]] || fail "$BIN/payseal-client was not built"
 STATE=${PAYSEAL_DEMO_DIR:-$(mktemp -d /tmp/payseal-demo.XXXXXX)}

@@ -20,7 +20,7 @@ TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,s
 if [ -z "${PAYSEAL_VERIFIER_BIN:-}" ] || [ -z "${PAYSEAL_SANDBOX_BIN:-}" ] || [ -z "${PAYSEAL_CDYLIB:-}" ]; then
   log "cargo build (debug): payseal-sdk-core, payseal-verifier, payseal-sandbox"
   cargo build -q -p payseal-sdk-core --lib
-  cargo build -q -p payseal-verifier -p payseal-sandbox --bins
+  cargo build -q -p payseal-verifier -p payseal-sandbox --bins --features payseal-verifier/dev
   export PAYSEAL_CDYLIB="$TARGET/debug/libpayseal_sdk_core.so"
   PAYSEAL_VERIFIER_BIN="$TARGET/debug/payseal-verifier" PAYSEAL_SANDBOX_BIN="$TARGET/debug/payseal-sandbox"
 fi

@@ -150,7 +150,8 @@ pub enum Command {
         action: GooglePlayAction,
     },
     /// Development mode: create (once) keys, a self-signed certificate, the sandbox store and a
-    /// config in DIR, write DIR/profile.json, and serve.
+    /// config in DIR, write DIR/profile.json, and serve. Only in a build with the `dev`
+    /// feature (cargo build -p payseal-verifier --features dev).
     Dev {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8443")]
@@ -736,6 +737,7 @@ fn check(config: &Path, app: &str, receipt_path: &Path) -> ExitCode {
 }
 
 /// Resolve port 0 to a free port now, so the URL and profile name the real port.
+#[cfg(feature = "dev")]
 fn concrete_listen(listen: SocketAddr) -> std::io::Result<SocketAddr> {
     if listen.port() != 0 {
         return Ok(listen);
@@ -744,6 +746,20 @@ fn concrete_listen(listen: SocketAddr) -> std::io::Result<SocketAddr> {
     probe.local_addr()
 }
 
+/// `payseal-verifier dev` in a build without development mode: what to build instead.
+#[cfg(not(feature = "dev"))]
+fn dev(_listen: SocketAddr, _state_dir: &Path) -> ExitCode {
+    usage_error(NO_DEV_MODE)
+}
+
+/// Why `dev` refuses in a production build, and how to get a build that has it.
+#[cfg(not(feature = "dev"))]
+const NO_DEV_MODE: &str = "this payseal-verifier was built without development mode: \
+     a production build carries no sandbox store (a store that mints receipts). \
+     Build one with it: cargo build -p payseal-verifier --features dev \
+     (or run scripts/demo.sh, which does)";
+
+#[cfg(feature = "dev")]
 fn dev(listen: SocketAddr, state_dir: &Path) -> ExitCode {
     let listen = match concrete_listen(listen) {
         Ok(l) => l,

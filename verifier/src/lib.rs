@@ -17,14 +17,16 @@
 //! tests can embed the server and its parts.
 //!
 //! ```text
-//! # A complete local setup (keys, self-signed TLS, sandbox store, config) in one folder:
+//! # A complete local setup (keys, self-signed TLS, sandbox store, config) in one folder; a
+//! # build with development mode (`cargo build -p payseal-verifier --features dev`):
 //! payseal-verifier dev --listen 127.0.0.1:8443 --state-dir ./payseal-dev
 //! # ... prints the URL, the TLS pins and the paths, writes ./payseal-dev/profile.json, serves.
 //! payseal-sandbox google-play --dir ./payseal-dev --app dev.payseal.demo --product coins_100 > r.json
 //! payseal-verifier check --config ./payseal-dev/verifier.toml --app dev.payseal.demo r.json
 //! ```
 //!
-//! The same, embedded: a development state folder, the server bound on a free port, stopped.
+//! The same, embedded (feature `dev`): a development state folder, the server bound on a free
+//! port, stopped.
 //!
 //! ```
 //! use payseal_verifier::{dev, profile, server::Server};
@@ -51,7 +53,8 @@
 //! [`TlsError`]) and the key files' readers ([`read_hpke_key`], [`read_verdict_key`],
 //! [`KeyError`]). Then one section per concept:
 //! - [`config`]: TOML + environment → [`settings::Settings`] ([`settings`]: the typed settings);
-//! - [`dev`]: development mode (a complete local state folder); [`profile`]: the SDK profile;
+//! - `dev` (feature `dev`, off by default: it links the sandbox store, which mints receipts):
+//!   development mode, a complete local state folder; [`profile`]: the SDK profile;
 //! - [`rules`]: the pure store rules, re-exported from the `payseal-rules` crate
 //!   ([`rules::check_receipt`]);
 //! - [`ledger`]: the redemption ledger and webhook outbox (SQLite by default, PostgreSQL for
@@ -75,6 +78,7 @@
 mod certs;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "dev")]
 pub mod dev;
 mod keys;
 pub mod ledger;

@@ -34,7 +34,7 @@ use crate::rules::{
     AccountBindingRules, AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, RsaPublicKey,
     SandboxRules, TrustAnchorError, TrustAnchors,
 };
-use crate::settings::{Limits, OfflineSettings, Settings, TlsFiles};
+use crate::settings::{ConnectionLimits, Limits, OfflineSettings, Settings, TlsFiles};
 
 /// Environment variable overriding `server.listen`.
 pub const ENV_LISTEN: &str = "PAYSEAL_LISTEN";
@@ -552,6 +552,7 @@ impl Resolver {
 
         // limits
         let defaults = Limits::default();
+        let dc = defaults.connection;
         let max_body_bytes = match raw.server.max_body_bytes {
             None => defaults.max_body_bytes,
             Some(n) if (1024..=16 * 1024 * 1024).contains(&n) => n as usize,
@@ -579,54 +580,56 @@ impl Resolver {
                 raw.server.shutdown_grace_ms,
                 defaults.shutdown_grace,
             )?,
-            header_read_timeout: ms(
-                "server.header_read_timeout_ms",
-                raw.server.header_read_timeout_ms,
-                defaults.header_read_timeout,
-            )?,
-            max_connections: self.count(
-                "server.max_connections",
-                raw.server.max_connections,
-                1..=1_000_000,
-                defaults.max_connections as u64,
-            )? as usize,
-            handshake_timeout: ms(
-                "server.handshake_timeout_ms",
-                raw.server.handshake_timeout_ms,
-                defaults.handshake_timeout,
-            )?,
-            idle_timeout: ms(
-                "server.idle_timeout_ms",
-                raw.server.idle_timeout_ms,
-                defaults.idle_timeout,
-            )?,
-            max_connections_per_ip: self.count(
-                "server.max_connections_per_ip",
-                raw.server.max_connections_per_ip,
-                0..=1_000_000,
-                defaults.max_connections_per_ip as u64,
-            )? as usize,
-            per_ip_exempt_loopback: raw
-                .server
-                .per_ip_exempt_loopback
-                .unwrap_or(defaults.per_ip_exempt_loopback),
-            http2_max_concurrent_streams: self.count(
-                "server.http2_max_concurrent_streams",
-                raw.server.http2_max_concurrent_streams,
-                1..=1000,
-                defaults.http2_max_concurrent_streams.into(),
-            )? as u32,
-            http2_max_header_list_bytes: self.count(
-                "server.http2_max_header_list_bytes",
-                raw.server.http2_max_header_list_bytes,
-                1024..=1024 * 1024,
-                defaults.http2_max_header_list_bytes.into(),
-            )? as u32,
-            http2_keepalive_interval: ms(
-                "server.http2_keepalive_interval_ms",
-                raw.server.http2_keepalive_interval_ms,
-                defaults.http2_keepalive_interval,
-            )?,
+            connection: ConnectionLimits {
+                header_read_timeout: ms(
+                    "server.header_read_timeout_ms",
+                    raw.server.header_read_timeout_ms,
+                    dc.header_read_timeout,
+                )?,
+                max_connections: self.count(
+                    "server.max_connections",
+                    raw.server.max_connections,
+                    1..=1_000_000,
+                    dc.max_connections as u64,
+                )? as usize,
+                handshake_timeout: ms(
+                    "server.handshake_timeout_ms",
+                    raw.server.handshake_timeout_ms,
+                    dc.handshake_timeout,
+                )?,
+                idle_timeout: ms(
+                    "server.idle_timeout_ms",
+                    raw.server.idle_timeout_ms,
+                    dc.idle_timeout,
+                )?,
+                max_connections_per_ip: self.count(
+                    "server.max_connections_per_ip",
+                    raw.server.max_connections_per_ip,
+                    0..=1_000_000,
+                    dc.max_connections_per_ip as u64,
+                )? as usize,
+                per_ip_exempt_loopback: raw
+                    .server
+                    .per_ip_exempt_loopback
+                    .unwrap_or(dc.per_ip_exempt_loopback),
+                http2_max_concurrent_streams: self.count(
+                    "server.http2_max_concurrent_streams",
+                    raw.server.http2_max_concurrent_streams,
+                    1..=1000,
+                    dc.http2_max_concurrent_streams.into(),
+                )? as u32,
+                http2_max_header_list_bytes: self.count(
+                    "server.http2_max_header_list_bytes",
+                    raw.server.http2_max_header_list_bytes,
+                    1024..=1024 * 1024,
+                    dc.http2_max_header_list_bytes.into(),
+                )? as u32,
+                http2_keepalive_interval: ms(
+                    "server.http2_keepalive_interval_ms",
+                    raw.server.http2_keepalive_interval_ms,
+                    dc.http2_keepalive_interval,
+                )?,
+            },
         };
         let metrics_listen = match &raw.server.metrics_listen {
             None => None,

@@ -66,9 +66,8 @@ pub struct TlsFiles {
     pub key_pem: PathBuf,
 }
 
-/// Request and connection limits (see [`crate::server::ConnectionLimits`] for the connection
-/// half).
-#[derive(Debug, Clone)]
+/// Request limits, and the per-connection ones ([`ConnectionLimits`]) the accept loop applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest accepted request body.
     pub max_body_bytes: usize,
@@ -76,24 +75,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_grace: Duration,
-    /// Time a client has to send a complete HTTP/1 request head (slow-loris protection).
-    pub header_read_timeout: Duration,
-    /// Connections open at once; at the cap the longest-idle one is shed for a new one.
-    pub max_connections: usize,
-    /// Time a client has to finish the TLS handshake.
-    pub handshake_timeout: Duration,
-    /// A connection with no request in progress for this long is closed.
-    pub idle_timeout: Duration,
-    /// Connections open at once from one IPv4 address or IPv6 /64; `0`: no per-source limit.
-    pub max_connections_per_ip: usize,
-    /// Whether loopback sources are exempt from the per-source limit.
-    pub per_ip_exempt_loopback: bool,
-    /// HTTP/2 streams open at once per connection.
-    pub http2_max_concurrent_streams: u32,
-    /// Largest HTTP/2 header list, bytes.
-    pub http2_max_header_list_bytes: u32,
-    /// HTTP/2 keep-alive ping interval (and the time to answer one).
-    pub http2_keepalive_interval: Duration,
+    /// Limits applied to every connection (timeouts, connection caps, HTTP/2).
+    pub connection: ConnectionLimits,
 }
 
 impl Default for Limits {
@@ -102,10 +85,49 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(20),
-            header_read_timeout: Duration::from_secs(10),
-            max_connections: 4096,
+            connection: ConnectionLimits::default(),
+        }
+    }
+}
+
+/// Limits applied to every connection (`[server]`; the server's accept loop and connection
+/// table enforce them, `crate::server::ConnectionLimits` names the same type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Time a client has to complete the TLS handshake after the TCP accept.
+    pub handshake_timeout: Duration,
+    /// A connection with no request in progress for this long is closed: before its first
+    /// request byte, and between requests (HTTP/1 keep-alive and HTTP/2 alike).
+    pub idle_timeout: Duration,
+    /// Time a client has to send a complete HTTP/1 request head once it started it
+    /// (slow-loris protection).
+    pub header_read_timeout: Duration,
+    /// Connections open at once (handshaking included). At the cap an idle connection is shed
+    /// for a new one (of the source holding the most, its longest idle); only when none is
+    /// idle is the new one refused.
+    pub max_connections: usize,
+    /// Connections open at once from one source (an IPv4 address or an IPv6 /64); `0` means no
+    /// per-source limit (behind a load balancer every connection comes from its addresses).
+    pub max_connections_per_ip: usize,
+    /// Whether loopback sources are exempt from [`Self::max_connections_per_ip`].
+    pub per_ip_exempt_loopback: bool,
+    /// HTTP/2 streams a client may have open at once on one connection.
+    pub http2_max_concurrent_streams: u32,
+    /// Largest HTTP/2 header list (decoded, RFC 9113 §6.5.2 accounting), bytes.
+    pub http2_max_header_list_bytes: u32,
+    /// Interval of HTTP/2 keep-alive pings; a ping not answered within the same time closes
+    /// the connection (dead peers during long requests).
+    pub http2_keepalive_interval: Duration,
+}
+
+impl Default for ConnectionLimits {
+    /// The configuration defaults.
+    fn default() -> Self {
+        Self {
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(15),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
             max_connections_per_ip: 256,
             per_ip_exempt_loopback: false,
             http2_max_concurrent_streams: 32,

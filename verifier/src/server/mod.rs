@@ -41,7 +41,7 @@ pub(crate) mod problem;
 pub(crate) mod store_notifications;
 mod table;
 
-pub use limits::ConnectionLimits;
+pub use crate::settings::ConnectionLimits;
 
 use metrics::{Metrics, RequestLabels};
 use problem::{Problem, Tag};
@@ -233,7 +233,7 @@ impl Server {
             metrics,
             grace: limits.shutdown_grace,
             ledger,
-            connections: ConnectionLimits::from(&limits),
+            connections: limits.connection,
             webhooks,
             voided,
         })

@@ -660,6 +660,20 @@ impl PgTx<'_> {
         Ok(on_conn!(self, c => c.query(&st, params).await?))
     }
 
+    /// The rows of `sql`, each made into a `T` by `convert`.
+    async fn rows<T, E>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        convert: fn(&tokio_postgres::Row) -> Result<T, E>,
+    ) -> Result<Vec<T>, OpError>
+    where
+        OpError: From<E>,
+    {
+        let rows = self.query(sql, params).await?;
+        Ok(rows.iter().map(convert).collect::<Result<_, _>>()?)
+    }
+
     async fn query_opt(
         &self,
         sql: &str,
@@ -844,8 +858,8 @@ impl Tx for PgTx<'_> {
     }
 
     async fn revocations(&mut self, limit: u32) -> Result<Vec<RevocationRow>, OpError> {
-        let rows = self.query(REVOCATIONS_SQL, &[&i64::from(limit)]).await?;
-        Ok(rows.iter().map(revocation_row).collect::<Result<_, _>>()?)
+        self.rows(REVOCATIONS_SQL, &[&i64::from(limit)], revocation_row)
+            .await
     }
 
     async fn insert_delivery(&mut self, d: &NewDelivery) -> Result<(), OpError> {
@@ -863,13 +877,12 @@ impl Tx for PgTx<'_> {
         lease_until_ms: i64,
         limit: u32,
     ) -> Result<Vec<Delivery>, OpError> {
-        let rows = self
-            .query(CLAIM_SQL, &[&now_ms, &lease_until_ms, &i64::from(limit)])
-            .await?;
-        Ok(rows
-            .iter()
-            .map(delivery_from_row)
-            .collect::<Result<_, _>>()?)
+        self.rows(
+            CLAIM_SQL,
+            &[&now_ms, &lease_until_ms, &i64::from(limit)],
+            delivery_from_row,
+        )
+        .await
     }
 
     async fn finish_delivery(
@@ -897,16 +910,12 @@ impl Tx for PgTx<'_> {
         state: Option<DeliveryState>,
         limit: u32,
     ) -> Result<Vec<Delivery>, OpError> {
-        let rows = self
-            .query(
-                DELIVERIES_SQL,
-                &[&state.map(DeliveryState::as_str), &i64::from(limit)],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(delivery_from_row)
-            .collect::<Result<_, _>>()?)
+        self.rows(
+            DELIVERIES_SQL,
+            &[&state.map(DeliveryState::as_str), &i64::from(limit)],
+            delivery_from_row,
+        )
+        .await
     }
 
     async fn retry_deliveries(&mut self, id: Option<&str>, now_ms: i64) -> Result<u64, OpError> {
@@ -985,16 +994,12 @@ impl Tx for PgTx<'_> {
         store: Store,
         transaction_key: &str,
     ) -> Result<Vec<String>, OpError> {
-        let rows = self
-            .query(
-                NOTIFICATION_RESULTS_SQL,
-                &[&store.as_str(), &transaction_key],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?)
+        self.rows(
+            NOTIFICATION_RESULTS_SQL,
+            &[&store.as_str(), &transaction_key],
+            |r| r.try_get(0),
+        )
+        .await
     }
 
     async fn notifications(
@@ -1002,16 +1007,12 @@ impl Tx for PgTx<'_> {
         store: Option<Store>,
         limit: u32,
     ) -> Result<Vec<NotificationRow>, OpError> {
-        let rows = self
-            .query(
-                NOTIFICATIONS_SQL,
-                &[&store.map(Store::as_str), &i64::from(limit)],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(notification_row)
-            .collect::<Result<_, _>>()?)
+        self.rows(
+            NOTIFICATIONS_SQL,
+            &[&store.map(Store::as_str), &i64::from(limit)],
+            notification_row,
+        )
+        .await
     }
 
     async fn voided_cursor(&mut self, package_name: &str) -> Result<Option<i64>, OpError> {

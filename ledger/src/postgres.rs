@@ -2,10 +2,10 @@
 //!
 //! **The database decides who is first.** `payseal_redemptions` has the primary key `(store,
 //! app_id, transaction_key)`; a redemption is one autocommit `INSERT … ON CONFLICT (…) DO NOTHING`:
-//! one inserted row means [`RedeemOutcome::First`] (committed, so durable under the server's
+//! one inserted row means [`crate::RedeemOutcome::First`] (committed, so durable under the server's
 //! `synchronous_commit`, before the verdict leaves). When the key exists, PostgreSQL has waited for
 //! the inserting transaction to finish; a primary-key `SELECT` reads the committed row and
-//! [`crate::classify`] decides (the same function SQLite calls): [`RedeemOutcome::Repeat`] then
+//! [`crate::classify`] decides (the same function SQLite calls): [`crate::RedeemOutcome::Repeat`] then
 //! moves `last_seen_ms` forward with an `UPDATE … SET last_seen_ms = GREATEST(…)` guarded by owner
 //! and not revoked. A revocation reads its row `SELECT … FOR UPDATE` in one transaction and
 //! [`crate::classify_revocation`] decides whether to mark it and enqueue its notice. No process
@@ -19,8 +19,8 @@
 //! are retried up to [`MAX_RETRIES`] times; every step is idempotent.
 //!
 //! **SQL and connections only**: the operations are `ops.rs`'s, run here through [`PgTx`] in
-//! the transaction each asks for ([`Access`]): [`Access::Redeem`] and [`Access::Read`] in
-//! autocommit on a pooled connection (no `BEGIN`/`COMMIT` round trips), [`Access::Write`] in
+//! the transaction each asks for ([`Access`]): [`Access::Redeem`], [`Access::Single`] and
+//! [`Access::Read`] in autocommit on a pooled connection (no `BEGIN`/`COMMIT` round trips), [`Access::Write`] in
 //! `BEGIN … COMMIT`. Every operation is retried on `40001`/`40P01` and on a vanished row.
 //!
 //! **Migrations** are the embedded files of `ledger/migrations/postgres/` ([`MIGRATIONS`]),
@@ -36,7 +36,7 @@
 //! **Connections** come from a `deadpool-postgres` pool (`[ledger] max_connections`, default 16 per
 //! instance). A connection found closed is dropped and a new one is made on demand, so after a
 //! PostgreSQL restart or outage the verifier recovers by itself; while the database is unreachable,
-//! [`Redemptions::redeem`] and [`Redemptions::ready`] fail fast (or after `query_timeout`), which
+//! [`crate::Redemptions::redeem`] and [`crate::Redemptions::ready`] fail fast (or after `query_timeout`), which
 //! the server turns into `503` + `Retry-After` and a not-ready `/readyz`.
 //!
 //! **TLS**: this build connects with `tokio_postgres::NoTls` (loopback, a private network, or a
@@ -75,13 +75,13 @@ use crate::{
 pub const MIGRATIONS: &[Migration] = migrate::POSTGRES;
 
 /// Key of the session advisory lock held while migrating (ASCII "PaySeal1").
-pub(crate) const MIGRATION_LOCK_KEY: i64 = 0x5061_7953_6561_6c31;
+pub const MIGRATION_LOCK_KEY: i64 = 0x5061_7953_6561_6c31;
 
 /// How long a starting instance waits for another one's migration lock.
-pub(crate) const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
+pub const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// Attempts of one redemption on serialization failures and deadlocks.
-pub(crate) const MAX_RETRIES: usize = 3;
+pub const MAX_RETRIES: usize = 3;
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS payseal_schema_migrations (
     version       BIGINT PRIMARY KEY,
@@ -595,7 +595,7 @@ impl PostgresLedger {
         let mut client = self.pool.get().await?;
         match O::ACCESS {
             // Each statement atomic by itself: no BEGIN/COMMIT round trips.
-            Access::Read | Access::Redeem => {
+            Access::Read | Access::Redeem | Access::Single => {
                 op.run(&mut PgTx {
                     conn: Conn::Auto(&client),
                 })

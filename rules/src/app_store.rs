@@ -33,6 +33,7 @@
 //! `signedPayload`, `signedTransactionInfo` and `signedRenewalInfo` (the verifier's `notifications`).
 
 pub(crate) mod chain;
+pub(crate) mod trust;
 
 use std::sync::Arc;
 
@@ -43,8 +44,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use x509_parser::time::ASN1Time;
 
-use super::{AppRules, AppStoreRules, Claimed, Refusal, Rejection, StoreRule, TrustAnchors};
+use super::{AppRules, AppStoreRules, Claimed, Refusal, Rejection, StoreRule};
 use chain::{untrusted, ChainCache, VerifiedChain};
+use trust::TrustAnchors;
 
 pub use chain::ChainCacheStats;
 
@@ -209,7 +211,12 @@ fn verified_chain(
     let inter = chain::parse_cert(&jws.intermediate, "x5c[1]")?;
     let leaf_key = chain::leaf_key(&leaf)?;
     verify_es256(&leaf_key, jws.signing_input, jws.signature)?;
-    let verified = Arc::new(chain::verify_chain(&leaf, leaf_key, &inter, anchors)?);
+    let verified = Arc::new(chain::verify_chain(
+        &leaf,
+        leaf_key,
+        &inter,
+        anchors.apple_roots(),
+    )?);
     cache.insert(key, verified.clone());
     Ok(verified)
 }

@@ -78,7 +78,6 @@ pub(crate) mod google_play;
 pub(crate) mod huawei;
 mod rsa_key;
 pub(crate) mod sandbox;
-mod trust;
 
 use payseal_protocol::{Environment, PurchaseKind, Reason, Receipt, Store};
 
@@ -87,10 +86,10 @@ use google_play::GooglePlayRule;
 use huawei::HuaweiRule;
 use sandbox::SandboxRule;
 
+pub use app_store::trust::{TrustAnchorError, TrustAnchors};
 pub use app_store::ChainCacheStats;
 pub use binding::{check_expected, AccountBindingRules, Expectation};
 pub use rsa_key::{RsaKeyError, RsaPublicKey};
-pub use trust::{TrustAnchorError, TrustAnchors};
 
 /// What the verifier knows about one app: its store keys and allowed environments.
 #[derive(Debug, Clone)]

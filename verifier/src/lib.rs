@@ -84,6 +84,7 @@ mod keys;
 /// The redemption ledger (the `payseal-ledger` crate).
 pub use payseal_ledger as ledger;
 mod logging;
+mod metrics;
 pub mod notifications;
 pub mod profile;
 pub mod server;

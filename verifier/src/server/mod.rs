@@ -36,7 +36,9 @@ use crate::tls::{ReloadableTls, TlsError};
 
 pub(crate) mod limits;
 mod listener;
-pub(crate) mod metrics;
+/// The Prometheus metrics (a top-level module, so that the webhook worker and the store
+/// pollers record into it without importing the server); the old path keeps working.
+pub(crate) use crate::metrics;
 pub(crate) mod problem;
 pub(crate) mod store_notifications;
 mod table;

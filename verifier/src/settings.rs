@@ -1,5 +1,10 @@
 //! Resolved settings: what `config` produces from the TOML file and what `server` runs with.
 //! Everything here is loaded and validated (keys parsed, roots fingerprint-checked).
+//!
+//! A leaf of the crate: it imports no other module of the verifier (only the rules and ledger
+//! crates' types), so every module may read settings without a cycle. The settings of the
+//! webhooks and of the stores' notifications are defined here too (`webhooks`, `stores`) and
+//! re-exported by `crate::webhook` and `crate::notifications`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,6 +15,15 @@ use payseal_protocol::envelope::ServerKeyPair;
 use payseal_protocol::verdict::VerdictSigningKey;
 
 use crate::rules::{AppRules, TrustAnchors};
+
+mod stores;
+mod webhooks;
+
+pub use stores::{
+    assertion, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey, VoidedSettings,
+    ANDROIDPUBLISHER_SCOPE,
+};
+pub use webhooks::{WebhookSecret, WebhookSettings, WorkerSettings};
 
 /// The verifier's fully resolved settings.
 #[derive(Debug)]
@@ -44,17 +58,17 @@ pub struct Settings {
     /// private address). `None`: on the public listener.
     pub metrics_listen: Option<SocketAddr>,
     /// Webhook endpoints by app id (`[apps."ID".webhook]`); apps without one get no webhook.
-    pub webhooks: HashMap<String, crate::webhook::WebhookSettings>,
+    pub webhooks: HashMap<String, WebhookSettings>,
     /// The delivery worker's timing (`[webhooks]`).
-    pub webhook_worker: crate::webhook::WorkerSettings,
+    pub webhook_worker: WorkerSettings,
     /// `[google_play.rtdn]`: the Pub/Sub push endpoint of Play's real-time developer
     /// notifications (`POST /v1/stores/google-play/rtdn`); `None`: not served.
-    pub google_play_rtdn: Option<crate::notifications::google_play::RtdnSettings>,
+    pub google_play_rtdn: Option<RtdnSettings>,
     /// `[apps."ID".google_play.voided_purchases]`: one Voided Purchases API poller per app.
-    pub google_play_voided: Vec<crate::notifications::voided::VoidedSettings>,
+    pub google_play_voided: Vec<VoidedSettings>,
     /// `[apps."ID".huawei.notifications]`: the apps whose Huawei IAP server notifications are
     /// handled at `POST /v1/stores/huawei/notifications` (not served when empty).
-    pub huawei_notifications: Vec<crate::notifications::huawei::HuaweiNotifySettings>,
+    pub huawei_notifications: Vec<HuaweiNotifySettings>,
 }
 
 /// PEM files for TLS.

@@ -50,34 +50,7 @@ pub const STORE_LABEL: &str = "huawei";
 /// Largest Order service or token answer accepted, bytes.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
-/// `[apps."ID".huawei.notifications]`, resolved.
-#[derive(Clone)]
-pub struct HuaweiNotifySettings {
-    /// The PaySeal app id.
-    pub app_id: String,
-    /// The AppGallery app id (the notification's `applicationId`, the OAuth `client_id`).
-    pub client_id: String,
-    /// The app secret (OAuth `client_secret`), never printed.
-    pub client_secret: zeroize::Zeroizing<String>,
-    /// Huawei's token endpoint.
-    pub token_uri: String,
-    /// The Order service root of the app's site (e.g. `https://orders-dre.iap.cloud.huawei.eu`).
-    pub order_service_url: String,
-    /// Timeout of one request to Huawei.
-    pub request_timeout: Duration,
-}
-
-impl std::fmt::Debug for HuaweiNotifySettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HuaweiNotifySettings")
-            .field("app_id", &self.app_id)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"***")
-            .field("token_uri", &self.token_uri)
-            .field("order_service_url", &self.order_service_url)
-            .finish()
-    }
-}
+pub use crate::settings::HuaweiNotifySettings;
 
 // ---------------------------------------------------------------------------------------------
 // Pure parts

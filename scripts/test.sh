@@ -19,6 +19,8 @@ cargo fmt --all -- --check
 
 step "dependency boundaries: payseal-rules does no I/O; the production verifier links no sandbox store (cargo tree)"
 scripts/check-deps.sh
+step "module imports: no module imports from a module that imports it back (scripts/check_module_cycles.py)"
+python3 scripts/check_module_cycles.py
 
 scripts/docs.sh   # the book (docs/) built with mdBook, its links and the documented recipes checked; installs mdBook once
 

@@ -38,3 +38,44 @@ bindings_dir() {
   [ -d "$d/$lang" ] && d="$d/$lang"
   echo "$d"
 }
+
+# cargo_target_dir -> cargo's target directory (honours CARGO_TARGET_DIR)
+cargo_target_dir() {
+  cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])'
+}
+
+# build_sdk_core_release [--target TRIPLE]: payseal-sdk-core as the packages ship it, from ONE
+# release compilation (LTO, codegen-units 1): the cdylib, stripped by [profile.release] (what
+# ships), and the static library, which rustc never strips (linkers strip archives, not rustc)
+# and which therefore still holds the UNIFFI_META_* symbols uniffi-bindgen reads in library
+# mode. uniffi-bindgen 0.32 finds no metadata in the stripped cdylib (issue 21).
+# Extra cargo arguments (e.g. --target TRIPLE) are passed on. Prints the folder holding both.
+build_sdk_core_release() {
+  local dir triple=
+  [ "${1:-}" = --target ] && triple=${2:?}
+  cargo rustc -q --release --lib -p payseal-sdk-core "$@" --crate-type cdylib,staticlib >&2
+  dir=$(cargo_target_dir)${triple:+/$triple}/release
+  [ -f "$dir/libpayseal_sdk_core.a" ] || die "$dir/libpayseal_sdk_core.a was not produced"
+  echo "$dir"
+}
+
+# generate_bindings LANG LIBRARY OUT_DIR: uniffi-bindgen (library mode, the workspace's binary,
+# the root uniffi.toml) from LIBRARY, an unstripped library: the static library (.a) of
+# build_sdk_core_release, or a debug cdylib. Checks the names the packages rely on came out
+# (0.32 ignores a config it does not understand with only a warning).
+generate_bindings() {
+  local lang=$1 lib=$2 out=$3
+  rm -rf "$out"
+  cargo run -q -p uniffi-bindgen -- generate --library "$lib" --config "$REPO/uniffi.toml" \
+    --language "$lang" --out-dir "$out" --no-format || die "uniffi-bindgen generate --language $lang --library $lib failed"
+  case "$lang" in
+    kotlin)
+      grep -qs '^package dev\.payseal$' "$out/dev/payseal/payseal.kt" \
+        || die "no Kotlin in package dev.payseal under $out (found: $(cd "$out" && find . -type f | tr '\n' ' ')); check uniffi.toml" ;;
+    swift)
+      local f
+      for f in PaySeal.swift PaySealFFI.h PaySealFFI.modulemap; do
+        [ -f "$out/$f" ] || die "uniffi-bindgen did not write $f (found: $(ls "$out" | tr '\n' ' ')); check uniffi.toml (module_name PaySeal, ffi_module_name PaySealFFI)"
+      done ;;
+  esac
+}

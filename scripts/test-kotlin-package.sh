@@ -24,11 +24,7 @@ need_tool unzip "apt-get install -y unzip"
 need_tool readelf "apt-get install -y binutils"
 
 TARGET=$(cargo_target_dir)
-if [ -z "${PAYSEAL_VERIFIER_BIN:-}" ] || [ -z "${PAYSEAL_SANDBOX_BIN:-}" ]; then
-  log "cargo build (debug): payseal-verifier, payseal-sandbox"
-  cargo build -q -p payseal-verifier -p payseal-sandbox --bins
-  PAYSEAL_VERIFIER_BIN="$TARGET/debug/payseal-verifier" PAYSEAL_SANDBOX_BIN="$TARGET/debug/payseal-sandbox"
-fi
+need_dev_bins
 
 log "scripts/package-kotlin.sh (default path, as the README says)"
 t0=$(date +%s)
@@ -41,17 +37,8 @@ WORK=$(mktemp -d /tmp/payseal-kotlin-package.XXXXXX)
 unzip -q -o "$JAR" 'linux-x86-64/libpayseal_sdk_core.so' -d "$WORK/jar"
 SO="$WORK/jar/linux-x86-64/libpayseal_sdk_core.so"
 ! readelf -S "$SO" | grep -q '\.symtab' || die "the jar's $(basename "$SO") has a symbol table: the release library was not stripped"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-"$PAYSEAL_VERIFIER_BIN" dev --listen "127.0.0.1:$PORT" --state-dir "$WORK/state" >"$WORK/verifier.log" 2>&1 &
-SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 900); do
-  [ -f "$WORK/state/profile.json" ] && curl -fsS --cacert "$WORK/state/tls/cert.pem" "https://localhost:$PORT/healthz" >/dev/null 2>&1 && break
-  kill -0 $SERVER 2>/dev/null || { cat "$WORK/verifier.log"; die "the verifier exited"; }
-  sleep 0.1
-done
-curl -fsS --cacert "$WORK/state/tls/cert.pem" "https://localhost:$PORT/healthz" >/dev/null || { cat "$WORK/verifier.log"; die "the verifier did not come up"; }
-"$PAYSEAL_SANDBOX_BIN" google-play --dir "$WORK/state" --app dev.payseal.demo --product gems_100 >"$WORK/receipt.json"
+trap stop_consumer_verifier EXIT
+start_consumer_verifier "$WORK"
 
 # The consumer project, copied outside the repository: it reaches PaySeal only through ~/.m2.
 CONSUMER="$WORK/consumer"
@@ -68,5 +55,6 @@ log "consumer project ($CONSUMER): mvn test with only dev.payseal:payseal-kotlin
   PAYSEAL_CONSUMER_RECEIPT="$WORK/receipt.json" \
   PAYSEAL_CONSUMER_CARGO_TARGET="$TARGET" \
   "${MVN[@]}" clean test)
+stop_consumer_verifier
 rm -rf "$WORK"
 echo "OK kotlin package: scripts/package-kotlin.sh (default path) took ${t_pkg}s; the installed dev.payseal:payseal-kotlin, used from a Maven project outside the repository, verified against a real verifier"

@@ -30,19 +30,11 @@ need_tool zip "apt-get install -y zip"
 need_tool curl "apt-get install -y curl"
 
 TARGET=$(cargo_target_dir)
-if [ -z "${PAYSEAL_VERIFIER_BIN:-}" ] || [ -z "${PAYSEAL_SANDBOX_BIN:-}" ]; then
-  log "cargo build (debug): payseal-verifier, payseal-sandbox"
-  cargo build -q -p payseal-verifier -p payseal-sandbox --bins
-  PAYSEAL_VERIFIER_BIN="$TARGET/debug/payseal-verifier" PAYSEAL_SANDBOX_BIN="$TARGET/debug/payseal-sandbox"
-fi
+need_dev_bins
 
 # Outside the repository: the consumer must not see the build tree. The chroot mounts it.
 WORK=$(mktemp -d /tmp/payseal-swift-release.XXXXXX)
-SERVER=
-cleanup() {
-  [ -z "$SERVER" ] || { kill -TERM "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; }
-}
-trap cleanup EXIT
+trap stop_consumer_verifier EXIT
 SWIFT=(env "PAYSEAL_SWIFT_EXTRA_MOUNTS=$WORK" "$REPO/scripts/swift-env.sh" run --)
 
 # Stand-in for the XCFramework zip (xcodebuild -create-xcframework needs Xcode).
@@ -130,16 +122,7 @@ PY
 cp -R "$REPO/bindings/swift/consumer-test" "$WORK/consumer"
 rm -rf "$WORK/consumer/.build"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-"$PAYSEAL_VERIFIER_BIN" dev --listen "127.0.0.1:$PORT" --state-dir "$WORK/state" >"$WORK/verifier.log" 2>&1 &
-SERVER=$!
-for _ in $(seq 1 900); do
-  [ -f "$WORK/state/profile.json" ] && curl -fsS --cacert "$WORK/state/tls/cert.pem" "https://localhost:$PORT/healthz" >/dev/null 2>&1 && break
-  kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/verifier.log"; die "the verifier exited"; }
-  sleep 0.1
-done
-curl -fsS --cacert "$WORK/state/tls/cert.pem" "https://localhost:$PORT/healthz" >/dev/null || { cat "$WORK/verifier.log"; die "the verifier did not come up"; }
-"$PAYSEAL_SANDBOX_BIN" google-play --dir "$WORK/state" --app dev.payseal.demo --product gems_100 >"$WORK/receipt.json"
+start_consumer_verifier "$WORK"
 
 log "consumer package ($WORK/consumer): swift build against the release package, then run"
 t0=$(date +%s)
@@ -152,6 +135,6 @@ PAYSEAL_CONSUMER_CA="$WORK/state/tls/cert.pem" \
 PAYSEAL_CONSUMER_RECEIPT="$WORK/receipt.json" \
   "${SWIFT[@]}" "$WORK/consumer/.build/debug/PaySealConsumer" | tee "$WORK/consumer.log"
 grep -qx "OK consumer" "$WORK/consumer.log" || die "the consumer did not finish"
-cleanup; SERVER=
+stop_consumer_verifier
 rm -rf "$WORK"
 echo "OK swift release package: generated in ${t_pkg}s (default path), accepted by SwiftPM (describe, dump-package), consumer built in ${t_build}s and verified a purchase against a real verifier"

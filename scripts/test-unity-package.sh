@@ -25,12 +25,7 @@ need_tool mcs "$apt_hint"
 need_tool mono "$apt_hint"
 [ "$(uname -s)" = Linux ] || die "this check runs the Linux Editor library on Mono; this is $(uname -s)"
 
-TARGET=$(cargo_target_dir)
-if [ -z "${PAYSEAL_VERIFIER_BIN:-}" ] || [ -z "${PAYSEAL_SANDBOX_BIN:-}" ]; then
-  log "cargo build (debug): payseal-verifier, payseal-sandbox"
-  cargo build -q -p payseal-verifier -p payseal-sandbox --bins
-  PAYSEAL_VERIFIER_BIN="$TARGET/debug/payseal-verifier" PAYSEAL_SANDBOX_BIN="$TARGET/debug/payseal-sandbox"
-fi
+need_dev_bins
 
 log "scripts/package-unity.sh editor; scripts/package-unity.sh tarball (default paths, as the README says)"
 t0=$(date +%s)
@@ -43,9 +38,7 @@ t_tar=$(( $(date +%s) - t0 ))
   die "the tarball is $TGZ, not where the README says (dist/unity/dev.payseal.sdk-<version>.tgz)"
 
 WORK=$(mktemp -d /tmp/payseal-unity-package.XXXXXX)
-SERVER=
-cleanup() { [ -z "$SERVER" ] || { kill -TERM "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; }; }
-trap cleanup EXIT
+trap stop_consumer_verifier EXIT
 mkdir -p "$WORK/unpacked" "$WORK/app"
 tar -xzf "$TGZ" -C "$WORK/unpacked"
 PKG="$WORK/unpacked/package"
@@ -58,16 +51,7 @@ mcs -nologo -target:exe -unsafe -langversion:7 -out:"$WORK/app/Consumer.exe" \
   -r:System.dll -r:System.Core.dll -recurse:"$PKG/Runtime/*.cs" "$REPO/bindings/unity/ConsumerTest~/Program.cs"
 cp "$SO" "$WORK/app/"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-"$PAYSEAL_VERIFIER_BIN" dev --listen "127.0.0.1:$PORT" --state-dir "$WORK/state" >"$WORK/verifier.log" 2>&1 &
-SERVER=$!
-for _ in $(seq 1 900); do
-  [ -f "$WORK/state/profile.json" ] && curl -fsS --cacert "$WORK/state/tls/cert.pem" "https://localhost:$PORT/healthz" >/dev/null 2>&1 && break
-  kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/verifier.log"; die "the verifier exited"; }
-  sleep 0.1
-done
-curl -fsS --cacert "$WORK/state/tls/cert.pem" "https://localhost:$PORT/healthz" >/dev/null || { cat "$WORK/verifier.log"; die "the verifier did not come up"; }
-"$PAYSEAL_SANDBOX_BIN" google-play --dir "$WORK/state" --app dev.payseal.demo --product gems_100 >"$WORK/receipt.json"
+start_consumer_verifier "$WORK"
 
 log "mono Consumer.exe (the library from the tarball, next to the program; no LD_LIBRARY_PATH)"
 (cd "$WORK/app" && env -u LD_LIBRARY_PATH \
@@ -77,6 +61,6 @@ log "mono Consumer.exe (the library from the tarball, next to the program; no LD
   PAYSEAL_CONSUMER_RECEIPT="$WORK/receipt.json" \
   timeout 120 mono Consumer.exe) | tee "$WORK/consumer.log"
 grep -qx "OK consumer" "$WORK/consumer.log" || die "the consumer did not finish"
-cleanup; SERVER=
+stop_consumer_verifier
 rm -rf "$WORK"
 echo "OK unity package: package-unity.sh editor ${t_editor}s + tarball ${t_tar}s (default paths); the tarball, unpacked outside the repository, compiled with mcs and run on Mono, verified a purchase against a real verifier"

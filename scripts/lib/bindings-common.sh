@@ -79,3 +79,38 @@ generate_bindings() {
       done ;;
   esac
 }
+
+# need_dev_bins: PAYSEAL_VERIFIER_BIN and PAYSEAL_SANDBOX_BIN, built (debug) when not both given
+# (scripts/test-bindings.sh exports them).
+need_dev_bins() {
+  if [ -z "${PAYSEAL_VERIFIER_BIN:-}" ] || [ -z "${PAYSEAL_SANDBOX_BIN:-}" ]; then
+    log "cargo build (debug): payseal-verifier, payseal-sandbox"
+    cargo build -q -p payseal-verifier -p payseal-sandbox --bins
+    local target; target=$(cargo_target_dir)
+    PAYSEAL_VERIFIER_BIN="$target/debug/payseal-verifier" PAYSEAL_SANDBOX_BIN="$target/debug/payseal-sandbox"
+  fi
+}
+
+# start_consumer_verifier WORK: a `payseal-verifier dev` on a free loopback port, state in
+# WORK/state (profile.json, tls/cert.pem), and a sandbox Google Play purchase for app
+# dev.payseal.demo in WORK/receipt.json, for the package consumer checks. Sets DEV_PID; stop it
+# with stop_consumer_verifier.
+start_consumer_verifier() {
+  local work=$1 port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  "$PAYSEAL_VERIFIER_BIN" dev --listen "127.0.0.1:$port" --state-dir "$work/state" >"$work/verifier.log" 2>&1 &
+  DEV_PID=$!
+  for _ in $(seq 1 900); do
+    [ -f "$work/state/profile.json" ] && curl -fsS --cacert "$work/state/tls/cert.pem" "https://localhost:$port/healthz" >/dev/null 2>&1 && break
+    kill -0 "$DEV_PID" 2>/dev/null || { cat "$work/verifier.log"; die "the verifier exited"; }
+    sleep 0.1
+  done
+  curl -fsS --cacert "$work/state/tls/cert.pem" "https://localhost:$port/healthz" >/dev/null || { cat "$work/verifier.log"; die "the verifier did not come up"; }
+  "$PAYSEAL_SANDBOX_BIN" google-play --dir "$work/state" --app dev.payseal.demo --product gems_100 >"$work/receipt.json"
+}
+
+# stop_consumer_verifier: SIGTERM to the verifier start_consumer_verifier started, if any.
+stop_consumer_verifier() {
+  [ -z "${DEV_PID:-}" ] || { kill -TERM "$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true; }
+  DEV_PID=
+}

@@ -41,6 +41,10 @@ cargo test -p payseal-verifier --features postgres-tests --quiet \
   --test postgres_webhooks --test app_store_notifications --test postgres_google_voided \
   2>&1 | tee "$LOG_DIR/cargo-test-postgres.log"
 summarize_cargo "$LOG_DIR/cargo-test-postgres.log"
+step "cargo test: the ledger crate alone on PostgreSQL (generic suite, upgrade in place, round trips)"
+cargo test -p payseal-ledger --features postgres-tests --quiet \
+  2>&1 | tee "$LOG_DIR/cargo-test-ledger-postgres.log"
+summarize_cargo "$LOG_DIR/cargo-test-ledger-postgres.log"
 scripts/postgres.sh stop
 trap - EXIT
 

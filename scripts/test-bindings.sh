@@ -159,7 +159,8 @@ for lang in "${langs[@]}"; do
   t0=$(date +%s)
   log "$lang package ($what; log $LOGS/bindings-$lang-package.log)"
   if "$REPO/scripts/$check.sh" 2>&1 | tee "$LOGS/bindings-$lang-package.log"; then
-    summary+=("$lang package: $(grep '^OK ' "$LOGS/bindings-$lang-package.log" | tail -n 1) [$(secs "$t0")]")
+    # (the last line; Maven's -q may leave colour resets before it)
+    summary+=("$lang package: $(tail -n 1 "$LOGS/bindings-$lang-package.log" | grep -o 'OK .*') [$(secs "$t0")]")
   else
     summary+=("$lang package: FAILED [$(secs "$t0")]")
     failed+=("$lang-package")

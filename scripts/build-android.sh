@@ -58,6 +58,7 @@ fi
 command -v java >/dev/null || missing+=("java 17+ (apt-get install default-jdk-headless)")
 command -v mvn >/dev/null || missing+=("mvn (apt-get install maven)")
 command -v zip >/dev/null || missing+=("zip (apt-get install zip)")
+command -v python3 >/dev/null || missing+=("python3 (apt-get install python3)")
 if [ ${#missing[@]} -gt 0 ]; then
   printf 'build-android.sh: cannot build the Android package; missing:\n' >&2
   printf '  - %s\n' "${missing[@]}" >&2

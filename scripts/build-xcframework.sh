@@ -56,6 +56,7 @@ if command -v xcodebuild >/dev/null && ! xcodebuild -version >/dev/null 2>&1; th
   missing+=("a full Xcode selected (xcodebuild fails: sudo xcode-select -s /Applications/Xcode.app)")
 fi
 command -v cargo >/dev/null || missing+=("cargo (https://rustup.rs)")
+command -v python3 >/dev/null || missing+=("python3 (xcode-select --install)")
 [ -n "${PAYSEAL_XCFRAMEWORK_URL:-}" ] || missing+=("PAYSEAL_XCFRAMEWORK_URL (the https:// URL where PaySealFFI.xcframework.zip will be published)")
 if command -v rustup >/dev/null; then
   installed=$(rustup target list --installed)

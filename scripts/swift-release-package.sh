@@ -36,6 +36,7 @@ case "$url" in https://*.zip) ;; *) die "--url must be an https:// URL of the .z
 case "$(basename "$url")" in "$(basename "$zip")") ;; *) die "--url names $(basename "$url"), the zip is $(basename "$zip")" ;; esac
 if [ -z "$generated" ]; then
   need_tool cargo "install Rust with rustup: https://rustup.rs"
+  need_tool python3 "apt-get install -y python3"
   log "Swift bindings from this host's release static library of sdk-core"
   lib=$(cd "$REPO" && build_sdk_core_release)/libpayseal_sdk_core.a
   generated=$(cd "$REPO" && cargo_target_dir)/swift-release/bindings

@@ -27,7 +27,8 @@
 
 use payseal_protocol::Store;
 
-use crate::{BoxFuture, LedgerError, ReinstateOutcome, RevocationRequest, RevokeOutcome};
+use crate::error::{BoxFuture, LedgerError};
+use crate::redemption::{ReinstateOutcome, RevocationRequest, RevokeOutcome};
 
 /// What recording a notification came to (stored as text in the `result` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -12,11 +12,12 @@ use std::future::Future;
 
 use payseal_protocol::Store;
 
+use crate::error::{BoxFuture, LedgerError};
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
-use crate::{BoxFuture, LedgerError, RedemptionRequest, RedemptionRow};
+use crate::redemption::{RedemptionRequest, RedemptionRow};
 
 /// The primary key of a redemption row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ macro_rules! redemption_columns {
 /// A [`crate::RedemptionRow`] from a row of [`redemption_columns!`].
 macro_rules! redemption_row {
     ($row:expr, $get:ident) => {
-        $crate::redemption::RedemptionRow {
+        $crate::RedemptionRow {
             account_id: $row.$get(0)?,
             product_id: $row.$get(1)?,
             receipt_sha256: $row.$get(2)?,
@@ -100,7 +100,7 @@ macro_rules! revocation_row {
             store: $row.$get(0)?,
             app_id: $row.$get(1)?,
             transaction_key: $row.$get(2)?,
-            account_id: (account != $crate::redemption::UNREDEEMED_ACCOUNT).then_some(account),
+            account_id: (account != $crate::UNREDEEMED_ACCOUNT).then_some(account),
             product_id: $row.$get(4)?,
             revoked_at_ms: $row.$get(5)?,
             reason: $row.$get(6)?,

@@ -1,7 +1,7 @@
 //! The redemption rule, decided once: pure functions of the stored row (if any) that every
 //! backend calls inside its transaction, after its atomic insert-or-read.
 
-use crate::redemption::{RedeemOutcome, RedemptionRow, ReinstateOutcome, RevokeOutcome};
+use super::{RedeemOutcome, RedemptionRow, ReinstateOutcome, RevokeOutcome};
 
 /// What presenting a valid receipt means for `account_id`, given the transaction's row before
 /// this presentation (`None`: nobody redeemed it, so this presentation is the first).
@@ -141,7 +141,7 @@ mod tests {
             classify_reinstatement(None, true),
             ReinstateOutcome::Nothing
         );
-        let refusal = row(crate::redemption::UNREDEEMED_ACCOUNT, Some(5));
+        let refusal = row(crate::UNREDEEMED_ACCOUNT, Some(5));
         assert_eq!(
             classify_reinstatement(Some(&refusal), true),
             ReinstateOutcome::RemoveRefusal

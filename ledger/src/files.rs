@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::LedgerError;
+use super::LedgerError;
 
 /// Permission bits the ledger folder gets when this creates it.
 pub const DIR_MODE: u32 = 0o700;

@@ -13,7 +13,7 @@ use std::future::Future;
 
 use sha2::{Digest, Sha256};
 
-use crate::error::LedgerError;
+use crate::LedgerError;
 
 /// One embedded schema migration (`migrations/BACKEND/NNNN_NAME.sql`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,8 @@ use payseal_protocol::webhook::{
 };
 use serde::Serialize;
 
-use crate::error::LedgerError;
 use crate::outbox::NewDelivery;
-use crate::redemption::{RedemptionRow, RevocationRequest};
+use crate::{LedgerError, RedemptionRow, RevocationRequest};
 
 /// An outbox row with a fresh random id (receivers deduplicate by it).
 fn delivery<T: Serialize>(

@@ -27,8 +27,7 @@
 
 use payseal_protocol::Store;
 
-use crate::error::{BoxFuture, LedgerError};
-use crate::redemption::{ReinstateOutcome, RevocationRequest, RevokeOutcome};
+use crate::{BoxFuture, LedgerError, ReinstateOutcome, RevocationRequest, RevokeOutcome};
 
 /// What recording a notification came to (stored as text in the `result` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,19 +6,17 @@
 
 use payseal_protocol::Store;
 
-use crate::decision::{chain_expiry, classify, classify_reinstatement, classify_revocation};
-use crate::error::{BoxFuture, LedgerError};
-use crate::notice;
 use crate::notifications::{
     store_revoked, Applied, Effect, NewNotification, NotificationLog, NotificationResult,
     NotificationRow, Recorded, RevocationRow, Target, TargetApp,
 };
 use crate::outbox::{AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter};
-use crate::redemption::{
-    RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, ReinstateOutcome,
+use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::{
+    chain_expiry, classify, classify_reinstatement, classify_revocation, notice, BoxFuture,
+    LedgerError, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, ReinstateOutcome,
     RevocationRequest, RevokeOutcome, VoidedCursors,
 };
-use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
 
 impl RedemptionRequest {
     /// The key of the row this request concerns.

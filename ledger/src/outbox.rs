@@ -6,7 +6,7 @@
 //! [`Outbox`]. On PostgreSQL several instances share the rows: a claim is a lease, and results
 //! are fenced by the claim number, so a row is never worked on by two workers at once.
 
-use crate::error::{BoxFuture, LedgerError};
+use crate::{BoxFuture, LedgerError};
 
 /// A webhook delivery to enqueue in the outbox, in the same transaction as the ledger change
 /// that caused it.

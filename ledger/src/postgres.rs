@@ -60,15 +60,16 @@ use crate::columns::{
     delivery_row, notification_columns, notification_row, outbox_columns, redemption_columns,
     redemption_row, revocation_columns, revocation_row,
 };
-use crate::error::{BoxFuture, LedgerError};
 use crate::migrate::{self, AppliedRow, Migration, SchemaStatus, SchemaStore, MIGRATIONS_TABLE};
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
-use crate::options::{redact_url, LedgerOptions};
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
-use crate::redemption::{RedemptionRequest, RedemptionRow, UNREDEEMED_ACCOUNT};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::{
+    redact_url, BoxFuture, LedgerError, LedgerOptions, RedemptionRequest, RedemptionRow,
+    UNREDEEMED_ACCOUNT,
+};
 
 /// Every PostgreSQL migration this build knows, in order ([`crate::migrate::POSTGRES`]).
 pub const MIGRATIONS: &[Migration] = migrate::POSTGRES;
@@ -1135,7 +1136,7 @@ fn delivery_from_row(row: &tokio_postgres::Row) -> Result<Delivery, OpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::Password;
+    use crate::Password;
 
     #[test]
     fn urls_are_checked_without_io_and_never_echo_the_password() {

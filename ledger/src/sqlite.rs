@@ -37,14 +37,15 @@ use crate::columns::{
     delivery_row, notification_columns, notification_row, outbox_columns, redemption_columns,
     redemption_row, revocation_columns, revocation_row,
 };
-use crate::error::{BoxFuture, LedgerError};
 use crate::migrate::{self, AppliedRow, Migration, SchemaStore, MIGRATIONS_TABLE, SQLITE};
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
-use crate::redemption::{RedeemOutcome, RedemptionRequest, RedemptionRow, UNREDEEMED_ACCOUNT};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::{
+    BoxFuture, LedgerError, RedeemOutcome, RedemptionRequest, RedemptionRow, UNREDEEMED_ACCOUNT,
+};
 
 /// Most redemptions committed together.
 pub const MAX_BATCH: usize = 256;

@@ -12,12 +12,11 @@ use std::future::Future;
 
 use payseal_protocol::Store;
 
-use crate::error::{BoxFuture, LedgerError};
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
-use crate::redemption::{RedemptionRequest, RedemptionRow};
+use crate::{BoxFuture, LedgerError, RedemptionRequest, RedemptionRow};
 
 /// The primary key of a redemption row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

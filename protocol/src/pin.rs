@@ -70,7 +70,11 @@ pub fn parse_pin(pin: &str) -> Result<[u8; 32], PinError> {
 /// (it only carries the digest's final bits: `////…8=` is 32 bytes of 0xff).
 fn is_placeholder(b64: &str) -> bool {
     let digits = b64.trim_end_matches('=');
-    let Some((head, _)) = digits.char_indices().last().map(|(i, _)| digits.split_at(i)) else {
+    let Some((head, _)) = digits
+        .char_indices()
+        .last()
+        .map(|(i, _)| digits.split_at(i))
+    else {
         return true;
     };
     let mut chars = head.chars();

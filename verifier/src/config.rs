@@ -1585,7 +1585,12 @@ mod tests {
             assert!(check_outbound_url(&url).is_err(), "{url}");
             assert!(check_not_example(&url).is_err(), "{url}");
         }
-        for host in ["mygame.com", "example.community", "notexample.com", "v.test"] {
+        for host in [
+            "mygame.com",
+            "example.community",
+            "notexample.com",
+            "v.test",
+        ] {
             assert!(!is_example_host(host), "{host}");
             assert!(check_outbound_url(&format!("https://{host}/x")).is_ok());
         }

@@ -5,8 +5,6 @@
 
 mod newcomer;
 
-use std::path::Path;
-
 use newcomer::{
     client_bin, companions, edit_once, edited_example, example_config, free_port, play_purchase,
     printed, verifier, Served, EXAMPLE_APP,

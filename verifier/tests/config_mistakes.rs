@@ -2,6 +2,7 @@
 //! refused at `profile` and `serve` (before an app meets it) with the key and a reason that says
 //! what to do, never accepted silently and never a raw library error.
 
+mod common;
 mod newcomer;
 
 use std::path::PathBuf;

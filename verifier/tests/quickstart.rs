@@ -3,6 +3,7 @@
 //! `payseal-client verify` that is paid), and `dev`'s printed commands pasted as printed.
 //! The text of the sequence is in the docs (production quickstart); change both together.
 
+mod common;
 mod newcomer;
 
 use newcomer::{

@@ -1,6 +1,7 @@
 //! What the newcomer tests share (`quickstart.rs`, `config_mistakes.rs`): the workspace's other
 //! programs a user runs next to the verifier (`payseal-client`, `payseal-sandbox`), commands run
-//! as a user runs them, a served verifier process, and a sandbox store.
+//! as a user runs them, a served verifier process, and a sandbox store. Needs `mod common;`
+//! beside it in the test file.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -106,39 +107,13 @@ pub fn edit_once(text: &str, from: &str, to: &str) -> String {
     text.replacen(from, to, 1)
 }
 
-/// A loopback port free right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::common::free_port;
 
-/// A sandbox store made once per test binary (RSA key generation is slow in debug builds),
-/// copied into `dir`.
+/// A copy of the test binary's shared sandbox store (made once: RSA key generation is slow in
+/// debug builds) in `dir`.
 pub fn sandbox_store_in(dir: &Path) -> payseal_sandbox::SandboxStore {
-    static TEMPLATE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let template = TEMPLATE.get_or_init(|| {
-        let d = tempfile::tempdir().unwrap();
-        payseal_sandbox::SandboxStore::open_or_create(d.path()).unwrap();
-        d
-    });
-    copy_dir(template.path(), dir);
+    crate::common::copy_dir(crate::common::template_store(), dir);
     payseal_sandbox::SandboxStore::open_or_create(dir).unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// A `payseal-verifier` process serving (`serve` or `dev`); stopped with SIGTERM on drop.

@@ -53,11 +53,31 @@ impl Etc {
     }
 
     /// Write `text` as the configuration and run `command --config FILE` (profile or serve).
+    /// A `serve` that accepted the file and is still serving after 20 s is stopped and
+    /// reported as exit code -1.
     fn run(&self, command: &str, text: &str) -> (i32, String) {
         let config = self.path("verifier.toml");
         std::fs::write(&config, text).unwrap();
-        let (code, _, err) = verifier(&[command, "--config", config.to_str().unwrap()]);
-        (code, err)
+        let stderr = self.path("stderr.txt");
+        let mut child = std::process::Command::new(newcomer::verifier_bin())
+            .args([command, "--config", config.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let code = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status.code().unwrap_or(-1);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break -1;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        (code, std::fs::read_to_string(&stderr).unwrap_or_default())
     }
 
     /// `profile` and `serve` both refuse `text` with exit 2; returns serve's stderr after

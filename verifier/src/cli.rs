@@ -250,7 +250,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage_error(&format!("configuration error: {e}")),
             };
-            serve_blocking(settings)
+            serve_blocking(settings, ListenSetting::Config)
         }
         Command::Keygen { out } => match crate::keys::generate_into(&out) {
             Ok(paths) => {
@@ -263,11 +263,12 @@ pub fn run(cli: Cli) -> ExitCode {
         },
         Command::Tls { out, hosts, days } => tls(&out, &hosts, days),
         Command::Profile { config } => {
-            let settings = match crate::config::load(&config) {
+            // Only what the profile holds: store keys may still be placeholders here.
+            let settings = match crate::config::load_profile(&config) {
                 Ok(s) => s,
                 Err(e) => return usage_error(&format!("configuration error: {e}")),
             };
-            match crate::profile::build(&settings) {
+            match crate::profile::build_from(&settings) {
                 Ok(p) => {
                     println!("{}", p.to_json());
                     ExitCode::SUCCESS
@@ -433,7 +434,49 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn serve_blocking(settings: crate::settings::Settings) -> ExitCode {
+/// Where the listen address came from, for the message when it cannot be bound.
+#[derive(Debug, Clone, Copy)]
+enum ListenSetting {
+    /// `server.listen` in the configuration, or `PAYSEAL_LISTEN`.
+    Config,
+    /// `dev --listen`.
+    #[cfg(feature = "dev")]
+    DevFlag,
+}
+
+/// The message for a server that could not start: a listener that cannot be bound names the
+/// setting that chose its address.
+fn serve_error(
+    e: &crate::server::ServerError,
+    settings_listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
+    from: ListenSetting,
+) -> String {
+    let crate::server::ServerError::Io { addr, source } = e else {
+        return e.to_string();
+    };
+    let setting = if metrics_listen == Some(*addr) && *addr != settings_listen {
+        "server.metrics_listen in the configuration".to_string()
+    } else {
+        match from {
+            ListenSetting::Config => format!(
+                "server.listen in the configuration, or the {} environment variable",
+                crate::config::ENV_LISTEN
+            ),
+            #[cfg(feature = "dev")]
+            ListenSetting::DevFlag => "--listen (port 0 picks a free port)".to_string(),
+        }
+    };
+    let why = if source.kind() == std::io::ErrorKind::AddrInUse {
+        "the address is in use (another process listens there, maybe another verifier)".to_string()
+    } else {
+        source.to_string()
+    };
+    format!("cannot listen on {addr}: {why}; choose another address with {setting}")
+}
+
+fn serve_blocking(settings: crate::settings::Settings, from: ListenSetting) -> ExitCode {
+    let (listen, metrics_listen) = (settings.listen, settings.metrics_listen);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
@@ -448,7 +491,7 @@ fn serve_blocking(settings: crate::settings::Settings) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
+        Err(e) => fail(&serve_error(&e, listen, metrics_listen, from)),
     }
 }
 
@@ -789,13 +832,55 @@ fn dev(listen: SocketAddr, state_dir: &Path) -> ExitCode {
     println!("  ledger:        {}", paths.ledger.display());
     println!("  sandbox store: {}", paths.sandbox_store.display());
     println!("  app:           {}", crate::dev::DEV_APP_ID);
-    println!(
-        "  a purchase:    payseal-sandbox google-play --dir {} --app {} --product coins_100",
-        paths.dir.display(),
-        crate::dev::DEV_APP_ID
-    );
+    for line in dev_next_steps(&paths) {
+        println!("{line}");
+    }
     println!("listening on {}", settings.public_url);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    serve_blocking(settings)
+    serve_blocking(settings, ListenSetting::DevFlag)
+}
+
+/// A path as one shell word (quoted when it needs to be).
+#[cfg(feature = "dev")]
+fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    shlex::try_quote(&text)
+        .map(|q| q.into_owned())
+        .unwrap_or(text)
+}
+
+/// A sibling program of this one: its path when it was built or installed next to this
+/// binary (cargo puts the workspace's binaries in one folder), else its bare name.
+#[cfg(feature = "dev")]
+fn companion(name: &str) -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .filter(|path| path.is_file())
+        .map_or_else(|| name.to_string(), |path| shell_word(&path))
+}
+
+/// The ready-to-paste commands `dev` prints: make a sandbox purchase, then verify it through
+/// the SDK path (`payseal-client`, trusting the self-signed dev certificate with `--ca`).
+#[cfg(feature = "dev")]
+pub(crate) fn dev_next_steps(paths: &crate::dev::DevPaths) -> Vec<String> {
+    let app = crate::dev::DEV_APP_ID;
+    vec![
+        "try it from another shell (the SDK trusts the self-signed dev certificate only when \
+         told: --ca here, extraRootsPem / ExtraRootsPem in an app):"
+            .to_string(),
+        format!(
+            "  {} google-play --dir {} --app {app} --product coins_100 > receipt.json",
+            companion("payseal-sandbox"),
+            shell_word(&paths.dir)
+        ),
+        format!(
+            "  {} verify --profile {} --app {app} --ca {} --receipt receipt.json \
+             --account player-1",
+            companion("payseal-client"),
+            shell_word(&paths.profile),
+            shell_word(&paths.tls_cert)
+        ),
+    ]
 }

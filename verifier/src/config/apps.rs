@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::stores::{RawHuaweiNotify, RawVoided};
 use super::webhooks::RawWebhook;
-use super::{b64, non_empty, ConfigError, Resolver};
+use super::{b64, non_empty, ConfigError, Resolver, ValueError};
 use crate::rules::{
     AccountBindingRules, AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, RsaPublicKey,
     SandboxRules, TrustAnchors,
@@ -98,19 +98,18 @@ pub(super) fn binding_scheme(
 
 /// Decode a Base64 X.509 SubjectPublicKeyInfo holding an RSA key (the Play Console / AppGallery
 /// form), once, into the form the rules verify with.
-pub fn rsa_spki(s: &str) -> Result<RsaPublicKey, String> {
-    RsaPublicKey::from_spki_der(&b64(s)?).map_err(|e| e.to_string())
+pub fn rsa_spki(s: &str) -> Result<RsaPublicKey, ValueError> {
+    Ok(RsaPublicKey::from_spki_der(&b64(s)?)?)
 }
 
 /// Decode a Base64 raw 32-byte Ed25519 public key (the sandbox store's form).
-pub fn ed25519_raw(s: &str) -> Result<ed25519_dalek::VerifyingKey, String> {
+pub fn ed25519_raw(s: &str) -> Result<ed25519_dalek::VerifyingKey, ValueError> {
     let raw = b64(s)?;
     let bytes: [u8; 32] = raw
         .as_slice()
         .try_into()
-        .map_err(|_| format!("expected 32 bytes, got {}", raw.len()))?;
-    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-        .map_err(|_| "not a valid Ed25519 public key".to_string())
+        .map_err(|_| ValueError::Ed25519Length(raw.len()))?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| ValueError::Ed25519Key)
 }
 
 impl Resolver {

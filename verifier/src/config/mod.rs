@@ -314,11 +314,11 @@ impl Resolver {
         }
     }
 
-    fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    fn invalid(&self, key: impl Into<String>, reason: impl std::fmt::Display) -> ConfigError {
         ConfigError::Invalid {
             file: self.file.clone(),
             key: key.into(),
-            reason: reason.into(),
+            reason: reason.to_string(),
         }
     }
 
@@ -424,34 +424,106 @@ impl Resolver {
     }
 }
 
-fn non_empty(s: &str) -> Result<String, String> {
+/// Why one value of the file is refused: the `reason` of a [`ConfigError::Invalid`], which
+/// names the file and the key (the checks below know neither).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// An empty (or blank) string where a name is needed.
+    #[error("must not be empty")]
+    Empty,
+    /// A store key that is not Base64.
+    #[error("not Base64")]
+    NotBase64,
+    /// A store RSA key that is not one (the rules' reason).
+    #[error(transparent)]
+    RsaKey(#[from] crate::rules::RsaKeyError),
+    /// A raw Ed25519 key of the wrong length.
+    #[error("expected 32 bytes, got {0}")]
+    Ed25519Length(usize),
+    /// 32 bytes that are not an Ed25519 public key.
+    #[error("not a valid Ed25519 public key")]
+    Ed25519Key,
+    /// `server.public_url` against the protocol's URL rule.
+    #[error("{url:?} {source}")]
+    PublicUrl {
+        /// The value.
+        url: String,
+        /// The protocol's reason.
+        source: payseal_protocol::url::UrlError,
+    },
+    /// A pin against the protocol's pin rule.
+    #[error(transparent)]
+    Pin(#[from] payseal_protocol::pin::PinError),
+    /// An outbound URL that does not parse.
+    #[error("{url:?} is not a URL: {reason}")]
+    NotUrl {
+        /// The value.
+        url: String,
+        /// The URL parser's reason.
+        reason: String,
+    },
+    /// An outbound URL without a host.
+    #[error("{0:?} has no host")]
+    NoHost(String),
+    /// An outbound URL with a user name or password in it.
+    #[error("credentials do not belong in the URL")]
+    Credentials,
+    /// Plain `http://` to a host that is not loopback.
+    #[error("{0:?}: plain http is allowed only to a loopback address; use https://")]
+    PlainHttp(String),
+    /// A scheme other than `https` (or `http` to loopback).
+    #[error("{url:?}: scheme {scheme:?}, expected https")]
+    Scheme {
+        /// The value.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// A host reserved for documentation, copied from an example and never replaced.
+    #[error(
+        "{value:?}: {host:?} is a documentation example (reserved, nothing answers there): \
+         put your own value, or comment the table out if you do not use it"
+    )]
+    ExampleHost {
+        /// The value.
+        value: String,
+        /// Its example host.
+        host: String,
+    },
+}
+
+fn non_empty(s: &str) -> Result<String, ValueError> {
     if s.trim().is_empty() {
-        Err("must not be empty".into())
+        Err(ValueError::Empty)
     } else {
         Ok(s.to_string())
     }
 }
 
-fn b64(s: &str) -> Result<Vec<u8>, String> {
+fn b64(s: &str) -> Result<Vec<u8>, ValueError> {
     let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     STANDARD
         .decode(compact.as_bytes())
-        .map_err(|_| "not Base64".to_string())
+        .map_err(|_| ValueError::NotBase64)
 }
 
 /// A URL the verifier calls (a webhook, Google's keys, token and API endpoints) must be
 /// `https://HOST…`, or `http://` to a loopback address (127.0.0.1, `[::1]`, `localhost`) for
 /// development and tests.
-fn check_outbound_url(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+fn check_outbound_url(url: &str) -> Result<(), ValueError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| ValueError::NotUrl {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
     let host = parsed
         .host_str()
-        .ok_or_else(|| format!("{url:?} has no host"))?;
+        .ok_or_else(|| ValueError::NoHost(url.to_string()))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err("credentials do not belong in the URL".into());
+        return Err(ValueError::Credentials);
     }
     match parsed.scheme() {
-        "https" if is_example_host(host) => Err(example_host_reason(url, host)),
+        "https" if is_example_host(host) => Err(example_host(url, host)),
         "https" => Ok(()),
         "http" => {
             let loopback = host == "localhost"
@@ -462,12 +534,13 @@ fn check_outbound_url(url: &str) -> Result<(), String> {
             if loopback {
                 Ok(())
             } else {
-                Err(format!(
-                    "{url:?}: plain http is allowed only to a loopback address; use https://"
-                ))
+                Err(ValueError::PlainHttp(url.to_string()))
             }
         }
-        other => Err(format!("{url:?}: scheme {other:?}, expected https")),
+        other => Err(ValueError::Scheme {
+            url: url.to_string(),
+            scheme: other.to_string(),
+        }),
     }
 }
 
@@ -485,22 +558,22 @@ fn is_example_host(host: &str) -> bool {
             .any(|tld| host == *tld || host.ends_with(&format!(".{tld}")))
 }
 
-fn example_host_reason(value: &str, host: &str) -> String {
-    format!(
-        "{value:?}: {host:?} is a documentation example (reserved, nothing answers there): \
-         put your own value, or comment the table out if you do not use it"
-    )
+fn example_host(value: &str, host: &str) -> ValueError {
+    ValueError::ExampleHost {
+        value: value.to_string(),
+        host: host.to_string(),
+    }
 }
 
 /// A setting compared with what a store sends (an audience, a service account): refused when
 /// it names an example host (see [`is_example_host`]), as a URL or an email address.
-fn check_not_example(value: &str) -> Result<(), String> {
+fn check_not_example(value: &str) -> Result<(), ValueError> {
     let host = match reqwest::Url::parse(value) {
         Ok(url) => url.host_str().map(str::to_owned),
         Err(_) => value.rsplit_once('@').map(|(_, domain)| domain.to_owned()),
     };
     match host {
-        Some(h) if is_example_host(&h) => Err(example_host_reason(value, &h)),
+        Some(h) if is_example_host(&h) => Err(example_host(value, &h)),
         _ => Ok(()),
     }
 }
@@ -584,12 +657,26 @@ mod tests {
         assert!(check_not_example("my-audience").is_ok());
         // Loopback development URLs are untouched.
         assert!(check_outbound_url("http://127.0.0.1:9/hook").is_ok());
+        // Each refusal is typed; the reason the operator reads is its Display.
+        let plain = check_outbound_url("http://10.0.0.1/hook").unwrap_err();
+        assert_eq!(plain, ValueError::PlainHttp("http://10.0.0.1/hook".into()));
+        assert!(
+            plain.to_string().contains("only to a loopback address"),
+            "{plain}"
+        );
+        assert!(matches!(
+            check_outbound_url("https://user:pw@hooks.mygame.com/"),
+            Err(ValueError::Credentials)
+        ));
     }
 
     #[test]
     fn store_keys_are_decoded_strictly() {
-        assert!(ed25519_raw(&STANDARD.encode([9u8; 31])).is_err());
-        assert!(ed25519_raw("***").is_err());
+        assert_eq!(
+            ed25519_raw(&STANDARD.encode([9u8; 31])),
+            Err(ValueError::Ed25519Length(31))
+        );
+        assert_eq!(ed25519_raw("***"), Err(ValueError::NotBase64));
         let vk = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]).verifying_key();
         assert_eq!(ed25519_raw(&STANDARD.encode(vk.to_bytes())).unwrap(), vk);
         assert!(rsa_spki(&STANDARD.encode(b"not der")).is_err());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Resolver, ENV_LISTEN, ENV_PUBLIC_URL};
+use super::{ConfigError, Resolver, ValueError, ENV_LISTEN, ENV_PUBLIC_URL};
 use crate::settings::{ConnectionLimits, Limits, TlsFiles};
 
 #[derive(Debug, Deserialize)]
@@ -44,17 +44,21 @@ pub(super) struct ServerIdentity {
 
 /// The public URL by the protocol's one rule ([`payseal_protocol::url::VerifierUrl`]),
 /// surrounding whitespace ignored; returned without a trailing `/`.
-pub(super) fn check_public_url(url: &str) -> Result<payseal_protocol::url::VerifierUrl, String> {
+pub(super) fn check_public_url(
+    url: &str,
+) -> Result<payseal_protocol::url::VerifierUrl, ValueError> {
     let url = url.trim();
-    payseal_protocol::url::VerifierUrl::parse(url).map_err(|e| format!("{url:?} {e}"))
+    payseal_protocol::url::VerifierUrl::parse(url).map_err(|source| ValueError::PublicUrl {
+        url: url.to_string(),
+        source,
+    })
 }
 
 /// A backup pin by the protocol's rule (`sha256/<standard base64 of 32 bytes>`, not a
 /// placeholder).
-pub(super) fn check_pin(pin: &str) -> Result<(), String> {
-    payseal_protocol::pin::parse_pin(pin)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+pub(super) fn check_pin(pin: &str) -> Result<(), ValueError> {
+    payseal_protocol::pin::parse_pin(pin).map(|_| ())?;
+    Ok(())
 }
 
 impl Resolver {

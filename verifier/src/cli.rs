@@ -832,13 +832,15 @@ fn shell_word(path: &Path) -> String {
 }
 
 /// A sibling program of this one: its path when it was built or installed next to this
-/// binary (cargo puts the workspace's binaries in one folder), else its bare name.
-fn companion(name: &str) -> String {
+/// binary (cargo puts the workspace's binaries in one folder), else the `cargo run` command that
+/// builds and runs it from a checkout (`cargo_run`), so a first-time user never gets a bare name
+/// that is not on the `PATH`.
+fn companion(name: &str, cargo_run: &str) -> String {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
         .filter(|path| path.is_file())
-        .map_or_else(|| name.to_string(), |path| shell_word(&path))
+        .map_or_else(|| cargo_run.to_string(), |path| shell_word(&path))
 }
 
 /// The ready-to-paste commands `dev` prints: make a sandbox purchase, then verify it through
@@ -851,15 +853,46 @@ pub(crate) fn dev_next_steps(paths: &crate::dev::DevPaths) -> Vec<String> {
             .to_string(),
         format!(
             "  {} google-play --dir {} --app {app} --product coins_100 > receipt.json",
-            companion("payseal-sandbox"),
+            companion("payseal-sandbox", "cargo run -q -p payseal-sandbox --",),
             shell_word(&paths.dir)
         ),
         format!(
             "  {} verify --profile {} --app {app} --ca {} --receipt receipt.json \
              --account player-1",
-            companion("payseal-client"),
+            companion(
+                "payseal-client",
+                "cargo run -q -p payseal-sdk-core --features cli --bin payseal-client --",
+            ),
             shell_word(&paths.profile),
             shell_word(&paths.tls_cert)
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A user who ran only `cargo run -p payseal-verifier -- dev` has no `payseal-client` next
+    /// to the verifier (a unit test's binary sits in `deps/`, where neither companion is): the
+    /// printed lines must then be `cargo run` commands that build it, never a bare name.
+    #[test]
+    fn next_steps_fall_back_to_cargo_run_when_the_companions_are_not_built() {
+        let paths = crate::dev::DevPaths::new(std::path::Path::new("/tmp/state dir"));
+        let lines = dev_next_steps(&paths).join("\n");
+        assert!(
+            lines.contains("cargo run -q -p payseal-sandbox -- google-play"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains(
+                "cargo run -q -p payseal-sdk-core --features cli --bin payseal-client -- verify"
+            ),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("--ca '/tmp/state dir/tls/cert.pem'"),
+            "{lines}"
+        );
+    }
 }

@@ -381,31 +381,36 @@ fn google_play_poll(settings: crate::settings::Settings, only: Option<&str>) -> 
         Ok(pair) => pair,
         Err(code) => return code,
     };
-    let verifier = service::Verifier::new(std::sync::Arc::new(settings), ledger);
+    let client = match crate::background::outbound_client() {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let settings = std::sync::Arc::new(settings);
     let metrics = crate::server::metrics::Metrics::new();
     let mut failed = false;
     for v in pollers {
         let (app, package) = (v.app_id.clone(), v.package_name.clone());
-        let line = match Poller::new(v, verifier.clone(), metrics.clone()) {
+        let poller = Poller::new(
+            v,
+            settings.clone(),
+            ledger.clone(),
+            metrics.clone(),
+            client.clone(),
+        );
+        let line = match rt.block_on(poller.poll_once()) {
+            Ok(r) => serde_json::json!({
+                "app": app,
+                "package": package,
+                "start_ms": r.window.map(|w| w.0),
+                "end_ms": r.window.map(|w| w.1),
+                "pages": r.pages,
+                "purchases": r.purchases,
+                "revoked": r.revoked,
+            }),
             Err(e) => {
                 failed = true;
-                serde_json::json!({"app": app, "package": package, "error": e})
+                serde_json::json!({"app": app, "package": package, "error": e.to_string()})
             }
-            Ok(poller) => match rt.block_on(poller.poll_once()) {
-                Ok(r) => serde_json::json!({
-                    "app": app,
-                    "package": package,
-                    "start_ms": r.window.map(|w| w.0),
-                    "end_ms": r.window.map(|w| w.1),
-                    "pages": r.pages,
-                    "purchases": r.purchases,
-                    "revoked": r.revoked,
-                }),
-                Err(e) => {
-                    failed = true;
-                    serde_json::json!({"app": app, "package": package, "error": e.to_string()})
-                }
-            },
         };
         println!("{line}");
     }

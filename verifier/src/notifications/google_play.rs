@@ -44,7 +44,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 use super::jwks::{JwksCache, JwksError};
-use super::PlayVoidOutcome;
+use super::{PlayVoidOutcome, StoreAnswer};
 use crate::ledger::Redemptions;
 use crate::settings::Settings;
 
@@ -442,7 +442,7 @@ pub async fn authenticate(
     let kid = check_token_header(token)?;
     let key = jwks.key(&kid).await.map_err(|e| match e {
         JwksError::UnknownKid(k) => AuthError::UnknownKey(k),
-        JwksError::Unavailable(why) => AuthError::KeysUnavailable(why),
+        JwksError::Unavailable(why) => AuthError::KeysUnavailable(why.to_string()),
     })?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.leeway = LEEWAY_SECONDS;
@@ -458,27 +458,6 @@ pub async fn authenticate(
 // ---------------------------------------------------------------------------------------------
 // The endpoint (I/O)
 
-/// The answer to one push request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RtdnAnswer {
-    /// HTTP status.
-    pub status: u16,
-    /// The `type` label (`unknown` when the body was not read).
-    pub kind: &'static str,
-    /// The `result` label, also the JSON answer's `result`.
-    pub result: &'static str,
-}
-
-impl RtdnAnswer {
-    fn new(status: u16, kind: &'static str, result: &'static str) -> Self {
-        Self {
-            status,
-            kind,
-            result,
-        }
-    }
-}
-
 /// The push endpoint: its settings and the cached Google keys.
 #[derive(Debug)]
 pub struct RtdnEndpoint {
@@ -487,11 +466,16 @@ pub struct RtdnEndpoint {
 }
 
 impl RtdnEndpoint {
-    /// An endpoint for `settings`, fetching keys with a store client.
-    pub fn new(settings: RtdnSettings) -> Result<Self, String> {
-        let client = super::store_client(settings.fetch_timeout)?;
-        let jwks = JwksCache::new(settings.jwks_url.clone(), settings.jwks_ttl, client);
-        Ok(Self { settings, jwks })
+    /// An endpoint for `settings`, fetching Google's keys with `client` (the verifier's
+    /// outbound client).
+    pub fn new(settings: RtdnSettings, client: reqwest::Client) -> Self {
+        let jwks = JwksCache::new(
+            settings.jwks_url.clone(),
+            settings.jwks_ttl,
+            client,
+            settings.fetch_timeout,
+        );
+        Self { settings, jwks }
     }
 
     /// Authenticate, decode and act on one push request.
@@ -502,16 +486,16 @@ impl RtdnEndpoint {
         authorization: Option<&str>,
         body: &[u8],
         now_ms: i64,
-    ) -> RtdnAnswer {
+    ) -> StoreAnswer {
         if let Err(e) = authenticate(authorization, &self.settings, &self.jwks).await {
             tracing::warn!(error = %e, "Play RTDN push refused");
-            return RtdnAnswer::new(e.status(), "unknown", e.result());
+            return StoreAnswer::new(e.status(), "unknown", e.result());
         }
         let (envelope, notification) = match decode_push(body) {
             Ok(decoded) => decoded,
             Err(e) => {
                 tracing::warn!(error = %e, "Play RTDN push not decodable");
-                return RtdnAnswer::new(400, "unknown", "malformed");
+                return StoreAnswer::new(400, "unknown", "malformed");
             }
         };
         let message_id = envelope.message.id();
@@ -539,7 +523,7 @@ impl RtdnEndpoint {
                     Err(e) => {
                         tracing::error!(message_id, error = %e,
                             "Play RTDN: ledger unavailable; Pub/Sub will redeliver");
-                        return RtdnAnswer::new(503, kind, "error");
+                        return StoreAnswer::new(503, kind, "error");
                     }
                 }
             }
@@ -549,10 +533,10 @@ impl RtdnEndpoint {
         {
             tracing::warn!(message_id, package, kind,
                 "Play RTDN for a package no app here is configured for: acknowledged, nothing changed");
-            return RtdnAnswer::new(200, kind, PlayVoidOutcome::UnknownPackage.as_str());
+            return StoreAnswer::new(200, kind, PlayVoidOutcome::UnknownPackage.as_str());
         }
         tracing::info!(message_id, package, kind, result, "Play RTDN");
-        RtdnAnswer::new(200, kind, result)
+        StoreAnswer::new(200, kind, result)
     }
 }
 

@@ -30,6 +30,8 @@ pub mod google_play;
 pub mod huawei;
 pub mod jwks;
 pub mod log;
+pub mod outbound;
+pub mod upstream;
 pub mod voided;
 
 use std::collections::HashMap;
@@ -121,6 +123,39 @@ pub struct Verified {
     pub transaction_key: Option<String>,
     /// What it asks for.
     pub action: Action,
+}
+
+/// The answer to one store notification request (Google Play push, Huawei): the HTTP status
+/// and the metrics labels; the HTTP layer maps it to a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// The `type` label (`unknown` when the body was not read).
+    pub kind: &'static str,
+    /// The `result` label, also the JSON answer's `result`.
+    pub result: &'static str,
+    /// The `result` label of `payseal_store_outbound_calls_total` when handling it asked a
+    /// store's server (`called`, `deduplicated`, `rate_limited`).
+    pub outbound: Option<&'static str>,
+}
+
+impl StoreAnswer {
+    /// An answer with no outbound call.
+    pub fn new(status: u16, kind: &'static str, result: &'static str) -> Self {
+        Self {
+            status,
+            kind,
+            result,
+            outbound: None,
+        }
+    }
+
+    /// The same answer, noting what the outbound call guard did.
+    pub fn with_outbound(mut self, label: &'static str) -> Self {
+        self.outbound = Some(label);
+        self
+    }
 }
 
 /// The configured apps a notification concerns: those `belongs` says are bound to it (the
@@ -281,10 +316,7 @@ mod tests {
 // ---------------------------------------------------------------------------------------------
 // Google Play and Huawei: shared steps.
 
-use std::time::{Duration, Instant};
-
 use serde::Deserialize;
-use tokio::sync::Mutex;
 
 use crate::ledger::{Redemptions, RevokeOutcome};
 use crate::service::ServiceError;
@@ -386,36 +418,6 @@ pub async fn revoke_play_purchase(
     Ok(overall)
 }
 
-/// An HTTPS client for the stores' servers: Mozilla roots, no redirects, `timeout` per request.
-pub(crate) fn store_client(timeout: std::time::Duration) -> Result<reqwest::Client, String> {
-    crate::webhook::worker::http_client(timeout).map_err(|e| e.to_string())
-}
-
-/// Read a response body of at most `max` bytes (a larger one is an error, not truncated).
-pub(crate) async fn read_limited(
-    mut response: reqwest::Response,
-    max: usize,
-) -> Result<Vec<u8>, String> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
-    {
-        return Err(format!("response larger than {max} bytes"));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("reading the response: {}", e.without_url()))?
-    {
-        if body.len() + chunk.len() > max {
-            return Err(format!("response larger than {max} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// An int64 that Google and Huawei send as a JSON string (`"1503349566168"`) or a number.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -439,42 +441,4 @@ pub(crate) fn opt_int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option
     #[derive(Deserialize)]
     struct Wrap(#[serde(deserialize_with = "int64")] i64);
     Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
-}
-
-/// An OAuth2 access token, kept until a minute before it expires. Never printed.
-#[derive(Default)]
-pub(crate) struct CachedToken(Mutex<Option<(zeroize::Zeroizing<String>, Instant)>>);
-
-impl std::fmt::Debug for CachedToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CachedToken(***)")
-    }
-}
-
-impl CachedToken {
-    /// The cached token, or a new one from `fetch` (its token and lifetime), cached.
-    pub(crate) async fn get_or_fetch<E, F>(
-        &self,
-        fetch: impl FnOnce() -> F,
-    ) -> Result<zeroize::Zeroizing<String>, E>
-    where
-        F: std::future::Future<Output = Result<(String, Duration), E>>,
-    {
-        let mut cached = self.0.lock().await;
-        if let Some((token, until)) = cached.as_ref() {
-            if Instant::now() < *until {
-                return Ok(token.clone());
-            }
-        }
-        let (token, lifetime) = fetch().await?;
-        let token = zeroize::Zeroizing::new(token);
-        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(60));
-        *cached = Some((token.clone(), until));
-        Ok(token)
-    }
-
-    /// Drop the cached token (after the server refused it).
-    pub(crate) async fn forget(&self) {
-        *self.0.lock().await = None;
-    }
 }

@@ -270,6 +270,9 @@ pub(super) async fn huawei(
     state
         .metrics
         .store_notification(STORE_LABEL, answer.kind, answer.result);
+    if let Some(outbound) = answer.outbound {
+        state.metrics.store_outbound_call(STORE_LABEL, outbound);
+    }
     match answer.status {
         200 => json_result(answer.result),
         400 => Problem::new(StatusCode::BAD_REQUEST, "Bad request", "malformed")

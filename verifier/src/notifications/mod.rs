@@ -26,6 +26,7 @@
 //! (the `purchase.revoked` row in the same transaction; revoking twice changes nothing).
 
 pub mod app_store;
+pub mod event;
 pub mod google_play;
 pub mod huawei;
 pub mod jwks;

@@ -56,6 +56,9 @@ pub const MAX_SIGNATURES: usize = 8;
 pub const PURCHASE_PAID: &str = "purchase.paid";
 /// Event type of a revocation (refund, chargeback, store revocation).
 pub const PURCHASE_REVOKED: &str = "purchase.revoked";
+/// Event type of a reinstatement: the store reversed the refund that revoked a purchase
+/// (App Store `REFUND_REVERSED`); the purchase is `paid` again for its owner.
+pub const PURCHASE_REINSTATED: &str = "purchase.reinstated";
 
 /// The MAC of `body` at timestamp `t` (unix seconds) under `secret`: HMAC-SHA256 over
 /// `"<t>.<body>"`.
@@ -127,6 +130,28 @@ pub struct RevokedData<'a> {
     pub first_verdict_id: &'a str,
     /// When it was revoked, unix seconds.
     pub revoked_at: i64,
+    /// Why.
+    pub reason: &'a str,
+}
+
+/// `data` of a `purchase.reinstated` event: the fields of `purchase.revoked`, with
+/// `reinstated_at` for `revoked_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReinstatedData<'a> {
+    /// The store.
+    pub store: Store,
+    /// The app id.
+    pub app: &'a str,
+    /// The transaction key as recorded.
+    pub transaction_id: &'a str,
+    /// The owning account.
+    pub sub: &'a str,
+    /// The product id.
+    pub product_id: &'a str,
+    /// The `jti` of the first `paid` verdict.
+    pub first_verdict_id: &'a str,
+    /// When it was reinstated, unix seconds.
+    pub reinstated_at: i64,
     /// Why.
     pub reason: &'a str,
 }

@@ -77,7 +77,8 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 mod keys;
-pub mod ledger;
+/// The redemption ledger (the `payseal-ledger` crate).
+pub use payseal_ledger as ledger;
 mod logging;
 pub mod notifications;
 pub mod profile;

@@ -36,8 +36,8 @@ use payseal_protocol::{
 use serde::Serialize;
 
 use crate::ledger::{
-    Ledger, LedgerError, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions,
-    RevocationRequest, RevokeNotice, RevokeOutcome,
+    Ledger, LedgerError, RedeemOutcome, RedemptionRequest, Redemptions, RevocationRequest,
+    RevokeOutcome,
 };
 use crate::rules::{
     self, AppRules, Expectation, PartialPurchase, Purchase, Rejection, TrustAnchors,
@@ -291,10 +291,7 @@ pub(crate) async fn revoke(
     reason: &str,
     now_ms: i64,
 ) -> Result<RevokeOutcome, ServiceError> {
-    let notice: Option<RevokeNotice> = settings
-        .webhooks
-        .contains_key(app_id)
-        .then_some(revoked_notice as RevokeNotice);
+    let notify = settings.webhooks.contains_key(app_id);
     Ok(ledger
         .revoke(
             RevocationRequest {
@@ -304,24 +301,9 @@ pub(crate) async fn revoke(
                 reason: reason.to_string(),
                 now_ms,
             },
-            notice,
+            notify,
         )
         .await?)
-}
-
-/// The `purchase.revoked` outbox row of a revocation (the ledger calls it when it revokes).
-pub(crate) fn revoked_notice(
-    r: &RevocationRequest,
-    row: &RedemptionRow,
-) -> Result<crate::webhook::outbox::NewDelivery, crate::webhook::EventError> {
-    crate::webhook::revoked_event(
-        r.store,
-        &r.app_id,
-        &r.transaction_key,
-        row,
-        &r.reason,
-        r.now_ms,
-    )
 }
 
 /// The wire rules of the request, as `payseal_protocol` defines them (the SDK applies the same).

@@ -1,5 +1,5 @@
-//! The generic ledger suite (`tests/common/ledger_suite.rs`, and the store-notification cases of
-//! `tests/common/notification_suite.rs`) on every backend:
+//! The ledger under the verifier's service, on every backend (the ledger alone is tested by
+//! the generic suite of the `payseal-ledger` crate, `ledger/tests/ledger_suite.rs`):
 //! - `sqlite::*`: a temp file; always runs.
 //! - `postgres::*`: a fresh database on a REAL PostgreSQL server; built with the
 //!   `postgres-tests` feature, and then failing loudly without `PAYSEAL_TEST_POSTGRES_URL`
@@ -14,41 +14,129 @@ use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::ledger_suite::TestLedger;
-use common::{request, StateDir, TestServer, APP};
-use payseal_protocol::Store;
+use common::{open_verdict, request, StateDir, TestServer, APP};
+use payseal_protocol::envelope;
+use payseal_protocol::verdict::VerdictVerifier;
+use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store};
+use payseal_sandbox::{Order, PurchaseState};
 use payseal_verifier::ledger::PostgresLedger;
-use payseal_verifier::ledger::{self, LedgerOptions};
+use payseal_verifier::ledger::{self, Ledger, LedgerOptions};
+use payseal_verifier::Verifier;
 
-async fn sqlite_ledger() -> TestLedger {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
-    TestLedger {
-        ledger: ledger::connect(&url, &LedgerOptions::default())
+/// Through the service: refused receipts (forged, wrong app, unknown app, pending) record
+/// nothing; the genuine one is then `first` for its account, and `already_redeemed` for others.
+async fn rejected_receipts_record_nothing(ledger: Arc<dyn Ledger>) {
+    let state = StateDir::new();
+    let settings = state.settings();
+    let key_config = settings.hpke_keys[0].config();
+    let verdicts = VerdictVerifier::new(
+        settings
+            .verdict_keys
+            .iter()
+            .map(|k| k.public_key())
+            .collect(),
+    );
+    let service = Verifier::new(Arc::new(settings), Arc::clone(&ledger));
+    let ask = |app: &str, account: &str, receipt: &Receipt| {
+        let req = request(app, account, receipt);
+        let (body, ctx) =
+            envelope::seal_request(&key_config, &serde_json::to_vec(&req).unwrap()).unwrap();
+        let service = service.clone();
+        let verdicts = &verdicts;
+        async move {
+            let decision = service.verify(&body).await.unwrap();
+            open_verdict(verdicts, ctx, &decision.sealed)
+        }
+    };
+
+    let transaction = format!("GPA.{}", uuid::Uuid::new_v4());
+    let mut order = Order::new(Store::GooglePlay, APP, "coins_100");
+    order.transaction_id = Some(transaction.clone());
+    let genuine = state.store.issue(&order).unwrap();
+    let Receipt::GooglePlay {
+        purchase_data,
+        signature,
+    } = &genuine
+    else {
+        panic!("not a Play receipt")
+    };
+
+    // A real signature over altered JSON (same orderId, another product).
+    let forged = Receipt::GooglePlay {
+        purchase_data: purchase_data.replace("coins_100", "coins_999"),
+        signature: signature.clone(),
+    };
+    let v = ask(APP, "mallory", &forged).await;
+    assert_eq!(
+        (v.outcome, v.reason),
+        (Outcome::NotPaid, Some(Reason::BadSignature))
+    );
+    // The genuine receipt for an app that is not configured.
+    let v = ask("com.not.configured", "mallory", &genuine).await;
+    assert_eq!(
+        (v.outcome, v.reason),
+        (Outcome::NotPaid, Some(Reason::UnknownApp))
+    );
+    // A pending purchase with the same orderId.
+    let mut pending = order.clone();
+    pending.state = PurchaseState::Pending;
+    let v = ask(APP, "mallory", &state.store.issue(&pending).unwrap()).await;
+    assert_eq!(v.outcome, Outcome::NotPaid);
+    assert_eq!(v.reason, Some(Reason::NotPurchased));
+
+    assert_eq!(ledger.count_redemptions().await.unwrap(), 0);
+    assert_eq!(
+        ledger
+            .find(Store::GooglePlay, APP, &transaction)
             .await
             .unwrap(),
-        _keep: Box::new(dir),
-    }
+        None
+    );
+
+    let v = ask(APP, "alice", &genuine).await;
+    assert_eq!(
+        (v.outcome, v.redemption),
+        (Outcome::Paid, Some(Redemption::First))
+    );
+    let v = ask(APP, "alice", &genuine).await;
+    assert_eq!(
+        (v.outcome, v.redemption),
+        (Outcome::Paid, Some(Redemption::Repeat))
+    );
+    let v = ask(APP, "mallory", &genuine).await;
+    assert_eq!(
+        (v.outcome, v.reason),
+        (Outcome::NotPaid, Some(Reason::AlreadyRedeemed))
+    );
+    assert_eq!(ledger.count_redemptions().await.unwrap(), 1);
+    let row = ledger
+        .find(Store::GooglePlay, APP, &transaction)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.account_id, "alice");
+    assert_eq!(row.receipt_sha256, genuine.sha256_hex());
 }
 
 mod sqlite {
-    crate::ledger_suite!(super::sqlite_ledger);
-    crate::notification_suite!(super::sqlite_ledger);
-}
-
-#[cfg(feature = "postgres-tests")]
-async fn postgres_ledger() -> TestLedger {
-    let (ledger, _url) = common::pg::fresh_dyn_ledger().await;
-    TestLedger {
-        ledger,
-        _keep: Box::new(()),
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn rejected_receipts_record_nothing_through_the_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("ledger.db").display());
+        let ledger = super::ledger::connect(&url, &super::LedgerOptions::default())
+            .await
+            .unwrap();
+        super::rejected_receipts_record_nothing(ledger).await;
     }
 }
 
 #[cfg(feature = "postgres-tests")]
 mod postgres {
-    crate::ledger_suite!(super::postgres_ledger);
-    crate::notification_suite!(super::postgres_ledger);
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn rejected_receipts_record_nothing_through_the_service() {
+        let (ledger, _url) = crate::common::pg::fresh_dyn_ledger().await;
+        super::rejected_receipts_record_nothing(ledger).await;
+    }
 }
 
 /// Everything logged by this test binary (a global subscriber; only the test below reads it).

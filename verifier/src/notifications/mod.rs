@@ -30,7 +30,8 @@ pub mod event;
 pub mod google_play;
 pub mod huawei;
 pub mod jwks;
-pub mod log;
+/// The record of store notifications (rows and trait: `payseal_ledger::notifications`).
+pub use payseal_ledger::notifications as log;
 pub mod outbound;
 pub mod upstream;
 pub mod voided;
@@ -39,11 +40,9 @@ use std::collections::HashMap;
 
 use payseal_protocol::{Environment, Reason, Store};
 
-use crate::ledger::{LedgerError, RedemptionRow, RevocationRequest};
+use crate::ledger::LedgerError;
 use crate::rules::AppRules;
 use crate::settings::Settings;
-use crate::webhook::outbox::NewDelivery;
-use crate::webhook::EventError;
 use log::{Effect, NewNotification, NotificationLog, Recorded, Target, TargetApp};
 
 /// Metrics label of a notification whose type could not be read from verified data.
@@ -193,21 +192,6 @@ pub fn matching_apps(
     Ok(ids)
 }
 
-/// The `purchase.reinstated` outbox row of a reversed refund.
-fn reinstated_notice(
-    r: &RevocationRequest,
-    row: &RedemptionRow,
-) -> Result<NewDelivery, EventError> {
-    crate::webhook::reinstated_event(
-        r.store,
-        &r.app_id,
-        &r.transaction_key,
-        row,
-        &r.reason,
-        r.now_ms,
-    )
-}
-
 /// The ledger record and effect of `n`, received at `received_ms`: the apps with a webhook get
 /// its notice.
 pub fn ledger_change(
@@ -226,7 +210,7 @@ pub fn ledger_change(
         signed_ms: n.signed_ms,
         received_ms,
     };
-    let target = |transaction_keys: &[String], product_id: &str, verb: &str, notice| Target {
+    let target = |transaction_keys: &[String], product_id: &str, verb: &str| Target {
         apps: n
             .apps
             .iter()
@@ -244,28 +228,17 @@ pub fn ledger_change(
             n.notification_type,
             n.notification_id
         ),
-        notice,
     };
     let effect = match &n.action {
         Action::Record => Effect::Record,
         Action::Revoke {
             transaction_keys,
             product_id,
-        } => Effect::Revoke(target(
-            transaction_keys,
-            product_id,
-            "revoked",
-            crate::service::revoked_notice as crate::ledger::RevokeNotice,
-        )),
+        } => Effect::Revoke(target(transaction_keys, product_id, "revoked")),
         Action::Reinstate {
             transaction_keys,
             product_id,
-        } => Effect::Reinstate(target(
-            transaction_keys,
-            product_id,
-            "reinstated",
-            reinstated_notice as crate::ledger::RevokeNotice,
-        )),
+        } => Effect::Reinstate(target(transaction_keys, product_id, "reinstated")),
     };
     (record, effect)
 }

@@ -19,18 +19,18 @@
 
 use std::time::Duration;
 
-use payseal_protocol::{Store, VerdictClaims};
+use payseal_protocol::VerdictClaims;
 use serde::Serialize;
 
-use crate::ledger::RedemptionRow;
 use outbox::NewDelivery;
 
-pub mod outbox;
+/// The webhook outbox's rows and trait (`payseal_ledger::outbox`).
+pub use payseal_ledger::outbox;
 pub(crate) mod receiver;
 pub mod signing;
 pub(crate) mod worker;
 
-pub use payseal_protocol::webhook::{Event, RevokedData};
+pub use payseal_protocol::webhook::{Event, ReinstatedData, RevokedData, PURCHASE_REINSTATED};
 pub use receiver::{
     verify_webhook, WebhookError, WebhookEvent, DEFAULT_TOLERANCE, PURCHASE_PAID, PURCHASE_REVOKED,
 };
@@ -135,86 +135,4 @@ fn event<T: Serialize>(
 /// the verdict claims.
 pub fn paid_event(claims: &VerdictClaims, created_ms: i64) -> Result<NewDelivery, EventError> {
     event(&claims.jti, PURCHASE_PAID, &claims.app, created_ms, claims)
-}
-
-/// Event type of a reinstatement: the store reversed the refund that revoked a purchase
-/// (App Store `REFUND_REVERSED`); the purchase is `paid` again for its owner.
-pub const PURCHASE_REINSTATED: &str = "purchase.reinstated";
-
-/// `data` of a `purchase.reinstated` event: the fields of `purchase.revoked`, with
-/// `reinstated_at` for `revoked_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReinstatedData<'a> {
-    /// The store.
-    pub store: Store,
-    /// The app id.
-    pub app: &'a str,
-    /// The transaction key as recorded.
-    pub transaction_id: &'a str,
-    /// The owning account.
-    pub sub: &'a str,
-    /// The product id.
-    pub product_id: &'a str,
-    /// The `jti` of the first `paid` verdict.
-    pub first_verdict_id: &'a str,
-    /// When it was reinstated, unix seconds.
-    pub reinstated_at: i64,
-    /// Why.
-    pub reason: &'a str,
-}
-
-/// The `purchase.reinstated` delivery for `row` (a fresh random id).
-pub fn reinstated_event(
-    store: Store,
-    app_id: &str,
-    transaction_key: &str,
-    row: &RedemptionRow,
-    reason: &str,
-    now_ms: i64,
-) -> Result<NewDelivery, EventError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    event(
-        &id,
-        PURCHASE_REINSTATED,
-        app_id,
-        now_ms,
-        ReinstatedData {
-            store,
-            app: app_id,
-            transaction_id: transaction_key,
-            sub: &row.account_id,
-            product_id: &row.product_id,
-            first_verdict_id: &row.first_verdict_id,
-            reinstated_at: now_ms.div_euclid(1000),
-            reason,
-        },
-    )
-}
-
-/// The `purchase.revoked` delivery for `row` (a fresh random id).
-pub fn revoked_event(
-    store: Store,
-    app_id: &str,
-    transaction_key: &str,
-    row: &RedemptionRow,
-    reason: &str,
-    now_ms: i64,
-) -> Result<NewDelivery, EventError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    event(
-        &id,
-        PURCHASE_REVOKED,
-        app_id,
-        now_ms,
-        RevokedData {
-            store,
-            app: app_id,
-            transaction_id: transaction_key,
-            sub: &row.account_id,
-            product_id: &row.product_id,
-            first_verdict_id: &row.first_verdict_id,
-            revoked_at: now_ms.div_euclid(1000),
-            reason,
-        },
-    )
 }

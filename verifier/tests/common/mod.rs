@@ -21,8 +21,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub mod instance;
-pub mod ledger_suite;
-pub mod notification_suite;
 pub mod pg;
 pub mod sdk;
 

@@ -141,7 +141,7 @@ mod tests {
             classify_reinstatement(None, true),
             ReinstateOutcome::Nothing
         );
-        let refusal = row(super::super::UNREDEEMED_ACCOUNT, Some(5));
+        let refusal = row(crate::UNREDEEMED_ACCOUNT, Some(5));
         assert_eq!(
             classify_reinstatement(Some(&refusal), true),
             ReinstateOutcome::RemoveRefusal

@@ -4,17 +4,14 @@
 
 use std::sync::Arc;
 
-use payseal_protocol::Store;
-use payseal_verifier::ledger::{
-    Ledger, RedeemOutcome, RedemptionRequest, RedemptionRow, RevocationRequest, RevokeNotice,
-};
-use payseal_verifier::notifications::log::{
+use payseal_ledger::notifications::{
     Effect, NewNotification, NotificationResult, Recorded, Target, TargetApp,
 };
-use payseal_verifier::webhook::outbox::{DeliveryState, NewDelivery, OutboxFilter};
-use payseal_verifier::webhook::EventError;
+use payseal_ledger::outbox::{DeliveryState, OutboxFilter};
+use payseal_ledger::{Ledger, RedeemOutcome, RedemptionRequest, RevocationRequest};
+use payseal_protocol::Store;
 
-use super::ledger_suite::{delivery, redemption};
+use super::cases::redemption;
 
 const APP: &str = "dev.payseal.demo";
 
@@ -31,30 +28,6 @@ async fn redeem(ledger: &Arc<dyn Ledger>, account: &str, key: &str, now_ms: i64)
         .unwrap()
 }
 
-/// The outbox row of a test change: its id names the change, key and time; its body the
-/// owner the ledger read.
-fn notice_of(
-    kind: &str,
-    r: &RevocationRequest,
-    row: &RedemptionRow,
-) -> Result<NewDelivery, EventError> {
-    let mut d = delivery(
-        &format!("{kind}-{}-{}", r.transaction_key, r.now_ms),
-        r.now_ms,
-    );
-    d.event_type = format!("purchase.{kind}");
-    d.body = format!(r#"{{"sub":"{}","reason":"{}"}}"#, row.account_id, r.reason);
-    Ok(d)
-}
-
-fn revoked(r: &RevocationRequest, row: &RedemptionRow) -> Result<NewDelivery, EventError> {
-    notice_of("revoked", r, row)
-}
-
-fn reinstated(r: &RevocationRequest, row: &RedemptionRow) -> Result<NewDelivery, EventError> {
-    notice_of("reinstated", r, row)
-}
-
 fn notification(id: &str, kind: &str, key: &str, now_ms: i64) -> NewNotification {
     NewNotification {
         store: Store::AppStore,
@@ -69,7 +42,7 @@ fn notification(id: &str, kind: &str, key: &str, now_ms: i64) -> NewNotification
     }
 }
 
-fn target(keys: &[&str], notice: RevokeNotice) -> Target {
+fn target(keys: &[&str]) -> Target {
     Target {
         apps: vec![TargetApp {
             app_id: APP.into(),
@@ -78,29 +51,45 @@ fn target(keys: &[&str], notice: RevokeNotice) -> Target {
         transaction_keys: keys.iter().map(|k| k.to_string()).collect(),
         product_id: "coins_100".into(),
         reason: "app_store: by notification".into(),
-        notice,
     }
 }
 
 fn refund(keys: &[&str]) -> Effect {
-    Effect::Revoke(target(keys, revoked as RevokeNotice))
+    Effect::Revoke(target(keys))
 }
 
 fn reversal(keys: &[&str]) -> Effect {
-    Effect::Reinstate(target(keys, reinstated as RevokeNotice))
+    Effect::Reinstate(target(keys))
 }
 
 async fn record(ledger: &Arc<dyn Ledger>, n: NewNotification, effect: Effect) -> Recorded {
     ledger.record_notification(n, effect).await.unwrap()
 }
 
+/// The pending webhook rows, each as `KIND-TRANSACTION-CREATED_MS` read from its real body
+/// (`purchase.revoked` → `revoked-N.1-2000`), sorted; each body's `sub` is checked to be the
+/// owner the ledger read.
 async fn pending(ledger: &Arc<dyn Ledger>) -> Vec<String> {
-    let mut ids: Vec<String> = ledger
+    let rows = ledger
         .list_deliveries(OutboxFilter::State(DeliveryState::Pending), 100)
         .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.id)
+        .unwrap();
+    let mut ids: Vec<String> = rows
+        .iter()
+        .map(|d| {
+            let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+            assert_eq!(body["id"], d.id.as_str(), "{body}");
+            assert_eq!(body["type"], d.event_type.as_str(), "{body}");
+            let data = &body["data"];
+            let key = data["transaction_id"].as_str().unwrap();
+            let owner = data["sub"].as_str().unwrap();
+            assert!(
+                !owner.is_empty(),
+                "a refusal row has no one to tell: {body}"
+            );
+            let kind = d.event_type.strip_prefix("purchase.").unwrap();
+            format!("{kind}-{key}-{}", d.created_ms)
+        })
         .collect();
     ids.sort();
     ids
@@ -342,7 +331,7 @@ pub async fn a_reversed_refund_reinstates_only_what_the_store_revoked(ledger: Ar
                 reason: "fraud".into(),
                 now_ms: 2_000,
             },
-            None,
+            false,
         )
         .await
         .unwrap();
@@ -478,7 +467,7 @@ macro_rules! notification_suite {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn a_notification_is_recorded_once_with_its_effect() {
             let t = $make().await;
-            $crate::common::notification_suite::a_notification_is_recorded_once_with_its_effect(
+            $crate::suite::notifications::a_notification_is_recorded_once_with_its_effect(
                 t.ledger,
             )
             .await;
@@ -487,19 +476,19 @@ macro_rules! notification_suite {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn a_refund_before_redemption_refuses_the_first_presentation() {
             let t = $make().await;
-            $crate::common::notification_suite::a_refund_before_redemption_refuses_the_first_presentation(t.ledger).await;
+            $crate::suite::notifications::a_refund_before_redemption_refuses_the_first_presentation(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn a_reversed_refund_reinstates_only_what_the_store_revoked() {
             let t = $make().await;
-            $crate::common::notification_suite::a_reversed_refund_reinstates_only_what_the_store_revoked(t.ledger).await;
+            $crate::suite::notifications::a_reversed_refund_reinstates_only_what_the_store_revoked(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_deliveries_and_a_racing_first_redemption() {
             let t = $make().await;
-            $crate::common::notification_suite::concurrent_deliveries_and_a_racing_first_redemption(t.ledger).await;
+            $crate::suite::notifications::concurrent_deliveries_and_a_racing_first_redemption(t.ledger).await;
         }
     };
 }

@@ -5,27 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use payseal_protocol::envelope;
-use payseal_protocol::verdict::VerdictVerifier;
-use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store};
-use payseal_sandbox::{Order, PurchaseState};
-use payseal_verifier::ledger::{
-    Ledger, RedeemOutcome, RedemptionRequest, RedemptionRow, RevocationRequest, RevokeNotice,
-    RevokeOutcome,
-};
-use payseal_verifier::webhook::outbox::{AttemptResult, DeliveryState, NewDelivery, OutboxFilter};
-use payseal_verifier::webhook::EventError;
-use payseal_verifier::Verifier;
+use payseal_ledger::outbox::{AttemptResult, DeliveryState, NewDelivery, OutboxFilter};
+use payseal_ledger::{Ledger, RedeemOutcome, RedemptionRequest, RevocationRequest, RevokeOutcome};
+use payseal_protocol::Store;
 
-use super::{open_verdict, request, StateDir, APP};
-
-/// A ledger under test and whatever keeps its storage alive.
-pub struct TestLedger {
-    /// The ledger.
-    pub ledger: Arc<dyn Ledger>,
-    /// Dropped after the test (a temp folder, ...).
-    pub _keep: Box<dyn std::any::Any + Send>,
-}
+use super::revoked_events;
 
 /// A redemption request.
 pub fn redemption(account: &str, key: &str, now_ms: i64) -> RedemptionRequest {
@@ -208,101 +192,6 @@ pub async fn race_many_receipts(ledger: Arc<dyn Ledger>) {
         );
     }
     assert_eq!(ledger.count_redemptions().await.unwrap(), keys.len() as u64);
-}
-
-/// Through the service: refused receipts (forged, wrong app, unknown app, pending) record
-/// nothing; the genuine one is then `first` for its account, and `already_redeemed` for others.
-pub async fn rejected_receipts_record_nothing(ledger: Arc<dyn Ledger>) {
-    let state = StateDir::new();
-    let settings = state.settings();
-    let key_config = settings.hpke_keys[0].config();
-    let verdicts = VerdictVerifier::new(
-        settings
-            .verdict_keys
-            .iter()
-            .map(|k| k.public_key())
-            .collect(),
-    );
-    let service = Verifier::new(Arc::new(settings), Arc::clone(&ledger));
-    let ask = |app: &str, account: &str, receipt: &Receipt| {
-        let req = request(app, account, receipt);
-        let (body, ctx) =
-            envelope::seal_request(&key_config, &serde_json::to_vec(&req).unwrap()).unwrap();
-        let service = service.clone();
-        let verdicts = &verdicts;
-        async move {
-            let decision = service.verify(&body).await.unwrap();
-            open_verdict(verdicts, ctx, &decision.sealed)
-        }
-    };
-
-    let transaction = format!("GPA.{}", uuid::Uuid::new_v4());
-    let mut order = Order::new(Store::GooglePlay, APP, "coins_100");
-    order.transaction_id = Some(transaction.clone());
-    let genuine = state.store.issue(&order).unwrap();
-    let Receipt::GooglePlay {
-        purchase_data,
-        signature,
-    } = &genuine
-    else {
-        panic!("not a Play receipt")
-    };
-
-    // A real signature over altered JSON (same orderId, another product).
-    let forged = Receipt::GooglePlay {
-        purchase_data: purchase_data.replace("coins_100", "coins_999"),
-        signature: signature.clone(),
-    };
-    let v = ask(APP, "mallory", &forged).await;
-    assert_eq!(
-        (v.outcome, v.reason),
-        (Outcome::NotPaid, Some(Reason::BadSignature))
-    );
-    // The genuine receipt for an app that is not configured.
-    let v = ask("com.not.configured", "mallory", &genuine).await;
-    assert_eq!(
-        (v.outcome, v.reason),
-        (Outcome::NotPaid, Some(Reason::UnknownApp))
-    );
-    // A pending purchase with the same orderId.
-    let mut pending = order.clone();
-    pending.state = PurchaseState::Pending;
-    let v = ask(APP, "mallory", &state.store.issue(&pending).unwrap()).await;
-    assert_eq!(v.outcome, Outcome::NotPaid);
-    assert_eq!(v.reason, Some(Reason::NotPurchased));
-
-    assert_eq!(ledger.count_redemptions().await.unwrap(), 0);
-    assert_eq!(
-        ledger
-            .find(Store::GooglePlay, APP, &transaction)
-            .await
-            .unwrap(),
-        None
-    );
-
-    let v = ask(APP, "alice", &genuine).await;
-    assert_eq!(
-        (v.outcome, v.redemption),
-        (Outcome::Paid, Some(Redemption::First))
-    );
-    let v = ask(APP, "alice", &genuine).await;
-    assert_eq!(
-        (v.outcome, v.redemption),
-        (Outcome::Paid, Some(Redemption::Repeat))
-    );
-    let v = ask(APP, "mallory", &genuine).await;
-    assert_eq!(
-        (v.outcome, v.reason),
-        (Outcome::NotPaid, Some(Reason::AlreadyRedeemed))
-    );
-    assert_eq!(ledger.count_redemptions().await.unwrap(), 1);
-    let row = ledger
-        .find(Store::GooglePlay, APP, &transaction)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(row.account_id, "alice");
-    assert_eq!(row.receipt_sha256, genuine.sha256_hex());
 }
 
 /// A working ledger is ready, before and after use.
@@ -552,15 +441,6 @@ pub async fn outbox_claims_leases_and_results(ledger: Arc<dyn Ledger>) {
     );
 }
 
-/// The outbox row a test revocation enqueues: its id names the revocation time and the owner
-/// the ledger read, so a test sees which call made it and from which row.
-fn revoked_notice(r: &RevocationRequest, row: &RedemptionRow) -> Result<NewDelivery, EventError> {
-    let mut d = delivery(&format!("rev-{}", r.now_ms), r.now_ms);
-    d.event_type = "purchase.revoked".into();
-    d.body = format!(r#"{{"sub":"{}","reason":"{}"}}"#, row.account_id, r.reason);
-    Ok(d)
-}
-
 fn revocation(key: &str, now: i64) -> RevocationRequest {
     RevocationRequest {
         store: Store::GooglePlay,
@@ -574,7 +454,7 @@ fn revocation(key: &str, now: i64) -> RevocationRequest {
 /// Revocation: recorded once with its outbox row; afterwards the transaction is `Revoked` for
 /// everyone (the owner included) and a second revocation changes nothing.
 pub async fn revocation_is_recorded_once_and_final(ledger: Arc<dyn Ledger>) {
-    let notice = Some(revoked_notice as RevokeNotice);
+    let notice = true;
     assert_eq!(
         ledger
             .revoke(revocation("REV.404", 1), notice)
@@ -612,11 +492,15 @@ pub async fn revocation_is_recorded_once_and_final(ledger: Arc<dyn Ledger>) {
         .unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].event_type, "purchase.revoked");
-    assert_eq!(pending[0].id, "rev-5000");
+    assert_eq!(pending[0].created_ms, 5_000);
+    let events = revoked_events(&pending);
     assert_eq!(
-        pending[0].body, r#"{"sub":"alice","reason":"refunded"}"#,
-        "the notice is made from the row being revoked"
+        events[0]["data"]["sub"], "alice",
+        "the notice is made from the row being revoked: {events:?}"
     );
+    assert_eq!(events[0]["data"]["reason"], "refunded");
+    assert_eq!(events[0]["data"]["transaction_id"], "REV.1");
+    assert_eq!(events[0]["data"]["revoked_at"], 5);
 
     for account in ["alice", "bob"] {
         assert_eq!(
@@ -658,7 +542,7 @@ pub async fn revocation_is_recorded_once_and_final(ledger: Arc<dyn Ledger>) {
     // Without a notice the revocation is recorded and nothing is enqueued.
     assert_eq!(
         ledger
-            .revoke(revocation("REV.2", 9_000), None)
+            .revoke(revocation("REV.2", 9_000), false)
             .await
             .unwrap(),
         RevokeOutcome::Revoked
@@ -684,10 +568,7 @@ pub async fn concurrent_revocations_revoke_once(ledger: Arc<dyn Ledger>) {
         tasks.push(tokio::spawn(async move {
             if i % 2 == 0 {
                 let outcome = ledger
-                    .revoke(
-                        revocation("REV.RACE", 2_000 + i),
-                        Some(revoked_notice as RevokeNotice),
-                    )
+                    .revoke(revocation("REV.RACE", 2_000 + i), true)
                     .await
                     .unwrap();
                 (true, format!("{outcome:?}"))
@@ -721,8 +602,8 @@ pub async fn concurrent_revocations_revoke_once(ledger: Arc<dyn Ledger>) {
         .unwrap()
         .unwrap();
     assert_eq!(
-        row.revoked_at_ms.map(|t| format!("rev-{t}")),
-        Some(pending[0].id.clone()),
+        row.revoked_at_ms,
+        Some(pending[0].created_ms),
         "the notice belongs to the revocation that is recorded"
     );
     assert_eq!(
@@ -831,7 +712,7 @@ pub async fn subscription_chain_keeps_owner_and_newest_expiry(ledger: Arc<dyn Le
     let mut revoke = revocation("CHAIN.2", 7_000);
     revoke.store = Store::AppStore;
     assert_eq!(
-        ledger.revoke(revoke, None).await.unwrap(),
+        ledger.revoke(revoke, false).await.unwrap(),
         RevokeOutcome::Revoked
     );
     assert_eq!(
@@ -850,65 +731,55 @@ macro_rules! ledger_suite {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn first_repeat_other_account() {
             let t = $make().await;
-            $crate::common::ledger_suite::first_repeat_other_account(t.ledger).await;
+            $crate::suite::cases::first_repeat_other_account(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn race_one_receipt_many_tasks_several_accounts_one_first() {
             let t = $make().await;
-            $crate::common::ledger_suite::race_one_receipt(t.ledger).await;
+            $crate::suite::cases::race_one_receipt(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn race_many_receipts_at_once_one_first_each() {
             let t = $make().await;
-            $crate::common::ledger_suite::race_many_receipts(t.ledger).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        async fn rejected_receipts_record_nothing_through_the_service() {
-            let t = $make().await;
-            $crate::common::ledger_suite::rejected_receipts_record_nothing(t.ledger).await;
+            $crate::suite::cases::race_many_receipts(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn outbox_row_commits_with_the_first_redemption() {
             let t = $make().await;
-            $crate::common::ledger_suite::outbox_row_commits_with_the_first_redemption(t.ledger)
-                .await;
+            $crate::suite::cases::outbox_row_commits_with_the_first_redemption(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn outbox_claims_leases_and_results() {
             let t = $make().await;
-            $crate::common::ledger_suite::outbox_claims_leases_and_results(t.ledger).await;
+            $crate::suite::cases::outbox_claims_leases_and_results(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn revocation_is_recorded_once_and_final() {
             let t = $make().await;
-            $crate::common::ledger_suite::revocation_is_recorded_once_and_final(t.ledger).await;
+            $crate::suite::cases::revocation_is_recorded_once_and_final(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_revocations_revoke_once() {
             let t = $make().await;
-            $crate::common::ledger_suite::concurrent_revocations_revoke_once(t.ledger).await;
+            $crate::suite::cases::concurrent_revocations_revoke_once(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn subscription_chain_keeps_owner_and_newest_expiry() {
             let t = $make().await;
-            $crate::common::ledger_suite::subscription_chain_keeps_owner_and_newest_expiry(
-                t.ledger,
-            )
-            .await;
+            $crate::suite::cases::subscription_chain_keeps_owner_and_newest_expiry(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn ready_before_and_after_use() {
             let t = $make().await;
-            $crate::common::ledger_suite::readiness(t.ledger).await;
+            $crate::suite::cases::readiness(t.ledger).await;
         }
     };
 }

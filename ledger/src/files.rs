@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 use super::LedgerError;
 
 /// Permission bits the ledger folder gets when this creates it.
-pub(crate) const DIR_MODE: u32 = 0o700;
+pub const DIR_MODE: u32 = 0o700;
 /// Permission bits the ledger database gets when this creates it.
-pub(crate) const FILE_MODE: u32 = 0o600;
+pub const FILE_MODE: u32 = 0o600;
 /// Bits that must be clear on an existing ledger file: any access for group or others.
-pub(crate) const FORBIDDEN_BITS: u32 = 0o077;
+pub const FORBIDDEN_BITS: u32 = 0o077;
 
 /// Create `dir` and any missing parent with mode `0700` (existing folders are left as they are).
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -27,7 +27,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// The database file and the two files SQLite keeps beside it in WAL mode.
-pub(crate) fn database_files(db: &Path) -> [PathBuf; 3] {
+pub fn database_files(db: &Path) -> [PathBuf; 3] {
     let with = |suffix: &str| {
         let mut name = db.as_os_str().to_os_string();
         name.push(suffix);
@@ -39,7 +39,7 @@ pub(crate) fn database_files(db: &Path) -> [PathBuf; 3] {
 /// Make `db` ready for SQLite to open: its folder created `0700` if missing, the file created
 /// empty with mode `0600` if missing, and every existing one of the three database files
 /// checked for group or other access ([`LedgerError::Permissions`]).
-pub(crate) fn prepare(db: &Path) -> Result<(), LedgerError> {
+pub fn prepare(db: &Path) -> Result<(), LedgerError> {
     if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
         create_private_dir(parent)?;
     }

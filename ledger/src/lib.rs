@@ -1,35 +1,100 @@
-//! The redemption ledger: who redeemed which store transaction first.
+//! `payseal-ledger`: PaySeal's redemption ledger, the webhook outbox and the record of store
+//! notifications, stored together on SQLite or PostgreSQL so that a change, its webhook row and
+//! the notification that caused it commit in one transaction.
 //!
-//! One row per (store, app, transaction key). A subscription's key is its renewal chain's id
-//! (App Store `originalTransactionId`, ...: see `rules`), so the first account owns the whole
-//! chain, a renewal by the owner is a [`RedeemOutcome::Repeat`] that moves the row's
-//! `expires_at_ms` to the newest period end ([`chain_expiry`]), and a renewal presented by
-//! another account is [`RedeemOutcome::OtherAccount`]. The first account to present a valid receipt
-//! owns it; the same account again is a [`RedeemOutcome::Repeat`]; any other account gets
-//! [`RedeemOutcome::OtherAccount`]; a revoked row is [`RedeemOutcome::Revoked`] for everyone.
-//! That rule is decided in one place, [`classify`] (and [`classify_revocation`] for revoking),
-//! pure functions every backend calls on the row it read inside its transaction; the backends
-//! only make the insert-or-read atomic and durable.
+//! **What it is.** One row per (store, app, transaction key): the first account to present a
+//! valid receipt owns it ([`RedeemOutcome::First`]), the same account again is a
+//! [`RedeemOutcome::Repeat`], anyone else [`RedeemOutcome::OtherAccount`], and a revoked row is
+//! [`RedeemOutcome::Revoked`] for everyone. A subscription's key is its renewal chain's id, so the
+//! first account owns the whole chain and a renewal moves the row's `expires_at_ms` forward
+//! ([`chain_expiry`]). The rules are pure functions in `decision.rs` ([`classify`],
+//! [`classify_revocation`], [`classify_reinstatement`]). Beside the redemptions: the webhook
+//! [`outbox`] (rows enqueued in the same transaction as the change that caused them, then
+//! claimed, leased and finished by a worker), the [`notifications`] log (one row per store
+//! notification, recorded in the same transaction as its effect) and the Google Play
+//! voided-purchases cursors ([`VoidedCursors`]).
 //!
-//! A backend implements three traits: [`Redemptions`] (here), the webhook [`Outbox`] (owned by
-//! [`crate::webhook`]) and the [`NotificationLog`] of store notifications (owned by
-//! [`crate::notifications`]), stored in the same database so that a redemption, its delivery
-//! and the notification that changed it commit together; [`Ledger`] is all three. Backends
-//! are chosen by URL:
+//! **How it is built: each operation once, over a row-level transaction.** Every operation
+//! (redeem, redeem-and-notify, revoke, record a store notification with its effect and webhook
+//! rows, outbox enqueue/claim/finish/list/retry, cursors, listings) is written once in
+//! `ops.rs`, as an [`Operation`] over the small row-level [`Tx`] trait (read a redemption row,
+//! insert it if absent, mark it revoked, insert an outbox row, insert a notification row if
+//! new, ...). A backend ([`Database`]) holds only SQL and connections: it implements [`Tx`] with
+//! its statements and runs an operation in the transaction the operation asks for
+//! ([`Access`]). The public traits ([`Redemptions`], [`Outbox`], [`NotificationLog`],
+//! [`VoidedCursors`], together [`Ledger`]) are implemented once, for every [`Database`].
 //!
+//! *Why this design (sync SQLite, async PostgreSQL).* [`Tx`] methods return futures (`impl
+//! Future + Send`, no boxing): PostgreSQL's are real round trips; SQLite's run their statement
+//! at the call and return a ready future, and the SQLite backend drives the whole operation by
+//! polling it once on its writer thread (or reader connection) with a no-op waker
+//! (`sqlite::run_now`): an operation that would wait there is a bug and reported as
+//! [`LedgerError::Worker`], never a block. So the operation's logic is one `async fn`, the
+//! SQLite side stays synchronous inside its blocking section (one writer thread, group commit),
+//! and the hot redeem path allocates nothing more than before (the operation is a plain struct;
+//! the only box is the one future each public call already returned). A "plan" design (pure
+//! read → decide → write plans executed by each backend) was set aside: revocations and store
+//! notifications read, decide, then read again (the next candidate key, the notification
+//! history), so the plans would have grown an interpreter in each backend, which is the
+//! duplication this crate removes.
+//!
+//! *Guarantees kept.* Insert-or-read is atomic (SQLite: the writer's `BEGIN IMMEDIATE`;
+//! PostgreSQL: the primary key and `INSERT … ON CONFLICT DO NOTHING`, no process-local lock, so
+//! one first redemption across instances); an operation resolves only after its commit
+//! (durable before the verdict leaves); a PostgreSQL redemption runs in autocommit
+//! ([`Access::Redeem`]) with the same statements as before: 1 round trip for a first
+//! redemption (with its outbox row, one statement), 2 for another account or a revoked row, 3
+//! for a repeat.
+//!
+//! **Backends**, chosen by URL:
 //! - `sqlite:PATH` ([`SqliteLedger`]): one embedded file, the default; one verifier process. The
 //!   folder is created `0700`, the database and its `-wal`/`-shm` files `0600`, and a file that
 //!   other local users can open stops the start ([`LedgerError::Permissions`]).
 //! - `postgres://USER@HOST:PORT/DB` ([`PostgresLedger`]): one PostgreSQL database shared by any
-//!   number of verifier instances behind a load balancer. The database enforces the
-//!   first-redemption rule (a primary key and `INSERT … ON CONFLICT DO NOTHING`), so no
-//!   process-local lock is involved.
+//!   number of verifier instances behind a load balancer.
 //!
-//! [`connect`] opens either (and applies PostgreSQL migrations); [`open`] opens the backends
-//! that need no network I/O at start (SQLite) from synchronous code.
+//! [`connect`] opens either; [`open`] opens the backends that need no network I/O at start
+//! (SQLite) from synchronous code. Both apply their numbered, embedded, checksummed migrations
+//! (`migrations/{sqlite,postgres}/NNNN_*.sql`, [`migrate`]) with one runner; existing databases
+//! upgrade in place with their rows.
 //!
 //! Ledger URLs may carry a password (`postgres://user:secret@host/db`): print them only through
 //! [`redact_url`], which every error and log line here does.
+//!
+//! **What it is not.** No HTTP, no store rules, no webhook delivery, no signing: the verifier
+//! decides *whether* a receipt is paid and which webhook rows a change makes; this crate only
+//! records, atomically and durably, what follows from that.
+//!
+//! # Example
+//!
+//! ```
+//! use payseal_ledger::{open, RedeemOutcome, RedemptionRequest};
+//! use payseal_protocol::Store;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let ledger = open(&format!("sqlite:{}", dir.path().join("ledger.db").display()))?;
+//! let request = |account: &str| RedemptionRequest {
+//!     store: Store::GooglePlay,
+//!     app_id: "com.example".into(),
+//!     transaction_key: "GPA.1234".into(),
+//!     account_id: account.into(),
+//!     product_id: "gems".into(),
+//!     receipt_sha256: "ab".repeat(32),
+//!     verdict_id: format!("jti-{account}"),
+//!     now_ms: 1_700_000_000_000,
+//!     expires_at_ms: None,
+//! };
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! rt.block_on(async {
+//!     assert_eq!(ledger.redeem(request("alice")).await?, RedeemOutcome::First);
+//!     assert_eq!(ledger.redeem(request("alice")).await?, RedeemOutcome::Repeat);
+//!     assert_eq!(ledger.redeem(request("bob")).await?, RedeemOutcome::OtherAccount);
+//!     Ok::<_, payseal_ledger::LedgerError>(())
+//! })?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,17 +103,25 @@ use std::time::Duration;
 
 use payseal_protocol::Store;
 
+mod columns;
 mod decision;
-pub(crate) mod files;
-pub(crate) mod postgres;
-pub(crate) mod sqlite;
+pub mod files;
+pub mod migrate;
+pub mod notice;
+pub mod notifications;
+mod ops;
+pub mod outbox;
+pub mod postgres;
+pub mod sqlite;
+pub mod tx;
 
-use crate::notifications::log::NotificationLog;
-use crate::webhook::outbox::{NewDelivery, Outbox};
-use crate::webhook::EventError;
 pub use decision::{chain_expiry, classify, classify_reinstatement, classify_revocation};
-pub use postgres::{Migration, PostgresLedger, SchemaStatus, MIGRATIONS};
+pub use migrate::{Migration, SchemaStatus};
+pub use notifications::NotificationLog;
+pub use outbox::{NewDelivery, Outbox};
+pub use postgres::{PostgresLedger, MIGRATIONS};
 pub use sqlite::SqliteLedger;
+pub use tx::{Access, Database, Key, Operation, Tx};
 
 /// The `account_id` of a *refusal row*: a revoked row recorded for a transaction the store
 /// refunded before anyone redeemed it (a store notification), so that its first presentation
@@ -215,15 +288,15 @@ pub enum LedgerError {
         /// Its permission bits.
         mode: u32,
     },
-    /// The outbox row of a revocation could not be made.
-    #[error("ledger: {0}")]
-    Event(#[from] EventError),
+    /// The webhook row of a change could not be made (its body does not serialize: a bug,
+    /// not an input problem).
+    #[error("ledger: webhook event does not serialize: {0}")]
+    Notice(String),
+    /// A redemption row seen by a conflicting insert was gone when read (a refusal row removed
+    /// by a reversed refund meanwhile); PostgreSQL tries the redemption again.
+    #[error("redemption row vanished between insert and read")]
+    RowVanished,
 }
-
-/// Makes the outbox row of a revocation from the request and the row being revoked. The backend
-/// calls it inside its transaction, and only when that transaction revokes the row (so an
-/// already revoked or unknown transaction never enqueues anything).
-pub type RevokeNotice = fn(&RevocationRequest, &RedemptionRow) -> Result<NewDelivery, EventError>;
 
 /// The redemption side of a ledger backend: who owns which store transaction, and revocations.
 pub trait Redemptions: Send + Sync + std::fmt::Debug {
@@ -255,17 +328,17 @@ pub trait Redemptions: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>>;
 
     /// Read the row under a lock, decide with [`classify_revocation`], and when that says
-    /// [`RevokeOutcome::Revoked`], mark it revoked and enqueue the outbox row `notice` makes,
-    /// all in one transaction.
+    /// [`RevokeOutcome::Revoked`], mark it revoked and (when `notify`: the app has a webhook)
+    /// enqueue its `purchase.revoked` outbox row ([`notice::revoked`]), all in one transaction.
     fn revoke(
         &self,
         request: RevocationRequest,
-        notice: Option<RevokeNotice>,
+        notify: bool,
     ) -> BoxFuture<'_, Result<RevokeOutcome, LedgerError>>;
 }
 
 /// The Google Play Voided Purchases poller's persisted cursor, one per package name
-/// ([`crate::notifications::voided`]): the `startTime` (Unix milliseconds) of the next poll.
+/// (the verifier's voided-purchases poller): the `startTime` (Unix milliseconds) of the next poll.
 /// Stored in the ledger so it survives restarts and is shared by every instance on one
 /// PostgreSQL database.
 pub trait VoidedCursors: Send + Sync {

@@ -7,12 +7,13 @@
 //! notification is never recorded without its effect (nor the effect without the record).
 //!
 //! The effects, decided on the rows read inside that transaction by
-//! [`crate::ledger::classify_revocation`] and [`crate::ledger::classify_reinstatement`]:
+//! [`crate::classify_revocation`] and [`crate::classify_reinstatement`]:
 //! - [`Effect::Revoke`]: the first `(app, key)` of the [`Target`] with a redemption is revoked
-//!   (its `purchase.revoked` notice enqueued in the outbox, as `payseal-verifier revoke` does) →
+//!   (its `purchase.revoked` row enqueued in the outbox when the app has a webhook,
+//!   [`TargetApp::notify`], as `payseal-verifier revoke` does) →
 //!   [`NotificationResult::Revoked`], or [`NotificationResult::AlreadyRevoked`]. When no
 //!   redemption exists, a *refusal row* is recorded under the first key for every target app: a
-//!   revoked redemption row with no owner ([`crate::ledger::UNREDEEMED_ACCOUNT`]), so a later
+//!   revoked redemption row with no owner ([`crate::UNREDEEMED_ACCOUNT`]), so a later
 //!   first presentation of that refunded transaction is `not_paid / revoked`
 //!   ([`NotificationResult::RevokedBeforeRedemption`]). A redemption that commits first is
 //!   revoked instead (the primary key decides which comes first).
@@ -26,9 +27,7 @@
 
 use payseal_protocol::Store;
 
-use crate::ledger::{
-    BoxFuture, LedgerError, ReinstateOutcome, RevocationRequest, RevokeNotice, RevokeOutcome,
-};
+use crate::{BoxFuture, LedgerError, ReinstateOutcome, RevocationRequest, RevokeOutcome};
 
 /// What recording a notification came to (stored as text in the `result` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,7 +115,8 @@ pub struct NewNotification {
 pub struct TargetApp {
     /// The app id.
     pub app_id: String,
-    /// Whether the app has a webhook (then a change enqueues the [`Target::notice`] row).
+    /// Whether the app has a webhook (then a change to its row enqueues the change's webhook
+    /// row: [`crate::notice`]).
     pub notify: bool,
 }
 
@@ -132,10 +132,6 @@ pub struct Target {
     pub product_id: String,
     /// Why (stored with a revocation and sent in the webhook).
     pub reason: String,
-    /// Makes the webhook row of the change (`purchase.revoked` or `purchase.reinstated`) from
-    /// the request and the row as it was; called inside the transaction, only for an app with
-    /// a webhook and only when the change is made.
-    pub notice: RevokeNotice,
 }
 
 /// What a notification asks the ledger to change.
@@ -219,11 +215,6 @@ impl Target {
             now_ms: n.received_ms,
         }
     }
-
-    /// The webhook notice for a change to `app`'s row, when it has a webhook.
-    pub fn notice_for(&self, app: &TargetApp) -> Option<RevokeNotice> {
-        app.notify.then_some(self.notice)
-    }
 }
 
 /// What applying an effect came to, and which row it concerned.
@@ -276,6 +267,31 @@ impl Applied {
             app_id: self.app_id,
             transaction_key: self.transaction_key,
         }
+    }
+}
+
+/// A recorded notification's stored outcome, as read back (`result` as stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredNotification {
+    /// The stored result text.
+    pub result: String,
+    /// The app it concerned.
+    pub app_id: Option<String>,
+    /// The key it concerned.
+    pub transaction_key: Option<String>,
+}
+
+impl StoredNotification {
+    /// The answer to a duplicate: the stored outcome.
+    pub fn into_duplicate(self) -> Result<Recorded, LedgerError> {
+        Ok(Recorded {
+            duplicate: true,
+            result: NotificationResult::parse(&self.result).ok_or_else(|| {
+                LedgerError::Schema(format!("unknown notification result {:?}", self.result))
+            })?,
+            app_id: self.app_id,
+            transaction_key: self.transaction_key,
+        })
     }
 }
 

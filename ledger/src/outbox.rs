@@ -1,15 +1,15 @@
 //! The webhook outbox: its rows and the storage trait every ledger backend implements.
 //!
 //! A delivery is enqueued in the same transaction as the ledger change that caused it (see
-//! [`crate::ledger::Redemptions::redeem_and_notify`] and [`crate::ledger::Redemptions::revoke`]);
-//! afterwards only the delivery worker (`webhook/worker.rs`) and the operator commands touch it, through
+//! [`crate::Redemptions::redeem_and_notify`] and [`crate::Redemptions::revoke`]);
+//! afterwards only the verifier's delivery worker and the operator commands touch it, through
 //! [`Outbox`]. On PostgreSQL several instances share the rows: a claim is a lease, and results
 //! are fenced by the claim number, so a row is never worked on by two workers at once.
 
-use crate::ledger::{BoxFuture, LedgerError};
+use crate::{BoxFuture, LedgerError};
 
 /// A webhook delivery to enqueue in the outbox, in the same transaction as the ledger change
-/// that caused it (see [`crate::webhook`]).
+/// that caused it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDelivery {
     /// The event id (the idempotency id receivers deduplicate by; for `purchase.paid`, the
@@ -44,6 +44,12 @@ impl DeliveryState {
             DeliveryState::Delivered => "delivered",
             DeliveryState::Failed => "failed",
         }
+    }
+
+    /// The state stored as `text`, or [`LedgerError::Schema`] for text no build stores.
+    pub fn stored(text: &str) -> Result<Self, LedgerError> {
+        Self::parse(text)
+            .ok_or_else(|| LedgerError::Schema(format!("unknown outbox state {text:?}")))
     }
 
     /// The state stored as `text`.

@@ -1,0 +1,114 @@
+//! The column lists the backends select, and the one place each row type is read from them: the
+//! SQL of both backends names its columns with these macros (`concat!`, so statements stay
+//! `&'static str`) and builds its rows with the matching `*_row!` macro, given the driver's
+//! getter (`get` for rusqlite, `try_get` for tokio-postgres).
+
+/// The columns of a [`crate::RedemptionRow`], in the order [`redemption_row!`] reads them.
+macro_rules! redemption_columns {
+    () => {
+        "account_id, product_id, receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms, \
+         revoked_at_ms, revoke_reason, expires_at_ms"
+    };
+}
+
+/// A [`crate::RedemptionRow`] from a row of [`redemption_columns!`].
+macro_rules! redemption_row {
+    ($row:expr, $get:ident) => {
+        $crate::RedemptionRow {
+            account_id: $row.$get(0)?,
+            product_id: $row.$get(1)?,
+            receipt_sha256: $row.$get(2)?,
+            first_verdict_id: $row.$get(3)?,
+            first_seen_ms: $row.$get(4)?,
+            last_seen_ms: $row.$get(5)?,
+            revoked_at_ms: $row.$get(6)?,
+            revoke_reason: $row.$get(7)?,
+            expires_at_ms: $row.$get(8)?,
+        }
+    };
+}
+
+/// The columns of a [`crate::outbox::Delivery`], in the order [`delivery_row!`] reads them.
+macro_rules! outbox_columns {
+    () => {
+        "id, app_id, event_type, body, created_ms, age_from_ms, attempts, next_attempt_ms, state, \
+         last_error, finished_ms"
+    };
+}
+
+/// A [`crate::outbox::Delivery`] from a row of [`outbox_columns!`]; `$state` turns the stored
+/// state text into a `DeliveryState` (or the driver's error).
+macro_rules! delivery_row {
+    ($row:expr, $get:ident, $state:expr) => {
+        $crate::outbox::Delivery {
+            id: $row.$get(0)?,
+            app_id: $row.$get(1)?,
+            event_type: $row.$get(2)?,
+            body: $row.$get(3)?,
+            created_ms: $row.$get(4)?,
+            age_from_ms: $row.$get(5)?,
+            attempts: $row.$get(6)?,
+            next_attempt_ms: $row.$get(7)?,
+            state: $state($row.$get::<_, String>(8)?)?,
+            last_error: $row.$get(9)?,
+            finished_ms: $row.$get(10)?,
+        }
+    };
+}
+
+/// The columns of a [`crate::notifications::NotificationRow`] (also those a notification is
+/// inserted with), in the order [`notification_row!`] reads them.
+macro_rules! notification_columns {
+    () => {
+        "store, notification_id, notification_type, subtype, environment, app_id, \
+         transaction_key, signed_ms, received_ms, result"
+    };
+}
+
+/// A [`crate::notifications::NotificationRow`] from a row of [`notification_columns!`].
+macro_rules! notification_row {
+    ($row:expr, $get:ident) => {
+        $crate::notifications::NotificationRow {
+            store: $row.$get(0)?,
+            notification_id: $row.$get(1)?,
+            notification_type: $row.$get(2)?,
+            subtype: $row.$get(3)?,
+            environment: $row.$get(4)?,
+            app_id: $row.$get(5)?,
+            transaction_key: $row.$get(6)?,
+            signed_ms: $row.$get(7)?,
+            received_ms: $row.$get(8)?,
+            result: $row.$get(9)?,
+        }
+    };
+}
+
+/// The columns of a [`crate::notifications::RevocationRow`] (of a redemption row), in the
+/// order [`revocation_row!`] reads them.
+macro_rules! revocation_columns {
+    () => {
+        "store, app_id, transaction_key, account_id, product_id, revoked_at_ms, revoke_reason"
+    };
+}
+
+/// A [`crate::notifications::RevocationRow`] from a row of [`revocation_columns!`] (a refusal
+/// row's empty owner becomes `None`).
+macro_rules! revocation_row {
+    ($row:expr, $get:ident) => {{
+        let account: String = $row.$get(3)?;
+        $crate::notifications::RevocationRow {
+            store: $row.$get(0)?,
+            app_id: $row.$get(1)?,
+            transaction_key: $row.$get(2)?,
+            account_id: (account != $crate::UNREDEEMED_ACCOUNT).then_some(account),
+            product_id: $row.$get(4)?,
+            revoked_at_ms: $row.$get(5)?,
+            reason: $row.$get(6)?,
+        }
+    }};
+}
+
+pub(crate) use {
+    delivery_row, notification_columns, notification_row, outbox_columns, redemption_columns,
+    redemption_row, revocation_columns, revocation_row,
+};

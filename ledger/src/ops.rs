@@ -1,0 +1,483 @@
+//! Every ledger operation, written once over [`Tx`], and the public traits implemented once for
+//! every [`Database`] by running them.
+//!
+//! An operation reads rows, lets `decision.rs` decide on them, and writes what the decision
+//! says, all inside the one transaction its backend gives it. Nothing here knows SQL.
+
+use payseal_protocol::Store;
+
+use crate::notifications::{
+    store_revoked, Applied, Effect, NewNotification, NotificationLog, NotificationResult,
+    NotificationRow, Recorded, RevocationRow, Target, TargetApp,
+};
+use crate::outbox::{AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter};
+use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::{
+    chain_expiry, classify, classify_reinstatement, classify_revocation, notice, BoxFuture,
+    LedgerError, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, ReinstateOutcome,
+    RevocationRequest, RevokeOutcome, VoidedCursors,
+};
+
+impl RedemptionRequest {
+    /// The key of the row this request concerns.
+    pub fn key(&self) -> Key<'_> {
+        Key {
+            store: self.store,
+            app_id: &self.app_id,
+            transaction_key: &self.transaction_key,
+        }
+    }
+}
+
+impl RevocationRequest {
+    /// The key of the row this request concerns.
+    pub fn key(&self) -> Key<'_> {
+        Key {
+            store: self.store,
+            app_id: &self.app_id,
+            transaction_key: &self.transaction_key,
+        }
+    }
+}
+
+/// Redeem: insert the row if nobody has it (with the `purchase.paid` row, atomically), else
+/// read who has it and let [`classify`] decide; a repeat moves `last_seen_ms` and the chain's
+/// expiry forward.
+pub(crate) async fn redeem<T: Tx>(
+    tx: &mut T,
+    r: &RedemptionRequest,
+    delivery: Option<&NewDelivery>,
+) -> Result<RedeemOutcome, T::Error> {
+    if tx.insert_redemption(r, delivery).await? {
+        return Ok(RedeemOutcome::First);
+    }
+    // The key exists (on PostgreSQL: the inserting transaction has committed); its row decides.
+    // Only a refusal row is ever deleted (a reversed refund): then the redemption is retried.
+    let existing = tx
+        .redemption(r.key(), false)
+        .await?
+        .ok_or(LedgerError::RowVanished)?;
+    let outcome = classify(Some(&existing), &r.account_id);
+    if outcome == RedeemOutcome::Repeat {
+        let expires_at_ms = chain_expiry(existing.expires_at_ms, r.expires_at_ms);
+        tx.touch_redemption(r, expires_at_ms).await?;
+    }
+    Ok(outcome)
+}
+
+/// Revoke: read the row locked, let [`classify_revocation`] decide, mark it and (`notify`)
+/// enqueue its `purchase.revoked` row.
+async fn revoke<T: Tx>(
+    tx: &mut T,
+    r: &RevocationRequest,
+    notify: bool,
+) -> Result<RevokeOutcome, T::Error> {
+    let existing = tx.redemption(r.key(), true).await?;
+    let outcome = classify_revocation(existing.as_ref());
+    if let (RevokeOutcome::Revoked, Some(row)) = (outcome, &existing) {
+        if tx.mark_revoked(r.key(), r.now_ms, &r.reason).await? != 1 {
+            return Err(LedgerError::Schema(
+                "redemption row changed under its lock during a revocation".into(),
+            )
+            .into());
+        }
+        if notify {
+            tx.insert_delivery(&notice::revoked(r, row)?).await?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// The first `(app, key)` of `target` with a row, locked, in order.
+async fn find_target<'t, T: Tx>(
+    tx: &mut T,
+    store: Store,
+    target: &'t Target,
+) -> Result<Option<(&'t TargetApp, &'t str, RedemptionRow)>, T::Error> {
+    for (app, key) in target.candidates() {
+        let at = Key {
+            store,
+            app_id: &app.app_id,
+            transaction_key: key,
+        };
+        if let Some(row) = tx.redemption(at, true).await? {
+            return Ok(Some((app, key, row)));
+        }
+    }
+    Ok(None)
+}
+
+/// The effect of one notification, inside its transaction (see [`crate::notifications`]).
+async fn apply_effect<T: Tx>(
+    tx: &mut T,
+    n: &NewNotification,
+    effect: &Effect,
+) -> Result<Applied, T::Error> {
+    let work = match effect.work(n) {
+        Ok(work) => work,
+        Err(done) => return Ok(done),
+    };
+    let t = work.target;
+    let Some((first_app, first_key)) = t.first() else {
+        return Ok(Applied::recorded(n));
+    };
+    let found = find_target(tx, n.store, t).await?;
+    if work.revoke {
+        if let Some((app, key, _)) = found {
+            let outcome = revoke(tx, &t.request(n, app, key), app.notify).await?;
+            return Ok(Applied::revoked(outcome, app, key));
+        }
+        // Nobody redeemed it: refusal rows. A redemption committed meanwhile (racing this
+        // refund on PostgreSQL) wins the key, and is then revoked here.
+        let mut applied = Applied::at(
+            NotificationResult::RevokedBeforeRedemption,
+            first_app,
+            first_key,
+        );
+        for app in &t.apps {
+            let at = Key {
+                store: n.store,
+                app_id: &app.app_id,
+                transaction_key: first_key,
+            };
+            if !tx
+                .insert_refusal(at, &t.product_id, n.received_ms, &t.reason)
+                .await?
+            {
+                let request = t.request(n, app, first_key);
+                if revoke(tx, &request, app.notify).await? == RevokeOutcome::Revoked {
+                    applied = Applied::revoked(RevokeOutcome::Revoked, app, first_key);
+                }
+            }
+        }
+        return Ok(applied);
+    }
+    let Some((app, key, row)) = found else {
+        return Ok(Applied::at(
+            NotificationResult::NotReinstated,
+            first_app,
+            first_key,
+        ));
+    };
+    let told = tx.notification_results(n.store, key).await?;
+    let outcome =
+        classify_reinstatement(Some(&row), store_revoked(told.iter().map(String::as_str)));
+    match outcome {
+        ReinstateOutcome::Reinstate => {
+            let request = t.request(n, app, key);
+            tx.clear_revocation(request.key()).await?;
+            if app.notify {
+                tx.insert_delivery(&notice::reinstated(&request, &row)?)
+                    .await?;
+            }
+        }
+        ReinstateOutcome::RemoveRefusal => tx.delete_refusals(n.store, key).await?,
+        ReinstateOutcome::Nothing => {}
+    }
+    Ok(Applied::at(outcome.into(), app, key))
+}
+
+/// Record a notification unless seen (then answer the stored result), apply its effect, store
+/// what it came to.
+async fn record_notification<T: Tx>(
+    tx: &mut T,
+    n: &NewNotification,
+    effect: &Effect,
+) -> Result<Recorded, T::Error> {
+    // On PostgreSQL a second instance recording the same notification waits here for the
+    // first one's commit, then inserts nothing and reads what the first one stored.
+    if !tx.insert_notification(n).await? {
+        let stored = tx.stored_notification(n.store, &n.notification_id).await?;
+        return Ok(stored.into_duplicate()?);
+    }
+    let applied = apply_effect(tx, n, effect).await?;
+    tx.set_notification_result(n.store, &n.notification_id, &applied)
+        .await?;
+    Ok(applied.into_recorded())
+}
+
+/// How an attempt's result is written ([`Tx::finish_delivery`]).
+fn attempt_update(result: &AttemptResult) -> AttemptUpdate<'_> {
+    match result {
+        AttemptResult::Delivered { at_ms } => AttemptUpdate {
+            state: DeliveryState::Delivered,
+            next_attempt_ms: None,
+            finished_ms: Some(*at_ms),
+            last_error: None,
+        },
+        AttemptResult::Retry {
+            next_attempt_ms,
+            error,
+        } => AttemptUpdate {
+            state: DeliveryState::Pending,
+            next_attempt_ms: Some(*next_attempt_ms),
+            finished_ms: None,
+            last_error: Some(error),
+        },
+        AttemptResult::Failed { at_ms, error } => AttemptUpdate {
+            state: DeliveryState::Failed,
+            next_attempt_ms: None,
+            finished_ms: Some(*at_ms),
+            last_error: Some(error),
+        },
+    }
+}
+
+/// Defines an [`Operation`]: its struct (the inputs), output, access and body (`$tx`, `$op`).
+macro_rules! operation {
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty, $access:expr,
+     |$op:ident, $tx:ident| $body:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name { $(pub(crate) $field: $ty),* }
+
+        impl Operation for $name {
+            type Output = $out;
+            const ACCESS: Access = $access;
+            #[allow(clippy::manual_async_fn)]
+            fn run<T: Tx>(
+                &self,
+                $tx: &mut T,
+            ) -> impl std::future::Future<Output = Result<$out, T::Error>> + Send {
+                let $op = self;
+                async move { $body }
+            }
+        }
+    };
+}
+
+operation!(
+    /// [`Redemptions::redeem_and_notify`].
+    Redeem { request: RedemptionRequest, delivery: Option<NewDelivery> } -> RedeemOutcome,
+    Access::Redeem,
+    |op, tx| redeem(tx, &op.request, op.delivery.as_ref()).await
+);
+operation!(
+    /// [`Redemptions::revoke`].
+    Revoke { request: RevocationRequest, notify: bool } -> RevokeOutcome, Access::Write,
+    |op, tx| revoke(tx, &op.request, op.notify).await
+);
+operation!(
+    /// [`Redemptions::ready`].
+    Ping {} -> (), Access::Read, |_op, tx| tx.ping().await
+);
+operation!(
+    /// [`Redemptions::find`].
+    Find { store: Store, app_id: String, transaction_key: String } -> Option<RedemptionRow>,
+    Access::Read,
+    |op, tx| {
+        let key = Key { store: op.store, app_id: &op.app_id, transaction_key: &op.transaction_key };
+        tx.redemption(key, false).await
+    }
+);
+operation!(
+    /// [`Redemptions::count_redemptions`].
+    CountRedemptions {} -> u64, Access::Read, |_op, tx| tx.count_redemptions().await
+);
+operation!(
+    /// [`NotificationLog::record_notification`].
+    RecordNotification { notification: NewNotification, effect: Effect } -> Recorded,
+    Access::Write,
+    |op, tx| record_notification(tx, &op.notification, &op.effect).await
+);
+operation!(
+    /// [`NotificationLog::list_notifications`].
+    ListNotifications { store: Option<Store>, limit: u32 } -> Vec<NotificationRow>, Access::Read,
+    |op, tx| tx.notifications(op.store, op.limit).await
+);
+operation!(
+    /// [`NotificationLog::list_revocations`].
+    ListRevocations { limit: u32 } -> Vec<RevocationRow>, Access::Read,
+    |op, tx| tx.revocations(op.limit).await
+);
+operation!(
+    /// [`Outbox::claim_due`].
+    ClaimDue { now_ms: i64, lease_until_ms: i64, limit: u32 } -> Vec<Delivery>, Access::Write,
+    |op, tx| tx.claim_deliveries(op.now_ms, op.lease_until_ms, op.limit).await
+);
+operation!(
+    /// [`Outbox::finish_attempt`]: fenced by the claim number.
+    FinishAttempt { id: String, attempt: i64, result: AttemptResult } -> bool, Access::Write,
+    |op, tx| Ok(tx.finish_delivery(&op.id, op.attempt, attempt_update(&op.result)).await? == 1)
+);
+operation!(
+    /// [`Outbox::list_deliveries`].
+    ListDeliveries { filter: OutboxFilter, limit: u32 } -> Vec<Delivery>, Access::Read,
+    |op, tx| {
+        let state = match op.filter {
+            OutboxFilter::All => None,
+            OutboxFilter::State(state) => Some(state),
+        };
+        tx.deliveries(state, op.limit).await
+    }
+);
+operation!(
+    /// [`Outbox::retry_failed`].
+    RetryFailed { id: Option<String>, now_ms: i64 } -> u64, Access::Write,
+    |op, tx| tx.retry_deliveries(op.id.as_deref(), op.now_ms).await
+);
+operation!(
+    /// [`Outbox::count_pending`].
+    CountPending {} -> u64, Access::Read, |_op, tx| tx.count_pending().await
+);
+operation!(
+    /// [`VoidedCursors::voided_cursor`].
+    GetCursor { package_name: String } -> Option<i64>, Access::Read,
+    |op, tx| tx.voided_cursor(&op.package_name).await
+);
+operation!(
+    /// [`VoidedCursors::set_voided_cursor`].
+    SetCursor { package_name: String, start_time_ms: i64, now_ms: i64 } -> (), Access::Write,
+    |op, tx| tx.set_voided_cursor(&op.package_name, op.start_time_ms, op.now_ms).await
+);
+
+impl<B: Database> Redemptions for B {
+    fn redeem(
+        &self,
+        request: RedemptionRequest,
+    ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>> {
+        self.execute(Redeem {
+            request,
+            delivery: None,
+        })
+    }
+
+    fn redeem_and_notify(
+        &self,
+        request: RedemptionRequest,
+        delivery: Option<NewDelivery>,
+    ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>> {
+        self.execute(Redeem { request, delivery })
+    }
+
+    fn ready(&self) -> BoxFuture<'_, Result<(), LedgerError>> {
+        self.execute(Ping {})
+    }
+
+    fn find<'a>(
+        &'a self,
+        store: Store,
+        app_id: &'a str,
+        transaction_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>> {
+        self.execute(Find {
+            store,
+            app_id: app_id.to_string(),
+            transaction_key: transaction_key.to_string(),
+        })
+    }
+
+    fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>> {
+        self.execute(CountRedemptions {})
+    }
+
+    fn revoke(
+        &self,
+        request: RevocationRequest,
+        notify: bool,
+    ) -> BoxFuture<'_, Result<RevokeOutcome, LedgerError>> {
+        self.execute(Revoke { request, notify })
+    }
+}
+
+impl<B: Database> NotificationLog for B {
+    fn record_notification(
+        &self,
+        notification: NewNotification,
+        effect: Effect,
+    ) -> BoxFuture<'_, Result<Recorded, LedgerError>> {
+        self.execute(RecordNotification {
+            notification,
+            effect,
+        })
+    }
+
+    fn list_notifications(
+        &self,
+        store: Option<Store>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<NotificationRow>, LedgerError>> {
+        self.execute(ListNotifications { store, limit })
+    }
+
+    fn list_revocations(
+        &self,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RevocationRow>, LedgerError>> {
+        self.execute(ListRevocations { limit })
+    }
+}
+
+impl<B: Database> Outbox for B {
+    fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, LedgerError>> {
+        self.execute(ClaimDue {
+            now_ms,
+            lease_until_ms,
+            limit,
+        })
+    }
+
+    fn finish_attempt<'a>(
+        &'a self,
+        id: &'a str,
+        attempt: i64,
+        result: AttemptResult,
+    ) -> BoxFuture<'a, Result<bool, LedgerError>> {
+        self.execute(FinishAttempt {
+            id: id.to_string(),
+            attempt,
+            result,
+        })
+    }
+
+    fn list_deliveries(
+        &self,
+        filter: OutboxFilter,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Delivery>, LedgerError>> {
+        self.execute(ListDeliveries { filter, limit })
+    }
+
+    fn retry_failed<'a>(
+        &'a self,
+        id: Option<&'a str>,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<u64, LedgerError>> {
+        self.execute(RetryFailed {
+            id: id.map(str::to_string),
+            now_ms,
+        })
+    }
+
+    fn count_pending(&self) -> BoxFuture<'_, Result<u64, LedgerError>> {
+        self.execute(CountPending {})
+    }
+}
+
+impl<B: Database> VoidedCursors for B {
+    fn voided_cursor<'a>(
+        &'a self,
+        package_name: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, LedgerError>> {
+        self.execute(GetCursor {
+            package_name: package_name.to_string(),
+        })
+    }
+
+    fn set_voided_cursor<'a>(
+        &'a self,
+        package_name: &'a str,
+        start_time_ms: i64,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        self.execute(SetCursor {
+            package_name: package_name.to_string(),
+            start_time_ms,
+            now_ms,
+        })
+    }
+}

@@ -1,0 +1,1171 @@
+//! PostgreSQL ledger backend: one database shared by any number of verifier instances.
+//!
+//! **The database decides who is first.** `payseal_redemptions` has the primary key `(store,
+//! app_id, transaction_key)`; a redemption is one autocommit `INSERT … ON CONFLICT (…) DO NOTHING`:
+//! one inserted row means [`RedeemOutcome::First`] (committed, so durable under the server's
+//! `synchronous_commit`, before the verdict leaves). When the key exists, PostgreSQL has waited for
+//! the inserting transaction to finish; a primary-key `SELECT` reads the committed row and
+//! [`crate::classify`] decides (the same function SQLite calls): [`RedeemOutcome::Repeat`] then
+//! moves `last_seen_ms` forward with an `UPDATE … SET last_seen_ms = GREATEST(…)` guarded by owner
+//! and not revoked. A revocation reads its row `SELECT … FOR UPDATE` in one transaction and
+//! [`crate::classify_revocation`] decides whether to mark it and enqueue its notice. No process
+//! lock and no advisory lock takes part, so any number of instances (or pools) can race on one
+//! receipt: exactly one `INSERT` inserts.
+//!
+//! **Plain SQL.** `TEXT`/`BIGINT` columns, a composite primary key, `ON CONFLICT DO NOTHING`,
+//! `UPDATE … WHERE`, `GREATEST`, `SELECT … FOR UPDATE`: nothing PostgreSQL-only in the hot path, so
+//! the same statements run on Postgres-wire distributed databases (CockroachDB, YugabyteDB).
+//! Serialization failures (`40001`, which those report under contention) and deadlocks (`40P01`)
+//! are retried up to [`MAX_RETRIES`] times; every step is idempotent.
+//!
+//! **SQL and connections only**: the operations are `ops.rs`'s, run here through [`PgTx`] in
+//! the transaction each asks for ([`Access`]): [`Access::Redeem`] and [`Access::Read`] in
+//! autocommit on a pooled connection (no `BEGIN`/`COMMIT` round trips), [`Access::Write`] in
+//! `BEGIN … COMMIT`. Every operation is retried on `40001`/`40P01` and on a vanished row.
+//!
+//! **Migrations** are the embedded files of `ledger/migrations/postgres/` ([`MIGRATIONS`]),
+//! recorded in `payseal_schema_migrations` (version, name, SHA-256 of the file) by the runner
+//! both backends share ([`crate::migrate`]). They are applied at start (`[ledger] auto_migrate`, default on) or by `payseal-verifier migrate`, each
+//! in its own transaction that first inserts its version row, so two instances migrating at
+//! once cannot both apply one migration (the second waits on the key, fails, re-reads). A
+//! session advisory lock (`pg_try_advisory_lock`) is taken around the whole run when the
+//! database has one, only to keep concurrent starts quiet; correctness never depends on it. An
+//! applied migration whose file changed, or a database migrated by a newer verifier, stops the
+//! start with [`LedgerError::Schema`].
+//!
+//! **Connections** come from a `deadpool-postgres` pool (`[ledger] max_connections`, default 16 per
+//! instance). A connection found closed is dropped and a new one is made on demand, so after a
+//! PostgreSQL restart or outage the verifier recovers by itself; while the database is unreachable,
+//! [`Redemptions::redeem`] and [`Redemptions::ready`] fail fast (or after `query_timeout`), which
+//! the server turns into `503` + `Retry-After` and a not-ready `/readyz`.
+//!
+//! **TLS**: this build connects with `tokio_postgres::NoTls` (loopback, a private network, or a
+//! local TLS-terminating proxy); `sslmode=require` is refused rather than silently downgraded.
+//! To add TLS, depend on `tokio-postgres-rustls` (rustls is already in the tree), build a
+//! `MakeRustlsConnect` from a `rustls::ClientConfig` with the database's CA, and pass it where
+//! [`PostgresLedger::new`] and the migration connection pass `NoTls`.
+
+use std::error::Error as _;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use payseal_protocol::Store;
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::NoTls;
+
+use crate::columns::{
+    delivery_row, notification_columns, notification_row, outbox_columns, redemption_columns,
+    redemption_row, revocation_columns, revocation_row,
+};
+use crate::migrate::{self, AppliedRow, Migration, SchemaStatus, SchemaStore, MIGRATIONS_TABLE};
+use crate::notifications::{
+    Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
+};
+use crate::outbox::{Delivery, DeliveryState, NewDelivery};
+use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::{
+    redact_url, BoxFuture, LedgerError, LedgerOptions, RedemptionRequest, RedemptionRow,
+    UNREDEEMED_ACCOUNT,
+};
+
+/// Every PostgreSQL migration this build knows, in order ([`crate::migrate::POSTGRES`]).
+pub const MIGRATIONS: &[Migration] = migrate::POSTGRES;
+
+/// Key of the session advisory lock held while migrating (ASCII "PaySeal1").
+pub(crate) const MIGRATION_LOCK_KEY: i64 = 0x5061_7953_6561_6c31;
+
+/// How long a starting instance waits for another one's migration lock.
+pub(crate) const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// Attempts of one redemption on serialization failures and deadlocks.
+pub(crate) const MAX_RETRIES: usize = 3;
+
+const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS payseal_schema_migrations (
+    version       BIGINT PRIMARY KEY,
+    name          TEXT   NOT NULL,
+    checksum      TEXT   NOT NULL,
+    applied_at_ms BIGINT NOT NULL
+)";
+
+const INSERT_SQL: &str = "INSERT INTO payseal_redemptions
+    (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
+     first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+    ON CONFLICT (store, app_id, transaction_key) DO NOTHING";
+
+/// The first redemption and its outbox row in one statement (so in one transaction): the
+/// outbox row is inserted only when the redemption row was.
+const INSERT_NOTIFY_SQL: &str = "WITH redeemed AS (
+    INSERT INTO payseal_redemptions
+        (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
+         first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $13)
+    ON CONFLICT (store, app_id, transaction_key) DO NOTHING
+    RETURNING 1)
+  INSERT INTO payseal_outbox (id, app_id, event_type, body, created_ms, age_from_ms, attempts,
+                              next_attempt_ms, state)
+  SELECT $9, $2, $10, $11, $12, $12, 0, $12, 'pending' FROM redeemed";
+
+/// `$6` is [`crate::chain_expiry`] of the row read and the request; `GREATEST` (which ignores
+/// NULL) keeps a newer end that a concurrent renewal wrote meanwhile.
+const TOUCH_SQL: &str = "UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, $5),
+        expires_at_ms = GREATEST(expires_at_ms, $6)
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
+      AND revoked_at_ms IS NULL";
+
+const FIND_SQL: &str = concat!(
+    "SELECT ",
+    redemption_columns!(),
+    " FROM payseal_redemptions WHERE store = $1 AND app_id = $2 AND transaction_key = $3"
+);
+
+/// [`FIND_SQL`] locking the row until the transaction ends (revocations).
+const FIND_FOR_UPDATE_SQL: &str = concat!(
+    "SELECT ",
+    redemption_columns!(),
+    " FROM payseal_redemptions WHERE store = $1 AND app_id = $2 AND transaction_key = $3",
+    " FOR UPDATE"
+);
+
+const REVOKE_SQL: &str = "UPDATE payseal_redemptions SET revoked_at_ms = $4, revoke_reason = $5
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND revoked_at_ms IS NULL";
+
+const ENQUEUE_SQL: &str = "INSERT INTO payseal_outbox
+    (id, app_id, event_type, body, created_ms, age_from_ms, attempts, next_attempt_ms, state)
+    VALUES ($1, $2, $3, $4, $5, $5, 0, $5, 'pending')";
+
+const INSERT_NOTIFICATION_SQL: &str = concat!(
+    "INSERT INTO payseal_store_notifications (",
+    notification_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')
+      ON CONFLICT (store, notification_id) DO NOTHING"
+);
+
+const STORED_NOTIFICATION_SQL: &str = "SELECT result, app_id, transaction_key
+    FROM payseal_store_notifications WHERE store = $1 AND notification_id = $2";
+
+/// A refusal row: revoked, owned by nobody ([`UNREDEEMED_ACCOUNT`]).
+const INSERT_REFUSAL_SQL: &str = "INSERT INTO payseal_redemptions
+    (store, app_id, transaction_key, account_id, product_id, receipt_sha256, first_verdict_id,
+     first_seen_ms, last_seen_ms, revoked_at_ms, revoke_reason)
+    VALUES ($1, $2, $3, $4, $5, '', '', $6, $6, $6, $7)
+    ON CONFLICT (store, app_id, transaction_key) DO NOTHING";
+
+const READY_SQL: &str = "SELECT 1 FROM payseal_redemptions LIMIT 0";
+
+/// The PostgreSQL ledger.
+pub struct PostgresLedger {
+    pool: Pool,
+    pg_config: tokio_postgres::Config,
+    target: String,
+    query_timeout: Duration,
+}
+
+impl std::fmt::Debug for PostgresLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresLedger")
+            .field("target", &self.target)
+            .field("max_connections", &self.pool.status().max_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An operation's failure before it is reduced to a [`LedgerError`] (keeps the SQLSTATE for
+/// the retry decision): the [`Tx::Error`] of [`PgTx`].
+#[derive(Debug)]
+pub enum OpError {
+    /// No pooled connection.
+    Pool(PoolError),
+    /// The server or the connection failed.
+    Db(tokio_postgres::Error),
+    /// The operation failed (a [`LedgerError::RowVanished`] is tried again).
+    Ledger(LedgerError),
+}
+
+impl From<LedgerError> for OpError {
+    fn from(e: LedgerError) -> Self {
+        OpError::Ledger(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for OpError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        OpError::Db(e)
+    }
+}
+
+impl From<PoolError> for OpError {
+    fn from(e: PoolError) -> Self {
+        OpError::Pool(e)
+    }
+}
+
+impl OpError {
+    fn retryable(&self) -> bool {
+        match self {
+            OpError::Ledger(LedgerError::RowVanished) => true,
+            OpError::Db(e) => matches!(
+                e.code(),
+                Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED
+            ),
+            _ => false,
+        }
+    }
+
+    fn into_ledger(self) -> LedgerError {
+        match self {
+            OpError::Pool(e) => LedgerError::Postgres(describe_pool(&e)),
+            OpError::Db(e) => LedgerError::Postgres(describe(&e)),
+            OpError::Ledger(LedgerError::RowVanished) => LedgerError::Postgres(
+                "redemption row vanished between insert and read, again and again".into(),
+            ),
+            OpError::Ledger(e) => e,
+        }
+    }
+}
+
+/// A PostgreSQL error as text: SQLSTATE, severity and message for server errors (never the
+/// `DETAIL`, which may quote row values), the cause chain for connection errors.
+fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} {}: {}", db.code().code(), db.severity(), db.message());
+    }
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn describe_pool(e: &PoolError) -> String {
+    match e {
+        PoolError::Backend(e) => describe(e),
+        PoolError::Timeout(kind) => format!("no database connection in time ({kind:?})"),
+        other => other.to_string(),
+    }
+}
+
+fn pg(e: tokio_postgres::Error) -> LedgerError {
+    LedgerError::Postgres(describe(&e))
+}
+
+/// Parse and check a `postgres://` URL into the driver's configuration (no I/O).
+fn pg_config(url: &str, options: &LedgerOptions) -> Result<tokio_postgres::Config, LedgerError> {
+    let shown = redact_url(url);
+    let scrub = |text: String| -> String {
+        match tokio_postgres::Config::from_str(url.trim())
+            .ok()
+            .and_then(|c| {
+                c.get_password()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+            }) {
+            Some(pw) if !pw.is_empty() => text.replace(&pw, "***"),
+            _ => text,
+        }
+    };
+    let mut config = tokio_postgres::Config::from_str(url.trim()).map_err(|e| {
+        let mut text = e.to_string();
+        if let Some(source) = e.source() {
+            text = format!("{text}: {source}");
+        }
+        LedgerError::Config(scrub(format!("{shown}: {text}")))
+    })?;
+    if config.get_hosts().is_empty() {
+        return Err(LedgerError::Config(format!(
+            "{shown}: no host (postgres://USER@HOST:PORT/DATABASE)"
+        )));
+    }
+    if config.get_user().is_none() {
+        return Err(LedgerError::Config(format!(
+            "{shown}: no user (postgres://USER@HOST:PORT/DATABASE)"
+        )));
+    }
+    if matches!(config.get_ssl_mode(), SslMode::Require) {
+        return Err(LedgerError::Config(format!(
+            "{shown}: sslmode=require, but this verifier connects to PostgreSQL without TLS \
+             (use a loopback or private-network address with sslmode=disable, or a local \
+             TLS-terminating proxy)"
+        )));
+    }
+    if let Some(password) = &options.password {
+        config.password(password.expose());
+    }
+    config.connect_timeout(options.connect_timeout);
+    // Dead peers (a partition, a crashed host) are noticed by TCP, not only by a timeout:
+    // unacknowledged data closes the connection after the query timeout, idle connections are
+    // probed. A closed connection is then replaced by the pool.
+    config.tcp_user_timeout(options.query_timeout);
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(30));
+    config.keepalives_interval(Duration::from_secs(10));
+    config.keepalives_retries(3);
+    if config.get_application_name().is_none() {
+        config.application_name("payseal-verifier");
+    }
+    Ok(config)
+}
+
+fn is_loopback(host: &Host) -> bool {
+    match host {
+        Host::Tcp(name) => {
+            name == "localhost"
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        Host::Unix(_) => true,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl PostgresLedger {
+    /// Build the pool for `url` without connecting or touching the schema (connections are
+    /// made on first use). `options.password`, when set, replaces a password in the URL.
+    pub fn new(url: &str, options: &LedgerOptions) -> Result<Self, LedgerError> {
+        let config = pg_config(url, options)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.query_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| LedgerError::Config(e.to_string()))?;
+        Ok(Self {
+            pool,
+            pg_config: config,
+            target: redact_url(url),
+            query_timeout: options.query_timeout,
+        })
+    }
+
+    /// Check a URL and options as [`PostgresLedger::new`] would, without building anything.
+    pub fn check_url(url: &str, options: &LedgerOptions) -> Result<(), LedgerError> {
+        pg_config(url, options).map(|_| ())
+    }
+
+    /// Build the pool, then apply pending migrations (`options.auto_migrate`) or check that
+    /// none is pending. Fails if the database cannot be reached.
+    pub async fn connect(url: &str, options: &LedgerOptions) -> Result<Self, LedgerError> {
+        let ledger = Self::new(url, options)?;
+        if let Some(host) = ledger
+            .pg_config
+            .get_hosts()
+            .iter()
+            .find(|h| !is_loopback(h))
+        {
+            tracing::warn!(
+                ?host,
+                "the PostgreSQL ledger connection is not encrypted (no TLS in this build): keep \
+                 the database on a private network or behind a local TLS proxy"
+            );
+        }
+        if options.auto_migrate {
+            let applied = ledger.migrate().await?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "ledger migrations applied");
+            }
+        } else {
+            let status = ledger.schema_status().await?;
+            if !status.pending.is_empty() {
+                let ids: Vec<String> = status.pending.iter().map(Migration::id).collect();
+                return Err(LedgerError::Schema(format!(
+                    "{} migration(s) pending ({}) and ledger.auto_migrate = false: run \
+                     `payseal-verifier migrate --config FILE` first",
+                    ids.len(),
+                    ids.join(", ")
+                )));
+            }
+        }
+        ledger.warn_if_not_durable().await;
+        tracing::info!(target = %ledger.target, "PostgreSQL ledger ready");
+        Ok(ledger)
+    }
+
+    /// The URL with any password redacted.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    async fn within<T>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, LedgerError>>,
+    ) -> Result<T, LedgerError> {
+        tokio::time::timeout(self.query_timeout, operation)
+            .await
+            .map_err(|_| LedgerError::Timeout(self.query_timeout))?
+    }
+
+    async fn dedicated(&self) -> Result<tokio_postgres::Client, LedgerError> {
+        let (client, connection) = self.pg_config.connect(NoTls).await.map_err(pg)?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// Where the schema stands (no changes made).
+    pub async fn schema_status(&self) -> Result<SchemaStatus, LedgerError> {
+        let mut client = self.dedicated().await?;
+        migrate::status(&mut PgSchema(&mut client), MIGRATIONS).await
+    }
+
+    /// Apply the pending migrations; returns the versions applied by this call (empty when the
+    /// schema was current). Safe to run from several instances at once.
+    pub async fn migrate(&self) -> Result<Vec<i64>, LedgerError> {
+        let mut client = self.dedicated().await?;
+        let locked = acquire_migration_lock(&client).await?;
+        let result = migrate::run(&mut PgSchema(&mut client), MIGRATIONS, now_ms()).await;
+        if locked {
+            // Closing the connection would release it too.
+            let _ = client
+                .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+                .await;
+        }
+        result
+    }
+    async fn warn_if_not_durable(&self) {
+        let Ok(client) = self.pool.get().await else {
+            return;
+        };
+        if let Ok(rows) = client.simple_query("SHOW synchronous_commit").await {
+            for message in rows {
+                if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                    if row.get(0) == Some("off") {
+                        tracing::warn!(
+                            "PostgreSQL synchronous_commit is off: a redemption may be lost in a \
+                             database crash after its verdict was sent; set it on"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Take the migration advisory lock, waiting up to [`MIGRATION_LOCK_WAIT`]. `Ok(false)` when
+/// the database has no advisory locks (migrations stay correct without it).
+async fn acquire_migration_lock(client: &tokio_postgres::Client) -> Result<bool, LedgerError> {
+    let deadline = Instant::now() + MIGRATION_LOCK_WAIT;
+    loop {
+        match client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+            .await
+        {
+            Ok(row) => {
+                if row.try_get::<_, bool>(0).map_err(pg)? {
+                    return Ok(true);
+                }
+                if Instant::now() >= deadline {
+                    return Err(LedgerError::Schema(format!(
+                        "another instance held the migration lock for {} s",
+                        MIGRATION_LOCK_WAIT.as_secs()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e)
+                if e.code() == Some(&SqlState::UNDEFINED_FUNCTION)
+                    || e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED) =>
+            {
+                tracing::info!("no advisory locks in this database: migrating without one");
+                return Ok(false);
+            }
+            Err(e) => return Err(pg(e)),
+        }
+    }
+}
+
+const SET_NOTIFICATION_RESULT_SQL: &str = "UPDATE payseal_store_notifications
+    SET result = $3, app_id = $4, transaction_key = $5
+    WHERE store = $1 AND notification_id = $2";
+
+const NOTIFICATION_RESULTS_SQL: &str = "SELECT DISTINCT result FROM payseal_store_notifications
+    WHERE store = $1 AND transaction_key = $2";
+
+const NOTIFICATIONS_SQL: &str = concat!(
+    "SELECT ",
+    notification_columns!(),
+    " FROM payseal_store_notifications WHERE $1::TEXT IS NULL OR store = $1
+      ORDER BY received_ms DESC, notification_id LIMIT $2"
+);
+
+const CLEAR_REVOCATION_SQL: &str = "UPDATE payseal_redemptions
+    SET revoked_at_ms = NULL, revoke_reason = NULL
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
+
+const DELETE_REFUSALS_SQL: &str = "DELETE FROM payseal_redemptions
+    WHERE store = $1 AND transaction_key = $2 AND account_id = $3";
+
+const COUNT_REDEMPTIONS_SQL: &str = "SELECT COUNT(*) FROM payseal_redemptions";
+
+const REVOCATIONS_SQL: &str = concat!(
+    "SELECT ",
+    revocation_columns!(),
+    " FROM payseal_redemptions WHERE revoked_at_ms IS NOT NULL
+      ORDER BY revoked_at_ms DESC, transaction_key LIMIT $1"
+);
+
+/// SKIP LOCKED: concurrent workers (other instances) take other rows instead of waiting; the
+/// lease (`next_attempt_ms`) keeps a taken row from being taken again until this worker
+/// reports or dies.
+const CLAIM_SQL: &str = concat!(
+    "UPDATE payseal_outbox o SET next_attempt_ms = $2, attempts = o.attempts + 1
+     FROM (SELECT id AS due_id FROM payseal_outbox
+           WHERE state = 'pending' AND next_attempt_ms <= $1
+           ORDER BY next_attempt_ms LIMIT $3
+           FOR UPDATE SKIP LOCKED) due
+     WHERE o.id = due.due_id
+     RETURNING ",
+    outbox_columns!()
+);
+
+/// Fenced by `attempts`: a result that comes back after its lease ran out and the row was
+/// claimed again is not recorded over the newer claim.
+const FINISH_SQL: &str = "UPDATE payseal_outbox SET state = $3,
+        next_attempt_ms = COALESCE($4, next_attempt_ms), finished_ms = $5, last_error = $6
+    WHERE id = $1 AND state = 'pending' AND attempts = $2";
+
+const DELIVERIES_SQL: &str = concat!(
+    "SELECT ",
+    outbox_columns!(),
+    " FROM payseal_outbox WHERE $1::TEXT IS NULL OR state = $1
+      ORDER BY created_ms DESC, id LIMIT $2"
+);
+
+const RETRY_SQL: &str = "UPDATE payseal_outbox SET state = 'pending', next_attempt_ms = $2,
+        age_from_ms = $2, finished_ms = NULL
+    WHERE state = 'failed' AND ($1::TEXT IS NULL OR id = $1)";
+
+const COUNT_PENDING_SQL: &str = "SELECT COUNT(*) FROM payseal_outbox WHERE state = 'pending'";
+
+const CURSOR_SQL: &str = "SELECT start_time_ms FROM payseal_google_voided_cursor
+    WHERE package_name = $1";
+
+const SET_CURSOR_SQL: &str = "INSERT INTO payseal_google_voided_cursor
+        (package_name, start_time_ms, updated_ms)
+    VALUES ($1, $2, $3)
+    ON CONFLICT (package_name) DO UPDATE
+    SET start_time_ms = GREATEST(payseal_google_voided_cursor.start_time_ms,
+                                 EXCLUDED.start_time_ms),
+        updated_ms = EXCLUDED.updated_ms";
+
+impl Database for PostgresLedger {
+    fn execute<O: Operation>(&self, op: O) -> BoxFuture<'_, Result<O::Output, LedgerError>> {
+        Box::pin(self.within(async move {
+            let mut attempt = 1;
+            loop {
+                match self.run_once(&op).await {
+                    Ok(output) => return Ok(output),
+                    Err(e) if e.retryable() && attempt < MAX_RETRIES => {
+                        tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e.into_ledger()),
+                }
+            }
+        }))
+    }
+}
+
+impl PostgresLedger {
+    /// One try of `op` on a pooled connection, in the transaction its [`Access`] asks for.
+    async fn run_once<O: Operation>(&self, op: &O) -> Result<O::Output, OpError> {
+        let mut client = self.pool.get().await?;
+        match O::ACCESS {
+            // Each statement atomic by itself: no BEGIN/COMMIT round trips.
+            Access::Read | Access::Redeem => {
+                op.run(&mut PgTx {
+                    conn: Conn::Auto(&client),
+                })
+                .await
+            }
+            Access::Write => {
+                let tx = client.transaction().await?;
+                let output = op
+                    .run(&mut PgTx {
+                        conn: Conn::Tx(&tx),
+                    })
+                    .await?;
+                tx.commit().await?;
+                Ok(output)
+            }
+        }
+    }
+}
+
+/// Where a [`PgTx`] sends its statements.
+enum Conn<'a> {
+    /// A pooled connection in autocommit.
+    Auto(&'a deadpool_postgres::Client),
+    /// An open transaction.
+    Tx(&'a deadpool_postgres::Transaction<'a>),
+}
+
+/// One PostgreSQL transaction (or autocommit connection), row by row (see [`Tx`]). Every
+/// statement is prepared once per connection (`prepare_cached`), so each costs one round trip.
+pub struct PgTx<'a> {
+    conn: Conn<'a>,
+}
+
+type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+/// `$e` on whichever connection `$tx` holds (`$c`: the client or the transaction).
+macro_rules! on_conn {
+    ($tx:expr, $c:ident => $e:expr) => {
+        match &$tx.conn {
+            Conn::Auto($c) => $e,
+            Conn::Tx($c) => $e,
+        }
+    };
+}
+
+impl PgTx<'_> {
+    async fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement, OpError> {
+        Ok(on_conn!(self, c => c.prepare_cached(sql).await?))
+    }
+
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, OpError> {
+        let st = self.statement(sql).await?;
+        Ok(on_conn!(self, c => c.execute(&st, params).await?))
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<tokio_postgres::Row>, OpError> {
+        let st = self.statement(sql).await?;
+        Ok(on_conn!(self, c => c.query(&st, params).await?))
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<tokio_postgres::Row>, OpError> {
+        let st = self.statement(sql).await?;
+        Ok(on_conn!(self, c => c.query_opt(&st, params).await?))
+    }
+
+    async fn count(&self, sql: &str) -> Result<u64, OpError> {
+        let rows = self.query(sql, &[]).await?;
+        let n: i64 = match rows.first() {
+            Some(row) => row.try_get(0)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+impl Tx for PgTx<'_> {
+    type Error = OpError;
+
+    async fn ping(&mut self) -> Result<(), OpError> {
+        self.query(READY_SQL, &[]).await.map(|_| ())
+    }
+
+    async fn redemption(
+        &mut self,
+        key: Key<'_>,
+        lock: bool,
+    ) -> Result<Option<RedemptionRow>, OpError> {
+        // FOR UPDATE: the row stays locked until commit; a concurrent revocation waits, then
+        // reads it revoked.
+        let sql = if lock { FIND_FOR_UPDATE_SQL } else { FIND_SQL };
+        let row = self
+            .query_opt(
+                sql,
+                &[&key.store.as_str(), &key.app_id, &key.transaction_key],
+            )
+            .await?;
+        Ok(row.map(|row| redemption_row(&row)).transpose()?)
+    }
+
+    async fn insert_redemption(
+        &mut self,
+        r: &RedemptionRequest,
+        delivery: Option<&NewDelivery>,
+    ) -> Result<bool, OpError> {
+        let store = r.store.as_str();
+        let inserted = match delivery {
+            None => {
+                self.execute(
+                    INSERT_SQL,
+                    &[
+                        &store,
+                        &r.app_id,
+                        &r.transaction_key,
+                        &r.account_id,
+                        &r.product_id,
+                        &r.receipt_sha256,
+                        &r.verdict_id,
+                        &r.now_ms,
+                        &r.expires_at_ms,
+                    ],
+                )
+                .await?
+            }
+            // One statement: the outbox row is inserted only when the redemption row was.
+            Some(d) => {
+                self.execute(
+                    INSERT_NOTIFY_SQL,
+                    &[
+                        &store,
+                        &r.app_id,
+                        &r.transaction_key,
+                        &r.account_id,
+                        &r.product_id,
+                        &r.receipt_sha256,
+                        &r.verdict_id,
+                        &r.now_ms,
+                        &d.id,
+                        &d.event_type,
+                        &d.body,
+                        &d.created_ms,
+                        &r.expires_at_ms,
+                    ],
+                )
+                .await?
+            }
+        };
+        Ok(inserted == 1)
+    }
+
+    async fn touch_redemption(
+        &mut self,
+        r: &RedemptionRequest,
+        expires_at_ms: Option<i64>,
+    ) -> Result<(), OpError> {
+        // Guarded like the decision: a revocation committed since leaves the row as it is.
+        self.execute(
+            TOUCH_SQL,
+            &[
+                &r.store.as_str(),
+                &r.app_id,
+                &r.transaction_key,
+                &r.account_id,
+                &r.now_ms,
+                &expires_at_ms,
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn mark_revoked(
+        &mut self,
+        key: Key<'_>,
+        now_ms: i64,
+        reason: &str,
+    ) -> Result<u64, OpError> {
+        self.execute(
+            REVOKE_SQL,
+            &[
+                &key.store.as_str(),
+                &key.app_id,
+                &key.transaction_key,
+                &now_ms,
+                &reason,
+            ],
+        )
+        .await
+    }
+
+    async fn clear_revocation(&mut self, key: Key<'_>) -> Result<(), OpError> {
+        self.execute(
+            CLEAR_REVOCATION_SQL,
+            &[&key.store.as_str(), &key.app_id, &key.transaction_key],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn insert_refusal(
+        &mut self,
+        key: Key<'_>,
+        product_id: &str,
+        now_ms: i64,
+        reason: &str,
+    ) -> Result<bool, OpError> {
+        let inserted = self
+            .execute(
+                INSERT_REFUSAL_SQL,
+                &[
+                    &key.store.as_str(),
+                    &key.app_id,
+                    &key.transaction_key,
+                    &UNREDEEMED_ACCOUNT,
+                    &product_id,
+                    &now_ms,
+                    &reason,
+                ],
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+
+    async fn delete_refusals(
+        &mut self,
+        store: Store,
+        transaction_key: &str,
+    ) -> Result<(), OpError> {
+        self.execute(
+            DELETE_REFUSALS_SQL,
+            &[&store.as_str(), &transaction_key, &UNREDEEMED_ACCOUNT],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn count_redemptions(&mut self) -> Result<u64, OpError> {
+        self.count(COUNT_REDEMPTIONS_SQL).await
+    }
+
+    async fn revocations(&mut self, limit: u32) -> Result<Vec<RevocationRow>, OpError> {
+        let rows = self.query(REVOCATIONS_SQL, &[&i64::from(limit)]).await?;
+        Ok(rows.iter().map(revocation_row).collect::<Result<_, _>>()?)
+    }
+
+    async fn insert_delivery(&mut self, d: &NewDelivery) -> Result<(), OpError> {
+        self.execute(
+            ENQUEUE_SQL,
+            &[&d.id, &d.app_id, &d.event_type, &d.body, &d.created_ms],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn claim_deliveries(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, OpError> {
+        let rows = self
+            .query(CLAIM_SQL, &[&now_ms, &lease_until_ms, &i64::from(limit)])
+            .await?;
+        Ok(rows
+            .iter()
+            .map(delivery_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn finish_delivery(
+        &mut self,
+        id: &str,
+        attempt: i64,
+        u: AttemptUpdate<'_>,
+    ) -> Result<u64, OpError> {
+        self.execute(
+            FINISH_SQL,
+            &[
+                &id,
+                &attempt,
+                &u.state.as_str(),
+                &u.next_attempt_ms,
+                &u.finished_ms,
+                &u.last_error,
+            ],
+        )
+        .await
+    }
+
+    async fn deliveries(
+        &mut self,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, OpError> {
+        let rows = self
+            .query(
+                DELIVERIES_SQL,
+                &[&state.map(DeliveryState::as_str), &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(delivery_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn retry_deliveries(&mut self, id: Option<&str>, now_ms: i64) -> Result<u64, OpError> {
+        self.execute(RETRY_SQL, &[&id, &now_ms]).await
+    }
+
+    async fn count_pending(&mut self) -> Result<u64, OpError> {
+        self.count(COUNT_PENDING_SQL).await
+    }
+
+    async fn insert_notification(&mut self, n: &NewNotification) -> Result<bool, OpError> {
+        let inserted = self
+            .execute(
+                INSERT_NOTIFICATION_SQL,
+                &[
+                    &n.store.as_str(),
+                    &n.notification_id,
+                    &n.notification_type,
+                    &n.subtype,
+                    &n.environment,
+                    &n.app_id,
+                    &n.transaction_key,
+                    &n.signed_ms,
+                    &n.received_ms,
+                ],
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+
+    async fn stored_notification(
+        &mut self,
+        store: Store,
+        notification_id: &str,
+    ) -> Result<StoredNotification, OpError> {
+        let row = self
+            .query_opt(
+                STORED_NOTIFICATION_SQL,
+                &[&store.as_str(), &notification_id],
+            )
+            .await?
+            .ok_or_else(|| {
+                OpError::Ledger(LedgerError::Schema(
+                    "a recorded notification vanished".into(),
+                ))
+            })?;
+        Ok(StoredNotification {
+            result: row.try_get(0)?,
+            app_id: row.try_get(1)?,
+            transaction_key: row.try_get(2)?,
+        })
+    }
+
+    async fn set_notification_result(
+        &mut self,
+        store: Store,
+        notification_id: &str,
+        applied: &Applied,
+    ) -> Result<(), OpError> {
+        self.execute(
+            SET_NOTIFICATION_RESULT_SQL,
+            &[
+                &store.as_str(),
+                &notification_id,
+                &applied.result.as_str(),
+                &applied.app_id,
+                &applied.transaction_key,
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn notification_results(
+        &mut self,
+        store: Store,
+        transaction_key: &str,
+    ) -> Result<Vec<String>, OpError> {
+        let rows = self
+            .query(
+                NOTIFICATION_RESULTS_SQL,
+                &[&store.as_str(), &transaction_key],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn notifications(
+        &mut self,
+        store: Option<Store>,
+        limit: u32,
+    ) -> Result<Vec<NotificationRow>, OpError> {
+        let rows = self
+            .query(
+                NOTIFICATIONS_SQL,
+                &[&store.map(Store::as_str), &i64::from(limit)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(notification_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn voided_cursor(&mut self, package_name: &str) -> Result<Option<i64>, OpError> {
+        let row = self.query_opt(CURSOR_SQL, &[&package_name]).await?;
+        Ok(row.map(|r| r.try_get::<_, i64>(0)).transpose()?)
+    }
+
+    async fn set_voided_cursor(
+        &mut self,
+        package_name: &str,
+        start_time_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), OpError> {
+        self.execute(SET_CURSOR_SQL, &[&package_name, &start_time_ms, &now_ms])
+            .await
+            .map(|_| ())
+    }
+}
+
+/// The schema steps on PostgreSQL, on a dedicated connection ([`migrate::SchemaStore`]).
+struct PgSchema<'c>(&'c mut tokio_postgres::Client);
+
+impl SchemaStore for PgSchema<'_> {
+    async fn create_table(&mut self) -> Result<(), LedgerError> {
+        // Two instances without an advisory lock may both create the table; the loser's error
+        // is a lost race, not a failure.
+        match self.0.batch_execute(CREATE_MIGRATIONS_TABLE).await {
+            Err(e) if !lost_race(&e) => Err(pg(e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn applied_rows(&mut self) -> Result<Vec<AppliedRow>, LedgerError> {
+        let rows = match self
+            .0
+            .query(
+                &format!("SELECT version, name, checksum FROM {MIGRATIONS_TABLE} ORDER BY version"),
+                &[],
+            )
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => return Ok(Vec::new()),
+            Err(e) => return Err(pg(e)),
+        };
+        rows.iter()
+            .map(|row| {
+                Ok(AppliedRow {
+                    version: row.try_get(0).map_err(pg)?,
+                    name: row.try_get(1).map_err(pg)?,
+                    checksum: row.try_get(2).map_err(pg)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn apply(&mut self, m: &Migration, now_ms: i64) -> Result<migrate::Applied, LedgerError> {
+        match apply_one(self.0, m, now_ms).await {
+            Ok(()) => Ok(migrate::Applied::Now),
+            Err(e) if lost_race(&e) => Ok(migrate::Applied::LostRace),
+            Err(e) => Err(LedgerError::Schema(format!(
+                "migration {} failed: {}",
+                m.id(),
+                describe(&e)
+            ))),
+        }
+    }
+}
+
+async fn apply_one(
+    client: &mut tokio_postgres::Client,
+    migration: &Migration,
+    now_ms: i64,
+) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    // The version row first: a second instance blocks here until this one commits, then
+    // fails on the key instead of applying the migration twice.
+    tx.execute(
+        "INSERT INTO payseal_schema_migrations (version, name, checksum, applied_at_ms)
+         VALUES ($1, $2, $3, $4)",
+        &[
+            &migration.version,
+            &migration.name,
+            &migration.checksum(),
+            &now_ms,
+        ],
+    )
+    .await?;
+    tx.batch_execute(migration.sql).await?;
+    tx.commit().await
+}
+
+fn notification_row(row: &tokio_postgres::Row) -> Result<NotificationRow, tokio_postgres::Error> {
+    Ok(notification_row!(row, try_get))
+}
+
+fn revocation_row(row: &tokio_postgres::Row) -> Result<RevocationRow, tokio_postgres::Error> {
+    Ok(revocation_row!(row, try_get))
+}
+
+fn lost_race(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION
+            || *c == SqlState::DUPLICATE_TABLE
+            || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    )
+}
+
+/// A row of [`FIND_SQL`] (or [`FIND_FOR_UPDATE_SQL`]).
+fn redemption_row(row: &tokio_postgres::Row) -> Result<RedemptionRow, tokio_postgres::Error> {
+    Ok(redemption_row!(row, try_get))
+}
+
+fn delivery_from_row(row: &tokio_postgres::Row) -> Result<Delivery, OpError> {
+    Ok(delivery_row!(row, try_get, |state: String| {
+        DeliveryState::stored(&state).map_err(OpError::Ledger)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Password;
+
+    #[test]
+    fn urls_are_checked_without_io_and_never_echo_the_password() {
+        let options = LedgerOptions::default();
+        let ok = PostgresLedger::new("postgres://payseal:hunter2@127.0.0.1:5432/ledger", &options)
+            .unwrap();
+        assert_eq!(ok.target(), "postgres://payseal:***@127.0.0.1:5432/ledger");
+        assert!(!format!("{ok:?}").contains("hunter2"));
+
+        for (url, why) in [
+            ("postgres://u:hunter2@/ledger", "no host"),
+            ("postgres://127.0.0.1/ledger", "no user"),
+            (
+                "postgres://u:hunter2@db.example/ledger?sslmode=require",
+                "sslmode=require",
+            ),
+            ("postgres://u:hunter2@db/ledger?sslmode=bogus", "invalid"),
+        ] {
+            let err = PostgresLedger::new(url, &options).unwrap_err().to_string();
+            assert!(err.contains(why), "{url}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+
+        // A password from the options replaces the URL's.
+        let with = LedgerOptions {
+            password: Some(Password::new("from-file")),
+            ..LedgerOptions::default()
+        };
+        let l = PostgresLedger::new("postgres://u@127.0.0.1/l", &with).unwrap();
+        assert_eq!(l.pg_config.get_password(), Some(&b"from-file"[..]));
+        assert!(!format!("{l:?}").contains("from-file"));
+    }
+}

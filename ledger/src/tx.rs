@@ -1,0 +1,233 @@
+//! The row-level transaction a backend provides ([`Tx`]), the operations written once over it
+//! ([`Operation`], in `ops.rs`), and what a backend is ([`Database`]): its SQL ([`Tx`]) and a way
+//! to run an operation in a transaction of its [`Access`].
+//!
+//! A [`Tx`] method is one statement (or, where a backend needs two for one row-level step, the
+//! two), never a decision: decisions are made by the operations, on the rows the methods read.
+//! Methods return futures (`impl Future + Send`, no boxing). PostgreSQL awaits its round trip;
+//! SQLite runs the statement when the method is called and returns a ready future (see the
+//! crate docs for why).
+
+use std::future::Future;
+
+use payseal_protocol::Store;
+
+use crate::notifications::{
+    Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
+};
+use crate::outbox::{Delivery, DeliveryState, NewDelivery};
+use crate::{BoxFuture, LedgerError, RedemptionRequest, RedemptionRow};
+
+/// The primary key of a redemption row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key<'a> {
+    /// The store.
+    pub store: Store,
+    /// The app id.
+    pub app_id: &'a str,
+    /// The transaction key.
+    pub transaction_key: &'a str,
+}
+
+/// How an attempt's result is written to its outbox row (decided from an
+/// [`crate::outbox::AttemptResult`] by the finish operation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptUpdate<'a> {
+    /// The row's new state.
+    pub state: DeliveryState,
+    /// The next attempt's time (`None`: unchanged).
+    pub next_attempt_ms: Option<i64>,
+    /// When it was finished (`None` while pending).
+    pub finished_ms: Option<i64>,
+    /// The error to keep (`None` clears it).
+    pub last_error: Option<&'a str>,
+}
+
+/// One transaction (or, for [`Access::Read`] and [`Access::Redeem`] on PostgreSQL, one
+/// connection in autocommit) of a backend, row by row. Every statement a ledger operation
+/// makes is one of these.
+pub trait Tx: Send {
+    /// The backend's error (keeps what its retry decision needs).
+    type Error: From<LedgerError> + Send;
+
+    /// Whether the database answers (a statement that reads no row).
+    fn ping(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    // --- redemptions ---
+
+    /// The row of `key`, if any; `lock`: keep it locked until the transaction ends
+    /// (PostgreSQL `FOR UPDATE`; SQLite's writer holds the whole database already).
+    fn redemption(
+        &mut self,
+        key: Key<'_>,
+        lock: bool,
+    ) -> impl Future<Output = Result<Option<RedemptionRow>, Self::Error>> + Send;
+    /// Insert the row of `r` unless its key exists; when it was inserted, also insert the outbox
+    /// row `delivery`, atomically with it. Whether the row was inserted.
+    fn insert_redemption(
+        &mut self,
+        r: &RedemptionRequest,
+        delivery: Option<&NewDelivery>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    /// Move `last_seen_ms` forward to `r.now_ms` and set `expires_at_ms` on the row of `r`,
+    /// when its owner is still `r.account_id` and it is not revoked.
+    fn touch_redemption(
+        &mut self,
+        r: &RedemptionRequest,
+        expires_at_ms: Option<i64>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Mark the row of `key` revoked unless it is; how many rows changed.
+    fn mark_revoked(
+        &mut self,
+        key: Key<'_>,
+        now_ms: i64,
+        reason: &str,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+    /// Clear the revocation of the row of `key`.
+    fn clear_revocation(
+        &mut self,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Insert a refusal row (revoked, owned by [`crate::UNREDEEMED_ACCOUNT`]) at `key` unless the
+    /// key exists; whether it was inserted.
+    fn insert_refusal(
+        &mut self,
+        key: Key<'_>,
+        product_id: &str,
+        now_ms: i64,
+        reason: &str,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    /// Delete the refusal rows of `transaction_key` of `store` (every app).
+    fn delete_refusals(
+        &mut self,
+        store: Store,
+        transaction_key: &str,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Number of redemption rows.
+    fn count_redemptions(&mut self) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+    /// Revoked rows, most recently revoked first, at most `limit`.
+    fn revocations(
+        &mut self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RevocationRow>, Self::Error>> + Send;
+
+    // --- outbox ---
+
+    /// Insert a pending outbox row, due at its creation.
+    fn insert_delivery(
+        &mut self,
+        d: &NewDelivery,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Lease up to `limit` pending rows due at `now_ms` until `lease_until_ms` (`attempts` + 1),
+    /// skipping rows another transaction holds; the rows as leased.
+    fn claim_deliveries(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Delivery>, Self::Error>> + Send;
+    /// Write `update` to row `id` if it is pending under claim number `attempt`; rows changed.
+    fn finish_delivery(
+        &mut self,
+        id: &str,
+        attempt: i64,
+        update: AttemptUpdate<'_>,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+    /// Outbox rows (in `state`, or all), newest first, at most `limit`.
+    fn deliveries(
+        &mut self,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Delivery>, Self::Error>> + Send;
+    /// Failed rows (row `id`, or all) back to pending, due and aged from `now_ms`; how many.
+    fn retry_deliveries(
+        &mut self,
+        id: Option<&str>,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+    /// Number of pending rows.
+    fn count_pending(&mut self) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+
+    // --- store notifications ---
+
+    /// Insert `n` with result `pending` unless `(store, notification_id)` exists; whether it
+    /// was inserted.
+    fn insert_notification(
+        &mut self,
+        n: &NewNotification,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    /// The stored result, app and key of a recorded notification.
+    fn stored_notification(
+        &mut self,
+        store: Store,
+        notification_id: &str,
+    ) -> impl Future<Output = Result<StoredNotification, Self::Error>> + Send;
+    /// Store what recording `(store, notification_id)` came to.
+    fn set_notification_result(
+        &mut self,
+        store: Store,
+        notification_id: &str,
+        applied: &Applied,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// The distinct stored results of the notifications of `transaction_key` of `store`.
+    fn notification_results(
+        &mut self,
+        store: Store,
+        transaction_key: &str,
+    ) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
+    /// Recorded notifications (of `store`, or all), newest first, at most `limit`.
+    fn notifications(
+        &mut self,
+        store: Option<Store>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<NotificationRow>, Self::Error>> + Send;
+
+    // --- voided-purchases cursors ---
+
+    /// The cursor of `package_name`.
+    fn voided_cursor(
+        &mut self,
+        package_name: &str,
+    ) -> impl Future<Output = Result<Option<i64>, Self::Error>> + Send;
+    /// Store the cursor of `package_name`, never moving it backwards.
+    fn set_voided_cursor(
+        &mut self,
+        package_name: &str,
+        start_time_ms: i64,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// The transaction an [`Operation`] needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads only (SQLite: the reader connection; PostgreSQL: autocommit).
+    Read,
+    /// A redemption: SQLite group-commits it with the others waiting (one savepoint each);
+    /// PostgreSQL runs it in autocommit, each statement atomic by itself, so it costs no
+    /// `BEGIN`/`COMMIT` round trips.
+    Redeem,
+    /// A read-decide-write transaction (SQLite: `BEGIN IMMEDIATE` on the writer thread;
+    /// PostgreSQL: `BEGIN … COMMIT`).
+    Write,
+}
+
+/// One ledger operation, written once over [`Tx`]; run by a [`Database`] in a transaction of
+/// [`Operation::ACCESS`], possibly more than once (PostgreSQL retries serialization failures),
+/// so [`Operation::run`] takes `&self`.
+pub trait Operation: Send + Sync + 'static {
+    /// What it answers.
+    type Output: Send + 'static;
+    /// The transaction it needs.
+    const ACCESS: Access;
+    /// Run it inside `tx`.
+    fn run<T: Tx>(&self, tx: &mut T)
+        -> impl Future<Output = Result<Self::Output, T::Error>> + Send;
+}
+
+/// A ledger backend: SQL ([`Tx`]) and connections. Everything else (the public traits) is
+/// implemented once for every backend.
+pub trait Database: Send + Sync + std::fmt::Debug {
+    /// Run `op` in one transaction of its [`Access`]; resolves after the commit.
+    fn execute<O: Operation>(&self, op: O) -> BoxFuture<'_, Result<O::Output, LedgerError>>;
+}

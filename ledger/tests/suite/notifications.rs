@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use payseal_ledger::event::{EventKeys, Revoker};
 use payseal_ledger::notifications::{
     Effect, NewNotification, NotificationResult, Recorded, Target, TargetApp,
 };
@@ -48,7 +49,8 @@ fn target(keys: &[&str]) -> Target {
             app_id: APP.into(),
             notify: true,
         }],
-        transaction_keys: keys.iter().map(|k| k.to_string()).collect(),
+        keys: EventKeys::new(keys[0], keys.get(1).copied()),
+        by: Revoker::Store(Store::AppStore),
         product_id: "coins_100".into(),
         reason: "app_store: by notification".into(),
     }

@@ -39,7 +39,10 @@ use serde::Deserialize;
 use super::outbound::{CallGuard, CallLimits, Guarded};
 use super::upstream::{read_limited, CachedToken, UpstreamError};
 use super::StoreAnswer;
-use crate::ledger::{Redemptions, RevokeOutcome};
+use super::{Action as EventAction, Verified};
+use crate::ledger::event::{EventKeys, Revoker};
+use crate::ledger::NotificationLog;
+use crate::rules::PartialPurchase;
 use crate::settings::Settings;
 
 /// The notification endpoint's path.
@@ -182,6 +185,44 @@ pub fn type_label(n: &NotificationV2) -> &'static str {
     }
 }
 
+/// The store event of a refund Huawei's signed purchase data confirmed (`partial`: what the
+/// Huawei rule read from it), for `app_id`: idempotent by the order id, keyed by the order and,
+/// for an auto-renewable subscription, its chain (`subscriptionId`, the row's key). `None`
+/// when the data names no order. Pure.
+pub fn refund_event(
+    app_id: &str,
+    type_label: &'static str,
+    partial: &PartialPurchase,
+    at_ms: i64,
+) -> Option<Verified> {
+    let order_id = partial
+        .transaction_id
+        .as_deref()
+        .filter(|o| !o.is_empty())?;
+    let keys = EventKeys::new(order_id, partial.transaction_key.clone());
+    Some(Verified {
+        store: Store::Huawei,
+        revoker: Revoker::Store(Store::Huawei),
+        notification_id: format!("{order_id}:refund"),
+        notification_type: "ORDER_REFUND".into(),
+        subtype: None,
+        type_label,
+        environment: partial.environment,
+        signed_ms: at_ms,
+        apps: vec![app_id.to_string()],
+        transaction_key: Some(order_id.to_string()),
+        reason: Some(
+            "huawei: refund notification; the Order service's signed data says purchaseState 2 \
+             (refunded)"
+                .into(),
+        ),
+        action: EventAction::Revoke {
+            keys,
+            product_id: partial.product_id.clone().unwrap_or_default(),
+        },
+    })
+}
+
 /// `Authorization` for the Order service: `Basic base64("APPAT:" + token)`.
 pub fn app_at_authorization(access_token: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("APPAT:{access_token}")))
@@ -287,7 +328,7 @@ impl HuaweiEndpoint {
     pub async fn handle(
         &self,
         verifier: &Settings,
-        ledger: &dyn Redemptions,
+        ledger: &dyn NotificationLog,
         body: &[u8],
         now_ms: i64,
     ) -> StoreAnswer {
@@ -341,7 +382,7 @@ impl HuaweiEndpoint {
     async fn act(
         &self,
         verifier: &Settings,
-        ledger: &dyn Redemptions,
+        ledger: &dyn NotificationLog,
         app_id: &str,
         kind: &'static str,
         lookup: OrderLookup,
@@ -374,47 +415,25 @@ impl HuaweiEndpoint {
             Err(r) if r.reason == Reason::Revoked => r,
             Err(_) => return StoreAnswer::new(200, kind, "not_refunded"),
         };
-        // The order, then (an auto-renewable subscription) its chain: the ledger key of a
-        // subscription is its `subscriptionId`.
-        let keys: Vec<&str> = [
-            rejection.partial.transaction_id.as_deref(),
-            rejection.partial.transaction_key.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|k| !k.is_empty())
-        .collect();
-        let mut result = "not_redeemed";
-        for key in keys {
-            match crate::service::revoke(
-                verifier,
-                ledger,
-                Store::Huawei,
-                app_id,
-                key,
-                "huawei: refund notification; the Order service's signed data says \
-                 purchaseState 2 (refunded)",
-                now_ms,
-            )
-            .await
-            {
-                Ok(RevokeOutcome::Revoked) => {
-                    tracing::info!(app = app_id, "Huawei refund: redemption revoked");
-                    result = "revoked";
-                    break;
-                }
-                Ok(RevokeOutcome::AlreadyRevoked) => {
-                    result = "already_revoked";
-                    break;
-                }
-                Ok(RevokeOutcome::NotFound) => {}
-                Err(e) => {
-                    tracing::error!(app = app_id, error = %e, "ledger unavailable");
-                    return StoreAnswer::new(503, kind, "error");
-                }
+        let Some(event) = refund_event(app_id, kind, &rejection.partial, now_ms) else {
+            return StoreAnswer::new(200, kind, "not_refunded");
+        };
+        match super::record(verifier, ledger, &event, now_ms).await {
+            Ok(recorded) => {
+                let answer = StoreAnswer::recorded(kind, &recorded);
+                tracing::info!(
+                    app = app_id,
+                    result = answer.result,
+                    duplicate = answer.duplicate,
+                    "Huawei refund"
+                );
+                answer
+            }
+            Err(e) => {
+                tracing::error!(app = app_id, error = %e, "ledger unavailable");
+                StoreAnswer::new(503, kind, "error")
             }
         }
-        StoreAnswer::new(200, kind, result)
     }
 
     /// The Order service's signed data for a token (one token refresh on `401`).

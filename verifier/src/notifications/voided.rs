@@ -15,8 +15,8 @@
 //! window is `[cursor, now − 60 s]` ([`window`]: the end lags a minute so that a clock ahead of
 //! Google's never asks for the future, which the API refuses); the first poll of a package
 //! starts `initial_lookback_days` back (at most 30, the API's limit). Each voided purchase
-//! revokes its redemption by `orderId`, then `purchaseToken`
-//! ([`super::revoke_play_purchase`]). Only when every page was read and acted on is the cursor
+//! is a store event ([`void_of`], [`super::play_void_event`]) keyed by its `orderId` and its
+//! `purchaseToken`, idempotent by `orderId` (or token) and `voidedTimeMillis`. Only when every page was read and acted on is the cursor
 //! (the window's end) stored in the ledger ([`crate::ledger::VoidedCursors`]), so a restart
 //! continues where the last complete poll ended and a failed poll is repeated whole (revoking
 //! twice changes nothing and sends no second webhook).
@@ -37,11 +37,11 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
 use super::upstream::{read_limited, CachedToken, UpstreamError};
-use super::PlayVoidOutcome;
+use super::{PlayVoid, StoreAnswer};
 use crate::background::Task;
+use crate::ledger::notifications::NotificationResult;
 use crate::ledger::Ledger;
 use crate::server::metrics::Metrics;
-use crate::service::ServiceError;
 use crate::settings::Settings;
 
 /// The OAuth2 scope of the Play Developer API.
@@ -338,6 +338,28 @@ pub fn retry_delay(
         .min(max)
 }
 
+/// One voided purchase of `package_name` as a [`PlayVoid`] (its event id: the order id, or the
+/// token, and the void time), `None` for a quantity-based partial refund (the buyer keeps the
+/// units not refunded). Pure.
+pub fn void_of<'a>(package_name: &'a str, p: &'a VoidedPurchase) -> Option<PlayVoid<'a>> {
+    let reason = decide(p)?;
+    let order_id = p.order_id.as_deref().filter(|o| !o.is_empty());
+    let voided_at = p.voided_time_millis.unwrap_or(0);
+    Some(PlayVoid {
+        event_id: format!(
+            "voided:{}:{voided_at}",
+            order_id.unwrap_or(p.purchase_token.as_str())
+        ),
+        event_type: "voidedPurchasesApi",
+        type_label: TYPE_LABEL,
+        package_name,
+        order_id,
+        purchase_token: &p.purchase_token,
+        reason,
+        at_ms: voided_at,
+    })
+}
+
 /// What to do with one voided purchase: `Some(reason)` to revoke, `None` for a quantity-based
 /// partial refund (the buyer keeps the units not refunded).
 pub fn decide(p: &VoidedPurchase) -> Option<String> {
@@ -406,9 +428,6 @@ pub enum PollError {
     /// The ledger could not record a revocation or the cursor.
     #[error("ledger: {0}")]
     Ledger(#[from] crate::ledger::LedgerError),
-    /// A revocation could not be recorded.
-    #[error("ledger: {0}")]
-    Revoke(#[from] ServiceError),
 }
 
 /// OAuth2 access tokens of one service account, cached until a minute before they expire.
@@ -592,12 +611,15 @@ impl Poller {
             report.pages += 1;
             for p in &page.purchases {
                 report.purchases += 1;
-                let result = self.act(p).await?;
-                if result == PlayVoidOutcome::Revoked.as_str() {
+                let answer = self.act(p).await?;
+                if answer.result == NotificationResult::Revoked.as_str() && !answer.duplicate {
                     report.revoked += 1;
                 }
-                self.metrics
-                    .store_notification(super::STORE_GOOGLE_PLAY, TYPE_LABEL, result);
+                self.metrics.store_notification(
+                    super::STORE_GOOGLE_PLAY,
+                    TYPE_LABEL,
+                    answer.label(),
+                );
             }
             match page.next_page_token {
                 Some(t) if report.pages < MAX_PAGES => page_token = Some(t),
@@ -611,26 +633,24 @@ impl Poller {
         Ok(report)
     }
 
-    async fn act(&self, p: &VoidedPurchase) -> Result<&'static str, PollError> {
-        let Some(reason) = decide(p) else {
-            return Ok("partial_refund");
+    /// Record one voided purchase as a store event (idempotent by its order id, or token, and
+    /// void time: a window polled again records nothing new).
+    async fn act(&self, p: &VoidedPurchase) -> Result<StoreAnswer, PollError> {
+        let Some(void) = void_of(&self.settings.package_name, p) else {
+            return Ok(StoreAnswer::new(200, TYPE_LABEL, "partial_refund"));
         };
-        let outcome = super::revoke_play_purchase(
-            &self.verifier,
-            self.ledger.as_ref(),
-            &self.settings.package_name,
-            p.order_id.as_deref(),
-            Some(p.purchase_token.as_str()),
-            &reason,
-            crate::service::now_ms(),
-        )
-        .await?;
-        if outcome == PlayVoidOutcome::Revoked {
+        let now = crate::service::now_ms();
+        let Some(event) = super::play_void_event(&self.verifier, void) else {
+            return Ok(StoreAnswer::new(200, TYPE_LABEL, "unknown_package"));
+        };
+        let recorded = super::record(&self.verifier, self.ledger.as_ref(), &event, now).await?;
+        let answer = StoreAnswer::recorded(TYPE_LABEL, &recorded);
+        if answer.result == NotificationResult::Revoked.as_str() && !answer.duplicate {
             tracing::info!(package = %self.settings.package_name,
                 order_id = p.order_id.as_deref().unwrap_or(""),
                 "Play voided purchase revoked (Voided Purchases API)");
         }
-        Ok(outcome.as_str())
+        Ok(answer)
     }
 
     /// One page, with retries on `429`/`5xx`/transport errors and one token refresh on `401`.

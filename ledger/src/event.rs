@@ -19,7 +19,7 @@
 //!
 //! ```
 //! use payseal_protocol::Store;
-//! use payseal_verifier::notifications::event::{decide_reversal, Cause, Reversal, Revoker, RowState};
+//! use payseal_ledger::event::{decide_reversal, Cause, Reversal, Revoker, RowState};
 //!
 //! // Two refunded renewals of one chain, one of the refunds reversed: the chain stays revoked.
 //! let standing = [
@@ -31,6 +31,8 @@
 //! ```
 
 use payseal_protocol::Store;
+
+use crate::{LedgerError, RedemptionRow};
 
 /// Who revoked a row: the store that sold the purchase, or an operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,6 +121,13 @@ impl Cause {
             transaction: transaction.into(),
         }
     }
+
+    /// A cause as stored (`revoker` text, transaction); an unknown revoker is a schema error.
+    pub fn from_stored(revoker: &str, transaction: String) -> Result<Self, LedgerError> {
+        let revoker = Revoker::parse(revoker)
+            .ok_or_else(|| LedgerError::Schema(format!("unknown revoker {revoker:?}")))?;
+        Ok(Self::new(revoker, transaction))
+    }
 }
 
 /// A ledger row as a revocation sees it.
@@ -135,13 +144,13 @@ pub enum RowState {
 }
 
 impl RowState {
-    /// The state of `row` (`None`: absent), given whether it is revoked and a refusal row.
-    pub fn of(row: Option<(bool, bool)>) -> Self {
+    /// The state of `row` (`None`: absent).
+    pub fn of(row: Option<&RedemptionRow>) -> Self {
         match row {
             None => RowState::Absent,
-            Some((_, true)) => RowState::Refusal,
-            Some((true, false)) => RowState::Revoked,
-            Some((false, false)) => RowState::Redeemed,
+            Some(r) if r.is_refusal() => RowState::Refusal,
+            Some(r) if r.revoked_at_ms.is_some() => RowState::Revoked,
+            Some(_) => RowState::Redeemed,
         }
     }
 }
@@ -149,6 +158,9 @@ impl RowState {
 /// What a revocation does to one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revocation {
+    /// Nobody redeemed it and an operator asked: nothing to revoke, nothing recorded but the
+    /// event (an operator revokes what was redeemed; refusing in advance is the stores' word).
+    NotRedeemed,
     /// Mark the redemption revoked (and enqueue its `purchase.revoked`), add the cause.
     Revoke,
     /// Revoked already (or a refusal row): add the cause only.
@@ -158,10 +170,12 @@ pub enum Revocation {
     Refuse,
 }
 
-/// What revoking the transaction whose row is `row` does. Every outcome records the cause:
-/// a refund that finds the row revoked by someone else still stands on its own.
-pub fn decide_revocation(row: RowState) -> Revocation {
+/// What `by` revoking the transaction whose row is `row` does. Every outcome but
+/// [`Revocation::NotRedeemed`] records the cause: a refund that finds the row revoked by
+/// someone else still stands on its own.
+pub fn decide_revocation(row: RowState, by: Revoker) -> Revocation {
     match row {
+        RowState::Absent if by == Revoker::Operator => Revocation::NotRedeemed,
         RowState::Absent => Revocation::Refuse,
         RowState::Redeemed => Revocation::Revoke,
         RowState::Revoked | RowState::Refusal => Revocation::AlreadyRevoked,
@@ -210,21 +224,6 @@ pub fn decide_reversal(row: RowState, standing: &[Cause], reversed: &Cause) -> R
     }
 }
 
-/// The causes of a row revoked before causes were recorded (rows of a ledger upgraded from a
-/// schema without them): the store when a notification of that store told of the revocation
-/// (`store_told`), otherwise an operator, so that nothing a store did not revoke is ever
-/// undone by it.
-pub fn legacy_cause(store: Store, transaction_key: &str, store_told: bool) -> Cause {
-    Cause::new(
-        if store_told {
-            Revoker::Store(store)
-        } else {
-            Revoker::Operator
-        },
-        transaction_key,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,21 +256,61 @@ mod tests {
         assert_eq!(EventKeys::new("T1", None::<String>).chain, None);
     }
 
+    fn row(owner: &str, revoked_at_ms: Option<i64>) -> RedemptionRow {
+        RedemptionRow {
+            account_id: owner.into(),
+            product_id: "coins_100".into(),
+            receipt_sha256: String::new(),
+            first_verdict_id: String::new(),
+            first_seen_ms: 1,
+            last_seen_ms: 1,
+            revoked_at_ms,
+            revoke_reason: None,
+            expires_at_ms: None,
+        }
+    }
+
     #[test]
     fn a_revocation_revokes_a_redemption_and_refuses_an_unredeemed_transaction() {
         assert_eq!(RowState::of(None), RowState::Absent);
-        assert_eq!(RowState::of(Some((false, false))), RowState::Redeemed);
-        assert_eq!(RowState::of(Some((true, false))), RowState::Revoked);
-        assert_eq!(RowState::of(Some((true, true))), RowState::Refusal);
-        assert_eq!(decide_revocation(RowState::Absent), Revocation::Refuse);
-        assert_eq!(decide_revocation(RowState::Redeemed), Revocation::Revoke);
+        assert_eq!(RowState::of(Some(&row("alice", None))), RowState::Redeemed);
         assert_eq!(
-            decide_revocation(RowState::Revoked),
-            Revocation::AlreadyRevoked
+            RowState::of(Some(&row("alice", Some(5)))),
+            RowState::Revoked
         );
         assert_eq!(
-            decide_revocation(RowState::Refusal),
-            Revocation::AlreadyRevoked
+            RowState::of(Some(&row(crate::UNREDEEMED_ACCOUNT, Some(5)))),
+            RowState::Refusal
+        );
+        for by in [APPLE, Revoker::Store(Store::Huawei), Revoker::Operator] {
+            assert_eq!(
+                decide_revocation(RowState::Redeemed, by),
+                Revocation::Revoke
+            );
+            assert_eq!(
+                decide_revocation(RowState::Revoked, by),
+                Revocation::AlreadyRevoked
+            );
+            assert_eq!(
+                decide_revocation(RowState::Refusal, by),
+                Revocation::AlreadyRevoked
+            );
+        }
+        // Every store refuses an unredeemed refunded transaction; an operator does not.
+        for store in [
+            Store::AppStore,
+            Store::GooglePlay,
+            Store::Huawei,
+            Store::Sandbox,
+        ] {
+            assert_eq!(
+                decide_revocation(RowState::Absent, Revoker::Store(store)),
+                Revocation::Refuse
+            );
+        }
+        assert_eq!(
+            decide_revocation(RowState::Absent, Revoker::Operator),
+            Revocation::NotRedeemed
         );
     }
 
@@ -333,18 +372,6 @@ mod tests {
                 &by_operator
             ),
             Reversal::Nothing
-        );
-    }
-
-    #[test]
-    fn rows_revoked_before_causes_existed_keep_their_revoker() {
-        assert_eq!(
-            legacy_cause(Store::AppStore, "T", true),
-            Cause::new(APPLE, "T")
-        );
-        assert_eq!(
-            legacy_cause(Store::AppStore, "T", false),
-            Cause::new(Revoker::Operator, "T")
         );
     }
 }

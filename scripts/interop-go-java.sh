@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The README's Go and Kotlin/Java token checks ("Delivering to your server"), tested on live verdict
+# The book's Go and Kotlin/Java token checks (docs/src/delivery.md, "Delivering to your server"), tested on live verdict
 # tokens with libraries PaySeal did not write: Go's golang-jwt/jwt/v5 + MicahParks/keyfunc/v3
 # (tests/interop/go) and nimbus-jose-jwt + Tink on the JVM (tests/interop/java, Kotlin, Maven).
 # Both fetch the JWKS from the live verifier's GET /v1/keys over HTTPS, trusting its self-signed dev
 # certificate explicitly, and run the cases of tests/interop/python/verify.py (genuine verifies;
-# altered payload, HS256, none, unknown kid, typ JWT, another issuer refused) plus the README's
+# altered payload, HS256, none, unknown kid, typ JWT, another issuer refused) plus the book's
 # grant rules (paid only, the app, each jti once, each purchase delivered once: re-verified tokens
 # of one purchase, also granted concurrently, deliver it once; another purchase is delivered).
 # Each prints `N passed, N failed`.
@@ -104,4 +104,4 @@ echo "(Kotlin/JVM: $((SECONDS - t)) s with Maven and the build)"
 
 demo_stop
 [[ $STATUS -eq 0 ]] || fail "Go or Kotlin/JVM token checks failed (verifier log: $OUT/verifier-restarted.log)"
-ok "Go (golang-jwt + keyfunc) and Kotlin/JVM (nimbus-jose-jwt + Tink): the README's token checks on live tokens and the live JWKS"
+ok "Go (golang-jwt + keyfunc) and Kotlin/JVM (nimbus-jose-jwt + Tink): the book's token checks on live tokens and the live JWKS"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The webhook receivers of the README ("Receiving webhooks"), tested end to end against a real
+# The webhook receivers of the book (docs/src/webhooks.md, "Receiving webhooks"), tested end to end against a real
 # verifier: tests/interop/webhooks/receiver.py (Python standard library) and receiver.mjs (Node
 # standard library) each run as a loopback HTTP server; a real `payseal-verifier serve` with two
 # apps, one webhook to each receiver, gets genuine sandbox purchases through the demo client and
@@ -313,4 +313,4 @@ check "verifier: still healthy, outbox unchanged by the direct sends" verifier_u
 echo
 echo "$PASSED passed, $FAILED failed ($((SECONDS - START)) s after the build)"
 [[ $FAILED -eq 0 ]] || exit 1
-ok "webhooks: Python and Node receivers verified, deduplicated and refused as the README says"
+ok "webhooks: Python and Node receivers verified, deduplicated and refused as the book says"

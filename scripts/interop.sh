@@ -5,9 +5,9 @@
 # and the Python and Node webhook receivers against a real verifier (scripts/interop-webhooks.sh).
 # Runs the demo once to get the tokens, verifies the demo's Play purchase again (fresh jtis,
 # redemption: repeat) and a second purchase (scripts/lib/interop-demo.sh), then each checker on the
-# same files: each also runs the README's grant recipe on them (a purchase is delivered once,
-# whichever of its tokens comes first; another purchase is delivered). First it checks that the
-# README's recipe code is the tested code (tests/interop/readme_recipes.py).
+# same files: each also runs the book's grant recipe on them (docs/src/delivery.md: a purchase is
+# delivered once, whichever of its tokens comes first; another purchase is delivered). That the
+# book shows exactly this code is checked by scripts/docs.sh (tests/interop/readme_recipes.py).
 # Usage: scripts/interop.sh [all|jose|python]     (default: all)
 # Installs the libraries itself: npm ci in tests/interop/jose, a venv in target/interop-python-venv.
 set -euo pipefail
@@ -37,9 +37,6 @@ fi
 # Go and Kotlin/JVM checkers (scripts/interop-go-java.sh): their modules and Maven dependencies now, before the demo.
 [[ $WHICH != all ]] || scripts/interop-go-java.sh prefetch
 
-step "README: the delivery recipes are the tested code"
-python3 tests/interop/readme_recipes.py README.md
-
 OUT=$(mktemp -d /tmp/payseal-interop.XXXXXX)
 trap demo_stop EXIT
 interop_demo "$OUT"
@@ -48,14 +45,14 @@ TOKENS=("$OUT"/token-*.jwt)
 [[ -f ${TOKENS[0]} ]] || fail "the demo left no tokens in $OUT"
 
 if [[ $WHICH != python ]]; then
-  step "node jose: ${#TOKENS[@]} demo tokens, only the published JWKS; the README's grant"
+  step "node jose: ${#TOKENS[@]} demo tokens, only the published JWKS; the book's grant"
   node tests/interop/jose/verify.mjs "$OUT/keys.json" "$ISSUER" "$DEMO_APP" "${TOKENS[@]}"
 fi
 if [[ $WHICH != jose ]]; then
-  step "Python PyJWT + cryptography: ${#TOKENS[@]} demo tokens, only the published JWKS; the README's grant"
+  step "Python PyJWT + cryptography: ${#TOKENS[@]} demo tokens, only the published JWKS; the book's grant"
   "$VENV/bin/python" tests/interop/python/verify.py "$OUT/keys.json" "$ISSUER" "$DEMO_APP" "${TOKENS[@]}"
 fi
 # Go (golang-jwt + keyfunc) and Kotlin/JVM (nimbus-jose-jwt): the same tokens, the JWKS from the demo's verifier started again on its state.
 [[ $WHICH != all ]] || scripts/interop-go-java.sh "$OUT"
-# Signed webhooks: the README's Python and Node receivers against a real verifier (standard libraries only).
+# Signed webhooks: the book's Python and Node receivers (docs/src/webhooks.md) against a real verifier (standard libraries only).
 [[ $WHICH != all ]] || scripts/interop-webhooks.sh

@@ -17,6 +17,8 @@ scripts/swift-env.sh status >/dev/null || fail "Swift chroot missing: run script
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+scripts/docs.sh   # the book (docs/) built with mdBook, its links and the documented recipes checked; installs mdBook once
+
 # The fuzz smoke runs first: its sanitizer builds (fuzz/target, ~3 GB) can then be dropped before
 # the workspace builds grow, which halves the peak disk use (PAYSEAL_PRUNE=1, set by .ci/run).
 step "fuzz smoke: every cargo-fuzz target briefly, fails on any crash (full run: scripts/fuzz.sh, 60 s each)"
@@ -39,6 +41,10 @@ cargo test -p payseal-verifier --features postgres-tests --quiet \
   --test postgres_webhooks --test app_store_notifications --test postgres_google_voided \
   2>&1 | tee "$LOG_DIR/cargo-test-postgres.log"
 summarize_cargo "$LOG_DIR/cargo-test-postgres.log"
+step "cargo test: the ledger crate alone on PostgreSQL (generic suite, upgrade in place, round trips)"
+cargo test -p payseal-ledger --features postgres-tests --quiet \
+  2>&1 | tee "$LOG_DIR/cargo-test-ledger-postgres.log"
+summarize_cargo "$LOG_DIR/cargo-test-ledger-postgres.log"
 scripts/postgres.sh stop
 trap - EXIT
 

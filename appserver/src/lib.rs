@@ -77,7 +77,7 @@
 //! # Ok::<(), TokenError>(())
 //! ```
 //!
-//! With keys from the verifier (rotation followed automatically), as the README's recipe:
+//! With keys from the verifier (rotation followed automatically), as the book's recipe (docs/src/delivery.md):
 //!
 //! ```no_run
 //! # fn deliver(_: &str, _: &str, _: u32, _: &str) {}
@@ -97,6 +97,22 @@
 //!     Err(TokenError::NotPaid { reason }) => refuse(reason),
 //!     Err(e) => return Err(e.into()), // Expired, UnknownKey, WrongApp, Replayed, TooOld, ...
 //! }
+//! # Ok(()) }
+//! ```
+//!
+//! The same in five lines, as on the front page (README.md, "Check the verdict on your server"):
+//!
+//! ```no_run
+//! # fn deliver(_: &str, _: &str, _: u32, _: &str) {}
+//! # async fn handle(token: String) -> Result<(), Box<dyn std::error::Error>> {
+//! # use std::sync::Arc;
+//! # use payseal_appserver::*;
+//! # let (seen, delivered) = (MemoryReplayGuard::new(), MemoryDeliveryGuard::new());
+//! let keys = JwksSource::new(JwksOptions::new("https://verify.example.com/v1/keys"))?;
+//! let tokens = JwksTokenVerifier::new(Arc::new(keys),
+//!     Policy::new("com.example.game").with_issuer("https://verify.example.com"));
+//! let g = tokens.accept(&token, unix_now(), &seen, &delivered).await?; // each jti once, each purchase once
+//! deliver(&g.account, &g.product_id, g.quantity, &g.transaction_id);
 //! # Ok(()) }
 //! ```
 

@@ -97,6 +97,9 @@
 //! # }
 //! ```
 
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

@@ -389,13 +389,17 @@ operation!(
     |op, tx| tx.revocations(op.limit).await
 );
 operation!(
-    /// [`Outbox::claim_due`].
-    ClaimDue { now_ms: i64, lease_until_ms: i64, limit: u32 } -> Vec<Delivery>, Access::Write,
-    |op, tx| tx.claim_deliveries(op.now_ms, op.lease_until_ms, op.limit).await
+    /// [`Outbox::claim_due`]: oldest first (sorted here: an `UPDATE … RETURNING` has no order).
+    ClaimDue { now_ms: i64, lease_until_ms: i64, limit: u32 } -> Vec<Delivery>, Access::Single,
+    |op, tx| {
+        let mut rows = tx.claim_deliveries(op.now_ms, op.lease_until_ms, op.limit).await?;
+        rows.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        Ok(rows)
+    }
 );
 operation!(
     /// [`Outbox::finish_attempt`]: fenced by the claim number.
-    FinishAttempt { id: String, attempt: i64, result: AttemptResult } -> bool, Access::Write,
+    FinishAttempt { id: String, attempt: i64, result: AttemptResult } -> bool, Access::Single,
     |op, tx| Ok(tx.finish_delivery(&op.id, op.attempt, attempt_update(&op.result)).await? == 1)
 );
 operation!(
@@ -411,7 +415,7 @@ operation!(
 );
 operation!(
     /// [`Outbox::retry_failed`].
-    RetryFailed { id: Option<String>, now_ms: i64 } -> u64, Access::Write,
+    RetryFailed { id: Option<String>, now_ms: i64 } -> u64, Access::Single,
     |op, tx| tx.retry_deliveries(op.id.as_deref(), op.now_ms).await
 );
 operation!(
@@ -425,7 +429,7 @@ operation!(
 );
 operation!(
     /// [`VoidedCursors::set_voided_cursor`].
-    SetCursor { package_name: String, start_time_ms: i64, now_ms: i64 } -> (), Access::Write,
+    SetCursor { package_name: String, start_time_ms: i64, now_ms: i64 } -> (), Access::Single,
     |op, tx| tx.set_voided_cursor(&op.package_name, op.start_time_ms, op.now_ms).await
 );
 

@@ -2,10 +2,10 @@
 //!
 //! **The database decides who is first.** `payseal_redemptions` has the primary key `(store,
 //! app_id, transaction_key)`; a redemption is one autocommit `INSERT … ON CONFLICT (…) DO NOTHING`:
-//! one inserted row means [`RedeemOutcome::First`] (committed, so durable under the server's
+//! one inserted row means [`crate::RedeemOutcome::First`] (committed, so durable under the server's
 //! `synchronous_commit`, before the verdict leaves). When the key exists, PostgreSQL has waited for
 //! the inserting transaction to finish; a primary-key `SELECT` reads the committed row and
-//! [`crate::classify`] decides (the same function SQLite calls): [`RedeemOutcome::Repeat`] then
+//! [`crate::classify`] decides (the same function SQLite calls): [`crate::RedeemOutcome::Repeat`] then
 //! moves `last_seen_ms` forward with an `UPDATE … SET last_seen_ms = GREATEST(…)` guarded by owner
 //! and not revoked. A revocation reads its row `SELECT … FOR UPDATE` in one transaction and
 //! [`crate::classify_revocation`] decides whether to mark it and enqueue its notice. No process
@@ -19,8 +19,8 @@
 //! are retried up to [`MAX_RETRIES`] times; every step is idempotent.
 //!
 //! **SQL and connections only**: the operations are `ops.rs`'s, run here through [`PgTx`] in
-//! the transaction each asks for ([`Access`]): [`Access::Redeem`] and [`Access::Read`] in
-//! autocommit on a pooled connection (no `BEGIN`/`COMMIT` round trips), [`Access::Write`] in
+//! the transaction each asks for ([`Access`]): [`Access::Redeem`], [`Access::Single`] and
+//! [`Access::Read`] in autocommit on a pooled connection (no `BEGIN`/`COMMIT` round trips), [`Access::Write`] in
 //! `BEGIN … COMMIT`. Every operation is retried on `40001`/`40P01` and on a vanished row.
 //!
 //! **Migrations** are the embedded files of `ledger/migrations/postgres/` ([`MIGRATIONS`]),
@@ -36,7 +36,7 @@
 //! **Connections** come from a `deadpool-postgres` pool (`[ledger] max_connections`, default 16 per
 //! instance). A connection found closed is dropped and a new one is made on demand, so after a
 //! PostgreSQL restart or outage the verifier recovers by itself; while the database is unreachable,
-//! [`Redemptions::redeem`] and [`Redemptions::ready`] fail fast (or after `query_timeout`), which
+//! [`crate::Redemptions::redeem`] and [`crate::Redemptions::ready`] fail fast (or after `query_timeout`), which
 //! the server turns into `503` + `Retry-After` and a not-ready `/readyz`.
 //!
 //! **TLS**: this build connects with `tokio_postgres::NoTls` (loopback, a private network, or a
@@ -76,13 +76,13 @@ use crate::{
 pub const MIGRATIONS: &[Migration] = migrate::POSTGRES;
 
 /// Key of the session advisory lock held while migrating (ASCII "PaySeal1").
-pub(crate) const MIGRATION_LOCK_KEY: i64 = 0x5061_7953_6561_6c31;
+pub const MIGRATION_LOCK_KEY: i64 = 0x5061_7953_6561_6c31;
 
 /// How long a starting instance waits for another one's migration lock.
-pub(crate) const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
+pub const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// Attempts of one redemption on serialization failures and deadlocks.
-pub(crate) const MAX_RETRIES: usize = 3;
+pub const MAX_RETRIES: usize = 3;
 
 const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS payseal_schema_migrations (
     version       BIGINT PRIMARY KEY,
@@ -516,6 +516,12 @@ const CLEAR_REVOCATION_SQL: &str = "UPDATE payseal_redemptions
 const DELETE_REFUSAL_SQL: &str = "DELETE FROM payseal_redemptions
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4";
 
+/// A [`Cause`] from a row of [`CAUSES_SQL`].
+fn cause_row(row: &tokio_postgres::Row) -> Result<Cause, OpError> {
+    let revoker: String = row.try_get(0)?;
+    Ok(Cause::from_stored(&revoker, row.try_get(1)?)?)
+}
+
 const CAUSES_SQL: &str = "SELECT revoker, cause_transaction FROM payseal_revocation_causes
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
 
@@ -605,7 +611,7 @@ impl PostgresLedger {
         let mut client = self.pool.get().await?;
         match O::ACCESS {
             // Each statement atomic by itself: no BEGIN/COMMIT round trips.
-            Access::Read | Access::Redeem => {
+            Access::Read | Access::Redeem | Access::Single => {
                 op.run(&mut PgTx {
                     conn: Conn::Auto(&client),
                 })
@@ -668,6 +674,20 @@ impl PgTx<'_> {
     ) -> Result<Vec<tokio_postgres::Row>, OpError> {
         let st = self.statement(sql).await?;
         Ok(on_conn!(self, c => c.query(&st, params).await?))
+    }
+
+    /// The rows of `sql`, each made into a `T` by `convert`.
+    async fn rows<T, E>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        convert: fn(&tokio_postgres::Row) -> Result<T, E>,
+    ) -> Result<Vec<T>, OpError>
+    where
+        OpError: From<E>,
+    {
+        let rows = self.query(sql, params).await?;
+        Ok(rows.iter().map(convert).collect::<Result<_, _>>()?)
     }
 
     async fn query_opt(
@@ -851,18 +871,12 @@ impl Tx for PgTx<'_> {
     }
 
     async fn causes(&mut self, key: Key<'_>) -> Result<Vec<Cause>, OpError> {
-        let rows = self
-            .query(
-                CAUSES_SQL,
-                &[&key.store.as_str(), &key.app_id, &key.transaction_key],
-            )
-            .await?;
-        let mut causes = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let revoker: String = row.try_get(0)?;
-            causes.push(Cause::from_stored(&revoker, row.try_get(1)?)?);
-        }
-        Ok(causes)
+        self.rows(
+            CAUSES_SQL,
+            &[&key.store.as_str(), &key.app_id, &key.transaction_key],
+            cause_row,
+        )
+        .await
     }
 
     async fn insert_cause(
@@ -908,8 +922,8 @@ impl Tx for PgTx<'_> {
     }
 
     async fn revocations(&mut self, limit: u32) -> Result<Vec<RevocationRow>, OpError> {
-        let rows = self.query(REVOCATIONS_SQL, &[&i64::from(limit)]).await?;
-        Ok(rows.iter().map(revocation_row).collect::<Result<_, _>>()?)
+        self.rows(REVOCATIONS_SQL, &[&i64::from(limit)], revocation_row)
+            .await
     }
 
     async fn insert_delivery(&mut self, d: &NewDelivery) -> Result<(), OpError> {
@@ -927,13 +941,12 @@ impl Tx for PgTx<'_> {
         lease_until_ms: i64,
         limit: u32,
     ) -> Result<Vec<Delivery>, OpError> {
-        let rows = self
-            .query(CLAIM_SQL, &[&now_ms, &lease_until_ms, &i64::from(limit)])
-            .await?;
-        Ok(rows
-            .iter()
-            .map(delivery_from_row)
-            .collect::<Result<_, _>>()?)
+        self.rows(
+            CLAIM_SQL,
+            &[&now_ms, &lease_until_ms, &i64::from(limit)],
+            delivery_from_row,
+        )
+        .await
     }
 
     async fn finish_delivery(
@@ -961,16 +974,12 @@ impl Tx for PgTx<'_> {
         state: Option<DeliveryState>,
         limit: u32,
     ) -> Result<Vec<Delivery>, OpError> {
-        let rows = self
-            .query(
-                DELIVERIES_SQL,
-                &[&state.map(DeliveryState::as_str), &i64::from(limit)],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(delivery_from_row)
-            .collect::<Result<_, _>>()?)
+        self.rows(
+            DELIVERIES_SQL,
+            &[&state.map(DeliveryState::as_str), &i64::from(limit)],
+            delivery_from_row,
+        )
+        .await
     }
 
     async fn retry_deliveries(&mut self, id: Option<&str>, now_ms: i64) -> Result<u64, OpError> {
@@ -1049,16 +1058,12 @@ impl Tx for PgTx<'_> {
         store: Option<Store>,
         limit: u32,
     ) -> Result<Vec<NotificationRow>, OpError> {
-        let rows = self
-            .query(
-                NOTIFICATIONS_SQL,
-                &[&store.map(Store::as_str), &i64::from(limit)],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(notification_row)
-            .collect::<Result<_, _>>()?)
+        self.rows(
+            NOTIFICATIONS_SQL,
+            &[&store.map(Store::as_str), &i64::from(limit)],
+            notification_row,
+        )
+        .await
     }
 
     async fn voided_cursor(&mut self, package_name: &str) -> Result<Option<i64>, OpError> {

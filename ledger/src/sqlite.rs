@@ -6,8 +6,8 @@
 //! (up to [`MAX_BATCH`]) run one after another, each in its own savepoint, inside one
 //! `BEGIN IMMEDIATE` transaction, committed once (one fsync for the batch); only then is each
 //! caller answered. So two presentations of one receipt in a batch still see each other, and a
-//! failing one rolls back alone. Other writes ([`Access::Write`]: revocations, notifications,
-//! outbox updates, cursors) run alone in their own `BEGIN IMMEDIATE` transaction on the same
+//! failing one rolls back alone. Other writes ([`Access::Write`], [`Access::Single`]:
+//! revocations, notifications, outbox updates, cursors) run alone in their own `BEGIN IMMEDIATE` transaction on the same
 //! thread. Reads ([`Access::Read`]) use a second connection, which WAL lets run beside the
 //! writer.
 //!
@@ -272,7 +272,7 @@ impl Database for SqliteLedger {
                 let submitted = self.submit(op);
                 Box::pin(async move { submitted?.await.map_err(worker_gone)? })
             }
-            Access::Write => {
+            Access::Single | Access::Write => {
                 let (reply, rx) = oneshot::channel();
                 let job = Job::Exec(Box::new(move |conn: &mut Connection| {
                     let _ = reply.send(in_transaction(conn, |conn| run_op(&op, conn)));

@@ -221,6 +221,9 @@ pub enum Access {
     /// PostgreSQL runs it in autocommit, each statement atomic by itself, so it costs no
     /// `BEGIN`/`COMMIT` round trips.
     Redeem,
+    /// One write statement, atomic by itself (SQLite: its own `BEGIN IMMEDIATE` on the writer
+    /// thread; PostgreSQL: autocommit, no `BEGIN`/`COMMIT` round trips).
+    Single,
     /// A read-decide-write transaction (SQLite: `BEGIN IMMEDIATE` on the writer thread;
     /// PostgreSQL: `BEGIN … COMMIT`).
     Write,

@@ -188,7 +188,7 @@ async fn non_renewing_subscriptions_and_consumables_carry_their_kind() {
         .unwrap();
     assert_eq!(v.reason, Some(NotPaidReason::Expired));
 
-    // A Play subscription: genuine and owned, but Play signs no end (README, "Subscriptions").
+    // A Play subscription: genuine and owned, but Play signs no end (docs/src/subscriptions.md).
     let order = Order::subscription(
         Store::GooglePlay,
         APP,

@@ -1,8 +1,10 @@
-"""Checks that the README's delivery recipes ("## Delivering to your server") are the tested code.
+"""Checks that the documented recipes are the tested code: the delivery recipes of the book
+(docs/src/delivery.md, "Delivering to your server") and the server check on the front page
+(README.md, "Check the verdict on your server").
 
-Usage: python3 tests/interop/readme_recipes.py README.md
+Usage: python3 tests/interop/readme_recipes.py        (run by scripts/docs.sh)
 
-Each fenced code block of that section is split at blank lines; every piece must appear word for
+Each fenced code block of those sections is split at blank lines; every piece must appear word for
 word, in order, in the file that tests it (for Rust: the crate docs of payseal-appserver, a
 compiled doctest; for SQL: the `DeliveryGuard` trait docs, whose statements
 appserver/tests/sql_delivery_guard.rs runs). A block in another language, or a language without
@@ -11,46 +13,66 @@ a block, fails. Prints one line per block and `readme recipes: N passed, N faile
 
 import re
 import sys
+from pathlib import Path
 
-SECTION = "## Delivering to your server"
-TESTED = {  # fence language -> (file, prefix stripped from its lines)
-    "rust": ("appserver/src/lib.rs", "//!"),
-    "sql": ("appserver/src/delivery.rs", "///"),
-    "js": ("tests/interop/jose/grant.mjs", None),
-    "python": ("tests/interop/python/grant.py", None),
-    "go": ("tests/interop/go/main.go", None),
-    "kotlin": ("tests/interop/java/src/main/kotlin/Verify.kt", None),
-}
+ROOT = Path(__file__).resolve().parents[2]
+APPSERVER_DOCS = ("appserver/src/lib.rs", "//!")
+SECTIONS = [  # (file, heading, {fence language: (tested file, prefix stripped from its lines)})
+    (
+        "docs/src/delivery.md",
+        "# Delivering to your server",
+        {
+            "rust": APPSERVER_DOCS,
+            "sql": ("appserver/src/delivery.rs", "///"),
+            "js": ("tests/interop/jose/grant.mjs", None),
+            "python": ("tests/interop/python/grant.py", None),
+            "go": ("tests/interop/go/main.go", None),
+            "kotlin": ("tests/interop/java/src/main/kotlin/Verify.kt", None),
+        },
+    ),
+    ("README.md", "## Check the verdict on your server", {"rust": APPSERVER_DOCS}),
+]
 
 
 def source(path, prefix):
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
+    lines = (ROOT / path).read_text(encoding="utf-8").split("\n")
     if prefix:  # doc comments: "//! code" -> "code", "//!" -> ""
         lines = [l.strip()[len(prefix):].removeprefix(" ") for l in lines if l.strip().startswith(prefix)]
     return "\n".join(lines)
 
 
-def main(argv):
-    if len(argv) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
-    with open(argv[0], encoding="utf-8") as f:
-        text = f.read()
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    section = text[start : end if end >= 0 else len(text)]
-    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section, re.S | re.M)
+def section(path, heading):
+    """The text under `heading` up to the next heading of its level or higher, code included."""
+    level = len(heading) - len(heading.lstrip("#"))
+    lines, out, fence = (ROOT / path).read_text(encoding="utf-8").split("\n"), None, False
+    for line in lines:
+        if line.startswith("```"):
+            fence = not fence
+        if not fence and out is None and line.strip() == heading:
+            out = []
+            continue
+        if out is not None:
+            m = re.match(r"^(#{1,6}) ", line)
+            if not fence and m and len(m.group(1)) <= level:
+                break
+            out.append(line)
+    if out is None:
+        raise SystemExit(f"FAIL {path} has no heading {heading!r}")
+    return "\n".join(out) + "\n"
+
+
+def check(path, heading, tested):
     passed = failed = 0
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section(path, heading), re.S | re.M)
     seen = set()
     for lang, body in blocks:
         seen.add(lang)
-        if lang not in TESTED:
+        if lang not in tested:
             failed += 1
-            print(f"FAIL a ```{lang} block: no tested file for that language")
+            print(f"FAIL {path}: a ```{lang} block: no tested file for that language")
             continue
-        path, prefix = TESTED[lang]
-        code, at, missing = source(path, prefix), 0, None
+        file, prefix = tested[lang]
+        code, at, missing = source(file, prefix), 0, None
         for piece in (p.strip("\n") for p in re.split(r"\n\s*\n", body)):
             found = code.find(piece, at)
             if found < 0:
@@ -59,13 +81,24 @@ def main(argv):
             at = found + len(piece)
         if missing is None:
             passed += 1
-            print(f"ok   ```{lang} block ({body.count(chr(10))} lines) is in {path}")
+            print(f"ok   {path}: ```{lang} block ({body.count(chr(10))} lines) is in {file}")
         else:
             failed += 1
-            print(f"FAIL ```{lang} block: this part is not in {path} (or not in order):\n{missing}")
-    for lang in sorted(set(TESTED) - seen):
+            print(f"FAIL {path}: ```{lang} block: this part is not in {file} (or not in order):\n{missing}")
+    for lang in sorted(set(tested) - seen):
         failed += 1
-        print(f"FAIL no ```{lang} block in the README's {SECTION!r}")
+        print(f"FAIL no ```{lang} block in {path}'s {heading!r}")
+    return passed, failed
+
+
+def main(argv):
+    if argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    passed = failed = 0
+    for path, heading, tested in SECTIONS:
+        p, f = check(path, heading, tested)
+        passed, failed = passed + p, failed + f
     print(f"readme recipes: {passed} passed, {failed} failed")
     return 0 if failed == 0 and passed > 0 else 1
 

@@ -475,10 +475,10 @@ fn migrate(settings: &crate::settings::Settings, check_only: bool) -> ExitCode {
     let url = &settings.ledger_url;
     match backend_of(url) {
         Some(Backend::Sqlite) => {
-            // SQLite creates and checks its schema when opened.
+            // SQLite applies its pending migrations when opened.
             match crate::ledger::open(url) {
                 Ok(_) => {
-                    println!("ledger {url}: SQLite schema current (created on open)");
+                    println!("ledger {url}: SQLite schema current (migrated on open)");
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e.to_string()),

@@ -53,10 +53,10 @@
 //! - [`config`]: TOML + environment → [`settings::Settings`] ([`settings`]: the typed settings);
 //! - [`dev`]: development mode (a complete local state folder); [`profile`]: the SDK profile;
 //! - [`rules`]: the pure store rules ([`rules::check_receipt`]);
-//! - [`ledger`]: the redemption ledger and webhook outbox (SQLite by default, PostgreSQL for
-//!   several instances): [`ledger::open`], [`ledger::connect`], [`ledger::SqliteLedger`],
-//!   [`ledger::PostgresLedger`];
-//! - [`webhook`]: signed delivery to the application server ([`webhook::outbox`],
+//! - [`ledger`]: the redemption ledger, webhook outbox and notification record (the
+//!   `payseal-ledger` crate, re-exported; SQLite by default, PostgreSQL for several instances):
+//!   [`ledger::open`], [`ledger::connect`], [`ledger::SqliteLedger`], [`ledger::PostgresLedger`];
+//! - [`webhook`]: signed delivery to the application server ([`webhook::outbox`], the ledger's,
 //!   [`webhook::signing`]) and the receiver's check;
 //! - [`notifications`]: store server notifications (refunds and revocations the stores report);
 //! - [`server`]: HTTPS (`POST /v1/verify`, `GET /v1/keys`, `/healthz`, `/readyz`, `/metrics`,

@@ -62,7 +62,7 @@ namespace PaySeal.Tests
         public void UntrustedCertificateIsNetworkNotPinMismatch()
         {
             // WebPKI validation is the first gate and is never switched off: the pin alone does
-            // not make a self-signed certificate acceptable (reported as Network, see the README).
+            // not make a self-signed certificate acceptable (reported as Network, see docs/src/sdk.md, "Errors").
             using (var v = DevVerifier.Started("untrusted"))
             using (var sdk = new Client(v.ProfileJson, TestEnv.Options(null, null, 1)))
             {

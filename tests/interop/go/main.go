@@ -8,7 +8,7 @@
 // The same cases as tests/interop/python/verify.py: each token must verify (EdDSA only, typ
 // payseal-verdict+jwt, the issuer, iat, exp, a known kid); each tampered copy of it (payload
 // changed, alg switched to HS256 or none, unknown kid, typ JWT) must be refused, and so must the
-// genuine token when another issuer is expected, each with the expected error. Then the README's
+// genuine token when another issuer is expected, each with the expected error. Then the book's
 // grant rules: app and outcome == "paid", each jti once, each purchase once: of the paid tokens,
 // the first of each purchase (store + transaction_id) delivers it and every later one
 // (re-verifications: fresh jti, redemption repeat) is errAlreadyDelivered; the tokens of one
@@ -43,7 +43,7 @@ var (
 	errAlreadyDelivered = errors.New("already delivered")
 )
 
-// ---- the README's Go example (README.md, "Delivering to your server") ------------------------
+// ---- the book's Go example (docs/src/delivery.md, "Delivering to your server") -------------------
 
 // newKeys: the JWKS of the verifier, fetched now, refreshed hourly and on an unknown kid.
 func newKeys(ctx context.Context, jwksURL string, client *http.Client) (keyfunc.Keyfunc, error) {
@@ -333,7 +333,7 @@ func (s *subscriptions) ok(c jwt.MapClaims) bool {
 	return true
 }
 
-// grants: the README's grant on the tokens (in order): paid tokens deliver their purchase once,
+// grants: the book's grant on the tokens (in order): paid tokens deliver their purchase once,
 // later tokens of it are errAlreadyDelivered, others are refused; then a used token, another app,
 // and the tokens of the most verified purchase from as many goroutines at once.
 func grants(k keyfunc.Keyfunc, tokens, files []string, issuer, app string, result func(bool, string)) {

@@ -1,5 +1,5 @@
-// The README's Node recipe ("Delivering to your server"), exactly: scripts/interop.sh runs it on
-// live verdict tokens (tests/interop/jose/verify.mjs) and checks that the README shows this code
+// The book's Node recipe (docs/src/delivery.md, "Delivering to your server"), exactly: scripts/interop.sh runs it on
+// live verdict tokens (tests/interop/jose/verify.mjs) and scripts/docs.sh checks that the book shows this code
 // (tests/interop/readme_recipes.py).
 import { jwtVerify } from 'jose';
 

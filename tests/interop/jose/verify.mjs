@@ -1,10 +1,10 @@
 // Verifies PaySeal verdict tokens with `jose` using only the published JWKS (GET /v1/keys), through
-// the README's Node recipe (grant.mjs).
+// the book's Node recipe (grant.mjs).
 // Usage: node verify.mjs JWKS_FILE ISSUER APP TOKEN_FILE...
 // Each token must verify (EdDSA only, typ payseal-verdict+jwt, issuer); each tampered copy of it
 // (payload byte changed, alg switched to HS256/none, unknown kid) must be refused, and so
 // must the genuine token when another issuer is expected, each with the expected jose error code.
-// Then the README's grant, with the JWKS served on 127.0.0.1 to jose's createRemoteJWKSet: not-paid
+// Then the book's grant, with the JWKS served on 127.0.0.1 to jose's createRemoteJWKSet: not-paid
 // refused; of the paid tokens, the first of each purchase (store + transaction_id) delivers it and
 // every later one (re-verifications: fresh jti, redemption repeat) is "already delivered"; a used
 // token is "replayed"; another app is refused; the tokens of one purchase granted all at once
@@ -72,7 +72,7 @@ for (const { file, token } of tokens) {
 result(subscriptions.paid >= 1 && subscriptions.expired >= 1,
   `subscription tokens with kind and expires_at: ${subscriptions.paid} paid (until a future end), ${subscriptions.expired} not_paid/expired (a past end)`);
 
-// ---- the README's grant, keys from createRemoteJWKSet ------------------------------------------
+// ---- the book's grant, keys from createRemoteJWKSet ------------------------------------------
 const server = createServer((req, res) => {
   res.writeHead(req.url === '/v1/keys' ? 200 : 404, { 'content-type': 'application/json' });
   res.end(req.url === '/v1/keys' ? jwksDocument : '');

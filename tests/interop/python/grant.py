@@ -1,5 +1,5 @@
-"""The README's Python recipe ("Delivering to your server"), exactly: scripts/interop.sh runs it on
-live verdict tokens (tests/interop/python/verify.py) and checks that the README shows this code
+"""The book's Python recipe (docs/src/delivery.md, "Delivering to your server"), exactly: scripts/interop.sh runs it on
+live verdict tokens (tests/interop/python/verify.py) and scripts/docs.sh checks that the book shows this code
 (tests/interop/readme_recipes.py)."""
 
 import threading

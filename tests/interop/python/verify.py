@@ -1,5 +1,5 @@
 """Verifies PaySeal verdict tokens with PyJWT + cryptography, using only the published JWKS,
-through the README's Python recipe (grant.py).
+through the book's Python recipe (grant.py).
 
 Usage: python verify.py JWKS_FILE ISSUER APP TOKEN_FILE...
 
@@ -8,7 +8,7 @@ through jwt.PyJWKClient, the client an application server points at https://VERI
 (PyJWKClient takes only http(s) URLs; the demo's verifier has stopped by now). Each token must verify (EdDSA only,
 typ payseal-verdict+jwt, the issuer, a known kid); each tampered copy of it (payload changed,
 alg switched to HS256 or none, unknown kid) must be refused. The same cases as
-tests/interop/jose/verify.mjs. Then the README's grant: not-paid refused; of the paid tokens,
+tests/interop/jose/verify.mjs. Then the book's grant: not-paid refused; of the paid tokens,
 the first of each purchase (store + transaction_id) delivers it and every later one
 (re-verifications: fresh jti, redemption repeat) is "already delivered"; a used token is
 "replayed"; another app is refused; the tokens of one purchase granted from several threads at
@@ -130,7 +130,7 @@ def main(argv):
            f"subscription tokens with kind and expires_at: {subscriptions['paid']} paid (until a future end), "
            f"{subscriptions['expired']} not_paid/expired (a past end)")
 
-    # ---- the README's grant ----------------------------------------------------------------
+    # ---- the book's grant ------------------------------------------------------------------
     def outcome(token, seen, delivered, for_app=app):
         try:
             return grant(token, jwks, issuer, for_app, seen, delivered), None

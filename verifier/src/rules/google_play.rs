@@ -6,7 +6,7 @@
 //! carries it as `original_transaction_id`). Play signs **no expiry** into it: the end of the paid period is only in the Play Developer API
 //! (`purchases.subscriptionsv2`), which this verifier does not call. So a Play subscription
 //! verdict has no `expires_at` and is never `expired`: it proves the purchase is genuine and
-//! whose it is, not that it is still current (README, "Subscriptions"). A one-time product has
+//! whose it is, not that it is still current (docs/src/subscriptions.md). A one-time product has
 //! no `kind` (Play's JSON does not say consumable or not).
 
 use payseal_protocol::{Environment, PurchaseKind, Reason, Store};

@@ -24,7 +24,7 @@
 //! `originalTransactionId`, Huawei `subscriptionId`, Play `purchaseToken`, sandbox
 //! `original_transaction_id`), so ownership follows the chain. A store that signs no expiry
 //! (a Play subscription, an App Store non-renewing subscription) gives `kind: subscription`
-//! without `expires_at`: see the README's "Subscriptions".
+//! without `expires_at`: see docs/src/subscriptions.md.
 //!
 //! Unparseable *signatures* (bad Base64, wrong length) are `bad_signature`: they are refused
 //! signatures, not refused purchases. An App Store JWS that is not three Base64url parts with a

@@ -169,7 +169,7 @@ fn play_subscriptions_have_no_signed_expiry_and_are_keyed_by_purchase_token() {
     o.transaction_id = Some("GPA.1111-2222-3333-44444..0".into());
     let renewal = check_at(&genuine().issue(&o).unwrap(), t).unwrap();
     for p in [&first, &renewal] {
-        // Play signs no expiry: never `expired`, no `expires_at` (README, "Subscriptions").
+        // Play signs no expiry: never `expired`, no `expires_at` (docs/src/subscriptions.md).
         assert_eq!(
             (p.kind, p.expires_at),
             (Some(PurchaseKind::Subscription), None)

@@ -11,7 +11,7 @@
 //! `already_revoked`, `revoked_before_redemption`, `reinstated`, `not_reinstated`,
 //! `duplicate` — or why it was refused — `malformed`, `bad_signature`, `untrusted_chain`,
 //! `unknown_app`, `wrong_app`, `untrusted_environment`, `too_large`, `ledger_unavailable`;
-//! Google Play and Huawei use their own words, see the README) and
+//! Google Play and Huawei use their own words, see docs/src/store-notifications.md) and
 //! `payseal_google_voided_polls_total{result="ok|error"}` (Google Play Voided Purchases polls),
 //! `payseal_store_outbound_calls_total{store,result="called|deduplicated|rate_limited"}` (calls to
 //! a store server caused by unsigned notifications: Huawei's Order service).

@@ -17,7 +17,7 @@
 //! `[apps."ID".huawei.notifications]`): their decisions are
 //! [`crate::notifications::google_play::RtdnEndpoint::handle`] and
 //! [`crate::notifications::huawei::HuaweiEndpoint::handle`], mapped to HTTP here (answers in the
-//! README) and counted in `payseal_store_notifications_total`.
+//! book, docs/src/store-notifications.md) and counted in `payseal_store_notifications_total`.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;

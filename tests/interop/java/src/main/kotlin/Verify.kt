@@ -8,7 +8,7 @@
 // The same cases as tests/interop/python/verify.py: each token must verify (EdDSA only, typ
 // payseal-verdict+jwt, the issuer, a known kid); each tampered copy of it (payload changed, alg
 // switched to HS256 or none, unknown kid, typ JWT) must be refused, and so must the genuine token
-// when another issuer is expected, each with the expected exception. Then the README's grant: app
+// when another issuer is expected, each with the expected exception. Then the book's grant: app
 // and outcome == "paid", each jti once, each purchase once: of the paid tokens, the first of each
 // purchase (store + transaction_id) delivers it and every later one (re-verifications: fresh jti,
 // redemption repeat) is "already delivered"; the tokens of one purchase granted from as many
@@ -59,7 +59,7 @@ import javax.net.ssl.SSLSocketFactory
 import javax.net.ssl.TrustManagerFactory
 import kotlin.system.exitProcess
 
-// ---- the README's Kotlin example (README.md, "Delivering to your server") --------------------
+// ---- the book's Kotlin example (docs/src/delivery.md, "Delivering to your server") ---------------
 
 /** The verifier's JWK Set, fetched when first needed, cached, refetched (rate-limited) on a new kid. */
 fun verdictKeys(url: URL, retriever: ResourceRetriever = DefaultResourceRetriever()): JWKSource<SecurityContext> =
@@ -162,7 +162,7 @@ val unknownKid = Refusal {
 fun b64(obj: Map<String, Any?>): String = Base64URL.encode(JSONObjectUtils.toJSONString(obj)).toString()
 fun unb64(part: String): Map<String, Any?> = JSONObjectUtils.parse(Base64URL(part).decodeToString())
 
-/** The README's grant on the tokens (in order), then a used token, another app, and the tokens of
+/** The book's grant on the tokens (in order), then a used token, another app, and the tokens of
  *  the most verified purchase from as many threads at once. */
 fun grants(keys: JWKSource<SecurityContext>, issuer: String, app: String, tokens: List<Pair<String, String>>,
            result: (Boolean, String) -> Unit) {

@@ -1,0 +1,172 @@
+//! PostgreSQL round trips per redemption, counted on the wire: the ledger talks to the real
+//! server through a loopback proxy that reads the frontend protocol and counts the messages
+//! that make the client wait for the server (`Sync`, ending an extended-protocol exchange, and
+//! `Query`, a simple query). Prepared statements are warmed first (`prepare_cached`: one extra
+//! round trip per statement and connection, once).
+//!
+//! The numbers are those of the verifier before the ledger crate (its `redeem_once`: one
+//! `INSERT … ON CONFLICT` for a first redemption, with its outbox row in the same statement;
+//! plus a primary-key `SELECT` when the key exists; plus the `UPDATE` of a repeat), and must
+//! not grow. Built with `postgres-tests` (a real server, see `tests/suite/pg.rs`).
+#![cfg(feature = "postgres-tests")]
+
+mod suite;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use payseal_ledger::outbox::NewDelivery;
+use payseal_ledger::{Ledger, LedgerOptions, PostgresLedger, RedeemOutcome, RedemptionRequest};
+use payseal_protocol::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// SSLRequest's protocol code (a second untyped message follows it).
+const SSL_REQUEST: u32 = 80_877_103;
+
+/// Forward the frontend stream `from` → `to`, counting `Sync` and `Query` messages.
+async fn frontend(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    waits: Arc<AtomicUsize>,
+) {
+    let mut untyped = true;
+    loop {
+        let mut kind = [0u8; 1];
+        if !untyped && from.read_exact(&mut kind).await.is_err() {
+            return;
+        }
+        let mut len = [0u8; 4];
+        if from.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let n = u32::from_be_bytes(len) as usize;
+        let mut body = vec![0u8; n.saturating_sub(4)];
+        if from.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        if untyped {
+            let code = body
+                .get(..4)
+                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+            // The startup message ends the untyped part; an SSLRequest is followed by one.
+            untyped = code == Some(SSL_REQUEST);
+        } else if kind[0] == b'S' || kind[0] == b'Q' {
+            waits.fetch_add(1, Ordering::SeqCst);
+        }
+        let mut out = Vec::with_capacity(n + 1);
+        if kind[0] != 0 {
+            out.push(kind[0]);
+        }
+        out.extend_from_slice(&len);
+        out.extend_from_slice(&body);
+        if to.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A counting proxy in front of the test server; its address and the counter.
+async fn proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let waits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&waits);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = TcpStream::connect(&upstream).await.unwrap();
+            let (client_read, mut client_write) = client.into_split();
+            let (mut server_read, server_write) = server.into_split();
+            tokio::spawn(frontend(client_read, server_write, Arc::clone(&counter)));
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+            });
+        }
+    });
+    (addr, waits)
+}
+
+fn request(key: &str, account: &str) -> RedemptionRequest {
+    RedemptionRequest {
+        store: Store::GooglePlay,
+        app_id: "dev.payseal.demo".into(),
+        transaction_key: key.into(),
+        account_id: account.into(),
+        product_id: "coins_100".into(),
+        receipt_sha256: "ab".repeat(32),
+        verdict_id: uuid::Uuid::new_v4().to_string(),
+        now_ms: 1_000,
+        expires_at_ms: None,
+    }
+}
+
+fn paid(id: &str) -> NewDelivery {
+    NewDelivery {
+        id: id.into(),
+        app_id: "dev.payseal.demo".into(),
+        event_type: "purchase.paid".into(),
+        body: "{}".into(),
+        created_ms: 1_000,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redemption_costs_the_round_trips_it_cost_before_the_ledger_crate() {
+    let url = suite::pg::fresh_database().await;
+    let upstream = {
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        let host = match &config.get_hosts()[0] {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            other => panic!("not a TCP host: {other:?}"),
+        };
+        format!("{host}:{}", config.get_ports()[0])
+    };
+    let (addr, waits) = proxy(upstream.clone()).await;
+    let proxied = url.replacen(&upstream, &addr, 1);
+    assert_ne!(proxied, url, "the URL names {upstream}");
+    let options = LedgerOptions {
+        max_connections: 1,
+        ..suite::pg::test_options()
+    };
+    let postgres = PostgresLedger::connect(&proxied, &options).await.unwrap();
+    let ledger: Arc<dyn Ledger> = Arc::new(postgres);
+    let ledger = &ledger;
+
+    // Warm the one pooled connection's prepared statements.
+    ledger.redeem(request("WARM.1", "alice")).await.unwrap();
+    ledger.redeem(request("WARM.1", "alice")).await.unwrap();
+    ledger
+        .redeem_and_notify(request("WARM.2", "alice"), Some(paid("warm")))
+        .await
+        .unwrap();
+
+    let count = |outcome: RedeemOutcome, before: usize, label: &str| {
+        let n = waits.load(Ordering::SeqCst) - before;
+        eprintln!("{label}: {outcome:?}, {n} round trip(s)");
+        n
+    };
+    let at = waits.load(Ordering::SeqCst);
+    let o = ledger.redeem(request("K.1", "alice")).await.unwrap();
+    assert_eq!((o, count(o, at, "first")), (RedeemOutcome::First, 1));
+
+    let at = waits.load(Ordering::SeqCst);
+    let o = ledger
+        .redeem_and_notify(request("K.2", "alice"), Some(paid("ev-2")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (o, count(o, at, "first with its outbox row")),
+        (RedeemOutcome::First, 1)
+    );
+
+    let at = waits.load(Ordering::SeqCst);
+    let o = ledger.redeem(request("K.1", "bob")).await.unwrap();
+    assert_eq!(
+        (o, count(o, at, "other account")),
+        (RedeemOutcome::OtherAccount, 2)
+    );
+
+    let at = waits.load(Ordering::SeqCst);
+    let o = ledger.redeem(request("K.1", "alice")).await.unwrap();
+    assert_eq!((o, count(o, at, "repeat")), (RedeemOutcome::Repeat, 3));
+}

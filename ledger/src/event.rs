@@ -4,7 +4,7 @@
 //! does to a ledger row. No I/O: the ledger calls these on the rows it read inside the
 //! transaction that records the event.
 //!
-//! - An event is identified by its source's own id ([`Source`] + event id: App Store
+//! - An event is identified by its source's own id (event id: App Store
 //!   `notificationUUID`, Pub/Sub `messageId`, a voided purchase's `orderId` + `voidedTime`,
 //!   Huawei's `orderId` of the refunded purchase, an operator event id): recording it twice
 //!   changes nothing the second time.

@@ -1,6 +1,6 @@
-//! What `serve`'s background work shares: the one task handle ([`Task`]: the webhook delivery
+//! What `serve`'s background work shares: the one task handle (`Task`: the webhook delivery
 //! worker, the Google Play voided-purchases pollers) and the one outbound HTTP client
-//! ([`outbound_client`]: webhooks, Google's OIDC keys and APIs, Huawei's Order service).
+//! (`outbound_client`: webhooks, Google's OIDC keys and APIs, Huawei's Order service).
 
 use std::future::Future;
 use std::sync::Arc;

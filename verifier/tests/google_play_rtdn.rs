@@ -26,7 +26,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use common::{play_order_id, StateDir, TestServer, APP};
 use google_support::voided_scenario::purchase_token;
-use google_support::{keys, push_claims, rs256, FakeGoogle, AUDIENCE, PUSH_ACCOUNT};
+use google_support::{keys, push_claims, rs256, FakeGoogle};
 use payseal_protocol::{Outcome, Reason, Redemption, Store};
 use payseal_sandbox::Order;
 use payseal_verifier::webhook::{PURCHASE_PAID, PURCHASE_REVOKED};
@@ -114,13 +114,7 @@ async fn rtdn_server(webhook: bool) -> (FakeGoogle, RunningReceiver, TestServer)
     if webhook {
         configure(&state.paths.config, &receiver.url());
     }
-    let mut text = std::fs::read_to_string(&state.paths.config).unwrap();
-    text.push_str(&format!(
-        "\n[google_play.rtdn]\naudience = \"{AUDIENCE}\"\nservice_account = \"{PUSH_ACCOUNT}\"\n\
-         jwks_url = \"{}\"\njwks_cache_seconds = 3600\n",
-        google.url("/oauth2/v3/certs")
-    ));
-    std::fs::write(&state.paths.config, text).unwrap();
+    google_support::configure_rtdn(&state.paths.config, &google);
     let server = TestServer::start_on(state, |_| {}).await;
     (google, receiver, server)
 }

@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use common::{bin, play_order_id, request, StateDir, TestServer, APP};
 use google_support::voided_scenario::purchase_token;
-use google_support::{push_claims, FakeGoogle, AUDIENCE, PUSH_ACCOUNT};
+use google_support::{push_claims, FakeGoogle};
 use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store, VerdictClaims};
 use payseal_sandbox::{AppStoreNotification, Order, PurchaseState, SandboxStore};
 use serde_json::{json, Value};
@@ -112,6 +112,26 @@ fn listed_notifications(config: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// `receipt` is `not_paid / revoked` for its buyer and anyone else (`what`: the case).
+async fn refused_for_everyone(server: &TestServer, receipt: &Receipt, what: &str) {
+    for account in ["alice", "bob"] {
+        assert_eq!(
+            said(&server.verify(account, receipt).await),
+            REFUSED,
+            "{account}: {what} was paid"
+        );
+    }
+}
+
+/// `notifications list` has an event `pick` chooses, with `result`.
+fn listed_with(server: &TestServer, pick: impl Fn(&Value) -> bool, result: &str) {
+    let listed = listed_notifications(&server.state.paths.config);
+    assert!(
+        listed.iter().any(|n| pick(n) && n["result"] == result),
+        "no such {result} event in `notifications list`: {listed:?}"
+    );
+}
+
 /// A fresh App Store transaction id.
 fn new_transaction_id() -> String {
     format!(
@@ -171,13 +191,7 @@ async fn app_store_notify(
 async fn a_play_purchase_refunded_before_redemption_is_refused(backend: Backend) {
     let google = FakeGoogle::start().await;
     let state = state_on(backend).await;
-    let mut text = std::fs::read_to_string(&state.paths.config).unwrap();
-    text.push_str(&format!(
-        "\n[google_play.rtdn]\naudience = \"{AUDIENCE}\"\nservice_account = \"{PUSH_ACCOUNT}\"\n\
-         jwks_url = \"{}\"\n",
-        google.url("/oauth2/v3/certs")
-    ));
-    std::fs::write(&state.paths.config, text).unwrap();
+    google_support::configure_rtdn(&state.paths.config, &google);
     let mut server = TestServer::start_on(state, |_| {}).await;
 
     let receipt = server.state.issue(Store::GooglePlay);
@@ -214,19 +228,16 @@ async fn a_play_purchase_refunded_before_redemption_is_refused(backend: Backend)
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
 
-    for account in ["alice", "bob"] {
-        assert_eq!(
-            said(&server.verify(account, &receipt).await),
-            REFUSED,
-            "{account}: a Play purchase refunded before its first presentation was paid"
-        );
-    }
-    let listed = listed_notifications(&server.state.paths.config);
-    assert!(
-        listed.iter().any(|n| n["store"] == "google_play"
-            && n["id"] == message_id.as_str()
-            && n["result"] == "revoked_before_redemption"),
-        "the Play refund is not in `notifications list`: {listed:?}"
+    refused_for_everyone(
+        &server,
+        &receipt,
+        "a Play purchase refunded before redemption",
+    )
+    .await;
+    listed_with(
+        &server,
+        |n| n["store"] == "google_play" && n["id"] == message_id.as_str(),
+        "revoked_before_redemption",
     );
     server.stop().await.unwrap();
 }
@@ -252,19 +263,16 @@ async fn a_huawei_purchase_refunded_before_redemption_is_refused(backend: Backen
     .await;
     assert_eq!(status, 200);
 
-    for account in ["alice", "bob"] {
-        assert_eq!(
-            said(&server.verify(account, &receipt).await),
-            REFUSED,
-            "{account}: a Huawei purchase refunded before its first presentation was paid"
-        );
-    }
-    let listed = listed_notifications(&server.state.paths.config);
-    assert!(
-        listed.iter().any(|n| n["store"] == "huawei"
-            && n["transaction"] == order_id.as_str()
-            && n["result"] == "revoked_before_redemption"),
-        "the Huawei refund is not in `notifications list`: {listed:?}"
+    refused_for_everyone(
+        &server,
+        &receipt,
+        "a Huawei purchase refunded before redemption",
+    )
+    .await;
+    listed_with(
+        &server,
+        |n| n["store"] == "huawei" && n["transaction"] == order_id.as_str(),
+        "revoked_before_redemption",
     );
     server.stop().await.unwrap();
 }
@@ -305,20 +313,17 @@ async fn an_operator_revocation_survives_an_app_store_refund_reversal(backend: B
     );
     let reversal = app_store_notify(&server, store, "REFUND_REVERSED", &order).await;
 
-    for account in ["alice", "bob"] {
-        assert_eq!(
-            said(&server.verify(account, &receipt).await),
-            REFUSED,
-            "{account}: Apple's reversal undid an operator's revocation (answered {reversal})"
-        );
-    }
+    refused_for_everyone(
+        &server,
+        &receipt,
+        &format!("after Apple's reversal (answered {reversal}), an operator-revoked purchase"),
+    )
+    .await;
     assert_ne!(reversal, "reinstated");
-    let listed = listed_notifications(&config);
-    assert!(
-        listed
-            .iter()
-            .any(|n| n["type"] == "operator_revoke" && n["transaction"] == tx.as_str()),
-        "the operator's revocation is not in `notifications list`: {listed:?}"
+    listed_with(
+        &server,
+        |n| n["type"] == "operator_revoke" && n["transaction"] == tx.as_str(),
+        "revoked",
     );
     server.stop().await.unwrap();
 }

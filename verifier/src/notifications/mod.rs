@@ -1,29 +1,35 @@
-//! Store server notifications: what the stores tell the verifier after a purchase (a refund, a
-//! revocation, a reversed refund), so that a refunded purchase is revoked without an operator.
+//! Store server notifications and every other source of a refund or revocation: each becomes a
+//! **store event** ([`Verified`]) recorded by the ledger in one transaction with its effect and
+//! webhook rows (`payseal_ledger::event` decides what it does to each row), so there is one
+//! revocation path.
 //!
-//! Each store has a module that turns the store's signed message into a store-neutral
-//! [`Verified`] notification, by the store's own signature rule and nothing else (pure: no I/O):
-//! [`app_store`] (App Store Server Notifications V2). What is shared lives here and in [`log`]:
+//! Each source has a pure builder (no I/O) that turns what it was told into a [`Verified`]
+//! event, by the store's own signature rule where there is one:
+//! - [`app_store`] (App Store Server Notifications V2, [`app_store::verify`]);
+//! - [`google_play`] (real-time developer notifications by Cloud Pub/Sub push, `POST
+//!   /v1/stores/google-play/rtdn`, authenticated by the Google-signed OIDC token, keys from
+//!   [`jwks`]) and [`voided`] (the Voided Purchases API poller, a background task of `serve`
+//!   with a cursor in the ledger), both through [`play_void_event`];
+//! - [`huawei`] (IAP server notifications v2: an unsigned refund notification makes the verifier
+//!   ask Huawei's Order service, through a bounded, deduplicating [`outbound::CallGuard`], and
+//!   only its signed purchase data makes the event, [`huawei::refund_event`]);
+//! - [`signed_revocation`] (a receipt presented with store-signed revocation data) and
+//!   [`operator_revocation`] (`payseal-verifier revoke`).
+//!
+//! What is shared lives here and in [`log`]:
 //! - [`Refused`]: why a notification was refused (nothing recorded, nothing changed), in the
 //!   verdict's reason vocabulary (`malformed`, `bad_signature`, `untrusted_chain`,
 //!   `unknown_app`, `wrong_app`, `untrusted_environment`); the HTTP layer answers `4xx`;
 //! - [`matching_apps`]: the configured apps a notification concerns, by the store's app binding
 //!   and the apps' `environments`;
-//! - [`record`]: record a verified notification and apply its [`Action`] in one ledger
-//!   transaction ([`log::NotificationLog`]), with the webhook of each app that has one
-//!   (`purchase.revoked`, `purchase.reinstated`).
+//! - [`record`]: record an event and apply its [`Action`] in one ledger transaction
+//!   ([`log::NotificationLog`]), with the webhook of each app that has one (`purchase.revoked`,
+//!   `purchase.reinstated`);
+//! - [`StoreAnswer`]: what the Play and Huawei endpoints answer; [`upstream`]: calling a
+//!   store's server (typed errors, bounded bodies, cached tokens).
 //!
-//! Idempotent by the store's notification id: a notification seen before changes nothing and
-//! is answered like the first time (stores retry until they get a `2xx`).
-//!
-//! Google Play and Huawei (their own modules, counted in the same metric, not yet recorded in
-//! the notification log): [`google_play`] (real-time developer notifications by Cloud Pub/Sub
-//! push, `POST /v1/stores/google-play/rtdn`, authenticated by the Google-signed OIDC token, keys
-//! from [`jwks`]), [`voided`] (the Voided Purchases API poller, a background task of `serve`
-//! with a cursor in the ledger) and [`huawei`] (IAP server notifications v2: an unsigned refund
-//! notification makes the verifier ask Huawei's Order service, and only its signed purchase
-//! data revokes). They revoke through [`revoke_play_purchase`] / `service::revoke`
-//! (the `purchase.revoked` row in the same transaction; revoking twice changes nothing).
+//! Idempotent by the source's own event id: an event seen before changes nothing and is
+//! answered with its recorded result (stores retry until they get a `2xx`).
 
 pub mod app_store;
 pub mod google_play;

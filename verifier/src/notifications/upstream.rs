@@ -1,7 +1,7 @@
 //! Calling a store's server (Google's token endpoint, JWKS and Play Developer API, Huawei's
 //! token endpoint and Order service): the one error type of such a call ([`UpstreamError`]),
 //! bounded body reading ([`read_limited`]) and the OAuth2 access-token cache
-//! ([`CachedToken`]). The requests are made with the verifier's one outbound client
+//! (`CachedToken`). The requests are made with the verifier's one outbound client
 //! (`crate::background::outbound_client`), each with its own timeout.
 
 use std::time::{Duration, Instant};

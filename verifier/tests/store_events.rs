@@ -303,9 +303,29 @@ async fn an_operator_revocation_survives_an_app_store_refund_reversal(backend: B
             &tx,
             "--reason",
             "fraud",
+            "--event-id",
+            "fraud-1",
         ],
     );
     assert_eq!(code, 0, "revoke: {out}");
+    assert!(out.starts_with("revoked"), "{out}");
+    // The same revocation again (a script re-run): recorded once.
+    let (code, again) = cli(
+        &config,
+        &[
+            "revoke",
+            "--store",
+            "app_store",
+            "--app",
+            APP,
+            "--transaction",
+            &tx,
+            "--event-id",
+            "fraud-1",
+        ],
+    );
+    assert_eq!(code, 0, "revoke again: {again}");
+    assert!(again.contains("recorded before"), "{again}");
     // Apple refunds it too, then reverses its refund.
     assert_eq!(
         app_store_notify(&server, store, "REFUND", &order).await,
@@ -322,7 +342,11 @@ async fn an_operator_revocation_survives_an_app_store_refund_reversal(backend: B
     assert_ne!(reversal, "reinstated");
     listed_with(
         &server,
-        |n| n["type"] == "operator_revoke" && n["transaction"] == tx.as_str(),
+        |n| {
+            n["type"] == "operator_revoke"
+                && n["id"] == "operator:fraud-1"
+                && n["transaction"] == tx.as_str()
+        },
         "revoked",
     );
     server.stop().await.unwrap();

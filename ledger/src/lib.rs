@@ -23,7 +23,10 @@
 //! new, ...). A backend ([`Database`]) holds only SQL and connections: it implements [`Tx`] with
 //! its statements and runs an operation in the transaction the operation asks for
 //! ([`Access`]). The public traits ([`Redemptions`], [`Outbox`], [`NotificationLog`],
-//! [`VoidedCursors`], together [`Ledger`]) are implemented once, for every [`Database`].
+//! [`VoidedCursors`], together [`Ledger`]) are implemented once, for every [`Database`]. A new
+//! operation is a struct and an `async` body in `ops.rs` (its `operation!` macro), plus, when
+//! it needs a statement no operation made before, one [`Tx`] method with its SQL in each
+//! backend.
 //!
 //! *Why this design (sync SQLite, async PostgreSQL).* [`Tx`] methods return futures (`impl
 //! Future + Send`, no boxing): PostgreSQL's are real round trips; SQLite's run their statement
@@ -43,7 +46,8 @@
 //! PostgreSQL: the primary key and `INSERT … ON CONFLICT DO NOTHING`, no process-local lock, so
 //! one first redemption across instances); an operation resolves only after its commit
 //! (durable before the verdict leaves); a PostgreSQL redemption runs in autocommit
-//! ([`Access::Redeem`]) with the same statements as before: 1 round trip for a first
+//! ([`Access::Redeem`]; single-statement writes too, [`Access::Single`]) with the same
+//! statements as before: 1 round trip for a first
 //! redemption (with its outbox row, one statement), 2 for another account or a revoked row, 3
 //! for a repeat.
 //!

@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use payseal_ledger::outbox::NewDelivery;
 use payseal_ledger::{Ledger, LedgerOptions, PostgresLedger, RedeemOutcome, RedemptionRequest};
-use payseal_protocol::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -87,17 +86,7 @@ async fn proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
 }
 
 fn request(key: &str, account: &str) -> RedemptionRequest {
-    RedemptionRequest {
-        store: Store::GooglePlay,
-        app_id: "dev.payseal.demo".into(),
-        transaction_key: key.into(),
-        account_id: account.into(),
-        product_id: "coins_100".into(),
-        receipt_sha256: "ab".repeat(32),
-        verdict_id: uuid::Uuid::new_v4().to_string(),
-        now_ms: 1_000,
-        expires_at_ms: None,
-    }
+    suite::cases::redemption(account, key, 1_000)
 }
 
 fn paid(id: &str) -> NewDelivery {

@@ -158,8 +158,8 @@ impl RowState {
 /// What a revocation does to one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revocation {
-    /// Nobody redeemed it and an operator asked: nothing to revoke, nothing recorded but the
-    /// event (an operator revokes what was redeemed; refusing in advance is the stores' word).
+    /// Nobody redeemed it and the event does not refuse in advance (an operator's revocation, a
+    /// revoked receipt presented): nothing to revoke, nothing recorded but the event.
     NotRedeemed,
     /// Mark the redemption revoked (and enqueue its `purchase.revoked`), add the cause.
     Revoke,
@@ -170,13 +170,15 @@ pub enum Revocation {
     Refuse,
 }
 
-/// What `by` revoking the transaction whose row is `row` does. Every outcome but
+/// What revoking the transaction whose row is `row` does; `refuse_unredeemed`: whether the
+/// event refuses a transaction nobody redeemed yet (a store's refund notification, from any
+/// store: yes; an operator's revocation or a revoked receipt presented: no). Every outcome but
 /// [`Revocation::NotRedeemed`] records the cause: a refund that finds the row revoked by
 /// someone else still stands on its own.
-pub fn decide_revocation(row: RowState, by: Revoker) -> Revocation {
+pub fn decide_revocation(row: RowState, refuse_unredeemed: bool) -> Revocation {
     match row {
-        RowState::Absent if by == Revoker::Operator => Revocation::NotRedeemed,
-        RowState::Absent => Revocation::Refuse,
+        RowState::Absent if refuse_unredeemed => Revocation::Refuse,
+        RowState::Absent => Revocation::NotRedeemed,
         RowState::Redeemed => Revocation::Revoke,
         RowState::Revoked | RowState::Refusal => Revocation::AlreadyRevoked,
     }
@@ -282,34 +284,27 @@ mod tests {
             RowState::of(Some(&row(crate::UNREDEEMED_ACCOUNT, Some(5)))),
             RowState::Refusal
         );
-        for by in [APPLE, Revoker::Store(Store::Huawei), Revoker::Operator] {
+        for refuse in [true, false] {
             assert_eq!(
-                decide_revocation(RowState::Redeemed, by),
+                decide_revocation(RowState::Redeemed, refuse),
                 Revocation::Revoke
             );
             assert_eq!(
-                decide_revocation(RowState::Revoked, by),
+                decide_revocation(RowState::Revoked, refuse),
                 Revocation::AlreadyRevoked
             );
             assert_eq!(
-                decide_revocation(RowState::Refusal, by),
+                decide_revocation(RowState::Refusal, refuse),
                 Revocation::AlreadyRevoked
             );
         }
-        // Every store refuses an unredeemed refunded transaction; an operator does not.
-        for store in [
-            Store::AppStore,
-            Store::GooglePlay,
-            Store::Huawei,
-            Store::Sandbox,
-        ] {
-            assert_eq!(
-                decide_revocation(RowState::Absent, Revoker::Store(store)),
-                Revocation::Refuse
-            );
-        }
+        // A refund notification refuses an unredeemed transaction; an operator does not.
         assert_eq!(
-            decide_revocation(RowState::Absent, Revoker::Operator),
+            decide_revocation(RowState::Absent, true),
+            Revocation::Refuse
+        );
+        assert_eq!(
+            decide_revocation(RowState::Absent, false),
             Revocation::NotRedeemed
         );
     }

@@ -135,6 +135,9 @@ pub struct Target {
     pub keys: EventKeys,
     /// Who revokes (a store, or an operator); a reversal is always its store's.
     pub by: Revoker,
+    /// A revocation of a transaction nobody redeemed records refusal rows (a store's refund
+    /// notification); otherwise it records nothing but the event (`not_redeemed`).
+    pub refuse_unredeemed: bool,
     /// The product, for a refusal row.
     pub product_id: String,
     /// Why (stored with a revocation and sent in the webhook).

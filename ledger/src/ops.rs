@@ -147,7 +147,7 @@ async fn apply_revocation<T: Tx>(
             app_id: &app.app_id,
             transaction_key: key,
         };
-        let result = match decide_revocation(RowState::of(Some(&row)), t.by) {
+        let result = match decide_revocation(RowState::of(Some(&row)), t.refuse_unredeemed) {
             Revocation::Revoke => {
                 let outcome = revoke(tx, &t.request(n, app, key), app.notify).await?;
                 Applied::revoked(outcome, app, key)
@@ -169,7 +169,7 @@ async fn apply_revocation<T: Tx>(
     let Some((first_app, first_key)) = t.first() else {
         return Ok(Applied::recorded(n));
     };
-    if decide_revocation(RowState::Absent, t.by) == Revocation::NotRedeemed {
+    if decide_revocation(RowState::Absent, t.refuse_unredeemed) == Revocation::NotRedeemed {
         return Ok(Applied::at(
             NotificationResult::NotRedeemed,
             first_app,

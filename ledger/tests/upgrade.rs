@@ -248,6 +248,7 @@ async fn rows_are_all_there_and_usable(ledger: &Arc<dyn Ledger>) {
                 }],
                 keys: EventKeys::new("REFUSED.1", None::<String>),
                 by: Revoker::Store(Store::AppStore),
+                refuse_unredeemed: true,
                 product_id: "coins_100".into(),
                 reason: "app_store: reinstated".into(),
             }),

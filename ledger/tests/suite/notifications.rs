@@ -51,6 +51,7 @@ fn target(keys: &[&str]) -> Target {
         }],
         keys: EventKeys::new(keys[0], keys.get(1).copied()),
         by: Revoker::Store(Store::AppStore),
+        refuse_unredeemed: true,
         product_id: "coins_100".into(),
         reason: "app_store: by notification".into(),
     }
@@ -477,6 +478,7 @@ pub async fn a_row_stays_revoked_while_any_cause_stands(ledger: Arc<dyn Ledger>)
             .collect(),
         keys: EventKeys::new(keys[0], keys.get(1).copied()),
         by: who,
+        refuse_unredeemed: who != Revoker::Operator,
         product_id: "pro".into(),
         reason: "refunded".into(),
     };

@@ -263,6 +263,7 @@ fn verify_payload(
         ("REFUND" | "REVOKE", Some(tx)) => Action::Revoke {
             keys: keys_of(tx),
             product_id: tx.product_id.clone(),
+            refuse_unredeemed: true,
         },
         ("REFUND_REVERSED", Some(tx)) => Action::Reinstate {
             keys: keys_of(tx),

@@ -219,6 +219,7 @@ pub fn refund_event(
         action: EventAction::Revoke {
             keys,
             product_id: partial.product_id.clone().unwrap_or_default(),
+            refuse_unredeemed: true,
         },
     })
 }

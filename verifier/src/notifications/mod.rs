@@ -96,6 +96,9 @@ pub enum Action {
         keys: EventKeys,
         /// The product (for a refusal row; empty when the source does not say).
         product_id: String,
+        /// Refuse the transaction when nobody redeemed it yet: a store's refund notification
+        /// (every store); not an operator's revocation nor a revoked receipt presented.
+        refuse_unredeemed: bool,
     },
     /// The store reversed its refund of one transaction.
     Reinstate {
@@ -244,7 +247,7 @@ pub fn ledger_change(
         signed_ms: n.signed_ms,
         received_ms,
     };
-    let target = |keys: &EventKeys, product_id: &str, verb: &str| Target {
+    let target = |keys: &EventKeys, product_id: &str, refuse: bool, verb: &str| Target {
         apps: n
             .apps
             .iter()
@@ -255,6 +258,7 @@ pub fn ledger_change(
             .collect(),
         keys: keys.clone(),
         by: n.revoker,
+        refuse_unredeemed: refuse,
         product_id: product_id.to_string(),
         reason: n.reason.clone().unwrap_or_else(|| {
             format!(
@@ -268,9 +272,13 @@ pub fn ledger_change(
     };
     let effect = match &n.action {
         Action::Record => Effect::Record,
-        Action::Revoke { keys, product_id } => Effect::Revoke(target(keys, product_id, "revoked")),
+        Action::Revoke {
+            keys,
+            product_id,
+            refuse_unredeemed,
+        } => Effect::Revoke(target(keys, product_id, *refuse_unredeemed, "revoked")),
         Action::Reinstate { keys, product_id } => {
-            Effect::Reinstate(target(keys, product_id, "reinstated"))
+            Effect::Reinstate(target(keys, product_id, false, "reinstated"))
         }
     };
     (record, effect)
@@ -380,6 +388,7 @@ pub fn play_void_event(settings: &Settings, v: PlayVoid<'_>) -> Option<Verified>
             keys,
             // Google's void does not name the product.
             product_id: String::new(),
+            refuse_unredeemed: true,
         },
     })
 }
@@ -410,6 +419,8 @@ pub fn operator_revocation(
         action: Action::Revoke {
             keys: EventKeys::new(transaction_key, None::<String>),
             product_id: String::new(),
+            // An operator revokes what was redeemed.
+            refuse_unredeemed: false,
         },
     }
 }
@@ -453,6 +464,8 @@ pub fn signed_revocation(
         action: Action::Revoke {
             keys,
             product_id: partial.product_id.clone().unwrap_or_default(),
+            // The receipt itself says revoked: every presentation of it is refused anyway.
+            refuse_unredeemed: false,
         },
     })
 }

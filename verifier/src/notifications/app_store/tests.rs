@@ -70,7 +70,8 @@ fn a_refund_revokes_by_transaction_id_in_the_matching_app() {
         n.action,
         Action::Revoke {
             keys: EventKeys::new("2000000111", None::<String>),
-            product_id: "gems_100".into()
+            product_id: "gems_100".into(),
+            refuse_unredeemed: true
         }
     );
     assert!(!n.notification_id.is_empty());
@@ -139,7 +140,8 @@ fn a_subscription_refund_is_also_tried_by_original_transaction_id() {
         n.action,
         Action::Revoke {
             keys: EventKeys::new("2000000334", Some("2000000300")),
-            product_id: "gems_100".into()
+            product_id: "gems_100".into(),
+            refuse_unredeemed: true
         }
     );
 }

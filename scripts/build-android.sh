@@ -58,6 +58,7 @@ fi
 command -v java >/dev/null || missing+=("java 17+ (apt-get install default-jdk-headless)")
 command -v mvn >/dev/null || missing+=("mvn (apt-get install maven)")
 command -v zip >/dev/null || missing+=("zip (apt-get install zip)")
+command -v python3 >/dev/null || missing+=("python3 (apt-get install python3)")
 if [ ${#missing[@]} -gt 0 ]; then
   printf 'build-android.sh: cannot build the Android package; missing:\n' >&2
   printf '  - %s\n' "${missing[@]}" >&2
@@ -70,21 +71,20 @@ export ANDROID_NDK_HOME=$NDK
 VERSION=${PAYSEAL_VERSION:-$(cargo metadata --format-version 1 --no-deps \
   | sed -n 's/.*"name":"payseal-sdk-core","version":"\([^"]*\)".*/\1/p')}
 [ -n "$VERSION" ] || die "cannot read the version of $CRATE (cargo metadata); set PAYSEAL_VERSION"
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+TARGET_DIR=$(cargo_target_dir)
 STAGE="$TARGET_DIR/android-aar"
 rm -rf "$STAGE" && mkdir -p "$STAGE/aar/jni" "$OUT"
 
 # 16 KB page alignment (required by Google Play for Android 15+ targets; NDK r27 does it by
-# default, older NDKs need the flag), on top of the release profile (LTO, stripped).
+# default, older NDKs need the flag), on top of the release profile (LTO, the .so stripped).
 export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,max-page-size=16384"
 
 # --- the Rust library per ABI ----------------------------------------------------------------
+# One release compilation per ABI gives both the cdylib (stripped by [profile.release]: what the
+# AAR ships) and the static library (never stripped by rustc: what uniffi-bindgen reads; it finds
+# no metadata in a stripped library, issue 21).
 if [ "$USE_CARGO_NDK" = 1 ]; then
   log "cargo ndk ($(cargo ndk --version 2>&1 | head -n1)), NDK $NDK, API $API"
-  targets=()
-  for row in "${ABIS[@]}"; do set -- $row; targets+=(--target "$1"); done
-  cargo ndk "${targets[@]}" --platform "$API" --output-dir "$STAGE/aar/jni" \
-    build --release --lib -p "$CRATE"
 else
   log "cargo-ndk not found: using the NDK's clang directly ($NDK, API $API)"
   host_tag=
@@ -93,30 +93,32 @@ else
   done
   [ -n "$host_tag" ] || die "no prebuilt LLVM toolchain under $NDK/toolchains/llvm/prebuilt"
   BIN="$NDK/toolchains/llvm/prebuilt/$host_tag/bin"
-  for row in "${ABIS[@]}"; do
-    set -- $row
-    abi=$1 rust=$2 clang="$BIN/$3$API-clang"
-    [ -x "$clang" ] || die "$clang not found (is API $API supported by this NDK?)"
-    env_t=$(echo "$rust" | tr 'a-z-' 'A-Z_')
-    log "cargo build --release --target $rust ($abi)"
-    env "CARGO_TARGET_${env_t}_LINKER=$clang" \
-        "CC_${rust//-/_}=$clang" "AR_${rust//-/_}=$BIN/llvm-ar" \
-      cargo build --release --lib -p "$CRATE" --target "$rust"
-    mkdir -p "$STAGE/aar/jni/$abi"
-    cp "$TARGET_DIR/$rust/release/$LIB" "$STAGE/aar/jni/$abi/$LIB"
-  done
 fi
 for row in "${ABIS[@]}"; do
   set -- $row
-  [ -f "$STAGE/aar/jni/$1/$LIB" ] || die "jni/$1/$LIB was not produced"
+  abi=$1 rust=$2
+  if [ "$USE_CARGO_NDK" = 1 ]; then
+    log "cargo ndk --target $abi rustc --release --crate-type cdylib,staticlib"
+    cargo ndk --target "$abi" --platform "$API" \
+      rustc --release --lib -p "$CRATE" --crate-type cdylib,staticlib
+  else
+    clang="$BIN/$3$API-clang"
+    [ -x "$clang" ] || die "$clang not found (is API $API supported by this NDK?)"
+    env_t=$(echo "$rust" | tr 'a-z-' 'A-Z_')
+    log "cargo rustc --release --target $rust --crate-type cdylib,staticlib ($abi)"
+    ( export "CARGO_TARGET_${env_t}_LINKER=$clang" "CC_${rust//-/_}=$clang" "AR_${rust//-/_}=$BIN/llvm-ar"
+      build_sdk_core_release --target "$rust" >/dev/null )
+  fi
+  for f in "$LIB" "${LIB%.so}.a"; do
+    [ -f "$TARGET_DIR/$rust/release/$f" ] || die "$TARGET_DIR/$rust/release/$f was not produced ($abi)"
+  done
+  mkdir -p "$STAGE/aar/jni/$abi"
+  cp "$TARGET_DIR/$rust/release/$LIB" "$STAGE/aar/jni/$abi/$LIB"
 done
 
-# --- Kotlin: generated from the arm64 library (the metadata is the same for every ABI) -------
+# --- Kotlin: generated from the arm64 static library (the metadata is the same for every ABI) --
 GEN="$STAGE/kotlin"
-cargo run -q -p uniffi-bindgen -- generate --library "$STAGE/aar/jni/arm64-v8a/$LIB" \
-  --config "$REPO/uniffi.toml" --language kotlin --out-dir "$GEN" --no-format
-grep -q '^package dev\.payseal$' "$GEN/dev/payseal/payseal.kt" \
-  || die "the generated Kotlin is not in package dev.payseal (check uniffi.toml)"
+generate_bindings kotlin "$TARGET_DIR/aarch64-linux-android/release/${LIB%.so}.a" "$GEN"
 # JVM bytecode 1.8: D8 accepts it with any Android Gradle Plugin; the code uses JNA, not
 # android.jar (UniFFI falls back to JNA's Cleaner where java.lang.ref.Cleaner is missing).
 log "compiling the Kotlin into classes.jar (Maven, bindings/kotlin/pom.xml)"

@@ -5,8 +5,14 @@
 #
 #   scripts/build-xcframework.sh [OUT_DIR]       default OUT_DIR: dist/apple
 #
-# It CANNOT run on the project's CI machine (Linux, no Xcode); it checks its tools first and
-# says what is missing. Needs macOS with:
+# NEEDS XCODE: it cannot run on the project's CI machine (Linux, no Xcode); it checks its tools
+# first and says what is missing. What of it can run on Linux runs in CI through
+# scripts/test-swift-release.sh: the Swift generated from a (Linux) static library with the same
+# generate_bindings call, the release package written by scripts/swift-release-package.sh and
+# read by SwiftPM (`swift package describe`), and a consumer package built against it with the
+# Linux static library in PaySealFFI's place. What only this script does (xcodebuild
+# -create-xcframework, the Apple static libraries, lipo, the macOS `swift build`) is not run there.
+# Needs macOS with:
 #   - Xcode (xcodebuild, lipo, xcrun; `xcode-select --install` is not enough: full Xcode)
 #   - Rust targets: rustup target add aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios \
 #                                     aarch64-apple-darwin x86_64-apple-darwin
@@ -50,6 +56,7 @@ if command -v xcodebuild >/dev/null && ! xcodebuild -version >/dev/null 2>&1; th
   missing+=("a full Xcode selected (xcodebuild fails: sudo xcode-select -s /Applications/Xcode.app)")
 fi
 command -v cargo >/dev/null || missing+=("cargo (https://rustup.rs)")
+command -v python3 >/dev/null || missing+=("python3 (xcode-select --install)")
 [ -n "${PAYSEAL_XCFRAMEWORK_URL:-}" ] || missing+=("PAYSEAL_XCFRAMEWORK_URL (the https:// URL where PaySealFFI.xcframework.zip will be published)")
 if command -v rustup >/dev/null; then
   installed=$(rustup target list --installed)
@@ -65,11 +72,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 1
 fi
 
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+TARGET_DIR=$(cargo_target_dir)
 STAGE="$TARGET_DIR/apple-xcframework"
 rm -rf "$STAGE" && mkdir -p "$STAGE" "$OUT"
 
-# --- the Rust static library per target (release profile: LTO, codegen-units 1, stripped) ---
+# --- the Rust static library per target (release profile: LTO, codegen-units 1; rustc does not
+# strip archives: the app's link strips what it keeps) ------------------------------------------
 for t in "$IOS" "${SIM[@]}" "${MAC[@]}"; do
   # sdk-core's Cargo.toml declares lib + cdylib only (a staticlib in every debug and test build
   # costs ~400 MB of disk); the Apple package asks for the static library here, explicitly.
@@ -88,14 +96,12 @@ lipo -create "${sim_libs[@]}" -output "$STAGE/ios-simulator/$LIB"
 lipo -create "${mac_libs[@]}" -output "$STAGE/macos/$LIB"
 lipo -info "$STAGE/ios-simulator/$LIB" "$STAGE/macos/$LIB" >&2
 
-# --- Swift bindings, from the macOS dylib (library mode; the metadata is the same everywhere) -
+# --- Swift bindings, from the iOS device static library ----------------------------------------
+# uniffi-bindgen reads the UniFFI metadata from a library's symbols, archives included; rustc
+# never strips a static library, so this is the very file the XCFramework ships (the metadata is
+# the same for every target). No .dylib is built here: the Apple package links statically.
 GEN="$STAGE/swift"
-cargo run -q -p uniffi-bindgen -- generate \
-  --library "$TARGET_DIR/aarch64-apple-darwin/release/libpayseal_sdk_core.dylib" \
-  --config "$REPO/uniffi.toml" --language swift --out-dir "$GEN" --no-format
-for f in PaySeal.swift PaySealFFI.h PaySealFFI.modulemap; do
-  [ -f "$GEN/$f" ] || die "uniffi-bindgen did not write $f (check uniffi.toml: module_name PaySeal, ffi_module_name PaySealFFI)"
-done
+generate_bindings swift "$TARGET_DIR/$IOS/release/$LIB" "$GEN"
 # Headers go one level down (Headers/PaySealFFI/), so that the module map of this
 # xcframework cannot collide with another xcframework's module.modulemap in the app's build.
 HEADERS="$STAGE/headers"

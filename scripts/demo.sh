@@ -20,9 +20,12 @@ need curl "apt-get install curl"
 need python3 "apt-get install python3"
 
 step "build"
-# The SDK CLI may sit behind sdk-core's `cli` feature; enable it when sdk-core declares it.
-# shellcheck disable=SC2046
-cargo build --quiet -p payseal-verifier -p payseal-sandbox -p payseal-sdk-core --bins $(sdk_cli_features)
+# payseal-client needs sdk-core's `cli` feature (required-features): it is built by name, so
+# cargo fails loudly if the feature is not met. `-p A -p B -p payseal-sdk-core --bins
+# --features=payseal-sdk-core/cli` silently skipped it (cargo 1.95, issue 21): `--bins` drops a
+# bin whose required features are off instead of failing.
+cargo build --quiet -p payseal-verifier -p payseal-sandbox --bins
+cargo build --quiet -p payseal-sdk-core --features cli --bin payseal-client
 BIN=$(target_dir)/debug
 [[ -x $BIN/payseal-client ]] || fail "$BIN/payseal-client was not built"
 STATE=${PAYSEAL_DEMO_DIR:-$(mktemp -d /tmp/payseal-demo.XXXXXX)}

@@ -6,11 +6,18 @@
 # class path, without jna.library.path.
 #
 #   scripts/package-kotlin.sh                 release build of sdk-core, bindings generated, mvn install
-#   PAYSEAL_CDYLIB=... PAYSEAL_BINDINGS_DIR=... scripts/package-kotlin.sh   use those (test-bindings.sh does)
+#                                             (what the README tells a user, and what CI runs:
+#                                             scripts/test-kotlin-package.sh)
+#   PAYSEAL_CDYLIB=... PAYSEAL_BINDINGS_DIR=... scripts/package-kotlin.sh   use those instead
+#
+# The default path compiles sdk-core once (release: LTO, codegen-units 1) into the cdylib the jar
+# carries, stripped by [profile.release], and the static library, unstripped, from which
+# uniffi-bindgen reads the UniFFI metadata (it finds none in a stripped library).
 #
 # Env (optional):
-#   PAYSEAL_CDYLIB          the host cdylib to pack (default: cargo build --release -p payseal-sdk-core)
-#   PAYSEAL_BINDINGS_DIR    generated Kotlin (default: generated here from the cdylib)
+#   PAYSEAL_CDYLIB          the host cdylib to pack (default: the release build above); bindings are
+#                           then generated from it, so it must be unstripped (a debug build is)
+#   PAYSEAL_BINDINGS_DIR    generated Kotlin (default: generated here)
 #   PAYSEAL_NATIVE_EXTRA    a folder already in JNA's layout (<os>-<arch>/lib...), e.g. the libraries
 #                           other hosts built; packed next to this host's
 #   PAYSEAL_MVN_OFFLINE=1   Maven with -o
@@ -26,21 +33,22 @@ need_tool java "apt-get install -y default-jdk-headless (JDK 17+)"
 need_tool mvn "apt-get install -y maven"
 need_tool unzip "apt-get install -y unzip"
 
-TARGET=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+TARGET=$(cargo_target_dir)
 STAGE="$TARGET/kotlin-package"
 
 if [ -z "${PAYSEAL_CDYLIB:-}" ]; then
-  log "cargo build --release -p payseal-sdk-core (the library the jar carries)"
-  cargo build -q --release -p payseal-sdk-core --lib
+  log "cargo rustc --release -p payseal-sdk-core --crate-type cdylib,staticlib (the library the jar carries, stripped; the static library for uniffi-bindgen)"
+  REL=$(build_sdk_core_release)
   case "$(uname -s)" in Darwin) ext=dylib ;; *) ext=so ;; esac
-  export PAYSEAL_CDYLIB="$TARGET/release/libpayseal_sdk_core.$ext"
+  export PAYSEAL_CDYLIB="$REL/libpayseal_sdk_core.$ext"
+  BINDGEN_LIB="$REL/libpayseal_sdk_core.a"
+else
+  BINDGEN_LIB=$PAYSEAL_CDYLIB   # a given (debug, unstripped) cdylib
 fi
 CDYLIB=$(abs_path "$PAYSEAL_CDYLIB") || die "PAYSEAL_CDYLIB=$PAYSEAL_CDYLIB does not exist"
 
 if [ -z "${PAYSEAL_BINDINGS_DIR:-}" ]; then
-  rm -rf "$STAGE/bindings"
-  cargo run -q -p uniffi-bindgen -- generate --library "$CDYLIB" --config "$REPO/uniffi.toml" \
-    --language kotlin --out-dir "$STAGE/bindings/kotlin" --no-format || die "uniffi-bindgen failed"
+  generate_bindings kotlin "$BINDGEN_LIB" "$STAGE/bindings/kotlin"
   export PAYSEAL_BINDINGS_DIR="$STAGE/bindings"
 fi
 GEN=$(bindings_dir kotlin)

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Writes the Swift package an app adds by URL: a Package.swift whose PaySealFFI is a remote
-# `.binaryTarget(url:checksum:)` (the XCFramework zip), plus the Swift sources (generated
-# PaySeal.swift and the hand-written layer) committed in the release output. No `unsafeFlags`
-# (SwiftPM refuses them in dependencies), no linker settings: the XCFramework carries the library.
+# Writes the Swift package an app adds by URL, as its repository's root: a Package.swift whose
+# PaySealFFI is a remote `.binaryTarget(url:checksum:)` (the XCFramework zip), plus the Swift
+# sources (generated PaySeal.swift and the hand-written layer) under Sources/PaySeal. This is the
+# layout matrix-rust-components-swift and Mozilla's rust-components-swift publish: commit OUT as
+# the root of the release repository, tag it, upload the zip to URL. No `unsafeFlags` (SwiftPM
+# refuses them in dependencies), no linker settings: the XCFramework carries the library.
 #
 #   scripts/swift-release-package.sh --zip PaySealFFI.xcframework.zip --url https://.../PaySealFFI.xcframework.zip \
-#       --generated DIR_WITH_PaySeal.swift --out RELEASE_DIR
+#       --out RELEASE_DIR [--generated DIR_WITH_PaySeal.swift]
 #
+# --generated: the Swift uniffi-bindgen wrote (scripts/build-xcframework.sh passes the one it
+# generated from the iOS static library). Without it, the Swift is generated here from this
+# host's release static library of sdk-core (the metadata is the same on every target), which
+# runs anywhere cargo does: that is how CI runs it (scripts/test-swift-release.sh).
 # The checksum is SwiftPM's (SHA-256 of the zip): `swift package compute-checksum` when swift is
-# on PATH, else `shasum -a 256` / `sha256sum` (the same value). scripts/build-xcframework.sh calls
-# this on the real zip; scripts/test-swift-release.sh on a made-up one (manifest parsed by
-# `swift package dump-package` in the Swift chroot).
+# on PATH, else `shasum -a 256` / `sha256sum` (the same value). Only the zip itself needs Xcode
+# (scripts/build-xcframework.sh).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/bindings-common.sh"
 
@@ -21,15 +26,23 @@ while [ $# -gt 0 ]; do
     --url) url=$2; shift 2 ;;
     --generated) generated=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    *) die "usage: ${0##*/} --zip ZIP --url HTTPS_URL --generated DIR --out DIR (unknown: $1)" ;;
+    *) die "usage: ${0##*/} --zip ZIP --url HTTPS_URL --out DIR [--generated DIR] (unknown: $1)" ;;
   esac
 done
-[ -n "$zip" ] && [ -n "$url" ] && [ -n "$generated" ] && [ -n "$out" ] ||
-  die "usage: ${0##*/} --zip ZIP --url HTTPS_URL --generated DIR --out DIR"
+[ -n "$zip" ] && [ -n "$url" ] && [ -n "$out" ] ||
+  die "usage: ${0##*/} --zip ZIP --url HTTPS_URL --out DIR [--generated DIR]"
 [ -f "$zip" ] || die "--zip $zip: no such file"
 case "$url" in https://*.zip) ;; *) die "--url must be an https:// URL of the .zip (SwiftPM downloads binary targets over https), got $url" ;; esac
-[ -f "$generated/PaySeal.swift" ] || die "--generated $generated has no PaySeal.swift (uniffi-bindgen generate --language swift)"
 case "$(basename "$url")" in "$(basename "$zip")") ;; *) die "--url names $(basename "$url"), the zip is $(basename "$zip")" ;; esac
+if [ -z "$generated" ]; then
+  need_tool cargo "install Rust with rustup: https://rustup.rs"
+  need_tool python3 "apt-get install -y python3"
+  log "Swift bindings from this host's release static library of sdk-core"
+  lib=$(cd "$REPO" && build_sdk_core_release)/libpayseal_sdk_core.a
+  generated=$(cd "$REPO" && cargo_target_dir)/swift-release/bindings
+  (cd "$REPO" && generate_bindings swift "$lib" "$generated")
+fi
+[ -f "$generated/PaySeal.swift" ] || die "--generated $generated has no PaySeal.swift (uniffi-bindgen generate --language swift)"
 
 if command -v swift >/dev/null 2>&1 && checksum=$(swift package compute-checksum "$zip" 2>/dev/null); then :
 elif command -v shasum >/dev/null 2>&1; then checksum=$(shasum -a 256 "$zip" | cut -d' ' -f1)

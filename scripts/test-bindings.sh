@@ -9,7 +9,10 @@
 #      trixie chroot) and scripts/test-unity.sh (bindings/unity: the payseal-unity cdylib and
 #      its C# package compiled with mcs, NUnit 2.6 on mono). Each language's tests start and
 #      stop their own `payseal-verifier dev` processes (free ports, state dirs under
-#      PAYSEAL_WORK_DIR).
+#      PAYSEAL_WORK_DIR);
+#   4. each language's package on its default path, used from a project outside the repository:
+#      scripts/test-kotlin-package.sh (jar, Maven), scripts/test-swift-release.sh (release
+#      Package.swift, SwiftPM), scripts/test-unity-package.sh (tarball, Mono).
 #
 #   scripts/test-bindings.sh            Kotlin, Swift and Unity
 #   scripts/test-bindings.sh kotlin     one language (kotlin | swift | unity)
@@ -144,7 +147,25 @@ for lang in "${langs[@]}"; do
   [ "$rc" -eq 0 ] || failed+=("$lang")
 done
 
-[[ " ${langs[*]} " != *" kotlin "* ]] || { "$REPO/scripts/test-kotlin-package.sh" 2>&1 | tee "$LOGS/bindings-kotlin-package.log" && summary+=("kotlin package: $(grep -E '^\[INFO\] Tests run: [0-9]+, Failures: 0, Errors: 0, Skipped: 0$' "$LOGS/bindings-kotlin-package.log" | tail -n 1 | sed 's/^\[INFO\] //') (consumer project, installed jar)") || failed+=("kotlin-package"); }
+# --- the packages on their default paths, used from projects outside the repository -----------
+# (release builds: the Kotlin jar's and the Swift release package's sdk-core is one compilation,
+# the Unity tarball's payseal-unity another; each script prints how long its packaging took)
+for lang in "${langs[@]}"; do
+  case "$lang" in
+    kotlin) check=test-kotlin-package what="jar from scripts/package-kotlin.sh, Maven consumer project" ;;
+    swift) check=test-swift-release what="release package from scripts/swift-release-package.sh, SwiftPM consumer package" ;;
+    unity) check=test-unity-package what="tarball from scripts/package-unity.sh, C# program on Mono" ;;
+  esac
+  t0=$(date +%s)
+  log "$lang package ($what; log $LOGS/bindings-$lang-package.log)"
+  if "$REPO/scripts/$check.sh" 2>&1 | tee "$LOGS/bindings-$lang-package.log"; then
+    # (the last line; Maven's -q may leave colour resets before it)
+    summary+=("$lang package: $(tail -n 1 "$LOGS/bindings-$lang-package.log" | grep -o 'OK .*') [$(secs "$t0")]")
+  else
+    summary+=("$lang package: FAILED [$(secs "$t0")]")
+    failed+=("$lang-package")
+  fi
+done
 echo
 echo "bindings tests (build $t_build, bindgen $t_gen, total $(secs "$t_start")):"
 printf '  %s\n' "${summary[@]}"

@@ -52,8 +52,7 @@ step "demo end to end over HTTPS; its verdict tokens checked by node's jose, Pyt
 scripts/interop.sh
 
 scripts/test-deploy.sh   # systemd unit (systemd-analyze verify, security) and Dockerfile structure (OpenAPI and dashboards: cargo test ops_docs)
-step "Kotlin (JUnit), Swift (XCTest) and Unity (C# on Mono, NUnit) SDK tests, against the real verifier"
+step "Kotlin (JUnit), Swift (XCTest) and Unity (C# on Mono, NUnit) SDK tests, against the real verifier; then each package on its default path (jar, Swift release package, Unity tarball), used from a project outside the repository"
 scripts/test-bindings.sh
-scripts/test-swift-release.sh   # the Swift release Package.swift (binaryTarget url + checksum) parsed by SwiftPM, on a made-up zip
 
 ok "all tests passed"

@@ -38,3 +38,79 @@ bindings_dir() {
   [ -d "$d/$lang" ] && d="$d/$lang"
   echo "$d"
 }
+
+# cargo_target_dir -> cargo's target directory (honours CARGO_TARGET_DIR)
+cargo_target_dir() {
+  cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])'
+}
+
+# build_sdk_core_release [--target TRIPLE]: payseal-sdk-core as the packages ship it, from ONE
+# release compilation (LTO, codegen-units 1): the cdylib, stripped by [profile.release] (what
+# ships), and the static library, which rustc never strips (linkers strip archives, not rustc)
+# and which therefore still holds the UNIFFI_META_* symbols uniffi-bindgen reads in library
+# mode. uniffi-bindgen 0.32 finds no metadata in the stripped cdylib (issue 21).
+# Extra cargo arguments (e.g. --target TRIPLE) are passed on. Prints the folder holding both.
+build_sdk_core_release() {
+  local dir triple=
+  [ "${1:-}" = --target ] && triple=${2:?}
+  cargo rustc -q --release --lib -p payseal-sdk-core "$@" --crate-type cdylib,staticlib >&2
+  dir=$(cargo_target_dir)${triple:+/$triple}/release
+  [ -f "$dir/libpayseal_sdk_core.a" ] || die "$dir/libpayseal_sdk_core.a was not produced"
+  echo "$dir"
+}
+
+# generate_bindings LANG LIBRARY OUT_DIR: uniffi-bindgen (library mode, the workspace's binary,
+# the root uniffi.toml) from LIBRARY, an unstripped library: the static library (.a) of
+# build_sdk_core_release, or a debug cdylib. Checks the names the packages rely on came out
+# (0.32 ignores a config it does not understand with only a warning).
+generate_bindings() {
+  local lang=$1 lib=$2 out=$3
+  rm -rf "$out"
+  cargo run -q -p uniffi-bindgen -- generate --library "$lib" --config "$REPO/uniffi.toml" \
+    --language "$lang" --out-dir "$out" --no-format || die "uniffi-bindgen generate --language $lang --library $lib failed"
+  case "$lang" in
+    kotlin)
+      grep -qs '^package dev\.payseal$' "$out/dev/payseal/payseal.kt" \
+        || die "no Kotlin in package dev.payseal under $out (found: $(cd "$out" && find . -type f | tr '\n' ' ')); check uniffi.toml" ;;
+    swift)
+      local f
+      for f in PaySeal.swift PaySealFFI.h PaySealFFI.modulemap; do
+        [ -f "$out/$f" ] || die "uniffi-bindgen did not write $f (found: $(ls "$out" | tr '\n' ' ')); check uniffi.toml (module_name PaySeal, ffi_module_name PaySealFFI)"
+      done ;;
+  esac
+}
+
+# need_dev_bins: PAYSEAL_VERIFIER_BIN and PAYSEAL_SANDBOX_BIN, built (debug) when not both given
+# (scripts/test-bindings.sh exports them).
+need_dev_bins() {
+  if [ -z "${PAYSEAL_VERIFIER_BIN:-}" ] || [ -z "${PAYSEAL_SANDBOX_BIN:-}" ]; then
+    log "cargo build (debug): payseal-verifier, payseal-sandbox"
+    cargo build -q -p payseal-verifier -p payseal-sandbox --bins
+    local target; target=$(cargo_target_dir)
+    PAYSEAL_VERIFIER_BIN="$target/debug/payseal-verifier" PAYSEAL_SANDBOX_BIN="$target/debug/payseal-sandbox"
+  fi
+}
+
+# start_consumer_verifier WORK: a `payseal-verifier dev` on a free loopback port, state in
+# WORK/state (profile.json, tls/cert.pem), and a sandbox Google Play purchase for app
+# dev.payseal.demo in WORK/receipt.json, for the package consumer checks. Sets DEV_PID; stop it
+# with stop_consumer_verifier.
+start_consumer_verifier() {
+  local work=$1 port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  "$PAYSEAL_VERIFIER_BIN" dev --listen "127.0.0.1:$port" --state-dir "$work/state" >"$work/verifier.log" 2>&1 &
+  DEV_PID=$!
+  for _ in $(seq 1 900); do
+    [ -f "$work/state/profile.json" ] && curl -fsS --cacert "$work/state/tls/cert.pem" "https://localhost:$port/healthz" >/dev/null 2>&1 && break
+    kill -0 "$DEV_PID" 2>/dev/null || { cat "$work/verifier.log"; die "the verifier exited"; }
+    sleep 0.1
+  done
+  curl -fsS --cacert "$work/state/tls/cert.pem" "https://localhost:$port/healthz" >/dev/null || { cat "$work/verifier.log"; die "the verifier did not come up"; }
+  "$PAYSEAL_SANDBOX_BIN" google-play --dir "$work/state" --app dev.payseal.demo --product gems_100 >"$work/receipt.json"
+}
+
+# stop_consumer_verifier: SIGTERM to the verifier start_consumer_verifier started, if any.
+stop_consumer_verifier() {
+  [ -z "${DEV_PID:-}" ] || { kill -TERM "$DEV_PID" 2>/dev/null || true; wait "$DEV_PID" 2>/dev/null || true; }
+  DEV_PID=
+}

@@ -42,11 +42,3 @@ target_dir() {
   cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
 }
-
-# sdk_cli_features: the cargo flag that enables payseal-client's features, if sdk-core declares a `cli` feature.
-sdk_cli_features() {
-  cargo metadata --format-version 1 --no-deps | python3 -c '
-import json, sys
-pkg = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == "payseal-sdk-core")
-print("--features=payseal-sdk-core/cli" if "cli" in pkg["features"] else "")'
-}

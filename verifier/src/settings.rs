@@ -20,8 +20,9 @@ mod stores;
 mod webhooks;
 
 pub use stores::{
-    assertion, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey, VoidedSettings,
-    ANDROIDPUBLISHER_SCOPE,
+    assertion, CallLimits, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey,
+    VoidedSettings, ANDROIDPUBLISHER_SCOPE, DEFAULT_CONCURRENT, DEFAULT_DEDUPE_WINDOW,
+    DEFAULT_PER_MINUTE,
 };
 pub use webhooks::{WebhookSecret, WebhookSettings, WorkerSettings};
 

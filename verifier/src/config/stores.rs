@@ -51,6 +51,9 @@ pub(super) struct RawHuaweiNotify {
     pub(super) order_service_url: String,
     pub(super) token_uri: Option<String>,
     pub(super) request_timeout_ms: Option<u64>,
+    pub(super) max_order_calls_per_minute: Option<u64>,
+    pub(super) max_concurrent_order_calls: Option<u64>,
+    pub(super) order_dedupe_window_ms: Option<u64>,
 }
 
 impl Resolver {
@@ -62,6 +65,7 @@ impl Resolver {
         raw: &RawHuaweiNotify,
     ) -> Result<crate::notifications::huawei::HuaweiNotifySettings, ConfigError> {
         use crate::notifications::huawei::{HuaweiNotifySettings, HUAWEI_TOKEN_URI};
+        use crate::notifications::outbound::{self, CallLimits};
         let key = |k: &str| format!("apps.{app_id:?}.huawei.notifications.{k}");
         let client_id = non_empty(&raw.client_id).map_err(|r| self.invalid(key("client_id"), r))?;
         let path = self.path(&raw.client_secret_file);
@@ -104,6 +108,28 @@ impl Resolver {
                 1..=120_000,
                 10_000,
             )?),
+            limits: CallLimits {
+                per_minute: u32::try_from(self.count(
+                    &key("max_order_calls_per_minute"),
+                    raw.max_order_calls_per_minute,
+                    1..=10_000,
+                    u64::from(outbound::DEFAULT_PER_MINUTE),
+                )?)
+                .unwrap_or(outbound::DEFAULT_PER_MINUTE),
+                concurrent: usize::try_from(self.count(
+                    &key("max_concurrent_order_calls"),
+                    raw.max_concurrent_order_calls,
+                    1..=256,
+                    outbound::DEFAULT_CONCURRENT as u64,
+                )?)
+                .unwrap_or(outbound::DEFAULT_CONCURRENT),
+                dedupe_window: Duration::from_millis(self.count(
+                    &key("order_dedupe_window_ms"),
+                    raw.order_dedupe_window_ms,
+                    0..=86_400_000,
+                    outbound::DEFAULT_DEDUPE_WINDOW.as_millis() as u64,
+                )?),
+            },
         })
     }
 

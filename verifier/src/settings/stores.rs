@@ -40,6 +40,9 @@ pub struct HuaweiNotifySettings {
     pub order_service_url: String,
     /// Timeout of one request to Huawei.
     pub request_timeout: Duration,
+    /// Bounds of the Order-service calls unsigned notifications cause (per minute, at once,
+    /// the dedupe window by purchase token).
+    pub limits: CallLimits,
 }
 
 impl std::fmt::Debug for HuaweiNotifySettings {
@@ -50,6 +53,7 @@ impl std::fmt::Debug for HuaweiNotifySettings {
             .field("client_secret", &"***")
             .field("token_uri", &self.token_uri)
             .field("order_service_url", &self.order_service_url)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -189,4 +193,33 @@ pub fn assertion(
         },
         &key.key,
     )
+}
+
+/// The bounds of the outbound calls one endpoint may make on behalf of unsigned input
+/// (`crate::notifications::outbound::CallGuard` enforces them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    /// Most calls started in any 60 s.
+    pub per_minute: u32,
+    /// Most calls in flight at once.
+    pub concurrent: usize,
+    /// How long a call's answer is reused for the same key.
+    pub dedupe_window: Duration,
+}
+
+/// Default [`CallLimits::per_minute`].
+pub const DEFAULT_PER_MINUTE: u32 = 20;
+/// Default [`CallLimits::concurrent`].
+pub const DEFAULT_CONCURRENT: usize = 4;
+/// Default [`CallLimits::dedupe_window`].
+pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(600);
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        Self {
+            per_minute: DEFAULT_PER_MINUTE,
+            concurrent: DEFAULT_CONCURRENT,
+            dedupe_window: DEFAULT_DEDUPE_WINDOW,
+        }
+    }
 }

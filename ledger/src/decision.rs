@@ -1,7 +1,7 @@
 //! The redemption rule, decided once: pure functions of the stored row (if any) that every
 //! backend calls inside its transaction, after its atomic insert-or-read.
 
-use super::{RedeemOutcome, RedemptionRow, ReinstateOutcome, RevokeOutcome};
+use super::{RedeemOutcome, RedemptionRow, RevokeOutcome};
 
 /// What presenting a valid receipt means for `account_id`, given the transaction's row before
 /// this presentation (`None`: nobody redeemed it, so this presentation is the first).
@@ -37,27 +37,6 @@ pub fn classify_revocation(existing: Option<&RedemptionRow>) -> RevokeOutcome {
         None => RevokeOutcome::NotFound,
         Some(row) if row.revoked_at_ms.is_some() => RevokeOutcome::AlreadyRevoked,
         Some(_) => RevokeOutcome::Revoked,
-    }
-}
-
-/// What a reversed refund does to the transaction whose row is `existing`, given whether the
-/// store told this verifier of its revocation (`store_revoked`: a recorded notification of that
-/// store and key revoked it, found it revoked, or refused it before redemption). Only a revoked
-/// row the store had revoked is undone: a redemption is reinstated, a refusal row (revoked
-/// before anyone redeemed it) removed; everything else is left as it is.
-pub fn classify_reinstatement(
-    existing: Option<&RedemptionRow>,
-    store_revoked: bool,
-) -> ReinstateOutcome {
-    match existing {
-        Some(row) if row.revoked_at_ms.is_some() && store_revoked => {
-            if row.is_refusal() {
-                ReinstateOutcome::RemoveRefusal
-            } else {
-                ReinstateOutcome::Reinstate
-            }
-        }
-        _ => ReinstateOutcome::Nothing,
     }
 }
 
@@ -119,35 +98,6 @@ mod tests {
             classify(Some(&row("alice", Some(0))), "alice"),
             RedeemOutcome::Revoked
         );
-    }
-
-    #[test]
-    fn only_a_revocation_the_store_told_of_is_undone() {
-        let revoked = row("alice", Some(5));
-        assert_eq!(
-            classify_reinstatement(Some(&revoked), true),
-            ReinstateOutcome::Reinstate
-        );
-        assert_eq!(
-            classify_reinstatement(Some(&revoked), false),
-            ReinstateOutcome::Nothing,
-            "an operator's revocation stays"
-        );
-        assert_eq!(
-            classify_reinstatement(Some(&row("alice", None)), true),
-            ReinstateOutcome::Nothing
-        );
-        assert_eq!(
-            classify_reinstatement(None, true),
-            ReinstateOutcome::Nothing
-        );
-        let refusal = row(crate::UNREDEEMED_ACCOUNT, Some(5));
-        assert_eq!(
-            classify_reinstatement(Some(&refusal), true),
-            ReinstateOutcome::RemoveRefusal
-        );
-        // A refusal row refuses everyone, like any revoked row.
-        assert_eq!(classify(Some(&refusal), "alice"), RedeemOutcome::Revoked);
     }
 
     #[test]

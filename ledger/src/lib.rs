@@ -8,7 +8,8 @@
 //! [`RedeemOutcome::Revoked`] for everyone. A subscription's key is its renewal chain's id, so the
 //! first account owns the whole chain and a renewal moves the row's `expires_at_ms` forward
 //! ([`chain_expiry`]). The rules are pure functions in `decision.rs` ([`classify`],
-//! [`classify_revocation`], [`classify_reinstatement`]). Beside the redemptions: the webhook
+//! [`classify_revocation`]) and, for refunds and revocations, [`event`] (who revoked a row, for
+//! which transaction, and what a reversal undoes). Beside the redemptions: the webhook
 //! [`outbox`] (rows enqueued in the same transaction as the change that caused them, then
 //! claimed, leased and finished by a worker), the [`notifications`] log (one row per store
 //! notification, recorded in the same transaction as its effect) and the Google Play
@@ -112,6 +113,7 @@ use payseal_protocol::Store;
 
 mod columns;
 mod decision;
+pub mod event;
 pub mod files;
 pub mod migrate;
 pub mod notice;
@@ -122,7 +124,7 @@ pub mod postgres;
 pub mod sqlite;
 pub mod tx;
 
-pub use decision::{chain_expiry, classify, classify_reinstatement, classify_revocation};
+pub use decision::{chain_expiry, classify, classify_revocation};
 pub use migrate::{Migration, SchemaStatus};
 pub use notifications::NotificationLog;
 pub use outbox::{NewDelivery, Outbox};
@@ -206,17 +208,6 @@ impl RedemptionRow {
     pub fn is_refusal(&self) -> bool {
         self.account_id == UNREDEEMED_ACCOUNT
     }
-}
-
-/// What a reversed refund does ([`classify_reinstatement`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReinstateOutcome {
-    /// The redemption is no longer revoked (and its notice enqueued).
-    Reinstate,
-    /// The refusal row is removed: the transaction can be redeemed for the first time.
-    RemoveRefusal,
-    /// Nothing changes.
-    Nothing,
 }
 
 /// Revoke one redeemed transaction (refund, chargeback, store revocation).

@@ -6,28 +6,35 @@
 //! before changes nothing and answers the stored result ([`Recorded::duplicate`]), and a
 //! notification is never recorded without its effect (nor the effect without the record).
 //!
-//! The effects, decided on the rows read inside that transaction by
-//! [`crate::classify_revocation`] and [`crate::classify_reinstatement`]:
-//! - [`Effect::Revoke`]: the first `(app, key)` of the [`Target`] with a redemption is revoked
-//!   (its `purchase.revoked` row enqueued in the outbox when the app has a webhook,
-//!   [`TargetApp::notify`], as `payseal-verifier revoke` does) →
-//!   [`NotificationResult::Revoked`], or [`NotificationResult::AlreadyRevoked`]. When no
-//!   redemption exists, a *refusal row* is recorded under the first key for every target app: a
-//!   revoked redemption row with no owner ([`crate::UNREDEEMED_ACCOUNT`]), so a later
-//!   first presentation of that refunded transaction is `not_paid / revoked`
-//!   ([`NotificationResult::RevokedBeforeRedemption`]). A redemption that commits first is
-//!   revoked instead (the primary key decides which comes first).
-//! - [`Effect::Reinstate`] (a refund reversed): a revoked row is reinstated only when the store
-//!   told this verifier about its revocation (a recorded `revoked`, `already_revoked` or
-//!   `revoked_before_redemption` notification of the same store and key): a redemption gets its
-//!   `revoked_at_ms` cleared and a `purchase.reinstated` notice; refusal rows are deleted (the
-//!   only rows the verifier ever deletes) → [`NotificationResult::Reinstated`]. Anything else →
+//! A notification is a *store event*: a refund or revocation from any source (a store's
+//! notification, the Google Play voided-purchases poller, a Huawei refund checked with the
+//! Order service, an operator's `payseal-verifier revoke`), identified by its source's own id.
+//! Its effect is decided per row, inside that transaction, by [`crate::event`], on the rows and
+//! the revocation causes read there; the row is found by either of the event's keys
+//! ([`crate::event::EventKeys`]: the transaction, then its chain):
+//! - [`Effect::Revoke`]: for each target app, its row is revoked (its `purchase.revoked` row
+//!   enqueued when the app has a webhook, [`TargetApp::notify`]) → [`NotificationResult::Revoked`],
+//!   or found revoked → [`NotificationResult::AlreadyRevoked`]; either way the revocation's
+//!   [`crate::event::Cause`] (who, for which transaction) is recorded on the row. When no app
+//!   has a row, a *refusal row* is recorded under every key of the event for every target app (a
+//!   revoked row with no owner, [`crate::UNREDEEMED_ACCOUNT`]), so a later first presentation of
+//!   the transaction or of its chain is `not_paid / revoked`
+//!   ([`NotificationResult::RevokedBeforeRedemption`]); an operator's revocation of a transaction
+//!   nobody redeemed records nothing ([`NotificationResult::NotRedeemed`]). A redemption that
+//!   commits first is revoked instead (the primary key decides which comes first).
+//! - [`Effect::Reinstate`] (a store reversed its refund of one transaction): the store's cause
+//!   for that transaction is removed from the app's rows; a row with no cause left pays again (a
+//!   redemption gets its revocation cleared and a `purchase.reinstated` row; this app's refusal
+//!   row is deleted, the only rows the ledger ever deletes) → [`NotificationResult::Reinstated`];
+//!   one with another cause standing (another refund of the chain, an operator's revocation)
+//!   stays revoked → [`NotificationResult::StillRevoked`]; anything else →
 //!   [`NotificationResult::NotReinstated`], nothing changed.
 //! - [`Effect::Record`]: only the record → [`NotificationResult::Recorded`].
 
 use payseal_protocol::Store;
 
-use crate::{BoxFuture, LedgerError, ReinstateOutcome, RevocationRequest, RevokeOutcome};
+use crate::event::{EventKeys, Revoker};
+use crate::{BoxFuture, LedgerError, RevocationRequest, RevokeOutcome};
 
 /// What recording a notification came to (stored as text in the `result` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,17 +52,24 @@ pub enum NotificationResult {
     Reinstated,
     /// Nothing to reinstate (never revoked, or revoked by something other than the store).
     NotReinstated,
+    /// The store's refund of this transaction no longer stands, but another revocation of the
+    /// row does (another refund of the chain, an operator's): it stays revoked.
+    StillRevoked,
+    /// An operator's revocation of a transaction nobody redeemed: nothing to revoke.
+    NotRedeemed,
 }
 
 impl NotificationResult {
     /// Every result, for metrics.
-    pub const ALL: [NotificationResult; 6] = [
+    pub const ALL: [NotificationResult; 8] = [
         NotificationResult::Recorded,
         NotificationResult::Revoked,
         NotificationResult::AlreadyRevoked,
         NotificationResult::RevokedBeforeRedemption,
         NotificationResult::Reinstated,
         NotificationResult::NotReinstated,
+        NotificationResult::StillRevoked,
+        NotificationResult::NotRedeemed,
     ];
 
     /// The stored text (also the metrics label and the CLI's `result`).
@@ -67,23 +81,14 @@ impl NotificationResult {
             NotificationResult::RevokedBeforeRedemption => "revoked_before_redemption",
             NotificationResult::Reinstated => "reinstated",
             NotificationResult::NotReinstated => "not_reinstated",
+            NotificationResult::StillRevoked => "still_revoked",
+            NotificationResult::NotRedeemed => "not_redeemed",
         }
     }
 
     /// The result stored as `text`.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == text)
-    }
-
-    /// Whether this result means the store told of a revocation of the row (what
-    /// [`Effect::Reinstate`] requires).
-    pub fn store_revoked(self) -> bool {
-        matches!(
-            self,
-            NotificationResult::Revoked
-                | NotificationResult::AlreadyRevoked
-                | NotificationResult::RevokedBeforeRedemption
-        )
     }
 }
 
@@ -125,9 +130,14 @@ pub struct TargetApp {
 pub struct Target {
     /// The apps (all configured apps the notification matched, in a stable order).
     pub apps: Vec<TargetApp>,
-    /// The keys to try, in order (App Store: `transactionId`, then `originalTransactionId`);
-    /// a refusal row is recorded under the first.
-    pub transaction_keys: Vec<String>,
+    /// The transaction's keys (its own id, its chain's): a row is looked up under each, a
+    /// refusal row recorded under all.
+    pub keys: EventKeys,
+    /// Who revokes (a store, or an operator); a reversal is always its store's.
+    pub by: Revoker,
+    /// A revocation of a transaction nobody redeemed records refusal rows (a store's refund
+    /// notification); otherwise it records nothing but the event (`not_redeemed`).
+    pub refuse_unredeemed: bool,
     /// The product, for a refusal row.
     pub product_id: String,
     /// Why (stored with a revocation and sent in the webhook).
@@ -143,26 +153,6 @@ pub enum Effect {
     Revoke(Target),
     /// The store reversed a refund.
     Reinstate(Target),
-}
-
-impl From<ReinstateOutcome> for NotificationResult {
-    fn from(outcome: ReinstateOutcome) -> Self {
-        match outcome {
-            ReinstateOutcome::Reinstate | ReinstateOutcome::RemoveRefusal => {
-                NotificationResult::Reinstated
-            }
-            ReinstateOutcome::Nothing => NotificationResult::NotReinstated,
-        }
-    }
-}
-
-/// Whether any of the stored results of a transaction's notifications told of a revocation
-/// (what a reinstatement requires).
-pub fn store_revoked<'a>(stored_results: impl IntoIterator<Item = &'a str>) -> bool {
-    stored_results
-        .into_iter()
-        .filter_map(NotificationResult::parse)
-        .any(NotificationResult::store_revoked)
 }
 
 /// The redemptions an effect looks at, once it is known there are some.
@@ -183,7 +173,7 @@ impl Effect {
             Effect::Reinstate(t) => (false, t),
             Effect::Record => return Err(Applied::recorded(n)),
         };
-        if target.apps.is_empty() || target.transaction_keys.is_empty() {
+        if target.apps.is_empty() || target.keys.transaction.is_empty() {
             return Err(Applied::recorded(n));
         }
         Ok(Work { revoke, target })
@@ -191,18 +181,11 @@ impl Effect {
 }
 
 impl Target {
-    /// Every `(app, key)` to look up, in order (app by app, each key in order).
-    pub fn candidates(&self) -> impl Iterator<Item = (&TargetApp, &str)> + '_ {
-        self.apps.iter().flat_map(move |app| {
-            self.transaction_keys
-                .iter()
-                .map(move |key| (app, key.as_str()))
-        })
-    }
-
     /// The first app and key (where a refusal row or a miss is reported); `None` when empty.
     pub fn first(&self) -> Option<(&TargetApp, &str)> {
-        self.candidates().next()
+        self.apps
+            .first()
+            .map(|app| (app, self.keys.transaction.as_str()))
     }
 
     /// The revocation (or reinstatement) request for `(app, key)` made by `n`.

@@ -6,16 +6,18 @@
 
 use payseal_protocol::Store;
 
+use crate::event::{
+    decide_reversal, decide_revocation, Cause, EventKeys, Reversal, Revocation, Revoker, RowState,
+};
 use crate::notifications::{
-    store_revoked, Applied, Effect, NewNotification, NotificationLog, NotificationResult,
-    NotificationRow, Recorded, RevocationRow, Target, TargetApp,
+    Applied, Effect, NewNotification, NotificationLog, NotificationResult, NotificationRow,
+    Recorded, RevocationRow, Target, TargetApp,
 };
 use crate::outbox::{AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
 use crate::{
-    chain_expiry, classify, classify_reinstatement, classify_revocation, notice, BoxFuture,
-    LedgerError, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, ReinstateOutcome,
-    RevocationRequest, RevokeOutcome, VoidedCursors,
+    chain_expiry, classify, classify_revocation, notice, BoxFuture, LedgerError, RedeemOutcome,
+    RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeOutcome, VoidedCursors,
 };
 
 impl RedemptionRequest {
@@ -88,23 +90,177 @@ async fn revoke<T: Tx>(
     Ok(outcome)
 }
 
-/// The first `(app, key)` of `target` with a row, locked, in order.
-async fn find_target<'t, T: Tx>(
+/// The first of `keys` with a row of `app`, locked, in order (the transaction, then its chain).
+async fn find_row<'k, T: Tx>(
     tx: &mut T,
     store: Store,
-    target: &'t Target,
-) -> Result<Option<(&'t TargetApp, &'t str, RedemptionRow)>, T::Error> {
-    for (app, key) in target.candidates() {
+    app: &TargetApp,
+    keys: &'k EventKeys,
+) -> Result<Option<(&'k str, RedemptionRow)>, T::Error> {
+    for key in keys.all() {
         let at = Key {
             store,
             app_id: &app.app_id,
             transaction_key: key,
         };
         if let Some(row) = tx.redemption(at, true).await? {
-            return Ok(Some((app, key, row)));
+            return Ok(Some((key, row)));
         }
     }
     Ok(None)
+}
+
+/// The result that speaks for several rows: the one that changed most.
+fn stronger(a: Applied, b: Applied) -> Applied {
+    let rank = |r: NotificationResult| match r {
+        NotificationResult::Revoked | NotificationResult::Reinstated => 4,
+        NotificationResult::RevokedBeforeRedemption | NotificationResult::StillRevoked => 3,
+        NotificationResult::AlreadyRevoked => 2,
+        _ => 1,
+    };
+    if rank(b.result) > rank(a.result) {
+        b
+    } else {
+        a
+    }
+}
+
+/// A revocation by `t.by` of the transaction `t.keys`, app by app ([`decide_revocation`]); the
+/// cause is recorded on every row it concerns.
+async fn apply_revocation<T: Tx>(
+    tx: &mut T,
+    n: &NewNotification,
+    t: &Target,
+) -> Result<Applied, T::Error> {
+    let cause = Cause::new(t.by, t.keys.transaction.clone());
+    let mut found_any = false;
+    let mut applied: Option<Applied> = None;
+    let mut unredeemed = Vec::new();
+    for app in &t.apps {
+        let Some((key, row)) = find_row(tx, n.store, app, &t.keys).await? else {
+            unredeemed.push(app);
+            continue;
+        };
+        found_any = true;
+        let at = Key {
+            store: n.store,
+            app_id: &app.app_id,
+            transaction_key: key,
+        };
+        let result = match decide_revocation(RowState::of(Some(&row)), t.refuse_unredeemed) {
+            Revocation::Revoke => {
+                let outcome = revoke(tx, &t.request(n, app, key), app.notify).await?;
+                Applied::revoked(outcome, app, key)
+            }
+            _ => Applied::at(NotificationResult::AlreadyRevoked, app, key),
+        };
+        tx.insert_cause(at, &cause, &n.notification_id, n.received_ms)
+            .await?;
+        applied = Some(match applied {
+            None => result,
+            Some(a) => stronger(a, result),
+        });
+    }
+    if found_any {
+        // Apps with no row of a transaction another app redeemed: nothing to refuse there.
+        return Ok(applied.unwrap_or_else(|| Applied::recorded(n)));
+    }
+    // Nobody redeemed it.
+    let Some((first_app, first_key)) = t.first() else {
+        return Ok(Applied::recorded(n));
+    };
+    if decide_revocation(RowState::Absent, t.refuse_unredeemed) == Revocation::NotRedeemed {
+        return Ok(Applied::at(
+            NotificationResult::NotRedeemed,
+            first_app,
+            first_key,
+        ));
+    }
+    // Refusal rows under every key, for every app. A redemption committed meanwhile (racing
+    // this refund on PostgreSQL) wins its key, and is then revoked here.
+    let mut applied = Applied::at(
+        NotificationResult::RevokedBeforeRedemption,
+        first_app,
+        first_key,
+    );
+    for app in unredeemed {
+        for key in t.keys.all() {
+            let at = Key {
+                store: n.store,
+                app_id: &app.app_id,
+                transaction_key: key,
+            };
+            if !tx
+                .insert_refusal(at, &t.product_id, n.received_ms, &t.reason)
+                .await?
+            {
+                let request = t.request(n, app, key);
+                if revoke(tx, &request, app.notify).await? == RevokeOutcome::Revoked {
+                    applied = Applied::revoked(RevokeOutcome::Revoked, app, key);
+                }
+            }
+            tx.insert_cause(at, &cause, &n.notification_id, n.received_ms)
+                .await?;
+        }
+    }
+    Ok(applied)
+}
+
+/// A store's reversal of its refund of the transaction `t.keys`, app by app, row by row
+/// ([`decide_reversal`]): never another app's row, never another cause.
+async fn apply_reversal<T: Tx>(
+    tx: &mut T,
+    n: &NewNotification,
+    t: &Target,
+) -> Result<Applied, T::Error> {
+    let reversed = Cause::new(Revoker::Store(n.store), t.keys.transaction.clone());
+    let mut applied: Option<Applied> = None;
+    for app in &t.apps {
+        for key in t.keys.all() {
+            let at = Key {
+                store: n.store,
+                app_id: &app.app_id,
+                transaction_key: key,
+            };
+            let Some(row) = tx.redemption(at, true).await? else {
+                continue;
+            };
+            let standing = tx.causes(at).await?;
+            let decision = decide_reversal(RowState::of(Some(&row)), &standing, &reversed);
+            if decision.removes_cause() {
+                tx.delete_cause(at, &reversed).await?;
+            }
+            let result = match decision {
+                Reversal::Reinstate => {
+                    let request = t.request(n, app, key);
+                    tx.clear_revocation(at).await?;
+                    if app.notify {
+                        tx.insert_delivery(&notice::reinstated(&request, &row)?)
+                            .await?;
+                    }
+                    NotificationResult::Reinstated
+                }
+                Reversal::RemoveRefusal => {
+                    tx.delete_refusal(at).await?;
+                    NotificationResult::Reinstated
+                }
+                Reversal::StillRevoked => NotificationResult::StillRevoked,
+                Reversal::Nothing => NotificationResult::NotReinstated,
+            };
+            let result = Applied::at(result, app, key);
+            applied = Some(match applied {
+                None => result,
+                Some(a) => stronger(a, result),
+            });
+        }
+    }
+    match applied {
+        Some(a) => Ok(a),
+        None => Ok(match t.first() {
+            Some((app, key)) => Applied::at(NotificationResult::NotReinstated, app, key),
+            None => Applied::recorded(n),
+        }),
+    }
 }
 
 /// The effect of one notification, inside its transaction (see [`crate::notifications`]).
@@ -113,68 +269,11 @@ async fn apply_effect<T: Tx>(
     n: &NewNotification,
     effect: &Effect,
 ) -> Result<Applied, T::Error> {
-    let work = match effect.work(n) {
-        Ok(work) => work,
-        Err(done) => return Ok(done),
-    };
-    let t = work.target;
-    let Some((first_app, first_key)) = t.first() else {
-        return Ok(Applied::recorded(n));
-    };
-    let found = find_target(tx, n.store, t).await?;
-    if work.revoke {
-        if let Some((app, key, _)) = found {
-            let outcome = revoke(tx, &t.request(n, app, key), app.notify).await?;
-            return Ok(Applied::revoked(outcome, app, key));
-        }
-        // Nobody redeemed it: refusal rows. A redemption committed meanwhile (racing this
-        // refund on PostgreSQL) wins the key, and is then revoked here.
-        let mut applied = Applied::at(
-            NotificationResult::RevokedBeforeRedemption,
-            first_app,
-            first_key,
-        );
-        for app in &t.apps {
-            let at = Key {
-                store: n.store,
-                app_id: &app.app_id,
-                transaction_key: first_key,
-            };
-            if !tx
-                .insert_refusal(at, &t.product_id, n.received_ms, &t.reason)
-                .await?
-            {
-                let request = t.request(n, app, first_key);
-                if revoke(tx, &request, app.notify).await? == RevokeOutcome::Revoked {
-                    applied = Applied::revoked(RevokeOutcome::Revoked, app, first_key);
-                }
-            }
-        }
-        return Ok(applied);
+    match effect.work(n) {
+        Err(done) => Ok(done),
+        Ok(work) if work.revoke => apply_revocation(tx, n, work.target).await,
+        Ok(work) => apply_reversal(tx, n, work.target).await,
     }
-    let Some((app, key, row)) = found else {
-        return Ok(Applied::at(
-            NotificationResult::NotReinstated,
-            first_app,
-            first_key,
-        ));
-    };
-    let told = tx.notification_results(n.store, key).await?;
-    let outcome =
-        classify_reinstatement(Some(&row), store_revoked(told.iter().map(String::as_str)));
-    match outcome {
-        ReinstateOutcome::Reinstate => {
-            let request = t.request(n, app, key);
-            tx.clear_revocation(request.key()).await?;
-            if app.notify {
-                tx.insert_delivery(&notice::reinstated(&request, &row)?)
-                    .await?;
-            }
-        }
-        ReinstateOutcome::RemoveRefusal => tx.delete_refusals(n.store, key).await?,
-        ReinstateOutcome::Nothing => {}
-    }
-    Ok(Applied::at(outcome.into(), app, key))
 }
 
 /// Record a notification unless seen (then answer the stored result), apply its effect, store

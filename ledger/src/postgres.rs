@@ -60,6 +60,7 @@ use crate::columns::{
     delivery_row, notification_columns, notification_row, outbox_columns, redemption_columns,
     redemption_row, revocation_columns, revocation_row,
 };
+use crate::event::Cause;
 use crate::migrate::{self, AppliedRow, Migration, SchemaStatus, SchemaStore, MIGRATIONS_TABLE};
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
@@ -501,9 +502,6 @@ const SET_NOTIFICATION_RESULT_SQL: &str = "UPDATE payseal_store_notifications
     SET result = $3, app_id = $4, transaction_key = $5
     WHERE store = $1 AND notification_id = $2";
 
-const NOTIFICATION_RESULTS_SQL: &str = "SELECT DISTINCT result FROM payseal_store_notifications
-    WHERE store = $1 AND transaction_key = $2";
-
 const NOTIFICATIONS_SQL: &str = concat!(
     "SELECT ",
     notification_columns!(),
@@ -515,8 +513,26 @@ const CLEAR_REVOCATION_SQL: &str = "UPDATE payseal_redemptions
     SET revoked_at_ms = NULL, revoke_reason = NULL
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
 
-const DELETE_REFUSALS_SQL: &str = "DELETE FROM payseal_redemptions
-    WHERE store = $1 AND transaction_key = $2 AND account_id = $3";
+const DELETE_REFUSAL_SQL: &str = "DELETE FROM payseal_redemptions
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4";
+
+/// A [`Cause`] from a row of [`CAUSES_SQL`].
+fn cause_row(row: &tokio_postgres::Row) -> Result<Cause, OpError> {
+    let revoker: String = row.try_get(0)?;
+    Ok(Cause::from_stored(&revoker, row.try_get(1)?)?)
+}
+
+const CAUSES_SQL: &str = "SELECT revoker, cause_transaction FROM payseal_revocation_causes
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
+
+const INSERT_CAUSE_SQL: &str = "INSERT INTO payseal_revocation_causes (store, app_id,
+        transaction_key, revoker, cause_transaction, event_id, revoked_ms)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT DO NOTHING";
+
+const DELETE_CAUSE_SQL: &str = "DELETE FROM payseal_revocation_causes
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND revoker = $4
+      AND cause_transaction = $5";
 
 const COUNT_REDEMPTIONS_SQL: &str = "SELECT COUNT(*) FROM payseal_redemptions";
 
@@ -840,14 +856,62 @@ impl Tx for PgTx<'_> {
         Ok(inserted == 1)
     }
 
-    async fn delete_refusals(
+    async fn delete_refusal(&mut self, key: Key<'_>) -> Result<(), OpError> {
+        self.execute(
+            DELETE_REFUSAL_SQL,
+            &[
+                &key.store.as_str(),
+                &key.app_id,
+                &key.transaction_key,
+                &UNREDEEMED_ACCOUNT,
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn causes(&mut self, key: Key<'_>) -> Result<Vec<Cause>, OpError> {
+        self.rows(
+            CAUSES_SQL,
+            &[&key.store.as_str(), &key.app_id, &key.transaction_key],
+            cause_row,
+        )
+        .await
+    }
+
+    async fn insert_cause(
         &mut self,
-        store: Store,
-        transaction_key: &str,
+        key: Key<'_>,
+        cause: &Cause,
+        event_id: &str,
+        now_ms: i64,
     ) -> Result<(), OpError> {
         self.execute(
-            DELETE_REFUSALS_SQL,
-            &[&store.as_str(), &transaction_key, &UNREDEEMED_ACCOUNT],
+            INSERT_CAUSE_SQL,
+            &[
+                &key.store.as_str(),
+                &key.app_id,
+                &key.transaction_key,
+                &cause.revoker.as_str(),
+                &cause.transaction,
+                &event_id,
+                &now_ms,
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_cause(&mut self, key: Key<'_>, cause: &Cause) -> Result<(), OpError> {
+        self.execute(
+            DELETE_CAUSE_SQL,
+            &[
+                &key.store.as_str(),
+                &key.app_id,
+                &key.transaction_key,
+                &cause.revoker.as_str(),
+                &cause.transaction,
+            ],
         )
         .await
         .map(|_| ())
@@ -987,19 +1051,6 @@ impl Tx for PgTx<'_> {
         )
         .await
         .map(|_| ())
-    }
-
-    async fn notification_results(
-        &mut self,
-        store: Store,
-        transaction_key: &str,
-    ) -> Result<Vec<String>, OpError> {
-        self.rows(
-            NOTIFICATION_RESULTS_SQL,
-            &[&store.as_str(), &transaction_key],
-            |r| r.try_get(0),
-        )
-        .await
     }
 
     async fn notifications(

@@ -37,6 +37,7 @@ use crate::columns::{
     delivery_row, notification_columns, notification_row, outbox_columns, redemption_columns,
     redemption_row, revocation_columns, revocation_row,
 };
+use crate::event::Cause;
 use crate::migrate::{self, AppliedRow, Migration, SchemaStore, MIGRATIONS_TABLE, SQLITE};
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
@@ -549,16 +550,89 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
-    fn delete_refusals(
+    fn delete_refusal(
         &mut self,
-        store: Store,
-        transaction_key: &str,
+        key: Key<'_>,
     ) -> impl Future<Output = Result<(), LedgerError>> + Send {
         ready(
             self.execute(
                 "DELETE FROM payseal_redemptions
-                 WHERE store = ?1 AND transaction_key = ?2 AND account_id = ?3",
-                params![store.as_str(), transaction_key, UNREDEEMED_ACCOUNT],
+                 WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3 AND account_id = ?4",
+                params![
+                    key.store.as_str(),
+                    key.app_id,
+                    key.transaction_key,
+                    UNREDEEMED_ACCOUNT
+                ],
+            )
+            .map(|_| ()),
+        )
+    }
+
+    fn causes(
+        &mut self,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<Vec<Cause>, LedgerError>> + Send {
+        std::future::ready(
+            self.query_vec(
+                "SELECT revoker, cause_transaction FROM payseal_revocation_causes
+                 WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
+                params![key.store.as_str(), key.app_id, key.transaction_key],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .map_err(LedgerError::from)
+            .and_then(|rows| {
+                rows.into_iter()
+                    .map(|(revoker, t)| Cause::from_stored(&revoker, t))
+                    .collect()
+            }),
+        )
+    }
+
+    fn insert_cause(
+        &mut self,
+        key: Key<'_>,
+        cause: &Cause,
+        event_id: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        ready(
+            self.execute(
+                "INSERT INTO payseal_revocation_causes (store, app_id, transaction_key, revoker,
+                     cause_transaction, event_id, revoked_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT DO NOTHING",
+                params![
+                    key.store.as_str(),
+                    key.app_id,
+                    key.transaction_key,
+                    cause.revoker.as_str(),
+                    cause.transaction,
+                    event_id,
+                    now_ms
+                ],
+            )
+            .map(|_| ()),
+        )
+    }
+
+    fn delete_cause(
+        &mut self,
+        key: Key<'_>,
+        cause: &Cause,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        ready(
+            self.execute(
+                "DELETE FROM payseal_revocation_causes
+                 WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3 AND revoker = ?4
+                   AND cause_transaction = ?5",
+                params![
+                    key.store.as_str(),
+                    key.app_id,
+                    key.transaction_key,
+                    cause.revoker.as_str(),
+                    cause.transaction
+                ],
             )
             .map(|_| ()),
         )
@@ -757,19 +831,6 @@ impl Tx for SqliteTx<'_> {
             )
             .map(|_| ()),
         )
-    }
-
-    fn notification_results(
-        &mut self,
-        store: Store,
-        transaction_key: &str,
-    ) -> impl Future<Output = Result<Vec<String>, LedgerError>> + Send {
-        ready(self.query_vec(
-            "SELECT DISTINCT result FROM payseal_store_notifications
-             WHERE store = ?1 AND transaction_key = ?2",
-            params![store.as_str(), transaction_key],
-            |r| r.get(0),
-        ))
     }
 
     fn notifications(

@@ -12,6 +12,7 @@ use std::future::Future;
 
 use payseal_protocol::Store;
 
+use crate::event::Cause;
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
@@ -97,11 +98,30 @@ pub trait Tx: Send {
         now_ms: i64,
         reason: &str,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
-    /// Delete the refusal rows of `transaction_key` of `store` (every app).
-    fn delete_refusals(
+    /// Delete the refusal row at `key` (that app's only; a redemption is never deleted).
+    fn delete_refusal(
         &mut self,
-        store: Store,
-        transaction_key: &str,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// The revocation causes standing on the row at `key`.
+    fn causes(
+        &mut self,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<Vec<Cause>, Self::Error>> + Send;
+    /// Record `cause` on the row at `key` (by store event `event_id`, at `now_ms`) unless it is
+    /// recorded.
+    fn insert_cause(
+        &mut self,
+        key: Key<'_>,
+        cause: &Cause,
+        event_id: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Remove `cause` from the row at `key`.
+    fn delete_cause(
+        &mut self,
+        key: Key<'_>,
+        cause: &Cause,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// Number of redemption rows.
     fn count_redemptions(&mut self) -> impl Future<Output = Result<u64, Self::Error>> + Send;
@@ -169,12 +189,6 @@ pub trait Tx: Send {
         notification_id: &str,
         applied: &Applied,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
-    /// The distinct stored results of the notifications of `transaction_key` of `store`.
-    fn notification_results(
-        &mut self,
-        store: Store,
-        transaction_key: &str,
-    ) -> impl Future<Output = Result<Vec<String>, Self::Error>> + Send;
     /// Recorded notifications (of `store`, or all), newest first, at most `limit`.
     fn notifications(
         &mut self,

@@ -14,8 +14,11 @@ mod suite;
 use std::path::Path;
 use std::sync::Arc;
 
+use payseal_ledger::event::{EventKeys, Revoker};
 use payseal_ledger::migrate::SQLITE;
-use payseal_ledger::notifications::{Effect, NewNotification, NotificationResult};
+use payseal_ledger::notifications::{
+    Effect, NewNotification, NotificationResult, Target, TargetApp,
+};
 use payseal_ledger::outbox::{AttemptResult, DeliveryState, OutboxFilter};
 use payseal_ledger::{Ledger, RedeemOutcome, RedemptionRequest};
 use payseal_protocol::Store;
@@ -221,6 +224,42 @@ async fn rows_are_all_there_and_usable(ledger: &Arc<dyn Ledger>) {
         .await
         .unwrap();
     assert_eq!(ledger.voided_cursor(APP).await.unwrap(), Some(130_000));
+
+    // The revocation causes of the old rows: the refusal the App Store told of is the App
+    // Store's (its reversal removes it, and the transaction can then be redeemed); the other
+    // revocation, which no notification told of, is an operator's (migration 0006/0007).
+    let back = ledger
+        .record_notification(
+            NewNotification {
+                store: Store::AppStore,
+                notification_id: "n-2".into(),
+                notification_type: "REFUND_REVERSED".into(),
+                subtype: None,
+                environment: Some("sandbox".into()),
+                app_id: Some(APP.into()),
+                transaction_key: Some("REFUSED.1".into()),
+                signed_ms: 13_995,
+                received_ms: 14_000,
+            },
+            Effect::Reinstate(Target {
+                apps: vec![TargetApp {
+                    app_id: APP.into(),
+                    notify: false,
+                }],
+                keys: EventKeys::new("REFUSED.1", None::<String>),
+                by: Revoker::Store(Store::AppStore),
+                refuse_unredeemed: true,
+                product_id: "coins_100".into(),
+                reason: "app_store: reinstated".into(),
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(back.result, NotificationResult::Reinstated);
+    assert_eq!(
+        redeem(presented(Store::AppStore, "REFUSED.1", "dave", 15_000)).await,
+        RedeemOutcome::First
+    );
 }
 
 /// A SQLite file as a verifier at 70e3fa7 left it: the old steps up to `version`, its
@@ -295,13 +334,14 @@ async fn a_sqlite_ledger_of_70e3fa7_upgrades_in_place_with_all_its_rows() {
             "payseal_google_voided_cursor",
             "payseal_outbox",
             "payseal_redemptions",
+            "payseal_revocation_causes",
             "payseal_schema_migrations",
             "payseal_store_notifications",
         ],
         "the PostgreSQL names, nothing left under the old ones"
     );
     let expected: Vec<(i64, String)> = SQLITE.iter().map(|m| (m.version, m.checksum())).collect();
-    assert_eq!(sqlite_recorded(&path), (6, expected));
+    assert_eq!(sqlite_recorded(&path), (SQLITE.len() as i64, expected));
     // Opening again applies nothing and keeps everything.
     let again = payseal_ledger::open(&sqlite_url(&path)).unwrap();
     assert_eq!(again.count_redemptions().await.unwrap(), 5);
@@ -352,7 +392,11 @@ async fn older_sqlite_files_upgrade_from_their_user_version() {
         ledger.set_voided_cursor(APP, 5, 6).await.unwrap();
         assert_eq!(ledger.voided_cursor(APP).await.unwrap(), Some(5));
         drop(ledger);
-        assert_eq!(sqlite_recorded(&path).0, 6, "version {version}");
+        assert_eq!(
+            sqlite_recorded(&path).0,
+            SQLITE.len() as i64,
+            "version {version}"
+        );
     }
 }
 
@@ -438,9 +482,10 @@ mod postgres {
         let postgres = payseal_ledger::PostgresLedger::connect(&url, &pg::test_options())
             .await
             .unwrap();
+        // Connecting applied what 70e3fa7 did not have (auto_migrate).
         assert!(
             postgres.schema_status().await.unwrap().pending.is_empty(),
-            "nothing to apply"
+            "nothing left to apply"
         );
         assert!(postgres.migrate().await.unwrap().is_empty());
         let ledger: Arc<dyn Ledger> = Arc::new(postgres);
@@ -450,6 +495,6 @@ mod postgres {
             .await
             .unwrap()
             .get(0);
-        assert_eq!(recorded, 5);
+        assert_eq!(recorded, payseal_ledger::migrate::POSTGRES.len() as i64);
     }
 }

@@ -23,6 +23,10 @@ pub enum PinError {
     /// After the prefix, the pin is not standard base64 of 32 bytes.
     #[error("pin {0:?} is not standard base64 of a 32-byte SHA-256 digest")]
     Digest(String),
+    /// The pin is a placeholder (every base64 digit the same, like the example configuration's
+    /// `sha256/AAAA…=`), not the digest of a real key.
+    #[error("pin {0:?} is a placeholder, not the pin of a real key (use the `backup pin:` line `payseal-verifier tls` prints)")]
+    Placeholder(String),
     /// The bytes are not a DER X.509 certificate.
     #[error("not an X.509 certificate: {0}")]
     Certificate(String),
@@ -44,16 +48,53 @@ pub fn spki_pin(spki_der: &[u8]) -> String {
     pin_string(&spki_sha256(spki_der))
 }
 
-/// Parse one `sha256/<standard base64 of 32 bytes>` pin into its digest.
+/// Parse one `sha256/<standard base64 of 32 bytes>` pin into its digest. A placeholder (every
+/// base64 digit the same character, e.g. `sha256/AAAA…A=`, the all-zero digest) is refused: no
+/// key hashes to it, so it can only be a value copied from an example and never replaced.
 pub fn parse_pin(pin: &str) -> Result<[u8; 32], PinError> {
     let b64 = pin
         .strip_prefix(PIN_PREFIX)
         .ok_or_else(|| PinError::Prefix(pin.to_owned()))?;
-    STANDARD
+    let digest = STANDARD
         .decode(b64.as_bytes())
         .ok()
         .and_then(|d| <[u8; 32]>::try_from(d).ok())
-        .ok_or_else(|| PinError::Digest(pin.to_owned()))
+        .ok_or_else(|| PinError::Digest(pin.to_owned()))?;
+    if is_placeholder(b64) {
+        return Err(PinError::Placeholder(pin.to_owned()));
+    }
+    Ok(digest)
+}
+
+/// Whether the base64 digits of a pin are all one character (`AAAA…A=`), the last one aside
+/// (it only carries the digest's final bits: `////…8=` is 32 bytes of 0xff).
+fn is_placeholder(b64: &str) -> bool {
+    let digits = b64.trim_end_matches('=');
+    let Some((head, _)) = digits
+        .char_indices()
+        .last()
+        .map(|(i, _)| digits.split_at(i))
+    else {
+        return true;
+    };
+    let mut chars = head.chars();
+    match chars.next() {
+        Some(first) => chars.all(|c| c == first),
+        None => true,
+    }
+}
+
+/// Whether the DER X.509 certificate `cert_der` names `host` (a DNS name, or an IPv4 or IPv6
+/// address without brackets) in its subjectAltName, by `rustls-webpki`'s rule: the check a TLS
+/// client (the SDK) runs against the verifier URL's host.
+pub fn certificate_names_host(cert_der: &[u8], host: &str) -> Result<bool, PinError> {
+    let der = rustls_pki_types::CertificateDer::from(cert_der);
+    let cert = webpki::EndEntityCert::try_from(&der)
+        .map_err(|e| PinError::Certificate(format!("{e:?}")))?;
+    let Ok(name) = rustls_pki_types::ServerName::try_from(host) else {
+        return Ok(false);
+    };
+    Ok(cert.verify_is_valid_for_subject_name(&name).is_ok())
 }
 
 /// The DER SubjectPublicKeyInfo (outer SEQUENCE included) of a DER X.509 certificate.
@@ -102,6 +143,48 @@ mod tests {
         assert!(matches!(
             parse_pin("sha256/not base64"),
             Err(PinError::Digest(_))
+        ));
+    }
+
+    #[test]
+    fn placeholder_pins_are_refused() {
+        // The example configuration's placeholder, and any other one-character digest.
+        let e = format!("sha256/{}=", "E".repeat(43));
+        for pin in [
+            "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            &pin_string(&[0xff; 32]),
+            &e,
+        ] {
+            let err = parse_pin(pin).unwrap_err();
+            assert!(matches!(err, PinError::Placeholder(_)), "{pin}: {err:?}");
+            assert!(err.to_string().contains("placeholder"), "{err}");
+        }
+        // A real digest with repeated bytes is not a placeholder.
+        assert!(parse_pin(&pin_string(&[7; 32])).is_ok());
+        assert!(parse_pin(&spki_pin(b"key")).is_ok());
+    }
+
+    #[test]
+    fn certificate_names_its_hosts_only() {
+        let names = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
+        let cert = rcgen::generate_simple_self_signed(names).unwrap().cert;
+        for host in ["localhost", "127.0.0.1", "::1"] {
+            assert_eq!(certificate_names_host(cert.der(), host), Ok(true), "{host}");
+        }
+        for host in ["verify.example.com", "10.0.0.1", "::2", "not a host"] {
+            assert_eq!(
+                certificate_names_host(cert.der(), host),
+                Ok(false),
+                "{host}"
+            );
+        }
+        assert!(matches!(
+            certificate_names_host(b"junk", "localhost"),
+            Err(PinError::Certificate(_))
         ));
     }
 

@@ -20,6 +20,8 @@ pub const MAX_NONCE_BYTES: usize = 128;
 
 /// Longest app id, account id or expected product id, in bytes of UTF-8 (not characters).
 pub const MAX_ID_BYTES: usize = 256;
+// The fixed messages of [`RequestError`] say "256 bytes".
+const _: () = assert!(MAX_ID_BYTES == 256);
 
 /// Why a request breaks the wire rules. The messages name the rule, never the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -32,51 +34,68 @@ pub enum RequestError {
     NonceEncoding,
     /// The nonce is shorter than [`MIN_NONCE_BYTES`] or longer than [`MAX_NONCE_BYTES`].
     NonceLength,
-    /// The app id is empty, blank or longer than [`MAX_ID_BYTES`].
-    AppId,
-    /// The account id is empty, blank or longer than [`MAX_ID_BYTES`].
-    AccountId,
-    /// The expected product id is empty, blank or longer than [`MAX_ID_BYTES`].
-    ProductId,
+    /// The app id is empty or blank, or longer than [`MAX_ID_BYTES`].
+    AppId(IdFault),
+    /// The account id is empty or blank, or longer than [`MAX_ID_BYTES`].
+    AccountId(IdFault),
+    /// The expected product id is empty or blank, or longer than [`MAX_ID_BYTES`].
+    ProductId(IdFault),
+}
+
+/// What is wrong with an id (app, account or expected product).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdFault {
+    /// Empty, or only whitespace.
+    Blank,
+    /// Longer than [`MAX_ID_BYTES`] bytes of UTF-8.
+    TooLong,
 }
 
 impl RequestError {
     /// The fixed message (safe to send to the peer: it names the rule, not the value).
     pub fn as_str(self) -> &'static str {
+        use IdFault::{Blank, TooLong};
         match self {
             RequestError::Version => "unsupported protocol version",
             RequestError::NonceEncoding => "nonce is not base64url",
             RequestError::NonceLength => "nonce length out of range",
-            RequestError::AppId => "app id length out of range",
-            RequestError::AccountId => "account id length out of range",
-            RequestError::ProductId => "expected product id length out of range",
+            RequestError::AppId(Blank) => "app id is empty or blank",
+            RequestError::AppId(TooLong) => "app id is longer than 256 bytes",
+            RequestError::AccountId(Blank) => {
+                "account id is empty or blank: pass the player's account id (any stable, non-empty id of your own)"
+            }
+            RequestError::AccountId(TooLong) => "account id is longer than 256 bytes",
+            RequestError::ProductId(Blank) => "expected product id is empty or blank",
+            RequestError::ProductId(TooLong) => "expected product id is longer than 256 bytes",
         }
     }
 }
 
 /// An id is 1..=[`MAX_ID_BYTES`] bytes and not only whitespace.
-fn id_ok(id: &str) -> bool {
-    id.len() <= MAX_ID_BYTES && !id.trim().is_empty()
+fn id_fault(id: &str) -> Result<(), IdFault> {
+    if id.trim().is_empty() {
+        Err(IdFault::Blank)
+    } else if id.len() > MAX_ID_BYTES {
+        Err(IdFault::TooLong)
+    } else {
+        Ok(())
+    }
 }
 
 /// The app id rule: 1..=[`MAX_ID_BYTES`] bytes, not only whitespace.
 pub fn validate_app_id(app_id: &str) -> Result<(), RequestError> {
-    id_ok(app_id).then_some(()).ok_or(RequestError::AppId)
+    id_fault(app_id).map_err(RequestError::AppId)
 }
 
 /// The account id rule: 1..=[`MAX_ID_BYTES`] bytes, not only whitespace (otherwise opaque).
 pub fn validate_account_id(account_id: &str) -> Result<(), RequestError> {
-    id_ok(account_id)
-        .then_some(())
-        .ok_or(RequestError::AccountId)
+    id_fault(account_id).map_err(RequestError::AccountId)
 }
 
 /// The expected product id rule: 1..=[`MAX_ID_BYTES`] bytes, not only whitespace (compared
 /// byte for byte with the store's product id).
 pub fn validate_product_id(product_id: &str) -> Result<(), RequestError> {
-    id_ok(product_id)
-        .then_some(())
-        .ok_or(RequestError::ProductId)
+    id_fault(product_id).map_err(RequestError::ProductId)
 }
 
 /// The nonce rule: base64url without padding of [`MIN_NONCE_BYTES`]..=[`MAX_NONCE_BYTES`] bytes.
@@ -228,25 +247,37 @@ mod tests {
         assert_eq!(validate_account_id(&"a".repeat(MAX_ID_BYTES)), Ok(()));
         assert_eq!(
             validate_account_id(&"a".repeat(MAX_ID_BYTES + 1)),
-            Err(RequestError::AccountId)
+            Err(RequestError::AccountId(IdFault::TooLong))
         );
         // 128 two-byte characters are 256 bytes; one more is over.
         assert_eq!(validate_account_id(&"é".repeat(128)), Ok(()));
         assert_eq!(
             validate_account_id(&"é".repeat(129)),
-            Err(RequestError::AccountId)
+            Err(RequestError::AccountId(IdFault::TooLong))
         );
         for blank in ["", " ", "\t\n"] {
-            assert_eq!(validate_account_id(blank), Err(RequestError::AccountId));
-            assert_eq!(validate_app_id(blank), Err(RequestError::AppId));
+            assert_eq!(
+                validate_account_id(blank),
+                Err(RequestError::AccountId(IdFault::Blank))
+            );
+            assert_eq!(
+                validate_app_id(blank),
+                Err(RequestError::AppId(IdFault::Blank))
+            );
         }
+        // The message says which: a blank account id is not a length problem.
+        let blank = RequestError::AccountId(IdFault::Blank).to_string();
+        assert!(blank.contains("account id is empty or blank"), "{blank}");
+        assert!(!blank.contains("length"), "{blank}");
+        let long = RequestError::AccountId(IdFault::TooLong).to_string();
+        assert!(long.contains("longer than 256 bytes"), "{long}");
         assert_eq!(
             with(|r| r.app_id = "x".repeat(MAX_ID_BYTES + 1)),
-            Err(RequestError::AppId)
+            Err(RequestError::AppId(IdFault::TooLong))
         );
         assert_eq!(
             with(|r| r.account_id = "x".repeat(MAX_ID_BYTES + 1)),
-            Err(RequestError::AccountId)
+            Err(RequestError::AccountId(IdFault::TooLong))
         );
         assert_eq!(with(|r| r.account_id = "x".repeat(MAX_ID_BYTES)), Ok(()));
     }
@@ -275,20 +306,27 @@ mod tests {
             with_product
         );
         assert_eq!(with_product.validate(), Ok(()));
-        for bad in ["".to_string(), " ".into(), "p".repeat(MAX_ID_BYTES + 1)] {
+        for (bad, fault) in [
+            ("".to_string(), IdFault::Blank),
+            (" ".into(), IdFault::Blank),
+            ("p".repeat(MAX_ID_BYTES + 1), IdFault::TooLong),
+        ] {
             assert_eq!(
                 with(|r| r.expected_product_id = Some(bad.clone())),
-                Err(RequestError::ProductId)
+                Err(RequestError::ProductId(fault))
             );
-            assert_eq!(validate_product_id(&bad), Err(RequestError::ProductId));
+            assert_eq!(
+                validate_product_id(&bad),
+                Err(RequestError::ProductId(fault))
+            );
         }
         assert_eq!(
             with(|r| r.expected_product_id = Some("p".repeat(MAX_ID_BYTES))),
             Ok(())
         );
         assert_eq!(
-            RequestError::ProductId.to_string(),
-            "expected product id length out of range"
+            RequestError::ProductId(IdFault::TooLong).to_string(),
+            "expected product id is longer than 256 bytes"
         );
     }
 }

@@ -19,6 +19,18 @@ pub enum Host {
     Ipv6(Ipv6Addr),
 }
 
+impl Host {
+    /// The host as a TLS client matches it against a certificate: the DNS name, or the
+    /// address without brackets.
+    pub fn name(&self) -> String {
+        match self {
+            Host::Dns(name) => name.clone(),
+            Host::Ipv4(addr) => addr.to_string(),
+            Host::Ipv6(addr) => addr.to_string(),
+        }
+    }
+}
+
 /// Why a verifier URL was refused (the reason, in words).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -165,6 +177,7 @@ mod tests {
         let u = VerifierUrl::parse("https://[::1]:8443").unwrap();
         assert_eq!(u.host(), &Host::Ipv6(Ipv6Addr::LOCALHOST));
         assert_eq!(u.to_string(), "https://[::1]:8443");
+        assert_eq!(u.host().name(), "::1");
     }
 
     #[test]

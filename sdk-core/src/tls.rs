@@ -176,19 +176,49 @@ pub(crate) fn client_config(
 }
 
 /// Whether an error (from hyper, io or rustls) was caused by [`PinMismatch`].
+pub(crate) fn is_pin_mismatch(err: &(dyn StdError + 'static)) -> bool {
+    any_in_chain(err, &|e| {
+        e.downcast_ref::<PinMismatch>().is_some() || rustls_is_pin_mismatch(e)
+    })
+}
+
+/// Whether an error (from hyper, io or rustls) says the verifier's certificate chains to no
+/// trusted root (rustls' `UnknownIssuer`): typically a self-signed development certificate the
+/// options do not list as an extra root.
+pub(crate) fn is_unknown_issuer(err: &(dyn StdError + 'static)) -> bool {
+    any_in_chain(err, &|e| {
+        matches!(
+            e.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer
+            ))
+        )
+    })
+}
+
+/// What to do about [`is_unknown_issuer`], appended to the network error's message.
+pub(crate) const UNKNOWN_ISSUER_HINT: &str = "the verifier's certificate is not issued by a \
+     trusted root; for a self-signed development certificate (payseal-verifier dev: \
+     STATE/tls/cert.pem) add it as an extra root: extraRootsPem (Kotlin, Swift), ExtraRootsPem \
+     (Unity), --ca FILE (payseal-client)";
+
+/// Whether `err` or anything it wraps satisfies `found`.
 ///
 /// rustls errors have no `source()`, and `io::Error::source()` skips its payload, so the
-/// chain is walked by hand, looking inside each `io::Error` and each rustls error.
-pub(crate) fn is_pin_mismatch(err: &(dyn StdError + 'static)) -> bool {
+/// chain is walked by hand, looking inside each `io::Error`.
+fn any_in_chain(
+    err: &(dyn StdError + 'static),
+    found: &dyn Fn(&(dyn StdError + 'static)) -> bool,
+) -> bool {
     let mut next: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = next {
-        if e.downcast_ref::<PinMismatch>().is_some() || rustls_is_pin_mismatch(e) {
+        if found(e) {
             return true;
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             // The payload may itself be an io::Error (hyper-util wraps tokio-rustls' one).
             if let Some(payload) = io.get_ref() {
-                if is_pin_mismatch(payload) {
+                if any_in_chain(payload, found) {
                     return true;
                 }
             }
@@ -268,6 +298,19 @@ mod tests {
         let other = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, other);
         assert!(!is_pin_mismatch(&Outer(io)));
+    }
+
+    #[test]
+    fn unknown_issuer_is_found_through_io_wrappers() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("connect failed")]
+        struct Outer(#[source] std::io::Error);
+        let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, unknown);
+        assert!(is_unknown_issuer(&Outer(std::io::Error::other(inner))));
+        let expired = rustls::Error::InvalidCertificate(CertificateError::Expired);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, expired);
+        assert!(!is_unknown_issuer(&Outer(io)));
     }
 
     #[test]

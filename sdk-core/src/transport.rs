@@ -23,7 +23,7 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use crate::config::RetryPolicy;
-use crate::tls::is_pin_mismatch;
+use crate::tls::{is_pin_mismatch, is_unknown_issuer, UNKNOWN_ISSUER_HINT};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -190,7 +190,10 @@ fn classify(err: &(dyn std::error::Error + 'static)) -> TransportError {
     if is_pin_mismatch(err) {
         return TransportError::PinMismatch;
     }
-    let text = error_chain(err);
+    let mut text = error_chain(err);
+    if is_unknown_issuer(err) {
+        text = format!("{text} ({UNKNOWN_ISSUER_HINT})");
+    }
     if is_connect_timeout(err) {
         TransportError::Timeout(text)
     } else {

@@ -322,7 +322,7 @@ async fn truncated_and_edited_pending_files_are_reported_never_sent() {
     };
     assert!(message_of(&truncated).contains("truncated"));
     assert!(message_of(&edited).contains("does not match the file name"));
-    assert!(message_of(&no_account).contains("account id length out of range"));
+    assert!(message_of(&no_account).contains("account id is empty or blank"));
     // All four left on disk, none sent.
     assert_eq!(sdk.pending_count().unwrap(), 4);
     for r in [&truncated, &edited, &no_account] {

@@ -101,9 +101,10 @@ pub enum Command {
         #[command(subcommand)]
         action: WebhooksAction,
     },
-    /// Record that a redeemed purchase was refunded or revoked: it is never `paid` again, and
-    /// the app's webhook (if any) gets a `purchase.revoked` event. Exit 0 revoked (or already
-    /// revoked), 1 no such redemption, 2 usage or configuration error.
+    /// Record that a redeemed purchase was refunded or revoked: it is never `paid` again (no
+    /// store's refund reversal undoes an operator's revocation), the app's webhook (if any) gets
+    /// a `purchase.revoked` event, and the revocation is listed by `notifications list`. Exit 0
+    /// revoked (or already revoked), 1 no such redemption, 2 usage or configuration error.
     Revoke {
         /// The TOML configuration file.
         #[arg(long)]
@@ -120,6 +121,10 @@ pub enum Command {
         /// Why (stored and sent in the webhook).
         #[arg(long, default_value = "revoked by an operator")]
         reason: String,
+        /// The revocation's id (recorded in `notifications list` as `operator:ID`): running the
+        /// same revocation again with the same id changes nothing. A new UUID by default.
+        #[arg(long)]
+        event_id: Option<String>,
     },
     /// Store server notifications received (App Store Server Notifications V2, ...).
     Notifications {
@@ -249,7 +254,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return usage_error(&format!("configuration error: {e}")),
             };
-            serve_blocking(settings)
+            serve_blocking(settings, ListenSetting::Config)
         }
         Command::Keygen { out } => match crate::keys::generate_into(&out) {
             Ok(paths) => {
@@ -262,11 +267,12 @@ pub fn run(cli: Cli) -> ExitCode {
         },
         Command::Tls { out, hosts, days } => tls(&out, &hosts, days),
         Command::Profile { config } => {
-            let settings = match crate::config::load(&config) {
+            // Only what the profile holds: store keys may still be placeholders here.
+            let settings = match crate::config::load_profile(&config) {
                 Ok(s) => s,
                 Err(e) => return usage_error(&format!("configuration error: {e}")),
             };
-            match crate::profile::build(&settings) {
+            match crate::profile::build_from(&settings) {
                 Ok(p) => {
                     println!("{}", p.to_json());
                     ExitCode::SUCCESS
@@ -300,6 +306,7 @@ pub fn run(cli: Cli) -> ExitCode {
             app,
             transaction,
             reason,
+            event_id,
         } => {
             let settings = match crate::config::load(&config) {
                 Ok(s) => s,
@@ -309,7 +316,14 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            revoke(&settings, store, &app, &transaction, &reason)
+            revoke(
+                &settings,
+                store,
+                &app,
+                &transaction,
+                &reason,
+                event_id.as_deref(),
+            )
         }
         Command::Notifications {
             config,
@@ -381,31 +395,36 @@ fn google_play_poll(settings: crate::settings::Settings, only: Option<&str>) -> 
         Ok(pair) => pair,
         Err(code) => return code,
     };
-    let verifier = service::Verifier::new(std::sync::Arc::new(settings), ledger);
+    let client = match crate::background::outbound_client() {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let settings = std::sync::Arc::new(settings);
     let metrics = crate::server::metrics::Metrics::new();
     let mut failed = false;
     for v in pollers {
         let (app, package) = (v.app_id.clone(), v.package_name.clone());
-        let line = match Poller::new(v, verifier.clone(), metrics.clone()) {
+        let poller = Poller::new(
+            v,
+            settings.clone(),
+            ledger.clone(),
+            metrics.clone(),
+            client.clone(),
+        );
+        let line = match rt.block_on(poller.poll_once()) {
+            Ok(r) => serde_json::json!({
+                "app": app,
+                "package": package,
+                "start_ms": r.window.map(|w| w.0),
+                "end_ms": r.window.map(|w| w.1),
+                "pages": r.pages,
+                "purchases": r.purchases,
+                "revoked": r.revoked,
+            }),
             Err(e) => {
                 failed = true;
-                serde_json::json!({"app": app, "package": package, "error": e})
+                serde_json::json!({"app": app, "package": package, "error": e.to_string()})
             }
-            Ok(poller) => match rt.block_on(poller.poll_once()) {
-                Ok(r) => serde_json::json!({
-                    "app": app,
-                    "package": package,
-                    "start_ms": r.window.map(|w| w.0),
-                    "end_ms": r.window.map(|w| w.1),
-                    "pages": r.pages,
-                    "purchases": r.purchases,
-                    "revoked": r.revoked,
-                }),
-                Err(e) => {
-                    failed = true;
-                    serde_json::json!({"app": app, "package": package, "error": e.to_string()})
-                }
-            },
         };
         println!("{line}");
     }
@@ -432,7 +451,47 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn serve_blocking(settings: crate::settings::Settings) -> ExitCode {
+/// Where the listen address came from, for the message when it cannot be bound.
+#[derive(Debug, Clone, Copy)]
+enum ListenSetting {
+    /// `server.listen` in the configuration, or `PAYSEAL_LISTEN`.
+    Config,
+    /// `dev --listen`.
+    DevFlag,
+}
+
+/// The message for a server that could not start: a listener that cannot be bound names the
+/// setting that chose its address.
+fn serve_error(
+    e: &crate::server::ServerError,
+    settings_listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
+    from: ListenSetting,
+) -> String {
+    let crate::server::ServerError::Io { addr, source } = e else {
+        return e.to_string();
+    };
+    let setting = if metrics_listen == Some(*addr) && *addr != settings_listen {
+        "server.metrics_listen in the configuration".to_string()
+    } else {
+        match from {
+            ListenSetting::Config => format!(
+                "server.listen in the configuration, or the {} environment variable",
+                crate::config::ENV_LISTEN
+            ),
+            ListenSetting::DevFlag => "--listen (port 0 picks a free port)".to_string(),
+        }
+    };
+    let why = if source.kind() == std::io::ErrorKind::AddrInUse {
+        "the address is in use (another process listens there, maybe another verifier)".to_string()
+    } else {
+        source.to_string()
+    };
+    format!("cannot listen on {addr}: {why}; choose another address with {setting}")
+}
+
+fn serve_blocking(settings: crate::settings::Settings, from: ListenSetting) -> ExitCode {
+    let (listen, metrics_listen) = (settings.listen, settings.metrics_listen);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
@@ -447,7 +506,7 @@ fn serve_blocking(settings: crate::settings::Settings) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
+        Err(e) => fail(&serve_error(&e, listen, metrics_listen, from)),
     }
 }
 
@@ -656,37 +715,46 @@ fn revoke(
     app: &str,
     transaction: &str,
     reason: &str,
+    event_id: Option<&str>,
 ) -> ExitCode {
-    use crate::ledger::RevokeOutcome;
+    use crate::ledger::notifications::NotificationResult;
     let (rt, ledger) = match runtime_and_ledger(settings) {
         Ok(both) => both,
         Err(code) => return code,
     };
-    let outcome = rt.block_on(service::revoke(
+    let event_id = event_id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let now = service::now_ms();
+    let event =
+        crate::notifications::operator_revocation(store, app, transaction, reason, &event_id, now);
+    let recorded = match rt.block_on(crate::notifications::record(
         settings,
         ledger.as_ref(),
-        store,
-        app,
-        transaction,
-        reason,
-        service::now_ms(),
-    ));
-    match outcome {
-        Ok(RevokeOutcome::Revoked) => {
-            let webhook = if settings.webhooks.contains_key(app) {
+        &event,
+        now,
+    )) {
+        Ok(r) => r,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let again = if recorded.duplicate {
+        format!(" (event {event_id} was recorded before; nothing changed now)")
+    } else {
+        String::new()
+    };
+    match recorded.result {
+        NotificationResult::Revoked => {
+            let webhook = if settings.webhooks.contains_key(app) && !recorded.duplicate {
                 "; purchase.revoked webhook queued"
             } else {
                 ""
             };
-            println!("revoked{webhook}");
+            println!("revoked{webhook}{again}");
             ExitCode::SUCCESS
         }
-        Ok(RevokeOutcome::AlreadyRevoked) => {
-            println!("already revoked (nothing changed)");
+        NotificationResult::AlreadyRevoked => {
+            println!("already revoked (nothing changed){again}");
             ExitCode::SUCCESS
         }
-        Ok(RevokeOutcome::NotFound) => fail("no redemption of that transaction in the ledger"),
-        Err(e) => fail(&e.to_string()),
+        _ => fail("no redemption of that transaction in the ledger"),
     }
 }
 
@@ -773,13 +841,85 @@ fn dev(listen: SocketAddr, state_dir: &Path) -> ExitCode {
     println!("  ledger:        {}", paths.ledger.display());
     println!("  sandbox store: {}", paths.sandbox_store.display());
     println!("  app:           {}", crate::dev::DEV_APP_ID);
-    println!(
-        "  a purchase:    payseal-sandbox google-play --dir {} --app {} --product coins_100",
-        paths.dir.display(),
-        crate::dev::DEV_APP_ID
-    );
+    for line in dev_next_steps(&paths) {
+        println!("{line}");
+    }
     println!("listening on {}", settings.public_url);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    serve_blocking(settings)
+    serve_blocking(settings, ListenSetting::DevFlag)
+}
+
+/// A path as one shell word (quoted when it needs to be).
+fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    shlex::try_quote(&text)
+        .map(|q| q.into_owned())
+        .unwrap_or(text)
+}
+
+/// A sibling program of this one: its path when it was built or installed next to this
+/// binary (cargo puts the workspace's binaries in one folder), else the `cargo run` command that
+/// builds and runs it from a checkout (`cargo_run`), so a first-time user never gets a bare name
+/// that is not on the `PATH`.
+fn companion(name: &str, cargo_run: &str) -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .filter(|path| path.is_file())
+        .map_or_else(|| cargo_run.to_string(), |path| shell_word(&path))
+}
+
+/// The ready-to-paste commands `dev` prints: make a sandbox purchase, then verify it through
+/// the SDK path (`payseal-client`, trusting the self-signed dev certificate with `--ca`).
+pub(crate) fn dev_next_steps(paths: &crate::dev::DevPaths) -> Vec<String> {
+    let app = crate::dev::DEV_APP_ID;
+    vec![
+        "try it from another shell (the SDK trusts the self-signed dev certificate only when \
+         told: --ca here, extraRootsPem / ExtraRootsPem in an app):"
+            .to_string(),
+        format!(
+            "  {} google-play --dir {} --app {app} --product coins_100 > receipt.json",
+            companion("payseal-sandbox", "cargo run -q -p payseal-sandbox --",),
+            shell_word(&paths.dir)
+        ),
+        format!(
+            "  {} verify --profile {} --app {app} --ca {} --receipt receipt.json \
+             --account player-1",
+            companion(
+                "payseal-client",
+                "cargo run -q -p payseal-sdk-core --features cli --bin payseal-client --",
+            ),
+            shell_word(&paths.profile),
+            shell_word(&paths.tls_cert)
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A user who ran only `cargo run -p payseal-verifier -- dev` has no `payseal-client` next
+    /// to the verifier (a unit test's binary sits in `deps/`, where neither companion is): the
+    /// printed lines must then be `cargo run` commands that build it, never a bare name.
+    #[test]
+    fn next_steps_fall_back_to_cargo_run_when_the_companions_are_not_built() {
+        let paths = crate::dev::DevPaths::new(std::path::Path::new("/tmp/state dir"));
+        let lines = dev_next_steps(&paths).join("\n");
+        assert!(
+            lines.contains("cargo run -q -p payseal-sandbox -- google-play"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains(
+                "cargo run -q -p payseal-sdk-core --features cli --bin payseal-client -- verify"
+            ),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("--ca '/tmp/state dir/tls/cert.pem'"),
+            "{lines}"
+        );
+    }
 }

@@ -275,6 +275,9 @@ struct RawHuaweiNotify {
     order_service_url: String,
     token_uri: Option<String>,
     request_timeout_ms: Option<u64>,
+    max_order_calls_per_minute: Option<u64>,
+    max_concurrent_order_calls: Option<u64>,
+    order_dedupe_window_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,6 +344,66 @@ struct RawOffline {
     _webhooks: Option<serde::de::IgnoredAny>,
     #[serde(rename = "google_play")]
     _google_play: Option<serde::de::IgnoredAny>,
+}
+
+/// What `payseal-verifier profile` reads: `[server]` and `[keys]`, the only tables the profile
+/// is made of. The other tables may be present (the same file as `serve`, store keys still
+/// placeholders) but are not resolved; an unknown table is an error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfileConfig {
+    server: RawServer,
+    keys: RawKeys,
+    #[serde(rename = "verdict")]
+    _verdict: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "ledger")]
+    _ledger: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "trust")]
+    _trust: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "apps")]
+    _apps: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "webhooks")]
+    _webhooks: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "google_play")]
+    _google_play: Option<serde::de::IgnoredAny>,
+}
+
+/// `[server]`'s part every command that serves or describes the server needs.
+struct ServerIdentity {
+    listen: SocketAddr,
+    public_url: String,
+    tls: TlsFiles,
+    backup_pins: Vec<String>,
+}
+
+/// Load what the profile is made of (URL, TLS certificate and pins, HPKE and verdict keys) with
+/// the process environment's overrides: `[server]` and `[keys]` are checked as `serve` checks
+/// them (the certificate names the URL's host, the backup pins are real and not the served
+/// key's); store keys, trust roots and the ledger are not read.
+pub fn load_profile(path: &Path) -> Result<crate::profile::ProfileSettings, ConfigError> {
+    load_profile_with_env(path, |name| std::env::var(name).ok())
+}
+
+/// [`load_profile`] with overrides looked up by `env`.
+pub fn load_profile_with_env(
+    path: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<crate::profile::ProfileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let raw: RawProfileConfig = parse_toml(&text, path)?;
+    let resolver = Resolver::for_file(path);
+    let identity = resolver.server_identity(&raw.server, &env)?;
+    let (hpke_keys, verdict_keys) = resolver.keys(&raw.keys)?;
+    Ok(crate::profile::ProfileSettings {
+        public_url: identity.public_url,
+        tls: identity.tls,
+        backup_pins: identity.backup_pins,
+        hpke_keys,
+        verdict_keys,
+    })
 }
 
 /// Load what the offline `check` needs (apps and trust anchors) from the file at `path`. No
@@ -483,17 +546,20 @@ impl Resolver {
         }
     }
 
-    fn resolve(
+    /// `[server]`'s identity: the listen address, the public URL, the TLS files and the backup
+    /// pins, with the environment overrides; the certificate must name the URL's host and the
+    /// backup pins must be real and differ from the served key's.
+    fn server_identity(
         &self,
-        raw: RawConfig,
+        server: &RawServer,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Settings, ConfigError> {
+    ) -> Result<ServerIdentity, ConfigError> {
         // server.listen
         let (listen_key, listen_text) = match env(ENV_LISTEN) {
             Some(v) => (format!("{ENV_LISTEN} (server.listen)"), v),
             None => (
                 "server.listen".to_string(),
-                raw.server
+                server
                     .listen
                     .clone()
                     .unwrap_or_else(|| "127.0.0.1:8443".into()),
@@ -511,7 +577,7 @@ impl Resolver {
             Some(v) => (format!("{ENV_PUBLIC_URL} (server.public_url)"), v),
             None => (
                 "server.public_url".to_string(),
-                raw.server
+                server
                     .public_url
                     .clone()
                     .unwrap_or_else(|| format!("https://localhost:{}", listen.port())),
@@ -523,32 +589,121 @@ impl Resolver {
             } else {
                 ""
             };
-            self.invalid(url_key, format!("{r}{hint}"))
+            self.invalid(url_key.clone(), format!("{r}{hint}"))
         })?;
 
         // TLS
         let tls = TlsFiles {
-            cert_pem: self.path(&raw.server.tls_cert),
-            key_pem: self.path(&raw.server.tls_key),
+            cert_pem: self.path(&server.tls_cert),
+            key_pem: self.path(&server.tls_key),
         };
         crate::tls::server_config(&tls).map_err(|e| {
             let key = match e {
-                crate::tls::TlsError::Key { .. } => "server.tls_key",
+                crate::tls::TlsError::Key { .. } | crate::tls::TlsError::KeyMismatch { .. } => {
+                    "server.tls_key"
+                }
                 _ => "server.tls_cert",
             };
             self.invalid(key, e.to_string())
         })?;
+        // The SDK checks the URL's host against the certificate: so does the start.
+        crate::tls::check_names_url(&tls.cert_pem, &public_url)
+            .map_err(|e| self.invalid(url_key, e.to_string()))?;
+        let public_url = public_url.to_string();
 
         // backup pins
-        for (i, pin) in raw.server.backup_pins.iter().enumerate() {
-            check_pin(pin).map_err(|r| self.invalid(format!("server.backup_pins[{i}]"), r))?;
+        let served = crate::tls::leaf_pin(&tls.cert_pem)
+            .map_err(|e| self.invalid("server.tls_cert", e.to_string()))?;
+        for (i, pin) in server.backup_pins.iter().enumerate() {
+            let key = format!("server.backup_pins[{i}]");
+            check_pin(pin).map_err(|r| self.invalid(key.clone(), r))?;
+            if *pin == served {
+                return Err(self.invalid(
+                    key,
+                    format!(
+                        "{pin:?} is the pin of the served key ({}): a backup pin must be another \
+                         key's, the one you would move to (the `backup pin:` line \
+                         `payseal-verifier tls` prints)",
+                        tls.key_pem.display()
+                    ),
+                ));
+            }
         }
-        if raw.server.backup_pins.is_empty() {
+        if server.backup_pins.is_empty() {
             return Err(self.invalid(
                 "server.backup_pins",
                 "at least one backup SPKI pin is required (the profile carries the current and a backup pin)",
             ));
         }
+        Ok(ServerIdentity {
+            listen,
+            public_url,
+            tls,
+            backup_pins: server.backup_pins.clone(),
+        })
+    }
+
+    /// `[keys]`: the HPKE key pairs (current first) and the verdict signing keys.
+    fn keys(
+        &self,
+        keys: &RawKeys,
+    ) -> Result<
+        (
+            Vec<payseal_protocol::envelope::ServerKeyPair>,
+            Vec<payseal_protocol::verdict::VerdictSigningKey>,
+        ),
+        ConfigError,
+    > {
+        if keys.hpke.is_empty() {
+            return Err(self.invalid("keys.hpke", "at least one HPKE key file is required"));
+        }
+        let mut hpke_keys = Vec::new();
+        for (i, p) in keys.hpke.iter().enumerate() {
+            let key = crate::keys::read_hpke_key(&self.path(p))
+                .map_err(|e| self.invalid(format!("keys.hpke[{i}]"), e.to_string()))?;
+            if hpke_keys
+                .iter()
+                .any(|k: &payseal_protocol::envelope::ServerKeyPair| k.key_id() == key.key_id())
+            {
+                return Err(self.invalid(
+                    format!("keys.hpke[{i}]"),
+                    format!("duplicate HPKE key id {}", key.key_id()),
+                ));
+            }
+            hpke_keys.push(key);
+        }
+        if keys.verdict.is_empty() {
+            return Err(self.invalid("keys.verdict", "at least one verdict key file is required"));
+        }
+        let mut verdict_keys = Vec::new();
+        for (i, p) in keys.verdict.iter().enumerate() {
+            let key = crate::keys::read_verdict_key(&self.path(p))
+                .map_err(|e| self.invalid(format!("keys.verdict[{i}]"), e.to_string()))?;
+            if verdict_keys
+                .iter()
+                .any(|k: &payseal_protocol::verdict::VerdictSigningKey| k.kid() == key.kid())
+            {
+                return Err(self.invalid(
+                    format!("keys.verdict[{i}]"),
+                    format!("duplicate verdict kid {:?}", key.kid()),
+                ));
+            }
+            verdict_keys.push(key);
+        }
+        Ok((hpke_keys, verdict_keys))
+    }
+
+    fn resolve(
+        &self,
+        raw: RawConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let ServerIdentity {
+            listen,
+            public_url,
+            tls,
+            backup_pins,
+        } = self.server_identity(&raw.server, env)?;
 
         // limits
         let defaults = Limits::default();
@@ -643,42 +798,7 @@ impl Resolver {
         }
 
         // keys
-        if raw.keys.hpke.is_empty() {
-            return Err(self.invalid("keys.hpke", "at least one HPKE key file is required"));
-        }
-        let mut hpke_keys = Vec::new();
-        for (i, p) in raw.keys.hpke.iter().enumerate() {
-            let key = crate::keys::read_hpke_key(&self.path(p))
-                .map_err(|e| self.invalid(format!("keys.hpke[{i}]"), e.to_string()))?;
-            if hpke_keys
-                .iter()
-                .any(|k: &payseal_protocol::envelope::ServerKeyPair| k.key_id() == key.key_id())
-            {
-                return Err(self.invalid(
-                    format!("keys.hpke[{i}]"),
-                    format!("duplicate HPKE key id {}", key.key_id()),
-                ));
-            }
-            hpke_keys.push(key);
-        }
-        if raw.keys.verdict.is_empty() {
-            return Err(self.invalid("keys.verdict", "at least one verdict key file is required"));
-        }
-        let mut verdict_keys = Vec::new();
-        for (i, p) in raw.keys.verdict.iter().enumerate() {
-            let key = crate::keys::read_verdict_key(&self.path(p))
-                .map_err(|e| self.invalid(format!("keys.verdict[{i}]"), e.to_string()))?;
-            if verdict_keys
-                .iter()
-                .any(|k: &payseal_protocol::verdict::VerdictSigningKey| k.kid() == key.kid())
-            {
-                return Err(self.invalid(
-                    format!("keys.verdict[{i}]"),
-                    format!("duplicate verdict kid {:?}", key.kid()),
-                ));
-            }
-            verdict_keys.push(key);
-        }
+        let (hpke_keys, verdict_keys) = self.keys(&raw.keys)?;
 
         // verdict ttl
         let ttl_minutes = raw.verdict.ttl_minutes.unwrap_or(DEFAULT_TTL_MINUTES);
@@ -731,7 +851,7 @@ impl Resolver {
             listen,
             public_url,
             tls,
-            backup_pins: raw.server.backup_pins,
+            backup_pins,
             hpke_keys,
             verdict_keys,
             verdict_ttl: Duration::from_secs(ttl_minutes * 60),
@@ -757,6 +877,7 @@ impl Resolver {
         raw: &RawHuaweiNotify,
     ) -> Result<crate::notifications::huawei::HuaweiNotifySettings, ConfigError> {
         use crate::notifications::huawei::{HuaweiNotifySettings, HUAWEI_TOKEN_URI};
+        use crate::notifications::outbound::{self, CallLimits};
         let key = |k: &str| format!("apps.{app_id:?}.huawei.notifications.{k}");
         let client_id = non_empty(&raw.client_id).map_err(|r| self.invalid(key("client_id"), r))?;
         let path = self.path(&raw.client_secret_file);
@@ -799,6 +920,28 @@ impl Resolver {
                 1..=120_000,
                 10_000,
             )?),
+            limits: CallLimits {
+                per_minute: u32::try_from(self.count(
+                    &key("max_order_calls_per_minute"),
+                    raw.max_order_calls_per_minute,
+                    1..=10_000,
+                    u64::from(outbound::DEFAULT_PER_MINUTE),
+                )?)
+                .unwrap_or(outbound::DEFAULT_PER_MINUTE),
+                concurrent: usize::try_from(self.count(
+                    &key("max_concurrent_order_calls"),
+                    raw.max_concurrent_order_calls,
+                    1..=256,
+                    outbound::DEFAULT_CONCURRENT as u64,
+                )?)
+                .unwrap_or(outbound::DEFAULT_CONCURRENT),
+                dedupe_window: Duration::from_millis(self.count(
+                    &key("order_dedupe_window_ms"),
+                    raw.order_dedupe_window_ms,
+                    0..=86_400_000,
+                    outbound::DEFAULT_DEDUPE_WINDOW.as_millis() as u64,
+                )?),
+            },
         })
     }
 
@@ -809,9 +952,11 @@ impl Resolver {
         raw: &RawRtdn,
     ) -> Result<crate::notifications::google_play::RtdnSettings, ConfigError> {
         use crate::notifications::google_play::{DEFAULT_JWKS_TTL, GOOGLE_JWKS_URL};
-        let audience =
-            non_empty(&raw.audience).map_err(|r| self.invalid("google_play.rtdn.audience", r))?;
+        let audience = non_empty(&raw.audience)
+            .and_then(|a| check_not_example(&a).map(|()| a))
+            .map_err(|r| self.invalid("google_play.rtdn.audience", r))?;
         let service_account = non_empty(&raw.service_account)
+            .and_then(|a| check_not_example(&a).map(|()| a))
             .map_err(|r| self.invalid("google_play.rtdn.service_account", r))?;
         if !service_account.contains('@') {
             return Err(self.invalid(
@@ -1325,14 +1470,13 @@ pub fn ed25519_raw(s: &str) -> Result<ed25519_dalek::VerifyingKey, String> {
 
 /// The public URL by the protocol's one rule ([`payseal_protocol::url::VerifierUrl`]),
 /// surrounding whitespace ignored; returned without a trailing `/`.
-fn check_public_url(url: &str) -> Result<String, String> {
+fn check_public_url(url: &str) -> Result<payseal_protocol::url::VerifierUrl, String> {
     let url = url.trim();
-    payseal_protocol::url::VerifierUrl::parse(url)
-        .map(|u| u.as_str().to_owned())
-        .map_err(|e| format!("{url:?} {e}"))
+    payseal_protocol::url::VerifierUrl::parse(url).map_err(|e| format!("{url:?} {e}"))
 }
 
-/// A backup pin by the protocol's rule (`sha256/<standard base64 of 32 bytes>`).
+/// A backup pin by the protocol's rule (`sha256/<standard base64 of 32 bytes>`, not a
+/// placeholder).
 fn check_pin(pin: &str) -> Result<(), String> {
     payseal_protocol::pin::parse_pin(pin)
         .map(|_| ())
@@ -1351,6 +1495,7 @@ fn check_outbound_url(url: &str) -> Result<(), String> {
         return Err("credentials do not belong in the URL".into());
     }
     match parsed.scheme() {
+        "https" if is_example_host(host) => Err(example_host_reason(url, host)),
         "https" => Ok(()),
         "http" => {
             let loopback = host == "localhost"
@@ -1367,6 +1512,40 @@ fn check_outbound_url(url: &str) -> Result<(), String> {
             }
         }
         other => Err(format!("{url:?}: scheme {other:?}, expected https")),
+    }
+}
+
+/// Whether `host` is one of the names reserved for documentation (RFC 2606 / RFC 6761):
+/// `example.com`, `example.net`, `example.org` and their subdomains, anything under the
+/// `.example` or `.invalid` top-level domains. Nothing real answers there: such a value was
+/// copied from an example and never replaced.
+fn is_example_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    ["example.com", "example.net", "example.org"]
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+        || ["example", "invalid"]
+            .iter()
+            .any(|tld| host == *tld || host.ends_with(&format!(".{tld}")))
+}
+
+fn example_host_reason(value: &str, host: &str) -> String {
+    format!(
+        "{value:?}: {host:?} is a documentation example (reserved, nothing answers there): \
+         put your own value, or comment the table out if you do not use it"
+    )
+}
+
+/// A setting compared with what a store sends (an audience, a service account): refused when
+/// it names an example host (see [`is_example_host`]), as a URL or an email address.
+fn check_not_example(value: &str) -> Result<(), String> {
+    let host = match reqwest::Url::parse(value) {
+        Ok(url) => url.host_str().map(str::to_owned),
+        Err(_) => value.rsplit_once('@').map(|(_, domain)| domain.to_owned()),
+    };
+    match host {
+        Some(h) if is_example_host(&h) => Err(example_host_reason(value, &h)),
+        _ => Ok(()),
     }
 }
 
@@ -1400,7 +1579,9 @@ mod tests {
     #[test]
     fn public_url_and_pins_are_checked() {
         assert_eq!(
-            check_public_url("https://v.example.com:8443/").unwrap(),
+            check_public_url("https://v.example.com:8443/")
+                .unwrap()
+                .as_str(),
             "https://v.example.com:8443"
         );
         assert!(check_public_url("http://v.example.com").is_err());
@@ -1414,6 +1595,37 @@ mod tests {
         assert!(check_pin(&good).is_ok());
         assert!(check_pin("sha1/abcd").is_err());
         assert!(check_pin(&format!("sha256/{}", STANDARD.encode([7u8; 20]))).is_err());
+    }
+
+    #[test]
+    fn documentation_example_hosts_are_refused_where_the_verifier_calls_or_compares() {
+        for host in [
+            "example.com",
+            "verify.example.com",
+            "EXAMPLE.ORG.",
+            "x.example.net",
+            "v.example",
+            "keys.example.invalid",
+        ] {
+            assert!(is_example_host(host), "{host}");
+            let url = format!("https://{host}/x");
+            assert!(check_outbound_url(&url).is_err(), "{url}");
+            assert!(check_not_example(&url).is_err(), "{url}");
+        }
+        for host in [
+            "mygame.com",
+            "example.community",
+            "notexample.com",
+            "v.test",
+        ] {
+            assert!(!is_example_host(host), "{host}");
+            assert!(check_outbound_url(&format!("https://{host}/x")).is_ok());
+        }
+        assert!(check_not_example("push@my-project.iam.gserviceaccount.com").is_ok());
+        assert!(check_not_example("push@example.com").is_err());
+        assert!(check_not_example("my-audience").is_ok());
+        // Loopback development URLs are untouched.
+        assert!(check_outbound_url("http://127.0.0.1:9/hook").is_ok());
     }
 
     #[test]

@@ -71,6 +71,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod background;
 mod certs;
 pub mod cli;
 pub mod config;

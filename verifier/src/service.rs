@@ -35,10 +35,8 @@ use payseal_protocol::{
 };
 use serde::Serialize;
 
-use crate::ledger::{
-    Ledger, LedgerError, RedeemOutcome, RedemptionRequest, Redemptions, RevocationRequest,
-    RevokeOutcome,
-};
+use crate::ledger::notifications::NotificationResult;
+use crate::ledger::{Ledger, LedgerError, RedeemOutcome, RedemptionRequest};
 use crate::rules::{
     self, AppRules, Expectation, PartialPurchase, Purchase, Rejection, TrustAnchors,
 };
@@ -176,24 +174,26 @@ impl Verifier {
                 // record that (the ledger key read from the signed data: `transactionId`,
                 // Huawei's `orderId`, the sandbox `transaction_id`, or a subscription's chain).
                 let store = request.receipt.store();
-                if let (Reason::Revoked, Some(why), Some(key)) = (
-                    rejection.reason,
-                    store_revocation(store),
-                    &rejection.partial.transaction_key,
-                ) {
-                    let outcome = revoke(
-                        &self.settings,
-                        self.ledger.as_ref(),
+                if let (Reason::Revoked, Some(why)) = (rejection.reason, store_revocation(store)) {
+                    if let Some(event) = crate::notifications::signed_revocation(
                         store,
                         &request.app_id,
-                        key,
+                        &claims.receipt_sha256,
+                        &rejection.partial,
                         why,
                         now_ms,
-                    )
-                    .await?;
-                    if outcome == RevokeOutcome::Revoked {
-                        tracing::info!(app = %request.app_id, store = store.as_str(),
-                            "redeemed transaction revoked by the store");
+                    ) {
+                        let recorded = crate::notifications::record(
+                            &self.settings,
+                            self.ledger.as_ref(),
+                            &event,
+                            now_ms,
+                        )
+                        .await?;
+                        if recorded.result == NotificationResult::Revoked && !recorded.duplicate {
+                            tracing::info!(app = %request.app_id, store = store.as_str(),
+                                "redeemed transaction revoked by the store");
+                        }
                     }
                 }
                 return Ok(not_paid(
@@ -274,36 +274,6 @@ fn store_revocation(store: Store) -> Option<&'static str> {
         Store::Sandbox => Some("sandbox: state refunded"),
         Store::GooglePlay => None,
     }
-}
-
-/// Record that a redeemed transaction was revoked (refund, chargeback, store revocation) and,
-/// if the app has a webhook, enqueue its `purchase.revoked` event in the same transaction.
-/// The ledger decides once, on the row it reads under its lock
-/// ([`crate::ledger::classify_revocation`]): a second call changes nothing and sends nothing,
-/// and a transaction that was never redeemed gives [`RevokeOutcome::NotFound`] and records
-/// nothing.
-pub(crate) async fn revoke(
-    settings: &Settings,
-    ledger: &dyn Redemptions,
-    store: Store,
-    app_id: &str,
-    transaction_key: &str,
-    reason: &str,
-    now_ms: i64,
-) -> Result<RevokeOutcome, ServiceError> {
-    let notify = settings.webhooks.contains_key(app_id);
-    Ok(ledger
-        .revoke(
-            RevocationRequest {
-                store,
-                app_id: app_id.to_string(),
-                transaction_key: transaction_key.to_string(),
-                reason: reason.to_string(),
-                now_ms,
-            },
-            notify,
-        )
-        .await?)
 }
 
 /// The wire rules of the request, as `payseal_protocol` defines them (the SDK applies the same).

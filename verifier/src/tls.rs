@@ -27,6 +27,37 @@ pub enum TlsError {
         /// Why (never key material).
         reason: String,
     },
+    /// The private key is not the key of the certificate (another key's file, or the files of
+    /// two different runs).
+    #[error(
+        "{key}: this private key does not match the certificate in {cert} (the certificate was \
+         made for another key): use the key file the certificate was issued for, or make both \
+         again (`payseal-verifier tls` writes privkey.pem and selfsigned.pem / request.csr.pem \
+         for the same key)"
+    )]
+    KeyMismatch {
+        /// The key file.
+        key: PathBuf,
+        /// The certificate file.
+        cert: PathBuf,
+    },
+    /// The certificate does not name the host of the public URL, so the SDK would refuse it.
+    #[error(
+        "the certificate in {cert} does not name {host:?}, the host of {url} (it names: \
+         {names}); the SDK checks the host, so every app would fail to connect: make the \
+         certificate for this host (`payseal-verifier tls --host {host}`) or set the URL to a \
+         host it names"
+    )]
+    NameMismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The public URL.
+        url: String,
+        /// Its host.
+        host: String,
+        /// The names the certificate carries (subjectAltName), comma-separated.
+        names: String,
+    },
     /// rustls refused the configuration.
     #[error("TLS configuration refused: {0}")]
     Rustls(String),
@@ -78,9 +109,15 @@ pub fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, TlsError>
         .map_err(|e| TlsError::Rustls(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| TlsError::Key {
-            path: files.key_pem.clone(),
-            reason: format!("does not fit the certificate: {e}"),
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
+                key: files.key_pem.clone(),
+                cert: files.cert_pem.clone(),
+            },
+            e => TlsError::Key {
+                path: files.key_pem.clone(),
+                reason: format!("cannot serve it with the certificate: {e}"),
+            },
         })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
@@ -131,6 +168,60 @@ pub fn leaf_pin(cert_pem: &Path) -> Result<String, TlsError> {
         path: cert_pem.to_path_buf(),
         reason: e.to_string(),
     })
+}
+
+/// Check that the leaf certificate in `cert_pem` names the host of `url`, by the SDK's own name
+/// check (webpki).
+pub(crate) fn check_names_url(
+    cert_pem: &Path,
+    url: &payseal_protocol::url::VerifierUrl,
+) -> Result<(), TlsError> {
+    let cert_err = |reason: String| TlsError::Cert {
+        path: cert_pem.to_path_buf(),
+        reason,
+    };
+    let host = url.host().name();
+    let certs = read_certs(cert_pem)?;
+    let leaf = certs[0].as_ref();
+    if payseal_protocol::pin::certificate_names_host(leaf, &host)
+        .map_err(|e| cert_err(e.to_string()))?
+    {
+        return Ok(());
+    }
+    Err(TlsError::NameMismatch {
+        cert: cert_pem.to_path_buf(),
+        url: url.to_string(),
+        host,
+        names: certificate_names(leaf).join(", "),
+    })
+}
+
+/// The DNS names and IP addresses in a certificate's subjectAltName (for messages).
+fn certificate_names(der: &[u8]) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return vec!["(unreadable)".into()];
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return vec!["no subjectAltName".into()];
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+            GeneralName::IPAddress(ip) => match ip.len() {
+                4 => <[u8; 4]>::try_from(*ip)
+                    .ok()
+                    .map(|a| std::net::IpAddr::from(a).to_string()),
+                16 => <[u8; 16]>::try_from(*ip)
+                    .ok()
+                    .map(|a| std::net::IpAddr::from(a).to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 /// A self-signed certificate and its key, as PEM.

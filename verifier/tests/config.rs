@@ -69,13 +69,13 @@ fn environment_overrides_apply_and_are_checked() {
     let state = StateDir::new();
     let s = config::load_with_env(&state.paths.config, |name| match name {
         "PAYSEAL_LISTEN" => Some("0.0.0.0:9443".into()),
-        "PAYSEAL_PUBLIC_URL" => Some("https://verify.example.com".into()),
+        "PAYSEAL_PUBLIC_URL" => Some("https://127.0.0.1".into()),
         "PAYSEAL_LEDGER" => Some("sqlite:other/l.db".into()),
         _ => None,
     })
     .unwrap();
     assert_eq!(s.listen.to_string(), "0.0.0.0:9443");
-    assert_eq!(s.public_url, "https://verify.example.com");
+    assert_eq!(s.public_url, "https://127.0.0.1");
     assert_eq!(
         s.ledger_url,
         format!("sqlite:{}", state.dir.path().join("other/l.db").display())
@@ -282,7 +282,7 @@ fn limits_and_tls_are_checked() {
         &load_err(&state),
         &state.paths.config,
         "server.tls_key",
-        "does not fit",
+        "does not match the certificate",
     );
 
     let state = StateDir::new();

@@ -26,7 +26,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use common::{play_order_id, StateDir, TestServer, APP};
 use google_support::voided_scenario::purchase_token;
-use google_support::{keys, push_claims, rs256, FakeGoogle, AUDIENCE, PUSH_ACCOUNT};
+use google_support::{keys, push_claims, rs256, FakeGoogle};
 use payseal_protocol::{Outcome, Reason, Redemption, Store};
 use payseal_sandbox::Order;
 use payseal_verifier::webhook::{PURCHASE_PAID, PURCHASE_REVOKED};
@@ -114,13 +114,7 @@ async fn rtdn_server(webhook: bool) -> (FakeGoogle, RunningReceiver, TestServer)
     if webhook {
         configure(&state.paths.config, &receiver.url());
     }
-    let mut text = std::fs::read_to_string(&state.paths.config).unwrap();
-    text.push_str(&format!(
-        "\n[google_play.rtdn]\naudience = \"{AUDIENCE}\"\nservice_account = \"{PUSH_ACCOUNT}\"\n\
-         jwks_url = \"{}\"\njwks_cache_seconds = 3600\n",
-        google.url("/oauth2/v3/certs")
-    ));
-    std::fs::write(&state.paths.config, text).unwrap();
+    google_support::configure_rtdn(&state.paths.config, &google);
     let server = TestServer::start_on(state, |_| {}).await;
     (google, receiver, server)
 }
@@ -243,11 +237,16 @@ async fn play_voided_purchase_push_revokes_once_and_forged_pushes_change_nothing
             "{account}"
         );
     }
-    // Pub/Sub redelivers the same message: acknowledged, nothing new.
+    // Pub/Sub redelivers the same message: a duplicate of the recorded event, answered with
+    // its result, nothing new.
     let (status, answer) = post(&server, Some(&auth), &genuine).await;
     assert_eq!(
-        (status, answer["result"].as_str()),
-        (200, Some("already_revoked"))
+        (
+            status,
+            answer["result"].as_str(),
+            answer["duplicate"].as_bool()
+        ),
+        (200, Some("revoked"), Some(true))
     );
     receiver
         .wait_for(Duration::from_secs(20), "paid + revoked", |s| {
@@ -310,8 +309,9 @@ async fn play_voided_purchase_push_revokes_once_and_forged_pushes_change_nothing
     let v = server.verify("carol", &no_order).await;
     assert_eq!(v.reason, Some(Reason::Revoked));
 
-    // Acknowledged, nothing changed: another package, a purchase never presented, a partial
-    // refund, a test notification, a pending purchase cancelled.
+    // Acknowledged, nothing changed: another package, a partial refund, a test notification, a
+    // pending purchase cancelled; a purchase never presented is refused before its first
+    // presentation (a refusal row).
     let other = server.state.issue(Store::GooglePlay);
     let other_order = play_order_id(&other);
     assert_eq!(
@@ -326,7 +326,7 @@ async fn play_voided_purchase_push_revokes_once_and_forged_pushes_change_nothing
         ),
         (
             voided(APP, Some("GPA.0000-0000-0000-00000"), "never-seen", 1),
-            "not_redeemed",
+            "revoked_before_redemption",
         ),
         (
             voided(APP, Some(&other_order), &purchase_token(&other), 2),
@@ -366,9 +366,10 @@ async fn play_voided_purchase_push_revokes_once_and_forged_pushes_change_nothing
     let text = server.metrics_text().await;
     for (kind, result, n) in [
         ("voided_purchase", "revoked", 2.0),
-        ("voided_purchase", "already_revoked", 1.0),
+        ("voided_purchase", "duplicate", 1.0),
+        ("voided_purchase", "already_revoked", 0.0),
         ("voided_purchase", "unknown_package", 1.0),
-        ("voided_purchase", "not_redeemed", 1.0),
+        ("voided_purchase", "revoked_before_redemption", 1.0),
         ("voided_purchase", "partial_refund", 1.0),
         ("test", "test", 1.0),
         ("one_time_product", "ignored", 1.0),

@@ -71,7 +71,7 @@ async fn google_play_notification_config_is_resolved_and_checked() {
     let config = state.paths.config.clone();
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(
-        "\n[google_play.rtdn]\naudience = \"https://v.example/push\"\n\
+        "\n[google_play.rtdn]\naudience = \"https://v.test/push\"\n\
          service_account = \"push@p.iam.gserviceaccount.com\"\n",
     );
     std::fs::write(&config, &text).unwrap();
@@ -103,7 +103,7 @@ async fn google_play_notification_config_is_resolved_and_checked() {
     std::fs::write(&bad_key_file, r#"{"type": "authorized_user"}"#).unwrap();
     for (from, to, key, reason) in [
         (
-            "audience = \"https://v.example/push\"",
+            "audience = \"https://v.test/push\"",
             "audience = \" \"",
             "google_play.rtdn.audience".to_string(),
             "must not be empty",

@@ -457,12 +457,12 @@ async fn openapi_routes_and_statuses_and_dashboard_metrics_match_the_real_server
         check(NOTIFICATIONS, "post", "503", &a);
         blocker.execute_batch("ROLLBACK").unwrap();
         blocker
-            .execute_batch("ALTER TABLE redemptions RENAME TO redemptions_away")
+            .execute_batch("ALTER TABLE payseal_redemptions RENAME TO redemptions_away")
             .unwrap();
         let a = answer(client.get(server.url("/readyz")).send().await.unwrap()).await;
         check("/readyz", "get", "503", &a);
         blocker
-            .execute_batch("ALTER TABLE redemptions_away RENAME TO redemptions")
+            .execute_batch("ALTER TABLE redemptions_away RENAME TO payseal_redemptions")
             .unwrap();
     }
     // /metrics: on the private listener the document names, a 404 on the public one.

@@ -19,6 +19,7 @@ namespace PaySeal
         /// <exception cref="PaySealException.InvalidArgument">a null argument</exception>
         public static unsafe string UuidV5(string @namespace, string accountId)
         {
+            NativeLoader.EnsureLoaded();
             int nsLen, accountLen;
             byte[] ns = Utf8.Bytes(@namespace, out nsLen);
             byte[] account = Utf8.Bytes(accountId, out accountLen);
@@ -38,6 +39,7 @@ namespace PaySeal
         /// <exception cref="PaySealException.InvalidArgument">a null account id</exception>
         public static unsafe string Sha256Hex(string accountId)
         {
+            NativeLoader.EnsureLoaded();
             int accountLen;
             byte[] account = Utf8.Bytes(accountId, out accountLen);
             byte* token = null;

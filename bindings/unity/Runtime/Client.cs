@@ -26,8 +26,10 @@ namespace PaySeal
         /// <summary>Build from the profile JSON the app embeds (<c>payseal-verifier profile</c>) and options. Nothing is sent.</summary>
         /// <exception cref="PaySealException.InvalidProfile">a bad profile or option</exception>
         /// <exception cref="PaySealException.InvalidArgument">a null profile, options or app id</exception>
+        /// <exception cref="PaySealException.LibraryNotFound">the native library is not installed for this platform</exception>
         public unsafe Client(string profileJson, Options options)
         {
+            NativeLoader.EnsureLoaded();
             NativeThread.EnsureShutdownHooked();
             int profileLen, appLen, dirLen, rootsLen;
             byte[] profile = Utf8.Bytes(profileJson, out profileLen);
@@ -62,7 +64,7 @@ namespace PaySeal
         public string AppId { get; private set; }
 
         /// <summary>The native SDK's version.</summary>
-        public static unsafe string SdkVersion { get { return Utf8.Take(NativeMethods.payseal_sdk_version()); } }
+        public static unsafe string SdkVersion { get { NativeLoader.EnsureLoaded(); return Utf8.Take(NativeMethods.payseal_sdk_version()); } }
 
         private ulong Handle
         {

@@ -23,6 +23,8 @@ namespace PaySeal
         Internal = 8,
         /// <summary>The binding was misused: a null string, a freed client handle (C# only).</summary>
         InvalidArgument = 9,
+        /// <summary>The native library is not where this platform loads it from (C# only); the message says where it goes.</summary>
+        LibraryNotFound = 10,
     }
 
     /// <summary>
@@ -58,6 +60,8 @@ namespace PaySeal
         public sealed class Internal : PaySealException { internal Internal(string m) : base(ErrorKind.Internal, m) { } }
         /// <summary>The binding was misused: a null string, a freed client handle.</summary>
         public sealed class InvalidArgument : PaySealException { internal InvalidArgument(string m) : base(ErrorKind.InvalidArgument, m) { } }
+        /// <summary>The native library was not found: the message names the plugin folder and file this platform needs.</summary>
+        public sealed class LibraryNotFound : PaySealException { internal LibraryNotFound(string m) : base(ErrorKind.LibraryNotFound, m) { } }
 
         /// <summary>The exception for a native error kind and message.</summary>
         internal static PaySealException FromKind(int kind, string message)

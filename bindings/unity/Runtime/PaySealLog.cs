@@ -32,6 +32,7 @@ namespace PaySeal
         /// <summary>Send events to <paramref name="log"/> (null: stop).</summary>
         public static void SetLogger(Action<LogLevel, string> log)
         {
+            NativeLoader.EnsureLoaded();
             NativeThread.EnsureShutdownHooked();
             logger = log;
             byte* message = null;

@@ -96,6 +96,7 @@ namespace PaySeal
         /// <exception cref="PaySealException.InvalidReceipt">not a receipt</exception>
         public static unsafe Receipt FromJson(string json)
         {
+            NativeLoader.EnsureLoaded();
             int n;
             byte[] b = Utf8.Bytes(json, out n);
             PsReceiptOut* r = null;
@@ -119,6 +120,7 @@ namespace PaySeal
         /// <summary>The receipt's <c>receipt_sha256</c> (hex), as verdicts and pending results name it.</summary>
         public unsafe string Sha256()
         {
+            NativeLoader.EnsureLoaded();
             return Use(r =>
             {
                 byte* hash = null;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use payseal_ledger::event::{EventKeys, Revoker};
 use payseal_ledger::notifications::{
     Effect, NewNotification, NotificationResult, Recorded, Target, TargetApp,
 };
@@ -48,7 +49,9 @@ fn target(keys: &[&str]) -> Target {
             app_id: APP.into(),
             notify: true,
         }],
-        transaction_keys: keys.iter().map(|k| k.to_string()).collect(),
+        keys: EventKeys::new(keys[0], keys.get(1).copied()),
+        by: Revoker::Store(Store::AppStore),
+        refuse_unredeemed: true,
         product_id: "coins_100".into(),
         reason: "app_store: by notification".into(),
     }
@@ -459,6 +462,181 @@ pub async fn concurrent_deliveries_and_a_racing_first_redemption(ledger: Arc<dyn
     assert_eq!(ledger.list_notifications(None, 100).await.unwrap().len(), 1);
 }
 
+/// Revocations record their causes and a reversal removes only its own: a chain refunded twice
+/// stays revoked until both refunds are reversed; an operator's revocation stays; a refusal in
+/// another app survives this app's reversal; an operator's revocation of a transaction nobody
+/// redeemed records nothing else.
+pub async fn a_row_stays_revoked_while_any_cause_stands(ledger: Arc<dyn Ledger>) {
+    const OTHER: &str = "dev.payseal.other";
+    let by = |who: Revoker, keys: &[&str], apps: &[&str]| Target {
+        apps: apps
+            .iter()
+            .map(|a| TargetApp {
+                app_id: a.to_string(),
+                notify: false,
+            })
+            .collect(),
+        keys: EventKeys::new(keys[0], keys.get(1).copied()),
+        by: who,
+        refuse_unredeemed: who != Revoker::Operator,
+        product_id: "pro".into(),
+        reason: "refunded".into(),
+    };
+    let apple = Revoker::Store(Store::AppStore);
+    let go = |id: &str, kind: &str, key: &str, at: i64, effect: Effect| {
+        let ledger = Arc::clone(&ledger);
+        let n = notification(id, kind, key, at);
+        async move { record(&ledger, n, effect).await.result }
+    };
+
+    // A chain (row ORIG) with two refunded renewals.
+    assert_eq!(
+        redeem(&ledger, "alice", "ORIG", 1_000).await,
+        RedeemOutcome::First
+    );
+    let r2 = by(apple, &["R2", "ORIG"], &[APP]);
+    let r3 = by(apple, &["R3", "ORIG"], &[APP]);
+    assert_eq!(
+        go("c-1", "REFUND", "R2", 2_000, Effect::Revoke(r2.clone())).await,
+        NotificationResult::Revoked
+    );
+    assert_eq!(
+        go("c-2", "REFUND", "R3", 3_000, Effect::Revoke(r3.clone())).await,
+        NotificationResult::AlreadyRevoked
+    );
+    assert_eq!(
+        go("c-3", "REFUND_REVERSED", "R2", 4_000, Effect::Reinstate(r2)).await,
+        NotificationResult::StillRevoked
+    );
+    assert_eq!(
+        redeem(&ledger, "alice", "ORIG", 4_500).await,
+        RedeemOutcome::Revoked
+    );
+    assert_eq!(
+        go("c-4", "REFUND_REVERSED", "R3", 5_000, Effect::Reinstate(r3)).await,
+        NotificationResult::Reinstated
+    );
+    assert_eq!(
+        redeem(&ledger, "alice", "ORIG", 5_500).await,
+        RedeemOutcome::Repeat
+    );
+
+    // An operator's revocation, then the store's refund and its reversal: still revoked.
+    assert_eq!(
+        redeem(&ledger, "bob", "OP.1", 1_000).await,
+        RedeemOutcome::First
+    );
+    assert_eq!(
+        go(
+            "op-1",
+            "operator_revoke",
+            "OP.1",
+            2_000,
+            Effect::Revoke(by(Revoker::Operator, &["OP.1"], &[APP]))
+        )
+        .await,
+        NotificationResult::Revoked
+    );
+    let store_refund = by(apple, &["OP.1"], &[APP]);
+    assert_eq!(
+        go(
+            "op-2",
+            "REFUND",
+            "OP.1",
+            3_000,
+            Effect::Revoke(store_refund.clone())
+        )
+        .await,
+        NotificationResult::AlreadyRevoked
+    );
+    assert_eq!(
+        go(
+            "op-3",
+            "REFUND_REVERSED",
+            "OP.1",
+            4_000,
+            Effect::Reinstate(store_refund)
+        )
+        .await,
+        NotificationResult::StillRevoked
+    );
+    assert_eq!(
+        redeem(&ledger, "bob", "OP.1", 5_000).await,
+        RedeemOutcome::Revoked
+    );
+    // An operator's revocation of a transaction nobody redeemed: nothing but the record.
+    assert_eq!(
+        go(
+            "op-4",
+            "operator_revoke",
+            "OP.2",
+            6_000,
+            Effect::Revoke(by(Revoker::Operator, &["OP.2"], &[APP]))
+        )
+        .await,
+        NotificationResult::NotRedeemed
+    );
+    assert!(ledger
+        .find(Store::AppStore, APP, "OP.2")
+        .await
+        .unwrap()
+        .is_none());
+
+    // One transaction id refunded before redemption in two apps; reversed in one.
+    for (id, app) in [("x-1", OTHER), ("x-2", APP)] {
+        assert_eq!(
+            go(
+                id,
+                "REFUND",
+                "X.1",
+                2_000,
+                Effect::Revoke(by(apple, &["X.1"], &[app]))
+            )
+            .await,
+            NotificationResult::RevokedBeforeRedemption
+        );
+    }
+    assert_eq!(
+        go(
+            "x-3",
+            "REFUND_REVERSED",
+            "X.1",
+            3_000,
+            Effect::Reinstate(by(apple, &["X.1"], &[APP]))
+        )
+        .await,
+        NotificationResult::Reinstated
+    );
+    assert!(ledger
+        .find(Store::AppStore, APP, "X.1")
+        .await
+        .unwrap()
+        .is_none());
+    let theirs = ledger
+        .find(Store::AppStore, OTHER, "X.1")
+        .await
+        .unwrap()
+        .expect("the other app's refusal stays");
+    assert!(theirs.is_refusal());
+
+    // A renewal refunded before anyone redeemed its chain refuses the chain too.
+    assert_eq!(
+        go(
+            "y-1",
+            "REFUND",
+            "Y.2",
+            2_000,
+            Effect::Revoke(by(apple, &["Y.2", "Y.ORIG"], &[APP]))
+        )
+        .await,
+        NotificationResult::RevokedBeforeRedemption
+    );
+    assert_eq!(
+        redeem(&ledger, "carol", "Y.ORIG", 3_000).await,
+        RedeemOutcome::Revoked
+    );
+}
+
 /// One `#[tokio::test]` per notification case for the backend `$make` opens (an async fn
 /// returning a `TestLedger`).
 #[macro_export]
@@ -483,6 +661,13 @@ macro_rules! notification_suite {
         async fn a_reversed_refund_reinstates_only_what_the_store_revoked() {
             let t = $make().await;
             $crate::suite::notifications::a_reversed_refund_reinstates_only_what_the_store_revoked(t.ledger).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_row_stays_revoked_while_any_cause_stands() {
+            let t = $make().await;
+            $crate::suite::notifications::a_row_stays_revoked_while_any_cause_stands(t.ledger)
+                .await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 
+use payseal_ledger::event::{EventKeys, Revoker};
 use payseal_protocol::{Environment, Reason, Store};
 use serde::Deserialize;
 
@@ -253,21 +254,19 @@ fn verify_payload(
     }
 
     let keys_of = |tx: &Transaction| {
-        let mut keys = vec![tx.transaction_id.clone()];
-        if let Some(original) = &tx.original_transaction_id {
-            if !original.is_empty() && original != &tx.transaction_id {
-                keys.push(original.clone());
-            }
-        }
-        keys
+        EventKeys::new(
+            tx.transaction_id.clone(),
+            tx.original_transaction_id.clone(),
+        )
     };
     let action = match (payload.notification_type.as_str(), &transaction) {
         ("REFUND" | "REVOKE", Some(tx)) => Action::Revoke {
-            transaction_keys: keys_of(tx),
+            keys: keys_of(tx),
             product_id: tx.product_id.clone(),
+            refuse_unredeemed: true,
         },
         ("REFUND_REVERSED", Some(tx)) => Action::Reinstate {
-            transaction_keys: keys_of(tx),
+            keys: keys_of(tx),
             product_id: tx.product_id.clone(),
         },
         ("REFUND" | "REVOKE" | "REFUND_REVERSED", None) => {
@@ -280,6 +279,7 @@ fn verify_payload(
     };
     Ok(Verified {
         store: Store::AppStore,
+        revoker: Revoker::Store(Store::AppStore),
         notification_id: id.to_string(),
         type_label: type_label(&payload.notification_type),
         notification_type: payload.notification_type,
@@ -288,6 +288,7 @@ fn verify_payload(
         signed_ms: payload.signed_date,
         apps,
         transaction_key: transaction.map(|t| t.transaction_id),
+        reason: None,
         action,
     })
 }

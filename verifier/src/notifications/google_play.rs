@@ -17,7 +17,7 @@
 //!
 //! What is done ([`decide`]): a `voidedPurchaseNotification` (refund, chargeback or
 //! revocation) with a full refund revokes the redemption by `orderId`, then by
-//! `purchaseToken` ([`super::revoke_play_purchase`]); a quantity-based partial refund
+//! `purchaseToken` (a store event: [`super::play_void_event`]); a quantity-based partial refund
 //! (`refundType` 2) revokes nothing (the buyer keeps the items not refunded; PaySeal's ledger
 //! has no partial revocation) and is counted as `partial_refund`. The other kinds are
 //! acknowledged and counted: PaySeal decides purchases from the signed purchase data, and a
@@ -44,8 +44,8 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 use super::jwks::{JwksCache, JwksError};
-use super::PlayVoidOutcome;
-use crate::ledger::Redemptions;
+use super::StoreAnswer;
+use crate::ledger::NotificationLog;
 use crate::settings::Settings;
 
 /// The push endpoint's path.
@@ -442,7 +442,7 @@ pub async fn authenticate(
     let kid = check_token_header(token)?;
     let key = jwks.key(&kid).await.map_err(|e| match e {
         JwksError::UnknownKid(k) => AuthError::UnknownKey(k),
-        JwksError::Unavailable(why) => AuthError::KeysUnavailable(why),
+        JwksError::Unavailable(why) => AuthError::KeysUnavailable(why.to_string()),
     })?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.leeway = LEEWAY_SECONDS;
@@ -458,27 +458,6 @@ pub async fn authenticate(
 // ---------------------------------------------------------------------------------------------
 // The endpoint (I/O)
 
-/// The answer to one push request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RtdnAnswer {
-    /// HTTP status.
-    pub status: u16,
-    /// The `type` label (`unknown` when the body was not read).
-    pub kind: &'static str,
-    /// The `result` label, also the JSON answer's `result`.
-    pub result: &'static str,
-}
-
-impl RtdnAnswer {
-    fn new(status: u16, kind: &'static str, result: &'static str) -> Self {
-        Self {
-            status,
-            kind,
-            result,
-        }
-    }
-}
-
 /// The push endpoint: its settings and the cached Google keys.
 #[derive(Debug)]
 pub struct RtdnEndpoint {
@@ -487,73 +466,99 @@ pub struct RtdnEndpoint {
 }
 
 impl RtdnEndpoint {
-    /// An endpoint for `settings`, fetching keys with a store client.
-    pub fn new(settings: RtdnSettings) -> Result<Self, String> {
-        let client = super::store_client(settings.fetch_timeout)?;
-        let jwks = JwksCache::new(settings.jwks_url.clone(), settings.jwks_ttl, client);
-        Ok(Self { settings, jwks })
+    /// An endpoint for `settings`, fetching Google's keys with `client` (the verifier's
+    /// outbound client).
+    pub fn new(settings: RtdnSettings, client: reqwest::Client) -> Self {
+        let jwks = JwksCache::new(
+            settings.jwks_url.clone(),
+            settings.jwks_ttl,
+            client,
+            settings.fetch_timeout,
+        );
+        Self { settings, jwks }
     }
 
     /// Authenticate, decode and act on one push request.
     pub async fn handle(
         &self,
         verifier: &Settings,
-        ledger: &dyn Redemptions,
+        ledger: &dyn NotificationLog,
         authorization: Option<&str>,
         body: &[u8],
         now_ms: i64,
-    ) -> RtdnAnswer {
+    ) -> StoreAnswer {
         if let Err(e) = authenticate(authorization, &self.settings, &self.jwks).await {
             tracing::warn!(error = %e, "Play RTDN push refused");
-            return RtdnAnswer::new(e.status(), "unknown", e.result());
+            return StoreAnswer::new(e.status(), "unknown", e.result());
         }
         let (envelope, notification) = match decode_push(body) {
             Ok(decoded) => decoded,
             Err(e) => {
                 tracing::warn!(error = %e, "Play RTDN push not decodable");
-                return RtdnAnswer::new(400, "unknown", "malformed");
+                return StoreAnswer::new(400, "unknown", "malformed");
             }
         };
         let message_id = envelope.message.id();
         let kind = notification.type_label();
         let package = notification.package_name.as_str();
-        let result = match decide(&notification) {
-            Action::Acknowledge(result) => result,
+        let (order_id, purchase_token, reason) = match decide(&notification) {
+            Action::Acknowledge(result) => {
+                if super::apps_with_package(verifier, package).is_empty() {
+                    return unknown_package(message_id, package, kind);
+                }
+                tracing::info!(message_id, package, kind, result, "Play RTDN");
+                return StoreAnswer::new(200, kind, result);
+            }
             Action::Revoke {
                 order_id,
                 purchase_token,
                 reason,
-            } => {
-                match super::revoke_play_purchase(
-                    verifier,
-                    ledger,
-                    package,
-                    order_id,
-                    Some(purchase_token),
-                    &reason,
-                    now_ms,
-                )
-                .await
-                {
-                    Ok(outcome) => outcome.as_str(),
-                    Err(e) => {
-                        tracing::error!(message_id, error = %e,
-                            "Play RTDN: ledger unavailable; Pub/Sub will redeliver");
-                        return RtdnAnswer::new(503, kind, "error");
-                    }
-                }
-            }
+            } => (order_id, purchase_token, reason),
         };
-        if result == PlayVoidOutcome::UnknownPackage.as_str()
-            || super::apps_with_package(verifier, package).is_empty()
-        {
-            tracing::warn!(message_id, package, kind,
-                "Play RTDN for a package no app here is configured for: acknowledged, nothing changed");
-            return RtdnAnswer::new(200, kind, PlayVoidOutcome::UnknownPackage.as_str());
+        let void = super::PlayVoid {
+            event_id: message_id.to_string(),
+            event_type: "voidedPurchaseNotification",
+            type_label: kind,
+            package_name: package,
+            order_id,
+            purchase_token,
+            reason,
+            at_ms: notification.event_time_millis,
+        };
+        let Some(event) = super::play_void_event(verifier, void) else {
+            return unknown_package(message_id, package, kind);
+        };
+        match super::record(verifier, ledger, &event, now_ms).await {
+            Ok(recorded) => {
+                let answer = StoreAnswer::recorded(kind, &recorded);
+                tracing::info!(
+                    message_id,
+                    package,
+                    kind,
+                    result = answer.result,
+                    duplicate = answer.duplicate,
+                    "Play RTDN"
+                );
+                answer
+            }
+            Err(e) => {
+                tracing::error!(message_id, error = %e,
+                    "Play RTDN: ledger unavailable; Pub/Sub will redeliver");
+                StoreAnswer::new(503, kind, "error")
+            }
         }
-        tracing::info!(message_id, package, kind, result, "Play RTDN");
-        RtdnAnswer::new(200, kind, result)
     }
+}
+
+/// A push for a package no app here is configured for: acknowledged, nothing changed.
+fn unknown_package(message_id: &str, package: &str, kind: &'static str) -> StoreAnswer {
+    tracing::warn!(
+        message_id,
+        package,
+        kind,
+        "Play RTDN for a package no app here is configured for: acknowledged, nothing changed"
+    );
+    StoreAnswer::new(200, kind, "unknown_package")
 }
 
 #[cfg(test)]

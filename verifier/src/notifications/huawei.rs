@@ -28,6 +28,7 @@
 //! configuration error to fix: the notification is kept by Huawei's retries meanwhile).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -35,7 +36,13 @@ use base64::Engine as _;
 use payseal_protocol::{HuaweiAlgorithm, Reason, Receipt, Store};
 use serde::Deserialize;
 
-use crate::ledger::{Redemptions, RevokeOutcome};
+use super::outbound::{CallGuard, CallLimits, Guarded};
+use super::upstream::{read_limited, CachedToken, UpstreamError};
+use super::StoreAnswer;
+use super::{Action as EventAction, Verified};
+use crate::ledger::event::{EventKeys, Revoker};
+use crate::ledger::NotificationLog;
+use crate::rules::PartialPurchase;
 use crate::settings::Settings;
 
 /// The notification endpoint's path.
@@ -65,6 +72,9 @@ pub struct HuaweiNotifySettings {
     pub order_service_url: String,
     /// Timeout of one request to Huawei.
     pub request_timeout: Duration,
+    /// Bounds of the Order-service calls unsigned notifications cause (per minute, at once,
+    /// the dedupe window by purchase token).
+    pub limits: CallLimits,
 }
 
 impl std::fmt::Debug for HuaweiNotifySettings {
@@ -75,6 +85,7 @@ impl std::fmt::Debug for HuaweiNotifySettings {
             .field("client_secret", &"***")
             .field("token_uri", &self.token_uri)
             .field("order_service_url", &self.order_service_url)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -119,12 +130,22 @@ fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D:
     }
 }
 
-/// Decode a notification body.
-pub fn decode(body: &[u8]) -> Result<NotificationV2, String> {
-    let n: NotificationV2 =
-        serde_json::from_slice(body).map_err(|e| format!("not a Huawei v2 notification: {e}"))?;
+/// Why a body is not a Huawei v2 notification.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not the JSON of a v2 notification.
+    #[error("not a Huawei v2 notification: {0}")]
+    Json(#[from] serde_json::Error),
+    /// `eventType` `ORDER` without its `orderNotification`.
+    #[error("eventType ORDER without orderNotification")]
+    OrderWithoutNotification,
+}
+
+/// Decode a notification body. Pure.
+pub fn decode(body: &[u8]) -> Result<NotificationV2, DecodeError> {
+    let n: NotificationV2 = serde_json::from_slice(body)?;
     if n.event_type == "ORDER" && n.order_notification.is_none() {
-        return Err("eventType ORDER without orderNotification".into());
+        return Err(DecodeError::OrderWithoutNotification);
     }
     Ok(n)
 }
@@ -164,15 +185,68 @@ pub fn type_label(n: &NotificationV2) -> &'static str {
     }
 }
 
+/// The store event of a refund Huawei's signed purchase data confirmed (`partial`: what the
+/// Huawei rule read from it), for `app_id`: idempotent by the order id, keyed by the order and,
+/// for an auto-renewable subscription, its chain (`subscriptionId`, the row's key). `None`
+/// when the data names no order. Pure.
+pub fn refund_event(
+    app_id: &str,
+    type_label: &'static str,
+    partial: &PartialPurchase,
+    at_ms: i64,
+) -> Option<Verified> {
+    let order_id = partial
+        .transaction_id
+        .as_deref()
+        .filter(|o| !o.is_empty())?;
+    let keys = EventKeys::new(order_id, partial.transaction_key.clone());
+    Some(Verified {
+        store: Store::Huawei,
+        revoker: Revoker::Store(Store::Huawei),
+        notification_id: format!("{order_id}:refund"),
+        notification_type: "ORDER_REFUND".into(),
+        subtype: None,
+        type_label,
+        environment: partial.environment,
+        signed_ms: at_ms,
+        apps: vec![app_id.to_string()],
+        transaction_key: Some(order_id.to_string()),
+        reason: Some(
+            "huawei: refund notification; the Order service's signed data says purchaseState 2 \
+             (refunded)"
+                .into(),
+        ),
+        action: EventAction::Revoke {
+            keys,
+            product_id: partial.product_id.clone().unwrap_or_default(),
+            refuse_unredeemed: true,
+        },
+    })
+}
+
 /// `Authorization` for the Order service: `Basic base64("APPAT:" + token)`.
 pub fn app_at_authorization(access_token: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("APPAT:{access_token}")))
 }
 
+/// Why an Order service answer carries no usable purchase data.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderAnswerError {
+    /// Not the JSON of an Order service answer.
+    #[error("not an Order service answer: {0}")]
+    Json(#[from] serde_json::Error),
+    /// `responseCode` 0 without the signed data.
+    #[error("responseCode 0 without purchaseTokenData and dataSignature")]
+    MissingData,
+    /// A signature algorithm Huawei does not document.
+    #[error("unknown signatureAlgorithm {0:?}")]
+    UnknownAlgorithm(String),
+}
+
 /// The signed purchase data in an Order service answer, as a receipt for the Huawei rule;
 /// `Ok(None)` when the service answered with a non-zero `responseCode` (unknown or invalid
-/// token).
-pub fn verify_response(json: &[u8]) -> Result<Option<Receipt>, String> {
+/// token). Pure.
+pub fn verify_response(json: &[u8]) -> Result<Option<Receipt>, OrderAnswerError> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Answer {
@@ -184,18 +258,17 @@ pub fn verify_response(json: &[u8]) -> Result<Option<Receipt>, String> {
         #[serde(default)]
         signature_algorithm: Option<String>,
     }
-    let a: Answer =
-        serde_json::from_slice(json).map_err(|e| format!("not an Order service answer: {e}"))?;
+    let a: Answer = serde_json::from_slice(json)?;
     if a.response_code != "0" {
         return Ok(None);
     }
     let (Some(purchase_data), Some(signature)) = (a.purchase_token_data, a.data_signature) else {
-        return Err("responseCode 0 without purchaseTokenData and dataSignature".into());
+        return Err(OrderAnswerError::MissingData);
     };
     let algorithm = match a.signature_algorithm.as_deref() {
         None | Some("") | Some("SHA256WithRSA") => HuaweiAlgorithm::Sha256WithRsa,
         Some("SHA256WithRSA/PSS") => HuaweiAlgorithm::Sha256WithRsaPss,
-        Some(other) => return Err(format!("unknown signatureAlgorithm {other:?}")),
+        Some(other) => return Err(OrderAnswerError::UnknownAlgorithm(other.to_string())),
     };
     Ok(Some(Receipt::Huawei {
         purchase_data,
@@ -207,30 +280,15 @@ pub fn verify_response(json: &[u8]) -> Result<Option<Receipt>, String> {
 // ---------------------------------------------------------------------------------------------
 // I/O
 
-/// The answer to one notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HuaweiAnswer {
-    /// HTTP status.
-    pub status: u16,
-    /// The `type` label.
-    pub kind: &'static str,
-    /// The `result` label and JSON answer word.
-    pub result: &'static str,
-}
-
-impl HuaweiAnswer {
-    fn new(status: u16, kind: &'static str, result: &'static str) -> Self {
-        Self {
-            status,
-            kind,
-            result,
-        }
-    }
-}
+/// What the Order service said about a purchase token: its signed purchase data, `None` when
+/// it does not know the token, or why it could not be asked.
+type OrderLookup = Result<Option<Receipt>, Arc<UpstreamError>>;
 
 struct App {
     settings: HuaweiNotifySettings,
-    token: super::CachedToken,
+    token: CachedToken,
+    /// Dedupes and bounds the Order-service calls of this app.
+    guard: CallGuard<OrderLookup>,
 }
 
 /// The notification endpoint: the apps by AppGallery app id, and their cached access tokens.
@@ -248,107 +306,134 @@ impl std::fmt::Debug for HuaweiEndpoint {
 }
 
 impl HuaweiEndpoint {
-    /// An endpoint for these apps.
-    pub fn new(apps: Vec<HuaweiNotifySettings>) -> Result<Self, String> {
-        let timeout = apps
-            .iter()
-            .map(|a| a.request_timeout)
-            .max()
-            .unwrap_or(Duration::from_secs(10));
-        let client = super::store_client(timeout)?;
+    /// An endpoint for these apps, calling Huawei with `client` (the verifier's outbound
+    /// client).
+    pub fn new(apps: Vec<HuaweiNotifySettings>, client: reqwest::Client) -> Self {
         let apps = apps
             .into_iter()
             .map(|s| {
                 (
                     s.client_id.clone(),
                     App {
+                        guard: CallGuard::new(s.limits),
                         settings: s,
-                        token: super::CachedToken::default(),
+                        token: CachedToken::default(),
                     },
                 )
             })
             .collect();
-        Ok(Self { apps, client })
+        Self { apps, client }
     }
 
     /// Decode and act on one notification.
     pub async fn handle(
         &self,
         verifier: &Settings,
-        ledger: &dyn Redemptions,
+        ledger: &dyn NotificationLog,
         body: &[u8],
         now_ms: i64,
-    ) -> HuaweiAnswer {
+    ) -> StoreAnswer {
         let n = match decode(body) {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "Huawei notification not decodable");
-                return HuaweiAnswer::new(400, "unknown", "malformed");
+                return StoreAnswer::new(400, "unknown", "malformed");
             }
         };
         let kind = type_label(&n);
         let Some(app) = self.apps.get(&n.application_id) else {
             tracing::warn!(application_id = %n.application_id,
                 "Huawei notification for an app not configured here: acknowledged, nothing changed");
-            return HuaweiAnswer::new(200, kind, "unknown_app");
+            return StoreAnswer::new(200, kind, "unknown_app");
         };
         let (purchase_token, product_id) = match decide(&n) {
-            Action::Acknowledge(result) => return HuaweiAnswer::new(200, kind, result),
+            Action::Acknowledge(result) => return StoreAnswer::new(200, kind, result),
             Action::Check {
                 purchase_token,
                 product_id,
             } => (purchase_token, product_id),
         };
         let app_id = app.settings.app_id.as_str();
-        let receipt = match self.order_data(app, purchase_token, product_id).await {
+        let guarded = app
+            .guard
+            .call(purchase_token, || async {
+                let lookup = self
+                    .order_data(app, purchase_token, product_id)
+                    .await
+                    .map_err(Arc::new);
+                let keep = lookup.is_ok();
+                (lookup, keep)
+            })
+            .await;
+        let outbound = guarded.label();
+        let lookup = match guarded {
+            Guarded::Called(lookup) | Guarded::Deduplicated(lookup) => lookup,
+            Guarded::RateLimited => {
+                tracing::warn!(app = app_id,
+                    "Huawei notification not handled: Order-service calls over their bound; Huawei will notify again");
+                return StoreAnswer::new(503, kind, "rate_limited").with_outbound(outbound);
+            }
+        };
+        self.act(verifier, ledger, app_id, kind, lookup, now_ms)
+            .await
+            .with_outbound(outbound)
+    }
+
+    /// Act on the Order service's answer about a refunded purchase.
+    async fn act(
+        &self,
+        verifier: &Settings,
+        ledger: &dyn NotificationLog,
+        app_id: &str,
+        kind: &'static str,
+        lookup: OrderLookup,
+        now_ms: i64,
+    ) -> StoreAnswer {
+        let receipt = match lookup {
             Ok(Some(r)) => r,
-            Ok(None) => return HuaweiAnswer::new(200, kind, "not_found"),
+            Ok(None) => return StoreAnswer::new(200, kind, "not_found"),
             Err(e) => {
                 tracing::error!(app = app_id, error = %e,
                     "Huawei Order service unavailable; Huawei will notify again");
-                return HuaweiAnswer::new(503, kind, "error");
+                return StoreAnswer::new(503, kind, "error");
             }
         };
         let Some(rules) = verifier.apps.get(app_id) else {
-            return HuaweiAnswer::new(200, kind, "unknown_app");
+            return StoreAnswer::new(200, kind, "unknown_app");
         };
-        match crate::rules::check_receipt(&receipt, rules, &verifier.anchors, now_ms) {
-            Ok(_) => HuaweiAnswer::new(200, kind, "not_refunded"),
+        let rejection = match crate::rules::check_receipt(
+            &receipt,
+            rules,
+            &verifier.anchors,
+            now_ms,
+        ) {
+            Ok(_) => return StoreAnswer::new(200, kind, "not_refunded"),
             Err(r) if r.reason == Reason::BadSignature => {
                 tracing::error!(app = app_id,
                     "the Order service's purchase data does not verify with [apps.{app_id}.huawei] public_key");
-                HuaweiAnswer::new(503, kind, "bad_signature")
+                return StoreAnswer::new(503, kind, "bad_signature");
             }
-            Err(r) => match (r.reason, r.partial.transaction_id.as_deref()) {
-                (Reason::Revoked, Some(order_id)) => {
-                    match crate::service::revoke(
-                        verifier,
-                        ledger,
-                        Store::Huawei,
-                        app_id,
-                        order_id,
-                        "huawei: refund notification; the Order service's signed data says \
-                         purchaseState 2 (refunded)",
-                        now_ms,
-                    )
-                    .await
-                    {
-                        Ok(RevokeOutcome::Revoked) => {
-                            tracing::info!(app = app_id, "Huawei refund: redemption revoked");
-                            HuaweiAnswer::new(200, kind, "revoked")
-                        }
-                        Ok(RevokeOutcome::AlreadyRevoked) => {
-                            HuaweiAnswer::new(200, kind, "already_revoked")
-                        }
-                        Ok(RevokeOutcome::NotFound) => HuaweiAnswer::new(200, kind, "not_redeemed"),
-                        Err(e) => {
-                            tracing::error!(app = app_id, error = %e, "ledger unavailable");
-                            HuaweiAnswer::new(503, kind, "error")
-                        }
-                    }
-                }
-                _ => HuaweiAnswer::new(200, kind, "not_refunded"),
-            },
+            Err(r) if r.reason == Reason::Revoked => r,
+            Err(_) => return StoreAnswer::new(200, kind, "not_refunded"),
+        };
+        let Some(event) = refund_event(app_id, kind, &rejection.partial, now_ms) else {
+            return StoreAnswer::new(200, kind, "not_refunded");
+        };
+        match super::record(verifier, ledger, &event, now_ms).await {
+            Ok(recorded) => {
+                let answer = StoreAnswer::recorded(kind, &recorded);
+                tracing::info!(
+                    app = app_id,
+                    result = answer.result,
+                    duplicate = answer.duplicate,
+                    "Huawei refund"
+                );
+                answer
+            }
+            Err(e) => {
+                tracing::error!(app = app_id, error = %e, "ledger unavailable");
+                StoreAnswer::new(503, kind, "error")
+            }
         }
     }
 
@@ -358,7 +443,8 @@ impl HuaweiEndpoint {
         app: &App,
         purchase_token: &str,
         product_id: &str,
-    ) -> Result<Option<Receipt>, String> {
+    ) -> Result<Option<Receipt>, UpstreamError> {
+        const WHAT: &str = "Huawei Order service";
         let url = format!(
             "{}/applications/purchases/tokens/verify",
             app.settings.order_service_url.trim_end_matches('/')
@@ -369,34 +455,40 @@ impl HuaweiEndpoint {
             let response = self
                 .client
                 .post(&url)
+                .timeout(app.settings.request_timeout)
                 .header(reqwest::header::AUTHORIZATION, app_at_authorization(&token))
                 .json(&body)
                 .send()
                 .await
-                .map_err(|e| format!("Order service: {}", e.without_url()))?;
+                .map_err(|e| UpstreamError::transport(WHAT, e))?;
             let status = response.status();
             if status.as_u16() == 401 && attempt == 0 {
                 app.token.forget().await;
                 continue;
             }
             if !status.is_success() {
-                return Err(format!("Order service answered HTTP {}", status.as_u16()));
+                return Err(UpstreamError::Status {
+                    what: WHAT,
+                    status: status.as_u16(),
+                });
             }
-            let json = super::read_limited(response, MAX_RESPONSE_BYTES).await?;
-            return verify_response(&json);
+            let json = read_limited(WHAT, response, MAX_RESPONSE_BYTES).await?;
+            return verify_response(&json).map_err(|e| UpstreamError::decode(WHAT, e));
         }
-        Err("Order service refused a fresh access token".into())
+        Err(UpstreamError::Unauthorized { what: WHAT })
     }
 
     /// The app-level access token (client-credentials grant), cached until a minute before it
     /// expires.
-    async fn access_token(&self, app: &App) -> Result<zeroize::Zeroizing<String>, String> {
+    async fn access_token(&self, app: &App) -> Result<zeroize::Zeroizing<String>, UpstreamError> {
+        const WHAT: &str = "Huawei token endpoint";
         app.token
             .get_or_fetch(|| async {
                 let s = &app.settings;
                 let response = self
                     .client
                     .post(&s.token_uri)
+                    .timeout(s.request_timeout)
                     .form(&[
                         ("grant_type", "client_credentials"),
                         ("client_id", s.client_id.as_str()),
@@ -404,13 +496,17 @@ impl HuaweiEndpoint {
                     ])
                     .send()
                     .await
-                    .map_err(|e| format!("token endpoint: {}", e.without_url()))?;
+                    .map_err(|e| UpstreamError::transport(WHAT, e))?;
                 let status = response.status();
-                let json = super::read_limited(response, MAX_RESPONSE_BYTES).await?;
+                let json = read_limited(WHAT, response, MAX_RESPONSE_BYTES).await?;
                 if !status.is_success() {
-                    return Err(format!("token endpoint answered HTTP {}", status.as_u16()));
+                    return Err(UpstreamError::Status {
+                        what: WHAT,
+                        status: status.as_u16(),
+                    });
                 }
                 super::voided::parse_token_response(&json)
+                    .map_err(|e| UpstreamError::decode(WHAT, e))
             })
             .await
     }
@@ -449,8 +545,11 @@ mod tests {
             (type_label(&n), decide(&n)),
             ("subscription", Action::Acknowledge("ignored"))
         );
-        assert!(decode(b"{}").is_err());
-        assert!(decode(br#"{"eventType": "ORDER", "applicationId": "1"}"#).is_err());
+        assert!(matches!(decode(b"{}"), Err(DecodeError::Json(_))));
+        assert!(matches!(
+            decode(br#"{"eventType": "ORDER", "applicationId": "1"}"#),
+            Err(DecodeError::OrderWithoutNotification)
+        ));
     }
 
     #[test]
@@ -469,16 +568,25 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(
+        assert!(matches!(
             verify_response(br#"{"responseCode": "5", "responseMessage": "invalid token"}"#),
             Ok(None)
-        );
-        assert!(verify_response(br#"{"responseCode": "0"}"#).is_err());
-        assert!(verify_response(
-            br#"{"responseCode": "0", "purchaseTokenData": "{}",
+        ));
+        assert!(matches!(
+            verify_response(br#"{"responseCode": "0"}"#),
+            Err(OrderAnswerError::MissingData)
+        ));
+        assert!(matches!(
+            verify_response(
+                br#"{"responseCode": "0", "purchaseTokenData": "{}",
             "dataSignature": "x", "signatureAlgorithm": "MD5"}"#
-        )
-        .is_err());
+            ),
+            Err(OrderAnswerError::UnknownAlgorithm(a)) if a == "MD5"
+        ));
+        assert!(matches!(
+            verify_response(b"[]"),
+            Err(OrderAnswerError::Json(_))
+        ));
         assert_eq!(
             app_at_authorization("tok"),
             format!("Basic {}", STANDARD.encode("APPAT:tok"))

@@ -15,6 +15,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::DecodingKey;
 use tokio::sync::Mutex;
 
+use super::upstream::{read_limited, UpstreamError};
+
 /// Shortest time between two fetches caused by an unknown `kid`.
 pub const MIN_REFETCH: Duration = Duration::from_secs(2);
 
@@ -26,19 +28,19 @@ pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 pub enum JwksError {
     /// The key set could not be fetched or parsed (and none was cached for this `kid`).
     #[error("JWKS unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[from] UpstreamError),
     /// The set (freshly fetched) has no usable key with this `kid`.
     #[error("no signing key with kid {0:?}")]
     UnknownKid(String),
 }
 
 /// The usable RSA keys of a JWKS document, by `kid`. Pure (no I/O).
-pub fn parse_jwks(json: &[u8]) -> Result<HashMap<String, DecodingKey>, String> {
+pub fn parse_jwks(json: &[u8]) -> Result<HashMap<String, DecodingKey>, serde_json::Error> {
     #[derive(serde::Deserialize)]
     struct Set {
         keys: Vec<serde_json::Value>,
     }
-    let set: Set = serde_json::from_slice(json).map_err(|e| format!("not a JWKS: {e}"))?;
+    let set: Set = serde_json::from_slice(json)?;
     let mut keys = HashMap::new();
     for value in set.keys {
         // A key this library cannot read (another kty, a new field shape) is skipped.
@@ -78,6 +80,7 @@ pub struct JwksCache {
     url: String,
     ttl: Duration,
     client: reqwest::Client,
+    timeout: Duration,
     cached: Mutex<Cached>,
 }
 
@@ -91,12 +94,13 @@ impl std::fmt::Debug for JwksCache {
 }
 
 impl JwksCache {
-    /// A cache of the set at `url`, kept `ttl`, fetched with `client`.
-    pub fn new(url: String, ttl: Duration, client: reqwest::Client) -> Self {
+    /// A cache of the set at `url`, kept `ttl`, fetched with `client` within `timeout`.
+    pub fn new(url: String, ttl: Duration, client: reqwest::Client, timeout: Duration) -> Self {
         Self {
             url,
             ttl,
             client,
+            timeout,
             cached: Mutex::new(Cached::default()),
         }
     }
@@ -142,18 +146,23 @@ impl JwksCache {
             .ok_or_else(|| JwksError::UnknownKid(kid.to_string()))
     }
 
-    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, String> {
+    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, UpstreamError> {
+        const WHAT: &str = "JWKS";
         let response = self
             .client
             .get(&self.url)
+            .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| format!("GET failed: {}", e.without_url()))?;
+            .map_err(|e| UpstreamError::transport(WHAT, e))?;
         if !response.status().is_success() {
-            return Err(format!("HTTP {}", response.status().as_u16()));
+            return Err(UpstreamError::Status {
+                what: WHAT,
+                status: response.status().as_u16(),
+            });
         }
-        let body = super::read_limited(response, MAX_JWKS_BYTES).await?;
-        parse_jwks(&body)
+        let body = read_limited(WHAT, response, MAX_JWKS_BYTES).await?;
+        parse_jwks(&body).map_err(|e| UpstreamError::decode(WHAT, e))
     }
 }
 

@@ -1,29 +1,35 @@
-//! Store server notifications: what the stores tell the verifier after a purchase (a refund, a
-//! revocation, a reversed refund), so that a refunded purchase is revoked without an operator.
+//! Store server notifications and every other source of a refund or revocation: each becomes a
+//! **store event** ([`Verified`]) recorded by the ledger in one transaction with its effect and
+//! webhook rows (`payseal_ledger::event` decides what it does to each row), so there is one
+//! revocation path.
 //!
-//! Each store has a module that turns the store's signed message into a store-neutral
-//! [`Verified`] notification, by the store's own signature rule and nothing else (pure: no I/O):
-//! [`app_store`] (App Store Server Notifications V2). What is shared lives here and in [`log`]:
+//! Each source has a pure builder (no I/O) that turns what it was told into a [`Verified`]
+//! event, by the store's own signature rule where there is one:
+//! - [`app_store`] (App Store Server Notifications V2, [`app_store::verify`]);
+//! - [`google_play`] (real-time developer notifications by Cloud Pub/Sub push, `POST
+//!   /v1/stores/google-play/rtdn`, authenticated by the Google-signed OIDC token, keys from
+//!   [`jwks`]) and [`voided`] (the Voided Purchases API poller, a background task of `serve`
+//!   with a cursor in the ledger), both through [`play_void_event`];
+//! - [`huawei`] (IAP server notifications v2: an unsigned refund notification makes the verifier
+//!   ask Huawei's Order service, through a bounded, deduplicating [`outbound::CallGuard`], and
+//!   only its signed purchase data makes the event, [`huawei::refund_event`]);
+//! - [`signed_revocation`] (a receipt presented with store-signed revocation data) and
+//!   [`operator_revocation`] (`payseal-verifier revoke`).
+//!
+//! What is shared lives here and in [`log`]:
 //! - [`Refused`]: why a notification was refused (nothing recorded, nothing changed), in the
 //!   verdict's reason vocabulary (`malformed`, `bad_signature`, `untrusted_chain`,
 //!   `unknown_app`, `wrong_app`, `untrusted_environment`); the HTTP layer answers `4xx`;
 //! - [`matching_apps`]: the configured apps a notification concerns, by the store's app binding
 //!   and the apps' `environments`;
-//! - [`record`]: record a verified notification and apply its [`Action`] in one ledger
-//!   transaction ([`log::NotificationLog`]), with the webhook of each app that has one
-//!   (`purchase.revoked`, `purchase.reinstated`).
+//! - [`record`]: record an event and apply its [`Action`] in one ledger transaction
+//!   ([`log::NotificationLog`]), with the webhook of each app that has one (`purchase.revoked`,
+//!   `purchase.reinstated`);
+//! - [`StoreAnswer`]: what the Play and Huawei endpoints answer; [`upstream`]: calling a
+//!   store's server (typed errors, bounded bodies, cached tokens).
 //!
-//! Idempotent by the store's notification id: a notification seen before changes nothing and
-//! is answered like the first time (stores retry until they get a `2xx`).
-//!
-//! Google Play and Huawei (their own modules, counted in the same metric, not yet recorded in
-//! the notification log): [`google_play`] (real-time developer notifications by Cloud Pub/Sub
-//! push, `POST /v1/stores/google-play/rtdn`, authenticated by the Google-signed OIDC token, keys
-//! from [`jwks`]), [`voided`] (the Voided Purchases API poller, a background task of `serve`
-//! with a cursor in the ledger) and [`huawei`] (IAP server notifications v2: an unsigned refund
-//! notification makes the verifier ask Huawei's Order service, and only its signed purchase
-//! data revokes). They revoke through [`revoke_play_purchase`] / `service::revoke`
-//! (the `purchase.revoked` row in the same transaction; revoking twice changes nothing).
+//! Idempotent by the source's own event id: an event seen before changes nothing and is
+//! answered with its recorded result (stores retry until they get a `2xx`).
 
 pub mod app_store;
 pub mod google_play;
@@ -31,6 +37,8 @@ pub mod huawei;
 pub mod jwks;
 /// The record of store notifications (rows and trait: `payseal_ledger::notifications`).
 pub use payseal_ledger::notifications as log;
+pub mod outbound;
+pub mod upstream;
 pub mod voided;
 
 use std::collections::HashMap;
@@ -41,6 +49,7 @@ use crate::ledger::LedgerError;
 use crate::rules::AppRules;
 use crate::settings::Settings;
 use log::{Effect, NewNotification, NotificationLog, Recorded, Target, TargetApp};
+use payseal_ledger::event::{EventKeys, Revoker};
 
 /// Metrics label of a notification whose type could not be read from verified data.
 pub const UNKNOWN_TYPE: &str = "unknown";
@@ -81,28 +90,36 @@ impl Refused {
 pub enum Action {
     /// Record it; change nothing.
     Record,
-    /// The purchase was refunded or revoked by the store.
+    /// The purchase was refunded or revoked (by the store, or an operator).
     Revoke {
-        /// The ledger keys to try, in order (App Store: `transactionId`, `originalTransactionId`).
-        transaction_keys: Vec<String>,
-        /// The product.
+        /// The transaction's keys (App Store: `transactionId`, `originalTransactionId`).
+        keys: EventKeys,
+        /// The product (for a refusal row; empty when the source does not say).
         product_id: String,
+        /// Refuse the transaction when nobody redeemed it yet: a store's refund notification
+        /// (every store); not an operator's revocation nor a revoked receipt presented.
+        refuse_unredeemed: bool,
     },
-    /// The store reversed a refund.
+    /// The store reversed its refund of one transaction.
     Reinstate {
-        /// The ledger keys to try, in order.
-        transaction_keys: Vec<String>,
+        /// The transaction's keys.
+        keys: EventKeys,
         /// The product.
         product_id: String,
     },
 }
 
-/// A notification that passed its store's rule, store-neutral.
+/// A store event, store-neutral: a notification that passed its store's rule, a void the
+/// Voided Purchases API listed, a Huawei refund its Order service confirmed, a refunded receipt
+/// presented, or an operator's revocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    /// The store.
+    /// The store of the transaction.
     pub store: Store,
-    /// The store's notification id (the idempotency key).
+    /// Who tells of it: the store, or an operator.
+    pub revoker: Revoker,
+    /// The source's own id of this event (App Store `notificationUUID`, Pub/Sub `messageId`,
+    /// ...): the idempotency key.
     pub notification_id: String,
     /// The store's type, as sent.
     pub notification_type: String,
@@ -118,8 +135,64 @@ pub struct Verified {
     pub apps: Vec<String>,
     /// The transaction it names, if any.
     pub transaction_key: Option<String>,
+    /// Why, in the source's words, when it says more than its type (stored with a revocation
+    /// and sent in the webhook); `None`: the type and id say it.
+    pub reason: Option<String>,
     /// What it asks for.
     pub action: Action,
+}
+
+/// The answer to one store notification request (Google Play push, Huawei): the HTTP status
+/// and the metrics labels; the HTTP layer maps it to a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// The `type` label (`unknown` when the body was not read).
+    pub kind: &'static str,
+    /// The `result` label, also the JSON answer's `result`.
+    pub result: &'static str,
+    /// The `result` label of `payseal_store_outbound_calls_total` when handling it asked a
+    /// store's server (`called`, `deduplicated`, `rate_limited`).
+    pub outbound: Option<&'static str>,
+    /// The event was recorded before: `result` is the stored one.
+    pub duplicate: bool,
+}
+
+impl StoreAnswer {
+    /// An answer with no outbound call.
+    pub fn new(status: u16, kind: &'static str, result: &'static str) -> Self {
+        Self {
+            status,
+            kind,
+            result,
+            outbound: None,
+            duplicate: false,
+        }
+    }
+
+    /// The answer of a recorded store event (a duplicate answers the stored result).
+    pub fn recorded(kind: &'static str, recorded: &Recorded) -> Self {
+        Self {
+            duplicate: recorded.duplicate,
+            ..Self::new(200, kind, recorded.result.as_str())
+        }
+    }
+
+    /// The metrics `result` label: `duplicate` for a duplicate.
+    pub fn label(&self) -> &'static str {
+        if self.duplicate {
+            "duplicate"
+        } else {
+            self.result
+        }
+    }
+
+    /// The same answer, noting what the outbound call guard did.
+    pub fn with_outbound(mut self, label: &'static str) -> Self {
+        self.outbound = Some(label);
+        self
+    }
 }
 
 /// The configured apps a notification concerns: those `belongs` says are bound to it (the
@@ -174,7 +247,7 @@ pub fn ledger_change(
         signed_ms: n.signed_ms,
         received_ms,
     };
-    let target = |transaction_keys: &[String], product_id: &str, verb: &str| Target {
+    let target = |keys: &EventKeys, product_id: &str, refuse: bool, verb: &str| Target {
         apps: n
             .apps
             .iter()
@@ -183,26 +256,30 @@ pub fn ledger_change(
                 notify: settings.webhooks.contains_key(app_id),
             })
             .collect(),
-        transaction_keys: transaction_keys.to_vec(),
+        keys: keys.clone(),
+        by: n.revoker,
+        refuse_unredeemed: refuse,
         product_id: product_id.to_string(),
-        reason: format!(
-            "{}: {} by {} notification {}",
-            n.store.as_str(),
-            verb,
-            n.notification_type,
-            n.notification_id
-        ),
+        reason: n.reason.clone().unwrap_or_else(|| {
+            format!(
+                "{}: {} by {} {}",
+                n.revoker.as_str(),
+                verb,
+                n.notification_type,
+                n.notification_id
+            )
+        }),
     };
     let effect = match &n.action {
         Action::Record => Effect::Record,
         Action::Revoke {
-            transaction_keys,
+            keys,
             product_id,
-        } => Effect::Revoke(target(transaction_keys, product_id, "revoked")),
-        Action::Reinstate {
-            transaction_keys,
-            product_id,
-        } => Effect::Reinstate(target(transaction_keys, product_id, "reinstated")),
+            refuse_unredeemed,
+        } => Effect::Revoke(target(keys, product_id, *refuse_unredeemed, "revoked")),
+        Action::Reinstate { keys, product_id } => {
+            Effect::Reinstate(target(keys, product_id, false, "reinstated"))
+        }
     };
     (record, effect)
 }
@@ -254,41 +331,143 @@ mod tests {
 // ---------------------------------------------------------------------------------------------
 // Google Play and Huawei: shared steps.
 
-use std::time::{Duration, Instant};
-
 use serde::Deserialize;
-use tokio::sync::Mutex;
-
-use crate::ledger::{Redemptions, RevokeOutcome};
-use crate::service::ServiceError;
 
 /// The store label of Google Play in `payseal_store_notifications_total`.
 pub const STORE_GOOGLE_PLAY: &str = "google_play";
 
-/// What a Play void did to the ledger, over every app configured with its package name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlayVoidOutcome {
-    /// A redemption was revoked now (and its webhook row enqueued, if the app has a webhook).
-    Revoked,
-    /// Its redemption had been revoked before: nothing changed.
-    AlreadyRevoked,
-    /// No redemption of this purchase exists (never presented to this verifier): nothing
-    /// recorded.
-    NotRedeemed,
-    /// No configured app has this Play package name: nothing recorded.
-    UnknownPackage,
+/// A Google Play void: a pushed `voidedPurchaseNotification` or an entry of the Voided
+/// Purchases API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayVoid<'a> {
+    /// The event's id: the Pub/Sub `messageId`, or `voided:{orderId or token}:{voidedTime}`.
+    pub event_id: String,
+    /// The event's type as recorded (`voidedPurchaseNotification`, `voidedPurchasesApi`).
+    pub event_type: &'static str,
+    /// The metrics type label.
+    pub type_label: &'static str,
+    /// The Play package name.
+    pub package_name: &'a str,
+    /// The order id, when Google gives one (a Play purchase's ledger key).
+    pub order_id: Option<&'a str>,
+    /// The purchase token (the key of a purchase without an order id, and of a subscription's
+    /// chain).
+    pub purchase_token: &'a str,
+    /// Why, in Google's words (stored and sent in the webhook).
+    pub reason: String,
+    /// When Google says it happened, Unix milliseconds.
+    pub at_ms: i64,
 }
 
-impl PlayVoidOutcome {
-    /// The `result` label and JSON answer word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlayVoidOutcome::Revoked => "revoked",
-            PlayVoidOutcome::AlreadyRevoked => "already_revoked",
-            PlayVoidOutcome::NotRedeemed => "not_redeemed",
-            PlayVoidOutcome::UnknownPackage => "unknown_package",
-        }
+/// A Play void as a store event for every app whose `google_play.package_name` is its
+/// package, keyed by its order id (or token) and its token (a subscription's chain); `None`
+/// when no app has that package. Pure.
+pub fn play_void_event(settings: &Settings, v: PlayVoid<'_>) -> Option<Verified> {
+    let apps = apps_with_package(settings, v.package_name);
+    if apps.is_empty() {
+        return None;
     }
+    let transaction = v
+        .order_id
+        .filter(|o| !o.is_empty())
+        .unwrap_or(v.purchase_token);
+    let keys = EventKeys::new(transaction, Some(v.purchase_token));
+    Some(Verified {
+        store: Store::GooglePlay,
+        revoker: Revoker::Store(Store::GooglePlay),
+        notification_id: v.event_id,
+        notification_type: v.event_type.to_string(),
+        subtype: None,
+        type_label: v.type_label,
+        environment: None,
+        signed_ms: v.at_ms,
+        apps: apps.into_iter().map(str::to_owned).collect(),
+        transaction_key: Some(keys.transaction.clone()),
+        reason: Some(v.reason),
+        action: Action::Revoke {
+            keys,
+            // Google's void does not name the product.
+            product_id: String::new(),
+            refuse_unredeemed: true,
+        },
+    })
+}
+
+/// An operator's revocation (`payseal-verifier revoke`) as a store event: idempotent by
+/// `event_id`, revoking `transaction_key` of `app_id` (a redemption only: an operator does not
+/// refuse in advance), reversible by no store. Pure.
+pub fn operator_revocation(
+    store: Store,
+    app_id: &str,
+    transaction_key: &str,
+    reason: &str,
+    event_id: &str,
+    now_ms: i64,
+) -> Verified {
+    Verified {
+        store,
+        revoker: Revoker::Operator,
+        notification_id: format!("operator:{event_id}"),
+        notification_type: OPERATOR_REVOKE.into(),
+        subtype: None,
+        type_label: OPERATOR_REVOKE,
+        environment: None,
+        signed_ms: now_ms,
+        apps: vec![app_id.to_string()],
+        transaction_key: Some(transaction_key.to_string()),
+        reason: Some(reason.to_string()),
+        action: Action::Revoke {
+            keys: EventKeys::new(transaction_key, None::<String>),
+            product_id: String::new(),
+            // An operator revokes what was redeemed.
+            refuse_unredeemed: false,
+        },
+    }
+}
+
+/// The type of an operator's revocation in the notification log.
+pub const OPERATOR_REVOKE: &str = "operator_revoke";
+
+/// The type of a revocation read from a presented receipt's signed data.
+pub const SIGNED_REVOCATION: &str = "signed_revocation";
+
+/// A receipt presented to `/v1/verify` whose store-signed data says it was refunded or
+/// revoked (App Store `revocationDate`, Huawei `purchaseState` 2, sandbox `refunded`), as a
+/// store event of that store: idempotent by the receipt's hash, keyed by the transaction and
+/// its chain (`partial`: what the rule read from the signed data). `None` when the data names
+/// no transaction. Pure.
+pub fn signed_revocation(
+    store: Store,
+    app_id: &str,
+    receipt_sha256: &str,
+    partial: &crate::rules::PartialPurchase,
+    reason: &str,
+    now_ms: i64,
+) -> Option<Verified> {
+    let transaction = [&partial.transaction_id, &partial.transaction_key]
+        .into_iter()
+        .flatten()
+        .find(|k| !k.is_empty())?;
+    let keys = EventKeys::new(transaction.clone(), partial.transaction_key.clone());
+    Some(Verified {
+        store,
+        revoker: Revoker::Store(store),
+        notification_id: format!("receipt:{receipt_sha256}"),
+        notification_type: SIGNED_REVOCATION.into(),
+        subtype: None,
+        type_label: SIGNED_REVOCATION,
+        environment: partial.environment,
+        signed_ms: now_ms,
+        apps: vec![app_id.to_string()],
+        transaction_key: Some(keys.transaction.clone()),
+        reason: Some(reason.to_string()),
+        action: Action::Revoke {
+            keys,
+            product_id: partial.product_id.clone().unwrap_or_default(),
+            // The receipt itself says revoked: every presentation of it is refused anyway.
+            refuse_unredeemed: false,
+        },
+    })
 }
 
 /// The ids of apps whose `google_play.package_name` is `package_name` (sorted).
@@ -305,88 +484,6 @@ pub fn apps_with_package<'a>(settings: &'a Settings, package_name: &str) -> Vec<
         .collect();
     ids.sort_unstable();
     ids
-}
-
-/// Revoke the redemption of a voided Play purchase in every app with `package_name`. The ledger
-/// key of a Play purchase is its `orderId`, or its `purchaseToken` when it has no order id:
-/// so `order_id` is tried first, then `purchase_token`.
-pub async fn revoke_play_purchase(
-    settings: &Settings,
-    ledger: &dyn Redemptions,
-    package_name: &str,
-    order_id: Option<&str>,
-    purchase_token: Option<&str>,
-    reason: &str,
-    now_ms: i64,
-) -> Result<PlayVoidOutcome, ServiceError> {
-    let apps = apps_with_package(settings, package_name);
-    if apps.is_empty() {
-        return Ok(PlayVoidOutcome::UnknownPackage);
-    }
-    let keys: Vec<&str> = [order_id, purchase_token]
-        .into_iter()
-        .flatten()
-        .filter(|k| !k.is_empty())
-        .collect();
-    let mut overall = PlayVoidOutcome::NotRedeemed;
-    for app_id in apps {
-        for key in &keys {
-            let outcome = crate::service::revoke(
-                settings,
-                ledger,
-                Store::GooglePlay,
-                app_id,
-                key,
-                reason,
-                now_ms,
-            )
-            .await?;
-            match outcome {
-                RevokeOutcome::Revoked => {
-                    overall = PlayVoidOutcome::Revoked;
-                    break;
-                }
-                RevokeOutcome::AlreadyRevoked => {
-                    if overall != PlayVoidOutcome::Revoked {
-                        overall = PlayVoidOutcome::AlreadyRevoked;
-                    }
-                    break;
-                }
-                RevokeOutcome::NotFound => {}
-            }
-        }
-    }
-    Ok(overall)
-}
-
-/// An HTTPS client for the stores' servers: Mozilla roots, no redirects, `timeout` per request.
-pub(crate) fn store_client(timeout: std::time::Duration) -> Result<reqwest::Client, String> {
-    crate::webhook::worker::http_client(timeout).map_err(|e| e.to_string())
-}
-
-/// Read a response body of at most `max` bytes (a larger one is an error, not truncated).
-pub(crate) async fn read_limited(
-    mut response: reqwest::Response,
-    max: usize,
-) -> Result<Vec<u8>, String> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
-    {
-        return Err(format!("response larger than {max} bytes"));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("reading the response: {}", e.without_url()))?
-    {
-        if body.len() + chunk.len() > max {
-            return Err(format!("response larger than {max} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// An int64 that Google and Huawei send as a JSON string (`"1503349566168"`) or a number.
@@ -412,42 +509,4 @@ pub(crate) fn opt_int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option
     #[derive(Deserialize)]
     struct Wrap(#[serde(deserialize_with = "int64")] i64);
     Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
-}
-
-/// An OAuth2 access token, kept until a minute before it expires. Never printed.
-#[derive(Default)]
-pub(crate) struct CachedToken(Mutex<Option<(zeroize::Zeroizing<String>, Instant)>>);
-
-impl std::fmt::Debug for CachedToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CachedToken(***)")
-    }
-}
-
-impl CachedToken {
-    /// The cached token, or a new one from `fetch` (its token and lifetime), cached.
-    pub(crate) async fn get_or_fetch<E, F>(
-        &self,
-        fetch: impl FnOnce() -> F,
-    ) -> Result<zeroize::Zeroizing<String>, E>
-    where
-        F: std::future::Future<Output = Result<(String, Duration), E>>,
-    {
-        let mut cached = self.0.lock().await;
-        if let Some((token, until)) = cached.as_ref() {
-            if Instant::now() < *until {
-                return Ok(token.clone());
-            }
-        }
-        let (token, lifetime) = fetch().await?;
-        let token = zeroize::Zeroizing::new(token);
-        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(60));
-        *cached = Some((token.clone(), until));
-        Ok(token)
-    }
-
-    /// Drop the cached token (after the server refused it).
-    pub(crate) async fn forget(&self) {
-        *self.0.lock().await = None;
-    }
 }

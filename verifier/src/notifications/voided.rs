@@ -15,8 +15,8 @@
 //! window is `[cursor, now − 60 s]` ([`window`]: the end lags a minute so that a clock ahead of
 //! Google's never asks for the future, which the API refuses); the first poll of a package
 //! starts `initial_lookback_days` back (at most 30, the API's limit). Each voided purchase
-//! revokes its redemption by `orderId`, then `purchaseToken`
-//! ([`super::revoke_play_purchase`]). Only when every page was read and acted on is the cursor
+//! is a store event ([`void_of`], [`super::play_void_event`]) keyed by its `orderId` and its
+//! `purchaseToken`, idempotent by `orderId` (or token) and `voidedTimeMillis`. Only when every page was read and acted on is the cursor
 //! (the window's end) stored in the ledger ([`crate::ledger::VoidedCursors`]), so a restart
 //! continues where the last complete poll ended and a failed poll is repeated whole (revoking
 //! twice changes nothing and sends no second webhook).
@@ -35,12 +35,14 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use super::PlayVoidOutcome;
+use super::upstream::{read_limited, CachedToken, UpstreamError};
+use super::{PlayVoid, StoreAnswer};
+use crate::background::Task;
+use crate::ledger::notifications::NotificationResult;
+use crate::ledger::Ledger;
 use crate::server::metrics::Metrics;
-use crate::service::{ServiceError, Verifier};
+use crate::settings::Settings;
 
 /// The OAuth2 scope of the Play Developer API.
 pub const ANDROIDPUBLISHER_SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
@@ -203,8 +205,23 @@ pub fn assertion(
     )
 }
 
-/// The access token and its lifetime from a token endpoint's JSON answer.
-pub fn parse_token_response(json: &[u8]) -> Result<(String, Duration), String> {
+/// Why a token endpoint's answer carries no usable access token.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenResponseError {
+    /// Not the JSON of a token response.
+    #[error("not a token response: {0}")]
+    Json(#[from] serde_json::Error),
+    /// `access_token` is empty.
+    #[error("empty access_token")]
+    Empty,
+    /// `token_type` is not `Bearer`.
+    #[error("token_type is not Bearer")]
+    NotBearer,
+}
+
+/// The access token and its lifetime from a token endpoint's JSON answer (RFC 6749 §5.1; both
+/// Google's and Huawei's token endpoints answer so). Pure.
+pub fn parse_token_response(json: &[u8]) -> Result<(String, Duration), TokenResponseError> {
     #[derive(Deserialize)]
     struct Answer {
         access_token: String,
@@ -213,16 +230,15 @@ pub fn parse_token_response(json: &[u8]) -> Result<(String, Duration), String> {
         #[serde(default)]
         token_type: Option<String>,
     }
-    let a: Answer =
-        serde_json::from_slice(json).map_err(|e| format!("not a token response: {e}"))?;
+    let a: Answer = serde_json::from_slice(json)?;
     if a.access_token.is_empty() {
-        return Err("empty access_token".into());
+        return Err(TokenResponseError::Empty);
     }
     if a.token_type
         .as_deref()
         .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
     {
-        return Err("token_type is not Bearer".into());
+        return Err(TokenResponseError::NotBearer);
     }
     Ok((
         a.access_token,
@@ -267,8 +283,8 @@ pub struct VoidedPage {
     pub next_page_token: Option<String>,
 }
 
-/// Parse a `VoidedPurchasesListResponse`.
-pub fn parse_page(json: &[u8]) -> Result<VoidedPage, String> {
+/// Parse a `VoidedPurchasesListResponse`. Pure.
+pub fn parse_page(json: &[u8]) -> Result<VoidedPage, serde_json::Error> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Pagination {
@@ -283,8 +299,7 @@ pub fn parse_page(json: &[u8]) -> Result<VoidedPage, String> {
         #[serde(default)]
         voided_purchases: Vec<VoidedPurchase>,
     }
-    let a: Answer = serde_json::from_slice(json)
-        .map_err(|e| format!("not a VoidedPurchasesListResponse: {e}"))?;
+    let a: Answer = serde_json::from_slice(json)?;
     Ok(VoidedPage {
         purchases: a.voided_purchases,
         next_page_token: a
@@ -323,6 +338,28 @@ pub fn retry_delay(
         .min(max)
 }
 
+/// One voided purchase of `package_name` as a [`PlayVoid`] (its event id: the order id, or the
+/// token, and the void time), `None` for a quantity-based partial refund (the buyer keeps the
+/// units not refunded). Pure.
+pub fn void_of<'a>(package_name: &'a str, p: &'a VoidedPurchase) -> Option<PlayVoid<'a>> {
+    let reason = decide(p)?;
+    let order_id = p.order_id.as_deref().filter(|o| !o.is_empty());
+    let voided_at = p.voided_time_millis.unwrap_or(0);
+    Some(PlayVoid {
+        event_id: format!(
+            "voided:{}:{voided_at}",
+            order_id.unwrap_or(p.purchase_token.as_str())
+        ),
+        event_type: "voidedPurchasesApi",
+        type_label: TYPE_LABEL,
+        package_name,
+        order_id,
+        purchase_token: &p.purchase_token,
+        reason,
+        at_ms: voided_at,
+    })
+}
+
 /// What to do with one voided purchase: `Some(reason)` to revoke, `None` for a quantity-based
 /// partial refund (the buyer keeps the units not refunded).
 pub fn decide(p: &VoidedPurchase) -> Option<String> {
@@ -357,9 +394,20 @@ pub fn decide(p: &VoidedPurchase) -> Option<String> {
 /// Why a poll stopped before its end (the cursor did not move).
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
+    /// The OAuth assertion could not be signed.
+    #[error("OAuth token: cannot sign the assertion: {0}")]
+    Assertion(#[from] jsonwebtoken::errors::Error),
     /// No access token could be had.
     #[error("OAuth token: {0}")]
-    Token(String),
+    Token(UpstreamError),
+    /// The token endpoint refused the assertion (its `error` code, which names no secret).
+    #[error("OAuth token: token endpoint answered HTTP {status} {error}")]
+    TokenRefused {
+        /// The HTTP status.
+        status: u16,
+        /// The answer's `error` (`invalid_grant`, ...), empty when absent.
+        error: String,
+    },
     /// The API answered with an error that retrying does not fix.
     #[error("voidedpurchases.list answered HTTP {0}")]
     Status(u16),
@@ -371,24 +419,15 @@ pub enum PollError {
         /// The last failure.
         last: String,
     },
-    /// The API's answer is not a voided-purchases page.
+    /// The API's answer could not be read or is not a voided-purchases page.
     #[error("{0}")]
-    Parse(String),
+    Page(UpstreamError),
+    /// The pagination does not end.
+    #[error("more than {MAX_PAGES} pages in one window")]
+    TooManyPages,
     /// The ledger could not record a revocation or the cursor.
     #[error("ledger: {0}")]
-    Ledger(String),
-}
-
-impl From<ServiceError> for PollError {
-    fn from(e: ServiceError) -> Self {
-        PollError::Ledger(e.to_string())
-    }
-}
-
-impl From<crate::ledger::LedgerError> for PollError {
-    fn from(e: crate::ledger::LedgerError) -> Self {
-        PollError::Ledger(e.to_string())
-    }
+    Ledger(#[from] crate::ledger::LedgerError),
 }
 
 /// OAuth2 access tokens of one service account, cached until a minute before they expire.
@@ -397,17 +436,24 @@ pub struct AccessTokens {
     key: ServiceAccountKey,
     token_uri: String,
     client: reqwest::Client,
-    cached: super::CachedToken,
+    timeout: Duration,
+    cached: CachedToken,
 }
 
 impl AccessTokens {
-    /// Tokens for `key`, exchanged at `token_uri` with `client`.
-    pub fn new(key: ServiceAccountKey, token_uri: String, client: reqwest::Client) -> Self {
+    /// Tokens for `key`, exchanged at `token_uri` with `client` within `timeout`.
+    pub fn new(
+        key: ServiceAccountKey,
+        token_uri: String,
+        client: reqwest::Client,
+        timeout: Duration,
+    ) -> Self {
         Self {
             key,
             token_uri,
             client,
-            cached: super::CachedToken::default(),
+            timeout,
+            cached: CachedToken::default(),
         }
     }
 
@@ -418,34 +464,35 @@ impl AccessTokens {
 
     async fn fetch(&self) -> Result<(String, Duration), PollError> {
         let now_s = crate::service::now_ms() / 1000;
-        let jwt = assertion(&self.key, &self.token_uri, now_s)
-            .map_err(|e| PollError::Token(format!("cannot sign the assertion: {e}")))?;
+        const WHAT: &str = "token endpoint";
+        let jwt = assertion(&self.key, &self.token_uri, now_s)?;
         let response = self
             .client
             .post(&self.token_uri)
+            .timeout(self.timeout)
             .form(&[
                 ("grant_type", JWT_BEARER_GRANT),
                 ("assertion", jwt.as_str()),
             ])
             .send()
             .await
-            .map_err(|e| PollError::Token(format!("token endpoint: {}", e.without_url())))?;
+            .map_err(|e| PollError::Token(UpstreamError::transport(WHAT, e)))?;
         let status = response.status();
-        let body = super::read_limited(response, MAX_RESPONSE_BYTES)
+        let body = read_limited(WHAT, response, MAX_RESPONSE_BYTES)
             .await
             .map_err(PollError::Token)?;
         if !status.is_success() {
             // The error JSON ({"error": "invalid_grant", ...}) names no secret.
-            let why = serde_json::from_slice::<serde_json::Value>(&body)
+            let error = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
                 .unwrap_or_default();
-            return Err(PollError::Token(format!(
-                "token endpoint answered HTTP {} {why}",
-                status.as_u16()
-            )));
+            return Err(PollError::TokenRefused {
+                status: status.as_u16(),
+                error,
+            });
         }
-        parse_token_response(&body).map_err(PollError::Token)
+        parse_token_response(&body).map_err(|e| PollError::Token(UpstreamError::decode(WHAT, e)))
     }
 
     /// Drop the cached token (after the API refused it).
@@ -467,64 +514,51 @@ pub struct PollReport {
     pub revoked: u32,
 }
 
-/// The poller of one app.
+/// The poller of one app: its settings, the verifier's settings (the apps and webhooks a
+/// revocation needs) and the ledger; not the whole service.
 #[derive(Debug, Clone)]
 pub(crate) struct Poller {
     settings: Arc<VoidedSettings>,
-    verifier: Verifier,
+    verifier: Arc<Settings>,
+    ledger: Arc<dyn Ledger>,
     metrics: Arc<Metrics>,
     tokens: Arc<AccessTokens>,
     client: reqwest::Client,
 }
 
-/// A running poller; [`PollerHandle::stop`] ends it.
-#[derive(Debug)]
-pub(crate) struct PollerHandle {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl PollerHandle {
-    /// Stop the poller and wait for it (at most `grace`, then it is aborted; a poll cut short
-    /// leaves the cursor where it was, and the next start repeats that window).
-    pub(crate) async fn stop(self, grace: Duration) {
-        let _ = self.stop.send(true);
-        let mut task = self.task;
-        if tokio::time::timeout(grace, &mut task).await.is_err() {
-            task.abort();
-        }
-    }
-}
-
 impl Poller {
-    /// A poller for `settings`, revoking through `verifier` (its settings and ledger).
+    /// A poller for `settings`, revoking in `ledger` for the apps of `verifier`, calling Google
+    /// with `client` (the verifier's outbound client).
     pub(crate) fn new(
         settings: VoidedSettings,
-        verifier: Verifier,
+        verifier: Arc<Settings>,
+        ledger: Arc<dyn Ledger>,
         metrics: Arc<Metrics>,
-    ) -> Result<Self, String> {
-        let client = super::store_client(settings.request_timeout)?;
+        client: reqwest::Client,
+    ) -> Self {
         let tokens = AccessTokens::new(
             settings.key.clone(),
             settings.token_uri.clone(),
             client.clone(),
+            settings.request_timeout,
         );
-        Ok(Self {
+        Self {
             settings: Arc::new(settings),
             verifier,
+            ledger,
             metrics,
             tokens: Arc::new(tokens),
             client,
-        })
+        }
     }
 
-    /// Poll now, then every `poll_interval` until stopped.
-    pub(crate) fn spawn(self) -> PollerHandle {
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
+    /// Poll now, then every `poll_interval` until stopped. Stopping cuts a poll short: its
+    /// cursor stays where it was, and the next start repeats that window.
+    pub(crate) fn spawn(self) -> Task {
+        Task::spawn(|stop| async move {
             loop {
                 let result = tokio::select! {
-                    _ = stopped.changed() => return,
+                    () = stop.cancelled() => return,
                     r = self.poll_once() => r,
                 };
                 let package = self.settings.package_name.as_str();
@@ -546,19 +580,18 @@ impl Poller {
                     }
                 }
                 tokio::select! {
-                    _ = stopped.changed() => return,
+                    () = stop.cancelled() => return,
                     () = tokio::time::sleep(self.settings.poll_interval) => {}
                 }
             }
-        });
-        PollerHandle { stop, task }
+        })
     }
 
     /// One complete poll: every page of the window, each voided purchase acted on, then the
     /// cursor stored.
     pub(crate) async fn poll_once(&self) -> Result<PollReport, PollError> {
         let s = &self.settings;
-        let ledger = self.verifier.ledger();
+        let ledger = &self.ledger;
         let cursor = ledger.voided_cursor(&s.package_name).await?;
         let now = crate::service::now_ms();
         let Some((start, end)) = window(cursor, now, s.initial_lookback) else {
@@ -578,20 +611,19 @@ impl Poller {
             report.pages += 1;
             for p in &page.purchases {
                 report.purchases += 1;
-                let result = self.act(p).await?;
-                if result == PlayVoidOutcome::Revoked.as_str() {
+                let answer = self.act(p).await?;
+                if answer.result == NotificationResult::Revoked.as_str() && !answer.duplicate {
                     report.revoked += 1;
                 }
-                self.metrics
-                    .store_notification(super::STORE_GOOGLE_PLAY, TYPE_LABEL, result);
+                self.metrics.store_notification(
+                    super::STORE_GOOGLE_PLAY,
+                    TYPE_LABEL,
+                    answer.label(),
+                );
             }
             match page.next_page_token {
                 Some(t) if report.pages < MAX_PAGES => page_token = Some(t),
-                Some(_) => {
-                    return Err(PollError::Parse(format!(
-                        "more than {MAX_PAGES} pages in one window"
-                    )))
-                }
+                Some(_) => return Err(PollError::TooManyPages),
                 None => break,
             }
         }
@@ -601,26 +633,24 @@ impl Poller {
         Ok(report)
     }
 
-    async fn act(&self, p: &VoidedPurchase) -> Result<&'static str, PollError> {
-        let Some(reason) = decide(p) else {
-            return Ok("partial_refund");
+    /// Record one voided purchase as a store event (idempotent by its order id, or token, and
+    /// void time: a window polled again records nothing new).
+    async fn act(&self, p: &VoidedPurchase) -> Result<StoreAnswer, PollError> {
+        let Some(void) = void_of(&self.settings.package_name, p) else {
+            return Ok(StoreAnswer::new(200, TYPE_LABEL, "partial_refund"));
         };
-        let outcome = super::revoke_play_purchase(
-            self.verifier.settings(),
-            self.verifier.ledger().as_ref(),
-            &self.settings.package_name,
-            p.order_id.as_deref(),
-            Some(p.purchase_token.as_str()),
-            &reason,
-            crate::service::now_ms(),
-        )
-        .await?;
-        if outcome == PlayVoidOutcome::Revoked {
+        let now = crate::service::now_ms();
+        let Some(event) = super::play_void_event(&self.verifier, void) else {
+            return Ok(StoreAnswer::new(200, TYPE_LABEL, "unknown_package"));
+        };
+        let recorded = super::record(&self.verifier, self.ledger.as_ref(), &event, now).await?;
+        let answer = StoreAnswer::recorded(TYPE_LABEL, &recorded);
+        if answer.result == NotificationResult::Revoked.as_str() && !answer.duplicate {
             tracing::info!(package = %self.settings.package_name,
                 order_id = p.order_id.as_deref().unwrap_or(""),
                 "Play voided purchase revoked (Voided Purchases API)");
         }
-        Ok(outcome.as_str())
+        Ok(answer)
     }
 
     /// One page, with retries on `429`/`5xx`/transport errors and one token refresh on `401`.
@@ -630,6 +660,7 @@ impl Poller {
         end: i64,
         page_token: Option<&str>,
     ) -> Result<VoidedPage, PollError> {
+        const WHAT: &str = "voidedpurchases.list";
         let s = &self.settings;
         let url = format!(
             "{}/androidpublisher/v3/applications/{}/purchases/voidedpurchases",
@@ -655,6 +686,7 @@ impl Poller {
             let sent = self
                 .client
                 .get(&url)
+                .timeout(s.request_timeout)
                 .query(&query)
                 .bearer_auth(token.as_str())
                 .send()
@@ -662,10 +694,11 @@ impl Poller {
             let (last, retry_after) = match sent {
                 Err(e) => (format!("transport: {}", e.without_url()), None),
                 Ok(r) if r.status().is_success() => {
-                    let body = super::read_limited(r, MAX_RESPONSE_BYTES)
+                    let body = read_limited(WHAT, r, MAX_RESPONSE_BYTES)
                         .await
-                        .map_err(PollError::Parse)?;
-                    return parse_page(&body).map_err(PollError::Parse);
+                        .map_err(PollError::Page)?;
+                    return parse_page(&body)
+                        .map_err(|e| PollError::Page(UpstreamError::decode(WHAT, e)));
                 }
                 Ok(r) if r.status().as_u16() == 401 && !refreshed => {
                     refreshed = true;

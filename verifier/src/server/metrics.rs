@@ -12,7 +12,9 @@
 //! `duplicate` — or why it was refused — `malformed`, `bad_signature`, `untrusted_chain`,
 //! `unknown_app`, `wrong_app`, `untrusted_environment`, `too_large`, `ledger_unavailable`;
 //! Google Play and Huawei use their own words, see docs/src/store-notifications.md) and
-//! `payseal_google_voided_polls_total{result="ok|error"}` (Google Play Voided Purchases polls).
+//! `payseal_google_voided_polls_total{result="ok|error"}` (Google Play Voided Purchases polls),
+//! `payseal_store_outbound_calls_total{store,result="called|deduplicated|rate_limited"}` (calls to
+//! a store server caused by unsigned notifications: Huawei's Order service).
 
 use std::sync::Arc;
 
@@ -82,6 +84,15 @@ pub(crate) struct NotificationLabels {
     pub result: &'static str,
 }
 
+/// Labels of `payseal_store_outbound_calls_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct OutboundLabels {
+    /// `huawei`.
+    pub store: &'static str,
+    /// `called`, `deduplicated` or `rate_limited`.
+    pub result: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs … ~3.3 s
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
@@ -101,6 +112,7 @@ pub(crate) struct Metrics {
     conns_timed_out: Family<TimeoutLabels, Counter>,
     notifications: Family<NotificationLabels, Counter>,
     voided_polls: Family<PollLabels, Counter>,
+    outbound_calls: Family<OutboundLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -193,9 +205,18 @@ impl Metrics {
         for result in ["ok", "error"] {
             let _ = voided_polls.get_or_create(&PollLabels { result });
         }
+        let outbound_calls = Family::<OutboundLabels, Counter>::default();
+        registry.register(
+            "store_outbound_calls",
+            "Calls to a store's server caused by unsigned inbound notifications, by store and \
+             result (called; deduplicated: answered by the same token's call; rate_limited: over \
+             the per-minute bound, not made)",
+            outbound_calls.clone(),
+        );
         Arc::new(Self {
             notifications,
             voided_polls,
+            outbound_calls,
             registry,
             requests,
             latency,
@@ -273,6 +294,13 @@ impl Metrics {
                 r#type,
                 result,
             })
+            .inc();
+    }
+
+    /// Count one outbound call decision of `store` (`called`, `deduplicated`, `rate_limited`).
+    pub(crate) fn store_outbound_call(&self, store: &'static str, result: &'static str) {
+        self.outbound_calls
+            .get_or_create(&OutboundLabels { store, result })
             .inc();
     }
 

@@ -80,6 +80,9 @@ pub enum ServerError {
     /// The settings are unusable for serving.
     #[error("settings: {0}")]
     Settings(&'static str),
+    /// The outbound HTTP client (webhooks, store servers) could not be built.
+    #[error(transparent)]
+    Client(#[from] crate::background::ClientError),
 }
 
 /// The `GET /v1/keys` document: a JWKS (`keys`) plus the HPKE key configurations.
@@ -181,51 +184,45 @@ impl Server {
             .map_err(|_| ServerError::Settings("keys document does not serialize"))?;
         let limits = settings.limits.clone();
         let metrics = Metrics::new();
+        // One outbound client for the webhooks and the stores' servers.
+        let client = crate::background::outbound_client()?;
         // The webhook delivery worker, when any app has a webhook (started by `run`).
-        let webhooks = if settings.webhooks.is_empty() {
-            None
-        } else {
-            Some(
-                crate::webhook::worker::Worker::new(
-                    ledger.clone(),
-                    Arc::new(settings.webhooks.clone()),
-                    settings.webhook_worker.clone(),
-                    Arc::clone(&metrics),
-                )
-                .map_err(|_| ServerError::Settings("the webhook HTTP client cannot be built"))?,
+        let webhooks = (!settings.webhooks.is_empty()).then(|| {
+            crate::webhook::worker::Worker::new(
+                ledger.clone(),
+                Arc::new(settings.webhooks.clone()),
+                settings.webhook_worker.clone(),
+                Arc::clone(&metrics),
+                client.clone(),
             )
-        };
-        let rtdn = match &settings.google_play_rtdn {
-            None => None,
-            Some(r) => Some(Arc::new(
-                crate::notifications::google_play::RtdnEndpoint::new(r.clone()).map_err(|_| {
-                    ServerError::Settings("the Google key-fetching HTTP client cannot be built")
-                })?,
-            )),
-        };
-        let huawei = if settings.huawei_notifications.is_empty() {
-            None
-        } else {
-            Some(Arc::new(
-                crate::notifications::huawei::HuaweiEndpoint::new(
-                    settings.huawei_notifications.clone(),
-                )
-                .map_err(|_| ServerError::Settings("the Huawei HTTP client cannot be built"))?,
+        });
+        let rtdn = settings.google_play_rtdn.as_ref().map(|r| {
+            Arc::new(crate::notifications::google_play::RtdnEndpoint::new(
+                r.clone(),
+                client.clone(),
             ))
-        };
-        let voided_settings = settings.google_play_voided.clone();
-        let verifier = Verifier::new(Arc::new(settings), Arc::clone(&ledger));
-        let mut voided = Vec::with_capacity(voided_settings.len());
-        for v in voided_settings {
-            voided.push(
+        });
+        let huawei = (!settings.huawei_notifications.is_empty()).then(|| {
+            Arc::new(crate::notifications::huawei::HuaweiEndpoint::new(
+                settings.huawei_notifications.clone(),
+                client.clone(),
+            ))
+        });
+        let settings = Arc::new(settings);
+        let voided = settings
+            .google_play_voided
+            .iter()
+            .map(|v| {
                 crate::notifications::voided::Poller::new(
-                    v,
-                    verifier.clone(),
+                    v.clone(),
+                    Arc::clone(&settings),
+                    Arc::clone(&ledger),
                     Arc::clone(&metrics),
+                    client.clone(),
                 )
-                .map_err(|_| ServerError::Settings("the Google API HTTP client cannot be built"))?,
-            );
-        }
+            })
+            .collect();
+        let verifier = Verifier::new(settings, Arc::clone(&ledger));
         let state = AppState {
             verifier,
             metrics: Arc::clone(&metrics),

@@ -216,9 +216,9 @@ pub(super) async fn google_play_rtdn(
         .await;
     state
         .metrics
-        .store_notification(STORE_GOOGLE_PLAY, answer.kind, answer.result);
+        .store_notification(STORE_GOOGLE_PLAY, answer.kind, answer.label());
     match answer.status {
-        200 => json_result(answer.result),
+        200 => json_result(&answer),
         401 => {
             let mut r = Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", "unauthorized")
                 .detail("a Google-signed Pub/Sub push token is required")
@@ -269,9 +269,12 @@ pub(super) async fn huawei(
         .await;
     state
         .metrics
-        .store_notification(STORE_LABEL, answer.kind, answer.result);
+        .store_notification(STORE_LABEL, answer.kind, answer.label());
+    if let Some(outbound) = answer.outbound {
+        state.metrics.store_outbound_call(STORE_LABEL, outbound);
+    }
     match answer.status {
-        200 => json_result(answer.result),
+        200 => json_result(&answer),
         400 => Problem::new(StatusCode::BAD_REQUEST, "Bad request", "malformed")
             .detail("not a Huawei IAP server notification (version 2)")
             .into_response(),
@@ -286,15 +289,15 @@ pub(super) async fn huawei(
     }
 }
 
-/// `200` with `{"result": …}`.
-fn json_result(result: &str) -> Response {
+/// `200` with `{"result": …, "duplicate": …}`.
+fn json_result(answer: &notifications::StoreAnswer) -> Response {
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        serde_json::json!({ "result": result }).to_string(),
+        serde_json::json!({ "result": answer.result, "duplicate": answer.duplicate }).to_string(),
     )
         .into_response()
 }

@@ -13,20 +13,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng as _;
-use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
 use super::outbox::{AttemptResult, Delivery, Outbox};
 use super::signing::{signature_header, EVENT_HEADER, ID_HEADER, SIGNATURE_HEADER};
 use super::{WebhookSettings, WorkerSettings};
+use crate::background::Task;
 use crate::server::metrics::Metrics;
 
-/// Why the worker could not be built.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum WorkerError {
-    /// The HTTP client could not be built (TLS configuration).
-    #[error("webhook HTTP client: {0}")]
-    Client(String),
+/// Why one delivery attempt failed (stored with the attempt: a kind or a status, never the
+/// body, the secret or the URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum DeliveryError {
+    /// The receiver did not answer in time.
+    #[error("timeout error")]
+    Timeout,
+    /// The receiver could not be reached.
+    #[error("connect error")]
+    Connect,
+    /// The request or its answer broke off.
+    #[error("transport error")]
+    Transport,
+    /// The receiver answered with a status that is not `2xx`.
+    #[error("HTTP {0}")]
+    Status(u16),
+}
+
+impl From<reqwest::Error> for DeliveryError {
+    fn from(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            DeliveryError::Timeout
+        } else if e.is_connect() {
+            DeliveryError::Connect
+        } else {
+            DeliveryError::Transport
+        }
+    }
 }
 
 /// The delivery worker (not running yet: [`Worker::spawn`]).
@@ -37,45 +59,6 @@ pub(crate) struct Worker {
     settings: WorkerSettings,
     metrics: Arc<Metrics>,
     client: reqwest::Client,
-}
-
-/// A running worker; [`WorkerHandle::stop`] ends it (an attempt in flight is abandoned: its
-/// row's lease ends and it is sent again, which receivers deduplicate).
-#[derive(Debug)]
-pub(crate) struct WorkerHandle {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl WorkerHandle {
-    /// Stop the worker and wait for it (at most `grace`, then it is aborted).
-    pub(crate) async fn stop(self, grace: Duration) {
-        let _ = self.stop.send(true);
-        let mut task = self.task;
-        if tokio::time::timeout(grace, &mut task).await.is_err() {
-            task.abort();
-        }
-    }
-}
-
-/// An HTTPS client trusting the Mozilla roots (`webpki-roots`), no redirects.
-pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, WorkerError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| WorkerError::Client(e.to_string()))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("payseal-verifier/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| WorkerError::Client(e.to_string()))
 }
 
 fn now_ms() -> i64 {
@@ -106,35 +89,34 @@ impl Worker {
         webhooks: Arc<HashMap<String, WebhookSettings>>,
         settings: WorkerSettings,
         metrics: Arc<Metrics>,
-    ) -> Result<Self, WorkerError> {
-        let client = http_client(settings.request_timeout)?;
-        Ok(Self {
+        client: reqwest::Client,
+    ) -> Self {
+        Self {
             outbox,
             webhooks,
             settings,
             metrics,
             client,
-        })
+        }
     }
 
-    /// Start polling on the current tokio runtime.
-    pub(crate) fn spawn(self) -> WorkerHandle {
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
+    /// Start polling on the current tokio runtime. Stopping it abandons an attempt in flight:
+    /// its row's lease ends and it is sent again, which receivers deduplicate.
+    pub(crate) fn spawn(self) -> Task {
+        Task::spawn(|stop| async move {
             loop {
                 let full = self.poll_once().await;
-                if *stopped.borrow() {
+                if stop.is_cancelled() {
                     return;
                 }
                 if !full {
                     tokio::select! {
-                        _ = stopped.changed() => return,
+                        () = stop.cancelled() => return,
                         () = tokio::time::sleep(self.settings.poll_interval) => {}
                     }
                 }
             }
-        });
-        WorkerHandle { stop, task }
+        })
     }
 
     /// One poll: claim due rows, attempt each, record the results, refresh the pending gauge.
@@ -179,6 +161,7 @@ impl Worker {
                 match outcome {
                     Ok(()) => AttemptResult::Delivered { at_ms: now },
                     Err(error) => {
+                        let error = error.to_string();
                         let give_up_at = row.age_from_ms.saturating_add(ms(hook.give_up_after));
                         let next = now.saturating_add(ms(backoff(&self.settings, row.attempts)));
                         if now >= give_up_at {
@@ -227,35 +210,26 @@ impl Worker {
         }
     }
 
-    /// POST one event; `Ok` on 2xx, else a short error (status or transport error kind).
-    async fn post(&self, hook: &WebhookSettings, row: &Delivery) -> Result<(), String> {
+    /// POST one event; `Ok` on 2xx, else what failed.
+    async fn post(&self, hook: &WebhookSettings, row: &Delivery) -> Result<(), DeliveryError> {
         let t = now_ms().div_euclid(1000);
         let signature = signature_header(hook.secret.expose(), t, row.body.as_bytes());
         let response = self
             .client
             .post(&hook.url)
+            .timeout(self.settings.request_timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signature)
             .header(ID_HEADER, &row.id)
             .header(EVENT_HEADER, &row.event_type)
             .body(row.body.clone())
             .send()
-            .await
-            .map_err(|e| {
-                let kind = if e.is_timeout() {
-                    "timeout"
-                } else if e.is_connect() {
-                    "connect"
-                } else {
-                    "transport"
-                };
-                format!("{kind} error")
-            })?;
+            .await?;
         let status = response.status();
         if status.is_success() {
             Ok(())
         } else {
-            Err(format!("HTTP {}", status.as_u16()))
+            Err(DeliveryError::Status(status.as_u16()))
         }
     }
 }

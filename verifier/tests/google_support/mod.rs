@@ -408,3 +408,15 @@ async fn voided(
     record(&mut s, 200);
     Json(answer).into_response()
 }
+
+/// Add `[google_play.rtdn]` for `google`'s keys to the config at `config`, as an operator
+/// writes it.
+pub fn configure_rtdn(config: &std::path::Path, google: &FakeGoogle) {
+    let mut text = std::fs::read_to_string(config).unwrap();
+    text.push_str(&format!(
+        "\n[google_play.rtdn]\naudience = \"{AUDIENCE}\"\nservice_account = \"{PUSH_ACCOUNT}\"\n\
+         jwks_url = \"{}\"\njwks_cache_seconds = 3600\n",
+        google.url("/oauth2/v3/certs")
+    ));
+    std::fs::write(config, text).unwrap();
+}

@@ -188,7 +188,7 @@ pub async fn run(state: StateDir) {
             3.0,
         ),
         (
-            "payseal_store_notifications_total{store=\"google_play\",type=\"voided_purchases_api\",result=\"not_redeemed\"}",
+            "payseal_store_notifications_total{store=\"google_play\",type=\"voided_purchases_api\",result=\"revoked_before_redemption\"}",
             1.0,
         ),
     ] {

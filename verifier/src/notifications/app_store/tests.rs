@@ -69,8 +69,9 @@ fn a_refund_revokes_by_transaction_id_in_the_matching_app() {
     assert_eq!(
         n.action,
         Action::Revoke {
-            transaction_keys: vec!["2000000111".into()],
-            product_id: "gems_100".into()
+            keys: EventKeys::new("2000000111", None::<String>),
+            product_id: "gems_100".into(),
+            refuse_unredeemed: true
         }
     );
     assert!(!n.notification_id.is_empty());
@@ -89,7 +90,7 @@ fn revoke_reversed_test_and_consumption_request_have_their_actions() {
     assert_eq!(
         reversed.action,
         Action::Reinstate {
-            transaction_keys: vec!["2000000222".into()],
+            keys: EventKeys::new("2000000222", None::<String>),
             product_id: "gems_100".into()
         }
     );
@@ -138,8 +139,9 @@ fn a_subscription_refund_is_also_tried_by_original_transaction_id() {
     assert_eq!(
         n.action,
         Action::Revoke {
-            transaction_keys: vec!["2000000334".into(), "2000000300".into()],
-            product_id: "gems_100".into()
+            keys: EventKeys::new("2000000334", Some("2000000300")),
+            product_id: "gems_100".into(),
+            refuse_unredeemed: true
         }
     );
 }

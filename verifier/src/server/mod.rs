@@ -65,18 +65,6 @@ pub enum ServerError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The private metrics listener (`[server] metrics_listen`) could not be bound, e.g. its
-    /// port is taken by another verifier on the same host.
-    #[error(
-        "metrics listener {addr} (server.metrics_listen): {source}; \
-         give each verifier on a host its own metrics_listen address, or set it to \"off\""
-    )]
-    MetricsListener {
-        /// The address.
-        addr: SocketAddr,
-        /// The I/O error.
-        source: std::io::Error,
-    },
     /// The settings are unusable for serving.
     #[error("settings: {0}")]
     Settings(&'static str),
@@ -232,16 +220,10 @@ impl Server {
             rtdn,
             huawei,
         };
+        // A taken address (another verifier on the host) stops the start; the CLI names
+        // server.metrics_listen in the message.
         let metrics_listener = match metrics_listen {
-            Some(at) => {
-                let (l, _) = bind_std(at).map_err(|e| match e {
-                    ServerError::Io { addr, source } => {
-                        ServerError::MetricsListener { addr, source }
-                    }
-                    other => other,
-                })?;
-                Some((l, metrics_router(state.clone())))
-            }
+            Some(at) => Some((bind_std(at)?.0, metrics_router(state.clone()))),
             None => None,
         };
         Ok(Self {

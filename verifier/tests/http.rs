@@ -390,6 +390,7 @@ async fn send_body(mut stream: h2::SendStream<bytes::Bytes>, total: usize) -> us
 /// The reproduction, with a real HTTP/2 client (h2, as hyper's client uses it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_64_mib_body_over_http2_gets_a_413_problem_and_the_stream_ends_cleanly() {
+    // The 413 and 415 bodies are read and discarded after the answer (server/body.rs).
     const BODY: usize = 64 * 1024 * 1024;
     let mut server = TestServer::start().await;
     let pem = std::fs::read(&server.state.paths.tls_cert).unwrap();
@@ -449,6 +450,25 @@ async fn a_64_mib_body_over_http2_gets_a_413_problem_and_the_stream_ends_cleanly
         .expect("no answer on the same connection")
         .expect("the connection was closed after the 413");
     assert_eq!(response.status(), 200);
+    // A wrong content type is answered before the body too: 415, and the same clean end.
+    const OTHER: usize = 4 * 1024 * 1024;
+    let request = http::Request::post("https://localhost/v1/verify")
+        .header("content-type", "application/json")
+        .header("content-length", OTHER.to_string())
+        .body(())
+        .unwrap();
+    let (response, stream) = client.send_request(request, false).unwrap();
+    let upload = tokio::spawn(send_body(stream, OTHER));
+    let response = tokio::time::timeout(std::time::Duration::from_secs(30), response)
+        .await
+        .expect("no answer within 30 s")
+        .expect("the stream ended without a status");
+    assert_eq!(response.status(), 415);
+    let sent = tokio::time::timeout(std::time::Duration::from_secs(10), upload)
+        .await
+        .expect("the upload was neither read nor stopped")
+        .unwrap();
+    assert_eq!(sent, OTHER, "the stream was reset after {sent} bytes");
     drop(client);
     connection.abort();
     assert_eq!(server.state.ledger().count().unwrap(), 0);

@@ -474,7 +474,8 @@ fn serve_error(
         return e.to_string();
     };
     let setting = if metrics_listen == Some(*addr) && *addr != settings_listen {
-        "server.metrics_listen in the configuration".to_string()
+        "server.metrics_listen in the configuration (one per verifier on a host; \"off\": no metrics)"
+            .to_string()
     } else {
         match from {
             ListenSetting::Config => format!(

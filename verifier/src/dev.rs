@@ -209,6 +209,9 @@ backup_pins = [{backup_pin}]
 max_body_bytes = 65536
 request_timeout_ms = 10000
 shutdown_grace_ms = 5000
+# GET /metrics on a free loopback port (plain HTTP; the address is logged at start), so that
+# several dev verifiers on one machine do not clash over the default 127.0.0.1:9464.
+metrics_listen = "127.0.0.1:0"
 
 [keys]
 hpke = ["keys/hpke.key"]

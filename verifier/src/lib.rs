@@ -63,8 +63,8 @@
 //! - [`webhook`]: signed delivery to the application server ([`webhook::outbox`], the ledger's,
 //!   [`webhook::signing`]) and the receiver's check;
 //! - [`notifications`]: store server notifications (refunds and revocations the stores report);
-//! - [`server`]: HTTPS (`POST /v1/verify`, `GET /v1/keys`, `/healthz`, `/readyz`, `/metrics`,
-//!   the stores' notifications): [`server::Server`];
+//! - [`server`]: HTTPS (`POST /v1/verify`, `GET /v1/keys`, `/healthz`, `/readyz`, the stores'
+//!   notifications) and `/metrics` on a private plain-HTTP listener: [`server::Server`];
 //! - [`cli`]: the command line.
 //!
 //! The rest is private: key and certificate file generation (`keys`, `certs`), logging, the

@@ -26,6 +26,17 @@ pub use stores::{
 };
 pub use webhooks::{WebhookSecret, WebhookSettings, WorkerSettings};
 
+/// Where `GET /metrics` is served when `[server] metrics_listen` is not set: loopback only, on
+/// the Prometheus exporter port 9464 (a local agent scrapes it; the public listener never
+/// answers `/metrics`).
+pub const DEFAULT_METRICS_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    9464,
+));
+
+/// The `[server] metrics_listen` value that serves no metrics at all.
+pub const METRICS_OFF: &str = "off";
+
 /// The verifier's fully resolved settings.
 #[derive(Debug)]
 pub struct Settings {
@@ -55,8 +66,8 @@ pub struct Settings {
     pub anchors: TrustAnchors,
     /// Request and connection limits.
     pub limits: Limits,
-    /// Where `GET /metrics` is served instead of the public listener (plain HTTP; keep it on a
-    /// private address). `None`: on the public listener.
+    /// Where `GET /metrics` is served (plain HTTP, a private address; never on the public
+    /// listener). Default [`DEFAULT_METRICS_LISTEN`]; `None` (`"off"`): not served.
     pub metrics_listen: Option<SocketAddr>,
     /// Webhook endpoints by app id (`[apps."ID".webhook]`); apps without one get no webhook.
     pub webhooks: HashMap<String, WebhookSettings>,

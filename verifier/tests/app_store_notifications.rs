@@ -77,7 +77,7 @@ async fn post_to(client: reqwest::Client, url: String, body: String) -> (u16, se
 async fn metrics(server: &TestServer) -> String {
     server
         .client
-        .get(server.url("/metrics"))
+        .get(server.metrics_url())
         .send()
         .await
         .unwrap()

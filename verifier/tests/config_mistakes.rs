@@ -312,3 +312,30 @@ fn a_port_in_use_names_the_setting_that_chose_it() {
     assert!(err.contains("--listen"), "{err}");
     drop(taken);
 }
+
+#[test]
+fn a_metrics_port_in_use_names_metrics_listen() {
+    // Two verifiers on one host with the default metrics address: the second cannot start.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let etc = Etc::new();
+    let config = etc.path("verifier.toml");
+    let text = etc.text.replacen(
+        "metrics_listen = \"127.0.0.1:0\"",
+        &format!("metrics_listen = \"{addr}\""),
+        1,
+    );
+    assert_ne!(text, etc.text, "no metrics_listen line to edit");
+    std::fs::write(&config, text).unwrap();
+    let (code, err) = on_a_taken_port(&["serve", "--config", config.to_str().unwrap()], None);
+    assert_eq!(code, 1, "{err}");
+    for part in [
+        format!("cannot listen on {addr}"),
+        "in use".to_string(),
+        "server.metrics_listen".to_string(),
+        "\"off\"".to_string(),
+    ] {
+        assert!(err.contains(&part), "{part:?} missing: {err}");
+    }
+    drop(taken);
+}

@@ -3,8 +3,10 @@
 //! header-read timeout while good requests are still answered; silent TCP connections are
 //! closed after the handshake timeout, silent TLS and idle HTTP/1 keep-alive and HTTP/2
 //! connections after the idle timeout; at the global cap the longest-idle connection is shed
-//! for a new one and only busy connections make the server refuse; the per-source cap refuses
-//! one source's excess (loopback included unless exempted); HTTP/2 advertises its stream
+//! for a new one and only busy connections make the server refuse; at the per-source cap a
+//! source's own longest-idle connection is shed (a flood from one address does not lock out a
+//! genuine SDK purchase from the same address) and only when all its connections are busy is
+//! its excess refused (loopback included unless exempted); HTTP/2 advertises its stream
 //! limit and refuses an oversized header list; the metrics count all of it.
 
 mod common;
@@ -24,6 +26,8 @@ type Tls = tokio_rustls::client::TlsStream<TcpStream>;
 struct Running {
     state: StateDir,
     addr: SocketAddr,
+    /// The private metrics listener.
+    metrics: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -41,6 +45,7 @@ fn start(limits: ConnectionLimits) -> Running {
         .unwrap()
         .with_connection_limits(limits);
     let addr = server.local_addr();
+    let metrics = server.metrics_addr().expect("a metrics listener");
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(server.run(async move {
         let _ = rx.await;
@@ -48,6 +53,7 @@ fn start(limits: ConnectionLimits) -> Running {
     Running {
         state,
         addr,
+        metrics,
         stop: Some(tx),
     }
 }
@@ -181,23 +187,24 @@ async fn closed_within<S: AsyncRead + Unpin>(stream: &mut S, limit: Duration) ->
     }
 }
 
-/// One value of the server's `/metrics` (`name` with its labels, as printed).
-async fn metric(cert: &Path, addr: SocketAddr, name: &str) -> f64 {
-    let mut tls = connect(cert, addr).await.unwrap();
-    tls.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+/// One value of the server's `/metrics` (`name` with its labels, as printed), read on its
+/// private listener (so reading never takes a slot of the public connection table).
+async fn metric(server: &Running, name: &str) -> f64 {
+    let mut tcp = TcpStream::connect(server.metrics).await.unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut out = Vec::new();
-    tls.read_to_end(&mut out).await.unwrap();
+    tcp.read_to_end(&mut out).await.unwrap();
     common::metric_value(&String::from_utf8_lossy(&out), name)
 }
 
 /// [`metric`] once it reaches `want` (the server counts a close just after making it); the
 /// last value read if it does not within 3 s.
-async fn metric_settles(cert: &Path, addr: SocketAddr, name: &str, want: f64) -> f64 {
+async fn metric_settles(server: &Running, name: &str, want: f64) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        let v = metric(cert, addr, name).await;
+        let v = metric(server, name).await;
         if v == want || Instant::now() > deadline {
             return v;
         }
@@ -220,7 +227,6 @@ fn short(limits: ConnectionLimits) -> ConnectionLimits {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_tcp_is_closed_after_the_handshake_timeout() {
     let server = start(short(ConnectionLimits::default()));
-    let cert = server.state.paths.tls_cert.clone();
     let mut silent = Vec::new();
     for _ in 0..10 {
         silent.push(TcpStream::connect(server.addr).await.unwrap());
@@ -232,8 +238,7 @@ async fn silent_tcp_is_closed_after_the_handshake_timeout() {
         assert!(after < Duration::from_secs(3), "closed after {after:?}");
     }
     let timed_out = metric_settles(
-        &cert,
-        server.addr,
+        &server,
         "payseal_connections_timed_out_total{phase=\"handshake\"}",
         10.0,
     )
@@ -277,8 +282,7 @@ async fn silent_tls_idle_keep_alive_and_idle_http2_are_closed_after_the_idle_tim
         "HTTP/2 closed after {after:?}"
     );
     let idle = metric_settles(
-        &cert,
-        server.addr,
+        &server,
         "payseal_connections_timed_out_total{phase=\"idle\"}",
         3.0,
     )
@@ -350,11 +354,10 @@ async fn at_the_cap_the_longest_idle_is_shed_and_only_busy_connections_refuse() 
         }
     };
     assert_eq!(status, "HTTP/1.1 200 OK");
-    assert!(metric(&cert, server.addr, "payseal_connections_shed_total").await >= 1.0);
+    assert!(metric(&server, "payseal_connections_shed_total").await >= 1.0);
     assert!(
         metric(
-            &cert,
-            server.addr,
+            &server,
             "payseal_connections_refused_total{reason=\"capacity\"}"
         )
         .await
@@ -363,21 +366,29 @@ async fn at_the_cap_the_longest_idle_is_shed_and_only_busy_connections_refuse() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_per_source_cap_refuses_one_sources_excess_loopback_included_unless_exempt() {
+async fn the_per_source_cap_refuses_a_busy_sources_excess_loopback_included_unless_exempt() {
     let attacker: IpAddr = "127.0.0.2".parse().unwrap();
     let server = start(ConnectionLimits {
         max_connections_per_ip: 3,
         ..ConnectionLimits::default()
     });
     let cert = server.state.paths.tls_cert.clone();
+    // Three connections, each busy with a request whose body never comes (an idle one would
+    // be shed for the fourth: see the flood test below).
     let mut held = Vec::new();
     for _ in 0..3 {
-        held.push(
-            connect_from(&cert, server.addr, Some(attacker), b"http/1.1")
-                .await
-                .unwrap(),
-        );
+        let mut tls = connect_from(&cert, server.addr, Some(attacker), b"http/1.1")
+            .await
+            .unwrap();
+        tls.write_all(
+            b"POST /v1/verify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/payseal-request\r\nContent-Length: 100\r\n\r\nab",
+        )
+        .await
+        .unwrap();
+        tls.flush().await.unwrap();
+        held.push(tls);
     }
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let fourth = connect_from(&cert, server.addr, Some(attacker), b"http/1.1").await;
     assert!(
         fourth.is_err(),
@@ -390,8 +401,7 @@ async fn the_per_source_cap_refuses_one_sources_excess_loopback_included_unless_
     );
     assert_eq!(
         metric(
-            &cert,
-            server.addr,
+            &server,
             "payseal_connections_refused_total{reason=\"per_ip\"}"
         )
         .await,
@@ -461,4 +471,94 @@ async fn http2_stream_and_header_limits_are_advertised_and_enforced() {
         _ = &mut connection => panic!("connection ended"),
     };
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_one_address_sheds_its_own_idle_connections_for_a_genuine_purchase() {
+    // Carrier-grade NAT: the cheater and the genuine player share 127.0.0.1.
+    const PER_SOURCE: usize = 64;
+    let shared_ip: IpAddr = "127.0.0.1".parse().unwrap();
+    let state = StateDir::new();
+    let ca_pem = common::sdk::ca_signed_tls(&state);
+    let settings = common::sdk::settings_on_free_port(&state);
+    let profile = payseal_verifier::profile::build(&settings)
+        .unwrap()
+        .to_json();
+    let server = Server::bind(settings)
+        .unwrap()
+        .with_connection_limits(ConnectionLimits {
+            max_connections_per_ip: PER_SOURCE,
+            per_ip_exempt_loopback: false,
+            idle_timeout: Duration::from_secs(60),
+            ..ConnectionLimits::default()
+        });
+    let addr = server.local_addr();
+    let metrics = server.metrics_addr().expect("a metrics listener");
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(server.run(async move {
+        let _ = rx.await;
+    }));
+    let running = Running {
+        state,
+        addr,
+        metrics,
+        stop: Some(tx),
+    };
+    let roots = ca_pem.clone().into_bytes();
+    let config = common::tls_client_config(&roots, b"http/1.1");
+    // The flood: silent TLS connections filling the per-source cap.
+    let mut flood = Vec::new();
+    for _ in 0..PER_SOURCE {
+        let tcp = tcp_from(addr, Some(shared_ip)).await.unwrap();
+        let tls = tokio_rustls::TlsConnector::from(config.clone())
+            .connect("localhost".try_into().unwrap(), tcp)
+            .await
+            .expect("a flood connection under the cap was refused");
+        flood.push(tls);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A genuine purchase through the real SDK from the same address.
+    let mut options = payseal_sdk_core::default_options(common::APP.into());
+    options.extra_roots_pem = vec![ca_pem];
+    options.connect_timeout_ms = 1_000;
+    options.request_timeout_ms = 1_000;
+    options.deadline_ms = 1_000;
+    options.max_attempts = 1;
+    let sdk = payseal_sdk_core::PaySeal::new(profile, options).unwrap();
+    let receipt = running.state.issue(payseal_protocol::Store::GooglePlay);
+    let started = Instant::now();
+    let verdict = sdk
+        .verify(receipt, "player-behind-cgnat".into())
+        .await
+        .expect("the genuine purchase behind the flooded address failed");
+    let took = started.elapsed();
+    assert!(verdict.paid, "{verdict:?}");
+    assert!(took < Duration::from_secs(1), "the purchase took {took:?}");
+
+    // What made room were the flood's own connections: as many closed as were shed, none
+    // refused.
+    let mut closed = 0;
+    for tls in &mut flood {
+        if closed_within(tls, Duration::from_millis(20))
+            .await
+            .is_some()
+        {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1, "no flood connection was shed");
+    let shed = metric(&running, "payseal_connections_shed_total").await;
+    assert_eq!(
+        shed, closed as f64,
+        "shed {shed}, flood connections closed {closed}"
+    );
+    assert_eq!(
+        metric(
+            &running,
+            "payseal_connections_refused_total{reason=\"per_ip\"}"
+        )
+        .await,
+        0.0
+    );
 }

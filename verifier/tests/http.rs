@@ -296,7 +296,7 @@ async fn keys_health_ready_and_metrics() {
 
     let r = server
         .client
-        .get(server.url("/metrics"))
+        .get(server.metrics_url())
         .send()
         .await
         .unwrap();
@@ -360,4 +360,117 @@ async fn same_receipt_raced_over_http_from_several_accounts_has_one_first() {
         .unwrap()
         .unwrap();
     assert_eq!(row.account_id, owner);
+}
+
+/// Send `total` bytes of `body` on `stream` in flow-controlled chunks until done or the server
+/// resets the stream (it answered early); the bytes sent.
+async fn send_body(mut stream: h2::SendStream<bytes::Bytes>, total: usize) -> usize {
+    const CHUNK: usize = 64 * 1024;
+    let chunk = bytes::Bytes::from(vec![7u8; CHUNK]);
+    let mut sent = 0;
+    while sent < total {
+        let want = CHUNK.min(total - sent);
+        stream.reserve_capacity(want);
+        let granted = match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
+            Some(Ok(n)) => n.min(want),
+            Some(Err(_)) | None => return sent,
+        };
+        if granted == 0 {
+            continue;
+        }
+        let end = sent + granted == total;
+        if stream.send_data(chunk.slice(..granted), end).is_err() {
+            return sent;
+        }
+        sent += granted;
+    }
+    sent
+}
+
+/// The reproduction, with a real HTTP/2 client (h2, as hyper's client uses it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_64_mib_body_over_http2_gets_a_413_problem_and_the_stream_ends_cleanly() {
+    // The 413 and 415 bodies are read and discarded after the answer (server/body.rs).
+    const BODY: usize = 64 * 1024 * 1024;
+    let mut server = TestServer::start().await;
+    let pem = std::fs::read(&server.state.paths.tls_cert).unwrap();
+    let config = common::tls_client_config(&pem, b"h2");
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut client, connection) = h2::client::handshake(tls).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::post("https://localhost/v1/verify")
+        .header("content-type", "application/payseal-request")
+        .header("content-length", BODY.to_string())
+        .body(())
+        .unwrap();
+    let (response, stream) = client.send_request(request, false).unwrap();
+    let upload = tokio::spawn(send_body(stream, BODY));
+    let response = tokio::time::timeout(std::time::Duration::from_secs(30), response)
+        .await
+        .expect("no answer within 30 s")
+        .expect("the stream ended without a status");
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let mut body = response.into_body();
+    let mut doc = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.expect("the problem document was cut off");
+        let _ = body.flow_control().release_capacity(chunk.len());
+        doc.extend_from_slice(&chunk);
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+    assert_eq!(doc["status"], 413);
+    let sent = tokio::time::timeout(std::time::Duration::from_secs(10), upload)
+        .await
+        .expect("the upload was neither read nor stopped")
+        .unwrap();
+    // The stream ended cleanly: the rest of the body was read and discarded, no reset (a
+    // reset while the client still sends makes clients such as curl drop the answer:
+    // "HTTP/2 stream was not closed cleanly: PROTOCOL_ERROR").
+    assert_eq!(sent, BODY, "the stream was reset after {sent} bytes");
+    // The connection serves on: the refusal ended only its stream.
+    let (response, _) = client
+        .send_request(
+            http::Request::get("https://localhost/healthz")
+                .body(())
+                .unwrap(),
+            true,
+        )
+        .unwrap();
+    let response = tokio::time::timeout(std::time::Duration::from_secs(5), response)
+        .await
+        .expect("no answer on the same connection")
+        .expect("the connection was closed after the 413");
+    assert_eq!(response.status(), 200);
+    // A wrong content type is answered before the body too: 415, and the same clean end.
+    const OTHER: usize = 4 * 1024 * 1024;
+    let request = http::Request::post("https://localhost/v1/verify")
+        .header("content-type", "application/json")
+        .header("content-length", OTHER.to_string())
+        .body(())
+        .unwrap();
+    let (response, stream) = client.send_request(request, false).unwrap();
+    let upload = tokio::spawn(send_body(stream, OTHER));
+    let response = tokio::time::timeout(std::time::Duration::from_secs(30), response)
+        .await
+        .expect("no answer within 30 s")
+        .expect("the stream ended without a status");
+    assert_eq!(response.status(), 415);
+    let sent = tokio::time::timeout(std::time::Duration::from_secs(10), upload)
+        .await
+        .expect("the upload was neither read nor stopped")
+        .unwrap();
+    assert_eq!(sent, OTHER, "the stream was reset after {sent} bytes");
+    drop(client);
+    connection.abort();
+    assert_eq!(server.state.ledger().count().unwrap(), 0);
+    server.stop().await.unwrap();
 }

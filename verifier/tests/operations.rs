@@ -194,13 +194,12 @@ fn start(
 async fn metrics_on_a_separate_listener_are_not_public() {
     let state = StateDir::new();
     let roots = [ca_signed_tls(&state)];
-    // Default: /metrics on the public listener.
-    let (_stop, public, metrics) = start(&state, |_| {});
+    // "off": no metrics anywhere, and never on the public listener.
+    let (_stop, public, metrics) = start(&state, |s| s.metrics_listen = None);
     assert_eq!(metrics, None);
     let mut tls = connect(&roots, public.port()).await.unwrap();
     let (status, body) = get(&mut tls, "/metrics").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
-    assert!(body.contains("payseal_connections_open"), "{body}");
+    assert_eq!(status, "HTTP/1.1 404 Not Found", "{body}");
 
     // metrics_listen: /metrics there (plain HTTP), 404 on the public listener.
     let (_stop, public, metrics) = start(&state, |s| {

@@ -329,7 +329,15 @@ async fn openapi_routes_and_statuses_and_dashboard_metrics_match_the_real_server
         if CONFIGURED_ROUTES.contains(&path.as_str()) {
             continue; // served only when configured: store_notification_routes_match_the_document
         }
-        for (method, op) in item.as_object().unwrap() {
+        // Operations only: a path item may also carry `servers` (`/metrics`: the private
+        // listener), `summary` and the like.
+        let operations = item.as_object().unwrap().iter().filter(|(m, _)| {
+            [
+                "get", "put", "post", "delete", "options", "head", "patch", "trace",
+            ]
+            .contains(&m.as_str())
+        });
+        for (method, op) in operations {
             for status in op["responses"].as_object().unwrap().keys() {
                 documented.insert((path.clone(), method.clone(), status.clone()));
             }
@@ -457,8 +465,19 @@ async fn openapi_routes_and_statuses_and_dashboard_metrics_match_the_real_server
             .execute_batch("ALTER TABLE redemptions_away RENAME TO payseal_redemptions")
             .unwrap();
     }
-    let metrics = answer(client.get(server.url("/metrics")).send().await.unwrap()).await;
+    // /metrics: on the private listener the document names, a 404 on the public one.
+    assert_eq!(
+        doc["paths"]["/metrics"]["servers"][0]["url"],
+        "http://127.0.0.1:9464"
+    );
+    let metrics = answer(client.get(server.metrics_url()).send().await.unwrap()).await;
     check("/metrics", "get", "200", &metrics);
+    let public = client.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(
+        public.status(),
+        404,
+        "/metrics answered on the public listener"
+    );
 
     let missing: Vec<_> = documented.difference(&exercised).collect();
     assert!(

@@ -175,7 +175,7 @@ async fn postgres_receiver_failing_first_deliveries_gets_every_paid_first_exactl
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut text;
     loop {
-        text = get_metrics(&server.client, server.url("/metrics")).await;
+        text = get_metrics(&server.client, server.metrics_url()).await;
         if metric(&text, DELIVERED) >= 5.0 && metric(&text, PENDING) == 0.0 {
             break;
         }
@@ -342,8 +342,8 @@ async fn two_instances_on_one_postgres_deliver_every_event_once_between_them() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let (mut ma, mut mb);
     loop {
-        ma = get_metrics(&client.http, a.url("/metrics")).await;
-        mb = get_metrics(&client.http, b.url("/metrics")).await;
+        ma = get_metrics(&client.http, a.metrics_url()).await;
+        mb = get_metrics(&client.http, b.metrics_url()).await;
         if metric(&ma, DELIVERED) + metric(&mb, DELIVERED) >= n as f64 {
             break;
         }

@@ -18,7 +18,13 @@ fn with_server_keys(
     Result<payseal_verifier::settings::Settings, ConfigError>,
 ) {
     let state = StateDir::new();
-    let text = std::fs::read_to_string(&state.paths.config).unwrap();
+    // The dev configuration's own metrics_listen is taken out: these tests set or default it.
+    let text: String = std::fs::read_to_string(&state.paths.config)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("metrics_listen"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let anchor = "request_timeout_ms = 10000";
     assert!(text.contains(anchor), "{anchor:?} not in the dev config");
     std::fs::write(
@@ -54,7 +60,8 @@ fn defaults_protect_a_public_server() {
     assert_eq!(c.http2_max_concurrent_streams, 32);
     assert_eq!(c.http2_max_header_list_bytes, 16 * 1024);
     assert_eq!(c.http2_keepalive_interval, Duration::from_secs(20));
-    assert_eq!(s.metrics_listen, None);
+    // /metrics is private by default: loopback only, the Prometheus exporter port.
+    assert_eq!(s.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
     // One type: the settings' connection limits are what the server applies by default.
     assert_eq!(c, d.connection);
     assert_eq!(c, ConnectionLimits::default());
@@ -79,6 +86,17 @@ fn every_connection_key_is_read() {
     assert_eq!(c.http2_max_header_list_bytes, 4096);
     assert_eq!(c.http2_keepalive_interval, Duration::from_millis(3456));
     assert_eq!(s.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+}
+
+#[test]
+fn metrics_listen_off_serves_no_metrics() {
+    let (_state, loaded) = with_server_keys("metrics_listen = \"off\"");
+    assert_eq!(loaded.unwrap().metrics_listen, None);
+    let (_state, loaded) = with_server_keys("metrics_listen = \"[::1]:0\"");
+    assert_eq!(
+        loaded.unwrap().metrics_listen,
+        Some("[::1]:0".parse().unwrap())
+    );
 }
 
 #[test]

@@ -86,7 +86,7 @@ async fn receiver_failing_first_deliveries_gets_every_paid_first_exactly_once() 
     for _ in 0..40 {
         text = server
             .client
-            .get(server.url("/metrics"))
+            .get(server.metrics_url())
             .send()
             .await
             .unwrap()
@@ -239,7 +239,7 @@ async fn given_up_deliveries_are_listed_failed_and_retried_by_the_cli() {
     assert!(row.get("body").is_none(), "no body in the listing");
     let metrics = server
         .client
-        .get(server.url("/metrics"))
+        .get(server.metrics_url())
         .send()
         .await
         .unwrap()

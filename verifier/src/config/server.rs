@@ -249,12 +249,13 @@ impl Resolver {
         server: &RawServer,
         listen: SocketAddr,
     ) -> Result<Option<SocketAddr>, ConfigError> {
-        let metrics_listen = match &server.metrics_listen {
-            None => None,
-            Some(text) => Some(text.trim().parse::<SocketAddr>().map_err(|_| {
+        let metrics_listen = match server.metrics_listen.as_deref().map(str::trim) {
+            None => Some(crate::settings::DEFAULT_METRICS_LISTEN),
+            Some(crate::settings::METRICS_OFF) => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
                 self.invalid(
                     "server.metrics_listen",
-                    format!("{text:?} is not a socket address like 127.0.0.1:9464"),
+                    format!("{text:?} is not a socket address like 127.0.0.1:9464, or \"off\""),
                 )
             })?),
         };

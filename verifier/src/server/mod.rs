@@ -3,21 +3,20 @@
 //! and idle timeouts), body limit, request timeout, metrics, logs, TLS reload on SIGHUP, and
 //! graceful shutdown.
 //!
-//! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, `GET /metrics`
-//! (on a separate plain-HTTP listener instead when `[server] metrics_listen` is set), and the
+//! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, and the
 //! stores' server notifications (`server/store_notifications.rs`: `POST
 //! /v1/stores/app-store/notifications`; `POST /v1/stores/google-play/rtdn` when
 //! `[google_play.rtdn]` is configured; `POST /v1/stores/huawei/notifications` when an app has
 //! `[apps."ID".huawei.notifications]`). `run` also starts the webhook worker and the Google Play
-//! Voided Purchases pollers, and stops them at shutdown.
+//! Voided Purchases pollers, and stops them at shutdown. `GET /metrics` is never on the public
+//! listener: it is served on the private plain-HTTP `[server] metrics_listen` listener
+//! (default `127.0.0.1:9464`; `"off"`: nowhere).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -34,6 +33,7 @@ use crate::service::{ServiceError, Verifier};
 use crate::settings::Settings;
 use crate::tls::{ReloadableTls, TlsError};
 
+mod body;
 pub(crate) mod limits;
 mod listener;
 /// The Prometheus metrics (a top-level module, so that the webhook worker and the store
@@ -108,6 +108,8 @@ struct AppState {
     metrics: Arc<Metrics>,
     keys_json: Arc<Vec<u8>>,
     timeout: Duration,
+    /// Largest `POST /v1/verify` body.
+    max_body_bytes: usize,
     rtdn: Option<Arc<crate::notifications::google_play::RtdnEndpoint>>,
     huawei: Option<Arc<crate::notifications::huawei::HuaweiEndpoint>>,
 }
@@ -216,9 +218,12 @@ impl Server {
             metrics: Arc::clone(&metrics),
             keys_json: Arc::new(keys_json),
             timeout: limits.request_timeout,
+            max_body_bytes: limits.max_body_bytes,
             rtdn,
             huawei,
         };
+        // A taken address (another verifier on the host) stops the start; the CLI names
+        // server.metrics_listen in the message.
         let metrics_listener = match metrics_listen {
             Some(at) => Some((bind_std(at)?.0, metrics_router(state.clone()))),
             None => None,
@@ -227,7 +232,7 @@ impl Server {
             listener,
             addr,
             tls,
-            router: router(state, limits.max_body_bytes, metrics_listener.is_none()),
+            router: router(state, limits.max_body_bytes),
             metrics_listener,
             metrics,
             grace: limits.shutdown_grace,
@@ -249,7 +254,7 @@ impl Server {
         self.addr
     }
 
-    /// The address of the separate `/metrics` listener, when configured.
+    /// The address of the private `/metrics` listener (`None` when `metrics_listen = "off"`).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listener
             .as_ref()
@@ -380,12 +385,9 @@ pub async fn shutdown_signal() {
     }
 }
 
-fn router(state: AppState, max_body_bytes: usize, with_metrics: bool) -> Router {
+fn router(state: AppState, max_body_bytes: usize) -> Router {
     let mut router = Router::new()
-        .route(
-            "/v1/verify",
-            post(verify).layer(DefaultBodyLimit::max(max_body_bytes)),
-        )
+        .route("/v1/verify", post(verify))
         .route(
             crate::notifications::app_store::ROUTE,
             post(store_notifications::app_store).layer(DefaultBodyLimit::max(
@@ -395,9 +397,6 @@ fn router(state: AppState, max_body_bytes: usize, with_metrics: bool) -> Router 
         .route("/v1/keys", get(keys))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
-    if with_metrics {
-        router = router.route("/metrics", get(metrics_text));
-    }
     if state.huawei.is_some() {
         router = router.route(
             crate::notifications::huawei::NOTIFY_PATH,
@@ -511,12 +510,10 @@ fn has_content_type(headers: &HeaderMap, expected: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
 }
 
-async fn verify(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if !has_content_type(&headers, REQUEST_CONTENT_TYPE) {
+async fn verify(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    if !has_content_type(&parts.headers, REQUEST_CONTENT_TYPE) {
+        body::discard_rest(parts.version, body, state.timeout);
         return Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported media type",
@@ -525,9 +522,10 @@ async fn verify(
         .detail("expected application/payseal-request")
         .into_response();
     }
-    let body = match body {
+    let body = match body::read(body, state.max_body_bytes).await {
         Ok(b) => b,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+        Err(body::BodyError::TooLarge(rest)) => {
+            body::discard_rest(parts.version, rest, state.timeout);
             return Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request too large",
@@ -535,7 +533,7 @@ async fn verify(
             )
             .into_response();
         }
-        Err(_) => {
+        Err(body::BodyError::Broken) => {
             return Problem::new(StatusCode::BAD_REQUEST, "Bad request", "body").into_response();
         }
     };

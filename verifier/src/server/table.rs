@@ -1,10 +1,12 @@
 //! The connection table: every open connection with its source and whether a request is in
-//! progress. It admits a new connection, refuses it (per-source cap, or the global cap with no
-//! idle connection to shed), or sheds an idle connection to make room: one of the source that
-//! holds the most connections, the longest-idle of them (so a flood from a few sources sheds
-//! its own connections, not a genuine client's, and a flood from many sources sheds its older
-//! silent connections first). Pure bookkeeping: the accept loop ([`super::listener`]) does the
-//! I/O.
+//! progress. It admits a new connection, sheds an idle connection to make room, or refuses it
+//! when every connection that could make room is busy. At the per-source cap the shed one is
+//! that source's own longest-idle connection (a flood from one address behind carrier-grade
+//! NAT sheds its silent connections, not the purchases of the players sharing the address);
+//! at the global cap it is one of the source holding the most connections, the longest-idle
+//! of them (so a flood from a few sources sheds its own connections, not a genuine client's,
+//! and a flood from many sources sheds its older silent connections first). Pure bookkeeping:
+//! the accept loop ([`super::listener`]) does the I/O.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -42,7 +44,8 @@ impl SourceKey {
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refused {
-    /// Its source has `max_connections_per_ip` open already.
+    /// Its source has `max_connections_per_ip` open already, every one with a request in
+    /// progress.
     PerSource,
     /// The table is full and every connection has a request in progress.
     Capacity,
@@ -145,11 +148,12 @@ impl Inner {
     }
 
     /// The connection to shed: an idle one of the source holding the most connections (a
-    /// flood's source before a genuine client's), the longest-idle of that source.
-    fn victim(&self) -> Option<u64> {
+    /// flood's source before a genuine client's), the longest-idle of that source; with
+    /// `only`, the longest-idle of that source's.
+    fn victim(&self, only: Option<SourceKey>) -> Option<u64> {
         self.entries
             .iter()
-            .filter(|(_, e)| e.activity.is_idle())
+            .filter(|(_, e)| e.activity.is_idle() && only.is_none_or(|s| s == e.source))
             .min_by_key(|(id, e)| {
                 let held = self.per_source.get(&e.source).copied().unwrap_or(0);
                 (std::cmp::Reverse(held), e.activity.idle_since(), **id)
@@ -206,26 +210,29 @@ impl Table {
         self.lock().entries.len()
     }
 
-    /// Admit a connection from `ip`, shedding an idle connection if the table is full.
+    /// Admit a connection from `ip`, shedding an idle connection if its source is at its cap
+    /// (one of that source's) or the table is full (see [`Inner::victim`]).
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, Refused> {
         let source = SourceKey::of(ip);
         let now = Instant::now();
         let mut inner = self.lock();
         let per_source_limited = self.limits.max_connections_per_ip > 0
             && !(self.limits.per_ip_exempt_loopback && ip.to_canonical().is_loopback());
-        if per_source_limited
+        let victim = if per_source_limited
             && inner.per_source.get(&source).copied().unwrap_or(0)
                 >= self.limits.max_connections_per_ip
         {
-            return Err(Refused::PerSource);
-        }
+            // Shedding one of its own leaves the total unchanged: the global cap holds too.
+            Some(inner.victim(Some(source)).ok_or(Refused::PerSource)?)
+        } else if inner.entries.len() >= self.limits.max_connections.max(1) {
+            Some(inner.victim(None).ok_or(Refused::Capacity)?)
+        } else {
+            None
+        };
         let mut shed_another = false;
-        if inner.entries.len() >= self.limits.max_connections.max(1) {
-            let victim = inner.victim().ok_or(Refused::Capacity)?;
-            if let Some(entry) = inner.remove(victim) {
-                entry.shed.notify_one();
-                shed_another = true;
-            }
+        if let Some(entry) = victim.and_then(|id| inner.remove(id)) {
+            entry.shed.notify_one();
+            shed_another = true;
         }
         let id = inner.next_id;
         inner.next_id += 1;
@@ -253,7 +260,7 @@ impl Table {
     /// descriptors); whether there was one.
     pub(crate) fn shed_one(&self) -> bool {
         let mut inner = self.lock();
-        match inner.victim().and_then(|id| inner.remove(id)) {
+        match inner.victim(None).and_then(|id| inner.remove(id)) {
             Some(entry) => {
                 entry.shed.notify_one();
                 true
@@ -292,21 +299,36 @@ mod tests {
     }
 
     #[test]
-    fn per_source_cap_refuses_that_source_only() {
+    fn per_source_cap_sheds_that_sources_longest_idle_and_refuses_when_all_are_busy() {
         let table = Table::new(limits(10, 2, false));
-        let _a1 = table.admit(A).unwrap();
-        let _a2 = table.admit(A).unwrap();
-        assert_eq!(table.admit(A).unwrap_err(), Refused::PerSource);
         let _b = table.admit(B).unwrap();
-        drop(_a1);
-        let _a3 = table.admit(A).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let a1 = table.admit(A).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let a2 = table.admit(A).unwrap();
+        // A is at its cap: its own longest-idle connection goes, not B's older one.
+        let a3 = table.admit(A).unwrap();
+        assert!(a3.shed_another);
+        futures_now(a1.shed.notified());
         assert_eq!(table.len(), 3);
+        // Both of A's connections busy: refused, and B is never shed for A.
+        let _busy2 = a2.activity.begin();
+        let _busy3 = a3.activity.begin();
+        assert_eq!(table.admit(A).unwrap_err(), Refused::PerSource);
+        assert_eq!(table.len(), 3);
+        let _b2 = table.admit(B).unwrap();
+        drop(a1); // already removed: dropping it changes nothing
+        drop(_busy2);
+        drop(a2);
+        let _a4 = table.admit(A).unwrap();
+        assert_eq!(table.len(), 4);
     }
 
     #[test]
     fn loopback_exemption_is_off_unless_set() {
         let strict = Table::new(limits(10, 1, false));
-        let _l = strict.admit(LOOP).unwrap();
+        let l = strict.admit(LOOP).unwrap();
+        let _busy = l.activity.begin();
         assert_eq!(strict.admit(LOOP).unwrap_err(), Refused::PerSource);
         let exempt = Table::new(limits(10, 1, true));
         let _l1 = exempt.admit(LOOP).unwrap();
@@ -314,7 +336,8 @@ mod tests {
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
         let _l3 = exempt.admit(mapped).unwrap();
         let _l4 = exempt.admit("::1".parse().unwrap()).unwrap();
-        let _a = exempt.admit(A).unwrap();
+        let a = exempt.admit(A).unwrap();
+        let _busy_a = a.activity.begin();
         assert_eq!(exempt.admit(A).unwrap_err(), Refused::PerSource);
     }
 

@@ -97,6 +97,23 @@ impl Instance {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
 
+    /// `http://ADDR/metrics` of its private metrics listener, read from its log (the dev
+    /// configuration puts it on a free loopback port; 10 s at most).
+    pub fn metrics_url(&self) -> String {
+        self.wait_log("metrics listening", 1);
+        let text = self.log_text();
+        let line = text
+            .lines()
+            .find(|l| l.contains("metrics listening"))
+            .unwrap();
+        let addr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("addr="))
+            .unwrap_or_else(|| panic!("{}: no addr= in {line:?}", self.name))
+            .trim_matches('"');
+        format!("http://{addr}/metrics")
+    }
+
     /// What the process has logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -116,6 +116,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     /// Public URL (verdict `iss`).
     pub public_url: String,
+    /// The private `/metrics` listener (the dev configuration puts it on a free loopback port).
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServerError>>>,
 }
@@ -192,6 +194,7 @@ impl TestServer {
         let public_url = settings.public_url.clone();
         let server = Server::bind_with_ledger(settings, ledger).unwrap();
         let addr = server.local_addr();
+        let metrics_addr = server.metrics_addr();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = rx.await;
@@ -200,6 +203,7 @@ impl TestServer {
         Self {
             state,
             addr,
+            metrics_addr,
             key_config,
             verdicts,
             client,
@@ -254,10 +258,16 @@ impl TestServer {
         self.verify_request(&request(APP, account, receipt)).await
     }
 
-    /// The `GET /metrics` text (on the public listener).
+    /// `http://ADDR/metrics` of the private metrics listener.
+    pub fn metrics_url(&self) -> String {
+        let addr = self.metrics_addr.expect("metrics_listen is off");
+        format!("http://{addr}/metrics")
+    }
+
+    /// The `GET /metrics` text (on the private metrics listener).
     pub async fn metrics_text(&self) -> String {
         self.client
-            .get(self.url("/metrics"))
+            .get(self.metrics_url())
             .send()
             .await
             .unwrap()

@@ -279,6 +279,12 @@ pub fn edited_example(
         "backup_pins = [\"sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]",
         &format!("backup_pins = [\"{backup_pin}\"]"),
     );
+    // Tests run side by side: the metrics listener takes a free port rather than 9464.
+    let text = edit_once(
+        &text,
+        "metrics_listen = \"127.0.0.1:9464\"",
+        "metrics_listen = \"127.0.0.1:0\"",
+    );
     let text = edit_once(
         &text,
         "url = \"sqlite:/var/lib/payseal/ledger.db\"",

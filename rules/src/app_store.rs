@@ -316,8 +316,10 @@ pub(crate) fn verify_parsed<T: AppleSigned>(
     Ok(signed)
 }
 
-/// [`parse_jws`] then [`verify_parsed`]: the one App Store JWS check, for any payload Apple
-/// signs this way.
+/// The one App Store JWS check, for any payload Apple signs this way (transactions, server
+/// notifications, renewal info): the shape and header (`alg` exactly `ES256`, the `x5c` chain),
+/// the signature with the leaf, the chain to a root of `anchors` (remembered), then the payload
+/// decoded as `T` and every certificate valid at its `signedDate` (not far ahead of `now_ms`).
 pub fn verify_jws<T: AppleSigned>(
     jws: &str,
     anchors: &TrustAnchors,

@@ -33,7 +33,7 @@ SANDBOX=target/release/payseal-sandbox
 "$SANDBOX" keys --dir "$IN/store" >"$IN/keys.json"
 
 step "PaySeal: criterion, same files"
-PAYSEAL_PEER_INPUTS=$IN PAYSEAL_PEER_APP=$APP cargo bench --quiet -p payseal-verifier --bench peers -- \
+PAYSEAL_PEER_INPUTS=$IN PAYSEAL_PEER_APP=$APP cargo bench --quiet -p payseal-rules --bench peers -- \
   --warm-up-time 1 --measurement-time "${MEASUREMENT_TIME:-3}" >"$SCRATCH/criterion.txt"
 
 step "Node: SignedDataVerifier and in-app-purchase, same files"

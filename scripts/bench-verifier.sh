@@ -23,11 +23,11 @@ if [[ -z ${SKIP_CRITERION:-} ]]; then
   step "criterion: per-request costs"
   cargo bench --quiet -p payseal-protocol --bench envelope -- --warm-up-time 1 --measurement-time 3 'server' >/dev/null
   cargo bench --quiet -p payseal-protocol --bench verdict -- --warm-up-time 1 --measurement-time 3 'sign' >/dev/null
-  cargo bench --quiet -p payseal-verifier --bench rules -- --warm-up-time 1 --measurement-time 3 'google_play' >/dev/null
+  cargo bench --quiet -p payseal-rules --bench rules -- --warm-up-time 1 --measurement-time 3 'google_play' >/dev/null
 fi
 
 step "build (release)"
-cargo build --quiet --release -p payseal-verifier --bins --examples
+cargo build --quiet --release -p payseal-verifier --bins --examples --features dev
 BIN=target/release
 STATE=$(mktemp -d /tmp/payseal-bench.XXXXXX)
 PORT=$(free_port)

@@ -24,7 +24,7 @@ step "build"
 # cargo fails loudly if the feature is not met. `-p A -p B -p payseal-sdk-core --bins
 # --features=payseal-sdk-core/cli` silently skipped it (cargo 1.95, issue 21): `--bins` drops a
 # bin whose required features are off instead of failing.
-cargo build --quiet -p payseal-verifier -p payseal-sandbox --bins
+cargo build --quiet -p payseal-verifier -p payseal-sandbox --bins --features payseal-verifier/dev
 cargo build --quiet -p payseal-sdk-core --features cli --bin payseal-client
 BIN=$(target_dir)/debug
 [[ -x $BIN/payseal-client ]] || fail "$BIN/payseal-client was not built"

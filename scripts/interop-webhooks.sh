@@ -20,7 +20,7 @@ node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)
   fail "node $(node --version) is too old for tests/interop/webhooks/receiver.mjs: Node 18 or newer is needed (apt-get install nodejs from Debian 12 gives 18)"
 
 step "build"
-cargo build --quiet -p payseal-verifier -p payseal-sandbox --bins --examples
+cargo build --quiet -p payseal-verifier -p payseal-sandbox --bins --examples --features payseal-verifier/dev
 BIN=target/debug
 HOOKS=tests/interop/webhooks
 WORK=$(mktemp -d /tmp/payseal-webhooks.XXXXXX)

@@ -70,7 +70,7 @@ TARGET=$(cargo metadata --format-version 1 --no-deps 2>/dev/null \
 [ -n "$TARGET" ] || die "cannot find cargo's target directory (cargo metadata failed)"
 log "cargo build (debug): payseal-sdk-core, payseal-verifier, payseal-sandbox, payseal-mitm, uniffi-bindgen"
 t0=$(date +%s)
-cargo build -q -p payseal-sdk-core -p payseal-verifier -p payseal-sandbox -p uniffi-bindgen
+cargo build -q -p payseal-sdk-core -p payseal-verifier -p payseal-sandbox -p uniffi-bindgen --features payseal-verifier/dev
 cargo build -q -p payseal-attacks --bin payseal-mitm
 t_build=$(secs "$t0")
 CDYLIB="$TARGET/debug/libpayseal_sdk_core.so"

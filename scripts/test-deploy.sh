@@ -18,6 +18,18 @@ cargo build --quiet -p payseal-verifier --bin payseal-verifier
 BIN=$(target_dir)/debug/payseal-verifier
 WORK=$(mktemp -d /tmp/payseal-deploy.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
+
+# The binary built like the Dockerfile's (default features) has no development mode: it links
+# no sandbox store (scripts/check-deps.sh) and `dev` refuses, saying how to get a build with it,
+# without writing anything.
+set +e
+dev_out=$("$BIN" dev --listen 127.0.0.1:0 --state-dir "$WORK/dev-state" 2>&1)
+dev_rc=$?
+set -e
+[[ $dev_rc -eq 2 ]] || fail "production build: 'payseal-verifier dev' exited $dev_rc (usage error 2 expected): $dev_out"
+[[ $dev_out == *"--features dev"* ]] || fail "production build: 'payseal-verifier dev' does not say how to get development mode: $dev_out"
+[[ ! -e $WORK/dev-state ]] || fail "production build: 'payseal-verifier dev' wrote its state folder"
+echo "production build: 'payseal-verifier dev' refuses (exit 2): $dev_out"
 # The unit names /usr/local/bin/payseal-verifier; verify checks that binary exists, so point a
 # copy at the one just built (the only change).
 sed "s|^ExecStart=/usr/local/bin/payseal-verifier |ExecStart=$BIN |" deploy/payseal-verifier.service \

@@ -40,7 +40,7 @@ TARGET=$(cargo metadata --format-version 1 --no-deps 2>/dev/null \
 [ -n "$TARGET" ] || die "cannot find cargo's target directory (cargo metadata failed)"
 
 log "cargo build (debug): payseal-unity, payseal-verifier, payseal-sandbox, payseal-mitm"
-cargo build -q -p payseal-unity -p payseal-verifier -p payseal-sandbox
+cargo build -q -p payseal-unity -p payseal-verifier -p payseal-sandbox --features payseal-verifier/dev
 cargo build -q -p payseal-attacks --bin payseal-mitm
 LIB="$TARGET/debug/libpayseal_unity.so"
 for f in "$LIB" "$TARGET/debug/payseal-verifier" "$TARGET/debug/payseal-sandbox" "$TARGET/debug/payseal-mitm"; do

@@ -17,6 +17,11 @@ scripts/swift-env.sh status >/dev/null || fail "Swift chroot missing: run script
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "dependency boundaries: payseal-rules does no I/O; the production verifier links no sandbox store (cargo tree)"
+scripts/check-deps.sh
+step "module imports: no module imports from a module that imports it back (scripts/check_module_cycles.py)"
+python3 scripts/check_module_cycles.py
+
 scripts/docs.sh   # the book (docs/) built with mdBook, its links and the documented recipes checked; installs mdBook once
 
 # The fuzz smoke runs first: its sanitizer builds (fuzz/target, ~3 GB) can then be dropped before

@@ -137,15 +137,13 @@ pub use verifier::TokenVerifier;
 /// The same items as [`payseal_protocol::webhook`].
 pub mod webhook {
     pub use payseal_protocol::webhook::{
-        verify_webhook, Event, WebhookError, WebhookEvent, DEFAULT_TOLERANCE, EVENT_HEADER,
-        ID_HEADER, PURCHASE_PAID, PURCHASE_REVOKED, SIGNATURE_HEADER,
+        verify_webhook, Event, EventKind, ReinstatedData, RevokedData, WebhookError, WebhookEvent,
+        DEFAULT_TOLERANCE, EVENT_HEADER, ID_HEADER, PURCHASE_PAID, PURCHASE_REINSTATED,
+        PURCHASE_REVOKED, SIGNATURE_HEADER,
     };
 }
 pub use webhook::{verify_webhook, WebhookError, WebhookEvent};
 
-/// The current time in Unix seconds (the `now` the checks take; 0 if the clock is before 1970).
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+/// The current time in Unix seconds (the `now` the checks take; 0 if the clock is before 1970):
+/// [`payseal_protocol::time::now_s`].
+pub use payseal_protocol::time::now_s as unix_now;

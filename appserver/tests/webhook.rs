@@ -75,3 +75,96 @@ fn a_verifier_signed_event_verifies_and_a_forged_one_does_not() {
         Err(WebhookError::BadSignature)
     );
 }
+
+/// Every event the verifier sends has a name the application server can match on, the refund
+/// reversal (`purchase.reinstated`) included: the body is built and signed as the verifier's
+/// worker does (protocol's event and signature), verified with this crate alone.
+#[test]
+fn every_event_kind_is_named_after_verification() {
+    use payseal_appserver::webhook::{
+        Event, EventKind, ReinstatedData, RevokedData, EVENT_HEADER, PURCHASE_REINSTATED,
+        PURCHASE_REVOKED,
+    };
+    let secret = b"per-app secret 0123456789";
+    let revoked = RevokedData {
+        store: Store::AppStore,
+        app: "dev.payseal.demo",
+        transaction_id: "2000000123",
+        sub: "alice",
+        product_id: "coins_100",
+        first_verdict_id: "jti-1",
+        revoked_at: NOW,
+        reason: "REFUND",
+    };
+    let reinstated = ReinstatedData {
+        store: Store::AppStore,
+        app: "dev.payseal.demo",
+        transaction_id: "2000000123",
+        sub: "alice",
+        product_id: "coins_100",
+        first_verdict_id: "jti-1",
+        reinstated_at: NOW + 60,
+        reason: "REFUND_REVERSED",
+    };
+    let body = |event_type: &str, data: serde_json::Value| {
+        Event {
+            id: format!("id-{event_type}"),
+            event_type: event_type.to_owned(),
+            created: NOW,
+            app: "dev.payseal.demo".to_owned(),
+            data,
+        }
+        .to_body()
+        .unwrap()
+    };
+    let bodies = [
+        (
+            body(
+                payseal_appserver::webhook::PURCHASE_PAID,
+                serde_json::to_value(claims()).unwrap(),
+            ),
+            Some(EventKind::Paid),
+        ),
+        (
+            body(PURCHASE_REVOKED, serde_json::to_value(&revoked).unwrap()),
+            Some(EventKind::Revoked),
+        ),
+        (
+            body(
+                PURCHASE_REINSTATED,
+                serde_json::to_value(&reinstated).unwrap(),
+            ),
+            Some(EventKind::Reinstated),
+        ),
+        // A type from a newer verifier: verified, and named as unknown (to be ignored).
+        (body("purchase.renewed", serde_json::json!({})), None),
+    ];
+    for (body, kind) in bodies {
+        let header = payseal_protocol::webhook::signature_header(secret, NOW, body.as_bytes());
+        let event = verify_webhook(
+            secret,
+            &header,
+            body.as_bytes(),
+            NOW,
+            payseal_appserver::webhook::DEFAULT_TOLERANCE,
+        )
+        .unwrap();
+        assert_eq!(event.kind(), kind, "{body}");
+        if let Some(kind) = kind {
+            // What the `PaySeal-Event` header carries names the same kind.
+            assert_eq!(
+                EventKind::from_type(kind.as_str()),
+                Some(kind),
+                "{EVENT_HEADER}"
+            );
+        }
+    }
+    let event: payseal_appserver::WebhookEvent = serde_json::from_str(&body(
+        PURCHASE_REINSTATED,
+        serde_json::to_value(&reinstated).unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(event.kind(), Some(EventKind::Reinstated));
+    assert_eq!(event.data["reinstated_at"], NOW + 60);
+    assert_eq!(event.data["sub"], "alice");
+}

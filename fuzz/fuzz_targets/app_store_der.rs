@@ -7,7 +7,7 @@ use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use payseal_protocol::{Receipt, Store};
 use payseal_sandbox::Order;
-use payseal_verifier::rules::{check_receipt, TrustAnchors};
+use payseal_rules::{check_receipt, TrustAnchors};
 use std::sync::OnceLock;
 use x509_parser::prelude::*;
 

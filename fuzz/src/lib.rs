@@ -13,7 +13,7 @@ use payseal_protocol::envelope::{self, ClientContext};
 use payseal_protocol::verdict::VerdictVerifier;
 use payseal_protocol::Receipt;
 use payseal_sandbox::SandboxStore;
-use payseal_verifier::rules::{self, AppRules, Purchase, Rejection};
+use payseal_rules::{self as rules, AppRules, Purchase, Rejection};
 use payseal_verifier::settings::Settings;
 
 /// The app id the fixture configuration (dev mode) defines, with all four stores.

@@ -50,6 +50,7 @@ pub mod pin;
 pub mod profile;
 mod receipt;
 pub mod request;
+pub mod time;
 pub mod url;
 pub mod verdict;
 pub mod webhook;

@@ -10,12 +10,15 @@
 //!   parsing; never re-serialize). Several `v1=` entries may appear (secret rotation): one
 //!   matching is enough.
 //! - `PaySeal-Webhook-Id`: the event id, equal to the body's `id`.
-//! - `PaySeal-Event`: `purchase.paid` or `purchase.revoked`, equal to the body's `type`.
+//! - `PaySeal-Event`: `purchase.paid`, `purchase.revoked` or `purchase.reinstated` ([`EventKind`]),
+//!   equal to the body's `type`.
 //!
 //! The body: `{"id": "...", "type": "purchase.paid", "created": <unix seconds>, "app": "...",
 //! "data": {...}}`. For `purchase.paid`, `data` is the claims of the `paid / first` verdict
-//! (`id` is its `jti`); for `purchase.revoked`, `data` names the store, transaction, owning
-//! account, product, `first_verdict_id`, `revoked_at` and `reason`.
+//! (`id` is its `jti`); for `purchase.revoked` ([`RevokedData`]), `data` names the store,
+//! transaction, owning account, product, `first_verdict_id`, `revoked_at` and `reason`; for
+//! `purchase.reinstated` ([`ReinstatedData`]: the store reversed the refund that revoked the
+//! purchase, which pays again for its owner), the same with `reinstated_at` for `revoked_at`.
 //!
 //! Receivers must:
 //! 1. verify the signature with a constant-time comparison ([`verify_webhook`] does);
@@ -60,6 +63,39 @@ pub const PURCHASE_REVOKED: &str = "purchase.revoked";
 /// (App Store `REFUND_REVERSED`); the purchase is `paid` again for its owner.
 pub const PURCHASE_REINSTATED: &str = "purchase.reinstated";
 
+/// The event types the verifier sends, by name ([`Event::kind`]); a receiver ignores the
+/// types it does not know (`None`), so that a newer verifier does not break it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// [`PURCHASE_PAID`]: a first paid redemption; `data` is the verdict's claims.
+    Paid,
+    /// [`PURCHASE_REVOKED`]: a refund or revocation; `data` is [`RevokedData`].
+    Revoked,
+    /// [`PURCHASE_REINSTATED`]: a refund reversed; `data` is [`ReinstatedData`].
+    Reinstated,
+}
+
+impl EventKind {
+    /// Every kind, in the order they were introduced.
+    pub const ALL: [EventKind; 3] = [EventKind::Paid, EventKind::Revoked, EventKind::Reinstated];
+
+    /// The `type` string (`purchase.paid`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Paid => PURCHASE_PAID,
+            EventKind::Revoked => PURCHASE_REVOKED,
+            EventKind::Reinstated => PURCHASE_REINSTATED,
+        }
+    }
+
+    /// The kind named by a `type` string, `None` for a type this version does not know.
+    pub fn from_type(event_type: &str) -> Option<EventKind> {
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == event_type)
+    }
+}
+
 /// The MAC of `body` at timestamp `t` (unix seconds) under `secret`: HMAC-SHA256 over
 /// `"<t>.<body>"`.
 pub fn mac(secret: &[u8], t: i64, body: &[u8]) -> HmacSha256 {
@@ -91,7 +127,8 @@ pub fn signature_header(secret: &[u8], t: i64, body: &[u8]) -> String {
 pub struct Event<T> {
     /// The idempotency id: deduplicate by it.
     pub id: String,
-    /// `purchase.paid` or `purchase.revoked` (ignore types you do not know).
+    /// `purchase.paid`, `purchase.revoked` or `purchase.reinstated` ([`Event::kind`]; ignore
+    /// types you do not know).
     #[serde(rename = "type")]
     pub event_type: String,
     /// When the event was created (unix seconds); retries keep it.
@@ -99,8 +136,15 @@ pub struct Event<T> {
     /// The app id.
     pub app: String,
     /// The event's data (the verdict claims for `purchase.paid`, [`RevokedData`] for
-    /// `purchase.revoked`).
+    /// `purchase.revoked`, [`ReinstatedData`] for `purchase.reinstated`).
     pub data: T,
+}
+
+impl<T> Event<T> {
+    /// The event's type, `None` when this version does not know it (ignore the event).
+    pub fn kind(&self) -> Option<EventKind> {
+        EventKind::from_type(&self.event_type)
+    }
 }
 
 /// A webhook whose signature and timestamp were verified; `data` left as JSON.

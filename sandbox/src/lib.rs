@@ -224,13 +224,8 @@ const GOOGLE_PLAY_KEY: &str = "google-play.key.pem";
 const HUAWEI_KEY: &str = "huawei.key.pem";
 const SANDBOX_KEY: &str = "sandbox.key.pem";
 
-/// Current time, Unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// Current time, Unix milliseconds (the one clock: [`payseal_protocol::time`]).
+pub use payseal_protocol::time::now_ms;
 
 fn bad_key(path: &Path, e: impl std::fmt::Display) -> SandboxError {
     SandboxError::BadKeyFile {

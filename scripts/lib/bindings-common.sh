@@ -85,7 +85,7 @@ generate_bindings() {
 need_dev_bins() {
   if [ -z "${PAYSEAL_VERIFIER_BIN:-}" ] || [ -z "${PAYSEAL_SANDBOX_BIN:-}" ]; then
     log "cargo build (debug): payseal-verifier, payseal-sandbox"
-    cargo build -q -p payseal-verifier -p payseal-sandbox --bins
+    cargo build -q -p payseal-verifier -p payseal-sandbox --bins --features payseal-verifier/dev
     local target; target=$(cargo_target_dir)
     PAYSEAL_VERIFIER_BIN="$target/debug/payseal-verifier" PAYSEAL_SANDBOX_BIN="$target/debug/payseal-sandbox"
   fi

@@ -8,7 +8,6 @@
 //! files.
 
 use std::fmt::Debug;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of the current time, in Unix seconds.
 pub trait Clock: Send + Sync + Debug {
@@ -16,7 +15,7 @@ pub trait Clock: Send + Sync + Debug {
     fn now_unix(&self) -> i64;
 }
 
-/// The device's clock (`SystemTime::now()`).
+/// The device's clock (`payseal_protocol::time::now_s`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -41,9 +40,7 @@ impl Clock for OffsetClock {
 }
 
 fn system_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    payseal_protocol::time::now_s()
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use payseal_protocol::envelope::{seal_request, ClientContext};
@@ -149,10 +149,7 @@ async fn run() -> Result<(), String> {
                 };
                 let context = item.context.lock().ok().and_then(|mut c| c.take());
                 if let Some(context) = context {
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_secs() as i64)
-                        .unwrap_or(0);
+                    let now = payseal_protocol::time::now_s();
                     let ok = context
                         .open_response(&body)
                         .ok()

@@ -11,8 +11,6 @@
 //!     [--app APP] [--product EXPECTED_PRODUCT_ID]
 //! ```
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::Engine as _;
 use payseal_protocol::envelope::seal_request;
 use payseal_protocol::profile::Profile;
@@ -100,10 +98,7 @@ async fn run() -> Result<(), String> {
     let answer: VerifyResponse = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
 
     let keys = profile.verdict_keys;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
-        .as_secs() as i64;
+    let now = payseal_protocol::time::now_s();
     let claims = VerdictVerifier::new(keys)
         .verify(&answer.verdict, now)
         .map_err(|e| e.to_string())?;

@@ -155,7 +155,8 @@ pub enum Command {
         action: GooglePlayAction,
     },
     /// Development mode: create (once) keys, a self-signed certificate, the sandbox store and a
-    /// config in DIR, write DIR/profile.json, and serve.
+    /// config in DIR, write DIR/profile.json, and serve. Only in a build with the `dev`
+    /// feature (cargo build -p payseal-verifier --features dev).
     Dev {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8443")]
@@ -457,6 +458,7 @@ enum ListenSetting {
     /// `server.listen` in the configuration, or `PAYSEAL_LISTEN`.
     Config,
     /// `dev --listen`.
+    #[cfg(feature = "dev")]
     DevFlag,
 }
 
@@ -480,6 +482,7 @@ fn serve_error(
                 "server.listen in the configuration, or the {} environment variable",
                 crate::config::ENV_LISTEN
             ),
+            #[cfg(feature = "dev")]
             ListenSetting::DevFlag => "--listen (port 0 picks a free port)".to_string(),
         }
     };
@@ -805,6 +808,7 @@ fn check(config: &Path, app: &str, receipt_path: &Path) -> ExitCode {
 }
 
 /// Resolve port 0 to a free port now, so the URL and profile name the real port.
+#[cfg(feature = "dev")]
 fn concrete_listen(listen: SocketAddr) -> std::io::Result<SocketAddr> {
     if listen.port() != 0 {
         return Ok(listen);
@@ -813,6 +817,20 @@ fn concrete_listen(listen: SocketAddr) -> std::io::Result<SocketAddr> {
     probe.local_addr()
 }
 
+/// `payseal-verifier dev` in a build without development mode: what to build instead.
+#[cfg(not(feature = "dev"))]
+fn dev(_listen: SocketAddr, _state_dir: &Path) -> ExitCode {
+    usage_error(NO_DEV_MODE)
+}
+
+/// Why `dev` refuses in a production build, and how to get a build that has it.
+#[cfg(not(feature = "dev"))]
+const NO_DEV_MODE: &str = "this payseal-verifier was built without development mode: \
+     a production build carries no sandbox store (a store that mints receipts). \
+     Build one with it: cargo build -p payseal-verifier --features dev \
+     (or run scripts/demo.sh, which does)";
+
+#[cfg(feature = "dev")]
 fn dev(listen: SocketAddr, state_dir: &Path) -> ExitCode {
     let listen = match concrete_listen(listen) {
         Ok(l) => l,
@@ -852,6 +870,7 @@ fn dev(listen: SocketAddr, state_dir: &Path) -> ExitCode {
 }
 
 /// A path as one shell word (quoted when it needs to be).
+#[cfg(feature = "dev")]
 fn shell_word(path: &Path) -> String {
     let text = path.display().to_string();
     shlex::try_quote(&text)
@@ -863,6 +882,7 @@ fn shell_word(path: &Path) -> String {
 /// binary (cargo puts the workspace's binaries in one folder), else the `cargo run` command that
 /// builds and runs it from a checkout (`cargo_run`), so a first-time user never gets a bare name
 /// that is not on the `PATH`.
+#[cfg(feature = "dev")]
 fn companion(name: &str, cargo_run: &str) -> String {
     std::env::current_exe()
         .ok()
@@ -873,6 +893,7 @@ fn companion(name: &str, cargo_run: &str) -> String {
 
 /// The ready-to-paste commands `dev` prints: make a sandbox purchase, then verify it through
 /// the SDK path (`payseal-client`, trusting the self-signed dev certificate with `--ca`).
+#[cfg(feature = "dev")]
 pub(crate) fn dev_next_steps(paths: &crate::dev::DevPaths) -> Vec<String> {
     let app = crate::dev::DEV_APP_ID;
     vec![

@@ -17,14 +17,16 @@
 //! tests can embed the server and its parts.
 //!
 //! ```text
-//! # A complete local setup (keys, self-signed TLS, sandbox store, config) in one folder:
+//! # A complete local setup (keys, self-signed TLS, sandbox store, config) in one folder; a
+//! # build with development mode (`cargo build -p payseal-verifier --features dev`):
 //! payseal-verifier dev --listen 127.0.0.1:8443 --state-dir ./payseal-dev
 //! # ... prints the URL, the TLS pins and the paths, writes ./payseal-dev/profile.json, serves.
 //! payseal-sandbox google-play --dir ./payseal-dev --app dev.payseal.demo --product coins_100 > r.json
 //! payseal-verifier check --config ./payseal-dev/verifier.toml --app dev.payseal.demo r.json
 //! ```
 //!
-//! The same, embedded: a development state folder, the server bound on a free port, stopped.
+//! The same, embedded (feature `dev`): a development state folder, the server bound on a free
+//! port, stopped.
 //!
 //! ```
 //! use payseal_verifier::{dev, profile, server::Server};
@@ -51,8 +53,10 @@
 //! [`TlsError`]) and the key files' readers ([`read_hpke_key`], [`read_verdict_key`],
 //! [`KeyError`]). Then one section per concept:
 //! - [`config`]: TOML + environment → [`settings::Settings`] ([`settings`]: the typed settings);
-//! - [`dev`]: development mode (a complete local state folder); [`profile`]: the SDK profile;
-//! - [`rules`]: the pure store rules ([`rules::check_receipt`]);
+//! - `dev` (feature `dev`, off by default: it links the sandbox store, which mints receipts):
+//!   development mode, a complete local state folder; [`profile`]: the SDK profile;
+//! - [`rules`]: the pure store rules, re-exported from the `payseal-rules` crate
+//!   ([`rules::check_receipt`]);
 //! - [`ledger`]: the redemption ledger, webhook outbox and notification record (the
 //!   `payseal-ledger` crate, re-exported; SQLite by default, PostgreSQL for several instances):
 //!   [`ledger::open`], [`ledger::connect`], [`ledger::SqliteLedger`], [`ledger::PostgresLedger`];
@@ -64,8 +68,8 @@
 //! - [`cli`]: the command line.
 //!
 //! The rest is private: key and certificate file generation (`keys`, `certs`), logging, the
-//! accept loop and connection table, metrics, problem documents, each store's rule module and
-//! the webhook delivery worker.
+//! accept loop and connection table, metrics, problem documents and the webhook delivery
+//! worker.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -75,19 +79,24 @@ pub mod background;
 mod certs;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "dev")]
 pub mod dev;
 mod keys;
 /// The redemption ledger (the `payseal-ledger` crate).
 pub use payseal_ledger as ledger;
 mod logging;
+mod metrics;
 pub mod notifications;
 pub mod profile;
-pub mod rules;
 pub mod server;
 mod service;
 pub mod settings;
 mod tls;
 pub mod webhook;
+
+/// The pure store rules (the `payseal-rules` crate): what [`settings::Settings`] holds per app
+/// and what [`Verifier`] decides a receipt with.
+pub use payseal_rules as rules;
 
 pub use keys::{read_hpke_key, read_verdict_key, KeyError};
 pub use service::{now_ms, Decision, ServiceError, Verifier};

@@ -25,7 +25,6 @@
 //! `kind` and `expires_at` (the presented transaction's period end, Unix ms).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use payseal_protocol::envelope::{self, EnvelopeError};
 use payseal_protocol::verdict::VerdictError;
@@ -85,13 +84,8 @@ pub struct Verifier {
     ledger: Arc<dyn Ledger>,
 }
 
-/// The current time in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+/// The current time in Unix milliseconds (the one clock: [`payseal_protocol::time`]).
+pub use payseal_protocol::time::now_ms;
 
 impl Verifier {
     /// A service over `settings` recording into `ledger`.

@@ -1,5 +1,10 @@
 //! Resolved settings: what `config` produces from the TOML file and what `server` runs with.
 //! Everything here is loaded and validated (keys parsed, roots fingerprint-checked).
+//!
+//! A leaf of the crate: it imports no other module of the verifier (only the rules and ledger
+//! crates' types), so every module may read settings without a cycle. The settings of the
+//! webhooks and of the stores' notifications are defined here too (`webhooks`, `stores`) and
+//! re-exported by `crate::webhook` and `crate::notifications`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,6 +15,16 @@ use payseal_protocol::envelope::ServerKeyPair;
 use payseal_protocol::verdict::VerdictSigningKey;
 
 use crate::rules::{AppRules, TrustAnchors};
+
+mod stores;
+mod webhooks;
+
+pub use stores::{
+    assertion, CallLimits, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey,
+    VoidedSettings, ANDROIDPUBLISHER_SCOPE, DEFAULT_CONCURRENT, DEFAULT_DEDUPE_WINDOW,
+    DEFAULT_PER_MINUTE,
+};
+pub use webhooks::{WebhookSecret, WebhookSettings, WorkerSettings};
 
 /// Where `GET /metrics` is served when `[server] metrics_listen` is not set: loopback only, on
 /// the Prometheus exporter port 9464 (a local agent scrapes it; the public listener never
@@ -55,17 +70,17 @@ pub struct Settings {
     /// listener). Default [`DEFAULT_METRICS_LISTEN`]; `None` (`"off"`): not served.
     pub metrics_listen: Option<SocketAddr>,
     /// Webhook endpoints by app id (`[apps."ID".webhook]`); apps without one get no webhook.
-    pub webhooks: HashMap<String, crate::webhook::WebhookSettings>,
+    pub webhooks: HashMap<String, WebhookSettings>,
     /// The delivery worker's timing (`[webhooks]`).
-    pub webhook_worker: crate::webhook::WorkerSettings,
+    pub webhook_worker: WorkerSettings,
     /// `[google_play.rtdn]`: the Pub/Sub push endpoint of Play's real-time developer
     /// notifications (`POST /v1/stores/google-play/rtdn`); `None`: not served.
-    pub google_play_rtdn: Option<crate::notifications::google_play::RtdnSettings>,
+    pub google_play_rtdn: Option<RtdnSettings>,
     /// `[apps."ID".google_play.voided_purchases]`: one Voided Purchases API poller per app.
-    pub google_play_voided: Vec<crate::notifications::voided::VoidedSettings>,
+    pub google_play_voided: Vec<VoidedSettings>,
     /// `[apps."ID".huawei.notifications]`: the apps whose Huawei IAP server notifications are
     /// handled at `POST /v1/stores/huawei/notifications` (not served when empty).
-    pub huawei_notifications: Vec<crate::notifications::huawei::HuaweiNotifySettings>,
+    pub huawei_notifications: Vec<HuaweiNotifySettings>,
 }
 
 /// PEM files for TLS.
@@ -77,9 +92,8 @@ pub struct TlsFiles {
     pub key_pem: PathBuf,
 }
 
-/// Request and connection limits (see [`crate::server::ConnectionLimits`] for the connection
-/// half).
-#[derive(Debug, Clone)]
+/// Request limits, and the per-connection ones ([`ConnectionLimits`]) the accept loop applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest accepted request body.
     pub max_body_bytes: usize,
@@ -87,24 +101,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_grace: Duration,
-    /// Time a client has to send a complete HTTP/1 request head (slow-loris protection).
-    pub header_read_timeout: Duration,
-    /// Connections open at once; at the cap the longest-idle one is shed for a new one.
-    pub max_connections: usize,
-    /// Time a client has to finish the TLS handshake.
-    pub handshake_timeout: Duration,
-    /// A connection with no request in progress for this long is closed.
-    pub idle_timeout: Duration,
-    /// Connections open at once from one IPv4 address or IPv6 /64; `0`: no per-source limit.
-    pub max_connections_per_ip: usize,
-    /// Whether loopback sources are exempt from the per-source limit.
-    pub per_ip_exempt_loopback: bool,
-    /// HTTP/2 streams open at once per connection.
-    pub http2_max_concurrent_streams: u32,
-    /// Largest HTTP/2 header list, bytes.
-    pub http2_max_header_list_bytes: u32,
-    /// HTTP/2 keep-alive ping interval (and the time to answer one).
-    pub http2_keepalive_interval: Duration,
+    /// Limits applied to every connection (timeouts, connection caps, HTTP/2).
+    pub connection: ConnectionLimits,
 }
 
 impl Default for Limits {
@@ -113,10 +111,49 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(20),
-            header_read_timeout: Duration::from_secs(10),
-            max_connections: 4096,
+            connection: ConnectionLimits::default(),
+        }
+    }
+}
+
+/// Limits applied to every connection (`[server]`; the server's accept loop and connection
+/// table enforce them, `crate::server::ConnectionLimits` names the same type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Time a client has to complete the TLS handshake after the TCP accept.
+    pub handshake_timeout: Duration,
+    /// A connection with no request in progress for this long is closed: before its first
+    /// request byte, and between requests (HTTP/1 keep-alive and HTTP/2 alike).
+    pub idle_timeout: Duration,
+    /// Time a client has to send a complete HTTP/1 request head once it started it
+    /// (slow-loris protection).
+    pub header_read_timeout: Duration,
+    /// Connections open at once (handshaking included). At the cap an idle connection is shed
+    /// for a new one (of the source holding the most, its longest idle); only when none is
+    /// idle is the new one refused.
+    pub max_connections: usize,
+    /// Connections open at once from one source (an IPv4 address or an IPv6 /64); `0` means no
+    /// per-source limit (behind a load balancer every connection comes from its addresses).
+    pub max_connections_per_ip: usize,
+    /// Whether loopback sources are exempt from [`Self::max_connections_per_ip`].
+    pub per_ip_exempt_loopback: bool,
+    /// HTTP/2 streams a client may have open at once on one connection.
+    pub http2_max_concurrent_streams: u32,
+    /// Largest HTTP/2 header list (decoded, RFC 9113 §6.5.2 accounting), bytes.
+    pub http2_max_header_list_bytes: u32,
+    /// Interval of HTTP/2 keep-alive pings; a ping not answered within the same time closes
+    /// the connection (dead peers during long requests).
+    pub http2_keepalive_interval: Duration,
+}
+
+impl Default for ConnectionLimits {
+    /// The configuration defaults.
+    fn default() -> Self {
+        Self {
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(15),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 4096,
             max_connections_per_ip: 256,
             per_ip_exempt_loopback: false,
             http2_max_concurrent_streams: 32,

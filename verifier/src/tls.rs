@@ -225,6 +225,7 @@ fn certificate_names(der: &[u8]) -> Vec<String> {
 }
 
 /// A self-signed certificate and its key, as PEM.
+#[cfg(feature = "dev")] // development mode only (`dev.rs`)
 pub(crate) struct SelfSigned {
     /// Certificate PEM.
     pub cert_pem: String,
@@ -232,6 +233,7 @@ pub(crate) struct SelfSigned {
     pub key_pem: zeroize::Zeroizing<String>,
 }
 
+#[cfg(feature = "dev")]
 impl std::fmt::Debug for SelfSigned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SelfSigned").finish_non_exhaustive()
@@ -239,6 +241,7 @@ impl std::fmt::Debug for SelfSigned {
 }
 
 /// A self-signed ECDSA P-256 certificate for `names` (DNS names or IP addresses).
+#[cfg(feature = "dev")] // development mode only (`dev.rs`)
 pub(crate) fn self_signed(names: &[&str]) -> Result<SelfSigned, TlsError> {
     let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     let certified =
@@ -250,6 +253,7 @@ pub(crate) fn self_signed(names: &[&str]) -> Result<SelfSigned, TlsError> {
 }
 
 /// A fresh backup key pair: its private key PEM and its `sha256/<base64>` SPKI pin.
+#[cfg(feature = "dev")] // development mode only (`dev.rs`)
 pub(crate) fn backup_key() -> Result<(zeroize::Zeroizing<String>, String), TlsError> {
     let key = rcgen::KeyPair::generate().map_err(|e| TlsError::Generate(e.to_string()))?;
     let pin = payseal_protocol::pin::spki_pin(&key.public_key_der());

@@ -326,8 +326,8 @@ fn connection_limits_come_from_the_config() {
     let state = StateDir::new();
     let defaults = payseal_verifier::settings::Limits::default();
     assert_eq!(
-        state.settings().limits.max_connections,
-        defaults.max_connections
+        state.settings().limits.connection.max_connections,
+        defaults.connection.max_connections
     );
     edit(
         &state.paths.config,
@@ -335,8 +335,8 @@ fn connection_limits_come_from_the_config() {
         "request_timeout_ms = 10000\nheader_read_timeout_ms = 2500\nmax_connections = 7",
     );
     let s = config::load_with_env(&state.paths.config, |_| None).unwrap();
-    assert_eq!(s.limits.header_read_timeout.as_millis(), 2500);
-    assert_eq!(s.limits.max_connections, 7);
+    assert_eq!(s.limits.connection.header_read_timeout.as_millis(), 2500);
+    assert_eq!(s.limits.connection.max_connections, 7);
 
     let state = StateDir::new();
     edit(

@@ -52,22 +52,19 @@ fn defaults_protect_a_public_server() {
     let (_state, loaded) = with_server_keys("");
     let s = loaded.unwrap();
     let d = Limits::default();
-    assert_eq!(s.limits.handshake_timeout, Duration::from_secs(5));
-    assert_eq!(s.limits.idle_timeout, Duration::from_secs(15));
-    assert_eq!(s.limits.max_connections_per_ip, 256);
-    assert!(!s.limits.per_ip_exempt_loopback);
-    assert_eq!(s.limits.http2_max_concurrent_streams, 32);
-    assert_eq!(s.limits.http2_max_header_list_bytes, 16 * 1024);
-    assert_eq!(
-        s.limits.http2_keepalive_interval,
-        d.http2_keepalive_interval
-    );
+    let c = s.limits.connection;
+    assert_eq!(c.handshake_timeout, Duration::from_secs(5));
+    assert_eq!(c.idle_timeout, Duration::from_secs(15));
+    assert_eq!(c.max_connections_per_ip, 256);
+    assert!(!c.per_ip_exempt_loopback);
+    assert_eq!(c.http2_max_concurrent_streams, 32);
+    assert_eq!(c.http2_max_header_list_bytes, 16 * 1024);
+    assert_eq!(c.http2_keepalive_interval, Duration::from_secs(20));
     // /metrics is private by default: loopback only, the Prometheus exporter port.
     assert_eq!(s.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
-    assert_eq!(
-        ConnectionLimits::from(&s.limits),
-        ConnectionLimits::default()
-    );
+    // One type: the settings' connection limits are what the server applies by default.
+    assert_eq!(c, d.connection);
+    assert_eq!(c, ConnectionLimits::default());
 }
 
 #[test]
@@ -79,7 +76,7 @@ fn every_connection_key_is_read() {
          http2_keepalive_interval_ms = 3456\nmetrics_listen = \"127.0.0.1:9464\"",
     );
     let s = loaded.unwrap();
-    let c = ConnectionLimits::from(&s.limits);
+    let c = s.limits.connection;
     assert_eq!(c.handshake_timeout, Duration::from_millis(1234));
     assert_eq!(c.idle_timeout, Duration::from_millis(2345));
     assert_eq!(c.max_connections, 77);

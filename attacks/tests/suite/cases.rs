@@ -10,6 +10,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use payseal_attacks::{Mitm, MitmConfig, Mode};
 use payseal_protocol::envelope::{self, ServerKeyPair};
+use payseal_protocol::time::{now_ms, now_s};
 use payseal_protocol::verdict::{VerdictSigningKey, VERDICT_TYP};
 use payseal_protocol::{Environment, Receipt, Store, VerdictClaims};
 use payseal_sandbox::{app_store_header_json, CertSpec, Order, PurchaseState, SandboxStore};
@@ -70,14 +71,6 @@ fn play(purchase_data: String, signature: String) -> Receipt {
         purchase_data,
         signature,
     }
-}
-
-fn now_s() -> i64 {
-    payseal_sandbox::now_ms() / 1000
-}
-
-fn now_ms() -> i64 {
-    payseal_sandbox::now_ms()
 }
 
 /// 01: a random signature on a Play purchase.

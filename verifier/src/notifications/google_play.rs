@@ -63,20 +63,7 @@ pub const DEFAULT_JWKS_TTL: Duration = Duration::from_secs(3600);
 /// Clock skew allowed on `exp`, seconds.
 pub const LEEWAY_SECONDS: u64 = 60;
 
-/// `[google_play.rtdn]`: who may push.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RtdnSettings {
-    /// The `aud` the push subscription puts in its tokens.
-    pub audience: String,
-    /// The push subscription's service account (`email` claim).
-    pub service_account: String,
-    /// Where Google's signing keys are published.
-    pub jwks_url: String,
-    /// How long fetched keys are used before fetching again.
-    pub jwks_ttl: Duration,
-    /// Timeout of one JWKS fetch.
-    pub fetch_timeout: Duration,
-}
+pub use crate::settings::RtdnSettings;
 
 // ---------------------------------------------------------------------------------------------
 // The envelope and the notification (pure)

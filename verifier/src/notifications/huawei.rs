@@ -29,14 +29,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use payseal_protocol::{HuaweiAlgorithm, Reason, Receipt, Store};
 use serde::Deserialize;
 
-use super::outbound::{CallGuard, CallLimits, Guarded};
+use super::outbound::{CallGuard, Guarded};
 use super::upstream::{read_limited, CachedToken, UpstreamError};
 use super::StoreAnswer;
 use super::{Action as EventAction, Verified};
@@ -57,38 +56,7 @@ pub const STORE_LABEL: &str = "huawei";
 /// Largest Order service or token answer accepted, bytes.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
-/// `[apps."ID".huawei.notifications]`, resolved.
-#[derive(Clone)]
-pub struct HuaweiNotifySettings {
-    /// The PaySeal app id.
-    pub app_id: String,
-    /// The AppGallery app id (the notification's `applicationId`, the OAuth `client_id`).
-    pub client_id: String,
-    /// The app secret (OAuth `client_secret`), never printed.
-    pub client_secret: zeroize::Zeroizing<String>,
-    /// Huawei's token endpoint.
-    pub token_uri: String,
-    /// The Order service root of the app's site (e.g. `https://orders-dre.iap.cloud.huawei.eu`).
-    pub order_service_url: String,
-    /// Timeout of one request to Huawei.
-    pub request_timeout: Duration,
-    /// Bounds of the Order-service calls unsigned notifications cause (per minute, at once,
-    /// the dedupe window by purchase token).
-    pub limits: CallLimits,
-}
-
-impl std::fmt::Debug for HuaweiNotifySettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HuaweiNotifySettings")
-            .field("app_id", &self.app_id)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"***")
-            .field("token_uri", &self.token_uri)
-            .field("order_service_url", &self.order_service_url)
-            .field("limits", &self.limits)
-            .finish()
-    }
-}
+pub use crate::settings::HuaweiNotifySettings;
 
 // ---------------------------------------------------------------------------------------------
 // Pure parts

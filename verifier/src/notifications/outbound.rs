@@ -33,33 +33,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Semaphore};
 
-/// The bounds of one [`CallGuard`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallLimits {
-    /// Most calls started in any 60 s.
-    pub per_minute: u32,
-    /// Most calls in flight at once.
-    pub concurrent: usize,
-    /// How long a call's answer is reused for the same key.
-    pub dedupe_window: Duration,
-}
-
-/// Default [`CallLimits::per_minute`].
-pub const DEFAULT_PER_MINUTE: u32 = 20;
-/// Default [`CallLimits::concurrent`].
-pub const DEFAULT_CONCURRENT: usize = 4;
-/// Default [`CallLimits::dedupe_window`].
-pub const DEFAULT_DEDUPE_WINDOW: Duration = Duration::from_secs(600);
-
-impl Default for CallLimits {
-    fn default() -> Self {
-        Self {
-            per_minute: DEFAULT_PER_MINUTE,
-            concurrent: DEFAULT_CONCURRENT,
-            dedupe_window: DEFAULT_DEDUPE_WINDOW,
-        }
-    }
-}
+pub use crate::settings::{
+    CallLimits, DEFAULT_CONCURRENT, DEFAULT_DEDUPE_WINDOW, DEFAULT_PER_MINUTE,
+};
 
 /// What [`CallGuard::call`] came to.
 #[derive(Debug, Clone, PartialEq, Eq)]

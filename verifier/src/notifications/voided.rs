@@ -33,8 +33,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+pub use crate::settings::{
+    assertion, KeyFileError, ServiceAccountKey, VoidedSettings, ANDROIDPUBLISHER_SCOPE,
+};
 
 use super::upstream::{read_limited, CachedToken, UpstreamError};
 use super::{PlayVoid, StoreAnswer};
@@ -43,9 +46,6 @@ use crate::ledger::notifications::NotificationResult;
 use crate::ledger::Ledger;
 use crate::server::metrics::Metrics;
 use crate::settings::Settings;
-
-/// The OAuth2 scope of the Play Developer API.
-pub const ANDROIDPUBLISHER_SCOPE: &str = "https://www.googleapis.com/auth/androidpublisher";
 
 /// The default `api_base`.
 pub const DEFAULT_API_BASE: &str = "https://androidpublisher.googleapis.com";
@@ -68,142 +68,8 @@ pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// The `type` label of voided purchases found by the poller.
 pub const TYPE_LABEL: &str = "voided_purchases_api";
 
-/// Why a service-account key file cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyFileError {
-    /// Not the JSON of a service-account key.
-    #[error("not a Google service-account key file: {0}")]
-    Shape(String),
-    /// `type` is not `service_account`.
-    #[error("type is {0:?}, expected \"service_account\"")]
-    Type(String),
-    /// `private_key` is not an RSA private key in PEM.
-    #[error("private_key is not an RSA private key (PKCS#8 PEM)")]
-    PrivateKey,
-}
-
-/// A Google service account's key (from its JSON key file). `Debug` never shows the key.
-#[derive(Clone)]
-pub struct ServiceAccountKey {
-    /// `client_email`: the assertion's `iss`.
-    pub client_email: String,
-    /// `private_key_id`: the assertion header's `kid`.
-    pub private_key_id: String,
-    /// `token_uri`: where assertions are exchanged.
-    pub token_uri: String,
-    key: EncodingKey,
-}
-
-impl std::fmt::Debug for ServiceAccountKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceAccountKey")
-            .field("client_email", &self.client_email)
-            .field("private_key_id", &self.private_key_id)
-            .field("token_uri", &self.token_uri)
-            .field("private_key", &"***")
-            .finish()
-    }
-}
-
-impl ServiceAccountKey {
-    /// Parse a service-account JSON key file.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, KeyFileError> {
-        #[derive(Deserialize)]
-        struct File {
-            #[serde(rename = "type")]
-            kind: String,
-            client_email: String,
-            private_key: String,
-            #[serde(default)]
-            private_key_id: String,
-            token_uri: String,
-        }
-        let file: File =
-            serde_json::from_slice(bytes).map_err(|e| KeyFileError::Shape(e.to_string()))?;
-        if file.kind != "service_account" {
-            return Err(KeyFileError::Type(file.kind));
-        }
-        if file.client_email.is_empty() || file.token_uri.is_empty() {
-            return Err(KeyFileError::Shape(
-                "client_email and token_uri must not be empty".into(),
-            ));
-        }
-        let pem = zeroize::Zeroizing::new(file.private_key);
-        let key =
-            EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| KeyFileError::PrivateKey)?;
-        let key = Self {
-            client_email: file.client_email,
-            private_key_id: file.private_key_id,
-            token_uri: file.token_uri,
-            key,
-        };
-        // Sign once now, so a key the RSA signer cannot use stops the start, not the first poll.
-        assertion(&key, &key.token_uri, 0).map_err(|_| KeyFileError::PrivateKey)?;
-        Ok(key)
-    }
-}
-
-/// `[apps."ID".google_play.voided_purchases]`, resolved.
-#[derive(Debug, Clone)]
-pub struct VoidedSettings {
-    /// The app id (whose `google_play.package_name` is polled).
-    pub app_id: String,
-    /// The Play package name.
-    pub package_name: String,
-    /// The service account.
-    pub key: ServiceAccountKey,
-    /// Where assertions are exchanged (the key file's `token_uri` unless configured).
-    pub token_uri: String,
-    /// `https://androidpublisher.googleapis.com` unless configured.
-    pub api_base: String,
-    /// Time between the end of one poll and the start of the next.
-    pub poll_interval: Duration,
-    /// `maxResults` per page.
-    pub max_results: u32,
-    /// How far back the first poll of a package looks.
-    pub initial_lookback: Duration,
-    /// First retry delay after a `429`/`5xx`.
-    pub retry_base: Duration,
-    /// Longest retry delay.
-    pub retry_max: Duration,
-    /// Attempts per request before the poll fails.
-    pub max_attempts: u32,
-    /// Timeout of one HTTP request.
-    pub request_timeout: Duration,
-}
-
 // ---------------------------------------------------------------------------------------------
 // Pure parts
-
-#[derive(Serialize)]
-struct AssertionClaims<'a> {
-    iss: &'a str,
-    scope: &'a str,
-    aud: &'a str,
-    iat: i64,
-    exp: i64,
-}
-
-/// The RS256 JWT-bearer assertion for `token_uri` at `now_s` (valid one hour).
-pub fn assertion(
-    key: &ServiceAccountKey,
-    token_uri: &str,
-    now_s: i64,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(key.private_key_id.clone()).filter(|k| !k.is_empty());
-    jsonwebtoken::encode(
-        &header,
-        &AssertionClaims {
-            iss: &key.client_email,
-            scope: ANDROIDPUBLISHER_SCOPE,
-            aud: token_uri,
-            iat: now_s,
-            exp: now_s + 3600,
-        },
-        &key.key,
-    )
-}
 
 /// Why a token endpoint's answer carries no usable access token.
 #[derive(Debug, thiserror::Error)]

@@ -20,9 +20,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
-use super::limits::{self, ConnectionLimits};
+use super::limits;
 use super::metrics::Metrics;
 use super::table::{Activity, Admitted, Table};
+use crate::settings::ConnectionLimits;
 use crate::tls::ReloadableTls;
 
 /// Pause after an accept error (file descriptors exhausted and the like) before the next try.

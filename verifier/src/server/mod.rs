@@ -36,12 +36,14 @@ use crate::tls::{ReloadableTls, TlsError};
 mod body;
 pub(crate) mod limits;
 mod listener;
-pub(crate) mod metrics;
+/// The Prometheus metrics (a top-level module, so that the webhook worker and the store
+/// pollers record into it without importing the server); the old path keeps working.
+pub(crate) use crate::metrics;
 pub(crate) mod problem;
 pub(crate) mod store_notifications;
 mod table;
 
-pub use limits::ConnectionLimits;
+pub use crate::settings::ConnectionLimits;
 
 use metrics::{Metrics, RequestLabels};
 use problem::{Problem, Tag};
@@ -235,7 +237,7 @@ impl Server {
             metrics,
             grace: limits.shutdown_grace,
             ledger,
-            connections: ConnectionLimits::from(&limits),
+            connections: limits.connection,
             webhooks,
             voided,
         })

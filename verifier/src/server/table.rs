@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::limits::ConnectionLimits;
+use crate::settings::ConnectionLimits;
 
 /// What per-source limits count: an IPv4 address, or the /64 prefix of an IPv6 address (one
 /// host usually owns a whole /64). IPv4-mapped IPv6 addresses count as IPv4.

@@ -30,7 +30,9 @@ pub(crate) mod receiver;
 pub mod signing;
 pub(crate) mod worker;
 
-pub use payseal_protocol::webhook::{Event, ReinstatedData, RevokedData, PURCHASE_REINSTATED};
+pub use payseal_protocol::webhook::{
+    Event, EventKind, ReinstatedData, RevokedData, PURCHASE_REINSTATED,
+};
 pub use receiver::{
     verify_webhook, WebhookError, WebhookEvent, DEFAULT_TOLERANCE, PURCHASE_PAID, PURCHASE_REVOKED,
 };
@@ -41,65 +43,7 @@ pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(72 * 3600);
 /// Shortest accepted webhook secret, in bytes.
 pub const MIN_SECRET_BYTES: usize = 16;
 
-/// An app's webhook secret: never printed (`Debug` shows `***`), wiped on drop.
-#[derive(Clone, PartialEq, Eq)]
-pub struct WebhookSecret(zeroize::Zeroizing<Vec<u8>>);
-
-impl WebhookSecret {
-    /// Wrap secret bytes.
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self(zeroize::Zeroizing::new(bytes.into()))
-    }
-
-    /// The bytes (to key the MAC only).
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for WebhookSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WebhookSecret(***)")
-    }
-}
-
-/// One app's webhook endpoint (`[apps."ID".webhook]`).
-#[derive(Debug, Clone)]
-pub struct WebhookSettings {
-    /// `https://…`, or `http://` to a loopback address (development and tests).
-    pub url: String,
-    /// The signing secret (the content of `secret_file`, without a trailing newline).
-    pub secret: WebhookSecret,
-    /// How long after its creation (or a manual retry) a delivery is given up.
-    pub give_up_after: Duration,
-}
-
-/// The delivery worker's timing (`[webhooks]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerSettings {
-    /// Pause between polls when nothing was due.
-    pub poll_interval: Duration,
-    /// Delay before the second attempt; doubled per attempt (with jitter).
-    pub retry_base: Duration,
-    /// Longest delay between attempts.
-    pub retry_max: Duration,
-    /// Timeout of one POST.
-    pub request_timeout: Duration,
-    /// Rows taken per poll.
-    pub batch: u32,
-}
-
-impl Default for WorkerSettings {
-    fn default() -> Self {
-        Self {
-            poll_interval: Duration::from_secs(1),
-            retry_base: Duration::from_secs(5),
-            retry_max: Duration::from_secs(3600),
-            request_timeout: Duration::from_secs(10),
-            batch: 32,
-        }
-    }
-}
+pub use crate::settings::{WebhookSecret, WebhookSettings, WorkerSettings};
 
 /// Why an event body could not be made (a serialization bug, not an input problem).
 #[derive(Debug, thiserror::Error)]

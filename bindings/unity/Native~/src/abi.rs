@@ -2,13 +2,15 @@
 //! options in; verdicts, pending results and parsed receipts out (owned by the library until
 //! its free function is called).
 
-use std::ffi::{c_char, CString};
+use std::ffi::c_char;
 use std::ptr;
 
 use payseal_sdk_core::ffi::{
     HuaweiAlgorithm, NotPaidReason, PurchaseKind, Receipt, Redemption, Store, StoreEnvironment,
 };
 use payseal_sdk_core::{PaySealOptions, PendingOutcome, PendingResult, Verdict};
+
+pub use crate::cstring::{free_owned, owned, owned_opt};
 
 use crate::error::{FfiError, Kind};
 
@@ -481,30 +483,5 @@ impl Drop for PsReceiptOut {
             free_owned(self.data);
             free_owned(self.signature);
         }
-    }
-}
-
-/// A NUL-terminated copy of `s` owned by the library (an inner NUL becomes U+FFFD).
-pub fn owned(s: String) -> *mut c_char {
-    let s = if s.contains('\0') {
-        s.replace('\0', "\u{fffd}")
-    } else {
-        s
-    };
-    CString::new(s).map_or(ptr::null_mut(), CString::into_raw)
-}
-
-/// [`owned`], or null for `None`.
-pub fn owned_opt(s: Option<String>) -> *mut c_char {
-    s.map_or(ptr::null_mut(), owned)
-}
-
-/// Free a string made by [`owned`] (null is ignored).
-///
-/// # Safety
-/// `p` is null or came from [`owned`] and was not freed yet.
-pub unsafe fn free_owned(p: *mut c_char) {
-    if !p.is_null() {
-        drop(CString::from_raw(p));
     }
 }

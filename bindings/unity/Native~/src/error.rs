@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use payseal_sdk_core::{PaySealError, PaySealErrorKind};
 
-use crate::abi;
+use crate::cstring;
 
 /// Error kinds as returned by every call (0: success). The SDK's kinds, plus
 /// `InvalidArgument` for misuse of the C surface itself.
@@ -110,7 +110,7 @@ pub unsafe fn boundary(
         Ok(()) => Kind::Ok as i32,
         Err(e) => {
             if !out_message.is_null() {
-                *out_message = abi::owned(e.to_string());
+                *out_message = cstring::owned(e.to_string());
             }
             e.kind() as i32
         }

@@ -23,6 +23,7 @@
 //! [`exports`] by `csbindgen` in `build.rs`; the hand-written C# layer is in `../Runtime/`.
 
 pub mod abi;
+pub mod cstring;
 pub mod dispatch;
 pub mod error;
 pub mod exports;

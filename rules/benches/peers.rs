@@ -12,10 +12,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use payseal_protocol::{Environment, Receipt, Store};
-use payseal_sandbox::{Order, SandboxStore};
-use payseal_verifier::rules::{
+use payseal_rules::{
     check_receipt, AppRules, AppStoreRules, GooglePlayRules, RsaPublicKey, TrustAnchors,
 };
+use payseal_sandbox::{Order, SandboxStore};
 
 /// The receipts and keys both sides use.
 struct Inputs {

@@ -5,8 +5,8 @@ use base64::Engine;
 use payseal_protocol::{Environment, Reason, Receipt, Store};
 use payseal_sandbox::{app_store_header_json, CertSpec, IssuedCert, PurchaseState, SandboxStore};
 
-use crate::rules::test_support::*;
-use crate::rules::{check_receipt, AppRules, Purchase, Rejection, TrustAnchors};
+use crate::test_support::*;
+use crate::{check_receipt, AppRules, Purchase, Rejection, TrustAnchors};
 
 const DAY: i64 = 86_400_000;
 
@@ -112,7 +112,7 @@ fn random_signature_is_bad_signature() {
         unreachable!()
     };
     let p = parts_of(&j);
-    let random = crate::rules::test_support::random_signature(64);
+    let random = crate::test_support::random_signature(64);
     let random = URL_SAFE_NO_PAD.encode(STANDARD.decode(random).unwrap());
     let forged = format!("{}.{}.{random}", p[0], p[1]);
     assert_eq!(
@@ -516,7 +516,7 @@ const APPLE_SIGNED_DATE: i64 = 1_739_161_772_561;
 fn apple_app() -> AppRules {
     let mut a = app_with(genuine(), &[Environment::Sandbox]);
     a.app_id = "com.goodheartapp".into();
-    a.app_store = Some(crate::rules::AppStoreRules {
+    a.app_store = Some(crate::AppStoreRules {
         bundle_id: "com.goodheartapp".into(),
     });
     a
@@ -585,7 +585,7 @@ fn real_apple_transaction_needs_the_apple_root() {
 
 #[test]
 fn a_verified_chain_is_cached_by_its_anchors_and_only_for_that_chain() {
-    use crate::rules::ChainCacheStats;
+    use crate::ChainCacheStats;
     let s = genuine();
     let c = s.app_store_chain();
     let t = now();

@@ -1,8 +1,7 @@
 //! The roots the verifier trusts for chained store signatures, and the cache of App Store
 //! chains verified under exactly those roots (so a cached chain can never outlive its root).
 
-use super::app_store::chain::{ChainCache, CHAIN_CACHE_CAPACITY};
-use super::app_store::ChainCacheStats;
+use super::chain::{ChainCache, ChainCacheStats, CHAIN_CACHE_CAPACITY};
 
 /// Why a set of trust anchors was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -2,49 +2,16 @@
 //! checks); `app_store` runs with the chain cached (every transaction after the first under a
 //! leaf), `app_store_uncached` verifies the chain in full.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use payseal_protocol::{Environment, Store};
-use payseal_sandbox::{Order, SandboxStore};
-use payseal_verifier::rules::{
-    check_receipt, AppRules, AppStoreRules, GooglePlayRules, HuaweiRules, RsaPublicKey,
-    SandboxRules, TrustAnchors,
-};
-
-const APP: &str = "com.example.game";
-
-fn rsa_key(b64: &str) -> RsaPublicKey {
-    RsaPublicKey::from_spki_der(&STANDARD.decode(b64).unwrap()).unwrap()
-}
+use payseal_rules::test_support::{app, genuine, APP};
+use payseal_rules::{check_receipt, TrustAnchors};
+use payseal_sandbox::Order;
 
 fn rules(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SandboxStore::open_or_create(dir.path()).unwrap();
-    let ed: [u8; 32] = STANDARD
-        .decode(store.sandbox_public_key())
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let app = AppRules {
-        app_id: APP.into(),
-        environments: vec![Environment::Production, Environment::Sandbox],
-        google_play: Some(GooglePlayRules {
-            package_name: APP.into(),
-            public_key: rsa_key(&store.google_play_public_key()),
-        }),
-        app_store: Some(AppStoreRules {
-            bundle_id: APP.into(),
-        }),
-        huawei: Some(HuaweiRules {
-            package_name: APP.into(),
-            public_key: rsa_key(&store.huawei_public_key()),
-        }),
-        sandbox: Some(SandboxRules {
-            public_key: ed25519_dalek::VerifyingKey::from_bytes(&ed).unwrap(),
-        }),
-        account_binding: None,
-    };
+    // The rules' own test fixtures: the genuine sandbox store and an app with all four stores.
+    let store = genuine();
+    let app = app();
     let roots = vec![store.app_store_chain().root];
     let anchors = TrustAnchors::new(roots.clone()).unwrap();
     let now = payseal_sandbox::now_ms();

@@ -1,5 +1,5 @@
 //! The App Store `x5c` chain: leaf → intermediate → a configured root, Apple's marker OIDs, and
-//! the bounded cache of chains that passed, owned by the [`TrustAnchors`] they passed under.
+//! the bounded cache of chains that passed, owned by the [`crate::TrustAnchors`] they passed under.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,7 +11,7 @@ use x509_parser::asn1_rs::oid;
 use x509_parser::certificate::Validity;
 use x509_parser::prelude::*;
 
-use crate::rules::{Rejection, TrustAnchors};
+use crate::Rejection;
 
 /// DER content of OID 1.2.840.113635.100.6.11.1 (Apple's receipt/StoreKit signing leaf marker).
 const LEAF_MARKER: &[u8] = &oid!(raw 1.2.840.113635.100.6.11.1);
@@ -89,7 +89,7 @@ pub(super) fn verify_chain(
     leaf: &X509Certificate<'_>,
     leaf_key: Vec<u8>,
     inter: &X509Certificate<'_>,
-    anchors: &TrustAnchors,
+    apple_roots: &[Vec<u8>],
 ) -> Result<VerifiedChain, Rejection> {
     if leaf.issuer() != inter.subject() || leaf.verify_signature(Some(inter.public_key())).is_err()
     {
@@ -108,11 +108,10 @@ pub(super) fn verify_chain(
             "intermediate lacks Apple's marker OID 1.2.840.113635.100.6.2.1",
         ));
     }
-    if anchors.apple_roots().is_empty() {
+    if apple_roots.is_empty() {
         return Err(untrusted("no App Store root is configured"));
     }
-    let root = anchors
-        .apple_roots()
+    let root = apple_roots
         .iter()
         .filter_map(|der| X509Certificate::from_der(der).ok().map(|(_, root)| root))
         .find(|root| {

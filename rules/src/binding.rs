@@ -31,7 +31,7 @@ pub struct AccountBindingRules {
 
 /// Whether the store's signed purchase can carry an account token (Play
 /// `obfuscatedAccountId`, App Store `appAccountToken`); Huawei and the sandbox store cannot.
-pub(crate) fn store_has_account_token(store: Store) -> bool {
+pub fn store_has_account_token(store: Store) -> bool {
     match store {
         Store::GooglePlay | Store::AppStore => true,
         Store::Huawei | Store::Sandbox => false,
@@ -107,7 +107,7 @@ pub fn check_expected(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::test_support::*;
+    use crate::test_support::*;
     use payseal_protocol::{Receipt, Store};
     use payseal_sandbox::Order;
 
@@ -134,7 +134,7 @@ mod tests {
         account: &str,
         product: Option<&str>,
     ) -> Result<Purchase, Rejection> {
-        crate::rules::check_request(
+        crate::check_request(
             receipt,
             app,
             &anchors(),
@@ -151,12 +151,12 @@ mod tests {
         let scheme = AccountBinding::uuid_v5(NS).unwrap();
         for store in [Store::GooglePlay, Store::AppStore] {
             let r = issue(store, "gems_100", Some(scheme.token("alice")));
-            let p = crate::rules::check_receipt(&r, &app(), &anchors(), payseal_sandbox::now_ms())
-                .unwrap();
+            let p =
+                crate::check_receipt(&r, &app(), &anchors(), payseal_sandbox::now_ms()).unwrap();
             assert_eq!(p.account_token, Some(scheme.token("alice")), "{store}");
             let r = issue(store, "gems_100", None);
-            let p = crate::rules::check_receipt(&r, &app(), &anchors(), payseal_sandbox::now_ms())
-                .unwrap();
+            let p =
+                crate::check_receipt(&r, &app(), &anchors(), payseal_sandbox::now_ms()).unwrap();
             assert_eq!(p.account_token, None, "{store}");
         }
     }

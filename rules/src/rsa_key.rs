@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn store_keys_decode_and_other_bytes_are_refused() {
-        let store = crate::rules::test_support::genuine();
+        let store = crate::test_support::genuine();
         let der = STANDARD.decode(store.google_play_public_key()).unwrap();
         let key = RsaPublicKey::from_spki_der(&der).unwrap();
         assert!(key.bits() >= 2048, "{key:?}");

@@ -1,5 +1,37 @@
-//! Store rules (the "predefined rule" of each store): pure functions of
-//! (receipt, app rules, trust anchors, now) → purchase or rejection. No I/O.
+//! # payseal-rules
+//!
+//! The store rules of PaySeal (the "predefined rule" of each store): pure functions of
+//! (receipt, app rules, trust anchors, now) → purchase or rejection, the product and account
+//! binding a paid purchase must meet, and the purchase kinds (consumable, non-consumable,
+//! subscription with its expiry).
+//!
+//! It is not the verification server (`payseal-verifier`: HTTPS, envelopes, the ledger, store
+//! notifications), and it does no I/O: no file, socket, clock or database. The caller passes
+//! the time (`now_ms`, Unix milliseconds) and the trust anchors as bytes; reading roots and
+//! keys from files is the verifier's job. `scripts/check-deps.sh` checks that no tokio, HTTP
+//! or database crate is among its dependencies.
+//!
+//! ```
+//! use payseal_protocol::{Environment, Reason, Receipt};
+//! use payseal_rules::{check_receipt, AppRules, TrustAnchors};
+//!
+//! // An app that sells through no store yet: any receipt is refused, with a typed reason.
+//! let app = AppRules {
+//!     app_id: "com.example.game".into(),
+//!     environments: vec![Environment::Production],
+//!     google_play: None,
+//!     app_store: None,
+//!     huawei: None,
+//!     sandbox: None,
+//!     account_binding: None,
+//! };
+//! let receipt = Receipt::AppStore { jws: "a.b.c".into() };
+//! let refused = check_receipt(&receipt, &app, &TrustAnchors::default(), 1_750_000_000_000)
+//!     .unwrap_err();
+//! assert_eq!(refused.reason, Reason::UnknownApp);
+//! ```
+//!
+//! ## How a receipt is decided
 //!
 //! Each store is one `StoreRule` in the stages of DESIGN.md, driven once by [`check_receipt`]:
 //! 1. the app must have settings for the receipt's store (`unknown_app`; for the sandbox store,
@@ -36,13 +68,16 @@
 //! store's account token against the request's account id (`wrong_account`, when the app
 //! configures an account binding) and the product the app sold (`wrong_product`).
 
-pub(crate) mod app_store;
-pub(crate) mod binding;
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+
+pub mod app_store;
+pub mod binding;
 pub(crate) mod google_play;
 pub(crate) mod huawei;
 mod rsa_key;
 pub(crate) mod sandbox;
-mod trust;
 
 use payseal_protocol::{Environment, PurchaseKind, Reason, Receipt, Store};
 
@@ -51,10 +86,10 @@ use google_play::GooglePlayRule;
 use huawei::HuaweiRule;
 use sandbox::SandboxRule;
 
+pub use app_store::trust::{TrustAnchorError, TrustAnchors};
 pub use app_store::ChainCacheStats;
 pub use binding::{check_expected, AccountBindingRules, Expectation};
 pub use rsa_key::{RsaKeyError, RsaPublicKey};
-pub use trust::{TrustAnchorError, TrustAnchors};
 
 /// What the verifier knows about one app: its store keys and allowed environments.
 #[derive(Debug, Clone)]
@@ -485,5 +520,5 @@ fn signed_json<'a, T: serde::Deserialize<'a>>(data: &'a str, what: &str) -> Resu
 mod robustness;
 #[cfg(test)]
 mod subscription_tests;
-#[cfg(test)]
-pub(crate) mod test_support;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;

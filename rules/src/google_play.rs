@@ -195,13 +195,13 @@ impl StoreRule for GooglePlayRule {
 
 #[cfg(test)]
 mod tests {
-    use crate::rules::test_support::*;
-    use crate::rules::{AppRules, Purchase, Rejection};
+    use crate::test_support::*;
+    use crate::{AppRules, Purchase, Rejection};
     use payseal_protocol::{Environment, Reason, Receipt, Store};
     use payseal_sandbox::PurchaseState;
 
     fn check(receipt: &Receipt, app: &AppRules) -> Result<Purchase, Rejection> {
-        crate::rules::check_receipt(receipt, app, &anchors(), 0)
+        crate::check_receipt(receipt, app, &anchors(), 0)
     }
 
     fn play(purchase_data: String, signature: String) -> Receipt {

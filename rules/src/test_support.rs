@@ -1,4 +1,5 @@
-//! Shared fixtures for the rule tests: a genuine sandbox store, an attacker's store, app rules.
+//! Shared fixtures for the rule tests (and, with the `test-support` feature, for the tests of
+//! code built on the rules): a genuine sandbox store, an attacker's store, app rules.
 
 use std::sync::OnceLock;
 
@@ -10,7 +11,7 @@ use payseal_sandbox::{Order, SandboxStore};
 use super::*;
 
 /// The app id every test app uses.
-pub(crate) const APP: &str = "com.example.game";
+pub const APP: &str = "com.example.game";
 
 struct Held {
     _dir: tempfile::TempDir,
@@ -28,24 +29,24 @@ fn held(cell: &'static OnceLock<Held>) -> &'static SandboxStore {
 }
 
 /// The store the verifier is configured with.
-pub(crate) fn genuine() -> &'static SandboxStore {
+pub fn genuine() -> &'static SandboxStore {
     static CELL: OnceLock<Held> = OnceLock::new();
     held(&CELL)
 }
 
 /// The attacker's own store: other keys, a self-made root with Apple's OIDs copied.
-pub(crate) fn attacker() -> &'static SandboxStore {
+pub fn attacker() -> &'static SandboxStore {
     static CELL: OnceLock<Held> = OnceLock::new();
     held(&CELL)
 }
 
 /// An RSA public key from the Base64 SPKI form the consoles show.
-pub(crate) fn rsa_key(b64: &str) -> RsaPublicKey {
+pub fn rsa_key(b64: &str) -> RsaPublicKey {
     RsaPublicKey::from_spki_der(&STANDARD.decode(b64).unwrap()).unwrap()
 }
 
 /// App rules for [`APP`] on every store, with `store`'s keys, accepting `environments`.
-pub(crate) fn app_with(store: &SandboxStore, environments: &[Environment]) -> AppRules {
+pub fn app_with(store: &SandboxStore, environments: &[Environment]) -> AppRules {
     let ed: [u8; 32] = STANDARD
         .decode(store.sandbox_public_key())
         .unwrap()
@@ -73,27 +74,27 @@ pub(crate) fn app_with(store: &SandboxStore, environments: &[Environment]) -> Ap
 }
 
 /// The genuine store's app, accepting both environments.
-pub(crate) fn app() -> AppRules {
+pub fn app() -> AppRules {
     app_with(genuine(), &[Environment::Production, Environment::Sandbox])
 }
 
 /// Anchors trusting the genuine store's App Store root (a fresh chain cache each call).
-pub(crate) fn anchors() -> TrustAnchors {
+pub fn anchors() -> TrustAnchors {
     roots(vec![genuine().app_store_chain().root])
 }
 
 /// Anchors trusting exactly `apple_roots` (DER).
-pub(crate) fn roots(apple_roots: Vec<Vec<u8>>) -> TrustAnchors {
+pub fn roots(apple_roots: Vec<Vec<u8>>) -> TrustAnchors {
     TrustAnchors::new(apple_roots).unwrap()
 }
 
 /// A purchased sandbox-environment order for [`APP`].
-pub(crate) fn order(store: Store) -> Order {
+pub fn order(store: Store) -> Order {
     Order::new(store, APP, "gems_100")
 }
 
 /// The reason a receipt is refused for (panics if it is paid).
-pub(crate) fn reason(result: Result<Purchase, Rejection>) -> payseal_protocol::Reason {
+pub fn reason(result: Result<Purchase, Rejection>) -> payseal_protocol::Reason {
     match result {
         Ok(p) => panic!("expected a rejection, got paid {p:?}"),
         Err(r) => r.reason,
@@ -101,7 +102,7 @@ pub(crate) fn reason(result: Result<Purchase, Rejection>) -> payseal_protocol::R
 }
 
 /// The purchase data and signature of a two-part receipt.
-pub(crate) fn parts(receipt: &Receipt) -> (String, String) {
+pub fn parts(receipt: &Receipt) -> (String, String) {
     match receipt {
         Receipt::GooglePlay {
             purchase_data,
@@ -121,7 +122,7 @@ pub(crate) fn parts(receipt: &Receipt) -> (String, String) {
 }
 
 /// A random (well-formed, wrong) signature of `len` bytes, Base64.
-pub(crate) fn random_signature(len: usize) -> String {
+pub fn random_signature(len: usize) -> String {
     use rand::RngCore;
     let mut b = vec![0u8; len];
     rand::rngs::OsRng.fill_bytes(&mut b);

@@ -30,9 +30,10 @@
 //! The same check serves every JWS Apple signs this way, not only transactions: [`verify_jws`]
 //! (shape, `alg`, `x5c`, signature, chain, payload, validity at the payload's `signedDate`)
 //! is what the rule runs, and what App Store Server Notifications V2 run on their
-//! `signedPayload`, `signedTransactionInfo` and `signedRenewalInfo` (`crate::notifications`).
+//! `signedPayload`, `signedTransactionInfo` and `signedRenewalInfo` (the verifier's `notifications`).
 
 pub(crate) mod chain;
+pub(crate) mod trust;
 
 use std::sync::Arc;
 
@@ -43,8 +44,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use x509_parser::time::ASN1Time;
 
-use super::{AppRules, AppStoreRules, Claimed, Refusal, Rejection, StoreRule, TrustAnchors};
+use super::{AppRules, AppStoreRules, Claimed, Refusal, Rejection, StoreRule};
 use chain::{untrusted, ChainCache, VerifiedChain};
+use trust::TrustAnchors;
 
 pub use chain::ChainCacheStats;
 
@@ -79,7 +81,7 @@ pub(crate) struct ParsedJws<'r> {
 /// reads.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Transaction {
+pub struct Transaction {
     /// `transactionId`, the ledger key.
     pub transaction_id: String,
     /// `originalTransactionId`.
@@ -118,7 +120,7 @@ pub(crate) struct Transaction {
 
 /// A payload Apple signs as an `x5c` JWS: it says when it was signed, and every certificate of
 /// the chain must be valid then.
-pub(crate) trait AppleSigned: DeserializeOwned {
+pub trait AppleSigned: DeserializeOwned {
     /// What the payload is, in `malformed` details ("signed transaction", ...).
     const WHAT: &'static str;
     /// `signedDate`, Unix milliseconds.
@@ -209,7 +211,12 @@ fn verified_chain(
     let inter = chain::parse_cert(&jws.intermediate, "x5c[1]")?;
     let leaf_key = chain::leaf_key(&leaf)?;
     verify_es256(&leaf_key, jws.signing_input, jws.signature)?;
-    let verified = Arc::new(chain::verify_chain(&leaf, leaf_key, &inter, anchors)?);
+    let verified = Arc::new(chain::verify_chain(
+        &leaf,
+        leaf_key,
+        &inter,
+        anchors.apple_roots(),
+    )?);
     cache.insert(key, verified.clone());
     Ok(verified)
 }
@@ -309,9 +316,11 @@ pub(crate) fn verify_parsed<T: AppleSigned>(
     Ok(signed)
 }
 
-/// [`parse_jws`] then [`verify_parsed`]: the one App Store JWS check, for any payload Apple
-/// signs this way.
-pub(crate) fn verify_jws<T: AppleSigned>(
+/// The one App Store JWS check, for any payload Apple signs this way (transactions, server
+/// notifications, renewal info): the shape and header (`alg` exactly `ES256`, the `x5c` chain),
+/// the signature with the leaf, the chain to a root of `anchors` (remembered), then the payload
+/// decoded as `T` and every certificate valid at its `signedDate` (not far ahead of `now_ms`).
+pub fn verify_jws<T: AppleSigned>(
     jws: &str,
     anchors: &TrustAnchors,
     now_ms: i64,

@@ -1,16 +1,16 @@
 //! Reading a request body under the size limit, and what happens to a body the server answers
-//! before reading it all (too large, wrong content type). On HTTP/2 the rest is read and
-//! discarded, within [`DRAIN_MAX_BYTES`] and the request timeout, so the stream ends cleanly
-//! (both sides' END_STREAM) instead of with a reset while the client still sends: RFC 9113
-//! allows the reset (NO_ERROR), but clients such as curl then drop the answer they were given
-//! ("stream was not closed cleanly: PROTOCOL_ERROR"). HTTP/1.1 keeps hyper's behaviour (the
-//! answer, then the connection closes).
+//! before reading it all (too large, wrong content type): the rest is read and discarded in the
+//! background, within [`DRAIN_MAX_BYTES`] and the request timeout, so the client gets the answer
+//! it was given. On HTTP/2 the stream then ends cleanly (both sides' END_STREAM) instead of with
+//! a reset while the client still sends: RFC 9113 allows the reset (NO_ERROR), but clients such
+//! as curl then drop the answer ("stream was not closed cleanly: PROTOCOL_ERROR"). On HTTP/1.1,
+//! closing the connection with unread bytes in the socket makes the kernel send a reset, and a
+//! client still writing its body loses the answer the same way (`Broken pipe`).
 
 use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody as _};
-use axum::http::Version;
 
 /// At most this much of an answered request body is read and discarded on HTTP/2; past it the
 /// stream is reset (NO_ERROR).
@@ -53,13 +53,10 @@ pub(crate) async fn read(mut body: Body, max: usize) -> Result<Bytes, BodyError>
     Ok(Bytes::from(buf))
 }
 
-/// The request was answered before `body` was read: on HTTP/2 read and discard the rest in
-/// the background for at most `within` and [`DRAIN_MAX_BYTES`] (then drop it: reset); on
-/// HTTP/1 drop it now.
-pub(crate) fn discard_rest(version: Version, mut body: Body, within: Duration) {
-    if version != Version::HTTP_2 {
-        return;
-    }
+/// The request was answered before `body` was read: read and discard the rest in the
+/// background for at most `within` and [`DRAIN_MAX_BYTES`], then drop it (HTTP/2: the stream
+/// is reset; HTTP/1.1: the connection is closed).
+pub(crate) fn discard_rest(mut body: Body, within: Duration) {
     tokio::spawn(async move {
         let drained = async {
             let mut seen = 0u64;

@@ -513,7 +513,7 @@ fn has_content_type(headers: &HeaderMap, expected: &str) -> bool {
 async fn verify(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     if !has_content_type(&parts.headers, REQUEST_CONTENT_TYPE) {
-        body::discard_rest(parts.version, body, state.timeout);
+        body::discard_rest(body, state.timeout);
         return Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported media type",
@@ -525,7 +525,7 @@ async fn verify(State(state): State<AppState>, request: Request) -> Response {
     let body = match body::read(body, state.max_body_bytes).await {
         Ok(b) => b,
         Err(body::BodyError::TooLarge(rest)) => {
-            body::discard_rest(parts.version, rest, state.timeout);
+            body::discard_rest(rest, state.timeout);
             return Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request too large",

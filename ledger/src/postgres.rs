@@ -45,6 +45,7 @@
 //! `MakeRustlsConnect` from a `rustls::ClientConfig` with the database's CA, and pass it where
 //! [`PostgresLedger::new`] and the migration connection pass `NoTls`.
 
+use payseal_protocol::time::now_ms;
 use std::error::Error as _;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -324,13 +325,6 @@ fn is_loopback(host: &Host) -> bool {
         #[cfg(unix)]
         Host::Unix(_) => true,
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl PostgresLedger {

@@ -22,6 +22,7 @@
 //! recorded as having the migrations it has (same SQL), then upgraded like any other. The
 //! file's `user_version` is kept at the latest applied number, so an older verifier refuses it.
 
+use payseal_protocol::time::now_ms;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -896,13 +897,6 @@ impl SqliteTx<'_> {
         )
         .map(|_| ())
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {

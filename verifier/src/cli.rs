@@ -401,7 +401,7 @@ fn google_play_poll(settings: crate::settings::Settings, only: Option<&str>) -> 
         Err(e) => return fail(&e.to_string()),
     };
     let settings = std::sync::Arc::new(settings);
-    let metrics = crate::server::metrics::Metrics::new();
+    let metrics = crate::metrics::Metrics::new();
     let mut failed = false;
     for v in pollers {
         let (app, package) = (v.app_id.clone(), v.package_name.clone());
@@ -642,7 +642,8 @@ fn webhooks(settings: &crate::settings::Settings, action: WebhooksAction) -> Exi
         }
         WebhooksAction::Retry { id, all_failed } => {
             let id = if all_failed { None } else { id };
-            match rt.block_on(ledger.retry_failed(id.as_deref(), service::now_ms())) {
+            match rt.block_on(ledger.retry_failed(id.as_deref(), payseal_protocol::time::now_ms()))
+            {
                 Ok(0) if id.is_some() => fail("no failed delivery with that id"),
                 Ok(n) => {
                     println!(
@@ -727,7 +728,7 @@ fn revoke(
         Err(code) => return code,
     };
     let event_id = event_id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    let now = service::now_ms();
+    let now = payseal_protocol::time::now_ms();
     let event =
         crate::notifications::operator_revocation(store, app, transaction, reason, &event_id, now);
     let recorded = match rt.block_on(crate::notifications::record(
@@ -793,7 +794,9 @@ fn check(config: &Path, app: &str, receipt_path: &Path) -> ExitCode {
         Err(e) => return usage_error(&format!("{}: {e}", receipt_path.display())),
     };
     let report = match serde_json::from_str::<Receipt>(&text) {
-        Ok(receipt) => service::check_offline(&settings, app, &receipt, service::now_ms()),
+        Ok(receipt) => {
+            service::check_offline(&settings, app, &receipt, payseal_protocol::time::now_ms())
+        }
         Err(e) => CheckReport::malformed(app, format!("receipt JSON: {e}")),
     };
     match serde_json::to_string_pretty(&report) {

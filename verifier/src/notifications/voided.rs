@@ -44,7 +44,7 @@ use super::{PlayVoid, StoreAnswer};
 use crate::background::Task;
 use crate::ledger::notifications::NotificationResult;
 use crate::ledger::Ledger;
-use crate::server::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 
 /// The default `api_base`.
@@ -329,7 +329,7 @@ impl AccessTokens {
     }
 
     async fn fetch(&self) -> Result<(String, Duration), PollError> {
-        let now_s = crate::service::now_ms() / 1000;
+        let now_s = payseal_protocol::time::now_ms() / 1000;
         const WHAT: &str = "token endpoint";
         let jwt = assertion(&self.key, &self.token_uri, now_s)?;
         let response = self
@@ -459,7 +459,7 @@ impl Poller {
         let s = &self.settings;
         let ledger = &self.ledger;
         let cursor = ledger.voided_cursor(&s.package_name).await?;
-        let now = crate::service::now_ms();
+        let now = payseal_protocol::time::now_ms();
         let Some((start, end)) = window(cursor, now, s.initial_lookback) else {
             return Ok(PollReport::default());
         };
@@ -494,7 +494,7 @@ impl Poller {
             }
         }
         ledger
-            .set_voided_cursor(&s.package_name, end, crate::service::now_ms())
+            .set_voided_cursor(&s.package_name, end, payseal_protocol::time::now_ms())
             .await?;
         Ok(report)
     }
@@ -505,7 +505,7 @@ impl Poller {
         let Some(void) = void_of(&self.settings.package_name, p) else {
             return Ok(StoreAnswer::new(200, TYPE_LABEL, "partial_refund"));
         };
-        let now = crate::service::now_ms();
+        let now = payseal_protocol::time::now_ms();
         let Some(event) = super::play_void_event(&self.verifier, void) else {
             return Ok(StoreAnswer::new(200, TYPE_LABEL, "unknown_package"));
         };

@@ -30,7 +30,7 @@ use super::problem::{Problem, Tag};
 use super::AppState;
 use crate::notifications::STORE_GOOGLE_PLAY;
 use crate::notifications::{self, Refused, Verified};
-use crate::service::now_ms;
+use payseal_protocol::time::now_ms;
 
 /// Largest notification body accepted (an App Store notification with transaction and renewal
 /// info, each with its `x5c` chain, is about 20 KiB), whatever `max_body_bytes` says.
@@ -211,7 +211,7 @@ pub(super) async fn google_play_rtdn(
             state.verifier.ledger().as_ref(),
             authorization,
             &body,
-            crate::service::now_ms(),
+            payseal_protocol::time::now_ms(),
         )
         .await;
     state
@@ -264,7 +264,7 @@ pub(super) async fn huawei(
             state.verifier.settings(),
             state.verifier.ledger().as_ref(),
             &body,
-            crate::service::now_ms(),
+            payseal_protocol::time::now_ms(),
         )
         .await;
     state

@@ -8,6 +8,7 @@
 //! worker never logs the secret or the body: only the event id, type, app, attempt, and the
 //! status code or transport error.
 
+use payseal_protocol::time::now_ms;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use super::outbox::{AttemptResult, Delivery, Outbox};
 use super::signing::{signature_header, EVENT_HEADER, ID_HEADER, SIGNATURE_HEADER};
 use super::{WebhookSettings, WorkerSettings};
 use crate::background::Task;
-use crate::server::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// Why one delivery attempt failed (stored with the attempt: a kind or a status, never the
 /// body, the secret or the URL).
@@ -59,10 +60,6 @@ pub(crate) struct Worker {
     settings: WorkerSettings,
     metrics: Arc<Metrics>,
     client: reqwest::Client,
-}
-
-fn now_ms() -> i64 {
-    crate::service::now_ms()
 }
 
 fn ms(d: Duration) -> i64 {

@@ -81,7 +81,7 @@ pub fn rs256(kid: &str, key: &RsaPrivateKey, claims: &Value) -> String {
 
 /// Unix seconds now.
 pub fn now_s() -> i64 {
-    payseal_verifier::now_ms() / 1000
+    payseal_protocol::time::now_s()
 }
 
 /// The claims of a genuine push token (Google's shape).

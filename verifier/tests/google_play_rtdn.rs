@@ -17,7 +17,8 @@
 //! - `payseal_store_notifications_total` counts each;
 //! - Google's key URL is fetched at most once per `MIN_REFETCH` whatever an attacker sends: 100
 //!   pushes with random `kid`s while it answers 503, from a cold cache and after a successful
-//!   fetch; and a push whose `kid` is known is answered while a slow fetch is still in flight.
+//!   fetch; a push whose `kid` is known is answered while a slow fetch is still in flight; a
+//!   stale set answers while it is refreshed in the background, then the refreshed one rules.
 
 mod common;
 mod google_support;
@@ -608,5 +609,55 @@ async fn a_known_kid_is_answered_while_a_slow_key_fetch_is_in_flight() {
     assert!(!unknown.is_finished());
     assert_eq!(unknown.await.unwrap(), 401);
     assert_eq!(google.state.lock().unwrap().jwks_answered, 2);
+    server.stop().await.unwrap();
+}
+
+/// The set is older than `jwks_cache_seconds`: a push whose `kid` is in hand is answered from
+/// it at once while one refresh runs in the background (slow here), and the refreshed set is
+/// used afterwards (a key Google withdrew is refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_key_set_is_refreshed_in_the_background_while_its_keys_answer() {
+    let google = FakeGoogle::start().await;
+    let state = StateDir::new();
+    google_support::configure_rtdn(&state.paths.config, &google);
+    let config = std::fs::read_to_string(&state.paths.config).unwrap();
+    std::fs::write(
+        &state.paths.config,
+        config.replace("jwks_cache_seconds = 3600", "jwks_cache_seconds = 1"),
+    )
+    .unwrap();
+    let mut server = TestServer::start_on(state, |_| {}).await;
+    let auth = google.push_token("k1", &push_claims());
+    let (status, _) = post(&server, Some(&auth), &test_push()).await;
+    assert_eq!(status, 200);
+    assert_eq!(jwks_fetches(&google), 1);
+
+    // Google withdraws k1 for k2, and answers slowly; the set in hand goes stale.
+    {
+        let mut g = google.state.lock().unwrap();
+        g.oidc_keys = vec![("k2".into(), keys()[1].clone())];
+        g.jwks_delay = Duration::from_secs(3);
+    }
+    tokio::time::sleep(MIN_REFETCH + Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        let (status, answer) = post(&server, Some(&auth), &test_push()).await;
+        assert_eq!((status, answer["result"].as_str()), (200, Some("test")));
+    }
+    let g = || {
+        let s = google.state.lock().unwrap();
+        (s.jwks_fetches, s.jwks_answered)
+    };
+    assert_eq!(g(), (2, 1), "one refresh, not yet answered");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while g().1 < 2 {
+        assert!(Instant::now() < deadline, "the refresh never ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _) = post(&server, Some(&auth), &test_push()).await;
+    assert_eq!(status, 401, "k1 is withdrawn in the refreshed set");
+    let auth2 = google.push_token("k2", &push_claims());
+    let (status, _) = post(&server, Some(&auth2), &test_push()).await;
+    assert_eq!(status, 200);
     server.stop().await.unwrap();
 }

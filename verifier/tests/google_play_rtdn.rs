@@ -14,13 +14,17 @@
 //! - a purchase without an orderId is revoked by its purchaseToken; a key rotation is followed;
 //!   unknown packages, test notifications and partial refunds are acknowledged and change
 //!   nothing; an authenticated body that does not decode gets 400;
-//! - `payseal_store_notifications_total` counts each.
+//! - `payseal_store_notifications_total` counts each;
+//! - Google's key URL is fetched at most once per `MIN_REFETCH` whatever an attacker sends: 100
+//!   pushes with random `kid`s while it answers 503, from a cold cache and after a successful
+//!   fetch; a push whose `kid` is known is answered while a slow fetch is still in flight; a
+//!   stale set answers while it is refreshed in the background, then the refreshed one rules.
 
 mod common;
 mod google_support;
 mod webhook_support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -29,6 +33,7 @@ use google_support::voided_scenario::purchase_token;
 use google_support::{keys, push_claims, rs256, FakeGoogle};
 use payseal_protocol::{Outcome, Reason, Redemption, Store};
 use payseal_sandbox::Order;
+use payseal_verifier::notifications::jwks::MIN_REFETCH;
 use payseal_verifier::webhook::{PURCHASE_PAID, PURCHASE_REVOKED};
 use serde_json::{json, Value};
 use webhook_support::{configure, RunningReceiver};
@@ -450,5 +455,209 @@ async fn a_push_the_ledger_cannot_record_gets_503_and_its_redelivery_revokes() {
         metric(&server.metrics_text().await, "voided_purchase", "error"),
         1.0
     );
+    server.stop().await.unwrap();
+}
+
+/// An authenticated-looking test notification (acknowledged, changes nothing).
+fn test_push() -> String {
+    push_body(
+        "3001",
+        &json!({"version": "1.0", "packageName": APP,
+                "eventTimeMillis": payseal_verifier::now_ms().to_string(),
+                "testNotification": {"version": "1.0"}}),
+    )
+}
+
+/// A push token naming a random `kid` Google never published, as an attacker sends them (the
+/// signature is junk: the key is looked up by `kid` before any signature is checked).
+fn random_kid_token() -> String {
+    let kid = format!("forged-{:016x}", rand::random::<u64>());
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(push_claims().to_string()),
+        URL_SAFE_NO_PAD.encode([7u8; 256])
+    )
+}
+
+/// 100 pushes with random `kid`s, four at a time: every one refused with `401`.
+async fn random_kid_storm(server: &TestServer) {
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (client, url, body) = (server.client.clone(), server.url(RTDN), test_push());
+        workers.spawn(async move {
+            for _ in 0..25 {
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .bearer_auth(random_kid_token())
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status().as_u16(), 401);
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done.unwrap();
+    }
+}
+
+/// The key fetches allowed in `elapsed`: one, and one more per whole `MIN_REFETCH`.
+fn allowed_fetches(elapsed: Duration) -> usize {
+    1 + (elapsed.as_millis() / MIN_REFETCH.as_millis()) as usize
+}
+
+fn jwks_fetches(google: &FakeGoogle) -> usize {
+    google.state.lock().unwrap().jwks_fetches
+}
+
+/// Cold cache, Google's key URL down: a storm of random `kid`s makes at most one fetch per
+/// interval (it made one per push), and once the URL is back a genuine push is accepted
+/// after the interval with one fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_kids_while_the_key_url_fails_fetch_at_most_once_per_interval() {
+    let (google, _receiver, mut server) = rtdn_server(false).await;
+    google.state.lock().unwrap().jwks_status = Some(503);
+    let started = Instant::now();
+    random_kid_storm(&server).await;
+    let elapsed = started.elapsed();
+    let fetches = jwks_fetches(&google);
+    let allowed = allowed_fetches(elapsed);
+    assert!(
+        (1..=allowed).contains(&fetches),
+        "{fetches} key fetches for 100 pushes in {elapsed:?}; at most {allowed} allowed"
+    );
+
+    google.state.lock().unwrap().jwks_status = None;
+    tokio::time::sleep(MIN_REFETCH + Duration::from_millis(100)).await;
+    let auth = google.push_token("k1", &push_claims());
+    let (status, answer) = post(&server, Some(&auth), &test_push()).await;
+    assert_eq!((status, answer["result"].as_str()), (200, Some("test")));
+    assert_eq!(jwks_fetches(&google), fetches + 1);
+    server.stop().await.unwrap();
+}
+
+/// After a successful fetch, the same storm (the URL down again) makes at most one more fetch
+/// per interval, and the keys in hand still accept genuine pushes without fetching.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_kids_after_a_successful_fetch_fetch_at_most_once_more_per_interval() {
+    let (google, _receiver, mut server) = rtdn_server(false).await;
+    let auth = google.push_token("k1", &push_claims());
+    let (status, _) = post(&server, Some(&auth), &test_push()).await;
+    assert_eq!(status, 200);
+    assert_eq!(jwks_fetches(&google), 1);
+
+    google.state.lock().unwrap().jwks_status = Some(503);
+    // Past the interval, so the storm may fetch (once).
+    tokio::time::sleep(MIN_REFETCH + Duration::from_millis(100)).await;
+    let started = Instant::now();
+    random_kid_storm(&server).await;
+    let elapsed = started.elapsed();
+    let more = jwks_fetches(&google) - 1;
+    let allowed = allowed_fetches(elapsed);
+    assert!(
+        (1..=allowed).contains(&more),
+        "{more} more key fetches for 100 pushes in {elapsed:?}; at most {allowed} allowed"
+    );
+
+    let (status, answer) = post(&server, Some(&auth), &test_push()).await;
+    assert_eq!((status, answer["result"].as_str()), (200, Some("test")));
+    assert_eq!(jwks_fetches(&google), 1 + more, "a known kid fetched");
+    server.stop().await.unwrap();
+}
+
+/// A slow key fetch (started by an unknown `kid`) is in flight: a push whose `kid` is known is
+/// answered before Google answers that fetch, not after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_kid_is_answered_while_a_slow_key_fetch_is_in_flight() {
+    let (google, _receiver, mut server) = rtdn_server(false).await;
+    let auth = google.push_token("k1", &push_claims());
+    let (status, _) = post(&server, Some(&auth), &test_push()).await;
+    assert_eq!(status, 200);
+
+    google.state.lock().unwrap().jwks_delay = Duration::from_secs(3);
+    tokio::time::sleep(MIN_REFETCH + Duration::from_millis(100)).await;
+    let unknown = {
+        let (client, url, body) = (server.client.clone(), server.url(RTDN), test_push());
+        tokio::spawn(async move {
+            let response = client
+                .post(&url)
+                .bearer_auth(random_kid_token())
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while jwks_fetches(&google) < 2 {
+        assert!(Instant::now() < deadline, "the unknown kid fetched no keys");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let (status, answer) = post(&server, Some(&auth), &test_push()).await;
+    assert_eq!((status, answer["result"].as_str()), (200, Some("test")));
+    assert_eq!(
+        google.state.lock().unwrap().jwks_answered,
+        1,
+        "the known-kid push was answered only after the slow fetch"
+    );
+    assert!(!unknown.is_finished());
+    assert_eq!(unknown.await.unwrap(), 401);
+    assert_eq!(google.state.lock().unwrap().jwks_answered, 2);
+    server.stop().await.unwrap();
+}
+
+/// The set is older than `jwks_cache_seconds`: a push whose `kid` is in hand is answered from
+/// it at once while one refresh runs in the background (slow here), and the refreshed set is
+/// used afterwards (a key Google withdrew is refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_key_set_is_refreshed_in_the_background_while_its_keys_answer() {
+    let google = FakeGoogle::start().await;
+    let state = StateDir::new();
+    google_support::configure_rtdn(&state.paths.config, &google);
+    let config = std::fs::read_to_string(&state.paths.config).unwrap();
+    std::fs::write(
+        &state.paths.config,
+        config.replace("jwks_cache_seconds = 3600", "jwks_cache_seconds = 1"),
+    )
+    .unwrap();
+    let mut server = TestServer::start_on(state, |_| {}).await;
+    let auth = google.push_token("k1", &push_claims());
+    let (status, _) = post(&server, Some(&auth), &test_push()).await;
+    assert_eq!(status, 200);
+    assert_eq!(jwks_fetches(&google), 1);
+
+    // Google withdraws k1 for k2, and answers slowly; the set in hand goes stale.
+    {
+        let mut g = google.state.lock().unwrap();
+        g.oidc_keys = vec![("k2".into(), keys()[1].clone())];
+        g.jwks_delay = Duration::from_secs(3);
+    }
+    tokio::time::sleep(MIN_REFETCH + Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        let (status, answer) = post(&server, Some(&auth), &test_push()).await;
+        assert_eq!((status, answer["result"].as_str()), (200, Some("test")));
+    }
+    let g = || {
+        let s = google.state.lock().unwrap();
+        (s.jwks_fetches, s.jwks_answered)
+    };
+    assert_eq!(g(), (2, 1), "one refresh, not yet answered");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while g().1 < 2 {
+        assert!(Instant::now() < deadline, "the refresh never ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, _) = post(&server, Some(&auth), &test_push()).await;
+    assert_eq!(status, 401, "k1 is withdrawn in the refreshed set");
+    let auth2 = google.push_token("k2", &push_claims());
+    let (status, _) = post(&server, Some(&auth2), &test_push()).await;
+    assert_eq!(status, 200);
     server.stop().await.unwrap();
 }

@@ -2,7 +2,8 @@
 //! or hears from:
 //!
 //! - `GET /oauth2/v3/certs`: a JWKS of Google's OIDC signing keys (test RSA keys; rotatable),
-//!   used by the Pub/Sub push tokens this module signs ([`FakeGoogle::push_token`]);
+//!   used by the Pub/Sub push tokens this module signs ([`FakeGoogle::push_token`]); counts
+//!   its requests, and can answer a scripted status (an outage) or answer late (a slow server);
 //! - `POST /token`: the OAuth2 token endpoint, JWT bearer grant. It checks the assertion as
 //!   Google does: RS256 signature by the service account's key (the public half registered
 //!   here), `iss` = its client_email, `scope` = androidpublisher, `aud` = this token URI,
@@ -126,8 +127,14 @@ pub struct ApiRequest {
 pub struct GoogleState {
     /// The JWKS served: (kid, key).
     pub oidc_keys: Vec<(String, RsaPrivateKey)>,
-    /// JWKS fetches.
+    /// JWKS fetches (counted when the request arrives).
     pub jwks_fetches: usize,
+    /// JWKS fetches answered (counted when the answer leaves, after `jwks_delay`).
+    pub jwks_answered: usize,
+    /// When set, the JWKS URL answers this status (a `503` outage) instead of the set.
+    pub jwks_status: Option<u16>,
+    /// How long the JWKS URL waits before answering (a slow key server).
+    pub jwks_delay: std::time::Duration,
     /// Registered service accounts: client_email → public key PEM.
     pub accounts: HashMap<String, String>,
     /// Access tokens issued.
@@ -251,8 +258,21 @@ impl FakeGoogle {
 }
 
 async fn certs(State(g): State<FakeGoogle>) -> Response {
+    let delay = {
+        let mut s = g.state.lock().unwrap();
+        s.jwks_fetches += 1;
+        s.jwks_delay
+    };
+    tokio::time::sleep(delay).await;
     let mut s = g.state.lock().unwrap();
-    s.jwks_fetches += 1;
+    s.jwks_answered += 1;
+    if let Some(status) = s.jwks_status {
+        return (
+            StatusCode::from_u16(status).unwrap(),
+            "The service is currently unavailable.",
+        )
+            .into_response();
+    }
     let keys: Vec<Value> = s.oidc_keys.iter().map(|(kid, k)| jwk(kid, k)).collect();
     (
         [(

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Side-by-side server CPU per request of two verifier builds (an older tree's and this one), alternating, same load.
+# Usage: BASE_BIN=/path/to/old/target/release [NEW_BIN=target/release] DURATION=20 scripts/bench-side-by-side.sh
+# (build both with: cargo build --release -p payseal-verifier --bins --examples --features dev)
+set -euo pipefail
+cd "$(dirname "$0")/.."; source scripts/lib/common.sh
+DUR=${DURATION:-20}; CONN=${CONNECTIONS:-64}; UNIQUE=${UNIQUE:-2000}
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+run() { # run LABEL BIN_DIR
+  local label=$1 BIN=$2 STATE PORT DEV SERVER
+  STATE=$(mktemp -d /tmp/payseal-bench.XXXXXX); PORT=$(free_port)
+  "$BIN/payseal-verifier" dev --listen "127.0.0.1:$PORT" --state-dir "$STATE" >"$STATE/dev.log" 2>&1 &
+  DEV=$!
+  for _ in $(seq 1 600); do [[ -f $STATE/profile.json ]] && break; sleep 0.1; done
+  wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
+  kill -TERM $DEV; wait $DEV || true
+  RUST_LOG=warn "$BIN/payseal-verifier" serve --config "$STATE/verifier.toml" >"$STATE/serve.log" 2>&1 &
+  SERVER=$!
+  wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
+  local before after
+  before=$(cpu_ticks $SERVER)
+  "$BIN/examples/load" --profile "$STATE/profile.json" --ca "$STATE/tls/cert.pem" --store "$STATE/sandbox-store" \
+    --connections $CONN --seconds $DUR --unique $UNIQUE > "$STATE/load.json"
+  after=$(cpu_ticks $SERVER)
+  kill -TERM $SERVER; wait $SERVER || true
+  python3 - "$label" "$STATE/load.json" "$before" "$after" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+label, load = sys.argv[1], json.load(open(sys.argv[2]))
+cpu = (int(sys.argv[4]) - int(sys.argv[3])) / int(sys.argv[5])
+served = load["requests"] + load["errors"]
+print(f"{label:<5} {load['requests_per_second']:>8,.0f} req/s  p50 {load['p50_ms']} ms  p99 {load['p99_ms']} ms  errors {load['errors']}  server CPU {cpu*1e6/served:.1f} µs/request")
+PY
+  rm -rf "$STATE"
+}
+for round in 1 2 3; do
+  run base "${BASE_BIN:?set BASE_BIN to the target/release folder of the older tree}"
+  run new "${NEW_BIN:-target/release}"
+done

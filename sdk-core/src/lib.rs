@@ -30,8 +30,7 @@
 //! verifies it with any JOSE library.
 //!
 //! ```no_run
-//! use payseal_sdk_core::{Client, Options};
-//! use payseal_protocol::Receipt;
+//! use payseal_sdk_core::{Client, Options, Receipt};
 //!
 //! # async fn demo(profile_json: &str, purchase_json: String, signature: String)
 //! # -> Result<(), payseal_sdk_core::ClientError> {
@@ -100,7 +99,7 @@ pub use error::{PaySealError, PaySealErrorKind};
 pub use ffi::{
     account_token_sha256_hex, account_token_uuid_v5, default_options, receipt_from_json,
     receipt_sha256, receipt_to_json, PaySeal, PaySealOptions, PendingOutcome, PendingResult,
-    Verdict,
+    Receipt, Verdict,
 };
 pub use log::{clear_logger, set_logger, LogLevel, PaySealLogger};
 pub use pending::{PendingEntry, PendingError, PendingStore};

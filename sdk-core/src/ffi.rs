@@ -235,6 +235,12 @@ pub enum NotPaidReason {
     WrongAccount,
     /// The subscription has expired.
     Expired,
+    /// The subscription's payment failed; the store holds it without access (protocol v2).
+    OnHold,
+    /// The user paused the subscription (protocol v2).
+    Paused,
+    /// The account refunded more purchases than the app allows (protocol v2).
+    RefundLimit,
 }
 
 /// The store of a purchase.

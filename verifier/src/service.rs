@@ -30,7 +30,6 @@ use payseal_protocol::envelope::{self, EnvelopeError};
 use payseal_protocol::verdict::VerdictError;
 use payseal_protocol::{
     Outcome, Reason, Receipt, Redemption, Store, VerdictClaims, VerifyRequest, VerifyResponse,
-    PROTOCOL_VERSION,
 };
 use serde::Serialize;
 
@@ -117,7 +116,11 @@ impl Verifier {
             .map_err(|_| ServiceError::BadRequest("not a PaySeal verify request"))?;
         validate_request(&request)?;
 
-        let claims = self.decide(&request, now_ms).await?;
+        let decided = self.decide(&request, now_ms).await?;
+        // The one place a verdict is built for the wire: in the request's protocol version (a
+        // v1 SDK's parser refuses the v2 claims and reasons). Metrics keep the full reason.
+        let (outcome, reason, redemption) = (decided.outcome, decided.reason, decided.redemption);
+        let claims = decided.for_protocol(request.v);
         let signer = self
             .settings
             .verdict_keys
@@ -127,7 +130,7 @@ impl Verifier {
             )))?;
         let token = signer.sign(&claims).map_err(ServiceError::Sign)?;
         let response = VerifyResponse {
-            v: PROTOCOL_VERSION,
+            v: request.v,
             verdict: token,
         };
         let json = serde_json::to_vec(&response)
@@ -135,9 +138,9 @@ impl Verifier {
         let sealed = reply.seal_response(&json).map_err(ServiceError::Seal)?;
         Ok(Decision {
             sealed,
-            outcome: claims.outcome,
-            reason: claims.reason,
-            redemption: claims.redemption,
+            outcome,
+            reason,
+            redemption,
         })
     }
 
@@ -254,6 +257,8 @@ impl Verifier {
             outcome: Outcome::NotPaid,
             reason: None,
             redemption: None,
+            subscription_state: None,
+            store_checked: None,
         }
     }
 }

@@ -30,6 +30,12 @@ namespace PaySeal
         WrongAccount = 11,
         /// <summary>The subscription has expired.</summary>
         Expired = 12,
+        /// <summary>The subscription's payment failed; the store holds it without access (protocol v2).</summary>
+        OnHold = 13,
+        /// <summary>The user paused the subscription (protocol v2).</summary>
+        Paused = 14,
+        /// <summary>The account refunded more purchases than the app allows (protocol v2).</summary>
+        RefundLimit = 15,
     }
 
     /// <summary>Real money or test purchases.</summary>

@@ -199,8 +199,8 @@ pub struct PsVerdict {
     pub paid: i32,
     /// Why not paid: 1 bad_signature, 2 untrusted_chain, 3 wrong_app, 4 unknown_app,
     /// 5 not_purchased, 6 revoked, 7 already_redeemed, 8 untrusted_environment, 9 malformed,
-    /// 10 wrong_product, 11 wrong_account, 12 expired. New codes may be added: a caller keeps
-    /// an unknown code as it is.
+    /// 10 wrong_product, 11 wrong_account, 12 expired, 13 on_hold, 14 paused, 15 refund_limit.
+    /// New codes may be added: a caller keeps an unknown code as it is.
     pub reason: i32,
     /// The store code (as [`PsReceipt::store`]).
     pub store: i32,
@@ -253,6 +253,9 @@ fn reason_code(r: NotPaidReason) -> i32 {
         NotPaidReason::WrongProduct => 10,
         NotPaidReason::WrongAccount => 11,
         NotPaidReason::Expired => 12,
+        NotPaidReason::OnHold => 13,
+        NotPaidReason::Paused => 14,
+        NotPaidReason::RefundLimit => 15,
     }
 }
 

@@ -357,8 +357,8 @@ namespace PaySeal.Native
         /// <summary>
         ///  Why not paid: 1 bad_signature, 2 untrusted_chain, 3 wrong_app, 4 unknown_app,
         ///  5 not_purchased, 6 revoked, 7 already_redeemed, 8 untrusted_environment, 9 malformed,
-        ///  10 wrong_product, 11 wrong_account, 12 expired. New codes may be added: a caller keeps
-        ///  an unknown code as it is.
+        ///  10 wrong_product, 11 wrong_account, 12 expired, 13 on_hold, 14 paused, 15 refund_limit.
+        ///  New codes may be added: a caller keeps an unknown code as it is.
         /// </summary>
         public int reason;
         /// <summary>

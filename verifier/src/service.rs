@@ -20,6 +20,12 @@
 //! transaction that was never redeemed records nothing. A revoked subscription transaction
 //! revokes its renewal chain's row (its ledger key).
 //!
+//! Protocol versions: a request of any supported version (`payseal_protocol::is_supported_version`,
+//! v1 and v2) is decided the same way; the verdict is signed as
+//! `VerdictClaims::for_protocol(request.v)` and the response carries the request's `v`, so an SDK
+//! already shipped (v1) never gets a claim or reason it would refuse. Metrics and webhooks see
+//! the decision undowngraded.
+//!
 //! Subscriptions: the store rule decides expiry (`not_paid / expired`, nothing recorded); a
 //! current one is redeemed under its chain's key with its period end, and the verdict carries
 //! `kind` and `expires_at` (the presented transaction's period end, Unix ms).

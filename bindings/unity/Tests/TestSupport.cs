@@ -299,7 +299,15 @@ namespace PaySeal.Tests
         internal readonly string ReportPath;
         internal readonly int Port;
 
-        internal MitmRelay(DevVerifier verifier, string mode)
+        /// <summary>A <c>--mode resign</c> relay merging <paramref name="claimsJson"/> into every verdict,
+        /// signed again with the verifier's own key.</summary>
+        internal static MitmRelay Resigning(DevVerifier verifier, string claimsJson)
+        {
+            return new MitmRelay(verifier, "resign",
+                " --state-dir " + TestEnv.Quote(verifier.StateDir) + " --claims " + TestEnv.Quote(claimsJson));
+        }
+
+        internal MitmRelay(DevVerifier verifier, string mode, string extraArgs = "")
         {
             this.verifier = verifier;
             string dir = TestEnv.NewDir("mitm");
@@ -308,7 +316,7 @@ namespace PaySeal.Tests
             string cert = TestEnv.Quote(Path.Combine(tls, "cert.pem"));
             string args = "--listen 127.0.0.1:0 --upstream " + verifier.Url + " --cert " + cert
                 + " --key " + TestEnv.Quote(Path.Combine(tls, "key.pem")) + " --upstream-ca " + cert
-                + " --mode " + mode + " --report " + TestEnv.Quote(ReportPath);
+                + " --mode " + mode + " --report " + TestEnv.Quote(ReportPath) + extraArgs;
             string cmd = "exec " + TestEnv.Quote(TestEnv.MitmBin) + " " + args + " 2>>" + TestEnv.Quote(Path.Combine(dir, "mitm.log"));
             process = Process.Start(new ProcessStartInfo("sh", "-c " + TestEnv.Quote(cmd))
             {

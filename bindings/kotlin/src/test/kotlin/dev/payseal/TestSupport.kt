@@ -198,11 +198,12 @@ class DevVerifier(val stateDir: Path = TestEnv.newDir("verifier"), val port: Int
  * A real `payseal-mitm` process: a TLS-terminating relay on 127.0.0.1 holding [verifier]'s
  * pinned certificate and key (what a compromised load balancer holds), forwarding to it and
  * treating the sealed answers as [mode] says (`pass`, `flip-response`,
- * `replay-first-response`, `swap-responses`). [profileJson] is the verifier's profile with
+ * `replay-first-response`, `swap-responses`, or `resign`: [resigning] gives it the verifier's
+ * keys and the claims to merge into each verdict, which it signs again with the verifier's key). [profileJson] is the verifier's profile with
  * its URL pointed at the relay (same host name, so the certificate and the pins still match).
  * Its `--report` JSON (requests, altered responses, plaintext seen) is at [report].
  */
-class MitmRelay(val verifier: DevVerifier, mode: String) : AutoCloseable {
+class MitmRelay(val verifier: DevVerifier, mode: String, extraArgs: List<String> = emptyList()) : AutoCloseable {
     private val dir: Path = TestEnv.newDir("mitm")
     val report: Path = dir.resolve("report.json")
     private val log: Path = dir.resolve("mitm.log")
@@ -221,6 +222,7 @@ class MitmRelay(val verifier: DevVerifier, mode: String) : AutoCloseable {
             "--upstream-ca", tls.resolve("cert.pem").toString(),
             "--mode", mode,
             "--report", report.toString(),
+            *extraArgs.toTypedArray(),
         ).redirectError(ProcessBuilder.Redirect.appendTo(log.toFile())).start()
         // It prints `listening on https://127.0.0.1:PORT` once it accepts connections.
         val lines = process.inputStream.bufferedReader()
@@ -239,6 +241,14 @@ class MitmRelay(val verifier: DevVerifier, mode: String) : AutoCloseable {
             }
         // Keep draining stdout so the relay never blocks on a full pipe.
         Thread { lines.useLines { it.forEach { } } }.apply { isDaemon = true }.start()
+    }
+
+    companion object {
+        /** A `--mode resign` relay merging [claimsJson] into every verdict, signed with [verifier]'s key. */
+        fun resigning(verifier: DevVerifier, claimsJson: String) = MitmRelay(
+            verifier, "resign",
+            listOf("--state-dir", verifier.stateDir.toString(), "--claims", claimsJson),
+        )
     }
 
     /** The verifier's profile, pointed at the relay. */

@@ -292,8 +292,10 @@ final class DevVerifier {
 /// A real `payseal-mitm` process: a TLS-terminating relay on 127.0.0.1 holding the
 /// verifier's pinned certificate and key (what a compromised load balancer holds), forwarding
 /// to it and treating the sealed answers as `mode` says (`pass`, `flip-response`,
-/// `replay-first-response`, `swap-responses`). Its `--report` JSON (requests, altered
-/// responses, plaintext seen) is at `report`.
+/// `replay-first-response`, `swap-responses`, or `resign` with `extraArgs` giving the
+/// verifier's state dir and the claims it merges into each verdict before signing it again
+/// with the verifier's key). Its `--report` JSON (requests, altered responses, plaintext seen)
+/// is at `report`.
 final class MitmRelay {
     let verifier: DevVerifier
     let port: Int
@@ -301,7 +303,13 @@ final class MitmRelay {
     let log: URL
     private var process: Process?
 
-    init(_ verifier: DevVerifier, mode: String) throws {
+    /// A `--mode resign` relay merging `claimsJson` into every verdict, signed with the verifier's key.
+    static func resigning(_ verifier: DevVerifier, claimsJson: String) throws -> MitmRelay {
+        try MitmRelay(verifier, mode: "resign",
+                      extraArgs: ["--state-dir", verifier.stateDir.path, "--claims", claimsJson])
+    }
+
+    init(_ verifier: DevVerifier, mode: String, extraArgs: [String] = []) throws {
         self.verifier = verifier
         let dir = try TestEnv.newDir("mitm")
         report = dir.appendingPathComponent("report.json")
@@ -318,7 +326,7 @@ final class MitmRelay {
             "--key", tls.appendingPathComponent("key.pem").path,
             "--upstream-ca", tls.appendingPathComponent("cert.pem").path,
             "--mode", mode, "--report", report.path,
-        ]
+        ] + extraArgs
         p.standardOutput = out
         p.standardError = out
         try withSignalsUnblocked { try p.run() }

@@ -10,7 +10,12 @@
 #                          wrong_product, the cheap-receipt substitution of issue 11); then an App
 #                          Store auto-renewable subscription current for 30 days (token-11: paid
 #                          / first, kind subscription, expires_at) and one that lapsed a year ago
-#                          (token-12: not_paid / expired, its expires_at in the past)
+#                          (token-12: not_paid / expired, its expires_at in the past); then two
+#                          App Store subscriptions through `payseal-mitm --mode resign`, which
+#                          re-signs the verdict with the verifier's own key after merging protocol
+#                          v2 claims (token-13: paid, subscription_state in_grace_period,
+#                          store_checked true; token-14: not_paid / on_hold, subscription_state
+#                          on_hold, store_checked false)
 #   demo_serve OUT PORT    `payseal-verifier serve` on OUT/state at 127.0.0.1:PORT (0 when it
 #                          answers, 1 when it exited: port taken); demo_stop stops it
 # shellcheck shell=bash
@@ -44,6 +49,7 @@ interop_demo() { # interop_demo OUT
 reverify_tokens() { # reverify_tokens OUT
   local out=$1 state=$1/state port n v
   [[ -f $out/issuer.txt && -f $out/token-6.jwt ]] || fail "no demo tokens in $out"
+  cargo build --quiet -p payseal-verifier --example submit # current: one built before protocol v2 refuses its claims
   port=$(cat "$out/issuer.txt")
   port=${port##*:}
   step "re-verify: the demo's verifier again on 127.0.0.1:$port; its Play purchase twice more for alice, a second one once"
@@ -102,5 +108,53 @@ open(path, "w").write(verdict["token"])
 PY
     n=$((n + 1))
   done
+  resigned_tokens "$out" "$n"
   demo_stop
+}
+
+resigned_tokens() { # resigned_tokens OUT N: token-N and token-N+1, protocol v2 claims
+  local out=$1 n=$2 state=$1/state port mport pid i claims want receipt v
+  port=$(cat "$out/issuer.txt")
+  port=${port##*:}
+  step "re-verify through payseal-mitm --mode resign (the verifier's own keys): protocol v2 claims (subscription_state, store_checked, reason on_hold) that no verifier path signs yet"
+  cargo build --quiet -p payseal-attacks --bin payseal-mitm
+  for want in grace on_hold; do
+    case $want in
+      grace) claims='{"subscription_state":"in_grace_period","store_checked":true}' ;;
+      on_hold) claims='{"outcome":"not_paid","reason":"on_hold","redemption":null,"subscription_state":"on_hold","store_checked":false}' ;;
+    esac
+    : >"$out/mitm-$want.out"
+    target/debug/payseal-mitm --listen 127.0.0.1:0 --upstream "https://localhost:$port" \
+      --cert "$state/tls/cert.pem" --key "$state/tls/key.pem" --upstream-ca "$state/tls/cert.pem" \
+      --mode resign --state-dir "$state" --claims "$claims" >"$out/mitm-$want.out" 2>>"$out/mitm.log" &
+    pid=$!
+    mport=
+    for ((i = 0; i < 600; i++)); do
+      mport=$(sed -n 's|^listening on https://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$out/mitm-$want.out")
+      [[ -n $mport ]] && break
+      kill -0 "$pid" 2>/dev/null || { cat "$out/mitm.log"; demo_stop; fail "payseal-mitm exited"; }
+      sleep 0.1
+    done
+    [[ -n $mport ]] || { kill "$pid"; demo_stop; fail "payseal-mitm did not listen within 60 s"; }
+    sed "s|https://localhost:$port|https://localhost:$mport|" "$state/profile.json" >"$out/profile-mitm.json"
+    receipt=$state/subscription-$want.json
+    target/debug/payseal-sandbox app-store --dir "$state" --app "$DEMO_APP" --product pro_monthly \
+      --type subscription --expires-in 30d >"$receipt"
+    v=$(target/debug/examples/submit --profile "$out/profile-mitm.json" --ca "$state/tls/cert.pem" --receipt "$receipt" --account alice) ||
+      { kill "$pid"; demo_stop; fail "submit through payseal-mitm failed"; }
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    python3 - "$v" "$out/token-$n.jwt" "$want" <<'PY' || { demo_stop; exit 1; }
+import json, sys
+verdict, path, want = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+c = verdict["claims"]
+got = (c["outcome"], c.get("reason"), c.get("subscription_state"), c.get("store_checked"))
+print(f"{'resigned subscription, alice':<44} → {c['outcome']:<8} {c.get('redemption') or c.get('reason'):<17} subscription_state={got[2]} store_checked={got[3]}")
+expected = {"grace": ("paid", None, "in_grace_period", True), "on_hold": ("not_paid", "on_hold", "on_hold", False)}[want]
+if got != expected:
+    sys.exit(f"UNEXPECTED: wanted {expected}")
+open(path, "w").write(verdict["token"])
+PY
+    n=$((n + 1))
+  done
 }

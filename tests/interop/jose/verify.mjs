@@ -54,6 +54,18 @@ const subscriptionOk = (c) => {
   return true;
 };
 
+// Protocol v2: `subscription_state` (one vocabulary for both stores) and `store_checked` (a
+// boolean), when present; the paid token in its grace period and the not_paid/on_hold one.
+const states = ['active', 'in_grace_period', 'on_hold', 'paused', 'canceled', 'expired', 'pending'];
+const v2 = { grace: 0, onHold: 0 };
+const v2Ok = (c) => {
+  if (c.subscription_state === undefined && c.store_checked === undefined) return true;
+  if (!states.includes(c.subscription_state) || typeof c.store_checked !== 'boolean') return false;
+  if (c.outcome === 'paid' && c.subscription_state === 'in_grace_period' && c.store_checked === true) v2.grace++;
+  if (c.outcome === 'not_paid' && c.reason === 'on_hold' && c.store_checked === false) v2.onHold++;
+  return true;
+};
+
 const tokens = tokenFiles.map((file) => ({ file, token: readFileSync(file, 'utf8').trim() }));
 for (const { file, token } of tokens) {
   const [h, p, s] = token.split('.');
@@ -61,7 +73,7 @@ for (const { file, token } of tokens) {
   const payload = unb64(p);
   await expect(`${file}: genuine token verifies`, token, true,
     (claims) => claims.outcome === payload.outcome && claims.receipt_sha256 === payload.receipt_sha256
-      && subscriptionOk(claims));
+      && subscriptionOk(claims) && v2Ok(claims));
   await expect(`${file}: altered outcome refused`, `${h}.${b64({ ...payload, outcome: payload.outcome === 'paid' ? 'not_paid' : 'paid' })}.${s}`, 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED');
   await expect(`${file}: alg HS256 refused`, `${b64({ ...header, alg: 'HS256' })}.${p}.${s}`, 'ERR_JOSE_ALG_NOT_ALLOWED');
   await expect(`${file}: alg none refused`, `${b64({ ...header, alg: 'none' })}.${p}.`, 'ERR_JOSE_ALG_NOT_ALLOWED');
@@ -71,6 +83,9 @@ for (const { file, token } of tokens) {
 }
 result(subscriptions.paid >= 1 && subscriptions.expired >= 1,
   `subscription tokens with kind and expires_at: ${subscriptions.paid} paid (until a future end), ${subscriptions.expired} not_paid/expired (a past end)`);
+
+result(v2.grace >= 1 && v2.onHold >= 1,
+  `protocol v2 tokens: ${v2.grace} paid in_grace_period store_checked true, ${v2.onHold} not_paid/on_hold store_checked false`);
 
 // ---- the book's grant, keys from createRemoteJWKSet ------------------------------------------
 const server = createServer((req, res) => {

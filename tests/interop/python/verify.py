@@ -105,6 +105,22 @@ def main(argv):
             return end <= now_ms
         return True
 
+    # Protocol v2: subscription_state (one vocabulary for both stores) and store_checked (a
+    # boolean), when present; the paid token in its grace period and the not_paid/on_hold one.
+    states = ("active", "in_grace_period", "on_hold", "paused", "canceled", "expired", "pending")
+    v2 = {"grace": 0, "on_hold": 0}
+
+    def v2_ok(c):
+        if "subscription_state" not in c and "store_checked" not in c:
+            return True
+        if c.get("subscription_state") not in states or not isinstance(c.get("store_checked"), bool):
+            return False
+        if (c["outcome"], c["subscription_state"], c["store_checked"]) == ("paid", "in_grace_period", True):
+            v2["grace"] += 1
+        if (c["outcome"], c.get("reason"), c["store_checked"]) == ("not_paid", "on_hold", False):
+            v2["on_hold"] += 1
+        return True
+
     for file in token_files:
         with open(file, encoding="utf-8") as f:
             token = f.read().strip()
@@ -116,7 +132,8 @@ def main(argv):
             None,
             lambda c: c["outcome"] == payload["outcome"]
             and c["receipt_sha256"] == payload["receipt_sha256"]
-            and subscription_ok(c),
+            and subscription_ok(c)
+            and v2_ok(c),
         )
         flipped = "not_paid" if payload["outcome"] == "paid" else "paid"
         expect(f"{file}: altered outcome refused", f"{h}.{b64({**payload, 'outcome': flipped})}.{s}", jwt.InvalidSignatureError)
@@ -129,6 +146,10 @@ def main(argv):
     result(subscriptions["paid"] >= 1 and subscriptions["expired"] >= 1,
            f"subscription tokens with kind and expires_at: {subscriptions['paid']} paid (until a future end), "
            f"{subscriptions['expired']} not_paid/expired (a past end)")
+
+    result(v2["grace"] >= 1 and v2["on_hold"] >= 1,
+           f"protocol v2 tokens: {v2['grace']} paid in_grace_period store_checked true, "
+           f"{v2['on_hold']} not_paid/on_hold store_checked false")
 
     # ---- the book's grant ------------------------------------------------------------------
     def outcome(token, seen, delivered, for_app=app):

@@ -130,7 +130,7 @@ pub use notifications::NotificationLog;
 pub use outbox::{NewDelivery, Outbox};
 pub use postgres::{PostgresLedger, MIGRATIONS};
 pub use sqlite::SqliteLedger;
-pub use tx::{Access, Database, Key, Operation, Tx};
+pub use tx::{Access, Database, Key, Operation, RedeemStep, Tx};
 
 /// The `account_id` of a *refusal row*: a revoked row recorded for a transaction the store
 /// refunded before anyone redeemed it (a store notification), so that its first presentation

@@ -14,7 +14,7 @@ use crate::notifications::{
     Recorded, RevocationRow, Target, TargetApp,
 };
 use crate::outbox::{AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter};
-use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
     chain_expiry, classify, classify_revocation, notice, BoxFuture, LedgerError, RedeemOutcome,
     RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeOutcome, VoidedCursors,
@@ -50,8 +50,11 @@ pub(crate) async fn redeem<T: Tx>(
     r: &RedemptionRequest,
     delivery: Option<&NewDelivery>,
 ) -> Result<RedeemOutcome, T::Error> {
-    if tx.insert_redemption(r, delivery).await? {
-        return Ok(RedeemOutcome::First);
+    match tx.redeem_row(r, delivery).await? {
+        RedeemStep::Inserted => return Ok(RedeemOutcome::First),
+        // Read (and, when it is the owner's and not revoked, touched) in the same statement.
+        RedeemStep::Read(existing) => return Ok(classify(Some(&existing), &r.account_id)),
+        RedeemStep::Exists => {}
     }
     // The key exists (on PostgreSQL: the inserting transaction has committed); its row decides.
     // Only a refusal row is ever deleted (a reversed refund): then the redemption is retried.

@@ -1,20 +1,25 @@
 //! PostgreSQL ledger backend: one database shared by any number of verifier instances.
 //!
 //! **The database decides who is first.** `payseal_redemptions` has the primary key `(store,
-//! app_id, transaction_key)`; a redemption is one autocommit `INSERT … ON CONFLICT (…) DO NOTHING`:
-//! one inserted row means [`crate::RedeemOutcome::First`] (committed, so durable under the server's
-//! `synchronous_commit`, before the verdict leaves). When the key exists, PostgreSQL has waited for
-//! the inserting transaction to finish; a primary-key `SELECT` reads the committed row and
-//! [`crate::classify`] decides (the same function SQLite calls): [`crate::RedeemOutcome::Repeat`] then
-//! moves `last_seen_ms` forward with an `UPDATE … SET last_seen_ms = GREATEST(…)` guarded by owner
-//! and not revoked. A revocation reads its row `SELECT … FOR UPDATE` in one transaction and
-//! [`crate::classify_revocation`] decides whether to mark it and enqueue its notice. No process
-//! lock and no advisory lock takes part, so any number of instances (or pools) can race on one
-//! receipt: exactly one `INSERT` inserts.
+//! app_id, transaction_key)`; a redemption is one autocommit statement (`REDEEM_SQL`, so one round
+//! trip) whose `INSERT … ON CONFLICT (…) DO NOTHING` decides: one inserted row means
+//! [`crate::RedeemOutcome::First`] (committed, so durable under the server's `synchronous_commit`,
+//! before the verdict leaves), its outbox row inserted with it. When the key exists, the same
+//! statement moves `last_seen_ms` forward with an `UPDATE … SET last_seen_ms = GREATEST(…)`
+//! guarded by owner and not revoked, and returns the row (touched, or as read), on which
+//! [`crate::classify`] decides (the same function SQLite calls). When the key's row was
+//! committed by another instance after the statement's snapshot (the `INSERT` waited for it, the
+//! `UPDATE` and the read could not see it), the statement returns nothing and the operation
+//! reads the committed row with a primary-key `SELECT` and touches it as a repeat: two more round
+//! trips, in that race only. A revocation reads its row `SELECT … FOR UPDATE` in one transaction
+//! and [`crate::classify_revocation`] decides whether to mark it and enqueue its notice. No
+//! process lock and no advisory lock takes part, so any number of instances (or pools) can race
+//! on one receipt: exactly one `INSERT` inserts.
 //!
 //! **Plain SQL.** `TEXT`/`BIGINT` columns, a composite primary key, `ON CONFLICT DO NOTHING`,
-//! `UPDATE … WHERE`, `GREATEST`, `SELECT … FOR UPDATE`: nothing PostgreSQL-only in the hot path, so
-//! the same statements run on Postgres-wire distributed databases (CockroachDB, YugabyteDB).
+//! `UPDATE … WHERE`, `GREATEST`, `SELECT … FOR UPDATE`, a data-modifying `WITH`: nothing
+//! PostgreSQL-only in the hot path (no `xmax` trick to tell an insert from an update), so the
+//! same statements run on Postgres-wire distributed databases (CockroachDB, YugabyteDB).
 //! Serialization failures (`40001`, which those report under contention) and deadlocks (`40P01`)
 //! are retried up to [`MAX_RETRIES`] times; every step is idempotent.
 //!
@@ -67,7 +72,7 @@ use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
-use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
     redact_url, BoxFuture, LedgerError, LedgerOptions, RedemptionRequest, RedemptionRow,
     UNREDEEMED_ACCOUNT,
@@ -92,24 +97,50 @@ const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS payseal_schema
     applied_at_ms BIGINT NOT NULL
 )";
 
-const INSERT_SQL: &str = "INSERT INTO payseal_redemptions
-    (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
-     first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
-    ON CONFLICT (store, app_id, transaction_key) DO NOTHING";
-
-/// The first redemption and its outbox row in one statement (so in one transaction): the
-/// outbox row is inserted only when the redemption row was.
-const INSERT_NOTIFY_SQL: &str = "WITH redeemed AS (
+/// A redemption in one statement, so one round trip whatever it finds: the row is inserted
+/// unless its key exists (the outbox row `$10…$13`, when given, only with it); else the
+/// repeat's touch ([`TOUCH_SQL`]'s guard and `GREATEST`s, `GREATEST(stored, presented)` being
+/// [`crate::chain_expiry`]) and the row, touched or as the statement's snapshot has it. The last
+/// column says which: `inserted` (no row values), `touched` or `read`. No row at all: the key's
+/// row was committed by another transaction after this statement's snapshot (the `INSERT`
+/// waited for it); the operation then reads it with [`FIND_SQL`].
+const REDEEM_SQL: &str = concat!(
+    "WITH inserted AS (
     INSERT INTO payseal_redemptions
         (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
          first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $13)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
     ON CONFLICT (store, app_id, transaction_key) DO NOTHING
-    RETURNING 1)
-  INSERT INTO payseal_outbox (id, app_id, event_type, body, created_ms, age_from_ms, attempts,
-                              next_attempt_ms, state)
-  SELECT $9, $2, $10, $11, $12, $12, 0, $12, 'pending' FROM redeemed";
+    RETURNING 1),
+  notified AS (
+    INSERT INTO payseal_outbox (id, app_id, event_type, body, created_ms, age_from_ms, attempts,
+                                next_attempt_ms, state)
+    SELECT $10::TEXT, $2, $11::TEXT, $12::TEXT, $13::BIGINT, $13::BIGINT, 0, $13::BIGINT,
+           'pending'
+    FROM inserted WHERE $10::TEXT IS NOT NULL),
+  touched AS (
+    UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, $8),
+        expires_at_ms = GREATEST(expires_at_ms, $9)
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
+      AND revoked_at_ms IS NULL AND NOT EXISTS (SELECT 1 FROM inserted)
+    RETURNING ",
+    redemption_columns!(),
+    ")
+SELECT ",
+    redemption_columns!(),
+    ", 'touched' FROM touched
+UNION ALL
+SELECT ",
+    redemption_columns!(),
+    ", 'read' FROM payseal_redemptions
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3
+      AND NOT EXISTS (SELECT 1 FROM inserted) AND NOT EXISTS (SELECT 1 FROM touched)
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'inserted' FROM inserted"
+);
+
+/// The column of [`REDEEM_SQL`] that says what it did (after the redemption columns).
+const REDEEM_STEP_COLUMN: usize = 9;
 
 /// `$6` is [`crate::chain_expiry`] of the row read and the request; `GREATEST` (which ignores
 /// NULL) keeps a newer end that a concurrent renewal wrote meanwhile.
@@ -727,54 +758,39 @@ impl Tx for PgTx<'_> {
         Ok(row.map(|row| redemption_row(&row)).transpose()?)
     }
 
-    async fn insert_redemption(
+    async fn redeem_row(
         &mut self,
         r: &RedemptionRequest,
         delivery: Option<&NewDelivery>,
-    ) -> Result<bool, OpError> {
-        let store = r.store.as_str();
-        let inserted = match delivery {
-            None => {
-                self.execute(
-                    INSERT_SQL,
-                    &[
-                        &store,
-                        &r.app_id,
-                        &r.transaction_key,
-                        &r.account_id,
-                        &r.product_id,
-                        &r.receipt_sha256,
-                        &r.verdict_id,
-                        &r.now_ms,
-                        &r.expires_at_ms,
-                    ],
-                )
-                .await?
-            }
-            // One statement: the outbox row is inserted only when the redemption row was.
-            Some(d) => {
-                self.execute(
-                    INSERT_NOTIFY_SQL,
-                    &[
-                        &store,
-                        &r.app_id,
-                        &r.transaction_key,
-                        &r.account_id,
-                        &r.product_id,
-                        &r.receipt_sha256,
-                        &r.verdict_id,
-                        &r.now_ms,
-                        &d.id,
-                        &d.event_type,
-                        &d.body,
-                        &d.created_ms,
-                        &r.expires_at_ms,
-                    ],
-                )
-                .await?
-            }
+    ) -> Result<RedeemStep, OpError> {
+        let row = self
+            .query_opt(
+                REDEEM_SQL,
+                &[
+                    &r.store.as_str(),
+                    &r.app_id,
+                    &r.transaction_key,
+                    &r.account_id,
+                    &r.product_id,
+                    &r.receipt_sha256,
+                    &r.verdict_id,
+                    &r.now_ms,
+                    &r.expires_at_ms,
+                    &delivery.map(|d| d.id.as_str()),
+                    &delivery.map(|d| d.event_type.as_str()),
+                    &delivery.map(|d| d.body.as_str()),
+                    &delivery.map(|d| d.created_ms),
+                ],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(RedeemStep::Exists);
         };
-        Ok(inserted == 1)
+        let step: &str = row.try_get(REDEEM_STEP_COLUMN)?;
+        Ok(match step {
+            "inserted" => RedeemStep::Inserted,
+            _ => RedeemStep::Read(redemption_row(&row)?),
+        })
     }
 
     async fn touch_redemption(

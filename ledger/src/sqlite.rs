@@ -44,7 +44,7 @@ use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
-use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
     BoxFuture, LedgerError, RedeemOutcome, RedemptionRequest, RedemptionRow, UNREDEEMED_ACCOUNT,
 };
@@ -431,11 +431,11 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
-    fn insert_redemption(
+    fn redeem_row(
         &mut self,
         r: &RedemptionRequest,
         delivery: Option<&NewDelivery>,
-    ) -> impl Future<Output = Result<bool, LedgerError>> + Send {
+    ) -> impl Future<Output = Result<RedeemStep, LedgerError>> + Send {
         let inserted = self.execute(
             "INSERT INTO payseal_redemptions (store, app_id, transaction_key, account_id,
                  product_id, receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms,
@@ -456,8 +456,10 @@ impl Tx for SqliteTx<'_> {
         );
         // In the same savepoint as the redemption: both are committed, or neither.
         let result = inserted.and_then(|n| match (n, delivery) {
-            (1, Some(d)) => self.insert_delivery_now(d).map(|()| true),
-            (n, _) => Ok(n == 1),
+            (1, Some(d)) => self.insert_delivery_now(d).map(|()| RedeemStep::Inserted),
+            (1, None) => Ok(RedeemStep::Inserted),
+            // In process, a statement costs no round trip: the operation reads and touches.
+            _ => Ok(RedeemStep::Exists),
         });
         ready(result)
     }

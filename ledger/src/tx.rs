@@ -30,6 +30,19 @@ pub struct Key<'a> {
     pub transaction_key: &'a str,
 }
 
+/// What [`Tx::redeem_row`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedeemStep {
+    /// The row (and its outbox row) was inserted: a first redemption.
+    Inserted,
+    /// The key exists; its row as the statement read it, with the repeat's touch applied when
+    /// the guard held (the operation only classifies it).
+    Read(RedemptionRow),
+    /// The key exists and nothing else was done (SQLite; PostgreSQL when the row was committed
+    /// after the statement's snapshot): the operation reads the row and touches it itself.
+    Exists,
+}
+
 /// How an attempt's result is written to its outbox row (decided from an
 /// [`crate::outbox::AttemptResult`] by the finish operation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,12 +77,15 @@ pub trait Tx: Send {
         lock: bool,
     ) -> impl Future<Output = Result<Option<RedemptionRow>, Self::Error>> + Send;
     /// Insert the row of `r` unless its key exists; when it was inserted, also insert the outbox
-    /// row `delivery`, atomically with it. Whether the row was inserted.
-    fn insert_redemption(
+    /// row `delivery`, atomically with it. When the key exists, a backend may, in the same
+    /// statement, apply the repeat's [`Tx::touch_redemption`] (guarded the same way: owner
+    /// `r.account_id`, not revoked; the period end by [`crate::chain_expiry`]) and read the row
+    /// ([`RedeemStep::Read`]), so that a redemption costs one round trip.
+    fn redeem_row(
         &mut self,
         r: &RedemptionRequest,
         delivery: Option<&NewDelivery>,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<RedeemStep, Self::Error>> + Send;
     /// Move `last_seen_ms` forward to `r.now_ms` and set `expires_at_ms` on the row of `r`,
     /// when its owner is still `r.account_id` and it is not revoked.
     fn touch_redemption(

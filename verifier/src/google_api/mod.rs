@@ -23,6 +23,7 @@
 //! `purchases.subscriptionsv2.get`. Another endpoint (e.g. `orders.*` for refund requests) is
 //! one more method in its own file of this module, calling [`PlayApi::call`].
 
+pub mod acknowledge;
 pub mod auth;
 pub mod resources;
 

@@ -28,6 +28,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
+pub mod ack_scenario;
 pub mod voided_scenario;
 
 use axum::extract::{Path, Query, State};

@@ -111,6 +111,7 @@ use std::time::Duration;
 
 use payseal_protocol::Store;
 
+pub mod acks;
 mod columns;
 mod decision;
 pub mod event;
@@ -124,6 +125,7 @@ pub mod postgres;
 pub mod sqlite;
 pub mod tx;
 
+pub use acks::Acknowledgements;
 pub use decision::{chain_expiry, classify, classify_revocation};
 pub use migrate::{Migration, SchemaStatus};
 pub use notifications::NotificationLog;
@@ -356,11 +358,17 @@ pub trait VoidedCursors: Send + Sync {
 
 /// A complete ledger backend: its redemptions, the webhook outbox and the record of store
 /// notifications stored beside them (so a redemption, its delivery, and the notification that
-/// revoked it commit together), and the Google Play voided-purchases cursors. Every type
-/// implementing all four is one.
-pub trait Ledger: Redemptions + Outbox + NotificationLog + VoidedCursors {}
+/// revoked it commit together), the Google Play voided-purchases cursors and the store
+/// acknowledgement queue ([`acks`]). Every type implementing all five is one.
+pub trait Ledger:
+    Redemptions + Outbox + NotificationLog + VoidedCursors + Acknowledgements
+{
+}
 
-impl<T: Redemptions + Outbox + NotificationLog + VoidedCursors + ?Sized> Ledger for T {}
+impl<T: Redemptions + Outbox + NotificationLog + VoidedCursors + Acknowledgements + ?Sized> Ledger
+    for T
+{
+}
 
 /// A password that never prints (`Debug` shows `***`) and is wiped from memory on drop.
 #[derive(Clone, PartialEq, Eq)]

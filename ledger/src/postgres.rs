@@ -62,9 +62,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
+use crate::acks::{AckBacklog, Acknowledgement, NewAck};
 use crate::columns::{
-    delivery_row, notification_columns, notification_row, outbox_columns, redemption_columns,
-    redemption_row, revocation_columns, revocation_row,
+    ack_columns, ack_row, delivery_row, notification_columns, notification_row, outbox_columns,
+    redemption_columns, redemption_row, revocation_columns, revocation_row,
 };
 use crate::event::Cause;
 use crate::migrate::{self, AppliedRow, Migration, SchemaStatus, SchemaStore, MIGRATIONS_TABLE};
@@ -601,6 +602,37 @@ const RETRY_SQL: &str = "UPDATE payseal_outbox SET state = 'pending', next_attem
 
 const COUNT_PENDING_SQL: &str = "SELECT COUNT(*) FROM payseal_outbox WHERE state = 'pending'";
 
+const INSERT_ACK_SQL: &str = "INSERT INTO payseal_store_acks (id, store, app_id,
+        transaction_key, product_id, purchase_token, action, purchased_ms, created_ms, attempts,
+        next_attempt_ms, state)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $9, 'pending')";
+
+const CLAIM_ACKS_SQL: &str = concat!(
+    "UPDATE payseal_store_acks a SET next_attempt_ms = $2, attempts = a.attempts + 1
+     FROM (SELECT id AS due_id FROM payseal_store_acks
+           WHERE state = 'pending' AND next_attempt_ms <= $1
+           ORDER BY next_attempt_ms LIMIT $3
+           FOR UPDATE SKIP LOCKED) due
+     WHERE a.id = due.due_id
+     RETURNING ",
+    ack_columns!()
+);
+
+/// Fenced by `attempts`, like [`FINISH_SQL`].
+const FINISH_ACK_SQL: &str = "UPDATE payseal_store_acks SET state = $3,
+        next_attempt_ms = COALESCE($4, next_attempt_ms), finished_ms = $5, last_error = $6
+    WHERE id = $1 AND state = 'pending' AND attempts = $2";
+
+const ACKS_SQL: &str = concat!(
+    "SELECT ",
+    ack_columns!(),
+    " FROM payseal_store_acks WHERE $1::TEXT IS NULL OR state = $1
+      ORDER BY created_ms DESC, id LIMIT $2"
+);
+
+const ACK_BACKLOG_SQL: &str = "SELECT COUNT(*), MIN(purchased_ms) FROM payseal_store_acks
+    WHERE state = 'pending'";
+
 const CURSOR_SQL: &str = "SELECT start_time_ms FROM payseal_google_voided_cursor
     WHERE package_name = $1";
 
@@ -1000,6 +1032,84 @@ impl Tx for PgTx<'_> {
         self.count(COUNT_PENDING_SQL).await
     }
 
+    async fn insert_ack(&mut self, r: &RedemptionRequest, ack: &NewAck) -> Result<(), OpError> {
+        self.execute(
+            INSERT_ACK_SQL,
+            &[
+                &ack.id,
+                &r.store.as_str(),
+                &r.app_id,
+                &r.transaction_key,
+                &ack.product_id,
+                &ack.purchase_token,
+                &ack.action.as_str(),
+                &ack.purchased_ms,
+                &r.now_ms,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn claim_acks(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Acknowledgement>, OpError> {
+        self.rows(
+            CLAIM_ACKS_SQL,
+            &[&now_ms, &lease_until_ms, &i64::from(limit)],
+            ack_from_row,
+        )
+        .await
+    }
+
+    async fn finish_ack(
+        &mut self,
+        id: &str,
+        attempt: i64,
+        u: AttemptUpdate<'_>,
+    ) -> Result<u64, OpError> {
+        self.execute(
+            FINISH_ACK_SQL,
+            &[
+                &id,
+                &attempt,
+                &u.state.as_str(),
+                &u.next_attempt_ms,
+                &u.finished_ms,
+                &u.last_error,
+            ],
+        )
+        .await
+    }
+
+    async fn acks(
+        &mut self,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> Result<Vec<Acknowledgement>, OpError> {
+        self.rows(
+            ACKS_SQL,
+            &[&state.map(DeliveryState::as_str), &i64::from(limit)],
+            ack_from_row,
+        )
+        .await
+    }
+
+    async fn ack_backlog(&mut self) -> Result<AckBacklog, OpError> {
+        let rows = self.query(ACK_BACKLOG_SQL, &[]).await?;
+        let Some(row) = rows.first() else {
+            return Ok(AckBacklog::default());
+        };
+        let pending: i64 = row.try_get(0)?;
+        Ok(AckBacklog {
+            pending: u64::try_from(pending).unwrap_or(0),
+            oldest_purchased_ms: row.try_get(1)?,
+        })
+    }
+
     async fn insert_notification(&mut self, n: &NewNotification) -> Result<bool, OpError> {
         let inserted = self
             .execute(
@@ -1186,6 +1296,13 @@ fn lost_race(e: &tokio_postgres::Error) -> bool {
 /// A row of [`FIND_SQL`] (or [`FIND_FOR_UPDATE_SQL`]).
 fn redemption_row(row: &tokio_postgres::Row) -> Result<RedemptionRow, tokio_postgres::Error> {
     Ok(redemption_row!(row, try_get))
+}
+
+fn ack_from_row(row: &tokio_postgres::Row) -> Result<Acknowledgement, OpError> {
+    fn parse<T>(x: Result<T, LedgerError>) -> Result<T, OpError> {
+        x.map_err(OpError::Ledger)
+    }
+    Ok(ack_row!(row, try_get, parse))
 }
 
 fn delivery_from_row(row: &tokio_postgres::Row) -> Result<Delivery, OpError> {

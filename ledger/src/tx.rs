@@ -12,6 +12,7 @@ use std::future::Future;
 
 use payseal_protocol::Store;
 
+use crate::acks::{AckBacklog, Acknowledgement, NewAck};
 use crate::event::Cause;
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
@@ -211,6 +212,38 @@ pub trait Tx: Send {
         store: Option<Store>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<NotificationRow>, Self::Error>> + Send;
+
+    // --- store acknowledgements ---
+
+    /// Insert a pending acknowledgement row for the redemption `r`, due at `r.now_ms`.
+    fn insert_ack(
+        &mut self,
+        r: &RedemptionRequest,
+        ack: &NewAck,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Lease up to `limit` pending rows due at `now_ms` until `lease_until_ms` (`attempts` + 1),
+    /// skipping rows another transaction holds; the rows as leased.
+    fn claim_acks(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Acknowledgement>, Self::Error>> + Send;
+    /// Write `update` to row `id` if it is pending under claim number `attempt`; rows changed.
+    fn finish_ack(
+        &mut self,
+        id: &str,
+        attempt: i64,
+        update: AttemptUpdate<'_>,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+    /// Acknowledgement rows (in `state`, or all), newest first, at most `limit`.
+    fn acks(
+        &mut self,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Acknowledgement>, Self::Error>> + Send;
+    /// The pending rows' count and oldest purchase time.
+    fn ack_backlog(&mut self) -> impl Future<Output = Result<AckBacklog, Self::Error>> + Send;
 
     // --- voided-purchases cursors ---
 

@@ -336,6 +336,7 @@ async fn a_sqlite_ledger_of_70e3fa7_upgrades_in_place_with_all_its_rows() {
             "payseal_redemptions",
             "payseal_revocation_causes",
             "payseal_schema_migrations",
+            "payseal_store_acks",
             "payseal_store_notifications",
         ],
         "the PostgreSQL names, nothing left under the old ones"

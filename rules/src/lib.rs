@@ -175,6 +175,9 @@ pub struct Purchase {
     /// Subscriptions: end of the paid period, Unix milliseconds, when the store signs one
     /// (always in the future of the verifier's clock in a `Purchase`).
     pub expires_at: Option<i64>,
+    /// Google Play's `purchaseToken` (what the Play Developer API is asked with, for one-time
+    /// products and subscriptions alike); `None` for the other stores.
+    pub purchase_token: Option<String>,
 }
 
 /// Whatever could be read from a refused receipt, to fill the `not_paid` verdict.
@@ -304,6 +307,8 @@ pub(crate) struct Claimed {
     /// The store says this subscription period no longer grants access whatever the date
     /// (App Store `isUpgraded`, Huawei `subIsvalid: false`): the operator detail.
     pub ended: Option<&'static str>,
+    /// Google Play's `purchaseToken` (what the Play Developer API is asked with).
+    pub purchase_token: Option<String>,
 }
 
 impl Claimed {
@@ -475,6 +480,7 @@ fn run<R: StoreRule>(
         account_token: claimed.account_token.filter(|t| !t.is_empty()),
         kind: claimed.kind,
         expires_at: claimed.expires_at,
+        purchase_token: claimed.purchase_token,
     })
 }
 

@@ -214,23 +214,32 @@ impl Verifier {
             )?),
             None => None,
         };
-        let outcome = self
-            .ledger
-            .redeem_and_notify(
-                RedemptionRequest {
-                    store: purchase.store,
-                    app_id: request.app_id.clone(),
-                    transaction_key: purchase.transaction_key.clone(),
-                    account_id: request.account_id.clone(),
-                    product_id: purchase.product_id.clone(),
-                    receipt_sha256: claims.receipt_sha256.clone(),
-                    verdict_id: claims.jti.clone(),
-                    now_ms,
-                    expires_at_ms: purchase.expires_at,
-                },
-                delivery,
-            )
-            .await?;
+        let redemption = RedemptionRequest {
+            store: purchase.store,
+            app_id: request.app_id.clone(),
+            transaction_key: purchase.transaction_key.clone(),
+            account_id: request.account_id.clone(),
+            product_id: purchase.product_id.clone(),
+            receipt_sha256: claims.receipt_sha256.clone(),
+            verdict_id: claims.jti.clone(),
+            now_ms,
+            expires_at_ms: purchase.expires_at,
+        };
+        // A Play purchase of an app with the Play Developer API: acknowledged (or consumed)
+        // after the commit, queued in the redemption's transaction.
+        let ack = self
+            .settings
+            .google_play_api
+            .get(&request.app_id)
+            .and_then(|api| crate::google_api::acknowledge::ack_for(api, &purchase, &claims.jti));
+        let outcome = match ack {
+            Some(ack) => {
+                self.ledger
+                    .redeem_and_acknowledge(redemption, delivery, ack)
+                    .await?
+            }
+            None => self.ledger.redeem_and_notify(redemption, delivery).await?,
+        };
         Ok(match outcome {
             RedeemOutcome::First => paid(claims, Redemption::First),
             RedeemOutcome::Repeat => paid(claims, Redemption::Repeat),

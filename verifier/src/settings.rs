@@ -16,8 +16,11 @@ use payseal_protocol::verdict::VerdictSigningKey;
 
 use crate::rules::{AppRules, TrustAnchors};
 
+mod google_api;
 mod stores;
 mod webhooks;
+
+pub use google_api::{PlayApiSettings, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET};
 
 pub use stores::{
     assertion, CallLimits, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey,
@@ -78,6 +81,9 @@ pub struct Settings {
     pub google_play_rtdn: Option<RtdnSettings>,
     /// `[apps."ID".google_play.voided_purchases]`: one Voided Purchases API poller per app.
     pub google_play_voided: Vec<VoidedSettings>,
+    /// `[apps."ID".google_play.api]`: the Play Developer API client of each app that has one,
+    /// by app id.
+    pub google_play_api: HashMap<String, PlayApiSettings>,
     /// `[apps."ID".huawei.notifications]`: the apps whose Huawei IAP server notifications are
     /// handled at `POST /v1/stores/huawei/notifications` (not served when empty).
     pub huawei_notifications: Vec<HuaweiNotifySettings>,

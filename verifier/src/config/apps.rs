@@ -41,6 +41,7 @@ pub(super) struct RawGooglePlayApp {
     pub(super) package_name: String,
     pub(super) public_key: String,
     pub(super) voided_purchases: Option<RawVoided>,
+    pub(super) api: Option<super::google_api::RawPlayApi>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -34,6 +34,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 mod apps;
+mod google_api;
 mod keys;
 mod ledger;
 mod server;
@@ -389,6 +390,7 @@ impl Resolver {
             Some(r) => Some(self.rtdn(r)?),
         };
         let mut google_play_voided = Vec::new();
+        let mut google_play_api = HashMap::new();
         let mut huawei_notifications = Vec::new();
         for (app_id, app) in &raw.apps {
             if let Some(n) = app.huawei.as_ref().and_then(|h| h.notifications.as_ref()) {
@@ -397,6 +399,10 @@ impl Resolver {
             if let Some(g) = &app.google_play {
                 if let Some(v) = &g.voided_purchases {
                     google_play_voided.push(self.voided(app_id, &g.package_name, v)?);
+                }
+                if let Some(a) = &g.api {
+                    google_play_api
+                        .insert(app_id.clone(), self.play_api(app_id, &g.package_name, a)?);
                 }
             }
         }
@@ -419,6 +425,7 @@ impl Resolver {
             webhook_worker,
             google_play_rtdn,
             google_play_voided,
+            google_play_api,
             huawei_notifications,
         })
     }

@@ -26,6 +26,11 @@
 //!   every signed webhook the verifier POSTs (signature on the raw body in constant time,
 //!   timestamp tolerance); deduplicate the returned event by its `id`.
 //!
+//! - **App-server API credential** ([`AppServerCredential`]): the app's key for the
+//!   verifier's app-server API (HTTP Basic; the same file as the verifier's
+//!   `[apps."ID".app_server] api_key_file`), attached to a request by
+//!   [`AppServerCredential::authorize`].
+//!
 //! Everything is at the crate root except the webhook vocabulary ([`webhook`]). The pure parts
 //! ([`Policy`], the guards, [`TokenVerifier`], [`RefreshSchedule`]) do no I/O; the only I/O is
 //! the JWKS fetch of [`JwksSource`] (reqwest over rustls, ring provider, no global state).
@@ -120,12 +125,14 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+mod credential;
 mod delivery;
 mod jwks;
 mod policy;
 mod replay;
 mod verifier;
 
+pub use credential::{AppServerCredential, CredentialError};
 pub use delivery::{DeliveryError, DeliveryGuard, MemoryDeliveryGuard, PurchaseKey};
 pub use jwks::{JwksError, JwksOptions, JwksSource, JwksStats, JwksTokenVerifier, RefreshSchedule};
 pub use policy::{is_paid, Grant, Policy, TokenError};

@@ -16,8 +16,11 @@ use payseal_protocol::verdict::VerdictSigningKey;
 
 use crate::rules::{AppRules, TrustAnchors};
 
+mod app_server;
 mod stores;
 mod webhooks;
+
+pub use app_server::{AppServerKey, MIN_API_KEY_BYTES};
 
 pub use stores::{
     assertion, CallLimits, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey,
@@ -81,6 +84,9 @@ pub struct Settings {
     /// `[apps."ID".huawei.notifications]`: the apps whose Huawei IAP server notifications are
     /// handled at `POST /v1/stores/huawei/notifications` (not served when empty).
     pub huawei_notifications: Vec<HuaweiNotifySettings>,
+    /// `[apps."ID".app_server] api_key_file`: the key each app's application server presents
+    /// on the app-server API (HTTP Basic, user = app id); apps without one cannot use it.
+    pub app_server_keys: HashMap<String, AppServerKey>,
 }
 
 /// PEM files for TLS.

@@ -3,7 +3,8 @@
 //! and idle timeouts), body limit, request timeout, metrics, logs, TLS reload on SIGHUP, and
 //! graceful shutdown.
 //!
-//! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, and the
+//! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, the app-server
+//! API (`server/app_auth.rs`: its credential; `GET /v1/app-server/identity`), and the
 //! stores' server notifications (`server/store_notifications.rs`: `POST
 //! /v1/stores/app-store/notifications`; `POST /v1/stores/google-play/rtdn` when
 //! `[google_play.rtdn]` is configured; `POST /v1/stores/huawei/notifications` when an app has
@@ -33,6 +34,7 @@ use crate::service::{ServiceError, Verifier};
 use crate::settings::Settings;
 use crate::tls::{ReloadableTls, TlsError};
 
+pub mod app_auth;
 mod body;
 pub(crate) mod limits;
 mod listener;
@@ -395,6 +397,7 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
             )),
         )
         .route("/v1/keys", get(keys))
+        .route(app_auth::IDENTITY_ROUTE, get(app_auth::identity))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if state.huawei.is_some() {
@@ -438,6 +441,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Some("/healthz") => "/healthz",
         Some("/readyz") => "/readyz",
         Some("/metrics") => "/metrics",
+        Some(app_auth::IDENTITY_ROUTE) => app_auth::IDENTITY_ROUTE,
         Some(crate::notifications::app_store::ROUTE) => crate::notifications::app_store::ROUTE,
         Some(crate::notifications::google_play::RTDN_PATH) => {
             crate::notifications::google_play::RTDN_PATH

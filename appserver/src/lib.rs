@@ -30,6 +30,9 @@
 //!   verifier's app-server API (HTTP Basic; the same file as the verifier's
 //!   `[apps."ID".app_server] api_key_file`), attached to a request by
 //!   [`AppServerCredential::authorize`].
+//! - **Delivery and consumption reports** ([`VerifierApi`]): confirm a delivery, report
+//!   consumption and an account's consent to the verifier (its evidence when a store asks about
+//!   a refund); [`VerifierApi::accept`] is the delivery guard that confirms by itself.
 //!
 //! Everything is at the crate root except the webhook vocabulary ([`webhook`]). The pure parts
 //! ([`Policy`], the guards, [`TokenVerifier`], [`RefreshSchedule`]) do no I/O; the only I/O is
@@ -130,6 +133,7 @@ mod delivery;
 mod jwks;
 mod policy;
 mod replay;
+mod reports;
 mod verifier;
 
 pub use credential::{AppServerCredential, CredentialError};
@@ -137,6 +141,7 @@ pub use delivery::{DeliveryError, DeliveryGuard, MemoryDeliveryGuard, PurchaseKe
 pub use jwks::{JwksError, JwksOptions, JwksSource, JwksStats, JwksTokenVerifier, RefreshSchedule};
 pub use policy::{is_paid, Grant, Policy, TokenError};
 pub use replay::{MemoryReplayGuard, ReplayError, ReplayGuard};
+pub use reports::{ReportError, VerifierApi, VerifierApiOptions};
 pub use verifier::TokenVerifier;
 
 /// Signed webhooks from the verifier: the receiver's check ([`webhook::verify_webhook`]), the

@@ -12,8 +12,7 @@ use payseal_protocol::Store;
 use crate::tx::Key;
 use crate::{BoxFuture, LedgerError, RedemptionRow};
 
-/// Most consumption, in milliunits (100%: Apple's and Google's scale).
-pub const FULL_CONSUMPTION_MILLIUNITS: u32 = 100_000;
+pub use payseal_protocol::app_server::FULL_CONSUMPTION_MILLIUNITS;
 
 /// One report from the application server about one purchase.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,9 @@
 //! [`outbox`] (rows enqueued in the same transaction as the change that caused them, then
 //! claimed, leased and finished by a worker), the [`notifications`] log (one row per store
 //! notification, recorded in the same transaction as its effect) and the Google Play
-//! voided-purchases cursors ([`VoidedCursors`]).
+//! voided-purchases cursors ([`VoidedCursors`]), and the application server's delivery and
+//! consumption reports with each account's consent ([`consumption`], [`DeliveryReports`]): the
+//! evidence a store's refund request is answered with.
 //!
 //! **How it is built: each operation once, over a row-level transaction.** Every operation
 //! (redeem, redeem-and-notify, revoke, record a store notification with its effect and webhook
@@ -113,6 +115,7 @@ use payseal_protocol::Store;
 
 pub mod acks;
 mod columns;
+pub mod consumption;
 mod decision;
 pub mod event;
 pub mod files;
@@ -126,6 +129,7 @@ pub mod sqlite;
 pub mod tx;
 
 pub use acks::Acknowledgements;
+pub use consumption::DeliveryReports;
 pub use decision::{chain_expiry, classify, classify_revocation};
 pub use migrate::{Migration, SchemaStatus};
 pub use notifications::NotificationLog;
@@ -358,14 +362,23 @@ pub trait VoidedCursors: Send + Sync {
 
 /// A complete ledger backend: its redemptions, the webhook outbox and the record of store
 /// notifications stored beside them (so a redemption, its delivery, and the notification that
-/// revoked it commit together), the Google Play voided-purchases cursors and the store
-/// acknowledgement queue ([`acks`]). Every type implementing all five is one.
+/// revoked it commit together), the Google Play voided-purchases cursors, the store
+/// acknowledgement queue ([`acks`]) and the application server's delivery reports
+/// ([`consumption`]). Every type implementing all six is one.
 pub trait Ledger:
-    Redemptions + Outbox + NotificationLog + VoidedCursors + Acknowledgements
+    Redemptions + Outbox + NotificationLog + VoidedCursors + Acknowledgements + DeliveryReports
 {
 }
 
-impl<T: Redemptions + Outbox + NotificationLog + VoidedCursors + Acknowledgements + ?Sized> Ledger
+impl<
+        T: Redemptions
+            + Outbox
+            + NotificationLog
+            + VoidedCursors
+            + Acknowledgements
+            + DeliveryReports
+            + ?Sized,
+    > Ledger
     for T
 {
 }

@@ -67,6 +67,7 @@ use crate::columns::{
     ack_columns, ack_row, delivery_row, notification_columns, notification_row, outbox_columns,
     redemption_columns, redemption_row, revocation_columns, revocation_row,
 };
+use crate::consumption::ReportRow;
 use crate::event::Cause;
 use crate::migrate::{self, AppliedRow, Migration, SchemaStatus, SchemaStore, MIGRATIONS_TABLE};
 use crate::notifications::{
@@ -644,6 +645,29 @@ const SET_CURSOR_SQL: &str = "INSERT INTO payseal_google_voided_cursor
                                  EXCLUDED.start_time_ms),
         updated_ms = EXCLUDED.updated_ms";
 
+const REPORT_SQL: &str = "SELECT account_id, delivered_at_ms, consumed_milliunits,
+        usage_events, updated_ms
+    FROM payseal_delivery_reports
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
+
+const PUT_REPORT_SQL: &str = "INSERT INTO payseal_delivery_reports (store, app_id,
+        transaction_key, account_id, delivered_at_ms, consumed_milliunits, usage_events,
+        updated_ms)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (store, app_id, transaction_key) DO UPDATE
+    SET account_id = EXCLUDED.account_id, delivered_at_ms = EXCLUDED.delivered_at_ms,
+        consumed_milliunits = EXCLUDED.consumed_milliunits,
+        usage_events = EXCLUDED.usage_events, updated_ms = EXCLUDED.updated_ms";
+
+const CONSENT_SQL: &str = "SELECT consented FROM payseal_account_consent
+    WHERE app_id = $1 AND account_id = $2";
+
+const PUT_CONSENT_SQL: &str = "INSERT INTO payseal_account_consent
+        (app_id, account_id, consented, updated_ms)
+    VALUES ($1, $2, $3, $4)
+    ON CONFLICT (app_id, account_id) DO UPDATE
+    SET consented = EXCLUDED.consented, updated_ms = EXCLUDED.updated_ms";
+
 impl Database for PostgresLedger {
     fn execute<O: Operation>(&self, op: O) -> BoxFuture<'_, Result<O::Output, LedgerError>> {
         Box::pin(self.within(async move {
@@ -1189,6 +1213,67 @@ impl Tx for PgTx<'_> {
     async fn voided_cursor(&mut self, package_name: &str) -> Result<Option<i64>, OpError> {
         let row = self.query_opt(CURSOR_SQL, &[&package_name]).await?;
         Ok(row.map(|r| r.try_get::<_, i64>(0)).transpose()?)
+    }
+
+    async fn delivery_report(&mut self, key: Key<'_>) -> Result<Option<ReportRow>, OpError> {
+        let row = self
+            .query_opt(
+                REPORT_SQL,
+                &[&key.store.as_str(), &key.app_id, &key.transaction_key],
+            )
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let milli: Option<i32> = r.try_get(2)?;
+        let events: Option<i32> = r.try_get(3)?;
+        Ok(Some(ReportRow {
+            account_id: r.try_get(0)?,
+            delivered_at_ms: r.try_get(1)?,
+            consumed_milliunits: milli.map(|m| m.max(0) as u32),
+            usage_events: events.map(|e| e.max(0) as u32),
+            updated_ms: r.try_get(4)?,
+        }))
+    }
+
+    async fn put_delivery_report(&mut self, key: Key<'_>, row: &ReportRow) -> Result<(), OpError> {
+        let milli = row
+            .consumed_milliunits
+            .map(|m| m.min(i32::MAX as u32) as i32);
+        let events = row.usage_events.map(|e| e.min(i32::MAX as u32) as i32);
+        self.execute(
+            PUT_REPORT_SQL,
+            &[
+                &key.store.as_str(),
+                &key.app_id,
+                &key.transaction_key,
+                &row.account_id,
+                &row.delivered_at_ms,
+                &milli,
+                &events,
+                &row.updated_ms,
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn consent(&mut self, app_id: &str, account_id: &str) -> Result<Option<bool>, OpError> {
+        let row = self.query_opt(CONSENT_SQL, &[&app_id, &account_id]).await?;
+        Ok(row.map(|r| r.try_get::<_, bool>(0)).transpose()?)
+    }
+
+    async fn put_consent(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        consented: bool,
+        now_ms: i64,
+    ) -> Result<(), OpError> {
+        self.execute(
+            PUT_CONSENT_SQL,
+            &[&app_id, &account_id, &consented, &now_ms],
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn set_voided_cursor(

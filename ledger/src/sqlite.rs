@@ -39,6 +39,7 @@ use crate::columns::{
     ack_columns, ack_row, delivery_row, notification_columns, notification_row, outbox_columns,
     redemption_columns, redemption_row, revocation_columns, revocation_row,
 };
+use crate::consumption::ReportRow;
 use crate::event::Cause;
 use crate::migrate::{self, AppliedRow, Migration, SchemaStore, MIGRATIONS_TABLE, SQLITE};
 use crate::notifications::{
@@ -976,6 +977,96 @@ impl Tx for SqliteTx<'_> {
                     |r| r.get(0),
                 )
                 .optional(),
+        )
+    }
+
+    fn delivery_report(
+        &mut self,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<Option<ReportRow>, LedgerError>> + Send {
+        ready(
+            self.conn
+                .prepare_cached(
+                    "SELECT account_id, delivered_at_ms, consumed_milliunits, usage_events,
+                            updated_ms
+                     FROM payseal_delivery_reports
+                     WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
+                )
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![key.store.as_str(), key.app_id, key.transaction_key],
+                        |r| {
+                            Ok(ReportRow {
+                                account_id: r.get(0)?,
+                                delivered_at_ms: r.get(1)?,
+                                consumed_milliunits: r.get(2)?,
+                                usage_events: r.get(3)?,
+                                updated_ms: r.get(4)?,
+                            })
+                        },
+                    )
+                    .optional()
+                }),
+        )
+    }
+
+    fn put_delivery_report(
+        &mut self,
+        key: Key<'_>,
+        row: &ReportRow,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        ready(
+            self.execute(
+                "INSERT OR REPLACE INTO payseal_delivery_reports (store, app_id, transaction_key,
+                     account_id, delivered_at_ms, consumed_milliunits, usage_events, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    key.store.as_str(),
+                    key.app_id,
+                    key.transaction_key,
+                    row.account_id,
+                    row.delivered_at_ms,
+                    row.consumed_milliunits,
+                    row.usage_events,
+                    row.updated_ms
+                ],
+            )
+            .map(|_| ()),
+        )
+    }
+
+    fn consent(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<bool>, LedgerError>> + Send {
+        ready(
+            self.conn
+                .query_row(
+                    "SELECT consented FROM payseal_account_consent
+                     WHERE app_id = ?1 AND account_id = ?2",
+                    params![app_id, account_id],
+                    |r| r.get(0),
+                )
+                .optional(),
+        )
+    }
+
+    fn put_consent(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        consented: bool,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        ready(
+            self.execute(
+                "INSERT OR REPLACE INTO payseal_account_consent
+                     (app_id, account_id, consented, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![app_id, account_id, consented, now_ms],
+            )
+            .map(|_| ()),
         )
     }
 

@@ -13,6 +13,7 @@ use std::future::Future;
 use payseal_protocol::Store;
 
 use crate::acks::{AckBacklog, Acknowledgement, NewAck};
+use crate::consumption::ReportRow;
 use crate::event::Cause;
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
@@ -244,6 +245,33 @@ pub trait Tx: Send {
     ) -> impl Future<Output = Result<Vec<Acknowledgement>, Self::Error>> + Send;
     /// The pending rows' count and oldest purchase time.
     fn ack_backlog(&mut self) -> impl Future<Output = Result<AckBacklog, Self::Error>> + Send;
+    // --- delivery reports and consent ---
+
+    /// The application server's report row at `key`, if any.
+    fn delivery_report(
+        &mut self,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<Option<ReportRow>, Self::Error>> + Send;
+    /// Write `row` as the report at `key` (insert or replace).
+    fn put_delivery_report(
+        &mut self,
+        key: Key<'_>,
+        row: &ReportRow,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// The consent of `account_id` of `app_id`, if ever reported.
+    fn consent(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<bool>, Self::Error>> + Send;
+    /// Store the consent of `account_id` of `app_id` (insert or replace).
+    fn put_consent(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        consented: bool,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     // --- voided-purchases cursors ---
 

@@ -45,6 +45,7 @@
 #![warn(unreachable_pub)]
 
 pub mod account_binding;
+pub mod app_server;
 pub mod envelope;
 pub mod pin;
 pub mod profile;

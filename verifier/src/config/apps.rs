@@ -23,6 +23,7 @@ pub(super) struct RawApp {
     pub(super) sandbox: Option<RawSandbox>,
     pub(super) webhook: Option<RawWebhook>,
     pub(super) account_binding: Option<RawAccountBinding>,
+    pub(super) app_server: Option<super::app_server::RawAppServer>,
 }
 
 /// `[apps."ID".account_binding]`: how the app derives its store account tokens.

@@ -3,7 +3,9 @@
 //! and idle timeouts), body limit, request timeout, metrics, logs, TLS reload on SIGHUP, and
 //! graceful shutdown.
 //!
-//! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, and the
+//! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, the app-server
+//! API (`server/app_auth.rs`: its credential; `GET /v1/app-server/identity`;
+//! `server/app_server.rs`: `POST /v1/app-server/deliveries` and `/consent`), and the
 //! stores' server notifications (`server/store_notifications.rs`: `POST
 //! /v1/stores/app-store/notifications`; `POST /v1/stores/google-play/rtdn` when
 //! `[google_play.rtdn]` is configured; `POST /v1/stores/huawei/notifications` when an app has
@@ -33,6 +35,8 @@ use crate::service::{ServiceError, Verifier};
 use crate::settings::Settings;
 use crate::tls::{ReloadableTls, TlsError};
 
+pub mod app_auth;
+mod app_server;
 mod body;
 pub(crate) mod limits;
 mod listener;
@@ -424,6 +428,15 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
             )),
         )
         .route("/v1/keys", get(keys))
+        .route(app_auth::IDENTITY_ROUTE, get(app_auth::identity))
+        .route(
+            payseal_protocol::app_server::DELIVERIES_PATH,
+            post(app_server::deliveries),
+        )
+        .route(
+            payseal_protocol::app_server::CONSENT_PATH,
+            post(app_server::consent),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if state.huawei.is_some() {
@@ -467,6 +480,13 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Some("/healthz") => "/healthz",
         Some("/readyz") => "/readyz",
         Some("/metrics") => "/metrics",
+        Some(app_auth::IDENTITY_ROUTE) => app_auth::IDENTITY_ROUTE,
+        Some(payseal_protocol::app_server::DELIVERIES_PATH) => {
+            payseal_protocol::app_server::DELIVERIES_PATH
+        }
+        Some(payseal_protocol::app_server::CONSENT_PATH) => {
+            payseal_protocol::app_server::CONSENT_PATH
+        }
         Some(crate::notifications::app_store::ROUTE) => crate::notifications::app_store::ROUTE,
         Some(crate::notifications::google_play::RTDN_PATH) => {
             crate::notifications::google_play::RTDN_PATH

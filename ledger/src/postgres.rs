@@ -51,15 +51,15 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use payseal_protocol::Store;
+use payseal_protocol::{Environment, PurchaseKind, Store};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
 use crate::columns::{
-    delivery_row, notification_columns, notification_row, outbox_columns, redemption_columns,
-    redemption_row, revocation_columns, revocation_row,
+    delivery_row, notification_columns, notification_row, outbox_columns, owned_columns, owned_row,
+    redemption_columns, redemption_row, revocation_columns, revocation_row,
 };
 use crate::event::Cause;
 use crate::migrate::{self, AppliedRow, Migration, SchemaStatus, SchemaStore, MIGRATIONS_TABLE};
@@ -69,8 +69,8 @@ use crate::notifications::{
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
 use crate::{
-    redact_url, BoxFuture, LedgerError, LedgerOptions, RedemptionRequest, RedemptionRow,
-    UNREDEEMED_ACCOUNT,
+    redact_url, BoxFuture, LedgerError, LedgerOptions, OwnedPurchase, RedemptionRequest,
+    RedemptionRow, UNREDEEMED_ACCOUNT,
 };
 
 /// Every PostgreSQL migration this build knows, in order ([`crate::migrate::POSTGRES`]).
@@ -94,8 +94,8 @@ const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS payseal_schema
 
 const INSERT_SQL: &str = "INSERT INTO payseal_redemptions
     (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
-     first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+     first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms, kind, environment)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)
     ON CONFLICT (store, app_id, transaction_key) DO NOTHING";
 
 /// The first redemption and its outbox row in one statement (so in one transaction): the
@@ -103,8 +103,8 @@ const INSERT_SQL: &str = "INSERT INTO payseal_redemptions
 const INSERT_NOTIFY_SQL: &str = "WITH redeemed AS (
     INSERT INTO payseal_redemptions
         (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
-         first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $13)
+         first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms, kind, environment)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $13, $14, $15)
     ON CONFLICT (store, app_id, transaction_key) DO NOTHING
     RETURNING 1)
   INSERT INTO payseal_outbox (id, app_id, event_type, body, created_ms, age_from_ms, attempts,
@@ -530,6 +530,14 @@ const DELETE_CAUSE_SQL: &str = "DELETE FROM payseal_revocation_causes
 
 const COUNT_REDEMPTIONS_SQL: &str = "SELECT COUNT(*) FROM payseal_redemptions";
 
+/// Every row an account owns in an app (index `payseal_redemptions_account`).
+const OWNED_SQL: &str = concat!(
+    "SELECT ",
+    owned_columns!(),
+    " FROM payseal_redemptions WHERE app_id = $1 AND account_id = $2
+      ORDER BY first_seen_ms, store, transaction_key"
+);
+
 const REVOCATIONS_SQL: &str = concat!(
     "SELECT ",
     revocation_columns!(),
@@ -733,6 +741,8 @@ impl Tx for PgTx<'_> {
         delivery: Option<&NewDelivery>,
     ) -> Result<bool, OpError> {
         let store = r.store.as_str();
+        let kind = r.kind.map(PurchaseKind::as_str);
+        let environment = r.environment.map(Environment::as_str);
         let inserted = match delivery {
             None => {
                 self.execute(
@@ -747,6 +757,8 @@ impl Tx for PgTx<'_> {
                         &r.verdict_id,
                         &r.now_ms,
                         &r.expires_at_ms,
+                        &kind,
+                        &environment,
                     ],
                 )
                 .await?
@@ -769,6 +781,8 @@ impl Tx for PgTx<'_> {
                         &d.body,
                         &d.created_ms,
                         &r.expires_at_ms,
+                        &kind,
+                        &environment,
                     ],
                 )
                 .await?
@@ -913,6 +927,17 @@ impl Tx for PgTx<'_> {
 
     async fn count_redemptions(&mut self) -> Result<u64, OpError> {
         self.count(COUNT_REDEMPTIONS_SQL).await
+    }
+
+    async fn owned(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> Result<Vec<OwnedPurchase>, OpError> {
+        self.rows(OWNED_SQL, &[&app_id, &account_id], |row| {
+            Ok::<_, tokio_postgres::Error>(owned_row!(row, try_get))
+        })
+        .await
     }
 
     async fn revocations(&mut self, limit: u32) -> Result<Vec<RevocationRow>, OpError> {

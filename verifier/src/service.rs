@@ -218,6 +218,8 @@ impl Verifier {
                     verdict_id: claims.jti.clone(),
                     now_ms,
                     expires_at_ms: purchase.expires_at,
+                    kind: purchase.kind,
+                    environment: Some(purchase.environment),
                 },
                 delivery,
             )

@@ -81,6 +81,7 @@ pub mod cli;
 pub mod config;
 #[cfg(feature = "dev")]
 pub mod dev;
+pub mod entitlements;
 mod keys;
 /// The redemption ledger (the `payseal-ledger` crate).
 pub use payseal_ledger as ledger;

@@ -81,6 +81,8 @@ pub struct Settings {
     /// `[apps."ID".huawei.notifications]`: the apps whose Huawei IAP server notifications are
     /// handled at `POST /v1/stores/huawei/notifications` (not served when empty).
     pub huawei_notifications: Vec<HuaweiNotifySettings>,
+    /// Per app: its entitlements and transfer policy (`[apps."ID".entitlements]`, `transfer`).
+    pub entitlements: HashMap<String, crate::entitlements::EntitlementRules>,
 }
 
 /// PEM files for TLS.

@@ -23,6 +23,8 @@ pub(super) struct RawApp {
     pub(super) sandbox: Option<RawSandbox>,
     pub(super) webhook: Option<RawWebhook>,
     pub(super) account_binding: Option<RawAccountBinding>,
+    pub(super) entitlements: Option<super::entitlements::RawEntitlements>,
+    pub(super) transfer: Option<crate::entitlements::TransferPolicy>,
 }
 
 /// `[apps."ID".account_binding]`: how the app derives its store account tokens.

@@ -34,6 +34,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 mod apps;
+mod entitlements;
 mod keys;
 mod ledger;
 mod server;
@@ -376,9 +377,14 @@ impl Resolver {
         // apps
         let mut apps = HashMap::new();
         let mut webhooks = HashMap::new();
+        let mut entitlements = HashMap::new();
         for (app_id, app) in &raw.apps {
             let rules = self.app(app_id, app, &anchors)?;
             apps.insert(app_id.clone(), rules);
+            entitlements.insert(
+                app_id.clone(),
+                self.entitlements(app_id, app.entitlements.as_ref(), app.transfer)?,
+            );
             if let Some(hook) = &app.webhook {
                 webhooks.insert(app_id.clone(), self.webhook(app_id, hook)?);
             }
@@ -420,6 +426,7 @@ impl Resolver {
             google_play_rtdn,
             google_play_voided,
             huawei_notifications,
+            entitlements,
         })
     }
 }

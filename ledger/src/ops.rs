@@ -20,8 +20,9 @@ use crate::notifications::{
 use crate::outbox::{AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
-    chain_expiry, classify, classify_revocation, notice, BoxFuture, LedgerError, RedeemOutcome,
-    RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeOutcome, VoidedCursors,
+    chain_expiry, classify, classify_revocation, notice, BoxFuture, LedgerError, OwnedPurchase,
+    RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeOutcome,
+    VoidedCursors,
 };
 
 impl RedemptionRequest {
@@ -422,6 +423,11 @@ operation!(
     }
 );
 operation!(
+    /// [`Redemptions::owned`].
+    Owned { app_id: String, account_id: String } -> Vec<OwnedPurchase>, Access::Read,
+    |op, tx| tx.owned(&op.app_id, &op.account_id).await
+);
+operation!(
     /// [`Redemptions::count_redemptions`].
     CountRedemptions {} -> u64, Access::Read, |_op, tx| tx.count_redemptions().await
 );
@@ -592,6 +598,17 @@ impl<B: Database> Redemptions for B {
             store,
             app_id: app_id.to_string(),
             transaction_key: transaction_key.to_string(),
+        })
+    }
+
+    fn owned<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<OwnedPurchase>, LedgerError>> {
+        self.execute(Owned {
+            app_id: app_id.to_string(),
+            account_id: account_id.to_string(),
         })
     }
 

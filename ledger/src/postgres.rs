@@ -56,7 +56,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use payseal_protocol::Store;
+use payseal_protocol::{Environment, PurchaseKind, Store};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -65,6 +65,7 @@ use tokio_postgres::NoTls;
 use crate::acks::{AckBacklog, Acknowledgement, NewAck};
 use crate::columns::{
     ack_columns, ack_row, delivery_row, notification_columns, notification_row, outbox_columns,
+    owned_columns, owned_row,
     redemption_columns, redemption_row, revocation_columns, revocation_row,
 };
 use crate::consumption::ReportRow;
@@ -76,8 +77,8 @@ use crate::notifications::{
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
-    redact_url, BoxFuture, LedgerError, LedgerOptions, RedemptionRequest, RedemptionRow,
-    UNREDEEMED_ACCOUNT,
+    redact_url, BoxFuture, LedgerError, LedgerOptions, OwnedPurchase, RedemptionRequest,
+    RedemptionRow, UNREDEEMED_ACCOUNT,
 };
 
 /// Every PostgreSQL migration this build knows, in order ([`crate::migrate::POSTGRES`]).
@@ -110,8 +111,8 @@ const REDEEM_SQL: &str = concat!(
     "WITH inserted AS (
     INSERT INTO payseal_redemptions
         (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
-         first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+         first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms, kind, environment)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $14, $15)
     ON CONFLICT (store, app_id, transaction_key) DO NOTHING
     RETURNING 1),
   notified AS (
@@ -563,6 +564,14 @@ const DELETE_CAUSE_SQL: &str = "DELETE FROM payseal_revocation_causes
 
 const COUNT_REDEMPTIONS_SQL: &str = "SELECT COUNT(*) FROM payseal_redemptions";
 
+/// Every row an account owns in an app (index `payseal_redemptions_account`).
+const OWNED_SQL: &str = concat!(
+    "SELECT ",
+    owned_columns!(),
+    " FROM payseal_redemptions WHERE app_id = $1 AND account_id = $2
+      ORDER BY first_seen_ms, store, transaction_key"
+);
+
 const REVOCATIONS_SQL: &str = concat!(
     "SELECT ",
     revocation_columns!(),
@@ -836,6 +845,8 @@ impl Tx for PgTx<'_> {
                     &delivery.map(|d| d.event_type.as_str()),
                     &delivery.map(|d| d.body.as_str()),
                     &delivery.map(|d| d.created_ms),
+                    &r.kind.map(PurchaseKind::as_str),
+                    &r.environment.map(Environment::as_str),
                 ],
             )
             .await?;
@@ -985,6 +996,17 @@ impl Tx for PgTx<'_> {
 
     async fn count_redemptions(&mut self) -> Result<u64, OpError> {
         self.count(COUNT_REDEMPTIONS_SQL).await
+    }
+
+    async fn owned(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> Result<Vec<OwnedPurchase>, OpError> {
+        self.rows(OWNED_SQL, &[&app_id, &account_id], |row| {
+            Ok::<_, tokio_postgres::Error>(owned_row!(row, try_get))
+        })
+        .await
     }
 
     async fn revocations(&mut self, limit: u32) -> Result<Vec<RevocationRow>, OpError> {

@@ -29,7 +29,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use payseal_protocol::Store;
+use payseal_protocol::{Environment, PurchaseKind, Store};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
@@ -37,6 +37,7 @@ use tokio::sync::oneshot;
 use crate::acks::{AckBacklog, Acknowledgement, NewAck};
 use crate::columns::{
     ack_columns, ack_row, delivery_row, notification_columns, notification_row, outbox_columns,
+    owned_columns, owned_row,
     redemption_columns, redemption_row, revocation_columns, revocation_row,
 };
 use crate::consumption::ReportRow;
@@ -48,7 +49,8 @@ use crate::notifications::{
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
-    BoxFuture, LedgerError, RedeemOutcome, RedemptionRequest, RedemptionRow, UNREDEEMED_ACCOUNT,
+    BoxFuture, LedgerError, OwnedPurchase, RedeemOutcome, RedemptionRequest, RedemptionRow,
+    UNREDEEMED_ACCOUNT,
 };
 
 /// Most redemptions committed together.
@@ -448,8 +450,8 @@ impl Tx for SqliteTx<'_> {
         let inserted = self.execute(
             "INSERT INTO payseal_redemptions (store, app_id, transaction_key, account_id,
                  product_id, receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms,
-                 expires_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
+                 expires_at_ms, kind, environment)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)
              ON CONFLICT (store, app_id, transaction_key) DO NOTHING",
             params![
                 r.store.as_str(),
@@ -460,7 +462,9 @@ impl Tx for SqliteTx<'_> {
                 r.receipt_sha256,
                 r.verdict_id,
                 r.now_ms,
-                r.expires_at_ms
+                r.expires_at_ms,
+                r.kind.map(PurchaseKind::as_str),
+                r.environment.map(Environment::as_str)
             ],
         );
         // In the same savepoint as the redemption: both are committed, or neither.
@@ -648,6 +652,23 @@ impl Tx for SqliteTx<'_> {
             )
             .map(|_| ()),
         )
+    }
+
+    fn owned(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Vec<OwnedPurchase>, LedgerError>> + Send {
+        ready(self.query_vec(
+            concat!(
+                "SELECT ",
+                owned_columns!(),
+                " FROM payseal_redemptions WHERE app_id = ?1 AND account_id = ?2
+                  ORDER BY first_seen_ms, store, transaction_key"
+            ),
+            params![app_id, account_id],
+            |r| Ok(owned_row!(r, get)),
+        ))
     }
 
     fn count_redemptions(&mut self) -> impl Future<Output = Result<u64, LedgerError>> + Send {
@@ -1242,6 +1263,8 @@ mod tests {
             verdict_id: format!("jti-{account}-{now}"),
             now_ms: now,
             expires_at_ms: None,
+            kind: None,
+            environment: None,
         }
     }
 

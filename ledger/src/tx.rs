@@ -19,7 +19,7 @@ use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
-use crate::{BoxFuture, LedgerError, RedemptionRequest, RedemptionRow};
+use crate::{BoxFuture, LedgerError, OwnedPurchase, RedemptionRequest, RedemptionRow};
 
 /// The primary key of a redemption row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +141,12 @@ pub trait Tx: Send {
         key: Key<'_>,
         cause: &Cause,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Every row `account_id` owns in `app_id`, oldest first (one indexed read).
+    fn owned(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Vec<OwnedPurchase>, Self::Error>> + Send;
     /// Number of redemption rows.
     fn count_redemptions(&mut self) -> impl Future<Output = Result<u64, Self::Error>> + Send;
     /// Revoked rows, most recently revoked first, at most `limit`.

@@ -81,6 +81,8 @@ fn presented(store: Store, key: &str, account: &str, now_ms: i64) -> RedemptionR
         verdict_id: format!("jti-{account}-{now_ms}"),
         now_ms,
         expires_at_ms: None,
+        kind: None,
+        environment: None,
     }
 }
 

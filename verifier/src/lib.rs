@@ -82,6 +82,7 @@ pub mod config;
 #[cfg(feature = "dev")]
 pub mod dev;
 pub mod google_api;
+pub mod entitlements;
 mod keys;
 /// The redemption ledger (the `payseal-ledger` crate).
 pub use payseal_ledger as ledger;

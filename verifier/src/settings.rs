@@ -92,6 +92,8 @@ pub struct Settings {
     /// `[apps."ID".app_server] api_key_file`: the key each app's application server presents
     /// on the app-server API (HTTP Basic, user = app id); apps without one cannot use it.
     pub app_server_keys: HashMap<String, AppServerKey>,
+    /// Per app: its entitlements and transfer policy (`[apps."ID".entitlements]`, `transfer`).
+    pub entitlements: HashMap<String, crate::entitlements::EntitlementRules>,
 }
 
 /// PEM files for TLS.

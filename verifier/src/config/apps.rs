@@ -24,6 +24,8 @@ pub(super) struct RawApp {
     pub(super) webhook: Option<RawWebhook>,
     pub(super) account_binding: Option<RawAccountBinding>,
     pub(super) app_server: Option<super::app_server::RawAppServer>,
+    pub(super) entitlements: Option<super::entitlements::RawEntitlements>,
+    pub(super) transfer: Option<crate::entitlements::TransferPolicy>,
 }
 
 /// `[apps."ID".account_binding]`: how the app derives its store account tokens.

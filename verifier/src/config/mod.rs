@@ -36,6 +36,7 @@ use serde::Deserialize;
 mod app_server;
 mod apps;
 mod google_api;
+mod entitlements;
 mod keys;
 mod ledger;
 mod server;
@@ -379,9 +380,14 @@ impl Resolver {
         let mut apps = HashMap::new();
         let mut webhooks = HashMap::new();
         let mut app_server_keys = HashMap::new();
+        let mut entitlements = HashMap::new();
         for (app_id, app) in &raw.apps {
             let rules = self.app(app_id, app, &anchors)?;
             apps.insert(app_id.clone(), rules);
+            entitlements.insert(
+                app_id.clone(),
+                self.entitlements(app_id, app.entitlements.as_ref(), app.transfer)?,
+            );
             if let Some(hook) = &app.webhook {
                 webhooks.insert(app_id.clone(), self.webhook(app_id, hook)?);
             }
@@ -433,6 +439,7 @@ impl Resolver {
             google_play_api,
             huawei_notifications,
             app_server_keys,
+            entitlements,
         })
     }
 }

@@ -138,6 +138,14 @@ pub enum Receipt {
         /// The compact JWS.
         jws: String,
     },
+    /// The original StoreKit's app receipt (Unity IAP's `AppleAppStore` payload) and the
+    /// transaction of it to redeem.
+    AppStoreReceipt {
+        /// The Base64 app receipt.
+        app_receipt: String,
+        /// The in-app transaction's id.
+        transaction_id: String,
+    },
     /// Huawei IAP: `InAppPurchaseData` (exact) and its signature.
     Huawei {
         /// The purchase data exactly as Huawei returned it.

@@ -266,7 +266,7 @@ namespace PaySeal.Native
     internal unsafe partial struct PsReceipt
     {
         /// <summary>
-        ///  1 Google Play, 2 App Store, 3 Huawei, 4 sandbox.
+        ///  1 Google Play, 2 App Store, 3 Huawei, 4 sandbox, 5 App Store app receipt.
         /// </summary>
         public int store;
         /// <summary>

@@ -175,6 +175,16 @@ pub fn receipt_from_json(json: String) -> Result<Receipt, PaySealError> {
     })
 }
 
+/// The receipt inside Unity IAP's unified receipt (`Product.receipt`, a Unity IAP 5 order's
+/// receipt): a Google Play receipt from `Payload.json` / `Payload.signature` byte for byte, or
+/// for `AppleAppStore` / `MacAppStore` the App Store app receipt with its `TransactionID`.
+/// `InvalidReceipt` naming what is wrong otherwise.
+#[uniffi::export]
+pub fn receipt_from_unity_iap(unified: String) -> Result<Receipt, PaySealError> {
+    crate::unity_iap::receipt_from_unity_iap(&unified)
+        .map_err(|e| PaySealError::new(PaySealErrorKind::InvalidReceipt, e.to_string()))
+}
+
 /// The stable receipt JSON form of `receipt`.
 #[uniffi::export]
 pub fn receipt_to_json(receipt: Receipt) -> String {

@@ -39,6 +39,7 @@ use payseal_protocol::envelope::{self, EnvelopeError};
 use payseal_protocol::verdict::VerdictError;
 use payseal_protocol::{
     Outcome, Reason, Receipt, Redemption, Store, VerdictClaims, VerifyRequest, VerifyResponse,
+    PROTOCOL_VERSION,
 };
 use serde::Serialize;
 
@@ -195,7 +196,7 @@ impl Verifier {
                 sdk: request.sdk.clone(),
                 expected_product_id: None,
             };
-            let claims = self.decide(&one, now_ms).await?;
+            let claims = self.decide(&one, now_ms).await?.for_protocol(one.v);
             verdicts.push(signer.sign(&claims).map_err(ServiceError::Sign)?);
         }
         let claims = self

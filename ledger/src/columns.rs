@@ -167,6 +167,6 @@ macro_rules! revocation_row {
 
 pub(crate) use {
     ack_columns, ack_row, delivery_row, notification_columns, notification_row, outbox_columns,
-    owned_columns, owned_row,
-    redemption_columns, redemption_row, revocation_columns, revocation_row,
+    owned_columns, owned_row, redemption_columns, redemption_row, revocation_columns,
+    revocation_row,
 };

@@ -414,8 +414,7 @@ impl<
             + Acknowledgements
             + DeliveryReports
             + ?Sized,
-    > Ledger
-    for T
+    > Ledger for T
 {
 }
 

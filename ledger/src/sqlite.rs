@@ -37,8 +37,8 @@ use tokio::sync::oneshot;
 use crate::acks::{AckBacklog, Acknowledgement, NewAck};
 use crate::columns::{
     ack_columns, ack_row, delivery_row, notification_columns, notification_row, outbox_columns,
-    owned_columns, owned_row,
-    redemption_columns, redemption_row, revocation_columns, revocation_row,
+    owned_columns, owned_row, redemption_columns, redemption_row, revocation_columns,
+    revocation_row,
 };
 use crate::consumption::ReportRow;
 use crate::event::Cause;

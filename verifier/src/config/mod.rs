@@ -35,8 +35,8 @@ use serde::Deserialize;
 
 mod app_server;
 mod apps;
-mod google_api;
 mod entitlements;
+mod google_api;
 mod keys;
 mod ledger;
 mod server;

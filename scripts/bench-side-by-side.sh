@@ -16,7 +16,7 @@ run() { # run LABEL BIN_DIR
   for _ in $(seq 1 600); do [[ -f $STATE/profile.json ]] && break; sleep 0.1; done
   wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
   kill -TERM $DEV; wait $DEV || true
-  ${LEDGER:+env PAYSEAL_LEDGER=$LEDGER} RUST_LOG=warn "$BIN/payseal-verifier" serve --config "$STATE/verifier.toml" >"$STATE/serve.log" 2>&1 &
+  env ${LEDGER:+PAYSEAL_LEDGER=$LEDGER} RUST_LOG=warn "$BIN/payseal-verifier" serve --config "$STATE/verifier.toml" >"$STATE/serve.log" 2>&1 &
   SERVER=$!
   wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
   local before after

@@ -27,7 +27,8 @@ DEV=$!
 for _ in $(seq 1 600); do [[ -f $STATE/profile.json ]] && break; sleep 0.1; done
 wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
 kill -TERM $DEV; wait $DEV || true
-${LEDGER:+env PAYSEAL_LEDGER=$LEDGER} RUST_LOG=warn "$BIN/payseal-verifier" serve --config "$STATE/verifier.toml" >"$STATE/serve.log" 2>&1 &
+if [[ -n ${LEDGER:-} ]]; then export PAYSEAL_LEDGER=$LEDGER; fi
+RUST_LOG=warn "$BIN/payseal-verifier" serve --config "$STATE/verifier.toml" >"$STATE/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill -TERM $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
 wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
@@ -38,7 +39,7 @@ step "load ${DUR}s, perf record on the server for the middle $((DUR - 6))s"
 LOAD=$!
 # Preparing the receipts takes a few seconds; skip them and the first redemptions.
 sleep 5
-perf record -q -o "$STATE/perf.data" -e cpu-clock -F 997 -g -p "$SERVER" -- sleep $((DUR - 6)) 2>/dev/null
+perf record -o "$STATE/perf.data" -e cpu-clock -F 997 -g -p "$SERVER" -- sleep $((DUR - 6)) 2>&1 | tail -n 1
 wait $LOAD
 cat "$STATE/load.json"
 perf report -i "$STATE/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null >"$STATE/flat.txt"
@@ -46,8 +47,9 @@ python3 - "$STATE/flat.txt" <<'PY'
 import re, sys
 # First matching stage wins; symbols are demangled Rust paths, C symbols, or kernel functions.
 stages = [
-    ("verdict sign (Ed25519, SHA-512)", r"ed25519|curve25519|sha2::sha512|Sha512|verdict"),
-    ("envelope (HPKE: X25519, HKDF, ChaCha20-Poly1305)", r"hpke|x25519|chacha20|poly1305|hkdf|envelope|sha2::sha256|Sha256"),
+    ("curve25519 field arithmetic (Ed25519 verdict signing and X25519 of the envelope)", r"ed25519|curve25519|x25519"),
+    ("SHA-512 (Ed25519)", r"sha2::sha512|Sha512"),
+    ("envelope rest (HKDF, ChaCha20-Poly1305, SHA-256)", r"hpke|chacha20|poly1305|hkdf|envelope|sha2::sha256|Sha256"),
     ("store rule (RSA: ring bignum, SHA-1)", r"bn_mul|ring_core.*(mont|bn_)|rsa|sha1|RSA|bn_from_montgomery|LIMBS"),
     ("TLS (rustls, AES-GCM, record layer)", r"rustls|aes_|aesni|gcm_|GFp_|ring::aead|ChaCha20_ctr32|ring_core.*gcm"),
     ("JSON (serde_json)", r"serde_json|serde::"),

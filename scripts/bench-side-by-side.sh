@@ -2,6 +2,8 @@
 # Side-by-side server CPU per request of two verifier builds (an older tree's and this one), alternating, same load.
 # Usage: BASE_BIN=/path/to/old/target/release [NEW_BIN=target/release] DURATION=20 scripts/bench-side-by-side.sh
 # (build both with: cargo build --release -p payseal-verifier --bins --examples --features dev)
+# Env: CONNECTIONS (64) DURATION (20 s) UNIQUE (2000) ROUNDS (3) LEDGER (default: each run's own
+#      SQLite file; postgres://... serves both builds from that database, fresh receipts each run)
 set -euo pipefail
 cd "$(dirname "$0")/.."; source scripts/lib/common.sh
 DUR=${DURATION:-20}; CONN=${CONNECTIONS:-64}; UNIQUE=${UNIQUE:-2000}
@@ -14,7 +16,7 @@ run() { # run LABEL BIN_DIR
   for _ in $(seq 1 600); do [[ -f $STATE/profile.json ]] && break; sleep 0.1; done
   wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
   kill -TERM $DEV; wait $DEV || true
-  RUST_LOG=warn "$BIN/payseal-verifier" serve --config "$STATE/verifier.toml" >"$STATE/serve.log" 2>&1 &
+  env ${LEDGER:+PAYSEAL_LEDGER=$LEDGER} RUST_LOG=warn "$BIN/payseal-verifier" serve --config "$STATE/verifier.toml" >"$STATE/serve.log" 2>&1 &
   SERVER=$!
   wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
   local before after
@@ -32,7 +34,7 @@ print(f"{label:<5} {load['requests_per_second']:>8,.0f} req/s  p50 {load['p50_ms
 PY
   rm -rf "$STATE"
 }
-for round in 1 2 3; do
+for round in $(seq 1 "${ROUNDS:-3}"); do
   run base "${BASE_BIN:?set BASE_BIN to the target/release folder of the older tree}"
   run new "${NEW_BIN:-target/release}"
 done

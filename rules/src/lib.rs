@@ -67,6 +67,10 @@
 //! [`check_request`] adds what the request expects of a paid purchase ([`check_expected`]): the
 //! store's account token against the request's account id (`wrong_account`, when the app
 //! configures an account binding) and the product the app sold (`wrong_product`).
+//!
+//! [`subscription_state`] maps the stores' server-side subscription states (Play
+//! `subscriptionState`, App Store `status`) to the verdict's `subscription_state` and decides
+//! which pay.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -78,6 +82,7 @@ pub(crate) mod google_play;
 pub(crate) mod huawei;
 mod rsa_key;
 pub(crate) mod sandbox;
+pub mod subscription_state;
 
 use payseal_protocol::{Environment, PurchaseKind, Reason, Receipt, Store};
 

@@ -20,6 +20,12 @@
 //! transaction that was never redeemed records nothing. A revoked subscription transaction
 //! revokes its renewal chain's row (its ledger key).
 //!
+//! Protocol versions: a request of any supported version (`payseal_protocol::is_supported_version`,
+//! v1 and v2) is decided the same way; the verdict is signed as
+//! `VerdictClaims::for_protocol(request.v)` and the response carries the request's `v`, so an SDK
+//! already shipped (v1) never gets a claim or reason it would refuse. Metrics and webhooks see
+//! the decision undowngraded.
+//!
 //! Subscriptions: the store rule decides expiry (`not_paid / expired`, nothing recorded); a
 //! current one is redeemed under its chain's key with its period end, and the verdict carries
 //! `kind` and `expires_at` (the presented transaction's period end, Unix ms).
@@ -30,7 +36,6 @@ use payseal_protocol::envelope::{self, EnvelopeError};
 use payseal_protocol::verdict::VerdictError;
 use payseal_protocol::{
     Outcome, Reason, Receipt, Redemption, Store, VerdictClaims, VerifyRequest, VerifyResponse,
-    PROTOCOL_VERSION,
 };
 use serde::Serialize;
 
@@ -117,7 +122,11 @@ impl Verifier {
             .map_err(|_| ServiceError::BadRequest("not a PaySeal verify request"))?;
         validate_request(&request)?;
 
-        let claims = self.decide(&request, now_ms).await?;
+        let decided = self.decide(&request, now_ms).await?;
+        // The one place a verdict is built for the wire: in the request's protocol version (a
+        // v1 SDK's parser refuses the v2 claims and reasons). Metrics keep the full reason.
+        let (outcome, reason, redemption) = (decided.outcome, decided.reason, decided.redemption);
+        let claims = decided.for_protocol(request.v);
         let signer = self
             .settings
             .verdict_keys
@@ -127,7 +136,7 @@ impl Verifier {
             )))?;
         let token = signer.sign(&claims).map_err(ServiceError::Sign)?;
         let response = VerifyResponse {
-            v: PROTOCOL_VERSION,
+            v: request.v,
             verdict: token,
         };
         let json = serde_json::to_vec(&response)
@@ -135,9 +144,9 @@ impl Verifier {
         let sealed = reply.seal_response(&json).map_err(ServiceError::Seal)?;
         Ok(Decision {
             sealed,
-            outcome: claims.outcome,
-            reason: claims.reason,
-            redemption: claims.redemption,
+            outcome,
+            reason,
+            redemption,
         })
     }
 
@@ -263,6 +272,8 @@ impl Verifier {
             outcome: Outcome::NotPaid,
             reason: None,
             redemption: None,
+            subscription_state: None,
+            store_checked: None,
         }
     }
 }

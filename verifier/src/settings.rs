@@ -20,7 +20,7 @@ mod google_api;
 mod stores;
 mod webhooks;
 
-pub use google_api::{PlayApiSettings, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET};
+pub use google_api::{OnStoreUnavailable, PlayApiSettings, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET};
 
 pub use stores::{
     assertion, CallLimits, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey,

@@ -33,6 +33,8 @@ fn settings(google: &FakeGoogle, account: &str, key: usize) -> PlayApiSettings {
         daily_budget: 1000,
         acknowledge: true,
         consumable_products: Default::default(),
+        live_check: false,
+        on_store_unavailable: Default::default(),
     }
 }
 

@@ -241,7 +241,7 @@ impl Verifier {
             .filter(|a| a.settings().live_check && purchase.store == Store::GooglePlay)
         {
             if let Some(reason) = self
-                .live_check(api, &request.app_id, &mut purchase, &mut claims, now_ms)
+                .live_check(api, request, &mut purchase, &mut claims, now_ms)
                 .await?
             {
                 return Ok(not_paid(claims, reason, None));
@@ -295,11 +295,12 @@ impl Verifier {
     async fn live_check(
         &self,
         api: &PlayApi,
-        app_id: &str,
+        request: &VerifyRequest,
         purchase: &mut Purchase,
         claims: &mut VerdictClaims,
         now_ms: i64,
     ) -> Result<Option<Reason>, ServiceError> {
+        let app_id = request.app_id.as_str();
         if self
             .ledger
             .find(purchase.store, app_id, &purchase.transaction_key)
@@ -311,10 +312,14 @@ impl Verifier {
         let Some(token) = purchase.purchase_token.clone() else {
             return Ok(None);
         };
+        let mut linked = None;
         let answer: Result<LiveAnswer, String> =
             if purchase.kind == Some(payseal_protocol::PurchaseKind::Subscription) {
                 match api.subscriptionsv2_get(&token).await {
-                    Ok(s) => decide_subscription(&s, now_ms).map_err(|e| e.to_string()),
+                    Ok(s) => {
+                        linked = s.linked_purchase_token.clone().filter(|t| !t.is_empty());
+                        decide_subscription(&s, now_ms).map_err(|e| e.to_string())
+                    }
                     Err(e) if e.google().is_some_and(|g| g.not_found()) => {
                         claims.store_checked = Some(true);
                         return Ok(Some(Reason::NotPurchased));
@@ -349,6 +354,20 @@ impl Verifier {
             }
         };
         claims.store_checked = Some(true);
+        // An upgrade, downgrade or re-signup (`linkedPurchaseToken`: the chain it replaces)
+        // stays with the old chain's owner: another account presenting it is refused.
+        if let Some(old) = linked {
+            let owner = self.ledger.find(purchase.store, app_id, &old).await?;
+            if let Some(row) = owner.filter(|r| r.account_id != crate::ledger::UNREDEEMED_ACCOUNT) {
+                if row.account_id != request.account_id {
+                    tracing::info!(
+                        app = app_id,
+                        "Play live check: an upgrade of another account's subscription refused"
+                    );
+                    return Ok(Some(Reason::AlreadyRedeemed));
+                }
+            }
+        }
         if answer.subscription_state.is_some() {
             claims.subscription_state = answer.subscription_state;
         }

@@ -178,3 +178,64 @@ async fn google_down_with_retry_answers_503_and_records_nothing() {
     assert_eq!((v.outcome, v.store_checked), (Outcome::Paid, Some(true)));
     server.stop().await.unwrap();
 }
+
+/// An upgrade (`linkedPurchaseToken` naming the old chain) stays with the old chain's owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_stays_with_the_owner_of_the_chain_it_replaces() {
+    let (google, mut server) = start("").await;
+    let end = payseal_verifier::now_ms() + 3 * 86_400_000;
+    let sub = |product: &str| {
+        server
+            .state
+            .store
+            .issue(&Order {
+                product_type: ProductType::AutoRenewableSubscription,
+                ..Order::new(Store::GooglePlay, APP, product)
+            })
+            .unwrap()
+    };
+    let (silver, gold, other_gold) = (sub("silver"), sub("gold"), sub("gold"));
+    let old = purchase_token(&silver);
+    google.add_subscription(APP, "silver", &old, "SUBSCRIPTION_STATE_EXPIRED", end, None);
+    google.add_subscription(
+        APP,
+        "gold",
+        &purchase_token(&gold),
+        "SUBSCRIPTION_STATE_ACTIVE",
+        end,
+        Some(&old),
+    );
+    google.add_subscription(
+        APP,
+        "gold",
+        &purchase_token(&other_gold),
+        "SUBSCRIPTION_STATE_ACTIVE",
+        end,
+        Some(&old),
+    );
+    // alice owned the silver chain (redeemed while it was active).
+    google
+        .state
+        .lock()
+        .unwrap()
+        .subscriptions
+        .get_mut(&(APP.to_string(), old.clone()))
+        .unwrap()["subscriptionState"] = "SUBSCRIPTION_STATE_ACTIVE".into();
+    assert_eq!(
+        server.verify("alice", &silver).await.redemption,
+        Some(Redemption::First)
+    );
+    // bob presenting an upgrade of alice's chain is refused; alice's is paid.
+    let v = server.verify("bob", &other_gold).await;
+    assert_eq!(
+        (v.outcome, v.reason),
+        (Outcome::NotPaid, Some(Reason::AlreadyRedeemed))
+    );
+    let v = server.verify("alice", &gold).await;
+    assert_eq!(
+        (v.outcome, v.redemption),
+        (Outcome::Paid, Some(Redemption::First))
+    );
+    assert_eq!(v.subscription_state, Some(SubscriptionState::Active));
+    server.stop().await.unwrap();
+}

@@ -115,6 +115,11 @@ impl Verifier {
         }
     }
 
+    /// The Play Developer API clients by app id.
+    pub fn play_apis(&self) -> &std::collections::HashMap<String, Arc<PlayApi>> {
+        &self.play_apis
+    }
+
     /// The same service asking Google with these Play Developer API clients (by app id) for
     /// the apps whose `live_check` is on.
     pub fn with_play_apis(

@@ -61,6 +61,30 @@ macro_rules! ack_row {
     };
 }
 
+/// The columns of a [`crate::OwnedPurchase`], in the order [`owned_row!`] reads them.
+macro_rules! owned_columns {
+    () => {
+        "store, transaction_key, product_id, kind, environment, first_seen_ms, expires_at_ms, \
+         revoked_at_ms"
+    };
+}
+
+/// A [`crate::OwnedPurchase`] from a row of [`owned_columns!`].
+macro_rules! owned_row {
+    ($row:expr, $get:ident) => {
+        $crate::OwnedPurchase {
+            store: $row.$get(0)?,
+            transaction_key: $row.$get(1)?,
+            product_id: $row.$get(2)?,
+            kind: $row.$get(3)?,
+            environment: $row.$get(4)?,
+            first_seen_ms: $row.$get(5)?,
+            expires_at_ms: $row.$get(6)?,
+            revoked_at_ms: $row.$get(7)?,
+        }
+    };
+}
+
 /// The columns of a [`crate::outbox::Delivery`], in the order [`delivery_row!`] reads them.
 macro_rules! outbox_columns {
     () => {
@@ -143,5 +167,6 @@ macro_rules! revocation_row {
 
 pub(crate) use {
     ack_columns, ack_row, delivery_row, notification_columns, notification_row, outbox_columns,
-    redemption_columns, redemption_row, revocation_columns, revocation_row,
+    owned_columns, owned_row, redemption_columns, redemption_row, revocation_columns,
+    revocation_row,
 };

@@ -7,6 +7,9 @@
 use payseal_protocol::Store;
 
 use crate::acks::{AckBacklog, Acknowledgement, Acknowledgements, NewAck};
+use crate::consumption::{
+    decide_report, merge_report, DeliveryReport, DeliveryReports, Evidence, ReportOutcome,
+};
 use crate::event::{
     decide_reversal, decide_revocation, Cause, EventKeys, Reversal, Revocation, Revoker, RowState,
 };
@@ -15,10 +18,11 @@ use crate::notifications::{
     Recorded, RevocationRow, Target, TargetApp,
 };
 use crate::outbox::{AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter};
-use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
-    chain_expiry, classify, classify_revocation, notice, BoxFuture, LedgerError, RedeemOutcome,
-    RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeOutcome, VoidedCursors,
+    chain_expiry, classify, classify_revocation, notice, BoxFuture, LedgerError, OwnedPurchase,
+    RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeOutcome,
+    VoidedCursors,
 };
 
 impl RedemptionRequest {
@@ -51,8 +55,11 @@ pub(crate) async fn redeem<T: Tx>(
     r: &RedemptionRequest,
     delivery: Option<&NewDelivery>,
 ) -> Result<RedeemOutcome, T::Error> {
-    if tx.insert_redemption(r, delivery).await? {
-        return Ok(RedeemOutcome::First);
+    match tx.redeem_row(r, delivery).await? {
+        RedeemStep::Inserted => return Ok(RedeemOutcome::First),
+        // Read (and, when it is the owner's and not revoked, touched) in the same statement.
+        RedeemStep::Read(existing) => return Ok(classify(Some(&existing), &r.account_id)),
+        RedeemStep::Exists => {}
     }
     // The key exists (on PostgreSQL: the inserting transaction has committed); its row decides.
     // Only a refusal row is ever deleted (a reversed refund): then the redemption is retried.
@@ -416,6 +423,11 @@ operation!(
     }
 );
 operation!(
+    /// [`Redemptions::owned`].
+    Owned { app_id: String, account_id: String } -> Vec<OwnedPurchase>, Access::Read,
+    |op, tx| tx.owned(&op.app_id, &op.account_id).await
+);
+operation!(
     /// [`Redemptions::count_redemptions`].
     CountRedemptions {} -> u64, Access::Read, |_op, tx| tx.count_redemptions().await
 );
@@ -480,6 +492,79 @@ operation!(
     |op, tx| tx.set_voided_cursor(&op.package_name, op.start_time_ms, op.now_ms).await
 );
 
+operation!(
+    /// [`DeliveryReports::report_delivery`]: the redemption row read locked, the report decided
+    /// on it ([`decide_report`]) and merged with the stored one ([`merge_report`]).
+    ReportDelivery { report: DeliveryReport } -> ReportOutcome, Access::Write,
+    |op, tx| {
+        let r = &op.report;
+        let row = tx.redemption(r.key(), true).await?;
+        let outcome = decide_report(row.as_ref(), r);
+        if outcome == ReportOutcome::Recorded {
+            let old = tx.delivery_report(r.key()).await?;
+            tx.put_delivery_report(r.key(), &merge_report(old.as_ref(), r)).await?;
+        }
+        Ok(outcome)
+    }
+);
+operation!(
+    /// [`DeliveryReports::set_consent`].
+    SetConsent { app_id: String, account_id: String, consented: bool, now_ms: i64 } -> (),
+    Access::Single,
+    |op, tx| tx.put_consent(&op.app_id, &op.account_id, op.consented, op.now_ms).await
+);
+operation!(
+    /// [`DeliveryReports::evidence`].
+    ReadEvidence { store: Store, app_id: String, transaction_key: String } -> Option<Evidence>,
+    Access::Read,
+    |op, tx| {
+        let key = Key { store: op.store, app_id: &op.app_id, transaction_key: &op.transaction_key };
+        let Some(redemption) = tx.redemption(key, false).await? else {
+            return Ok(None);
+        };
+        let report = tx.delivery_report(key).await?;
+        let consent = tx.consent(&op.app_id, &redemption.account_id).await?;
+        Ok(Some(Evidence { redemption, report, consent }))
+    }
+);
+
+impl<B: Database> DeliveryReports for B {
+    fn report_delivery(
+        &self,
+        report: DeliveryReport,
+    ) -> BoxFuture<'_, Result<ReportOutcome, LedgerError>> {
+        self.execute(ReportDelivery { report })
+    }
+
+    fn set_consent<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+        consented: bool,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        self.execute(SetConsent {
+            app_id: app_id.to_string(),
+            account_id: account_id.to_string(),
+            consented,
+            now_ms,
+        })
+    }
+
+    fn evidence<'a>(
+        &'a self,
+        store: Store,
+        app_id: &'a str,
+        transaction_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Evidence>, LedgerError>> {
+        self.execute(ReadEvidence {
+            store,
+            app_id: app_id.to_string(),
+            transaction_key: transaction_key.to_string(),
+        })
+    }
+}
+
 impl<B: Database> Redemptions for B {
     fn redeem(
         &self,
@@ -513,6 +598,17 @@ impl<B: Database> Redemptions for B {
             store,
             app_id: app_id.to_string(),
             transaction_key: transaction_key.to_string(),
+        })
+    }
+
+    fn owned<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<OwnedPurchase>, LedgerError>> {
+        self.execute(Owned {
+            app_id: app_id.to_string(),
+            account_id: account_id.to_string(),
         })
     }
 

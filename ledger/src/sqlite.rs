@@ -29,7 +29,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use payseal_protocol::Store;
+use payseal_protocol::{Environment, PurchaseKind, Store};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
@@ -37,17 +37,20 @@ use tokio::sync::oneshot;
 use crate::acks::{AckBacklog, Acknowledgement, NewAck};
 use crate::columns::{
     ack_columns, ack_row, delivery_row, notification_columns, notification_row, outbox_columns,
-    redemption_columns, redemption_row, revocation_columns, revocation_row,
+    owned_columns, owned_row, redemption_columns, redemption_row, revocation_columns,
+    revocation_row,
 };
+use crate::consumption::ReportRow;
 use crate::event::Cause;
 use crate::migrate::{self, AppliedRow, Migration, SchemaStore, MIGRATIONS_TABLE, SQLITE};
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
-use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
-    BoxFuture, LedgerError, RedeemOutcome, RedemptionRequest, RedemptionRow, UNREDEEMED_ACCOUNT,
+    BoxFuture, LedgerError, OwnedPurchase, RedeemOutcome, RedemptionRequest, RedemptionRow,
+    UNREDEEMED_ACCOUNT,
 };
 
 /// Most redemptions committed together.
@@ -439,16 +442,16 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
-    fn insert_redemption(
+    fn redeem_row(
         &mut self,
         r: &RedemptionRequest,
         delivery: Option<&NewDelivery>,
-    ) -> impl Future<Output = Result<bool, LedgerError>> + Send {
+    ) -> impl Future<Output = Result<RedeemStep, LedgerError>> + Send {
         let inserted = self.execute(
             "INSERT INTO payseal_redemptions (store, app_id, transaction_key, account_id,
                  product_id, receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms,
-                 expires_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
+                 expires_at_ms, kind, environment)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)
              ON CONFLICT (store, app_id, transaction_key) DO NOTHING",
             params![
                 r.store.as_str(),
@@ -459,13 +462,17 @@ impl Tx for SqliteTx<'_> {
                 r.receipt_sha256,
                 r.verdict_id,
                 r.now_ms,
-                r.expires_at_ms
+                r.expires_at_ms,
+                r.kind.map(PurchaseKind::as_str),
+                r.environment.map(Environment::as_str)
             ],
         );
         // In the same savepoint as the redemption: both are committed, or neither.
         let result = inserted.and_then(|n| match (n, delivery) {
-            (1, Some(d)) => self.insert_delivery_now(d).map(|()| true),
-            (n, _) => Ok(n == 1),
+            (1, Some(d)) => self.insert_delivery_now(d).map(|()| RedeemStep::Inserted),
+            (1, None) => Ok(RedeemStep::Inserted),
+            // In process, a statement costs no round trip: the operation reads and touches.
+            _ => Ok(RedeemStep::Exists),
         });
         ready(result)
     }
@@ -645,6 +652,23 @@ impl Tx for SqliteTx<'_> {
             )
             .map(|_| ()),
         )
+    }
+
+    fn owned(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Vec<OwnedPurchase>, LedgerError>> + Send {
+        ready(self.query_vec(
+            concat!(
+                "SELECT ",
+                owned_columns!(),
+                " FROM payseal_redemptions WHERE app_id = ?1 AND account_id = ?2
+                  ORDER BY first_seen_ms, store, transaction_key"
+            ),
+            params![app_id, account_id],
+            |r| Ok(owned_row!(r, get)),
+        ))
     }
 
     fn count_redemptions(&mut self) -> impl Future<Output = Result<u64, LedgerError>> + Send {
@@ -977,6 +1001,96 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    fn delivery_report(
+        &mut self,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<Option<ReportRow>, LedgerError>> + Send {
+        ready(
+            self.conn
+                .prepare_cached(
+                    "SELECT account_id, delivered_at_ms, consumed_milliunits, usage_events,
+                            updated_ms
+                     FROM payseal_delivery_reports
+                     WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
+                )
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![key.store.as_str(), key.app_id, key.transaction_key],
+                        |r| {
+                            Ok(ReportRow {
+                                account_id: r.get(0)?,
+                                delivered_at_ms: r.get(1)?,
+                                consumed_milliunits: r.get(2)?,
+                                usage_events: r.get(3)?,
+                                updated_ms: r.get(4)?,
+                            })
+                        },
+                    )
+                    .optional()
+                }),
+        )
+    }
+
+    fn put_delivery_report(
+        &mut self,
+        key: Key<'_>,
+        row: &ReportRow,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        ready(
+            self.execute(
+                "INSERT OR REPLACE INTO payseal_delivery_reports (store, app_id, transaction_key,
+                     account_id, delivered_at_ms, consumed_milliunits, usage_events, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    key.store.as_str(),
+                    key.app_id,
+                    key.transaction_key,
+                    row.account_id,
+                    row.delivered_at_ms,
+                    row.consumed_milliunits,
+                    row.usage_events,
+                    row.updated_ms
+                ],
+            )
+            .map(|_| ()),
+        )
+    }
+
+    fn consent(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<bool>, LedgerError>> + Send {
+        ready(
+            self.conn
+                .query_row(
+                    "SELECT consented FROM payseal_account_consent
+                     WHERE app_id = ?1 AND account_id = ?2",
+                    params![app_id, account_id],
+                    |r| r.get(0),
+                )
+                .optional(),
+        )
+    }
+
+    fn put_consent(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        consented: bool,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        ready(
+            self.execute(
+                "INSERT OR REPLACE INTO payseal_account_consent
+                     (app_id, account_id, consented, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![app_id, account_id, consented, now_ms],
+            )
+            .map(|_| ()),
+        )
+    }
+
     fn set_voided_cursor(
         &mut self,
         package_name: &str,
@@ -1149,6 +1263,8 @@ mod tests {
             verdict_id: format!("jti-{account}-{now}"),
             now_ms: now,
             expires_at_ms: None,
+            kind: None,
+            environment: None,
         }
     }
 

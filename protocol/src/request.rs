@@ -54,6 +54,8 @@ pub enum RequestError {
     AccountId(IdFault),
     /// The expected product id is empty or blank, or longer than [`MAX_ID_BYTES`].
     ProductId(IdFault),
+    /// A restore carries more than [`crate::entitlements::MAX_RESTORE_RECEIPTS`] receipts.
+    TooManyReceipts,
 }
 
 /// What is wrong with an id (app, account or expected product).
@@ -81,6 +83,7 @@ impl RequestError {
             RequestError::AccountId(TooLong) => "account id is longer than 256 bytes",
             RequestError::ProductId(Blank) => "expected product id is empty or blank",
             RequestError::ProductId(TooLong) => "expected product id is longer than 256 bytes",
+            RequestError::TooManyReceipts => "a restore carries at most 50 receipts",
         }
     }
 }

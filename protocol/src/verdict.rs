@@ -413,9 +413,19 @@ impl VerdictSigningKey {
     /// payload the claims' compact JSON; Ed25519 is deterministic, so the token is a pure
     /// function of the key, the kid and the claims.
     pub fn sign(&self, claims: &VerdictClaims) -> Result<String, VerdictError> {
+        self.sign_typed(VERDICT_TYP, claims)
+    }
+
+    /// Sign any claims as a compact JWS of type `typ` (the verdict's and the other signed
+    /// documents' one signing path, e.g. [`crate::entitlements`]).
+    pub(crate) fn sign_typed<C: Serialize>(
+        &self,
+        typ: &'static str,
+        claims: &C,
+    ) -> Result<String, VerdictError> {
         use ed25519_dalek::Signer as _;
         let header = serde_json::to_vec(&SignedHeader {
-            typ: VERDICT_TYP,
+            typ,
             alg: VERDICT_ALG,
             kid: &self.kid,
         })
@@ -594,7 +604,7 @@ impl VerdictVerifier {
 
     /// The one header check: `alg` is `EdDSA`, `typ` is `payseal-verdict+jwt`, `kid` names a
     /// trusted key, no `crit`. Returns the key to verify with.
-    fn trusted_key(&self, header_b64: &str) -> Result<&TrustedKey, VerdictError> {
+    fn trusted_key(&self, header_b64: &str, typ: &str) -> Result<&TrustedKey, VerdictError> {
         let malformed = |why: &str| VerdictError::Malformed(why.to_owned());
         let header_json = URL_SAFE_NO_PAD
             .decode(header_b64.as_bytes())
@@ -609,7 +619,7 @@ impl VerdictVerifier {
             Some(other) => return Err(VerdictError::Algorithm(other.to_string())),
             None => return Err(VerdictError::Algorithm(String::new())),
         }
-        if header.typ.as_deref() != Some(VERDICT_TYP) {
+        if header.typ.as_deref() != Some(typ) {
             return Err(VerdictError::Type);
         }
         let Some(key) = header
@@ -632,6 +642,18 @@ impl VerdictVerifier {
     /// claims parse strictly → `exp` not passed and `iat` not in the future, both with the
     /// allowed skew against `now` (never the machine's clock).
     pub fn verify(&self, token: &str, now: i64) -> Result<VerdictClaims, VerdictError> {
+        self.verify_typed(token, VERDICT_TYP, now, |c: &VerdictClaims| (c.iat, c.exp))
+    }
+
+    /// [`VerdictVerifier::verify`] for any signed document of type `typ` whose `(iat, exp)`
+    /// `times` reads (the one checking path of verdicts and [`crate::entitlements`]).
+    pub(crate) fn verify_typed<C: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        now: i64,
+        times: impl Fn(&C) -> (i64, i64),
+    ) -> Result<C, VerdictError> {
         let malformed = |why: &str| VerdictError::Malformed(why.to_owned());
         let mut parts = token.split('.');
         let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
@@ -639,7 +661,7 @@ impl VerdictVerifier {
         else {
             return Err(malformed("not a compact JWS of three parts"));
         };
-        let key = self.trusted_key(header_b64)?;
+        let key = self.trusted_key(header_b64, typ)?;
 
         // A signature that is not 64 bytes of base64url cannot verify.
         let signature: [u8; ed25519_dalek::SIGNATURE_LENGTH] = URL_SAFE_NO_PAD
@@ -659,12 +681,13 @@ impl VerdictVerifier {
         let payload = URL_SAFE_NO_PAD
             .decode(payload_b64.as_bytes())
             .map_err(|_| malformed("payload is not base64url"))?;
-        let claims: VerdictClaims =
+        let claims: C =
             serde_json::from_slice(&payload).map_err(|e| VerdictError::Malformed(e.to_string()))?;
-        if now > claims.exp.saturating_add(self.skew_secs) {
+        let (iat, exp) = times(&claims);
+        if now > exp.saturating_add(self.skew_secs) {
             return Err(VerdictError::Expired);
         }
-        if claims.iat > now.saturating_add(self.skew_secs) {
+        if iat > now.saturating_add(self.skew_secs) {
             return Err(VerdictError::NotYetValid);
         }
         Ok(claims)

@@ -76,6 +76,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod app_receipt;
 pub mod app_store;
 pub mod binding;
 pub(crate) mod google_play;
@@ -86,6 +87,7 @@ pub mod subscription_state;
 
 use payseal_protocol::{Environment, PurchaseKind, Reason, Receipt, Store};
 
+use app_receipt::{AppReceiptInput, AppReceiptRule};
 use app_store::AppStoreRule;
 use google_play::GooglePlayRule;
 use huawei::HuaweiRule;
@@ -157,7 +159,8 @@ pub struct Purchase {
     pub environment: Environment,
     /// Product id.
     pub product_id: String,
-    /// The ledger key: Play `orderId` (or `purchaseToken`), App Store `transactionId`, Huawei `orderId`, ...
+    /// The ledger key: Play `orderId` (or `purchaseToken`), App Store `transactionId` (JWS and
+    /// app receipt alike), Huawei `orderId`, ...
     pub transaction_key: String,
     /// The store's transaction id as the verdict reports it.
     pub transaction_id: String,
@@ -386,6 +389,18 @@ pub fn check_receipt(
             now_ms,
         ),
         Receipt::AppStore { jws } => run::<AppStoreRule>(jws, app, anchors, now_ms),
+        Receipt::AppStoreReceipt {
+            app_receipt,
+            transaction_id,
+        } => run::<AppReceiptRule>(
+            AppReceiptInput {
+                app_receipt,
+                transaction_id,
+            },
+            app,
+            anchors,
+            now_ms,
+        ),
         Receipt::Huawei {
             purchase_data,
             signature,

@@ -138,6 +138,14 @@ pub enum Receipt {
         /// The compact JWS.
         jws: String,
     },
+    /// The original StoreKit's app receipt (Unity IAP's `AppleAppStore` payload) and the
+    /// transaction of it to redeem.
+    AppStoreReceipt {
+        /// The Base64 app receipt.
+        app_receipt: String,
+        /// The in-app transaction's id.
+        transaction_id: String,
+    },
     /// Huawei IAP: `InAppPurchaseData` (exact) and its signature.
     Huawei {
         /// The purchase data exactly as Huawei returned it.
@@ -165,6 +173,16 @@ pub fn receipt_from_json(json: String) -> Result<Receipt, PaySealError> {
             format!("receipt JSON: {e}"),
         )
     })
+}
+
+/// The receipt inside Unity IAP's unified receipt (`Product.receipt`, a Unity IAP 5 order's
+/// receipt): a Google Play receipt from `Payload.json` / `Payload.signature` byte for byte, or
+/// for `AppleAppStore` / `MacAppStore` the App Store app receipt with its `TransactionID`.
+/// `InvalidReceipt` naming what is wrong otherwise.
+#[uniffi::export]
+pub fn receipt_from_unity_iap(unified: String) -> Result<Receipt, PaySealError> {
+    crate::unity_iap::receipt_from_unity_iap(&unified)
+        .map_err(|e| PaySealError::new(PaySealErrorKind::InvalidReceipt, e.to_string()))
 }
 
 /// The stable receipt JSON form of `receipt`.

@@ -32,13 +32,18 @@
 
 use std::sync::Arc;
 
+use payseal_protocol::entitlements::{
+    EntitlementsClaims, EntitlementsRequest, EntitlementsResponse,
+};
 use payseal_protocol::envelope::{self, EnvelopeError};
 use payseal_protocol::verdict::VerdictError;
 use payseal_protocol::{
     Outcome, Reason, Receipt, Redemption, Store, VerdictClaims, VerifyRequest, VerifyResponse,
+    PROTOCOL_VERSION,
 };
 use serde::Serialize;
 
+use crate::entitlements;
 use crate::google_api::live::{decide_product, decide_subscription, LiveAnswer};
 use crate::google_api::PlayApi;
 use crate::ledger::notifications::NotificationResult;
@@ -91,6 +96,16 @@ pub struct Decision {
     pub reason: Option<Reason>,
     /// First or repeat, when paid.
     pub redemption: Option<Redemption>,
+}
+
+/// A sealed entitlements answer and how many entitlements it holds (for logs; never their
+/// content).
+#[derive(Debug, Clone)]
+pub struct EntitlementsAnswer {
+    /// The sealed [`EntitlementsResponse`] to send back.
+    pub sealed: Vec<u8>,
+    /// Number of active entitlement entries.
+    pub count: usize,
 }
 
 /// The verification service: settings plus a ledger.
@@ -159,13 +174,7 @@ impl Verifier {
         // v1 SDK's parser refuses the v2 claims and reasons). Metrics keep the full reason.
         let (outcome, reason, redemption) = (decided.outcome, decided.reason, decided.redemption);
         let claims = decided.for_protocol(request.v);
-        let signer = self
-            .settings
-            .verdict_keys
-            .first()
-            .ok_or(ServiceError::Sign(VerdictError::InvalidKey(
-                "no verdict key".into(),
-            )))?;
+        let signer = self.signer()?;
         let token = signer.sign(&claims).map_err(ServiceError::Sign)?;
         let response = VerifyResponse {
             v: request.v,
@@ -180,6 +189,114 @@ impl Verifier {
             reason,
             redemption,
         })
+    }
+
+    /// Answer one sealed `POST /v1/entitlements` body now.
+    pub async fn entitlements(&self, body: &[u8]) -> Result<EntitlementsAnswer, ServiceError> {
+        self.entitlements_at(body, now_ms()).await
+    }
+
+    /// Answer one sealed `POST /v1/entitlements` body at `now_ms`: judge a restore's receipts
+    /// one by one exactly as [`Verifier::verify_at`] does (same rule, same ledger step, same
+    /// nonce), then read the account's entitlements and sign them.
+    pub async fn entitlements_at(
+        &self,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<EntitlementsAnswer, ServiceError> {
+        let (plain, reply) = envelope::open_request(&self.settings.hpke_keys, body)
+            .map_err(ServiceError::Envelope)?;
+        let plain = zeroize::Zeroizing::new(plain);
+        let request: EntitlementsRequest = serde_json::from_slice(&plain)
+            .map_err(|_| ServiceError::BadRequest("not a PaySeal entitlements request"))?;
+        request
+            .validate()
+            .map_err(|e| ServiceError::BadRequest(e.as_str()))?;
+        if !self.settings.apps.contains_key(&request.app_id) {
+            return Err(ServiceError::BadRequest("unknown app"));
+        }
+        let signer = self.signer()?;
+        let mut verdicts = Vec::with_capacity(request.restore.len());
+        for receipt in &request.restore {
+            let one = VerifyRequest {
+                v: request.v,
+                nonce: request.nonce.clone(),
+                app_id: request.app_id.clone(),
+                account_id: request.account_id.clone(),
+                receipt: receipt.clone(),
+                sdk: request.sdk.clone(),
+                expected_product_id: None,
+            };
+            let claims = self.decide(&one, now_ms).await?.for_protocol(one.v);
+            verdicts.push(signer.sign(&claims).map_err(ServiceError::Sign)?);
+        }
+        let claims = self
+            .entitlement_claims(&request.app_id, &request.account_id, &request.nonce, now_ms)
+            .await?;
+        let count = claims.entitlements.len();
+        let response = EntitlementsResponse {
+            v: PROTOCOL_VERSION,
+            entitlements: payseal_protocol::entitlements::sign(signer, &claims)
+                .map_err(ServiceError::Sign)?,
+            verdicts,
+        };
+        let json = serde_json::to_vec(&response)
+            .map_err(|_| ServiceError::Seal(EnvelopeError::Malformed))?;
+        let sealed = reply.seal_response(&json).map_err(ServiceError::Seal)?;
+        Ok(EntitlementsAnswer { sealed, count })
+    }
+
+    /// The signed entitlements document of `account_id` in `app_id`, bound to `nonce` (also
+    /// what the app server's `GET` answers).
+    pub async fn entitlements_document(
+        &self,
+        app_id: &str,
+        account_id: &str,
+        nonce: &str,
+        now_ms: i64,
+    ) -> Result<String, ServiceError> {
+        let claims = self
+            .entitlement_claims(app_id, account_id, nonce, now_ms)
+            .await?;
+        payseal_protocol::entitlements::sign(self.signer()?, &claims).map_err(ServiceError::Sign)
+    }
+
+    /// The entitlements claims of an account: one ledger read, then [`entitlements::active`].
+    async fn entitlement_claims(
+        &self,
+        app_id: &str,
+        account_id: &str,
+        nonce: &str,
+        now_ms: i64,
+    ) -> Result<EntitlementsClaims, ServiceError> {
+        let rows = self.ledger.owned(app_id, account_id).await?;
+        let active = match self.settings.entitlements.get(app_id) {
+            Some(rules) => entitlements::active(rules, &rows, now_ms),
+            None => Vec::new(),
+        };
+        let iat = now_ms.div_euclid(1000);
+        let ttl = i64::try_from(self.settings.verdict_ttl.as_secs()).unwrap_or(600);
+        Ok(EntitlementsClaims {
+            iss: self.settings.public_url.clone(),
+            iat,
+            exp: iat.saturating_add(ttl),
+            jti: uuid::Uuid::new_v4().to_string(),
+            nonce: nonce.to_string(),
+            app: app_id.to_string(),
+            sub: account_id.to_string(),
+            as_of: now_ms,
+            entitlements: active,
+        })
+    }
+
+    /// The current verdict signing key.
+    fn signer(&self) -> Result<&payseal_protocol::verdict::VerdictSigningKey, ServiceError> {
+        self.settings
+            .verdict_keys
+            .first()
+            .ok_or(ServiceError::Sign(VerdictError::InvalidKey(
+                "no verdict key".into(),
+            )))
     }
 
     /// The verdict claims for a parsed, validated request (records paid redemptions).
@@ -269,6 +386,8 @@ impl Verifier {
             verdict_id: claims.jti.clone(),
             now_ms,
             expires_at_ms: purchase.expires_at,
+            kind: purchase.kind,
+            environment: Some(purchase.environment),
         };
         // A Play purchase of an app with the Play Developer API: acknowledged (or consumed)
         // after the commit, queued in the redemption's transaction.

@@ -16,10 +16,12 @@ use payseal_protocol::verdict::VerdictSigningKey;
 
 use crate::rules::{AppRules, TrustAnchors};
 
+mod app_server;
 mod google_api;
 mod stores;
 mod webhooks;
 
+pub use app_server::{AppServerKey, MIN_API_KEY_BYTES};
 pub use google_api::{OnStoreUnavailable, PlayApiSettings, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET};
 
 pub use stores::{
@@ -87,6 +89,11 @@ pub struct Settings {
     /// `[apps."ID".huawei.notifications]`: the apps whose Huawei IAP server notifications are
     /// handled at `POST /v1/stores/huawei/notifications` (not served when empty).
     pub huawei_notifications: Vec<HuaweiNotifySettings>,
+    /// `[apps."ID".app_server] api_key_file`: the key each app's application server presents
+    /// on the app-server API (HTTP Basic, user = app id); apps without one cannot use it.
+    pub app_server_keys: HashMap<String, AppServerKey>,
+    /// Per app: its entitlements and transfer policy (`[apps."ID".entitlements]`, `transfer`).
+    pub entitlements: HashMap<String, crate::entitlements::EntitlementRules>,
 }
 
 /// PEM files for TLS.

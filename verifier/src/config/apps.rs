@@ -23,6 +23,9 @@ pub(super) struct RawApp {
     pub(super) sandbox: Option<RawSandbox>,
     pub(super) webhook: Option<RawWebhook>,
     pub(super) account_binding: Option<RawAccountBinding>,
+    pub(super) app_server: Option<super::app_server::RawAppServer>,
+    pub(super) entitlements: Option<super::entitlements::RawEntitlements>,
+    pub(super) transfer: Option<crate::entitlements::TransferPolicy>,
 }
 
 /// `[apps."ID".account_binding]`: how the app derives its store account tokens.
@@ -152,10 +155,11 @@ impl Resolver {
         let app_store = match &app.app_store {
             None => None,
             Some(a) => {
-                if anchors.apple_roots().is_empty() {
+                if anchors.apple_roots().is_empty() && anchors.apple_receipt_roots().is_empty() {
                     return Err(self.invalid(
                         k("app_store"),
-                        "App Store receipts need at least one [[trust.apple_roots]] entry",
+                        "App Store receipts need at least one [[trust.apple_roots]] (StoreKit 2) \
+                         or [[trust.apple_receipt_roots]] (app receipts) entry",
                     ));
                 }
                 Some(AppStoreRules {

@@ -78,12 +78,15 @@ pub const STORE_APP_STORE: i32 = 2;
 pub const STORE_HUAWEI: i32 = 3;
 /// PaySeal sandbox store.
 pub const STORE_SANDBOX: i32 = 4;
+/// App Store app receipt (the original StoreKit; Unity IAP's `AppleAppStore` payload): `data`
+/// is the Base64 receipt, `signature` the transaction id to redeem.
+pub const STORE_APP_STORE_RECEIPT: i32 = 5;
 
 /// A receipt, as the store gave it to the app.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct PsReceipt {
-    /// 1 Google Play, 2 App Store, 3 Huawei, 4 sandbox.
+    /// 1 Google Play, 2 App Store, 3 Huawei, 4 sandbox, 5 App Store app receipt.
     pub store: i32,
     /// Huawei only: 0 `SHA256WithRSA`, 1 `SHA256WithRSA/PSS`.
     pub algorithm: i32,
@@ -107,6 +110,10 @@ impl PsReceipt {
                 signature: signature()?,
             },
             STORE_APP_STORE => Receipt::AppStore { jws: data },
+            STORE_APP_STORE_RECEIPT => Receipt::AppStoreReceipt {
+                app_receipt: data,
+                transaction_id: self.signature.required("receipt transaction id")?,
+            },
             STORE_HUAWEI => Receipt::Huawei {
                 purchase_data: data,
                 signature: signature()?,
@@ -483,6 +490,15 @@ impl From<Receipt> for PsReceiptOut {
                 signature,
             } => (STORE_GOOGLE_PLAY, 0, purchase_data, Some(signature)),
             Receipt::AppStore { jws } => (STORE_APP_STORE, 0, jws, None),
+            Receipt::AppStoreReceipt {
+                app_receipt,
+                transaction_id,
+            } => (
+                STORE_APP_STORE_RECEIPT,
+                0,
+                app_receipt,
+                Some(transaction_id),
+            ),
             Receipt::Huawei {
                 purchase_data,
                 signature,

@@ -165,6 +165,18 @@ namespace PaySeal.Native
         internal static extern int payseal_receipt_from_json(PsStr json, PsReceiptOut** out_receipt, byte** out_message);
 
         /// <summary>
+        ///  The receipt inside Unity IAP's unified receipt (`Product.receipt`): Google Play's
+        ///  `Payload.json` / `Payload.signature`, or for `AppleAppStore` / `MacAppStore` the App Store
+        ///  app receipt with its `TransactionID` (store code 5); `*out_receipt` is freed with
+        ///  [`payseal_receipt_free`]. Malformed input: `InvalidReceipt` naming what is wrong.
+        ///
+        ///  # Safety
+        ///  As [`payseal_client_new`].
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_receipt_from_unity_iap", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int payseal_receipt_from_unity_iap(PsStr unified, PsReceiptOut** out_receipt, byte** out_message);
+
+        /// <summary>
         ///  The receipt's `receipt_sha256` (hex), as verdicts and pending files name it; freed with
         ///  [`payseal_string_free`].
         ///
@@ -266,7 +278,7 @@ namespace PaySeal.Native
     internal unsafe partial struct PsReceipt
     {
         /// <summary>
-        ///  1 Google Play, 2 App Store, 3 Huawei, 4 sandbox.
+        ///  1 Google Play, 2 App Store, 3 Huawei, 4 sandbox, 5 App Store app receipt.
         /// </summary>
         public int store;
         /// <summary>

@@ -234,6 +234,21 @@ pub enum GooglePlayAction {
         #[arg(long)]
         app: Option<String>,
     },
+    /// Print the acknowledgement queue (purchases acknowledged or consumed at Google after
+    /// their first redemption, `[apps."ID".google_play.api]`) as JSON lines, newest first
+    /// (id, app, transaction, product, action, state, attempts, purchase and queue times,
+    /// deadline, last error; never the purchase token).
+    Acks {
+        /// Only given-up ones.
+        #[arg(long, conflicts_with = "pending")]
+        failed: bool,
+        /// Only pending ones.
+        #[arg(long)]
+        pending: bool,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 const EXIT_FAIL: u8 = 1;
@@ -357,6 +372,11 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             match action {
                 GooglePlayAction::Poll { app } => google_play_poll(settings, app.as_deref()),
+                GooglePlayAction::Acks {
+                    failed,
+                    pending,
+                    limit,
+                } => google_play_acks(&settings, failed, pending, limit),
             }
         }
         Command::Dev { listen, state_dir } => {
@@ -656,6 +676,55 @@ fn webhooks(settings: &crate::settings::Settings, action: WebhooksAction) -> Exi
             }
         }
     }
+}
+
+fn google_play_acks(
+    settings: &crate::settings::Settings,
+    failed: bool,
+    pending: bool,
+    limit: u32,
+) -> ExitCode {
+    use crate::google_api::acknowledge::ACK_DEADLINE;
+    use crate::webhook::outbox::{DeliveryState, OutboxFilter};
+    let (rt, ledger) = match runtime_and_ledger(settings) {
+        Ok(both) => both,
+        Err(code) => return code,
+    };
+    let filter = if failed {
+        OutboxFilter::State(DeliveryState::Failed)
+    } else if pending {
+        OutboxFilter::State(DeliveryState::Pending)
+    } else {
+        OutboxFilter::All
+    };
+    let rows = match rt.block_on(ledger.list_acks(filter, limit)) {
+        Ok(rows) => rows,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let window = i64::try_from(ACK_DEADLINE.as_millis()).unwrap_or(i64::MAX);
+    for a in rows {
+        let state = match a.state {
+            DeliveryState::Delivered => "done",
+            other => other.as_str(),
+        };
+        let line = serde_json::json!({
+            "id": a.id,
+            "app": a.app_id,
+            "transaction": a.transaction_key,
+            "product": a.product_id,
+            "action": a.action.as_str(),
+            "state": state,
+            "attempts": a.attempts,
+            "purchased_ms": a.purchased_ms,
+            "created_ms": a.created_ms,
+            "deadline_ms": a.purchased_ms.saturating_add(window),
+            "next_attempt_ms": a.next_attempt_ms,
+            "finished_ms": a.finished_ms,
+            "last_error": a.last_error,
+        });
+        println!("{line}");
+    }
+    ExitCode::SUCCESS
 }
 
 fn list_notifications(

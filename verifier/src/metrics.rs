@@ -235,6 +235,11 @@ impl Metrics {
              result (done, retried, failed)",
             acks.clone(),
         );
+        for action in ["acknowledge", "consume", "acknowledge_subscription"] {
+            for result in ["done", "retried", "failed"] {
+                let _ = acks.get_or_create(&AckLabels { action, result });
+            }
+        }
         let acks_pending = Gauge::default();
         registry.register(
             "google_play_acks_pending",

@@ -44,17 +44,27 @@ use payseal_protocol::{
 use serde::Serialize;
 
 use crate::entitlements;
-
+use crate::google_api::live::{decide_product, decide_subscription, LiveAnswer};
+use crate::google_api::PlayApi;
 use crate::ledger::notifications::NotificationResult;
 use crate::ledger::{Ledger, LedgerError, RedeemOutcome, RedemptionRequest};
 use crate::rules::{
     self, AppRules, Expectation, PartialPurchase, Purchase, Rejection, TrustAnchors,
 };
-use crate::settings::{OfflineSettings, Settings};
+use crate::settings::{OfflineSettings, OnStoreUnavailable, Settings};
 
 /// Why a request got no sealed verdict.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    /// The live check could not ask the store and the app says `on_store_unavailable =
+    /// "retry"`: nothing was recorded; the client retries after `retry_after_s`.
+    #[error("store unavailable for the live check: {detail}")]
+    StoreUnavailable {
+        /// Seconds to wait.
+        retry_after_s: u32,
+        /// Why (no token, no URL).
+        detail: String,
+    },
     /// The body is not an envelope this verifier can open (never more detail towards the peer).
     #[error("envelope: {0}")]
     Envelope(EnvelopeError),
@@ -103,6 +113,8 @@ pub struct EntitlementsAnswer {
 pub struct Verifier {
     settings: Arc<Settings>,
     ledger: Arc<dyn Ledger>,
+    /// The Play Developer API clients by app id (the live check).
+    play_apis: Arc<std::collections::HashMap<String, Arc<PlayApi>>>,
 }
 
 /// The current time in Unix milliseconds (the one clock: [`payseal_protocol::time`]).
@@ -111,7 +123,26 @@ pub use payseal_protocol::time::now_ms;
 impl Verifier {
     /// A service over `settings` recording into `ledger`.
     pub fn new(settings: Arc<Settings>, ledger: Arc<dyn Ledger>) -> Self {
-        Self { settings, ledger }
+        Self {
+            settings,
+            ledger,
+            play_apis: Arc::default(),
+        }
+    }
+
+    /// The Play Developer API clients by app id.
+    pub fn play_apis(&self) -> &std::collections::HashMap<String, Arc<PlayApi>> {
+        &self.play_apis
+    }
+
+    /// The same service asking Google with these Play Developer API clients (by app id) for
+    /// the apps whose `live_check` is on.
+    pub fn with_play_apis(
+        mut self,
+        apis: Arc<std::collections::HashMap<String, Arc<PlayApi>>>,
+    ) -> Self {
+        self.play_apis = apis;
+        self
     }
 
     /// The settings.
@@ -325,6 +356,19 @@ impl Verifier {
             }
         };
         fill_purchase(&mut claims, &purchase);
+        let mut purchase = purchase;
+        if let Some(api) = self
+            .play_apis
+            .get(&request.app_id)
+            .filter(|a| a.settings().live_check && purchase.store == Store::GooglePlay)
+        {
+            if let Some(reason) = self
+                .live_check(api, request, &mut purchase, &mut claims, now_ms)
+                .await?
+            {
+                return Ok(not_paid(claims, reason, None));
+            }
+        }
         let delivery = match self.settings.webhooks.get(&request.app_id) {
             Some(_) => Some(crate::webhook::paid_event(
                 &paid(claims.clone(), Redemption::First),
@@ -366,6 +410,114 @@ impl Verifier {
             RedeemOutcome::OtherAccount => not_paid(claims, Reason::AlreadyRedeemed, None),
             RedeemOutcome::Revoked => not_paid(claims, Reason::Revoked, None),
         })
+    }
+
+    /// Confirm a first presentation with Google (`google_api::live`): `Some(reason)` when
+    /// Google says it does not pay. A repeat (the ledger has the row) asks Google nothing.
+    /// Fills `subscription_state`, `expires_at` and `store_checked`; a purchase Google says was
+    /// cancelled is recorded as a store event (refused from then on, for everyone).
+    async fn live_check(
+        &self,
+        api: &PlayApi,
+        request: &VerifyRequest,
+        purchase: &mut Purchase,
+        claims: &mut VerdictClaims,
+        now_ms: i64,
+    ) -> Result<Option<Reason>, ServiceError> {
+        let app_id = request.app_id.as_str();
+        if self
+            .ledger
+            .find(purchase.store, app_id, &purchase.transaction_key)
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let Some(token) = purchase.purchase_token.clone() else {
+            return Ok(None);
+        };
+        let mut linked = None;
+        let answer: Result<LiveAnswer, String> =
+            if purchase.kind == Some(payseal_protocol::PurchaseKind::Subscription) {
+                match api.subscriptionsv2_get(&token).await {
+                    Ok(s) => {
+                        linked = s.linked_purchase_token.clone().filter(|t| !t.is_empty());
+                        decide_subscription(&s, now_ms).map_err(|e| e.to_string())
+                    }
+                    Err(e) if e.google().is_some_and(|g| g.not_found()) => {
+                        claims.store_checked = Some(true);
+                        return Ok(Some(Reason::NotPurchased));
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            } else {
+                match api.products_get(&purchase.product_id, &token).await {
+                    Ok(p) => decide_product(&p).map_err(|e| e.to_string()),
+                    Err(e) if e.google().is_some_and(|g| g.not_found()) => {
+                        claims.store_checked = Some(true);
+                        return Ok(Some(Reason::NotPurchased));
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            };
+        let answer = match answer {
+            Ok(a) => a,
+            Err(detail) => {
+                return match api.settings().on_store_unavailable {
+                    OnStoreUnavailable::Signature => {
+                        tracing::warn!(app = app_id, error = %detail,
+                            "Play live check: Google not asked; decided on the signature alone");
+                        claims.store_checked = Some(false);
+                        Ok(None)
+                    }
+                    OnStoreUnavailable::Retry => Err(ServiceError::StoreUnavailable {
+                        retry_after_s: 5,
+                        detail,
+                    }),
+                };
+            }
+        };
+        claims.store_checked = Some(true);
+        // An upgrade, downgrade or re-signup (`linkedPurchaseToken`: the chain it replaces)
+        // stays with the old chain's owner: another account presenting it is refused.
+        if let Some(old) = linked {
+            let owner = self.ledger.find(purchase.store, app_id, &old).await?;
+            if let Some(row) = owner.filter(|r| r.account_id != crate::ledger::UNREDEEMED_ACCOUNT) {
+                if row.account_id != request.account_id {
+                    tracing::info!(
+                        app = app_id,
+                        "Play live check: an upgrade of another account's subscription refused"
+                    );
+                    return Ok(Some(Reason::AlreadyRedeemed));
+                }
+            }
+        }
+        if answer.subscription_state.is_some() {
+            claims.subscription_state = answer.subscription_state;
+        }
+        if answer.expires_at.is_some() {
+            claims.expires_at = answer.expires_at;
+            purchase.expires_at = answer.expires_at;
+        }
+        if answer.refunded {
+            let order_id =
+                (purchase.transaction_id != token).then_some(purchase.transaction_id.as_str());
+            let void = crate::notifications::PlayVoid {
+                event_id: format!("live:{}", order_id.unwrap_or(&token)),
+                event_type: "productsGet",
+                type_label: "live_check",
+                package_name: &api.settings().package_name,
+                order_id,
+                purchase_token: &token,
+                reason: answer.detail.clone(),
+                at_ms: now_ms,
+            };
+            if let Some(event) = crate::notifications::play_void_event(&self.settings, void) {
+                crate::notifications::record(&self.settings, self.ledger.as_ref(), &event, now_ms)
+                    .await?;
+            }
+        }
+        Ok(answer.refusal)
     }
 
     fn base_claims(&self, request: &VerifyRequest, now_ms: i64) -> VerdictClaims {

@@ -22,7 +22,7 @@ mod stores;
 mod webhooks;
 
 pub use app_server::{AppServerKey, MIN_API_KEY_BYTES};
-pub use google_api::{PlayApiSettings, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET};
+pub use google_api::{OnStoreUnavailable, PlayApiSettings, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET};
 
 pub use stores::{
     assertion, CallLimits, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey,

@@ -33,6 +33,8 @@ fn settings(google: &FakeGoogle, account: &str, key: usize) -> PlayApiSettings {
         daily_budget: 1000,
         acknowledge: true,
         consumable_products: Default::default(),
+        live_check: false,
+        on_store_unavailable: Default::default(),
     }
 }
 
@@ -232,4 +234,44 @@ async fn an_account_without_api_access_is_refused_after_one_token_refresh() {
     );
     let err = unknown.products_get("coins_100", "tok").await.unwrap_err();
     assert!(matches!(err, ApiError::Token(_)), "{err:?}");
+}
+
+/// `[apps."ID".google_play.api]` mistakes are refused at start, naming the key.
+#[tokio::test]
+async fn configuration_mistakes_name_their_key() {
+    let google = fake().await;
+    for (extra, key) in [
+        (
+            "on_store_unavailable = \"never\"",
+            "google_play.api.on_store_unavailable",
+        ),
+        (
+            "consumable_products = [\" \"]",
+            "google_play.api.consumable_products",
+        ),
+        ("daily_budget = 0", "google_play.api.daily_budget"),
+    ] {
+        let state = common::StateDir::new();
+        google_support::ack_scenario::configure_api_with(&state, &google, &[], extra);
+        let err = payseal_verifier::config::load_with_env(&state.paths.config, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{extra}: {err}");
+    }
+    let state = common::StateDir::new();
+    google_support::ack_scenario::configure_api_with(
+        &state,
+        &google,
+        &["coins_100"],
+        "live_check = true\non_store_unavailable = \"retry\"",
+    );
+    let s = payseal_verifier::config::load_with_env(&state.paths.config, |_| None).unwrap();
+    let api = &s.google_play_api[common::APP];
+    assert!(api.live_check && api.acknowledge);
+    assert_eq!(
+        api.on_store_unavailable,
+        payseal_verifier::settings::OnStoreUnavailable::Retry
+    );
+    assert!(api.consumable_products.contains("coins_100"));
+    assert_eq!(api.package_name, common::APP);
 }

@@ -661,3 +661,83 @@ async fn a_stale_key_set_is_refreshed_in_the_background_while_its_keys_answer() 
     assert_eq!(status, 200);
     server.stop().await.unwrap();
 }
+
+/// With the app's Play Developer API, a push is a hint: a genuine push token re-sent with a
+/// body naming another redeemed order (one Google says is still purchased) changes nothing;
+/// the real void, confirmed by `products.get`, revokes; Google down gives `503`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_api_a_pushed_void_is_confirmed_with_google_first() {
+    let google = FakeGoogle::start().await;
+    google.register_account(google_support::API_ACCOUNT, &keys()[3]);
+    let state = StateDir::new();
+    google_support::configure_rtdn(&state.paths.config, &google);
+    google_support::ack_scenario::configure_api_with(&state, &google, &[], "acknowledge = false");
+    let mut server = TestServer::start_on(state, |_| {}).await;
+    let victim = google_support::ack_scenario::buy(&server.state, &google, "coins_100");
+    let refunded = google_support::ack_scenario::buy(&server.state, &google, "coins_100");
+    for r in [&victim, &refunded] {
+        assert_eq!(
+            server.verify("alice", r).await.redemption,
+            Some(Redemption::First)
+        );
+    }
+    {
+        let mut s = google.state.lock().unwrap();
+        let key = (
+            APP.to_string(),
+            "coins_100".to_string(),
+            purchase_token(&refunded),
+        );
+        s.products.get_mut(&key).unwrap()["purchaseState"] = 1.into();
+    }
+    let auth = google.push_token("k1", &push_claims());
+    let row = |r: &payseal_protocol::Receipt| {
+        server
+            .state
+            .ledger()
+            .lookup(Store::GooglePlay, APP, &play_order_id(r))
+            .unwrap()
+            .unwrap()
+    };
+
+    // The captured token with a body naming the victim's order: Google says purchased.
+    let forged = push_body(
+        "2001",
+        &voided(
+            APP,
+            Some(&play_order_id(&victim)),
+            &purchase_token(&victim),
+            1,
+        ),
+    );
+    let (status, answer) = post(&server, Some(&auth), &forged).await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (200, Some("not_confirmed"))
+    );
+    assert!(row(&victim).revoked_at_ms.is_none());
+
+    // Google unreachable: 503, nothing changed, Pub/Sub redelivers.
+    google.state.lock().unwrap().fail_next.extend([503; 10]);
+    let genuine = push_body(
+        "2002",
+        &voided(
+            APP,
+            Some(&play_order_id(&refunded)),
+            &purchase_token(&refunded),
+            1,
+        ),
+    );
+    let (status, _) = post(&server, Some(&auth), &genuine).await;
+    assert_eq!(status, 503);
+    assert!(row(&refunded).revoked_at_ms.is_none());
+    google.state.lock().unwrap().fail_next.clear();
+
+    // The real void, confirmed: revoked.
+    let (status, answer) = post(&server, Some(&auth), &genuine).await;
+    assert_eq!((status, answer["result"].as_str()), (200, Some("revoked")));
+    assert!(row(&refunded).revoked_at_ms.is_some());
+    let v = server.verify("alice", &refunded).await;
+    assert_eq!(v.reason, Some(Reason::Revoked));
+    server.stop().await.unwrap();
+}

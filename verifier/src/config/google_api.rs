@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{check_outbound_url, ConfigError, Resolver};
-use crate::settings::{PlayApiSettings, ServiceAccountKey, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET};
+use crate::settings::{
+    OnStoreUnavailable, PlayApiSettings, ServiceAccountKey, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET,
+};
 
 /// `[apps."ID".google_play.api]`.
 #[derive(Debug, Deserialize)]
@@ -24,6 +26,8 @@ pub(super) struct RawPlayApi {
     pub(super) acknowledge: Option<bool>,
     #[serde(default)]
     pub(super) consumable_products: Vec<String>,
+    pub(super) live_check: Option<bool>,
+    pub(super) on_store_unavailable: Option<String>,
 }
 
 impl Resolver {
@@ -80,6 +84,16 @@ impl Resolver {
             }
             consumable_products.insert(p.to_string());
         }
+        let on_store_unavailable = match raw.on_store_unavailable.as_deref() {
+            None | Some("signature") => OnStoreUnavailable::Signature,
+            Some("retry") => OnStoreUnavailable::Retry,
+            Some(other) => {
+                return Err(self.invalid(
+                    key("on_store_unavailable"),
+                    format!("{other:?} is neither \"signature\" nor \"retry\""),
+                ))
+            }
+        };
         Ok(PlayApiSettings {
             app_id: app_id.to_string(),
             package_name: package_name.to_string(),
@@ -103,6 +117,8 @@ impl Resolver {
             )? as u32,
             acknowledge: raw.acknowledge.unwrap_or(true),
             consumable_products,
+            live_check: raw.live_check.unwrap_or(false),
+            on_store_unavailable,
         })
     }
 }

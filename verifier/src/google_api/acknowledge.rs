@@ -313,6 +313,8 @@ mod tests {
             daily_budget: 1,
             acknowledge,
             consumable_products: consumables.iter().map(|c| c.to_string()).collect(),
+            live_check: false,
+            on_store_unavailable: Default::default(),
         }
     }
 

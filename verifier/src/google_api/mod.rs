@@ -25,6 +25,7 @@
 
 pub mod acknowledge;
 pub mod auth;
+pub mod live;
 pub mod resources;
 
 use std::sync::{Arc, Mutex};

@@ -45,7 +45,9 @@ use serde::Deserialize;
 
 use super::jwks::{JwksCache, JwksError};
 use super::StoreAnswer;
-use crate::ledger::NotificationLog;
+use crate::google_api::resources::PURCHASE_STATE_CANCELED;
+use crate::google_api::PlayApi;
+use crate::ledger::Ledger;
 use crate::settings::Settings;
 
 /// The push endpoint's path.
@@ -469,7 +471,8 @@ impl RtdnEndpoint {
     pub async fn handle(
         &self,
         verifier: &Settings,
-        ledger: &dyn NotificationLog,
+        ledger: &dyn Ledger,
+        apis: &HashMap<String, std::sync::Arc<PlayApi>>,
         authorization: Option<&str>,
         body: &[u8],
         now_ms: i64,
@@ -502,6 +505,24 @@ impl RtdnEndpoint {
                 reason,
             } => (order_id, purchase_token, reason),
         };
+        // A push is a hint: with the app's Play Developer API, Google confirms the claim first.
+        match confirm_void(verifier, ledger, apis, package, order_id, purchase_token).await {
+            Confirmation::Confirmed | Confirmation::NotAsked => {}
+            Confirmation::Denied => {
+                tracing::warn!(
+                    message_id,
+                    package,
+                    kind,
+                    "Play RTDN: Google does not confirm the void; nothing changed"
+                );
+                return StoreAnswer::new(200, kind, "not_confirmed");
+            }
+            Confirmation::Unavailable(e) => {
+                tracing::warn!(message_id, package, error = %e,
+                    "Play RTDN: Google could not confirm the void; Pub/Sub will redeliver");
+                return StoreAnswer::new(503, kind, "error");
+            }
+        }
         let void = super::PlayVoid {
             event_id: message_id.to_string(),
             event_type: "voidedPurchaseNotification",
@@ -535,6 +556,52 @@ impl RtdnEndpoint {
             }
         }
     }
+}
+
+/// What Google said of a pushed void.
+#[derive(Debug)]
+enum Confirmation {
+    /// Google says the purchase is cancelled.
+    Confirmed,
+    /// Google says it is not.
+    Denied,
+    /// Not asked: no app of the package has the API, or the purchase was never redeemed here
+    /// (its product id, which `products.get` needs, is unknown), or it is a subscription.
+    NotAsked,
+    /// Google could not be asked.
+    Unavailable(crate::google_api::ApiError),
+}
+
+/// Confirm a pushed void of a redeemed one-time purchase with `purchases.products.get`, for the
+/// first app of `package` that has the Play Developer API.
+async fn confirm_void(
+    verifier: &Settings,
+    ledger: &dyn Ledger,
+    apis: &HashMap<String, std::sync::Arc<PlayApi>>,
+    package: &str,
+    order_id: Option<&str>,
+    purchase_token: &str,
+) -> Confirmation {
+    for app in super::apps_with_package(verifier, package) {
+        let Some(api) = apis.get(app) else {
+            continue;
+        };
+        let key = order_id.unwrap_or(purchase_token);
+        let row = match ledger
+            .find(payseal_protocol::Store::GooglePlay, app, key)
+            .await
+        {
+            Ok(Some(row)) if row.account_id != crate::ledger::UNREDEEMED_ACCOUNT => row,
+            _ => return Confirmation::NotAsked,
+        };
+        return match api.products_get(&row.product_id, purchase_token).await {
+            Ok(p) if p.purchase_state == Some(PURCHASE_STATE_CANCELED) => Confirmation::Confirmed,
+            Ok(_) => Confirmation::Denied,
+            Err(e) if e.google().is_some_and(|g| g.not_found()) => Confirmation::Denied,
+            Err(e) => Confirmation::Unavailable(e),
+        };
+    }
+    Confirmation::NotAsked
 }
 
 /// A push for a package no app here is configured for: acknowledged, nothing changed.

@@ -222,10 +222,11 @@ impl Server {
                 )
             })
             .collect();
+        let play_apis = Arc::new(play_apis);
         let acks = (!play_apis.is_empty()).then(|| {
             crate::google_api::acknowledge::AckWorker::new(
                 ledger.clone(),
-                Arc::new(play_apis),
+                Arc::clone(&play_apis),
                 Arc::clone(&metrics),
                 settings.webhook_worker.poll_interval,
                 settings.webhook_worker.batch,
@@ -245,7 +246,7 @@ impl Server {
                 )
             })
             .collect();
-        let verifier = Verifier::new(settings, Arc::clone(&ledger));
+        let verifier = Verifier::new(settings, Arc::clone(&ledger)).with_play_apis(play_apis);
         let state = AppState {
             verifier,
             metrics: Arc::clone(&metrics),
@@ -638,6 +639,20 @@ fn service_problem(error: ServiceError) -> Response {
             )
             .detail("the redemption ledger is unavailable; retry later")
             .retry_after(1)
+            .into_response()
+        }
+        ServiceError::StoreUnavailable {
+            retry_after_s,
+            detail,
+        } => {
+            tracing::warn!(error = %detail, "Play live check: Google not asked; answered 503 (on_store_unavailable = \"retry\")");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable",
+                "store",
+            )
+            .detail("the store's server cannot confirm the purchase now; retry later")
+            .retry_after(retry_after_s)
             .into_response()
         }
         e @ (ServiceError::Sign(_) | ServiceError::Seal(_) | ServiceError::Webhook(_)) => {

@@ -209,6 +209,7 @@ pub(super) async fn google_play_rtdn(
         .handle(
             state.verifier.settings(),
             state.verifier.ledger().as_ref(),
+            state.verifier.play_apis(),
             authorization,
             &body,
             payseal_protocol::time::now_ms(),

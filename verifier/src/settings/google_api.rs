@@ -43,4 +43,19 @@ pub struct PlayApiSettings {
     /// The one-time products consumed after their first redemption (`purchases.products.
     /// consume`); every other one-time product is acknowledged, never consumed by guess.
     pub consumable_products: BTreeSet<String>,
+    /// Whether a first presentation is confirmed with Google before it is redeemed (default
+    /// false).
+    pub live_check: bool,
+    /// What the live check does when Google cannot be asked.
+    pub on_store_unavailable: OnStoreUnavailable,
+}
+
+/// What to do when Google cannot be asked at verification (`on_store_unavailable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnStoreUnavailable {
+    /// `"signature"`: pay on the signature alone, with `store_checked: false` (the default).
+    #[default]
+    Signature,
+    /// `"retry"`: answer `503` + `Retry-After`; the SDK keeps the receipt pending and retries.
+    Retry,
 }

@@ -15,6 +15,16 @@ use crate::common::{play_order_id, StateDir, TestServer, APP};
 /// Append `[apps."APP".google_play.api]` naming the fake, with `consumables`, and a key file
 /// for the API service account beside the config.
 pub fn configure_api(state: &StateDir, google: &FakeGoogle, consumables: &[&str]) {
+    configure_api_with(state, google, consumables, "");
+}
+
+/// [`configure_api`] with `extra` lines in the table (`live_check = true`, ...).
+pub fn configure_api_with(
+    state: &StateDir,
+    google: &FakeGoogle,
+    consumables: &[&str],
+    extra: &str,
+) {
     let dir = state.paths.config.parent().unwrap();
     let key_path = dir.join("play-api-account.json");
     std::fs::write(&key_path, google.key_file(API_ACCOUNT, &keys()[3])).unwrap();
@@ -23,7 +33,7 @@ pub fn configure_api(state: &StateDir, google: &FakeGoogle, consumables: &[&str]
     text.push_str(&format!(
         "\n[apps.\"{APP}\".google_play.api]\nservice_account_key = \"play-api-account.json\"\n\
          api_base = \"{}\"\nrequest_timeout_ms = 2000\nretry_base_ms = 100\nretry_max_ms = 400\n\
-         max_attempts = 2\nconsumable_products = [{}]\n",
+         max_attempts = 2\nconsumable_products = [{}]\n{extra}\n",
         google.url(""),
         list.join(", ")
     ));

@@ -66,7 +66,7 @@ final class VerifyTests: XCTestCase {
         let (verifier, sdk) = try fixture()
         let tx = "1000000" + String(format: "%09d", Int(Date().timeIntervalSince1970 * 1000) % 1_000_000_000)
         guard case .appStoreReceipt(let appReceipt, let named) =
-                try verifier.sandboxReceipt("app-store-receipt", ["--transaction-id", tx]) else {
+                try verifier.sandboxReceipt("app-store-receipt", ["--product", "gems_100", "--transaction-id", tx]) else {
             return XCTFail("the sandbox did not print an app receipt")
         }
         XCTAssertEqual(named, tx)
@@ -75,7 +75,7 @@ final class VerifyTests: XCTestCase {
         XCTAssertTrue(verdict.paid, "\(verdict)")
         XCTAssertEqual(verdict.store, .appStore)
         XCTAssertEqual(verdict.transactionId, tx)
-        let jws = try verifier.sandboxReceipt("app-store", ["--transaction-id", tx])
+        let jws = try verifier.sandboxReceipt("app-store", ["--product", "gems_100", "--transaction-id", tx])
         let again = try await sdk.verifyCancellable(receipt: jws, accountId: "alice")
         XCTAssertEqual(again.redemption, .repeat)
         let other = try await sdk.verifyCancellable(receipt: jws, accountId: "mallory")

@@ -82,13 +82,13 @@ class ProfileAndReceiptsTest {
         DevVerifier.started("app-receipt").use { v ->
             PaySeal(v.profileJson, testOptions(listOf(v.certPem))).use { sdk ->
                 val tx = "1000000" + (System.nanoTime() % 1_000_000_000L).toString().padStart(9, '0')
-                val appReceipt = v.sandboxReceipt("app-store-receipt", "--transaction-id", tx)
+                val appReceipt = v.sandboxReceipt("app-store-receipt", "--product", "gems_100", "--transaction-id", tx)
                 assertTrue(appReceipt is Receipt.AppStoreReceipt, "$appReceipt")
                 val first = sdk.verifyBlocking(appReceipt, "alice")
                 assertTrue(first.paid, "$first")
                 assertEquals(Store.APP_STORE, first.store)
                 assertEquals(tx, first.transactionId)
-                val jws = v.sandboxReceipt("app-store", "--transaction-id", tx)
+                val jws = v.sandboxReceipt("app-store", "--product", "gems_100", "--transaction-id", tx)
                 assertEquals(Redemption.REPEAT, sdk.verifyBlocking(jws, "alice").redemption)
                 assertEquals(NotPaidReason.ALREADY_REDEEMED, sdk.verifyBlocking(jws, "mallory").reason)
             }

@@ -26,6 +26,14 @@
 //!   every signed webhook the verifier POSTs (signature on the raw body in constant time,
 //!   timestamp tolerance); deduplicate the returned event by its `id`.
 //!
+//! - **App-server API credential** ([`AppServerCredential`]): the app's key for the
+//!   verifier's app-server API (HTTP Basic; the same file as the verifier's
+//!   `[apps."ID".app_server] api_key_file`), attached to a request by
+//!   [`AppServerCredential::authorize`].
+//! - **Delivery and consumption reports** ([`VerifierApi`]): confirm a delivery, report
+//!   consumption and an account's consent to the verifier (its evidence when a store asks about
+//!   a refund); [`VerifierApi::accept`] is the delivery guard that confirms by itself.
+//!
 //! Everything is at the crate root except the webhook vocabulary ([`webhook`]). The pure parts
 //! ([`Policy`], the guards, [`TokenVerifier`], [`RefreshSchedule`]) do no I/O; the only I/O is
 //! the JWKS fetch of [`JwksSource`] (reqwest over rustls, ring provider, no global state).
@@ -48,7 +56,8 @@
 //! #     product_id: Some("coins_100".into()), transaction_id: Some("GPA.1".into()),
 //! #     original_transaction_id: None, quantity: Some(1), purchased_at: None, kind: None, expires_at: None,
 //! #     receipt_sha256: "00".repeat(32), outcome: payseal_protocol::Outcome::Paid,
-//! #     reason: None, redemption: Some(payseal_protocol::Redemption::First) };
+//! #     reason: None, redemption: Some(payseal_protocol::Redemption::First),
+//! #     subscription_state: None, store_checked: None };
 //! # let token = key.sign(&claims).unwrap();
 //! # let keys = vec![key.public_key()];
 //! // keys: from TokenVerifier::from_profile_json(profile, ..), or use JwksTokenVerifier.
@@ -120,16 +129,20 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+mod credential;
 mod delivery;
 mod jwks;
 mod policy;
 mod replay;
+mod reports;
 mod verifier;
 
+pub use credential::{AppServerCredential, CredentialError};
 pub use delivery::{DeliveryError, DeliveryGuard, MemoryDeliveryGuard, PurchaseKey};
 pub use jwks::{JwksError, JwksOptions, JwksSource, JwksStats, JwksTokenVerifier, RefreshSchedule};
 pub use policy::{is_paid, Grant, Policy, TokenError};
 pub use replay::{MemoryReplayGuard, ReplayError, ReplayGuard};
+pub use reports::{ReportError, VerifierApi, VerifierApiOptions};
 pub use verifier::TokenVerifier;
 
 /// Signed webhooks from the verifier: the receiver's check ([`webhook::verify_webhook`]), the

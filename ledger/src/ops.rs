@@ -6,6 +6,10 @@
 
 use payseal_protocol::Store;
 
+use crate::acks::{AckBacklog, Acknowledgement, Acknowledgements, NewAck};
+use crate::consumption::{
+    decide_report, merge_report, DeliveryReport, DeliveryReports, Evidence, ReportOutcome,
+};
 use crate::event::{
     decide_reversal, decide_revocation, Cause, EventKeys, Reversal, Revocation, Revoker, RowState,
 };
@@ -14,10 +18,11 @@ use crate::notifications::{
     Recorded, RevocationRow, Target, TargetApp,
 };
 use crate::outbox::{AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter};
-use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
-    chain_expiry, classify, classify_revocation, notice, BoxFuture, LedgerError, RedeemOutcome,
-    RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeOutcome, VoidedCursors,
+    chain_expiry, classify, classify_revocation, notice, BoxFuture, LedgerError, OwnedPurchase,
+    RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeOutcome,
+    VoidedCursors,
 };
 
 impl RedemptionRequest {
@@ -50,8 +55,11 @@ pub(crate) async fn redeem<T: Tx>(
     r: &RedemptionRequest,
     delivery: Option<&NewDelivery>,
 ) -> Result<RedeemOutcome, T::Error> {
-    if tx.insert_redemption(r, delivery).await? {
-        return Ok(RedeemOutcome::First);
+    match tx.redeem_row(r, delivery).await? {
+        RedeemStep::Inserted => return Ok(RedeemOutcome::First),
+        // Read (and, when it is the owner's and not revoked, touched) in the same statement.
+        RedeemStep::Read(existing) => return Ok(classify(Some(&existing), &r.account_id)),
+        RedeemStep::Exists => {}
     }
     // The key exists (on PostgreSQL: the inserting transaction has committed); its row decides.
     // Only a refusal row is ever deleted (a reversed refund): then the redemption is retried.
@@ -351,6 +359,52 @@ operation!(
     |op, tx| redeem(tx, &op.request, op.delivery.as_ref()).await
 );
 operation!(
+    /// [`Acknowledgements::redeem_and_acknowledge`]: the same redemption, in a read-write
+    /// transaction (on PostgreSQL the redemption, its outbox row and its acknowledgement row
+    /// then commit together; autocommit would commit the redemption alone first).
+    RedeemAndAcknowledge {
+        request: RedemptionRequest, delivery: Option<NewDelivery>, ack: NewAck
+    } -> RedeemOutcome,
+    Access::Write,
+    |op, tx| {
+        let outcome = redeem(tx, &op.request, op.delivery.as_ref()).await?;
+        if outcome == RedeemOutcome::First {
+            tx.insert_ack(&op.request, &op.ack).await?;
+        }
+        Ok(outcome)
+    }
+);
+operation!(
+    /// [`Acknowledgements::claim_acks`]: oldest purchase first.
+    ClaimAcks { now_ms: i64, lease_until_ms: i64, limit: u32 } -> Vec<Acknowledgement>,
+    Access::Single,
+    |op, tx| {
+        let mut rows = tx.claim_acks(op.now_ms, op.lease_until_ms, op.limit).await?;
+        rows.sort_by(|a, b| (a.purchased_ms, &a.id).cmp(&(b.purchased_ms, &b.id)));
+        Ok(rows)
+    }
+);
+operation!(
+    /// [`Acknowledgements::finish_ack`]: fenced by the claim number.
+    FinishAck { id: String, attempt: i64, result: AttemptResult } -> bool, Access::Single,
+    |op, tx| Ok(tx.finish_ack(&op.id, op.attempt, attempt_update(&op.result)).await? == 1)
+);
+operation!(
+    /// [`Acknowledgements::list_acks`].
+    ListAcks { filter: OutboxFilter, limit: u32 } -> Vec<Acknowledgement>, Access::Read,
+    |op, tx| {
+        let state = match op.filter {
+            OutboxFilter::All => None,
+            OutboxFilter::State(state) => Some(state),
+        };
+        tx.acks(state, op.limit).await
+    }
+);
+operation!(
+    /// [`Acknowledgements::ack_backlog`].
+    GetAckBacklog {} -> AckBacklog, Access::Read, |_op, tx| tx.ack_backlog().await
+);
+operation!(
     /// [`Redemptions::revoke`].
     Revoke { request: RevocationRequest, notify: bool } -> RevokeOutcome, Access::Write,
     |op, tx| revoke(tx, &op.request, op.notify).await
@@ -367,6 +421,11 @@ operation!(
         let key = Key { store: op.store, app_id: &op.app_id, transaction_key: &op.transaction_key };
         tx.redemption(key, false).await
     }
+);
+operation!(
+    /// [`Redemptions::owned`].
+    Owned { app_id: String, account_id: String } -> Vec<OwnedPurchase>, Access::Read,
+    |op, tx| tx.owned(&op.app_id, &op.account_id).await
 );
 operation!(
     /// [`Redemptions::count_redemptions`].
@@ -433,6 +492,79 @@ operation!(
     |op, tx| tx.set_voided_cursor(&op.package_name, op.start_time_ms, op.now_ms).await
 );
 
+operation!(
+    /// [`DeliveryReports::report_delivery`]: the redemption row read locked, the report decided
+    /// on it ([`decide_report`]) and merged with the stored one ([`merge_report`]).
+    ReportDelivery { report: DeliveryReport } -> ReportOutcome, Access::Write,
+    |op, tx| {
+        let r = &op.report;
+        let row = tx.redemption(r.key(), true).await?;
+        let outcome = decide_report(row.as_ref(), r);
+        if outcome == ReportOutcome::Recorded {
+            let old = tx.delivery_report(r.key()).await?;
+            tx.put_delivery_report(r.key(), &merge_report(old.as_ref(), r)).await?;
+        }
+        Ok(outcome)
+    }
+);
+operation!(
+    /// [`DeliveryReports::set_consent`].
+    SetConsent { app_id: String, account_id: String, consented: bool, now_ms: i64 } -> (),
+    Access::Single,
+    |op, tx| tx.put_consent(&op.app_id, &op.account_id, op.consented, op.now_ms).await
+);
+operation!(
+    /// [`DeliveryReports::evidence`].
+    ReadEvidence { store: Store, app_id: String, transaction_key: String } -> Option<Evidence>,
+    Access::Read,
+    |op, tx| {
+        let key = Key { store: op.store, app_id: &op.app_id, transaction_key: &op.transaction_key };
+        let Some(redemption) = tx.redemption(key, false).await? else {
+            return Ok(None);
+        };
+        let report = tx.delivery_report(key).await?;
+        let consent = tx.consent(&op.app_id, &redemption.account_id).await?;
+        Ok(Some(Evidence { redemption, report, consent }))
+    }
+);
+
+impl<B: Database> DeliveryReports for B {
+    fn report_delivery(
+        &self,
+        report: DeliveryReport,
+    ) -> BoxFuture<'_, Result<ReportOutcome, LedgerError>> {
+        self.execute(ReportDelivery { report })
+    }
+
+    fn set_consent<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+        consented: bool,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        self.execute(SetConsent {
+            app_id: app_id.to_string(),
+            account_id: account_id.to_string(),
+            consented,
+            now_ms,
+        })
+    }
+
+    fn evidence<'a>(
+        &'a self,
+        store: Store,
+        app_id: &'a str,
+        transaction_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Evidence>, LedgerError>> {
+        self.execute(ReadEvidence {
+            store,
+            app_id: app_id.to_string(),
+            transaction_key: transaction_key.to_string(),
+        })
+    }
+}
+
 impl<B: Database> Redemptions for B {
     fn redeem(
         &self,
@@ -466,6 +598,17 @@ impl<B: Database> Redemptions for B {
             store,
             app_id: app_id.to_string(),
             transaction_key: transaction_key.to_string(),
+        })
+    }
+
+    fn owned<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<OwnedPurchase>, LedgerError>> {
+        self.execute(Owned {
+            app_id: app_id.to_string(),
+            account_id: account_id.to_string(),
         })
     }
 
@@ -582,5 +725,58 @@ impl<B: Database> VoidedCursors for B {
             start_time_ms,
             now_ms,
         })
+    }
+}
+
+impl<B: Database> Acknowledgements for B {
+    fn redeem_and_acknowledge(
+        &self,
+        request: RedemptionRequest,
+        delivery: Option<NewDelivery>,
+        ack: NewAck,
+    ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>> {
+        self.execute(RedeemAndAcknowledge {
+            request,
+            delivery,
+            ack,
+        })
+    }
+
+    fn claim_acks(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Acknowledgement>, LedgerError>> {
+        self.execute(ClaimAcks {
+            now_ms,
+            lease_until_ms,
+            limit,
+        })
+    }
+
+    fn finish_ack<'a>(
+        &'a self,
+        id: &'a str,
+        attempt: i64,
+        result: AttemptResult,
+    ) -> BoxFuture<'a, Result<bool, LedgerError>> {
+        self.execute(FinishAck {
+            id: id.to_string(),
+            attempt,
+            result,
+        })
+    }
+
+    fn list_acks(
+        &self,
+        filter: OutboxFilter,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Acknowledgement>, LedgerError>> {
+        self.execute(ListAcks { filter, limit })
+    }
+
+    fn ack_backlog(&self) -> BoxFuture<'_, Result<AckBacklog, LedgerError>> {
+        self.execute(GetAckBacklog {})
     }
 }

@@ -81,6 +81,8 @@ fn presented(store: Store, key: &str, account: &str, now_ms: i64) -> RedemptionR
         verdict_id: format!("jti-{account}-{now_ms}"),
         now_ms,
         expires_at_ms: None,
+        kind: None,
+        environment: None,
     }
 }
 
@@ -331,11 +333,14 @@ async fn a_sqlite_ledger_of_70e3fa7_upgrades_in_place_with_all_its_rows() {
     assert_eq!(
         sqlite_tables(&path),
         [
+            "payseal_account_consent",
+            "payseal_delivery_reports",
             "payseal_google_voided_cursor",
             "payseal_outbox",
             "payseal_redemptions",
             "payseal_revocation_causes",
             "payseal_schema_migrations",
+            "payseal_store_acks",
             "payseal_store_notifications",
         ],
         "the PostgreSQL names, nothing left under the old ones"

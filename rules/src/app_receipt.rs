@@ -385,6 +385,7 @@ impl StoreRule for AppReceiptRule {
             kind: subscription.then_some(PurchaseKind::Subscription),
             expires_at: e.expires_ms,
             ended: None,
+            purchase_token: None,
         }
     }
 }

@@ -432,6 +432,7 @@ impl StoreRule for AppStoreRule {
             ended: (product_type == Some(ProductType::AutoRenewable)
                 && tx.is_upgraded == Some(true))
             .then_some("isUpgraded: the customer upgraded to another subscription of the group"),
+            purchase_token: None,
         }
     }
 }

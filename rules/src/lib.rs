@@ -68,6 +68,10 @@
 //! [`check_request`] adds what the request expects of a paid purchase ([`check_expected`]): the
 //! store's account token against the request's account id (`wrong_account`, when the app
 //! configures an account binding) and the product the app sold (`wrong_product`).
+//!
+//! [`subscription_state`] maps the stores' server-side subscription states (Play
+//! `subscriptionState`, App Store `status`) to the verdict's `subscription_state` and decides
+//! which pay.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -80,6 +84,7 @@ pub(crate) mod google_play;
 pub(crate) mod huawei;
 mod rsa_key;
 pub(crate) mod sandbox;
+pub mod subscription_state;
 
 use payseal_protocol::{Environment, PurchaseKind, Reason, Receipt, Store};
 
@@ -174,6 +179,9 @@ pub struct Purchase {
     /// Subscriptions: end of the paid period, Unix milliseconds, when the store signs one
     /// (always in the future of the verifier's clock in a `Purchase`).
     pub expires_at: Option<i64>,
+    /// Google Play's `purchaseToken` (what the Play Developer API is asked with, for one-time
+    /// products and subscriptions alike); `None` for the other stores.
+    pub purchase_token: Option<String>,
 }
 
 /// Whatever could be read from a refused receipt, to fill the `not_paid` verdict.
@@ -303,6 +311,8 @@ pub(crate) struct Claimed {
     /// The store says this subscription period no longer grants access whatever the date
     /// (App Store `isUpgraded`, Huawei `subIsvalid: false`): the operator detail.
     pub ended: Option<&'static str>,
+    /// Google Play's `purchaseToken` (what the Play Developer API is asked with).
+    pub purchase_token: Option<String>,
 }
 
 impl Claimed {
@@ -486,6 +496,7 @@ fn run<R: StoreRule>(
         account_token: claimed.account_token.filter(|t| !t.is_empty()),
         kind: claimed.kind,
         expires_at: claimed.expires_at,
+        purchase_token: claimed.purchase_token,
     })
 }
 

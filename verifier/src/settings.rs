@@ -16,8 +16,13 @@ use payseal_protocol::verdict::VerdictSigningKey;
 
 use crate::rules::{AppRules, TrustAnchors};
 
+mod app_server;
+mod google_api;
 mod stores;
 mod webhooks;
+
+pub use app_server::{AppServerKey, MIN_API_KEY_BYTES};
+pub use google_api::{PlayApiSettings, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET};
 
 pub use stores::{
     assertion, CallLimits, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey,
@@ -78,9 +83,17 @@ pub struct Settings {
     pub google_play_rtdn: Option<RtdnSettings>,
     /// `[apps."ID".google_play.voided_purchases]`: one Voided Purchases API poller per app.
     pub google_play_voided: Vec<VoidedSettings>,
+    /// `[apps."ID".google_play.api]`: the Play Developer API client of each app that has one,
+    /// by app id.
+    pub google_play_api: HashMap<String, PlayApiSettings>,
     /// `[apps."ID".huawei.notifications]`: the apps whose Huawei IAP server notifications are
     /// handled at `POST /v1/stores/huawei/notifications` (not served when empty).
     pub huawei_notifications: Vec<HuaweiNotifySettings>,
+    /// `[apps."ID".app_server] api_key_file`: the key each app's application server presents
+    /// on the app-server API (HTTP Basic, user = app id); apps without one cannot use it.
+    pub app_server_keys: HashMap<String, AppServerKey>,
+    /// Per app: its entitlements and transfer policy (`[apps."ID".entitlements]`, `transfer`).
+    pub entitlements: HashMap<String, crate::entitlements::EntitlementRules>,
 }
 
 /// PEM files for TLS.

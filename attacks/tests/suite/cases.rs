@@ -504,6 +504,7 @@ async fn mitm(w: &World, mode: Mode, watch: Vec<String>) -> Result<Mitm, String>
         mode,
         watch,
         report_path: None,
+        resign: None,
     })
     .await
     .map_err(|e| e.to_string())

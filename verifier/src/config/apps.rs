@@ -23,6 +23,9 @@ pub(super) struct RawApp {
     pub(super) sandbox: Option<RawSandbox>,
     pub(super) webhook: Option<RawWebhook>,
     pub(super) account_binding: Option<RawAccountBinding>,
+    pub(super) app_server: Option<super::app_server::RawAppServer>,
+    pub(super) entitlements: Option<super::entitlements::RawEntitlements>,
+    pub(super) transfer: Option<crate::entitlements::TransferPolicy>,
 }
 
 /// `[apps."ID".account_binding]`: how the app derives its store account tokens.
@@ -41,6 +44,7 @@ pub(super) struct RawGooglePlayApp {
     pub(super) package_name: String,
     pub(super) public_key: String,
     pub(super) voided_purchases: Option<RawVoided>,
+    pub(super) api: Option<super::google_api::RawPlayApi>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,7 +20,7 @@
 //! One submodule per TOML table, each parsing and checking only its own table into its part
 //! of [`Settings`]: `server` (`[server]`), `keys` (`[keys]`, `[verdict]`), `ledger`
 //! (`[ledger]`), `trust` (`[trust]`), `apps` (`[apps."ID"]`), `webhooks` (`[webhooks]`, an
-//! app's `webhook`) and `stores` (`[google_play.rtdn]`, an app's `voided_purchases` and Huawei
+//! app's `webhook`), `app_server` (an app's `app_server` API key) and `stores` (`[google_play.rtdn]`, an app's `voided_purchases` and Huawei
 //! `notifications`). This module holds the loaders, [`ConfigError`], the resolver that puts the
 //! tables together, and the value checks several tables share (outbound URLs, placeholder
 //! hosts).
@@ -33,7 +33,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::Deserialize;
 
+mod app_server;
 mod apps;
+mod entitlements;
+mod google_api;
 mod keys;
 mod ledger;
 mod server;
@@ -376,11 +379,20 @@ impl Resolver {
         // apps
         let mut apps = HashMap::new();
         let mut webhooks = HashMap::new();
+        let mut app_server_keys = HashMap::new();
+        let mut entitlements = HashMap::new();
         for (app_id, app) in &raw.apps {
             let rules = self.app(app_id, app, &anchors)?;
             apps.insert(app_id.clone(), rules);
+            entitlements.insert(
+                app_id.clone(),
+                self.entitlements(app_id, app.entitlements.as_ref(), app.transfer)?,
+            );
             if let Some(hook) = &app.webhook {
                 webhooks.insert(app_id.clone(), self.webhook(app_id, hook)?);
+            }
+            if let Some(a) = &app.app_server {
+                app_server_keys.insert(app_id.clone(), self.app_server_key(app_id, a)?);
             }
         }
         let webhook_worker = self.webhook_worker(&raw.webhooks)?;
@@ -389,6 +401,7 @@ impl Resolver {
             Some(r) => Some(self.rtdn(r)?),
         };
         let mut google_play_voided = Vec::new();
+        let mut google_play_api = HashMap::new();
         let mut huawei_notifications = Vec::new();
         for (app_id, app) in &raw.apps {
             if let Some(n) = app.huawei.as_ref().and_then(|h| h.notifications.as_ref()) {
@@ -397,6 +410,10 @@ impl Resolver {
             if let Some(g) = &app.google_play {
                 if let Some(v) = &g.voided_purchases {
                     google_play_voided.push(self.voided(app_id, &g.package_name, v)?);
+                }
+                if let Some(a) = &g.api {
+                    google_play_api
+                        .insert(app_id.clone(), self.play_api(app_id, &g.package_name, a)?);
                 }
             }
         }
@@ -419,7 +436,10 @@ impl Resolver {
             webhook_worker,
             google_play_rtdn,
             google_play_voided,
+            google_play_api,
             huawei_notifications,
+            app_server_keys,
+            entitlements,
         })
     }
 }

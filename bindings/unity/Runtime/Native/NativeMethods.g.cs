@@ -370,8 +370,8 @@ namespace PaySeal.Native
         /// <summary>
         ///  Why not paid: 1 bad_signature, 2 untrusted_chain, 3 wrong_app, 4 unknown_app,
         ///  5 not_purchased, 6 revoked, 7 already_redeemed, 8 untrusted_environment, 9 malformed,
-        ///  10 wrong_product, 11 wrong_account, 12 expired. New codes may be added: a caller keeps
-        ///  an unknown code as it is.
+        ///  10 wrong_product, 11 wrong_account, 12 expired, 13 on_hold, 14 paused, 15 refund_limit.
+        ///  New codes may be added: a caller keeps an unknown code as it is.
         /// </summary>
         public int reason;
         /// <summary>
@@ -440,6 +440,18 @@ namespace PaySeal.Native
         ///  3 subscription. New codes may be added: a caller keeps an unknown code as it is.
         /// </summary>
         public int kind;
+        /// <summary>
+        ///  Protocol v2. The subscription's state as the store's server last gave it: 0 absent,
+        ///  1 active, 2 in_grace_period, 3 on_hold, 4 paused, 5 canceled, 6 expired, 7 pending.
+        ///  New codes may be added: a caller keeps an unknown code as it is.
+        /// </summary>
+        public int subscription_state;
+        /// <summary>
+        ///  Protocol v2. Whether the store's server confirmed the purchase live: 0 absent (no live
+        ///  check configured), 1 confirmed (`true`), 2 paid on the store's signature alone because
+        ///  the store's API could not be reached (`false`).
+        /// </summary>
+        public int store_checked;
     }
 
     /// <summary>

@@ -113,7 +113,44 @@ fn main() {
                 signature,
             } => write("rule_sandbox", name, &two_part(purchase_data, signature)),
             Receipt::AppStore { jws } => write("rule_app_store", name, jws.as_bytes()),
+            Receipt::AppStoreReceipt { .. } => unreachable!("app receipts are seeded below"),
         }
+    }
+
+    // App Store app receipts: paid, another app, cancelled, production; Base64 \0 transaction
+    // id, and one raw DER seed (the target names APP_RECEIPT_TRANSACTION for it).
+    let order = |app: &str, state: PurchaseState, env: Environment| {
+        let mut o = Order::new(Store::AppStore, app, "gems_100");
+        o.transaction_id = Some(payseal_fuzz::APP_RECEIPT_TRANSACTION.into());
+        o.state = state;
+        o.environment = env;
+        o
+    };
+    for (name, o, paid) in [
+        ("paid", order(APP, PurchaseState::Purchased, Environment::Sandbox), true),
+        ("production", order(APP, PurchaseState::Purchased, Environment::Production), true),
+        ("other-app", order("com.other.app", PurchaseState::Purchased, Environment::Sandbox), false),
+        ("cancelled", order(APP, PurchaseState::Cancelled, Environment::Sandbox), false),
+    ] {
+        let r = store.issue_app_receipt(&o).unwrap();
+        assert_eq!(f.check(&r).is_ok(), paid, "app receipt {name}: {:?}", f.check(&r));
+        let Receipt::AppStoreReceipt { app_receipt, transaction_id } = &r else { unreachable!() };
+        write("rule_app_receipt", name, &two_part(app_receipt, transaction_id));
+        write("receipt_json", &format!("app-receipt-{name}"), &serde_json::to_vec(&r).unwrap());
+        if name == "paid" {
+            use base64::Engine;
+            let der = base64::engine::general_purpose::STANDARD.decode(app_receipt).unwrap();
+            write("rule_app_receipt", "paid-der", &der);
+            // Unity IAP's unified receipts around it, and around a Play purchase.
+            let unified = serde_json::json!({"Store": "AppleAppStore", "TransactionID": transaction_id, "Payload": app_receipt});
+            write("unity_iap", "apple", unified.to_string().as_bytes());
+        }
+    }
+    let play = store.issue(&Order::new(Store::GooglePlay, APP, "gems_100")).unwrap();
+    if let Receipt::GooglePlay { purchase_data, signature } = &play {
+        let payload = serde_json::json!({"json": purchase_data, "signature": signature, "skuDetails": ["{}"]});
+        let unified = serde_json::json!({"Store": "GooglePlay", "TransactionID": "GPA.1", "Payload": payload.to_string()});
+        write("unity_iap", "google-play", unified.to_string().as_bytes());
     }
 
     // Raw DER for the chain parsing, one seed per position.

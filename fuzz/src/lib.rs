@@ -23,6 +23,8 @@ pub const APP: &str = payseal_verifier::dev::DEV_APP_ID;
 pub const RESPONSE_REQUEST: &[u8] = b"{\"payseal fuzz\":\"request\"}";
 /// The ephemeral key material of that request (deterministic, so the seed response opens).
 pub const RESPONSE_IKM: [u8; 32] = [7; 32];
+/// The transaction id of the `rule_app_receipt` seeds (and what raw-DER inputs name).
+pub const APP_RECEIPT_TRANSACTION: &str = "1000000424242424";
 /// "Now" for `verdict_verify`, Unix seconds: seed tokens are issued at this time.
 pub const VERDICT_NOW: i64 = 1_750_000_000;
 

@@ -1,6 +1,7 @@
 //! # payseal-rules
 //!
-//! The store rules of PaySeal (the "predefined rule" of each store): pure functions of
+//! The store rules of PaySeal (the "predefined rule" of each store: Google Play, App Store
+//! StoreKit 2 JWS ([`app_store`]) and app receipts ([`app_receipt`]), Huawei, sandbox): pure functions of
 //! (receipt, app rules, trust anchors, now) → purchase or rejection, the product and account
 //! binding a paid purchase must meet, and the purchase kinds (consumable, non-consumable,
 //! subscription with its expiry).

@@ -126,9 +126,9 @@ namespace PaySeal.Tests
             Assert.AreEqual(Redemption.Repeat, again.Redemption, "the JWS is the same purchase");
             Verdict other = TestEnv.Await(paySeal.VerifyAsync(jws, "mallory"));
             Assert.IsFalse(other.Paid);
-            Assert.AreEqual(Reason.AlreadyRedeemed, other.Reason);
+            Assert.AreEqual(NotPaidReason.AlreadyRedeemed, other.Reason);
             Verdict otherReceipt = TestEnv.Await(paySeal.VerifyAsync(appReceipt, "mallory"));
-            Assert.AreEqual(Reason.AlreadyRedeemed, otherReceipt.Reason);
+            Assert.AreEqual(NotPaidReason.AlreadyRedeemed, otherReceipt.Reason);
         }
 
         [Test]
@@ -138,7 +138,7 @@ namespace PaySeal.Tests
             Receipt r = Receipt.FromUnityIap(UnityApple("1000000999999999", issued.Data));
             Verdict v = TestEnv.Await(paySeal.VerifyAsync(r, "alice"));
             Assert.IsFalse(v.Paid);
-            Assert.AreEqual(Reason.NotPurchased, v.Reason);
+            Assert.AreEqual(NotPaidReason.NotPurchased, v.Reason);
         }
 
         [Test]
@@ -158,7 +158,8 @@ namespace PaySeal.Tests
                 var e = Assert.Throws<PaySealException.InvalidReceipt>(() => Receipt.FromUnityIap(c[0]), c[0]);
                 StringAssert.Contains(c[1], e.Message, c[0]);
             }
-            Assert.Throws<PaySealException.InvalidReceipt>(() => Receipt.FromUnityIap(null));
+            // A null string is a programming error, as everywhere in the package.
+            Assert.Throws<PaySealException.InvalidArgument>(() => Receipt.FromUnityIap(null));
         }
     }
 }

@@ -298,6 +298,17 @@ pub fn edited_example(
         "sha256 = \"63343abfb89a6a03ebb57e9b3f5fa7be7c4f5c756f3017b3a8c488c3653e9179\"",
         &format!("sha256 = \"{}\"", store.app_store_root_sha256()),
     );
+    // The app receipt root likewise: Apple Inc. Root CA in production, the test root here.
+    std::fs::copy(
+        store.app_receipt_root_path(),
+        etc.join("AppleIncRootCertificate.pem"),
+    )
+    .unwrap();
+    let text = edit_once(
+        &text,
+        "sha256 = \"b0b1730ecbc7ff4505142c49f1295e6eda6bcaed7e2c68c5be91b5a11001f024\"",
+        &format!("sha256 = \"{}\"", store.app_receipt_root_sha256()),
+    );
     let text = edit_once(
         &text,
         "public_key = \"MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA...REPLACE...\"",

@@ -24,6 +24,25 @@ extension Receipt {
         }
         return .huawei(purchaseData: inAppPurchaseData, signature: inAppDataSignature, algorithm: algorithm)
     }
+
+    /// The original StoreKit: the app receipt on disk (`Bundle.main.appStoreReceiptURL`, Base64
+    /// encoded as the verifier takes it) and the transaction of it to redeem
+    /// (`SKPaymentTransaction.transactionIdentifier`). Nil when there is no receipt file yet
+    /// (refresh it with `SKReceiptRefreshRequest`). With the receipt already in hand, build
+    /// `.appStoreReceipt(appReceipt: base64, transactionId: id)` directly.
+    public static func appStoreReceipt(contentsOf url: URL? = Bundle.main.appStoreReceiptURL,
+                                       transactionId: String) -> Receipt? {
+        guard let url = url, let data = try? Data(contentsOf: url), !data.isEmpty else { return nil }
+        return .appStoreReceipt(appReceipt: data.base64EncodedString(), transactionId: transactionId)
+    }
+
+    /// Unity IAP's unified receipt (`product.receipt`), for apps that bridge to Unity: Google
+    /// Play's `Payload.json` / `Payload.signature` byte for byte, or for `AppleAppStore` /
+    /// `MacAppStore` the app receipt with its `TransactionID`. The SDK's one parser (the same the
+    /// C# package and Kotlin call); throws `PaySealError.InvalidReceipt` naming what is wrong.
+    public static func fromUnityIap(_ unifiedReceipt: String) throws -> Receipt {
+        try receiptFromUnityIap(unified: unifiedReceipt)
+    }
 }
 
 #if canImport(StoreKit)

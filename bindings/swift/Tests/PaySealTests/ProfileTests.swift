@@ -62,4 +62,23 @@ final class ProfileTests: XCTestCase {
             guard case .InvalidReceipt? = error as? PaySealError else { return XCTFail("\(error)") }
         }
     }
+
+    func testUnityIapReceiptsAndAppReceiptsBuild() throws {
+        let play = #"{"Store":"GooglePlay","TransactionID":"GPA.1","Payload":"{\"json\":\"{\\\"orderId\\\":\\\"GPA.1\\\"}\",\"signature\":\"c2ln\"}"}"#
+        XCTAssertEqual(try Receipt.fromUnityIap(play),
+                       .googlePlay(purchaseData: #"{"orderId":"GPA.1"}"#, signature: "c2ln"))
+        let apple = #"{"Store":"AppleAppStore","TransactionID":"1000000000000001","Payload":"MIIT"}"#
+        XCTAssertEqual(try Receipt.fromUnityIap(apple),
+                       .appStoreReceipt(appReceipt: "MIIT", transactionId: "1000000000000001"))
+        XCTAssertThrowsError(try Receipt.fromUnityIap(#"{"Store":"AppleAppStore","Payload":"MIIT"}"#)) { error in
+            guard case .InvalidReceipt? = error as? PaySealError else { return XCTFail("\(error)") }
+            XCTAssertTrue("\(error)".contains("TransactionID"), "\(error)")
+        }
+        // The receipt file, Base64 encoded as the verifier takes it; none on disk is nil.
+        let file = try TestEnv.newDir("receipt").appendingPathComponent("receipt")
+        try Data([0x30, 0x80, 0x06]).write(to: file)
+        XCTAssertEqual(Receipt.appStoreReceipt(contentsOf: file, transactionId: "7"),
+                       .appStoreReceipt(appReceipt: "MIAG", transactionId: "7"))
+        XCTAssertNil(Receipt.appStoreReceipt(contentsOf: file.appendingPathExtension("absent"), transactionId: "7"))
+    }
 }

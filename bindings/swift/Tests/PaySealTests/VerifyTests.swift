@@ -62,6 +62,26 @@ final class VerifyTests: XCTestCase {
         XCTAssertTrue(claims.contains("\"jti\":\"\(verdict.verdictId)\""), claims)
     }
 
+    func testAnAppReceiptIsPaidAndIsTheSameRedemptionAsItsJws() async throws {
+        let (verifier, sdk) = try fixture()
+        let tx = "1000000" + String(format: "%09d", Int(Date().timeIntervalSince1970 * 1000) % 1_000_000_000)
+        guard case .appStoreReceipt(let appReceipt, let named) =
+                try verifier.sandboxReceipt("app-store-receipt", ["--product", "gems_100", "--transaction-id", tx]) else {
+            return XCTFail("the sandbox did not print an app receipt")
+        }
+        XCTAssertEqual(named, tx)
+        let receipt = Receipt.appStoreReceipt(appReceipt: appReceipt, transactionId: tx)
+        let verdict = try await sdk.verifyCancellable(receipt: receipt, accountId: "alice")
+        XCTAssertTrue(verdict.paid, "\(verdict)")
+        XCTAssertEqual(verdict.store, .appStore)
+        XCTAssertEqual(verdict.transactionId, tx)
+        let jws = try verifier.sandboxReceipt("app-store", ["--product", "gems_100", "--transaction-id", tx])
+        let again = try await sdk.verifyCancellable(receipt: jws, accountId: "alice")
+        XCTAssertEqual(again.redemption, .repeat)
+        let other = try await sdk.verifyCancellable(receipt: jws, accountId: "mallory")
+        XCTAssertEqual(other.reason, .alreadyRedeemed)
+    }
+
     func testConcurrentCallsOnOneObjectEachGetTheirOwnVerdict() async throws {
         let (verifier, sdk) = try fixture()
         let purchases = try (0..<6).map { _ in try verifier.purchase() }

@@ -90,9 +90,10 @@ pub struct PsReceipt {
     pub store: i32,
     /// Huawei only: 0 `SHA256WithRSA`, 1 `SHA256WithRSA/PSS`.
     pub algorithm: i32,
-    /// The purchase data exactly as the store returned it (App Store: the JWS).
+    /// The purchase data exactly as the store returned it (App Store: the JWS; app receipt:
+    /// the Base64 receipt).
     pub data: PsStr,
-    /// The Base64 signature (absent for the App Store).
+    /// The Base64 signature (absent for the App Store; app receipt: the transaction id).
     pub signature: PsStr,
 }
 

@@ -286,11 +286,12 @@ namespace PaySeal.Native
         /// </summary>
         public int algorithm;
         /// <summary>
-        ///  The purchase data exactly as the store returned it (App Store: the JWS).
+        ///  The purchase data exactly as the store returned it (App Store: the JWS; app receipt:
+        ///  the Base64 receipt).
         /// </summary>
         public PsStr data;
         /// <summary>
-        ///  The Base64 signature (absent for the App Store).
+        ///  The Base64 signature (absent for the App Store; app receipt: the transaction id).
         /// </summary>
         public PsStr signature;
     }

@@ -35,6 +35,26 @@ object Receipts {
     fun appStore(jwsRepresentation: String): Receipt = Receipt.AppStore(jws = jwsRepresentation)
 
     /**
+     * An App Store app receipt (the original StoreKit: the Base64 contents of
+     * `Bundle.main.appStoreReceiptURL`) and the in-app transaction of it to redeem.
+     */
+    @JvmStatic
+    fun appStoreReceipt(appReceipt: String, transactionId: String): Receipt =
+        Receipt.AppStoreReceipt(appReceipt = appReceipt, transactionId = transactionId)
+
+    /**
+     * Unity IAP's unified receipt (`product.receipt`), for apps that bridge to Unity: Google
+     * Play's `Payload.json` / `Payload.signature` byte for byte, or for `AppleAppStore` /
+     * `MacAppStore` the app receipt with its `TransactionID`. The SDK's one parser (the same
+     * the C# package and Swift call).
+     *
+     * @throws PaySealException.InvalidReceipt naming what is wrong.
+     */
+    @JvmStatic
+    @Throws(PaySealException::class)
+    fun fromUnityIap(unifiedReceipt: String): Receipt = receiptFromUnityIap(unifiedReceipt)
+
+    /**
      * Huawei IAP: `InAppPurchaseData` (the exact string), `inAppDataSignature`, and
      * `signatureAlgorithm` as the IAP result gives them (`"SHA256WithRSA"`,
      * `"SHA256WithRSA/PSS"`, or null/empty from older kits, meaning `SHA256WithRSA`).

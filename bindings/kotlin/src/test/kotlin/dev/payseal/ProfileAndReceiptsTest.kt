@@ -61,4 +61,40 @@ class ProfileAndReceiptsTest {
         assertEquals(64, receiptSha256(r).length)
         assertFailsWith<PaySealException.InvalidReceipt> { Receipts.fromJson("{\"store\":\"amazon\"}") }
     }
+
+    @Test
+    fun `Unity IAP unified receipts parse through the SDK's one parser`() {
+        val playJson = "{\"orderId\":\"GPA.1\",\"productId\":\"gems_100\",\"note\":\"a\\/b \\\"q\\\"\"}"
+        val payload = "{\"json\":" + jsonString(playJson) + ",\"signature\":\"c2ln\"}"
+        val play = "{\"Store\":\"GooglePlay\",\"TransactionID\":\"GPA.1\",\"Payload\":" + jsonString(payload) + "}"
+        assertEquals(Receipts.googlePlay(playJson, "c2ln"), Receipts.fromUnityIap(play))
+        val apple = "{\"Store\":\"AppleAppStore\",\"TransactionID\":\"1000000000000001\",\"Payload\":\"MIIT\"}"
+        assertEquals(Receipts.appStoreReceipt("MIIT", "1000000000000001"), Receipts.fromUnityIap(apple))
+        val e = assertFailsWith<PaySealException.InvalidReceipt> {
+            Receipts.fromUnityIap("{\"Store\":\"AppleAppStore\",\"Payload\":\"MIIT\"}")
+        }
+        assertTrue(e.toString().contains("TransactionID"), e.toString())
+        assertFailsWith<PaySealException.InvalidReceipt> { Receipts.fromUnityIap("{\"Store\":\"fake\"}") }
+    }
+
+    @Test
+    fun `a sandbox app receipt is paid and is the same redemption as its JWS`() {
+        DevVerifier.started("app-receipt").use { v ->
+            PaySeal(v.profileJson, testOptions(listOf(v.certPem))).use { sdk ->
+                val tx = "1000000" + (System.nanoTime() % 1_000_000_000L).toString().padStart(9, '0')
+                val appReceipt = v.sandboxReceipt("app-store-receipt", "--product", "gems_100", "--transaction-id", tx)
+                assertTrue(appReceipt is Receipt.AppStoreReceipt, "$appReceipt")
+                val first = sdk.verifyBlocking(appReceipt, "alice")
+                assertTrue(first.paid, "$first")
+                assertEquals(Store.APP_STORE, first.store)
+                assertEquals(tx, first.transactionId)
+                val jws = v.sandboxReceipt("app-store", "--product", "gems_100", "--transaction-id", tx)
+                assertEquals(Redemption.REPEAT, sdk.verifyBlocking(jws, "alice").redemption)
+                assertEquals(NotPaidReason.ALREADY_REDEEMED, sdk.verifyBlocking(jws, "mallory").reason)
+            }
+        }
+    }
+
+    private fun jsonString(s: String): String =
+        "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\""
 }

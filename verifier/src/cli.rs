@@ -23,7 +23,7 @@ macro_rules! outln {
         use std::io::Write as _;
         if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
             if e.kind() != std::io::ErrorKind::BrokenPipe {
-                eoutln!("payseal-verifier: cannot write the output: {e}");
+                eprintln!("payseal-verifier: cannot write the output: {e}");
             }
         }
     }};
@@ -471,12 +471,12 @@ fn google_play_poll(settings: crate::settings::Settings, only: Option<&str>) -> 
 }
 
 fn usage_error(message: &str) -> ExitCode {
-    eoutln!("payseal-verifier: {message}");
+    eprintln!("payseal-verifier: {message}");
     ExitCode::from(EXIT_USAGE)
 }
 
 fn fail(message: &str) -> ExitCode {
-    eoutln!("payseal-verifier: {message}");
+    eprintln!("payseal-verifier: {message}");
     ExitCode::from(EXIT_FAIL)
 }
 

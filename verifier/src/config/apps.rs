@@ -56,6 +56,7 @@ pub(super) struct RawHuaweiApp {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAppStore {
     pub(super) bundle_id: String,
+    pub(super) server_api: Option<super::app_store_api::RawAppStoreApi>,
 }
 
 #[derive(Debug, Deserialize)]

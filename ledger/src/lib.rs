@@ -124,6 +124,7 @@ pub mod notifications;
 mod ops;
 pub mod outbox;
 pub mod postgres;
+pub mod refunds;
 pub mod sqlite;
 pub mod tx;
 
@@ -133,6 +134,7 @@ pub use migrate::{Migration, SchemaStatus};
 pub use notifications::NotificationLog;
 pub use outbox::{NewDelivery, Outbox};
 pub use postgres::{PostgresLedger, MIGRATIONS};
+pub use refunds::RefundRequests;
 pub use sqlite::SqliteLedger;
 pub use tx::{Access, Database, Key, Operation, Tx};
 
@@ -362,10 +364,20 @@ pub trait VoidedCursors: Send + Sync {
 /// notifications stored beside them (so a redemption, its delivery, and the notification that
 /// revoked it commit together), and the Google Play voided-purchases cursors. Every type
 /// implementing all four is one.
-pub trait Ledger: Redemptions + Outbox + NotificationLog + VoidedCursors + DeliveryReports {}
+pub trait Ledger:
+    Redemptions + Outbox + NotificationLog + VoidedCursors + DeliveryReports + RefundRequests
+{
+}
 
-impl<T: Redemptions + Outbox + NotificationLog + VoidedCursors + DeliveryReports + ?Sized> Ledger
-    for T
+impl<
+        T: Redemptions
+            + Outbox
+            + NotificationLog
+            + VoidedCursors
+            + DeliveryReports
+            + RefundRequests
+            + ?Sized,
+    > Ledger for T
 {
 }
 

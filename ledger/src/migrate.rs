@@ -58,6 +58,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     (5, "0005", "google_voided"),
     (6, "0006", "revocation_causes"),
     (7, "0007", "delivery_reports"),
+    (8, "0008", "refund_requests"),
 );
 
 /// Every SQLite migration this build knows, in order (1 to 4 are the `user_version` steps of
@@ -71,6 +72,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     (6, "0006", "payseal_table_names"),
     (7, "0007", "revocation_causes"),
     (8, "0008", "delivery_reports"),
+    (9, "0009", "refund_requests"),
 );
 
 /// The table recording applied migrations (the same on both backends).

@@ -1204,6 +1204,38 @@ impl SchemaStore for SqliteSchema<'_> {
     }
 }
 
+/// A `payseal_refund_requests` row (the columns in their table order).
+fn refund_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefundRequestRow> {
+    let store: String = r.get(0)?;
+    let state: String = r.get(6)?;
+    Ok(RefundRequestRow {
+        store: crate::refunds::store_named(&store).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                Type::Text,
+                format!("store {store:?}").into(),
+            )
+        })?,
+        notification_id: r.get(1)?,
+        app_id: r.get(2)?,
+        transaction_key: r.get(3)?,
+        environment: r.get(4)?,
+        deadline_ms: r.get(5)?,
+        state: RefundState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                6,
+                Type::Text,
+                format!("state {state:?}").into(),
+            )
+        })?,
+        attempts: r.get(7)?,
+        next_attempt_ms: r.get(8)?,
+        created_ms: r.get(9)?,
+        finished_ms: r.get(10)?,
+        detail: r.get(11)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1324,36 +1356,4 @@ mod tests {
         assert!(matches!(err, LedgerError::Worker(_)), "{err}");
         assert_eq!(run_now(async { 7 }).unwrap(), 7);
     }
-}
-
-/// A `payseal_refund_requests` row (the columns in their table order).
-fn refund_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefundRequestRow> {
-    let store: String = r.get(0)?;
-    let state: String = r.get(6)?;
-    Ok(RefundRequestRow {
-        store: crate::refunds::store_named(&store).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                0,
-                Type::Text,
-                format!("store {store:?}").into(),
-            )
-        })?,
-        notification_id: r.get(1)?,
-        app_id: r.get(2)?,
-        transaction_key: r.get(3)?,
-        environment: r.get(4)?,
-        deadline_ms: r.get(5)?,
-        state: RefundState::parse(&state).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                6,
-                Type::Text,
-                format!("state {state:?}").into(),
-            )
-        })?,
-        attempts: r.get(7)?,
-        next_attempt_ms: r.get(8)?,
-        created_ms: r.get(9)?,
-        finished_ms: r.get(10)?,
-        detail: r.get(11)?,
-    })
 }

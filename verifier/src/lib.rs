@@ -89,6 +89,7 @@ mod logging;
 mod metrics;
 pub mod notifications;
 pub mod profile;
+pub mod refunds;
 pub mod server;
 mod service;
 pub mod settings;

@@ -93,6 +93,15 @@ pub(crate) struct OutboundLabels {
     pub result: &'static str,
 }
 
+/// Labels of `payseal_refund_answers_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RefundLabels {
+    /// `app_store`, `google_play`.
+    pub store: &'static str,
+    /// `answered`, `skipped`, `retried` or `expired`.
+    pub result: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs … ~3.3 s
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
@@ -113,6 +122,8 @@ pub(crate) struct Metrics {
     notifications: Family<NotificationLabels, Counter>,
     voided_polls: Family<PollLabels, Counter>,
     outbound_calls: Family<OutboundLabels, Counter>,
+    refund_answers: Family<RefundLabels, Counter>,
+    refunds_near_deadline: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -213,7 +224,29 @@ impl Metrics {
              the per-minute bound, not made)",
             outbound_calls.clone(),
         );
+        let refund_answers = Family::<RefundLabels, Counter>::default();
+        registry.register(
+            "refund_answers",
+            "Answers to the stores' refund requests, by store and result (answered: the store \
+             accepted it; skipped: nothing to send (no policy answer, no consent); retried; \
+             expired: the deadline passed unanswered)",
+            refund_answers.clone(),
+        );
+        for result in ["answered", "skipped", "retried", "expired"] {
+            let _ = refund_answers.get_or_create(&RefundLabels {
+                store: "app_store",
+                result,
+            });
+        }
+        let refunds_near_deadline = Gauge::default();
+        registry.register(
+            "refund_requests_near_deadline",
+            "Refund requests still unanswered with less than 2 hours to their store's deadline",
+            refunds_near_deadline.clone(),
+        );
         Arc::new(Self {
+            refund_answers,
+            refunds_near_deadline,
             notifications,
             voided_polls,
             outbound_calls,
@@ -309,6 +342,19 @@ impl Metrics {
         self.voided_polls
             .get_or_create(&PollLabels { result })
             .inc();
+    }
+
+    /// Count one refund answer attempt's result.
+    pub(crate) fn refund_answer(&self, store: &'static str, result: &'static str) {
+        self.refund_answers
+            .get_or_create(&RefundLabels { store, result })
+            .inc();
+    }
+
+    /// Set the number of unanswered refund requests near their deadline.
+    pub(crate) fn set_refunds_near_deadline(&self, n: usize) {
+        self.refunds_near_deadline
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The OpenMetrics text exposition.

@@ -18,6 +18,7 @@ use crate::rules::{AppRules, TrustAnchors};
 
 mod app_server;
 mod app_store_api;
+mod refunds;
 mod stores;
 mod webhooks;
 
@@ -26,6 +27,7 @@ pub use app_store_api::{
     ApiRetry, AppStoreApiKey, AppStoreApiSettings, APP_STORE_PRODUCTION_URL, APP_STORE_SANDBOX_URL,
 };
 
+pub use refunds::{RefundPolicy, RefundWorkerTiming};
 pub use stores::{
     assertion, CallLimits, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey,
     VoidedSettings, ANDROIDPUBLISHER_SCOPE, DEFAULT_CONCURRENT, DEFAULT_DEDUPE_WINDOW,
@@ -94,6 +96,10 @@ pub struct Settings {
     /// `[apps."ID".app_store.server_api]`: the apps whose App Store Server API key is
     /// configured, by app id.
     pub app_store_api: HashMap<String, AppStoreApiSettings>,
+    /// `[apps."ID".refund_policy]`: the apps whose refund requests are answered, by app id.
+    pub refund_policies: HashMap<String, RefundPolicy>,
+    /// The refund-answer worker's timing (defaults; tests shorten it).
+    pub refund_worker: RefundWorkerTiming,
 }
 
 /// PEM files for TLS.

@@ -24,6 +24,7 @@ pub(super) struct RawApp {
     pub(super) webhook: Option<RawWebhook>,
     pub(super) account_binding: Option<RawAccountBinding>,
     pub(super) app_server: Option<super::app_server::RawAppServer>,
+    pub(super) refund_policy: Option<super::refunds::RawRefundPolicy>,
 }
 
 /// `[apps."ID".account_binding]`: how the app derives its store account tokens.

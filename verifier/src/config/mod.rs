@@ -38,6 +38,7 @@ mod app_store_api;
 mod apps;
 mod keys;
 mod ledger;
+mod refunds;
 mod server;
 mod stores;
 mod trust;
@@ -411,6 +412,7 @@ impl Resolver {
         let mut webhooks = HashMap::new();
         let mut app_server_keys = HashMap::new();
         let mut app_store_api = HashMap::new();
+        let mut refund_policies = HashMap::new();
         for (app_id, app) in &raw.apps {
             let rules = self.app(app_id, app, &anchors)?;
             apps.insert(app_id.clone(), rules);
@@ -420,6 +422,9 @@ impl Resolver {
             if let Some(api) = app.app_store.as_ref().and_then(|a| a.server_api.as_ref()) {
                 let bundle_id = app.app_store.as_ref().map_or("", |a| a.bundle_id.as_str());
                 app_store_api.insert(app_id.clone(), self.app_store_api(app_id, bundle_id, api)?);
+            }
+            if let Some(p) = &app.refund_policy {
+                refund_policies.insert(app_id.clone(), self.refund_policy(app_id, p)?);
             }
             if let Some(a) = &app.app_server {
                 app_server_keys.insert(app_id.clone(), self.app_server_key(app_id, a)?);
@@ -464,6 +469,8 @@ impl Resolver {
             huawei_notifications,
             app_server_keys,
             app_store_api,
+            refund_policies,
+            refund_worker: Default::default(),
         })
     }
 }

@@ -131,6 +131,7 @@ pub struct Server {
     connections: ConnectionLimits,
     webhooks: Option<crate::webhook::worker::Worker>,
     voided: Vec<crate::notifications::voided::Poller>,
+    refunds: Option<crate::refunds::RefundWorker>,
 }
 
 fn bind_std(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), ServerError> {
@@ -216,6 +217,13 @@ impl Server {
                 )
             })
             .collect();
+        let refunds = Some(crate::refunds::RefundWorker::new(
+            Arc::clone(&ledger),
+            Arc::clone(&settings),
+            Arc::clone(&metrics),
+            client.clone(),
+        ))
+        .filter(crate::refunds::RefundWorker::is_needed);
         let verifier = Verifier::new(settings, Arc::clone(&ledger));
         let state = AppState {
             verifier,
@@ -244,6 +252,7 @@ impl Server {
             connections: limits.connection,
             webhooks,
             voided,
+            refunds,
         })
     }
 
@@ -303,6 +312,7 @@ impl Server {
             self.metrics,
         );
         let worker = self.webhooks.map(crate::webhook::worker::Worker::spawn);
+        let refunds = self.refunds.map(crate::refunds::RefundWorker::spawn);
         let pollers: Vec<_> = self
             .voided
             .into_iter()
@@ -318,6 +328,10 @@ impl Server {
         for poller in pollers {
             // A poll cut short leaves its cursor: the window is polled again at the next start.
             poller.stop(Duration::from_secs(2)).await;
+        }
+        if let Some(refunds) = refunds {
+            // Unanswered rows stay queued (an attempt cut short is claimed again after its lease).
+            refunds.stop(Duration::from_secs(2)).await;
         }
         if let Some(worker) = worker {
             // Undelivered rows stay in the outbox for the next start.

@@ -52,14 +52,22 @@ async fn report(server: &TestServer, path: &str, body: serde_json::Value) {
 }
 
 async fn notify(server: &TestServer, tx: &str) {
-    let body = server
+    post_twice(server, consumption_request(server, tx)).await;
+}
+
+/// A signed `CONSUMPTION_REQUEST` about `tx` (a new notificationUUID each call).
+fn consumption_request(server: &TestServer, tx: &str) -> String {
+    server
         .state
         .store
         .app_store_notification(
             &AppStoreNotification::about("CONSUMPTION_REQUEST", &order(tx)),
             payseal_sandbox::now_ms(),
         )
-        .unwrap();
+        .unwrap()
+}
+
+async fn post_twice(server: &TestServer, body: String) {
     for _ in 0..2 {
         // The same notification twice (Apple retries): answered once.
         let response = server
@@ -209,4 +217,89 @@ async fn consumption_requests_are_answered_from_the_ledger_by_the_policy_once() 
     assert!(lines
         .iter()
         .any(|l| l["state"] == "skipped" && l["transaction"] == ids[2].as_str()));
+}
+
+/// Two verifier instances on one PostgreSQL database: the same `CONSUMPTION_REQUEST` delivered
+/// to both, both workers polling; Apple gets one answer.
+#[cfg(feature = "postgres-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_postgresql_answer_once() {
+    apple_support::ANY_ID.store(true, std::sync::atomic::Ordering::SeqCst);
+    let url = common::pg::fresh_database().await;
+    let first = StateDir::new();
+    let fake = apple_support::fake_for(&first).await;
+    configure_policy(&first);
+    // The second instance: the same App Store key, policy and app-server key (absolute paths).
+    let text = std::fs::read_to_string(&first.paths.config).unwrap();
+    let shared = &text[text
+        .find(&format!("[apps.\"{APP}\".app_store.server_api]"))
+        .unwrap()..];
+    let second = StateDir::new();
+    let mut text2 = std::fs::read_to_string(&second.paths.config).unwrap();
+    text2.push('\n');
+    text2.push_str(shared);
+    std::fs::write(&second.paths.config, text2).unwrap();
+    let mut servers = Vec::new();
+    for state in [first, second] {
+        let mut settings = state.settings();
+        settings.refund_worker.poll_interval = Duration::from_millis(20);
+        let ledger = payseal_verifier::ledger::connect(&url, &common::pg::test_options())
+            .await
+            .unwrap();
+        servers.push(TestServer::start_with_ledger(state, settings, ledger).await);
+    }
+    let tx = format!("20000088{}", payseal_sandbox::now_ms() % 1_000_000);
+    let receipt = servers[0].state.store.issue(&order(&tx)).unwrap();
+    assert_eq!(
+        servers[0].verify("alice", &receipt).await.outcome,
+        payseal_protocol::Outcome::Paid
+    );
+    report(
+        &servers[1],
+        "/v1/app-server/deliveries",
+        serde_json::json!({"store": "app_store",
+        "transaction_id": tx, "account": "alice", "delivered": true, "consumed_milliunits": 90000}),
+    )
+    .await;
+    report(
+        &servers[1],
+        "/v1/app-server/consent",
+        serde_json::json!({"account": "alice", "consented": true}),
+    )
+    .await;
+    // One notification (one notificationUUID), delivered to both instances at once.
+    let body = consumption_request(&servers[0], &tx);
+    tokio::join!(
+        post_twice(&servers[0], body.clone()),
+        post_twice(&servers[1], body)
+    );
+
+    let pg = common::pg::client(&url).await;
+    for _ in 0..200 {
+        let answered: i64 = pg
+            .query_one(
+                "SELECT COUNT(*) FROM payseal_refund_requests WHERE state = 'answered'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if answered == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rows: i64 = pg
+        .query_one("SELECT COUNT(*) FROM payseal_refund_requests", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1, "one queued answer for one notification");
+    let sent = fake.consumption.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].1["refundPreference"], "DECLINE");
+    for server in &mut servers {
+        server.stop().await.unwrap();
+    }
 }

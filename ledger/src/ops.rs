@@ -7,7 +7,8 @@
 use payseal_protocol::Store;
 
 use crate::consumption::{
-    decide_report, merge_report, DeliveryReport, DeliveryReports, Evidence, ReportOutcome,
+    decide_report, merge_report, DeliveryReport, DeliveryReports, Evidence, RefundHistory,
+    ReportOutcome,
 };
 use crate::event::{
     decide_reversal, decide_revocation, Cause, EventKeys, Reversal, Revocation, Revoker, RowState,
@@ -548,7 +549,37 @@ impl<B: Database> RefundRequests for B {
     }
 }
 
+operation!(
+    /// [`DeliveryReports::refund_history`].
+    ReadRefundHistory { app_id: String, account_id: String, since_ms: i64 } -> RefundHistory,
+    Access::Read,
+    |op, tx| {
+        let rows = tx.account_refunds(&op.app_id, &op.account_id, op.since_ms).await?;
+        let mut by_store = Vec::new();
+        for (store, n) in rows {
+            let store = crate::refunds::store_named(&store)
+                .ok_or_else(|| LedgerError::Schema(format!("unknown store {store:?}")))?;
+            by_store.push((store, u64::try_from(n).unwrap_or(0)));
+        }
+        by_store.sort_by_key(|(s, _)| s.as_str());
+        Ok(RefundHistory { by_store })
+    }
+);
+
 impl<B: Database> DeliveryReports for B {
+    fn refund_history<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+        since_ms: i64,
+    ) -> BoxFuture<'a, Result<RefundHistory, LedgerError>> {
+        self.execute(ReadRefundHistory {
+            app_id: app_id.to_string(),
+            account_id: account_id.to_string(),
+            since_ms,
+        })
+    }
+
     fn report_delivery(
         &self,
         report: DeliveryReport,

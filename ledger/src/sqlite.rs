@@ -1013,6 +1013,21 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    fn account_refunds(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        since_ms: i64,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, LedgerError>> + Send {
+        ready(self.query_vec(
+            "SELECT store, COUNT(*) FROM payseal_redemptions
+             WHERE app_id = ?1 AND account_id = ?2 AND revoked_at_ms >= ?3
+             GROUP BY store",
+            params![app_id, account_id, since_ms],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        ))
+    }
+
     fn consent(
         &mut self,
         app_id: &str,

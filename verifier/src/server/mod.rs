@@ -422,6 +422,10 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
             payseal_protocol::app_server::CONSENT_PATH,
             post(app_server::consent),
         )
+        .route(
+            payseal_protocol::app_server::REFUND_HISTORY_PATH,
+            get(app_server::refund_history),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if state.huawei.is_some() {
@@ -471,6 +475,9 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         }
         Some(payseal_protocol::app_server::CONSENT_PATH) => {
             payseal_protocol::app_server::CONSENT_PATH
+        }
+        Some(payseal_protocol::app_server::REFUND_HISTORY_PATH) => {
+            payseal_protocol::app_server::REFUND_HISTORY_PATH
         }
         Some(crate::notifications::app_store::ROUTE) => crate::notifications::app_store::ROUTE,
         Some(crate::notifications::google_play::RTDN_PATH) => {

@@ -21,6 +21,3 @@ CREATE TABLE payseal_account_consent (
     PRIMARY KEY (app_id, account_id)
 );
 
--- An account's refund history (revoked redemptions of one account of one app, by store and
--- period: payseal_ledger::consumption::RefundHistory) is read by this index.
-CREATE INDEX payseal_redemptions_account ON payseal_redemptions (app_id, account_id);

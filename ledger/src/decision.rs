@@ -1,7 +1,7 @@
 //! The redemption rule, decided once: pure functions of the stored row (if any) that every
 //! backend calls inside its transaction, after its atomic insert-or-read.
 
-use super::{RedeemOutcome, RedemptionRow, RevokeOutcome};
+use super::{OwnedPurchase, RedeemOutcome, RedemptionRow, RevokeOutcome};
 
 /// What presenting a valid receipt means for `account_id`, given the transaction's row before
 /// this presentation (`None`: nobody redeemed it, so this presentation is the first).
@@ -40,9 +40,75 @@ pub fn classify_revocation(existing: Option<&RedemptionRow>) -> RevokeOutcome {
     }
 }
 
+/// Whether the purchase an account owns grants its entitlements at `now_ms`: the one place the
+/// rule lives (the verifier maps the product to entitlement names).
+///
+/// Never when revoked (refunded, revoked by an operator or a store; a reinstatement clears the
+/// revocation and it grants again), never a consumable (delivered once). A subscription (a row
+/// with a period end) grants while its chain's stored period end is in the future; a
+/// subscription whose period end is unknown does not. Anything else (a non-consumable, or a
+/// purchase whose store does not say its kind) grants until revoked.
+///
+/// The subscription chain's store state (grace period, on hold, paused) will be decided here
+/// too when the ledger keeps it.
+pub fn grants(p: &OwnedPurchase, now_ms: i64) -> bool {
+    if p.revoked_at_ms.is_some() {
+        return false;
+    }
+    match (p.kind.as_deref(), p.expires_at_ms) {
+        (Some("consumable"), _) => false,
+        (_, Some(end)) => end > now_ms,
+        (Some("subscription"), None) => false,
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn owned(kind: Option<&str>, expires: Option<i64>, revoked: Option<i64>) -> OwnedPurchase {
+        OwnedPurchase {
+            store: "sandbox".into(),
+            transaction_key: "t".into(),
+            product_id: "p".into(),
+            kind: kind.map(Into::into),
+            environment: None,
+            first_seen_ms: 1,
+            expires_at_ms: expires,
+            revoked_at_ms: revoked,
+        }
+    }
+
+    #[test]
+    fn grants_by_kind_period_and_revocation() {
+        let now = 1_000;
+        assert!(grants(&owned(Some("non_consumable"), None, None), now));
+        assert!(grants(&owned(None, None, None), now));
+        assert!(!grants(&owned(Some("non_consumable"), None, Some(5)), now));
+        assert!(!grants(&owned(Some("consumable"), None, None), now));
+        assert!(!grants(
+            &owned(Some("consumable"), Some(now + 1), None),
+            now
+        ));
+        assert!(grants(
+            &owned(Some("subscription"), Some(now + 1), None),
+            now
+        ));
+        assert!(!grants(&owned(Some("subscription"), Some(now), None), now));
+        assert!(!grants(
+            &owned(Some("subscription"), Some(now - 1), None),
+            now
+        ));
+        assert!(!grants(
+            &owned(Some("subscription"), Some(now + 9), Some(2)),
+            now
+        ));
+        assert!(!grants(&owned(Some("subscription"), None, None), now));
+        // A Play subscription (kind unknown) with a period end is judged by it.
+        assert!(grants(&owned(None, Some(now + 1), None), now));
+        assert!(!grants(&owned(None, Some(now - 1), None), now));
+    }
 
     fn row(owner: &str, revoked_at_ms: Option<i64>) -> RedemptionRow {
         RedemptionRow {

@@ -91,6 +91,8 @@
 //!     verdict_id: format!("jti-{account}"),
 //!     now_ms: 1_700_000_000_000,
 //!     expires_at_ms: None,
+//!     kind: None,
+//!     environment: None,
 //! };
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! rt.block_on(async {
@@ -111,8 +113,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use payseal_protocol::Store;
+use payseal_protocol::{Environment, PurchaseKind, Store};
 
+pub mod acks;
 mod columns;
 pub mod consumption;
 mod decision;
@@ -128,15 +131,16 @@ pub mod refunds;
 pub mod sqlite;
 pub mod tx;
 
+pub use acks::Acknowledgements;
 pub use consumption::DeliveryReports;
-pub use decision::{chain_expiry, classify, classify_revocation};
+pub use decision::{chain_expiry, classify, classify_revocation, grants};
 pub use migrate::{Migration, SchemaStatus};
 pub use notifications::NotificationLog;
 pub use outbox::{NewDelivery, Outbox};
 pub use postgres::{PostgresLedger, MIGRATIONS};
 pub use refunds::RefundRequests;
 pub use sqlite::SqliteLedger;
-pub use tx::{Access, Database, Key, Operation, Tx};
+pub use tx::{Access, Database, Key, Operation, RedeemStep, Tx};
 
 /// The `account_id` of a *refusal row*: a revoked row recorded for a transaction the store
 /// refunded before anyone redeemed it (a store notification), so that its first presentation
@@ -168,6 +172,33 @@ pub struct RedemptionRequest {
     /// Subscriptions: end of the presented period, Unix milliseconds (the row keeps the
     /// newest of its chain: [`chain_expiry`]).
     pub expires_at_ms: Option<i64>,
+    /// Consumable / non-consumable / subscription, when the store says (kept by the first
+    /// redemption; entitlements never come from a consumable).
+    pub kind: Option<PurchaseKind>,
+    /// Production or sandbox, as the store rule decided (kept by the first redemption).
+    pub environment: Option<Environment>,
+}
+
+/// One redemption row an account owns, as [`Redemptions::owned`] reads it for the account's
+/// entitlements ([`grants`] decides whether it grants now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedPurchase {
+    /// The store's name ([`Store::as_str`]).
+    pub store: String,
+    /// The ledger key: the transaction, or a subscription's renewal chain.
+    pub transaction_key: String,
+    /// The product id.
+    pub product_id: String,
+    /// `consumable`, `non_consumable` or `subscription`, when the store said.
+    pub kind: Option<String>,
+    /// `production` or `sandbox` (absent for rows recorded before the ledger kept it).
+    pub environment: Option<String>,
+    /// First presentation, Unix milliseconds.
+    pub first_seen_ms: i64,
+    /// Subscriptions: the chain's newest period end, Unix milliseconds.
+    pub expires_at_ms: Option<i64>,
+    /// When it was revoked, Unix milliseconds.
+    pub revoked_at_ms: Option<i64>,
 }
 
 /// What the ledger decided, durably, for one [`RedemptionRequest`].
@@ -319,6 +350,13 @@ pub trait Redemptions: Send + Sync + std::fmt::Debug {
         app_id: &'a str,
         transaction_key: &'a str,
     ) -> BoxFuture<'a, Result<Option<RedemptionRow>, LedgerError>>;
+    /// Every row `account_id` owns in `app_id` (revoked ones included: [`grants`] decides), in
+    /// one indexed read (`payseal_redemptions_account`), ordered by first presentation.
+    fn owned<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<OwnedPurchase>, LedgerError>>;
     /// Number of recorded redemptions (a full count: for operators and tests, not hot paths;
     /// refusal rows, see [`UNREDEEMED_ACCOUNT`], included).
     fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>>;
@@ -362,10 +400,18 @@ pub trait VoidedCursors: Send + Sync {
 
 /// A complete ledger backend: its redemptions, the webhook outbox and the record of store
 /// notifications stored beside them (so a redemption, its delivery, and the notification that
-/// revoked it commit together), and the Google Play voided-purchases cursors. Every type
-/// implementing all four is one.
+/// revoked it commit together), the Google Play voided-purchases cursors, the store
+/// acknowledgement queue ([`acks`]), the application server's delivery reports
+/// ([`consumption`]) and the refund-answer queue ([`refunds`]). Every type implementing all
+/// seven is one.
 pub trait Ledger:
-    Redemptions + Outbox + NotificationLog + VoidedCursors + DeliveryReports + RefundRequests
+    Redemptions
+    + Outbox
+    + NotificationLog
+    + VoidedCursors
+    + Acknowledgements
+    + DeliveryReports
+    + RefundRequests
 {
 }
 
@@ -374,6 +420,7 @@ impl<
             + Outbox
             + NotificationLog
             + VoidedCursors
+            + Acknowledgements
             + DeliveryReports
             + RefundRequests
             + ?Sized,

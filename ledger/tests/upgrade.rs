@@ -81,6 +81,8 @@ fn presented(store: Store, key: &str, account: &str, now_ms: i64) -> RedemptionR
         verdict_id: format!("jti-{account}-{now_ms}"),
         now_ms,
         expires_at_ms: None,
+        kind: None,
+        environment: None,
     }
 }
 
@@ -339,6 +341,7 @@ async fn a_sqlite_ledger_of_70e3fa7_upgrades_in_place_with_all_its_rows() {
             "payseal_refund_requests",
             "payseal_revocation_causes",
             "payseal_schema_migrations",
+            "payseal_store_acks",
             "payseal_store_notifications",
         ],
         "the PostgreSQL names, nothing left under the old ones"

@@ -13,6 +13,8 @@
 //! per concept:
 //! - [`envelope`]: RFC 9458-style HPKE sealing of requests and responses
 //!   (X25519, HKDF-SHA256, ChaCha20-Poly1305) and the key configuration encoding;
+//! - [`entitlements`]: the signed entitlements document (what an account owns now), its
+//!   sealed request (with an optional restore batch) and answer;
 //! - [`verdict`]: the signed verdict, a compact JWS (EdDSA / Ed25519): signing and verifying
 //!   keys, JWKS;
 //! - [`profile`]: the versioned JSON document an app embeds to trust a verifier, parsed into
@@ -46,6 +48,7 @@
 
 pub mod account_binding;
 pub mod app_server;
+pub mod entitlements;
 pub mod envelope;
 pub mod pin;
 pub mod profile;
@@ -58,5 +61,10 @@ pub mod webhook;
 
 pub use account_binding::AccountBinding;
 pub use receipt::{HuaweiAlgorithm, Receipt, Store};
-pub use request::{SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};
-pub use verdict::{Environment, Outcome, PurchaseKind, Reason, Redemption, VerdictClaims};
+pub use request::{
+    is_supported_version, SdkInfo, VerifyRequest, VerifyResponse, MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+};
+pub use verdict::{
+    Environment, Outcome, PurchaseKind, Reason, Redemption, SubscriptionState, VerdictClaims,
+};

@@ -19,6 +19,8 @@ fn request(key: String) -> RedemptionRequest {
         verdict_id: "00000000-0000-4000-8000-000000000000".into(),
         now_ms: 1_700_000_000_000,
         expires_at_ms: None,
+        kind: None,
+        environment: None,
     }
 }
 

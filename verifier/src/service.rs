@@ -20,12 +20,21 @@
 //! transaction that was never redeemed records nothing. A revoked subscription transaction
 //! revokes its renewal chain's row (its ledger key).
 //!
+//! Protocol versions: a request of any supported version (`payseal_protocol::is_supported_version`,
+//! v1 and v2) is decided the same way; the verdict is signed as
+//! `VerdictClaims::for_protocol(request.v)` and the response carries the request's `v`, so an SDK
+//! already shipped (v1) never gets a claim or reason it would refuse. Metrics and webhooks see
+//! the decision undowngraded.
+//!
 //! Subscriptions: the store rule decides expiry (`not_paid / expired`, nothing recorded); a
 //! current one is redeemed under its chain's key with its period end, and the verdict carries
 //! `kind` and `expires_at` (the presented transaction's period end, Unix ms).
 
 use std::sync::Arc;
 
+use payseal_protocol::entitlements::{
+    EntitlementsClaims, EntitlementsRequest, EntitlementsResponse,
+};
 use payseal_protocol::envelope::{self, EnvelopeError};
 use payseal_protocol::verdict::VerdictError;
 use payseal_protocol::{
@@ -33,6 +42,8 @@ use payseal_protocol::{
     PROTOCOL_VERSION,
 };
 use serde::Serialize;
+
+use crate::entitlements;
 
 use crate::ledger::notifications::NotificationResult;
 use crate::ledger::{Ledger, LedgerError, RedeemOutcome, RedemptionRequest};
@@ -77,6 +88,16 @@ pub struct Decision {
     pub redemption: Option<Redemption>,
 }
 
+/// A sealed entitlements answer and how many entitlements it holds (for logs; never their
+/// content).
+#[derive(Debug, Clone)]
+pub struct EntitlementsAnswer {
+    /// The sealed [`EntitlementsResponse`] to send back.
+    pub sealed: Vec<u8>,
+    /// Number of active entitlement entries.
+    pub count: usize,
+}
+
 /// The verification service: settings plus a ledger.
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -117,17 +138,15 @@ impl Verifier {
             .map_err(|_| ServiceError::BadRequest("not a PaySeal verify request"))?;
         validate_request(&request)?;
 
-        let claims = self.decide(&request, now_ms).await?;
-        let signer = self
-            .settings
-            .verdict_keys
-            .first()
-            .ok_or(ServiceError::Sign(VerdictError::InvalidKey(
-                "no verdict key".into(),
-            )))?;
+        let decided = self.decide(&request, now_ms).await?;
+        // The one place a verdict is built for the wire: in the request's protocol version (a
+        // v1 SDK's parser refuses the v2 claims and reasons). Metrics keep the full reason.
+        let (outcome, reason, redemption) = (decided.outcome, decided.reason, decided.redemption);
+        let claims = decided.for_protocol(request.v);
+        let signer = self.signer()?;
         let token = signer.sign(&claims).map_err(ServiceError::Sign)?;
         let response = VerifyResponse {
-            v: PROTOCOL_VERSION,
+            v: request.v,
             verdict: token,
         };
         let json = serde_json::to_vec(&response)
@@ -135,10 +154,118 @@ impl Verifier {
         let sealed = reply.seal_response(&json).map_err(ServiceError::Seal)?;
         Ok(Decision {
             sealed,
-            outcome: claims.outcome,
-            reason: claims.reason,
-            redemption: claims.redemption,
+            outcome,
+            reason,
+            redemption,
         })
+    }
+
+    /// Answer one sealed `POST /v1/entitlements` body now.
+    pub async fn entitlements(&self, body: &[u8]) -> Result<EntitlementsAnswer, ServiceError> {
+        self.entitlements_at(body, now_ms()).await
+    }
+
+    /// Answer one sealed `POST /v1/entitlements` body at `now_ms`: judge a restore's receipts
+    /// one by one exactly as [`Verifier::verify_at`] does (same rule, same ledger step, same
+    /// nonce), then read the account's entitlements and sign them.
+    pub async fn entitlements_at(
+        &self,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<EntitlementsAnswer, ServiceError> {
+        let (plain, reply) = envelope::open_request(&self.settings.hpke_keys, body)
+            .map_err(ServiceError::Envelope)?;
+        let plain = zeroize::Zeroizing::new(plain);
+        let request: EntitlementsRequest = serde_json::from_slice(&plain)
+            .map_err(|_| ServiceError::BadRequest("not a PaySeal entitlements request"))?;
+        request
+            .validate()
+            .map_err(|e| ServiceError::BadRequest(e.as_str()))?;
+        if !self.settings.apps.contains_key(&request.app_id) {
+            return Err(ServiceError::BadRequest("unknown app"));
+        }
+        let signer = self.signer()?;
+        let mut verdicts = Vec::with_capacity(request.restore.len());
+        for receipt in &request.restore {
+            let one = VerifyRequest {
+                v: request.v,
+                nonce: request.nonce.clone(),
+                app_id: request.app_id.clone(),
+                account_id: request.account_id.clone(),
+                receipt: receipt.clone(),
+                sdk: request.sdk.clone(),
+                expected_product_id: None,
+            };
+            let claims = self.decide(&one, now_ms).await?.for_protocol(one.v);
+            verdicts.push(signer.sign(&claims).map_err(ServiceError::Sign)?);
+        }
+        let claims = self
+            .entitlement_claims(&request.app_id, &request.account_id, &request.nonce, now_ms)
+            .await?;
+        let count = claims.entitlements.len();
+        let response = EntitlementsResponse {
+            v: PROTOCOL_VERSION,
+            entitlements: payseal_protocol::entitlements::sign(signer, &claims)
+                .map_err(ServiceError::Sign)?,
+            verdicts,
+        };
+        let json = serde_json::to_vec(&response)
+            .map_err(|_| ServiceError::Seal(EnvelopeError::Malformed))?;
+        let sealed = reply.seal_response(&json).map_err(ServiceError::Seal)?;
+        Ok(EntitlementsAnswer { sealed, count })
+    }
+
+    /// The signed entitlements document of `account_id` in `app_id`, bound to `nonce` (also
+    /// what the app server's `GET` answers).
+    pub async fn entitlements_document(
+        &self,
+        app_id: &str,
+        account_id: &str,
+        nonce: &str,
+        now_ms: i64,
+    ) -> Result<String, ServiceError> {
+        let claims = self
+            .entitlement_claims(app_id, account_id, nonce, now_ms)
+            .await?;
+        payseal_protocol::entitlements::sign(self.signer()?, &claims).map_err(ServiceError::Sign)
+    }
+
+    /// The entitlements claims of an account: one ledger read, then [`entitlements::active`].
+    async fn entitlement_claims(
+        &self,
+        app_id: &str,
+        account_id: &str,
+        nonce: &str,
+        now_ms: i64,
+    ) -> Result<EntitlementsClaims, ServiceError> {
+        let rows = self.ledger.owned(app_id, account_id).await?;
+        let active = match self.settings.entitlements.get(app_id) {
+            Some(rules) => entitlements::active(rules, &rows, now_ms),
+            None => Vec::new(),
+        };
+        let iat = now_ms.div_euclid(1000);
+        let ttl = i64::try_from(self.settings.verdict_ttl.as_secs()).unwrap_or(600);
+        Ok(EntitlementsClaims {
+            iss: self.settings.public_url.clone(),
+            iat,
+            exp: iat.saturating_add(ttl),
+            jti: uuid::Uuid::new_v4().to_string(),
+            nonce: nonce.to_string(),
+            app: app_id.to_string(),
+            sub: account_id.to_string(),
+            as_of: now_ms,
+            entitlements: active,
+        })
+    }
+
+    /// The current verdict signing key.
+    fn signer(&self) -> Result<&payseal_protocol::verdict::VerdictSigningKey, ServiceError> {
+        self.settings
+            .verdict_keys
+            .first()
+            .ok_or(ServiceError::Sign(VerdictError::InvalidKey(
+                "no verdict key".into(),
+            )))
     }
 
     /// The verdict claims for a parsed, validated request (records paid redemptions).
@@ -205,23 +332,34 @@ impl Verifier {
             )?),
             None => None,
         };
-        let outcome = self
-            .ledger
-            .redeem_and_notify(
-                RedemptionRequest {
-                    store: purchase.store,
-                    app_id: request.app_id.clone(),
-                    transaction_key: purchase.transaction_key.clone(),
-                    account_id: request.account_id.clone(),
-                    product_id: purchase.product_id.clone(),
-                    receipt_sha256: claims.receipt_sha256.clone(),
-                    verdict_id: claims.jti.clone(),
-                    now_ms,
-                    expires_at_ms: purchase.expires_at,
-                },
-                delivery,
-            )
-            .await?;
+        let redemption = RedemptionRequest {
+            store: purchase.store,
+            app_id: request.app_id.clone(),
+            transaction_key: purchase.transaction_key.clone(),
+            account_id: request.account_id.clone(),
+            product_id: purchase.product_id.clone(),
+            receipt_sha256: claims.receipt_sha256.clone(),
+            verdict_id: claims.jti.clone(),
+            now_ms,
+            expires_at_ms: purchase.expires_at,
+            kind: purchase.kind,
+            environment: Some(purchase.environment),
+        };
+        // A Play purchase of an app with the Play Developer API: acknowledged (or consumed)
+        // after the commit, queued in the redemption's transaction.
+        let ack = self
+            .settings
+            .google_play_api
+            .get(&request.app_id)
+            .and_then(|api| crate::google_api::acknowledge::ack_for(api, &purchase, &claims.jti));
+        let outcome = match ack {
+            Some(ack) => {
+                self.ledger
+                    .redeem_and_acknowledge(redemption, delivery, ack)
+                    .await?
+            }
+            None => self.ledger.redeem_and_notify(redemption, delivery).await?,
+        };
         Ok(match outcome {
             RedeemOutcome::First => paid(claims, Redemption::First),
             RedeemOutcome::Repeat => paid(claims, Redemption::Repeat),
@@ -254,6 +392,8 @@ impl Verifier {
             outcome: Outcome::NotPaid,
             reason: None,
             redemption: None,
+            subscription_state: None,
+            store_checked: None,
         }
     }
 }

@@ -17,6 +17,8 @@ fn request(account: &str, key: &str, i: i64) -> RedemptionRequest {
         verdict_id: format!("jti-{i}"),
         now_ms: 1_700_000_000_000 + i,
         expires_at_ms: None,
+        kind: None,
+        environment: None,
     }
 }
 

@@ -23,6 +23,8 @@ pub fn redemption(account: &str, key: &str, now_ms: i64) -> RedemptionRequest {
         verdict_id: uuid::Uuid::new_v4().to_string(),
         now_ms,
         expires_at_ms: None,
+        kind: None,
+        environment: None,
     }
 }
 
@@ -621,6 +623,8 @@ pub fn renewal(account: &str, chain: &str, now_ms: i64, expires_at_ms: i64) -> R
     RedemptionRequest {
         store: Store::AppStore,
         expires_at_ms: Some(expires_at_ms),
+        kind: None,
+        environment: None,
         product_id: "pro_monthly".into(),
         ..redemption(account, chain, now_ms)
     }
@@ -725,9 +729,111 @@ pub async fn subscription_chain_keeps_owner_and_newest_expiry(ledger: Arc<dyn Le
 
 /// One `#[tokio::test]` per suite case for the backend that `$make` (an async fn returning a
 /// [`TestLedger`]) opens.
+/// An account's owned rows: one read, its rows only (of that app), with the kind and
+/// environment its first redemption recorded, revoked rows included (`grants` decides).
+pub async fn owned_rows_of_one_account(ledger: Arc<dyn Ledger>) {
+    use payseal_protocol::{Environment, PurchaseKind};
+    let with = |account: &str, key: &str, at: i64, kind, env, expires| RedemptionRequest {
+        kind,
+        environment: env,
+        expires_at_ms: expires,
+        product_id: format!("p-{key}"),
+        ..redemption(account, key, at)
+    };
+    let life = with(
+        "alice",
+        "T1",
+        10,
+        Some(PurchaseKind::NonConsumable),
+        Some(Environment::Production),
+        None,
+    );
+    let sub = with(
+        "alice",
+        "CHAIN",
+        20,
+        Some(PurchaseKind::Subscription),
+        Some(Environment::Sandbox),
+        Some(5_000),
+    );
+    let coins = with(
+        "alice",
+        "T3",
+        30,
+        Some(PurchaseKind::Consumable),
+        None,
+        None,
+    );
+    let bobs = with("bob", "T4", 5, None, None, None);
+    for r in [&life, &sub, &coins, &bobs] {
+        assert_eq!(
+            ledger.redeem(r.clone()).await.unwrap(),
+            RedeemOutcome::First
+        );
+    }
+    let mut other_app = with("alice", "T5", 1, None, None, None);
+    other_app.app_id = "other.app".into();
+    ledger.redeem(other_app).await.unwrap();
+    // Bob presenting alice's key changes nothing of hers.
+    assert_eq!(
+        ledger
+            .redeem(with("bob", "T1", 40, None, None, None))
+            .await
+            .unwrap(),
+        RedeemOutcome::OtherAccount
+    );
+    let revoked = ledger
+        .revoke(
+            RevocationRequest {
+                store: Store::GooglePlay,
+                app_id: "dev.payseal.demo".into(),
+                transaction_key: "T3".into(),
+                reason: "refund".into(),
+                now_ms: 50,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked, RevokeOutcome::Revoked);
+
+    let rows = ledger.owned("dev.payseal.demo", "alice").await.unwrap();
+    let keys: Vec<_> = rows.iter().map(|r| r.transaction_key.as_str()).collect();
+    assert_eq!(keys, ["T1", "CHAIN", "T3"]);
+    assert_eq!(rows[0].kind.as_deref(), Some("non_consumable"));
+    assert_eq!(rows[0].environment.as_deref(), Some("production"));
+    assert_eq!(rows[0].product_id, "p-T1");
+    assert_eq!(rows[0].store, "google_play");
+    assert_eq!(rows[0].first_seen_ms, 10);
+    assert_eq!(rows[1].kind.as_deref(), Some("subscription"));
+    assert_eq!(rows[1].environment.as_deref(), Some("sandbox"));
+    assert_eq!(rows[1].expires_at_ms, Some(5_000));
+    assert_eq!(rows[2].revoked_at_ms, Some(50));
+    let granting: Vec<_> = rows
+        .iter()
+        .filter(|r| payseal_ledger::grants(r, 1_000))
+        .map(|r| r.transaction_key.as_str())
+        .collect();
+    assert_eq!(granting, ["T1", "CHAIN"]);
+    assert!(ledger
+        .owned("dev.payseal.demo", "carol")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ledger.owned("dev.payseal.demo", "bob").await.unwrap().len(),
+        1
+    );
+}
+
 #[macro_export]
 macro_rules! ledger_suite {
     ($make:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn owned_rows_of_one_account() {
+            let t = $make().await;
+            $crate::suite::cases::owned_rows_of_one_account(t.ledger).await;
+        }
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn first_repeat_other_account() {
             let t = $make().await;

@@ -36,6 +36,8 @@ use serde::Deserialize;
 mod app_server;
 mod app_store_api;
 mod apps;
+mod entitlements;
+mod google_api;
 mod keys;
 mod ledger;
 mod refunds;
@@ -413,9 +415,14 @@ impl Resolver {
         let mut app_server_keys = HashMap::new();
         let mut app_store_api = HashMap::new();
         let mut refund_policies = HashMap::new();
+        let mut entitlements = HashMap::new();
         for (app_id, app) in &raw.apps {
             let rules = self.app(app_id, app, &anchors)?;
             apps.insert(app_id.clone(), rules);
+            entitlements.insert(
+                app_id.clone(),
+                self.entitlements(app_id, app.entitlements.as_ref(), app.transfer)?,
+            );
             if let Some(hook) = &app.webhook {
                 webhooks.insert(app_id.clone(), self.webhook(app_id, hook)?);
             }
@@ -436,6 +443,7 @@ impl Resolver {
             Some(r) => Some(self.rtdn(r)?),
         };
         let mut google_play_voided = Vec::new();
+        let mut google_play_api = HashMap::new();
         let mut huawei_notifications = Vec::new();
         for (app_id, app) in &raw.apps {
             if let Some(n) = app.huawei.as_ref().and_then(|h| h.notifications.as_ref()) {
@@ -444,6 +452,10 @@ impl Resolver {
             if let Some(g) = &app.google_play {
                 if let Some(v) = &g.voided_purchases {
                     google_play_voided.push(self.voided(app_id, &g.package_name, v)?);
+                }
+                if let Some(a) = &g.api {
+                    google_play_api
+                        .insert(app_id.clone(), self.play_api(app_id, &g.package_name, a)?);
                 }
             }
         }
@@ -466,11 +478,13 @@ impl Resolver {
             webhook_worker,
             google_play_rtdn,
             google_play_voided,
+            google_play_api,
             huawei_notifications,
             app_server_keys,
             app_store_api,
             refund_policies,
             refund_worker: Default::default(),
+            entitlements,
         })
     }
 }

@@ -3,9 +3,11 @@
 //! and idle timeouts), body limit, request timeout, metrics, logs, TLS reload on SIGHUP, and
 //! graceful shutdown.
 //!
-//! Routes: `POST /v1/verify`, `GET /v1/keys`, `GET /healthz`, `GET /readyz`, the app-server
-//! API (`server/app_auth.rs`: its credential; `GET /v1/app-server/identity`;
-//! `server/app_server.rs`: `POST /v1/app-server/deliveries` and `/consent`), and the
+//! Routes: `POST /v1/verify`, `POST /v1/entitlements` (sealed like verify: an account's signed
+//! entitlements, optionally after a restore batch), `GET /v1/keys`, `GET /healthz`,
+//! `GET /readyz`, the app-server API (`server/app_auth.rs`: its credential;
+//! `GET /v1/app-server/identity`; `server/app_server.rs`: `POST /v1/app-server/deliveries` and
+//! `/consent`), and the
 //! stores' server notifications (`server/store_notifications.rs`: `POST
 //! /v1/stores/app-store/notifications`; `POST /v1/stores/google-play/rtdn` when
 //! `[google_play.rtdn]` is configured; `POST /v1/stores/huawei/notifications` when an app has
@@ -53,6 +55,12 @@ use metrics::{Metrics, RequestLabels};
 use problem::{Problem, Tag};
 
 pub use payseal_protocol::envelope::{REQUEST_CONTENT_TYPE, RESPONSE_CONTENT_TYPE};
+
+/// The sealed entitlements (and restore) endpoint.
+pub const ENTITLEMENTS_PATH: &str = "/v1/entitlements";
+
+/// Largest `POST /v1/entitlements` body, in `server.max_body_bytes` (a restore batch).
+pub const RESTORE_BODY_FACTOR: usize = 16;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +140,7 @@ pub struct Server {
     webhooks: Option<crate::webhook::worker::Worker>,
     voided: Vec<crate::notifications::voided::Poller>,
     refunds: Option<crate::refunds::RefundWorker>,
+    acks: Option<crate::google_api::acknowledge::AckWorker>,
 }
 
 fn bind_std(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), ServerError> {
@@ -203,6 +212,26 @@ impl Server {
                 client.clone(),
             ))
         });
+        // The Play Developer API clients and their acknowledgement worker.
+        let play_apis: std::collections::HashMap<_, _> = settings
+            .google_play_api
+            .iter()
+            .map(|(app, s)| {
+                (
+                    app.clone(),
+                    Arc::new(crate::google_api::PlayApi::new(s.clone(), client.clone())),
+                )
+            })
+            .collect();
+        let acks = (!play_apis.is_empty()).then(|| {
+            crate::google_api::acknowledge::AckWorker::new(
+                ledger.clone(),
+                Arc::new(play_apis),
+                Arc::clone(&metrics),
+                settings.webhook_worker.poll_interval,
+                settings.webhook_worker.batch,
+            )
+        });
         let settings = Arc::new(settings);
         let voided = settings
             .google_play_voided
@@ -253,6 +282,7 @@ impl Server {
             webhooks,
             voided,
             refunds,
+            acks,
         })
     }
 
@@ -318,8 +348,11 @@ impl Server {
             .into_iter()
             .map(crate::notifications::voided::Poller::spawn)
             .collect();
+        let acks = self
+            .acks
+            .map(crate::google_api::acknowledge::AckWorker::spawn);
         tracing::info!(%addr, webhooks = worker.is_some(), voided_pollers = pollers.len(),
-            "verifier listening");
+            play_acknowledgements = acks.is_some(), "verifier listening");
         listener::serve(listener, shared, self.grace, shutdown).await;
         reload.abort();
         if let Some(m) = metrics_server {
@@ -336,6 +369,10 @@ impl Server {
         if let Some(worker) = worker {
             // Undelivered rows stay in the outbox for the next start.
             worker.stop(Duration::from_secs(2)).await;
+        }
+        if let Some(acks) = acks {
+            // Pending acknowledgements stay queued for the next start (or another instance).
+            acks.stop(Duration::from_secs(2)).await;
         }
         tracing::info!("verifier stopped");
         Ok(())
@@ -406,6 +443,7 @@ pub async fn shutdown_signal() {
 fn router(state: AppState, max_body_bytes: usize) -> Router {
     let mut router = Router::new()
         .route("/v1/verify", post(verify))
+        .route(ENTITLEMENTS_PATH, post(entitlements))
         .route(
             crate::notifications::app_store::ROUTE,
             post(store_notifications::app_store).layer(DefaultBodyLimit::max(
@@ -465,6 +503,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .map(|p| p.as_str())
     {
         Some("/v1/verify") => "/v1/verify",
+        Some(ENTITLEMENTS_PATH) => ENTITLEMENTS_PATH,
         Some("/v1/keys") => "/v1/keys",
         Some("/healthz") => "/healthz",
         Some("/readyz") => "/readyz",
@@ -551,61 +590,67 @@ fn has_content_type(headers: &HeaderMap, expected: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
 }
 
-async fn verify(State(state): State<AppState>, request: Request) -> Response {
+/// The sealed body of a `POST` of an envelope, or the problem answer to send instead.
+async fn sealed_body(
+    state: &AppState,
+    request: Request,
+    limit: usize,
+) -> Result<axum::body::Bytes, Response> {
     let (parts, body) = request.into_parts();
     if !has_content_type(&parts.headers, REQUEST_CONTENT_TYPE) {
         body::discard_rest(body, state.timeout);
-        return Problem::new(
+        return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported media type",
             "content_type",
         )
         .detail("expected application/payseal-request")
-        .into_response();
+        .into_response());
     }
-    let body = match body::read(body, state.max_body_bytes).await {
-        Ok(b) => b,
+    match body::read(body, limit).await {
+        Ok(b) => Ok(b),
         Err(body::BodyError::TooLarge(rest)) => {
             body::discard_rest(rest, state.timeout);
-            return Problem::new(
+            Err(Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request too large",
                 "too_large",
             )
-            .into_response();
+            .into_response())
         }
         Err(body::BodyError::Broken) => {
-            return Problem::new(StatusCode::BAD_REQUEST, "Bad request", "body").into_response();
+            Err(Problem::new(StatusCode::BAD_REQUEST, "Bad request", "body").into_response())
         }
-    };
-    match state.verifier.verify(&body).await {
-        Ok(decision) => {
-            let mut response = (
-                StatusCode::OK,
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static(RESPONSE_CONTENT_TYPE),
-                    ),
-                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                ],
-                decision.sealed,
-            )
-                .into_response();
-            response.extensions_mut().insert(Tag {
-                outcome: outcome_str(decision.outcome),
-                reason: decision.reason.map_or("none", Reason::as_str),
-            });
-            response
-        }
-        Err(ServiceError::Envelope(_)) => {
+    }
+}
+
+/// A sealed answer (`200`, the PaySeal response type, never cached).
+fn sealed_answer(sealed: Vec<u8>) -> Response {
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(RESPONSE_CONTENT_TYPE),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        sealed,
+    )
+        .into_response()
+}
+
+/// The answer to a request that got no sealed answer.
+fn service_problem(error: ServiceError) -> Response {
+    match error {
+        ServiceError::Envelope(_) => {
             Problem::new(StatusCode::BAD_REQUEST, "Bad request", "envelope").into_response()
         }
-        Err(ServiceError::BadRequest(what)) => {
+        ServiceError::BadRequest(what) => {
             tracing::debug!(what, "request refused");
             Problem::new(StatusCode::BAD_REQUEST, "Bad request", "request").into_response()
         }
-        Err(ServiceError::Ledger(e)) => {
+        ServiceError::Ledger(e) => {
             tracing::error!(error = %e, "ledger unavailable");
             Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -616,7 +661,7 @@ async fn verify(State(state): State<AppState>, request: Request) -> Response {
             .retry_after(1)
             .into_response()
         }
-        Err(e @ (ServiceError::Sign(_) | ServiceError::Seal(_) | ServiceError::Webhook(_))) => {
+        e @ (ServiceError::Sign(_) | ServiceError::Seal(_) | ServiceError::Webhook(_)) => {
             tracing::error!(error = %e, "cannot answer");
             Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -625,6 +670,39 @@ async fn verify(State(state): State<AppState>, request: Request) -> Response {
             )
             .into_response()
         }
+    }
+}
+
+async fn verify(State(state): State<AppState>, request: Request) -> Response {
+    let body = match sealed_body(&state, request, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(problem) => return problem,
+    };
+    match state.verifier.verify(&body).await {
+        Ok(decision) => {
+            let mut response = sealed_answer(decision.sealed);
+            response.extensions_mut().insert(Tag {
+                outcome: outcome_str(decision.outcome),
+                reason: decision.reason.map_or("none", Reason::as_str),
+            });
+            response
+        }
+        Err(e) => service_problem(e),
+    }
+}
+
+/// `POST /v1/entitlements`: a sealed entitlements request (optionally a restore), answered
+/// sealed.
+async fn entitlements(State(state): State<AppState>, request: Request) -> Response {
+    // A restore carries up to 50 receipts: 16 verify bodies' worth.
+    let limit = state.max_body_bytes.saturating_mul(RESTORE_BODY_FACTOR);
+    let body = match sealed_body(&state, request, limit).await {
+        Ok(b) => b,
+        Err(problem) => return problem,
+    };
+    match state.verifier.entitlements(&body).await {
+        Ok(answer) => sealed_answer(answer.sealed),
+        Err(e) => service_problem(e),
     }
 }
 

@@ -1,0 +1,369 @@
+//! `POST /v1/entitlements` through a real verifier over real TLS: an account's signed
+//! entitlements from the ledger (non-consumables until revoked, subscriptions while their
+//! period runs, consumables never), a restore of several receipts in one sealed request (each
+//! judged exactly as `/v1/verify` judges it), and the request's refusals.
+
+mod common;
+
+use common::{nonce, TestServer, APP};
+use payseal_protocol::entitlements::{
+    self, EntitlementsClaims, EntitlementsRequest, EntitlementsResponse, MAX_RESTORE_RECEIPTS,
+};
+use payseal_protocol::envelope;
+use payseal_protocol::{
+    Outcome, PurchaseKind, Reason, Receipt, Redemption, SdkInfo, Store, VerdictClaims,
+    PROTOCOL_VERSION,
+};
+use payseal_sandbox::{Order, ProductType, PurchaseState};
+use payseal_verifier::entitlements::{EntitlementRules, TransferPolicy};
+use payseal_verifier::server::ENTITLEMENTS_PATH;
+
+/// `premium` from a non-consumable, a subscription and (by mistake) a consumable; `no_ads`
+/// from another non-consumable.
+async fn server() -> TestServer {
+    TestServer::start_with(|s| {
+        let mut rules = EntitlementRules::new(TransferPolicy::Never);
+        for product in ["lifetime_pro", "pro_monthly", "coins_100"] {
+            rules.grant(product, "premium");
+        }
+        rules.grant("remove_ads", "no_ads");
+        s.entitlements.insert(APP.to_string(), rules);
+    })
+    .await
+}
+
+fn request(app: &str, account: &str, restore: Vec<Receipt>) -> EntitlementsRequest {
+    EntitlementsRequest {
+        v: PROTOCOL_VERSION,
+        nonce: nonce(),
+        app_id: app.into(),
+        account_id: account.into(),
+        sdk: SdkInfo {
+            name: "payseal-tests".into(),
+            version: "0".into(),
+        },
+        restore,
+    }
+}
+
+async fn post(
+    server: &TestServer,
+    request: &EntitlementsRequest,
+) -> (reqwest::StatusCode, Option<EntitlementsResponse>) {
+    let (body, ctx) =
+        envelope::seal_request(&server.key_config, &serde_json::to_vec(request).unwrap()).unwrap();
+    let response = server
+        .client
+        .post(server.url(ENTITLEMENTS_PATH))
+        .header(reqwest::header::CONTENT_TYPE, "application/payseal-request")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    if status != 200 {
+        return (status, None);
+    }
+    let sealed = response.bytes().await.unwrap();
+    let plain = ctx.open_response(&sealed).unwrap();
+    (status, Some(serde_json::from_slice(&plain).unwrap()))
+}
+
+/// Ask for `account`'s entitlements (with a restore batch): the checked document (nonce, app,
+/// account, issuer) and the checked verdicts (nonce and receipt hash each).
+async fn ask(
+    server: &TestServer,
+    account: &str,
+    restore: Vec<Receipt>,
+) -> (EntitlementsClaims, Vec<VerdictClaims>) {
+    let req = request(APP, account, restore);
+    let (status, response) = post(server, &req).await;
+    assert_eq!(status, 200);
+    let response = response.unwrap();
+    let now = payseal_verifier::now_ms() / 1000;
+    let doc = entitlements::verify(&server.verdicts, &response.entitlements, now).unwrap();
+    assert_eq!(doc.nonce, req.nonce);
+    assert_eq!((doc.app.as_str(), doc.sub.as_str()), (APP, account));
+    assert_eq!(doc.iss, server.public_url);
+    assert_eq!(response.verdicts.len(), req.restore.len());
+    let verdicts = response
+        .verdicts
+        .iter()
+        .zip(&req.restore)
+        .map(|(token, receipt)| {
+            let v = server.verdicts.verify(token, now).unwrap();
+            assert_eq!(v.nonce, req.nonce);
+            assert_eq!(v.receipt_sha256, receipt.sha256_hex());
+            v
+        })
+        .collect();
+    (doc, verdicts)
+}
+
+fn names(doc: &EntitlementsClaims) -> Vec<(String, String)> {
+    doc.entitlements
+        .iter()
+        .map(|e| (e.name.clone(), e.product_id.clone()))
+        .collect()
+}
+
+fn one_time(server: &TestServer, store: Store, product: &str, kind: ProductType) -> Order {
+    let _ = server;
+    let mut order = Order::new(store, APP, product);
+    order.product_type = kind;
+    order
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_consumable_and_subscription_grant_consumables_never_refund_removes() {
+    let server = server().await;
+    let now = payseal_verifier::now_ms();
+    let (doc, _) = ask(&server, "alice", vec![]).await;
+    assert!(doc.entitlements.is_empty());
+
+    let mut lifetime = one_time(
+        &server,
+        Store::Sandbox,
+        "lifetime_pro",
+        ProductType::NonConsumable,
+    );
+    lifetime.transaction_id = Some(format!("sbx_life_{}", uuid::Uuid::new_v4().simple()));
+    let lifetime_receipt = server.state.store.issue(&lifetime).unwrap();
+    let sub = Order::subscription(Store::AppStore, APP, "pro_monthly", now + 86_400_000, None);
+    let sub_receipt = server.state.store.issue(&sub).unwrap();
+    let coins = server
+        .state
+        .store
+        .issue(&Order::new(Store::Sandbox, APP, "coins_100"))
+        .unwrap();
+    for r in [&lifetime_receipt, &sub_receipt, &coins] {
+        let v = server.verify("alice", r).await;
+        assert_eq!(v.outcome, Outcome::Paid, "{v:?}");
+    }
+    let (doc, _) = ask(&server, "alice", vec![]).await;
+    assert_eq!(
+        names(&doc),
+        [
+            ("premium".to_string(), "lifetime_pro".to_string()),
+            ("premium".into(), "pro_monthly".into())
+        ]
+    );
+    let sub_entry = &doc.entitlements[1];
+    assert_eq!(sub_entry.store, Store::AppStore);
+    assert_eq!(sub_entry.kind, Some(PurchaseKind::Subscription));
+    assert_eq!(sub_entry.expires_at, Some(now + 86_400_000));
+    assert_eq!(doc.entitlements[0].kind, Some(PurchaseKind::NonConsumable));
+    assert_eq!(doc.entitlements[0].expires_at, None);
+    assert!(doc.has("premium") && !doc.has("no_ads"));
+    // Nobody else owns them.
+    let (bob, _) = ask(&server, "bob", vec![]).await;
+    assert!(bob.entitlements.is_empty());
+
+    // The store refunds the lifetime purchase: its signed data says so, the row is revoked.
+    let mut refunded = lifetime.clone();
+    refunded.state = PurchaseState::Refunded;
+    let refunded = server.state.store.issue(&refunded).unwrap();
+    let v = server.verify("alice", &refunded).await;
+    assert_eq!(v.reason, Some(Reason::Revoked));
+    let (doc, _) = ask(&server, "alice", vec![]).await;
+    assert_eq!(
+        names(&doc),
+        [("premium".to_string(), "pro_monthly".to_string())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_grants_until_its_period_ends() {
+    let server = server().await;
+    let end = payseal_verifier::now_ms() + 2_500;
+    let sub = Order::subscription(Store::Sandbox, APP, "pro_monthly", end, None);
+    let receipt = server.state.store.issue(&sub).unwrap();
+    assert_eq!(
+        server.verify("alice", &receipt).await.outcome,
+        Outcome::Paid
+    );
+    let (doc, _) = ask(&server, "alice", vec![]).await;
+    assert_eq!(doc.entitlements[0].expires_at, Some(end));
+    let wait = end - payseal_verifier::now_ms() + 200;
+    tokio::time::sleep(std::time::Duration::from_millis(wait.max(0) as u64)).await;
+    let (doc, _) = ask(&server, "alice", vec![]).await;
+    assert!(doc.entitlements.is_empty(), "{doc:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_judges_each_receipt_as_verify_does_then_answers_the_entitlements() {
+    let server = server().await;
+    let now = payseal_verifier::now_ms();
+    let lifetime = server
+        .state
+        .store
+        .issue(&one_time(
+            &server,
+            Store::Huawei,
+            "lifetime_pro",
+            ProductType::NonConsumable,
+        ))
+        .unwrap();
+    let ads = server
+        .state
+        .store
+        .issue(&one_time(
+            &server,
+            Store::AppStore,
+            "remove_ads",
+            ProductType::NonConsumable,
+        ))
+        .unwrap();
+    let sub = server
+        .state
+        .store
+        .issue(&Order::subscription(
+            Store::AppStore,
+            APP,
+            "pro_monthly",
+            now + 3_600_000,
+            None,
+        ))
+        .unwrap();
+    let carols = server
+        .state
+        .store
+        .issue(&one_time(
+            &server,
+            Store::Sandbox,
+            "remove_ads",
+            ProductType::NonConsumable,
+        ))
+        .unwrap();
+    assert_eq!(server.verify("carol", &carols).await.outcome, Outcome::Paid);
+    let forged = match server
+        .state
+        .store
+        .issue(&Order::new(Store::Sandbox, APP, "lifetime_pro"))
+        .unwrap()
+    {
+        Receipt::Sandbox {
+            purchase_data,
+            signature,
+        } => Receipt::Sandbox {
+            purchase_data: purchase_data.replace("lifetime_pro", "lifetime_pr0"),
+            signature,
+        },
+        _ => unreachable!(),
+    };
+    let play_sub = server
+        .state
+        .store
+        .issue(&Order::subscription(
+            Store::GooglePlay,
+            APP,
+            "pro_monthly",
+            now + 3_600_000,
+            None,
+        ))
+        .unwrap();
+    // A new device: one call restores everything the store handed over.
+    let (doc, verdicts) = ask(
+        &server,
+        "alice",
+        vec![
+            lifetime.clone(),
+            ads.clone(),
+            sub.clone(),
+            carols.clone(),
+            forged,
+            play_sub,
+        ],
+    )
+    .await;
+    let judged: Vec<_> = verdicts
+        .iter()
+        .map(|v| (v.outcome, v.reason, v.redemption))
+        .collect();
+    assert_eq!(
+        judged,
+        [
+            (Outcome::Paid, None, Some(Redemption::First)),
+            (Outcome::Paid, None, Some(Redemption::First)),
+            (Outcome::Paid, None, Some(Redemption::First)),
+            (Outcome::NotPaid, Some(Reason::AlreadyRedeemed), None),
+            (Outcome::NotPaid, Some(Reason::BadSignature), None),
+            // Genuine, but Play signs no period end: it grants once the chain's state is known.
+            (Outcome::Paid, None, Some(Redemption::First)),
+        ]
+    );
+    assert_eq!(
+        names(&doc),
+        [
+            ("no_ads".to_string(), "remove_ads".to_string()),
+            ("premium".into(), "lifetime_pro".into()),
+            ("premium".into(), "pro_monthly".into()),
+        ]
+    );
+    // The same restore again: repeats, the same set; /v1/verify agrees receipt by receipt.
+    let (again, verdicts) = ask(&server, "alice", vec![lifetime.clone(), ads, sub]).await;
+    assert!(verdicts
+        .iter()
+        .all(|v| v.redemption == Some(Redemption::Repeat)));
+    assert_eq!(names(&again), names(&doc));
+    let v = server.verify("bob", &lifetime).await;
+    assert_eq!(v.reason, Some(Reason::AlreadyRedeemed));
+    let (carol, _) = ask(&server, "carol", vec![]).await;
+    assert_eq!(
+        names(&carol),
+        [("no_ads".to_string(), "remove_ads".to_string())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_restores_unknown_apps_and_bad_requests_are_refused_recording_nothing() {
+    let server = server().await;
+    let receipt = server
+        .state
+        .store
+        .issue(&Order::new(Store::Sandbox, APP, "lifetime_pro"))
+        .unwrap();
+    let too_many = request(
+        APP,
+        "alice",
+        vec![receipt.clone(); MAX_RESTORE_RECEIPTS + 1],
+    );
+    assert_eq!(post(&server, &too_many).await.0, 400);
+    assert_eq!(
+        post(
+            &server,
+            &request("com.unknown", "alice", vec![receipt.clone()])
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        post(&server, &request(APP, " ", vec![receipt])).await.0,
+        400
+    );
+    assert_eq!(server.state.ledger().count().unwrap(), 0);
+    // A verify request sent to the entitlements endpoint is not one.
+    let verify = common::request(APP, "alice", &server.state.issue(Store::Sandbox));
+    let (body, _) = server.seal(&verify);
+    let r = server
+        .client
+        .post(server.url(ENTITLEMENTS_PATH))
+        .header(reqwest::header::CONTENT_TYPE, "application/payseal-request")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // A full restore of App Store receipts fits in the endpoint's body limit.
+    let big: Vec<_> = (0..MAX_RESTORE_RECEIPTS)
+        .map(|_| server.state.issue(Store::AppStore))
+        .collect();
+    let (doc, verdicts) = ask(&server, "dave", big).await;
+    assert_eq!(verdicts.len(), MAX_RESTORE_RECEIPTS);
+    assert!(verdicts.iter().all(|v| v.outcome == Outcome::Paid));
+    assert!(
+        doc.entitlements.is_empty(),
+        "coins_100 is consumable: {doc:?}"
+    );
+}

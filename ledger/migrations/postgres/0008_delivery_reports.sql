@@ -20,4 +20,3 @@ CREATE TABLE payseal_account_consent (
     updated_ms BIGINT  NOT NULL,
     PRIMARY KEY (app_id, account_id)
 );
-

@@ -20,4 +20,3 @@ CREATE TABLE payseal_account_consent (
     updated_ms INTEGER NOT NULL,
     PRIMARY KEY (app_id, account_id)
 ) WITHOUT ROWID;
-

@@ -127,6 +127,7 @@ pub mod notifications;
 mod ops;
 pub mod outbox;
 pub mod postgres;
+pub mod refunds;
 pub mod sqlite;
 pub mod tx;
 
@@ -137,6 +138,7 @@ pub use migrate::{Migration, SchemaStatus};
 pub use notifications::NotificationLog;
 pub use outbox::{NewDelivery, Outbox};
 pub use postgres::{PostgresLedger, MIGRATIONS};
+pub use refunds::RefundRequests;
 pub use sqlite::SqliteLedger;
 pub use tx::{Access, Database, Key, Operation, RedeemStep, Tx};
 
@@ -399,10 +401,17 @@ pub trait VoidedCursors: Send + Sync {
 /// A complete ledger backend: its redemptions, the webhook outbox and the record of store
 /// notifications stored beside them (so a redemption, its delivery, and the notification that
 /// revoked it commit together), the Google Play voided-purchases cursors, the store
-/// acknowledgement queue ([`acks`]) and the application server's delivery reports
-/// ([`consumption`]). Every type implementing all six is one.
+/// acknowledgement queue ([`acks`]), the application server's delivery reports
+/// ([`consumption`]) and the refund-answer queue ([`refunds`]). Every type implementing all
+/// seven is one.
 pub trait Ledger:
-    Redemptions + Outbox + NotificationLog + VoidedCursors + Acknowledgements + DeliveryReports
+    Redemptions
+    + Outbox
+    + NotificationLog
+    + VoidedCursors
+    + Acknowledgements
+    + DeliveryReports
+    + RefundRequests
 {
 }
 
@@ -413,6 +422,7 @@ impl<
             + VoidedCursors
             + Acknowledgements
             + DeliveryReports
+            + RefundRequests
             + ?Sized,
     > Ledger for T
 {

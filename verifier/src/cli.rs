@@ -149,6 +149,15 @@ pub enum Command {
         #[command(subcommand)]
         action: NotificationsAction,
     },
+    /// The stores' refund requests and their answers (the durable queue).
+    RefundRequests {
+        /// The TOML configuration file (its `[ledger]`).
+        #[arg(long)]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        action: RefundRequestsAction,
+    },
     /// Revoked transactions (refunds, revocations; also those refunded before anyone redeemed
     /// them).
     Revocations {
@@ -217,6 +226,22 @@ pub enum NotificationsAction {
         /// Only this store's (google_play, app_store, huawei or sandbox).
         #[arg(long)]
         store: Option<String>,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+/// `payseal-verifier refund-requests` actions.
+#[derive(Debug, Subcommand)]
+pub enum RefundRequestsAction {
+    /// Print refund requests as JSON lines, newest first (store, notification, app,
+    /// transaction, environment, state, attempts, deadline and times, detail: what was sent or
+    /// why not).
+    List {
+        /// Only rows in this state (pending, answered, skipped, expired).
+        #[arg(long)]
+        state: Option<String>,
         /// At most this many rows.
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -368,6 +393,27 @@ pub fn run(cli: Cli) -> ExitCode {
                 Err(code) => return code,
             };
             list_notifications(&settings, store, limit)
+        }
+        Command::RefundRequests {
+            config,
+            action: RefundRequestsAction::List { state, limit },
+        } => {
+            let settings = match crate::config::load(&config) {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("configuration error: {e}")),
+            };
+            let state = match state.as_deref() {
+                None => None,
+                Some(s) => match crate::ledger::refunds::RefundState::parse(s) {
+                    Some(s) => Some(s),
+                    None => {
+                        return usage_error(&format!(
+                            "--state {s:?}: expected pending, answered, skipped or expired"
+                        ))
+                    }
+                },
+            };
+            list_refund_requests(&settings, state, limit)
         }
         Command::Revocations {
             config,
@@ -766,6 +812,39 @@ fn list_notifications(
             "signed_ms": n.signed_ms,
             "received_ms": n.received_ms,
             "result": n.result,
+        });
+        outln!("{line}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn list_refund_requests(
+    settings: &crate::settings::Settings,
+    state: Option<crate::ledger::refunds::RefundState>,
+    limit: u32,
+) -> ExitCode {
+    let (rt, ledger) = match runtime_and_ledger(settings) {
+        Ok(both) => both,
+        Err(code) => return code,
+    };
+    let rows = match rt.block_on(ledger.list_refund_requests(state, limit)) {
+        Ok(rows) => rows,
+        Err(e) => return fail(&e.to_string()),
+    };
+    for r in rows {
+        let line = serde_json::json!({
+            "store": r.store.as_str(),
+            "notification": r.notification_id,
+            "app": r.app_id,
+            "transaction": r.transaction_key,
+            "environment": r.environment,
+            "state": r.state.as_str(),
+            "attempts": r.attempts,
+            "deadline_ms": r.deadline_ms,
+            "next_attempt_ms": r.next_attempt_ms,
+            "created_ms": r.created_ms,
+            "finished_ms": r.finished_ms,
+            "detail": r.detail,
         });
         outln!("{line}");
     }

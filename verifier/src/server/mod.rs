@@ -139,6 +139,7 @@ pub struct Server {
     connections: ConnectionLimits,
     webhooks: Option<crate::webhook::worker::Worker>,
     voided: Vec<crate::notifications::voided::Poller>,
+    refunds: Option<crate::refunds::RefundWorker>,
     acks: Option<crate::google_api::acknowledge::AckWorker>,
 }
 
@@ -246,6 +247,13 @@ impl Server {
                 )
             })
             .collect();
+        let refunds = Some(crate::refunds::RefundWorker::new(
+            Arc::clone(&ledger),
+            Arc::clone(&settings),
+            Arc::clone(&metrics),
+            client.clone(),
+        ))
+        .filter(crate::refunds::RefundWorker::is_needed);
         let verifier = Verifier::new(settings, Arc::clone(&ledger)).with_play_apis(play_apis);
         let state = AppState {
             verifier,
@@ -274,6 +282,7 @@ impl Server {
             connections: limits.connection,
             webhooks,
             voided,
+            refunds,
             acks,
         })
     }
@@ -334,6 +343,7 @@ impl Server {
             self.metrics,
         );
         let worker = self.webhooks.map(crate::webhook::worker::Worker::spawn);
+        let refunds = self.refunds.map(crate::refunds::RefundWorker::spawn);
         let pollers: Vec<_> = self
             .voided
             .into_iter()
@@ -352,6 +362,10 @@ impl Server {
         for poller in pollers {
             // A poll cut short leaves its cursor: the window is polled again at the next start.
             poller.stop(Duration::from_secs(2)).await;
+        }
+        if let Some(refunds) = refunds {
+            // Unanswered rows stay queued (an attempt cut short is claimed again after its lease).
+            refunds.stop(Duration::from_secs(2)).await;
         }
         if let Some(worker) = worker {
             // Undelivered rows stay in the outbox for the next start.
@@ -447,6 +461,10 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
             payseal_protocol::app_server::CONSENT_PATH,
             post(app_server::consent),
         )
+        .route(
+            payseal_protocol::app_server::REFUND_HISTORY_PATH,
+            get(app_server::refund_history),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if state.huawei.is_some() {
@@ -497,6 +515,9 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         }
         Some(payseal_protocol::app_server::CONSENT_PATH) => {
             payseal_protocol::app_server::CONSENT_PATH
+        }
+        Some(payseal_protocol::app_server::REFUND_HISTORY_PATH) => {
+            payseal_protocol::app_server::REFUND_HISTORY_PATH
         }
         Some(crate::notifications::app_store::ROUTE) => crate::notifications::app_store::ROUTE,
         Some(crate::notifications::google_play::RTDN_PATH) => {

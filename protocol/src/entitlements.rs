@@ -27,6 +27,9 @@ use crate::request::{validate_account_id, validate_app_id, validate_nonce, Reque
 use crate::verdict::{Environment, PurchaseKind, VerdictError, VerdictSigningKey, VerdictVerifier};
 use crate::{SdkInfo, PROTOCOL_VERSION};
 
+/// The verifier's path for sealed entitlements (and restore) requests.
+pub const ENTITLEMENTS_PATH: &str = "/v1/entitlements";
+
 /// The JWS `typ` of the entitlements document.
 pub const ENTITLEMENTS_TYP: &str = "payseal-entitlements+jwt";
 

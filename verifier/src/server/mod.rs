@@ -52,7 +52,7 @@ use problem::{Problem, Tag};
 pub use payseal_protocol::envelope::{REQUEST_CONTENT_TYPE, RESPONSE_CONTENT_TYPE};
 
 /// The sealed entitlements (and restore) endpoint.
-pub const ENTITLEMENTS_PATH: &str = "/v1/entitlements";
+pub use payseal_protocol::entitlements::ENTITLEMENTS_PATH;
 
 /// Largest `POST /v1/entitlements` body, in `server.max_body_bytes` (a restore batch).
 pub const RESTORE_BODY_FACTOR: usize = 16;

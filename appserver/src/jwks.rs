@@ -202,7 +202,7 @@ impl JwksSource {
             .ok()
             .filter(|u| u.scheme() == "https" && u.host_str().is_some())
             .ok_or_else(|| JwksError::Url(options.url.clone()))?;
-        let tls = client_config(&options)?;
+        let tls = client_config(options.builtin_roots, &options.extra_roots_pem)?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .https_only(true)
@@ -384,12 +384,17 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn client_config(options: &JwksOptions) -> Result<rustls::ClientConfig, JwksError> {
+/// The TLS client configuration of the crate's HTTPS clients (the JWKS fetch, the app-server
+/// API): Mozilla's roots when `builtin_roots`, plus `extra_roots_pem`.
+pub(crate) fn client_config(
+    builtin_roots: bool,
+    extra_roots_pem: &[Vec<u8>],
+) -> Result<rustls::ClientConfig, JwksError> {
     let mut roots = rustls::RootCertStore::empty();
-    if options.builtin_roots {
+    if builtin_roots {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
-    for (index, pem) in options.extra_roots_pem.iter().enumerate() {
+    for (index, pem) in extra_roots_pem.iter().enumerate() {
         let mut found = 0usize;
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|e| JwksError::Tls(format!("extra root #{index}: {e}")))?;

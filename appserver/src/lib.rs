@@ -26,6 +26,19 @@
 //!   every signed webhook the verifier POSTs (signature on the raw body in constant time,
 //!   timestamp tolerance); deduplicate the returned event by its `id`.
 //!
+//! - **App-server API credential** ([`AppServerCredential`]): the app's key for the
+//!   verifier's app-server API (HTTP Basic; the same file as the verifier's
+//!   `[apps."ID".app_server] api_key_file`), attached to a request by
+//!   [`AppServerCredential::authorize`].
+//! - **Delivery and consumption reports** ([`VerifierApi`]): confirm a delivery, report
+//!   consumption and an account's consent to the verifier (its evidence when a store asks about
+//!   a refund); [`VerifierApi::accept`] is the delivery guard that confirms by itself.
+//!
+//! - **Entitlements** ([`VerifierApi::entitlements`], [`check_entitlements`]): what an account
+//!   owns now, fetched with the app-server credential (`GET /v1/app-server/entitlements`, bound
+//!   to a fresh nonce) or forwarded by the app, checked with the verdict keys
+//!   (`typ: payseal-entitlements+jwt`) into typed [`Entitlements`].
+//!
 //! Everything is at the crate root except the webhook vocabulary ([`webhook`]). The pure parts
 //! ([`Policy`], the guards, [`TokenVerifier`], [`RefreshSchedule`]) do no I/O; the only I/O is
 //! the JWKS fetch of [`JwksSource`] (reqwest over rustls, ring provider, no global state).
@@ -120,16 +133,22 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+mod credential;
 mod delivery;
+mod entitlements;
 mod jwks;
 mod policy;
 mod replay;
+mod reports;
 mod verifier;
 
+pub use credential::{AppServerCredential, CredentialError};
 pub use delivery::{DeliveryError, DeliveryGuard, MemoryDeliveryGuard, PurchaseKey};
+pub use entitlements::{check_entitlements, Entitlements, EntitlementsError};
 pub use jwks::{JwksError, JwksOptions, JwksSource, JwksStats, JwksTokenVerifier, RefreshSchedule};
 pub use policy::{is_paid, Grant, Policy, TokenError};
 pub use replay::{MemoryReplayGuard, ReplayError, ReplayGuard};
+pub use reports::{ReportError, VerifierApi, VerifierApiOptions};
 pub use verifier::TokenVerifier;
 
 /// Signed webhooks from the verifier: the receiver's check ([`webhook::verify_webhook`]), the

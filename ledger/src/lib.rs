@@ -13,7 +13,9 @@
 //! [`outbox`] (rows enqueued in the same transaction as the change that caused them, then
 //! claimed, leased and finished by a worker), the [`notifications`] log (one row per store
 //! notification, recorded in the same transaction as its effect) and the Google Play
-//! voided-purchases cursors ([`VoidedCursors`]).
+//! voided-purchases cursors ([`VoidedCursors`]), and the application server's delivery and
+//! consumption reports with each account's consent ([`consumption`], [`DeliveryReports`]): the
+//! evidence a store's refund request is answered with.
 //!
 //! **How it is built: each operation once, over a row-level transaction.** Every operation
 //! (redeem, redeem-and-notify, revoke, record a store notification with its effect and webhook
@@ -114,6 +116,7 @@ use std::time::Duration;
 use payseal_protocol::{Environment, PurchaseKind, Store};
 
 mod columns;
+pub mod consumption;
 mod decision;
 pub mod event;
 pub mod files;
@@ -123,14 +126,17 @@ pub mod notifications;
 mod ops;
 pub mod outbox;
 pub mod postgres;
+pub mod refunds;
 pub mod sqlite;
 pub mod tx;
 
+pub use consumption::DeliveryReports;
 pub use decision::{chain_expiry, classify, classify_revocation, classify_transfer, grants};
 pub use migrate::{Migration, SchemaStatus};
 pub use notifications::NotificationLog;
 pub use outbox::{NewDelivery, Outbox};
 pub use postgres::{PostgresLedger, MIGRATIONS};
+pub use refunds::RefundRequests;
 pub use sqlite::SqliteLedger;
 pub use tx::{Access, Database, Key, Operation, Tx};
 
@@ -434,9 +440,22 @@ pub trait VoidedCursors: Send + Sync {
 /// notifications stored beside them (so a redemption, its delivery, and the notification that
 /// revoked it commit together), and the Google Play voided-purchases cursors. Every type
 /// implementing all four is one.
-pub trait Ledger: Redemptions + Outbox + NotificationLog + VoidedCursors {}
+pub trait Ledger:
+    Redemptions + Outbox + NotificationLog + VoidedCursors + DeliveryReports + RefundRequests
+{
+}
 
-impl<T: Redemptions + Outbox + NotificationLog + VoidedCursors + ?Sized> Ledger for T {}
+impl<
+        T: Redemptions
+            + Outbox
+            + NotificationLog
+            + VoidedCursors
+            + DeliveryReports
+            + RefundRequests
+            + ?Sized,
+    > Ledger for T
+{
+}
 
 /// A password that never prints (`Debug` shows `***`) and is wiped from memory on drop.
 #[derive(Clone, PartialEq, Eq)]

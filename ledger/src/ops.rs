@@ -6,6 +6,9 @@
 
 use payseal_protocol::Store;
 
+use crate::consumption::{
+    decide_report, merge_report, DeliveryReport, DeliveryReports, Evidence, ReportOutcome,
+};
 use crate::event::{
     decide_reversal, decide_revocation, Cause, EventKeys, Reversal, Revocation, Revoker, RowState,
 };
@@ -14,6 +17,7 @@ use crate::notifications::{
     Recorded, RevocationRow, Target, TargetApp,
 };
 use crate::outbox::{AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter};
+use crate::refunds::{RefundAttempt, RefundRequestRow, RefundRequests, RefundState};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
 use crate::{
     chain_expiry, classify, classify_revocation, classify_transfer, notice, BoxFuture, LedgerError,
@@ -302,6 +306,10 @@ async fn apply_effect<T: Tx>(
     n: &NewNotification,
     effect: &Effect,
 ) -> Result<Applied, T::Error> {
+    if let Effect::AnswerRefund(r) = effect {
+        tx.insert_refund_request(n, r).await?;
+        return Ok(Applied::recorded(n));
+    }
     match effect.work(n) {
         Err(done) => Ok(done),
         Ok(work) if work.revoke => apply_revocation(tx, n, work.target).await,
@@ -476,6 +484,150 @@ operation!(
     SetCursor { package_name: String, start_time_ms: i64, now_ms: i64 } -> (), Access::Single,
     |op, tx| tx.set_voided_cursor(&op.package_name, op.start_time_ms, op.now_ms).await
 );
+
+operation!(
+    /// [`DeliveryReports::report_delivery`]: the redemption row read locked, the report decided
+    /// on it ([`decide_report`]) and merged with the stored one ([`merge_report`]).
+    ReportDelivery { report: DeliveryReport } -> ReportOutcome, Access::Write,
+    |op, tx| {
+        let r = &op.report;
+        let row = tx.redemption(r.key(), true).await?;
+        let outcome = decide_report(row.as_ref(), r);
+        if outcome == ReportOutcome::Recorded {
+            let old = tx.delivery_report(r.key()).await?;
+            tx.put_delivery_report(r.key(), &merge_report(old.as_ref(), r)).await?;
+        }
+        Ok(outcome)
+    }
+);
+operation!(
+    /// [`DeliveryReports::set_consent`].
+    SetConsent { app_id: String, account_id: String, consented: bool, now_ms: i64 } -> (),
+    Access::Single,
+    |op, tx| tx.put_consent(&op.app_id, &op.account_id, op.consented, op.now_ms).await
+);
+operation!(
+    /// [`DeliveryReports::evidence`].
+    ReadEvidence { store: Store, app_id: String, transaction_key: String } -> Option<Evidence>,
+    Access::Read,
+    |op, tx| {
+        let key = Key { store: op.store, app_id: &op.app_id, transaction_key: &op.transaction_key };
+        let Some(redemption) = tx.redemption(key, false).await? else {
+            return Ok(None);
+        };
+        let report = tx.delivery_report(key).await?;
+        let consent = tx.consent(&op.app_id, &redemption.account_id).await?;
+        Ok(Some(Evidence { redemption, report, consent }))
+    }
+);
+
+operation!(
+    /// [`RefundRequests::claim_refund_requests`]: oldest deadline first.
+    ClaimRefunds { now_ms: i64, lease_until_ms: i64, limit: u32 } -> Vec<RefundRequestRow>,
+    Access::Single,
+    |op, tx| {
+        let mut rows = tx.claim_refund_requests(op.now_ms, op.lease_until_ms, op.limit).await?;
+        rows.sort_by(|a, b| (a.deadline_ms, &a.notification_id).cmp(&(b.deadline_ms, &b.notification_id)));
+        Ok(rows)
+    }
+);
+operation!(
+    /// [`RefundRequests::finish_refund_request`]: fenced by the claim number.
+    FinishRefund { store: Store, notification_id: String, attempt: i64, result: RefundAttempt } -> bool,
+    Access::Single,
+    |op, tx| {
+        let (state, next, finished, detail) = match &op.result {
+            RefundAttempt::Done { state, at_ms, detail } => (*state, None, Some(*at_ms), detail.as_str()),
+            RefundAttempt::Retry { next_attempt_ms, error } => {
+                (RefundState::Pending, Some(*next_attempt_ms), None, error.as_str())
+            }
+        };
+        Ok(tx
+            .finish_refund_request(op.store, &op.notification_id, op.attempt, state, next, finished, detail)
+            .await?
+            == 1)
+    }
+);
+operation!(
+    /// [`RefundRequests::list_refund_requests`].
+    ListRefunds { state: Option<RefundState>, limit: u32 } -> Vec<RefundRequestRow>, Access::Read,
+    |op, tx| tx.refund_requests(op.state, op.limit).await
+);
+
+impl<B: Database> RefundRequests for B {
+    fn claim_refund_requests(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RefundRequestRow>, LedgerError>> {
+        self.execute(ClaimRefunds {
+            now_ms,
+            lease_until_ms,
+            limit,
+        })
+    }
+
+    fn finish_refund_request<'a>(
+        &'a self,
+        store: Store,
+        notification_id: &'a str,
+        attempt: i64,
+        result: RefundAttempt,
+    ) -> BoxFuture<'a, Result<bool, LedgerError>> {
+        self.execute(FinishRefund {
+            store,
+            notification_id: notification_id.to_string(),
+            attempt,
+            result,
+        })
+    }
+
+    fn list_refund_requests(
+        &self,
+        state: Option<RefundState>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RefundRequestRow>, LedgerError>> {
+        self.execute(ListRefunds { state, limit })
+    }
+}
+
+impl<B: Database> DeliveryReports for B {
+    fn report_delivery(
+        &self,
+        report: DeliveryReport,
+    ) -> BoxFuture<'_, Result<ReportOutcome, LedgerError>> {
+        self.execute(ReportDelivery { report })
+    }
+
+    fn set_consent<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+        consented: bool,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        self.execute(SetConsent {
+            app_id: app_id.to_string(),
+            account_id: account_id.to_string(),
+            consented,
+            now_ms,
+        })
+    }
+
+    fn evidence<'a>(
+        &'a self,
+        store: Store,
+        app_id: &'a str,
+        transaction_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Evidence>, LedgerError>> {
+        self.execute(ReadEvidence {
+            store,
+            app_id: app_id.to_string(),
+            transaction_key: transaction_key.to_string(),
+        })
+    }
+}
 
 impl<B: Database> Redemptions for B {
     fn redeem(

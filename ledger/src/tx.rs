@@ -12,11 +12,13 @@ use std::future::Future;
 
 use payseal_protocol::Store;
 
+use crate::consumption::ReportRow;
 use crate::event::Cause;
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
+use crate::refunds::{NewRefundRequest, RefundRequestRow, RefundState};
 use crate::{BoxFuture, LedgerError, OwnedPurchase, RedemptionRequest, RedemptionRow};
 
 /// The primary key of a redemption row.
@@ -210,6 +212,70 @@ pub trait Tx: Send {
         store: Option<Store>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<NotificationRow>, Self::Error>> + Send;
+
+    // --- delivery reports and consent ---
+
+    /// The application server's report row at `key`, if any.
+    fn delivery_report(
+        &mut self,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<Option<ReportRow>, Self::Error>> + Send;
+    /// Write `row` as the report at `key` (insert or replace).
+    fn put_delivery_report(
+        &mut self,
+        key: Key<'_>,
+        row: &ReportRow,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// The consent of `account_id` of `app_id`, if ever reported.
+    fn consent(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<bool>, Self::Error>> + Send;
+    /// Store the consent of `account_id` of `app_id` (insert or replace).
+    fn put_consent(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        consented: bool,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    // --- refund answers ---
+
+    /// Queue the answer to `n`'s refund request (pending, due now) unless queued.
+    fn insert_refund_request(
+        &mut self,
+        n: &NewNotification,
+        r: &NewRefundRequest,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Lease up to `limit` pending rows due at `now_ms` until `lease_until_ms` (`attempts` + 1),
+    /// skipping rows another transaction holds; the rows as leased.
+    fn claim_refund_requests(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RefundRequestRow>, Self::Error>> + Send;
+    /// Write `state`/`next_attempt_ms`/`finished_ms`/`detail` to a pending row under claim
+    /// `attempt`; rows changed.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_refund_request(
+        &mut self,
+        store: Store,
+        notification_id: &str,
+        attempt: i64,
+        state: RefundState,
+        next_attempt_ms: Option<i64>,
+        finished_ms: Option<i64>,
+        detail: &str,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+    /// Rows (in `state`, or all), newest first, at most `limit`.
+    fn refund_requests(
+        &mut self,
+        state: Option<RefundState>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RefundRequestRow>, Self::Error>> + Send;
 
     // --- voided-purchases cursors ---
 

@@ -10,10 +10,12 @@ mod suite;
 mod sqlite {
     crate::ledger_suite!(crate::suite::sqlite_ledger);
     crate::notification_suite!(crate::suite::sqlite_ledger);
+    crate::consumption_suite!(crate::suite::sqlite_ledger);
 }
 
 #[cfg(feature = "postgres-tests")]
 mod postgres {
     crate::ledger_suite!(crate::suite::postgres_ledger);
     crate::notification_suite!(crate::suite::postgres_ledger);
+    crate::consumption_suite!(crate::suite::postgres_ledger);
 }

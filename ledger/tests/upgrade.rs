@@ -333,9 +333,12 @@ async fn a_sqlite_ledger_of_70e3fa7_upgrades_in_place_with_all_its_rows() {
     assert_eq!(
         sqlite_tables(&path),
         [
+            "payseal_account_consent",
+            "payseal_delivery_reports",
             "payseal_google_voided_cursor",
             "payseal_outbox",
             "payseal_redemptions",
+            "payseal_refund_requests",
             "payseal_revocation_causes",
             "payseal_schema_migrations",
             "payseal_store_notifications",

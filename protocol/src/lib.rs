@@ -47,6 +47,7 @@
 #![warn(unreachable_pub)]
 
 pub mod account_binding;
+pub mod app_server;
 pub mod entitlements;
 pub mod envelope;
 pub mod pin;

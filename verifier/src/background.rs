@@ -53,7 +53,7 @@ pub enum ClientError {
 /// The verifier's one outbound HTTPS client: Mozilla roots (`webpki-roots`), no redirects, a
 /// PaySeal user agent. Each request sets its own timeout (`RequestBuilder::timeout`), so one
 /// client (one connection pool) serves every caller.
-pub(crate) fn outbound_client() -> Result<reqwest::Client, ClientError> {
+pub fn outbound_client() -> Result<reqwest::Client, ClientError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -75,6 +75,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod app_store_api;
 pub mod background;
 mod certs;
 pub mod cli;

@@ -16,8 +16,15 @@ use payseal_protocol::verdict::VerdictSigningKey;
 
 use crate::rules::{AppRules, TrustAnchors};
 
+mod app_server;
+mod app_store_api;
 mod stores;
 mod webhooks;
+
+pub use app_server::{AppServerKey, MIN_API_KEY_BYTES};
+pub use app_store_api::{
+    ApiRetry, AppStoreApiKey, AppStoreApiSettings, APP_STORE_PRODUCTION_URL, APP_STORE_SANDBOX_URL,
+};
 
 pub use stores::{
     assertion, CallLimits, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey,
@@ -83,6 +90,12 @@ pub struct Settings {
     pub huawei_notifications: Vec<HuaweiNotifySettings>,
     /// Per app: its entitlements and transfer policy (`[apps."ID".entitlements]`, `transfer`).
     pub entitlements: HashMap<String, crate::entitlements::EntitlementRules>,
+    /// `[apps."ID".app_server] api_key_file`: the key each app's application server presents
+    /// on the app-server API (HTTP Basic, user = app id); apps without one cannot use it.
+    pub app_server_keys: HashMap<String, AppServerKey>,
+    /// `[apps."ID".app_store.server_api]`: the apps whose App Store Server API key is
+    /// configured, by app id.
+    pub app_store_api: HashMap<String, AppStoreApiSettings>,
 }
 
 /// PEM files for TLS.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cases;
+pub mod consumption;
 pub mod notifications;
 pub mod pg;
 

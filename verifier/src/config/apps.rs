@@ -25,6 +25,7 @@ pub(super) struct RawApp {
     pub(super) account_binding: Option<RawAccountBinding>,
     pub(super) entitlements: Option<super::entitlements::RawEntitlements>,
     pub(super) transfer: Option<crate::entitlements::TransferPolicy>,
+    pub(super) app_server: Option<super::app_server::RawAppServer>,
 }
 
 /// `[apps."ID".account_binding]`: how the app derives its store account tokens.
@@ -57,6 +58,7 @@ pub(super) struct RawHuaweiApp {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAppStore {
     pub(super) bundle_id: String,
+    pub(super) server_api: Option<super::app_store_api::RawAppStoreApi>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,7 +20,7 @@
 //! One submodule per TOML table, each parsing and checking only its own table into its part
 //! of [`Settings`]: `server` (`[server]`), `keys` (`[keys]`, `[verdict]`), `ledger`
 //! (`[ledger]`), `trust` (`[trust]`), `apps` (`[apps."ID"]`), `webhooks` (`[webhooks]`, an
-//! app's `webhook`) and `stores` (`[google_play.rtdn]`, an app's `voided_purchases` and Huawei
+//! app's `webhook`), `app_server` (an app's `app_server` API key) and `stores` (`[google_play.rtdn]`, an app's `voided_purchases` and Huawei
 //! `notifications`). This module holds the loaders, [`ConfigError`], the resolver that puts the
 //! tables together, and the value checks several tables share (outbound URLs, placeholder
 //! hosts).
@@ -33,6 +33,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::Deserialize;
 
+mod app_server;
+mod app_store_api;
 mod apps;
 mod entitlements;
 mod keys;
@@ -341,6 +343,37 @@ impl Resolver {
         }
     }
 
+    /// The bytes of a secret file (`key` names it in errors): on Unix a file readable by group
+    /// or others is refused, so a key anyone on the host can read never starts a server.
+    fn secret_file(
+        &self,
+        key: &str,
+        file: &Path,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, ConfigError> {
+        let path = self.path(file);
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| self.invalid(key, format!("{}: {e}", path.display())))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(self.invalid(
+                    key,
+                    format!(
+                        "{}: readable by group or others (mode {mode:04o}); `chmod 600` it",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = meta;
+        std::fs::read(&path)
+            .map(zeroize::Zeroizing::new)
+            .map_err(|e| self.invalid(key, format!("{}: {e}", path.display())))
+    }
+
     fn path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()
@@ -378,6 +411,8 @@ impl Resolver {
         let mut apps = HashMap::new();
         let mut webhooks = HashMap::new();
         let mut entitlements = HashMap::new();
+        let mut app_server_keys = HashMap::new();
+        let mut app_store_api = HashMap::new();
         for (app_id, app) in &raw.apps {
             let rules = self.app(app_id, app, &anchors)?;
             apps.insert(app_id.clone(), rules);
@@ -387,6 +422,13 @@ impl Resolver {
             );
             if let Some(hook) = &app.webhook {
                 webhooks.insert(app_id.clone(), self.webhook(app_id, hook)?);
+            }
+            if let Some(api) = app.app_store.as_ref().and_then(|a| a.server_api.as_ref()) {
+                let bundle_id = app.app_store.as_ref().map_or("", |a| a.bundle_id.as_str());
+                app_store_api.insert(app_id.clone(), self.app_store_api(app_id, bundle_id, api)?);
+            }
+            if let Some(a) = &app.app_server {
+                app_server_keys.insert(app_id.clone(), self.app_server_key(app_id, a)?);
             }
         }
         let webhook_worker = self.webhook_worker(&raw.webhooks)?;
@@ -427,6 +469,8 @@ impl Resolver {
             google_play_voided,
             huawei_notifications,
             entitlements,
+            app_server_keys,
+            app_store_api,
         })
     }
 }

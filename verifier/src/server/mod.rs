@@ -4,7 +4,9 @@
 //! graceful shutdown.
 //!
 //! Routes: `POST /v1/verify`, `POST /v1/entitlements` (sealed like verify: an account's signed
-//! entitlements, optionally after a restore batch), `GET /v1/keys`, `GET /healthz`, `GET /readyz`, and the
+//! entitlements, optionally after a restore batch), `GET /v1/keys`, `GET /healthz`, `GET /readyz`, the app-server
+//! API (`server/app_auth.rs`: its credential; `GET /v1/app-server/identity`;
+//! `server/app_server.rs`: `POST /v1/app-server/deliveries` and `/consent`), and the
 //! stores' server notifications (`server/store_notifications.rs`: `POST
 //! /v1/stores/app-store/notifications`; `POST /v1/stores/google-play/rtdn` when
 //! `[google_play.rtdn]` is configured; `POST /v1/stores/huawei/notifications` when an app has
@@ -34,7 +36,10 @@ use crate::service::{ServiceError, Verifier};
 use crate::settings::Settings;
 use crate::tls::{ReloadableTls, TlsError};
 
+pub mod app_auth;
+mod app_server;
 mod body;
+mod entitlements_api;
 pub(crate) mod limits;
 mod listener;
 /// The Prometheus metrics (a top-level module, so that the webhook worker and the store
@@ -403,6 +408,19 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
             )),
         )
         .route("/v1/keys", get(keys))
+        .route(app_auth::IDENTITY_ROUTE, get(app_auth::identity))
+        .route(
+            payseal_protocol::entitlements::APP_SERVER_ENTITLEMENTS_PATH,
+            get(entitlements_api::get),
+        )
+        .route(
+            payseal_protocol::app_server::DELIVERIES_PATH,
+            post(app_server::deliveries),
+        )
+        .route(
+            payseal_protocol::app_server::CONSENT_PATH,
+            post(app_server::consent),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
     if state.huawei.is_some() {
@@ -447,6 +465,16 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Some("/healthz") => "/healthz",
         Some("/readyz") => "/readyz",
         Some("/metrics") => "/metrics",
+        Some(app_auth::IDENTITY_ROUTE) => app_auth::IDENTITY_ROUTE,
+        Some(payseal_protocol::entitlements::APP_SERVER_ENTITLEMENTS_PATH) => {
+            payseal_protocol::entitlements::APP_SERVER_ENTITLEMENTS_PATH
+        }
+        Some(payseal_protocol::app_server::DELIVERIES_PATH) => {
+            payseal_protocol::app_server::DELIVERIES_PATH
+        }
+        Some(payseal_protocol::app_server::CONSENT_PATH) => {
+            payseal_protocol::app_server::CONSENT_PATH
+        }
         Some(crate::notifications::app_store::ROUTE) => crate::notifications::app_store::ROUTE,
         Some(crate::notifications::google_play::RTDN_PATH) => {
             crate::notifications::google_play::RTDN_PATH

@@ -61,7 +61,8 @@
 //! #     product_id: Some("coins_100".into()), transaction_id: Some("GPA.1".into()),
 //! #     original_transaction_id: None, quantity: Some(1), purchased_at: None, kind: None, expires_at: None,
 //! #     receipt_sha256: "00".repeat(32), outcome: payseal_protocol::Outcome::Paid,
-//! #     reason: None, redemption: Some(payseal_protocol::Redemption::First) };
+//! #     reason: None, redemption: Some(payseal_protocol::Redemption::First),
+//! #     subscription_state: None, store_checked: None };
 //! # let token = key.sign(&claims).unwrap();
 //! # let keys = vec![key.public_key()];
 //! // keys: from TokenVerifier::from_profile_json(profile, ..), or use JwksTokenVerifier.

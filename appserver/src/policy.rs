@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use payseal_protocol::verdict::VerdictError;
 use payseal_protocol::{
-    Environment, Outcome, PurchaseKind, Reason, Redemption, Store, VerdictClaims,
+    Environment, Outcome, PurchaseKind, Reason, Redemption, Store, SubscriptionState, VerdictClaims,
 };
 
 /// Why a verdict token was refused. Each variant is a distinct reason not to deliver.
@@ -286,6 +286,14 @@ pub struct Grant {
     /// Subscriptions: end of the paid period (Unix **milliseconds**), when the store signed
     /// one: grant access until then. Not the token's `exp`.
     pub expires_at: Option<i64>,
+    /// Subscriptions, protocol v2: the state the store's server last gave (`active`,
+    /// `in_grace_period`, `canceled`: a paid verdict is in one of these), when the verifier
+    /// asked the store; `None` from a v1 verdict or when no live check is configured.
+    pub subscription_state: Option<SubscriptionState>,
+    /// Protocol v2: `Some(true)` the store's server confirmed the purchase live; `Some(false)`
+    /// paid on the store's signature alone (the store's API could not be reached); `None` no
+    /// live check configured (or a v1 verdict).
+    pub store_checked: Option<bool>,
     /// The verdict's id (`jti`).
     pub verdict_id: String,
     /// When the verdict was issued (Unix seconds).
@@ -321,6 +329,8 @@ impl Grant {
             purchased_at: claims.purchased_at,
             kind: claims.kind,
             expires_at: claims.expires_at,
+            subscription_state: claims.subscription_state,
+            store_checked: claims.store_checked,
             verdict_id: claims.jti.clone(),
             issued_at: claims.iat,
             claims: claims.clone(),
@@ -380,6 +390,8 @@ mod tests {
             outcome: Outcome::Paid,
             reason: None,
             redemption: Some(Redemption::First),
+            subscription_state: None,
+            store_checked: None,
         }
     }
 

@@ -159,6 +159,8 @@ pub(crate) mod tests {
             outcome: Outcome::Paid,
             reason: None,
             redemption: Some(Redemption::First),
+            subscription_state: None,
+            store_checked: None,
         }
     }
 
@@ -201,6 +203,47 @@ pub(crate) mod tests {
         );
         // check() alone does not consult the guard.
         assert!(verifier().check(&token, NOW + 2).is_ok());
+    }
+
+    #[test]
+    fn v1_and_v2_verdicts_are_both_accepted_and_v2_claims_reach_the_grant() {
+        // A v1 verdict (what a v1 SDK's request gets): no new claims.
+        let grant = verifier().check(&sign(&claims()), NOW).unwrap();
+        assert_eq!(
+            (grant.subscription_state, grant.store_checked),
+            (None, None)
+        );
+        // A v2 verdict of a live-checked subscription in its grace period.
+        let mut v2 = claims();
+        v2.kind = Some(payseal_protocol::PurchaseKind::Subscription);
+        v2.expires_at = Some((NOW + 3600) * 1000);
+        v2.subscription_state = Some(payseal_protocol::SubscriptionState::InGracePeriod);
+        v2.store_checked = Some(true);
+        let grant = verifier().check(&sign(&v2), NOW).unwrap();
+        assert_eq!(
+            grant.subscription_state,
+            Some(payseal_protocol::SubscriptionState::InGracePeriod)
+        );
+        assert_eq!(grant.store_checked, Some(true));
+        // Paid on the signature alone: said so.
+        v2.store_checked = Some(false);
+        assert_eq!(
+            verifier().check(&sign(&v2), NOW).unwrap().store_checked,
+            Some(false)
+        );
+        // The v2 reasons refuse like any other.
+        for reason in [Reason::OnHold, Reason::Paused, Reason::RefundLimit] {
+            let mut c = claims();
+            c.outcome = Outcome::NotPaid;
+            c.reason = Some(reason);
+            c.redemption = None;
+            assert_eq!(
+                verifier().check(&sign(&c), NOW).unwrap_err(),
+                TokenError::NotPaid {
+                    reason: Some(reason)
+                }
+            );
+        }
     }
 
     #[test]

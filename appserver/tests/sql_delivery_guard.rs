@@ -199,6 +199,8 @@ fn token(tx: &str, n: u32, quantity: u32) -> String {
             } else {
                 Redemption::Repeat
             }),
+            subscription_state: None,
+            store_checked: None,
         })
         .unwrap()
 }

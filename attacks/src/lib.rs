@@ -5,7 +5,9 @@
 //! and Swift suites: [`Mitm`], a TLS-terminating relay holding the verifier's own (pinned)
 //! certificate and key, as a compromised load balancer would, which can pass traffic through,
 //! flip a bit in each sealed response, answer every request with the first response it saw,
-//! or swap responses between clients ([`Mode`]). It records what it relayed ([`Report`]) so a
+//! or swap responses between clients, or, given the verifier's own HPKE and verdict keys,
+//! re-sign each verdict with changed claims (`Mode::Resign`, to drive the SDKs through claims
+//! no verifier path produces yet) ([`Mode`]). It records what it relayed ([`Report`]) so a
 //! test can assert it only ever saw ciphertext. The `payseal-mitm` binary is its command-line
 //! form (see `attacks/README.md`).
 //!
@@ -26,6 +28,7 @@
 //!     mode: Mode::FlipResponse,
 //!     watch: vec![],
 //!     report_path: None,
+//!     resign: None,
 //! })
 //! .await?;
 //! // point the SDK at https://localhost:{relay.local_addr().port()}, verify, then:
@@ -41,5 +44,6 @@
 mod mitm;
 
 pub use mitm::{
-    Mitm, MitmConfig, MitmError, Mode, Report, MAX_BODY_BYTES, MAX_KEPT_BYTES, PLAINTEXT_MARKERS,
+    Mitm, MitmConfig, MitmError, Mode, Report, Resign, MAX_BODY_BYTES, MAX_KEPT_BYTES,
+    PLAINTEXT_MARKERS,
 };

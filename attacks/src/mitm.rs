@@ -18,6 +18,9 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use payseal_protocol::envelope::{open_request, seal_request, EnvelopeError, ServerKeyPair};
+use payseal_protocol::verdict::{VerdictError, VerdictSigningKey, VerdictVerifier};
+use payseal_protocol::{VerdictClaims, VerifyResponse};
 use serde::Serialize;
 
 /// Largest request body the relay accepts (it is a test tool, not a production proxy).
@@ -56,6 +59,31 @@ pub enum Mode {
     /// Answer each request with the previous request's `200` answer (another client's); the
     /// first request gets its own.
     SwapResponses,
+    /// Holding the verifier's own HPKE and verdict keys ([`Resign`]): open each request,
+    /// forward it, open the verdict, change its claims as told and sign and seal it again
+    /// with the verifier's keys. What the SDK gets is what a verifier saying those claims
+    /// would send: the tool to drive the SDKs through claims no verifier path produces yet.
+    Resign,
+}
+
+/// The keys and the claim changes of [`Mode::Resign`].
+pub struct Resign {
+    /// The verifier's HPKE key pair.
+    pub hpke: ServerKeyPair,
+    /// The verifier's verdict signing key.
+    pub verdict_key: VerdictSigningKey,
+    /// A JSON object merged into each verdict's claims (`null` removes a claim), e.g.
+    /// `{"subscription_state":"on_hold","store_checked":false}`.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for Resign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resign")
+            .field("kid", &self.verdict_key.kid())
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How to run the relay.
@@ -77,6 +105,8 @@ pub struct MitmConfig {
     pub watch: Vec<String>,
     /// Write the [`Report`] here (JSON, replaced atomically after every exchange).
     pub report_path: Option<PathBuf>,
+    /// The keys and claim changes of [`Mode::Resign`] (required by it, unused otherwise).
+    pub resign: Option<Arc<Resign>>,
 }
 
 /// Why the relay could not start.
@@ -96,6 +126,9 @@ pub enum MitmError {
     /// The TLS configuration was refused.
     #[error("TLS configuration: {0}")]
     Tls(String),
+    /// [`Mode::Resign`] without its keys, or keys given to another mode.
+    #[error("--mode resign needs the verifier's keys and claims (--state-dir, --claims), and only it takes them")]
+    Resign,
     /// The upstream URL is not an `https://` URL.
     #[error("upstream {0:?} is not an https:// URL")]
     Upstream(String),
@@ -141,6 +174,7 @@ struct Recorder {
 
 struct Shared {
     mode: Mode,
+    resign: Option<Arc<Resign>>,
     upstream: String,
     client: reqwest::Client,
     watch: Vec<String>,
@@ -268,6 +302,12 @@ async fn relay(
     body: Bytes,
 ) -> Response {
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    if let (Some(resign), true) = (
+        &s.resign,
+        method == Method::POST && uri.path() == "/v1/verify",
+    ) {
+        return resign_exchange(&s, resign, &path, &headers, body).await;
+    }
     let mut request = s
         .client
         .request(method.clone(), format!("{}{}", s.upstream, path))
@@ -310,7 +350,8 @@ async fn relay(
         r.saw(&answer, &s.watch);
         let sent = if sealed {
             match s.mode {
-                Mode::Pass => answer.clone(),
+                // Resign answers /v1/verify in `resign_exchange`; here only other routes.
+                Mode::Pass | Mode::Resign => answer.clone(),
                 Mode::FlipResponse => {
                     let mut v = answer.to_vec();
                     if let Some(b) = v.get_mut(answer.len() / 2) {
@@ -336,6 +377,96 @@ async fn relay(
     response
 }
 
+/// Why a [`Mode::Resign`] exchange could not be re-signed (answered `502`).
+#[derive(Debug, thiserror::Error)]
+enum ResignError {
+    #[error("envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
+    #[error("upstream: {0}")]
+    Upstream(#[from] reqwest::Error),
+    #[error("upstream answered {0}")]
+    Status(StatusCode),
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("verdict: {0}")]
+    Verdict(#[from] VerdictError),
+    #[error("the verdict's claims are not a JSON object")]
+    NotAnObject,
+}
+
+/// Open the request with the verifier's key, forward it sealed anew, open the answer, change
+/// the verdict's claims and sign and seal it again for the client.
+async fn resign_exchange(
+    s: &Shared,
+    resign: &Resign,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let (plain, reply) = open_request(std::slice::from_ref(&resign.hpke), &body)?;
+        let (sealed, client) = seal_request(&resign.hpke.config(), &plain)?;
+        let mut request = s
+            .client
+            .post(format!("{}{}", s.upstream, path))
+            .body(sealed);
+        for name in FORWARDED_REQUEST_HEADERS {
+            if let Some(v) = headers.get(&name) {
+                request = request.header(name, v);
+            }
+        }
+        let upstream = request.send().await?;
+        if upstream.status() != StatusCode::OK {
+            return Err(ResignError::Status(upstream.status()));
+        }
+        let answer = client.open_response(&upstream.bytes().await?)?;
+        let mut response: VerifyResponse = serde_json::from_slice(&answer)?;
+        let claims = VerdictVerifier::new(vec![resign.verdict_key.public_key()])
+            .with_skew(i64::MAX)
+            .verify(&response.verdict, 0)?;
+        let mut value = serde_json::to_value(claims)?;
+        let object = value.as_object_mut().ok_or(ResignError::NotAnObject)?;
+        for (k, v) in &resign.claims {
+            if v.is_null() {
+                object.remove(k);
+            } else {
+                object.insert(k.clone(), v.clone());
+            }
+        }
+        let changed: VerdictClaims = serde_json::from_value(value)?;
+        response.verdict = resign.verdict_key.sign(&changed)?;
+        Ok::<_, ResignError>(reply.seal_response(&serde_json::to_vec(&response)?)?)
+    }
+    .await;
+    let report = {
+        let mut r = lock(&s.recorder);
+        r.report.requests += 1;
+        r.report.client_to_upstream_bytes += body.len() as u64;
+        r.saw(&body, &s.watch);
+        match &result {
+            Ok(sent) => {
+                r.report.responses_altered += 1;
+                r.report.upstream_to_client_bytes += sent.len() as u64;
+            }
+            Err(_) => r.report.upstream_errors += 1,
+        }
+        r.report.clone()
+    };
+    s.write_report(&report);
+    match result {
+        Ok(sent) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/payseal-response"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            sent,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("resign: {e}\n")).into_response(),
+    }
+}
+
 fn lock(m: &Mutex<Recorder>) -> std::sync::MutexGuard<'_, Recorder> {
     // A poisoned recorder still holds valid counts: keep using it.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -346,6 +477,9 @@ impl Mitm {
     pub async fn start(config: MitmConfig) -> Result<Mitm, MitmError> {
         if !config.listen.ip().is_loopback() {
             return Err(MitmError::NotLoopback(config.listen));
+        }
+        if (config.mode == Mode::Resign) != config.resign.is_some() {
+            return Err(MitmError::Resign);
         }
         let upstream = config.upstream.trim_end_matches('/').to_string();
         if !upstream.starts_with("https://") {
@@ -367,6 +501,7 @@ impl Mitm {
             .map_err(|source| MitmError::Bind { addr, source })?;
         let shared = Arc::new(Shared {
             mode: config.mode,
+            resign: config.resign,
             upstream,
             client,
             watch: config.watch,

@@ -46,6 +46,7 @@ fn cases() -> Vec<(u32, &'static str, Case)> {
         (15, "oversized bodies, slow-loris, 2,000 concurrent bad requests → server up, good requests answered", case!(cases::storm)),
         (16, "genuine cheap receipt answering an expensive purchase → wrong_product, not consumed", case!(cases::cheap_receipt_substitution)),
         (17, "receipt bound by the store to another account (obfuscatedAccountId / appAccountToken) → wrong_account", case!(cases::account_bound_receipt)),
+        (18, "Freedom-style forged App Store app receipt (self-made Apple root) → untrusted_chain; one purchase as app receipt and JWS redeems once", case!(cases::app_receipt_forgeries)),
     ]
 }
 

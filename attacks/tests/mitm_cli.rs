@@ -49,6 +49,36 @@ fn start_mitm(w: &World, mode: &str, report: &std::path::Path, watch: &str) -> (
     (Proc(child), addr)
 }
 
+/// `payseal-mitm --mode resign` with the verifier's keys, merging `claims` into each verdict.
+fn start_resign(w: &World, report: &std::path::Path, claims: &str) -> (Proc, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_payseal-mitm"))
+        .args(["--listen", "127.0.0.1:0", "--upstream"])
+        .arg(format!("https://localhost:{}", w.addr.port()))
+        .arg("--cert")
+        .arg(&w.paths.tls_cert)
+        .arg("--key")
+        .arg(&w.tls_key)
+        .arg("--upstream-ca")
+        .arg(&w.ca.pem_path)
+        .args(["--mode", "resign", "--claims", claims, "--report"])
+        .arg(report)
+        .arg("--state-dir")
+        .arg(&w.paths.dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn payseal-mitm");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on https://")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    (Proc(child), addr)
+}
+
 fn report(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("report file")).expect("report JSON")
 }
@@ -110,4 +140,103 @@ async fn pass_mode_relays_faithfully_and_flags_plaintext() {
     assert_eq!(rep["watch_hits"], serde_json::json!(["GPA."]));
     assert_eq!(rep["responses_altered"], 0);
     w.stop();
+}
+
+/// Protocol v2 through the SDK: a verdict carrying `subscription_state` and `store_checked`
+/// (signed with the verifier's own key by `--mode resign`, as a live-checking verifier would
+/// sign it) reaches the app's `Verdict`; so do the v2 reasons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resign_mode_carries_the_v2_claims_and_reasons_to_the_sdk_verdict() {
+    use payseal_sdk_core::ffi::{NotPaidReason, SubscriptionState};
+    use payseal_sdk_core::Verdict;
+
+    let w = World::start().await.expect("world");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    let (mitm, addr) = start_resign(
+        &w,
+        &path,
+        r#"{"subscription_state":"in_grace_period","store_checked":false}"#,
+    );
+    let sdk = w.sdk_via(APP, addr);
+    let receipt = w.genuine(Store::GooglePlay);
+    let v = Verdict::from(sdk.verify(&receipt, "alice").await.expect("verdict"));
+    assert!(v.paid, "{v:?}");
+    assert_eq!(v.subscription_state, Some(SubscriptionState::InGracePeriod));
+    assert_eq!(v.store_checked, Some(false));
+    let r = report(&path);
+    assert_eq!(
+        (r["mode"].clone(), r["responses_altered"].clone()),
+        ("resign".into(), 1.into()),
+        "{r}"
+    );
+    assert_eq!(r["plaintext_seen"], false, "{r}");
+    drop(mitm);
+
+    for (reason, wire) in [
+        (NotPaidReason::OnHold, "on_hold"),
+        (NotPaidReason::Paused, "paused"),
+        (NotPaidReason::RefundLimit, "refund_limit"),
+    ] {
+        let claims = format!(
+            r#"{{"outcome":"not_paid","reason":"{wire}","redemption":null,"subscription_state":"on_hold","store_checked":true}}"#
+        );
+        let (_mitm, addr) = start_resign(&w, &path, &claims);
+        let sdk = w.sdk_via(APP, addr);
+        let receipt = w.genuine(Store::GooglePlay);
+        let v = Verdict::from(sdk.verify(&receipt, "alice").await.expect("verdict"));
+        assert!(!v.paid);
+        assert_eq!(v.reason, Some(reason));
+        assert_eq!(v.subscription_state, Some(SubscriptionState::OnHold));
+        assert_eq!(v.store_checked, Some(true));
+    }
+    w.stop();
+}
+
+#[test]
+fn resign_mode_needs_the_keys_and_a_claims_object() {
+    let out = Command::new(env!("CARGO_BIN_EXE_payseal-mitm"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "https://localhost:1",
+            "--cert",
+            "c",
+            "--key",
+            "k",
+            "--upstream-ca",
+            "c",
+            "--mode",
+            "resign",
+            "--claims",
+            "[]",
+            "--state-dir",
+            "/nonexistent",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hpke.key"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_payseal-mitm"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "https://localhost:1",
+            "--cert",
+            "c",
+            "--key",
+            "k",
+            "--upstream-ca",
+            "c",
+            "--mode",
+            "resign",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--mode resign needs"), "{err}");
 }

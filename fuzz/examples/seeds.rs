@@ -186,6 +186,8 @@ fn main() {
         outcome: Outcome::Paid,
         reason: None,
         redemption: Some(Redemption::First),
+        subscription_state: None,
+        store_checked: None,
     };
     let token = f.settings.verdict_keys[0].sign(&claims).unwrap();
     assert!(f.verdict_verifier().verify(&token, VERDICT_NOW).is_ok());

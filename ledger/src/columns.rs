@@ -28,6 +28,39 @@ macro_rules! redemption_row {
     };
 }
 
+/// The columns of a [`crate::acks::Acknowledgement`], in the order [`ack_row!`] reads them.
+macro_rules! ack_columns {
+    () => {
+        "id, store, app_id, transaction_key, product_id, purchase_token, action, purchased_ms, \
+         created_ms, attempts, next_attempt_ms, state, last_error, finished_ms"
+    };
+}
+
+/// A [`crate::acks::Acknowledgement`] from a row of [`ack_columns!`]; `$parse` turns a
+/// `LedgerError` result into the driver's error.
+macro_rules! ack_row {
+    ($row:expr, $get:ident, $parse:expr) => {
+        $crate::acks::Acknowledgement {
+            id: $row.$get(0)?,
+            store: $row.$get(1)?,
+            app_id: $row.$get(2)?,
+            transaction_key: $row.$get(3)?,
+            product_id: $row.$get(4)?,
+            purchase_token: $row.$get(5)?,
+            action: $parse($crate::acks::AckAction::stored(&$row.$get::<_, String>(6)?))?,
+            purchased_ms: $row.$get(7)?,
+            created_ms: $row.$get(8)?,
+            attempts: $row.$get(9)?,
+            next_attempt_ms: $row.$get(10)?,
+            state: $parse($crate::outbox::DeliveryState::stored(
+                &$row.$get::<_, String>(11)?,
+            ))?,
+            last_error: $row.$get(12)?,
+            finished_ms: $row.$get(13)?,
+        }
+    };
+}
+
 /// The columns of a [`crate::OwnedPurchase`], in the order [`owned_row!`] reads them.
 macro_rules! owned_columns {
     () => {
@@ -133,6 +166,7 @@ macro_rules! revocation_row {
 }
 
 pub(crate) use {
-    delivery_row, notification_columns, notification_row, outbox_columns, owned_columns, owned_row,
-    redemption_columns, redemption_row, revocation_columns, revocation_row,
+    ack_columns, ack_row, delivery_row, notification_columns, notification_row, outbox_columns,
+    owned_columns, owned_row, redemption_columns, redemption_row, revocation_columns,
+    revocation_row,
 };

@@ -115,6 +115,7 @@ use std::time::Duration;
 
 use payseal_protocol::{Environment, PurchaseKind, Store};
 
+pub mod acks;
 mod columns;
 pub mod consumption;
 mod decision;
@@ -130,6 +131,7 @@ pub mod refunds;
 pub mod sqlite;
 pub mod tx;
 
+pub use acks::Acknowledgements;
 pub use consumption::DeliveryReports;
 pub use decision::{chain_expiry, classify, classify_revocation, classify_transfer, grants};
 pub use migrate::{Migration, SchemaStatus};
@@ -138,7 +140,7 @@ pub use outbox::{NewDelivery, Outbox};
 pub use postgres::{PostgresLedger, MIGRATIONS};
 pub use refunds::RefundRequests;
 pub use sqlite::SqliteLedger;
-pub use tx::{Access, Database, Key, Operation, Tx};
+pub use tx::{Access, Database, Key, Operation, RedeemStep, Tx};
 
 /// The `account_id` of a *refusal row*: a revoked row recorded for a transaction the store
 /// refunded before anyone redeemed it (a store notification), so that its first presentation
@@ -438,10 +440,17 @@ pub trait VoidedCursors: Send + Sync {
 
 /// A complete ledger backend: its redemptions, the webhook outbox and the record of store
 /// notifications stored beside them (so a redemption, its delivery, and the notification that
-/// revoked it commit together), and the Google Play voided-purchases cursors. Every type
-/// implementing all four is one.
+/// revoked it commit together), the Google Play voided-purchases cursors, the store
+/// acknowledgement queue ([`acks`]) and the application server's delivery reports
+/// ([`consumption`]), and the refund requests queue ([`refunds`]). Every type implementing all seven is one.
 pub trait Ledger:
-    Redemptions + Outbox + NotificationLog + VoidedCursors + DeliveryReports + RefundRequests
+    Redemptions
+    + Outbox
+    + NotificationLog
+    + VoidedCursors
+    + Acknowledgements
+    + DeliveryReports
+    + RefundRequests
 {
 }
 
@@ -450,6 +459,7 @@ impl<
             + Outbox
             + NotificationLog
             + VoidedCursors
+            + Acknowledgements
             + DeliveryReports
             + RefundRequests
             + ?Sized,

@@ -57,9 +57,10 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     (4, "0004", "store_notifications"),
     (5, "0005", "google_voided"),
     (6, "0006", "revocation_causes"),
-    (7, "0007", "delivery_reports"),
-    (8, "0008", "refund_requests"),
+    (7, "0007", "store_acknowledgements"),
+    (8, "0008", "delivery_reports"),
     (9, "0009", "entitlements"),
+    (10, "0010", "refund_requests"),
 );
 
 /// Every SQLite migration this build knows, in order (1 to 4 are the `user_version` steps of
@@ -72,9 +73,10 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     (5, "0005", "google_voided"),
     (6, "0006", "payseal_table_names"),
     (7, "0007", "revocation_causes"),
-    (8, "0008", "delivery_reports"),
-    (9, "0009", "refund_requests"),
+    (8, "0008", "store_acknowledgements"),
+    (9, "0009", "delivery_reports"),
     (10, "0010", "entitlements"),
+    (11, "0011", "refund_requests"),
 );
 
 /// The table recording applied migrations (the same on both backends).

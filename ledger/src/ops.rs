@@ -6,6 +6,7 @@
 
 use payseal_protocol::Store;
 
+use crate::acks::{AckBacklog, Acknowledgement, Acknowledgements, NewAck};
 use crate::consumption::{
     decide_report, merge_report, DeliveryReport, DeliveryReports, Evidence, ReportOutcome,
 };
@@ -18,7 +19,7 @@ use crate::notifications::{
 };
 use crate::outbox::{AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter};
 use crate::refunds::{RefundAttempt, RefundRequestRow, RefundRequests, RefundState};
-use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
     chain_expiry, classify, classify_revocation, classify_transfer, notice, BoxFuture, LedgerError,
     OwnedPurchase, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest,
@@ -55,8 +56,11 @@ pub(crate) async fn redeem<T: Tx>(
     r: &RedemptionRequest,
     delivery: Option<&NewDelivery>,
 ) -> Result<RedeemOutcome, T::Error> {
-    if tx.insert_redemption(r, delivery).await? {
-        return Ok(RedeemOutcome::First);
+    match tx.redeem_row(r, delivery).await? {
+        RedeemStep::Inserted => return Ok(RedeemOutcome::First),
+        // Read (and, when it is the owner's and not revoked, touched) in the same statement.
+        RedeemStep::Read(existing) => return Ok(classify(Some(&existing), &r.account_id)),
+        RedeemStep::Exists => {}
     }
     // The key exists (on PostgreSQL: the inserting transaction has committed); its row decides.
     // Only a refusal row is ever deleted (a reversed refund): then the redemption is retried.
@@ -390,6 +394,52 @@ operation!(
     Redeem { request: RedemptionRequest, delivery: Option<NewDelivery> } -> RedeemOutcome,
     Access::Redeem,
     |op, tx| redeem(tx, &op.request, op.delivery.as_ref()).await
+);
+operation!(
+    /// [`Acknowledgements::redeem_and_acknowledge`]: the same redemption, in a read-write
+    /// transaction (on PostgreSQL the redemption, its outbox row and its acknowledgement row
+    /// then commit together; autocommit would commit the redemption alone first).
+    RedeemAndAcknowledge {
+        request: RedemptionRequest, delivery: Option<NewDelivery>, ack: NewAck
+    } -> RedeemOutcome,
+    Access::Write,
+    |op, tx| {
+        let outcome = redeem(tx, &op.request, op.delivery.as_ref()).await?;
+        if outcome == RedeemOutcome::First {
+            tx.insert_ack(&op.request, &op.ack).await?;
+        }
+        Ok(outcome)
+    }
+);
+operation!(
+    /// [`Acknowledgements::claim_acks`]: oldest purchase first.
+    ClaimAcks { now_ms: i64, lease_until_ms: i64, limit: u32 } -> Vec<Acknowledgement>,
+    Access::Single,
+    |op, tx| {
+        let mut rows = tx.claim_acks(op.now_ms, op.lease_until_ms, op.limit).await?;
+        rows.sort_by(|a, b| (a.purchased_ms, &a.id).cmp(&(b.purchased_ms, &b.id)));
+        Ok(rows)
+    }
+);
+operation!(
+    /// [`Acknowledgements::finish_ack`]: fenced by the claim number.
+    FinishAck { id: String, attempt: i64, result: AttemptResult } -> bool, Access::Single,
+    |op, tx| Ok(tx.finish_ack(&op.id, op.attempt, attempt_update(&op.result)).await? == 1)
+);
+operation!(
+    /// [`Acknowledgements::list_acks`].
+    ListAcks { filter: OutboxFilter, limit: u32 } -> Vec<Acknowledgement>, Access::Read,
+    |op, tx| {
+        let state = match op.filter {
+            OutboxFilter::All => None,
+            OutboxFilter::State(state) => Some(state),
+        };
+        tx.acks(state, op.limit).await
+    }
+);
+operation!(
+    /// [`Acknowledgements::ack_backlog`].
+    GetAckBacklog {} -> AckBacklog, Access::Read, |_op, tx| tx.ack_backlog().await
 );
 operation!(
     /// [`Redemptions::revoke`].
@@ -797,5 +847,58 @@ impl<B: Database> VoidedCursors for B {
             start_time_ms,
             now_ms,
         })
+    }
+}
+
+impl<B: Database> Acknowledgements for B {
+    fn redeem_and_acknowledge(
+        &self,
+        request: RedemptionRequest,
+        delivery: Option<NewDelivery>,
+        ack: NewAck,
+    ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>> {
+        self.execute(RedeemAndAcknowledge {
+            request,
+            delivery,
+            ack,
+        })
+    }
+
+    fn claim_acks(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Acknowledgement>, LedgerError>> {
+        self.execute(ClaimAcks {
+            now_ms,
+            lease_until_ms,
+            limit,
+        })
+    }
+
+    fn finish_ack<'a>(
+        &'a self,
+        id: &'a str,
+        attempt: i64,
+        result: AttemptResult,
+    ) -> BoxFuture<'a, Result<bool, LedgerError>> {
+        self.execute(FinishAck {
+            id: id.to_string(),
+            attempt,
+            result,
+        })
+    }
+
+    fn list_acks(
+        &self,
+        filter: OutboxFilter,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Acknowledgement>, LedgerError>> {
+        self.execute(ListAcks { filter, limit })
+    }
+
+    fn ack_backlog(&self) -> BoxFuture<'_, Result<AckBacklog, LedgerError>> {
+        self.execute(GetAckBacklog {})
     }
 }

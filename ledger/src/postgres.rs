@@ -1,20 +1,25 @@
 //! PostgreSQL ledger backend: one database shared by any number of verifier instances.
 //!
 //! **The database decides who is first.** `payseal_redemptions` has the primary key `(store,
-//! app_id, transaction_key)`; a redemption is one autocommit `INSERT … ON CONFLICT (…) DO NOTHING`:
-//! one inserted row means [`crate::RedeemOutcome::First`] (committed, so durable under the server's
-//! `synchronous_commit`, before the verdict leaves). When the key exists, PostgreSQL has waited for
-//! the inserting transaction to finish; a primary-key `SELECT` reads the committed row and
-//! [`crate::classify`] decides (the same function SQLite calls): [`crate::RedeemOutcome::Repeat`] then
-//! moves `last_seen_ms` forward with an `UPDATE … SET last_seen_ms = GREATEST(…)` guarded by owner
-//! and not revoked. A revocation reads its row `SELECT … FOR UPDATE` in one transaction and
-//! [`crate::classify_revocation`] decides whether to mark it and enqueue its notice. No process
-//! lock and no advisory lock takes part, so any number of instances (or pools) can race on one
-//! receipt: exactly one `INSERT` inserts.
+//! app_id, transaction_key)`; a redemption is one autocommit statement (`REDEEM_SQL`, so one round
+//! trip) whose `INSERT … ON CONFLICT (…) DO NOTHING` decides: one inserted row means
+//! [`crate::RedeemOutcome::First`] (committed, so durable under the server's `synchronous_commit`,
+//! before the verdict leaves), its outbox row inserted with it. When the key exists, the same
+//! statement moves `last_seen_ms` forward with an `UPDATE … SET last_seen_ms = GREATEST(…)`
+//! guarded by owner and not revoked, and returns the row (touched, or as read), on which
+//! [`crate::classify`] decides (the same function SQLite calls). When the key's row was
+//! committed by another instance after the statement's snapshot (the `INSERT` waited for it, the
+//! `UPDATE` and the read could not see it), the statement returns nothing and the operation
+//! reads the committed row with a primary-key `SELECT` and touches it as a repeat: two more round
+//! trips, in that race only. A revocation reads its row `SELECT … FOR UPDATE` in one transaction
+//! and [`crate::classify_revocation`] decides whether to mark it and enqueue its notice. No
+//! process lock and no advisory lock takes part, so any number of instances (or pools) can race
+//! on one receipt: exactly one `INSERT` inserts.
 //!
 //! **Plain SQL.** `TEXT`/`BIGINT` columns, a composite primary key, `ON CONFLICT DO NOTHING`,
-//! `UPDATE … WHERE`, `GREATEST`, `SELECT … FOR UPDATE`: nothing PostgreSQL-only in the hot path, so
-//! the same statements run on Postgres-wire distributed databases (CockroachDB, YugabyteDB).
+//! `UPDATE … WHERE`, `GREATEST`, `SELECT … FOR UPDATE`, a data-modifying `WITH`: nothing
+//! PostgreSQL-only in the hot path (no `xmax` trick to tell an insert from an update), so the
+//! same statements run on Postgres-wire distributed databases (CockroachDB, YugabyteDB).
 //! Serialization failures (`40001`, which those report under contention) and deadlocks (`40P01`)
 //! are retried up to [`MAX_RETRIES`] times; every step is idempotent.
 //!
@@ -57,9 +62,11 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
+use crate::acks::{AckBacklog, Acknowledgement, NewAck};
 use crate::columns::{
-    delivery_row, notification_columns, notification_row, outbox_columns, owned_columns, owned_row,
-    redemption_columns, redemption_row, revocation_columns, revocation_row,
+    ack_columns, ack_row, delivery_row, notification_columns, notification_row, outbox_columns,
+    owned_columns, owned_row, redemption_columns, redemption_row, revocation_columns,
+    revocation_row,
 };
 use crate::consumption::ReportRow;
 use crate::event::Cause;
@@ -69,7 +76,7 @@ use crate::notifications::{
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
 use crate::refunds::{NewRefundRequest, RefundRequestRow, RefundState};
-use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
     redact_url, BoxFuture, LedgerError, LedgerOptions, OwnedPurchase, RedemptionRequest,
     RedemptionRow, UNREDEEMED_ACCOUNT,
@@ -94,24 +101,50 @@ const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS payseal_schema
     applied_at_ms BIGINT NOT NULL
 )";
 
-const INSERT_SQL: &str = "INSERT INTO payseal_redemptions
-    (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
-     first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms, kind, environment)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)
-    ON CONFLICT (store, app_id, transaction_key) DO NOTHING";
-
-/// The first redemption and its outbox row in one statement (so in one transaction): the
-/// outbox row is inserted only when the redemption row was.
-const INSERT_NOTIFY_SQL: &str = "WITH redeemed AS (
+/// A redemption in one statement, so one round trip whatever it finds: the row is inserted
+/// unless its key exists (the outbox row `$10…$13`, when given, only with it); else the
+/// repeat's touch ([`TOUCH_SQL`]'s guard and `GREATEST`s, `GREATEST(stored, presented)` being
+/// [`crate::chain_expiry`]) and the row, touched or as the statement's snapshot has it. The last
+/// column says which: `inserted` (no row values), `touched` or `read`. No row at all: the key's
+/// row was committed by another transaction after this statement's snapshot (the `INSERT`
+/// waited for it); the operation then reads it with [`FIND_SQL`].
+const REDEEM_SQL: &str = concat!(
+    "WITH inserted AS (
     INSERT INTO payseal_redemptions
         (store, app_id, transaction_key, account_id, product_id, receipt_sha256,
          first_verdict_id, first_seen_ms, last_seen_ms, expires_at_ms, kind, environment)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $13, $14, $15)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $14, $15)
     ON CONFLICT (store, app_id, transaction_key) DO NOTHING
-    RETURNING 1)
-  INSERT INTO payseal_outbox (id, app_id, event_type, body, created_ms, age_from_ms, attempts,
-                              next_attempt_ms, state)
-  SELECT $9, $2, $10, $11, $12, $12, 0, $12, 'pending' FROM redeemed";
+    RETURNING 1),
+  notified AS (
+    INSERT INTO payseal_outbox (id, app_id, event_type, body, created_ms, age_from_ms, attempts,
+                                next_attempt_ms, state)
+    SELECT $10::TEXT, $2, $11::TEXT, $12::TEXT, $13::BIGINT, $13::BIGINT, 0, $13::BIGINT,
+           'pending'
+    FROM inserted WHERE $10::TEXT IS NOT NULL),
+  touched AS (
+    UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, $8),
+        expires_at_ms = GREATEST(expires_at_ms, $9)
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
+      AND revoked_at_ms IS NULL AND NOT EXISTS (SELECT 1 FROM inserted)
+    RETURNING ",
+    redemption_columns!(),
+    ")
+SELECT ",
+    redemption_columns!(),
+    ", 'touched' FROM touched
+UNION ALL
+SELECT ",
+    redemption_columns!(),
+    ", 'read' FROM payseal_redemptions
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3
+      AND NOT EXISTS (SELECT 1 FROM inserted) AND NOT EXISTS (SELECT 1 FROM touched)
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'inserted' FROM inserted"
+);
+
+/// The column of [`REDEEM_SQL`] that says what it did (after the redemption columns).
+const REDEEM_STEP_COLUMN: usize = 9;
 
 /// `$6` is [`crate::chain_expiry`] of the row read and the request; `GREATEST` (which ignores
 /// NULL) keeps a newer end that a concurrent renewal wrote meanwhile.
@@ -585,6 +618,37 @@ const RETRY_SQL: &str = "UPDATE payseal_outbox SET state = 'pending', next_attem
 
 const COUNT_PENDING_SQL: &str = "SELECT COUNT(*) FROM payseal_outbox WHERE state = 'pending'";
 
+const INSERT_ACK_SQL: &str = "INSERT INTO payseal_store_acks (id, store, app_id,
+        transaction_key, product_id, purchase_token, action, purchased_ms, created_ms, attempts,
+        next_attempt_ms, state)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $9, 'pending')";
+
+const CLAIM_ACKS_SQL: &str = concat!(
+    "UPDATE payseal_store_acks a SET next_attempt_ms = $2, attempts = a.attempts + 1
+     FROM (SELECT id AS due_id FROM payseal_store_acks
+           WHERE state = 'pending' AND next_attempt_ms <= $1
+           ORDER BY next_attempt_ms LIMIT $3
+           FOR UPDATE SKIP LOCKED) due
+     WHERE a.id = due.due_id
+     RETURNING ",
+    ack_columns!()
+);
+
+/// Fenced by `attempts`, like [`FINISH_SQL`].
+const FINISH_ACK_SQL: &str = "UPDATE payseal_store_acks SET state = $3,
+        next_attempt_ms = COALESCE($4, next_attempt_ms), finished_ms = $5, last_error = $6
+    WHERE id = $1 AND state = 'pending' AND attempts = $2";
+
+const ACKS_SQL: &str = concat!(
+    "SELECT ",
+    ack_columns!(),
+    " FROM payseal_store_acks WHERE $1::TEXT IS NULL OR state = $1
+      ORDER BY created_ms DESC, id LIMIT $2"
+);
+
+const ACK_BACKLOG_SQL: &str = "SELECT COUNT(*), MIN(purchased_ms) FROM payseal_store_acks
+    WHERE state = 'pending'";
+
 const CURSOR_SQL: &str = "SELECT start_time_ms FROM payseal_google_voided_cursor
     WHERE package_name = $1";
 
@@ -815,60 +879,41 @@ impl Tx for PgTx<'_> {
         Ok(row.map(|row| redemption_row(&row)).transpose()?)
     }
 
-    async fn insert_redemption(
+    async fn redeem_row(
         &mut self,
         r: &RedemptionRequest,
         delivery: Option<&NewDelivery>,
-    ) -> Result<bool, OpError> {
-        let store = r.store.as_str();
-        let kind = r.kind.map(PurchaseKind::as_str);
-        let environment = r.environment.map(Environment::as_str);
-        let inserted = match delivery {
-            None => {
-                self.execute(
-                    INSERT_SQL,
-                    &[
-                        &store,
-                        &r.app_id,
-                        &r.transaction_key,
-                        &r.account_id,
-                        &r.product_id,
-                        &r.receipt_sha256,
-                        &r.verdict_id,
-                        &r.now_ms,
-                        &r.expires_at_ms,
-                        &kind,
-                        &environment,
-                    ],
-                )
-                .await?
-            }
-            // One statement: the outbox row is inserted only when the redemption row was.
-            Some(d) => {
-                self.execute(
-                    INSERT_NOTIFY_SQL,
-                    &[
-                        &store,
-                        &r.app_id,
-                        &r.transaction_key,
-                        &r.account_id,
-                        &r.product_id,
-                        &r.receipt_sha256,
-                        &r.verdict_id,
-                        &r.now_ms,
-                        &d.id,
-                        &d.event_type,
-                        &d.body,
-                        &d.created_ms,
-                        &r.expires_at_ms,
-                        &kind,
-                        &environment,
-                    ],
-                )
-                .await?
-            }
+    ) -> Result<RedeemStep, OpError> {
+        let row = self
+            .query_opt(
+                REDEEM_SQL,
+                &[
+                    &r.store.as_str(),
+                    &r.app_id,
+                    &r.transaction_key,
+                    &r.account_id,
+                    &r.product_id,
+                    &r.receipt_sha256,
+                    &r.verdict_id,
+                    &r.now_ms,
+                    &r.expires_at_ms,
+                    &delivery.map(|d| d.id.as_str()),
+                    &delivery.map(|d| d.event_type.as_str()),
+                    &delivery.map(|d| d.body.as_str()),
+                    &delivery.map(|d| d.created_ms),
+                    &r.kind.map(PurchaseKind::as_str),
+                    &r.environment.map(Environment::as_str),
+                ],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(RedeemStep::Exists);
         };
-        Ok(inserted == 1)
+        let step: &str = row.try_get(REDEEM_STEP_COLUMN)?;
+        Ok(match step {
+            "inserted" => RedeemStep::Inserted,
+            _ => RedeemStep::Read(redemption_row(&row)?),
+        })
     }
 
     async fn touch_redemption(
@@ -1108,6 +1153,84 @@ impl Tx for PgTx<'_> {
 
     async fn count_pending(&mut self) -> Result<u64, OpError> {
         self.count(COUNT_PENDING_SQL).await
+    }
+
+    async fn insert_ack(&mut self, r: &RedemptionRequest, ack: &NewAck) -> Result<(), OpError> {
+        self.execute(
+            INSERT_ACK_SQL,
+            &[
+                &ack.id,
+                &r.store.as_str(),
+                &r.app_id,
+                &r.transaction_key,
+                &ack.product_id,
+                &ack.purchase_token,
+                &ack.action.as_str(),
+                &ack.purchased_ms,
+                &r.now_ms,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn claim_acks(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Acknowledgement>, OpError> {
+        self.rows(
+            CLAIM_ACKS_SQL,
+            &[&now_ms, &lease_until_ms, &i64::from(limit)],
+            ack_from_row,
+        )
+        .await
+    }
+
+    async fn finish_ack(
+        &mut self,
+        id: &str,
+        attempt: i64,
+        u: AttemptUpdate<'_>,
+    ) -> Result<u64, OpError> {
+        self.execute(
+            FINISH_ACK_SQL,
+            &[
+                &id,
+                &attempt,
+                &u.state.as_str(),
+                &u.next_attempt_ms,
+                &u.finished_ms,
+                &u.last_error,
+            ],
+        )
+        .await
+    }
+
+    async fn acks(
+        &mut self,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> Result<Vec<Acknowledgement>, OpError> {
+        self.rows(
+            ACKS_SQL,
+            &[&state.map(DeliveryState::as_str), &i64::from(limit)],
+            ack_from_row,
+        )
+        .await
+    }
+
+    async fn ack_backlog(&mut self) -> Result<AckBacklog, OpError> {
+        let rows = self.query(ACK_BACKLOG_SQL, &[]).await?;
+        let Some(row) = rows.first() else {
+            return Ok(AckBacklog::default());
+        };
+        let pending: i64 = row.try_get(0)?;
+        Ok(AckBacklog {
+            pending: u64::try_from(pending).unwrap_or(0),
+            oldest_purchased_ms: row.try_get(1)?,
+        })
     }
 
     async fn insert_notification(&mut self, n: &NewNotification) -> Result<bool, OpError> {
@@ -1430,6 +1553,13 @@ fn lost_race(e: &tokio_postgres::Error) -> bool {
 /// A row of [`FIND_SQL`] (or [`FIND_FOR_UPDATE_SQL`]).
 fn redemption_row(row: &tokio_postgres::Row) -> Result<RedemptionRow, tokio_postgres::Error> {
     Ok(redemption_row!(row, try_get))
+}
+
+fn ack_from_row(row: &tokio_postgres::Row) -> Result<Acknowledgement, OpError> {
+    fn parse<T>(x: Result<T, LedgerError>) -> Result<T, OpError> {
+        x.map_err(OpError::Ledger)
+    }
+    Ok(ack_row!(row, try_get, parse))
 }
 
 fn delivery_from_row(row: &tokio_postgres::Row) -> Result<Delivery, OpError> {

@@ -34,9 +34,11 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
+use crate::acks::{AckBacklog, Acknowledgement, NewAck};
 use crate::columns::{
-    delivery_row, notification_columns, notification_row, outbox_columns, owned_columns, owned_row,
-    redemption_columns, redemption_row, revocation_columns, revocation_row,
+    ack_columns, ack_row, delivery_row, notification_columns, notification_row, outbox_columns,
+    owned_columns, owned_row, redemption_columns, redemption_row, revocation_columns,
+    revocation_row,
 };
 use crate::consumption::ReportRow;
 use crate::event::Cause;
@@ -46,7 +48,7 @@ use crate::notifications::{
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
 use crate::refunds::{NewRefundRequest, RefundRequestRow, RefundState};
-use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, Tx};
+use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
     BoxFuture, LedgerError, OwnedPurchase, RedeemOutcome, RedemptionRequest, RedemptionRow,
     UNREDEEMED_ACCOUNT,
@@ -360,6 +362,13 @@ fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     }))
 }
 
+fn ack_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Acknowledgement> {
+    fn parse<T>(x: Result<T, LedgerError>) -> rusqlite::Result<T> {
+        x.map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e)))
+    }
+    Ok(ack_row!(r, get, parse))
+}
+
 fn notification_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NotificationRow> {
     Ok(notification_row!(r, get))
 }
@@ -434,11 +443,11 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
-    fn insert_redemption(
+    fn redeem_row(
         &mut self,
         r: &RedemptionRequest,
         delivery: Option<&NewDelivery>,
-    ) -> impl Future<Output = Result<bool, LedgerError>> + Send {
+    ) -> impl Future<Output = Result<RedeemStep, LedgerError>> + Send {
         let inserted = self.execute(
             "INSERT INTO payseal_redemptions (store, app_id, transaction_key, account_id,
                  product_id, receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms,
@@ -461,8 +470,10 @@ impl Tx for SqliteTx<'_> {
         );
         // In the same savepoint as the redemption: both are committed, or neither.
         let result = inserted.and_then(|n| match (n, delivery) {
-            (1, Some(d)) => self.insert_delivery_now(d).map(|()| true),
-            (n, _) => Ok(n == 1),
+            (1, Some(d)) => self.insert_delivery_now(d).map(|()| RedeemStep::Inserted),
+            (1, None) => Ok(RedeemStep::Inserted),
+            // In process, a statement costs no round trip: the operation reads and touches.
+            _ => Ok(RedeemStep::Exists),
         });
         ready(result)
     }
@@ -895,6 +906,108 @@ impl Tx for SqliteTx<'_> {
             ),
             params![store.map(Store::as_str), limit],
             notification_row,
+        ))
+    }
+
+    fn insert_ack(
+        &mut self,
+        r: &RedemptionRequest,
+        ack: &NewAck,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        ready(
+            self.execute(
+                "INSERT INTO payseal_store_acks (id, store, app_id, transaction_key, product_id,
+                     purchase_token, action, purchased_ms, created_ms, attempts, next_attempt_ms,
+                     state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?9, 'pending')",
+                params![
+                    ack.id,
+                    r.store.as_str(),
+                    r.app_id,
+                    r.transaction_key,
+                    ack.product_id,
+                    ack.purchase_token,
+                    ack.action.as_str(),
+                    ack.purchased_ms,
+                    r.now_ms
+                ],
+            )
+            .map(|_| ()),
+        )
+    }
+
+    fn claim_acks(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Acknowledgement>, LedgerError>> + Send {
+        ready(self.query_vec(
+            concat!(
+                "UPDATE payseal_store_acks SET next_attempt_ms = ?2, attempts = attempts + 1
+                 WHERE id IN (SELECT id FROM payseal_store_acks
+                              WHERE state = 'pending' AND next_attempt_ms <= ?1
+                              ORDER BY next_attempt_ms LIMIT ?3)
+                 RETURNING ",
+                ack_columns!()
+            ),
+            params![now_ms, lease_until_ms, limit],
+            ack_from_row,
+        ))
+    }
+
+    fn finish_ack(
+        &mut self,
+        id: &str,
+        attempt: i64,
+        u: AttemptUpdate<'_>,
+    ) -> impl Future<Output = Result<u64, LedgerError>> + Send {
+        ready(
+            self.execute(
+                "UPDATE payseal_store_acks SET state = ?3,
+                        next_attempt_ms = COALESCE(?4, next_attempt_ms), finished_ms = ?5,
+                        last_error = ?6
+                 WHERE id = ?1 AND state = 'pending' AND attempts = ?2",
+                params![
+                    id,
+                    attempt,
+                    u.state.as_str(),
+                    u.next_attempt_ms,
+                    u.finished_ms,
+                    u.last_error
+                ],
+            )
+            .map(|n| n as u64),
+        )
+    }
+
+    fn acks(
+        &mut self,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Acknowledgement>, LedgerError>> + Send {
+        ready(self.query_vec(
+            concat!(
+                "SELECT ",
+                ack_columns!(),
+                " FROM payseal_store_acks WHERE ?1 IS NULL OR state = ?1
+                  ORDER BY created_ms DESC, id LIMIT ?2"
+            ),
+            params![state.map(DeliveryState::as_str), limit],
+            ack_from_row,
+        ))
+    }
+
+    fn ack_backlog(&mut self) -> impl Future<Output = Result<AckBacklog, LedgerError>> + Send {
+        ready(self.conn.query_row(
+            "SELECT COUNT(*), MIN(purchased_ms) FROM payseal_store_acks WHERE state = 'pending'",
+            [],
+            |r| {
+                Ok(AckBacklog {
+                    pending: count(r.get(0)?),
+                    oldest_purchased_ms: r.get(1)?,
+                })
+            },
         ))
     }
 

@@ -12,6 +12,7 @@ use std::future::Future;
 
 use payseal_protocol::Store;
 
+use crate::acks::{AckBacklog, Acknowledgement, NewAck};
 use crate::consumption::ReportRow;
 use crate::event::Cause;
 use crate::notifications::{
@@ -30,6 +31,19 @@ pub struct Key<'a> {
     pub app_id: &'a str,
     /// The transaction key.
     pub transaction_key: &'a str,
+}
+
+/// What [`Tx::redeem_row`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedeemStep {
+    /// The row (and its outbox row) was inserted: a first redemption.
+    Inserted,
+    /// The key exists; its row as the statement read it, with the repeat's touch applied when
+    /// the guard held (the operation only classifies it).
+    Read(RedemptionRow),
+    /// The key exists and nothing else was done (SQLite; PostgreSQL when the row was committed
+    /// after the statement's snapshot): the operation reads the row and touches it itself.
+    Exists,
 }
 
 /// How an attempt's result is written to its outbox row (decided from an
@@ -66,12 +80,15 @@ pub trait Tx: Send {
         lock: bool,
     ) -> impl Future<Output = Result<Option<RedemptionRow>, Self::Error>> + Send;
     /// Insert the row of `r` unless its key exists; when it was inserted, also insert the outbox
-    /// row `delivery`, atomically with it. Whether the row was inserted.
-    fn insert_redemption(
+    /// row `delivery`, atomically with it. When the key exists, a backend may, in the same
+    /// statement, apply the repeat's [`Tx::touch_redemption`] (guarded the same way: owner
+    /// `r.account_id`, not revoked; the period end by [`crate::chain_expiry`]) and read the row
+    /// ([`RedeemStep::Read`]), so that a redemption costs one round trip.
+    fn redeem_row(
         &mut self,
         r: &RedemptionRequest,
         delivery: Option<&NewDelivery>,
-    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<RedeemStep, Self::Error>> + Send;
     /// Move `last_seen_ms` forward to `r.now_ms` and set `expires_at_ms` on the row of `r`,
     /// when its owner is still `r.account_id` and it is not revoked.
     fn touch_redemption(
@@ -213,6 +230,37 @@ pub trait Tx: Send {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<NotificationRow>, Self::Error>> + Send;
 
+    // --- store acknowledgements ---
+
+    /// Insert a pending acknowledgement row for the redemption `r`, due at `r.now_ms`.
+    fn insert_ack(
+        &mut self,
+        r: &RedemptionRequest,
+        ack: &NewAck,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Lease up to `limit` pending rows due at `now_ms` until `lease_until_ms` (`attempts` + 1),
+    /// skipping rows another transaction holds; the rows as leased.
+    fn claim_acks(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Acknowledgement>, Self::Error>> + Send;
+    /// Write `update` to row `id` if it is pending under claim number `attempt`; rows changed.
+    fn finish_ack(
+        &mut self,
+        id: &str,
+        attempt: i64,
+        update: AttemptUpdate<'_>,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+    /// Acknowledgement rows (in `state`, or all), newest first, at most `limit`.
+    fn acks(
+        &mut self,
+        state: Option<DeliveryState>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Acknowledgement>, Self::Error>> + Send;
+    /// The pending rows' count and oldest purchase time.
+    fn ack_backlog(&mut self) -> impl Future<Output = Result<AckBacklog, Self::Error>> + Send;
     // --- delivery reports and consent ---
 
     /// The application server's report row at `key`, if any.

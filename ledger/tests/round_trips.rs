@@ -4,10 +4,12 @@
 //! `Query`, a simple query). Prepared statements are warmed first (`prepare_cached`: one extra
 //! round trip per statement and connection, once).
 //!
-//! The numbers are those of the verifier before the ledger crate (its `redeem_once`: one
-//! `INSERT … ON CONFLICT` for a first redemption, with its outbox row in the same statement;
-//! plus a primary-key `SELECT` when the key exists; plus the `UPDATE` of a repeat), and must
-//! not grow. Built with `postgres-tests` (a real server, see `tests/suite/pg.rs`).
+//! Every redemption is one statement (`REDEEM_SQL`: the insert with its outbox row, else the
+//! repeat's guarded touch, else the row as read), so a first redemption, a repeat and another
+//! account's attempt each cost one round trip. Before issue 27 a repeat cost three (insert,
+//! primary-key `SELECT`, `UPDATE`) and another account's attempt two. Only a redemption racing
+//! the row's first insert costs more (the row committed after the statement's snapshot is read
+//! again). Built with `postgres-tests` (a real server, see `tests/suite/pg.rs`).
 #![cfg(feature = "postgres-tests")]
 
 mod suite;
@@ -15,8 +17,9 @@ mod suite;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use payseal_ledger::outbox::NewDelivery;
+use payseal_ledger::outbox::{NewDelivery, OutboxFilter};
 use payseal_ledger::{Ledger, LedgerOptions, PostgresLedger, RedeemOutcome, RedemptionRequest};
+use payseal_protocol::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -100,7 +103,7 @@ fn paid(id: &str) -> NewDelivery {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redemption_costs_the_round_trips_it_cost_before_the_ledger_crate() {
+async fn a_first_redemption_a_repeat_and_another_accounts_attempt_cost_one_round_trip_each() {
     let url = suite::pg::fresh_database().await;
     let upstream = {
         let config: tokio_postgres::Config = url.parse().unwrap();
@@ -152,10 +155,38 @@ async fn a_redemption_costs_the_round_trips_it_cost_before_the_ledger_crate() {
     let o = ledger.redeem(request("K.1", "bob")).await.unwrap();
     assert_eq!(
         (o, count(o, at, "other account")),
-        (RedeemOutcome::OtherAccount, 2)
+        (RedeemOutcome::OtherAccount, 1)
     );
 
     let at = waits.load(Ordering::SeqCst);
-    let o = ledger.redeem(request("K.1", "alice")).await.unwrap();
-    assert_eq!((o, count(o, at, "repeat")), (RedeemOutcome::Repeat, 3));
+    let mut repeat = suite::cases::redemption("alice", "K.1", 5_000);
+    repeat.expires_at_ms = Some(9_000);
+    let o = ledger.redeem(repeat).await.unwrap();
+    assert_eq!((o, count(o, at, "repeat")), (RedeemOutcome::Repeat, 1));
+
+    // What the one statements did: the repeat's touch, the outbox row with its first redemption
+    // only, nothing by the other account.
+    let row = ledger
+        .find(Store::GooglePlay, "dev.payseal.demo", "K.1")
+        .await
+        .unwrap()
+        .expect("K.1's row");
+    assert_eq!(
+        (
+            row.account_id.as_str(),
+            row.first_seen_ms,
+            row.last_seen_ms,
+            row.expires_at_ms
+        ),
+        ("alice", 1_000, 5_000, Some(9_000))
+    );
+    let mut outbox: Vec<String> = ledger
+        .list_deliveries(OutboxFilter::All, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    outbox.sort();
+    assert_eq!(outbox, ["ev-2", "warm"]);
 }

@@ -341,6 +341,7 @@ async fn a_sqlite_ledger_of_70e3fa7_upgrades_in_place_with_all_its_rows() {
             "payseal_refund_requests",
             "payseal_revocation_causes",
             "payseal_schema_migrations",
+            "payseal_store_acks",
             "payseal_store_notifications",
         ],
         "the PostgreSQL names, nothing left under the old ones"

@@ -26,6 +26,8 @@ fn claims() -> VerdictClaims {
         outcome: Outcome::Paid,
         reason: None,
         redemption: Some(Redemption::First),
+        subscription_state: None,
+        store_checked: None,
     }
 }
 

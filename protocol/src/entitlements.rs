@@ -252,6 +252,8 @@ mod tests {
             purchased_at: None,
             kind: None,
             expires_at: None,
+            subscription_state: None,
+            store_checked: None,
             receipt_sha256: "ab".repeat(32),
             outcome: Outcome::Paid,
             reason: None,

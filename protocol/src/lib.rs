@@ -61,5 +61,10 @@ pub mod webhook;
 
 pub use account_binding::AccountBinding;
 pub use receipt::{HuaweiAlgorithm, Receipt, Store};
-pub use request::{SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};
-pub use verdict::{Environment, Outcome, PurchaseKind, Reason, Redemption, VerdictClaims};
+pub use request::{
+    is_supported_version, SdkInfo, VerifyRequest, VerifyResponse, MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+};
+pub use verdict::{
+    Environment, Outcome, PurchaseKind, Reason, Redemption, SubscriptionState, VerdictClaims,
+};

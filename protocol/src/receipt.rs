@@ -52,7 +52,9 @@ pub enum HuaweiAlgorithm {
 /// The payment response data the app got from its store, as the SDK sends it.
 ///
 /// Stable JSON form: `{"store":"google_play","purchase_data":"...","signature":"..."}`,
-/// `{"store":"app_store","jws":"..."}`, `{"store":"huawei",...,"algorithm":"SHA256WithRSA"}`,
+/// `{"store":"app_store","jws":"..."}`,
+/// `{"store":"app_store_receipt","app_receipt":"...","transaction_id":"..."}`,
+/// `{"store":"huawei",...,"algorithm":"SHA256WithRSA"}`,
 /// `{"store":"sandbox","purchase_data":"...","signature":"..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "store", rename_all = "snake_case", deny_unknown_fields)]
@@ -68,6 +70,15 @@ pub enum Receipt {
     AppStore {
         /// The compact JWS transaction.
         jws: String,
+    },
+    /// The original StoreKit's app receipt (`Bundle.main.appStoreReceiptURL`, and Unity IAP's
+    /// `AppleAppStore` payload): Base64 PKCS#7 / CMS SignedData, and the in-app transaction of
+    /// it to redeem. Same store as [`Receipt::AppStore`]: one purchase, one ledger key.
+    AppStoreReceipt {
+        /// The Base64 app receipt exactly as the device holds it.
+        app_receipt: String,
+        /// The `transaction_identifier` of the in-app entry to redeem.
+        transaction_id: String,
     },
     /// Huawei IAP: `InAppPurchaseData` (exact bytes) and its signature.
     Huawei {
@@ -93,13 +104,22 @@ impl Receipt {
     pub fn store(&self) -> Store {
         match self {
             Receipt::GooglePlay { .. } => Store::GooglePlay,
-            Receipt::AppStore { .. } => Store::AppStore,
+            Receipt::AppStore { .. } | Receipt::AppStoreReceipt { .. } => Store::AppStore,
             Receipt::Huawei { .. } => Store::Huawei,
             Receipt::Sandbox { .. } => Store::Sandbox,
         }
     }
 
-    /// Canonical bytes for hashing: the store name and each field, length-prefixed (u32 BE), in order.
+    /// The JSON `store` tag: the store's name, or `app_store_receipt` for an app receipt.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Receipt::AppStoreReceipt { .. } => "app_store_receipt",
+            other => other.store().as_str(),
+        }
+    }
+
+    /// Canonical bytes for hashing: the kind ([`Receipt::kind`]) and each field,
+    /// length-prefixed (u32 BE), in order.
     ///
     /// Independent of JSON whitespace or key order, so the SDK, verifier and application
     /// servers all hash the same bytes.
@@ -109,7 +129,7 @@ impl Receipt {
             out.extend_from_slice(&(field.len() as u32).to_be_bytes());
             out.extend_from_slice(field);
         };
-        push(self.store().as_str().as_bytes());
+        push(self.kind().as_bytes());
         match self {
             Receipt::GooglePlay {
                 purchase_data,
@@ -123,6 +143,13 @@ impl Receipt {
                 push(signature.as_bytes());
             }
             Receipt::AppStore { jws } => push(jws.as_bytes()),
+            Receipt::AppStoreReceipt {
+                app_receipt,
+                transaction_id,
+            } => {
+                push(app_receipt.as_bytes());
+                push(transaction_id.as_bytes());
+            }
             Receipt::Huawei {
                 purchase_data,
                 signature,
@@ -183,6 +210,21 @@ mod tests {
             serde_json::from_str::<Receipt>(r#"{"store":"app_store","jws":"a","extra":1}"#)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn an_app_receipt_is_an_app_store_receipt_with_its_own_tag_and_hash() {
+        let r: Receipt = serde_json::from_str(
+            r#"{"store":"app_store_receipt","app_receipt":"MIIB","transaction_id":"1000"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.store(), Store::AppStore);
+        assert_eq!(
+            serde_json::to_value(&r).unwrap()["store"],
+            "app_store_receipt"
+        );
+        let jws = Receipt::AppStore { jws: "MIIB".into() };
+        assert_ne!(r.sha256_hex(), jws.sha256_hex());
     }
 
     #[test]

@@ -9,8 +9,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::receipt::Receipt;
 
-/// Protocol version of [`VerifyRequest`] and [`VerifyResponse`].
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Protocol version of [`VerifyRequest`] and [`VerifyResponse`] that this crate speaks: the
+/// version the SDK sends. Version 2 added the verdict's `subscription_state` and
+/// `store_checked` claims and the reasons `on_hold`, `paused` and `refund_limit`; the
+/// envelope and the request are otherwise unchanged.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The oldest protocol version a verifier still answers. A v1 client (an SDK already shipped,
+/// whose verdict parser refuses unknown claims and reasons) gets a verdict downgraded by
+/// [`crate::VerdictClaims::for_protocol`] in a v1 response.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
+
+/// Whether a verifier answers requests of protocol version `v`
+/// ([`MIN_PROTOCOL_VERSION`]..=[`PROTOCOL_VERSION`]).
+pub fn is_supported_version(v: u32) -> bool {
+    (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&v)
+}
 
 /// Minimum nonce length in bytes (before base64url).
 pub const MIN_NONCE_BYTES: usize = 16;
@@ -28,7 +42,7 @@ const _: () = assert!(MAX_ID_BYTES == 256);
 #[error("{}", self.as_str())]
 #[non_exhaustive]
 pub enum RequestError {
-    /// `v` is not [`PROTOCOL_VERSION`].
+    /// `v` is not a supported version ([`is_supported_version`]).
     Version,
     /// The nonce is not base64url without padding.
     NonceEncoding,
@@ -131,7 +145,8 @@ pub struct SdkInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
-    /// Protocol version, [`PROTOCOL_VERSION`].
+    /// Protocol version: [`PROTOCOL_VERSION`] from this SDK, [`MIN_PROTOCOL_VERSION`] or later
+    /// from SDKs already shipped. The verdict answering it speaks this version.
     pub v: u32,
     /// Fresh random nonce, base64url without padding, at least [`MIN_NONCE_BYTES`] bytes.
     pub nonce: String,
@@ -155,7 +170,7 @@ impl VerifyRequest {
     /// Every wire rule of a request: version, nonce, app id, account id, expected product id
     /// when present (in that order).
     pub fn validate(&self) -> Result<(), RequestError> {
-        if self.v != PROTOCOL_VERSION {
+        if !is_supported_version(self.v) {
             return Err(RequestError::Version);
         }
         validate_nonce(&self.nonce)?;
@@ -172,7 +187,7 @@ impl VerifyRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyResponse {
-    /// Protocol version, [`PROTOCOL_VERSION`].
+    /// Protocol version: the request's `v`, echoed (the verdict's claims are that version's).
     pub v: u32,
     /// The verdict token (compact JWS).
     pub verdict: String,
@@ -212,8 +227,14 @@ mod tests {
 
     #[test]
     fn version_is_checked() {
-        assert_eq!(with(|r| r.v = 2), Err(RequestError::Version));
+        assert_eq!(with(|r| r.v = 1), Ok(()));
+        assert_eq!(with(|r| r.v = 2), Ok(()));
+        assert_eq!(with(|r| r.v = 3), Err(RequestError::Version));
         assert_eq!(with(|r| r.v = 0), Err(RequestError::Version));
+        assert!(
+            is_supported_version(MIN_PROTOCOL_VERSION) && is_supported_version(PROTOCOL_VERSION)
+        );
+        assert!(!is_supported_version(PROTOCOL_VERSION + 1));
     }
 
     #[test]
@@ -293,7 +314,7 @@ mod tests {
         assert!(!json.contains("expected_product_id"), "{json}");
         assert_eq!(
             json,
-            r#"{"v":1,"nonce":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc","app_id":"dev.payseal.demo","account_id":"account-1","receipt":{"store":"app_store","jws":"a.b.c"},"sdk":{"name":"test","version":"0"}}"#
+            r#"{"v":2,"nonce":"BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc","app_id":"dev.payseal.demo","account_id":"account-1","receipt":{"store":"app_store","jws":"a.b.c"},"sdk":{"name":"test","version":"0"}}"#
         );
         assert_eq!(serde_json::from_str::<VerifyRequest>(&json).unwrap(), plain);
         // Present: carried, parsed back, checked like the other ids.

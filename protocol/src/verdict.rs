@@ -50,13 +50,25 @@ pub enum Reason {
     WrongProduct,
     /// The store's account binding (`appAccountToken`, `obfuscatedAccountId`) is not this account's.
     WrongAccount,
-    /// The subscription's `expires_at` has passed at the verifier's clock.
+    /// The subscription's `expires_at` has passed at the verifier's clock, or the store's
+    /// server says it expired (Play `SUBSCRIPTION_STATE_EXPIRED`, App Store status 2).
     Expired,
+    /// Protocol v2. The subscription's payment failed and the store holds it without access:
+    /// Play `SUBSCRIPTION_STATE_ON_HOLD`, App Store billing retry without grace (status 3).
+    /// A v1 client sees `not_purchased` ([`Reason::for_protocol`]).
+    OnHold,
+    /// Protocol v2. The user paused the subscription (Play `SUBSCRIPTION_STATE_PAUSED`).
+    /// A v1 client sees `not_purchased`.
+    Paused,
+    /// Protocol v2. The account refunded more purchases than the app's configured threshold
+    /// allows in its window, so a new first redemption is refused (issue 24; never by default).
+    /// A v1 client sees `revoked`.
+    RefundLimit,
 }
 
 impl Reason {
     /// Every reason, for metrics and docs.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 15] = [
         Reason::BadSignature,
         Reason::UntrustedChain,
         Reason::WrongApp,
@@ -69,6 +81,9 @@ impl Reason {
         Reason::WrongProduct,
         Reason::WrongAccount,
         Reason::Expired,
+        Reason::OnHold,
+        Reason::Paused,
+        Reason::RefundLimit,
     ];
 
     /// The stable snake_case name used in claims and metrics.
@@ -86,11 +101,99 @@ impl Reason {
             Reason::WrongProduct => "wrong_product",
             Reason::WrongAccount => "wrong_account",
             Reason::Expired => "expired",
+            Reason::OnHold => "on_hold",
+            Reason::Paused => "paused",
+            Reason::RefundLimit => "refund_limit",
+        }
+    }
+
+    /// The first protocol version ([`crate::PROTOCOL_VERSION`]) whose clients know this reason.
+    pub fn since_protocol(self) -> u32 {
+        match self {
+            Reason::OnHold | Reason::Paused | Reason::RefundLimit => 2,
+            _ => 1,
+        }
+    }
+
+    /// The reason a client of protocol version `v` is shown: this one when it knows it,
+    /// otherwise the nearest reason of its version. For v1: `on_hold` and `paused` become
+    /// `not_purchased` (a subscription not currently paid for, which v1 documents as "pending,
+    /// cancelled or otherwise not completed"); `refund_limit` becomes `revoked` (a final
+    /// refusal because of refunds: a v1 app handles it as a refunded purchase, never retrying
+    /// it as it might a `not_purchased`). Every result is still `not_paid`.
+    pub fn for_protocol(self, v: u32) -> Reason {
+        if self.since_protocol() <= v {
+            return self;
+        }
+        match self {
+            Reason::OnHold | Reason::Paused => Reason::NotPurchased,
+            Reason::RefundLimit => Reason::Revoked,
+            other => other,
         }
     }
 }
 
 impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A subscription's state as the store's server last said it: one vocabulary for every store
+/// (protocol v2, the `subscription_state` claim). `rules::subscription_state` maps each store's
+/// own values to it; whether a state pays is decided there too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionState {
+    /// Paid and renewing. Play `SUBSCRIPTION_STATE_ACTIVE`; App Store status 1.
+    Active,
+    /// A renewal payment failed and the store keeps access during its grace period (pays until
+    /// the grace period's end, the verdict's `expires_at`). Play
+    /// `SUBSCRIPTION_STATE_IN_GRACE_PERIOD`; App Store status 4 (billing grace period).
+    InGracePeriod,
+    /// A renewal payment failed and access is suspended while the store retries. Play
+    /// `SUBSCRIPTION_STATE_ON_HOLD`; App Store status 3 (billing retry).
+    OnHold,
+    /// The user paused it; no access until it resumes. Play `SUBSCRIPTION_STATE_PAUSED` (the App
+    /// Store has no pause).
+    Paused,
+    /// Will not renew, but paid until `expires_at`. Play `SUBSCRIPTION_STATE_CANCELED` (App
+    /// Store: status 1 with auto-renew off, told by the renewal info, not the status).
+    Canceled,
+    /// Ended. Play `SUBSCRIPTION_STATE_EXPIRED`; App Store status 2 (expired) and 5 (revoked:
+    /// refunded or removed from Family Sharing, whose verdict's reason is `revoked`).
+    Expired,
+    /// The first payment has not completed. Play `SUBSCRIPTION_STATE_PENDING`.
+    Pending,
+}
+
+impl SubscriptionState {
+    /// Every state, for metrics and docs.
+    pub const ALL: [SubscriptionState; 7] = [
+        SubscriptionState::Active,
+        SubscriptionState::InGracePeriod,
+        SubscriptionState::OnHold,
+        SubscriptionState::Paused,
+        SubscriptionState::Canceled,
+        SubscriptionState::Expired,
+        SubscriptionState::Pending,
+    ];
+
+    /// The stable snake_case name used in claims, webhooks and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionState::Active => "active",
+            SubscriptionState::InGracePeriod => "in_grace_period",
+            SubscriptionState::OnHold => "on_hold",
+            SubscriptionState::Paused => "paused",
+            SubscriptionState::Canceled => "canceled",
+            SubscriptionState::Expired => "expired",
+            SubscriptionState::Pending => "pending",
+        }
+    }
+}
+
+impl std::fmt::Display for SubscriptionState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -203,6 +306,31 @@ pub struct VerdictClaims {
     /// First or repeat redemption (present when paid).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub redemption: Option<Redemption>,
+    /// Protocol v2. Subscriptions: the state the store's server last gave (a live check at
+    /// verification, or a store event); absent when the store was not asked.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub subscription_state: Option<SubscriptionState>,
+    /// Protocol v2. `true`: the store's server API confirmed the purchase live; `false`: paid
+    /// on the store's signature alone because the store's API could not be reached; absent: no
+    /// live check is configured for the app.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub store_checked: Option<bool>,
+}
+
+impl VerdictClaims {
+    /// The claims as a client of protocol version `v` may receive them (pure). v2 and later:
+    /// unchanged. v1 (whose parsers refuse unknown claims and reasons): without
+    /// `subscription_state` and `store_checked`, and with a v2 reason replaced by its nearest
+    /// v1 reason ([`Reason::for_protocol`]); the outcome never changes. The verifier applies
+    /// it to every verdict it signs, with the request's version.
+    pub fn for_protocol(mut self, v: u32) -> Self {
+        if v < 2 {
+            self.subscription_state = None;
+            self.store_checked = None;
+        }
+        self.reason = self.reason.map(|r| r.for_protocol(v));
+        self
+    }
 }
 
 /// Why a verdict token could not be signed or was refused.
@@ -594,6 +722,8 @@ mod tests {
             outcome: Outcome::Paid,
             reason: None,
             redemption: Some(Redemption::First),
+            subscription_state: None,
+            store_checked: None,
         }
     }
 
@@ -647,6 +777,22 @@ mod tests {
         let back = verifier().verify(&token, NOW).unwrap();
         assert_eq!(back.reason, Some(Reason::AlreadyRedeemed));
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn reasons_are_snake_case_on_the_wire_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+            assert_eq!(r.to_string(), r.as_str());
+            assert!(seen.insert(r.as_str()), "{r} twice");
+        }
+        let v2: Vec<_> = Reason::ALL
+            .into_iter()
+            .filter(|r| r.since_protocol() == 2)
+            .map(Reason::as_str)
+            .collect();
+        assert_eq!(v2, ["on_hold", "paused", "refund_limit"]);
     }
 
     #[test]

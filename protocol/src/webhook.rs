@@ -20,6 +20,17 @@
 //! `purchase.reinstated` ([`ReinstatedData`]: the store reversed the refund that revoked the
 //! purchase, which pays again for its owner), the same with `reinstated_at` for `revoked_at`.
 //!
+//! **Protocol versions.** Webhooks carry no protocol version. `purchase.paid`'s `data` is the
+//! verdict's claims as the verifier decided them (the latest protocol, never downgraded), so
+//! from protocol v2 it may carry `subscription_state` and `store_checked` when the app has a
+//! live store check configured; it never carries a `reason` (it is `paid`), so the v2 reasons
+//! never reach a webhook. The `reason` of `purchase.revoked` / `purchase.reinstated` is a
+//! free-form text about the store event (e.g. `refund`), not a verdict [`crate::Reason`].
+//! An older receiver that reads `data` as JSON, or ignores fields it does not know, sees
+//! nothing change; one that parses `data` strictly into a v1 `VerdictClaims` refuses a
+//! `purchase.paid` carrying the new claims (and retrying will not help): upgrade such a
+//! receiver before configuring a live check.
+//!
 //! Receivers must:
 //! 1. verify the signature with a constant-time comparison ([`verify_webhook`] does);
 //! 2. reject timestamps further than a tolerance from their clock (default

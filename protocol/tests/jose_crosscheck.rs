@@ -36,6 +36,8 @@ fn claims(outcome: Outcome) -> VerdictClaims {
         outcome,
         reason: (outcome == Outcome::NotPaid).then_some(Reason::AlreadyRedeemed),
         redemption: None,
+        subscription_state: None,
+        store_checked: None,
     }
 }
 

@@ -149,6 +149,8 @@ proptest! {
             outcome: Outcome::Paid,
             reason: None,
             redemption: None,
+            subscription_state: None,
+            store_checked: None,
         };
         let token = key.sign(&claims).unwrap();
         let mut chars: Vec<char> = token.chars().collect();

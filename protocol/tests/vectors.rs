@@ -131,6 +131,8 @@ fn verdict_claims() -> VerdictClaims {
         outcome: Outcome::Paid,
         reason: None,
         redemption: Some(Redemption::First),
+        subscription_state: None,
+        store_checked: None,
     }
 }
 

@@ -328,6 +328,20 @@ pub fn verify_jws<T: AppleSigned>(
     verify_parsed(parse_jws(jws)?, anchors, now_ms)
 }
 
+/// The App Store ledger key, one for StoreKit 2 transactions and app receipt entries (so one
+/// purchase presented both ways redeems once): the transaction id, or for an auto-renewable
+/// subscription its renewal chain's original transaction id (the chain has one owner).
+pub(crate) fn ledger_key(
+    auto_renewable: bool,
+    transaction_id: &str,
+    original_transaction_id: Option<&str>,
+) -> String {
+    match original_transaction_id {
+        Some(original) if auto_renewable && !original.is_empty() => original.to_string(),
+        _ => transaction_id.to_string(),
+    }
+}
+
 impl StoreRule for AppStoreRule {
     const STORE: Store = Store::AppStore;
     type Input<'r> = &'r str;
@@ -395,13 +409,11 @@ impl StoreRule for AppStoreRule {
     fn extract(tx: &Transaction) -> Claimed {
         let product_type = tx.product_type();
         let subscription = product_type.is_some_and(|t| t.kind() == PurchaseKind::Subscription);
-        // The renewal chain has one owner: key an auto-renewable subscription by its chain.
-        let transaction_key = match (product_type, &tx.original_transaction_id) {
-            (Some(ProductType::AutoRenewable), Some(original)) if !original.is_empty() => {
-                original.clone()
-            }
-            _ => tx.transaction_id.clone(),
-        };
+        let transaction_key = ledger_key(
+            product_type == Some(ProductType::AutoRenewable),
+            &tx.transaction_id,
+            tx.original_transaction_id.as_deref(),
+        );
         Claimed {
             environment: if tx.environment == "Production" {
                 Environment::Production
@@ -420,6 +432,7 @@ impl StoreRule for AppStoreRule {
             ended: (product_type == Some(ProductType::AutoRenewable)
                 && tx.is_upgraded == Some(true))
             .then_some("isUpgraded: the customer upgraded to another subscription of the group"),
+            purchase_token: None,
         }
     }
 }

@@ -55,6 +55,8 @@ pub(crate) struct SignedPlayPurchase {
     obfuscated_account_id: Option<String>,
     /// `purchaseToken` when the JSON is a subscription's (`autoRenewing` present).
     subscription_token: Option<String>,
+    /// `purchaseToken`.
+    purchase_token: String,
 }
 
 /// The decoded signature and the exact purchase JSON it covers.
@@ -115,7 +117,7 @@ impl StoreRule for GooglePlayRule {
             .filter(|t| !t.is_empty());
         let transaction_id = match p.order_id.filter(|id| !id.is_empty()) {
             Some(order_id) => order_id,
-            None => p.purchase_token,
+            None => p.purchase_token.clone(),
         };
         if transaction_id.is_empty() {
             return Err(Rejection::new(
@@ -133,6 +135,7 @@ impl StoreRule for GooglePlayRule {
             purchase_type: p.purchase_type,
             obfuscated_account_id: p.obfuscated_account_id,
             subscription_token,
+            purchase_token: p.purchase_token,
         })
     }
 
@@ -189,6 +192,7 @@ impl StoreRule for GooglePlayRule {
             // Play signs no expiry (module docs).
             expires_at: None,
             ended: None,
+            purchase_token: Some(p.purchase_token.clone()),
         }
     }
 }
@@ -225,6 +229,12 @@ mod tests {
         assert_eq!(p.transaction_id, "GPA.1234-5678-9012-34567");
         assert_eq!(p.quantity, 2);
         assert_eq!(p.purchased_at, 1_700_000_000_123);
+        let token = serde_json::from_str::<serde_json::Value>(&parts(&r).0).unwrap()
+            ["purchaseToken"]
+            .as_str()
+            .map(str::to_owned);
+        assert!(token.as_deref().is_some_and(|t| !t.is_empty()));
+        assert_eq!(p.purchase_token, token, "the Play Developer API's key");
     }
 
     /// Regression (found by the `rule_google_play` fuzz target, whose oracle was too strict):

@@ -198,6 +198,7 @@ impl StoreRule for HuaweiRule {
                 .filter(|_| kind == Some(PurchaseKind::Subscription)),
             ended: (auto_renewable && p.sub_isvalid == Some(false))
                 .then_some("subIsvalid: false (the subscription is no longer valid)"),
+            purchase_token: None,
         }
     }
 }

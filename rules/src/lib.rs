@@ -67,20 +67,27 @@
 //! [`check_request`] adds what the request expects of a paid purchase ([`check_expected`]): the
 //! store's account token against the request's account id (`wrong_account`, when the app
 //! configures an account binding) and the product the app sold (`wrong_product`).
+//!
+//! [`subscription_state`] maps the stores' server-side subscription states (Play
+//! `subscriptionState`, App Store `status`) to the verdict's `subscription_state` and decides
+//! which pay.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod app_receipt;
 pub mod app_store;
 pub mod binding;
 pub(crate) mod google_play;
 pub(crate) mod huawei;
 mod rsa_key;
 pub(crate) mod sandbox;
+pub mod subscription_state;
 
 use payseal_protocol::{Environment, PurchaseKind, Reason, Receipt, Store};
 
+use app_receipt::{AppReceiptInput, AppReceiptRule};
 use app_store::AppStoreRule;
 use google_play::GooglePlayRule;
 use huawei::HuaweiRule;
@@ -152,7 +159,8 @@ pub struct Purchase {
     pub environment: Environment,
     /// Product id.
     pub product_id: String,
-    /// The ledger key: Play `orderId` (or `purchaseToken`), App Store `transactionId`, Huawei `orderId`, ...
+    /// The ledger key: Play `orderId` (or `purchaseToken`), App Store `transactionId` (JWS and
+    /// app receipt alike), Huawei `orderId`, ...
     pub transaction_key: String,
     /// The store's transaction id as the verdict reports it.
     pub transaction_id: String,
@@ -170,6 +178,9 @@ pub struct Purchase {
     /// Subscriptions: end of the paid period, Unix milliseconds, when the store signs one
     /// (always in the future of the verifier's clock in a `Purchase`).
     pub expires_at: Option<i64>,
+    /// Google Play's `purchaseToken` (what the Play Developer API is asked with, for one-time
+    /// products and subscriptions alike); `None` for the other stores.
+    pub purchase_token: Option<String>,
 }
 
 /// Whatever could be read from a refused receipt, to fill the `not_paid` verdict.
@@ -299,6 +310,8 @@ pub(crate) struct Claimed {
     /// The store says this subscription period no longer grants access whatever the date
     /// (App Store `isUpgraded`, Huawei `subIsvalid: false`): the operator detail.
     pub ended: Option<&'static str>,
+    /// Google Play's `purchaseToken` (what the Play Developer API is asked with).
+    pub purchase_token: Option<String>,
 }
 
 impl Claimed {
@@ -376,6 +389,18 @@ pub fn check_receipt(
             now_ms,
         ),
         Receipt::AppStore { jws } => run::<AppStoreRule>(jws, app, anchors, now_ms),
+        Receipt::AppStoreReceipt {
+            app_receipt,
+            transaction_id,
+        } => run::<AppReceiptRule>(
+            AppReceiptInput {
+                app_receipt,
+                transaction_id,
+            },
+            app,
+            anchors,
+            now_ms,
+        ),
         Receipt::Huawei {
             purchase_data,
             signature,
@@ -470,6 +495,7 @@ fn run<R: StoreRule>(
         account_token: claimed.account_token.filter(|t| !t.is_empty()),
         kind: claimed.kind,
         expires_at: claimed.expires_at,
+        purchase_token: claimed.purchase_token,
     })
 }
 

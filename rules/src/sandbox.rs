@@ -149,6 +149,7 @@ impl StoreRule for SandboxRule {
                 .expires_at
                 .filter(|_| p.kind == Some(PurchaseKind::Subscription)),
             ended: None,
+            purchase_token: None,
         }
     }
 }
@@ -191,6 +192,7 @@ mod tests {
                 account_token: None,
                 kind: Some(payseal_protocol::PurchaseKind::Consumable),
                 expires_at: None,
+                purchase_token: None,
             }
         );
     }

@@ -78,9 +78,12 @@ pub fn app() -> AppRules {
     app_with(genuine(), &[Environment::Production, Environment::Sandbox])
 }
 
-/// Anchors trusting the genuine store's App Store root (a fresh chain cache each call).
+/// Anchors trusting the genuine store's App Store root and app receipt root (a fresh chain
+/// cache each call).
 pub fn anchors() -> TrustAnchors {
     roots(vec![genuine().app_store_chain().root])
+        .with_receipt_roots(vec![genuine().app_receipt_chain().root])
+        .unwrap()
 }
 
 /// Anchors trusting exactly `apple_roots` (DER).
@@ -117,7 +120,9 @@ pub fn parts(receipt: &Receipt) -> (String, String) {
             purchase_data,
             signature,
         } => (purchase_data.clone(), signature.clone()),
-        Receipt::AppStore { .. } => panic!("no parts in a JWS"),
+        Receipt::AppStore { .. } | Receipt::AppStoreReceipt { .. } => {
+            panic!("no purchase data and signature in an App Store receipt")
+        }
     }
 }
 

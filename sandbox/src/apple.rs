@@ -78,6 +78,11 @@ impl IssuedCert {
         der_to_pem(&self.der, "CERTIFICATE")
     }
 
+    /// The private key, PKCS#8 DER (for signing app receipts with it).
+    pub(crate) fn key_der(&self) -> &[u8] {
+        self.key.serialized_der()
+    }
+
     /// Sign a compact JWS (ES256) with this certificate's key; fails unless it is a P-256 key.
     pub fn sign_jws(&self, header_json: &str, payload_json: &str) -> Result<String, SandboxError> {
         sign_es256_jws(self.key.serialized_der(), header_json, payload_json)
@@ -95,6 +100,32 @@ pub struct AppStoreChain {
     pub root: Vec<u8>,
 }
 
+/// What distinguishes the store's two Apple test CAs: the StoreKit 2 one (like Apple Root CA -
+/// G3: ECDSA) and the app receipt one (like Apple Inc. Root CA: RSA 2048 throughout).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CaProfile {
+    dir: &'static str,
+    root_cn: &'static str,
+    leaf_cn: &'static str,
+    rsa: bool,
+}
+
+/// The StoreKit 2 test CA (root P-384 → intermediate P-384 → leaf P-256).
+pub(crate) const G3: CaProfile = CaProfile {
+    dir: "app-store-ca",
+    root_cn: "PaySeal Sandbox Root CA - G3",
+    leaf_cn: "PaySeal Sandbox StoreKit Signing",
+    rsa: false,
+};
+
+/// The app receipt test CA (RSA 2048 root → intermediate → leaf, as Apple Inc. Root CA's).
+pub(crate) const RECEIPTS: CaProfile = CaProfile {
+    dir: "app-receipt-ca",
+    root_cn: "PaySeal Sandbox Apple Root CA",
+    leaf_cn: "PaySeal Sandbox Mac App Store and iTunes Store Receipt Signing",
+    rsa: true,
+};
+
 /// The store's persisted App Store CA.
 pub(crate) struct AppleCa {
     root: IssuedCert,
@@ -103,7 +134,6 @@ pub(crate) struct AppleCa {
     root_pem_path: PathBuf,
 }
 
-const CA_DIR: &str = "app-store-ca";
 const NAMES: [&str; 3] = ["root", "intermediate", "leaf"];
 
 fn ms_to_time(ms: i64) -> Result<OffsetDateTime, SandboxError> {
@@ -135,12 +165,9 @@ fn random_serial() -> SerialNumber {
     SerialNumber::from_slice(&bytes)
 }
 
-fn root_params(spec: &CertSpec) -> Result<CertificateParams, SandboxError> {
+fn root_params(profile: &CaProfile, spec: &CertSpec) -> Result<CertificateParams, SandboxError> {
     let mut p = CertificateParams::default();
-    p.distinguished_name = dn(
-        "PaySeal Sandbox Root CA - G3",
-        "PaySeal Sandbox Certification Authority",
-    );
+    p.distinguished_name = dn(profile.root_cn, "PaySeal Sandbox Certification Authority");
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     p.not_before = ms_to_time(spec.not_before_ms)?;
@@ -170,10 +197,10 @@ fn intermediate_params(spec: &CertSpec) -> Result<CertificateParams, SandboxErro
     Ok(p)
 }
 
-fn leaf_params(spec: &CertSpec) -> Result<CertificateParams, SandboxError> {
+fn leaf_params(profile: &CaProfile, spec: &CertSpec) -> Result<CertificateParams, SandboxError> {
     let mut p = CertificateParams::default();
     p.distinguished_name = dn(
-        "PaySeal Sandbox StoreKit Signing",
+        profile.leaf_cn,
         "PaySeal Sandbox Worldwide Developer Relations",
     );
     p.is_ca = IsCa::ExplicitNoCa;
@@ -195,54 +222,92 @@ fn new_key(alg: &'static rcgen::SignatureAlgorithm) -> Result<KeyPair, SandboxEr
     KeyPair::generate_for(alg).map_err(|e| SandboxError::KeyGeneration(e.to_string()))
 }
 
-/// Make a leaf (P-256) signed by `issuer`.
-pub(crate) fn make_leaf(issuer: &IssuedCert, spec: &CertSpec) -> Result<IssuedCert, SandboxError> {
-    let key = new_key(&PKCS_ECDSA_P256_SHA256)?;
-    let cert = leaf_params(spec)?
+/// A new RSA-2048 key (rcgen makes none itself with `ring`), signing SHA-256.
+fn new_rsa_key() -> Result<KeyPair, SandboxError> {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+        .map_err(|e| SandboxError::KeyGeneration(e.to_string()))?;
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| SandboxError::KeyGeneration(e.to_string()))?;
+    rsa_key_pair(&pem).map_err(|e| SandboxError::KeyGeneration(e.to_string()))
+}
+
+fn rsa_key_pair(pem: &str) -> Result<KeyPair, rcgen::Error> {
+    KeyPair::from_pkcs8_pem_and_sign_algo(pem, &rcgen::PKCS_RSA_SHA256)
+}
+
+fn profile_key(
+    profile: &CaProfile,
+    ec: &'static rcgen::SignatureAlgorithm,
+) -> Result<KeyPair, SandboxError> {
+    if profile.rsa {
+        new_rsa_key()
+    } else {
+        new_key(ec)
+    }
+}
+
+/// Make a leaf (P-256; RSA for app receipts) signed by `issuer`.
+pub(crate) fn make_leaf(
+    profile: &CaProfile,
+    issuer: &IssuedCert,
+    spec: &CertSpec,
+) -> Result<IssuedCert, SandboxError> {
+    let key = profile_key(profile, &PKCS_ECDSA_P256_SHA256)?;
+    let cert = leaf_params(profile, spec)?
         .signed_by(&key, &issuer.issuer, &issuer.key)
         .map_err(cert_err)?;
     Ok(IssuedCert::fresh(cert, key))
 }
 
-/// Make an intermediate (P-384 CA) signed by `root`.
+/// Make an intermediate (P-384 CA; RSA for app receipts) signed by `root`.
 pub(crate) fn make_intermediate(
+    profile: &CaProfile,
     root: &IssuedCert,
     spec: &CertSpec,
 ) -> Result<IssuedCert, SandboxError> {
-    let key = new_key(&PKCS_ECDSA_P384_SHA384)?;
+    let key = profile_key(profile, &PKCS_ECDSA_P384_SHA384)?;
     let cert = intermediate_params(spec)?
         .signed_by(&key, &root.issuer, &root.key)
         .map_err(cert_err)?;
     Ok(IssuedCert::fresh(cert, key))
 }
 
-/// Make a self-signed root (P-384).
-pub(crate) fn make_root(spec: &CertSpec) -> Result<IssuedCert, SandboxError> {
-    let key = new_key(&PKCS_ECDSA_P384_SHA384)?;
-    let cert = root_params(spec)?.self_signed(&key).map_err(cert_err)?;
+/// Make a self-signed root (P-384; RSA for app receipts).
+pub(crate) fn make_root(profile: &CaProfile, spec: &CertSpec) -> Result<IssuedCert, SandboxError> {
+    let key = profile_key(profile, &PKCS_ECDSA_P384_SHA384)?;
+    let cert = root_params(profile, spec)?
+        .self_signed(&key)
+        .map_err(cert_err)?;
     Ok(IssuedCert::fresh(cert, key))
 }
 
 impl AppleCa {
-    /// Load the CA from `dir/app-store-ca`, creating it (atomically, as a whole) when absent.
-    pub(crate) fn open_or_create(dir: &Path, now_ms: i64) -> Result<AppleCa, SandboxError> {
-        let ca_dir = dir.join(CA_DIR);
+    /// Load the CA of `profile` from its directory under `dir`, creating it (atomically, as a
+    /// whole) when absent.
+    pub(crate) fn open_or_create(
+        dir: &Path,
+        profile: &CaProfile,
+        now_ms: i64,
+    ) -> Result<AppleCa, SandboxError> {
+        let ca_dir = dir.join(profile.dir);
         if !ca_dir.join("leaf.pem").exists() {
-            Self::create(&ca_dir, now_ms)?;
+            Self::create(&ca_dir, profile, now_ms)?;
         }
-        Self::load(&ca_dir)
+        Self::load(&ca_dir, profile)
     }
 
-    fn create(ca_dir: &Path, now_ms: i64) -> Result<(), SandboxError> {
+    fn create(ca_dir: &Path, profile: &CaProfile, now_ms: i64) -> Result<(), SandboxError> {
         // Back-dated a year, so purchases dated in the recent past (tests, imported fixtures) verify.
         let spec = |years: i64| CertSpec {
             marker_oid: true,
             not_before_ms: now_ms - YEAR_MS,
             not_after_ms: now_ms + years * YEAR_MS,
         };
-        let root = make_root(&spec(25))?;
-        let intermediate = make_intermediate(&root, &spec(10))?;
-        let leaf = make_leaf(&intermediate, &spec(5))?;
+        let root = make_root(profile, &spec(25))?;
+        let intermediate = make_intermediate(profile, &root, &spec(10))?;
+        let leaf = make_leaf(profile, &intermediate, &spec(5))?;
         let staging = temp_sibling(ca_dir);
         fs::create_dir(&staging).map_err(io_err(&staging))?;
         for (name, item) in NAMES.iter().zip([&root, &intermediate, &leaf]) {
@@ -259,22 +324,26 @@ impl AppleCa {
             if !ca_dir.join("leaf.pem").exists() {
                 return Err(SandboxError::Io {
                     path: ca_dir.to_path_buf(),
-                    source: std::io::Error::other("could not publish the App Store test CA"),
+                    source: std::io::Error::other("could not publish an App Store test CA"),
                 });
             }
         }
         Ok(())
     }
 
-    fn load(ca_dir: &Path) -> Result<AppleCa, SandboxError> {
+    fn load(ca_dir: &Path, profile: &CaProfile) -> Result<AppleCa, SandboxError> {
         let mut items = Vec::with_capacity(3);
         for name in NAMES {
             let key_path = ca_dir.join(format!("{name}.key.pem"));
-            let key = KeyPair::from_pem(&read_text(&key_path)?).map_err(|e| {
-                SandboxError::BadKeyFile {
-                    path: key_path.clone(),
-                    reason: e.to_string(),
-                }
+            let pem = zeroize::Zeroizing::new(read_text(&key_path)?);
+            let key = if profile.rsa {
+                rsa_key_pair(&pem)
+            } else {
+                KeyPair::from_pem(&pem)
+            };
+            let key = key.map_err(|e| SandboxError::BadKeyFile {
+                path: key_path.clone(),
+                reason: e.to_string(),
             })?;
             let cert_path = ca_dir.join(format!("{name}.pem"));
             let der = pem_to_der(&read_text(&cert_path)?, "CERTIFICATE").ok_or_else(|| {
@@ -286,9 +355,9 @@ impl AppleCa {
             // Rebuild an rcgen issuer with the same name and key; the stored DER is what we publish.
             let spec = CertSpec::valid_around(0, 1);
             let params = match name {
-                "root" => root_params(&spec)?,
+                "root" => root_params(profile, &spec)?,
                 "intermediate" => intermediate_params(&spec)?,
-                _ => leaf_params(&spec)?,
+                _ => leaf_params(profile, &spec)?,
             };
             let issuer = params.self_signed(&key).map_err(cert_err)?;
             items.push(IssuedCert { der, issuer, key });

@@ -46,7 +46,7 @@ pub(crate) fn random_uuid() -> String {
 
 /// A subscription's dates: (purchase time, end of the period). A lapsed period (its end not
 /// after `at_ms`) was bought one default period before its end.
-fn subscription_dates(order: &Order, at_ms: i64) -> (i64, i64) {
+pub(crate) fn subscription_dates(order: &Order, at_ms: i64) -> (i64, i64) {
     let end = order
         .expires_at
         .unwrap_or_else(|| at_ms.saturating_add(DEFAULT_PERIOD_MS));

@@ -36,6 +36,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+mod app_receipt;
 mod apple;
 mod files;
 mod formats;
@@ -210,6 +211,7 @@ pub struct SandboxStore {
     huawei: rsa::RsaPrivateKey,
     sandbox: ed25519_dalek::SigningKey,
     apple: apple::AppleCa,
+    apple_receipts: apple::AppleCa,
 }
 
 impl std::fmt::Debug for SandboxStore {
@@ -272,13 +274,15 @@ impl SandboxStore {
         let google_play = load_or_create_rsa(&dir.join(GOOGLE_PLAY_KEY))?;
         let huawei = load_or_create_rsa(&dir.join(HUAWEI_KEY))?;
         let sandbox = load_or_create_ed25519(&dir.join(SANDBOX_KEY))?;
-        let apple = apple::AppleCa::open_or_create(dir, now_ms())?;
+        let apple = apple::AppleCa::open_or_create(dir, &apple::G3, now_ms())?;
+        let apple_receipts = apple::AppleCa::open_or_create(dir, &apple::RECEIPTS, now_ms())?;
         Ok(SandboxStore {
             dir: dir.to_path_buf(),
             google_play,
             huawei,
             sandbox,
             apple,
+            apple_receipts,
         })
     }
 
@@ -337,17 +341,21 @@ impl SandboxStore {
         issuer: Option<&IssuedCert>,
         spec: &CertSpec,
     ) -> Result<IssuedCert, SandboxError> {
-        apple::make_leaf(issuer.unwrap_or(self.apple.intermediate()), spec)
+        apple::make_leaf(
+            &apple::G3,
+            issuer.unwrap_or(self.apple.intermediate()),
+            spec,
+        )
     }
 
     /// Make a new App Store intermediate (P-384 CA) signed by this store's root.
     pub fn make_app_store_intermediate(&self, spec: &CertSpec) -> Result<IssuedCert, SandboxError> {
-        apple::make_intermediate(self.apple.root(), spec)
+        apple::make_intermediate(&apple::G3, self.apple.root(), spec)
     }
 
     /// Make a new self-signed P-384 root, e.g. an attacker's root with the same name.
     pub fn make_app_store_root(spec: &CertSpec) -> Result<IssuedCert, SandboxError> {
-        apple::make_root(spec)
+        apple::make_root(&apple::G3, spec)
     }
 
     /// Sign any header and payload as a compact JWS (ES256) with the store's App Store leaf key.
@@ -366,6 +374,118 @@ impl SandboxStore {
             self.apple.intermediate().der(),
             self.apple.root().der(),
         ])
+    }
+
+    /// The PEM file of the app receipt test root CA (the sandbox's Apple Inc. Root CA: configure
+    /// a verifier's `[[trust.apple_receipt_roots]]` with it to trust this store's app receipts).
+    pub fn app_receipt_root_path(&self) -> PathBuf {
+        self.apple_receipts.root_pem_path().to_path_buf()
+    }
+
+    /// Lowercase hex SHA-256 of the app receipt test root's DER.
+    pub fn app_receipt_root_sha256(&self) -> String {
+        hex::encode(Sha256::digest(self.apple_receipts.root().der()))
+    }
+
+    /// The app receipt chain's DER certificates (leaf, intermediate, root; all RSA 2048).
+    pub fn app_receipt_chain(&self) -> AppStoreChain {
+        AppStoreChain {
+            leaf: self.apple_receipts.leaf().der().to_vec(),
+            intermediate: self.apple_receipts.intermediate().der().to_vec(),
+            root: self.apple_receipts.root().der().to_vec(),
+        }
+    }
+
+    /// The app receipt CA's intermediate (DER and key), e.g. to issue a custom signer.
+    pub fn app_receipt_intermediate(&self) -> &IssuedCert {
+        self.apple_receipts.intermediate()
+    }
+
+    /// Make a new app receipt signer (RSA) issued by `issuer` (the store's app receipt
+    /// intermediate when `None`).
+    pub fn make_app_receipt_leaf(
+        &self,
+        issuer: Option<&IssuedCert>,
+        spec: &CertSpec,
+    ) -> Result<IssuedCert, SandboxError> {
+        apple::make_leaf(
+            &apple::RECEIPTS,
+            issuer.unwrap_or(self.apple_receipts.intermediate()),
+            spec,
+        )
+    }
+
+    /// Make a new RSA intermediate issued by `root` (the store's app receipt root when `None`).
+    pub fn make_app_receipt_intermediate(
+        &self,
+        root: Option<&IssuedCert>,
+        spec: &CertSpec,
+    ) -> Result<IssuedCert, SandboxError> {
+        apple::make_intermediate(
+            &apple::RECEIPTS,
+            root.unwrap_or(self.apple_receipts.root()),
+            spec,
+        )
+    }
+
+    /// Make a new self-signed RSA root named like the store's app receipt root: an attacker's
+    /// own "Apple Inc. Root CA" (Freedom-style forgeries).
+    pub fn make_app_receipt_root(spec: &CertSpec) -> Result<IssuedCert, SandboxError> {
+        apple::make_root(&apple::RECEIPTS, spec)
+    }
+
+    /// Apple's app receipt payload (DER `SET OF ReceiptAttribute`) for `orders` (one app and
+    /// environment; each order's transaction id, or a random one, in `transaction_ids`'s
+    /// order), created at `at_ms`.
+    pub fn app_receipt_payload(
+        &self,
+        orders: &[Order],
+        transaction_ids: &[String],
+        at_ms: i64,
+    ) -> Result<Vec<u8>, SandboxError> {
+        app_receipt::payload(orders, transaction_ids, at_ms)
+    }
+
+    /// Sign an app receipt payload as PKCS#7 SignedData (RSA PKCS#1 v1.5 SHA-256) with
+    /// `signer` (the store's app receipt leaf when `None`), carrying `certificates` (the
+    /// store's leaf and intermediate when `None`); `signed_attributes`: sign a content type and
+    /// message digest attribute set instead of the content itself. Base64, as a device holds it.
+    pub fn sign_app_receipt(
+        &self,
+        payload: &[u8],
+        signer: Option<&IssuedCert>,
+        certificates: Option<&[&[u8]]>,
+        signed_attributes: bool,
+    ) -> Result<String, SandboxError> {
+        let leaf = self.apple_receipts.leaf();
+        let own = [leaf.der(), self.apple_receipts.intermediate().der()];
+        app_receipt::sign(
+            payload,
+            signer.unwrap_or(leaf),
+            certificates.unwrap_or(&own),
+            signed_attributes,
+        )
+    }
+
+    /// Issue an App Store app receipt (the original StoreKit's, Unity IAP's `AppleAppStore`
+    /// payload) holding `order`, dated now, naming its transaction.
+    pub fn issue_app_receipt(&self, order: &Order) -> Result<Receipt, SandboxError> {
+        self.issue_app_receipt_at(std::slice::from_ref(order), now_ms())
+    }
+
+    /// Issue an app receipt holding every order (one app and environment), created at `at_ms`,
+    /// naming the first order's transaction.
+    pub fn issue_app_receipt_at(
+        &self,
+        orders: &[Order],
+        at_ms: i64,
+    ) -> Result<Receipt, SandboxError> {
+        let ids = app_receipt::transaction_ids(orders);
+        let payload = self.app_receipt_payload(orders, &ids, at_ms)?;
+        Ok(Receipt::AppStoreReceipt {
+            app_receipt: self.sign_app_receipt(&payload, None, None, false)?,
+            transaction_id: ids.into_iter().next().unwrap_or_default(),
+        })
     }
 
     /// Base64 SHA1withRSA (PKCS#1 v1.5) signature over `data` with the Play key.

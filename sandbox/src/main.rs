@@ -27,11 +27,14 @@ enum Command {
     GooglePlay(IssueArgs),
     /// Issue an App Store (StoreKit 2) JWS transaction.
     AppStore(IssueArgs),
+    /// Issue an App Store app receipt (the original StoreKit; Unity IAP's `AppleAppStore`
+    /// payload) holding the purchase, signed by the store's app receipt test CA.
+    AppStoreReceipt(IssueArgs),
     /// Issue a Huawei AppGallery purchase (InAppPurchaseData + SHA256WithRSA signature).
     Huawei(HuaweiArgs),
     /// Issue a PaySeal sandbox-store purchase (Ed25519).
     Sandbox(IssueArgs),
-    /// Print the public keys and the App Store test root's fingerprint as JSON.
+    /// Print the public keys and the App Store test roots' fingerprints as JSON.
     Keys(DirArg),
     /// Make an App Store Server Notification V2 body (`{"signedPayload": JWS}`), signed like
     /// the store's transactions, to POST to `/v1/stores/app-store/notifications`.
@@ -211,7 +214,7 @@ fn order(store: Store, args: &IssueArgs) -> Order {
 }
 
 fn run(cli: Cli) -> Result<String, SandboxError> {
-    let (store, args, pss) = match &cli.command {
+    let (store, args, pss, app_receipt) = match &cli.command {
         Command::Keys(d) => {
             let s = SandboxStore::open_or_create(&store_dir(&d.dir))?;
             let keys = serde_json::json!({
@@ -221,14 +224,17 @@ fn run(cli: Cli) -> Result<String, SandboxError> {
                 "sandbox_public_key": s.sandbox_public_key(),
                 "app_store_root_path": s.app_store_root_path(),
                 "app_store_root_sha256": s.app_store_root_sha256(),
+                "app_receipt_root_path": s.app_receipt_root_path(),
+                "app_receipt_root_sha256": s.app_receipt_root_sha256(),
             });
             return Ok(keys.to_string());
         }
         Command::AppStoreNotification(a) => return notification(a),
-        Command::GooglePlay(a) => (Store::GooglePlay, a, false),
-        Command::AppStore(a) => (Store::AppStore, a, false),
-        Command::Huawei(h) => (Store::Huawei, &h.issue, h.pss),
-        Command::Sandbox(a) => (Store::Sandbox, a, false),
+        Command::GooglePlay(a) => (Store::GooglePlay, a, false, false),
+        Command::AppStore(a) => (Store::AppStore, a, false, false),
+        Command::AppStoreReceipt(a) => (Store::AppStore, a, false, true),
+        Command::Huawei(h) => (Store::Huawei, &h.issue, h.pss, false),
+        Command::Sandbox(a) => (Store::Sandbox, a, false, false),
     };
     let order = order(store, args);
     if !order.product_type.is_subscription()
@@ -243,6 +249,8 @@ fn run(cli: Cli) -> Result<String, SandboxError> {
     let s = SandboxStore::open_or_create(&store_dir(&args.dir))?;
     let receipt = if pss {
         s.issue_huawei_pss(&order)?
+    } else if app_receipt {
+        s.issue_app_receipt(&order)?
     } else {
         s.issue(&order)?
     };

@@ -33,10 +33,15 @@ fn issues_each_store_and_reuses_a_dev_state_dir() {
     );
     assert_eq!(keys["app_store_root_sha256"], store.app_store_root_sha256());
     assert_eq!(keys["sandbox_public_key"], store.sandbox_public_key());
+    assert_eq!(
+        keys["app_receipt_root_sha256"],
+        store.app_receipt_root_sha256()
+    );
 
     for (cmd, tag) in [
         ("google-play", "google_play"),
         ("app-store", "app_store"),
+        ("app-store-receipt", "app_store_receipt"),
         ("huawei", "huawei"),
         ("sandbox", "sandbox"),
     ] {
@@ -59,7 +64,7 @@ fn issues_each_store_and_reuses_a_dev_state_dir() {
         let json: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(json["store"], tag);
         let receipt: Receipt = serde_json::from_value(json).unwrap();
-        assert_eq!(receipt.store().as_str(), tag);
+        assert_eq!(receipt.kind(), tag);
     }
     let out = run(&[
         "huawei",

@@ -424,6 +424,7 @@ fn concurrent_first_opens_agree_on_one_set_of_keys() {
         assert_eq!(s.huawei_public_key(), reopened.huawei_public_key());
         assert_eq!(s.sandbox_public_key(), reopened.sandbox_public_key());
         assert_eq!(s.app_store_chain(), reopened.app_store_chain());
+        assert_eq!(s.app_receipt_chain(), reopened.app_receipt_chain());
     }
     // No temporary files or staging directories are left behind.
     let names: Vec<String> = std::fs::read_dir(&path)
@@ -431,7 +432,8 @@ fn concurrent_first_opens_agree_on_one_set_of_keys() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
-    assert_eq!(names.len(), 4, "{names:?}");
+    // Three keys, the App Store CA and the app receipt CA.
+    assert_eq!(names.len(), 5, "{names:?}");
 }
 
 #[test]

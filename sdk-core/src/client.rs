@@ -304,6 +304,13 @@ pub(crate) fn validate_receipt(receipt: &Receipt, account_id: &str) -> Result<()
             ..
         } => vec![("purchase_data", purchase_data), ("signature", signature)],
         Receipt::AppStore { jws } => vec![("jws", jws)],
+        Receipt::AppStoreReceipt {
+            app_receipt,
+            transaction_id,
+        } => vec![
+            ("app_receipt", app_receipt),
+            ("transaction_id", transaction_id),
+        ],
     };
     let mut total = 0usize;
     for (name, value) in fields {

@@ -168,6 +168,8 @@ mod tests {
             outcome: Outcome::Paid,
             reason: None,
             redemption: Some(Redemption::First),
+            subscription_state: None,
+            store_checked: None,
         }
     }
 

@@ -21,7 +21,7 @@ use crate::transport::TransportError;
 
 pub use proto::Environment as StoreEnvironment;
 pub use proto::Reason as NotPaidReason;
-pub use proto::{HuaweiAlgorithm, PurchaseKind, Receipt, Redemption, Store};
+pub use proto::{HuaweiAlgorithm, PurchaseKind, Receipt, Redemption, Store, SubscriptionState};
 
 /// The one mapping from the layers' errors to the app's: [`ClientError::kind`].
 impl From<ClientError> for PaySealError {
@@ -139,6 +139,14 @@ pub enum Receipt {
         /// The compact JWS.
         jws: String,
     },
+    /// The original StoreKit's app receipt (Unity IAP's `AppleAppStore` payload) and the
+    /// transaction of it to redeem.
+    AppStoreReceipt {
+        /// The Base64 app receipt.
+        app_receipt: String,
+        /// The in-app transaction's id.
+        transaction_id: String,
+    },
     /// Huawei IAP: `InAppPurchaseData` (exact) and its signature.
     Huawei {
         /// The purchase data exactly as Huawei returned it.
@@ -166,6 +174,16 @@ pub fn receipt_from_json(json: String) -> Result<Receipt, PaySealError> {
             format!("receipt JSON: {e}"),
         )
     })
+}
+
+/// The receipt inside Unity IAP's unified receipt (`Product.receipt`, a Unity IAP 5 order's
+/// receipt): a Google Play receipt from `Payload.json` / `Payload.signature` byte for byte, or
+/// for `AppleAppStore` / `MacAppStore` the App Store app receipt with its `TransactionID`.
+/// `InvalidReceipt` naming what is wrong otherwise.
+#[uniffi::export]
+pub fn receipt_from_unity_iap(unified: String) -> Result<Receipt, PaySealError> {
+    crate::unity_iap::receipt_from_unity_iap(&unified)
+        .map_err(|e| PaySealError::new(PaySealErrorKind::InvalidReceipt, e.to_string()))
 }
 
 /// The stable receipt JSON form of `receipt`.
@@ -236,6 +254,12 @@ pub enum NotPaidReason {
     WrongAccount,
     /// The subscription has expired.
     Expired,
+    /// The subscription's payment failed; the store holds it without access (protocol v2).
+    OnHold,
+    /// The user paused the subscription (protocol v2).
+    Paused,
+    /// The account refunded more purchases than the app allows (protocol v2).
+    RefundLimit,
 }
 
 /// The store of a purchase.
@@ -283,6 +307,26 @@ pub enum PurchaseKind {
     Subscription,
 }
 
+/// A subscription's state as the store's server last gave it (the verdict's
+/// `subscription_state`, protocol v2): one vocabulary for every store.
+#[uniffi::remote(Enum)]
+pub enum SubscriptionState {
+    /// Paid and renewing.
+    Active,
+    /// A renewal payment failed; access continues until the grace period's end.
+    InGracePeriod,
+    /// A renewal payment failed; access is suspended while the store retries.
+    OnHold,
+    /// Paused by the user (Google Play).
+    Paused,
+    /// Will not renew, but paid until its end.
+    Canceled,
+    /// Ended (or revoked).
+    Expired,
+    /// The first payment has not completed.
+    Pending,
+}
+
 /// A checked verdict: signed by a profile key, the answer to this request (it echoes the
 /// request's nonce, receipt hash, app and account). The device clock is not used to refuse
 /// it; its skew is reported in `device_clock_skew_secs`.
@@ -321,6 +365,13 @@ pub struct Verdict {
     /// sandbox; not Play nor App Store non-renewing). A paid verdict's is always in the future
     /// at the verifier's clock; on `Expired`, it says when the period ended.
     pub subscription_expires_at: Option<i64>,
+    /// Subscriptions: the state the store's server last gave (the verdict's
+    /// `subscription_state`), when the verifier asked the store or a store event set it.
+    pub subscription_state: Option<SubscriptionState>,
+    /// Whether the store's server confirmed the purchase live: `true` confirmed, `false` paid
+    /// on the store's signature alone because the store's API could not be reached, absent
+    /// when the verifier has no live check configured for the app.
+    pub store_checked: Option<bool>,
     /// Verdict id (`jti`).
     pub verdict_id: String,
     /// `receipt_sha256` of the receipt.
@@ -354,6 +405,8 @@ impl From<CheckedVerdict> for Verdict {
             expires_at: c.exp,
             kind: c.kind,
             subscription_expires_at: c.expires_at,
+            subscription_state: c.subscription_state,
+            store_checked: c.store_checked,
             verdict_id: c.jti,
             receipt_sha256: c.receipt_sha256,
             account_id: c.sub,

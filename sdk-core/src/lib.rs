@@ -91,6 +91,7 @@ mod pending;
 pub mod runtime;
 mod tls;
 mod transport;
+mod unity_iap;
 
 pub use client::{Client, ClientError, Kept, PendingReport, Refusal, Restored, Unverified};
 pub use clock::{Clock, OffsetClock, SystemClock};
@@ -110,3 +111,4 @@ pub use log::{clear_logger, set_logger, LogLevel, PaySealLogger};
 pub use pending::{PendingEntry, PendingError, PendingStore};
 pub use tls::TlsError;
 pub use transport::TransportError;
+pub use unity_iap::{receipt_from_unity_iap, UnityIapError};

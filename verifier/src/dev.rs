@@ -193,6 +193,7 @@ fn dev_config(
     backup_pin: &str,
 ) -> String {
     let root = relative(dir, &store.app_store_root_path());
+    let receipt_root = relative(dir, &store.app_receipt_root_path());
     let app = DEV_APP_ID;
     format!(
         r#"# PaySeal verifier configuration written by `payseal-verifier dev`.
@@ -228,6 +229,12 @@ url = "sqlite:ledger.db"
 path = {root}
 sha256 = {root_sha}
 
+# The sandbox store's app receipt test root (the original StoreKit's receipts; in production
+# Apple Inc. Root CA, AppleIncRootCertificate.cer).
+[[trust.apple_receipt_roots]]
+path = {receipt_root}
+sha256 = {receipt_root_sha}
+
 [apps.{app_q}]
 environments = ["sandbox", "production"]
 
@@ -256,6 +263,8 @@ required = false
         backup_pin = toml_str(backup_pin),
         root = toml_str(&root),
         root_sha = toml_str(&store.app_store_root_sha256()),
+        receipt_root = toml_str(&receipt_root),
+        receipt_root_sha = toml_str(&store.app_receipt_root_sha256()),
         app_q = toml_str(app),
         gp = toml_str(&store.google_play_public_key()),
         hw = toml_str(&store.huawei_public_key()),

@@ -83,6 +83,7 @@ pub mod config;
 #[cfg(feature = "dev")]
 pub mod dev;
 pub mod entitlements;
+pub mod google_api;
 mod keys;
 /// The redemption ledger (the `payseal-ledger` crate).
 pub use payseal_ledger as ledger;

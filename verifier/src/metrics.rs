@@ -14,7 +14,10 @@
 //! Google Play and Huawei use their own words, see docs/src/store-notifications.md) and
 //! `payseal_google_voided_polls_total{result="ok|error"}` (Google Play Voided Purchases polls),
 //! `payseal_store_outbound_calls_total{store,result="called|deduplicated|rate_limited"}` (calls to
-//! a store server caused by unsigned notifications: Huawei's Order service).
+//! a store server caused by unsigned notifications: Huawei's Order service);
+//! Google Play acknowledgements: `payseal_google_play_acks_total{action,result="done|retried|failed"}`,
+//! `payseal_google_play_acks_pending` and `payseal_google_play_ack_oldest_pending_age_seconds`
+//! (the age of the oldest pending one's purchase: Google refunds at 3 days).
 
 use std::sync::Arc;
 
@@ -93,6 +96,15 @@ pub(crate) struct OutboundLabels {
     pub result: &'static str,
 }
 
+/// Labels of `payseal_google_play_acks_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct AckLabels {
+    /// `acknowledge`, `consume` or `acknowledge_subscription`.
+    pub action: &'static str,
+    /// `done`, `retried` or `failed`.
+    pub result: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs … ~3.3 s
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
@@ -113,6 +125,9 @@ pub(crate) struct Metrics {
     notifications: Family<NotificationLabels, Counter>,
     voided_polls: Family<PollLabels, Counter>,
     outbound_calls: Family<OutboundLabels, Counter>,
+    acks: Family<AckLabels, Counter>,
+    acks_pending: Gauge,
+    ack_oldest_age: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -213,7 +228,30 @@ impl Metrics {
              the per-minute bound, not made)",
             outbound_calls.clone(),
         );
+        let acks = Family::<AckLabels, Counter>::default();
+        registry.register(
+            "google_play_acks",
+            "Google Play acknowledge/consume attempts after first redemptions, by action and \
+             result (done, retried, failed)",
+            acks.clone(),
+        );
+        let acks_pending = Gauge::default();
+        registry.register(
+            "google_play_acks_pending",
+            "Google Play acknowledgements not done yet",
+            acks_pending.clone(),
+        );
+        let ack_oldest_age = Gauge::default();
+        registry.register(
+            "google_play_ack_oldest_pending_age_seconds",
+            "Seconds since the purchase of the oldest pending Google Play acknowledgement \
+             (Google refunds a purchase not acknowledged within 3 days); 0 when none is pending",
+            ack_oldest_age.clone(),
+        );
         Arc::new(Self {
+            acks,
+            acks_pending,
+            ack_oldest_age,
             notifications,
             voided_polls,
             outbound_calls,
@@ -243,6 +281,17 @@ impl Metrics {
     /// Count one webhook attempt: `delivered`, `retried` or `failed`.
     pub(crate) fn webhook_attempt(&self, result: &'static str) {
         self.webhooks.get_or_create(&WebhookLabels { result }).inc();
+    }
+
+    /// Count one Google Play acknowledgement attempt.
+    pub(crate) fn google_play_ack(&self, action: &'static str, result: &'static str) {
+        self.acks.get_or_create(&AckLabels { action, result }).inc();
+    }
+
+    /// Set the pending Google Play acknowledgements and their oldest purchase's age.
+    pub(crate) fn set_acks_pending(&self, n: u64, oldest_age_s: i64) {
+        self.acks_pending.set(i64::try_from(n).unwrap_or(i64::MAX));
+        self.ack_oldest_age.set(oldest_age_s.max(0));
     }
 
     /// Set the outbox's pending count.

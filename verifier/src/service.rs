@@ -20,6 +20,12 @@
 //! transaction that was never redeemed records nothing. A revoked subscription transaction
 //! revokes its renewal chain's row (its ledger key).
 //!
+//! Protocol versions: a request of any supported version (`payseal_protocol::is_supported_version`,
+//! v1 and v2) is decided the same way; the verdict is signed as
+//! `VerdictClaims::for_protocol(request.v)` and the response carries the request's `v`, so an SDK
+//! already shipped (v1) never gets a claim or reason it would refuse. Metrics and webhooks see
+//! the decision undowngraded.
+//!
 //! Subscriptions: the store rule decides expiry (`not_paid / expired`, nothing recorded); a
 //! current one is redeemed under its chain's key with its period end, and the verdict carries
 //! `kind` and `expires_at` (the presented transaction's period end, Unix ms).
@@ -134,11 +140,15 @@ impl Verifier {
             .map_err(|_| ServiceError::BadRequest("not a PaySeal verify request"))?;
         validate_request(&request)?;
 
-        let claims = self.decide(&request, now_ms, false).await?;
+        let decided = self.decide(&request, now_ms, false).await?;
+        // The one place a verdict is built for the wire: in the request's protocol version (a
+        // v1 SDK's parser refuses the v2 claims and reasons). Metrics keep the full reason.
+        let (outcome, reason, redemption) = (decided.outcome, decided.reason, decided.redemption);
+        let claims = decided.for_protocol(request.v);
         let signer = self.signer()?;
         let token = signer.sign(&claims).map_err(ServiceError::Sign)?;
         let response = VerifyResponse {
-            v: PROTOCOL_VERSION,
+            v: request.v,
             verdict: token,
         };
         let json = serde_json::to_vec(&response)
@@ -146,9 +156,9 @@ impl Verifier {
         let sealed = reply.seal_response(&json).map_err(ServiceError::Seal)?;
         Ok(Decision {
             sealed,
-            outcome: claims.outcome,
-            reason: claims.reason,
-            redemption: claims.redemption,
+            outcome,
+            reason,
+            redemption,
         })
     }
 
@@ -188,7 +198,7 @@ impl Verifier {
                 sdk: request.sdk.clone(),
                 expected_product_id: None,
             };
-            let claims = self.decide(&one, now_ms, true).await?;
+            let claims = self.decide(&one, now_ms, true).await?.for_protocol(one.v);
             verdicts.push(signer.sign(&claims).map_err(ServiceError::Sign)?);
         }
         let claims = self
@@ -327,25 +337,34 @@ impl Verifier {
             )?),
             None => None,
         };
-        let outcome = self
-            .ledger
-            .redeem_and_notify(
-                RedemptionRequest {
-                    store: purchase.store,
-                    app_id: request.app_id.clone(),
-                    transaction_key: purchase.transaction_key.clone(),
-                    account_id: request.account_id.clone(),
-                    product_id: purchase.product_id.clone(),
-                    receipt_sha256: claims.receipt_sha256.clone(),
-                    verdict_id: claims.jti.clone(),
-                    now_ms,
-                    expires_at_ms: purchase.expires_at,
-                    kind: purchase.kind,
-                    environment: Some(purchase.environment),
-                },
-                delivery,
-            )
-            .await?;
+        let redemption = RedemptionRequest {
+            store: purchase.store,
+            app_id: request.app_id.clone(),
+            transaction_key: purchase.transaction_key.clone(),
+            account_id: request.account_id.clone(),
+            product_id: purchase.product_id.clone(),
+            receipt_sha256: claims.receipt_sha256.clone(),
+            verdict_id: claims.jti.clone(),
+            now_ms,
+            expires_at_ms: purchase.expires_at,
+            kind: purchase.kind,
+            environment: Some(purchase.environment),
+        };
+        // A Play purchase of an app with the Play Developer API: acknowledged (or consumed)
+        // after the commit, queued in the redemption's transaction.
+        let ack = self
+            .settings
+            .google_play_api
+            .get(&request.app_id)
+            .and_then(|api| crate::google_api::acknowledge::ack_for(api, &purchase, &claims.jti));
+        let outcome = match ack {
+            Some(ack) => {
+                self.ledger
+                    .redeem_and_acknowledge(redemption, delivery, ack)
+                    .await?
+            }
+            None => self.ledger.redeem_and_notify(redemption, delivery).await?,
+        };
         let policy = self
             .settings
             .entitlements
@@ -443,6 +462,8 @@ impl Verifier {
             outcome: Outcome::NotPaid,
             reason: None,
             redemption: None,
+            subscription_state: None,
+            store_checked: None,
         }
     }
 }

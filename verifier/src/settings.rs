@@ -18,6 +18,7 @@ use crate::rules::{AppRules, TrustAnchors};
 
 mod app_server;
 mod app_store_api;
+mod google_api;
 mod stores;
 mod webhooks;
 
@@ -25,6 +26,7 @@ pub use app_server::{AppServerKey, MIN_API_KEY_BYTES};
 pub use app_store_api::{
     ApiRetry, AppStoreApiKey, AppStoreApiSettings, APP_STORE_PRODUCTION_URL, APP_STORE_SANDBOX_URL,
 };
+pub use google_api::{PlayApiSettings, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET};
 
 pub use stores::{
     assertion, CallLimits, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey,
@@ -85,6 +87,9 @@ pub struct Settings {
     pub google_play_rtdn: Option<RtdnSettings>,
     /// `[apps."ID".google_play.voided_purchases]`: one Voided Purchases API poller per app.
     pub google_play_voided: Vec<VoidedSettings>,
+    /// `[apps."ID".google_play.api]`: the Play Developer API client of each app that has one,
+    /// by app id.
+    pub google_play_api: HashMap<String, PlayApiSettings>,
     /// `[apps."ID".huawei.notifications]`: the apps whose Huawei IAP server notifications are
     /// handled at `POST /v1/stores/huawei/notifications` (not served when empty).
     pub huawei_notifications: Vec<HuaweiNotifySettings>,

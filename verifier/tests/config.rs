@@ -137,6 +137,47 @@ fn apple_root_fingerprint_is_checked() {
 }
 
 #[test]
+fn app_receipt_root_fingerprint_is_checked_like_g3() {
+    let state = StateDir::new();
+    let real = state.store.app_receipt_root_sha256();
+    edit(&state.paths.config, &real, &"cd".repeat(32));
+    let err = load_err(&state);
+    assert_names(
+        &err,
+        &state.paths.config,
+        "trust.apple_receipt_roots[0].sha256",
+        "fingerprint mismatch",
+    );
+}
+
+#[test]
+fn apples_real_app_receipt_root_loads_with_its_published_fingerprint() {
+    // `../shared/apple/AppleIncRootCertificate.pem` (as the rules' tests read Apple's roots).
+    let apple = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/apple/AppleIncRootCertificate.pem"
+    );
+    let published = "b0b1730ecbc7ff4505142c49f1295e6eda6bcaed7e2c68c5be91b5a11001f024";
+    let state = StateDir::new();
+    edit(
+        &state.paths.config,
+        "[[trust.apple_receipt_roots]]\n",
+        &format!("[[trust.apple_receipt_roots]]\npath = {apple:?}\nsha256 = \"{published}\"\n\n[[trust.apple_receipt_roots]]\n"),
+    );
+    let settings = payseal_verifier::config::load_with_env(&state.paths.config, |_| None).unwrap();
+    assert_eq!(settings.anchors.apple_receipt_roots().len(), 2);
+    // One digit off: refused, by key.
+    let state = StateDir::new();
+    edit(
+        &state.paths.config,
+        "[[trust.apple_receipt_roots]]\n",
+        &format!("[[trust.apple_receipt_roots]]\npath = {apple:?}\nsha256 = \"{}0\"\n\n[[trust.apple_receipt_roots]]\n", &published[..63]),
+    );
+    let err = load_err(&state);
+    assert_eq!(err.key(), Some("trust.apple_receipt_roots[0].sha256"));
+}
+
+#[test]
 fn apple_root_that_is_not_a_certificate_is_refused() {
     let state = StateDir::new();
     let root = state.store.app_store_root_path();
@@ -204,16 +245,15 @@ fn missing_or_wrong_key_files_are_named() {
 
 #[test]
 fn app_rules_are_checked() {
-    // App Store without any trusted root.
+    // App Store without any trusted root (neither StoreKit 2's nor app receipts').
     let state = StateDir::new();
-    let text = std::fs::read_to_string(&state.paths.config).unwrap();
-    let start = text.find("[[trust.apple_roots]]").unwrap();
-    let end = start + text[start..].find("\n\n").unwrap();
-    std::fs::write(
-        &state.paths.config,
-        format!("{}{}", &text[..start], &text[end..]),
-    )
-    .unwrap();
+    let mut text = std::fs::read_to_string(&state.paths.config).unwrap();
+    for table in ["[[trust.apple_roots]]", "[[trust.apple_receipt_roots]]"] {
+        let start = text.find(table).unwrap();
+        let end = start + text[start..].find("\n\n").unwrap();
+        text = format!("{}{}", &text[..start], &text[end..]);
+    }
+    std::fs::write(&state.paths.config, text).unwrap();
     let err = load_err(&state);
     assert_names(
         &err,

@@ -5,9 +5,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
-use payseal_attacks::{Mitm, MitmConfig, Mode};
+use payseal_attacks::{Mitm, MitmConfig, Mode, Resign};
 
 /// A TLS-terminating man-in-the-middle relay for PaySeal attack tests (loopback only).
 #[derive(Debug, Parser)]
@@ -37,6 +38,37 @@ struct Args {
     /// Write a JSON report (bytes per direction, plaintext seen) here after every exchange.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// `--mode resign`: the verifier's state directory, whose `keys/hpke.key` and
+    /// `keys/verdict.key` it opens and signs with.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// `--mode resign`: a JSON object merged into every verdict's claims (`null` removes one),
+    /// e.g. '{"subscription_state":"in_grace_period","store_checked":true}'.
+    #[arg(long)]
+    claims: Option<String>,
+}
+
+/// The keys and claims of `--mode resign`, when both options are given.
+fn resign(args: &Args) -> Result<Option<Arc<Resign>>, String> {
+    let (dir, claims) = match (&args.state_dir, &args.claims) {
+        (None, None) => return Ok(None),
+        (Some(dir), Some(claims)) => (dir, claims),
+        _ => return Err("--state-dir and --claims go together".into()),
+    };
+    let keys = dir.join("keys");
+    let hpke =
+        payseal_verifier::read_hpke_key(&keys.join("hpke.key")).map_err(|e| e.to_string())?;
+    let verdict_key =
+        payseal_verifier::read_verdict_key(&keys.join("verdict.key")).map_err(|e| e.to_string())?;
+    let claims = match serde_json::from_str(claims) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => return Err("--claims must be a JSON object".into()),
+    };
+    Ok(Some(Arc::new(Resign {
+        hpke,
+        verdict_key,
+        claims,
+    })))
 }
 
 async fn shutdown_signal() {
@@ -74,6 +106,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let resign = match resign(&args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("payseal-mitm: {e}");
+            return ExitCode::from(2);
+        }
+    };
     runtime.block_on(async move {
         let config = MitmConfig {
             listen: args.listen,
@@ -84,6 +123,7 @@ fn main() -> ExitCode {
             mode: args.mode,
             watch: args.watch,
             report_path: args.report,
+            resign,
         };
         let mitm = match Mitm::start(config).await {
             Ok(m) => m,

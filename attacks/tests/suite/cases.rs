@@ -329,6 +329,123 @@ pub async fn app_store_forgeries(w: Arc<World>) -> CaseResult {
     ))
 }
 
+/// 18: App Store app receipts (the original StoreKit, Unity IAP's iOS payload) forged the way
+/// Freedom-style tools do: signed under a self-made "Apple Inc. Root CA" with Apple's marker
+/// OIDs copied; and one purchase presented as app receipt and as JWS redeems once.
+pub async fn app_receipt_forgeries(w: Arc<World>) -> CaseResult {
+    let sdk = w.sdk();
+    let rows = w.rows();
+    let now = now_ms();
+    let order = |tx: &str| {
+        let mut o = Order::new(Store::AppStore, APP, "coins_100");
+        o.transaction_id = Some(tx.into());
+        o
+    };
+    let mut forged: Vec<(&str, Receipt, &str)> = Vec::new();
+    // The attacker's whole store: root, WWDR-like intermediate and signer of its own.
+    let fake = w
+        .fake_store
+        .issue_app_receipt(&order("1000000180000001"))
+        .map_err(|e| e.to_string())?;
+    forged.push((
+        "receipt signed under a self-made Apple root",
+        fake,
+        "not_paid untrusted_chain",
+    ));
+    // A genuine receipt's payload re-signed by a marked signer under a self-made root.
+    let root = SandboxStore::make_app_receipt_root(&CertSpec::valid_around(now, 5))
+        .map_err(|e| e.to_string())?;
+    let inter = w
+        .store
+        .make_app_receipt_intermediate(Some(&root), &CertSpec::valid_around(now, 3))
+        .map_err(|e| e.to_string())?;
+    let leaf = w
+        .store
+        .make_app_receipt_leaf(Some(&inter), &CertSpec::valid_around(now, 2))
+        .map_err(|e| e.to_string())?;
+    let ids = vec!["1000000180000002".to_string()];
+    let payload = w
+        .store
+        .app_receipt_payload(&[order(&ids[0])], &ids, now - 1000)
+        .map_err(|e| e.to_string())?;
+    let resigned = w
+        .store
+        .sign_app_receipt(
+            &payload,
+            Some(&leaf),
+            Some(&[leaf.der(), inter.der()]),
+            false,
+        )
+        .map_err(|e| e.to_string())?;
+    forged.push((
+        "genuine payload re-signed under a self-made root",
+        Receipt::AppStoreReceipt {
+            app_receipt: resigned,
+            transaction_id: ids[0].clone(),
+        },
+        "not_paid untrusted_chain",
+    ));
+    // A genuine receipt naming a transaction it does not hold.
+    let Receipt::AppStoreReceipt { app_receipt, .. } = w
+        .store
+        .issue_app_receipt(&order("1000000180000003"))
+        .map_err(|e| e.to_string())?
+    else {
+        return Err("the sandbox store issued no app receipt".into());
+    };
+    forged.push((
+        "a transaction the receipt does not hold",
+        Receipt::AppStoreReceipt {
+            app_receipt,
+            transaction_id: "1000000189999999".into(),
+        },
+        "not_paid not_purchased",
+    ));
+    for (what, r, want) in &forged {
+        expect(&sdk, r, "mallory", want, what).await?;
+    }
+    let all: Vec<&Receipt> = forged.iter().map(|(_, r, _)| r).collect();
+    untouched(&w, APP, &all, rows)?;
+
+    // Control: a genuine app receipt pays; the same purchase as a StoreKit 2 JWS is the same
+    // redemption (repeat for the buyer, already_redeemed for anyone else).
+    let receipt = w
+        .store
+        .issue_app_receipt(&order("1000000180000004"))
+        .map_err(|e| e.to_string())?;
+    let jws = w.issue(&order("1000000180000004"));
+    expect(&sdk, &receipt, "alice", "paid first", "genuine app receipt").await?;
+    expect(
+        &sdk,
+        &jws,
+        "alice",
+        "paid repeat",
+        "the same purchase as JWS",
+    )
+    .await?;
+    expect(
+        &sdk,
+        &jws,
+        "mallory",
+        "not_paid already_redeemed",
+        "JWS, other account",
+    )
+    .await?;
+    expect(
+        &sdk,
+        &receipt,
+        "mallory",
+        "not_paid already_redeemed",
+        "app receipt, other account",
+    )
+    .await?;
+    ensure!(w.rows() == rows + 1, "ledger rows {rows} → {}", w.rows());
+    Ok(format!(
+        "{} app receipt forgeries (self-made Apple root ×2 → untrusted_chain, unheld transaction → not_purchased), ledger untouched; genuine app receipt paid, the same purchase as JWS redeemed once (1 row)",
+        forged.len()
+    ))
+}
+
 /// 05: a fake verifier with a certificate from a CA the device trusts, key not pinned.
 pub async fn unpinned_fake_verifier(w: Arc<World>) -> CaseResult {
     let rows = w.rows();
@@ -387,6 +504,7 @@ async fn mitm(w: &World, mode: Mode, watch: Vec<String>) -> Result<Mitm, String>
         mode,
         watch,
         report_path: None,
+        resign: None,
     })
     .await
     .map_err(|e| e.to_string())

@@ -330,6 +330,10 @@ pub fn transaction_key(receipt: &Receipt) -> Option<String> {
             let payload = jws.split('.').nth(1)?;
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?
         }
+        // The request names the transaction; the rule keys it the same way as the JWS.
+        Receipt::AppStoreReceipt { transaction_id, .. } => {
+            serde_json::json!({ "transactionId": transaction_id })
+        }
     };
     ["orderId", "transactionId", "order_id", "transaction_id"]
         .iter()

@@ -14,6 +14,10 @@ namespace PaySeal
         Huawei = 3,
         /// <summary>PaySeal's sandbox store (development and tests).</summary>
         Sandbox = 4,
+        /// <summary>An App Store app receipt (the original StoreKit; Unity IAP's <c>AppleAppStore</c>
+        /// payload). A receipt kind only: its verdicts say <see cref="AppStore"/>, the same store as
+        /// StoreKit 2, so one purchase presented both ways redeems once.</summary>
+        AppStoreReceipt = 5,
     }
 
     /// <summary>Huawei's signature algorithm.</summary>
@@ -41,7 +45,8 @@ namespace PaySeal
         public Store Store { get; private set; }
         /// <summary>The purchase data exactly as the store returned it (App Store: the JWS).</summary>
         public string Data { get; private set; }
-        /// <summary>The Base64 signature (null for the App Store).</summary>
+        /// <summary>The Base64 signature (null for the App Store; for an App Store app receipt, the
+        /// transaction id to redeem).</summary>
         public string Signature { get; private set; }
         /// <summary>Huawei only: the signature algorithm.</summary>
         public HuaweiAlgorithm Algorithm { get; private set; }
@@ -65,6 +70,39 @@ namespace PaySeal
         public static Receipt AppStore(string jwsRepresentation)
         {
             return new Receipt(Store.AppStore, jwsRepresentation, null, HuaweiAlgorithm.Sha256WithRsa);
+        }
+
+        /// <summary>An App Store app receipt (the original StoreKit: the Base64 contents of
+        /// <c>Bundle.main.appStoreReceiptURL</c>) and the in-app transaction of it to redeem.</summary>
+        public static Receipt AppStoreAppReceipt(string appReceiptBase64, string transactionId)
+        {
+            return new Receipt(Store.AppStoreReceipt, appReceiptBase64, transactionId, HuaweiAlgorithm.Sha256WithRsa);
+        }
+
+        /// <summary>
+        /// The receipt in Unity IAP's unified receipt, exactly as Unity gives it
+        /// (<c>product.receipt</c> in <c>ProcessPurchase</c>; a Unity IAP 5 order's
+        /// <c>Info.Receipt</c>): <c>GooglePlay</c> → the Play receipt from <c>Payload.json</c> and
+        /// <c>Payload.signature</c>, byte for byte; <c>AppleAppStore</c> / <c>MacAppStore</c> → the
+        /// App Store app receipt with its <c>TransactionID</c>. Parsed by the native library (the
+        /// same parser Kotlin and Swift call).
+        /// </summary>
+        /// <exception cref="PaySealException.InvalidReceipt">not a Unity IAP receipt of a supported
+        /// store; the message names what is wrong</exception>
+        public static unsafe Receipt FromUnityIap(string unifiedReceipt)
+        {
+            NativeLoader.EnsureLoaded();
+            int n;
+            byte[] b = Utf8.Bytes(unifiedReceipt, out n);
+            PsReceiptOut* r = null;
+            byte* message = null;
+            int kind;
+            fixed (byte* p = b)
+            {
+                kind = NativeMethods.payseal_receipt_from_unity_iap(Utf8.Str(p, n), &r, &message);
+            }
+            Utf8.Check(kind, message);
+            return Take(r);
         }
 
         /// <summary>Huawei IAP: <c>InAppPurchaseData</c> (exact), <c>inAppDataSignature</c> and
@@ -107,6 +145,12 @@ namespace PaySeal
                 kind = NativeMethods.payseal_receipt_from_json(Utf8.Str(p, n), &r, &message);
             }
             Utf8.Check(kind, message);
+            return Take(r);
+        }
+
+        /// <summary>A receipt from the native library, which is freed.</summary>
+        private static unsafe Receipt Take(PsReceiptOut* r)
+        {
             try
             {
                 return new Receipt((Store)r->store, Utf8.Read(r->data), Utf8.Read(r->signature), (HuaweiAlgorithm)r->algorithm);

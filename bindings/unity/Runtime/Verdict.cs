@@ -30,6 +30,32 @@ namespace PaySeal
         WrongAccount = 11,
         /// <summary>The subscription has expired.</summary>
         Expired = 12,
+        /// <summary>The subscription's payment failed; the store holds it without access (protocol v2).</summary>
+        OnHold = 13,
+        /// <summary>The user paused the subscription (protocol v2).</summary>
+        Paused = 14,
+        /// <summary>The account refunded more purchases than the app allows (protocol v2).</summary>
+        RefundLimit = 15,
+    }
+
+    /// <summary>A subscription's state as the store's server last gave it (<see cref="Verdict.SubscriptionState"/>,
+    /// protocol v2): one vocabulary for every store. A code this version does not know is kept as its number.</summary>
+    public enum SubscriptionState
+    {
+        /// <summary>Paid and renewing.</summary>
+        Active = 1,
+        /// <summary>A renewal payment failed; access continues until the grace period's end.</summary>
+        InGracePeriod = 2,
+        /// <summary>A renewal payment failed; access is suspended while the store retries.</summary>
+        OnHold = 3,
+        /// <summary>Paused by the user (Google Play).</summary>
+        Paused = 4,
+        /// <summary>Will not renew, but paid until its end.</summary>
+        Canceled = 5,
+        /// <summary>Ended (or revoked).</summary>
+        Expired = 6,
+        /// <summary>The first payment has not completed.</summary>
+        Pending = 7,
     }
 
     /// <summary>Real money or test purchases.</summary>
@@ -109,6 +135,13 @@ namespace PaySeal
                     : (System.DateTimeOffset?)null;
             }
         }
+        /// <summary>Subscriptions: the state the store's server last gave, when the verifier asked the store
+        /// or a store event set it (null otherwise).</summary>
+        public SubscriptionState? SubscriptionState { get; private set; }
+        /// <summary>Whether the store's server confirmed the purchase live: true confirmed; false paid on the
+        /// store's signature alone because the store's API could not be reached; null when the verifier has no
+        /// live check configured for the app.</summary>
+        public bool? StoreChecked { get; private set; }
         /// <summary>Device clock minus <see cref="IssuedAt"/>, seconds, when the verdict was checked
         /// (positive: the device is ahead). The device clock decides nothing; this is for diagnostics.</summary>
         public long DeviceClockSkewSecs { get; private set; }
@@ -141,6 +174,8 @@ namespace PaySeal
                 ExpiresAt = v->expires_at,
                 Kind = v->kind == 0 ? (PurchaseKind?)null : (PurchaseKind)v->kind,
                 SubscriptionExpiresAt = v->has_subscription_expires_at != 0 ? v->subscription_expires_at : (long?)null,
+                SubscriptionState = v->subscription_state == 0 ? (SubscriptionState?)null : (SubscriptionState)v->subscription_state,
+                StoreChecked = v->store_checked == 0 ? (bool?)null : v->store_checked == 1,
                 DeviceClockSkewSecs = v->device_clock_skew_secs,
                 VerdictId = Utf8.Read(v->verdict_id),
                 ReceiptSha256 = Utf8.Read(v->receipt_sha256),
@@ -154,7 +189,7 @@ namespace PaySeal
         public override string ToString()
         {
             return "Verdict(paid=" + Paid + ", reason=" + Reason + ", redemption=" + Redemption + ", store=" + Store
-                + ", product=" + ProductId + ", kind=" + Kind + ", subscriptionEnd=" + SubscriptionExpiresAt + ", tx=" + TransactionId + ", account=" + AccountId + ", id=" + VerdictId + ")";
+                + ", product=" + ProductId + ", kind=" + Kind + ", subscriptionEnd=" + SubscriptionExpiresAt + ", subscriptionState=" + SubscriptionState + ", storeChecked=" + StoreChecked + ", tx=" + TransactionId + ", account=" + AccountId + ", id=" + VerdictId + ")";
         }
     }
 

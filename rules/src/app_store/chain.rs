@@ -27,7 +27,7 @@ const P256_CURVE: &[u8] = &oid!(raw 1.2.840.10045.3.1.7);
 pub(crate) const CHAIN_CACHE_CAPACITY: usize = 256;
 
 /// `untrusted_chain` with `detail`.
-pub(super) fn untrusted(detail: impl Into<String>) -> Rejection {
+pub(crate) fn untrusted(detail: impl Into<String>) -> Rejection {
     Rejection::new(Reason::UntrustedChain, detail)
 }
 
@@ -46,7 +46,7 @@ pub(crate) struct VerifiedChain {
 }
 
 /// Parse one `x5c` certificate (`untrusted_chain` unless it is exactly one DER certificate).
-pub(super) fn parse_cert<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, Rejection> {
+pub(crate) fn parse_cert<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, Rejection> {
     match X509Certificate::from_der(der) {
         Ok(([], c)) => Ok(c),
         _ => Err(untrusted(format!("{what} is not a DER certificate"))),
@@ -91,9 +91,28 @@ pub(super) fn verify_chain(
     inter: &X509Certificate<'_>,
     apple_roots: &[Vec<u8>],
 ) -> Result<VerifiedChain, Rejection> {
+    let root = verify_marked_chain(leaf, inter, apple_roots, "App Store root")?;
+    Ok(VerifiedChain {
+        leaf_key,
+        leaf: leaf.validity().clone(),
+        intermediate: inter.validity().clone(),
+        root,
+    })
+}
+
+/// Apple's chain rule, for StoreKit 2 JWS and app receipts alike: the leaf issued by the
+/// intermediate and marked `1.2.840.113635.100.6.11.1`, the intermediate a CA marked
+/// `1.2.840.113635.100.6.2.1` and issued by one of `roots` (`roots_name` in details). Returns
+/// the root's validity (every validity is checked at the signing date by the caller).
+pub(crate) fn verify_marked_chain(
+    leaf: &X509Certificate<'_>,
+    inter: &X509Certificate<'_>,
+    roots: &[Vec<u8>],
+    roots_name: &str,
+) -> Result<Validity, Rejection> {
     if leaf.issuer() != inter.subject() || leaf.verify_signature(Some(inter.public_key())).is_err()
     {
-        return Err(untrusted("leaf is not issued by the x5c intermediate"));
+        return Err(untrusted("leaf is not issued by the intermediate"));
     }
     if !has_extension(leaf, LEAF_MARKER) {
         return Err(untrusted(
@@ -108,32 +127,32 @@ pub(super) fn verify_chain(
             "intermediate lacks Apple's marker OID 1.2.840.113635.100.6.2.1",
         ));
     }
-    if apple_roots.is_empty() {
-        return Err(untrusted("no App Store root is configured"));
+    if roots.is_empty() {
+        return Err(untrusted(format!("no {roots_name} is configured")));
     }
-    let root = apple_roots
+    let root = roots
         .iter()
         .filter_map(|der| X509Certificate::from_der(der).ok().map(|(_, root)| root))
         .find(|root| {
             inter.issuer() == root.subject()
                 && inter.verify_signature(Some(root.public_key())).is_ok()
         })
-        .ok_or_else(|| untrusted("intermediate is not issued by a configured App Store root"))?;
-    Ok(VerifiedChain {
-        leaf_key,
-        leaf: leaf.validity().clone(),
-        intermediate: inter.validity().clone(),
-        root: root.validity().clone(),
-    })
+        .ok_or_else(|| {
+            untrusted(format!(
+                "intermediate is not issued by a configured {roots_name}"
+            ))
+        })?;
+    Ok(root.validity().clone())
 }
 
-/// `untrusted_chain` unless `validity` covers `at` (the transaction's `signedDate`).
-pub(super) fn valid_at(validity: &Validity, at: ASN1Time, what: &str) -> Result<(), Rejection> {
+/// `untrusted_chain` unless `validity` covers `at` (the transaction's `signedDate`, the app
+/// receipt's creation date).
+pub(crate) fn valid_at(validity: &Validity, at: ASN1Time, what: &str) -> Result<(), Rejection> {
     if validity.is_valid_at(at) {
         Ok(())
     } else {
         Err(untrusted(format!(
-            "{what} certificate is not valid at signedDate ({} .. {})",
+            "{what} certificate is not valid at the signing date ({} .. {})",
             validity.not_before, validity.not_after
         )))
     }

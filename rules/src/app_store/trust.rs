@@ -12,6 +12,12 @@ pub enum TrustAnchorError {
         /// Position in the list given to [`TrustAnchors::new`].
         index: usize,
     },
+    /// `apple_receipt_roots[index]` does not parse as an X.509 certificate.
+    #[error("App Store app receipt root {index} is not an X.509 certificate")]
+    ReceiptRootNotCertificate {
+        /// Position in the list given to [`TrustAnchors::with_receipt_roots`].
+        index: usize,
+    },
 }
 
 /// Roots the verifier trusts for chained store signatures, fixed at construction, with the
@@ -19,6 +25,7 @@ pub enum TrustAnchorError {
 #[derive(Debug)]
 pub struct TrustAnchors {
     apple_roots: Vec<Vec<u8>>,
+    apple_receipt_roots: Vec<Vec<u8>>,
     app_store_chains: ChainCache,
 }
 
@@ -33,8 +40,30 @@ impl TrustAnchors {
         }
         Ok(TrustAnchors {
             apple_roots,
+            apple_receipt_roots: Vec::new(),
             app_store_chains: ChainCache::new(CHAIN_CACHE_CAPACITY),
         })
+    }
+
+    /// Also trust `roots` (DER; Apple Inc. Root CA in production, fingerprint-checked by the
+    /// config loader) for the original StoreKit's app receipts. Each must parse as an X.509
+    /// certificate.
+    pub fn with_receipt_roots(
+        mut self,
+        roots: Vec<Vec<u8>>,
+    ) -> Result<TrustAnchors, TrustAnchorError> {
+        for (index, der) in roots.iter().enumerate() {
+            if x509_parser::parse_x509_certificate(der).is_err() {
+                return Err(TrustAnchorError::ReceiptRootNotCertificate { index });
+            }
+        }
+        self.apple_receipt_roots = roots;
+        Ok(self)
+    }
+
+    /// The app receipt roots, DER.
+    pub fn apple_receipt_roots(&self) -> &[Vec<u8>] {
+        &self.apple_receipt_roots
     }
 
     /// The App Store roots, DER.
@@ -58,6 +87,7 @@ impl Default for TrustAnchors {
     fn default() -> TrustAnchors {
         TrustAnchors {
             apple_roots: Vec::new(),
+            apple_receipt_roots: Vec::new(),
             app_store_chains: ChainCache::new(CHAIN_CACHE_CAPACITY),
         }
     }

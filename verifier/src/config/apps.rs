@@ -44,6 +44,7 @@ pub(super) struct RawGooglePlayApp {
     pub(super) package_name: String,
     pub(super) public_key: String,
     pub(super) voided_purchases: Option<RawVoided>,
+    pub(super) api: Option<super::google_api::RawPlayApi>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,10 +156,11 @@ impl Resolver {
         let app_store = match &app.app_store {
             None => None,
             Some(a) => {
-                if anchors.apple_roots().is_empty() {
+                if anchors.apple_roots().is_empty() && anchors.apple_receipt_roots().is_empty() {
                     return Err(self.invalid(
                         k("app_store"),
-                        "App Store receipts need at least one [[trust.apple_roots]] entry",
+                        "App Store receipts need at least one [[trust.apple_roots]] (StoreKit 2) \
+                         or [[trust.apple_receipt_roots]] (app receipts) entry",
                     ));
                 }
                 Some(AppStoreRules {

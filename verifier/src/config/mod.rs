@@ -37,6 +37,7 @@ mod app_server;
 mod app_store_api;
 mod apps;
 mod entitlements;
+mod google_api;
 mod keys;
 mod ledger;
 mod server;
@@ -437,6 +438,7 @@ impl Resolver {
             Some(r) => Some(self.rtdn(r)?),
         };
         let mut google_play_voided = Vec::new();
+        let mut google_play_api = HashMap::new();
         let mut huawei_notifications = Vec::new();
         for (app_id, app) in &raw.apps {
             if let Some(n) = app.huawei.as_ref().and_then(|h| h.notifications.as_ref()) {
@@ -445,6 +447,10 @@ impl Resolver {
             if let Some(g) = &app.google_play {
                 if let Some(v) = &g.voided_purchases {
                     google_play_voided.push(self.voided(app_id, &g.package_name, v)?);
+                }
+                if let Some(a) = &g.api {
+                    google_play_api
+                        .insert(app_id.clone(), self.play_api(app_id, &g.package_name, a)?);
                 }
             }
         }
@@ -467,6 +473,7 @@ impl Resolver {
             webhook_worker,
             google_play_rtdn,
             google_play_voided,
+            google_play_api,
             huawei_notifications,
             entitlements,
             app_server_keys,

@@ -1,5 +1,6 @@
-//! `[trust]`: the App Store roots, read from their files and fingerprint-checked, into the
-//! rules' trust anchors.
+//! `[trust]`: the App Store roots (`apple_roots`: Apple Root CA - G3 for StoreKit 2;
+//! `apple_receipt_roots`: Apple Inc. Root CA for the original StoreKit's app receipts), read
+//! from their files and fingerprint-checked the same way, into the rules' trust anchors.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,8 @@ use crate::rules::{TrustAnchorError, TrustAnchors};
 pub(super) struct RawTrust {
     #[serde(default)]
     pub(super) apple_roots: Vec<RawRoot>,
+    #[serde(default)]
+    pub(super) apple_receipt_roots: Vec<RawRoot>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -26,20 +29,39 @@ pub(super) struct RawRoot {
 impl Resolver {
     /// `[trust]`: the App Store roots, each fingerprint-checked.
     pub(super) fn anchors(&self, trust: &RawTrust) -> Result<TrustAnchors, ConfigError> {
-        let mut apple_roots = Vec::with_capacity(trust.apple_roots.len());
-        for (i, root) in trust.apple_roots.iter().enumerate() {
-            let key = format!("trust.apple_roots[{i}]");
-            apple_roots.push(self.load_root(&key, root)?);
-        }
-        TrustAnchors::new(apple_roots).map_err(|e| match e {
-            TrustAnchorError::NotCertificate { index } => self.invalid(
-                format!("trust.apple_roots[{index}].path"),
+        let apple_roots = self.load_roots("trust.apple_roots", &trust.apple_roots)?;
+        let receipt_roots =
+            self.load_roots("trust.apple_receipt_roots", &trust.apple_receipt_roots)?;
+        let not_certificate = |list: &str, roots: &[RawRoot], index: usize| {
+            self.invalid(
+                format!("{list}[{index}].path"),
                 format!(
                     "{}: not an X.509 certificate",
-                    self.path(&trust.apple_roots[index].path).display()
+                    self.path(&roots[index].path).display()
                 ),
-            ),
-        })
+            )
+        };
+        TrustAnchors::new(apple_roots)
+            .and_then(|a| a.with_receipt_roots(receipt_roots))
+            .map_err(|e| match e {
+                TrustAnchorError::NotCertificate { index } => {
+                    not_certificate("trust.apple_roots", &trust.apple_roots, index)
+                }
+                TrustAnchorError::ReceiptRootNotCertificate { index } => not_certificate(
+                    "trust.apple_receipt_roots",
+                    &trust.apple_receipt_roots,
+                    index,
+                ),
+            })
+    }
+
+    /// Every root of the list `key`, each read and fingerprint-checked by [`Self::load_root`].
+    fn load_roots(&self, key: &str, roots: &[RawRoot]) -> Result<Vec<Vec<u8>>, ConfigError> {
+        roots
+            .iter()
+            .enumerate()
+            .map(|(i, root)| self.load_root(&format!("{key}[{i}]"), root))
+            .collect()
     }
 
     pub(super) fn load_root(&self, key: &str, root: &RawRoot) -> Result<Vec<u8>, ConfigError> {

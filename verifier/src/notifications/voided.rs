@@ -39,7 +39,12 @@ pub use crate::settings::{
     assertion, KeyFileError, ServiceAccountKey, VoidedSettings, ANDROIDPUBLISHER_SCOPE,
 };
 
-use super::upstream::{read_limited, CachedToken, UpstreamError};
+pub use crate::google_api::auth::{
+    parse_token_response, AccessTokens, TokenError, TokenResponseError, JWT_BEARER_GRANT,
+};
+pub use crate::google_api::retry_delay;
+
+use super::upstream::{read_limited, UpstreamError};
 use super::{PlayVoid, StoreAnswer};
 use crate::background::Task;
 use crate::ledger::notifications::NotificationResult;
@@ -47,11 +52,7 @@ use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 
-/// The default `api_base`.
-pub const DEFAULT_API_BASE: &str = "https://androidpublisher.googleapis.com";
-
-/// The JWT bearer grant type.
-pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub use crate::settings::DEFAULT_API_BASE;
 
 /// The oldest `startTime` the API accepts is 30 days back.
 pub const MAX_LOOKBACK: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -70,47 +71,6 @@ pub const TYPE_LABEL: &str = "voided_purchases_api";
 
 // ---------------------------------------------------------------------------------------------
 // Pure parts
-
-/// Why a token endpoint's answer carries no usable access token.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenResponseError {
-    /// Not the JSON of a token response.
-    #[error("not a token response: {0}")]
-    Json(#[from] serde_json::Error),
-    /// `access_token` is empty.
-    #[error("empty access_token")]
-    Empty,
-    /// `token_type` is not `Bearer`.
-    #[error("token_type is not Bearer")]
-    NotBearer,
-}
-
-/// The access token and its lifetime from a token endpoint's JSON answer (RFC 6749 §5.1; both
-/// Google's and Huawei's token endpoints answer so). Pure.
-pub fn parse_token_response(json: &[u8]) -> Result<(String, Duration), TokenResponseError> {
-    #[derive(Deserialize)]
-    struct Answer {
-        access_token: String,
-        #[serde(default)]
-        expires_in: Option<u64>,
-        #[serde(default)]
-        token_type: Option<String>,
-    }
-    let a: Answer = serde_json::from_slice(json)?;
-    if a.access_token.is_empty() {
-        return Err(TokenResponseError::Empty);
-    }
-    if a.token_type
-        .as_deref()
-        .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-    {
-        return Err(TokenResponseError::NotBearer);
-    }
-    Ok((
-        a.access_token,
-        Duration::from_secs(a.expires_in.unwrap_or(3600)),
-    ))
-}
 
 /// One `VoidedPurchase` resource.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -189,21 +149,6 @@ pub fn window(cursor: Option<i64>, now_ms: i64, initial_lookback: Duration) -> O
     (start < end).then_some((start, end))
 }
 
-/// The delay before retry `attempt` (1-based): `base × 2^(attempt−1)` capped at `max`, or the
-/// server's `Retry-After` when it says so (also capped at `max`).
-pub fn retry_delay(
-    base: Duration,
-    max: Duration,
-    attempt: u32,
-    retry_after: Option<Duration>,
-) -> Duration {
-    if let Some(after) = retry_after {
-        return after.min(max);
-    }
-    base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(30)))
-        .min(max)
-}
-
 /// One voided purchase of `package_name` as a [`PlayVoid`] (its event id: the order id, or the
 /// token, and the void time), `None` for a quantity-based partial refund (the buyer keeps the
 /// units not refunded). Pure.
@@ -260,20 +205,9 @@ pub fn decide(p: &VoidedPurchase) -> Option<String> {
 /// Why a poll stopped before its end (the cursor did not move).
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
-    /// The OAuth assertion could not be signed.
-    #[error("OAuth token: cannot sign the assertion: {0}")]
-    Assertion(#[from] jsonwebtoken::errors::Error),
     /// No access token could be had.
-    #[error("OAuth token: {0}")]
-    Token(UpstreamError),
-    /// The token endpoint refused the assertion (its `error` code, which names no secret).
-    #[error("OAuth token: token endpoint answered HTTP {status} {error}")]
-    TokenRefused {
-        /// The HTTP status.
-        status: u16,
-        /// The answer's `error` (`invalid_grant`, ...), empty when absent.
-        error: String,
-    },
+    #[error("{0}")]
+    Token(#[from] TokenError),
     /// The API answered with an error that retrying does not fix.
     #[error("voidedpurchases.list answered HTTP {0}")]
     Status(u16),
@@ -294,77 +228,6 @@ pub enum PollError {
     /// The ledger could not record a revocation or the cursor.
     #[error("ledger: {0}")]
     Ledger(#[from] crate::ledger::LedgerError),
-}
-
-/// OAuth2 access tokens of one service account, cached until a minute before they expire.
-#[derive(Debug)]
-pub struct AccessTokens {
-    key: ServiceAccountKey,
-    token_uri: String,
-    client: reqwest::Client,
-    timeout: Duration,
-    cached: CachedToken,
-}
-
-impl AccessTokens {
-    /// Tokens for `key`, exchanged at `token_uri` with `client` within `timeout`.
-    pub fn new(
-        key: ServiceAccountKey,
-        token_uri: String,
-        client: reqwest::Client,
-        timeout: Duration,
-    ) -> Self {
-        Self {
-            key,
-            token_uri,
-            client,
-            timeout,
-            cached: CachedToken::default(),
-        }
-    }
-
-    /// A valid access token (cached, or fetched now).
-    pub async fn get(&self) -> Result<zeroize::Zeroizing<String>, PollError> {
-        self.cached.get_or_fetch(|| self.fetch()).await
-    }
-
-    async fn fetch(&self) -> Result<(String, Duration), PollError> {
-        let now_s = payseal_protocol::time::now_ms() / 1000;
-        const WHAT: &str = "token endpoint";
-        let jwt = assertion(&self.key, &self.token_uri, now_s)?;
-        let response = self
-            .client
-            .post(&self.token_uri)
-            .timeout(self.timeout)
-            .form(&[
-                ("grant_type", JWT_BEARER_GRANT),
-                ("assertion", jwt.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|e| PollError::Token(UpstreamError::transport(WHAT, e)))?;
-        let status = response.status();
-        let body = read_limited(WHAT, response, MAX_RESPONSE_BYTES)
-            .await
-            .map_err(PollError::Token)?;
-        if !status.is_success() {
-            // The error JSON ({"error": "invalid_grant", ...}) names no secret.
-            let error = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or_default();
-            return Err(PollError::TokenRefused {
-                status: status.as_u16(),
-                error,
-            });
-        }
-        parse_token_response(&body).map_err(|e| PollError::Token(UpstreamError::decode(WHAT, e)))
-    }
-
-    /// Drop the cached token (after the API refused it).
-    pub async fn forget(&self) {
-        self.cached.forget().await;
-    }
 }
 
 /// What one complete poll did.

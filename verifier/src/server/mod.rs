@@ -4,9 +4,10 @@
 //! graceful shutdown.
 //!
 //! Routes: `POST /v1/verify`, `POST /v1/entitlements` (sealed like verify: an account's signed
-//! entitlements, optionally after a restore batch), `GET /v1/keys`, `GET /healthz`, `GET /readyz`, the app-server
-//! API (`server/app_auth.rs`: its credential; `GET /v1/app-server/identity`;
-//! `server/app_server.rs`: `POST /v1/app-server/deliveries` and `/consent`), and the
+//! entitlements, optionally after a restore batch), `GET /v1/keys`, `GET /healthz`,
+//! `GET /readyz`, the app-server API (`server/app_auth.rs`: its credential;
+//! `GET /v1/app-server/identity`; `server/app_server.rs`: `POST /v1/app-server/deliveries` and
+//! `/consent`), and the
 //! stores' server notifications (`server/store_notifications.rs`: `POST
 //! /v1/stores/app-store/notifications`; `POST /v1/stores/google-play/rtdn` when
 //! `[google_play.rtdn]` is configured; `POST /v1/stores/huawei/notifications` when an app has
@@ -139,6 +140,7 @@ pub struct Server {
     connections: ConnectionLimits,
     webhooks: Option<crate::webhook::worker::Worker>,
     voided: Vec<crate::notifications::voided::Poller>,
+    acks: Option<crate::google_api::acknowledge::AckWorker>,
 }
 
 fn bind_std(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), ServerError> {
@@ -210,6 +212,26 @@ impl Server {
                 client.clone(),
             ))
         });
+        // The Play Developer API clients and their acknowledgement worker.
+        let play_apis: std::collections::HashMap<_, _> = settings
+            .google_play_api
+            .iter()
+            .map(|(app, s)| {
+                (
+                    app.clone(),
+                    Arc::new(crate::google_api::PlayApi::new(s.clone(), client.clone())),
+                )
+            })
+            .collect();
+        let acks = (!play_apis.is_empty()).then(|| {
+            crate::google_api::acknowledge::AckWorker::new(
+                ledger.clone(),
+                Arc::new(play_apis),
+                Arc::clone(&metrics),
+                settings.webhook_worker.poll_interval,
+                settings.webhook_worker.batch,
+            )
+        });
         let settings = Arc::new(settings);
         let voided = settings
             .google_play_voided
@@ -252,6 +274,7 @@ impl Server {
             connections: limits.connection,
             webhooks,
             voided,
+            acks,
         })
     }
 
@@ -316,8 +339,11 @@ impl Server {
             .into_iter()
             .map(crate::notifications::voided::Poller::spawn)
             .collect();
+        let acks = self
+            .acks
+            .map(crate::google_api::acknowledge::AckWorker::spawn);
         tracing::info!(%addr, webhooks = worker.is_some(), voided_pollers = pollers.len(),
-            "verifier listening");
+            play_acknowledgements = acks.is_some(), "verifier listening");
         listener::serve(listener, shared, self.grace, shutdown).await;
         reload.abort();
         if let Some(m) = metrics_server {
@@ -330,6 +356,10 @@ impl Server {
         if let Some(worker) = worker {
             // Undelivered rows stay in the outbox for the next start.
             worker.stop(Duration::from_secs(2)).await;
+        }
+        if let Some(acks) = acks {
+            // Pending acknowledgements stay queued for the next start (or another instance).
+            acks.stop(Duration::from_secs(2)).await;
         }
         tracing::info!("verifier stopped");
         Ok(())

@@ -13,13 +13,22 @@
 //!   `Authorization: Bearer` with a token it issued (else 401), serves the voided purchases
 //!   whose "seen voided" time is within `[startTime, endTime]` in pages of `maxResults`,
 //!   `tokenPagination.nextPageToken` to the next (the token alone then selects the page, as
-//!   Google ignores `startTime` with a token), and answers scripted statuses first (429, 503).
+//!   Google ignores `startTime` with a token), and answers scripted statuses first (429, 503);
+//! - the Play Developer API's purchase endpoints, shaped like the REST reference (paths, field
+//!   names, enum strings, `{"error": {"code", "status", "message"}}` bodies):
+//!   `GET|POST …/purchases/products/{productId}/tokens/{token}` (`get`; `:acknowledge`,
+//!   `:consume`), `POST …/purchases/subscriptions/{subscriptionId}/tokens/{token}:acknowledge`,
+//!   `GET …/purchases/subscriptionsv2/tokens/{token}`. They accept only a bearer token this
+//!   fake issued to an account granted API access ([`GoogleState::api_access`], by default
+//!   [`API_ACCOUNT`]), answer scripted statuses first (with `Retry-After` when scripted), and
+//!   wait [`GoogleState::api_delay`] before answering (injected latency).
 #![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
+pub mod ack_scenario;
 pub mod voided_scenario;
 
 use axum::extract::{Path, Query, State};
@@ -116,6 +125,8 @@ pub struct ApiRequest {
     pub package: String,
     /// Query parameters.
     pub query: HashMap<String, String>,
+    /// The endpoint (`voidedpurchases.list`, `purchases.products.acknowledge`, ...).
+    pub endpoint: String,
     /// Status answered.
     pub status: u16,
     /// When it arrived.
@@ -147,6 +158,19 @@ pub struct GoogleState {
     pub fail_next: VecDeque<u16>,
     /// API requests received.
     pub api_requests: Vec<ApiRequest>,
+    /// Which account each issued access token belongs to.
+    pub issued_to: HashMap<String, String>,
+    /// Accounts granted access to the Play Developer API's purchase endpoints (the Play
+    /// Console's "users and permissions").
+    pub api_access: std::collections::HashSet<String>,
+    /// `ProductPurchase` resources by (package, productId, token).
+    pub products: HashMap<(String, String, String), Value>,
+    /// `SubscriptionPurchaseV2` resources by (package, token), and the subscription's product.
+    pub subscriptions: HashMap<(String, String), Value>,
+    /// The `Retry-After` value sent with scripted `429`/`503` answers, if any.
+    pub retry_after: Option<String>,
+    /// Latency added before each purchase-endpoint answer.
+    pub api_delay: std::time::Duration,
 }
 
 /// The running fake.
@@ -163,6 +187,7 @@ impl FakeGoogle {
     pub async fn start() -> Self {
         let state = Arc::new(Mutex::new(GoogleState {
             oidc_keys: vec![("k1".into(), keys()[0].clone())],
+            api_access: [API_ACCOUNT.to_string()].into(),
             ..GoogleState::default()
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -174,6 +199,18 @@ impl FakeGoogle {
             .route(
                 "/androidpublisher/v3/applications/{package}/purchases/voidedpurchases",
                 get(voided),
+            )
+            .route(
+                "/androidpublisher/v3/applications/{package}/purchases/products/{product}/tokens/{token}",
+                get(products_get).post(products_post),
+            )
+            .route(
+                "/androidpublisher/v3/applications/{package}/purchases/subscriptions/{product}/tokens/{token}",
+                post(subscriptions_post),
+            )
+            .route(
+                "/androidpublisher/v3/applications/{package}/purchases/subscriptionsv2/tokens/{token}",
+                get(subscriptionsv2_get),
             )
             .with_state(fake.clone());
         tokio::spawn(async move {
@@ -337,6 +374,7 @@ async fn token(State(g): State<FakeGoogle>, Form(form): Form<HashMap<String, Str
     }
     let issued = format!("ya29.fake-{}", s.issued.len() + 1);
     s.issued.push(issued.clone());
+    s.issued_to.insert(issued.clone(), iss);
     Json(json!({"access_token": issued, "expires_in": 3599, "token_type": "Bearer"}))
         .into_response()
 }
@@ -352,6 +390,7 @@ async fn voided(
         s.api_requests.push(ApiRequest {
             package: package.clone(),
             query: query.clone(),
+            endpoint: "voidedpurchases.list".into(),
             status,
             at: std::time::Instant::now(),
         })
@@ -439,4 +478,294 @@ pub fn configure_rtdn(config: &std::path::Path, google: &FakeGoogle) {
         google.url("/oauth2/v3/certs")
     ));
     std::fs::write(config, text).unwrap();
+}
+
+/// Google's error document.
+pub fn google_error(status: u16, name: &str, message: &str) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap(),
+        Json(
+            json!({"error": {"code": status, "message": message, "status": name,
+            "errors": [{"message": message, "domain": "androidpublisher", "reason": name}]}}),
+        ),
+    )
+        .into_response()
+}
+
+impl FakeGoogle {
+    /// Hold a one-time purchase: a `ProductPurchase` in `purchase_state` (0 purchased,
+    /// 1 canceled, 2 pending), not yet acknowledged nor consumed.
+    pub fn add_product(
+        &self,
+        package: &str,
+        product: &str,
+        token: &str,
+        order_id: &str,
+        purchase_state: i64,
+    ) {
+        let resource = json!({
+            "kind": "androidpublisher#productPurchase",
+            "purchaseTimeMillis": (now_s() * 1000 - 60_000).to_string(),
+            "purchaseState": purchase_state,
+            "consumptionState": 0,
+            "developerPayload": "",
+            "orderId": order_id,
+            "acknowledgementState": 0,
+            "productId": product,
+            "quantity": 1,
+            "regionCode": "DE",
+            "refundableQuantity": 1,
+        });
+        self.state
+            .lock()
+            .unwrap()
+            .products
+            .insert((package.into(), product.into(), token.into()), resource);
+    }
+
+    /// The `ProductPurchase` held for a token.
+    pub fn product(&self, package: &str, product: &str, token: &str) -> Option<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .products
+            .get(&(package.into(), product.into(), token.into()))
+            .cloned()
+    }
+
+    /// Hold a subscription: a `SubscriptionPurchaseV2` of `product` in `state`
+    /// (`SUBSCRIPTION_STATE_*`) whose period ends at `expiry_ms`, optionally replacing `linked`.
+    pub fn add_subscription(
+        &self,
+        package: &str,
+        product: &str,
+        token: &str,
+        state: &str,
+        expiry_ms: i64,
+        linked: Option<&str>,
+    ) {
+        let expiry =
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(expiry_ms) * 1_000_000)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap();
+        let mut resource = json!({
+            "kind": "androidpublisher#subscriptionPurchaseV2",
+            "regionCode": "DE",
+            "startTime": "2026-01-01T00:00:00Z",
+            "subscriptionState": state,
+            "latestOrderId": "GPA.0000-0000-0000-00000",
+            "acknowledgementState": "ACKNOWLEDGEMENT_STATE_PENDING",
+            "lineItems": [{"productId": product, "expiryTime": expiry,
+                           "autoRenewingPlan": {"autoRenewEnabled": true},
+                           "latestSuccessfulOrderId": "GPA.0000-0000-0000-00000"}],
+        });
+        if let Some(l) = linked {
+            resource["linkedPurchaseToken"] = json!(l);
+        }
+        self.state
+            .lock()
+            .unwrap()
+            .subscriptions
+            .insert((package.into(), token.into()), resource);
+    }
+
+    /// The `SubscriptionPurchaseV2` held for a token.
+    pub fn subscription(&self, package: &str, token: &str) -> Option<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .subscriptions
+            .get(&(package.into(), token.into()))
+            .cloned()
+    }
+
+    /// The purchase-endpoint requests so far (`endpoint` names).
+    pub fn purchase_calls(&self) -> Vec<String> {
+        self.api_requests()
+            .into_iter()
+            .filter(|r| r.endpoint != "voidedpurchases.list")
+            .map(|r| r.endpoint)
+            .collect()
+    }
+}
+
+/// The checks every purchase endpoint makes first: the bearer token (issued here, to an
+/// account with API access), then the scripted failures; then the injected latency.
+async fn admit(
+    g: &FakeGoogle,
+    package: &str,
+    endpoint: &str,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    let delay = {
+        let mut s = g.state.lock().unwrap();
+        let record = |s: &mut GoogleState, status: u16| {
+            s.api_requests.push(ApiRequest {
+                package: package.into(),
+                query: HashMap::new(),
+                endpoint: endpoint.into(),
+                status,
+                at: std::time::Instant::now(),
+            })
+        };
+        let bearer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let account = s.issued_to.get(bearer).cloned();
+        match account {
+            None => {
+                record(&mut s, 401);
+                return Err(google_error(401, "UNAUTHENTICATED",
+                    "Request had invalid authentication credentials. Expected OAuth 2 access token."));
+            }
+            Some(a) if !s.api_access.contains(&a) => {
+                record(&mut s, 401);
+                return Err(google_error(401, "UNAUTHENTICATED",
+                    "The current user has insufficient permissions to perform the requested operation."));
+            }
+            Some(_) => {}
+        }
+        if let Some(status) = s.fail_next.pop_front() {
+            record(&mut s, status);
+            let name = if status == 429 {
+                "RESOURCE_EXHAUSTED"
+            } else {
+                "UNAVAILABLE"
+            };
+            let mut r = google_error(status, name, "scripted failure");
+            if let Some(after) = &s.retry_after {
+                r.headers_mut()
+                    .insert("retry-after", after.parse().unwrap());
+            }
+            return Err(r);
+        }
+        record(&mut s, 200);
+        s.api_delay
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    Ok(())
+}
+
+fn not_found() -> Response {
+    google_error(404, "NOT_FOUND", "The purchase token was not found.")
+}
+
+async fn products_get(
+    State(g): State<FakeGoogle>,
+    Path((package, product, token)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&g, &package, "purchases.products.get", &headers).await {
+        return r;
+    }
+    match g.product(&package, &product, &token) {
+        Some(p) => Json(p).into_response(),
+        None => not_found(),
+    }
+}
+
+async fn products_post(
+    State(g): State<FakeGoogle>,
+    Path((package, product, token)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let (token, method) = match token.rsplit_once(':') {
+        Some((t, m)) if m == "acknowledge" || m == "consume" => (t.to_string(), m.to_string()),
+        _ => return google_error(404, "NOT_FOUND", "Method not found."),
+    };
+    let endpoint = format!("purchases.products.{method}");
+    if let Err(r) = admit(&g, &package, &endpoint, &headers).await {
+        return r;
+    }
+    let mut s = g.state.lock().unwrap();
+    let Some(p) = s.products.get_mut(&(package, product, token)) else {
+        return not_found();
+    };
+    if p["purchaseState"] != 0 {
+        return google_error(
+            400,
+            "FAILED_PRECONDITION",
+            "The purchase is not in a valid state to perform the desired operation.",
+        );
+    }
+    if method == "consume" {
+        if p["consumptionState"] == 1 {
+            return google_error(
+                400,
+                "FAILED_PRECONDITION",
+                "The product purchase has already been consumed.",
+            );
+        }
+        p["consumptionState"] = json!(1);
+        p["acknowledgementState"] = json!(1);
+    } else {
+        if p["acknowledgementState"] == 1 {
+            return google_error(
+                400,
+                "FAILED_PRECONDITION",
+                "The product purchase has already been acknowledged.",
+            );
+        }
+        p["acknowledgementState"] = json!(1);
+    }
+    StatusCode::OK.into_response()
+}
+
+async fn subscriptions_post(
+    State(g): State<FakeGoogle>,
+    Path((package, product, token)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(token) = token.strip_suffix(":acknowledge").map(str::to_string) else {
+        return google_error(404, "NOT_FOUND", "Method not found.");
+    };
+    if let Err(r) = admit(
+        &g,
+        &package,
+        "purchases.subscriptions.acknowledge",
+        &headers,
+    )
+    .await
+    {
+        return r;
+    }
+    let mut s = g.state.lock().unwrap();
+    let Some(sub) = s.subscriptions.get_mut(&(package, token)) else {
+        return not_found();
+    };
+    if sub["lineItems"][0]["productId"] != product.as_str() {
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "The subscription id does not match the purchase token.",
+        );
+    }
+    if sub["acknowledgementState"] == "ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED" {
+        return google_error(
+            400,
+            "FAILED_PRECONDITION",
+            "The subscription purchase has already been acknowledged.",
+        );
+    }
+    sub["acknowledgementState"] = json!("ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED");
+    StatusCode::OK.into_response()
+}
+
+async fn subscriptionsv2_get(
+    State(g): State<FakeGoogle>,
+    Path((package, token)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&g, &package, "purchases.subscriptionsv2.get", &headers).await {
+        return r;
+    }
+    match g.subscription(&package, &token) {
+        Some(p) => Json(p).into_response(),
+        None => not_found(),
+    }
 }

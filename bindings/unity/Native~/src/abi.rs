@@ -7,6 +7,7 @@ use std::ptr;
 
 use payseal_sdk_core::ffi::{
     HuaweiAlgorithm, NotPaidReason, PurchaseKind, Receipt, Redemption, Store, StoreEnvironment,
+    SubscriptionState,
 };
 use payseal_sdk_core::{PaySealOptions, PendingOutcome, PendingResult, Verdict};
 
@@ -77,12 +78,15 @@ pub const STORE_APP_STORE: i32 = 2;
 pub const STORE_HUAWEI: i32 = 3;
 /// PaySeal sandbox store.
 pub const STORE_SANDBOX: i32 = 4;
+/// App Store app receipt (the original StoreKit; Unity IAP's `AppleAppStore` payload): `data`
+/// is the Base64 receipt, `signature` the transaction id to redeem.
+pub const STORE_APP_STORE_RECEIPT: i32 = 5;
 
 /// A receipt, as the store gave it to the app.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct PsReceipt {
-    /// 1 Google Play, 2 App Store, 3 Huawei, 4 sandbox.
+    /// 1 Google Play, 2 App Store, 3 Huawei, 4 sandbox, 5 App Store app receipt.
     pub store: i32,
     /// Huawei only: 0 `SHA256WithRSA`, 1 `SHA256WithRSA/PSS`.
     pub algorithm: i32,
@@ -106,6 +110,10 @@ impl PsReceipt {
                 signature: signature()?,
             },
             STORE_APP_STORE => Receipt::AppStore { jws: data },
+            STORE_APP_STORE_RECEIPT => Receipt::AppStoreReceipt {
+                app_receipt: data,
+                transaction_id: self.signature.required("receipt transaction id")?,
+            },
             STORE_HUAWEI => Receipt::Huawei {
                 purchase_data: data,
                 signature: signature()?,
@@ -199,8 +207,8 @@ pub struct PsVerdict {
     pub paid: i32,
     /// Why not paid: 1 bad_signature, 2 untrusted_chain, 3 wrong_app, 4 unknown_app,
     /// 5 not_purchased, 6 revoked, 7 already_redeemed, 8 untrusted_environment, 9 malformed,
-    /// 10 wrong_product, 11 wrong_account, 12 expired. New codes may be added: a caller keeps
-    /// an unknown code as it is.
+    /// 10 wrong_product, 11 wrong_account, 12 expired, 13 on_hold, 14 paused, 15 refund_limit.
+    /// New codes may be added: a caller keeps an unknown code as it is.
     pub reason: i32,
     /// The store code (as [`PsReceipt::store`]).
     pub store: i32,
@@ -237,6 +245,14 @@ pub struct PsVerdict {
     /// The purchase kind: 0 absent (the store did not say), 1 consumable, 2 non-consumable,
     /// 3 subscription. New codes may be added: a caller keeps an unknown code as it is.
     pub kind: i32,
+    /// Protocol v2. The subscription's state as the store's server last gave it: 0 absent,
+    /// 1 active, 2 in_grace_period, 3 on_hold, 4 paused, 5 canceled, 6 expired, 7 pending.
+    /// New codes may be added: a caller keeps an unknown code as it is.
+    pub subscription_state: i32,
+    /// Protocol v2. Whether the store's server confirmed the purchase live: 0 absent (no live
+    /// check configured), 1 confirmed (`true`), 2 paid on the store's signature alone because
+    /// the store's API could not be reached (`false`).
+    pub store_checked: i32,
 }
 
 fn reason_code(r: NotPaidReason) -> i32 {
@@ -253,6 +269,9 @@ fn reason_code(r: NotPaidReason) -> i32 {
         NotPaidReason::WrongProduct => 10,
         NotPaidReason::WrongAccount => 11,
         NotPaidReason::Expired => 12,
+        NotPaidReason::OnHold => 13,
+        NotPaidReason::Paused => 14,
+        NotPaidReason::RefundLimit => 15,
     }
 }
 
@@ -261,6 +280,26 @@ fn kind_code(k: PurchaseKind) -> i32 {
         PurchaseKind::Consumable => 1,
         PurchaseKind::NonConsumable => 2,
         PurchaseKind::Subscription => 3,
+    }
+}
+
+fn subscription_state_code(s: SubscriptionState) -> i32 {
+    match s {
+        SubscriptionState::Active => 1,
+        SubscriptionState::InGracePeriod => 2,
+        SubscriptionState::OnHold => 3,
+        SubscriptionState::Paused => 4,
+        SubscriptionState::Canceled => 5,
+        SubscriptionState::Expired => 6,
+        SubscriptionState::Pending => 7,
+    }
+}
+
+fn store_checked_code(checked: Option<bool>) -> i32 {
+    match checked {
+        None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
     }
 }
 
@@ -305,6 +344,8 @@ impl From<Verdict> for PsVerdict {
             subscription_expires_at: v.subscription_expires_at.unwrap_or(0),
             has_subscription_expires_at: i32::from(v.subscription_expires_at.is_some()),
             kind: v.kind.map_or(0, kind_code),
+            subscription_state: v.subscription_state.map_or(0, subscription_state_code),
+            store_checked: store_checked_code(v.store_checked),
         }
     }
 }
@@ -449,6 +490,15 @@ impl From<Receipt> for PsReceiptOut {
                 signature,
             } => (STORE_GOOGLE_PLAY, 0, purchase_data, Some(signature)),
             Receipt::AppStore { jws } => (STORE_APP_STORE, 0, jws, None),
+            Receipt::AppStoreReceipt {
+                app_receipt,
+                transaction_id,
+            } => (
+                STORE_APP_STORE_RECEIPT,
+                0,
+                app_receipt,
+                Some(transaction_id),
+            ),
             Receipt::Huawei {
                 purchase_data,
                 signature,

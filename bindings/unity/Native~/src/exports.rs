@@ -430,6 +430,31 @@ pub unsafe extern "C" fn payseal_receipt_from_json(
     })
 }
 
+/// The receipt inside Unity IAP's unified receipt (`Product.receipt`): Google Play's
+/// `Payload.json` / `Payload.signature`, or for `AppleAppStore` / `MacAppStore` the App Store
+/// app receipt with its `TransactionID` (store code 5); `*out_receipt` is freed with
+/// [`payseal_receipt_free`]. Malformed input: `InvalidReceipt` naming what is wrong.
+///
+/// # Safety
+/// As [`payseal_client_new`].
+#[no_mangle]
+pub unsafe extern "C" fn payseal_receipt_from_unity_iap(
+    unified: PsStr,
+    out_receipt: *mut *mut PsReceiptOut,
+    out_message: *mut *mut c_char,
+) -> i32 {
+    boundary(out_message, || {
+        write(out_receipt, std::ptr::null_mut(), "out_receipt")?;
+        let r =
+            payseal_sdk_core::ffi::receipt_from_unity_iap(unified.required("Unity IAP receipt")?)?;
+        write(
+            out_receipt,
+            Box::into_raw(Box::new(PsReceiptOut::from(r))),
+            "out_receipt",
+        )
+    })
+}
+
 /// The receipt's `receipt_sha256` (hex), as verdicts and pending files name it; freed with
 /// [`payseal_string_free`].
 ///

@@ -165,6 +165,18 @@ namespace PaySeal.Native
         internal static extern int payseal_receipt_from_json(PsStr json, PsReceiptOut** out_receipt, byte** out_message);
 
         /// <summary>
+        ///  The receipt inside Unity IAP's unified receipt (`Product.receipt`): Google Play's
+        ///  `Payload.json` / `Payload.signature`, or for `AppleAppStore` / `MacAppStore` the App Store
+        ///  app receipt with its `TransactionID` (store code 5); `*out_receipt` is freed with
+        ///  [`payseal_receipt_free`]. Malformed input: `InvalidReceipt` naming what is wrong.
+        ///
+        ///  # Safety
+        ///  As [`payseal_client_new`].
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_receipt_from_unity_iap", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int payseal_receipt_from_unity_iap(PsStr unified, PsReceiptOut** out_receipt, byte** out_message);
+
+        /// <summary>
         ///  The receipt's `receipt_sha256` (hex), as verdicts and pending files name it; freed with
         ///  [`payseal_string_free`].
         ///
@@ -266,7 +278,7 @@ namespace PaySeal.Native
     internal unsafe partial struct PsReceipt
     {
         /// <summary>
-        ///  1 Google Play, 2 App Store, 3 Huawei, 4 sandbox.
+        ///  1 Google Play, 2 App Store, 3 Huawei, 4 sandbox, 5 App Store app receipt.
         /// </summary>
         public int store;
         /// <summary>
@@ -357,8 +369,8 @@ namespace PaySeal.Native
         /// <summary>
         ///  Why not paid: 1 bad_signature, 2 untrusted_chain, 3 wrong_app, 4 unknown_app,
         ///  5 not_purchased, 6 revoked, 7 already_redeemed, 8 untrusted_environment, 9 malformed,
-        ///  10 wrong_product, 11 wrong_account, 12 expired. New codes may be added: a caller keeps
-        ///  an unknown code as it is.
+        ///  10 wrong_product, 11 wrong_account, 12 expired, 13 on_hold, 14 paused, 15 refund_limit.
+        ///  New codes may be added: a caller keeps an unknown code as it is.
         /// </summary>
         public int reason;
         /// <summary>
@@ -427,6 +439,18 @@ namespace PaySeal.Native
         ///  3 subscription. New codes may be added: a caller keeps an unknown code as it is.
         /// </summary>
         public int kind;
+        /// <summary>
+        ///  Protocol v2. The subscription's state as the store's server last gave it: 0 absent,
+        ///  1 active, 2 in_grace_period, 3 on_hold, 4 paused, 5 canceled, 6 expired, 7 pending.
+        ///  New codes may be added: a caller keeps an unknown code as it is.
+        /// </summary>
+        public int subscription_state;
+        /// <summary>
+        ///  Protocol v2. Whether the store's server confirmed the purchase live: 0 absent (no live
+        ///  check configured), 1 confirmed (`true`), 2 paid on the store's signature alone because
+        ///  the store's API could not be reached (`false`).
+        /// </summary>
+        public int store_checked;
     }
 
     /// <summary>

@@ -1,5 +1,5 @@
--- PaySeal ledger, SQLite migration 9: the durable queue of refund-request answers (PostgreSQL:
--- 0008), one row per store notification asking for one, queued in the notification's own
+-- PaySeal ledger, SQLite migration 11: the durable queue of refund-request answers (PostgreSQL:
+-- 0010), one row per store notification asking for one, queued in the notification's own
 -- transaction (payseal_ledger::refunds).
 CREATE TABLE payseal_refund_requests (
     store           TEXT    NOT NULL,

@@ -1,4 +1,4 @@
--- PaySeal ledger, migration 8: the durable queue of refund-request answers (SQLite: 0009), one
+-- PaySeal ledger, migration 10: the durable queue of refund-request answers (SQLite: 0011), one
 -- row per store notification asking for one, queued in the notification's own transaction
 -- (payseal_ledger::refunds). Claimed with FOR UPDATE SKIP LOCKED by any instance.
 CREATE TABLE payseal_refund_requests (

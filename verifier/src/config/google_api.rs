@@ -1,0 +1,108 @@
+//! `[apps."ID".google_play.api]`: the Play Developer API client of one app (service account,
+//! timing, daily request budget) and what it does after a first redemption (acknowledge, or
+//! consume the listed consumables).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{check_outbound_url, ConfigError, Resolver};
+use crate::settings::{PlayApiSettings, ServiceAccountKey, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET};
+
+/// `[apps."ID".google_play.api]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlayApi {
+    pub(super) service_account_key: std::path::PathBuf,
+    pub(super) token_uri: Option<String>,
+    pub(super) api_base: Option<String>,
+    pub(super) request_timeout_ms: Option<u64>,
+    pub(super) retry_base_ms: Option<u64>,
+    pub(super) retry_max_ms: Option<u64>,
+    pub(super) max_attempts: Option<u64>,
+    pub(super) daily_budget: Option<u64>,
+    pub(super) acknowledge: Option<bool>,
+    #[serde(default)]
+    pub(super) consumable_products: Vec<String>,
+}
+
+impl Resolver {
+    /// `[apps."ID".google_play.api]`, resolved.
+    pub(super) fn play_api(
+        &self,
+        app_id: &str,
+        package_name: &str,
+        raw: &RawPlayApi,
+    ) -> Result<PlayApiSettings, ConfigError> {
+        let key = |k: &str| format!("apps.{app_id:?}.google_play.api.{k}");
+        let path = self.path(&raw.service_account_key);
+        let bytes = zeroize::Zeroizing::new(std::fs::read(&path).map_err(|e| {
+            self.invalid(
+                key("service_account_key"),
+                format!("{}: {e}", path.display()),
+            )
+        })?);
+        let account = ServiceAccountKey::from_json(&bytes).map_err(|e| {
+            self.invalid(
+                key("service_account_key"),
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        let token_uri = raw
+            .token_uri
+            .clone()
+            .unwrap_or_else(|| account.token_uri.clone())
+            .trim()
+            .to_string();
+        check_outbound_url(&token_uri).map_err(|r| self.invalid(key("token_uri"), r))?;
+        let api_base = raw
+            .api_base
+            .as_deref()
+            .unwrap_or(DEFAULT_API_BASE)
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        check_outbound_url(&api_base).map_err(|r| self.invalid(key("api_base"), r))?;
+        let ms = |k: &str, v: Option<u64>, range: std::ops::RangeInclusive<u64>, default: u64| {
+            self.count(&key(k), v, range, default)
+                .map(Duration::from_millis)
+        };
+        let retry_base = ms("retry_base_ms", raw.retry_base_ms, 1..=600_000, 500)?;
+        let retry_max = ms("retry_max_ms", raw.retry_max_ms, 1..=3_600_000, 30_000)?;
+        if retry_max < retry_base {
+            return Err(self.invalid(key("retry_max_ms"), "must be at least retry_base_ms"));
+        }
+        let mut consumable_products = std::collections::BTreeSet::new();
+        for p in &raw.consumable_products {
+            let p = p.trim();
+            if p.is_empty() {
+                return Err(self.invalid(key("consumable_products"), "a product id is empty"));
+            }
+            consumable_products.insert(p.to_string());
+        }
+        Ok(PlayApiSettings {
+            app_id: app_id.to_string(),
+            package_name: package_name.to_string(),
+            key: account,
+            token_uri,
+            api_base,
+            request_timeout: ms(
+                "request_timeout_ms",
+                raw.request_timeout_ms,
+                1..=120_000,
+                10_000,
+            )?,
+            retry_base,
+            retry_max,
+            max_attempts: self.count(&key("max_attempts"), raw.max_attempts, 1..=20, 4)? as u32,
+            daily_budget: self.count(
+                &key("daily_budget"),
+                raw.daily_budget,
+                1..=10_000_000,
+                u64::from(DEFAULT_DAILY_BUDGET),
+            )? as u32,
+            acknowledge: raw.acknowledge.unwrap_or(true),
+            consumable_products,
+        })
+    }
+}

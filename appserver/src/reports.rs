@@ -79,9 +79,9 @@ impl VerifierApiOptions {
 /// The verifier's app-server API, authenticated as one app.
 #[derive(Debug, Clone)]
 pub struct VerifierApi {
-    http: reqwest::Client,
-    base: reqwest::Url,
-    credential: AppServerCredential,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: reqwest::Url,
+    pub(crate) credential: AppServerCredential,
 }
 
 impl VerifierApi {

@@ -133,7 +133,7 @@ pub mod tx;
 
 pub use acks::Acknowledgements;
 pub use consumption::DeliveryReports;
-pub use decision::{chain_expiry, classify, classify_revocation, grants};
+pub use decision::{chain_expiry, classify, classify_revocation, classify_transfer, grants};
 pub use migrate::{Migration, SchemaStatus};
 pub use notifications::NotificationLog;
 pub use outbox::{NewDelivery, Outbox};
@@ -247,6 +247,38 @@ impl RedemptionRow {
     }
 }
 
+/// Move one owned purchase to another account (an app's `transfer = "to_latest"` policy, on a
+/// restore by that account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    /// The store.
+    pub store: Store,
+    /// The app id.
+    pub app_id: String,
+    /// The transaction key (as recorded).
+    pub transaction_key: String,
+    /// The owner the caller saw (moved only if it still owns it).
+    pub from_account: String,
+    /// The account it moves to.
+    pub to_account: String,
+    /// Time of the transfer, Unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// What [`Redemptions::transfer`] did (decided by [`classify_transfer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferOutcome {
+    /// The row now belongs to the new account (and the webhook row, if any, is enqueued).
+    Transferred,
+    /// The row is owned by another account than `from_account` now (or already by
+    /// `to_account`); nothing changed.
+    OwnerChanged,
+    /// The row is revoked: a revoked purchase never moves.
+    Revoked,
+    /// No such row.
+    NotFound,
+}
+
 /// Revoke one redeemed transaction (refund, chargeback, store revocation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationRequest {
@@ -357,6 +389,14 @@ pub trait Redemptions: Send + Sync + std::fmt::Debug {
         app_id: &'a str,
         account_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<OwnedPurchase>, LedgerError>>;
+    /// Move the row of `request` from `from_account` to `to_account` when
+    /// [`classify_transfer`] says so, with `delivery` (its `purchase.transferred` row) in the
+    /// same transaction.
+    fn transfer(
+        &self,
+        request: TransferRequest,
+        delivery: Option<NewDelivery>,
+    ) -> BoxFuture<'_, Result<TransferOutcome, LedgerError>>;
     /// Number of recorded redemptions (a full count: for operators and tests, not hot paths;
     /// refusal rows, see [`UNREDEEMED_ACCOUNT`], included).
     fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>>;

@@ -22,9 +22,9 @@ use crate::outbox::{AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox,
 use crate::refunds::{RefundAttempt, RefundRequestRow, RefundRequests, RefundState};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
-    chain_expiry, classify, classify_revocation, notice, BoxFuture, LedgerError, OwnedPurchase,
-    RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeOutcome,
-    VoidedCursors,
+    chain_expiry, classify, classify_revocation, classify_transfer, notice, BoxFuture, LedgerError,
+    OwnedPurchase, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest,
+    RevokeOutcome, TransferOutcome, TransferRequest, VoidedCursors,
 };
 
 impl RedemptionRequest {
@@ -73,6 +73,38 @@ pub(crate) async fn redeem<T: Tx>(
     if outcome == RedeemOutcome::Repeat {
         let expires_at_ms = chain_expiry(existing.expires_at_ms, r.expires_at_ms);
         tx.touch_redemption(r, expires_at_ms).await?;
+    }
+    Ok(outcome)
+}
+
+/// Transfer: read the row locked, let [`classify_transfer`] decide, move it and enqueue its
+/// `purchase.transferred` row.
+async fn transfer<T: Tx>(
+    tx: &mut T,
+    r: &TransferRequest,
+    delivery: Option<&NewDelivery>,
+) -> Result<TransferOutcome, T::Error> {
+    let key = Key {
+        store: r.store,
+        app_id: &r.app_id,
+        transaction_key: &r.transaction_key,
+    };
+    let existing = tx.redemption(key, true).await?;
+    let outcome = classify_transfer(existing.as_ref(), &r.from_account);
+    if outcome == TransferOutcome::Transferred {
+        if tx
+            .move_redemption(key, &r.from_account, &r.to_account, r.now_ms)
+            .await?
+            != 1
+        {
+            return Err(LedgerError::Schema(
+                "redemption row changed under its lock during a transfer".into(),
+            )
+            .into());
+        }
+        if let Some(d) = delivery {
+            tx.insert_delivery(d).await?;
+        }
     }
     Ok(outcome)
 }
@@ -429,6 +461,12 @@ operation!(
     }
 );
 operation!(
+    /// [`Redemptions::transfer`].
+    Transfer { request: TransferRequest, delivery: Option<NewDelivery> } -> TransferOutcome,
+    Access::Write,
+    |op, tx| transfer(tx, &op.request, op.delivery.as_ref()).await
+);
+operation!(
     /// [`Redemptions::owned`].
     Owned { app_id: String, account_id: String } -> Vec<OwnedPurchase>, Access::Read,
     |op, tx| tx.owned(&op.app_id, &op.account_id).await
@@ -706,6 +744,14 @@ impl<B: Database> Redemptions for B {
             app_id: app_id.to_string(),
             transaction_key: transaction_key.to_string(),
         })
+    }
+
+    fn transfer(
+        &self,
+        request: TransferRequest,
+        delivery: Option<NewDelivery>,
+    ) -> BoxFuture<'_, Result<TransferOutcome, LedgerError>> {
+        self.execute(Transfer { request, delivery })
     }
 
     fn owned<'a>(

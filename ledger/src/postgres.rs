@@ -167,6 +167,11 @@ const FIND_FOR_UPDATE_SQL: &str = concat!(
     " FOR UPDATE"
 );
 
+/// A transfer: the owner seen, not revoked, becomes the new account.
+const MOVE_SQL: &str = "UPDATE payseal_redemptions SET account_id = $5, last_seen_ms = $6
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
+      AND revoked_at_ms IS NULL";
+
 const REVOKE_SQL: &str = "UPDATE payseal_redemptions SET revoked_at_ms = $4, revoke_reason = $5
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND revoked_at_ms IS NULL";
 
@@ -934,6 +939,27 @@ impl Tx for PgTx<'_> {
         )
         .await
         .map(|_| ())
+    }
+
+    async fn move_redemption(
+        &mut self,
+        key: Key<'_>,
+        from: &str,
+        to: &str,
+        now_ms: i64,
+    ) -> Result<u64, OpError> {
+        self.execute(
+            MOVE_SQL,
+            &[
+                &key.store.as_str(),
+                &key.app_id,
+                &key.transaction_key,
+                &from,
+                &to,
+                &now_ms,
+            ],
+        )
+        .await
     }
 
     async fn mark_revoked(

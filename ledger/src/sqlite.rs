@@ -502,6 +502,31 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    fn move_redemption(
+        &mut self,
+        key: Key<'_>,
+        from: &str,
+        to: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<u64, LedgerError>> + Send {
+        ready(
+            self.execute(
+                "UPDATE payseal_redemptions SET account_id = ?5, last_seen_ms = ?6
+                 WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3 AND account_id = ?4
+                   AND revoked_at_ms IS NULL",
+                params![
+                    key.store.as_str(),
+                    key.app_id,
+                    key.transaction_key,
+                    from,
+                    to,
+                    now_ms
+                ],
+            )
+            .map(|n| n as u64),
+        )
+    }
+
     fn mark_revoked(
         &mut self,
         key: Key<'_>,

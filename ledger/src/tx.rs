@@ -103,6 +103,15 @@ pub trait Tx: Send {
         now_ms: i64,
         reason: &str,
     ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+    /// Give the row of `key` to `to` (its owner `from`, not revoked), `last_seen_ms` at
+    /// `now_ms`; how many rows changed.
+    fn move_redemption(
+        &mut self,
+        key: Key<'_>,
+        from: &str,
+        to: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
     /// Clear the revocation of the row of `key`.
     fn clear_revocation(
         &mut self,

@@ -95,6 +95,8 @@ pub struct Settings {
     /// `[apps."ID".huawei.notifications]`: the apps whose Huawei IAP server notifications are
     /// handled at `POST /v1/stores/huawei/notifications` (not served when empty).
     pub huawei_notifications: Vec<HuaweiNotifySettings>,
+    /// Per app: its entitlements and transfer policy (`[apps."ID".entitlements]`, `transfer`).
+    pub entitlements: HashMap<String, crate::entitlements::EntitlementRules>,
     /// `[apps."ID".app_server] api_key_file`: the key each app's application server presents
     /// on the app-server API (HTTP Basic, user = app id); apps without one cannot use it.
     pub app_server_keys: HashMap<String, AppServerKey>,
@@ -105,8 +107,6 @@ pub struct Settings {
     pub refund_policies: HashMap<String, RefundPolicy>,
     /// The refund-answer worker's timing (defaults; tests shorten it).
     pub refund_worker: RefundWorkerTiming,
-    /// Per app: its entitlements and transfer policy (`[apps."ID".entitlements]`, `transfer`).
-    pub entitlements: HashMap<String, crate::entitlements::EntitlementRules>,
 }
 
 /// PEM files for TLS.

@@ -40,6 +40,7 @@ use crate::tls::{ReloadableTls, TlsError};
 pub mod app_auth;
 mod app_server;
 mod body;
+mod entitlements_api;
 pub(crate) mod limits;
 mod listener;
 /// The Prometheus metrics (a top-level module, so that the webhook worker and the store
@@ -57,7 +58,7 @@ use problem::{Problem, Tag};
 pub use payseal_protocol::envelope::{REQUEST_CONTENT_TYPE, RESPONSE_CONTENT_TYPE};
 
 /// The sealed entitlements (and restore) endpoint.
-pub const ENTITLEMENTS_PATH: &str = "/v1/entitlements";
+pub use payseal_protocol::entitlements::ENTITLEMENTS_PATH;
 
 /// Largest `POST /v1/entitlements` body, in `server.max_body_bytes` (a restore batch).
 pub const RESTORE_BODY_FACTOR: usize = 16;
@@ -454,6 +455,10 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/keys", get(keys))
         .route(app_auth::IDENTITY_ROUTE, get(app_auth::identity))
         .route(
+            payseal_protocol::entitlements::APP_SERVER_ENTITLEMENTS_PATH,
+            get(entitlements_api::get),
+        )
+        .route(
             payseal_protocol::app_server::DELIVERIES_PATH,
             post(app_server::deliveries),
         )
@@ -510,6 +515,9 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Some("/readyz") => "/readyz",
         Some("/metrics") => "/metrics",
         Some(app_auth::IDENTITY_ROUTE) => app_auth::IDENTITY_ROUTE,
+        Some(payseal_protocol::entitlements::APP_SERVER_ENTITLEMENTS_PATH) => {
+            payseal_protocol::entitlements::APP_SERVER_ENTITLEMENTS_PATH
+        }
         Some(payseal_protocol::app_server::DELIVERIES_PATH) => {
             payseal_protocol::app_server::DELIVERIES_PATH
         }

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 pub mod instance;
 pub mod pg;
+pub mod process;
 pub mod sdk;
 
 /// The app the dev configuration sets up.

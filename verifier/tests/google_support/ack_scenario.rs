@@ -317,3 +317,66 @@ pub async fn two_instances(state_a: StateDir, state_b: StateDir) {
         s.stop().await.unwrap();
     }
 }
+
+/// The real `payseal-verifier serve` killed (SIGKILL) while its acknowledgement call is in
+/// flight, after the redemption committed: the row stays claimed in the ledger file, and the
+/// verifier started again on it takes the row when its lease ends and acknowledges it once.
+pub async fn survives_sigkill_mid_attempt(state: StateDir) {
+    use crate::common::free_port;
+    use crate::common::process::{serve, verify_at};
+
+    let google = FakeGoogle::start().await;
+    google.register_account(API_ACCOUNT, &keys()[3]);
+    configure_api(&state, &google, &[]);
+    // Google answers late: the acknowledgement is in flight when the verifier dies.
+    google.state.lock().unwrap().api_delay = Duration::from_secs(30);
+    let port = free_port();
+    let first = serve(&state, port, "run-1.log").await;
+    let sword = buy(&state, &google, "sword");
+    assert_eq!(
+        verify_at(&state, port, "alice", &sword).await.redemption,
+        Some(Redemption::First)
+    );
+    wait_calls(&google, "the acknowledgement in flight", |c| {
+        count(c, "purchases.products.acknowledge") == 1
+    })
+    .await;
+    drop(first); // SIGKILL, mid-call
+    let rows = ack_rows(&state).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].state, DeliveryState::Pending, "{rows:?}");
+    let product = |google: &FakeGoogle| {
+        google
+            .product(APP, "sword", &purchase_token(&sword))
+            .unwrap()["acknowledgementState"]
+            .clone()
+    };
+    assert_eq!(product(&google), 0, "the killed call never completed");
+
+    {
+        let mut s = google.state.lock().unwrap();
+        s.api_delay = Duration::ZERO;
+        s.api_requests.clear();
+    }
+    let second = serve(&state, port, "run-2.log").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while product(&google) != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "not acknowledged after the restart: {:?}",
+            google.purchase_calls()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Give a second (wrong) attempt time to show.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let calls = google.purchase_calls();
+    assert_eq!(
+        calls,
+        ["purchases.products.acknowledge"],
+        "once after the restart"
+    );
+    drop(second);
+    let rows = ack_rows(&state).await;
+    assert_eq!(rows[0].state, DeliveryState::Delivered, "{rows:?}");
+}

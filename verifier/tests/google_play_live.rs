@@ -7,6 +7,8 @@
 
 mod common;
 mod google_support;
+#[path = "../../protocol/tests/v1/mod.rs"]
+mod v1;
 mod webhook_support;
 
 use common::{request, StateDir, TestServer, APP};
@@ -237,5 +239,46 @@ async fn an_upgrade_stays_with_the_owner_of_the_chain_it_replaces() {
         (Outcome::Paid, Some(Redemption::First))
     );
     assert_eq!(v.subscription_state, Some(SubscriptionState::Active));
+    server.stop().await.unwrap();
+}
+
+/// An SDK already shipped (protocol v1) is answered in v1 also when the live check decided:
+/// no `subscription_state` or `store_checked`, and `on_hold` as v1's `not_purchased`; the same
+/// subscription to a v2 request says `on_hold`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_sdk_gets_the_live_decision_in_v1_words() {
+    let (google, mut server) = start("").await;
+    let end = payseal_verifier::now_ms() + 86_400_000;
+    let r = server
+        .state
+        .store
+        .issue(&Order {
+            product_type: ProductType::AutoRenewableSubscription,
+            ..Order::new(Store::GooglePlay, APP, "gold")
+        })
+        .unwrap();
+    google.add_subscription(
+        APP,
+        "gold",
+        &purchase_token(&r),
+        "SUBSCRIPTION_STATE_ON_HOLD",
+        end,
+        None,
+    );
+    let mut old = request(APP, "alice", &r);
+    old.v = 1;
+    let (body, ctx) = server.seal(&old);
+    let response = server.post(body).await;
+    assert_eq!(response.status(), 200);
+    let plain = ctx.open_response(&response.bytes().await.unwrap()).unwrap();
+    // What an SDK already shipped parses it with (it refuses unknown claims and reasons).
+    let v1 = v1::parse_token_claims(&v1::parse_response(&plain).unwrap().verdict).unwrap();
+    assert_eq!(
+        (v1.outcome, v1.reason),
+        (v1::Outcome::NotPaid, Some(v1::Reason::NotPurchased))
+    );
+    let v2 = server.verify("alice", &r).await;
+    assert_eq!(v2.reason, Some(Reason::OnHold));
+    assert_eq!(v2.subscription_state, Some(SubscriptionState::OnHold));
     server.stop().await.unwrap();
 }

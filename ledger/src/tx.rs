@@ -17,6 +17,7 @@ use crate::consumption::ReportRow;
 use crate::event::Cause;
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
+    SubscriptionAnswer,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
 use crate::{BoxFuture, LedgerError, OwnedPurchase, RedemptionRequest, RedemptionRow};
@@ -102,6 +103,13 @@ pub trait Tx: Send {
         now_ms: i64,
         reason: &str,
     ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+    /// Set the subscription state, period end (when `answer` has one) and answer time of the
+    /// row of `key`.
+    fn set_subscription(
+        &mut self,
+        key: Key<'_>,
+        answer: &SubscriptionAnswer,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// Clear the revocation of the row of `key`.
     fn clear_revocation(
         &mut self,

@@ -73,6 +73,9 @@ pub const PURCHASE_REVOKED: &str = "purchase.revoked";
 /// Event type of a reinstatement: the store reversed the refund that revoked a purchase
 /// (App Store `REFUND_REVERSED`); the purchase is `paid` again for its owner.
 pub const PURCHASE_REINSTATED: &str = "purchase.reinstated";
+/// Event type of a subscription whose state or period end the store changed (Google Play's
+/// real-time developer notifications, confirmed by `purchases.subscriptionsv2.get`).
+pub const SUBSCRIPTION_UPDATED: &str = "subscription.updated";
 
 /// The event types the verifier sends, by name ([`Event::kind`]); a receiver ignores the
 /// types it does not know (`None`), so that a newer verifier does not break it.
@@ -84,11 +87,19 @@ pub enum EventKind {
     Revoked,
     /// [`PURCHASE_REINSTATED`]: a refund reversed; `data` is [`ReinstatedData`].
     Reinstated,
+    /// [`SUBSCRIPTION_UPDATED`]: a subscription's state or period end changed; `data` is
+    /// [`SubscriptionUpdatedData`].
+    SubscriptionUpdated,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced.
-    pub const ALL: [EventKind; 3] = [EventKind::Paid, EventKind::Revoked, EventKind::Reinstated];
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Paid,
+        EventKind::Revoked,
+        EventKind::Reinstated,
+        EventKind::SubscriptionUpdated,
+    ];
 
     /// The `type` string (`purchase.paid`, ...).
     pub fn as_str(self) -> &'static str {
@@ -96,6 +107,7 @@ impl EventKind {
             EventKind::Paid => PURCHASE_PAID,
             EventKind::Revoked => PURCHASE_REVOKED,
             EventKind::Reinstated => PURCHASE_REINSTATED,
+            EventKind::SubscriptionUpdated => SUBSCRIPTION_UPDATED,
         }
     }
 
@@ -160,6 +172,48 @@ impl<T> Event<T> {
 
 /// A webhook whose signature and timestamp were verified; `data` left as JSON.
 pub type WebhookEvent = Event<serde_json::Value>;
+
+impl WebhookEvent {
+    /// The typed `data` of a `subscription.updated` event: `Ok(None)` for another type,
+    /// [`WebhookError::MalformedBody`] when its `data` is not [`SubscriptionUpdatedData`].
+    pub fn subscription_updated(&self) -> Result<Option<SubscriptionUpdatedData>, WebhookError> {
+        if self.kind() != Some(EventKind::SubscriptionUpdated) {
+            return Ok(None);
+        }
+        serde_json::from_value(self.data.clone())
+            .map(Some)
+            .map_err(|_| WebhookError::MalformedBody)
+    }
+}
+
+/// `data` of a `subscription.updated` event: the store's newest answer about a subscription
+/// chain the account owns. Grant while `state` pays (`active`, `in_grace_period`, `canceled`)
+/// and `expires_at` is ahead; the state is decided by the store's server API, never by the push
+/// that prompted the verifier to ask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionUpdatedData {
+    /// The store.
+    pub store: Store,
+    /// The app id.
+    pub app: String,
+    /// The transaction key as recorded (for a Play subscription: its purchase token, the chain).
+    pub transaction_id: String,
+    /// The owning account (the `sub` of its `paid` verdicts).
+    pub sub: String,
+    /// The product id.
+    pub product_id: String,
+    /// The `jti` of the chain's first `paid` verdict.
+    pub first_verdict_id: String,
+    /// The subscription's state, in the verdict's vocabulary.
+    pub state: crate::SubscriptionState,
+    /// The period end (or the grace period's end), unix seconds; `None` when the store gives
+    /// none (a pending purchase).
+    pub expires_at: Option<i64>,
+    /// When the verifier got the store's answer, unix seconds.
+    pub updated_at: i64,
+    /// The store event that prompted it (e.g. `SUBSCRIPTION_RENEWED`).
+    pub cause: String,
+}
 
 impl<T: Serialize> Event<T> {
     /// The body bytes exactly as sent and signed (compact JSON).

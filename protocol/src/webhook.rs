@@ -10,7 +10,8 @@
 //!   parsing; never re-serialize). Several `v1=` entries may appear (secret rotation): one
 //!   matching is enough.
 //! - `PaySeal-Webhook-Id`: the event id, equal to the body's `id`.
-//! - `PaySeal-Event`: `purchase.paid`, `purchase.revoked` or `purchase.reinstated` ([`EventKind`]),
+//! - `PaySeal-Event`: `purchase.paid`, `purchase.revoked`, `purchase.reinstated` or
+//!   `subscription.updated` ([`EventKind`]),
 //!   equal to the body's `type`.
 //!
 //! The body: `{"id": "...", "type": "purchase.paid", "created": <unix seconds>, "app": "...",
@@ -18,7 +19,10 @@
 //! (`id` is its `jti`); for `purchase.revoked` ([`RevokedData`]), `data` names the store,
 //! transaction, owning account, product, `first_verdict_id`, `revoked_at` and `reason`; for
 //! `purchase.reinstated` ([`ReinstatedData`]: the store reversed the refund that revoked the
-//! purchase, which pays again for its owner), the same with `reinstated_at` for `revoked_at`.
+//! purchase, which pays again for its owner), the same with `reinstated_at` for `revoked_at`;
+//! for `subscription.updated` ([`SubscriptionUpdatedData`], typed by
+//! [`Event::subscription_updated`]), the chain, its owner, product, the store's newest state and
+//! period end, and the store event that prompted the verifier to ask.
 //!
 //! **Protocol versions.** Webhooks carry no protocol version. `purchase.paid`'s `data` is the
 //! verdict's claims as the verifier decided them (the latest protocol, never downgraded), so
@@ -150,8 +154,8 @@ pub fn signature_header(secret: &[u8], t: i64, body: &[u8]) -> String {
 pub struct Event<T> {
     /// The idempotency id: deduplicate by it.
     pub id: String,
-    /// `purchase.paid`, `purchase.revoked` or `purchase.reinstated` ([`Event::kind`]; ignore
-    /// types you do not know).
+    /// `purchase.paid`, `purchase.revoked`, `purchase.reinstated` or `subscription.updated`
+    /// ([`Event::kind`]; ignore types you do not know).
     #[serde(rename = "type")]
     pub event_type: String,
     /// When the event was created (unix seconds); retries keep it.

@@ -85,9 +85,11 @@ pub fn subscription_refusal(
     let Some(state) = SubscriptionState::parse(state) else {
         return Some(Reason::Expired);
     };
-    state
-        .refusal()
-        .or_else(|| (!expires_at_ms.is_some_and(|end| end > now_ms)).then_some(Reason::Expired))
+    state.refusal().or_else(|| {
+        expires_at_ms
+            .is_none_or(|end| end <= now_ms)
+            .then_some(Reason::Expired)
+    })
 }
 
 /// What a store's answer about a subscription chain does to its row.

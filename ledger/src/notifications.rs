@@ -30,6 +30,8 @@
 //!   stays revoked → [`NotificationResult::StillRevoked`]; anything else →
 //!   [`NotificationResult::NotReinstated`], nothing changed.
 //! - [`Effect::Record`]: only the record → [`NotificationResult::Recorded`].
+//! - [`Effect::AnswerRefund`]: the record and its refund answer queued
+//!   ([`crate::refunds`]) → [`NotificationResult::Recorded`].
 
 use payseal_protocol::Store;
 
@@ -167,6 +169,9 @@ pub enum Effect {
     /// the chain's row takes the answer when it is newer than the stored one
     /// ([`crate::decide_subscription_update`]).
     UpdateSubscription(Target, SubscriptionAnswer),
+    /// The store asks the developer about a refund request: queue its answer
+    /// ([`crate::refunds`]) with the record.
+    AnswerRefund(crate::refunds::NewRefundRequest),
 }
 
 /// A store server's answer about a subscription chain (e.g. Google's
@@ -198,7 +203,7 @@ impl Effect {
         let (revoke, target) = match self {
             Effect::Revoke(t) => (true, t),
             Effect::Reinstate(t) => (false, t),
-            Effect::Record => return Err(Applied::recorded(n)),
+            Effect::Record | Effect::AnswerRefund(_) => return Err(Applied::recorded(n)),
             // Applied by its own operation (`ops::apply_subscription`), never as a revocation.
             Effect::UpdateSubscription(..) => return Err(Applied::recorded(n)),
         };

@@ -81,6 +81,10 @@ pub const PURCHASE_REINSTATED: &str = "purchase.reinstated";
 /// real-time developer notifications, confirmed by `purchases.subscriptionsv2.get`).
 pub const SUBSCRIPTION_UPDATED: &str = "subscription.updated";
 
+/// Event type of a transfer: an app with `transfer = "to_latest"` moved a purchase to the
+/// account that restored it.
+pub const PURCHASE_TRANSFERRED: &str = "purchase.transferred";
+
 /// The event types the verifier sends, by name ([`Event::kind`]); a receiver ignores the
 /// types it does not know (`None`), so that a newer verifier does not break it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,6 +95,9 @@ pub enum EventKind {
     Revoked,
     /// [`PURCHASE_REINSTATED`]: a refund reversed; `data` is [`ReinstatedData`].
     Reinstated,
+    /// [`PURCHASE_TRANSFERRED`]: a purchase moved to another account; `data` is
+    /// [`TransferredData`].
+    Transferred,
     /// [`SUBSCRIPTION_UPDATED`]: a subscription's state or period end changed; `data` is
     /// [`SubscriptionUpdatedData`].
     SubscriptionUpdated,
@@ -98,10 +105,11 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in the order they were introduced.
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 5] = [
         EventKind::Paid,
         EventKind::Revoked,
         EventKind::Reinstated,
+        EventKind::Transferred,
         EventKind::SubscriptionUpdated,
     ];
 
@@ -111,6 +119,7 @@ impl EventKind {
             EventKind::Paid => PURCHASE_PAID,
             EventKind::Revoked => PURCHASE_REVOKED,
             EventKind::Reinstated => PURCHASE_REINSTATED,
+            EventKind::Transferred => PURCHASE_TRANSFERRED,
             EventKind::SubscriptionUpdated => SUBSCRIPTION_UPDATED,
         }
     }
@@ -267,6 +276,27 @@ pub struct ReinstatedData<'a> {
     pub reinstated_at: i64,
     /// Why.
     pub reason: &'a str,
+}
+
+/// `data` of a `purchase.transferred` event: which purchase moved, from which account to which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferredData<'a> {
+    /// The store.
+    pub store: Store,
+    /// The app id.
+    pub app: &'a str,
+    /// The transaction key as recorded (a subscription's chain).
+    pub transaction_id: &'a str,
+    /// The product id.
+    pub product_id: &'a str,
+    /// The account that owned it.
+    pub from: &'a str,
+    /// The account that owns it now (it restored it).
+    pub to: &'a str,
+    /// The `jti` of the restore's verdict that moved it.
+    pub verdict_id: &'a str,
+    /// When it moved, unix seconds.
+    pub transferred_at: i64,
 }
 
 /// Why a webhook was refused.

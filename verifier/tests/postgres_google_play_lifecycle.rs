@@ -1,6 +1,6 @@
 //! The Play subscription lifecycle from RTDN (`tests/google_support/lifecycle_scenario.rs`) on
 //! a real PostgreSQL ledger (a fresh database): the chain's state and answer time (migration
-//! 0010) and the `subscription.updated` rows in the same transaction.
+//! 0011) and the `subscription.updated` rows in the same transaction.
 //!
 //! Needs the `postgres-tests` feature and `PAYSEAL_TEST_POSTGRES_URL` (scripts/postgres.sh).
 

@@ -1,5 +1,5 @@
--- PaySeal ledger, SQLite migration 11: a subscription chain's state as the store's server last
--- answered it (PostgreSQL: 0010).
+-- PaySeal ledger, SQLite migration 12: a subscription chain's state as the store's server last
+-- answered it (PostgreSQL: 0011).
 --
 -- subscription_state is PaySeal's vocabulary (`active`, `in_grace_period`, `on_hold`, `paused`,
 -- `canceled`, `expired`, `pending`); state_checked_ms is when the verifier got that answer

@@ -15,7 +15,8 @@
 //!    `not_confirmed`, nothing changes.
 //! 4. `SUBSCRIPTION_ON_HOLD` (Google: on hold): recorded, and the next verify of the chain is
 //!    `not_paid / on_hold`; `SUBSCRIPTION_RECOVERED` pays again; `SUBSCRIPTION_EXPIRED`
-//!    (Google: expired) is `not_paid / expired`.
+//!    (Google: expired) is `not_paid / expired`. The entitlement rule (`grants`) agrees each
+//!    time.
 //! 5. `SUBSCRIPTION_REVOKED` of another chain, confirmed (Google: expired): revoked, the app
 //!    server gets `purchase.revoked`, the owner's next verify is `not_paid / revoked`.
 //! 6. A push for a token Google does not know: `not_confirmed`, nothing changes.
@@ -130,6 +131,20 @@ async fn row(server: &TestServer, token: &str) -> RedemptionRow {
         .await
         .unwrap()
         .expect("the chain's row")
+}
+
+/// Whether the ledger's entitlement rule (`grants`) grants alice's chain `token` now.
+async fn grants(server: &TestServer, token: &str) -> bool {
+    let settings = server.state.settings();
+    let ledger = payseal_verifier::ledger::connect(&settings.ledger_url, &settings.ledger)
+        .await
+        .unwrap();
+    let owned = ledger.owned(APP, "alice").await.unwrap();
+    let chain = owned
+        .iter()
+        .find(|p| p.transaction_key == token)
+        .expect("alice owns the chain");
+    payseal_verifier::ledger::grants(chain, payseal_verifier::now_ms())
 }
 
 fn updates(receiver: &RunningReceiver) -> Vec<SubscriptionUpdatedData> {
@@ -257,6 +272,7 @@ pub async fn run(state: StateDir) {
         let stored = row(&server, &token).await;
         assert_eq!(stored.subscription_state.as_deref(), Some(want_state));
         assert_eq!(stored.expires_at_ms, Some(end));
+        assert_eq!(grants(&server, &token).await, reason.is_none(), "{state}");
         let v = server.verify("alice", &r).await;
         assert_eq!(v.reason, reason, "{state}");
         assert_eq!(v.outcome == Outcome::Paid, reason.is_none(), "{state}");

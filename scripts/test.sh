@@ -43,7 +43,7 @@ trap 'scripts/postgres.sh stop' EXIT
 step "cargo test: ledger suite on PostgreSQL, migrations, two verifier processes on one database, outage (server and SDK), webhooks end to end, one store notification to two instances, every revocation source as a store event (store_events)"
 cargo test -p payseal-verifier --features postgres-tests --quiet \
   --test ledger_suite --test postgres_ledger --test multi_instance --test postgres_outage --test postgres_outage_sdk \
-  --test postgres_webhooks --test app_store_notifications --test postgres_google_voided --test postgres_google_play_acks --test store_events \
+  --test postgres_webhooks --test app_store_notifications --test postgres_google_voided --test postgres_google_play_acks --test postgres_google_play_lifecycle --test store_events \
   --test refund_answers \
   2>&1 | tee "$LOG_DIR/cargo-test-postgres.log"
 summarize_cargo "$LOG_DIR/cargo-test-postgres.log"

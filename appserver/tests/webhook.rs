@@ -170,3 +170,49 @@ fn every_event_kind_is_named_after_verification() {
     assert_eq!(event.data["reinstated_at"], NOW + 60);
     assert_eq!(event.data["sub"], "alice");
 }
+
+/// A `subscription.updated` event verifies, is named, and its `data` parses typed; another
+/// type is `None`, and a `subscription.updated` whose `data` is not one is a typed error.
+#[test]
+fn a_subscription_update_parses_typed() {
+    use payseal_appserver::webhook::{
+        EventKind, SubscriptionUpdatedData, DEFAULT_TOLERANCE, SUBSCRIPTION_UPDATED,
+    };
+    use payseal_protocol::SubscriptionState;
+    let secret = b"whsec_test_secret";
+    let now = 1_790_000_000;
+    let data = serde_json::json!({
+        "store": "google_play", "app": "com.example.game", "transaction_id": "token-1",
+        "sub": "alice", "product_id": "gold", "first_verdict_id": "jti-1",
+        "state": "on_hold", "expires_at": now + 86_400, "updated_at": now,
+        "cause": "SUBSCRIPTION_ON_HOLD"
+    });
+    let body = |event_type: &str, data: &serde_json::Value| {
+        serde_json::json!({"id": "evt-1", "type": event_type, "created": now,
+            "app": "com.example.game", "data": data})
+        .to_string()
+    };
+    let check = |body: &str| {
+        let header = payseal_protocol::webhook::signature_header(secret, now, body.as_bytes());
+        verify_webhook(secret, &header, body.as_bytes(), now, DEFAULT_TOLERANCE).unwrap()
+    };
+    let event = check(&body(SUBSCRIPTION_UPDATED, &data));
+    assert_eq!(event.kind(), Some(EventKind::SubscriptionUpdated));
+    let typed: SubscriptionUpdatedData = event.subscription_updated().unwrap().unwrap();
+    assert_eq!(
+        (typed.state, typed.expires_at, typed.sub.as_str()),
+        (SubscriptionState::OnHold, Some(now + 86_400), "alice")
+    );
+    assert_eq!(typed.store, Store::GooglePlay);
+    let other = check(&body(
+        PURCHASE_PAID,
+        &serde_json::to_value(claims()).unwrap(),
+    ));
+    assert_eq!(other.subscription_updated(), Ok(None));
+    let mut bad = data.clone();
+    bad["state"] = serde_json::json!("frozen");
+    assert_eq!(
+        check(&body(SUBSCRIPTION_UPDATED, &bad)).subscription_updated(),
+        Err(WebhookError::MalformedBody)
+    );
+}

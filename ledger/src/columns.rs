@@ -7,7 +7,7 @@
 macro_rules! redemption_columns {
     () => {
         "account_id, product_id, receipt_sha256, first_verdict_id, first_seen_ms, last_seen_ms, \
-         revoked_at_ms, revoke_reason, expires_at_ms"
+         revoked_at_ms, revoke_reason, expires_at_ms, subscription_state, state_checked_ms"
     };
 }
 
@@ -24,6 +24,8 @@ macro_rules! redemption_row {
             revoked_at_ms: $row.$get(6)?,
             revoke_reason: $row.$get(7)?,
             expires_at_ms: $row.$get(8)?,
+            subscription_state: $row.$get(9)?,
+            state_checked_ms: $row.$get(10)?,
         }
     };
 }
@@ -65,7 +67,7 @@ macro_rules! ack_row {
 macro_rules! owned_columns {
     () => {
         "store, transaction_key, product_id, kind, environment, first_seen_ms, expires_at_ms, \
-         revoked_at_ms"
+         revoked_at_ms, subscription_state"
     };
 }
 
@@ -81,6 +83,7 @@ macro_rules! owned_row {
             first_seen_ms: $row.$get(5)?,
             expires_at_ms: $row.$get(6)?,
             revoked_at_ms: $row.$get(7)?,
+            subscription_state: $row.$get(8)?,
         }
     };
 }

@@ -185,6 +185,8 @@ mod tests {
             revoked_at_ms: None,
             revoke_reason: None,
             expires_at_ms: None,
+            subscription_state: None,
+            state_checked_ms: None,
         }
     }
 

@@ -1,6 +1,9 @@
 //! The redemption rule, decided once: pure functions of the stored row (if any) that every
 //! backend calls inside its transaction, after its atomic insert-or-read.
 
+use payseal_protocol::{Reason, SubscriptionState};
+
+use super::notifications::SubscriptionAnswer;
 use super::{OwnedPurchase, RedeemOutcome, RedemptionRow, RevokeOutcome, TransferOutcome};
 
 /// What presenting a valid receipt means for `account_id`, given the transaction's row before
@@ -63,17 +66,77 @@ pub fn classify_transfer(existing: Option<&RedemptionRow>, from_account: &str) -
 /// subscription whose period end is unknown does not. Anything else (a non-consumable, or a
 /// purchase whose store does not say its kind) grants until revoked.
 ///
-/// The subscription chain's store state (grace period, on hold, paused) will be decided here
-/// too when the ledger keeps it.
+/// A subscription chain whose store state the ledger keeps (a store event updated it) grants
+/// only while that state pays and its period end is ahead: [`subscription_refusal`].
 pub fn grants(p: &OwnedPurchase, now_ms: i64) -> bool {
     if p.revoked_at_ms.is_some() {
         return false;
+    }
+    if p.kind.as_deref() == Some("consumable") {
+        return false;
+    }
+    if let Some(state) = p.subscription_state.as_deref() {
+        return subscription_refusal(state, p.expires_at_ms, now_ms).is_none();
     }
     match (p.kind.as_deref(), p.expires_at_ms) {
         (Some("consumable"), _) => false,
         (_, Some(end)) => end > now_ms,
         (Some("subscription"), None) => false,
         _ => true,
+    }
+}
+
+/// Why a subscription chain whose stored state is `state` (the text of a
+/// [`SubscriptionState`]) and period end `expires_at_ms` does not pay at `now_ms`, or `None`
+/// when it pays: the state's own refusal ([`SubscriptionState::refusal`]), else `expired` when
+/// the period (or grace period) has ended or is unknown. A stored text this version does not
+/// know refuses (`expired`): never paid by guess.
+pub fn subscription_refusal(
+    state: &str,
+    expires_at_ms: Option<i64>,
+    now_ms: i64,
+) -> Option<Reason> {
+    let Some(state) = SubscriptionState::parse(state) else {
+        return Some(Reason::Expired);
+    };
+    state.refusal().or_else(|| {
+        expires_at_ms
+            .is_none_or(|end| end <= now_ms)
+            .then_some(Reason::Expired)
+    })
+}
+
+/// What a store's answer about a subscription chain does to its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionChange {
+    /// The stored answer is as new or newer: nothing is written (a late or replayed push's
+    /// fetch never overwrites a newer one).
+    Stale,
+    /// Newer, but the same state and period end: only the answer's time is written.
+    Same,
+    /// Newer and different: the row takes it, and the change is notified.
+    Changed,
+}
+
+/// Whether `answer` replaces what `row` stores: only a newer answer (by the time the verifier
+/// got it), and it counts as a change when the state or the period end differs.
+pub fn decide_subscription_update(
+    row: &RedemptionRow,
+    answer: &SubscriptionAnswer,
+) -> SubscriptionChange {
+    if row
+        .state_checked_ms
+        .is_some_and(|stored| stored >= answer.checked_ms)
+    {
+        return SubscriptionChange::Stale;
+    }
+    let expires = answer.expires_at_ms.or(row.expires_at_ms);
+    if row.subscription_state.as_deref() == Some(answer.state.as_str())
+        && row.expires_at_ms == expires
+    {
+        SubscriptionChange::Same
+    } else {
+        SubscriptionChange::Changed
     }
 }
 
@@ -91,6 +154,7 @@ mod tests {
             first_seen_ms: 1,
             expires_at_ms: expires,
             revoked_at_ms: revoked,
+            subscription_state: None,
         }
     }
 
@@ -152,6 +216,8 @@ mod tests {
             revoked_at_ms,
             revoke_reason: revoked_at_ms.map(|_| "refunded".into()),
             expires_at_ms: None,
+            subscription_state: None,
+            state_checked_ms: None,
         }
     }
 
@@ -208,5 +274,84 @@ mod tests {
             classify_revocation(Some(&row("alice", Some(5)))),
             RevokeOutcome::AlreadyRevoked
         );
+    }
+
+    #[test]
+    fn a_stored_subscription_state_grants_only_while_it_pays_and_its_period_runs() {
+        let now = 1_000;
+        let with_state = |state: &str, expires| OwnedPurchase {
+            subscription_state: Some(state.into()),
+            ..owned(Some("subscription"), expires, None)
+        };
+        for state in ["active", "in_grace_period", "canceled"] {
+            assert!(grants(&with_state(state, Some(now + 1)), now), "{state}");
+            assert!(!grants(&with_state(state, Some(now)), now), "{state}");
+            assert!(!grants(&with_state(state, None), now), "{state}");
+        }
+        for (state, reason) in [
+            ("on_hold", Reason::OnHold),
+            ("paused", Reason::Paused),
+            ("expired", Reason::Expired),
+            ("pending", Reason::NotPurchased),
+        ] {
+            assert!(!grants(&with_state(state, Some(now + 9)), now), "{state}");
+            assert_eq!(
+                subscription_refusal(state, Some(now + 9), now),
+                Some(reason)
+            );
+        }
+        // A state this version does not know never pays.
+        assert!(!grants(&with_state("frozen", Some(now + 9)), now));
+        let mut revoked = with_state("active", Some(now + 9));
+        revoked.revoked_at_ms = Some(1);
+        assert!(!grants(&revoked, now));
+    }
+
+    #[test]
+    fn only_a_newer_answer_replaces_the_stored_one() {
+        let answer = |state, expires, checked_ms| SubscriptionAnswer {
+            state,
+            expires_at_ms: expires,
+            checked_ms,
+        };
+        let mut r = row("alice", None);
+        // Nothing stored yet: any answer changes the row.
+        assert_eq!(
+            decide_subscription_update(&r, &answer(SubscriptionState::Active, Some(50), 10)),
+            SubscriptionChange::Changed
+        );
+        r.subscription_state = Some("active".into());
+        r.expires_at_ms = Some(50);
+        r.state_checked_ms = Some(10);
+        for (a, want) in [
+            // As old or older than the stored answer: never applied, whatever it says.
+            (
+                answer(SubscriptionState::OnHold, Some(5), 10),
+                SubscriptionChange::Stale,
+            ),
+            (
+                answer(SubscriptionState::Expired, Some(5), 9),
+                SubscriptionChange::Stale,
+            ),
+            // Newer and the same; newer with no period end keeps the stored one.
+            (
+                answer(SubscriptionState::Active, Some(50), 11),
+                SubscriptionChange::Same,
+            ),
+            (
+                answer(SubscriptionState::Active, None, 11),
+                SubscriptionChange::Same,
+            ),
+            (
+                answer(SubscriptionState::Active, Some(80), 11),
+                SubscriptionChange::Changed,
+            ),
+            (
+                answer(SubscriptionState::OnHold, Some(50), 11),
+                SubscriptionChange::Changed,
+            ),
+        ] {
+            assert_eq!(decide_subscription_update(&r, &a), want, "{a:?}");
+        }
     }
 }

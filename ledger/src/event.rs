@@ -269,6 +269,8 @@ mod tests {
             revoked_at_ms,
             revoke_reason: None,
             expires_at_ms: None,
+            subscription_state: None,
+            state_checked_ms: None,
         }
     }
 

@@ -133,7 +133,10 @@ pub mod tx;
 
 pub use acks::Acknowledgements;
 pub use consumption::DeliveryReports;
-pub use decision::{chain_expiry, classify, classify_revocation, classify_transfer, grants};
+pub use decision::{
+    chain_expiry, classify, classify_revocation, classify_transfer, decide_subscription_update,
+    grants, subscription_refusal, SubscriptionChange,
+};
 pub use migrate::{Migration, SchemaStatus};
 pub use notifications::NotificationLog;
 pub use outbox::{NewDelivery, Outbox};
@@ -199,6 +202,9 @@ pub struct OwnedPurchase {
     pub expires_at_ms: Option<i64>,
     /// When it was revoked, Unix milliseconds.
     pub revoked_at_ms: Option<i64>,
+    /// Subscriptions: the chain's state as the store's server last answered it
+    /// ([`payseal_protocol::SubscriptionState::as_str`]), when a store event updated it.
+    pub subscription_state: Option<String>,
 }
 
 /// What the ledger decided, durably, for one [`RedemptionRequest`].
@@ -235,8 +241,14 @@ pub struct RedemptionRow {
     /// Why it was revoked (operator text or the store rule's finding).
     pub revoke_reason: Option<String>,
     /// Subscriptions: the newest period end the owner presented for the renewal chain, Unix
-    /// milliseconds (never moved back by an older transaction of the chain).
+    /// milliseconds (never moved back by an older transaction of the chain; set to the
+    /// store's answer by a subscription update).
     pub expires_at_ms: Option<i64>,
+    /// Subscriptions: the chain's state as the store's server last answered it
+    /// ([`payseal_protocol::SubscriptionState::as_str`]); `None` until a store event updated it.
+    pub subscription_state: Option<String>,
+    /// When the verifier got that answer, Unix milliseconds (only a newer answer replaces it).
+    pub state_checked_ms: Option<i64>,
 }
 
 impl RedemptionRow {

@@ -61,6 +61,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     (8, "0008", "delivery_reports"),
     (9, "0009", "entitlements"),
     (10, "0010", "refund_requests"),
+    (11, "0011", "subscription_state"),
 );
 
 /// Every SQLite migration this build knows, in order (1 to 4 are the `user_version` steps of
@@ -77,6 +78,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     (9, "0009", "delivery_reports"),
     (10, "0010", "entitlements"),
     (11, "0011", "refund_requests"),
+    (12, "0012", "subscription_state"),
 );
 
 /// The table recording applied migrations (the same on both backends).

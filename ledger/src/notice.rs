@@ -1,5 +1,6 @@
 //! The webhook rows a ledger change enqueues in its own transaction: `purchase.revoked` when a
-//! row is revoked, `purchase.reinstated` when a store's reversed refund undoes it. Their bodies
+//! row is revoked, `purchase.reinstated` when a store's reversed refund undoes it, `subscription.updated` when a
+//! store's newer answer changes a subscription chain's state or period end. Their bodies
 //! are made from the row as it was (its owner, product and first verdict), which only the
 //! transaction knows, so the ledger makes them; callers only say whether the app has a webhook
 //! (data: `notify`, [`crate::notifications::TargetApp::notify`]), never how to make them. The
@@ -7,10 +8,13 @@
 //! their body is the verdict, known before the redemption.)
 
 use payseal_protocol::webhook::{
-    Event, ReinstatedData, RevokedData, PURCHASE_REINSTATED, PURCHASE_REVOKED,
+    Event, ReinstatedData, RevokedData, SubscriptionUpdatedData, PURCHASE_REINSTATED,
+    PURCHASE_REVOKED, SUBSCRIPTION_UPDATED,
 };
+use payseal_protocol::Store;
 use serde::Serialize;
 
+use crate::notifications::SubscriptionAnswer;
 use crate::outbox::NewDelivery;
 use crate::{LedgerError, RedemptionRow, RevocationRequest};
 
@@ -76,6 +80,39 @@ pub fn reinstated(r: &RevocationRequest, row: &RedemptionRow) -> Result<NewDeliv
             first_verdict_id: &row.first_verdict_id,
             reinstated_at: r.now_ms.div_euclid(1000),
             reason: &r.reason,
+        },
+    )
+}
+
+/// The `subscription.updated` row of `answer` changing the chain `transaction_key` of `app`,
+/// whose row was `row`; `cause` names the store event that prompted it (a fresh random id).
+pub fn subscription_updated(
+    store: Store,
+    app: &str,
+    transaction_key: &str,
+    row: &RedemptionRow,
+    answer: &SubscriptionAnswer,
+    cause: &str,
+) -> Result<NewDelivery, LedgerError> {
+    delivery(
+        uuid::Uuid::new_v4().to_string(),
+        SUBSCRIPTION_UPDATED,
+        app,
+        answer.checked_ms,
+        SubscriptionUpdatedData {
+            store,
+            app: app.to_string(),
+            transaction_id: transaction_key.to_string(),
+            sub: row.account_id.clone(),
+            product_id: row.product_id.clone(),
+            first_verdict_id: row.first_verdict_id.clone(),
+            state: answer.state,
+            expires_at: answer
+                .expires_at_ms
+                .or(row.expires_at_ms)
+                .map(|ms| ms.div_euclid(1000)),
+            updated_at: answer.checked_ms.div_euclid(1000),
+            cause: cause.to_string(),
         },
     )
 }

@@ -59,11 +59,17 @@ pub enum NotificationResult {
     StillRevoked,
     /// An operator's revocation of a transaction nobody redeemed: nothing to revoke.
     NotRedeemed,
+    /// A subscription chain's state or period end was set to the store's newer answer (and its
+    /// `subscription.updated` notice enqueued).
+    SubscriptionUpdated,
+    /// The store's answer about a subscription chain changed nothing (the same as stored, or
+    /// older than the stored answer).
+    SubscriptionUnchanged,
 }
 
 impl NotificationResult {
     /// Every result, for metrics.
-    pub const ALL: [NotificationResult; 8] = [
+    pub const ALL: [NotificationResult; 10] = [
         NotificationResult::Recorded,
         NotificationResult::Revoked,
         NotificationResult::AlreadyRevoked,
@@ -72,6 +78,8 @@ impl NotificationResult {
         NotificationResult::NotReinstated,
         NotificationResult::StillRevoked,
         NotificationResult::NotRedeemed,
+        NotificationResult::SubscriptionUpdated,
+        NotificationResult::SubscriptionUnchanged,
     ];
 
     /// The stored text (also the metrics label and the CLI's `result`).
@@ -85,6 +93,8 @@ impl NotificationResult {
             NotificationResult::NotReinstated => "not_reinstated",
             NotificationResult::StillRevoked => "still_revoked",
             NotificationResult::NotRedeemed => "not_redeemed",
+            NotificationResult::SubscriptionUpdated => "subscription_updated",
+            NotificationResult::SubscriptionUnchanged => "subscription_unchanged",
         }
     }
 
@@ -155,9 +165,26 @@ pub enum Effect {
     Revoke(Target),
     /// The store reversed a refund.
     Reinstate(Target),
+    /// The store's server answered about a subscription chain (its state and period end):
+    /// the chain's row takes the answer when it is newer than the stored one
+    /// ([`crate::decide_subscription_update`]).
+    UpdateSubscription(Target, SubscriptionAnswer),
     /// The store asks the developer about a refund request: queue its answer
     /// ([`crate::refunds`]) with the record.
     AnswerRefund(crate::refunds::NewRefundRequest),
+}
+
+/// A store server's answer about a subscription chain (e.g. Google's
+/// `purchases.subscriptionsv2.get`), as [`Effect::UpdateSubscription`] applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriptionAnswer {
+    /// The chain's state.
+    pub state: payseal_protocol::SubscriptionState,
+    /// The period end (or grace end), Unix milliseconds; `None` keeps the stored one.
+    pub expires_at_ms: Option<i64>,
+    /// When the verifier got the answer, Unix milliseconds: only an answer newer than the
+    /// stored one is applied.
+    pub checked_ms: i64,
 }
 
 /// The redemptions an effect looks at, once it is known there are some.
@@ -177,6 +204,8 @@ impl Effect {
             Effect::Revoke(t) => (true, t),
             Effect::Reinstate(t) => (false, t),
             Effect::Record | Effect::AnswerRefund(_) => return Err(Applied::recorded(n)),
+            // Applied by its own operation (`ops::apply_subscription`), never as a revocation.
+            Effect::UpdateSubscription(..) => return Err(Applied::recorded(n)),
         };
         if target.apps.is_empty() || target.keys.transaction.is_empty() {
             return Err(Applied::recorded(n));

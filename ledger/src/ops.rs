@@ -16,15 +16,16 @@ use crate::event::{
 };
 use crate::notifications::{
     Applied, Effect, NewNotification, NotificationLog, NotificationResult, NotificationRow,
-    Recorded, RevocationRow, Target, TargetApp,
+    Recorded, RevocationRow, SubscriptionAnswer, Target, TargetApp,
 };
 use crate::outbox::{AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter};
 use crate::refunds::{RefundAttempt, RefundRequestRow, RefundRequests, RefundState};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
-    chain_expiry, classify, classify_revocation, classify_transfer, notice, BoxFuture, LedgerError,
-    OwnedPurchase, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest,
-    RevokeOutcome, TransferOutcome, TransferRequest, VoidedCursors,
+    chain_expiry, classify, classify_revocation, classify_transfer, decide_subscription_update,
+    notice, BoxFuture, LedgerError, OwnedPurchase, RedeemOutcome, RedemptionRequest, RedemptionRow,
+    Redemptions, RevocationRequest, RevokeOutcome, SubscriptionChange, TransferOutcome,
+    TransferRequest, VoidedCursors,
 };
 
 impl RedemptionRequest {
@@ -155,9 +156,11 @@ async fn find_row<'k, T: Tx>(
 /// The result that speaks for several rows: the one that changed most.
 fn stronger(a: Applied, b: Applied) -> Applied {
     let rank = |r: NotificationResult| match r {
-        NotificationResult::Revoked | NotificationResult::Reinstated => 4,
+        NotificationResult::Revoked
+        | NotificationResult::Reinstated
+        | NotificationResult::SubscriptionUpdated => 4,
         NotificationResult::RevokedBeforeRedemption | NotificationResult::StillRevoked => 3,
-        NotificationResult::AlreadyRevoked => 2,
+        NotificationResult::AlreadyRevoked | NotificationResult::SubscriptionUnchanged => 2,
         _ => 1,
     };
     if rank(b.result) > rank(a.result) {
@@ -305,12 +308,65 @@ async fn apply_reversal<T: Tx>(
     }
 }
 
+/// A store's answer about a subscription chain, app by app: the chain's row (under its lock)
+/// takes it when [`decide_subscription_update`] says it is newer, and a change enqueues its
+/// `subscription.updated` row. A chain nobody redeemed here changes nothing (`recorded`).
+async fn apply_subscription<T: Tx>(
+    tx: &mut T,
+    n: &NewNotification,
+    target: &Target,
+    answer: &SubscriptionAnswer,
+) -> Result<Applied, T::Error> {
+    let mut applied = Applied::recorded(n);
+    for app in &target.apps {
+        let Some((key, row)) = find_row(tx, n.store, app, &target.keys).await? else {
+            continue;
+        };
+        if row.is_refusal() {
+            continue;
+        }
+        let at = Key {
+            store: n.store,
+            app_id: &app.app_id,
+            transaction_key: key,
+        };
+        let result = match decide_subscription_update(&row, answer) {
+            SubscriptionChange::Stale => NotificationResult::SubscriptionUnchanged,
+            SubscriptionChange::Same => {
+                tx.set_subscription(at, answer).await?;
+                NotificationResult::SubscriptionUnchanged
+            }
+            SubscriptionChange::Changed => {
+                tx.set_subscription(at, answer).await?;
+                if app.notify {
+                    let cause = n.notification_type.as_str();
+                    let row_notice = notice::subscription_updated(
+                        n.store,
+                        &app.app_id,
+                        key,
+                        &row,
+                        answer,
+                        cause,
+                    )?;
+                    tx.insert_delivery(&row_notice).await?;
+                }
+                NotificationResult::SubscriptionUpdated
+            }
+        };
+        applied = stronger(applied, Applied::at(result, app, key));
+    }
+    Ok(applied)
+}
+
 /// The effect of one notification, inside its transaction (see [`crate::notifications`]).
 async fn apply_effect<T: Tx>(
     tx: &mut T,
     n: &NewNotification,
     effect: &Effect,
 ) -> Result<Applied, T::Error> {
+    if let Effect::UpdateSubscription(target, answer) = effect {
+        return apply_subscription(tx, n, target, answer).await;
+    }
     if let Effect::AnswerRefund(r) = effect {
         tx.insert_refund_request(n, r).await?;
         return Ok(Applied::recorded(n));

@@ -73,6 +73,7 @@ use crate::event::Cause;
 use crate::migrate::{self, AppliedRow, Migration, SchemaStatus, SchemaStore, MIGRATIONS_TABLE};
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
+    SubscriptionAnswer,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
 use crate::refunds::{NewRefundRequest, RefundRequestRow, RefundState};
@@ -140,11 +141,11 @@ SELECT ",
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3
       AND NOT EXISTS (SELECT 1 FROM inserted) AND NOT EXISTS (SELECT 1 FROM touched)
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'inserted' FROM inserted"
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'inserted' FROM inserted"
 );
 
 /// The column of [`REDEEM_SQL`] that says what it did (after the redemption columns).
-const REDEEM_STEP_COLUMN: usize = 9;
+const REDEEM_STEP_COLUMN: usize = 11;
 
 /// `$6` is [`crate::chain_expiry`] of the row read and the request; `GREATEST` (which ignores
 /// NULL) keeps a newer end that a concurrent renewal wrote meanwhile.
@@ -174,6 +175,11 @@ const MOVE_SQL: &str = "UPDATE payseal_redemptions SET account_id = $5, last_see
 
 const REVOKE_SQL: &str = "UPDATE payseal_redemptions SET revoked_at_ms = $4, revoke_reason = $5
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND revoked_at_ms IS NULL";
+
+/// [`crate::decide_subscription_update`] decided on the row read under its lock.
+const SET_SUBSCRIPTION_SQL: &str = "UPDATE payseal_redemptions SET subscription_state = $4,
+        expires_at_ms = COALESCE($5, expires_at_ms), state_checked_ms = $6
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
 
 const ENQUEUE_SQL: &str = "INSERT INTO payseal_outbox
     (id, app_id, event_type, body, created_ms, age_from_ms, attempts, next_attempt_ms, state)
@@ -979,6 +985,26 @@ impl Tx for PgTx<'_> {
             ],
         )
         .await
+    }
+
+    async fn set_subscription(
+        &mut self,
+        key: Key<'_>,
+        answer: &SubscriptionAnswer,
+    ) -> Result<(), OpError> {
+        self.execute(
+            SET_SUBSCRIPTION_SQL,
+            &[
+                &key.store.as_str(),
+                &key.app_id,
+                &key.transaction_key,
+                &answer.state.as_str(),
+                &answer.expires_at_ms,
+                &answer.checked_ms,
+            ],
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn clear_revocation(&mut self, key: Key<'_>) -> Result<(), OpError> {

@@ -45,6 +45,7 @@ use crate::event::Cause;
 use crate::migrate::{self, AppliedRow, Migration, SchemaStore, MIGRATIONS_TABLE, SQLITE};
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
+    SubscriptionAnswer,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
 use crate::refunds::{NewRefundRequest, RefundRequestRow, RefundState};
@@ -547,6 +548,29 @@ impl Tx for SqliteTx<'_> {
                 ],
             )
             .map(|n| n as u64),
+        )
+    }
+
+    fn set_subscription(
+        &mut self,
+        key: Key<'_>,
+        answer: &SubscriptionAnswer,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        ready(
+            self.execute(
+                "UPDATE payseal_redemptions SET subscription_state = ?4,
+                        expires_at_ms = coalesce(?5, expires_at_ms), state_checked_ms = ?6
+                 WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
+                params![
+                    key.store.as_str(),
+                    key.app_id,
+                    key.transaction_key,
+                    answer.state.as_str(),
+                    answer.expires_at_ms,
+                    answer.checked_ms
+                ],
+            )
+            .map(|_| ()),
         )
     }
 

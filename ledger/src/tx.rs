@@ -17,6 +17,7 @@ use crate::consumption::ReportRow;
 use crate::event::Cause;
 use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
+    SubscriptionAnswer,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
 use crate::refunds::{NewRefundRequest, RefundRequestRow, RefundState};
@@ -35,6 +36,9 @@ pub struct Key<'a> {
 
 /// What [`Tx::redeem_row`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// A value returned once per redemption and matched at once, never stored: boxing the row would
+// cost an allocation on every repeat for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum RedeemStep {
     /// The row (and its outbox row) was inserted: a first redemption.
     Inserted,
@@ -103,6 +107,13 @@ pub trait Tx: Send {
         now_ms: i64,
         reason: &str,
     ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+    /// Set the subscription state, period end (when `answer` has one) and answer time of the
+    /// row of `key`.
+    fn set_subscription(
+        &mut self,
+        key: Key<'_>,
+        answer: &SubscriptionAnswer,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// Give the row of `key` to `to` (its owner `from`, not revoked), `last_seen_ms` at
     /// `now_ms`; how many rows changed.
     fn move_redemption(

@@ -54,6 +54,7 @@ pub mod pin;
 pub mod profile;
 mod receipt;
 pub mod request;
+mod subscription;
 pub mod time;
 pub mod url;
 pub mod verdict;

@@ -10,7 +10,8 @@
 //!   parsing; never re-serialize). Several `v1=` entries may appear (secret rotation): one
 //!   matching is enough.
 //! - `PaySeal-Webhook-Id`: the event id, equal to the body's `id`.
-//! - `PaySeal-Event`: `purchase.paid`, `purchase.revoked` or `purchase.reinstated` ([`EventKind`]),
+//! - `PaySeal-Event`: `purchase.paid`, `purchase.revoked`, `purchase.reinstated` or
+//!   `subscription.updated` ([`EventKind`]),
 //!   equal to the body's `type`.
 //!
 //! The body: `{"id": "...", "type": "purchase.paid", "created": <unix seconds>, "app": "...",
@@ -18,7 +19,10 @@
 //! (`id` is its `jti`); for `purchase.revoked` ([`RevokedData`]), `data` names the store,
 //! transaction, owning account, product, `first_verdict_id`, `revoked_at` and `reason`; for
 //! `purchase.reinstated` ([`ReinstatedData`]: the store reversed the refund that revoked the
-//! purchase, which pays again for its owner), the same with `reinstated_at` for `revoked_at`.
+//! purchase, which pays again for its owner), the same with `reinstated_at` for `revoked_at`;
+//! for `subscription.updated` ([`SubscriptionUpdatedData`], typed by
+//! [`Event::subscription_updated`]), the chain, its owner, product, the store's newest state and
+//! period end, and the store event that prompted the verifier to ask.
 //!
 //! **Protocol versions.** Webhooks carry no protocol version. `purchase.paid`'s `data` is the
 //! verdict's claims as the verifier decided them (the latest protocol, never downgraded), so
@@ -73,6 +77,9 @@ pub const PURCHASE_REVOKED: &str = "purchase.revoked";
 /// Event type of a reinstatement: the store reversed the refund that revoked a purchase
 /// (App Store `REFUND_REVERSED`); the purchase is `paid` again for its owner.
 pub const PURCHASE_REINSTATED: &str = "purchase.reinstated";
+/// Event type of a subscription whose state or period end the store changed (Google Play's
+/// real-time developer notifications, confirmed by `purchases.subscriptionsv2.get`).
+pub const SUBSCRIPTION_UPDATED: &str = "subscription.updated";
 
 /// Event type of a transfer: an app with `transfer = "to_latest"` moved a purchase to the
 /// account that restored it.
@@ -91,15 +98,19 @@ pub enum EventKind {
     /// [`PURCHASE_TRANSFERRED`]: a purchase moved to another account; `data` is
     /// [`TransferredData`].
     Transferred,
+    /// [`SUBSCRIPTION_UPDATED`]: a subscription's state or period end changed; `data` is
+    /// [`SubscriptionUpdatedData`].
+    SubscriptionUpdated,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced.
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 5] = [
         EventKind::Paid,
         EventKind::Revoked,
         EventKind::Reinstated,
         EventKind::Transferred,
+        EventKind::SubscriptionUpdated,
     ];
 
     /// The `type` string (`purchase.paid`, ...).
@@ -109,6 +120,7 @@ impl EventKind {
             EventKind::Revoked => PURCHASE_REVOKED,
             EventKind::Reinstated => PURCHASE_REINSTATED,
             EventKind::Transferred => PURCHASE_TRANSFERRED,
+            EventKind::SubscriptionUpdated => SUBSCRIPTION_UPDATED,
         }
     }
 
@@ -151,8 +163,8 @@ pub fn signature_header(secret: &[u8], t: i64, body: &[u8]) -> String {
 pub struct Event<T> {
     /// The idempotency id: deduplicate by it.
     pub id: String,
-    /// `purchase.paid`, `purchase.revoked` or `purchase.reinstated` ([`Event::kind`]; ignore
-    /// types you do not know).
+    /// `purchase.paid`, `purchase.revoked`, `purchase.reinstated` or `subscription.updated`
+    /// ([`Event::kind`]; ignore types you do not know).
     #[serde(rename = "type")]
     pub event_type: String,
     /// When the event was created (unix seconds); retries keep it.
@@ -173,6 +185,48 @@ impl<T> Event<T> {
 
 /// A webhook whose signature and timestamp were verified; `data` left as JSON.
 pub type WebhookEvent = Event<serde_json::Value>;
+
+impl WebhookEvent {
+    /// The typed `data` of a `subscription.updated` event: `Ok(None)` for another type,
+    /// [`WebhookError::MalformedBody`] when its `data` is not [`SubscriptionUpdatedData`].
+    pub fn subscription_updated(&self) -> Result<Option<SubscriptionUpdatedData>, WebhookError> {
+        if self.kind() != Some(EventKind::SubscriptionUpdated) {
+            return Ok(None);
+        }
+        serde_json::from_value(self.data.clone())
+            .map(Some)
+            .map_err(|_| WebhookError::MalformedBody)
+    }
+}
+
+/// `data` of a `subscription.updated` event: the store's newest answer about a subscription
+/// chain the account owns. Grant while `state` pays (`active`, `in_grace_period`, `canceled`)
+/// and `expires_at` is ahead; the state is decided by the store's server API, never by the push
+/// that prompted the verifier to ask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionUpdatedData {
+    /// The store.
+    pub store: Store,
+    /// The app id.
+    pub app: String,
+    /// The transaction key as recorded (for a Play subscription: its purchase token, the chain).
+    pub transaction_id: String,
+    /// The owning account (the `sub` of its `paid` verdicts).
+    pub sub: String,
+    /// The product id.
+    pub product_id: String,
+    /// The `jti` of the chain's first `paid` verdict.
+    pub first_verdict_id: String,
+    /// The subscription's state, in the verdict's vocabulary.
+    pub state: crate::SubscriptionState,
+    /// The period end (or the grace period's end), unix seconds; `None` when the store gives
+    /// none (a pending purchase).
+    pub expires_at: Option<i64>,
+    /// When the verifier got the store's answer, unix seconds.
+    pub updated_at: i64,
+    /// The store event that prompted it (e.g. `SUBSCRIPTION_RENEWED`).
+    pub cause: String,
+}
 
 impl<T: Serialize> Event<T> {
     /// The body bytes exactly as sent and signed (compact JSON).

@@ -56,15 +56,7 @@ impl StoreSubscriptionState {
 /// `active`, `in_grace_period` and `canceled` pay; `on_hold` → `on_hold`, `paused` → `paused`,
 /// `expired` → `expired`, `pending` → `not_purchased`.
 pub fn refusal(state: SubscriptionState) -> Option<Reason> {
-    match state {
-        SubscriptionState::Active
-        | SubscriptionState::InGracePeriod
-        | SubscriptionState::Canceled => None,
-        SubscriptionState::OnHold => Some(Reason::OnHold),
-        SubscriptionState::Paused => Some(Reason::Paused),
-        SubscriptionState::Expired => Some(Reason::Expired),
-        SubscriptionState::Pending => Some(Reason::NotPurchased),
-    }
+    state.refusal()
 }
 
 /// Google Play's `subscriptionState` (`purchases.subscriptionsv2`, the REST enum string).

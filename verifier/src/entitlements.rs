@@ -127,6 +127,7 @@ mod tests {
             first_seen_ms: 7,
             expires_at_ms: expires,
             revoked_at_ms: None,
+            subscription_state: None,
         }
     }
 

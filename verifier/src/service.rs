@@ -362,6 +362,12 @@ impl Verifier {
         };
         fill_purchase(&mut claims, &purchase);
         let mut purchase = purchase;
+        if let Some(reason) = self
+            .stored_subscription(request, &purchase, &mut claims, now_ms)
+            .await?
+        {
+            return Ok(not_paid(claims, reason, None));
+        }
         if let Some(api) = self
             .play_apis
             .get(&request.app_id)
@@ -427,6 +433,46 @@ impl Verifier {
             RedeemOutcome::OtherAccount => not_paid(claims, Reason::AlreadyRedeemed, None),
             RedeemOutcome::Revoked => not_paid(claims, Reason::Revoked, None),
         })
+    }
+
+    /// A Play subscription chain its owner presents again, whose state a store event recorded
+    /// (RTDN, confirmed by `subscriptionsv2.get`): the verdict says the stored state and period
+    /// end, and refuses when they do not pay ([`crate::ledger::subscription_refusal`], the rule
+    /// the entitlements use too). Only for apps with the Play Developer API (the only ones whose
+    /// chains have a stored state); anything else is left to the redemption.
+    async fn stored_subscription(
+        &self,
+        request: &VerifyRequest,
+        purchase: &Purchase,
+        claims: &mut VerdictClaims,
+        now_ms: i64,
+    ) -> Result<Option<Reason>, ServiceError> {
+        if purchase.store != Store::GooglePlay
+            || purchase.kind != Some(payseal_protocol::PurchaseKind::Subscription)
+            || !self.play_apis.contains_key(&request.app_id)
+        {
+            return Ok(None);
+        }
+        let Some(row) = self
+            .ledger
+            .find(purchase.store, &request.app_id, &purchase.transaction_key)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(state) = row.subscription_state.as_deref() else {
+            return Ok(None);
+        };
+        if row.account_id != request.account_id || row.revoked_at_ms.is_some() {
+            return Ok(None);
+        }
+        claims.subscription_state = payseal_protocol::SubscriptionState::parse(state);
+        claims.expires_at = row.expires_at_ms;
+        Ok(crate::ledger::subscription_refusal(
+            state,
+            row.expires_at_ms,
+            now_ms,
+        ))
     }
 
     /// Confirm a first presentation with Google (`google_api::live`): `Some(reason)` when

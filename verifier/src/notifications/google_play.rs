@@ -45,6 +45,7 @@ use serde::Deserialize;
 
 use super::jwks::{JwksCache, JwksError};
 use super::StoreAnswer;
+use crate::google_api::live::decide_subscription;
 use crate::google_api::resources::PURCHASE_STATE_CANCELED;
 use crate::google_api::PlayApi;
 use crate::ledger::Ledger;
@@ -254,8 +255,48 @@ pub enum Action<'a> {
         /// The reason recorded and sent in the `purchase.revoked` webhook.
         reason: String,
     },
+    /// A subscription changed: ask Google (`purchases.subscriptionsv2.get`) and record its
+    /// answer, when an app of the package has the Play Developer API; else acknowledged.
+    Subscription {
+        /// The chain's purchase token.
+        purchase_token: &'a str,
+        /// The notification type (`SUBSCRIPTION_RENEWED` is `2`, ...).
+        notification_type: i64,
+    },
     /// Acknowledge without changing anything; the word is the `result` label.
     Acknowledge(&'static str),
+}
+
+/// `subscriptionNotification.notificationType`, by Google's name (the RTDN reference).
+pub const SUBSCRIPTION_NOTIFICATION_TYPES: [(i64, &str); 15] = [
+    (1, "SUBSCRIPTION_RECOVERED"),
+    (2, "SUBSCRIPTION_RENEWED"),
+    (3, "SUBSCRIPTION_CANCELED"),
+    (4, "SUBSCRIPTION_PURCHASED"),
+    (5, "SUBSCRIPTION_ON_HOLD"),
+    (6, "SUBSCRIPTION_IN_GRACE_PERIOD"),
+    (7, "SUBSCRIPTION_RESTARTED"),
+    (8, "SUBSCRIPTION_PRICE_CHANGE_CONFIRMED"),
+    (9, "SUBSCRIPTION_DEFERRED"),
+    (10, "SUBSCRIPTION_PAUSED"),
+    (11, "SUBSCRIPTION_PAUSE_SCHEDULE_CHANGED"),
+    (12, "SUBSCRIPTION_REVOKED"),
+    (13, "SUBSCRIPTION_EXPIRED"),
+    (19, "SUBSCRIPTION_PRICE_CHANGE_UPDATED"),
+    (20, "SUBSCRIPTION_PENDING_PURCHASE_CANCELED"),
+];
+
+/// `SUBSCRIPTION_REVOKED`: the purchase was revoked before its expiry (a refund).
+pub const SUBSCRIPTION_REVOKED: i64 = 12;
+
+/// The name of a subscription notification type, as recorded (`subscriptionNotification:N`
+/// for a number this version does not know).
+pub fn subscription_type_name(notification_type: i64) -> String {
+    SUBSCRIPTION_NOTIFICATION_TYPES
+        .iter()
+        .find(|(n, _)| *n == notification_type)
+        .map(|(_, name)| (*name).to_string())
+        .unwrap_or_else(|| format!("subscriptionNotification:{notification_type}"))
 }
 
 /// The decision for a notification (pure).
@@ -277,6 +318,14 @@ pub fn decide(n: &DeveloperNotification) -> Action<'_> {
                  chargeback or revocation)"
             ),
         };
+    }
+    if let Some(sub) = &n.subscription_notification {
+        if !sub.purchase_token.is_empty() {
+            return Action::Subscription {
+                purchase_token: &sub.purchase_token,
+                notification_type: sub.notification_type,
+            };
+        }
     }
     if n.test_notification.is_some() {
         return Action::Acknowledge("test");
@@ -504,6 +553,19 @@ impl RtdnEndpoint {
                 purchase_token,
                 reason,
             } => (order_id, purchase_token, reason),
+            Action::Subscription {
+                purchase_token,
+                notification_type,
+            } => {
+                let push = SubscriptionPush {
+                    message_id,
+                    package,
+                    purchase_token,
+                    notification_type,
+                    event_time_ms: notification.event_time_millis,
+                };
+                return subscription_push(verifier, ledger, apis, push, now_ms).await;
+            }
         };
         // A push is a hint: with the app's Play Developer API, Google confirms the claim first.
         match confirm_void(verifier, ledger, apis, package, order_id, purchase_token).await {
@@ -554,6 +616,142 @@ impl RtdnEndpoint {
                     "Play RTDN: ledger unavailable; Pub/Sub will redeliver");
                 StoreAnswer::new(503, kind, "error")
             }
+        }
+    }
+}
+
+/// A pushed `subscriptionNotification`, as [`subscription_push`] handles it.
+#[derive(Debug, Clone, Copy)]
+struct SubscriptionPush<'a> {
+    message_id: &'a str,
+    package: &'a str,
+    purchase_token: &'a str,
+    notification_type: i64,
+    event_time_ms: i64,
+}
+
+/// A subscription push is a hint: with the Play Developer API of an app of the package,
+/// `purchases.subscriptionsv2.get` says what is true, and the chain's row takes that answer
+/// when it is newer than the stored one (a store event; `subscription.updated` when it
+/// changed). `SUBSCRIPTION_REVOKED` revokes the chain only when Google's answer confirms it
+/// (`SUBSCRIPTION_STATE_EXPIRED`). Without the API it is acknowledged (`ignored`), as before.
+async fn subscription_push(
+    verifier: &Settings,
+    ledger: &dyn Ledger,
+    apis: &HashMap<String, std::sync::Arc<PlayApi>>,
+    push: SubscriptionPush<'_>,
+    now_ms: i64,
+) -> StoreAnswer {
+    const KIND: &str = "subscription";
+    let SubscriptionPush {
+        message_id,
+        package,
+        purchase_token,
+        notification_type,
+        event_time_ms,
+    } = push;
+    let apps = super::apps_with_package(verifier, package);
+    if apps.is_empty() {
+        return unknown_package(message_id, package, KIND);
+    }
+    let Some(api) = apps.iter().find_map(|app| apis.get(*app)) else {
+        tracing::info!(
+            message_id,
+            package,
+            "Play RTDN subscription: no Play Developer API; acknowledged"
+        );
+        return StoreAnswer::new(200, KIND, "ignored");
+    };
+    let type_name = subscription_type_name(notification_type);
+    let fetched = api.subscriptionsv2_get(purchase_token).await;
+    let checked_ms = crate::now_ms().max(now_ms);
+    let answer = match fetched {
+        Ok(s) => match decide_subscription(&s, checked_ms) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(message_id, package, error = %e,
+                    "Play RTDN subscription: Google's answer is unusable; Pub/Sub will redeliver");
+                return StoreAnswer::new(503, KIND, "error");
+            }
+        },
+        Err(e) if e.google().is_some_and(|g| g.not_found()) => {
+            tracing::warn!(message_id, package, kind = %type_name,
+                "Play RTDN subscription: Google knows no such subscription; nothing changed");
+            return StoreAnswer::new(200, KIND, "not_confirmed");
+        }
+        Err(e) => {
+            tracing::warn!(message_id, package, error = %e,
+                "Play RTDN subscription: Google could not be asked; Pub/Sub will redeliver");
+            return StoreAnswer::new(503, KIND, "error");
+        }
+    };
+    let Some(state) = answer.subscription_state else {
+        return StoreAnswer::new(503, KIND, "error");
+    };
+    let event = if notification_type == SUBSCRIPTION_REVOKED {
+        if state != payseal_protocol::SubscriptionState::Expired {
+            tracing::warn!(
+                message_id,
+                package,
+                state = state.as_str(),
+                "Play RTDN: Google does not confirm the subscription's revocation; nothing changed"
+            );
+            return StoreAnswer::new(200, KIND, "not_confirmed");
+        }
+        super::play_void_event(
+            verifier,
+            super::PlayVoid {
+                event_id: message_id.to_string(),
+                event_type: "SUBSCRIPTION_REVOKED",
+                type_label: KIND,
+                package_name: package,
+                order_id: None,
+                purchase_token,
+                reason: format!(
+                    "google_play: subscription revoked (SUBSCRIPTION_REVOKED, confirmed by \
+                     subscriptionsv2.get: {})",
+                    answer.detail
+                ),
+                at_ms: event_time_ms,
+            },
+        )
+    } else {
+        let stored = super::log::SubscriptionAnswer {
+            state,
+            expires_at_ms: answer.expires_at,
+            checked_ms,
+        };
+        super::play_subscription_event(
+            verifier,
+            message_id,
+            type_name,
+            package,
+            purchase_token,
+            event_time_ms,
+            stored,
+        )
+    };
+    let Some(event) = event else {
+        return unknown_package(message_id, package, KIND);
+    };
+    match super::record(verifier, ledger, &event, now_ms).await {
+        Ok(recorded) => {
+            let answer = StoreAnswer::recorded(KIND, &recorded);
+            tracing::info!(
+                message_id,
+                package,
+                kind = KIND,
+                result = answer.result,
+                duplicate = answer.duplicate,
+                state = state.as_str(),
+                "Play RTDN subscription"
+            );
+            answer
+        }
+        Err(e) => {
+            tracing::error!(message_id, error = %e,
+                "Play RTDN: ledger unavailable; Pub/Sub will redeliver");
+            StoreAnswer::new(503, KIND, "error")
         }
     }
 }
@@ -711,13 +909,6 @@ mod tests {
             ),
             (
                 serde_json::json!({"version": "1.0", "packageName": "p", "eventTimeMillis": "1",
-                    "subscriptionNotification": {"version": "1.0", "notificationType": 12,
-                        "purchaseToken": "t", "subscriptionId": "monthly"}}),
-                "subscription",
-                "ignored",
-            ),
-            (
-                serde_json::json!({"version": "1.0", "packageName": "p", "eventTimeMillis": "1",
                     "pendingRefundReviewNotification": {}}),
                 "other",
                 "ignored",
@@ -727,6 +918,29 @@ mod tests {
             assert_eq!(n.type_label(), kind);
             assert_eq!(decide(&n), Action::Acknowledge(result));
         }
+    }
+
+    #[test]
+    fn a_subscription_push_asks_google_about_its_token() {
+        let body = serde_json::json!({"version": "1.0", "packageName": "p",
+            "eventTimeMillis": "1", "subscriptionNotification": {"version": "1.0",
+                "notificationType": 2, "purchaseToken": "t", "subscriptionId": "monthly"}});
+        let (_, n) = decode_push(&push(body)).unwrap();
+        assert_eq!(n.type_label(), "subscription");
+        assert_eq!(
+            decide(&n),
+            Action::Subscription {
+                purchase_token: "t",
+                notification_type: 2
+            }
+        );
+        assert_eq!(subscription_type_name(2), "SUBSCRIPTION_RENEWED");
+        assert_eq!(subscription_type_name(12), "SUBSCRIPTION_REVOKED");
+        assert_eq!(
+            subscription_type_name(20),
+            "SUBSCRIPTION_PENDING_PURCHASE_CANCELED"
+        );
+        assert_eq!(subscription_type_name(99), "subscriptionNotification:99");
     }
 
     #[test]

@@ -113,6 +113,14 @@ pub enum Action {
         /// The product.
         product_id: String,
     },
+    /// The store's server answered about a subscription chain: its row takes the answer when
+    /// it is newer than the stored one.
+    UpdateSubscription {
+        /// The chain's keys.
+        keys: EventKeys,
+        /// The answer.
+        answer: log::SubscriptionAnswer,
+    },
 }
 
 /// A store event, store-neutral: a notification that passed its store's rule, a void the
@@ -286,6 +294,9 @@ pub fn ledger_change(
         Action::Reinstate { keys, product_id } => {
             Effect::Reinstate(target(keys, product_id, false, "reinstated"))
         }
+        Action::UpdateSubscription { keys, answer } => {
+            Effect::UpdateSubscription(target(keys, "", false, "updated"), *answer)
+        }
         Action::AnswerRefund { transaction_key } => match n.apps.first() {
             Some(app_id) if crate::refunds::answers_refunds(settings, app_id) => {
                 Effect::AnswerRefund(crate::ledger::refunds::NewRefundRequest {
@@ -411,6 +422,40 @@ pub fn play_void_event(settings: &Settings, v: PlayVoid<'_>) -> Option<Verified>
             product_id: String::new(),
             refuse_unredeemed: true,
         },
+    })
+}
+
+/// Google's answer about a Play subscription chain (`purchases.subscriptionsv2.get`, asked
+/// because a push named it) as a store event for every app of `package_name`, keyed by the
+/// purchase token (a Play subscription's ledger key); `None` when no app has that package.
+/// `event_id` is the Pub/Sub `messageId`, `event_type` Google's notification type name. Pure.
+pub fn play_subscription_event(
+    settings: &Settings,
+    event_id: &str,
+    event_type: String,
+    package_name: &str,
+    purchase_token: &str,
+    at_ms: i64,
+    answer: log::SubscriptionAnswer,
+) -> Option<Verified> {
+    let apps = apps_with_package(settings, package_name);
+    if apps.is_empty() {
+        return None;
+    }
+    let keys = EventKeys::new(purchase_token, None::<String>);
+    Some(Verified {
+        store: Store::GooglePlay,
+        revoker: Revoker::Store(Store::GooglePlay),
+        notification_id: event_id.to_string(),
+        notification_type: event_type,
+        subtype: None,
+        type_label: "subscription",
+        environment: None,
+        signed_ms: at_ms,
+        apps: apps.into_iter().map(str::to_owned).collect(),
+        transaction_key: Some(keys.transaction.clone()),
+        reason: None,
+        action: Action::UpdateSubscription { keys, answer },
     })
 }
 

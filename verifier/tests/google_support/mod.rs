@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub mod ack_scenario;
+pub mod lifecycle_scenario;
 pub mod voided_scenario;
 
 use axum::extract::{Path, Query, State};

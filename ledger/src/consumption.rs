@@ -9,8 +9,7 @@
 
 use payseal_protocol::Store;
 
-use crate::tx::Key;
-use crate::{BoxFuture, LedgerError, RedemptionRow};
+use crate::{BoxFuture, Key, LedgerError, RedemptionRow};
 
 pub use payseal_protocol::app_server::FULL_CONSUMPTION_MILLIUNITS;
 

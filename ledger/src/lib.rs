@@ -143,7 +143,7 @@ pub use outbox::{NewDelivery, Outbox};
 pub use postgres::{PostgresLedger, MIGRATIONS};
 pub use refunds::RefundRequests;
 pub use sqlite::SqliteLedger;
-pub use tx::{Access, Database, Key, Operation, RedeemStep, Tx};
+pub use tx::{Access, Database, Operation, RedeemStep, Tx};
 
 /// The `account_id` of a *refusal row*: a revoked row recorded for a transaction the store
 /// refunded before anyone redeemed it (a store notification), so that its first presentation
@@ -448,6 +448,17 @@ pub trait VoidedCursors: Send + Sync {
         start_time_ms: i64,
         now_ms: i64,
     ) -> BoxFuture<'a, Result<(), LedgerError>>;
+}
+
+/// The primary key of a redemption row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key<'a> {
+    /// The store.
+    pub store: Store,
+    /// The app id.
+    pub app_id: &'a str,
+    /// The transaction key.
+    pub transaction_key: &'a str,
 }
 
 /// A complete ledger backend: its redemptions, the webhook outbox and the record of store

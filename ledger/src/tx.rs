@@ -23,16 +23,7 @@ use crate::outbox::{Delivery, DeliveryState, NewDelivery};
 use crate::refunds::{NewRefundRequest, RefundRequestRow, RefundState};
 use crate::{BoxFuture, LedgerError, OwnedPurchase, RedemptionRequest, RedemptionRow};
 
-/// The primary key of a redemption row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Key<'a> {
-    /// The store.
-    pub store: Store,
-    /// The app id.
-    pub app_id: &'a str,
-    /// The transaction key.
-    pub transaction_key: &'a str,
-}
+pub use crate::Key;
 
 /// What [`Tx::redeem_row`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -96,6 +96,7 @@ pub mod server;
 mod service;
 pub mod settings;
 mod tls;
+pub mod upstream;
 pub mod webhook;
 
 /// The pure store rules (the `payseal-rules` crate): what [`settings::Settings`] holds per app

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::notifications::upstream::{read_limited, CachedToken, UpstreamError};
 use crate::settings::{assertion, ServiceAccountKey};
+use crate::upstream::{read_limited, CachedToken, UpstreamError};
 
 /// The JWT bearer grant type.
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";

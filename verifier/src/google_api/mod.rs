@@ -33,8 +33,8 @@ use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::notifications::upstream::{read_limited, UpstreamError};
 use crate::settings::PlayApiSettings;
+use crate::upstream::{read_limited, UpstreamError};
 use auth::{AccessTokens, TokenError};
 use resources::{GoogleError, ProductPurchase, SubscriptionPurchaseV2};
 

@@ -37,7 +37,7 @@ pub struct ProductPurchase {
     #[serde(default)]
     pub order_id: Option<String>,
     /// When it was bought, Unix milliseconds (an int64 string on the wire).
-    #[serde(default, deserialize_with = "crate::notifications::opt_int64")]
+    #[serde(default, deserialize_with = "crate::upstream::opt_int64")]
     pub purchase_time_millis: Option<i64>,
     /// The product id.
     #[serde(default)]

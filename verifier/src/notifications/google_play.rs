@@ -120,7 +120,7 @@ pub struct DeveloperNotification {
     /// The app's package name.
     pub package_name: String,
     /// When the event happened, Unix milliseconds (a JSON string in Google's encoding).
-    #[serde(deserialize_with = "super::int64")]
+    #[serde(deserialize_with = "crate::upstream::int64")]
     pub event_time_millis: i64,
     /// A one-time product was bought or a pending one cancelled.
     pub one_time_product_notification: Option<OneTimeProductNotification>,

@@ -36,13 +36,13 @@ use payseal_protocol::{HuaweiAlgorithm, Reason, Receipt, Store};
 use serde::Deserialize;
 
 use super::outbound::{CallGuard, Guarded};
-use super::upstream::{read_limited, CachedToken, UpstreamError};
 use super::StoreAnswer;
 use super::{Action as EventAction, Verified};
 use crate::ledger::event::{EventKeys, Revoker};
 use crate::ledger::NotificationLog;
 use crate::rules::PartialPurchase;
 use crate::settings::Settings;
+use crate::upstream::{read_limited, CachedToken, UpstreamError};
 
 /// The notification endpoint's path.
 pub const NOTIFY_PATH: &str = "/v1/stores/huawei/notifications";

@@ -22,7 +22,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::DecodingKey;
 use tokio::sync::watch;
 
-use super::upstream::{read_limited, UpstreamError};
+use crate::upstream::{read_limited, UpstreamError};
 
 /// Shortest time between two fetches of the key set (the first is not delayed).
 pub const MIN_REFETCH: Duration = Duration::from_secs(2);

@@ -25,7 +25,7 @@
 //! - [`record`]: record an event and apply its [`Action`] in one ledger transaction
 //!   ([`log::NotificationLog`]), with the webhook of each app that has one (`purchase.revoked`,
 //!   `purchase.reinstated`);
-//! - [`StoreAnswer`]: what the Play and Huawei endpoints answer; [`upstream`]: calling a
+//! - [`StoreAnswer`]: what the Play and Huawei endpoints answer; [`crate::upstream`]: calling a
 //!   store's server (typed errors, bounded bodies, cached tokens).
 //!
 //! Idempotent by the source's own event id: an event seen before changes nothing and is
@@ -38,7 +38,6 @@ pub mod jwks;
 /// The record of store notifications (rows and trait: `payseal_ledger::notifications`).
 pub use payseal_ledger::notifications as log;
 pub mod outbound;
-pub mod upstream;
 pub mod voided;
 
 use std::collections::HashMap;
@@ -363,8 +362,6 @@ mod tests {
 // ---------------------------------------------------------------------------------------------
 // Google Play and Huawei: shared steps.
 
-use serde::Deserialize;
-
 /// The store label of Google Play in `payseal_store_notifications_total`.
 pub const STORE_GOOGLE_PLAY: &str = "google_play";
 
@@ -550,29 +547,4 @@ pub fn apps_with_package<'a>(settings: &'a Settings, package_name: &str) -> Vec<
         .collect();
     ids.sort_unstable();
     ids
-}
-
-/// An int64 that Google and Huawei send as a JSON string (`"1503349566168"`) or a number.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Int64 {
-    Text(String),
-    Number(i64),
-}
-
-/// Deserialize an [`Int64`] field.
-pub(crate) fn int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    match Int64::deserialize(d)? {
-        Int64::Number(n) => Ok(n),
-        Int64::Text(s) => s
-            .parse()
-            .map_err(|_| serde::de::Error::custom("not an int64")),
-    }
-}
-
-/// Deserialize an optional [`Int64`] field.
-pub(crate) fn opt_int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    #[derive(Deserialize)]
-    struct Wrap(#[serde(deserialize_with = "int64")] i64);
-    Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
 }

@@ -44,13 +44,13 @@ pub use crate::google_api::auth::{
 };
 pub use crate::google_api::retry_delay;
 
-use super::upstream::{read_limited, UpstreamError};
 use super::{PlayVoid, StoreAnswer};
 use crate::background::Task;
 use crate::ledger::notifications::NotificationResult;
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
+use crate::upstream::{read_limited, UpstreamError};
 
 pub use crate::settings::DEFAULT_API_BASE;
 
@@ -83,10 +83,10 @@ pub struct VoidedPurchase {
     #[serde(default)]
     pub order_id: Option<String>,
     /// When it was voided, Unix milliseconds.
-    #[serde(default, deserialize_with = "super::opt_int64")]
+    #[serde(default, deserialize_with = "crate::upstream::opt_int64")]
     pub voided_time_millis: Option<i64>,
     /// When it was bought, Unix milliseconds.
-    #[serde(default, deserialize_with = "super::opt_int64")]
+    #[serde(default, deserialize_with = "crate::upstream::opt_int64")]
     pub purchase_time_millis: Option<i64>,
     /// `0` user, `1` developer, `2` Google.
     #[serde(default)]

@@ -1,11 +1,12 @@
 //! Calling a store's server (Google's token endpoint, JWKS and Play Developer API, Huawei's
 //! token endpoint and Order service): the one error type of such a call ([`UpstreamError`]),
 //! bounded body reading ([`read_limited`]) and the OAuth2 access-token cache
-//! (`CachedToken`). The requests are made with the verifier's one outbound client
+//! (`CachedToken`), and the int64 fields Google and Huawei send as strings ([`int64`]). The requests are made with the verifier's one outbound client
 //! (`crate::background::outbound_client`), each with its own timeout.
 
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
 use tokio::sync::Mutex;
 
 /// Why a store's server gave no usable answer. Never carries a URL's query, a token or a
@@ -134,4 +135,29 @@ impl CachedToken {
     pub(crate) async fn forget(&self) {
         *self.0.lock().await = None;
     }
+}
+
+/// An int64 that Google and Huawei send as a JSON string (`"1503349566168"`) or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Int64 {
+    Text(String),
+    Number(i64),
+}
+
+/// Deserialize an [`Int64`] field (serde `deserialize_with`).
+pub fn int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    match Int64::deserialize(d)? {
+        Int64::Number(n) => Ok(n),
+        Int64::Text(s) => s
+            .parse()
+            .map_err(|_| serde::de::Error::custom("not an int64")),
+    }
+}
+
+/// Deserialize an optional [`Int64`] field (serde `deserialize_with`).
+pub fn opt_int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrap(#[serde(deserialize_with = "int64")] i64);
+    Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
 }

@@ -34,6 +34,11 @@
 //!   consumption and an account's consent to the verifier (its evidence when a store asks about
 //!   a refund); [`VerifierApi::accept`] is the delivery guard that confirms by itself.
 //!
+//! - **Entitlements** ([`VerifierApi::entitlements`], [`check_entitlements`]): what an account
+//!   owns now, fetched with the app-server credential (`GET /v1/app-server/entitlements`, bound
+//!   to a fresh nonce) or forwarded by the app, checked with the verdict keys
+//!   (`typ: payseal-entitlements+jwt`) into typed [`Entitlements`].
+//!
 //! Everything is at the crate root except the webhook vocabulary ([`webhook`]). The pure parts
 //! ([`Policy`], the guards, [`TokenVerifier`], [`RefreshSchedule`]) do no I/O; the only I/O is
 //! the JWKS fetch of [`JwksSource`] (reqwest over rustls, ring provider, no global state).
@@ -131,6 +136,7 @@
 
 mod credential;
 mod delivery;
+mod entitlements;
 mod jwks;
 mod policy;
 mod replay;
@@ -139,6 +145,7 @@ mod verifier;
 
 pub use credential::{AppServerCredential, CredentialError};
 pub use delivery::{DeliveryError, DeliveryGuard, MemoryDeliveryGuard, PurchaseKey};
+pub use entitlements::{check_entitlements, Entitlements, EntitlementsError};
 pub use jwks::{JwksError, JwksOptions, JwksSource, JwksStats, JwksTokenVerifier, RefreshSchedule};
 pub use policy::{is_paid, Grant, Policy, TokenError};
 pub use replay::{MemoryReplayGuard, ReplayError, ReplayGuard};

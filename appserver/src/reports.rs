@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use payseal_protocol::app_server::{
-    ConsentBody, DeliveryReportBody, ReportAnswer, ReportResult, CONSENT_PATH, DELIVERIES_PATH,
+    ConsentBody, DeliveryReportBody, RefundHistoryAnswer, ReportAnswer, ReportResult, CONSENT_PATH,
+    DELIVERIES_PATH, REFUND_HISTORY_PATH,
 };
 
 use crate::credential::AppServerCredential;
@@ -78,9 +79,9 @@ impl VerifierApiOptions {
 /// The verifier's app-server API, authenticated as one app.
 #[derive(Debug, Clone)]
 pub struct VerifierApi {
-    http: reqwest::Client,
-    base: reqwest::Url,
-    credential: AppServerCredential,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: reqwest::Url,
+    pub(crate) credential: AppServerCredential,
 }
 
 impl VerifierApi {
@@ -183,6 +184,37 @@ impl VerifierApi {
             },
         )
         .await
+    }
+
+    /// `account`'s refunds of this app over the last `days` (1..=3650), by store: slow down an
+    /// account that refunds repeatedly.
+    pub async fn refund_history(
+        &self,
+        account: &str,
+        days: u32,
+    ) -> Result<RefundHistoryAnswer, ReportError> {
+        let mut url = self
+            .base
+            .join(REFUND_HISTORY_PATH)
+            .map_err(|_| ReportError::Url(self.base.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("account", account)
+            .append_pair("days", &days.to_string());
+        let response = self
+            .credential
+            .authorize(self.http.get(url))
+            .send()
+            .await
+            .map_err(|e| ReportError::Transport(e.without_url().to_string()))?;
+        match response.status().as_u16() {
+            200 => response
+                .json()
+                .await
+                .map_err(|e| ReportError::Transport(e.without_url().to_string())),
+            401 => Err(ReportError::Unauthorized),
+            422 => Err(ReportError::Refused(ReportResult::Invalid)),
+            status => Err(ReportError::Status(status)),
+        }
     }
 
     /// The delivery guard that confirms by itself: `tokens.accept(..)`, then

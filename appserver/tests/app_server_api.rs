@@ -329,8 +329,38 @@ async fn the_delivery_guard_confirms_by_itself_and_reports_land_only_on_this_app
         "a body that is not the documented JSON"
     );
 
-    // The ledger holds exactly this app's reports.
+    // The refund history: none yet; after the store's refund, one for alice, none for others.
+    assert_eq!(api.refund_history("alice", 90).await.unwrap().total, 0);
     let ledger = SqliteLedger::open(&paths.ledger).unwrap();
+    payseal_verifier::ledger::Redemptions::revoke(
+        &ledger,
+        payseal_verifier::ledger::RevocationRequest {
+            store: Store::GooglePlay,
+            app_id: APP.into(),
+            transaction_key: grant.transaction_id.clone(),
+            reason: "refund".into(),
+            now_ms: payseal_protocol::time::now_ms(),
+        },
+        false,
+    )
+    .await
+    .unwrap();
+    let history = api.refund_history("alice", 90).await.unwrap();
+    assert_eq!(
+        (history.total, history.refunds.get("google_play").copied()),
+        (1, Some(1))
+    );
+    assert_eq!(other.refund_history("alice", 90).await.unwrap().total, 0);
+    assert_eq!(
+        api.refund_history("alice", 0).await,
+        Err(ReportError::Refused(ReportResult::Invalid))
+    );
+    assert_eq!(
+        wrong.refund_history("alice", 90).await,
+        Err(ReportError::Unauthorized)
+    );
+
+    // The ledger holds exactly this app's reports.
     let e = ledger
         .evidence(Store::GooglePlay, APP, &grant.transaction_id)
         .await

@@ -125,6 +125,20 @@ impl Evidence {
     }
 }
 
+/// An account's refunds (revoked redemptions) since a time, by store.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RefundHistory {
+    /// Revoked redemptions of the account, per store, revoked at or after the period's start.
+    pub by_store: Vec<(Store, u64)>,
+}
+
+impl RefundHistory {
+    /// All stores together.
+    pub fn total(&self) -> u64 {
+        self.by_store.iter().map(|(_, n)| n).sum()
+    }
+}
+
 /// The application server's reports in the ledger (implemented once for every backend).
 pub trait DeliveryReports: Send + Sync {
     /// Record `report` if [`decide_report`] accepts it; what became of it.
@@ -140,6 +154,13 @@ pub trait DeliveryReports: Send + Sync {
         consented: bool,
         now_ms: i64,
     ) -> BoxFuture<'a, Result<(), LedgerError>>;
+    /// `account_id`'s refunds in `app_id` revoked at or after `since_ms`, by store.
+    fn refund_history<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+        since_ms: i64,
+    ) -> BoxFuture<'a, Result<RefundHistory, LedgerError>>;
     /// The evidence about one purchase (`None`: this app never redeemed it).
     fn evidence<'a>(
         &'a self,

@@ -1,7 +1,7 @@
 //! The redemption rule, decided once: pure functions of the stored row (if any) that every
 //! backend calls inside its transaction, after its atomic insert-or-read.
 
-use super::{OwnedPurchase, RedeemOutcome, RedemptionRow, RevokeOutcome};
+use super::{OwnedPurchase, RedeemOutcome, RedemptionRow, RevokeOutcome, TransferOutcome};
 
 /// What presenting a valid receipt means for `account_id`, given the transaction's row before
 /// this presentation (`None`: nobody redeemed it, so this presentation is the first).
@@ -37,6 +37,20 @@ pub fn classify_revocation(existing: Option<&RedemptionRow>) -> RevokeOutcome {
         None => RevokeOutcome::NotFound,
         Some(row) if row.revoked_at_ms.is_some() => RevokeOutcome::AlreadyRevoked,
         Some(_) => RevokeOutcome::Revoked,
+    }
+}
+
+/// What moving the row `existing` from `from_account` does: [`TransferOutcome::Transferred`]
+/// means the backend moves it now; a revoked row never moves, and a row whose owner changed
+/// since the caller read it stays.
+pub fn classify_transfer(existing: Option<&RedemptionRow>, from_account: &str) -> TransferOutcome {
+    match existing {
+        None => TransferOutcome::NotFound,
+        Some(row) if row.revoked_at_ms.is_some() => TransferOutcome::Revoked,
+        Some(row) if row.account_id != from_account || row.is_refusal() => {
+            TransferOutcome::OwnerChanged
+        }
+        Some(_) => TransferOutcome::Transferred,
     }
 }
 
@@ -78,6 +92,23 @@ mod tests {
             expires_at_ms: expires,
             revoked_at_ms: revoked,
         }
+    }
+
+    #[test]
+    fn transfers_move_only_an_unrevoked_row_of_the_owner_seen() {
+        assert_eq!(classify_transfer(None, "a"), TransferOutcome::NotFound);
+        assert_eq!(
+            classify_transfer(Some(&row("a", None)), "a"),
+            TransferOutcome::Transferred
+        );
+        assert_eq!(
+            classify_transfer(Some(&row("b", None)), "a"),
+            TransferOutcome::OwnerChanged
+        );
+        assert_eq!(
+            classify_transfer(Some(&row("a", Some(3))), "a"),
+            TransferOutcome::Revoked
+        );
     }
 
     #[test]

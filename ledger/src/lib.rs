@@ -127,16 +127,18 @@ pub mod notifications;
 mod ops;
 pub mod outbox;
 pub mod postgres;
+pub mod refunds;
 pub mod sqlite;
 pub mod tx;
 
 pub use acks::Acknowledgements;
 pub use consumption::DeliveryReports;
-pub use decision::{chain_expiry, classify, classify_revocation, grants};
+pub use decision::{chain_expiry, classify, classify_revocation, classify_transfer, grants};
 pub use migrate::{Migration, SchemaStatus};
 pub use notifications::NotificationLog;
 pub use outbox::{NewDelivery, Outbox};
 pub use postgres::{PostgresLedger, MIGRATIONS};
+pub use refunds::RefundRequests;
 pub use sqlite::SqliteLedger;
 pub use tx::{Access, Database, Key, Operation, RedeemStep, Tx};
 
@@ -243,6 +245,38 @@ impl RedemptionRow {
     pub fn is_refusal(&self) -> bool {
         self.account_id == UNREDEEMED_ACCOUNT
     }
+}
+
+/// Move one owned purchase to another account (an app's `transfer = "to_latest"` policy, on a
+/// restore by that account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    /// The store.
+    pub store: Store,
+    /// The app id.
+    pub app_id: String,
+    /// The transaction key (as recorded).
+    pub transaction_key: String,
+    /// The owner the caller saw (moved only if it still owns it).
+    pub from_account: String,
+    /// The account it moves to.
+    pub to_account: String,
+    /// Time of the transfer, Unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// What [`Redemptions::transfer`] did (decided by [`classify_transfer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferOutcome {
+    /// The row now belongs to the new account (and the webhook row, if any, is enqueued).
+    Transferred,
+    /// The row is owned by another account than `from_account` now (or already by
+    /// `to_account`); nothing changed.
+    OwnerChanged,
+    /// The row is revoked: a revoked purchase never moves.
+    Revoked,
+    /// No such row.
+    NotFound,
 }
 
 /// Revoke one redeemed transaction (refund, chargeback, store revocation).
@@ -355,6 +389,14 @@ pub trait Redemptions: Send + Sync + std::fmt::Debug {
         app_id: &'a str,
         account_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<OwnedPurchase>, LedgerError>>;
+    /// Move the row of `request` from `from_account` to `to_account` when
+    /// [`classify_transfer`] says so, with `delivery` (its `purchase.transferred` row) in the
+    /// same transaction.
+    fn transfer(
+        &self,
+        request: TransferRequest,
+        delivery: Option<NewDelivery>,
+    ) -> BoxFuture<'_, Result<TransferOutcome, LedgerError>>;
     /// Number of recorded redemptions (a full count: for operators and tests, not hot paths;
     /// refusal rows, see [`UNREDEEMED_ACCOUNT`], included).
     fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>>;
@@ -399,10 +441,17 @@ pub trait VoidedCursors: Send + Sync {
 /// A complete ledger backend: its redemptions, the webhook outbox and the record of store
 /// notifications stored beside them (so a redemption, its delivery, and the notification that
 /// revoked it commit together), the Google Play voided-purchases cursors, the store
-/// acknowledgement queue ([`acks`]) and the application server's delivery reports
-/// ([`consumption`]). Every type implementing all six is one.
+/// acknowledgement queue ([`acks`]), the application server's delivery reports
+/// ([`consumption`]) and the refund-answer queue ([`refunds`]). Every type implementing all
+/// seven is one.
 pub trait Ledger:
-    Redemptions + Outbox + NotificationLog + VoidedCursors + Acknowledgements + DeliveryReports
+    Redemptions
+    + Outbox
+    + NotificationLog
+    + VoidedCursors
+    + Acknowledgements
+    + DeliveryReports
+    + RefundRequests
 {
 }
 
@@ -413,6 +462,7 @@ impl<
             + VoidedCursors
             + Acknowledgements
             + DeliveryReports
+            + RefundRequests
             + ?Sized,
     > Ledger for T
 {

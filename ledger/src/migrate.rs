@@ -60,6 +60,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     (7, "0007", "store_acknowledgements"),
     (8, "0008", "delivery_reports"),
     (9, "0009", "entitlements"),
+    (10, "0010", "refund_requests"),
 );
 
 /// Every SQLite migration this build knows, in order (1 to 4 are the `user_version` steps of
@@ -75,6 +76,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     (8, "0008", "store_acknowledgements"),
     (9, "0009", "delivery_reports"),
     (10, "0010", "entitlements"),
+    (11, "0011", "refund_requests"),
 );
 
 /// The table recording applied migrations (the same on both backends).

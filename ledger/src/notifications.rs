@@ -30,6 +30,8 @@
 //!   stays revoked → [`NotificationResult::StillRevoked`]; anything else →
 //!   [`NotificationResult::NotReinstated`], nothing changed.
 //! - [`Effect::Record`]: only the record → [`NotificationResult::Recorded`].
+//! - [`Effect::AnswerRefund`]: the record and its refund answer queued
+//!   ([`crate::refunds`]) → [`NotificationResult::Recorded`].
 
 use payseal_protocol::Store;
 
@@ -153,6 +155,9 @@ pub enum Effect {
     Revoke(Target),
     /// The store reversed a refund.
     Reinstate(Target),
+    /// The store asks the developer about a refund request: queue its answer
+    /// ([`crate::refunds`]) with the record.
+    AnswerRefund(crate::refunds::NewRefundRequest),
 }
 
 /// The redemptions an effect looks at, once it is known there are some.
@@ -171,7 +176,7 @@ impl Effect {
         let (revoke, target) = match self {
             Effect::Revoke(t) => (true, t),
             Effect::Reinstate(t) => (false, t),
-            Effect::Record => return Err(Applied::recorded(n)),
+            Effect::Record | Effect::AnswerRefund(_) => return Err(Applied::recorded(n)),
         };
         if target.apps.is_empty() || target.keys.transaction.is_empty() {
             return Err(Applied::recorded(n));

@@ -8,7 +8,8 @@ use payseal_protocol::Store;
 
 use crate::acks::{AckBacklog, Acknowledgement, Acknowledgements, NewAck};
 use crate::consumption::{
-    decide_report, merge_report, DeliveryReport, DeliveryReports, Evidence, ReportOutcome,
+    decide_report, merge_report, DeliveryReport, DeliveryReports, Evidence, RefundHistory,
+    ReportOutcome,
 };
 use crate::event::{
     decide_reversal, decide_revocation, Cause, EventKeys, Reversal, Revocation, Revoker, RowState,
@@ -18,11 +19,12 @@ use crate::notifications::{
     Recorded, RevocationRow, Target, TargetApp,
 };
 use crate::outbox::{AttemptResult, Delivery, DeliveryState, NewDelivery, Outbox, OutboxFilter};
+use crate::refunds::{RefundAttempt, RefundRequestRow, RefundRequests, RefundState};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
-    chain_expiry, classify, classify_revocation, notice, BoxFuture, LedgerError, OwnedPurchase,
-    RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeOutcome,
-    VoidedCursors,
+    chain_expiry, classify, classify_revocation, classify_transfer, notice, BoxFuture, LedgerError,
+    OwnedPurchase, RedeemOutcome, RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest,
+    RevokeOutcome, TransferOutcome, TransferRequest, VoidedCursors,
 };
 
 impl RedemptionRequest {
@@ -71,6 +73,38 @@ pub(crate) async fn redeem<T: Tx>(
     if outcome == RedeemOutcome::Repeat {
         let expires_at_ms = chain_expiry(existing.expires_at_ms, r.expires_at_ms);
         tx.touch_redemption(r, expires_at_ms).await?;
+    }
+    Ok(outcome)
+}
+
+/// Transfer: read the row locked, let [`classify_transfer`] decide, move it and enqueue its
+/// `purchase.transferred` row.
+async fn transfer<T: Tx>(
+    tx: &mut T,
+    r: &TransferRequest,
+    delivery: Option<&NewDelivery>,
+) -> Result<TransferOutcome, T::Error> {
+    let key = Key {
+        store: r.store,
+        app_id: &r.app_id,
+        transaction_key: &r.transaction_key,
+    };
+    let existing = tx.redemption(key, true).await?;
+    let outcome = classify_transfer(existing.as_ref(), &r.from_account);
+    if outcome == TransferOutcome::Transferred {
+        if tx
+            .move_redemption(key, &r.from_account, &r.to_account, r.now_ms)
+            .await?
+            != 1
+        {
+            return Err(LedgerError::Schema(
+                "redemption row changed under its lock during a transfer".into(),
+            )
+            .into());
+        }
+        if let Some(d) = delivery {
+            tx.insert_delivery(d).await?;
+        }
     }
     Ok(outcome)
 }
@@ -277,6 +311,10 @@ async fn apply_effect<T: Tx>(
     n: &NewNotification,
     effect: &Effect,
 ) -> Result<Applied, T::Error> {
+    if let Effect::AnswerRefund(r) = effect {
+        tx.insert_refund_request(n, r).await?;
+        return Ok(Applied::recorded(n));
+    }
     match effect.work(n) {
         Err(done) => Ok(done),
         Ok(work) if work.revoke => apply_revocation(tx, n, work.target).await,
@@ -423,6 +461,12 @@ operation!(
     }
 );
 operation!(
+    /// [`Redemptions::transfer`].
+    Transfer { request: TransferRequest, delivery: Option<NewDelivery> } -> TransferOutcome,
+    Access::Write,
+    |op, tx| transfer(tx, &op.request, op.delivery.as_ref()).await
+);
+operation!(
     /// [`Redemptions::owned`].
     Owned { app_id: String, account_id: String } -> Vec<OwnedPurchase>, Access::Read,
     |op, tx| tx.owned(&op.app_id, &op.account_id).await
@@ -528,7 +572,108 @@ operation!(
     }
 );
 
+operation!(
+    /// [`RefundRequests::claim_refund_requests`]: oldest deadline first.
+    ClaimRefunds { now_ms: i64, lease_until_ms: i64, limit: u32 } -> Vec<RefundRequestRow>,
+    Access::Single,
+    |op, tx| {
+        let mut rows = tx.claim_refund_requests(op.now_ms, op.lease_until_ms, op.limit).await?;
+        rows.sort_by(|a, b| (a.deadline_ms, &a.notification_id).cmp(&(b.deadline_ms, &b.notification_id)));
+        Ok(rows)
+    }
+);
+operation!(
+    /// [`RefundRequests::finish_refund_request`]: fenced by the claim number.
+    FinishRefund { store: Store, notification_id: String, attempt: i64, result: RefundAttempt } -> bool,
+    Access::Single,
+    |op, tx| {
+        let (state, next, finished, detail) = match &op.result {
+            RefundAttempt::Done { state, at_ms, detail } => (*state, None, Some(*at_ms), detail.as_str()),
+            RefundAttempt::Retry { next_attempt_ms, error } => {
+                (RefundState::Pending, Some(*next_attempt_ms), None, error.as_str())
+            }
+        };
+        Ok(tx
+            .finish_refund_request(op.store, &op.notification_id, op.attempt, state, next, finished, detail)
+            .await?
+            == 1)
+    }
+);
+operation!(
+    /// [`RefundRequests::list_refund_requests`].
+    ListRefunds { state: Option<RefundState>, limit: u32 } -> Vec<RefundRequestRow>, Access::Read,
+    |op, tx| tx.refund_requests(op.state, op.limit).await
+);
+
+impl<B: Database> RefundRequests for B {
+    fn claim_refund_requests(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RefundRequestRow>, LedgerError>> {
+        self.execute(ClaimRefunds {
+            now_ms,
+            lease_until_ms,
+            limit,
+        })
+    }
+
+    fn finish_refund_request<'a>(
+        &'a self,
+        store: Store,
+        notification_id: &'a str,
+        attempt: i64,
+        result: RefundAttempt,
+    ) -> BoxFuture<'a, Result<bool, LedgerError>> {
+        self.execute(FinishRefund {
+            store,
+            notification_id: notification_id.to_string(),
+            attempt,
+            result,
+        })
+    }
+
+    fn list_refund_requests(
+        &self,
+        state: Option<RefundState>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RefundRequestRow>, LedgerError>> {
+        self.execute(ListRefunds { state, limit })
+    }
+}
+
+operation!(
+    /// [`DeliveryReports::refund_history`].
+    ReadRefundHistory { app_id: String, account_id: String, since_ms: i64 } -> RefundHistory,
+    Access::Read,
+    |op, tx| {
+        let rows = tx.account_refunds(&op.app_id, &op.account_id, op.since_ms).await?;
+        let mut by_store = Vec::new();
+        for (store, n) in rows {
+            let store = crate::refunds::store_named(&store)
+                .ok_or_else(|| LedgerError::Schema(format!("unknown store {store:?}")))?;
+            by_store.push((store, u64::try_from(n).unwrap_or(0)));
+        }
+        by_store.sort_by_key(|(s, _)| s.as_str());
+        Ok(RefundHistory { by_store })
+    }
+);
+
 impl<B: Database> DeliveryReports for B {
+    fn refund_history<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+        since_ms: i64,
+    ) -> BoxFuture<'a, Result<RefundHistory, LedgerError>> {
+        self.execute(ReadRefundHistory {
+            app_id: app_id.to_string(),
+            account_id: account_id.to_string(),
+            since_ms,
+        })
+    }
+
     fn report_delivery(
         &self,
         report: DeliveryReport,
@@ -599,6 +744,14 @@ impl<B: Database> Redemptions for B {
             app_id: app_id.to_string(),
             transaction_key: transaction_key.to_string(),
         })
+    }
+
+    fn transfer(
+        &self,
+        request: TransferRequest,
+        delivery: Option<NewDelivery>,
+    ) -> BoxFuture<'_, Result<TransferOutcome, LedgerError>> {
+        self.execute(Transfer { request, delivery })
     }
 
     fn owned<'a>(

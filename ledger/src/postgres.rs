@@ -75,6 +75,7 @@ use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
+use crate::refunds::{NewRefundRequest, RefundRequestRow, RefundState};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
     redact_url, BoxFuture, LedgerError, LedgerOptions, OwnedPurchase, RedemptionRequest,
@@ -165,6 +166,11 @@ const FIND_FOR_UPDATE_SQL: &str = concat!(
     " FROM payseal_redemptions WHERE store = $1 AND app_id = $2 AND transaction_key = $3",
     " FOR UPDATE"
 );
+
+/// A transfer: the owner seen, not revoked, becomes the new account.
+const MOVE_SQL: &str = "UPDATE payseal_redemptions SET account_id = $5, last_seen_ms = $6
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
+      AND revoked_at_ms IS NULL";
 
 const REVOKE_SQL: &str = "UPDATE payseal_redemptions SET revoked_at_ms = $4, revoke_reason = $5
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND revoked_at_ms IS NULL";
@@ -654,6 +660,56 @@ const SET_CURSOR_SQL: &str = "INSERT INTO payseal_google_voided_cursor
                                  EXCLUDED.start_time_ms),
         updated_ms = EXCLUDED.updated_ms";
 
+const INSERT_REFUND_SQL: &str = "INSERT INTO payseal_refund_requests (store, notification_id,
+        app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms,
+        created_ms)
+    VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)
+    ON CONFLICT (store, notification_id) DO NOTHING";
+
+const CLAIM_REFUNDS_SQL: &str = "UPDATE payseal_refund_requests r
+    SET next_attempt_ms = $2, attempts = r.attempts + 1
+    FROM (SELECT store AS due_store, notification_id AS due_id FROM payseal_refund_requests
+          WHERE state = 'pending' AND next_attempt_ms <= $1
+          ORDER BY deadline_ms LIMIT $3
+          FOR UPDATE SKIP LOCKED) due
+    WHERE r.store = due.due_store AND r.notification_id = due.due_id
+    RETURNING r.store, r.notification_id, r.app_id, r.transaction_key, r.environment,
+        r.deadline_ms, r.state, r.attempts, r.next_attempt_ms, r.created_ms, r.finished_ms,
+        r.detail";
+
+const FINISH_REFUND_SQL: &str = "UPDATE payseal_refund_requests SET state = $4,
+        next_attempt_ms = COALESCE($5, next_attempt_ms), finished_ms = $6, detail = $7
+    WHERE store = $1 AND notification_id = $2 AND attempts = $3 AND state = 'pending'";
+
+const LIST_REFUNDS_SQL: &str = "SELECT store, notification_id, app_id, transaction_key,
+        environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms,
+        detail
+    FROM payseal_refund_requests
+    WHERE $1::TEXT IS NULL OR state = $1
+    ORDER BY created_ms DESC, notification_id LIMIT $2";
+
+/// A `payseal_refund_requests` row (its columns in table order).
+fn pg_refund_row(r: &tokio_postgres::Row) -> Result<RefundRequestRow, OpError> {
+    let store: String = r.try_get(0)?;
+    let state: String = r.try_get(6)?;
+    Ok(RefundRequestRow {
+        store: crate::refunds::store_named(&store)
+            .ok_or_else(|| LedgerError::Schema(format!("unknown store {store:?}")))?,
+        notification_id: r.try_get(1)?,
+        app_id: r.try_get(2)?,
+        transaction_key: r.try_get(3)?,
+        environment: r.try_get(4)?,
+        deadline_ms: r.try_get(5)?,
+        state: RefundState::parse(&state)
+            .ok_or_else(|| LedgerError::Schema(format!("unknown refund state {state:?}")))?,
+        attempts: r.try_get(7)?,
+        next_attempt_ms: r.try_get(8)?,
+        created_ms: r.try_get(9)?,
+        finished_ms: r.try_get(10)?,
+        detail: r.try_get(11)?,
+    })
+}
+
 const REPORT_SQL: &str = "SELECT account_id, delivered_at_ms, consumed_milliunits,
         usage_events, updated_ms
     FROM payseal_delivery_reports
@@ -667,6 +723,10 @@ const PUT_REPORT_SQL: &str = "INSERT INTO payseal_delivery_reports (store, app_i
     SET account_id = EXCLUDED.account_id, delivered_at_ms = EXCLUDED.delivered_at_ms,
         consumed_milliunits = EXCLUDED.consumed_milliunits,
         usage_events = EXCLUDED.usage_events, updated_ms = EXCLUDED.updated_ms";
+
+const ACCOUNT_REFUNDS_SQL: &str = "SELECT store, COUNT(*) FROM payseal_redemptions
+    WHERE app_id = $1 AND account_id = $2 AND revoked_at_ms >= $3
+    GROUP BY store";
 
 const CONSENT_SQL: &str = "SELECT consented FROM payseal_account_consent
     WHERE app_id = $1 AND account_id = $2";
@@ -879,6 +939,27 @@ impl Tx for PgTx<'_> {
         )
         .await
         .map(|_| ())
+    }
+
+    async fn move_redemption(
+        &mut self,
+        key: Key<'_>,
+        from: &str,
+        to: &str,
+        now_ms: i64,
+    ) -> Result<u64, OpError> {
+        self.execute(
+            MOVE_SQL,
+            &[
+                &key.store.as_str(),
+                &key.app_id,
+                &key.transaction_key,
+                &from,
+                &to,
+                &now_ms,
+            ],
+        )
+        .await
     }
 
     async fn mark_revoked(
@@ -1237,6 +1318,79 @@ impl Tx for PgTx<'_> {
         Ok(row.map(|r| r.try_get::<_, i64>(0)).transpose()?)
     }
 
+    async fn insert_refund_request(
+        &mut self,
+        n: &NewNotification,
+        r: &NewRefundRequest,
+    ) -> Result<(), OpError> {
+        self.execute(
+            INSERT_REFUND_SQL,
+            &[
+                &n.store.as_str(),
+                &n.notification_id,
+                &r.app_id,
+                &r.transaction_key,
+                &r.environment,
+                &r.deadline_ms,
+                &n.received_ms,
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn claim_refund_requests(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<RefundRequestRow>, OpError> {
+        let rows = self
+            .query(
+                CLAIM_REFUNDS_SQL,
+                &[&now_ms, &lease_until_ms, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(pg_refund_row).collect()
+    }
+
+    async fn finish_refund_request(
+        &mut self,
+        store: Store,
+        notification_id: &str,
+        attempt: i64,
+        state: RefundState,
+        next_attempt_ms: Option<i64>,
+        finished_ms: Option<i64>,
+        detail: &str,
+    ) -> Result<u64, OpError> {
+        self.execute(
+            FINISH_REFUND_SQL,
+            &[
+                &store.as_str(),
+                &notification_id,
+                &attempt,
+                &state.as_str(),
+                &next_attempt_ms,
+                &finished_ms,
+                &detail,
+            ],
+        )
+        .await
+    }
+
+    async fn refund_requests(
+        &mut self,
+        state: Option<RefundState>,
+        limit: u32,
+    ) -> Result<Vec<RefundRequestRow>, OpError> {
+        let state = state.map(RefundState::as_str);
+        let rows = self
+            .query(LIST_REFUNDS_SQL, &[&state, &i64::from(limit)])
+            .await?;
+        rows.iter().map(pg_refund_row).collect()
+    }
+
     async fn delivery_report(&mut self, key: Key<'_>) -> Result<Option<ReportRow>, OpError> {
         let row = self
             .query_opt(
@@ -1276,6 +1430,20 @@ impl Tx for PgTx<'_> {
         )
         .await
         .map(|_| ())
+    }
+
+    async fn account_refunds(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(String, i64)>, OpError> {
+        let rows = self
+            .query(ACCOUNT_REFUNDS_SQL, &[&app_id, &account_id, &since_ms])
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     async fn consent(&mut self, app_id: &str, account_id: &str) -> Result<Option<bool>, OpError> {

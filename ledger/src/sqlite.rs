@@ -47,6 +47,7 @@ use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
+use crate::refunds::{NewRefundRequest, RefundRequestRow, RefundState};
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
     BoxFuture, LedgerError, OwnedPurchase, RedeemOutcome, RedemptionRequest, RedemptionRow,
@@ -498,6 +499,31 @@ impl Tx for SqliteTx<'_> {
                 ],
             )
             .map(|_| ()),
+        )
+    }
+
+    fn move_redemption(
+        &mut self,
+        key: Key<'_>,
+        from: &str,
+        to: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<u64, LedgerError>> + Send {
+        ready(
+            self.execute(
+                "UPDATE payseal_redemptions SET account_id = ?5, last_seen_ms = ?6
+                 WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3 AND account_id = ?4
+                   AND revoked_at_ms IS NULL",
+                params![
+                    key.store.as_str(),
+                    key.app_id,
+                    key.transaction_key,
+                    from,
+                    to,
+                    now_ms
+                ],
+            )
+            .map(|n| n as u64),
         )
     }
 
@@ -1001,6 +1027,95 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    fn insert_refund_request(
+        &mut self,
+        n: &NewNotification,
+        r: &NewRefundRequest,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        ready(
+            self.execute(
+                "INSERT INTO payseal_refund_requests (store, notification_id, app_id,
+                     transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms,
+                     created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)
+                 ON CONFLICT (store, notification_id) DO NOTHING",
+                params![
+                    n.store.as_str(),
+                    n.notification_id,
+                    r.app_id,
+                    r.transaction_key,
+                    r.environment,
+                    r.deadline_ms,
+                    n.received_ms
+                ],
+            )
+            .map(|_| ()),
+        )
+    }
+
+    fn claim_refund_requests(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RefundRequestRow>, LedgerError>> + Send {
+        ready(self.query_vec(
+            "UPDATE payseal_refund_requests SET next_attempt_ms = ?2, attempts = attempts + 1
+             WHERE (store, notification_id) IN (
+                 SELECT store, notification_id FROM payseal_refund_requests
+                 WHERE state = 'pending' AND next_attempt_ms <= ?1
+                 ORDER BY deadline_ms LIMIT ?3)
+             RETURNING store, notification_id, app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms, detail",
+            params![now_ms, lease_until_ms, limit],
+            refund_row,
+        ))
+    }
+
+    fn finish_refund_request(
+        &mut self,
+        store: Store,
+        notification_id: &str,
+        attempt: i64,
+        state: RefundState,
+        next_attempt_ms: Option<i64>,
+        finished_ms: Option<i64>,
+        detail: &str,
+    ) -> impl Future<Output = Result<u64, LedgerError>> + Send {
+        ready(
+            self.execute(
+                "UPDATE payseal_refund_requests SET state = ?4,
+                        next_attempt_ms = COALESCE(?5, next_attempt_ms), finished_ms = ?6,
+                        detail = ?7
+                 WHERE store = ?1 AND notification_id = ?2 AND attempts = ?3
+                   AND state = 'pending'",
+                params![
+                    store.as_str(),
+                    notification_id,
+                    attempt,
+                    state.as_str(),
+                    next_attempt_ms,
+                    finished_ms,
+                    detail
+                ],
+            )
+            .map(|n| n as u64),
+        )
+    }
+
+    fn refund_requests(
+        &mut self,
+        state: Option<RefundState>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RefundRequestRow>, LedgerError>> + Send {
+        ready(self.query_vec(
+            "SELECT store, notification_id, app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms, detail FROM payseal_refund_requests
+             WHERE ?1 IS NULL OR state = ?1
+             ORDER BY created_ms DESC, notification_id LIMIT ?2",
+            params![state.map(RefundState::as_str), limit],
+            refund_row,
+        ))
+    }
+
     fn delivery_report(
         &mut self,
         key: Key<'_>,
@@ -1054,6 +1169,21 @@ impl Tx for SqliteTx<'_> {
             )
             .map(|_| ()),
         )
+    }
+
+    fn account_refunds(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        since_ms: i64,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, LedgerError>> + Send {
+        ready(self.query_vec(
+            "SELECT store, COUNT(*) FROM payseal_redemptions
+             WHERE app_id = ?1 AND account_id = ?2 AND revoked_at_ms >= ?3
+             GROUP BY store",
+            params![app_id, account_id, since_ms],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        ))
     }
 
     fn consent(
@@ -1245,6 +1375,38 @@ impl SchemaStore for SqliteSchema<'_> {
             .map_err(|e| LedgerError::Schema(format!("migration {} failed: {e}", m.id())));
         std::future::ready(result)
     }
+}
+
+/// A `payseal_refund_requests` row (the columns in their table order).
+fn refund_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefundRequestRow> {
+    let store: String = r.get(0)?;
+    let state: String = r.get(6)?;
+    Ok(RefundRequestRow {
+        store: crate::refunds::store_named(&store).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                Type::Text,
+                format!("store {store:?}").into(),
+            )
+        })?,
+        notification_id: r.get(1)?,
+        app_id: r.get(2)?,
+        transaction_key: r.get(3)?,
+        environment: r.get(4)?,
+        deadline_ms: r.get(5)?,
+        state: RefundState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                6,
+                Type::Text,
+                format!("state {state:?}").into(),
+            )
+        })?,
+        attempts: r.get(7)?,
+        next_attempt_ms: r.get(8)?,
+        created_ms: r.get(9)?,
+        finished_ms: r.get(10)?,
+        detail: r.get(11)?,
+    })
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use crate::notifications::{
     Applied, NewNotification, NotificationRow, RevocationRow, StoredNotification,
 };
 use crate::outbox::{Delivery, DeliveryState, NewDelivery};
+use crate::refunds::{NewRefundRequest, RefundRequestRow, RefundState};
 use crate::{BoxFuture, LedgerError, OwnedPurchase, RedemptionRequest, RedemptionRow};
 
 /// The primary key of a redemption row.
@@ -101,6 +102,15 @@ pub trait Tx: Send {
         key: Key<'_>,
         now_ms: i64,
         reason: &str,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+    /// Give the row of `key` to `to` (its owner `from`, not revoked), `last_seen_ms` at
+    /// `now_ms`; how many rows changed.
+    fn move_redemption(
+        &mut self,
+        key: Key<'_>,
+        from: &str,
+        to: &str,
+        now_ms: i64,
     ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
     /// Clear the revocation of the row of `key`.
     fn clear_revocation(
@@ -264,6 +274,14 @@ pub trait Tx: Send {
         key: Key<'_>,
         row: &ReportRow,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Revoked redemptions of `account_id` in `app_id` revoked at or after `since_ms`: (store
+    /// name, count) per store.
+    fn account_refunds(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        since_ms: i64,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, Self::Error>> + Send;
     /// The consent of `account_id` of `app_id`, if ever reported.
     fn consent(
         &mut self,
@@ -278,6 +296,42 @@ pub trait Tx: Send {
         consented: bool,
         now_ms: i64,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    // --- refund answers ---
+
+    /// Queue the answer to `n`'s refund request (pending, due now) unless queued.
+    fn insert_refund_request(
+        &mut self,
+        n: &NewNotification,
+        r: &NewRefundRequest,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Lease up to `limit` pending rows due at `now_ms` until `lease_until_ms` (`attempts` + 1),
+    /// skipping rows another transaction holds; the rows as leased.
+    fn claim_refund_requests(
+        &mut self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RefundRequestRow>, Self::Error>> + Send;
+    /// Write `state`/`next_attempt_ms`/`finished_ms`/`detail` to a pending row under claim
+    /// `attempt`; rows changed.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_refund_request(
+        &mut self,
+        store: Store,
+        notification_id: &str,
+        attempt: i64,
+        state: RefundState,
+        next_attempt_ms: Option<i64>,
+        finished_ms: Option<i64>,
+        detail: &str,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+    /// Rows (in `state`, or all), newest first, at most `limit`.
+    fn refund_requests(
+        &mut self,
+        state: Option<RefundState>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<RefundRequestRow>, Self::Error>> + Send;
 
     // --- voided-purchases cursors ---
 

@@ -338,6 +338,7 @@ async fn a_sqlite_ledger_of_70e3fa7_upgrades_in_place_with_all_its_rows() {
             "payseal_google_voided_cursor",
             "payseal_outbox",
             "payseal_redemptions",
+            "payseal_refund_requests",
             "payseal_revocation_causes",
             "payseal_schema_migrations",
             "payseal_store_acks",

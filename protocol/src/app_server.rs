@@ -12,6 +12,10 @@ use crate::Store;
 pub const DELIVERIES_PATH: &str = "/v1/app-server/deliveries";
 /// Path of the consent report.
 pub const CONSENT_PATH: &str = "/v1/app-server/consent";
+/// Path of an account's refund history (`GET`, query `account` and `days`).
+pub const REFUND_HISTORY_PATH: &str = "/v1/app-server/refund-history";
+/// The longest period a refund history covers, in days.
+pub const MAX_HISTORY_DAYS: u32 = 3650;
 /// Most consumption: 100% in milliunits (the stores' scale).
 pub const FULL_CONSUMPTION_MILLIUNITS: u32 = 100_000;
 
@@ -67,4 +71,19 @@ pub enum ReportResult {
 pub struct ReportAnswer {
     /// What became of the report.
     pub result: ReportResult,
+}
+
+/// An account's refunds (revoked purchases of this app) over the last `days`, by store: what a
+/// game server reads to slow down an account that refunds repeatedly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundHistoryAnswer {
+    /// The account.
+    pub account: String,
+    /// The period, in days back from now.
+    pub days: u32,
+    /// Refunds per store name (`app_store`, `google_play`, ...) in the period; stores without
+    /// any are absent.
+    pub refunds: std::collections::BTreeMap<String, u64>,
+    /// All stores together.
+    pub total: u64,
 }

@@ -27,6 +27,21 @@ use crate::request::{validate_account_id, validate_app_id, validate_nonce, Reque
 use crate::verdict::{Environment, PurchaseKind, VerdictError, VerdictSigningKey, VerdictVerifier};
 use crate::{SdkInfo, PROTOCOL_VERSION};
 
+/// The verifier's path for sealed entitlements (and restore) requests.
+pub const ENTITLEMENTS_PATH: &str = "/v1/entitlements";
+
+/// The app-server API's `GET` of an account's entitlements (`?account=ID&nonce=N`, the app's
+/// app-server credential), answered with [`AppServerEntitlements`].
+pub const APP_SERVER_ENTITLEMENTS_PATH: &str = "/v1/app-server/entitlements";
+
+/// The JSON answer of [`APP_SERVER_ENTITLEMENTS_PATH`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppServerEntitlements {
+    /// The signed entitlements document (the same one the SDK gets), bound to the nonce asked.
+    pub entitlements: String,
+}
+
 /// The JWS `typ` of the entitlements document.
 pub const ENTITLEMENTS_TYP: &str = "payseal-entitlements+jwt";
 

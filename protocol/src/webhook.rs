@@ -74,6 +74,10 @@ pub const PURCHASE_REVOKED: &str = "purchase.revoked";
 /// (App Store `REFUND_REVERSED`); the purchase is `paid` again for its owner.
 pub const PURCHASE_REINSTATED: &str = "purchase.reinstated";
 
+/// Event type of a transfer: an app with `transfer = "to_latest"` moved a purchase to the
+/// account that restored it.
+pub const PURCHASE_TRANSFERRED: &str = "purchase.transferred";
+
 /// The event types the verifier sends, by name ([`Event::kind`]); a receiver ignores the
 /// types it does not know (`None`), so that a newer verifier does not break it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,11 +88,19 @@ pub enum EventKind {
     Revoked,
     /// [`PURCHASE_REINSTATED`]: a refund reversed; `data` is [`ReinstatedData`].
     Reinstated,
+    /// [`PURCHASE_TRANSFERRED`]: a purchase moved to another account; `data` is
+    /// [`TransferredData`].
+    Transferred,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced.
-    pub const ALL: [EventKind; 3] = [EventKind::Paid, EventKind::Revoked, EventKind::Reinstated];
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Paid,
+        EventKind::Revoked,
+        EventKind::Reinstated,
+        EventKind::Transferred,
+    ];
 
     /// The `type` string (`purchase.paid`, ...).
     pub fn as_str(self) -> &'static str {
@@ -96,6 +108,7 @@ impl EventKind {
             EventKind::Paid => PURCHASE_PAID,
             EventKind::Revoked => PURCHASE_REVOKED,
             EventKind::Reinstated => PURCHASE_REINSTATED,
+            EventKind::Transferred => PURCHASE_TRANSFERRED,
         }
     }
 
@@ -209,6 +222,27 @@ pub struct ReinstatedData<'a> {
     pub reinstated_at: i64,
     /// Why.
     pub reason: &'a str,
+}
+
+/// `data` of a `purchase.transferred` event: which purchase moved, from which account to which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferredData<'a> {
+    /// The store.
+    pub store: Store,
+    /// The app id.
+    pub app: &'a str,
+    /// The transaction key as recorded (a subscription's chain).
+    pub transaction_id: &'a str,
+    /// The product id.
+    pub product_id: &'a str,
+    /// The account that owned it.
+    pub from: &'a str,
+    /// The account that owns it now (it restored it).
+    pub to: &'a str,
+    /// The `jti` of the restore's verdict that moved it.
+    pub verdict_id: &'a str,
+    /// When it moved, unix seconds.
+    pub transferred_at: i64,
 }
 
 /// Why a webhook was refused.

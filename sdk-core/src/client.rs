@@ -22,11 +22,17 @@ use rand_core::{OsRng, RngCore};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, Options};
 use crate::decision::{self, CheckedVerdict, DecisionError, Expected};
+use crate::entitlements::{
+    self as ents, CacheError, CheckedEntitlements, EntitlementsCache, ExpectedEntitlements,
+};
 use crate::error::PaySealErrorKind;
 use crate::log::{emit, printable, short, LogLevel};
 use crate::pending::{PendingError, PendingRequest, PendingStore};
 use crate::tls::{self, TlsError};
 use crate::transport::{backoff_delay, Transport, TransportError};
+use payseal_protocol::entitlements::{
+    EntitlementsRequest, EntitlementsResponse, MAX_RESTORE_RECEIPTS,
+};
 
 /// Bytes of randomness in a request nonce (the protocol asks for 16..=128).
 pub(crate) const NONCE_BYTES: usize = 32;
@@ -119,6 +125,16 @@ pub enum ClientError {
     /// A bug or an environment failure (random generator, runtime).
     #[error("internal error: {0}")]
     Internal(String),
+    /// No entitlements answer could be obtained and none is kept offline for the account.
+    #[error("{cause} (no entitlements answer kept offline for this account)")]
+    NoEntitlements {
+        /// The last failure.
+        cause: Unverified,
+    },
+    /// The verifier was unreachable and the answer kept offline could not be used (edited,
+    /// another account's, unreadable).
+    #[error(transparent)]
+    CachedEntitlements(#[from] CacheError),
 }
 
 /// Why [`Client::retry_pending`] did not send a pending file (it is left on disk as it is).
@@ -156,6 +172,9 @@ impl ClientError {
             }
             ClientError::AnswerRefused { cause, .. } => cause.kind(),
             ClientError::Pending(_) | ClientError::Internal(_) => K::Internal,
+            ClientError::NoEntitlements { cause } => cause.kind(),
+            ClientError::CachedEntitlements(CacheError::Refused(_)) => K::Tampered,
+            ClientError::CachedEntitlements(CacheError::Io(_)) => K::Internal,
         }
     }
 
@@ -238,8 +257,19 @@ pub struct Client {
     config: Config,
     transport: Transport,
     pending: Option<PendingStore>,
+    entitlements_cache: Option<EntitlementsCache>,
     retry_lock: tokio::sync::Mutex<()>,
     clock: Arc<dyn Clock>,
+}
+
+/// What [`Client::restore`] got: one checked verdict per receipt, in order, and the account's
+/// entitlements read after them.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// The verdicts, in the order of the receipts given.
+    pub verdicts: Vec<CheckedVerdict>,
+    /// The entitlements after the restore.
+    pub entitlements: CheckedEntitlements,
 }
 
 /// Longest app id quoted from a pending file in a report.
@@ -326,10 +356,20 @@ impl Client {
             })?),
             None => None,
         };
+        let entitlements_cache = match &config.options.entitlements_dir {
+            Some(dir) => Some(
+                EntitlementsCache::open(dir).map_err(|e| ConfigError::Option {
+                    field: "entitlements_dir",
+                    reason: e.to_string(),
+                })?,
+            ),
+            None => None,
+        };
         Ok(Self {
             config,
             transport,
             pending,
+            entitlements_cache,
             retry_lock: tokio::sync::Mutex::new(()),
             clock: Arc::new(SystemClock),
         })
@@ -620,6 +660,224 @@ impl Client {
             &expected,
             self.clock.now_unix(),
         )?)
+    }
+
+    /// What `account_id` owns now: a sealed request to the verifier, answered by its signed
+    /// entitlements document, checked like a verdict (profile key, `typ`, this request's nonce,
+    /// this app and account). A checked answer is kept in `entitlements_dir`. When the verifier
+    /// cannot be reached (network, timeout, 5xx, deadline), the kept answer is returned instead,
+    /// checked again, with `from_cache` set and its age; an edited kept answer is
+    /// [`ClientError::CachedEntitlements`], and with none kept the call fails
+    /// ([`ClientError::NoEntitlements`]): it never invents an answer.
+    pub async fn entitlements(&self, account_id: &str) -> Result<CheckedEntitlements, ClientError> {
+        payseal_protocol::request::validate_account_id(account_id)
+            .map_err(|e| ClientError::InvalidReceipt(e.to_string()))?;
+        match self.entitlements_exchange(account_id, &[]).await {
+            Ok((answer, _)) => Ok(answer),
+            Err(ClientError::NoVerdict { cause, .. }) => {
+                let Some(cache) = &self.entitlements_cache else {
+                    return Err(ClientError::NoEntitlements { cause });
+                };
+                let now_ms = self.clock.now_unix().saturating_mul(1000);
+                match cache.load(
+                    &self.config.verdicts,
+                    &self.config.options.app_id,
+                    account_id,
+                    now_ms,
+                )? {
+                    Some(kept) => {
+                        emit(LogLevel::Warn, || {
+                            format!(
+                                "verifier unreachable ({}): entitlements answered from the offline copy, {} s old",
+                                cause.kind(),
+                                kept.age_ms / 1000
+                            )
+                        });
+                        Ok(kept)
+                    }
+                    None => Err(ClientError::NoEntitlements { cause }),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The kept (offline) entitlements answer of `account_id`, checked again, without asking
+    /// the verifier (`None`: none kept or no `entitlements_dir`).
+    pub fn cached_entitlements(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<CheckedEntitlements>, ClientError> {
+        let Some(cache) = &self.entitlements_cache else {
+            return Ok(None);
+        };
+        let now_ms = self.clock.now_unix().saturating_mul(1000);
+        Ok(cache.load(
+            &self.config.verdicts,
+            &self.config.options.app_id,
+            account_id,
+            now_ms,
+        )?)
+    }
+
+    /// Restore in one call: every receipt the store handed the app (at most
+    /// [`MAX_RESTORE_RECEIPTS`]) in one sealed request; each is judged by the verifier exactly as
+    /// [`Client::verify`] would have it judged, and its verdict checked here as `verify` checks
+    /// one (this request's nonce, that receipt's hash, app, account). Then the account's
+    /// entitlements, checked and kept like [`Client::entitlements`]. A failed restore keeps
+    /// nothing pending: the store still holds the receipts; call it again.
+    pub async fn restore(
+        &self,
+        receipts: &[Receipt],
+        account_id: &str,
+    ) -> Result<Restored, ClientError> {
+        if receipts.len() > MAX_RESTORE_RECEIPTS {
+            return Err(ClientError::InvalidReceipt(format!(
+                "a restore carries at most {MAX_RESTORE_RECEIPTS} receipts ({} given): restore in batches",
+                receipts.len()
+            )));
+        }
+        for receipt in receipts {
+            validate_receipt(receipt, account_id)?;
+        }
+        let (entitlements, verdicts) = self.entitlements_exchange(account_id, receipts).await?;
+        Ok(Restored {
+            verdicts,
+            entitlements,
+        })
+    }
+
+    /// One entitlements request (with `restore` receipts) with retries and the deadline; the
+    /// checked answer, kept in the cache.
+    async fn entitlements_exchange(
+        &self,
+        account_id: &str,
+        restore: &[Receipt],
+    ) -> Result<(CheckedEntitlements, Vec<CheckedVerdict>), ClientError> {
+        let deadline = self.config.options.deadline;
+        let started = Instant::now();
+        let policy = &self.config.options.retry;
+        let run = async {
+            let mut n = 0u32;
+            loop {
+                n += 1;
+                let err = match self.entitlements_attempt(account_id, restore).await {
+                    Ok(answer) => return Ok(answer),
+                    Err(ClientError::Transport(t)) if t.is_retryable() => t,
+                    Err(e) => return Err(e),
+                };
+                let no_answer = |t: TransportError| ClientError::NoVerdict {
+                    cause: Unverified::Transport(t),
+                    kept: Kept::NoPendingDir,
+                };
+                if n >= policy.max_attempts {
+                    return Err(no_answer(err));
+                }
+                let delay = backoff_delay(policy, n + 1, err.retry_after(), jitter());
+                if started.elapsed() + delay >= deadline {
+                    return Err(no_answer(err));
+                }
+                tokio::time::sleep(delay).await;
+            }
+        };
+        let (answer, verdicts) = match tokio::time::timeout(deadline, run).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(ClientError::NoVerdict {
+                    cause: Unverified::Deadline(deadline),
+                    kept: Kept::NoPendingDir,
+                })
+            }
+        };
+        if let Some(cache) = &self.entitlements_cache {
+            if let Err(e) = cache.save(&answer) {
+                emit(LogLevel::Error, || {
+                    format!("entitlements answer could not be kept offline: {e}")
+                });
+            }
+        }
+        emit(LogLevel::Info, || {
+            format!(
+                "entitlements: {} active, {} receipt(s) restored",
+                answer.claims.entitlements.len(),
+                verdicts.len()
+            )
+        });
+        Ok((answer, verdicts))
+    }
+
+    /// One sealed entitlements request with a fresh nonce, its answer opened and checked.
+    async fn entitlements_attempt(
+        &self,
+        account_id: &str,
+        restore: &[Receipt],
+    ) -> Result<(CheckedEntitlements, Vec<CheckedVerdict>), ClientError> {
+        let nonce = fresh_nonce()?;
+        let app_id = self.config.options.app_id.as_str();
+        let wire = EntitlementsRequest {
+            v: PROTOCOL_VERSION,
+            nonce: nonce.clone(),
+            app_id: app_id.to_string(),
+            account_id: account_id.to_string(),
+            sdk: SdkInfo {
+                name: "payseal-sdk-core".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            restore: restore.to_vec(),
+        };
+        let plaintext =
+            serde_json::to_vec(&wire).map_err(|e| ClientError::Internal(e.to_string()))?;
+        let (sealed, context) = seal_request(&self.config.key_config, &plaintext)
+            .map_err(|e| ClientError::Internal(format!("sealing failed: {e}")))?;
+        let body = self.transport.post_entitlements(sealed).await?;
+        let opened = context
+            .open_response(&body)
+            .map_err(ClientError::Envelope)?;
+        let response: EntitlementsResponse =
+            serde_json::from_slice(&opened).map_err(|e| ClientError::Response(e.to_string()))?;
+        if response.v != PROTOCOL_VERSION {
+            return Err(ClientError::Response(format!(
+                "protocol version {} (expected {PROTOCOL_VERSION})",
+                response.v
+            )));
+        }
+        if response.verdicts.len() != restore.len() {
+            return Err(ClientError::Response(format!(
+                "{} verdicts for {} receipts",
+                response.verdicts.len(),
+                restore.len()
+            )));
+        }
+        let now = self.clock.now_unix();
+        let mut verdicts = Vec::with_capacity(restore.len());
+        for (token, receipt) in response.verdicts.iter().zip(restore) {
+            let hash = receipt.sha256_hex();
+            let expected = Expected {
+                nonce: &nonce,
+                receipt_sha256: &hash,
+                app_id,
+                account_id,
+                product_id: None,
+            };
+            verdicts.push(decision::check(
+                &self.config.verdicts,
+                token,
+                &expected,
+                now,
+            )?);
+        }
+        let expected = ExpectedEntitlements {
+            nonce: Some(&nonce),
+            app_id,
+            account_id,
+        };
+        let answer = ents::check(
+            &self.config.verdicts,
+            &response.entitlements,
+            &expected,
+            now.saturating_mul(1000),
+        )?;
+        Ok((answer, verdicts))
     }
 
     /// Verify every pending receipt again, for this client's app id. A receipt that gets a

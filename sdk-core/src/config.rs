@@ -47,6 +47,9 @@ pub struct Options {
     pub pending_dir: Option<PathBuf>,
     /// Extra trust roots (PEM) for private deployments, added to the built-in roots.
     pub extra_roots_pem: Vec<String>,
+    /// Where the last checked entitlements answer of each account is kept, for a game offline
+    /// at start (none: not kept, and an offline `entitlements` call has no answer).
+    pub entitlements_dir: Option<PathBuf>,
     /// Clock skew allowed when checking the verdict's `exp` and `iat`.
     pub clock_skew: Duration,
 }
@@ -62,6 +65,7 @@ impl Options {
             retry: RetryPolicy::default(),
             pending_dir: None,
             extra_roots_pem: Vec::new(),
+            entitlements_dir: None,
             clock_skew: Duration::from_secs(60),
         }
     }

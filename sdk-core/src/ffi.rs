@@ -92,6 +92,7 @@ impl TryFrom<PaySealOptions> for Options {
             },
             pending_dir: o.pending_dir.map(PathBuf::from),
             extra_roots_pem: o.extra_roots_pem,
+            entitlements_dir: None,
             clock_skew: defaults.clock_skew,
         })
     }

@@ -83,6 +83,7 @@ mod client;
 mod clock;
 mod config;
 mod decision;
+mod entitlements;
 mod error;
 pub mod ffi;
 mod log;
@@ -92,10 +93,14 @@ mod tls;
 mod transport;
 mod unity_iap;
 
-pub use client::{Client, ClientError, Kept, PendingReport, Refusal, Unverified};
+pub use client::{Client, ClientError, Kept, PendingReport, Refusal, Restored, Unverified};
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use config::{ConfigError, Options, RetryPolicy};
 pub use decision::{check as check_verdict, CheckedVerdict, DecisionError, Expected};
+pub use entitlements::{
+    check as check_entitlements, CacheError, CheckedEntitlements, EntitlementsCache,
+    ExpectedEntitlements,
+};
 pub use error::{PaySealError, PaySealErrorKind};
 pub use ffi::{
     account_token_sha256_hex, account_token_uuid_v5, default_options, receipt_from_json,

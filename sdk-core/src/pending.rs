@@ -158,6 +158,40 @@ pub struct PendingStore {
     dir: PathBuf,
 }
 
+/// Write `bytes` to `dir/name` atomically and durably, mode 0600: a unique temporary file in
+/// `dir`, flushed, renamed over `name`, then the directory flushed (a reader sees the old file
+/// or the new one). Synchronous, so a dropped future cannot interrupt it.
+pub(crate) fn write_file_atomically(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), PendingError> {
+    let mut suffix = [0u8; 8];
+    OsRng
+        .try_fill_bytes(&mut suffix)
+        .map_err(|_| PendingError::Random)?;
+    let tmp = dir.join(format!(".{name}.{}.tmp", hex::encode(suffix)));
+    let result = (|| {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp).map_err(io("create temporary file"))?;
+        file.write_all(bytes).map_err(io("write"))?;
+        file.sync_all().map_err(io("fsync"))?;
+        drop(file);
+        fs::rename(&tmp, dir.join(name)).map_err(io("rename"))?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Whether `name` is `<64 lowercase hex>.json`; returns the hash.
 fn entry_hash(name: &str) -> Option<&str> {
     let hash = name.strip_suffix(".json")?;
@@ -260,32 +294,7 @@ impl PendingStore {
             file: format!("{hash}.json"),
             reason: e.to_string(),
         })?;
-        let mut suffix = [0u8; 8];
-        OsRng
-            .try_fill_bytes(&mut suffix)
-            .map_err(|_| PendingError::Random)?;
-        let tmp = self
-            .dir
-            .join(format!(".{hash}.{}.tmp", hex::encode(suffix)));
-        let result = (|| {
-            let mut options = OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt as _;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&tmp).map_err(io("create temporary file"))?;
-            file.write_all(&json).map_err(io("write"))?;
-            file.sync_all().map_err(io("fsync"))?;
-            drop(file);
-            fs::rename(&tmp, self.path_for(hash)).map_err(io("rename"))?;
-            sync_dir(&self.dir)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        write_file_atomically(&self.dir, &format!("{hash}.json"), &json)
     }
 
     /// Remove an entry (once a verdict was obtained); `false` if there was none.

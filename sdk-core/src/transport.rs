@@ -251,6 +251,7 @@ impl tower_service::Service<Uri> for TimedConnector {
 pub(crate) struct Transport {
     http: HyperClient<TimedConnector, Full<Bytes>>,
     endpoint: Uri,
+    entitlements: Uri,
     request_timeout: Duration,
 }
 
@@ -301,16 +302,43 @@ impl Transport {
             .http1_writev(false)
             .pool_timer(TokioTimer::new())
             .build(connector);
+        // The entitlements endpoint: the verify endpoint's origin with its own path.
+        let entitlements: Uri = match endpoint.authority() {
+            Some(authority) => format!(
+                "https://{authority}{}",
+                payseal_protocol::entitlements::ENTITLEMENTS_PATH
+            )
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| TransportError::Setup(e.to_string()))?,
+            None => {
+                return Err(TransportError::Setup(
+                    "the verifier endpoint has no host".into(),
+                ))
+            }
+        };
         Ok(Self {
             http,
             endpoint,
+            entitlements,
             request_timeout,
         })
     }
 
     /// POST one sealed request; the sealed response body on 200.
     pub(crate) async fn post(&self, sealed: Vec<u8>) -> Result<Vec<u8>, TransportError> {
-        let exchange = self.exchange(sealed);
+        self.post_to(&self.endpoint, sealed).await
+    }
+
+    /// POST one sealed entitlements (or restore) request; the sealed response body on 200.
+    pub(crate) async fn post_entitlements(
+        &self,
+        sealed: Vec<u8>,
+    ) -> Result<Vec<u8>, TransportError> {
+        self.post_to(&self.entitlements, sealed).await
+    }
+
+    async fn post_to(&self, endpoint: &Uri, sealed: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        let exchange = self.exchange(endpoint, sealed);
         match tokio::time::timeout(self.request_timeout, exchange).await {
             Ok(result) => result,
             Err(_) => Err(TransportError::Timeout(format!(
@@ -320,8 +348,8 @@ impl Transport {
         }
     }
 
-    async fn exchange(&self, sealed: Vec<u8>) -> Result<Vec<u8>, TransportError> {
-        let request = Request::post(self.endpoint.clone())
+    async fn exchange(&self, endpoint: &Uri, sealed: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        let request = Request::post(endpoint.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static(REQUEST_CONTENT_TYPE))
             .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
             .body(Full::new(Bytes::from(sealed)))

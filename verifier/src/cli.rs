@@ -15,6 +15,20 @@ use payseal_protocol::{Outcome, Receipt};
 
 use crate::service::{self, CheckReport};
 
+/// `println!` for command output that a closed pipe does not turn into a panic: a reader that
+/// went away (`payseal-verifier check | head -1`) loses the rest of the output, and the
+/// command still finishes what it was doing (a revocation is recorded either way).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                eprintln!("payseal-verifier: cannot write the output: {e}");
+            }
+        }
+    }};
+}
+
 /// PaySeal verifier: checks store purchases sealed by the PaySeal SDK and signs verdicts.
 #[derive(Debug, Parser)]
 #[command(name = "payseal-verifier", version, about)]
@@ -135,6 +149,15 @@ pub enum Command {
         #[command(subcommand)]
         action: NotificationsAction,
     },
+    /// The stores' refund requests and their answers (the durable queue).
+    RefundRequests {
+        /// The TOML configuration file (its `[ledger]`).
+        #[arg(long)]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        action: RefundRequestsAction,
+    },
     /// Revoked transactions (refunds, revocations; also those refunded before anyone redeemed
     /// them).
     Revocations {
@@ -209,6 +232,22 @@ pub enum NotificationsAction {
     },
 }
 
+/// `payseal-verifier refund-requests` actions.
+#[derive(Debug, Subcommand)]
+pub enum RefundRequestsAction {
+    /// Print refund requests as JSON lines, newest first (store, notification, app,
+    /// transaction, environment, state, attempts, deadline and times, detail: what was sent or
+    /// why not).
+    List {
+        /// Only rows in this state (pending, answered, skipped, expired).
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
 /// `payseal-verifier revocations` actions.
 #[derive(Debug, Subcommand)]
 pub enum RevocationsAction {
@@ -274,8 +313,8 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Keygen { out } => match crate::keys::generate_into(&out) {
             Ok(paths) => {
-                println!("HPKE key:    {}", paths.hpke.display());
-                println!("verdict key: {}", paths.verdict.display());
+                outln!("HPKE key:    {}", paths.hpke.display());
+                outln!("verdict key: {}", paths.verdict.display());
                 ExitCode::SUCCESS
             }
             Err(e @ crate::keys::KeyError::Exists(_)) => usage_error(&e.to_string()),
@@ -290,7 +329,7 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             match crate::profile::build_from(&settings) {
                 Ok(p) => {
-                    println!("{}", p.to_json());
+                    outln!("{}", p.to_json());
                     ExitCode::SUCCESS
                 }
                 Err(e) => usage_error(&e.to_string()),
@@ -354,6 +393,27 @@ pub fn run(cli: Cli) -> ExitCode {
                 Err(code) => return code,
             };
             list_notifications(&settings, store, limit)
+        }
+        Command::RefundRequests {
+            config,
+            action: RefundRequestsAction::List { state, limit },
+        } => {
+            let settings = match crate::config::load(&config) {
+                Ok(s) => s,
+                Err(e) => return usage_error(&format!("configuration error: {e}")),
+            };
+            let state = match state.as_deref() {
+                None => None,
+                Some(s) => match crate::ledger::refunds::RefundState::parse(s) {
+                    Some(s) => Some(s),
+                    None => {
+                        return usage_error(&format!(
+                            "--state {s:?}: expected pending, answered, skipped or expired"
+                        ))
+                    }
+                },
+            };
+            list_refund_requests(&settings, state, limit)
         }
         Command::Revocations {
             config,
@@ -447,7 +507,7 @@ fn google_play_poll(settings: crate::settings::Settings, only: Option<&str>) -> 
                 serde_json::json!({"app": app, "package": package, "error": e.to_string()})
             }
         };
-        println!("{line}");
+        outln!("{line}");
     }
     if failed {
         ExitCode::from(EXIT_FAIL)
@@ -543,7 +603,7 @@ fn migrate(settings: &crate::settings::Settings, check_only: bool) -> ExitCode {
             // SQLite applies its pending migrations when opened.
             match crate::ledger::open(url) {
                 Ok(_) => {
-                    println!("ledger {url}: SQLite schema current (migrated on open)");
+                    outln!("ledger {url}: SQLite schema current (migrated on open)");
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e.to_string()),
@@ -563,7 +623,7 @@ fn migrate(settings: &crate::settings::Settings, check_only: bool) -> ExitCode {
                     match ledger.migrate().await {
                         Ok(applied) => {
                             for m in MIGRATIONS.iter().filter(|m| applied.contains(&m.version)) {
-                                println!("applied {}", m.id());
+                                outln!("applied {}", m.id());
                             }
                         }
                         Err(e) => return fail(&e.to_string()),
@@ -573,14 +633,14 @@ fn migrate(settings: &crate::settings::Settings, check_only: bool) -> ExitCode {
                     Ok(s) => s,
                     Err(e) => return fail(&e.to_string()),
                 };
-                println!(
+                outln!(
                     "ledger {}: {} migration(s) applied, {} pending",
                     ledger.target(),
                     status.applied.len(),
                     status.pending.len()
                 );
                 for m in &status.pending {
-                    println!("pending {}", m.id());
+                    outln!("pending {}", m.id());
                 }
                 if status.pending.is_empty() {
                     ExitCode::SUCCESS
@@ -656,7 +716,7 @@ fn webhooks(settings: &crate::settings::Settings, action: WebhooksAction) -> Exi
                     "finished_ms": d.finished_ms,
                     "last_error": d.last_error,
                 });
-                println!("{line}");
+                outln!("{line}");
             }
             ExitCode::SUCCESS
         }
@@ -666,7 +726,7 @@ fn webhooks(settings: &crate::settings::Settings, action: WebhooksAction) -> Exi
             {
                 Ok(0) if id.is_some() => fail("no failed delivery with that id"),
                 Ok(n) => {
-                    println!(
+                    outln!(
                         "{n} deliver{} queued again",
                         if n == 1 { "y" } else { "ies" }
                     );
@@ -722,7 +782,7 @@ fn google_play_acks(
             "finished_ms": a.finished_ms,
             "last_error": a.last_error,
         });
-        println!("{line}");
+        outln!("{line}");
     }
     ExitCode::SUCCESS
 }
@@ -753,7 +813,40 @@ fn list_notifications(
             "received_ms": n.received_ms,
             "result": n.result,
         });
-        println!("{line}");
+        outln!("{line}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn list_refund_requests(
+    settings: &crate::settings::Settings,
+    state: Option<crate::ledger::refunds::RefundState>,
+    limit: u32,
+) -> ExitCode {
+    let (rt, ledger) = match runtime_and_ledger(settings) {
+        Ok(both) => both,
+        Err(code) => return code,
+    };
+    let rows = match rt.block_on(ledger.list_refund_requests(state, limit)) {
+        Ok(rows) => rows,
+        Err(e) => return fail(&e.to_string()),
+    };
+    for r in rows {
+        let line = serde_json::json!({
+            "store": r.store.as_str(),
+            "notification": r.notification_id,
+            "app": r.app_id,
+            "transaction": r.transaction_key,
+            "environment": r.environment,
+            "state": r.state.as_str(),
+            "attempts": r.attempts,
+            "deadline_ms": r.deadline_ms,
+            "next_attempt_ms": r.next_attempt_ms,
+            "created_ms": r.created_ms,
+            "finished_ms": r.finished_ms,
+            "detail": r.detail,
+        });
+        outln!("{line}");
     }
     ExitCode::SUCCESS
 }
@@ -778,7 +871,7 @@ fn list_revocations(settings: &crate::settings::Settings, limit: u32) -> ExitCod
             "revoked_ms": r.revoked_at_ms,
             "reason": r.reason,
         });
-        println!("{line}");
+        outln!("{line}");
     }
     ExitCode::SUCCESS
 }
@@ -821,11 +914,11 @@ fn revoke(
             } else {
                 ""
             };
-            println!("revoked{webhook}{again}");
+            outln!("revoked{webhook}{again}");
             ExitCode::SUCCESS
         }
         NotificationResult::AlreadyRevoked => {
-            println!("already revoked (nothing changed){again}");
+            outln!("already revoked (nothing changed){again}");
             ExitCode::SUCCESS
         }
         _ => fail("no redemption of that transaction in the ledger"),
@@ -840,12 +933,12 @@ fn tls(out: &Path, hosts: &[String], days: u32) -> ExitCode {
             } else {
                 "new"
             };
-            println!("TLS key:      {} ({reused})", o.key.display());
-            println!("CSR:          {}", o.csr.display());
-            println!("self-signed:  {}", o.self_signed.display());
-            println!("backup key:   {}", o.backup_key.display());
-            println!("pin:          {}", o.pin);
-            println!("backup pin:   {}", o.backup_pin);
+            outln!("TLS key:      {} ({reused})", o.key.display());
+            outln!("CSR:          {}", o.csr.display());
+            outln!("self-signed:  {}", o.self_signed.display());
+            outln!("backup key:   {}", o.backup_key.display());
+            outln!("pin:          {}", o.pin);
+            outln!("backup pin:   {}", o.backup_pin);
             ExitCode::SUCCESS
         }
         Err(e @ crate::certs::CertError::Hosts(_)) => usage_error(&e.to_string()),
@@ -869,7 +962,7 @@ fn check(config: &Path, app: &str, receipt_path: &Path) -> ExitCode {
         Err(e) => CheckReport::malformed(app, format!("receipt JSON: {e}")),
     };
     match serde_json::to_string_pretty(&report) {
-        Ok(json) => println!("{json}"),
+        Ok(json) => outln!("{json}"),
         Err(e) => return fail(&e.to_string()),
     }
     if report.outcome == Outcome::Paid {
@@ -923,19 +1016,19 @@ fn dev(listen: SocketAddr, state_dir: &Path) -> ExitCode {
     if let Err(e) = std::fs::write(&paths.profile, profile.to_json() + "\n") {
         return fail(&format!("{}: {e}", paths.profile.display()));
     }
-    println!("PaySeal verifier (development mode)");
-    println!("  url:           {}", settings.public_url);
-    println!("  tls pins:      {}", profile.document().tls_pins.join(" "));
-    println!("  tls cert:      {}", paths.tls_cert.display());
-    println!("  config:        {}", paths.config.display());
-    println!("  profile:       {}", paths.profile.display());
-    println!("  ledger:        {}", paths.ledger.display());
-    println!("  sandbox store: {}", paths.sandbox_store.display());
-    println!("  app:           {}", crate::dev::DEV_APP_ID);
+    outln!("PaySeal verifier (development mode)");
+    outln!("  url:           {}", settings.public_url);
+    outln!("  tls pins:      {}", profile.document().tls_pins.join(" "));
+    outln!("  tls cert:      {}", paths.tls_cert.display());
+    outln!("  config:        {}", paths.config.display());
+    outln!("  profile:       {}", paths.profile.display());
+    outln!("  ledger:        {}", paths.ledger.display());
+    outln!("  sandbox store: {}", paths.sandbox_store.display());
+    outln!("  app:           {}", crate::dev::DEV_APP_ID);
     for line in dev_next_steps(&paths) {
-        println!("{line}");
+        outln!("{line}");
     }
-    println!("listening on {}", settings.public_url);
+    outln!("listening on {}", settings.public_url);
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     serve_blocking(settings, ListenSetting::DevFlag)

@@ -24,6 +24,18 @@ pub enum TransferPolicy {
     ToLatest,
 }
 
+/// Whether a purchase of `kind` another account owns moves to the account restoring it under
+/// `policy`: only with `to_latest`, and only a non-consumable or a subscription (a consumable,
+/// or a purchase whose store does not say its kind, never moves). A purchase bound to an
+/// account never reaches this: the binding refuses it first (`wrong_account`).
+pub fn may_transfer(policy: TransferPolicy, kind: Option<PurchaseKind>) -> bool {
+    policy == TransferPolicy::ToLatest
+        && matches!(
+            kind,
+            Some(PurchaseKind::NonConsumable | PurchaseKind::Subscription)
+        )
+}
+
 /// One app's entitlements: product id → the entitlement names it grants, and its transfer
 /// policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,6 +127,18 @@ mod tests {
             first_seen_ms: 7,
             expires_at_ms: expires,
             revoked_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn only_non_consumables_and_subscriptions_move_and_only_to_latest() {
+        use PurchaseKind::*;
+        for kind in [Some(NonConsumable), Some(Subscription)] {
+            assert!(may_transfer(TransferPolicy::ToLatest, kind));
+            assert!(!may_transfer(TransferPolicy::Never, kind));
+        }
+        for kind in [Some(Consumable), None] {
+            assert!(!may_transfer(TransferPolicy::ToLatest, kind));
         }
     }
 

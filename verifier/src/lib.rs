@@ -75,6 +75,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod app_store_api;
 pub mod background;
 mod certs;
 pub mod cli;
@@ -90,6 +91,7 @@ mod logging;
 mod metrics;
 pub mod notifications;
 pub mod profile;
+pub mod refunds;
 pub mod server;
 mod service;
 pub mod settings;

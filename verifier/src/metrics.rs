@@ -96,6 +96,15 @@ pub(crate) struct OutboundLabels {
     pub result: &'static str,
 }
 
+/// Labels of `payseal_refund_answers_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RefundLabels {
+    /// `app_store`, `google_play`.
+    pub store: &'static str,
+    /// `answered`, `skipped`, `retried` or `expired`.
+    pub result: &'static str,
+}
+
 /// Labels of `payseal_google_play_acks_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct AckLabels {
@@ -125,6 +134,8 @@ pub(crate) struct Metrics {
     notifications: Family<NotificationLabels, Counter>,
     voided_polls: Family<PollLabels, Counter>,
     outbound_calls: Family<OutboundLabels, Counter>,
+    refund_answers: Family<RefundLabels, Counter>,
+    refunds_near_deadline: Gauge,
     acks: Family<AckLabels, Counter>,
     acks_pending: Gauge,
     ack_oldest_age: Gauge,
@@ -228,6 +239,26 @@ impl Metrics {
              the per-minute bound, not made)",
             outbound_calls.clone(),
         );
+        let refund_answers = Family::<RefundLabels, Counter>::default();
+        registry.register(
+            "refund_answers",
+            "Answers to the stores' refund requests, by store and result (answered: the store \
+             accepted it; skipped: nothing to send (no policy answer, no consent); retried; \
+             expired: the deadline passed unanswered)",
+            refund_answers.clone(),
+        );
+        for result in ["answered", "skipped", "retried", "expired"] {
+            let _ = refund_answers.get_or_create(&RefundLabels {
+                store: "app_store",
+                result,
+            });
+        }
+        let refunds_near_deadline = Gauge::default();
+        registry.register(
+            "refund_requests_near_deadline",
+            "Refund requests still unanswered with less than 2 hours to their store's deadline",
+            refunds_near_deadline.clone(),
+        );
         let acks = Family::<AckLabels, Counter>::default();
         registry.register(
             "google_play_acks",
@@ -254,6 +285,8 @@ impl Metrics {
             ack_oldest_age.clone(),
         );
         Arc::new(Self {
+            refund_answers,
+            refunds_near_deadline,
             acks,
             acks_pending,
             ack_oldest_age,
@@ -363,6 +396,19 @@ impl Metrics {
         self.voided_polls
             .get_or_create(&PollLabels { result })
             .inc();
+    }
+
+    /// Count one refund answer attempt's result.
+    pub(crate) fn refund_answer(&self, store: &'static str, result: &'static str) {
+        self.refund_answers
+            .get_or_create(&RefundLabels { store, result })
+            .inc();
+    }
+
+    /// Set the number of unanswered refund requests near their deadline.
+    pub(crate) fn set_refunds_near_deadline(&self, n: usize) {
+        self.refunds_near_deadline
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The OpenMetrics text exposition.

@@ -43,11 +43,13 @@ use payseal_protocol::{
 };
 use serde::Serialize;
 
-use crate::entitlements;
+use crate::entitlements::{self, EntitlementRules};
 use crate::google_api::live::{decide_product, decide_subscription, LiveAnswer};
 use crate::google_api::PlayApi;
 use crate::ledger::notifications::NotificationResult;
-use crate::ledger::{Ledger, LedgerError, RedeemOutcome, RedemptionRequest};
+use crate::ledger::{
+    Ledger, LedgerError, RedeemOutcome, RedemptionRequest, TransferOutcome, TransferRequest,
+};
 use crate::rules::{
     self, AppRules, Expectation, PartialPurchase, Purchase, Rejection, TrustAnchors,
 };
@@ -169,7 +171,7 @@ impl Verifier {
             .map_err(|_| ServiceError::BadRequest("not a PaySeal verify request"))?;
         validate_request(&request)?;
 
-        let decided = self.decide(&request, now_ms).await?;
+        let decided = self.decide(&request, now_ms, false).await?;
         // The one place a verdict is built for the wire: in the request's protocol version (a
         // v1 SDK's parser refuses the v2 claims and reasons). Metrics keep the full reason.
         let (outcome, reason, redemption) = (decided.outcome, decided.reason, decided.redemption);
@@ -227,7 +229,7 @@ impl Verifier {
                 sdk: request.sdk.clone(),
                 expected_product_id: None,
             };
-            let claims = self.decide(&one, now_ms).await?.for_protocol(one.v);
+            let claims = self.decide(&one, now_ms, true).await?.for_protocol(one.v);
             verdicts.push(signer.sign(&claims).map_err(ServiceError::Sign)?);
         }
         let claims = self
@@ -300,10 +302,13 @@ impl Verifier {
     }
 
     /// The verdict claims for a parsed, validated request (records paid redemptions).
+    /// `restore`: the request is one receipt of a restore, after which the app's transfer
+    /// policy may move a purchase another account owns ([`Verifier::transfer`]).
     async fn decide(
         &self,
         request: &VerifyRequest,
         now_ms: i64,
+        restore: bool,
     ) -> Result<VerdictClaims, ServiceError> {
         let mut claims = self.base_claims(request, now_ms);
         let Some(app) = self.settings.apps.get(&request.app_id) else {
@@ -404,6 +409,18 @@ impl Verifier {
             }
             None => self.ledger.redeem_and_notify(redemption, delivery).await?,
         };
+        let policy = self
+            .settings
+            .entitlements
+            .get(&request.app_id)
+            .map(EntitlementRules::transfer)
+            .unwrap_or_default();
+        if outcome == RedeemOutcome::OtherAccount
+            && restore
+            && entitlements::may_transfer(policy, purchase.kind)
+        {
+            return self.transfer(claims, &purchase, now_ms).await;
+        }
         Ok(match outcome {
             RedeemOutcome::First => paid(claims, Redemption::First),
             RedeemOutcome::Repeat => paid(claims, Redemption::Repeat),
@@ -518,6 +535,59 @@ impl Verifier {
             }
         }
         Ok(answer.refusal)
+    }
+
+    /// Move the purchase of `claims` (owned by another account) to the restoring account, with
+    /// its `purchase.transferred` webhook; `paid / first` for the new owner when it moved,
+    /// `already_redeemed` when the ledger refused (revoked, or its owner changed meanwhile).
+    async fn transfer(
+        &self,
+        claims: VerdictClaims,
+        purchase: &Purchase,
+        now_ms: i64,
+    ) -> Result<VerdictClaims, ServiceError> {
+        let owner = self
+            .ledger
+            .find(purchase.store, &claims.app, &purchase.transaction_key)
+            .await?;
+        let Some(owner) = owner.filter(|row| !row.is_refusal()) else {
+            return Ok(not_paid(claims, Reason::AlreadyRedeemed, None));
+        };
+        let claims = paid(claims, Redemption::First);
+        let delivery = match self.settings.webhooks.get(&claims.app) {
+            Some(_) => Some(crate::webhook::transferred_event(
+                &claims,
+                &purchase.transaction_key,
+                &owner.account_id,
+                now_ms,
+            )?),
+            None => None,
+        };
+        let moved = self
+            .ledger
+            .transfer(
+                TransferRequest {
+                    store: purchase.store,
+                    app_id: claims.app.clone(),
+                    transaction_key: purchase.transaction_key.clone(),
+                    from_account: owner.account_id.clone(),
+                    to_account: claims.sub.clone(),
+                    now_ms,
+                },
+                delivery,
+            )
+            .await?;
+        Ok(match moved {
+            TransferOutcome::Transferred => {
+                tracing::info!(app = %claims.app, store = purchase.store.as_str(),
+                    "purchase transferred to the restoring account");
+                claims
+            }
+            TransferOutcome::Revoked => not_paid(claims, Reason::Revoked, None),
+            TransferOutcome::OwnerChanged | TransferOutcome::NotFound => {
+                not_paid(claims, Reason::AlreadyRedeemed, None)
+            }
+        })
     }
 
     fn base_claims(&self, request: &VerifyRequest, now_ms: i64) -> VerdictClaims {

@@ -17,13 +17,19 @@ use payseal_protocol::verdict::VerdictSigningKey;
 use crate::rules::{AppRules, TrustAnchors};
 
 mod app_server;
+mod app_store_api;
 mod google_api;
+mod refunds;
 mod stores;
 mod webhooks;
 
 pub use app_server::{AppServerKey, MIN_API_KEY_BYTES};
+pub use app_store_api::{
+    ApiRetry, AppStoreApiKey, AppStoreApiSettings, APP_STORE_PRODUCTION_URL, APP_STORE_SANDBOX_URL,
+};
 pub use google_api::{OnStoreUnavailable, PlayApiSettings, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET};
 
+pub use refunds::{RefundPolicy, RefundWorkerTiming};
 pub use stores::{
     assertion, CallLimits, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey,
     VoidedSettings, ANDROIDPUBLISHER_SCOPE, DEFAULT_CONCURRENT, DEFAULT_DEDUPE_WINDOW,
@@ -89,11 +95,18 @@ pub struct Settings {
     /// `[apps."ID".huawei.notifications]`: the apps whose Huawei IAP server notifications are
     /// handled at `POST /v1/stores/huawei/notifications` (not served when empty).
     pub huawei_notifications: Vec<HuaweiNotifySettings>,
+    /// Per app: its entitlements and transfer policy (`[apps."ID".entitlements]`, `transfer`).
+    pub entitlements: HashMap<String, crate::entitlements::EntitlementRules>,
     /// `[apps."ID".app_server] api_key_file`: the key each app's application server presents
     /// on the app-server API (HTTP Basic, user = app id); apps without one cannot use it.
     pub app_server_keys: HashMap<String, AppServerKey>,
-    /// Per app: its entitlements and transfer policy (`[apps."ID".entitlements]`, `transfer`).
-    pub entitlements: HashMap<String, crate::entitlements::EntitlementRules>,
+    /// `[apps."ID".app_store.server_api]`: the apps whose App Store Server API key is
+    /// configured, by app id.
+    pub app_store_api: HashMap<String, AppStoreApiSettings>,
+    /// `[apps."ID".refund_policy]`: the apps whose refund requests are answered, by app id.
+    pub refund_policies: HashMap<String, RefundPolicy>,
+    /// The refund-answer worker's timing (defaults; tests shorten it).
+    pub refund_worker: RefundWorkerTiming,
 }
 
 /// PEM files for TLS.

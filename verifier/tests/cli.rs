@@ -79,6 +79,26 @@ fn profile_prints_a_valid_profile_with_leaf_and_backup_pins() {
     assert_eq!(profile.verifier_url.as_str(), settings.public_url);
 }
 
+/// A reader that went away (`payseal-verifier profile | head -0`) is not a panic: the command
+/// finishes and exits as it would have.
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    let state = StateDir::new();
+    let mut child = Command::new(bin())
+        .args(["profile", "--config"])
+        .arg(&state.paths.config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the child has loaded its config and written anything.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(o.status.success(), "{o:?}");
+}
+
 fn check(state: &StateDir, app: &str, receipt_json: &str) -> (Option<i32>, serde_json::Value) {
     let file = state
         .dir
@@ -252,6 +272,7 @@ fn check_runs_with_only_the_apps_and_trust_sections() {
     let text = std::fs::read_to_string(&offline).unwrap();
     let sha = text
         .lines()
+        .skip_while(|l| l.trim() != "[[trust.apple_roots]]")
         .find_map(|l| l.trim().strip_prefix("sha256 = \""))
         .map(|rest| rest.trim_end_matches('"').to_string())
         .expect("the dev config names an App Store root with its sha256");

@@ -4,6 +4,7 @@
 //! judged exactly as `/v1/verify` judges it), and the request's refusals.
 
 mod common;
+mod webhook_support;
 
 use common::{nonce, TestServer, APP};
 use payseal_protocol::entitlements::{
@@ -366,4 +367,112 @@ async fn oversized_restores_unknown_apps_and_bad_requests_are_refused_recording_
         doc.entitlements.is_empty(),
         "coins_100 is consumable: {doc:?}"
     );
+}
+
+/// `transfer = "to_latest"`: on a restore, a non-consumable or subscription another account
+/// owns moves to the restoring account with a signed `purchase.transferred` webhook naming both;
+/// a consumable never moves, a purchase bound to its account never moves, and a plain verify
+/// never moves anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_to_latest_moves_on_restore_with_its_webhook() {
+    use payseal_protocol::AccountBinding;
+    let receiver = webhook_support::RunningReceiver::start(0).await;
+    let state = common::StateDir::new();
+    webhook_support::configure(&state.paths.config, &receiver.url());
+    // The policy as an operator writes it, in the app's table.
+    let text = std::fs::read_to_string(&state.paths.config).unwrap();
+    let app_table = format!("[apps.\"{APP}\"]\n");
+    assert!(text.contains(&app_table));
+    let text = text.replacen(
+        &app_table,
+        &format!("{app_table}transfer = \"to_latest\"\n"),
+        1,
+    ) + &format!(
+        "\n[apps.\"{APP}\".entitlements]\npremium = [\"lifetime_pro\", \"coins_100\"]\n"
+    );
+    std::fs::write(&state.paths.config, text).unwrap();
+    let server = TestServer::start_on(state, |s| {
+        assert_eq!(s.entitlements[APP].transfer(), TransferPolicy::ToLatest);
+    })
+    .await;
+
+    let mut life = Order::new(Store::Sandbox, APP, "lifetime_pro");
+    life.product_type = ProductType::NonConsumable;
+    let life = server.state.store.issue(&life).unwrap();
+    let coins = server.state.issue(Store::Sandbox);
+    let binding = AccountBinding::uuid_v5(payseal_verifier::dev::DEV_ACCOUNT_NAMESPACE).unwrap();
+    let mut bound = Order::new(Store::AppStore, APP, "lifetime_pro");
+    bound.product_type = ProductType::NonConsumable;
+    bound.account_token = Some(binding.token("alice"));
+    let bound = server.state.store.issue(&bound).unwrap();
+    for r in [&life, &coins, &bound] {
+        assert_eq!(server.verify("alice", r).await.outcome, Outcome::Paid);
+    }
+    // A plain verify by another account: already redeemed, nothing moves.
+    assert_eq!(
+        server.verify("bob", &life).await.reason,
+        Some(Reason::AlreadyRedeemed)
+    );
+
+    let (bob, verdicts) = ask(
+        &server,
+        "bob",
+        vec![life.clone(), coins.clone(), bound.clone()],
+    )
+    .await;
+    let judged: Vec<_> = verdicts.iter().map(|v| (v.outcome, v.reason)).collect();
+    assert_eq!(
+        judged,
+        [
+            (Outcome::Paid, None),
+            (Outcome::NotPaid, Some(Reason::AlreadyRedeemed)),
+            (Outcome::NotPaid, Some(Reason::WrongAccount)),
+        ]
+    );
+    assert_eq!(verdicts[0].redemption, Some(Redemption::First));
+    assert_eq!(
+        names(&bob),
+        [("premium".to_string(), "lifetime_pro".to_string())]
+    );
+    let (alice, _) = ask(&server, "alice", vec![]).await;
+    assert_eq!(
+        names(&alice),
+        [("premium".to_string(), "lifetime_pro".to_string())],
+        "alice keeps the bound purchase only (coins are consumable)"
+    );
+    assert_eq!(alice.entitlements[0].store, Store::AppStore);
+    assert_eq!(bob.entitlements[0].store, Store::Sandbox);
+
+    receiver
+        .wait_for(
+            std::time::Duration::from_secs(10),
+            "purchase.transferred",
+            |seen| {
+                seen.events
+                    .iter()
+                    .any(|e| e.event_type == "purchase.transferred")
+            },
+        )
+        .await;
+    let event = receiver
+        .events()
+        .into_iter()
+        .find(|e| e.event_type == "purchase.transferred")
+        .unwrap();
+    assert_eq!(event.data["from"], "alice");
+    assert_eq!(event.data["to"], "bob");
+    assert_eq!(event.data["product_id"], "lifetime_pro");
+    assert_eq!(event.data["verdict_id"], verdicts[0].jti.as_str());
+    assert_eq!(
+        receiver
+            .events()
+            .iter()
+            .filter(|e| e.event_type == "purchase.transferred")
+            .count(),
+        1
+    );
+    // Alice restoring it back moves it again (the latest restorer holds it).
+    let (alice, verdicts) = ask(&server, "alice", vec![life]).await;
+    assert_eq!(verdicts[0].outcome, Outcome::Paid);
+    assert_eq!(alice.entitlements.len(), 2);
 }

@@ -1,4 +1,4 @@
--- PaySeal ledger, PostgreSQL migration 7: entitlements (SQLite: 0008).
+-- PaySeal ledger, PostgreSQL migration 9: entitlements (SQLite: 0010).
 --
 -- An account's entitlements are read from its redemption rows in one indexed query
 -- (payseal_redemptions_account: app_id, account_id). kind ('consumable', 'non_consumable',

@@ -1,4 +1,4 @@
--- PaySeal ledger, SQLite migration 8: entitlements (PostgreSQL: 0007).
+-- PaySeal ledger, SQLite migration 10: entitlements (PostgreSQL: 0009).
 --
 -- An account's entitlements are read from its redemption rows in one indexed query
 -- (payseal_redemptions_account: app_id, account_id). kind ('consumable', 'non_consumable',

@@ -826,9 +826,104 @@ pub async fn owned_rows_of_one_account(ledger: Arc<dyn Ledger>) {
     );
 }
 
+/// A transfer moves an unrevoked row from the owner seen to the new account, with its webhook
+/// row in the same transaction; a stale owner, a revoked row or no row moves nothing.
+pub async fn transfer_moves_the_row_and_its_webhook_together(ledger: Arc<dyn Ledger>) {
+    use payseal_ledger::{TransferOutcome, TransferRequest};
+    ledger.redeem(redemption("alice", "T1", 10)).await.unwrap();
+    let request = |from: &str, to: &str, key: &str| TransferRequest {
+        store: Store::GooglePlay,
+        app_id: "dev.payseal.demo".into(),
+        transaction_key: key.into(),
+        from_account: from.into(),
+        to_account: to.into(),
+        now_ms: 20,
+    };
+    let note = || NewDelivery {
+        id: uuid::Uuid::new_v4().to_string(),
+        app_id: "dev.payseal.demo".into(),
+        event_type: "purchase.transferred".into(),
+        body: "{}".into(),
+        created_ms: 20,
+    };
+    assert_eq!(
+        ledger
+            .transfer(request("bob", "carol", "T1"), Some(note()))
+            .await
+            .unwrap(),
+        TransferOutcome::OwnerChanged
+    );
+    assert_eq!(
+        ledger
+            .transfer(request("alice", "bob", "T404"), Some(note()))
+            .await
+            .unwrap(),
+        TransferOutcome::NotFound
+    );
+    assert_eq!(ledger.count_pending().await.unwrap(), 0);
+    assert_eq!(
+        ledger
+            .transfer(request("alice", "bob", "T1"), Some(note()))
+            .await
+            .unwrap(),
+        TransferOutcome::Transferred
+    );
+    assert_eq!(ledger.count_pending().await.unwrap(), 1);
+    let row = ledger
+        .find(Store::GooglePlay, "dev.payseal.demo", "T1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.account_id.as_str(), row.last_seen_ms), ("bob", 20));
+    assert!(ledger
+        .owned("dev.payseal.demo", "alice")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ledger.owned("dev.payseal.demo", "bob").await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        ledger.redeem(redemption("bob", "T1", 30)).await.unwrap(),
+        RedeemOutcome::Repeat
+    );
+    assert_eq!(
+        ledger.redeem(redemption("alice", "T1", 30)).await.unwrap(),
+        RedeemOutcome::OtherAccount
+    );
+    ledger
+        .revoke(
+            RevocationRequest {
+                store: Store::GooglePlay,
+                app_id: "dev.payseal.demo".into(),
+                transaction_key: "T1".into(),
+                reason: "refund".into(),
+                now_ms: 40,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger
+            .transfer(request("bob", "alice", "T1"), Some(note()))
+            .await
+            .unwrap(),
+        TransferOutcome::Revoked
+    );
+    assert_eq!(ledger.count_pending().await.unwrap(), 1);
+}
+
 #[macro_export]
 macro_rules! ledger_suite {
     ($make:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn transfer_moves_the_row_and_its_webhook_together() {
+            let t = $make().await;
+            $crate::suite::cases::transfer_moves_the_row_and_its_webhook_together(t.ledger).await;
+        }
+
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn owned_rows_of_one_account() {
             let t = $make().await;

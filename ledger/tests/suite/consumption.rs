@@ -161,6 +161,101 @@ pub async fn refusal_rows_take_no_report_and_revocations_keep_them(ledger: Arc<d
     assert_eq!(e.report.unwrap().consumed_milliunits, Some(100_000));
 }
 
+/// A refund request's answer is queued with its notification, once however often the
+/// notification comes; claims lease it to one claimer at a time; a result is written only by
+/// the claim that made it; after the lease a crashed attempt is claimed again.
+pub async fn refund_answers_are_queued_once_and_claimed_once(ledger: Arc<dyn Ledger>) {
+    use payseal_ledger::notifications::{Effect, NewNotification};
+    use payseal_ledger::refunds::{NewRefundRequest, RefundAttempt, RefundState};
+    let n = NewNotification {
+        store: Store::AppStore,
+        notification_id: "n-consumption-1".into(),
+        notification_type: "CONSUMPTION_REQUEST".into(),
+        subtype: None,
+        environment: Some("sandbox".into()),
+        app_id: Some(APP.into()),
+        transaction_key: Some("2000001".into()),
+        signed_ms: 1_000,
+        received_ms: 1_000,
+    };
+    let effect = || {
+        Effect::AnswerRefund(NewRefundRequest {
+            app_id: APP.into(),
+            transaction_key: "2000001".into(),
+            environment: "sandbox".into(),
+            deadline_ms: 1_000 + 12 * 3_600_000,
+        })
+    };
+    // The same notification from two instances at once, and again later.
+    let (a, b) = tokio::join!(
+        ledger.record_notification(n.clone(), effect()),
+        ledger.record_notification(n.clone(), effect())
+    );
+    assert!(a.unwrap().duplicate != b.unwrap().duplicate);
+    assert!(
+        ledger
+            .record_notification(n.clone(), effect())
+            .await
+            .unwrap()
+            .duplicate
+    );
+    let rows = ledger.list_refund_requests(None, 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].state, rows[0].attempts), (RefundState::Pending, 0));
+
+    // Two claimers at once: one row, one claimer.
+    let (c1, c2) = tokio::join!(
+        ledger.claim_refund_requests(2_000, 32_000, 10),
+        ledger.claim_refund_requests(2_000, 32_000, 10)
+    );
+    let (c1, c2) = (c1.unwrap(), c2.unwrap());
+    assert_eq!(c1.len() + c2.len(), 1, "{c1:?} {c2:?}");
+    // Leased: nothing due before the lease ends; the crashed attempt is claimed again after.
+    assert!(ledger
+        .claim_refund_requests(3_000, 33_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = ledger
+        .claim_refund_requests(32_000, 62_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    // The first claim's late result is not written over the newer claim.
+    let done = |at_ms| RefundAttempt::Done {
+        state: RefundState::Answered,
+        at_ms,
+        detail: "DECLINE".into(),
+    };
+    assert!(!ledger
+        .finish_refund_request(Store::AppStore, "n-consumption-1", 1, done(40_000))
+        .await
+        .unwrap());
+    assert!(ledger
+        .finish_refund_request(Store::AppStore, "n-consumption-1", 2, done(41_000))
+        .await
+        .unwrap());
+    assert!(ledger
+        .claim_refund_requests(100_000_000, 100_030_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let rows = ledger
+        .list_refund_requests(Some(RefundState::Answered), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (rows.len(), rows[0].finished_ms, rows[0].detail.as_deref()),
+        (1, Some(41_000), Some("DECLINE"))
+    );
+    assert!(ledger
+        .list_refund_requests(Some(RefundState::Pending), 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// One `#[tokio::test]` per delivery-report case for the backend `$make` opens.
 #[macro_export]
 macro_rules! consumption_suite {
@@ -172,6 +267,13 @@ macro_rules! consumption_suite {
                 t.ledger,
             )
             .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn refund_answers_are_queued_once_and_claimed_once() {
+            let t = $make().await;
+            $crate::suite::consumption::refund_answers_are_queued_once_and_claimed_once(t.ledger)
+                .await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -137,6 +137,12 @@ pub struct TestVerifier {
 impl TestVerifier {
     /// Prepare a fresh state directory and start serving on an ephemeral port.
     pub async fn start() -> Self {
+        Self::start_with_config("").await
+    }
+
+    /// [`TestVerifier::start`] with `extra` TOML appended to the configuration file (e.g. an
+    /// app's `[apps."dev.payseal.demo".entitlements]`).
+    pub async fn start_with_config(extra: &str) -> Self {
         let state = tempfile::tempdir().unwrap();
         copy_dir(
             template_store(),
@@ -148,6 +154,12 @@ impl TestVerifier {
         let ca = TestCa::new();
         ca.issue(&["localhost"])
             .write_to(paths.tls_cert.parent().unwrap());
+        if !extra.is_empty() {
+            let mut text = std::fs::read_to_string(&paths.config).unwrap();
+            text.push('\n');
+            text.push_str(extra);
+            std::fs::write(&paths.config, text).unwrap();
+        }
         let store = SandboxStore::open_or_create(&paths.sandbox_store).unwrap();
         let mut this = Self {
             state,
@@ -407,6 +419,7 @@ struct RelayState {
 
 async fn relay_verify(
     axum::extract::State(s): axum::extract::State<RelayState>,
+    uri: axum::http::Uri,
     body: axum::body::Bytes,
 ) -> axum::response::Response {
     use axum::http::{header, StatusCode};
@@ -429,7 +442,7 @@ async fn relay_verify(
     }
     let upstream = s
         .client
-        .post(&s.upstream)
+        .post(format!("{}{}", s.upstream, uri.path()))
         .header(header::CONTENT_TYPE, "application/payseal-request")
         .body(body.to_vec())
         .send()
@@ -474,13 +487,17 @@ impl Relay {
         let requests = Arc::new(AtomicUsize::new(0));
         let state = RelayState {
             mode,
-            upstream: format!("https://localhost:{}/v1/verify", verifier.addr.port()),
+            upstream: format!("https://localhost:{}", verifier.addr.port()),
             client,
             requests: requests.clone(),
             first: Arc::new(Mutex::new(None)),
         };
         let router = axum::Router::new()
             .route("/v1/verify", axum::routing::post(relay_verify))
+            .route(
+                payseal_protocol::entitlements::ENTITLEMENTS_PATH,
+                axum::routing::post(relay_verify),
+            )
             .with_state(state);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();

@@ -34,27 +34,7 @@ impl Resolver {
             ));
         }
         let path = self.path(&raw.api_key_file);
-        let meta = std::fs::metadata(&path)
-            .map_err(|e| self.invalid(&key, format!("{}: {e}", path.display())))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(self.invalid(
-                    &key,
-                    format!(
-                        "{}: readable by group or others (mode {mode:04o}); `chmod 600` it",
-                        path.display()
-                    ),
-                ));
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = meta;
-        let bytes = std::fs::read(&path)
-            .map_err(|e| self.invalid(&key, format!("{}: {e}", path.display())))?;
-        let mut secret = zeroize::Zeroizing::new(bytes);
+        let mut secret = self.secret_file(&key, &raw.api_key_file)?;
         while matches!(secret.last(), Some(b'\n' | b'\r')) {
             secret.pop();
         }

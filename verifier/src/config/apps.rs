@@ -24,6 +24,7 @@ pub(super) struct RawApp {
     pub(super) webhook: Option<RawWebhook>,
     pub(super) account_binding: Option<RawAccountBinding>,
     pub(super) app_server: Option<super::app_server::RawAppServer>,
+    pub(super) refund_policy: Option<super::refunds::RawRefundPolicy>,
     pub(super) entitlements: Option<super::entitlements::RawEntitlements>,
     pub(super) transfer: Option<crate::entitlements::TransferPolicy>,
 }
@@ -59,6 +60,7 @@ pub(super) struct RawHuaweiApp {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAppStore {
     pub(super) bundle_id: String,
+    pub(super) server_api: Option<super::app_store_api::RawAppStoreApi>,
 }
 
 #[derive(Debug, Deserialize)]

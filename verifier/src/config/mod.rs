@@ -34,11 +34,13 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 mod app_server;
+mod app_store_api;
 mod apps;
 mod entitlements;
 mod google_api;
 mod keys;
 mod ledger;
+mod refunds;
 mod server;
 mod stores;
 mod trust;
@@ -343,6 +345,37 @@ impl Resolver {
         }
     }
 
+    /// The bytes of a secret file (`key` names it in errors): on Unix a file readable by group
+    /// or others is refused, so a key anyone on the host can read never starts a server.
+    fn secret_file(
+        &self,
+        key: &str,
+        file: &Path,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, ConfigError> {
+        let path = self.path(file);
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| self.invalid(key, format!("{}: {e}", path.display())))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(self.invalid(
+                    key,
+                    format!(
+                        "{}: readable by group or others (mode {mode:04o}); `chmod 600` it",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = meta;
+        std::fs::read(&path)
+            .map(zeroize::Zeroizing::new)
+            .map_err(|e| self.invalid(key, format!("{}: {e}", path.display())))
+    }
+
     fn path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()
@@ -380,6 +413,8 @@ impl Resolver {
         let mut apps = HashMap::new();
         let mut webhooks = HashMap::new();
         let mut app_server_keys = HashMap::new();
+        let mut app_store_api = HashMap::new();
+        let mut refund_policies = HashMap::new();
         let mut entitlements = HashMap::new();
         for (app_id, app) in &raw.apps {
             let rules = self.app(app_id, app, &anchors)?;
@@ -390,6 +425,13 @@ impl Resolver {
             );
             if let Some(hook) = &app.webhook {
                 webhooks.insert(app_id.clone(), self.webhook(app_id, hook)?);
+            }
+            if let Some(api) = app.app_store.as_ref().and_then(|a| a.server_api.as_ref()) {
+                let bundle_id = app.app_store.as_ref().map_or("", |a| a.bundle_id.as_str());
+                app_store_api.insert(app_id.clone(), self.app_store_api(app_id, bundle_id, api)?);
+            }
+            if let Some(p) = &app.refund_policy {
+                refund_policies.insert(app_id.clone(), self.refund_policy(app_id, p)?);
             }
             if let Some(a) = &app.app_server {
                 app_server_keys.insert(app_id.clone(), self.app_server_key(app_id, a)?);
@@ -439,6 +481,9 @@ impl Resolver {
             google_play_api,
             huawei_notifications,
             app_server_keys,
+            app_store_api,
+            refund_policies,
+            refund_worker: Default::default(),
             entitlements,
         })
     }

@@ -18,7 +18,7 @@
 //! - `REFUND`, `REVOKE`: revoke the transaction, by `transactionId`, else by
 //!   `originalTransactionId` (the key of an App Store subscription);
 //! - `REFUND_REVERSED`: reinstate it (see [`super::log`]);
-//! - `CONSUMPTION_REQUEST` (no consumption information is sent back yet), `TEST`,
+//! - `CONSUMPTION_REQUEST` (its answer queued when the app has a refund policy: `crate::refunds`), `TEST`,
 //!   `REFUND_DECLINED` and every other type: record only.
 
 use std::collections::HashMap;
@@ -268,6 +268,9 @@ fn verify_payload(
         ("REFUND_REVERSED", Some(tx)) => Action::Reinstate {
             keys: keys_of(tx),
             product_id: tx.product_id.clone(),
+        },
+        ("CONSUMPTION_REQUEST", Some(tx)) => Action::AnswerRefund {
+            transaction_key: tx.transaction_id.clone(),
         },
         ("REFUND" | "REVOKE" | "REFUND_REVERSED", None) => {
             return Err(malformed(format!(

@@ -100,6 +100,12 @@ pub enum Action {
         /// (every store); not an operator's revocation nor a revoked receipt presented.
         refuse_unredeemed: bool,
     },
+    /// The store asks the developer about a customer's refund request of one transaction
+    /// (App Store `CONSUMPTION_REQUEST`): answered when the app has a refund policy.
+    AnswerRefund {
+        /// The transaction (`transactionId`).
+        transaction_key: String,
+    },
     /// The store reversed its refund of one transaction.
     Reinstate {
         /// The transaction's keys.
@@ -280,6 +286,21 @@ pub fn ledger_change(
         Action::Reinstate { keys, product_id } => {
             Effect::Reinstate(target(keys, product_id, false, "reinstated"))
         }
+        Action::AnswerRefund { transaction_key } => match n.apps.first() {
+            Some(app_id) if crate::refunds::answers_refunds(settings, app_id) => {
+                Effect::AnswerRefund(crate::ledger::refunds::NewRefundRequest {
+                    app_id: app_id.clone(),
+                    transaction_key: transaction_key.clone(),
+                    environment: n
+                        .environment
+                        .unwrap_or(payseal_protocol::Environment::Production)
+                        .as_str()
+                        .to_string(),
+                    deadline_ms: received_ms + crate::refunds::APPLE_DEADLINE.as_millis() as i64,
+                })
+            }
+            _ => Effect::Record,
+        },
     };
     (record, effect)
 }

@@ -1,7 +1,8 @@
 //! The app-server API's reports (authenticated by [`super::app_auth::AuthenticatedApp`]):
 //! `POST /v1/app-server/deliveries` (a purchase delivered, and/or how much of it was consumed)
 //! and `POST /v1/app-server/consent` (an account's consent to share its consumption data with
-//! the store). Bodies and answers: `payseal_protocol::app_server`.
+//! the store), and `GET /v1/app-server/refund-history` (an account's refunds by store over the
+//! last days). Bodies and answers: `payseal_protocol::app_server`.
 //!
 //! The app is always the authenticated one: a report about a purchase this app never redeemed
 //! (another app's included) is `404 not_found` and changes nothing; one naming another account
@@ -9,11 +10,15 @@
 //! a store asks about a refund (`payseal_ledger::consumption`).
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use payseal_protocol::app_server::{ConsentBody, DeliveryReportBody, ReportAnswer, ReportResult};
+use payseal_protocol::app_server::{
+    ConsentBody, DeliveryReportBody, RefundHistoryAnswer, ReportAnswer, ReportResult,
+    MAX_HISTORY_DAYS,
+};
 use payseal_protocol::time::now_ms;
 
 use super::app_auth::AuthenticatedApp;
@@ -111,6 +116,51 @@ pub(super) async fn consent(
         .await
     {
         Ok(()) => answer(ReportOutcome::Recorded),
+        Err(e) => ledger_down(&e),
+    }
+}
+
+/// The query of `GET /v1/app-server/refund-history`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HistoryQuery {
+    account: String,
+    days: Option<u32>,
+}
+
+/// `GET /v1/app-server/refund-history?account=ID&days=N` (default 90 days, at most 3650).
+pub(super) async fn refund_history(
+    State(state): State<AppState>,
+    app: AuthenticatedApp,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = query else {
+        return Problem::new(StatusCode::BAD_REQUEST, "Bad request", "query")
+            .detail("expected ?account=ID&days=N")
+            .into_response();
+    };
+    let days = q.days.unwrap_or(90);
+    if q.account.is_empty() || !(1..=MAX_HISTORY_DAYS).contains(&days) {
+        return invalid();
+    }
+    let since_ms = now_ms() - i64::from(days) * 86_400_000;
+    match state
+        .verifier
+        .ledger()
+        .refund_history(app.id(), &q.account, since_ms)
+        .await
+    {
+        Ok(h) => Json(RefundHistoryAnswer {
+            account: q.account,
+            days,
+            total: h.total(),
+            refunds: h
+                .by_store
+                .iter()
+                .map(|(s, n)| (s.as_str().to_string(), *n))
+                .collect(),
+        })
+        .into_response(),
         Err(e) => ledger_down(&e),
     }
 }

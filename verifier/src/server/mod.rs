@@ -40,6 +40,7 @@ use crate::tls::{ReloadableTls, TlsError};
 pub mod app_auth;
 mod app_server;
 mod body;
+mod entitlements_api;
 pub(crate) mod limits;
 mod listener;
 /// The Prometheus metrics (a top-level module, so that the webhook worker and the store
@@ -57,7 +58,7 @@ use problem::{Problem, Tag};
 pub use payseal_protocol::envelope::{REQUEST_CONTENT_TYPE, RESPONSE_CONTENT_TYPE};
 
 /// The sealed entitlements (and restore) endpoint.
-pub const ENTITLEMENTS_PATH: &str = "/v1/entitlements";
+pub use payseal_protocol::entitlements::ENTITLEMENTS_PATH;
 
 /// Largest `POST /v1/entitlements` body, in `server.max_body_bytes` (a restore batch).
 pub const RESTORE_BODY_FACTOR: usize = 16;
@@ -139,6 +140,7 @@ pub struct Server {
     connections: ConnectionLimits,
     webhooks: Option<crate::webhook::worker::Worker>,
     voided: Vec<crate::notifications::voided::Poller>,
+    refunds: Option<crate::refunds::RefundWorker>,
     acks: Option<crate::google_api::acknowledge::AckWorker>,
 }
 
@@ -246,6 +248,13 @@ impl Server {
                 )
             })
             .collect();
+        let refunds = Some(crate::refunds::RefundWorker::new(
+            Arc::clone(&ledger),
+            Arc::clone(&settings),
+            Arc::clone(&metrics),
+            client.clone(),
+        ))
+        .filter(crate::refunds::RefundWorker::is_needed);
         let verifier = Verifier::new(settings, Arc::clone(&ledger)).with_play_apis(play_apis);
         let state = AppState {
             verifier,
@@ -274,6 +283,7 @@ impl Server {
             connections: limits.connection,
             webhooks,
             voided,
+            refunds,
             acks,
         })
     }
@@ -334,6 +344,7 @@ impl Server {
             self.metrics,
         );
         let worker = self.webhooks.map(crate::webhook::worker::Worker::spawn);
+        let refunds = self.refunds.map(crate::refunds::RefundWorker::spawn);
         let pollers: Vec<_> = self
             .voided
             .into_iter()
@@ -352,6 +363,10 @@ impl Server {
         for poller in pollers {
             // A poll cut short leaves its cursor: the window is polled again at the next start.
             poller.stop(Duration::from_secs(2)).await;
+        }
+        if let Some(refunds) = refunds {
+            // Unanswered rows stay queued (an attempt cut short is claimed again after its lease).
+            refunds.stop(Duration::from_secs(2)).await;
         }
         if let Some(worker) = worker {
             // Undelivered rows stay in the outbox for the next start.
@@ -440,12 +455,20 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/v1/keys", get(keys))
         .route(app_auth::IDENTITY_ROUTE, get(app_auth::identity))
         .route(
+            payseal_protocol::entitlements::APP_SERVER_ENTITLEMENTS_PATH,
+            get(entitlements_api::get),
+        )
+        .route(
             payseal_protocol::app_server::DELIVERIES_PATH,
             post(app_server::deliveries),
         )
         .route(
             payseal_protocol::app_server::CONSENT_PATH,
             post(app_server::consent),
+        )
+        .route(
+            payseal_protocol::app_server::REFUND_HISTORY_PATH,
+            get(app_server::refund_history),
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz));
@@ -492,11 +515,17 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         Some("/readyz") => "/readyz",
         Some("/metrics") => "/metrics",
         Some(app_auth::IDENTITY_ROUTE) => app_auth::IDENTITY_ROUTE,
+        Some(payseal_protocol::entitlements::APP_SERVER_ENTITLEMENTS_PATH) => {
+            payseal_protocol::entitlements::APP_SERVER_ENTITLEMENTS_PATH
+        }
         Some(payseal_protocol::app_server::DELIVERIES_PATH) => {
             payseal_protocol::app_server::DELIVERIES_PATH
         }
         Some(payseal_protocol::app_server::CONSENT_PATH) => {
             payseal_protocol::app_server::CONSENT_PATH
+        }
+        Some(payseal_protocol::app_server::REFUND_HISTORY_PATH) => {
+            payseal_protocol::app_server::REFUND_HISTORY_PATH
         }
         Some(crate::notifications::app_store::ROUTE) => crate::notifications::app_store::ROUTE,
         Some(crate::notifications::google_play::RTDN_PATH) => {

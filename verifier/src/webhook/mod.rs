@@ -75,6 +75,34 @@ fn event<T: Serialize>(
     })
 }
 
+/// The `purchase.transferred` delivery of moving the purchase of `claims` (the restore's
+/// verdict, for the new account) away from `from` (a fresh random id).
+pub fn transferred_event(
+    claims: &VerdictClaims,
+    transaction_key: &str,
+    from: &str,
+    created_ms: i64,
+) -> Result<NewDelivery, EventError> {
+    let data = payseal_protocol::webhook::TransferredData {
+        store: claims.store,
+        app: &claims.app,
+        transaction_id: transaction_key,
+        product_id: claims.product_id.as_deref().unwrap_or_default(),
+        from,
+        to: &claims.sub,
+        verdict_id: &claims.jti,
+        transferred_at: created_ms.div_euclid(1000),
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    event(
+        &id,
+        payseal_protocol::webhook::PURCHASE_TRANSFERRED,
+        &claims.app,
+        created_ms,
+        data,
+    )
+}
+
 /// The `purchase.paid` delivery of a `paid / first` verdict: `id` = the verdict `jti`, `data` =
 /// the verdict claims.
 pub fn paid_event(claims: &VerdictClaims, created_ms: i64) -> Result<NewDelivery, EventError> {

@@ -99,7 +99,12 @@ fn revoke_reversed_test_and_consumption_request_have_their_actions() {
         &AppStoreNotification::about("CONSUMPTION_REQUEST", &o),
     ))
     .unwrap();
-    assert_eq!(consumption.action, Action::Record);
+    assert_eq!(
+        consumption.action,
+        Action::AnswerRefund {
+            transaction_key: "2000000222".into()
+        }
+    );
     assert_eq!(consumption.transaction_key.as_deref(), Some("2000000222"));
     let test = check(&body(
         genuine(),

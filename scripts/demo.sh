@@ -74,6 +74,9 @@ step "sandbox store: issue purchases in the real store formats"
 "$BIN/payseal-sandbox" google-play --dir "$STATE" --app $APP --product gems_100 >"$STATE/play.json"
 "$BIN/payseal-sandbox" app-store --dir "$STATE" --app $APP --product gems_500 >"$STATE/appstore.json"
 "$BIN/payseal-sandbox" huawei --dir "$STATE" --app $APP --product gems_100 >"$STATE/huawei.json"
+# The original StoreKit's app receipt (PKCS#7, what Unity IAP hands over on iOS), signed by the
+# sandbox store's receipt CA, which the dev config trusts like Apple Inc. Root CA.
+"$BIN/payseal-sandbox" app-store-receipt --dir "$STATE" --app $APP --product gems_1000 >"$STATE/app-receipt.json"
 # A forgery as Freedom-style tools make it: the genuine signature kept, the JSON edited.
 python3 - "$STATE/play.json" "$STATE/forged.json" <<'PY'
 import json, sys
@@ -91,6 +94,7 @@ v=$(submit "$STATE/huawei.json" alice); keep "$v"; show "Huawei, genuine, alice"
 v=$(submit "$STATE/forged.json" mallory); keep "$v"; show "Google Play, forged JSON, mallory" "$v" not_paid bad_signature
 v=$(submit "$STATE/play.json" bob); keep "$v"; show "Google Play, replayed from bob" "$v" not_paid already_redeemed
 v=$(submit "$STATE/play.json" alice); keep "$v"; show "Google Play, alice again (restore)" "$v" paid repeat
+v=$(submit "$STATE/app-receipt.json" alice); keep "$v"; show "App Store (app receipt), genuine, alice" "$v" paid first
 
 step "pin check: an impostor verifier with a certificate the client trusts, but not the pinned key"
 # Another dev verifier (its own TLS key, self-signed for localhost) stands in for a fake verifier

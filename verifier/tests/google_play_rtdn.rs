@@ -741,3 +741,68 @@ async fn with_the_api_a_pushed_void_is_confirmed_with_google_first() {
     assert_eq!(v.reason, Some(Reason::Revoked));
     server.stop().await.unwrap();
 }
+
+/// With the Play Developer API, a pushed void of a purchase never redeemed here (no product id
+/// for `products.get`) changes nothing until Google lists it in `voidedpurchases.list`: a
+/// captured push token naming an unredeemed order cannot make it unredeemable; the genuine push,
+/// redelivered once Google lists the void, records it and the purchase is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_api_a_void_of_an_unredeemed_purchase_waits_for_google_s_list() {
+    let google = FakeGoogle::start().await;
+    google.register_account(google_support::API_ACCOUNT, &keys()[3]);
+    let state = StateDir::new();
+    google_support::configure_rtdn(&state.paths.config, &google);
+    google_support::ack_scenario::configure_api_with(&state, &google, &[], "acknowledge = false");
+    let mut server = TestServer::start_on(state, |_| {}).await;
+    let unredeemed = google_support::ack_scenario::buy(&server.state, &google, "coins_100");
+    let auth = google.push_token("k1", &push_claims());
+    let body = push_body(
+        "3001",
+        &voided(
+            APP,
+            Some(&play_order_id(&unredeemed)),
+            &purchase_token(&unredeemed),
+            1,
+        ),
+    );
+    let lookup = |server: &TestServer| {
+        server
+            .state
+            .ledger()
+            .lookup(Store::GooglePlay, APP, &play_order_id(&unredeemed))
+            .unwrap()
+    };
+
+    // Not voided at Google: 503 (a genuine push is redelivered), nothing recorded.
+    let (status, answer) = post(&server, Some(&auth), &body).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        lookup(&server).is_none(),
+        "no refusal row from an unconfirmed push"
+    );
+    assert!(
+        google
+            .api_requests()
+            .iter()
+            .any(|r| r.endpoint == "voidedpurchases.list"
+                && r.query.get("type").map(String::as_str) == Some("1")),
+        "asked Google's voided list"
+    );
+
+    // Google lists the void: the redelivered push records it, and the purchase is refused.
+    google.add_voided(
+        APP,
+        payseal_verifier::now_ms(),
+        &play_order_id(&unredeemed),
+        &purchase_token(&unredeemed),
+    );
+    let (status, answer) = post(&server, Some(&auth), &body).await;
+    assert_eq!(
+        (status, answer["result"].as_str()),
+        (200, Some("revoked_before_redemption"))
+    );
+    assert!(lookup(&server).is_some_and(|r| r.revoked_at_ms.is_some()));
+    let v = server.verify("alice", &unredeemed).await;
+    assert_eq!(v.reason, Some(Reason::Revoked));
+    server.stop().await.unwrap();
+}

@@ -350,6 +350,29 @@ impl PlayApi {
         let body = self.call(WHAT, Method::GET, url, None).await?;
         serde_json::from_slice(&body).map_err(|e| UpstreamError::decode(WHAT, e).into())
     }
+
+    /// `purchases.voidedpurchases.list`: one page of the purchases (subscriptions included,
+    /// `type=1`) voided between `start_ms` and `end_ms`, as Google sends it (a
+    /// `VoidedPurchasesListResponse`, read by the voided-purchases poller's `parse_page`).
+    pub async fn voidedpurchases_list(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+        page_token: Option<&str>,
+    ) -> Result<Vec<u8>, ApiError> {
+        const WHAT: &str = "voidedpurchases.list";
+        let mut url = self.url(&["purchases", "voidedpurchases"])?;
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("startTime", &start_ms.to_string());
+            query.append_pair("endTime", &end_ms.to_string());
+            query.append_pair("type", "1");
+            if let Some(t) = page_token {
+                query.append_pair("token", t);
+            }
+        }
+        self.call(WHAT, Method::GET, url, None).await
+    }
 }
 
 #[cfg(test)]

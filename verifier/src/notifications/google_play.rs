@@ -568,8 +568,25 @@ impl RtdnEndpoint {
             }
         };
         // A push is a hint: with the app's Play Developer API, Google confirms the claim first.
-        match confirm_void(verifier, ledger, apis, package, order_id, purchase_token).await {
+        let claim = VoidClaim {
+            package,
+            order_id,
+            purchase_token,
+            event_time_ms: notification.event_time_millis,
+            now_ms,
+        };
+        match confirm_void(verifier, ledger, apis, claim).await {
             Confirmation::Confirmed | Confirmation::NotAsked => {}
+            Confirmation::NotListed => {
+                tracing::warn!(
+                    message_id,
+                    package,
+                    kind,
+                    "Play RTDN: the void is not in Google's voided purchases (yet); nothing \
+                     changed, Pub/Sub will redeliver"
+                );
+                return StoreAnswer::new(503, kind, "not_confirmed");
+            }
             Confirmation::Denied => {
                 tracing::warn!(
                     message_id,
@@ -763,43 +780,99 @@ enum Confirmation {
     Confirmed,
     /// Google says it is not.
     Denied,
-    /// Not asked: no app of the package has the API, or the purchase was never redeemed here
-    /// (its product id, which `products.get` needs, is unknown), or it is a subscription.
+    /// Not asked: no app of the package has the API.
     NotAsked,
+    /// Not in Google's list of voided purchases (yet): Pub/Sub redelivers a genuine push.
+    NotListed,
     /// Google could not be asked.
     Unavailable(crate::google_api::ApiError),
 }
 
-/// Confirm a pushed void of a redeemed one-time purchase with `purchases.products.get`, for the
-/// first app of `package` that has the Play Developer API.
+/// Confirm a pushed void with Google, for the first app of `package` that has the Play
+/// Developer API: a redeemed one-time purchase with `purchases.products.get` (its product id is
+/// the ledger row's); a purchase never redeemed here, or a subscription, by finding its token in
+/// `voidedpurchases.list` from an hour before the push's event time to now.
 async fn confirm_void(
     verifier: &Settings,
     ledger: &dyn Ledger,
     apis: &HashMap<String, std::sync::Arc<PlayApi>>,
-    package: &str,
-    order_id: Option<&str>,
-    purchase_token: &str,
+    void: VoidClaim<'_>,
 ) -> Confirmation {
-    for app in super::apps_with_package(verifier, package) {
+    for app in super::apps_with_package(verifier, void.package) {
         let Some(api) = apis.get(app) else {
             continue;
         };
-        let key = order_id.unwrap_or(purchase_token);
-        let row = match ledger
+        let key = void.order_id.unwrap_or(void.purchase_token);
+        let one_time = match ledger
             .find(payseal_protocol::Store::GooglePlay, app, key)
             .await
         {
-            Ok(Some(row)) if row.account_id != crate::ledger::UNREDEEMED_ACCOUNT => row,
-            _ => return Confirmation::NotAsked,
+            Ok(Some(row))
+                if row.account_id != crate::ledger::UNREDEEMED_ACCOUNT
+                    && row.expires_at_ms.is_none() =>
+            {
+                Some(row)
+            }
+            _ => None,
         };
-        return match api.products_get(&row.product_id, purchase_token).await {
-            Ok(p) if p.purchase_state == Some(PURCHASE_STATE_CANCELED) => Confirmation::Confirmed,
-            Ok(_) => Confirmation::Denied,
-            Err(e) if e.google().is_some_and(|g| g.not_found()) => Confirmation::Denied,
-            Err(e) => Confirmation::Unavailable(e),
+        return match one_time {
+            Some(row) => match api.products_get(&row.product_id, void.purchase_token).await {
+                Ok(p) if p.purchase_state == Some(PURCHASE_STATE_CANCELED) => {
+                    Confirmation::Confirmed
+                }
+                Ok(_) => Confirmation::Denied,
+                Err(e) if e.google().is_some_and(|g| g.not_found()) => Confirmation::Denied,
+                Err(e) => Confirmation::Unavailable(e),
+            },
+            None => listed_as_voided(api, &void).await,
         };
     }
     Confirmation::NotAsked
+}
+
+/// What a pushed void claims: the package, the order id (when Google gave one), the token and
+/// the push's event time.
+struct VoidClaim<'a> {
+    package: &'a str,
+    order_id: Option<&'a str>,
+    purchase_token: &'a str,
+    event_time_ms: i64,
+    now_ms: i64,
+}
+
+/// Most `voidedpurchases.list` pages read to confirm one push.
+const MAX_CONFIRM_PAGES: u32 = 20;
+
+/// Whether Google lists the claimed purchase as voided.
+async fn listed_as_voided(api: &PlayApi, void: &VoidClaim<'_>) -> Confirmation {
+    let start = void
+        .event_time_ms
+        .min(void.now_ms)
+        .saturating_sub(3_600_000);
+    let mut page_token: Option<String> = None;
+    for _ in 0..MAX_CONFIRM_PAGES {
+        let body = match api
+            .voidedpurchases_list(start, void.now_ms, page_token.as_deref())
+            .await
+        {
+            Ok(body) => body,
+            Err(e) => return Confirmation::Unavailable(e),
+        };
+        let Ok(page) = super::voided::parse_page(&body) else {
+            return Confirmation::NotListed;
+        };
+        if page.purchases.iter().any(|p| {
+            p.purchase_token == void.purchase_token
+                && (void.order_id.is_none() || p.order_id.as_deref() == void.order_id)
+        }) {
+            return Confirmation::Confirmed;
+        }
+        match page.next_page_token {
+            Some(next) => page_token = Some(next),
+            None => break,
+        }
+    }
+    Confirmation::NotListed
 }
 
 /// A push for a package no app here is configured for: acknowledged, nothing changed.

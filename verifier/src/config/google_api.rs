@@ -30,16 +30,28 @@ pub(super) struct RawPlayApi {
     pub(super) on_store_unavailable: Option<String>,
 }
 
+/// A Google service account and the endpoints it is used with, as both Play tables that call
+/// Google configure them (`[apps."ID".google_play.api]`, `.voided_purchases`).
+pub(super) struct GoogleAccount {
+    /// The parsed service-account key file.
+    pub(super) account: ServiceAccountKey,
+    /// `token_uri`, else the key file's; checked.
+    pub(super) token_uri: String,
+    /// `api_base`, else Google's; checked, without a trailing `/`.
+    pub(super) api_base: String,
+}
+
 impl Resolver {
-    /// `[apps."ID".google_play.api]`, resolved.
-    pub(super) fn play_api(
+    /// Read and parse the `service_account_key` file and check `token_uri` and `api_base`;
+    /// errors named by `key(field)`.
+    pub(super) fn google_account(
         &self,
-        app_id: &str,
-        package_name: &str,
-        raw: &RawPlayApi,
-    ) -> Result<PlayApiSettings, ConfigError> {
-        let key = |k: &str| format!("apps.{app_id:?}.google_play.api.{k}");
-        let path = self.path(&raw.service_account_key);
+        key: &dyn Fn(&str) -> String,
+        service_account_key: &std::path::Path,
+        token_uri: Option<&str>,
+        api_base: Option<&str>,
+    ) -> Result<GoogleAccount, ConfigError> {
+        let path = self.path(service_account_key);
         let bytes = zeroize::Zeroizing::new(std::fs::read(&path).map_err(|e| {
             self.invalid(
                 key("service_account_key"),
@@ -52,21 +64,38 @@ impl Resolver {
                 format!("{}: {e}", path.display()),
             )
         })?;
-        let token_uri = raw
-            .token_uri
-            .clone()
-            .unwrap_or_else(|| account.token_uri.clone())
-            .trim()
-            .to_string();
+        let token_uri = token_uri.unwrap_or(&account.token_uri).trim().to_string();
         check_outbound_url(&token_uri).map_err(|r| self.invalid(key("token_uri"), r))?;
-        let api_base = raw
-            .api_base
-            .as_deref()
+        let api_base = api_base
             .unwrap_or(DEFAULT_API_BASE)
             .trim()
             .trim_end_matches('/')
             .to_string();
         check_outbound_url(&api_base).map_err(|r| self.invalid(key("api_base"), r))?;
+        Ok(GoogleAccount {
+            account,
+            token_uri,
+            api_base,
+        })
+    }
+    /// `[apps."ID".google_play.api]`, resolved.
+    pub(super) fn play_api(
+        &self,
+        app_id: &str,
+        package_name: &str,
+        raw: &RawPlayApi,
+    ) -> Result<PlayApiSettings, ConfigError> {
+        let key = |k: &str| format!("apps.{app_id:?}.google_play.api.{k}");
+        let GoogleAccount {
+            account,
+            token_uri,
+            api_base,
+        } = self.google_account(
+            &key,
+            &raw.service_account_key,
+            raw.token_uri.as_deref(),
+            raw.api_base.as_deref(),
+        )?;
         let ms = |k: &str, v: Option<u64>, range: std::ops::RangeInclusive<u64>, default: u64| {
             self.count(&key(k), v, range, default)
                 .map(Duration::from_millis)

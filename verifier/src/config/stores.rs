@@ -192,36 +192,18 @@ impl Resolver {
         package_name: &str,
         raw: &RawVoided,
     ) -> Result<crate::notifications::voided::VoidedSettings, ConfigError> {
-        use crate::notifications::voided::{ServiceAccountKey, DEFAULT_API_BASE};
+        use super::google_api::GoogleAccount;
         let key = |k: &str| format!("apps.{app_id:?}.google_play.voided_purchases.{k}");
-        let path = self.path(&raw.service_account_key);
-        let bytes = zeroize::Zeroizing::new(std::fs::read(&path).map_err(|e| {
-            self.invalid(
-                key("service_account_key"),
-                format!("{}: {e}", path.display()),
-            )
-        })?);
-        let account = ServiceAccountKey::from_json(&bytes).map_err(|e| {
-            self.invalid(
-                key("service_account_key"),
-                format!("{}: {e}", path.display()),
-            )
-        })?;
-        let token_uri = raw
-            .token_uri
-            .clone()
-            .unwrap_or_else(|| account.token_uri.clone())
-            .trim()
-            .to_string();
-        check_outbound_url(&token_uri).map_err(|r| self.invalid(key("token_uri"), r))?;
-        let api_base = raw
-            .api_base
-            .as_deref()
-            .unwrap_or(DEFAULT_API_BASE)
-            .trim()
-            .trim_end_matches('/')
-            .to_string();
-        check_outbound_url(&api_base).map_err(|r| self.invalid(key("api_base"), r))?;
+        let GoogleAccount {
+            account,
+            token_uri,
+            api_base,
+        } = self.google_account(
+            &key,
+            &raw.service_account_key,
+            raw.token_uri.as_deref(),
+            raw.api_base.as_deref(),
+        )?;
         let ms = |k: &str, v: Option<u64>, range: std::ops::RangeInclusive<u64>, default: u64| {
             self.count(&key(k), v, range, default)
                 .map(Duration::from_millis)

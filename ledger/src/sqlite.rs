@@ -148,7 +148,23 @@ enum Job {
 pub struct SqliteLedger {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
+    /// The writer thread, joined on drop so the file is closed in a known order.
+    thread: Option<std::thread::JoinHandle<()>>,
     reader: Arc<Mutex<Connection>>,
+}
+
+impl Drop for SqliteLedger {
+    /// Stop the writer (it finishes the jobs already queued) and wait for it, so that the
+    /// reader closes last and alone: SQLite then checkpoints and removes the `-wal` file.
+    /// Two connections closing at once could each see the other and both skip that.
+    fn drop(&mut self) {
+        drop(std::mem::replace(&mut self.writer, mpsc::channel().0));
+        if let Some(thread) = self.thread.take() {
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteLedger {
@@ -187,12 +203,13 @@ impl SqliteLedger {
         prepare_schema(&mut writer_conn)?;
         let reader = connect(path)?;
         let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("payseal-ledger".into())
             .spawn(move || writer_loop(writer_conn, rx))?;
         Ok(Self {
             path: path.to_path_buf(),
             writer: tx,
+            thread: Some(thread),
             reader: Arc::new(Mutex::new(reader)),
         })
     }

@@ -259,6 +259,46 @@ impl TestServer {
         self.verify_request(&request(APP, account, receipt)).await
     }
 
+    /// `account`'s signed entitlements of the dev app (`POST /v1/entitlements`, sealed, no
+    /// restore), checked: signature and `typ` with the verdict keys, nonce, app, account, issuer.
+    pub async fn entitlements(
+        &self,
+        account: &str,
+    ) -> payseal_protocol::entitlements::EntitlementsClaims {
+        use payseal_protocol::entitlements::{self, EntitlementsRequest, EntitlementsResponse};
+        let request = EntitlementsRequest {
+            v: PROTOCOL_VERSION,
+            nonce: nonce(),
+            app_id: APP.into(),
+            account_id: account.into(),
+            sdk: SdkInfo {
+                name: "payseal-tests".into(),
+                version: "0".into(),
+            },
+            restore: vec![],
+        };
+        let (body, ctx) =
+            envelope::seal_request(&self.key_config, &serde_json::to_vec(&request).unwrap())
+                .unwrap();
+        let response = self
+            .client
+            .post(self.url(entitlements::ENTITLEMENTS_PATH))
+            .header(reqwest::header::CONTENT_TYPE, REQUEST_CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let plain = ctx.open_response(&response.bytes().await.unwrap()).unwrap();
+        let answer: EntitlementsResponse = serde_json::from_slice(&plain).unwrap();
+        let now = payseal_verifier::now_ms() / 1000;
+        let doc = entitlements::verify(&self.verdicts, &answer.entitlements, now).unwrap();
+        assert_eq!(doc.nonce, request.nonce);
+        assert_eq!((doc.app.as_str(), doc.sub.as_str()), (APP, account));
+        assert_eq!(doc.iss, self.public_url);
+        doc
+    }
+
     /// `http://ADDR/metrics` of the private metrics listener.
     pub fn metrics_url(&self) -> String {
         let addr = self.metrics_addr.expect("metrics_listen is off");

@@ -324,6 +324,9 @@ pub async fn run(state: StateDir) {
         assert_eq!(stored.subscription_state.as_deref(), Some(want_state));
         assert_eq!(stored.expires_at_ms, Some(end));
         assert_eq!(grants(&server, &token).await, reason.is_none(), "{state}");
+        // The signed document agrees: premium leaves on hold and comes back on recovery.
+        let doc = server.entitlements("alice").await;
+        assert_eq!(doc.has("premium"), reason.is_none(), "{state}");
         let v = server.verify("alice", &r).await;
         assert_eq!(v.reason, reason, "{state}");
         assert_eq!(v.outcome == Outcome::Paid, reason.is_none(), "{state}");

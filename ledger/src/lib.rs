@@ -205,6 +205,9 @@ pub struct OwnedPurchase {
     /// Subscriptions: the chain's state as the store's server last answered it
     /// ([`payseal_protocol::SubscriptionState::as_str`]), when a store event updated it.
     pub subscription_state: Option<String>,
+    /// Subscriptions: whether the chain renews, when the store's last answer said
+    /// ([`notifications::SubscriptionAnswer::will_renew`]).
+    pub will_renew: Option<bool>,
 }
 
 /// What the ledger decided, durably, for one [`RedemptionRequest`].

@@ -185,6 +185,10 @@ pub struct SubscriptionAnswer {
     /// When the verifier got the answer, Unix milliseconds: only an answer newer than the
     /// stored one is applied.
     pub checked_ms: i64,
+    /// Whether the chain renews at its period end, when the store's answer says (Play
+    /// `autoRenewingPlan.autoRenewEnabled`, App Store `autoRenewStatus`): written with the
+    /// state, replacing the stored value (`None`: this answer does not say, stored as unknown).
+    pub will_renew: Option<bool>,
 }
 
 /// The redemptions an effect looks at, once it is known there are some.

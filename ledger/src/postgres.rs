@@ -178,7 +178,7 @@ const REVOKE_SQL: &str = "UPDATE payseal_redemptions SET revoked_at_ms = $4, rev
 
 /// [`crate::decide_subscription_update`] decided on the row read under its lock.
 const SET_SUBSCRIPTION_SQL: &str = "UPDATE payseal_redemptions SET subscription_state = $4,
-        expires_at_ms = COALESCE($5, expires_at_ms), state_checked_ms = $6
+        expires_at_ms = COALESCE($5, expires_at_ms), state_checked_ms = $6, will_renew = $7
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
 
 const ENQUEUE_SQL: &str = "INSERT INTO payseal_outbox
@@ -1001,6 +1001,7 @@ impl Tx for PgTx<'_> {
                 &answer.state.as_str(),
                 &answer.expires_at_ms,
                 &answer.checked_ms,
+                &answer.will_renew,
             ],
         )
         .await

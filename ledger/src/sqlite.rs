@@ -576,7 +576,8 @@ impl Tx for SqliteTx<'_> {
         ready(
             self.execute(
                 "UPDATE payseal_redemptions SET subscription_state = ?4,
-                        expires_at_ms = coalesce(?5, expires_at_ms), state_checked_ms = ?6
+                        expires_at_ms = coalesce(?5, expires_at_ms), state_checked_ms = ?6,
+                        will_renew = ?7
                  WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
                 params![
                     key.store.as_str(),
@@ -584,7 +585,8 @@ impl Tx for SqliteTx<'_> {
                     key.transaction_key,
                     answer.state.as_str(),
                     answer.expires_at_ms,
-                    answer.checked_ms
+                    answer.checked_ms,
+                    answer.will_renew
                 ],
             )
             .map(|_| ()),

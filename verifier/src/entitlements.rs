@@ -94,7 +94,7 @@ pub fn active(rules: &EntitlementRules, rows: &[OwnedPurchase], now_ms: i64) -> 
                 kind: row.kind.as_deref().and_then(parse::<PurchaseKind>),
                 since: row.first_seen_ms,
                 expires_at: row.expires_at_ms,
-                will_renew: None,
+                will_renew: row.will_renew,
             });
         }
     }
@@ -128,6 +128,7 @@ mod tests {
             expires_at_ms: expires,
             revoked_at_ms: None,
             subscription_state: None,
+            will_renew: None,
         }
     }
 

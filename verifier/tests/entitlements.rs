@@ -476,3 +476,75 @@ async fn transfer_to_latest_moves_on_restore_with_its_webhook() {
     assert_eq!(verdicts[0].outcome, Outcome::Paid);
     assert_eq!(alice.entitlements.len(), 2);
 }
+
+/// POST an App Store Server Notification V2 about `order` (signed by the sandbox store exactly
+/// as Apple shapes it); the `result` the verifier answered.
+async fn app_store_notify(server: &TestServer, kind: &str, order: &Order) -> String {
+    let body = server
+        .state
+        .store
+        .app_store_notification(
+            &payseal_sandbox::AppStoreNotification::about(kind, order),
+            payseal_sandbox::now_ms(),
+        )
+        .unwrap();
+    let response = server
+        .client
+        .post(server.url(payseal_verifier::notifications::app_store::ROUTE))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    answer["result"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_refund_removes_premium_and_its_reversal_gives_it_back() {
+    let server = server().await;
+    let mut life = Order::new(Store::AppStore, APP, "lifetime_pro");
+    life.product_type = ProductType::NonConsumable;
+    life.transaction_id = Some(format!(
+        "2000000{}",
+        u64::from_str_radix(&uuid::Uuid::new_v4().simple().to_string()[..8], 16).unwrap()
+    ));
+    let receipt = server.state.store.issue(&life).unwrap();
+    assert_eq!(
+        server.verify("alice", &receipt).await.outcome,
+        Outcome::Paid
+    );
+    let doc = server.entitlements("alice").await;
+    assert_eq!(
+        names(&doc),
+        [("premium".to_string(), "lifetime_pro".to_string())]
+    );
+
+    // Apple's REFUND notification: premium is gone (no receipt presented again).
+    assert_eq!(app_store_notify(&server, "REFUND", &life).await, "revoked");
+    let doc = server.entitlements("alice").await;
+    assert!(!doc.has("premium"), "{doc:?}");
+
+    // Apple's REFUND_REVERSED: premium is back, granted by the same purchase.
+    assert_eq!(
+        app_store_notify(&server, "REFUND_REVERSED", &life).await,
+        "reinstated"
+    );
+    let doc = server.entitlements("alice").await;
+    assert_eq!(
+        names(&doc),
+        [("premium".to_string(), "lifetime_pro".to_string())]
+    );
+    assert_eq!(
+        doc.entitlements[0].transaction_key,
+        life.transaction_id.clone().unwrap()
+    );
+    // A reversal only undoes the store's own refund: a second one changes nothing.
+    assert_eq!(
+        app_store_notify(&server, "REFUND_REVERSED", &life).await,
+        "not_reinstated"
+    );
+    assert!(server.entitlements("alice").await.has("premium"));
+    assert!(!server.entitlements("bob").await.has("premium"));
+}

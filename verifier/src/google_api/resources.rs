@@ -78,6 +78,22 @@ pub struct LineItem {
     /// The latest successful order of this item.
     #[serde(default)]
     pub latest_successful_order_id: Option<String>,
+    /// Present when the item is on an auto-renewing base plan.
+    #[serde(default)]
+    pub auto_renewing_plan: Option<AutoRenewingPlan>,
+    /// Present (an object) when the item is on a prepaid base plan: it never renews by itself.
+    #[serde(default)]
+    pub prepaid_plan: Option<serde_json::Value>,
+}
+
+/// `AutoRenewingPlan`, the field PaySeal reads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoRenewingPlan {
+    /// Whether the item renews at its period end (false once the user cancelled). Absent means
+    /// false: Google's JSON (proto3) leaves out a boolean that is false.
+    #[serde(default)]
+    pub auto_renew_enabled: Option<bool>,
 }
 
 /// `externalAccountIdentifiers`.
@@ -124,6 +140,25 @@ impl SubscriptionPurchaseV2 {
     /// Whether Google says it is acknowledged already.
     pub fn acknowledged(&self) -> bool {
         self.acknowledgement_state.as_deref() == Some(ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED)
+    }
+
+    /// Whether the subscription renews at its period end: `Some(true)` when any line item's
+    /// auto-renewing plan has `autoRenewEnabled`, `Some(false)` when its items are on prepaid
+    /// plans or auto-renewing plans that do not renew, `None` when no item says which plan it
+    /// is on (Google did not say).
+    pub fn will_renew(&self) -> Option<bool> {
+        let mut said = None;
+        for item in &self.line_items {
+            if let Some(plan) = &item.auto_renewing_plan {
+                if plan.auto_renew_enabled == Some(true) {
+                    return Some(true);
+                }
+                said = Some(false);
+            } else if item.prepaid_plan.is_some() {
+                said = Some(false);
+            }
+        }
+        said
     }
 
     /// The latest `expiryTime` of its line items, Unix milliseconds (`None`: no item has one,
@@ -238,6 +273,8 @@ mod tests {
                 product_id: "gold".into(),
                 expiry_time: Some("tomorrow".into()),
                 latest_successful_order_id: None,
+                auto_renewing_plan: None,
+                prepaid_plan: None,
             }],
             ..s.clone()
         };

@@ -737,6 +737,7 @@ async fn subscription_push(
             state,
             expires_at_ms: answer.expires_at,
             checked_ms,
+            will_renew: answer.will_renew,
         };
         super::play_subscription_event(
             verifier,

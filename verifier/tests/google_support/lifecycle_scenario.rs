@@ -9,6 +9,8 @@
 //! 1. `SUBSCRIPTION_RENEWED` (Google: active, a later `expiryTime`): the row's period end moves
 //!    forward and its state is `active`; the app server gets a signed `subscription.updated`;
 //!    the next verify carries the new `expires_at`. Its redelivery is a duplicate (applied once).
+//!    `SUBSCRIPTION_CANCELED` (Google: canceled, auto-renewal off) keeps `premium` in the signed
+//!    entitlements with `will_renew: false`; `SUBSCRIPTION_RESTARTED` turns it back to `true`.
 //! 2. A replayed older push (`SUBSCRIPTION_ON_HOLD` with an older event time, Google still
 //!    says active) changes nothing and sends nothing.
 //! 3. A forged `SUBSCRIPTION_REVOKED` whose claim Google contradicts (still active):
@@ -28,6 +30,7 @@ use base64::Engine as _;
 use payseal_protocol::webhook::{EventKind, SubscriptionUpdatedData};
 use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store, SubscriptionState};
 use payseal_sandbox::{Order, ProductType};
+use payseal_verifier::entitlements::{EntitlementRules, TransferPolicy};
 use payseal_verifier::ledger::RedemptionRow;
 use serde_json::{json, Value};
 
@@ -102,7 +105,12 @@ pub async fn start(state: StateDir) -> (FakeGoogle, RunningReceiver, TestServer)
         &[],
         "live_check = true\nacknowledge = false",
     );
-    let server = TestServer::start_on(state, |_| {}).await;
+    let server = TestServer::start_on(state, |s| {
+        let mut rules = EntitlementRules::new(TransferPolicy::Never);
+        rules.grant("gold", "premium");
+        s.entitlements.insert(APP.to_string(), rules);
+    })
+    .await;
     (google, receiver, server)
 }
 
@@ -167,6 +175,10 @@ pub async fn run(state: StateDir) {
         (v.outcome, v.redemption, v.expires_at),
         (Outcome::Paid, Some(Redemption::First), Some(end1))
     );
+    // Before any store event the ledger has no renewal status: the document leaves it out.
+    let doc = server.entitlements("alice").await;
+    assert_eq!(doc.entitlements.len(), 1, "{doc:?}");
+    assert_eq!(doc.entitlements[0].will_renew, None);
 
     // 1. Renewed: the period end moves forward, the app server is told.
     google.add_subscription(APP, "gold", &token, "SUBSCRIPTION_STATE_ACTIVE", end2, None);
@@ -178,6 +190,16 @@ pub async fn run(state: StateDir) {
     let stored = row(&server, &token).await;
     assert_eq!(stored.expires_at_ms, Some(end2));
     assert_eq!(stored.subscription_state.as_deref(), Some("active"));
+    // Google says the plan auto-renews: the signed document says so.
+    let doc = server.entitlements("alice").await;
+    assert_eq!(
+        (
+            doc.entitlements[0].name.as_str(),
+            doc.entitlements[0].will_renew
+        ),
+        ("premium", Some(true))
+    );
+    assert_eq!(doc.entitlements[0].expires_at, Some(end2));
     receiver
         .wait_for(Duration::from_secs(20), "subscription.updated", |s| {
             s.events
@@ -220,6 +242,35 @@ pub async fn run(state: StateDir) {
     assert_eq!(
         push(&server, &google, renewed).await,
         (200, "subscription_updated (duplicate)".into())
+    );
+
+    // 1b. The user turns auto-renewal off (SUBSCRIPTION_CANCELED; Google: canceled, no
+    // `autoRenewEnabled`): still premium until the period ends, and it will not renew.
+    google.add_subscription(
+        APP,
+        "gold",
+        &token,
+        "SUBSCRIPTION_STATE_CANCELED",
+        end2,
+        None,
+    );
+    google.set_auto_renew(APP, &token, false);
+    assert_eq!(
+        push(&server, &google, subscription_push("4010", 3, &token, now)).await,
+        (200, "subscription_updated".into())
+    );
+    let doc = server.entitlements("alice").await;
+    assert_eq!(doc.entitlements.len(), 1, "{doc:?}");
+    assert_eq!(doc.entitlements[0].will_renew, Some(false));
+    // It is turned back on (SUBSCRIPTION_RESTARTED; Google: active, renewing).
+    google.add_subscription(APP, "gold", &token, "SUBSCRIPTION_STATE_ACTIVE", end2, None);
+    assert_eq!(
+        push(&server, &google, subscription_push("4011", 7, &token, now)).await,
+        (200, "subscription_updated".into())
+    );
+    assert_eq!(
+        server.entitlements("alice").await.entitlements[0].will_renew,
+        Some(true)
     );
 
     // 2. A late older push (on hold, an hour before): Google says active; nothing changes.
@@ -273,18 +324,21 @@ pub async fn run(state: StateDir) {
         assert_eq!(stored.subscription_state.as_deref(), Some(want_state));
         assert_eq!(stored.expires_at_ms, Some(end));
         assert_eq!(grants(&server, &token).await, reason.is_none(), "{state}");
+        // The signed document agrees: premium leaves on hold and comes back on recovery.
+        let doc = server.entitlements("alice").await;
+        assert_eq!(doc.has("premium"), reason.is_none(), "{state}");
         let v = server.verify("alice", &r).await;
         assert_eq!(v.reason, reason, "{state}");
         assert_eq!(v.outcome == Outcome::Paid, reason.is_none(), "{state}");
         assert_eq!(v.expires_at, Some(end), "{state}");
     }
     receiver
-        .wait_for(Duration::from_secs(20), "four subscription.updated", |s| {
+        .wait_for(Duration::from_secs(20), "six subscription.updated", |s| {
             s.events
                 .iter()
                 .filter(|e| e.kind() == Some(EventKind::SubscriptionUpdated))
                 .count()
-                == 4
+                == 6
         })
         .await;
     let states: Vec<_> = updates(&receiver).iter().map(|u| u.state).collect();
@@ -292,6 +346,8 @@ pub async fn run(state: StateDir) {
     assert_eq!(
         states,
         [
+            SubscriptionState::Active,
+            SubscriptionState::Canceled,
             SubscriptionState::Active,
             SubscriptionState::OnHold,
             SubscriptionState::Active,

@@ -574,6 +574,21 @@ impl FakeGoogle {
             .insert((package.into(), token.into()), resource);
     }
 
+    /// Set the held subscription's `autoRenewingPlan.autoRenewEnabled` (a cancelled renewal
+    /// leaves it out, as Google's proto3 JSON leaves out a false boolean).
+    pub fn set_auto_renew(&self, package: &str, token: &str, enabled: bool) {
+        let mut state = self.state.lock().unwrap();
+        let resource = state
+            .subscriptions
+            .get_mut(&(package.into(), token.into()))
+            .expect("a held subscription");
+        resource["lineItems"][0]["autoRenewingPlan"] = if enabled {
+            json!({"autoRenewEnabled": true})
+        } else {
+            json!({})
+        };
+    }
+
     /// The `SubscriptionPurchaseV2` held for a token.
     pub fn subscription(&self, package: &str, token: &str) -> Option<Value> {
         self.state

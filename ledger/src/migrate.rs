@@ -62,6 +62,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     (9, "0009", "entitlements"),
     (10, "0010", "refund_requests"),
     (11, "0011", "subscription_state"),
+    (14, "0014", "refund_answers_google"),
 );
 
 /// Every SQLite migration this build knows, in order (1 to 4 are the `user_version` steps of
@@ -79,6 +80,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     (10, "0010", "entitlements"),
     (11, "0011", "refund_requests"),
     (12, "0012", "subscription_state"),
+    (15, "0015", "refund_answers_google"),
 );
 
 /// The table recording applied migrations (the same on both backends).

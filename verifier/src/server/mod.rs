@@ -253,6 +253,7 @@ impl Server {
             Arc::clone(&settings),
             Arc::clone(&metrics),
             client.clone(),
+            Arc::clone(&play_apis),
         ))
         .filter(crate::refunds::RefundWorker::is_needed);
         let verifier = Verifier::new(settings, Arc::clone(&ledger)).with_play_apis(play_apis);

@@ -63,6 +63,7 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     (10, "0010", "refund_requests"),
     (11, "0011", "subscription_state"),
     (12, "0012", "will_renew"),
+    (13, "0013", "refund_answers_google"),
 );
 
 /// Every SQLite migration this build knows, in order (1 to 4 are the `user_version` steps of
@@ -81,6 +82,7 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     (11, "0011", "refund_requests"),
     (12, "0012", "subscription_state"),
     (13, "0013", "will_renew"),
+    (14, "0014", "refund_answers_google"),
 );
 
 /// The table recording applied migrations (the same on both backends).

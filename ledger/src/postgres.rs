@@ -668,8 +668,8 @@ const SET_CURSOR_SQL: &str = "INSERT INTO payseal_google_voided_cursor
 
 const INSERT_REFUND_SQL: &str = "INSERT INTO payseal_refund_requests (store, notification_id,
         app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms,
-        created_ms)
-    VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)
+        created_ms, answer_token)
+    VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $8)
     ON CONFLICT (store, notification_id) DO NOTHING";
 
 const CLAIM_REFUNDS_SQL: &str = "UPDATE payseal_refund_requests r
@@ -681,7 +681,7 @@ const CLAIM_REFUNDS_SQL: &str = "UPDATE payseal_refund_requests r
     WHERE r.store = due.due_store AND r.notification_id = due.due_id
     RETURNING r.store, r.notification_id, r.app_id, r.transaction_key, r.environment,
         r.deadline_ms, r.state, r.attempts, r.next_attempt_ms, r.created_ms, r.finished_ms,
-        r.detail";
+        r.detail, r.answer_token";
 
 const FINISH_REFUND_SQL: &str = "UPDATE payseal_refund_requests SET state = $4,
         next_attempt_ms = COALESCE($5, next_attempt_ms), finished_ms = $6, detail = $7
@@ -689,7 +689,7 @@ const FINISH_REFUND_SQL: &str = "UPDATE payseal_refund_requests SET state = $4,
 
 const LIST_REFUNDS_SQL: &str = "SELECT store, notification_id, app_id, transaction_key,
         environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms,
-        detail
+        detail, answer_token
     FROM payseal_refund_requests
     WHERE $1::TEXT IS NULL OR state = $1
     ORDER BY created_ms DESC, notification_id LIMIT $2";
@@ -713,6 +713,7 @@ fn pg_refund_row(r: &tokio_postgres::Row) -> Result<RefundRequestRow, OpError> {
         created_ms: r.try_get(9)?,
         finished_ms: r.try_get(10)?,
         detail: r.try_get(11)?,
+        answer_token: r.try_get(12)?,
     })
 }
 
@@ -1360,6 +1361,7 @@ impl Tx for PgTx<'_> {
                 &r.environment,
                 &r.deadline_ms,
                 &n.received_ms,
+                &r.answer_token,
             ],
         )
         .await

@@ -1079,8 +1079,8 @@ impl Tx for SqliteTx<'_> {
             self.execute(
                 "INSERT INTO payseal_refund_requests (store, notification_id, app_id,
                      transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms,
-                     created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)
+                     created_ms, answer_token)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?8)
                  ON CONFLICT (store, notification_id) DO NOTHING",
                 params![
                     n.store.as_str(),
@@ -1089,7 +1089,8 @@ impl Tx for SqliteTx<'_> {
                     r.transaction_key,
                     r.environment,
                     r.deadline_ms,
-                    n.received_ms
+                    n.received_ms,
+                    r.answer_token
                 ],
             )
             .map(|_| ()),
@@ -1108,7 +1109,7 @@ impl Tx for SqliteTx<'_> {
                  SELECT store, notification_id FROM payseal_refund_requests
                  WHERE state = 'pending' AND next_attempt_ms <= ?1
                  ORDER BY deadline_ms LIMIT ?3)
-             RETURNING store, notification_id, app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms, detail",
+             RETURNING store, notification_id, app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms, detail, answer_token",
             params![now_ms, lease_until_ms, limit],
             refund_row,
         ))
@@ -1151,7 +1152,7 @@ impl Tx for SqliteTx<'_> {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<RefundRequestRow>, LedgerError>> + Send {
         ready(self.query_vec(
-            "SELECT store, notification_id, app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms, detail FROM payseal_refund_requests
+            "SELECT store, notification_id, app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms, detail, answer_token FROM payseal_refund_requests
              WHERE ?1 IS NULL OR state = ?1
              ORDER BY created_ms DESC, notification_id LIMIT ?2",
             params![state.map(RefundState::as_str), limit],
@@ -1449,6 +1450,7 @@ fn refund_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefundRequestRow> {
         created_ms: r.get(9)?,
         finished_ms: r.get(10)?,
         detail: r.get(11)?,
+        answer_token: r.get(12)?,
     })
 }
 

@@ -184,6 +184,7 @@ pub async fn refund_answers_are_queued_once_and_claimed_once(ledger: Arc<dyn Led
             transaction_key: "2000001".into(),
             environment: "sandbox".into(),
             deadline_ms: 1_000 + 12 * 3_600_000,
+            answer_token: None,
         })
     };
     // The same notification from two instances at once, and again later.
@@ -254,6 +255,44 @@ pub async fn refund_answers_are_queued_once_and_claimed_once(ledger: Arc<dyn Led
         .await
         .unwrap()
         .is_empty());
+    assert_eq!(rows[0].answer_token, None);
+
+    // A Google Play request keeps its pendingRefundToken with the row, and is keyed apart
+    // from the App Store's (same notification id, another store).
+    let google = NewNotification {
+        store: Store::GooglePlay,
+        notification_type: "pendingRefundReviewNotification".into(),
+        transaction_key: Some("GPA.9".into()),
+        environment: None,
+        ..n.clone()
+    };
+    let queued = ledger
+        .record_notification(
+            google,
+            Effect::AnswerRefund(NewRefundRequest {
+                app_id: APP.into(),
+                transaction_key: "GPA.9".into(),
+                environment: "production".into(),
+                deadline_ms: 1_000 + 24 * 3_600_000,
+                answer_token: Some("pending-refund-token-9".into()),
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(!queued.duplicate);
+    let claimed = ledger
+        .claim_refund_requests(200_000_000, 200_030_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(
+        (
+            claimed[0].store,
+            claimed[0].transaction_key.as_str(),
+            claimed[0].answer_token.as_deref()
+        ),
+        (Store::GooglePlay, "GPA.9", Some("pending-refund-token-9"))
+    );
 }
 
 /// One `#[tokio::test]` per delivery-report case for the backend `$make` opens.

@@ -253,6 +253,7 @@ impl Server {
             Arc::clone(&settings),
             Arc::clone(&metrics),
             client.clone(),
+            Arc::clone(&play_apis),
         ))
         .filter(crate::refunds::RefundWorker::is_needed);
         // The App Store Server API clients (Get All Subscription Statuses at a subscription's

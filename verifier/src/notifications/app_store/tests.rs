@@ -102,7 +102,8 @@ fn revoke_reversed_test_and_consumption_request_have_their_actions() {
     assert_eq!(
         consumption.action,
         Action::AnswerRefund {
-            transaction_key: "2000000222".into()
+            transaction_key: "2000000222".into(),
+            answer_token: None,
         }
     );
     assert_eq!(consumption.transaction_key.as_deref(), Some("2000000222"));

@@ -87,8 +87,8 @@ namespace PaySeal
         /// <summary>The document's (token's) expiry, Unix seconds: how long the <see cref="Token"/> may be forwarded
         /// and accepted fresh. Not an entitlement's end: see <see cref="Entitlement.ExpiresAt"/>.</summary>
         public long TokenExpiresAt { get; private set; }
-        /// <summary>The document id (<c>jti</c>).</summary>
-        public string Id { get; private set; }
+        /// <summary>The answer's id (<c>jti</c>).</summary>
+        public string AnswerId { get; private set; }
         /// <summary>The compact JWS (<c>typ: payseal-entitlements+jwt</c>), to forward to the game server as is.</summary>
         public string Token { get; private set; }
 
@@ -113,8 +113,8 @@ namespace PaySeal
                 AgeMs = e->age_ms,
                 FromCache = e->from_cache != 0,
                 IssuedAt = e->issued_at,
-                TokenExpiresAt = e->expires_at,
-                Id = Utf8.Read(e->entitlements_id),
+                TokenExpiresAt = e->token_expires_at,
+                AnswerId = Utf8.Read(e->answer_id),
                 Token = Utf8.Read(e->token),
             };
         }
@@ -133,7 +133,7 @@ namespace PaySeal
             var names = new List<string>();
             foreach (Entitlement e in Active) names.Add(e.Name + ":" + e.ProductId);
             return "Entitlements(account=" + AccountId + ", active=[" + string.Join(", ", names.ToArray()) + "], ageMs=" + AgeMs
-                + ", fromCache=" + FromCache + ", id=" + Id + ")";
+                + ", fromCache=" + FromCache + ", id=" + AnswerId + ")";
         }
     }
 

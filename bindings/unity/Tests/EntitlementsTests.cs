@@ -111,9 +111,9 @@ namespace PaySeal.Tests
                 Assert.That(e.AgeMs, Is.InRange(-1000L, 10000L), "age " + e.AgeMs);
                 Assert.That(e.AsOf, Is.InRange(bought - 5000, NowMs() + 5000));
                 Assert.Greater(e.TokenExpiresAt, e.IssuedAt);
-                Assert.IsNotEmpty(e.Id);
+                Assert.IsNotEmpty(e.AnswerId);
                 StringAssert.Contains("\"typ\":\"payseal-entitlements+jwt\"", JwsHeader(e.Token).Replace(" ", ""));
-                Assert.AreNotEqual(e.Id, before.Id, "each answer is its own document");
+                Assert.AreNotEqual(e.AnswerId, before.AnswerId, "each answer is its own document");
 
                 // Another account owns nothing; the blocking form says the same as the task.
                 Assert.IsEmpty(sdk.GetEntitlements(bob).Active);

@@ -11,7 +11,8 @@ use payseal_sdk_core::ffi::{
     SubscriptionState,
 };
 use payseal_sdk_core::{
-    CheckedEntitlements, Options, PendingOutcome, PendingResult, Restored, Verdict,
+    CheckedEntitlements, CheckedVerdict, Options, PendingOutcome, PendingReport, PendingResult,
+    Restored, Verdict,
 };
 
 pub use crate::cstring::{free_owned, owned, owned_opt};
@@ -354,6 +355,12 @@ impl From<Verdict> for PsVerdict {
     }
 }
 
+impl From<CheckedVerdict> for PsVerdict {
+    fn from(v: CheckedVerdict) -> Self {
+        PsVerdict::from(Verdict::from(v))
+    }
+}
+
 impl Drop for PsVerdict {
     fn drop(&mut self) {
         for p in [
@@ -471,9 +478,13 @@ unsafe fn free_array<T>(items: *mut T, len: usize) {
     }
 }
 
-impl From<Vec<PendingResult>> for PsPendingList {
-    fn from(results: Vec<PendingResult>) -> Self {
-        let (items, len) = into_array(results.into_iter().map(PsPending::from).collect());
+impl From<Vec<PendingReport>> for PsPendingList {
+    fn from(reports: Vec<PendingReport>) -> Self {
+        let items = reports
+            .into_iter()
+            .map(|r| PsPending::from(PendingResult::from(r)))
+            .collect();
+        let (items, len) = into_array(items);
         PsPendingList { items, len }
     }
 }
@@ -529,12 +540,12 @@ pub struct PsEntitlements {
     pub age_ms: i64,
     /// The document's issue time, Unix seconds.
     pub issued_at: i64,
-    /// The document's (token's) expiry, Unix seconds; not an entitlement's end.
-    pub expires_at: i64,
+    /// The token's expiry (`exp`), Unix seconds; not an entitlement's end.
+    pub token_expires_at: i64,
     /// 1 when read from the offline copy (the verifier could not be reached), 0 when fresh.
     pub from_cache: i32,
-    /// The document id (`jti`).
-    pub entitlements_id: *mut c_char,
+    /// The answer's id (`jti`).
+    pub answer_id: *mut c_char,
     /// The account id.
     pub account_id: *mut c_char,
     /// The app id.
@@ -585,9 +596,9 @@ impl From<CheckedEntitlements> for PsEntitlements {
             as_of: c.as_of,
             age_ms: e.age_ms,
             issued_at: c.iat,
-            expires_at: c.exp,
+            token_expires_at: c.exp,
             from_cache: i32::from(e.from_cache),
-            entitlements_id: owned(c.jti),
+            answer_id: owned(c.jti),
             account_id: owned(c.sub),
             app_id: owned(c.app),
             token: owned(e.token),
@@ -610,12 +621,7 @@ impl Drop for PsEntitlements {
         // freed only here.
         unsafe {
             free_array(self.items, self.len);
-            for p in [
-                self.entitlements_id,
-                self.account_id,
-                self.app_id,
-                self.token,
-            ] {
+            for p in [self.answer_id, self.account_id, self.app_id, self.token] {
                 free_owned(p);
             }
         }
@@ -637,11 +643,7 @@ pub struct PsRestored {
 
 impl From<Restored> for PsRestored {
     fn from(r: Restored) -> Self {
-        let verdicts = r
-            .verdicts
-            .into_iter()
-            .map(|v| PsVerdict::from(Verdict::from(v)))
-            .collect();
+        let verdicts = r.verdicts.into_iter().map(PsVerdict::from).collect();
         let (verdicts, verdicts_len) = into_array(verdicts);
         PsRestored {
             verdicts,

@@ -16,7 +16,7 @@ use std::ffi::{c_char, CString};
 use std::sync::Arc;
 
 use payseal_sdk_core::ffi::Receipt;
-use payseal_sdk_core::{runtime, Client, LogLevel, PaySealError, PaySealLogger, Verdict};
+use payseal_sdk_core::{runtime, Client, LogLevel, PaySealError, PaySealLogger};
 
 use crate::abi::{
     self, PsEntitlements, PsOptions, PsPendingList, PsReceipt, PsReceiptOut, PsRestored, PsStr,
@@ -269,11 +269,7 @@ pub unsafe extern "C" fn payseal_verify_product(
                 sdk.verify_product(&receipt, &account, product.as_deref())
                     .await
             },
-            move |result| {
-                call_back(callback, user_data, result, |v| {
-                    PsVerdict::from(Verdict::from(v))
-                })
-            },
+            move |result| call_back(callback, user_data, result, PsVerdict::from),
         )
     })
 }
@@ -331,7 +327,7 @@ pub unsafe extern "C" fn payseal_verify_product_blocking(
         })?;
         write(
             out_verdict,
-            Box::into_raw(Box::new(PsVerdict::from(Verdict::from(verdict)))),
+            Box::into_raw(Box::new(PsVerdict::from(verdict))),
             "out_verdict",
         )
     })
@@ -362,11 +358,7 @@ pub unsafe extern "C" fn payseal_retry_pending(
         let sdk = handles::get(client)?;
         spawn_then(
             move || async move { sdk.retry_pending().await },
-            move |result| {
-                call_back(callback, user_data, result, |reports| {
-                    PsPendingList::from(reports.into_iter().map(Into::into).collect::<Vec<_>>())
-                })
-            },
+            move |result| call_back(callback, user_data, result, PsPendingList::from),
         )
     })
 }
@@ -386,7 +378,7 @@ pub unsafe extern "C" fn payseal_retry_pending_blocking(
         write(out_results, std::ptr::null_mut(), "out_results")?;
         let sdk = handles::get(client)?;
         let reports = block_on(async move { sdk.retry_pending().await })?;
-        let list = PsPendingList::from(reports.into_iter().map(Into::into).collect::<Vec<_>>());
+        let list = PsPendingList::from(reports);
         write(out_results, Box::into_raw(Box::new(list)), "out_results")
     })
 }
@@ -978,11 +970,11 @@ mod tests {
                 // The device clock is read in whole seconds.
                 assert!((59_000..120_000).contains(&e.age_ms), "age {}", e.age_ms);
                 assert_eq!(e.issued_at, as_of / 1000);
-                assert_eq!(e.expires_at, as_of / 1000 + 600);
+                assert_eq!(e.token_expires_at, as_of / 1000 + 600);
                 assert_eq!(text(e.token), token);
                 assert_eq!(text(e.account_id), "alice");
                 assert_eq!(text(e.app_id), APP);
-                assert_eq!(text(e.entitlements_id), "e-alice");
+                assert_eq!(text(e.answer_id), "e-alice");
                 let items = std::slice::from_raw_parts(e.items, e.len);
                 let a = &items[0];
                 assert_eq!(

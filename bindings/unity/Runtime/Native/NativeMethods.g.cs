@@ -679,17 +679,17 @@ namespace PaySeal.Native
         /// </summary>
         public long issued_at;
         /// <summary>
-        ///  The document's (token's) expiry, Unix seconds; not an entitlement's end.
+        ///  The token's expiry (`exp`), Unix seconds; not an entitlement's end.
         /// </summary>
-        public long expires_at;
+        public long token_expires_at;
         /// <summary>
         ///  1 when read from the offline copy (the verifier could not be reached), 0 when fresh.
         /// </summary>
         public int from_cache;
         /// <summary>
-        ///  The document id (`jti`).
+        ///  The answer's id (`jti`).
         /// </summary>
-        public byte* entitlements_id;
+        public byte* answer_id;
         /// <summary>
         ///  The account id.
         /// </summary>

@@ -703,11 +703,14 @@ impl Client {
     }
 
     /// The kept (offline) entitlements answer of `account_id`, checked again, without asking
-    /// the verifier (`None`: none kept or no `entitlements_dir`).
+    /// the verifier (`None`: none kept or no `entitlements_dir`). An account id the verifier
+    /// would refuse is [`ClientError::InvalidReceipt`], as in [`Client::entitlements`].
     pub fn cached_entitlements(
         &self,
         account_id: &str,
     ) -> Result<Option<CheckedEntitlements>, ClientError> {
+        payseal_protocol::request::validate_account_id(account_id)
+            .map_err(|e| ClientError::InvalidReceipt(e.to_string()))?;
         let Some(cache) = &self.entitlements_cache else {
             return Ok(None);
         };

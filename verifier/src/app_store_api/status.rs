@@ -41,6 +41,7 @@ pub fn decide_status(status: &ChainStatus, now_ms: i64) -> Result<StatusAnswer, 
             state: chain.state.state,
             expires_at_ms: chain.expires_at_ms,
             checked_ms: now_ms,
+            will_renew: crate::notifications::app_store::will_renew(&signed),
         },
     })
 }

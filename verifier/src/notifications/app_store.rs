@@ -376,13 +376,13 @@ pub fn chain_answer(
     renewal: Option<&RenewalInfo>,
     checked_ms: i64,
 ) -> Option<super::log::SubscriptionAnswer> {
-    let chain =
-        crate::rules::subscription_state::from_app_store_chain(status, &signed_chain(tx, renewal))
-            .ok()?;
+    let signed = signed_chain(tx, renewal);
+    let chain = crate::rules::subscription_state::from_app_store_chain(status, &signed).ok()?;
     Some(super::log::SubscriptionAnswer {
         state: chain.state.state,
         expires_at_ms: chain.expires_at_ms,
         checked_ms,
+        will_renew: will_renew(&signed),
     })
 }
 
@@ -421,7 +421,14 @@ fn chain_update(
         state: chain.state.state,
         expires_at_ms: chain.expires_at_ms,
         checked_ms: signed_ms,
+        will_renew: will_renew(&signed),
     })
+}
+
+/// Whether the chain renews at its period end: Apple's signed `autoRenewStatus` (1 on, 0 off),
+/// `None` when the answer does not carry it.
+pub fn will_renew(signed: &crate::rules::subscription_state::AppStoreSigned) -> Option<bool> {
+    signed.auto_renew_status.map(|s| s == 1)
 }
 
 #[cfg(test)]

@@ -235,4 +235,41 @@ final class EntitlementsTests: XCTestCase {
         XCTAssertEqual(fresh.granted, online.granted)
         XCTAssertEqual(try sdk.cachedEntitlements(accountId: "alice")?.token, fresh.token)
     }
+
+    /// `entitlementsCancellable` (hand-written, like `verifyCancellable`): with the verifier
+    /// frozen (SIGSTOP: TCP accepted, TLS never answered), cancelling the Task ends the call at
+    /// once with CancellationError; the launch screen goes on with the kept answer; the object
+    /// stays usable.
+    func testEntitlementsCancellableEndsAtOnceWhenTheTaskIsCancelled() async throws {
+        let verifier = try DevVerifier.startedWithConfig("entitlements-cancel", entitlementsConfig)
+        defer { verifier.stop() }
+        let options = testOptions(roots: [verifier.certPem], maxAttempts: 2, connectTimeoutMs: 5_000,
+                                  requestTimeoutMs: 5_000, deadlineMs: 10_000,
+                                  entitlementsDir: try TestEnv.newDir("entitlements-cancel"))
+        let sdk = try PaySeal(profileJson: verifier.profileJson, options: options)
+        let paid = try await sdk.verify(receipt: try verifier.nonConsumable("sandbox", "lifetime_pro"), accountId: "alice")
+        XCTAssertTrue(paid.paid)
+        let online = try await sdk.entitlementsCancellable(accountId: "alice")
+        XCTAssertEqual(online.granted, [Granted(name: "premium", product: "lifetime_pro")])
+        XCTAssertFalse(online.fromCache)
+
+        verifier.pause()
+        let task = Task { try await sdk.entitlementsCancellable(accountId: "alice") }
+        try await Task.sleep(nanoseconds: 500_000_000) // inside the TLS handshake
+        let t0 = Date()
+        task.cancel()
+        let result = await task.result
+        let elapsed = Date().timeIntervalSince(t0)
+        switch result {
+        case .failure(let error): XCTAssertTrue(error is CancellationError, "got \(error)")
+        case .success(let answer): XCTFail("a cancelled call returned \(answer)")
+        }
+        XCTAssertLessThan(elapsed, 0.5, "cancellation took \(elapsed) s")
+        XCTAssertEqual(try sdk.cachedEntitlements(accountId: "alice")?.token, online.token)
+
+        verifier.resume()
+        let fresh = try await sdk.entitlementsCancellable(accountId: "alice")
+        XCTAssertFalse(fresh.fromCache)
+        XCTAssertEqual(fresh.granted, online.granted)
+    }
 }

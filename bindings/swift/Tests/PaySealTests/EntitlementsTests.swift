@@ -193,7 +193,7 @@ final class EntitlementsTests: XCTestCase {
         let bobFile = try XCTUnwrap(paths.first { $0 != aliceFile })
 
         verifier.stop()
-        try await Task.sleep(nanoseconds: 2_100_000_000) // the device clock is read in whole seconds
+        try await Task.sleep(nanoseconds: 1_100_000_000)
         // The game starts offline (a new object on the same folder).
         let sdk = try PaySeal(profileJson: verifier.profileJson, options: options)
         let offline = try await sdk.entitlements(accountId: "alice")

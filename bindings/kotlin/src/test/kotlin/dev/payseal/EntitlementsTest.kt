@@ -193,7 +193,7 @@ class EntitlementsTest {
             val bobFile = files.single { it != aliceFile }
 
             verifier.stop()
-            Thread.sleep(2_100) // the device clock is read in whole seconds
+            Thread.sleep(1_100)
             // The game starts offline (a new object on the same folder).
             PaySeal(verifier.profileJson, options).use { sdk ->
                 val offline = sdk.entitlements("alice")

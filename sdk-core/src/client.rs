@@ -678,7 +678,7 @@ impl Client {
                 let Some(cache) = &self.entitlements_cache else {
                     return Err(ClientError::NoEntitlements { cause });
                 };
-                let now_ms = self.clock.now_unix().saturating_mul(1000);
+                let now_ms = self.clock.now_unix_ms();
                 match cache.load(
                     &self.config.verdicts,
                     &self.config.options.app_id,
@@ -714,7 +714,7 @@ impl Client {
         let Some(cache) = &self.entitlements_cache else {
             return Ok(None);
         };
-        let now_ms = self.clock.now_unix().saturating_mul(1000);
+        let now_ms = self.clock.now_unix_ms();
         Ok(cache.load(
             &self.config.verdicts,
             &self.config.options.app_id,
@@ -878,7 +878,7 @@ impl Client {
             &self.config.verdicts,
             &response.entitlements,
             &expected,
-            now.saturating_mul(1000),
+            self.clock.now_unix_ms(),
         )?;
         Ok((answer, verdicts))
     }

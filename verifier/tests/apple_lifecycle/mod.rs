@@ -212,7 +212,10 @@ pub async fn run(state: StateDir) {
         (v.subscription_state, v.store_checked),
         (Some(SubscriptionState::Active), Some(true))
     );
-    assert_eq!(*fake.status_calls.lock().unwrap(), [chain.clone()]);
+    assert_eq!(
+        *fake.status_calls.lock().unwrap(),
+        std::slice::from_ref(&chain)
+    );
     let stored = row(&server, &chain).await.unwrap();
     assert_eq!(
         (stored.subscription_state.as_deref(), stored.expires_at_ms),

@@ -618,18 +618,14 @@ impl Verifier {
             }
             Err(e) => e.to_string(),
         };
-        match api.settings().on_store_unavailable {
-            OnStoreUnavailable::Signature => {
-                tracing::warn!(app = app_id, error = %detail,
-                    "App Store status check: Apple not asked; decided on the signature alone");
-                claims.store_checked = Some(false);
-                Ok(by_signature)
-            }
-            OnStoreUnavailable::Retry => Err(ServiceError::StoreUnavailable {
-                retry_after_s: 5,
-                detail,
-            }),
-        }
+        store_unavailable(
+            api.settings().on_store_unavailable,
+            claims,
+            app_id,
+            Store::AppStore,
+            detail,
+        )?;
+        Ok(by_signature)
     }
 
     /// Store Apple's answer at a chain's first redemption with the chain's row: a store event
@@ -725,18 +721,14 @@ impl Verifier {
         let answer = match answer {
             Ok(a) => a,
             Err(detail) => {
-                return match api.settings().on_store_unavailable {
-                    OnStoreUnavailable::Signature => {
-                        tracing::warn!(app = app_id, error = %detail,
-                            "Play live check: Google not asked; decided on the signature alone");
-                        claims.store_checked = Some(false);
-                        Ok(None)
-                    }
-                    OnStoreUnavailable::Retry => Err(ServiceError::StoreUnavailable {
-                        retry_after_s: 5,
-                        detail,
-                    }),
-                };
+                store_unavailable(
+                    api.settings().on_store_unavailable,
+                    claims,
+                    app_id,
+                    Store::GooglePlay,
+                    detail,
+                )?;
+                return Ok(None);
             }
         };
         claims.store_checked = Some(true);
@@ -878,6 +870,31 @@ fn store_revocation(store: Store) -> Option<&'static str> {
         Store::Huawei => Some("huawei: purchaseState 2 (refunded)"),
         Store::Sandbox => Some("sandbox: state refunded"),
         Store::GooglePlay => None,
+    }
+}
+
+/// A store's server could not be asked at verification (`detail`: why): the app's
+/// `on_store_unavailable` decides, for Play's live check and Apple's status check alike.
+/// `"signature"`: `Ok`, the signature alone decides, `store_checked: false`; `"retry"`:
+/// [`ServiceError::StoreUnavailable`] (`503` + `Retry-After`, nothing recorded).
+fn store_unavailable(
+    rule: OnStoreUnavailable,
+    claims: &mut VerdictClaims,
+    app_id: &str,
+    store: Store,
+    detail: String,
+) -> Result<(), ServiceError> {
+    match rule {
+        OnStoreUnavailable::Signature => {
+            tracing::warn!(app = app_id, store = store.as_str(), error = %detail,
+                "store check at verification: the store not asked; decided on the signature alone");
+            claims.store_checked = Some(false);
+            Ok(())
+        }
+        OnStoreUnavailable::Retry => Err(ServiceError::StoreUnavailable {
+            retry_after_s: 5,
+            detail,
+        }),
     }
 }
 

@@ -1,6 +1,6 @@
 //! What Apple's `Get All Subscription Statuses` answer means for a verdict (pure): the chain's
 //! state and period end mapped once by the rules (`payseal_rules::subscription_state::
-//! from_app_store_chain`, via [`crate::notifications::app_store::chain_answer`]: billing grace
+//! from_app_store_chain`, through [`crate::notifications::app_store::chain_answer`]: billing grace
 //! pays until `gracePeriodExpiresDate`), and whether it pays now (a paying state whose period
 //! has ended is `expired`), as Play's `google_api::live::decide_subscription` decides.
 
@@ -8,7 +8,7 @@ use payseal_protocol::{Reason, SubscriptionState};
 
 use super::ChainStatus;
 use crate::ledger::notifications::SubscriptionAnswer;
-use crate::rules::subscription_state::{from_app_store_chain, UnknownStoreState};
+use crate::rules::subscription_state::UnknownStoreState;
 
 /// Apple's answer about a chain, for the verdict and the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,8 @@ pub struct StatusAnswer {
 pub fn decide_status(status: &ChainStatus, now_ms: i64) -> Result<StatusAnswer, UnknownStoreState> {
     let signed =
         crate::notifications::app_store::signed_chain(&status.transaction, Some(&status.renewal));
-    let chain = from_app_store_chain(status.status, &signed)?;
+    let (chain, stored) =
+        crate::notifications::app_store::chain_answer(status.status, &signed, now_ms)?;
     let lapsed = chain.state.refusal.is_none() && chain.expires_at_ms.is_none_or(|e| e <= now_ms);
     Ok(StatusAnswer {
         refusal: if lapsed {
@@ -37,12 +38,7 @@ pub fn decide_status(status: &ChainStatus, now_ms: i64) -> Result<StatusAnswer, 
         },
         state: chain.state.state,
         expires_at: chain.expires_at_ms,
-        stored: SubscriptionAnswer {
-            state: chain.state.state,
-            expires_at_ms: chain.expires_at_ms,
-            checked_ms: now_ms,
-            will_renew: crate::notifications::app_store::will_renew(&signed),
-        },
+        stored,
     })
 }
 

@@ -301,7 +301,6 @@ fn verify_payload(
         },
         ("CONSUMPTION_REQUEST", Some(tx)) => Action::AnswerRefund {
             transaction_key: tx.transaction_id.clone(),
-            answer_token: None,
         },
         ("REFUND" | "REVOKE" | "REFUND_REVERSED", None) => {
             return Err(malformed(format!(
@@ -366,24 +365,30 @@ pub fn signed_chain(
     }
 }
 
-/// The ledger answer one of Apple's answers about a chain makes (a notification's, or Get All
-/// Subscription Statuses'): state and period end mapped by the rules
+/// The ledger answer one of Apple's signed answers about a chain makes (a notification's, or
+/// Get All Subscription Statuses'): state and period end mapped by the rules
 /// (`subscription_state::from_app_store_chain`), applied when `checked_ms` is newer than the
-/// stored answer's. `None` for an unknown status.
+/// stored answer's; with the mapped state (its refusal). The one place both build it.
 pub fn chain_answer(
     status: i64,
-    tx: &Transaction,
-    renewal: Option<&RenewalInfo>,
+    signed: &crate::rules::subscription_state::AppStoreSigned,
     checked_ms: i64,
-) -> Option<super::log::SubscriptionAnswer> {
-    let signed = signed_chain(tx, renewal);
-    let chain = crate::rules::subscription_state::from_app_store_chain(status, &signed).ok()?;
-    Some(super::log::SubscriptionAnswer {
+) -> Result<
+    (
+        crate::rules::subscription_state::AppStoreChainState,
+        super::log::SubscriptionAnswer,
+    ),
+    crate::rules::subscription_state::UnknownStoreState,
+> {
+    let chain = crate::rules::subscription_state::from_app_store_chain(status, signed)?;
+    let answer = super::log::SubscriptionAnswer {
         state: chain.state.state,
         expires_at_ms: chain.expires_at_ms,
         checked_ms,
-        will_renew: will_renew(&signed),
-    })
+        // Apple's signed `autoRenewStatus`: 1 renews, 0 does not; absent, unknown.
+        will_renew: signed.auto_renew_status.map(|s| s == 1),
+    };
+    Ok((chain, answer))
 }
 
 /// The state change a lifecycle notification of an auto-renewable subscription's transaction
@@ -416,19 +421,9 @@ fn chain_update(
             _ => None,
         };
     }
-    let chain = crate::rules::subscription_state::from_app_store_chain(status, &signed).ok()?;
-    Some(super::log::SubscriptionAnswer {
-        state: chain.state.state,
-        expires_at_ms: chain.expires_at_ms,
-        checked_ms: signed_ms,
-        will_renew: will_renew(&signed),
-    })
-}
-
-/// Whether the chain renews at its period end: Apple's signed `autoRenewStatus` (1 on, 0 off),
-/// `None` when the answer does not carry it.
-pub fn will_renew(signed: &crate::rules::subscription_state::AppStoreSigned) -> Option<bool> {
-    signed.auto_renew_status.map(|s| s == 1)
+    chain_answer(status, &signed, signed_ms)
+        .ok()
+        .map(|(_, answer)| answer)
 }
 
 #[cfg(test)]

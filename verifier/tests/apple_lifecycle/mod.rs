@@ -137,25 +137,12 @@ pub async fn post(server: &TestServer, body: String) -> (u16, String) {
 
 /// The chain's row, read through the configured ledger.
 pub async fn row(server: &TestServer, chain: &str) -> Option<RedemptionRow> {
-    let settings = server.state.settings();
-    let ledger = payseal_verifier::ledger::connect(&settings.ledger_url, &settings.ledger)
-        .await
-        .unwrap();
-    ledger.find(Store::AppStore, APP, chain).await.unwrap()
+    server.state.find_row(Store::AppStore, chain).await
 }
 
 /// Whether the ledger's entitlement rule (`grants`) grants `account`'s chain now.
 pub async fn grants(server: &TestServer, account: &str, chain: &str) -> bool {
-    let settings = server.state.settings();
-    let ledger = payseal_verifier::ledger::connect(&settings.ledger_url, &settings.ledger)
-        .await
-        .unwrap();
-    let owned = ledger.owned(APP, account).await.unwrap();
-    let p = owned
-        .iter()
-        .find(|p| p.transaction_key == chain)
-        .expect("the account owns the chain");
-    payseal_verifier::ledger::grants(p, payseal_verifier::now_ms())
+    server.state.grants_now(account, chain).await
 }
 
 fn updates(receiver: &RunningReceiver) -> Vec<SubscriptionUpdatedData> {
@@ -212,7 +199,10 @@ pub async fn run(state: StateDir) {
         (v.subscription_state, v.store_checked),
         (Some(SubscriptionState::Active), Some(true))
     );
-    assert_eq!(*fake.status_calls.lock().unwrap(), [chain.clone()]);
+    assert_eq!(
+        *fake.status_calls.lock().unwrap(),
+        std::slice::from_ref(&chain)
+    );
     let stored = row(&server, &chain).await.unwrap();
     assert_eq!(
         (stored.subscription_state.as_deref(), stored.expires_at_ms),

@@ -101,6 +101,35 @@ impl StateDir {
     pub fn ledger(&self) -> SqliteLedger {
         SqliteLedger::open(&self.paths.ledger).unwrap()
     }
+
+    /// The row of `key` (`store`, the test app), read through the configured ledger (SQLite or
+    /// PostgreSQL).
+    pub async fn find_row(
+        &self,
+        store: Store,
+        key: &str,
+    ) -> Option<payseal_verifier::ledger::RedemptionRow> {
+        let settings = self.settings();
+        let ledger = payseal_verifier::ledger::connect(&settings.ledger_url, &settings.ledger)
+            .await
+            .unwrap();
+        ledger.find(store, APP, key).await.unwrap()
+    }
+
+    /// Whether the ledger's entitlement rule (`grants`) grants `account`'s purchase `key` now
+    /// (read through the configured ledger).
+    pub async fn grants_now(&self, account: &str, key: &str) -> bool {
+        let settings = self.settings();
+        let ledger = payseal_verifier::ledger::connect(&settings.ledger_url, &settings.ledger)
+            .await
+            .unwrap();
+        let owned = ledger.owned(APP, account).await.unwrap();
+        let p = owned
+            .iter()
+            .find(|p| p.transaction_key == key)
+            .expect("the account owns the purchase");
+        payseal_verifier::ledger::grants(p, payseal_verifier::now_ms())
+    }
 }
 
 /// A running verifier.

@@ -130,29 +130,16 @@ fn subscribe(server: &TestServer, google: &FakeGoogle, state: &str, end: i64) ->
 
 /// The chain's row, read through the configured ledger.
 async fn row(server: &TestServer, token: &str) -> RedemptionRow {
-    let settings = server.state.settings();
-    let ledger = payseal_verifier::ledger::connect(&settings.ledger_url, &settings.ledger)
+    server
+        .state
+        .find_row(Store::GooglePlay, token)
         .await
-        .unwrap();
-    ledger
-        .find(Store::GooglePlay, APP, token)
-        .await
-        .unwrap()
         .expect("the chain's row")
 }
 
 /// Whether the ledger's entitlement rule (`grants`) grants alice's chain `token` now.
 async fn grants(server: &TestServer, token: &str) -> bool {
-    let settings = server.state.settings();
-    let ledger = payseal_verifier::ledger::connect(&settings.ledger_url, &settings.ledger)
-        .await
-        .unwrap();
-    let owned = ledger.owned(APP, "alice").await.unwrap();
-    let chain = owned
-        .iter()
-        .find(|p| p.transaction_key == token)
-        .expect("alice owns the chain");
-    payseal_verifier::ledger::grants(chain, payseal_verifier::now_ms())
+    server.state.grants_now("alice", token).await
 }
 
 fn updates(receiver: &RunningReceiver) -> Vec<SubscriptionUpdatedData> {

@@ -62,7 +62,7 @@
 //! #     original_transaction_id: None, quantity: Some(1), purchased_at: None, kind: None, expires_at: None,
 //! #     receipt_sha256: "00".repeat(32), outcome: payseal_protocol::Outcome::Paid,
 //! #     reason: None, redemption: Some(payseal_protocol::Redemption::First),
-//! #     subscription_state: None, store_checked: None };
+//! #     subscription_state: None, store_checked: None, refund_history: None };
 //! # let token = key.sign(&claims).unwrap();
 //! # let keys = vec![key.public_key()];
 //! // keys: from TokenVerifier::from_profile_json(profile, ..), or use JwksTokenVerifier.

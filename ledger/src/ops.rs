@@ -4,7 +4,7 @@
 //! An operation reads rows, lets `decision.rs` decide on them, and writes what the decision
 //! says, all inside the one transaction its backend gives it. Nothing here knows SQL.
 
-use payseal_protocol::Store;
+use payseal_protocol::{RefundCounts, RefundHistoryClaim, Store};
 
 use crate::acks::{AckBacklog, Acknowledgement, Acknowledgements, NewAck};
 use crate::consumption::{
@@ -716,7 +716,37 @@ operation!(
     }
 );
 
+operation!(
+    /// [`DeliveryReports::account_refund_history`]: one indexed count per period (the partial
+    /// index `payseal_redemptions_account_refunds`), in one read transaction.
+    ReadAccountRefundHistory { app_id: String, account_id: String, now_ms: i64 } -> RefundHistoryClaim,
+    Access::Read,
+    |op, tx| {
+        let day = 86_400_000i64;
+        let [short, long] = RefundCounts::PERIOD_DAYS.map(|d| op.now_ms - i64::from(d) * day);
+        let mut periods: Vec<Vec<(String, i64)>> = Vec::new();
+        for since in [short, long, i64::MIN] {
+            let rows = tx.account_refunds(&op.app_id, &op.account_id, since).await?;
+            periods.push(rows);
+        }
+        Ok(crate::consumption::refund_history_claim(&periods)?)
+    }
+);
+
 impl<B: Database> DeliveryReports for B {
+    fn account_refund_history<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<RefundHistoryClaim, LedgerError>> {
+        self.execute(ReadAccountRefundHistory {
+            app_id: app_id.to_string(),
+            account_id: account_id.to_string(),
+            now_ms,
+        })
+    }
+
     fn refund_history<'a>(
         &'a self,
         app_id: &'a str,

@@ -1222,9 +1222,7 @@ impl Tx for SqliteTx<'_> {
         since_ms: i64,
     ) -> impl Future<Output = Result<Vec<(String, i64)>, LedgerError>> + Send {
         ready(self.query_vec(
-            "SELECT store, COUNT(*) FROM payseal_redemptions
-             WHERE app_id = ?1 AND account_id = ?2 AND revoked_at_ms >= ?3
-             GROUP BY store",
+            ACCOUNT_REFUNDS_SQL,
             params![app_id, account_id, since_ms],
             |r| Ok((r.get(0)?, r.get(1)?)),
         ))
@@ -1421,6 +1419,12 @@ impl SchemaStore for SqliteSchema<'_> {
     }
 }
 
+/// An account's revoked redemptions since a time, by store (served by the partial index
+/// `payseal_redemptions_account_refunds`).
+const ACCOUNT_REFUNDS_SQL: &str = "SELECT store, COUNT(*) FROM payseal_redemptions
+     WHERE app_id = ?1 AND account_id = ?2 AND revoked_at_ms >= ?3
+     GROUP BY store";
+
 /// A `payseal_refund_requests` row (the columns in their table order).
 fn refund_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefundRequestRow> {
     let store: String = r.get(0)?;
@@ -1473,6 +1477,26 @@ mod tests {
             kind: None,
             environment: None,
         }
+    }
+
+    #[test]
+    fn the_refund_history_read_uses_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        drop(SqliteLedger::open(&path).unwrap());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {ACCOUNT_REFUNDS_SQL}"))
+            .unwrap()
+            .query_map(params!["a", "alice", i64::MIN], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("COVERING INDEX payseal_redemptions_account_refunds")),
+            "{plan:?}"
+        );
     }
 
     #[test]

@@ -448,12 +448,36 @@ impl Verifier {
                 return Ok(not_paid(claims, reason, None));
             }
         }
-        let delivery = match self.settings.webhooks.get(&request.app_id) {
-            Some(_) => Some(crate::webhook::paid_event(
-                &paid(claims.clone(), Redemption::First),
-                now_ms,
-            )?),
-            None => None,
+        // The account's refund history: in the `purchase.paid` webhook always, in the verdict
+        // when the app asks; the optional threshold refuses new first redemptions.
+        let history_policy = self.settings.refund_history.get(&request.app_id);
+        let has_webhook = self.settings.webhooks.contains_key(&request.app_id);
+        let history = if has_webhook || history_policy.is_some_and(|h| h.in_verdict) {
+            Some(
+                self.ledger
+                    .account_refund_history(&request.app_id, &request.account_id, now_ms)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        if history_policy.is_some_and(|h| h.in_verdict) {
+            claims.refund_history = history.clone();
+        }
+        if let Some(limit) = history_policy.and_then(|h| h.limit) {
+            if self
+                .refund_limit_refuses(request, &purchase, limit, now_ms)
+                .await?
+            {
+                return Ok(not_paid(claims, Reason::RefundLimit, None));
+            }
+        }
+        let delivery = if has_webhook {
+            let mut data = paid(claims.clone(), Redemption::First);
+            data.refund_history = history;
+            Some(crate::webhook::paid_event(&data, now_ms)?)
+        } else {
+            None
         };
         let redemption = RedemptionRequest {
             store: purchase.store,
@@ -505,6 +529,37 @@ impl Verifier {
             RedeemOutcome::OtherAccount => not_paid(claims, Reason::AlreadyRedeemed, None),
             RedeemOutcome::Revoked => not_paid(claims, Reason::Revoked, None),
         })
+    }
+
+    /// Whether the app's refund threshold refuses this verification: the account has more
+    /// refunds than allowed in the window and this would be its **first** redemption of the
+    /// purchase (nobody holds it yet). A purchase the account already redeemed (a repeat),
+    /// another account's, or a revoked one is left to the redemption as usual.
+    async fn refund_limit_refuses(
+        &self,
+        request: &VerifyRequest,
+        purchase: &Purchase,
+        limit: crate::settings::RefundLimit,
+        now_ms: i64,
+    ) -> Result<bool, ServiceError> {
+        let since = now_ms - i64::from(limit.window_days) * 86_400_000;
+        let refunds = self
+            .ledger
+            .refund_history(&request.app_id, &request.account_id, since)
+            .await?
+            .total();
+        if !limit.refuses(refunds) {
+            return Ok(false);
+        }
+        let held = self
+            .ledger
+            .find(purchase.store, &request.app_id, &purchase.transaction_key)
+            .await?;
+        if held.is_none() {
+            tracing::info!(app = %request.app_id, refunds, max = limit.max_refunds,
+                window_days = limit.window_days, "first redemption refused: refund limit");
+        }
+        Ok(held.is_none())
     }
 
     /// A Play subscription chain its owner presents again, whose state a store event recorded
@@ -857,6 +912,7 @@ impl Verifier {
             redemption: None,
             subscription_state: None,
             store_checked: None,
+            refund_history: None,
         }
     }
 }

@@ -301,6 +301,7 @@ fn verify_payload(
         },
         ("CONSUMPTION_REQUEST", Some(tx)) => Action::AnswerRefund {
             transaction_key: tx.transaction_id.clone(),
+            answer_token: None,
         },
         ("REFUND" | "REVOKE" | "REFUND_REVERSED", None) => {
             return Err(malformed(format!(

@@ -704,7 +704,7 @@ operation!(
     ReadRefundHistory { app_id: String, account_id: String, since_ms: i64 } -> RefundHistory,
     Access::Read,
     |op, tx| {
-        let rows = tx.account_refunds(&op.app_id, &op.account_id, op.since_ms).await?;
+        let rows = tx.account_refunds(&op.app_id, &op.account_id, op.since_ms, i64::MAX).await?;
         let mut by_store = Vec::new();
         for (store, n) in rows {
             let store = crate::refunds::store_named(&store)
@@ -726,7 +726,7 @@ operation!(
         let [short, long] = RefundCounts::PERIOD_DAYS.map(|d| op.now_ms - i64::from(d) * day);
         let mut periods: Vec<Vec<(String, i64)>> = Vec::new();
         for since in [short, long, i64::MIN] {
-            let rows = tx.account_refunds(&op.app_id, &op.account_id, since).await?;
+            let rows = tx.account_refunds(&op.app_id, &op.account_id, since, op.now_ms).await?;
             periods.push(rows);
         }
         Ok(crate::consumption::refund_history_claim(&periods)?)

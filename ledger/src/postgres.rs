@@ -732,7 +732,7 @@ const PUT_REPORT_SQL: &str = "INSERT INTO payseal_delivery_reports (store, app_i
         usage_events = EXCLUDED.usage_events, updated_ms = EXCLUDED.updated_ms";
 
 const ACCOUNT_REFUNDS_SQL: &str = "SELECT store, COUNT(*) FROM payseal_redemptions
-    WHERE app_id = $1 AND account_id = $2 AND revoked_at_ms >= $3
+    WHERE app_id = $1 AND account_id = $2 AND revoked_at_ms >= $3 AND revoked_at_ms <= $4
     GROUP BY store";
 
 const CONSENT_SQL: &str = "SELECT consented FROM payseal_account_consent
@@ -1466,9 +1466,13 @@ impl Tx for PgTx<'_> {
         app_id: &str,
         account_id: &str,
         since_ms: i64,
+        until_ms: i64,
     ) -> Result<Vec<(String, i64)>, OpError> {
         let rows = self
-            .query(ACCOUNT_REFUNDS_SQL, &[&app_id, &account_id, &since_ms])
+            .query(
+                ACCOUNT_REFUNDS_SQL,
+                &[&app_id, &account_id, &since_ms, &until_ms],
+            )
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))

@@ -1220,10 +1220,11 @@ impl Tx for SqliteTx<'_> {
         app_id: &str,
         account_id: &str,
         since_ms: i64,
+        until_ms: i64,
     ) -> impl Future<Output = Result<Vec<(String, i64)>, LedgerError>> + Send {
         ready(self.query_vec(
             ACCOUNT_REFUNDS_SQL,
-            params![app_id, account_id, since_ms],
+            params![app_id, account_id, since_ms, until_ms],
             |r| Ok((r.get(0)?, r.get(1)?)),
         ))
     }
@@ -1422,7 +1423,7 @@ impl SchemaStore for SqliteSchema<'_> {
 /// An account's revoked redemptions since a time, by store (served by the partial index
 /// `payseal_redemptions_account_refunds`).
 const ACCOUNT_REFUNDS_SQL: &str = "SELECT store, COUNT(*) FROM payseal_redemptions
-     WHERE app_id = ?1 AND account_id = ?2 AND revoked_at_ms >= ?3
+     WHERE app_id = ?1 AND account_id = ?2 AND revoked_at_ms >= ?3 AND revoked_at_ms <= ?4
      GROUP BY store";
 
 /// A `payseal_refund_requests` row (the columns in their table order).
@@ -1488,7 +1489,9 @@ mod tests {
         let plan: Vec<String> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {ACCOUNT_REFUNDS_SQL}"))
             .unwrap()
-            .query_map(params!["a", "alice", i64::MIN], |r| r.get::<_, String>(3))
+            .query_map(params!["a", "alice", i64::MIN, i64::MAX], |r| {
+                r.get::<_, String>(3)
+            })
             .unwrap()
             .map(Result::unwrap)
             .collect();

@@ -276,13 +276,14 @@ pub trait Tx: Send {
         key: Key<'_>,
         row: &ReportRow,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
-    /// Revoked redemptions of `account_id` in `app_id` revoked at or after `since_ms`: (store
-    /// name, count) per store.
+    /// Revoked redemptions of `account_id` in `app_id` revoked from `since_ms` to `until_ms`
+    /// (both included): (store name, count) per store.
     fn account_refunds(
         &mut self,
         app_id: &str,
         account_id: &str,
         since_ms: i64,
+        until_ms: i64,
     ) -> impl Future<Output = Result<Vec<(String, i64)>, Self::Error>> + Send;
     /// The consent of `account_id` of `app_id`, if ever reported.
     fn consent(

@@ -448,21 +448,18 @@ impl Verifier {
                 return Ok(not_paid(claims, reason, None));
             }
         }
-        // The account's refund history: in the `purchase.paid` webhook always, in the verdict
-        // when the app asks; the optional threshold refuses new first redemptions.
+        // The account's refund history: in the verdict when the app asks (a ledger read on
+        // every verification of that app); the `purchase.paid` webhook gets it from the
+        // delivery worker, off this path. The optional threshold refuses new first
+        // redemptions.
         let history_policy = self.settings.refund_history.get(&request.app_id);
         let has_webhook = self.settings.webhooks.contains_key(&request.app_id);
-        let history = if has_webhook || history_policy.is_some_and(|h| h.in_verdict) {
-            Some(
+        if history_policy.is_some_and(|h| h.in_verdict) {
+            claims.refund_history = Some(
                 self.ledger
                     .account_refund_history(&request.app_id, &request.account_id, now_ms)
                     .await?,
-            )
-        } else {
-            None
-        };
-        if history_policy.is_some_and(|h| h.in_verdict) {
-            claims.refund_history = history.clone();
+            );
         }
         if let Some(limit) = history_policy.and_then(|h| h.limit) {
             if self
@@ -473,8 +470,7 @@ impl Verifier {
             }
         }
         let delivery = if has_webhook {
-            let mut data = paid(claims.clone(), Redemption::First);
-            data.refund_history = history;
+            let data = paid(claims.clone(), Redemption::First);
             Some(crate::webhook::paid_event(&data, now_ms)?)
         } else {
             None

@@ -19,10 +19,10 @@
 //! `PAYSEAL_BENCH_READS` (default 20,000) sets how many reads are timed.
 //!
 //! Then, for an app that names entitlements *and has a webhook*, what a read adds:
-//! [`Redemptions::refresh_entitlements`] (the announced set read locked, compared, written
-//! when it changed, with its `entitlements.changed` row), 2,000 times on accounts never
-//! announced (the first read of each: a durable write) and again on the same accounts (the set
-//! unchanged: nothing written).
+//! [`Redemptions::refresh_entitlements`] (the announced set and the rows read and compared;
+//! when they differ, the set read again locked, written, its `entitlements.changed` row
+//! queued), 2,000 times on accounts never announced (a write for each that holds a name) and
+//! again on the same accounts (the set unchanged: the read only).
 
 use std::time::{Duration, Instant};
 

@@ -575,6 +575,20 @@ operation!(
     |op, tx| tx.owned(&op.app_id, &op.account_id).await
 );
 operation!(
+    /// [`Redemptions::refresh_entitlements`]'s first look, without a lock or a write: whether
+    /// the names held now are the set last announced (then nothing is to be done).
+    EntitlementsUnchanged {
+        app_id: String, account_id: String, products: SharedProductNames, now_ms: i64
+    } -> bool,
+    Access::Read,
+    |op, tx| {
+        let stored = tx.peek_entitlement_set(&op.app_id, &op.account_id).await?;
+        let rows = tx.owned(&op.app_id, &op.account_id).await?;
+        let held = entitlements::held(&op.products, &rows, op.now_ms);
+        Ok(entitlements::diff(&entitlements::parse(stored.as_deref()), &held).is_none())
+    }
+);
+operation!(
     /// [`Redemptions::refresh_entitlements`].
     RefreshEntitlements {
         app_id: String, account_id: String, products: SharedProductNames, now_ms: i64, cause: String
@@ -888,12 +902,26 @@ impl<B: Database> Redemptions for B {
         now_ms: i64,
         cause: &'a str,
     ) -> BoxFuture<'a, Result<bool, LedgerError>> {
-        self.execute(RefreshEntitlements {
-            app_id: app_id.to_string(),
-            account_id: account_id.to_string(),
-            products,
-            now_ms,
-            cause: cause.to_string(),
+        Box::pin(async move {
+            // Most looks find nothing changed: answered by a read, no lock, no write. A change
+            // is then decided again under the set's lock.
+            let unchanged = EntitlementsUnchanged {
+                app_id: app_id.to_string(),
+                account_id: account_id.to_string(),
+                products: products.clone(),
+                now_ms,
+            };
+            if self.execute(unchanged).await? {
+                return Ok(false);
+            }
+            self.execute(RefreshEntitlements {
+                app_id: app_id.to_string(),
+                account_id: account_id.to_string(),
+                products,
+                now_ms,
+                cause: cause.to_string(),
+            })
+            .await
         })
     }
 

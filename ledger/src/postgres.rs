@@ -741,6 +741,9 @@ const ENSURE_ENTITLEMENT_SET_SQL: &str = "INSERT INTO payseal_entitlement_sets
 const LOCK_ENTITLEMENT_SET_SQL: &str = "SELECT names FROM payseal_entitlement_sets
     WHERE app_id = $1 AND account_id = $2 FOR UPDATE";
 
+const PEEK_ENTITLEMENT_SET_SQL: &str = "SELECT names FROM payseal_entitlement_sets
+    WHERE app_id = $1 AND account_id = $2";
+
 const PUT_ENTITLEMENT_SET_SQL: &str = "UPDATE payseal_entitlement_sets
     SET names = $3, changed_ms = $4 WHERE app_id = $1 AND account_id = $2";
 
@@ -1121,6 +1124,20 @@ impl Tx for PgTx<'_> {
             .await?;
         let row = self
             .query_opt(LOCK_ENTITLEMENT_SET_SQL, &[&app_id, &account_id])
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<_, Option<String>>(0))
+            .transpose()?
+            .flatten())
+    }
+
+    async fn peek_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> Result<Option<String>, OpError> {
+        let row = self
+            .query_opt(PEEK_ENTITLEMENT_SET_SQL, &[&app_id, &account_id])
             .await?;
         Ok(row
             .map(|r| r.try_get::<_, Option<String>>(0))

@@ -764,6 +764,24 @@ impl Tx for SqliteTx<'_> {
         )
     }
 
+    fn peek_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, LedgerError>> + Send {
+        ready(
+            self.conn
+                .query_row(
+                    "SELECT names FROM payseal_entitlement_sets
+                     WHERE app_id = ?1 AND account_id = ?2",
+                    params![app_id, account_id],
+                    |r| r.get::<_, Option<String>>(0),
+                )
+                .optional()
+                .map(Option::flatten),
+        )
+    }
+
     fn put_entitlement_set(
         &mut self,
         app_id: &str,

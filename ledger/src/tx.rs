@@ -168,6 +168,13 @@ pub trait Tx: Send {
         app_id: &str,
         account_id: &str,
     ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
+    /// The entitlement names last announced for `account_id` of `app_id`, read without a lock
+    /// and without creating its row (`None`: never announced).
+    fn peek_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
     /// Store `names` as announced for `account_id` of `app_id` at `now_ms`.
     fn put_entitlement_set(
         &mut self,

@@ -157,9 +157,10 @@ pub use verifier::TokenVerifier;
 /// The same items as [`payseal_protocol::webhook`].
 pub mod webhook {
     pub use payseal_protocol::webhook::{
-        verify_webhook, Event, EventKind, ReinstatedData, RevokedData, SubscriptionUpdatedData,
-        WebhookError, WebhookEvent, DEFAULT_TOLERANCE, EVENT_HEADER, ID_HEADER, PURCHASE_PAID,
-        PURCHASE_REINSTATED, PURCHASE_REVOKED, SIGNATURE_HEADER, SUBSCRIPTION_UPDATED,
+        verify_webhook, EntitlementsChangedData, Event, EventKind, ReinstatedData, RevokedData,
+        SubscriptionUpdatedData, WebhookError, WebhookEvent, DEFAULT_TOLERANCE,
+        ENTITLEMENTS_CHANGED, EVENT_HEADER, ID_HEADER, PURCHASE_PAID, PURCHASE_REINSTATED,
+        PURCHASE_REVOKED, SIGNATURE_HEADER, SUBSCRIPTION_UPDATED,
     };
 }
 pub use webhook::{verify_webhook, WebhookError, WebhookEvent};

@@ -17,8 +17,16 @@
 //! cargo bench -p payseal-ledger --bench entitlements -- postgres     # PostgreSQL
 //! ```
 //! `PAYSEAL_BENCH_READS` (default 20,000) sets how many reads are timed.
+//!
+//! Then, for an app that names entitlements *and has a webhook*, what a read adds:
+//! [`Redemptions::refresh_entitlements`] (the announced set and the rows read and compared;
+//! when they differ, the set read again locked, written, its `entitlements.changed` row
+//! queued), 2,000 times on accounts never announced (a write for each that holds a name) and
+//! again on the same accounts (the set unchanged: the read only).
 
 use std::time::{Duration, Instant};
+
+use std::sync::Arc;
 
 use payseal_ledger::{grants, LedgerOptions, Redemptions};
 
@@ -64,6 +72,59 @@ fn load_avg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".into())
+}
+
+/// p50/p99/max of `times`, in ms.
+fn percentiles(times: &mut [Duration]) -> String {
+    times.sort();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        ms(at(0.50)),
+        ms(at(0.99)),
+        ms(*times.last().unwrap())
+    )
+}
+
+/// Time `refresh_entitlements` on 2,000 accounts never announced, then on the same again.
+async fn measure_announce(backend: &str, ledger: &dyn Redemptions) {
+    let mut products = payseal_ledger::entitlements::ProductNames::new();
+    for (product, name) in [
+        ("pro_monthly", "premium"),
+        ("lifetime_pro", "premium"),
+        ("remove_ads", "no_ads"),
+    ] {
+        products.insert(product.into(), vec![name.into()]);
+    }
+    let products = Arc::new(products);
+    let accounts: Vec<String> = (0..2_000)
+        .map(|i| format!("acct-{}", i * 37 % ACCOUNTS))
+        .collect();
+    for pass in [
+        "first (set written, webhook row queued)",
+        "again (unchanged)",
+    ] {
+        let now = payseal_protocol::time::now_ms();
+        let load = load_avg();
+        let mut times = Vec::with_capacity(accounts.len());
+        let mut changed = 0;
+        for account in &accounts {
+            let t = Instant::now();
+            changed += usize::from(
+                ledger
+                    .refresh_entitlements(APP, account, products.clone(), now, "read")
+                    .await
+                    .unwrap(),
+            );
+            times.push(t.elapsed());
+        }
+        println!(
+            "{backend}: refresh_entitlements, {pass}: {} accounts, {changed} changed: {}; load average {load}",
+            accounts.len(),
+            percentiles(&mut times)
+        );
+    }
 }
 
 /// Time `reads` reads of pseudo-random accounts (after a warm-up) and print the percentiles.
@@ -132,6 +193,7 @@ fn sqlite(rt: &tokio::runtime::Runtime, reads: usize) {
     );
     let ledger = payseal_ledger::SqliteLedger::open(&path).unwrap();
     rt.block_on(measure("sqlite", &ledger, reads));
+    rt.block_on(measure_announce("sqlite", &ledger));
 }
 
 fn postgres(rt: &tokio::runtime::Runtime, reads: usize) {
@@ -174,6 +236,7 @@ fn postgres(rt: &tokio::runtime::Runtime, reads: usize) {
             started.elapsed().as_secs_f64()
         );
         measure("postgres", &ledger, reads).await;
+        measure_announce("postgres", &ledger).await;
         drop(ledger);
         drop(client);
         // Other sessions (the pool) may linger a moment after the drop.

@@ -735,6 +735,19 @@ const ACCOUNT_REFUNDS_SQL: &str = "SELECT store, COUNT(*) FROM payseal_redemptio
     WHERE app_id = $1 AND account_id = $2 AND revoked_at_ms >= $3 AND revoked_at_ms <= $4
     GROUP BY store";
 
+const ENSURE_ENTITLEMENT_SET_SQL: &str = "INSERT INTO payseal_entitlement_sets
+    (app_id, account_id, names, changed_ms) VALUES ($1, $2, NULL, 0)
+    ON CONFLICT (app_id, account_id) DO NOTHING";
+
+const LOCK_ENTITLEMENT_SET_SQL: &str = "SELECT names FROM payseal_entitlement_sets
+    WHERE app_id = $1 AND account_id = $2 FOR UPDATE";
+
+const PEEK_ENTITLEMENT_SET_SQL: &str = "SELECT names FROM payseal_entitlement_sets
+    WHERE app_id = $1 AND account_id = $2";
+
+const PUT_ENTITLEMENT_SET_SQL: &str = "UPDATE payseal_entitlement_sets
+    SET names = $3, changed_ms = $4 WHERE app_id = $1 AND account_id = $2";
+
 const CONSENT_SQL: &str = "SELECT consented FROM payseal_account_consent
     WHERE app_id = $1 AND account_id = $2";
 
@@ -1098,6 +1111,51 @@ impl Tx for PgTx<'_> {
                 &cause.revoker.as_str(),
                 &cause.transaction,
             ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> Result<Option<String>, OpError> {
+        self.execute(ENSURE_ENTITLEMENT_SET_SQL, &[&app_id, &account_id])
+            .await?;
+        let row = self
+            .query_opt(LOCK_ENTITLEMENT_SET_SQL, &[&app_id, &account_id])
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<_, Option<String>>(0))
+            .transpose()?
+            .flatten())
+    }
+
+    async fn peek_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> Result<Option<String>, OpError> {
+        let row = self
+            .query_opt(PEEK_ENTITLEMENT_SET_SQL, &[&app_id, &account_id])
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<_, Option<String>>(0))
+            .transpose()?
+            .flatten())
+    }
+
+    async fn put_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        names: &str,
+        now_ms: i64,
+    ) -> Result<(), OpError> {
+        self.execute(
+            PUT_ENTITLEMENT_SET_SQL,
+            &[&app_id, &account_id, &names, &now_ms],
         )
         .await
         .map(|_| ())

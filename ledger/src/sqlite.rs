@@ -740,6 +740,65 @@ impl Tx for SqliteTx<'_> {
         ))
     }
 
+    fn entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, LedgerError>> + Send {
+        // The writer holds the whole database: no row lock to take.
+        ready(
+            self.execute(
+                "INSERT OR IGNORE INTO payseal_entitlement_sets (app_id, account_id, names, changed_ms)
+                 VALUES (?1, ?2, NULL, 0)",
+                params![app_id, account_id],
+            )
+            .and_then(|_| {
+                self.conn
+                    .query_row(
+                        "SELECT names FROM payseal_entitlement_sets
+                         WHERE app_id = ?1 AND account_id = ?2",
+                        params![app_id, account_id],
+                        |r| r.get(0),
+                    )
+            }),
+        )
+    }
+
+    fn peek_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, LedgerError>> + Send {
+        ready(
+            self.conn
+                .query_row(
+                    "SELECT names FROM payseal_entitlement_sets
+                     WHERE app_id = ?1 AND account_id = ?2",
+                    params![app_id, account_id],
+                    |r| r.get::<_, Option<String>>(0),
+                )
+                .optional()
+                .map(Option::flatten),
+        )
+    }
+
+    fn put_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        names: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        ready(
+            self.execute(
+                "UPDATE payseal_entitlement_sets SET names = ?3, changed_ms = ?4
+                 WHERE app_id = ?1 AND account_id = ?2",
+                params![app_id, account_id, names, now_ms],
+            )
+            .map(|_| ()),
+        )
+    }
+
     fn count_redemptions(&mut self) -> impl Future<Output = Result<u64, LedgerError>> + Send {
         ready(
             self.conn

@@ -159,6 +159,30 @@ pub trait Tx: Send {
         app_id: &str,
         account_id: &str,
     ) -> impl Future<Output = Result<Vec<OwnedPurchase>, Self::Error>> + Send;
+    /// The entitlement names last announced for `account_id` of `app_id`
+    /// ([`crate::entitlements::stored`] text; `None`: never), its row created if absent and
+    /// locked until the transaction ends (PostgreSQL `FOR UPDATE`), so that two changes of one
+    /// account announce one after the other.
+    fn entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
+    /// The entitlement names last announced for `account_id` of `app_id`, read without a lock
+    /// and without creating its row (`None`: never announced).
+    fn peek_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
+    /// Store `names` as announced for `account_id` of `app_id` at `now_ms`.
+    fn put_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        names: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// Number of redemption rows.
     fn count_redemptions(&mut self) -> impl Future<Output = Result<u64, Self::Error>> + Send;
     /// Revoked rows, most recently revoked first, at most `limit`.

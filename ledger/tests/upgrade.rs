@@ -247,6 +247,7 @@ async fn rows_are_all_there_and_usable(ledger: &Arc<dyn Ledger>) {
                 apps: vec![TargetApp {
                     app_id: APP.into(),
                     notify: false,
+                    entitlements: None,
                 }],
                 keys: EventKeys::new("REFUSED.1", None::<String>),
                 by: Revoker::Store(Store::AppStore),
@@ -335,6 +336,7 @@ async fn a_sqlite_ledger_of_70e3fa7_upgrades_in_place_with_all_its_rows() {
         [
             "payseal_account_consent",
             "payseal_delivery_reports",
+            "payseal_entitlement_sets",
             "payseal_google_voided_cursor",
             "payseal_outbox",
             "payseal_redemptions",

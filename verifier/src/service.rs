@@ -292,6 +292,8 @@ impl Verifier {
             Some(rules) => entitlements::active(rules, &rows, now_ms),
             None => Vec::new(),
         };
+        // A subscription period that ended with no store event changes the set only now.
+        self.announce(app_id, account_id, now_ms, "read").await;
         let iat = now_ms.div_euclid(1000);
         let ttl = i64::try_from(self.settings.verdict_ttl.as_secs()).unwrap_or(600);
         Ok(EntitlementsClaims {
@@ -305,6 +307,24 @@ impl Verifier {
             as_of: now_ms,
             entitlements: active,
         })
+    }
+
+    /// Compare `account_id`'s entitlement names with the set last announced, and enqueue
+    /// `entitlements.changed` when they differ (apps that name entitlements and have a webhook
+    /// only; [`entitlements::announced`]). Its own transaction, after the change committed: when
+    /// it fails, the account's next change or entitlements read announces the change.
+    async fn announce(&self, app_id: &str, account_id: &str, now_ms: i64, cause: &str) {
+        let Some(products) = entitlements::announced(&self.settings, app_id) else {
+            return;
+        };
+        if let Err(e) = self
+            .ledger
+            .refresh_entitlements(app_id, account_id, products, now_ms, cause)
+            .await
+        {
+            tracing::warn!(app = app_id, cause, error = %e,
+                "entitlements.changed not checked now; the account's next change or read will");
+        }
     }
 
     /// The current verdict signing key.
@@ -513,6 +533,12 @@ impl Verifier {
             .get(&request.app_id)
             .map(EntitlementRules::transfer)
             .unwrap_or_default();
+        let renewable = purchase.kind == Some(payseal_protocol::PurchaseKind::Subscription);
+        if outcome == RedeemOutcome::First || (outcome == RedeemOutcome::Repeat && renewable) {
+            // A repeat can move a subscription's period end forward (a renewal presented).
+            self.announce(&request.app_id, &request.account_id, now_ms, "purchase")
+                .await;
+        }
         if outcome == RedeemOutcome::OtherAccount
             && restore
             && entitlements::may_transfer(policy, purchase.kind)
@@ -869,6 +895,10 @@ impl Verifier {
             TransferOutcome::Transferred => {
                 tracing::info!(app = %claims.app, store = purchase.store.as_str(),
                     "purchase transferred to the restoring account");
+                for account in [&owner.account_id, &claims.sub] {
+                    self.announce(&claims.app, account, now_ms, "transfer")
+                        .await;
+                }
                 claims
             }
             TransferOutcome::Revoked => not_paid(claims, Reason::Revoked, None),

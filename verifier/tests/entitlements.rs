@@ -548,3 +548,161 @@ async fn a_store_refund_removes_premium_and_its_reversal_gives_it_back() {
     assert!(server.entitlements("alice").await.has("premium"));
     assert!(!server.entitlements("bob").await.has("premium"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entitlements_changed_is_sent_when_the_set_of_names_changes_and_only_then() {
+    use payseal_protocol::webhook::EntitlementsChangedData;
+    let receiver = webhook_support::RunningReceiver::start(0).await;
+    let state = common::StateDir::new();
+    webhook_support::configure(&state.paths.config, &receiver.url());
+    let server = TestServer::start_on(state, |s| {
+        let mut rules = EntitlementRules::new(TransferPolicy::Never);
+        for product in ["lifetime_pro", "pro_monthly"] {
+            rules.grant(product, "premium");
+        }
+        rules.grant("remove_ads", "no_ads");
+        s.entitlements.insert(APP.to_string(), rules);
+    })
+    .await;
+    let changes = || -> Vec<EntitlementsChangedData> {
+        receiver
+            .events()
+            .iter()
+            .filter_map(|e| e.entitlements_changed().unwrap())
+            .collect()
+    };
+    let wait_for = |n: usize| {
+        let receiver = &receiver;
+        async move {
+            receiver
+                .wait_for(
+                    std::time::Duration::from_secs(20),
+                    "entitlements.changed",
+                    |seen| {
+                        seen.events
+                            .iter()
+                            .filter(|e| e.event_type == "entitlements.changed")
+                            .count()
+                            >= n
+                    },
+                )
+                .await;
+        }
+    };
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    // 1. alice buys lifetime_pro: premium added.
+    let mut life = Order::new(Store::AppStore, APP, "lifetime_pro");
+    life.product_type = ProductType::NonConsumable;
+    life.transaction_id = Some(format!(
+        "2000000{}",
+        u64::from_str_radix(&uuid::Uuid::new_v4().simple().to_string()[..8], 16).unwrap()
+    ));
+    let life_receipt = server.state.store.issue(&life).unwrap();
+    assert_eq!(
+        server.verify("alice", &life_receipt).await.outcome,
+        Outcome::Paid
+    );
+    wait_for(1).await;
+    let first = &changes()[0];
+    assert_eq!(
+        (first.app.as_str(), first.sub.as_str(), first.cause.as_str()),
+        (APP, "alice", "purchase")
+    );
+    assert_eq!(
+        (&first.entitlements, &first.added, &first.removed),
+        (&names(&["premium"]), &names(&["premium"]), &names(&[]))
+    );
+    // 2. remove_ads: no_ads added. A repeat and a read change nothing.
+    let mut ads = Order::new(Store::Sandbox, APP, "remove_ads");
+    ads.product_type = ProductType::NonConsumable;
+    ads.transaction_id = Some(format!("sbx_ads_{}", uuid::Uuid::new_v4().simple()));
+    let ads = server.state.store.issue(&ads).unwrap();
+    assert_eq!(server.verify("alice", &ads).await.outcome, Outcome::Paid);
+    assert_eq!(
+        server.verify("alice", &life_receipt).await.redemption,
+        Some(Redemption::Repeat)
+    );
+    assert!(server.entitlements("alice").await.has("no_ads"));
+    // 3. Apple refunds lifetime_pro: premium removed; 4. reverses it: premium added back.
+    assert_eq!(app_store_notify(&server, "REFUND", &life).await, "revoked");
+    assert_eq!(
+        app_store_notify(&server, "REFUND_REVERSED", &life).await,
+        "reinstated"
+    );
+    // 5. bob's subscription, ending in 2.5 s, with no store event after it.
+    let end = payseal_verifier::now_ms() + 2_500;
+    let sub = server
+        .state
+        .store
+        .issue(&Order::subscription(
+            Store::Sandbox,
+            APP,
+            "pro_monthly",
+            end,
+            None,
+        ))
+        .unwrap();
+    assert_eq!(server.verify("bob", &sub).await.outcome, Outcome::Paid);
+    wait_for(5).await;
+    let wait = end - payseal_verifier::now_ms() + 200;
+    tokio::time::sleep(std::time::Duration::from_millis(wait.max(0) as u64)).await;
+    // 6. The expiry is noticed when bob's entitlements are next read.
+    assert!(!server.entitlements("bob").await.has("premium"));
+    assert!(!server.entitlements("bob").await.has("premium"));
+    wait_for(6).await;
+    // Nothing else arrives (the repeat, the reads and the second read of bob sent nothing).
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let got: Vec<_> = changes()
+        .into_iter()
+        .map(|c| (c.sub, c.cause, c.added, c.removed, c.entitlements))
+        .collect();
+    let want = vec![
+        (
+            "alice",
+            "purchase",
+            vec!["premium"],
+            vec![],
+            vec!["premium"],
+        ),
+        (
+            "alice",
+            "purchase",
+            vec!["no_ads"],
+            vec![],
+            vec!["no_ads", "premium"],
+        ),
+        (
+            "alice",
+            "revocation",
+            vec![],
+            vec!["premium"],
+            vec!["no_ads"],
+        ),
+        (
+            "alice",
+            "reinstatement",
+            vec!["premium"],
+            vec![],
+            vec!["no_ads", "premium"],
+        ),
+        ("bob", "purchase", vec!["premium"], vec![], vec!["premium"]),
+        ("bob", "read", vec![], vec!["premium"], vec![]),
+    ];
+    let want: Vec<_> = want
+        .into_iter()
+        .map(|(s, c, a, r, e)| {
+            (
+                s.to_string(),
+                c.to_string(),
+                names(&a),
+                names(&r),
+                names(&e),
+            )
+        })
+        .collect();
+    let (mut got_sorted, mut want_sorted) = (got.clone(), want);
+    got_sorted.sort();
+    want_sorted.sort();
+    assert_eq!(got_sorted, want_sorted, "{got:#?}");
+}

@@ -270,6 +270,7 @@ pub fn ledger_change(
             .map(|app_id| TargetApp {
                 app_id: app_id.clone(),
                 notify: settings.webhooks.contains_key(app_id),
+                entitlements: crate::entitlements::announced(settings, app_id),
             })
             .collect(),
         keys: keys.clone(),

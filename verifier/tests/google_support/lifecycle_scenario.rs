@@ -328,17 +328,53 @@ pub async fn run(state: StateDir) {
                 == 6
         })
         .await;
-    let states: Vec<_> = updates(&receiver).iter().map(|u| u.state).collect();
-    // One per change: the duplicate, the late push and the forged one sent nothing.
+    // One per change: the duplicate, the late push and the forged one sent nothing. (Rows
+    // claimed in one batch are delivered concurrently: compared in any order.)
+    let mut states: Vec<_> = updates(&receiver)
+        .iter()
+        .map(|u| u.state.as_str())
+        .collect();
+    states.sort_unstable();
+    let mut want = [
+        SubscriptionState::Active,
+        SubscriptionState::Canceled,
+        SubscriptionState::Active,
+        SubscriptionState::OnHold,
+        SubscriptionState::Active,
+        SubscriptionState::Expired,
+    ]
+    .map(SubscriptionState::as_str);
+    want.sort_unstable();
+    assert_eq!(states, want);
+
+    // alice's set of names changed four times, each announced once, in the change's
+    // transaction: bought; on hold; recovered; expired (the renewal, the cancellation that
+    // still pays, the reads and the duplicate changed no name).
+    receiver
+        .wait_for(Duration::from_secs(20), "four entitlements.changed", |s| {
+            s.events
+                .iter()
+                .filter(|e| e.kind() == Some(EventKind::EntitlementsChanged))
+                .count()
+                >= 4
+        })
+        .await;
+    let mut changes: Vec<_> = receiver
+        .events()
+        .iter()
+        .filter_map(|e| e.entitlements_changed().unwrap())
+        .map(|c| (c.sub, c.cause, c.added.len(), c.removed.len()))
+        .collect();
+    changes.sort();
+    let alice =
+        |cause: &str, added, removed| ("alice".to_string(), cause.to_string(), added, removed);
     assert_eq!(
-        states,
+        changes,
         [
-            SubscriptionState::Active,
-            SubscriptionState::Canceled,
-            SubscriptionState::Active,
-            SubscriptionState::OnHold,
-            SubscriptionState::Active,
-            SubscriptionState::Expired
+            alice("purchase", 1, 0),
+            alice("subscription", 0, 1),
+            alice("subscription", 0, 1),
+            alice("subscription", 1, 0),
         ]
     );
 

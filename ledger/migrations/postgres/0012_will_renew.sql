@@ -1,7 +1,0 @@
--- PaySeal ledger, PostgreSQL migration 12: whether a subscription chain renews, as the store's
--- server last answered it (SQLite: 0013).
---
--- will_renew is Google Play's `lineItems[].autoRenewingPlan.autoRenewEnabled` or the App Store's
--- `autoRenewStatus`, written with the chain's subscription state by the same store event
--- (only a newer answer, see state_checked_ms). NULL: the store has not said.
-ALTER TABLE payseal_redemptions ADD COLUMN will_renew BOOLEAN;

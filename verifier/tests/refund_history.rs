@@ -129,6 +129,13 @@ async fn the_refund_limit_refuses_new_first_redemptions_only_past_the_threshold(
         (Outcome::Paid, Some(Redemption::First))
     );
     assert_eq!(v.refund_history, None, "not asked for in the verdict");
+    // Its webhook is read when it is sent (refunds the store dated before the event count, even
+    // when recorded later): wait for it before the next refund, dated two days back.
+    receiver
+        .wait_for(Duration::from_secs(20), "alice's purchase.paid", |s| {
+            s.events.iter().any(|e| e.id == v.jti)
+        })
+        .await;
 
     // A second refund in the window: past the threshold.
     refund(&ledger, &r[3], 2).await;

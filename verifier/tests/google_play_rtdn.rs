@@ -24,6 +24,7 @@ mod common;
 mod google_support;
 mod webhook_support;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -36,6 +37,7 @@ use payseal_sandbox::Order;
 use payseal_verifier::notifications::jwks::MIN_REFETCH;
 use payseal_verifier::webhook::{PURCHASE_PAID, PURCHASE_REVOKED};
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 use webhook_support::{configure, RunningReceiver};
 
 const RTDN: &str = "/v1/stores/google-play/rtdn";
@@ -578,7 +580,8 @@ async fn a_known_kid_is_answered_while_a_slow_key_fetch_is_in_flight() {
     let (status, _) = post(&server, Some(&auth), &test_push()).await;
     assert_eq!(status, 200);
 
-    google.state.lock().unwrap().jwks_delay = Duration::from_secs(3);
+    let gate = Arc::new(Semaphore::new(0));
+    google.state.lock().unwrap().jwks_gate = Some(gate.clone());
     tokio::time::sleep(MIN_REFETCH + Duration::from_millis(100)).await;
     let unknown = {
         let (client, url, body) = (server.client.clone(), server.url(RTDN), test_push());
@@ -607,6 +610,7 @@ async fn a_known_kid_is_answered_while_a_slow_key_fetch_is_in_flight() {
         "the known-kid push was answered only after the slow fetch"
     );
     assert!(!unknown.is_finished());
+    gate.add_permits(1);
     assert_eq!(unknown.await.unwrap(), 401);
     assert_eq!(google.state.lock().unwrap().jwks_answered, 2);
     server.stop().await.unwrap();
@@ -632,11 +636,12 @@ async fn a_stale_key_set_is_refreshed_in_the_background_while_its_keys_answer() 
     assert_eq!(status, 200);
     assert_eq!(jwks_fetches(&google), 1);
 
-    // Google withdraws k1 for k2, and answers slowly; the set in hand goes stale.
+    // Google withdraws k1 for k2, and answers only when released; the set in hand goes stale.
+    let gate = Arc::new(Semaphore::new(0));
     {
         let mut g = google.state.lock().unwrap();
         g.oidc_keys = vec![("k2".into(), keys()[1].clone())];
-        g.jwks_delay = Duration::from_secs(3);
+        g.jwks_gate = Some(gate.clone());
     }
     tokio::time::sleep(MIN_REFETCH + Duration::from_millis(100)).await;
     for _ in 0..3 {
@@ -648,6 +653,7 @@ async fn a_stale_key_set_is_refreshed_in_the_background_while_its_keys_answer() 
         (s.jwks_fetches, s.jwks_answered)
     };
     assert_eq!(g(), (2, 1), "one refresh, not yet answered");
+    gate.add_permits(1);
     let deadline = Instant::now() + Duration::from_secs(10);
     while g().1 < 2 {
         assert!(Instant::now() < deadline, "the refresh never ended");

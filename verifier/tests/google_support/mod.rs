@@ -141,12 +141,13 @@ pub struct GoogleState {
     pub oidc_keys: Vec<(String, RsaPrivateKey)>,
     /// JWKS fetches (counted when the request arrives).
     pub jwks_fetches: usize,
-    /// JWKS fetches answered (counted when the answer leaves, after `jwks_delay`).
+    /// JWKS fetches answered (counted when the answer leaves, after `jwks_gate` opens).
     pub jwks_answered: usize,
     /// When set, the JWKS URL answers this status (a `503` outage) instead of the set.
     pub jwks_status: Option<u16>,
-    /// How long the JWKS URL waits before answering (a slow key server).
-    pub jwks_delay: std::time::Duration,
+    /// When set, each JWKS answer waits for a permit of this gate (a slow key server the
+    /// test releases with `add_permits`, so no timing decides the outcome).
+    pub jwks_gate: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     /// Registered service accounts: client_email → public key PEM.
     pub accounts: HashMap<String, String>,
     /// Access tokens issued.
@@ -296,12 +297,14 @@ impl FakeGoogle {
 }
 
 async fn certs(State(g): State<FakeGoogle>) -> Response {
-    let delay = {
+    let gate = {
         let mut s = g.state.lock().unwrap();
         s.jwks_fetches += 1;
-        s.jwks_delay
+        s.jwks_gate.clone()
     };
-    tokio::time::sleep(delay).await;
+    if let Some(gate) = gate {
+        gate.acquire().await.unwrap().forget();
+    }
     let mut s = g.state.lock().unwrap();
     s.jwks_answered += 1;
     if let Some(status) = s.jwks_status {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Verifies live verdict tokens with JOSE libraries PaySeal did not write, using only the JWKS the
-# verifier publishes at GET /v1/keys: node's `jose` (npm) and Python's PyJWT + cryptography (PyPI);
+# verifier publishes at GET /v1/keys: node's `jose` (npm) and Python's PyJWT + cryptography (PyPI),
+# the verdicts and the signed entitlements documents an app server fetches;
 # with `all`, also Go's golang-jwt + keyfunc and nimbus-jose-jwt on the JVM (scripts/interop-go-java.sh)
 # and the Python and Node webhook receivers against a real verifier (scripts/interop-webhooks.sh).
 # Runs the demo once to get the tokens, verifies the demo's Play purchase again (fresh jtis,
@@ -47,10 +48,14 @@ TOKENS=("$OUT"/token-*.jwt)
 if [[ $WHICH != python ]]; then
   step "node jose: ${#TOKENS[@]} demo tokens, only the published JWKS; the book's grant"
   node tests/interop/jose/verify.mjs "$OUT/keys.json" "$ISSUER" "$DEMO_APP" "${TOKENS[@]}"
+  step "node jose: the signed entitlements documents (typ payseal-entitlements+jwt, nonce, claims), only the published JWKS"
+  node tests/interop/jose/entitlements.mjs "$OUT/keys.json" "$ISSUER" "$DEMO_APP" "$OUT" "$OUT/token-1.jwt"
 fi
 if [[ $WHICH != jose ]]; then
   step "Python PyJWT + cryptography: ${#TOKENS[@]} demo tokens, only the published JWKS; the book's grant"
   "$VENV/bin/python" tests/interop/python/verify.py "$OUT/keys.json" "$ISSUER" "$DEMO_APP" "${TOKENS[@]}"
+  step "Python PyJWT: the signed entitlements documents (typ payseal-entitlements+jwt, nonce, claims), only the published JWKS"
+  "$VENV/bin/python" tests/interop/python/entitlements.py "$OUT/keys.json" "$ISSUER" "$DEMO_APP" "$OUT" "$OUT/token-1.jwt"
 fi
 # Go (golang-jwt + keyfunc) and Kotlin/JVM (nimbus-jose-jwt): the same tokens, the JWKS from the demo's verifier started again on its state.
 [[ $WHICH != all ]] || scripts/interop-go-java.sh "$OUT"

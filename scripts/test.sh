@@ -44,7 +44,7 @@ step "cargo test: ledger suite on PostgreSQL, migrations, two verifier processes
 cargo test -p payseal-verifier --features postgres-tests --quiet \
   --test ledger_suite --test postgres_ledger --test multi_instance --test postgres_outage --test postgres_outage_sdk \
   --test postgres_webhooks --test app_store_notifications --test postgres_google_voided --test postgres_google_play_acks --test postgres_google_play_lifecycle --test store_events \
-  --test refund_answers \
+  --test refund_answers --test postgres_app_store_lifecycle --test google_refund_answers \
   2>&1 | tee "$LOG_DIR/cargo-test-postgres.log"
 summarize_cargo "$LOG_DIR/cargo-test-postgres.log"
 step "cargo test: the ledger crate alone on PostgreSQL (generic suite, upgrade in place, round trips)"

@@ -62,7 +62,7 @@
 //! #     original_transaction_id: None, quantity: Some(1), purchased_at: None, kind: None, expires_at: None,
 //! #     receipt_sha256: "00".repeat(32), outcome: payseal_protocol::Outcome::Paid,
 //! #     reason: None, redemption: Some(payseal_protocol::Redemption::First),
-//! #     subscription_state: None, store_checked: None };
+//! #     subscription_state: None, store_checked: None, refund_history: None };
 //! # let token = key.sign(&claims).unwrap();
 //! # let keys = vec![key.public_key()];
 //! // keys: from TokenVerifier::from_profile_json(profile, ..), or use JwksTokenVerifier.
@@ -157,9 +157,10 @@ pub use verifier::TokenVerifier;
 /// The same items as [`payseal_protocol::webhook`].
 pub mod webhook {
     pub use payseal_protocol::webhook::{
-        verify_webhook, Event, EventKind, ReinstatedData, RevokedData, SubscriptionUpdatedData,
-        WebhookError, WebhookEvent, DEFAULT_TOLERANCE, EVENT_HEADER, ID_HEADER, PURCHASE_PAID,
-        PURCHASE_REINSTATED, PURCHASE_REVOKED, SIGNATURE_HEADER, SUBSCRIPTION_UPDATED,
+        verify_webhook, EntitlementsChangedData, Event, EventKind, ReinstatedData, RevokedData,
+        SubscriptionUpdatedData, WebhookError, WebhookEvent, DEFAULT_TOLERANCE,
+        ENTITLEMENTS_CHANGED, EVENT_HEADER, ID_HEADER, PURCHASE_PAID, PURCHASE_REINSTATED,
+        PURCHASE_REVOKED, SIGNATURE_HEADER, SUBSCRIPTION_UPDATED,
     };
 }
 pub use webhook::{verify_webhook, WebhookError, WebhookEvent};

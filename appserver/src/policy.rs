@@ -392,6 +392,7 @@ mod tests {
             redemption: Some(Redemption::First),
             subscription_state: None,
             store_checked: None,
+            refund_history: None,
         }
     }
 

@@ -161,6 +161,7 @@ pub(crate) mod tests {
             redemption: Some(Redemption::First),
             subscription_state: None,
             store_checked: None,
+            refund_history: None,
         }
     }
 

@@ -201,6 +201,7 @@ fn token(tx: &str, n: u32, quantity: u32) -> String {
             }),
             subscription_state: None,
             store_checked: None,
+            refund_history: None,
         })
         .unwrap()
 }

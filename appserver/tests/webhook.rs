@@ -31,6 +31,7 @@ fn claims() -> VerdictClaims {
         redemption: Some(Redemption::First),
         subscription_state: None,
         store_checked: None,
+        refund_history: None,
     }
 }
 

@@ -225,6 +225,7 @@ fn main() {
         redemption: Some(Redemption::First),
         subscription_state: None,
         store_checked: None,
+        refund_history: None,
     };
     let token = f.settings.verdict_keys[0].sign(&claims).unwrap();
     assert!(f.verdict_verifier().verify(&token, VERDICT_NOW).is_ok());

@@ -67,7 +67,7 @@ macro_rules! ack_row {
 macro_rules! owned_columns {
     () => {
         "store, transaction_key, product_id, kind, environment, first_seen_ms, expires_at_ms, \
-         revoked_at_ms, subscription_state"
+         revoked_at_ms, subscription_state, will_renew"
     };
 }
 
@@ -84,6 +84,7 @@ macro_rules! owned_row {
             expires_at_ms: $row.$get(6)?,
             revoked_at_ms: $row.$get(7)?,
             subscription_state: $row.$get(8)?,
+            will_renew: $row.$get(9)?,
         }
     };
 }

@@ -7,7 +7,7 @@
 //! another app's purchase, and a report naming another account is refused. The first
 //! delivery time is kept; consumption is the latest reported.
 
-use payseal_protocol::Store;
+use payseal_protocol::{RefundCounts, RefundHistoryClaim, Store};
 
 use crate::{BoxFuture, Key, LedgerError, RedemptionRow};
 
@@ -138,6 +138,33 @@ impl RefundHistory {
     }
 }
 
+/// The refund history claim from the per-store counts of the three periods (30 days, 365 days,
+/// all time, in that order), as the backends return them: `(store name, count)` (pure).
+pub fn refund_history_claim(
+    periods: &[Vec<(String, i64)>],
+) -> Result<RefundHistoryClaim, LedgerError> {
+    let mut claim = RefundHistoryClaim::default();
+    for (period, rows) in periods.iter().enumerate() {
+        for (store, n) in rows {
+            let name = crate::refunds::store_named(store)
+                .ok_or_else(|| LedgerError::Schema(format!("unknown store {store:?}")))?
+                .as_str()
+                .to_string();
+            let n = u64::try_from(*n).unwrap_or(0);
+            let mut one = RefundCounts::default();
+            match period {
+                0 => one.last_30_days = n,
+                1 => one.last_365_days = n,
+                _ => one.all_time = n,
+            }
+            let entry = claim.by_store.entry(name).or_default();
+            *entry = entry.plus(one);
+            claim.total = claim.total.plus(one);
+        }
+    }
+    Ok(claim)
+}
+
 /// The application server's reports in the ledger (implemented once for every backend).
 pub trait DeliveryReports: Send + Sync {
     /// Record `report` if [`decide_report`] accepts it; what became of it.
@@ -153,6 +180,14 @@ pub trait DeliveryReports: Send + Sync {
         consented: bool,
         now_ms: i64,
     ) -> BoxFuture<'a, Result<(), LedgerError>>;
+    /// `account_id`'s refunds in `app_id` by store over the last 30 days, 365 days and all
+    /// time before `now_ms`.
+    fn account_refund_history<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<RefundHistoryClaim, LedgerError>>;
     /// `account_id`'s refunds in `app_id` revoked at or after `since_ms`, by store.
     fn refund_history<'a>(
         &'a self,
@@ -228,6 +263,33 @@ mod tests {
             decide_report(Some(&row("alice")), &over),
             ReportOutcome::BadConsumption
         );
+    }
+
+    #[test]
+    fn refund_history_adds_periods_and_stores() {
+        let periods = vec![
+            vec![("google_play".to_string(), 1)],
+            vec![("google_play".to_string(), 2), ("app_store".to_string(), 1)],
+            vec![("google_play".to_string(), 4), ("app_store".to_string(), 1)],
+        ];
+        let c = refund_history_claim(&periods).unwrap();
+        assert_eq!(
+            c.total,
+            RefundCounts {
+                last_30_days: 1,
+                last_365_days: 3,
+                all_time: 5
+            }
+        );
+        assert_eq!(
+            c.by_store["app_store"],
+            RefundCounts {
+                last_30_days: 0,
+                last_365_days: 1,
+                all_time: 1
+            }
+        );
+        assert!(refund_history_claim(&[vec![("nowhere".to_string(), 1)]]).is_err());
     }
 
     #[test]

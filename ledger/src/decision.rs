@@ -186,6 +186,7 @@ mod tests {
             expires_at_ms: expires,
             revoked_at_ms: revoked,
             subscription_state: None,
+            will_renew: None,
         }
     }
 
@@ -344,6 +345,7 @@ mod tests {
             state,
             expires_at_ms: expires,
             checked_ms,
+            will_renew: None,
         };
         let mut r = row("alice", None);
         // Nothing stored yet: any answer changes the row.

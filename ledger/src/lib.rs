@@ -119,6 +119,7 @@ pub mod acks;
 mod columns;
 pub mod consumption;
 mod decision;
+pub mod entitlements;
 pub mod event;
 pub mod files;
 pub mod migrate;
@@ -206,6 +207,9 @@ pub struct OwnedPurchase {
     /// Subscriptions: the chain's state as the store's server last answered it
     /// ([`payseal_protocol::SubscriptionState::as_str`]), when a store event updated it.
     pub subscription_state: Option<String>,
+    /// Subscriptions: whether the chain renews, when the store's last answer said
+    /// ([`notifications::SubscriptionAnswer::will_renew`]).
+    pub will_renew: Option<bool>,
 }
 
 /// What the ledger decided, durably, for one [`RedemptionRequest`].
@@ -410,6 +414,19 @@ pub trait Redemptions: Send + Sync + std::fmt::Debug {
         request: TransferRequest,
         delivery: Option<NewDelivery>,
     ) -> BoxFuture<'_, Result<TransferOutcome, LedgerError>>;
+    /// Compare the entitlement names `account_id` of `app_id` holds now (named by `products`,
+    /// decided by [`grants`]) with the set last announced, and when they differ, store the new
+    /// set and enqueue its `entitlements.changed` row, in one transaction (the set's row locked,
+    /// so changes of one account are announced one after the other, each once). Whether the
+    /// set changed. `cause` names what made the caller look.
+    fn refresh_entitlements<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+        products: entitlements::SharedProductNames,
+        now_ms: i64,
+        cause: &'a str,
+    ) -> BoxFuture<'a, Result<bool, LedgerError>>;
     /// Number of recorded redemptions (a full count: for operators and tests, not hot paths;
     /// refusal rows, see [`UNREDEEMED_ACCOUNT`], included).
     fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>>;

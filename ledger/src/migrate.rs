@@ -62,6 +62,8 @@ pub const POSTGRES: &[Migration] = migrations!("postgres":
     (9, "0009", "entitlements"),
     (10, "0010", "refund_requests"),
     (11, "0011", "subscription_state"),
+    (12, "0012", "entitlement_changes"),
+    (13, "0013", "refund_answers_google"),
 );
 
 /// Every SQLite migration this build knows, in order (1 to 4 are the `user_version` steps of
@@ -79,6 +81,8 @@ pub const SQLITE: &[Migration] = migrations!("sqlite":
     (10, "0010", "entitlements"),
     (11, "0011", "refund_requests"),
     (12, "0012", "subscription_state"),
+    (13, "0013", "entitlement_changes"),
+    (14, "0014", "refund_answers_google"),
 );
 
 /// The table recording applied migrations (the same on both backends).

@@ -1,6 +1,7 @@
 //! The webhook rows a ledger change enqueues in its own transaction: `purchase.revoked` when a
 //! row is revoked, `purchase.reinstated` when a store's reversed refund undoes it, `subscription.updated` when a
-//! store's newer answer changes a subscription chain's state or period end. Their bodies
+//! store's newer answer changes a subscription chain's state or period end, `entitlements.changed`
+//! when the names an account holds changed. Their bodies
 //! are made from the row as it was (its owner, product and first verdict), which only the
 //! transaction knows, so the ledger makes them; callers only say whether the app has a webhook
 //! (data: `notify`, [`crate::notifications::TargetApp::notify`]), never how to make them. The
@@ -8,12 +9,13 @@
 //! their body is the verdict, known before the redemption.)
 
 use payseal_protocol::webhook::{
-    Event, ReinstatedData, RevokedData, SubscriptionUpdatedData, PURCHASE_REINSTATED,
-    PURCHASE_REVOKED, SUBSCRIPTION_UPDATED,
+    EntitlementsChangedData, Event, ReinstatedData, RevokedData, SubscriptionUpdatedData,
+    ENTITLEMENTS_CHANGED, PURCHASE_REINSTATED, PURCHASE_REVOKED, SUBSCRIPTION_UPDATED,
 };
 use payseal_protocol::Store;
 use serde::Serialize;
 
+use crate::entitlements::SetChange;
 use crate::notifications::SubscriptionAnswer;
 use crate::outbox::NewDelivery;
 use crate::{LedgerError, RedemptionRow, RevocationRequest};
@@ -113,6 +115,32 @@ pub fn subscription_updated(
                 .map(|ms| ms.div_euclid(1000)),
             updated_at: answer.checked_ms.div_euclid(1000),
             cause: cause.to_string(),
+        },
+    )
+}
+
+/// The `entitlements.changed` row of `change` to the names `account` of `app` holds, noticed
+/// because of `cause` (a fresh random id).
+pub fn entitlements_changed(
+    app: &str,
+    account: &str,
+    change: &SetChange,
+    cause: &str,
+    now_ms: i64,
+) -> Result<NewDelivery, LedgerError> {
+    delivery(
+        uuid::Uuid::new_v4().to_string(),
+        ENTITLEMENTS_CHANGED,
+        app,
+        now_ms,
+        EntitlementsChangedData {
+            app: app.to_string(),
+            sub: account.to_string(),
+            entitlements: change.now.clone(),
+            added: change.added.clone(),
+            removed: change.removed.clone(),
+            cause: cause.to_string(),
+            changed_at: now_ms,
         },
     )
 }

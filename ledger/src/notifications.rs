@@ -135,6 +135,11 @@ pub struct TargetApp {
     /// Whether the app has a webhook (then a change to its row enqueues the change's webhook
     /// row: [`crate::notice`]).
     pub notify: bool,
+    /// The app's product → entitlement names, when changes of an account's names are announced
+    /// (the app has entitlements and a webhook): a row this event changes then has its owner's
+    /// set compared, and an `entitlements.changed` row enqueued, in the same transaction
+    /// ([`crate::entitlements`]).
+    pub entitlements: Option<crate::entitlements::SharedProductNames>,
 }
 
 /// The redemptions a notification may concern: every target app, every key, in order.
@@ -185,6 +190,10 @@ pub struct SubscriptionAnswer {
     /// When the verifier got the answer, Unix milliseconds: only an answer newer than the
     /// stored one is applied.
     pub checked_ms: i64,
+    /// Whether the chain renews at its period end, when the store's answer says (Play
+    /// `autoRenewingPlan.autoRenewEnabled`, App Store `autoRenewStatus`): written with the
+    /// state, replacing the stored value (`None`: this answer does not say, stored as unknown).
+    pub will_renew: Option<bool>,
 }
 
 /// The redemptions an effect looks at, once it is known there are some.

@@ -4,13 +4,14 @@
 //! An operation reads rows, lets `decision.rs` decide on them, and writes what the decision
 //! says, all inside the one transaction its backend gives it. Nothing here knows SQL.
 
-use payseal_protocol::Store;
+use payseal_protocol::{RefundCounts, RefundHistoryClaim, Store};
 
 use crate::acks::{AckBacklog, Acknowledgement, Acknowledgements, NewAck};
 use crate::consumption::{
     decide_report, merge_report, DeliveryReport, DeliveryReports, Evidence, RefundHistory,
     ReportOutcome,
 };
+use crate::entitlements::{self, ProductNames, SharedProductNames};
 use crate::event::{
     decide_reversal, decide_revocation, Cause, EventKeys, Reversal, Revocation, Revoker, RowState,
 };
@@ -134,6 +135,47 @@ async fn revoke<T: Tx>(
     Ok(outcome)
 }
 
+/// Compare the names `account_id` of `app_id` holds now with the set last announced (read
+/// locked); when they differ, store the new set and enqueue its `entitlements.changed` row.
+/// Whether they differed. Never for a refusal row's empty owner.
+async fn refresh_set<T: Tx>(
+    tx: &mut T,
+    app_id: &str,
+    account_id: &str,
+    products: &ProductNames,
+    now_ms: i64,
+    cause: &str,
+) -> Result<bool, T::Error> {
+    if account_id == crate::UNREDEEMED_ACCOUNT {
+        return Ok(false);
+    }
+    let before = entitlements::parse(tx.entitlement_set(app_id, account_id).await?.as_deref());
+    let rows = tx.owned(app_id, account_id).await?;
+    let after = entitlements::held(products, &rows, now_ms);
+    let Some(change) = entitlements::diff(&before, &after) else {
+        return Ok(false);
+    };
+    tx.put_entitlement_set(app_id, account_id, &entitlements::stored(&after), now_ms)
+        .await?;
+    let row = notice::entitlements_changed(app_id, account_id, &change, cause, now_ms)?;
+    tx.insert_delivery(&row).await?;
+    Ok(true)
+}
+
+/// [`refresh_set`] for the owner of a row a store event changed, when `app` announces changes.
+async fn refresh_owner<T: Tx>(
+    tx: &mut T,
+    app: &TargetApp,
+    owner: &str,
+    now_ms: i64,
+    cause: &str,
+) -> Result<(), T::Error> {
+    if let Some(products) = &app.entitlements {
+        refresh_set(tx, &app.app_id, owner, products, now_ms, cause).await?;
+    }
+    Ok(())
+}
+
 /// The first of `keys` with a row of `app`, locked, in order (the transaction, then its chain).
 async fn find_row<'k, T: Tx>(
     tx: &mut T,
@@ -196,6 +238,9 @@ async fn apply_revocation<T: Tx>(
         let result = match decide_revocation(RowState::of(Some(&row)), t.refuse_unredeemed) {
             Revocation::Revoke => {
                 let outcome = revoke(tx, &t.request(n, app, key), app.notify).await?;
+                if outcome == RevokeOutcome::Revoked {
+                    refresh_owner(tx, app, &row.account_id, n.received_ms, "revocation").await?;
+                }
                 Applied::revoked(outcome, app, key)
             }
             _ => Applied::at(NotificationResult::AlreadyRevoked, app, key),
@@ -284,6 +329,7 @@ async fn apply_reversal<T: Tx>(
                         tx.insert_delivery(&notice::reinstated(&request, &row)?)
                             .await?;
                     }
+                    refresh_owner(tx, app, &row.account_id, n.received_ms, "reinstatement").await?;
                     NotificationResult::Reinstated
                 }
                 Reversal::RemoveRefusal => {
@@ -351,6 +397,7 @@ async fn apply_subscription<T: Tx>(
                     )?;
                     tx.insert_delivery(&row_notice).await?;
                 }
+                refresh_owner(tx, app, &row.account_id, answer.checked_ms, "subscription").await?;
                 NotificationResult::SubscriptionUpdated
             }
         };
@@ -547,6 +594,28 @@ operation!(
     |op, tx| tx.owned(&op.app_id, &op.account_id).await
 );
 operation!(
+    /// [`Redemptions::refresh_entitlements`]'s first look, without a lock or a write: whether
+    /// the names held now are the set last announced (then nothing is to be done).
+    EntitlementsUnchanged {
+        app_id: String, account_id: String, products: SharedProductNames, now_ms: i64
+    } -> bool,
+    Access::Read,
+    |op, tx| {
+        let stored = tx.peek_entitlement_set(&op.app_id, &op.account_id).await?;
+        let rows = tx.owned(&op.app_id, &op.account_id).await?;
+        let held = entitlements::held(&op.products, &rows, op.now_ms);
+        Ok(entitlements::diff(&entitlements::parse(stored.as_deref()), &held).is_none())
+    }
+);
+operation!(
+    /// [`Redemptions::refresh_entitlements`].
+    RefreshEntitlements {
+        app_id: String, account_id: String, products: SharedProductNames, now_ms: i64, cause: String
+    } -> bool,
+    Access::Write,
+    |op, tx| refresh_set(tx, &op.app_id, &op.account_id, &op.products, op.now_ms, &op.cause).await
+);
+operation!(
     /// [`Redemptions::count_redemptions`].
     CountRedemptions {} -> u64, Access::Read, |_op, tx| tx.count_redemptions().await
 );
@@ -723,7 +792,7 @@ operation!(
     ReadRefundHistory { app_id: String, account_id: String, since_ms: i64 } -> RefundHistory,
     Access::Read,
     |op, tx| {
-        let rows = tx.account_refunds(&op.app_id, &op.account_id, op.since_ms).await?;
+        let rows = tx.account_refunds(&op.app_id, &op.account_id, op.since_ms, i64::MAX).await?;
         let mut by_store = Vec::new();
         for (store, n) in rows {
             let store = crate::refunds::store_named(&store)
@@ -735,7 +804,37 @@ operation!(
     }
 );
 
+operation!(
+    /// [`DeliveryReports::account_refund_history`]: one indexed count per period (the partial
+    /// index `payseal_redemptions_account_refunds`), in one read transaction.
+    ReadAccountRefundHistory { app_id: String, account_id: String, now_ms: i64 } -> RefundHistoryClaim,
+    Access::Read,
+    |op, tx| {
+        let day = 86_400_000i64;
+        let [short, long] = RefundCounts::PERIOD_DAYS.map(|d| op.now_ms - i64::from(d) * day);
+        let mut periods: Vec<Vec<(String, i64)>> = Vec::new();
+        for since in [short, long, i64::MIN] {
+            let rows = tx.account_refunds(&op.app_id, &op.account_id, since, op.now_ms).await?;
+            periods.push(rows);
+        }
+        Ok(crate::consumption::refund_history_claim(&periods)?)
+    }
+);
+
 impl<B: Database> DeliveryReports for B {
+    fn account_refund_history<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<RefundHistoryClaim, LedgerError>> {
+        self.execute(ReadAccountRefundHistory {
+            app_id: app_id.to_string(),
+            account_id: account_id.to_string(),
+            now_ms,
+        })
+    }
+
     fn refund_history<'a>(
         &'a self,
         app_id: &'a str,
@@ -847,6 +946,37 @@ impl<B: Database> Redemptions for B {
 
     fn count_redemptions(&self) -> BoxFuture<'_, Result<u64, LedgerError>> {
         self.execute(CountRedemptions {})
+    }
+
+    fn refresh_entitlements<'a>(
+        &'a self,
+        app_id: &'a str,
+        account_id: &'a str,
+        products: SharedProductNames,
+        now_ms: i64,
+        cause: &'a str,
+    ) -> BoxFuture<'a, Result<bool, LedgerError>> {
+        Box::pin(async move {
+            // Most looks find nothing changed: answered by a read, no lock, no write. A change
+            // is then decided again under the set's lock.
+            let unchanged = EntitlementsUnchanged {
+                app_id: app_id.to_string(),
+                account_id: account_id.to_string(),
+                products: products.clone(),
+                now_ms,
+            };
+            if self.execute(unchanged).await? {
+                return Ok(false);
+            }
+            self.execute(RefreshEntitlements {
+                app_id: app_id.to_string(),
+                account_id: account_id.to_string(),
+                products,
+                now_ms,
+                cause: cause.to_string(),
+            })
+            .await
+        })
     }
 
     fn revoke(

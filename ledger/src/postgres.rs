@@ -193,7 +193,7 @@ const REVOKE_SQL: &str = "UPDATE payseal_redemptions SET revoked_at_ms = $4, rev
 
 /// [`crate::decide_subscription_update`] decided on the row read under its lock.
 const SET_SUBSCRIPTION_SQL: &str = "UPDATE payseal_redemptions SET subscription_state = $4,
-        expires_at_ms = COALESCE($5, expires_at_ms), state_checked_ms = $6
+        expires_at_ms = COALESCE($5, expires_at_ms), state_checked_ms = $6, will_renew = $7
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3";
 
 const ENQUEUE_SQL: &str = "INSERT INTO payseal_outbox
@@ -678,8 +678,8 @@ const SET_CURSOR_SQL: &str = "INSERT INTO payseal_google_voided_cursor
 
 const INSERT_REFUND_SQL: &str = "INSERT INTO payseal_refund_requests (store, notification_id,
         app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms,
-        created_ms)
-    VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7)
+        created_ms, answer_token)
+    VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $8)
     ON CONFLICT (store, notification_id) DO NOTHING";
 
 const CLAIM_REFUNDS_SQL: &str = "UPDATE payseal_refund_requests r
@@ -691,7 +691,7 @@ const CLAIM_REFUNDS_SQL: &str = "UPDATE payseal_refund_requests r
     WHERE r.store = due.due_store AND r.notification_id = due.due_id
     RETURNING r.store, r.notification_id, r.app_id, r.transaction_key, r.environment,
         r.deadline_ms, r.state, r.attempts, r.next_attempt_ms, r.created_ms, r.finished_ms,
-        r.detail";
+        r.detail, r.answer_token";
 
 const FINISH_REFUND_SQL: &str = "UPDATE payseal_refund_requests SET state = $4,
         next_attempt_ms = COALESCE($5, next_attempt_ms), finished_ms = $6, detail = $7
@@ -699,7 +699,7 @@ const FINISH_REFUND_SQL: &str = "UPDATE payseal_refund_requests SET state = $4,
 
 const LIST_REFUNDS_SQL: &str = "SELECT store, notification_id, app_id, transaction_key,
         environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms,
-        detail
+        detail, answer_token
     FROM payseal_refund_requests
     WHERE $1::TEXT IS NULL OR state = $1
     ORDER BY created_ms DESC, notification_id LIMIT $2";
@@ -723,6 +723,7 @@ fn pg_refund_row(r: &tokio_postgres::Row) -> Result<RefundRequestRow, OpError> {
         created_ms: r.try_get(9)?,
         finished_ms: r.try_get(10)?,
         detail: r.try_get(11)?,
+        answer_token: r.try_get(12)?,
     })
 }
 
@@ -741,8 +742,21 @@ const PUT_REPORT_SQL: &str = "INSERT INTO payseal_delivery_reports (store, app_i
         usage_events = EXCLUDED.usage_events, updated_ms = EXCLUDED.updated_ms";
 
 const ACCOUNT_REFUNDS_SQL: &str = "SELECT store, COUNT(*) FROM payseal_redemptions
-    WHERE app_id = $1 AND account_id = $2 AND revoked_at_ms >= $3
+    WHERE app_id = $1 AND account_id = $2 AND revoked_at_ms >= $3 AND revoked_at_ms <= $4
     GROUP BY store";
+
+const ENSURE_ENTITLEMENT_SET_SQL: &str = "INSERT INTO payseal_entitlement_sets
+    (app_id, account_id, names, changed_ms) VALUES ($1, $2, NULL, 0)
+    ON CONFLICT (app_id, account_id) DO NOTHING";
+
+const LOCK_ENTITLEMENT_SET_SQL: &str = "SELECT names FROM payseal_entitlement_sets
+    WHERE app_id = $1 AND account_id = $2 FOR UPDATE";
+
+const PEEK_ENTITLEMENT_SET_SQL: &str = "SELECT names FROM payseal_entitlement_sets
+    WHERE app_id = $1 AND account_id = $2";
+
+const PUT_ENTITLEMENT_SET_SQL: &str = "UPDATE payseal_entitlement_sets
+    SET names = $3, changed_ms = $4 WHERE app_id = $1 AND account_id = $2";
 
 const CONSENT_SQL: &str = "SELECT consented FROM payseal_account_consent
     WHERE app_id = $1 AND account_id = $2";
@@ -1018,6 +1032,7 @@ impl Tx for PgTx<'_> {
                 &answer.state.as_str(),
                 &answer.expires_at_ms,
                 &answer.checked_ms,
+                &answer.will_renew,
             ],
         )
         .await
@@ -1113,6 +1128,51 @@ impl Tx for PgTx<'_> {
                 &cause.revoker.as_str(),
                 &cause.transaction,
             ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> Result<Option<String>, OpError> {
+        self.execute(ENSURE_ENTITLEMENT_SET_SQL, &[&app_id, &account_id])
+            .await?;
+        let row = self
+            .query_opt(LOCK_ENTITLEMENT_SET_SQL, &[&app_id, &account_id])
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<_, Option<String>>(0))
+            .transpose()?
+            .flatten())
+    }
+
+    async fn peek_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> Result<Option<String>, OpError> {
+        let row = self
+            .query_opt(PEEK_ENTITLEMENT_SET_SQL, &[&app_id, &account_id])
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<_, Option<String>>(0))
+            .transpose()?
+            .flatten())
+    }
+
+    async fn put_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        names: &str,
+        now_ms: i64,
+    ) -> Result<(), OpError> {
+        self.execute(
+            PUT_ENTITLEMENT_SET_SQL,
+            &[&app_id, &account_id, &names, &now_ms],
         )
         .await
         .map(|_| ())
@@ -1357,6 +1417,7 @@ impl Tx for PgTx<'_> {
                 &r.environment,
                 &r.deadline_ms,
                 &n.received_ms,
+                &r.answer_token,
             ],
         )
         .await
@@ -1461,9 +1522,13 @@ impl Tx for PgTx<'_> {
         app_id: &str,
         account_id: &str,
         since_ms: i64,
+        until_ms: i64,
     ) -> Result<Vec<(String, i64)>, OpError> {
         let rows = self
-            .query(ACCOUNT_REFUNDS_SQL, &[&app_id, &account_id, &since_ms])
+            .query(
+                ACCOUNT_REFUNDS_SQL,
+                &[&app_id, &account_id, &since_ms, &until_ms],
+            )
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))

@@ -1,5 +1,5 @@
 //! The durable queue of refund-request answers: a store asked the developer about a refund
-//! (App Store `CONSUMPTION_REQUEST`), and the answer is owed before the store's deadline.
+//! (App Store `CONSUMPTION_REQUEST`, Google Play `PendingRefundReviewNotification`), and the answer is owed before the store's deadline.
 //!
 //! A row is queued by the notification's own record ([`crate::notifications::Effect::AnswerRefund`]),
 //! in the same transaction, once per `(store, notification_id)`: a duplicate notification
@@ -23,6 +23,9 @@ pub struct NewRefundRequest {
     pub environment: String,
     /// When the store stops accepting an answer, Unix milliseconds.
     pub deadline_ms: i64,
+    /// What the store needs beside the transaction to take the answer (Google Play: the
+    /// notification's `pendingRefundToken`; `None` for the App Store).
+    pub answer_token: Option<String>,
 }
 
 /// A queued answer's state.
@@ -90,6 +93,8 @@ pub struct RefundRequestRow {
     pub finished_ms: Option<i64>,
     /// What was sent, or why not / the last error.
     pub detail: Option<String>,
+    /// What the store needs beside the transaction (Google Play's `pendingRefundToken`).
+    pub answer_token: Option<String>,
 }
 
 /// How an attempt ended.

@@ -616,7 +616,8 @@ impl Tx for SqliteTx<'_> {
         ready(
             self.execute(
                 "UPDATE payseal_redemptions SET subscription_state = ?4,
-                        expires_at_ms = coalesce(?5, expires_at_ms), state_checked_ms = ?6
+                        expires_at_ms = coalesce(?5, expires_at_ms), state_checked_ms = ?6,
+                        will_renew = ?7
                  WHERE store = ?1 AND app_id = ?2 AND transaction_key = ?3",
                 params![
                     key.store.as_str(),
@@ -624,7 +625,8 @@ impl Tx for SqliteTx<'_> {
                     key.transaction_key,
                     answer.state.as_str(),
                     answer.expires_at_ms,
-                    answer.checked_ms
+                    answer.checked_ms,
+                    answer.will_renew
                 ],
             )
             .map(|_| ()),
@@ -776,6 +778,65 @@ impl Tx for SqliteTx<'_> {
             params![app_id, account_id],
             |r| Ok(owned_row!(r, get)),
         ))
+    }
+
+    fn entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, LedgerError>> + Send {
+        // The writer holds the whole database: no row lock to take.
+        ready(
+            self.execute(
+                "INSERT OR IGNORE INTO payseal_entitlement_sets (app_id, account_id, names, changed_ms)
+                 VALUES (?1, ?2, NULL, 0)",
+                params![app_id, account_id],
+            )
+            .and_then(|_| {
+                self.conn
+                    .query_row(
+                        "SELECT names FROM payseal_entitlement_sets
+                         WHERE app_id = ?1 AND account_id = ?2",
+                        params![app_id, account_id],
+                        |r| r.get(0),
+                    )
+            }),
+        )
+    }
+
+    fn peek_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, LedgerError>> + Send {
+        ready(
+            self.conn
+                .query_row(
+                    "SELECT names FROM payseal_entitlement_sets
+                     WHERE app_id = ?1 AND account_id = ?2",
+                    params![app_id, account_id],
+                    |r| r.get::<_, Option<String>>(0),
+                )
+                .optional()
+                .map(Option::flatten),
+        )
+    }
+
+    fn put_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        names: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        ready(
+            self.execute(
+                "UPDATE payseal_entitlement_sets SET names = ?3, changed_ms = ?4
+                 WHERE app_id = ?1 AND account_id = ?2",
+                params![app_id, account_id, names, now_ms],
+            )
+            .map(|_| ()),
+        )
     }
 
     fn count_redemptions(&mut self) -> impl Future<Output = Result<u64, LedgerError>> + Send {
@@ -1090,8 +1151,8 @@ impl Tx for SqliteTx<'_> {
             self.execute(
                 "INSERT INTO payseal_refund_requests (store, notification_id, app_id,
                      transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms,
-                     created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7)
+                     created_ms, answer_token)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?8)
                  ON CONFLICT (store, notification_id) DO NOTHING",
                 params![
                     n.store.as_str(),
@@ -1100,7 +1161,8 @@ impl Tx for SqliteTx<'_> {
                     r.transaction_key,
                     r.environment,
                     r.deadline_ms,
-                    n.received_ms
+                    n.received_ms,
+                    r.answer_token
                 ],
             )
             .map(|_| ()),
@@ -1119,7 +1181,7 @@ impl Tx for SqliteTx<'_> {
                  SELECT store, notification_id FROM payseal_refund_requests
                  WHERE state = 'pending' AND next_attempt_ms <= ?1
                  ORDER BY deadline_ms LIMIT ?3)
-             RETURNING store, notification_id, app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms, detail",
+             RETURNING store, notification_id, app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms, detail, answer_token",
             params![now_ms, lease_until_ms, limit],
             refund_row,
         ))
@@ -1162,7 +1224,7 @@ impl Tx for SqliteTx<'_> {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<RefundRequestRow>, LedgerError>> + Send {
         ready(self.query_vec(
-            "SELECT store, notification_id, app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms, detail FROM payseal_refund_requests
+            "SELECT store, notification_id, app_id, transaction_key, environment, deadline_ms, state, attempts, next_attempt_ms, created_ms, finished_ms, detail, answer_token FROM payseal_refund_requests
              WHERE ?1 IS NULL OR state = ?1
              ORDER BY created_ms DESC, notification_id LIMIT ?2",
             params![state.map(RefundState::as_str), limit],
@@ -1230,12 +1292,11 @@ impl Tx for SqliteTx<'_> {
         app_id: &str,
         account_id: &str,
         since_ms: i64,
+        until_ms: i64,
     ) -> impl Future<Output = Result<Vec<(String, i64)>, LedgerError>> + Send {
         ready(self.query_vec(
-            "SELECT store, COUNT(*) FROM payseal_redemptions
-             WHERE app_id = ?1 AND account_id = ?2 AND revoked_at_ms >= ?3
-             GROUP BY store",
-            params![app_id, account_id, since_ms],
+            ACCOUNT_REFUNDS_SQL,
+            params![app_id, account_id, since_ms, until_ms],
             |r| Ok((r.get(0)?, r.get(1)?)),
         ))
     }
@@ -1453,6 +1514,12 @@ impl SchemaStore for SqliteSchema<'_> {
     }
 }
 
+/// An account's revoked redemptions since a time, by store (served by the partial index
+/// `payseal_redemptions_account_refunds`).
+const ACCOUNT_REFUNDS_SQL: &str = "SELECT store, COUNT(*) FROM payseal_redemptions
+     WHERE app_id = ?1 AND account_id = ?2 AND revoked_at_ms >= ?3 AND revoked_at_ms <= ?4
+     GROUP BY store";
+
 /// A `payseal_refund_requests` row (the columns in their table order).
 fn refund_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefundRequestRow> {
     let store: String = r.get(0)?;
@@ -1482,6 +1549,7 @@ fn refund_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RefundRequestRow> {
         created_ms: r.get(9)?,
         finished_ms: r.get(10)?,
         detail: r.get(11)?,
+        answer_token: r.get(12)?,
     })
 }
 
@@ -1504,6 +1572,28 @@ mod tests {
             kind: None,
             environment: None,
         }
+    }
+
+    #[test]
+    fn the_refund_history_read_uses_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        drop(SqliteLedger::open(&path).unwrap());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {ACCOUNT_REFUNDS_SQL}"))
+            .unwrap()
+            .query_map(params!["a", "alice", i64::MIN, i64::MAX], |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("COVERING INDEX payseal_redemptions_account_refunds")),
+            "{plan:?}"
+        );
     }
 
     #[test]

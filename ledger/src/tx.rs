@@ -161,6 +161,30 @@ pub trait Tx: Send {
         app_id: &str,
         account_id: &str,
     ) -> impl Future<Output = Result<Vec<OwnedPurchase>, Self::Error>> + Send;
+    /// The entitlement names last announced for `account_id` of `app_id`
+    /// ([`crate::entitlements::stored`] text; `None`: never), its row created if absent and
+    /// locked until the transaction ends (PostgreSQL `FOR UPDATE`), so that two changes of one
+    /// account announce one after the other.
+    fn entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
+    /// The entitlement names last announced for `account_id` of `app_id`, read without a lock
+    /// and without creating its row (`None`: never announced).
+    fn peek_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send;
+    /// Store `names` as announced for `account_id` of `app_id` at `now_ms`.
+    fn put_entitlement_set(
+        &mut self,
+        app_id: &str,
+        account_id: &str,
+        names: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// Number of redemption rows.
     fn count_redemptions(&mut self) -> impl Future<Output = Result<u64, Self::Error>> + Send;
     /// Revoked rows, most recently revoked first, at most `limit`.
@@ -272,13 +296,14 @@ pub trait Tx: Send {
         key: Key<'_>,
         row: &ReportRow,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
-    /// Revoked redemptions of `account_id` in `app_id` revoked at or after `since_ms`: (store
-    /// name, count) per store.
+    /// Revoked redemptions of `account_id` in `app_id` revoked from `since_ms` to `until_ms`
+    /// (both included): (store name, count) per store.
     fn account_refunds(
         &mut self,
         app_id: &str,
         account_id: &str,
         since_ms: i64,
+        until_ms: i64,
     ) -> impl Future<Output = Result<Vec<(String, i64)>, Self::Error>> + Send;
     /// The consent of `account_id` of `app_id`, if ever reported.
     fn consent(

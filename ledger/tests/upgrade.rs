@@ -247,6 +247,7 @@ async fn rows_are_all_there_and_usable(ledger: &Arc<dyn Ledger>) {
                 apps: vec![TargetApp {
                     app_id: APP.into(),
                     notify: false,
+                    entitlements: None,
                 }],
                 keys: EventKeys::new("REFUSED.1", None::<String>),
                 by: Revoker::Store(Store::AppStore),
@@ -335,6 +336,7 @@ async fn a_sqlite_ledger_of_70e3fa7_upgrades_in_place_with_all_its_rows() {
         [
             "payseal_account_consent",
             "payseal_delivery_reports",
+            "payseal_entitlement_sets",
             "payseal_google_voided_cursor",
             "payseal_outbox",
             "payseal_redemptions",
@@ -347,7 +349,10 @@ async fn a_sqlite_ledger_of_70e3fa7_upgrades_in_place_with_all_its_rows() {
         "the PostgreSQL names, nothing left under the old ones"
     );
     let expected: Vec<(i64, String)> = SQLITE.iter().map(|m| (m.version, m.checksum())).collect();
-    assert_eq!(sqlite_recorded(&path), (SQLITE.len() as i64, expected));
+    assert_eq!(
+        sqlite_recorded(&path),
+        (SQLITE.last().unwrap().version, expected)
+    );
     // Opening again applies nothing and keeps everything.
     let again = payseal_ledger::open(&sqlite_url(&path)).unwrap();
     assert_eq!(again.count_redemptions().await.unwrap(), 5);
@@ -400,7 +405,7 @@ async fn older_sqlite_files_upgrade_from_their_user_version() {
         drop(ledger);
         assert_eq!(
             sqlite_recorded(&path).0,
-            SQLITE.len() as i64,
+            SQLITE.last().unwrap().version,
             "version {version}"
         );
     }

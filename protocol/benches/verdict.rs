@@ -28,6 +28,7 @@ fn claims() -> VerdictClaims {
         redemption: Some(Redemption::First),
         subscription_state: None,
         store_checked: None,
+        refund_history: None,
     }
 }
 

@@ -254,6 +254,7 @@ mod tests {
             expires_at: None,
             subscription_state: None,
             store_checked: None,
+            refund_history: None,
             receipt_sha256: "ab".repeat(32),
             outcome: Outcome::Paid,
             reason: None,

@@ -67,5 +67,6 @@ pub use request::{
     PROTOCOL_VERSION,
 };
 pub use verdict::{
-    Environment, Outcome, PurchaseKind, Reason, Redemption, SubscriptionState, VerdictClaims,
+    Environment, Outcome, PurchaseKind, Reason, Redemption, RefundCounts, RefundHistoryClaim,
+    SubscriptionState, VerdictClaims,
 };

@@ -315,18 +315,63 @@ pub struct VerdictClaims {
     /// live check is configured for the app.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub store_checked: Option<bool>,
+    /// Protocol v2, on request (`[apps."ID".refund_history] in_verdict = true`): the account's
+    /// refunds in this app, by store and period; absent when the app did not ask (a parser
+    /// refusing unknown claims, e.g. an SDK older than the claim, never sees it unasked).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub refund_history: Option<RefundHistoryClaim>,
+}
+
+/// Refunds counted over the periods PaySeal reports: the last 30 days, the last 365 days, and
+/// all time (each period includes the shorter ones).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundCounts {
+    /// Refunds (revocations) in the 30 days before the verdict.
+    pub last_30_days: u64,
+    /// In the 365 days before it.
+    pub last_365_days: u64,
+    /// Ever.
+    pub all_time: u64,
+}
+
+impl RefundCounts {
+    /// The periods' lengths, days (the all-time period has none).
+    pub const PERIOD_DAYS: [u32; 2] = [30, 365];
+
+    /// The sum of two counts.
+    pub fn plus(self, other: RefundCounts) -> RefundCounts {
+        RefundCounts {
+            last_30_days: self.last_30_days + other.last_30_days,
+            last_365_days: self.last_365_days + other.last_365_days,
+            all_time: self.all_time + other.all_time,
+        }
+    }
+}
+
+/// An account's refund history in one app (the `refund_history` claim, also in the
+/// `purchase.paid` webhook): revoked redemptions of its purchases, all stores together and by
+/// store (the store's name, e.g. `google_play`; stores without refunds are left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundHistoryClaim {
+    /// All stores together.
+    pub total: RefundCounts,
+    /// By store.
+    pub by_store: std::collections::BTreeMap<String, RefundCounts>,
 }
 
 impl VerdictClaims {
     /// The claims as a client of protocol version `v` may receive them (pure). v2 and later:
     /// unchanged. v1 (whose parsers refuse unknown claims and reasons): without
-    /// `subscription_state` and `store_checked`, and with a v2 reason replaced by its nearest
+    /// `subscription_state`, `store_checked` and `refund_history`, and with a v2 reason replaced by its nearest
     /// v1 reason ([`Reason::for_protocol`]); the outcome never changes. The verifier applies
     /// it to every verdict it signs, with the request's version.
     pub fn for_protocol(mut self, v: u32) -> Self {
         if v < 2 {
             self.subscription_state = None;
             self.store_checked = None;
+            self.refund_history = None;
         }
         self.reason = self.reason.map(|r| r.for_protocol(v));
         self
@@ -724,6 +769,7 @@ mod tests {
             redemption: Some(Redemption::First),
             subscription_state: None,
             store_checked: None,
+            refund_history: None,
         }
     }
 

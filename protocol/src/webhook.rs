@@ -85,6 +85,10 @@ pub const SUBSCRIPTION_UPDATED: &str = "subscription.updated";
 /// account that restored it.
 pub const PURCHASE_TRANSFERRED: &str = "purchase.transferred";
 
+/// Event type of a change of the entitlement names an account holds (a purchase, an expiry, a
+/// refund, a reinstatement, a subscription change or a transfer).
+pub const ENTITLEMENTS_CHANGED: &str = "entitlements.changed";
+
 /// The event types the verifier sends, by name ([`Event::kind`]); a receiver ignores the
 /// types it does not know (`None`), so that a newer verifier does not break it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,16 +105,20 @@ pub enum EventKind {
     /// [`SUBSCRIPTION_UPDATED`]: a subscription's state or period end changed; `data` is
     /// [`SubscriptionUpdatedData`].
     SubscriptionUpdated,
+    /// [`ENTITLEMENTS_CHANGED`]: the names an account holds changed; `data` is
+    /// [`EntitlementsChangedData`].
+    EntitlementsChanged,
 }
 
 impl EventKind {
     /// Every kind, in the order they were introduced.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Paid,
         EventKind::Revoked,
         EventKind::Reinstated,
         EventKind::Transferred,
         EventKind::SubscriptionUpdated,
+        EventKind::EntitlementsChanged,
     ];
 
     /// The `type` string (`purchase.paid`, ...).
@@ -121,6 +129,7 @@ impl EventKind {
             EventKind::Reinstated => PURCHASE_REINSTATED,
             EventKind::Transferred => PURCHASE_TRANSFERRED,
             EventKind::SubscriptionUpdated => SUBSCRIPTION_UPDATED,
+            EventKind::EntitlementsChanged => ENTITLEMENTS_CHANGED,
         }
     }
 
@@ -197,6 +206,43 @@ impl WebhookEvent {
             .map(Some)
             .map_err(|_| WebhookError::MalformedBody)
     }
+}
+
+impl WebhookEvent {
+    /// The typed `data` of an `entitlements.changed` event: `Ok(None)` for another type,
+    /// [`WebhookError::MalformedBody`] when its `data` is not [`EntitlementsChangedData`].
+    pub fn entitlements_changed(&self) -> Result<Option<EntitlementsChangedData>, WebhookError> {
+        if self.kind() != Some(EventKind::EntitlementsChanged) {
+            return Ok(None);
+        }
+        serde_json::from_value(self.data.clone())
+            .map(Some)
+            .map_err(|_| WebhookError::MalformedBody)
+    }
+}
+
+/// `data` of an `entitlements.changed` event: the entitlement names an account holds now, and
+/// the difference from the set last announced. Sent only when the set of names changed (a
+/// second purchase granting a name already held, or a renewal, sends none); ask
+/// `GET /v1/app-server/entitlements` for the granting purchases and their period ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntitlementsChangedData {
+    /// The app id.
+    pub app: String,
+    /// The account.
+    pub sub: String,
+    /// Every entitlement name the account holds now, sorted.
+    pub entitlements: Vec<String>,
+    /// Names held now and not in the set last announced, sorted.
+    pub added: Vec<String>,
+    /// Names in the set last announced and not held now, sorted.
+    pub removed: Vec<String>,
+    /// What made the verifier look: `purchase`, `revocation`, `reinstatement`, `subscription`,
+    /// `transfer`, or `read` (noticed when the account's entitlements were next read: a
+    /// subscription period that ended with no store event).
+    pub cause: String,
+    /// When the change was recorded, unix milliseconds.
+    pub changed_at: i64,
 }
 
 /// `data` of a `subscription.updated` event: the store's newest answer about a subscription

@@ -38,6 +38,7 @@ fn claims(outcome: Outcome) -> VerdictClaims {
         redemption: None,
         subscription_state: None,
         store_checked: None,
+        refund_history: None,
     }
 }
 

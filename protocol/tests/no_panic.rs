@@ -151,6 +151,7 @@ proptest! {
             redemption: None,
             subscription_state: None,
             store_checked: None,
+            refund_history: None,
         };
         let token = key.sign(&claims).unwrap();
         let mut chars: Vec<char> = token.chars().collect();

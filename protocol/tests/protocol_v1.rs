@@ -38,6 +38,22 @@ fn v2_paid() -> VerdictClaims {
         redemption: Some(Redemption::First),
         subscription_state: Some(SubscriptionState::InGracePeriod),
         store_checked: Some(true),
+        refund_history: Some(payseal_protocol::verdict::RefundHistoryClaim {
+            total: payseal_protocol::verdict::RefundCounts {
+                last_30_days: 1,
+                last_365_days: 2,
+                all_time: 3,
+            },
+            by_store: [(
+                "google_play".to_string(),
+                payseal_protocol::verdict::RefundCounts {
+                    last_30_days: 1,
+                    last_365_days: 2,
+                    all_time: 3,
+                },
+            )]
+            .into(),
+        }),
     }
 }
 
@@ -79,6 +95,7 @@ fn a_v2_verdict_is_refused_by_v1_and_its_downgrade_is_accepted() {
     let old = full.clone().for_protocol(1);
     assert_eq!(old.subscription_state, None);
     assert_eq!(old.store_checked, None);
+    assert_eq!(old.refund_history, None);
     let parsed = through_v1(&old).unwrap();
     // Everything v1 knows is kept as it was.
     assert_eq!(parsed.outcome, v1::Outcome::Paid);
@@ -143,6 +160,7 @@ fn a_verdict_without_the_new_claims_is_byte_for_byte_v1() {
     let mut c = v2_paid();
     c.subscription_state = None;
     c.store_checked = None;
+    c.refund_history = None;
     let token = key().sign(&c).unwrap();
     assert_eq!(token, key().sign(&c.clone().for_protocol(1)).unwrap());
     assert!(v1::parse_token_claims(&token).is_ok());

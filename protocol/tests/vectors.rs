@@ -133,6 +133,7 @@ fn verdict_claims() -> VerdictClaims {
         redemption: Some(Redemption::First),
         subscription_state: None,
         store_checked: None,
+        refund_history: None,
     }
 }
 

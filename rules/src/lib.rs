@@ -212,6 +212,12 @@ pub struct Rejection {
     /// Fields read before the rule refused it (only from signature-verified data); boxed, so
     /// that every rule's `Result<_, Rejection>` stays small.
     pub partial: Box<PartialPurchase>,
+    /// `expired` by the date alone (`expires_at` not after `now_ms`; never a store-ended
+    /// period such as App Store `isUpgraded`): the purchase as signed, every other check
+    /// passed. The store's own word may still extend it (an App Store chain in its billing
+    /// grace period pays until `gracePeriodExpiresDate`): the verifier decides that from the
+    /// store's signed state, never from this alone.
+    pub lapsed: Option<Box<Purchase>>,
 }
 
 /// One store's rule, in the stages of DESIGN.md (parse → verify signature → check app binding
@@ -477,14 +483,10 @@ fn run<R: StoreRule>(
         }
         n => n,
     };
-    if let Some(why) = lapsed(&claimed, now_ms) {
-        return Err(Rejection::with_partial(
-            Reason::Expired,
-            why,
-            claimed.partial(),
-        ));
-    }
-    Ok(Purchase {
+    let lapse = lapsed(&claimed, now_ms);
+    let by_date = claimed.ended.is_none();
+    let partial = claimed.partial();
+    let purchase = Purchase {
         store: R::STORE,
         environment: claimed.environment,
         product_id: claimed.product_id,
@@ -497,7 +499,14 @@ fn run<R: StoreRule>(
         kind: claimed.kind,
         expires_at: claimed.expires_at,
         purchase_token: claimed.purchase_token,
-    })
+    };
+    match lapse {
+        None => Ok(purchase),
+        Some(why) => Err(Rejection {
+            lapsed: by_date.then(|| Box::new(purchase)),
+            ..Rejection::with_partial(Reason::Expired, why, partial)
+        }),
+    }
 }
 
 impl Rejection {
@@ -507,6 +516,7 @@ impl Rejection {
             reason,
             detail: detail.into(),
             partial: Box::default(),
+            lapsed: None,
         }
     }
 
@@ -520,6 +530,7 @@ impl Rejection {
             reason,
             detail: detail.into(),
             partial: Box::new(partial),
+            lapsed: None,
         }
     }
 }

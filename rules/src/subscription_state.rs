@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | Play `SUBSCRIPTION_STATE_ACTIVE`, App Store status 1 | `active` | paid until `expires_at` |
 //! | Play `SUBSCRIPTION_STATE_IN_GRACE_PERIOD`, App Store status 4 | `in_grace_period` | paid until the grace end |
-//! | Play `SUBSCRIPTION_STATE_CANCELED` | `canceled` | paid until `expires_at` |
+//! | Play `SUBSCRIPTION_STATE_CANCELED`, App Store status 1 with `autoRenewStatus` 0 | `canceled` | paid until `expires_at` |
 //! | Play `SUBSCRIPTION_STATE_ON_HOLD`, App Store status 3 | `on_hold` | `not_paid / on_hold` |
 //! | Play `SUBSCRIPTION_STATE_PAUSED` | `paused` | `not_paid / paused` |
 //! | Play `SUBSCRIPTION_STATE_EXPIRED`, App Store status 2 | `expired` | `not_paid / expired` |
@@ -100,6 +100,78 @@ pub fn from_app_store(status: i64) -> Result<StoreSubscriptionState, UnknownStor
     })
 }
 
+/// What Apple signed about one auto-renewable subscription chain, read from a
+/// `signedTransactionInfo` (the chain's latest transaction) and its `signedRenewalInfo`
+/// (`JWSRenewalInfoDecodedPayload`), both checked before they get here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppStoreSigned {
+    /// The transaction's `expiresDate`, Unix milliseconds.
+    pub expires_date: Option<i64>,
+    /// The renewal info's `autoRenewStatus`: `1` renews, `0` the customer turned it off.
+    pub auto_renew_status: Option<i64>,
+    /// The renewal info's `gracePeriodExpiresDate`, Unix milliseconds (billing grace only).
+    pub grace_period_expires_date: Option<i64>,
+}
+
+/// An App Store chain's state in PaySeal's words and its period end (the grace end in billing
+/// grace): what the ledger stores for the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppStoreChainState {
+    /// The state and whether it pays.
+    pub state: StoreSubscriptionState,
+    /// Until when it pays (a paying state), Unix milliseconds: `expiresDate`, or
+    /// `gracePeriodExpiresDate` in billing grace; `None` when Apple signed none.
+    pub expires_at_ms: Option<i64>,
+}
+
+/// An App Store chain's `status` (Get All Subscription Statuses) with what Apple signed about
+/// it: [`from_app_store`]'s state, except that an active chain whose `autoRenewStatus` is `0`
+/// is `canceled` (it pays until `expiresDate`, then ends, as Play's `canceled`); the period end
+/// is `gracePeriodExpiresDate` in billing grace (status 4), `expiresDate` otherwise.
+pub fn from_app_store_chain(
+    status: i64,
+    signed: &AppStoreSigned,
+) -> Result<AppStoreChainState, UnknownStoreState> {
+    let mut state = from_app_store(status)?;
+    if state.state == SubscriptionState::Active && signed.auto_renew_status == Some(0) {
+        state = StoreSubscriptionState::of(SubscriptionState::Canceled);
+    }
+    let expires_at_ms = match state.state {
+        SubscriptionState::InGracePeriod => signed.grace_period_expires_date,
+        _ => signed.expires_date,
+    };
+    Ok(AppStoreChainState {
+        state,
+        expires_at_ms,
+    })
+}
+
+/// The subscription `status` an App Store Server Notification V2 tells of (the numbers of
+/// [`from_app_store`]), by `notificationType` and `subtype`; `None` for a notification that
+/// says nothing of a chain's state (`CONSUMPTION_REQUEST`, `PRICE_INCREASE`, `TEST`, ...):
+///
+/// | notification | status |
+/// |---|---|
+/// | `SUBSCRIBED`, `DID_RENEW`, `OFFER_REDEEMED`, `RENEWAL_EXTENDED`, `DID_CHANGE_RENEWAL_STATUS` | 1 (active; `canceled` when `autoRenewStatus` is 0) |
+/// | `DID_FAIL_TO_RENEW` with subtype `GRACE_PERIOD` | 4 (billing grace) |
+/// | `DID_FAIL_TO_RENEW` without it, `GRACE_PERIOD_EXPIRED` | 3 (billing retry) |
+/// | `EXPIRED` (any subtype) | 2 |
+/// | `REFUND`, `REVOKE` | 5 (revoked) |
+pub fn app_store_notification_status(
+    notification_type: &str,
+    subtype: Option<&str>,
+) -> Option<i64> {
+    Some(match (notification_type, subtype) {
+        ("SUBSCRIBED" | "DID_RENEW" | "OFFER_REDEEMED" | "RENEWAL_EXTENDED", _)
+        | ("DID_CHANGE_RENEWAL_STATUS", _) => 1,
+        ("DID_FAIL_TO_RENEW", Some("GRACE_PERIOD")) => 4,
+        ("DID_FAIL_TO_RENEW", _) | ("GRACE_PERIOD_EXPIRED", _) => 3,
+        ("EXPIRED", _) => 2,
+        ("REFUND" | "REVOKE", _) => 5,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +247,93 @@ mod tests {
         }
         for bad in [0, 6, -1, i64::MAX] {
             assert_eq!(from_app_store(bad), Err(UnknownStoreState::AppStore(bad)));
+        }
+    }
+
+    #[test]
+    fn an_app_store_chain_takes_its_period_end_from_what_apple_signed() {
+        let signed = AppStoreSigned {
+            expires_date: Some(100),
+            auto_renew_status: Some(1),
+            grace_period_expires_date: Some(200),
+        };
+        let chain = |status, signed: &AppStoreSigned| {
+            let c = from_app_store_chain(status, signed).unwrap();
+            (c.state.state, c.state.refusal, c.expires_at_ms)
+        };
+        assert_eq!(chain(1, &signed), (S::Active, None, Some(100)));
+        // Billing grace pays until the grace end, not the ended period.
+        assert_eq!(chain(4, &signed), (S::InGracePeriod, None, Some(200)));
+        assert_eq!(
+            chain(3, &signed),
+            (S::OnHold, Some(Reason::OnHold), Some(100))
+        );
+        assert_eq!(
+            chain(2, &signed),
+            (S::Expired, Some(Reason::Expired), Some(100))
+        );
+        assert_eq!(
+            chain(5, &signed),
+            (S::Expired, Some(Reason::Revoked), Some(100))
+        );
+        // Auto-renew off: pays until the period end, then ends (Play's `canceled`).
+        let off = AppStoreSigned {
+            auto_renew_status: Some(0),
+            ..signed
+        };
+        assert_eq!(chain(1, &off), (S::Canceled, None, Some(100)));
+        assert_eq!(
+            chain(2, &off),
+            (S::Expired, Some(Reason::Expired), Some(100))
+        );
+        // Grace without its end signed: no period end (the ledger keeps the stored one).
+        let no_grace_end = AppStoreSigned {
+            grace_period_expires_date: None,
+            ..signed
+        };
+        assert_eq!(chain(4, &no_grace_end), (S::InGracePeriod, None, None));
+        assert_eq!(
+            from_app_store_chain(9, &signed),
+            Err(UnknownStoreState::AppStore(9))
+        );
+    }
+
+    #[test]
+    fn every_app_store_lifecycle_notification_names_its_status() {
+        for (kind, subtype, status) in [
+            ("SUBSCRIBED", Some("INITIAL_BUY"), Some(1)),
+            ("SUBSCRIBED", Some("RESUBSCRIBE"), Some(1)),
+            ("DID_RENEW", None, Some(1)),
+            ("DID_RENEW", Some("BILLING_RECOVERY"), Some(1)),
+            ("OFFER_REDEEMED", Some("UPGRADE"), Some(1)),
+            ("RENEWAL_EXTENDED", None, Some(1)),
+            (
+                "DID_CHANGE_RENEWAL_STATUS",
+                Some("AUTO_RENEW_DISABLED"),
+                Some(1),
+            ),
+            (
+                "DID_CHANGE_RENEWAL_STATUS",
+                Some("AUTO_RENEW_ENABLED"),
+                Some(1),
+            ),
+            ("DID_FAIL_TO_RENEW", Some("GRACE_PERIOD"), Some(4)),
+            ("DID_FAIL_TO_RENEW", None, Some(3)),
+            ("GRACE_PERIOD_EXPIRED", None, Some(3)),
+            ("EXPIRED", Some("VOLUNTARY"), Some(2)),
+            ("EXPIRED", Some("BILLING_RETRY"), Some(2)),
+            ("REFUND", None, Some(5)),
+            ("REVOKE", None, Some(5)),
+            ("CONSUMPTION_REQUEST", None, None),
+            ("PRICE_INCREASE", Some("PENDING"), None),
+            ("TEST", None, None),
+            ("did_renew", None, None),
+        ] {
+            assert_eq!(
+                app_store_notification_status(kind, subtype),
+                status,
+                "{kind} {subtype:?}"
+            );
         }
     }
 

@@ -212,3 +212,35 @@ fn huawei_validity_flag_and_unknown_kinds() {
     assert_eq!(p.original_transaction_id.as_deref(), Some("9000"));
     assert_eq!(p.transaction_id, "9001");
 }
+
+#[test]
+fn an_expired_period_carries_its_purchase_only_when_the_date_alone_ended_it() {
+    let t = now();
+    let lapsed = check_at(
+        &sub(Store::AppStore, t - DAY, "1000000050", "1000000051"),
+        t,
+    )
+    .unwrap_err();
+    assert_eq!(lapsed.reason, Reason::Expired);
+    let p = lapsed.lapsed.expect("the purchase as signed");
+    assert_eq!(
+        (
+            p.transaction_key.as_str(),
+            p.transaction_id.as_str(),
+            p.expires_at
+        ),
+        ("1000000050", "1000000051", Some(t - DAY))
+    );
+    // isUpgraded: Apple ended the period whatever the date; nothing can extend it.
+    let mut payload = app_store_payload(&sub(Store::AppStore, t + DAY, "1000000060", "1000000061"));
+    payload["isUpgraded"] = true.into();
+    let upgraded = check_at(&resign_app_store(&payload), t).unwrap_err();
+    assert_eq!((upgraded.reason, upgraded.lapsed), (Reason::Expired, None));
+    // Any other refusal carries nothing.
+    let mut payload = app_store_payload(&sub(Store::AppStore, t - DAY, "1000000070", "1000000071"));
+    payload["bundleId"] = "com.other.app".into();
+    assert_eq!(
+        check_at(&resign_app_store(&payload), t).unwrap_err().lapsed,
+        None
+    );
+}

@@ -448,6 +448,36 @@ pub struct AppStoreNotification {
     pub transaction: Option<crate::Order>,
     /// Whether to add a `data.signedRenewalInfo` (auto-renewable subscriptions).
     pub renewal_info: bool,
+    /// What the `signedRenewalInfo` and `data.status` say (with `renewal_info`).
+    pub renewal: RenewalSpec,
+}
+
+/// The subscription state a notification's `signedRenewalInfo` (`JWSRenewalInfoDecodedPayload`)
+/// and `data.status` carry. The default: renewing, active (`status` 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenewalSpec {
+    /// `autoRenewStatus`: 1 renews, 0 turned off.
+    pub auto_renew_status: u8,
+    /// `gracePeriodExpiresDate` (billing grace), Unix milliseconds.
+    pub grace_period_expires_date: Option<i64>,
+    /// `isInBillingRetryPeriod`.
+    pub is_in_billing_retry_period: Option<bool>,
+    /// `expirationIntent` (1 voluntary, 2 billing error, ...).
+    pub expiration_intent: Option<u8>,
+    /// `data.status`: 1 active, 2 expired, 3 billing retry, 4 grace, 5 revoked.
+    pub status: u8,
+}
+
+impl Default for RenewalSpec {
+    fn default() -> Self {
+        Self {
+            auto_renew_status: 1,
+            grace_period_expires_date: None,
+            is_in_billing_retry_period: None,
+            expiration_intent: None,
+            status: 1,
+        }
+    }
 }
 
 impl AppStoreNotification {
@@ -467,6 +497,7 @@ impl AppStoreNotification {
             environment: order.environment,
             transaction: Some(transaction),
             renewal_info: false,
+            renewal: RenewalSpec::default(),
         }
     }
 
@@ -484,6 +515,7 @@ impl AppStoreNotification {
             environment,
             transaction: None,
             renewal_info: false,
+            renewal: RenewalSpec::default(),
         }
     }
 }
@@ -529,10 +561,47 @@ struct RenewalInfo<'a> {
     auto_renew_product_id: &'a str,
     product_id: &'a str,
     auto_renew_status: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grace_period_expires_date: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_in_billing_retry_period: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration_intent: Option<u8>,
     signed_date: i64,
     environment: &'static str,
     recent_subscription_start_date: i64,
-    renewal_date: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    renewal_date: Option<i64>,
+}
+
+/// The `JWSRenewalInfoDecodedPayload` JSON of `order`'s chain as `spec` says, dated `at_ms`
+/// (also what the App Store Server API's `lastTransactions[].signedRenewalInfo` carries).
+pub fn renewal_info_json(
+    order: &crate::Order,
+    transaction_id: &str,
+    spec: &RenewalSpec,
+    at_ms: i64,
+) -> Result<String, SandboxError> {
+    let chain = order
+        .original_transaction_id
+        .as_deref()
+        .unwrap_or(transaction_id);
+    let renewal = RenewalInfo {
+        original_transaction_id: chain,
+        auto_renew_product_id: &order.product_id,
+        product_id: &order.product_id,
+        auto_renew_status: spec.auto_renew_status,
+        grace_period_expires_date: spec.grace_period_expires_date,
+        is_in_billing_retry_period: spec.is_in_billing_retry_period,
+        expiration_intent: spec.expiration_intent,
+        signed_date: at_ms,
+        environment: apple_environment(order.environment),
+        recent_subscription_start_date: at_ms,
+        renewal_date: (spec.auto_renew_status == 1)
+            .then(|| order.expires_at.unwrap_or(at_ms + 30 * DAY_MS)),
+    };
+    serde_json::to_string(&renewal)
+        .map_err(|e| SandboxError::Signing(format!("JSON encoding: {e}")))
 }
 
 fn apple_environment(env: payseal_protocol::Environment) -> &'static str {
@@ -571,19 +640,7 @@ pub(crate) fn notification_payload_json(
     };
     let signed_renewal_info = match (&tx, n.renewal_info) {
         (Some((tx_id, order)), true) => {
-            let renewal = RenewalInfo {
-                original_transaction_id: tx_id,
-                auto_renew_product_id: &order.product_id,
-                product_id: &order.product_id,
-                auto_renew_status: 1,
-                signed_date: at_ms,
-                environment: env,
-                recent_subscription_start_date: at_ms,
-                renewal_date: at_ms + 30 * DAY_MS,
-            };
-            let json = serde_json::to_string(&renewal)
-                .map_err(|e| SandboxError::Signing(format!("JSON encoding: {e}")))?;
-            Some(sign(&json)?)
+            Some(sign(&renewal_info_json(order, tx_id, &n.renewal, at_ms)?)?)
         }
         _ => None,
     };
@@ -602,7 +659,7 @@ pub(crate) fn notification_payload_json(
             environment: env,
             signed_transaction_info,
             signed_renewal_info,
-            status: n.renewal_info.then_some(1),
+            status: n.renewal_info.then_some(n.renewal.status),
             consumption_request_reason: (n.notification_type == "CONSUMPTION_REQUEST")
                 .then_some("UNINTENDED_PURCHASE"),
         },

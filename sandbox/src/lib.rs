@@ -51,8 +51,8 @@ use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
 use sha2::{Digest, Sha256};
 
 pub use apple::{
-    app_store_header_json, AppStoreChain, AppStoreNotification, CertSpec, IssuedCert,
-    APPLE_INTERMEDIATE_MARKER_OID, APPLE_LEAF_MARKER_OID,
+    app_store_header_json, renewal_info_json, AppStoreChain, AppStoreNotification, CertSpec,
+    IssuedCert, RenewalSpec, APPLE_INTERMEDIATE_MARKER_OID, APPLE_LEAF_MARKER_OID,
 };
 
 /// Where `payseal-verifier dev --state-dir D` keeps the sandbox store: `D/sandbox-store`.

@@ -70,6 +70,22 @@ struct NotificationArgs {
     /// Add a `signedRenewalInfo` (auto-renewable subscriptions).
     #[arg(long)]
     renewal_info: bool,
+    /// The transaction is an auto-renewable subscription's whose period ends this long from
+    /// now (`30d`, `-1h` for a lapsed one), of the chain `--original-transaction-id`.
+    #[arg(long, value_parser = parse_offset, allow_hyphen_values = true)]
+    subscription_expires_in: Option<i64>,
+    /// The subscription's chain (`originalTransactionId`); the transaction's own id when absent.
+    #[arg(long)]
+    original_transaction_id: Option<String>,
+    /// `data.status` (1 active, 2 expired, 3 billing retry, 4 billing grace, 5 revoked).
+    #[arg(long, default_value_t = 1)]
+    status: u8,
+    /// The renewal info's `autoRenewStatus` (1 renews, 0 turned off).
+    #[arg(long, default_value_t = 1)]
+    auto_renew_status: u8,
+    /// The renewal info's `gracePeriodExpiresDate`, this long from now (`16d`).
+    #[arg(long, value_parser = parse_offset, allow_hyphen_values = true)]
+    grace_period_ends_in: Option<i64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -266,7 +282,16 @@ fn notification(a: &NotificationArgs) -> Result<String, SandboxError> {
     let mut n = if a.notification_type == "TEST" {
         AppStoreNotification::test(&a.app, environment)
     } else {
-        let mut order = Order::new(Store::AppStore, a.app.clone(), a.product.clone());
+        let mut order = match a.subscription_expires_in {
+            Some(offset) => Order::subscription(
+                Store::AppStore,
+                a.app.clone(),
+                a.product.clone(),
+                now_ms().saturating_add(offset),
+                a.original_transaction_id.clone(),
+            ),
+            None => Order::new(Store::AppStore, a.app.clone(), a.product.clone()),
+        };
         order.environment = environment;
         order.transaction_id = a.transaction_id.clone();
         AppStoreNotification::about(&a.notification_type, &order)
@@ -274,6 +299,12 @@ fn notification(a: &NotificationArgs) -> Result<String, SandboxError> {
     n.subtype = a.subtype.clone();
     n.notification_uuid = a.uuid.clone();
     n.renewal_info = a.renewal_info;
+    n.renewal = payseal_sandbox::RenewalSpec {
+        status: a.status,
+        auto_renew_status: a.auto_renew_status,
+        grace_period_expires_date: a.grace_period_ends_in.map(|o| now_ms().saturating_add(o)),
+        ..payseal_sandbox::RenewalSpec::default()
+    };
     s.app_store_notification(&n, payseal_sandbox::now_ms())
 }
 

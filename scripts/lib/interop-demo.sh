@@ -16,6 +16,11 @@
 #                          v2 claims (token-13: paid, subscription_state in_grace_period,
 #                          store_checked true; token-14: not_paid / on_hold, subscription_state
 #                          on_hold, store_checked false)
+#                          Before it starts again, the demo's app gets `premium = ["pro_monthly"]`
+#                          and an app-server key; after the subscriptions, alice's and bob's
+#                          signed entitlements are fetched as an app server does
+#                          (GET /v1/app-server/entitlements, HTTP Basic): OUT/entitlements-
+#                          {alice,bob}.jwt with the nonce asked in OUT/entitlements-*.nonce
 #   demo_serve OUT PORT    `payseal-verifier serve` on OUT/state at 127.0.0.1:PORT (0 when it
 #                          answers, 1 when it exited: port taken); demo_stop stops it
 # shellcheck shell=bash
@@ -53,6 +58,7 @@ reverify_tokens() { # reverify_tokens OUT
   port=$(cat "$out/issuer.txt")
   port=${port##*:}
   step "re-verify: the demo's verifier again on 127.0.0.1:$port; its Play purchase twice more for alice, a second one once"
+  entitlements_config "$state"
   demo_serve "$out" "$port" || { cat "$out/verifier-restarted.log"; fail "the demo's verifier did not start again on port $port (the profile's URL)"; }
   target/debug/payseal-sandbox google-play --dir "$state" --app "$DEMO_APP" --product gems_100 >"$state/play-2.json"
   n=7
@@ -108,8 +114,31 @@ open(path, "w").write(verdict["token"])
 PY
     n=$((n + 1))
   done
+  entitlements_tokens "$out" "$port"
   resigned_tokens "$out" "$n"
   demo_stop
+}
+
+entitlements_config() { # entitlements_config STATE: premium = pro_monthly and an app-server key (once)
+  local state=$1
+  grep -q "^\[apps.\"$DEMO_APP\".entitlements\]" "$state/verifier.toml" && return 0
+  (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '\n' >"$state/app-server-key")
+  printf '\n[apps."%s".entitlements]\npremium = ["pro_monthly"]\n\n[apps."%s".app_server]\napi_key_file = "%s"\n' \
+    "$DEMO_APP" "$DEMO_APP" "$state/app-server-key" >>"$state/verifier.toml"
+}
+
+entitlements_tokens() { # entitlements_tokens OUT PORT: alice's and bob's documents, as an app server fetches them
+  local out=$1 port=$2 state=$1/state account nonce
+  step "entitlements: alice's and bob's signed documents through GET /v1/app-server/entitlements (the app-server credential)"
+  for account in alice bob; do
+    nonce=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    curl -fsS --cacert "$state/tls/cert.pem" -u "$DEMO_APP:$(cat "$state/app-server-key")" \
+      "https://localhost:$port/v1/app-server/entitlements?account=$account&nonce=$nonce" >"$out/entitlements-$account.json" ||
+      { demo_stop; fail "GET /v1/app-server/entitlements for $account failed"; }
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["entitlements"])' "$out/entitlements-$account.json" >"$out/entitlements-$account.jwt"
+    printf '%s' "$nonce" >"$out/entitlements-$account.nonce"
+    echo "entitlements of $account: $(wc -c <"$out/entitlements-$account.jwt") bytes, nonce $nonce"
+  done
 }
 
 resigned_tokens() { # resigned_tokens OUT N: token-N and token-N+1, protocol v2 claims

@@ -678,7 +678,7 @@ impl Client {
                 let Some(cache) = &self.entitlements_cache else {
                     return Err(ClientError::NoEntitlements { cause });
                 };
-                let now_ms = self.clock.now_unix().saturating_mul(1000);
+                let now_ms = self.clock.now_unix_ms();
                 match cache.load(
                     &self.config.verdicts,
                     &self.config.options.app_id,
@@ -703,15 +703,18 @@ impl Client {
     }
 
     /// The kept (offline) entitlements answer of `account_id`, checked again, without asking
-    /// the verifier (`None`: none kept or no `entitlements_dir`).
+    /// the verifier (`None`: none kept or no `entitlements_dir`). An account id the verifier
+    /// would refuse is [`ClientError::InvalidReceipt`], as in [`Client::entitlements`].
     pub fn cached_entitlements(
         &self,
         account_id: &str,
     ) -> Result<Option<CheckedEntitlements>, ClientError> {
+        payseal_protocol::request::validate_account_id(account_id)
+            .map_err(|e| ClientError::InvalidReceipt(e.to_string()))?;
         let Some(cache) = &self.entitlements_cache else {
             return Ok(None);
         };
-        let now_ms = self.clock.now_unix().saturating_mul(1000);
+        let now_ms = self.clock.now_unix_ms();
         Ok(cache.load(
             &self.config.verdicts,
             &self.config.options.app_id,
@@ -875,7 +878,7 @@ impl Client {
             &self.config.verdicts,
             &response.entitlements,
             &expected,
-            now.saturating_mul(1000),
+            self.clock.now_unix_ms(),
         )?;
         Ok((answer, verdicts))
     }

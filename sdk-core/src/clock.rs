@@ -13,6 +13,12 @@ use std::fmt::Debug;
 pub trait Clock: Send + Sync + Debug {
     /// Now, in Unix seconds.
     fn now_unix(&self) -> i64;
+
+    /// Now, in Unix milliseconds (measures an entitlements answer's age); by default
+    /// [`Clock::now_unix`] in milliseconds.
+    fn now_unix_ms(&self) -> i64 {
+        self.now_unix().saturating_mul(1000)
+    }
 }
 
 /// The device's clock (`payseal_protocol::time::now_s`).
@@ -22,6 +28,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now_unix(&self) -> i64 {
         system_now()
+    }
+
+    fn now_unix_ms(&self) -> i64 {
+        payseal_protocol::time::now_ms()
     }
 }
 
@@ -36,6 +46,10 @@ pub struct OffsetClock {
 impl Clock for OffsetClock {
     fn now_unix(&self) -> i64 {
         system_now().saturating_add(self.offset_secs)
+    }
+
+    fn now_unix_ms(&self) -> i64 {
+        payseal_protocol::time::now_ms().saturating_add(self.offset_secs.saturating_mul(1000))
     }
 }
 
@@ -65,5 +79,25 @@ mod tests {
             .now_unix(),
             i64::MAX
         );
+    }
+
+    #[test]
+    fn milliseconds_are_not_whole_seconds() {
+        let before = payseal_protocol::time::now_ms();
+        let now = SystemClock.now_unix_ms();
+        let behind = OffsetClock { offset_secs: -120 }.now_unix_ms();
+        let after = payseal_protocol::time::now_ms();
+        assert!(
+            now >= before && now <= after,
+            "{before} <= {now} <= {after}"
+        );
+        assert!(behind >= before - 120_000 && behind <= after - 120_000);
+        // Within a few milliseconds of each other, not rounded down to the second.
+        let mut seen_odd = false;
+        for _ in 0..50 {
+            seen_odd |= SystemClock.now_unix_ms() % 1000 != 0;
+            std::thread::sleep(std::time::Duration::from_millis(3));
+        }
+        assert!(seen_odd, "the system clock is read in whole seconds");
     }
 }

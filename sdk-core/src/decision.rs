@@ -170,6 +170,7 @@ mod tests {
             redemption: Some(Redemption::First),
             subscription_state: None,
             store_checked: None,
+            refund_history: None,
         }
     }
 

@@ -11,10 +11,11 @@ use std::time::Duration;
 use payseal_protocol as proto;
 use serde::Serialize;
 
-use crate::client::{Client, ClientError, PendingReport};
+use crate::client::{Client, ClientError, PendingReport, Restored};
 use crate::clock::OffsetClock;
 use crate::config::{Options, RetryPolicy};
 use crate::decision::CheckedVerdict;
+use crate::entitlements::CheckedEntitlements;
 pub use crate::error::{PaySealError, PaySealErrorKind};
 use crate::runtime;
 use crate::transport::TransportError;
@@ -56,6 +57,11 @@ pub struct PaySealOptions {
     /// Extra trust roots (PEM) for private deployments, added to the built-in roots.
     #[uniffi(default = [])]
     pub extra_roots_pem: Vec<String>,
+    /// Directory where the last checked entitlements answer of each account is kept
+    /// (app-private storage), for a game offline at start; none: not kept, and an offline
+    /// `entitlements` call has no answer.
+    #[uniffi(default = None)]
+    pub entitlements_dir: Option<String>,
 }
 
 fn millis(field: &'static str, ms: i64) -> Result<Duration, PaySealError> {
@@ -92,7 +98,7 @@ impl TryFrom<PaySealOptions> for Options {
             },
             pending_dir: o.pending_dir.map(PathBuf::from),
             extra_roots_pem: o.extra_roots_pem,
-            entitlements_dir: None,
+            entitlements_dir: o.entitlements_dir.map(PathBuf::from),
             clock_skew: defaults.clock_skew,
         })
     }
@@ -109,8 +115,9 @@ pub fn default_options(app_id: String) -> PaySealOptions {
         deadline_ms: ms(d.deadline),
         max_attempts: i32::try_from(d.retry.max_attempts).unwrap_or(i32::MAX),
         base_backoff_ms: ms(d.retry.base_backoff),
-        pending_dir: None,
-        extra_roots_pem: Vec::new(),
+        pending_dir: d.pending_dir.map(|p| p.to_string_lossy().into_owned()),
+        extra_roots_pem: d.extra_roots_pem,
+        entitlements_dir: d.entitlements_dir.map(|p| p.to_string_lossy().into_owned()),
         app_id: d.app_id,
     }
 }
@@ -417,6 +424,120 @@ impl From<CheckedVerdict> for Verdict {
     }
 }
 
+/// One active entitlement of an account, and the purchase that grants it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, uniffi::Record)]
+pub struct Entitlement {
+    /// The entitlement's name in the verifier's config (`premium`, `no_ads`, ...).
+    pub name: String,
+    /// The product that grants it.
+    pub product_id: String,
+    /// The store it was bought in.
+    pub store: Store,
+    /// Production or sandbox (absent for purchases recorded before the ledger kept it).
+    pub environment: Option<StoreEnvironment>,
+    /// The granting purchase: its transaction id, or for a subscription its renewal chain's
+    /// id (App Store `originalTransactionId`, Play purchase token, ...).
+    pub transaction_key: String,
+    /// Non-consumable or subscription, when the store said (consumables never grant).
+    pub kind: Option<PurchaseKind>,
+    /// First presentation of the purchase to PaySeal, Unix milliseconds.
+    pub since: i64,
+    /// A subscription's paid period end, Unix milliseconds (absent: lifetime).
+    pub expires_at: Option<i64>,
+    /// Whether the subscription renews, when the store said.
+    pub will_renew: Option<bool>,
+}
+
+impl From<proto::entitlements::Entitlement> for Entitlement {
+    fn from(e: proto::entitlements::Entitlement) -> Self {
+        Entitlement {
+            name: e.name,
+            product_id: e.product_id,
+            store: e.store,
+            environment: e.environment,
+            transaction_key: e.transaction_key,
+            kind: e.kind,
+            since: e.since,
+            expires_at: e.expires_at,
+            will_renew: e.will_renew,
+        }
+    }
+}
+
+/// A checked entitlements answer: what the account owns, signed by a profile key, for this
+/// app and account (and, when fresh, this request's nonce). The device clock refuses nothing:
+/// it only measures `age_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, uniffi::Record)]
+pub struct Entitlements {
+    /// The active entitlements, by name then product (one granted by two purchases appears
+    /// twice).
+    pub entitlements: Vec<Entitlement>,
+    /// The account id.
+    pub account_id: String,
+    /// The app id.
+    pub app_id: String,
+    /// When the verifier read the ledger, Unix milliseconds.
+    pub as_of: i64,
+    /// The answer's issue time, Unix seconds.
+    pub issued_at: i64,
+    /// The token's expiry (`exp`), Unix seconds: how long it may be forwarded to the app's
+    /// server. Not an entitlement's end: see `Entitlement.expires_at`.
+    pub token_expires_at: i64,
+    /// Device clock minus `as_of`, in milliseconds, measured when the answer was checked (or
+    /// read back from the offline copy): how old it is.
+    pub age_ms: i64,
+    /// Whether it is the offline copy (the verifier could not be reached, or
+    /// `cached_entitlements`).
+    pub from_cache: bool,
+    /// The answer's id (`jti`).
+    pub answer_id: String,
+    /// The compact JWS to forward to the application server.
+    pub token: String,
+}
+
+impl From<CheckedEntitlements> for Entitlements {
+    fn from(e: CheckedEntitlements) -> Self {
+        let c = e.claims;
+        Entitlements {
+            entitlements: c.entitlements.into_iter().map(Entitlement::from).collect(),
+            account_id: c.sub,
+            app_id: c.app,
+            as_of: c.as_of,
+            issued_at: c.iat,
+            token_expires_at: c.exp,
+            age_ms: e.age_ms,
+            from_cache: e.from_cache,
+            answer_id: c.jti,
+            token: e.token,
+        }
+    }
+}
+
+/// What `restore` got: one checked verdict per receipt, in the order given, and the account's
+/// entitlements read after them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, uniffi::Record)]
+pub struct RestoreResult {
+    /// The verdicts, in the order of the receipts given.
+    pub verdicts: Vec<Verdict>,
+    /// The entitlements after the restore.
+    pub entitlements: Entitlements,
+}
+
+impl From<Restored> for RestoreResult {
+    fn from(r: Restored) -> Self {
+        RestoreResult {
+            verdicts: r.verdicts.into_iter().map(Verdict::from).collect(),
+            entitlements: r.entitlements.into(),
+        }
+    }
+}
+
+/// Most receipts one `restore` carries; restore more in batches of this size.
+#[uniffi::export]
+pub fn max_restore_receipts() -> i32 {
+    i32::try_from(proto::entitlements::MAX_RESTORE_RECEIPTS).unwrap_or(i32::MAX)
+}
+
 /// What became of one pending receipt in `retry_pending`.
 // UniFFI enums carry their fields by value (no Box across the FFI); the size is irrelevant here.
 #[allow(clippy::large_enum_variant)]
@@ -531,6 +652,21 @@ async fn retry_task(client: Arc<Client>) -> Result<Vec<PendingResult>, PaySealEr
         .collect())
 }
 
+async fn entitlements_task(
+    client: Arc<Client>,
+    account_id: String,
+) -> Result<Entitlements, PaySealError> {
+    Ok(client.entitlements(&account_id).await?.into())
+}
+
+async fn restore_task(
+    client: Arc<Client>,
+    receipts: Vec<Receipt>,
+    account_id: String,
+) -> Result<RestoreResult, PaySealError> {
+    Ok(client.restore(&receipts, &account_id).await?.into())
+}
+
 #[uniffi::export]
 impl PaySeal {
     /// Build from the profile JSON (parsed strictly) and options; `InvalidProfile` if either
@@ -609,6 +745,61 @@ impl PaySeal {
     /// [`PaySeal::retry_pending`], blocking.
     pub fn retry_pending_blocking(&self) -> Result<Vec<PendingResult>, PaySealError> {
         blocking(retry_task(self.client.clone()))
+    }
+
+    /// What `account_id` owns now: the verifier's signed entitlements answer, checked (profile
+    /// key, this request's nonce, this app and account) and kept in `entitlements_dir`. When
+    /// the verifier cannot be reached (network, timeout, 5xx), the kept answer, checked again,
+    /// with `from_cache` and its age; an edited kept answer is `Tampered`; with none kept, the
+    /// `Network` / `Timeout` / `ServerRejected` error: it never invents an answer.
+    pub async fn entitlements(&self, account_id: String) -> Result<Entitlements, PaySealError> {
+        on_runtime(self.client.clone(), move |client| {
+            entitlements_task(client, account_id)
+        })
+        .await
+    }
+
+    /// [`PaySeal::entitlements`], blocking.
+    pub fn entitlements_blocking(&self, account_id: String) -> Result<Entitlements, PaySealError> {
+        blocking(entitlements_task(self.client.clone(), account_id))
+    }
+
+    /// Restore in one call: every receipt the store handed the app (StoreKit's current
+    /// entitlements, Play's `queryPurchasesAsync`, Huawei's owned purchases; at most
+    /// `max_restore_receipts()`, else `InvalidReceipt` and nothing is sent), each judged exactly
+    /// as by `verify`, then the account's entitlements, checked and kept like `entitlements`.
+    /// Nothing is kept pending on failure: the store still holds the receipts; call it again.
+    pub async fn restore(
+        &self,
+        receipts: Vec<Receipt>,
+        account_id: String,
+    ) -> Result<RestoreResult, PaySealError> {
+        on_runtime(self.client.clone(), move |client| {
+            restore_task(client, receipts, account_id)
+        })
+        .await
+    }
+
+    /// [`PaySeal::restore`], blocking.
+    pub fn restore_blocking(
+        &self,
+        receipts: Vec<Receipt>,
+        account_id: String,
+    ) -> Result<RestoreResult, PaySealError> {
+        blocking(restore_task(self.client.clone(), receipts, account_id))
+    }
+
+    /// The kept (offline) entitlements answer of `account_id`, checked again, without asking
+    /// the verifier: none when none is kept or no `entitlements_dir` is set; an edited or
+    /// another account's file is `Tampered` (and is not used).
+    pub fn cached_entitlements(
+        &self,
+        account_id: String,
+    ) -> Result<Option<Entitlements>, PaySealError> {
+        Ok(self
+            .client
+            .cached_entitlements(&account_id)?
+            .map(Entitlements::from))
     }
 
     /// How many receipts are pending.
@@ -722,6 +913,234 @@ mod tests {
         );
     }
 
+    /// A profile for an unreachable verifier (loopback port 9, nothing listens) whose verdict
+    /// key is `verdict_key()`'s.
+    fn unreachable_profile() -> String {
+        let hpke = proto::envelope::ServerKeyPair::from_secret(1, [3; 32]).unwrap();
+        proto::profile::Profile::new(
+            "https://127.0.0.1:9",
+            vec![
+                proto::pin::spki_pin(b"current spki"),
+                proto::pin::spki_pin(b"backup spki"),
+            ],
+            &hpke.config(),
+            &[verdict_key().public_key()],
+        )
+        .unwrap()
+        .to_json()
+    }
+
+    fn verdict_key() -> proto::verdict::VerdictSigningKey {
+        proto::verdict::VerdictSigningKey::from_seed("k1", [7; 32])
+    }
+
+    fn claims(account: &str) -> proto::entitlements::EntitlementsClaims {
+        proto::entitlements::EntitlementsClaims {
+            iss: "https://127.0.0.1:9".into(),
+            iat: 1_760_000_000,
+            exp: 1_760_000_600,
+            jti: "answer-1".into(),
+            nonce: "bm9uY2Utbm9uY2Utbm9uY2U".into(),
+            app: "dev.payseal.demo".into(),
+            sub: account.into(),
+            as_of: 1_760_000_000_123,
+            entitlements: vec![
+                proto::entitlements::Entitlement {
+                    name: "no_ads".into(),
+                    product_id: "remove_ads".into(),
+                    store: Store::Huawei,
+                    environment: Some(StoreEnvironment::Production),
+                    transaction_key: "order-1".into(),
+                    kind: Some(PurchaseKind::NonConsumable),
+                    since: 1_700_000_000_000,
+                    expires_at: None,
+                    will_renew: None,
+                },
+                proto::entitlements::Entitlement {
+                    name: "premium".into(),
+                    product_id: "pro_monthly".into(),
+                    store: Store::AppStore,
+                    environment: None,
+                    transaction_key: "2000000001".into(),
+                    kind: Some(PurchaseKind::Subscription),
+                    since: 1_750_000_000_000,
+                    expires_at: Some(1_770_000_000_000),
+                    will_renew: Some(false),
+                },
+            ],
+        }
+    }
+
+    /// A genuine answer for `account`, kept in `dir` as the SDK keeps one.
+    fn keep_answer(dir: &std::path::Path, account: &str) -> String {
+        let token = proto::entitlements::sign(&verdict_key(), &claims(account)).unwrap();
+        let verifier = proto::verdict::VerdictVerifier::new(vec![verdict_key().public_key()]);
+        let expected = crate::entitlements::ExpectedEntitlements {
+            nonce: None,
+            app_id: "dev.payseal.demo",
+            account_id: account,
+        };
+        let checked = crate::entitlements::check(&verifier, &token, &expected, 0).unwrap();
+        crate::entitlements::EntitlementsCache::open(dir)
+            .unwrap()
+            .save(&checked)
+            .unwrap();
+        token
+    }
+
+    fn offline_sdk(entitlements_dir: Option<&std::path::Path>) -> Arc<PaySeal> {
+        let mut o = default_options("dev.payseal.demo".into());
+        o.entitlements_dir = entitlements_dir.map(|d| d.to_string_lossy().into_owned());
+        o.max_attempts = 1;
+        o.connect_timeout_ms = 2_000;
+        o.deadline_ms = 5_000;
+        PaySeal::new(unreachable_profile(), o).unwrap()
+    }
+
+    #[test]
+    fn the_entitlements_dir_option_reaches_the_client_and_defaults_to_none() {
+        let d = default_options("dev.payseal.demo".into());
+        assert_eq!(d.entitlements_dir, None);
+        assert_eq!(Options::try_from(d.clone()).unwrap().entitlements_dir, None);
+        let o = PaySealOptions {
+            entitlements_dir: Some("/data/app/entitlements".into()),
+            ..d
+        };
+        assert_eq!(
+            Options::try_from(o).unwrap().entitlements_dir,
+            Some(PathBuf::from("/data/app/entitlements"))
+        );
+    }
+
+    #[test]
+    fn a_checked_answer_maps_field_by_field() {
+        let c = claims("alice");
+        let checked = CheckedEntitlements {
+            claims: c.clone(),
+            token: "t.o.k".into(),
+            age_ms: 4_200,
+            from_cache: true,
+        };
+        let e = Entitlements::from(checked);
+        assert_eq!(e.account_id, "alice");
+        assert_eq!(e.app_id, "dev.payseal.demo");
+        assert_eq!(e.as_of, c.as_of);
+        assert_eq!(e.issued_at, c.iat);
+        assert_eq!(e.token_expires_at, c.exp);
+        assert_eq!(e.answer_id, "answer-1");
+        assert_eq!(e.token, "t.o.k");
+        assert_eq!((e.age_ms, e.from_cache), (4_200, true));
+        assert_eq!(
+            e.entitlements,
+            [
+                Entitlement {
+                    name: "no_ads".into(),
+                    product_id: "remove_ads".into(),
+                    store: Store::Huawei,
+                    environment: Some(StoreEnvironment::Production),
+                    transaction_key: "order-1".into(),
+                    kind: Some(PurchaseKind::NonConsumable),
+                    since: 1_700_000_000_000,
+                    expires_at: None,
+                    will_renew: None,
+                },
+                Entitlement {
+                    name: "premium".into(),
+                    product_id: "pro_monthly".into(),
+                    store: Store::AppStore,
+                    environment: None,
+                    transaction_key: "2000000001".into(),
+                    kind: Some(PurchaseKind::Subscription),
+                    since: 1_750_000_000_000,
+                    expires_at: Some(1_770_000_000_000),
+                    will_renew: Some(false),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn cached_entitlements_reads_the_kept_answer_and_refuses_an_edited_one_as_tampered() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = keep_answer(dir.path(), "alice");
+        let sdk = offline_sdk(Some(dir.path()));
+        let kept = sdk.cached_entitlements("alice".into()).unwrap().unwrap();
+        assert!(kept.from_cache);
+        assert_eq!(kept.token, token);
+        assert_eq!(kept.entitlements.len(), 2);
+        assert!(kept.age_ms > 0, "the device clock is years after as_of");
+        // Nothing kept for bob; no folder configured: none, never an invented answer.
+        assert_eq!(sdk.cached_entitlements("bob".into()).unwrap(), None);
+        assert_eq!(
+            offline_sdk(None)
+                .cached_entitlements("alice".into())
+                .unwrap(),
+            None
+        );
+        // One payload character changed on disk.
+        let path = dir
+            .path()
+            .join(crate::entitlements::EntitlementsCache::file_name(
+                "dev.payseal.demo",
+                "alice",
+            ));
+        let mut edited = token.into_bytes();
+        let at = edited.iter().position(|b| *b == b'.').unwrap() + 5;
+        edited[at] = if edited[at] == b'A' { b'B' } else { b'A' };
+        std::fs::write(&path, edited).unwrap();
+        assert_eq!(
+            sdk.cached_entitlements("alice".into()).unwrap_err().kind(),
+            PaySealErrorKind::Tampered
+        );
+        assert_eq!(
+            sdk.entitlements_blocking("alice".into())
+                .unwrap_err()
+                .kind(),
+            PaySealErrorKind::Tampered,
+            "offline, the edited copy is refused, not used"
+        );
+    }
+
+    #[test]
+    fn offline_entitlements_answer_from_the_kept_copy_or_fail_with_the_network_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        keep_answer(dir.path(), "alice");
+        let sdk = offline_sdk(Some(dir.path()));
+        let kept = sdk.entitlements_blocking("alice".into()).unwrap();
+        assert!(kept.from_cache);
+        assert_eq!(kept.account_id, "alice");
+        let none = sdk.entitlements_blocking("bob".into()).unwrap_err();
+        assert_eq!(none.kind(), PaySealErrorKind::Network, "{none}");
+        assert!(none
+            .message()
+            .contains("no entitlements answer kept offline"));
+        assert_eq!(
+            sdk.entitlements_blocking(" ".into()).unwrap_err().kind(),
+            PaySealErrorKind::InvalidReceipt
+        );
+    }
+
+    #[test]
+    fn a_restore_over_the_batch_bound_is_invalid_receipt_and_sends_nothing() {
+        let receipt = Receipt::Sandbox {
+            purchase_data: "{}".into(),
+            signature: "eA==".into(),
+        };
+        let max = usize::try_from(max_restore_receipts()).unwrap();
+        assert_eq!(max, proto::entitlements::MAX_RESTORE_RECEIPTS);
+        let sdk = offline_sdk(None);
+        let e = sdk
+            .restore_blocking(vec![receipt.clone(); max + 1], "alice".into())
+            .unwrap_err();
+        assert_eq!(e.kind(), PaySealErrorKind::InvalidReceipt);
+        assert!(e.message().contains("at most 50"), "{e}");
+        // At the bound it is sent (and, the verifier being unreachable, fails as a network error).
+        let e = sdk
+            .restore_blocking(vec![receipt; max], "alice".into())
+            .unwrap_err();
+        assert_eq!(e.kind(), PaySealErrorKind::Network, "{e}");
+    }
+
     #[test]
     fn every_layer_error_maps_to_its_kind_once() {
         let cases: Vec<(ClientError, PaySealErrorKind)> = vec![
@@ -776,6 +1195,26 @@ mod tests {
             ),
             (
                 ClientError::Decision(crate::decision::DecisionError::Nonce),
+                PaySealErrorKind::Tampered,
+            ),
+            (
+                ClientError::NoEntitlements {
+                    cause: crate::client::Unverified::Transport(TransportError::Network(
+                        "x".into(),
+                    )),
+                },
+                PaySealErrorKind::Network,
+            ),
+            (
+                ClientError::NoEntitlements {
+                    cause: crate::client::Unverified::Deadline(Duration::from_secs(1)),
+                },
+                PaySealErrorKind::Timeout,
+            ),
+            (
+                ClientError::CachedEntitlements(crate::entitlements::CacheError::Refused(
+                    crate::decision::DecisionError::Account,
+                )),
                 PaySealErrorKind::Tampered,
             ),
         ];

@@ -70,8 +70,9 @@ where
 ///
 /// Any thread may call this (a Java thread, a Unity thread, a `spawn_blocking` thread)
 /// except the SDK's own threads (e.g. from inside a logger callback), which is refused
-/// rather than risking a deadlock. A panic in `fut` is reported as an error.
-pub(crate) fn block_on<F>(fut: F) -> Result<F::Output, String>
+/// rather than risking a deadlock. A panic in `fut` is reported as an error. Public for the
+/// other binding layers over this crate (the Unity C surface's blocking calls).
+pub fn block_on<F>(fut: F) -> Result<F::Output, String>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,

@@ -115,6 +115,8 @@ async fn restore_on_a_new_device_then_entitlements_each_checked() {
     assert_eq!(err.kind(), PaySealErrorKind::InvalidReceipt, "{err}");
     let err = sdk.entitlements(" ").await.unwrap_err();
     assert_eq!(err.kind(), PaySealErrorKind::InvalidReceipt, "{err}");
+    let err = sdk.cached_entitlements(" ").unwrap_err();
+    assert_eq!(err.kind(), PaySealErrorKind::InvalidReceipt, "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

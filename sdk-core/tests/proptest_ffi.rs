@@ -80,6 +80,7 @@ fn options_strategy() -> impl Strategy<Value = PaySealOptions> {
                 base_backoff_ms: backoff,
                 pending_dir: None,
                 extra_roots_pem: roots,
+                entitlements_dir: None,
             },
         )
 }

@@ -4,6 +4,7 @@
 //! [`crate::ledger::grants`]; this module only names what it grants.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use payseal_protocol::entitlements::Entitlement;
 use payseal_protocol::{Environment, PurchaseKind, Store};
@@ -40,7 +41,7 @@ pub fn may_transfer(policy: TransferPolicy, kind: Option<PurchaseKind>) -> bool 
 /// policy.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EntitlementRules {
-    by_product: HashMap<String, Vec<String>>,
+    by_product: Arc<HashMap<String, Vec<String>>>,
     transfer: TransferPolicy,
 }
 
@@ -48,14 +49,16 @@ impl EntitlementRules {
     /// No entitlements yet, with `transfer`.
     pub fn new(transfer: TransferPolicy) -> Self {
         Self {
-            by_product: HashMap::new(),
+            by_product: Arc::new(HashMap::new()),
             transfer,
         }
     }
 
     /// `product` grants `name` (names stay sorted and unique).
     pub fn grant(&mut self, product: &str, name: &str) {
-        let names = self.by_product.entry(product.to_string()).or_default();
+        let names = Arc::make_mut(&mut self.by_product)
+            .entry(product.to_string())
+            .or_default();
         if let Err(at) = names.binary_search_by(|n| n.as_str().cmp(name)) {
             names.insert(at, name.to_string());
         }
@@ -70,6 +73,27 @@ impl EntitlementRules {
     pub fn transfer(&self) -> TransferPolicy {
         self.transfer
     }
+
+    /// The product → names map, shared (what the ledger names an account's set with).
+    pub fn product_names(&self) -> crate::ledger::entitlements::SharedProductNames {
+        Arc::clone(&self.by_product)
+    }
+}
+
+/// The map `app_id`'s `entitlements.changed` webhooks are decided with: `Some` when the app
+/// names entitlements and has a webhook (only then is an account's set compared and announced).
+pub fn announced(
+    settings: &crate::settings::Settings,
+    app_id: &str,
+) -> Option<crate::ledger::entitlements::SharedProductNames> {
+    if !settings.webhooks.contains_key(app_id) {
+        return None;
+    }
+    settings
+        .entitlements
+        .get(app_id)
+        .filter(|rules| !rules.by_product.is_empty())
+        .map(EntitlementRules::product_names)
 }
 
 /// The active entitlements of an account whose rows are `rows`, at `now_ms`: one entry per
@@ -94,7 +118,7 @@ pub fn active(rules: &EntitlementRules, rows: &[OwnedPurchase], now_ms: i64) -> 
                 kind: row.kind.as_deref().and_then(parse::<PurchaseKind>),
                 since: row.first_seen_ms,
                 expires_at: row.expires_at_ms,
-                will_renew: None,
+                will_renew: row.will_renew,
             });
         }
     }
@@ -128,6 +152,7 @@ mod tests {
             expires_at_ms: expires,
             revoked_at_ms: None,
             subscription_state: None,
+            will_renew: None,
         }
     }
 

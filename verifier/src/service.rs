@@ -43,10 +43,13 @@ use payseal_protocol::{
 };
 use serde::Serialize;
 
+use crate::app_store_api::status::{decide_status, stored_chain};
+use crate::app_store_api::AppStoreApi;
 use crate::entitlements::{self, EntitlementRules};
 use crate::google_api::live::{decide_product, decide_subscription, LiveAnswer};
 use crate::google_api::PlayApi;
 use crate::ledger::notifications::NotificationResult;
+use crate::ledger::notifications::SubscriptionAnswer;
 use crate::ledger::{
     Ledger, LedgerError, RedeemOutcome, RedemptionRequest, TransferOutcome, TransferRequest,
 };
@@ -117,6 +120,8 @@ pub struct Verifier {
     ledger: Arc<dyn Ledger>,
     /// The Play Developer API clients by app id (the live check).
     play_apis: Arc<std::collections::HashMap<String, Arc<PlayApi>>>,
+    /// The App Store Server API clients by app id (a subscription's first redemption).
+    app_store_apis: Arc<std::collections::HashMap<String, Arc<AppStoreApi>>>,
 }
 
 /// The current time in Unix milliseconds (the one clock: [`payseal_protocol::time`]).
@@ -129,7 +134,18 @@ impl Verifier {
             settings,
             ledger,
             play_apis: Arc::default(),
+            app_store_apis: Arc::default(),
         }
+    }
+
+    /// The same service asking Apple (Get All Subscription Statuses) with these App Store
+    /// Server API clients (by app id) at a subscription's first redemption.
+    pub fn with_app_store_apis(
+        mut self,
+        apis: Arc<std::collections::HashMap<String, Arc<AppStoreApi>>>,
+    ) -> Self {
+        self.app_store_apis = apis;
+        self
     }
 
     /// The Play Developer API clients by app id.
@@ -276,6 +292,8 @@ impl Verifier {
             Some(rules) => entitlements::active(rules, &rows, now_ms),
             None => Vec::new(),
         };
+        // A subscription period that ended with no store event changes the set only now.
+        self.announce(app_id, account_id, now_ms, "read").await;
         let iat = now_ms.div_euclid(1000);
         let ttl = i64::try_from(self.settings.verdict_ttl.as_secs()).unwrap_or(600);
         Ok(EntitlementsClaims {
@@ -289,6 +307,24 @@ impl Verifier {
             as_of: now_ms,
             entitlements: active,
         })
+    }
+
+    /// Compare `account_id`'s entitlement names with the set last announced, and enqueue
+    /// `entitlements.changed` when they differ (apps that name entitlements and have a webhook
+    /// only; [`entitlements::announced`]). Its own transaction, after the change committed: when
+    /// it fails, the account's next change or entitlements read announces the change.
+    async fn announce(&self, app_id: &str, account_id: &str, now_ms: i64, cause: &str) {
+        let Some(products) = entitlements::announced(&self.settings, app_id) else {
+            return;
+        };
+        if let Err(e) = self
+            .ledger
+            .refresh_entitlements(app_id, account_id, products, now_ms, cause)
+            .await
+        {
+            tracing::warn!(app = app_id, cause, error = %e,
+                "entitlements.changed not checked now; the account's next change or read will");
+        }
     }
 
     /// The current verdict signing key.
@@ -318,50 +354,102 @@ impl Verifier {
             account_id: &request.account_id,
             product_id: request.expected_product_id.as_deref(),
         };
-        let purchase = match rules::check_request(
+        let checked = rules::check_request(
             &request.receipt,
             app,
             &self.settings.anchors,
             now_ms,
             &expected,
-        ) {
-            Ok(p) => p,
-            Err(rejection) => {
-                // The store's signed data says it was refunded or revoked: if it was redeemed,
-                // record that (the ledger key read from the signed data: `transactionId`,
-                // Huawei's `orderId`, the sandbox `transaction_id`, or a subscription's chain).
-                let store = request.receipt.store();
-                if let (Reason::Revoked, Some(why)) = (rejection.reason, store_revocation(store)) {
-                    if let Some(event) = crate::notifications::signed_revocation(
-                        store,
-                        &request.app_id,
-                        &claims.receipt_sha256,
-                        &rejection.partial,
-                        why,
-                        now_ms,
-                    ) {
-                        let recorded = crate::notifications::record(
-                            &self.settings,
-                            self.ledger.as_ref(),
-                            &event,
-                            now_ms,
-                        )
-                        .await?;
-                        if recorded.result == NotificationResult::Revoked && !recorded.duplicate {
-                            tracing::info!(app = %request.app_id, store = store.as_str(),
-                                "redeemed transaction revoked by the store");
-                        }
-                    }
-                }
-                return Ok(not_paid(
-                    claims,
-                    rejection.reason,
-                    Some(&*rejection.partial),
-                ));
-            }
+        );
+        // An App Store subscription whose signed period ended may still be in its billing
+        // grace period: Apple's signed state decides (`app_store_chain`), else `expired`.
+        let (purchase, lapsed) = match checked {
+            Ok(p) => (p, None),
+            Err(rejection) => match lapsed_app_store_chain(&rejection, app, &expected) {
+                Some(p) => (p, Some(rejection)),
+                None => return self.refused(request, claims, rejection, now_ms).await,
+            },
         };
         fill_purchase(&mut claims, &purchase);
         let mut purchase = purchase;
+        let mut first_state: Option<SubscriptionAnswer> = None;
+        if purchase.store == Store::AppStore
+            && purchase.kind == Some(payseal_protocol::PurchaseKind::Subscription)
+        {
+            let (refusal, stored) = self
+                .app_store_chain(
+                    request,
+                    &mut purchase,
+                    &mut claims,
+                    lapsed.is_some(),
+                    now_ms,
+                )
+                .await?;
+            if let Some(reason) = refusal {
+                let partial = lapsed.as_ref().map(|r| &*r.partial);
+                return Ok(not_paid(claims, reason, partial));
+            }
+            first_state = stored;
+        }
+        self.redeem(request, purchase, claims, restore, first_state, now_ms)
+            .await
+    }
+
+    /// A receipt the store rule refused: a store-signed revocation of a redeemed transaction
+    /// is recorded; the verdict is `not_paid` with what was read.
+    async fn refused(
+        &self,
+        request: &VerifyRequest,
+        claims: VerdictClaims,
+        rejection: Rejection,
+        now_ms: i64,
+    ) -> Result<VerdictClaims, ServiceError> {
+        // The store's signed data says it was refunded or revoked: if it was redeemed,
+        // record that (the ledger key read from the signed data: `transactionId`,
+        // Huawei's `orderId`, the sandbox `transaction_id`, or a subscription's chain).
+        let store = request.receipt.store();
+        if let (Reason::Revoked, Some(why)) = (rejection.reason, store_revocation(store)) {
+            if let Some(event) = crate::notifications::signed_revocation(
+                store,
+                &request.app_id,
+                &claims.receipt_sha256,
+                &rejection.partial,
+                why,
+                now_ms,
+            ) {
+                let recorded = crate::notifications::record(
+                    &self.settings,
+                    self.ledger.as_ref(),
+                    &event,
+                    now_ms,
+                )
+                .await?;
+                if recorded.result == NotificationResult::Revoked && !recorded.duplicate {
+                    tracing::info!(app = %request.app_id, store = store.as_str(),
+                        "redeemed transaction revoked by the store");
+                }
+            }
+        }
+        Ok(not_paid(
+            claims,
+            rejection.reason,
+            Some(&*rejection.partial),
+        ))
+    }
+
+    /// The ledger step of a receipt its rule (and any store check) found paid: the stored
+    /// state of a Play chain, the Play live check, then the redemption (and its webhook,
+    /// acknowledgement); `first_state`: Apple's answer at this first presentation, stored
+    /// with the chain once it is redeemed.
+    async fn redeem(
+        &self,
+        request: &VerifyRequest,
+        mut purchase: Purchase,
+        mut claims: VerdictClaims,
+        restore: bool,
+        first_state: Option<SubscriptionAnswer>,
+        now_ms: i64,
+    ) -> Result<VerdictClaims, ServiceError> {
         if let Some(reason) = self
             .stored_subscription(request, &purchase, &mut claims, now_ms)
             .await?
@@ -380,12 +468,32 @@ impl Verifier {
                 return Ok(not_paid(claims, reason, None));
             }
         }
-        let delivery = match self.settings.webhooks.get(&request.app_id) {
-            Some(_) => Some(crate::webhook::paid_event(
-                &paid(claims.clone(), Redemption::First),
-                now_ms,
-            )?),
-            None => None,
+        // The account's refund history: in the verdict when the app asks (a ledger read on
+        // every verification of that app); the `purchase.paid` webhook gets it from the
+        // delivery worker, off this path. The optional threshold refuses new first
+        // redemptions.
+        let history_policy = self.settings.refund_history.get(&request.app_id);
+        let has_webhook = self.settings.webhooks.contains_key(&request.app_id);
+        if history_policy.is_some_and(|h| h.in_verdict) {
+            claims.refund_history = Some(
+                self.ledger
+                    .account_refund_history(&request.app_id, &request.account_id, now_ms)
+                    .await?,
+            );
+        }
+        if let Some(limit) = history_policy.and_then(|h| h.limit) {
+            if self
+                .refund_limit_refuses(request, &purchase, limit, now_ms)
+                .await?
+            {
+                return Ok(not_paid(claims, Reason::RefundLimit, None));
+            }
+        }
+        let delivery = if has_webhook {
+            let data = paid(claims.clone(), Redemption::First);
+            Some(crate::webhook::paid_event(&data, now_ms)?)
+        } else {
+            None
         };
         let redemption = RedemptionRequest {
             store: purchase.store,
@@ -415,12 +523,22 @@ impl Verifier {
             }
             None => self.ledger.redeem_and_notify(redemption, delivery).await?,
         };
+        if let (RedeemOutcome::First, Some(answer)) = (outcome, first_state) {
+            self.store_first_state(&request.app_id, &purchase, &claims.jti, answer)
+                .await?;
+        }
         let policy = self
             .settings
             .entitlements
             .get(&request.app_id)
             .map(EntitlementRules::transfer)
             .unwrap_or_default();
+        let renewable = purchase.kind == Some(payseal_protocol::PurchaseKind::Subscription);
+        if outcome == RedeemOutcome::First || (outcome == RedeemOutcome::Repeat && renewable) {
+            // A repeat can move a subscription's period end forward (a renewal presented).
+            self.announce(&request.app_id, &request.account_id, now_ms, "purchase")
+                .await;
+        }
         if outcome == RedeemOutcome::OtherAccount
             && restore
             && entitlements::may_transfer(policy, purchase.kind)
@@ -433,6 +551,37 @@ impl Verifier {
             RedeemOutcome::OtherAccount => not_paid(claims, Reason::AlreadyRedeemed, None),
             RedeemOutcome::Revoked => not_paid(claims, Reason::Revoked, None),
         })
+    }
+
+    /// Whether the app's refund threshold refuses this verification: the account has more
+    /// refunds than allowed in the window and this would be its **first** redemption of the
+    /// purchase (nobody holds it yet). A purchase the account already redeemed (a repeat),
+    /// another account's, or a revoked one is left to the redemption as usual.
+    async fn refund_limit_refuses(
+        &self,
+        request: &VerifyRequest,
+        purchase: &Purchase,
+        limit: crate::settings::RefundLimit,
+        now_ms: i64,
+    ) -> Result<bool, ServiceError> {
+        let since = now_ms - i64::from(limit.window_days) * 86_400_000;
+        let refunds = self
+            .ledger
+            .refund_history(&request.app_id, &request.account_id, since)
+            .await?
+            .total();
+        if !limit.refuses(refunds) {
+            return Ok(false);
+        }
+        let held = self
+            .ledger
+            .find(purchase.store, &request.app_id, &purchase.transaction_key)
+            .await?;
+        if held.is_none() {
+            tracing::info!(app = %request.app_id, refunds, max = limit.max_refunds,
+                window_days = limit.window_days, "first redemption refused: refund limit");
+        }
+        Ok(held.is_none())
     }
 
     /// A Play subscription chain its owner presents again, whose state a store event recorded
@@ -473,6 +622,129 @@ impl Verifier {
             row.expires_at_ms,
             now_ms,
         ))
+    }
+
+    /// An App Store subscription chain (`purchase.transaction_key`, its
+    /// `originalTransactionId`), before the ledger step; `lapsed`: its signed period has ended
+    /// (only Apple's signed state can still make it pay: billing grace).
+    ///
+    /// - Its owner presents it again and the ledger stores its state (signed notifications,
+    ///   or an earlier status answer): that state decides ([`stored_chain`]), the verdict says
+    ///   it; Apple is not asked (never on a repeat).
+    /// - Nobody redeemed it and the app has an App Store Server API key: Get All Subscription
+    ///   Statuses, its signed values checked ([`AppStoreApi::subscription_status`],
+    ///   [`decide_status`]); the answer is stored with the chain once redeemed (returned).
+    ///   Apple unreachable: the app's `on_store_unavailable`, as Play's live check.
+    /// - Otherwise the signature decides: `expired` when lapsed.
+    async fn app_store_chain(
+        &self,
+        request: &VerifyRequest,
+        purchase: &mut Purchase,
+        claims: &mut VerdictClaims,
+        lapsed: bool,
+        now_ms: i64,
+    ) -> Result<(Option<Reason>, Option<SubscriptionAnswer>), ServiceError> {
+        let by_signature = (lapsed.then_some(Reason::Expired), None);
+        let app_id = request.app_id.as_str();
+        let row = self
+            .ledger
+            .find(purchase.store, app_id, &purchase.transaction_key)
+            .await?;
+        if let Some(row) = row {
+            let owner = row.account_id == request.account_id && row.revoked_at_ms.is_none();
+            let Some(state) = row.subscription_state.as_deref().filter(|_| owner) else {
+                return Ok(by_signature);
+            };
+            let (claim, end, refusal) =
+                stored_chain(state, row.expires_at_ms, purchase.expires_at, now_ms);
+            claims.subscription_state = claim;
+            claims.expires_at = end;
+            return Ok((refusal, None));
+        }
+        let Some(api) = self.app_store_apis.get(app_id) else {
+            return Ok(by_signature);
+        };
+        let asked = api
+            .subscription_status(
+                purchase.environment,
+                &purchase.transaction_id,
+                &purchase.transaction_key,
+                &self.settings.anchors,
+                now_ms,
+            )
+            .await;
+        let detail = match asked {
+            Ok(Some(status)) => match decide_status(&status, now_ms) {
+                Ok(answer) => {
+                    claims.store_checked = Some(true);
+                    claims.subscription_state = Some(answer.state);
+                    claims.expires_at = answer.expires_at;
+                    if answer.expires_at.is_some() {
+                        purchase.expires_at = answer.expires_at;
+                    }
+                    return Ok((answer.refusal, Some(answer.stored)));
+                }
+                Err(e) => e.to_string(),
+            },
+            // Apple lists no auto-renewable chain of it (a non-renewing subscription): the
+            // signature decides.
+            Ok(None) => return Ok(by_signature),
+            Err(e) if e.not_found() => {
+                claims.store_checked = Some(true);
+                return Ok((Some(Reason::NotPurchased), None));
+            }
+            Err(e) => e.to_string(),
+        };
+        store_unavailable(
+            api.settings().on_store_unavailable,
+            claims,
+            app_id,
+            Store::AppStore,
+            detail,
+        )?;
+        Ok(by_signature)
+    }
+
+    /// Store Apple's answer at a chain's first redemption with the chain's row: a store event
+    /// (`subscription_status`, idempotent by the verdict id) through the one subscription
+    /// path (`payseal_ledger::notifications::Effect::UpdateSubscription`), without a
+    /// `subscription.updated` (the `purchase.paid` webhook carries the state).
+    async fn store_first_state(
+        &self,
+        app_id: &str,
+        purchase: &Purchase,
+        verdict_id: &str,
+        answer: SubscriptionAnswer,
+    ) -> Result<(), ServiceError> {
+        let event = crate::notifications::Verified {
+            store: Store::AppStore,
+            revoker: crate::ledger::event::Revoker::Store(Store::AppStore),
+            notification_id: format!("status:{verdict_id}"),
+            notification_type: STATUS_EVENT.into(),
+            subtype: None,
+            type_label: STATUS_EVENT,
+            environment: Some(purchase.environment),
+            signed_ms: answer.checked_ms,
+            apps: vec![app_id.to_string()],
+            transaction_key: Some(purchase.transaction_key.clone()),
+            reason: None,
+            action: crate::notifications::Action::UpdateSubscription {
+                keys: crate::ledger::event::EventKeys::new(
+                    purchase.transaction_key.clone(),
+                    None::<String>,
+                ),
+                answer,
+            },
+        };
+        let (record, mut effect) =
+            crate::notifications::ledger_change(&self.settings, &event, answer.checked_ms);
+        if let crate::ledger::notifications::Effect::UpdateSubscription(target, _) = &mut effect {
+            for app in &mut target.apps {
+                app.notify = false;
+            }
+        }
+        self.ledger.record_notification(record, effect).await?;
+        Ok(())
     }
 
     /// Confirm a first presentation with Google (`google_api::live`): `Some(reason)` when
@@ -526,18 +798,14 @@ impl Verifier {
         let answer = match answer {
             Ok(a) => a,
             Err(detail) => {
-                return match api.settings().on_store_unavailable {
-                    OnStoreUnavailable::Signature => {
-                        tracing::warn!(app = app_id, error = %detail,
-                            "Play live check: Google not asked; decided on the signature alone");
-                        claims.store_checked = Some(false);
-                        Ok(None)
-                    }
-                    OnStoreUnavailable::Retry => Err(ServiceError::StoreUnavailable {
-                        retry_after_s: 5,
-                        detail,
-                    }),
-                };
+                store_unavailable(
+                    api.settings().on_store_unavailable,
+                    claims,
+                    app_id,
+                    Store::GooglePlay,
+                    detail,
+                )?;
+                return Ok(None);
             }
         };
         claims.store_checked = Some(true);
@@ -627,6 +895,10 @@ impl Verifier {
             TransferOutcome::Transferred => {
                 tracing::info!(app = %claims.app, store = purchase.store.as_str(),
                     "purchase transferred to the restoring account");
+                for account in [&owner.account_id, &claims.sub] {
+                    self.announce(&claims.app, account, now_ms, "transfer")
+                        .await;
+                }
                 claims
             }
             TransferOutcome::Revoked => not_paid(claims, Reason::Revoked, None),
@@ -666,6 +938,7 @@ impl Verifier {
             redemption: None,
             subscription_state: None,
             store_checked: None,
+            refund_history: None,
         }
     }
 }
@@ -680,6 +953,49 @@ fn store_revocation(store: Store) -> Option<&'static str> {
         Store::Sandbox => Some("sandbox: state refunded"),
         Store::GooglePlay => None,
     }
+}
+
+/// A store's server could not be asked at verification (`detail`: why): the app's
+/// `on_store_unavailable` decides, for Play's live check and Apple's status check alike.
+/// `"signature"`: `Ok`, the signature alone decides, `store_checked: false`; `"retry"`:
+/// [`ServiceError::StoreUnavailable`] (`503` + `Retry-After`, nothing recorded).
+fn store_unavailable(
+    rule: OnStoreUnavailable,
+    claims: &mut VerdictClaims,
+    app_id: &str,
+    store: Store,
+    detail: String,
+) -> Result<(), ServiceError> {
+    match rule {
+        OnStoreUnavailable::Signature => {
+            tracing::warn!(app = app_id, store = store.as_str(), error = %detail,
+                "store check at verification: the store not asked; decided on the signature alone");
+            claims.store_checked = Some(false);
+            Ok(())
+        }
+        OnStoreUnavailable::Retry => Err(ServiceError::StoreUnavailable {
+            retry_after_s: 5,
+            detail,
+        }),
+    }
+}
+
+/// The type of the store event that stores Apple's status answer at a first redemption.
+pub(crate) const STATUS_EVENT: &str = "subscription_status";
+
+/// An App Store subscription the rule refused as `expired` by its date alone, whose purchase
+/// otherwise passed every check (the request's expectations too): a chain Apple's signed state
+/// may still extend (billing grace). `None` for anything else.
+fn lapsed_app_store_chain(
+    rejection: &Rejection,
+    app: &AppRules,
+    expected: &Expectation<'_>,
+) -> Option<Purchase> {
+    let p = rejection.lapsed.as_deref()?;
+    let chain = p.store == Store::AppStore
+        && p.kind == Some(payseal_protocol::PurchaseKind::Subscription)
+        && p.original_transaction_id.as_deref() == Some(p.transaction_key.as_str());
+    (chain && rules::check_expected(p, app, expected).is_ok()).then(|| p.clone())
 }
 
 /// The wire rules of the request, as `payseal_protocol` defines them (the SDK applies the same).

@@ -29,7 +29,7 @@ pub use app_store_api::{
 };
 pub use google_api::{OnStoreUnavailable, PlayApiSettings, DEFAULT_API_BASE, DEFAULT_DAILY_BUDGET};
 
-pub use refunds::{RefundPolicy, RefundWorkerTiming};
+pub use refunds::{RefundHistoryPolicy, RefundLimit, RefundPolicy, RefundWorkerTiming};
 pub use stores::{
     assertion, CallLimits, HuaweiNotifySettings, KeyFileError, RtdnSettings, ServiceAccountKey,
     VoidedSettings, ANDROIDPUBLISHER_SCOPE, DEFAULT_CONCURRENT, DEFAULT_DEDUPE_WINDOW,
@@ -105,8 +105,11 @@ pub struct Settings {
     pub app_store_api: HashMap<String, AppStoreApiSettings>,
     /// `[apps."ID".refund_policy]`: the apps whose refund requests are answered, by app id.
     pub refund_policies: HashMap<String, RefundPolicy>,
-    /// The refund-answer worker's timing (defaults; tests shorten it).
+    /// The refund-answer worker's timing (`[refund_answers]`; defaults when absent).
     pub refund_worker: RefundWorkerTiming,
+    /// `[apps."ID".refund_history]`: the apps that put refund history in verdicts or refuse
+    /// past a threshold, by app id (absent: neither).
+    pub refund_history: HashMap<String, RefundHistoryPolicy>,
 }
 
 /// PEM files for TLS.

@@ -207,3 +207,105 @@ async fn a_key_file_readable_by_others_or_not_a_key_stops_the_configuration() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn on_store_unavailable_is_read_like_plays_and_a_bad_value_is_named() {
+    let (_fake, addr) = start_fake(Vec::new()).await;
+    let set = |value: Option<&str>| {
+        let state = StateDir::new();
+        configure(&state, addr, 0o600);
+        if let Some(v) = value {
+            let mut text = std::fs::read_to_string(&state.paths.config).unwrap();
+            text.push_str(&format!("on_store_unavailable = {v:?}\n"));
+            std::fs::write(&state.paths.config, text).unwrap();
+        }
+        payseal_verifier::config::load_with_env(&state.paths.config, |_| None)
+    };
+    let rule = |value| set(value).unwrap().app_store_api[APP].on_store_unavailable;
+    use payseal_verifier::settings::OnStoreUnavailable;
+    assert_eq!(rule(None), OnStoreUnavailable::Signature);
+    assert_eq!(rule(Some("signature")), OnStoreUnavailable::Signature);
+    assert_eq!(rule(Some("retry")), OnStoreUnavailable::Retry);
+    let err = set(Some("never")).unwrap_err();
+    assert_eq!(
+        err.key(),
+        Some(format!("apps.{APP:?}.app_store.server_api.on_store_unavailable").as_str())
+    );
+    assert!(err.to_string().contains("\"never\""), "{err}");
+}
+
+#[tokio::test]
+async fn subscription_statuses_are_found_by_chain_checked_and_typed() {
+    let (state, fake, api) = setup().await;
+    let anchors = &state.settings().anchors;
+    let now = payseal_verifier::now_ms();
+    let ask = |id: &'static str, chain: &'static str| {
+        api.subscription_status(Environment::Sandbox, id, chain, anchors, now)
+    };
+    let mut order = Order::subscription(Store::AppStore, APP, "gold", now + 86_400_000, None);
+    order.transaction_id = Some(KNOWN.into());
+    let grace = payseal_sandbox::RenewalSpec {
+        status: 4,
+        grace_period_expires_date: Some(now + 5_000),
+        ..Default::default()
+    };
+    let body = apple_support::status_response(&state.store, &order, &grace, now);
+    fake.statuses
+        .lock()
+        .unwrap()
+        .insert(KNOWN.into(), body.clone());
+    let status = ask(KNOWN, KNOWN)
+        .await
+        .unwrap()
+        .expect("the chain is listed");
+    assert_eq!(status.status, 4);
+    assert_eq!(status.transaction.transaction_id, KNOWN);
+    assert_eq!(
+        (
+            status.renewal.grace_period_expires_date,
+            status.renewal.auto_renew_status
+        ),
+        (Some(now + 5_000), Some(1))
+    );
+    // Another chain of the customer is not this one.
+    assert!(ask(KNOWN, "2000000999999999").await.unwrap().is_none());
+    // Apple's error bodies, typed.
+    let unknown = ask("2000000000000001", "2000000000000001")
+        .await
+        .unwrap_err();
+    assert!(unknown.not_found(), "{unknown}");
+    assert!(matches!(
+        unknown,
+        AppStoreApiError::Api {
+            status: 404,
+            code: Some(4040010),
+            ..
+        }
+    ));
+    let invalid = ask("not-an-id", "not-an-id").await.unwrap_err();
+    assert!(
+        matches!(
+            invalid,
+            AppStoreApiError::Api {
+                status: 400,
+                code: Some(4000006),
+                ..
+            }
+        ),
+        "{invalid}"
+    );
+    // A renewal info signed by an attacker's own chain: refused, not used.
+    let attacker_dir = tempfile::tempdir().unwrap();
+    let attacker = payseal_sandbox::SandboxStore::open_or_create(attacker_dir.path()).unwrap();
+    let forged = apple_support::status_response(&attacker, &order, &grace, now);
+    let mut mixed = body;
+    mixed["data"][0]["lastTransactions"][0]["signedRenewalInfo"] =
+        forged["data"][0]["lastTransactions"][0]["signedRenewalInfo"].clone();
+    fake.statuses.lock().unwrap().insert(KNOWN.into(), mixed);
+    let refused = ask(KNOWN, KNOWN).await.unwrap_err();
+    assert!(
+        matches!(refused, AppStoreApiError::Signature(_)),
+        "{refused}"
+    );
+    assert_eq!(fake.refused.load(Ordering::SeqCst), 0);
+}

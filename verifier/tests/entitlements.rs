@@ -476,3 +476,233 @@ async fn transfer_to_latest_moves_on_restore_with_its_webhook() {
     assert_eq!(verdicts[0].outcome, Outcome::Paid);
     assert_eq!(alice.entitlements.len(), 2);
 }
+
+/// POST an App Store Server Notification V2 about `order` (signed by the sandbox store exactly
+/// as Apple shapes it); the `result` the verifier answered.
+async fn app_store_notify(server: &TestServer, kind: &str, order: &Order) -> String {
+    let body = server
+        .state
+        .store
+        .app_store_notification(
+            &payseal_sandbox::AppStoreNotification::about(kind, order),
+            payseal_sandbox::now_ms(),
+        )
+        .unwrap();
+    let response = server
+        .client
+        .post(server.url(payseal_verifier::notifications::app_store::ROUTE))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    answer["result"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_refund_removes_premium_and_its_reversal_gives_it_back() {
+    let server = server().await;
+    let mut life = Order::new(Store::AppStore, APP, "lifetime_pro");
+    life.product_type = ProductType::NonConsumable;
+    life.transaction_id = Some(format!(
+        "2000000{}",
+        u64::from_str_radix(&uuid::Uuid::new_v4().simple().to_string()[..8], 16).unwrap()
+    ));
+    let receipt = server.state.store.issue(&life).unwrap();
+    assert_eq!(
+        server.verify("alice", &receipt).await.outcome,
+        Outcome::Paid
+    );
+    let doc = server.entitlements("alice").await;
+    assert_eq!(
+        names(&doc),
+        [("premium".to_string(), "lifetime_pro".to_string())]
+    );
+
+    // Apple's REFUND notification: premium is gone (no receipt presented again).
+    assert_eq!(app_store_notify(&server, "REFUND", &life).await, "revoked");
+    let doc = server.entitlements("alice").await;
+    assert!(!doc.has("premium"), "{doc:?}");
+
+    // Apple's REFUND_REVERSED: premium is back, granted by the same purchase.
+    assert_eq!(
+        app_store_notify(&server, "REFUND_REVERSED", &life).await,
+        "reinstated"
+    );
+    let doc = server.entitlements("alice").await;
+    assert_eq!(
+        names(&doc),
+        [("premium".to_string(), "lifetime_pro".to_string())]
+    );
+    assert_eq!(
+        doc.entitlements[0].transaction_key,
+        life.transaction_id.clone().unwrap()
+    );
+    // A reversal only undoes the store's own refund: a second one changes nothing.
+    assert_eq!(
+        app_store_notify(&server, "REFUND_REVERSED", &life).await,
+        "not_reinstated"
+    );
+    assert!(server.entitlements("alice").await.has("premium"));
+    assert!(!server.entitlements("bob").await.has("premium"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entitlements_changed_is_sent_when_the_set_of_names_changes_and_only_then() {
+    use payseal_protocol::webhook::EntitlementsChangedData;
+    let receiver = webhook_support::RunningReceiver::start(0).await;
+    let state = common::StateDir::new();
+    webhook_support::configure(&state.paths.config, &receiver.url());
+    let server = TestServer::start_on(state, |s| {
+        let mut rules = EntitlementRules::new(TransferPolicy::Never);
+        for product in ["lifetime_pro", "pro_monthly"] {
+            rules.grant(product, "premium");
+        }
+        rules.grant("remove_ads", "no_ads");
+        s.entitlements.insert(APP.to_string(), rules);
+    })
+    .await;
+    let changes = || -> Vec<EntitlementsChangedData> {
+        receiver
+            .events()
+            .iter()
+            .filter_map(|e| e.entitlements_changed().unwrap())
+            .collect()
+    };
+    let wait_for = |n: usize| {
+        let receiver = &receiver;
+        async move {
+            receiver
+                .wait_for(
+                    std::time::Duration::from_secs(20),
+                    "entitlements.changed",
+                    |seen| {
+                        seen.events
+                            .iter()
+                            .filter(|e| e.event_type == "entitlements.changed")
+                            .count()
+                            >= n
+                    },
+                )
+                .await;
+        }
+    };
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    // 1. alice buys lifetime_pro: premium added.
+    let mut life = Order::new(Store::AppStore, APP, "lifetime_pro");
+    life.product_type = ProductType::NonConsumable;
+    life.transaction_id = Some(format!(
+        "2000000{}",
+        u64::from_str_radix(&uuid::Uuid::new_v4().simple().to_string()[..8], 16).unwrap()
+    ));
+    let life_receipt = server.state.store.issue(&life).unwrap();
+    assert_eq!(
+        server.verify("alice", &life_receipt).await.outcome,
+        Outcome::Paid
+    );
+    wait_for(1).await;
+    let first = &changes()[0];
+    assert_eq!(
+        (first.app.as_str(), first.sub.as_str(), first.cause.as_str()),
+        (APP, "alice", "purchase")
+    );
+    assert_eq!(
+        (&first.entitlements, &first.added, &first.removed),
+        (&names(&["premium"]), &names(&["premium"]), &names(&[]))
+    );
+    // 2. remove_ads: no_ads added. A repeat and a read change nothing.
+    let mut ads = Order::new(Store::Sandbox, APP, "remove_ads");
+    ads.product_type = ProductType::NonConsumable;
+    ads.transaction_id = Some(format!("sbx_ads_{}", uuid::Uuid::new_v4().simple()));
+    let ads = server.state.store.issue(&ads).unwrap();
+    assert_eq!(server.verify("alice", &ads).await.outcome, Outcome::Paid);
+    assert_eq!(
+        server.verify("alice", &life_receipt).await.redemption,
+        Some(Redemption::Repeat)
+    );
+    assert!(server.entitlements("alice").await.has("no_ads"));
+    // 3. Apple refunds lifetime_pro: premium removed; 4. reverses it: premium added back.
+    assert_eq!(app_store_notify(&server, "REFUND", &life).await, "revoked");
+    assert_eq!(
+        app_store_notify(&server, "REFUND_REVERSED", &life).await,
+        "reinstated"
+    );
+    // 5. bob's subscription, ending in 2.5 s, with no store event after it.
+    let end = payseal_verifier::now_ms() + 2_500;
+    let sub = server
+        .state
+        .store
+        .issue(&Order::subscription(
+            Store::Sandbox,
+            APP,
+            "pro_monthly",
+            end,
+            None,
+        ))
+        .unwrap();
+    assert_eq!(server.verify("bob", &sub).await.outcome, Outcome::Paid);
+    wait_for(5).await;
+    let wait = end - payseal_verifier::now_ms() + 200;
+    tokio::time::sleep(std::time::Duration::from_millis(wait.max(0) as u64)).await;
+    // 6. The expiry is noticed when bob's entitlements are next read.
+    assert!(!server.entitlements("bob").await.has("premium"));
+    assert!(!server.entitlements("bob").await.has("premium"));
+    wait_for(6).await;
+    // Nothing else arrives (the repeat, the reads and the second read of bob sent nothing).
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let got: Vec<_> = changes()
+        .into_iter()
+        .map(|c| (c.sub, c.cause, c.added, c.removed, c.entitlements))
+        .collect();
+    let want = vec![
+        (
+            "alice",
+            "purchase",
+            vec!["premium"],
+            vec![],
+            vec!["premium"],
+        ),
+        (
+            "alice",
+            "purchase",
+            vec!["no_ads"],
+            vec![],
+            vec!["no_ads", "premium"],
+        ),
+        (
+            "alice",
+            "revocation",
+            vec![],
+            vec!["premium"],
+            vec!["no_ads"],
+        ),
+        (
+            "alice",
+            "reinstatement",
+            vec!["premium"],
+            vec![],
+            vec!["no_ads", "premium"],
+        ),
+        ("bob", "purchase", vec!["premium"], vec![], vec!["premium"]),
+        ("bob", "read", vec![], vec!["premium"], vec![]),
+    ];
+    let want: Vec<_> = want
+        .into_iter()
+        .map(|(s, c, a, r, e)| {
+            (
+                s.to_string(),
+                c.to_string(),
+                names(&a),
+                names(&r),
+                names(&e),
+            )
+        })
+        .collect();
+    let (mut got_sorted, mut want_sorted) = (got.clone(), want);
+    got_sorted.sort();
+    want_sorted.sort();
+    assert_eq!(got_sorted, want_sorted, "{got:#?}");
+}

@@ -3,6 +3,9 @@
 //! same receipts submitted from different accounts through both at the same moment: exactly one
 //! `first` per receipt, and every loser gets `already_redeemed`, from either instance.
 //!
+//! And the same two processes answer an account's signed entitlements identically, before and
+//! after a refund recorded through one of them: the answer is read from the shared ledger only.
+//!
 //! Needs the `postgres-tests` feature and `PAYSEAL_TEST_POSTGRES_URL` (scripts/postgres.sh).
 
 mod common;
@@ -13,7 +16,7 @@ use std::sync::Arc;
 use common::instance::{Instance, SealingClient};
 use common::{StateDir, APP};
 use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store, VerdictClaims};
-use payseal_sandbox::Order;
+use payseal_sandbox::{Order, ProductType, PurchaseState};
 use payseal_verifier::ledger::Redemptions as _;
 
 const RECEIPTS: usize = 12;
@@ -149,4 +152,78 @@ async fn two_instances_one_postgres_one_first_per_receipt_losers_already_redeeme
         let log = instance.log_text();
         assert!(log.contains("PostgreSQL ledger ready"), "{log}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_one_postgres_answer_the_same_entitlements() {
+    let db = common::pg::fresh_database().await;
+    let state = StateDir::new();
+    let mut config = std::fs::read_to_string(&state.paths.config).unwrap();
+    config.push_str(&format!(
+        "\n[apps.\"{APP}\".entitlements]\npremium = [\"lifetime_pro\", \"pro_monthly\"]\n\
+         no_ads = [\"remove_ads\"]\n"
+    ));
+    std::fs::write(&state.paths.config, config).unwrap();
+    let client = SealingClient::new(&state);
+    let mut a = Instance::spawn("a", &state, Some(&db));
+    let mut b = Instance::spawn("b", &state, Some(&db));
+    a.wait_ready(&client.http).await;
+    b.wait_ready(&client.http).await;
+    let bases = [a.url(""), b.url("")];
+
+    let mut life = Order::new(Store::Sandbox, APP, "lifetime_pro");
+    life.product_type = ProductType::NonConsumable;
+    life.transaction_id = Some(format!("sbx_life_{}", uuid::Uuid::new_v4().simple()));
+    let end = payseal_verifier::now_ms() + 86_400_000;
+    let sub = Order::subscription(Store::AppStore, APP, "pro_monthly", end, None);
+    let mut ads = Order::new(Store::Sandbox, APP, "remove_ads");
+    ads.product_type = ProductType::NonConsumable;
+    ads.transaction_id = Some(format!("sbx_ads_{}", uuid::Uuid::new_v4().simple()));
+    // Bought through different instances.
+    client
+        .first(&bases[0], "alice", &state.store.issue(&life).unwrap())
+        .await;
+    client
+        .first(&bases[1], "alice", &state.store.issue(&sub).unwrap())
+        .await;
+    client
+        .first(&bases[1], "bob", &state.store.issue(&ads).unwrap())
+        .await;
+
+    let both = |account: &'static str| {
+        let (client, bases) = (client.clone(), bases.clone());
+        async move {
+            let x = client.entitlements(&bases[0], account).await;
+            let y = client.entitlements(&bases[1], account).await;
+            assert_ne!(x.nonce, y.nonce, "each bound to its own request");
+            assert_eq!(x.entitlements, y.entitlements, "{account}: {x:?} vs {y:?}");
+            x.entitlements
+                .iter()
+                .map(|e| (e.name.clone(), e.product_id.clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let pair = |n: &str, p: &str| (n.to_string(), p.to_string());
+    assert_eq!(
+        both("alice").await,
+        [
+            pair("premium", "lifetime_pro"),
+            pair("premium", "pro_monthly")
+        ]
+    );
+    assert_eq!(both("bob").await, [pair("no_ads", "remove_ads")]);
+    assert!(both("carol").await.is_empty());
+
+    // The store's signed data says the lifetime purchase was refunded, presented to B: both
+    // instances drop it.
+    let mut refunded = life.clone();
+    refunded.state = PurchaseState::Refunded;
+    let v = client
+        .verify(&bases[1], "alice", &state.store.issue(&refunded).unwrap())
+        .await;
+    assert_eq!(v.reason, Some(Reason::Revoked));
+    assert_eq!(both("alice").await, [pair("premium", "pro_monthly")]);
+
+    a.stop();
+    b.stop();
 }

@@ -20,6 +20,11 @@ namespace PaySeal
         /// <summary>Folder for receipts that got no verdict, e.g. <c>Application.persistentDataPath + "/payseal-pending"</c>;
         /// null: not kept.</summary>
         public string PendingDir { get; set; }
+        /// <summary>Folder where the last checked entitlements answer of each account is kept (signed, checked again
+        /// when read; an edited file is refused), e.g. <c>Application.persistentDataPath + "/payseal-entitlements"</c>,
+        /// so that a game offline at start still knows what the player owns (<see cref="Client.EntitlementsAsync"/>
+        /// falls back to it, <see cref="Client.CachedEntitlements"/> reads it). Null: not kept.</summary>
+        public string EntitlementsDir { get; set; }
         /// <summary>Extra trust roots (PEM) for private deployments, added to the built-in (Mozilla) roots.</summary>
         public List<string> ExtraRootsPem { get; private set; }
 

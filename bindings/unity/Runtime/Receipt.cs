@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
 using PaySeal.Native;
 
 namespace PaySeal
@@ -177,23 +179,56 @@ namespace PaySeal
 
         internal unsafe delegate T WithNative<T>(PsReceipt* receipt);
 
+        internal unsafe delegate T WithNativeArray<T>(PsReceipt* receipts, int count);
+
         /// <summary>Runs <paramref name="f"/> with this receipt as a native struct over pinned UTF-8 copies.</summary>
         internal unsafe T Use<T>(WithNative<T> f)
         {
-            int dataLen, sigLen;
-            byte[] data = Utf8.Bytes(Data, out dataLen);
-            byte[] sig = Utf8.Bytes(Signature, out sigLen);
-            fixed (byte* d = data, s = sig)
+            return UseAll(new[] { this }, (receipts, count) => f(receipts));
+        }
+
+        /// <summary>Runs <paramref name="f"/> with <paramref name="receipts"/> as a native array over pinned UTF-8
+        /// copies (an empty list: a null pointer and 0), unpinned when it returns.</summary>
+        /// <exception cref="PaySealException.InvalidArgument">the list or one of its receipts is null</exception>
+        internal static unsafe T UseAll<T>(IList<Receipt> receipts, WithNativeArray<T> f)
+        {
+            if (receipts == null) throw new PaySealException.InvalidArgument("receipts is null");
+            var pins = new List<GCHandle>();
+            try
             {
-                var r = new PsReceipt
+                var native = new PsReceipt[receipts.Count];
+                for (int i = 0; i < native.Length; i++)
                 {
-                    store = (int)Store,
-                    algorithm = (int)Algorithm,
-                    data = Utf8.Str(d, dataLen),
-                    signature = Utf8.Str(s, sigLen),
-                };
-                return f(&r);
+                    Receipt r = receipts[i];
+                    if (r == null) throw new PaySealException.InvalidArgument("receipts[" + i + "] is null");
+                    int dataLen, sigLen;
+                    byte[] data = Utf8.Bytes(r.Data, out dataLen);
+                    byte[] sig = Utf8.Bytes(r.Signature, out sigLen);
+                    native[i] = new PsReceipt
+                    {
+                        store = (int)r.Store,
+                        algorithm = (int)r.Algorithm,
+                        data = Utf8.Str(Pin(data, pins), dataLen),
+                        signature = Utf8.Str(Pin(sig, pins), sigLen),
+                    };
+                }
+                fixed (PsReceipt* p = native)
+                {
+                    return f(p, native.Length);
+                }
             }
+            finally
+            {
+                foreach (GCHandle h in pins) h.Free();
+            }
+        }
+
+        private static unsafe byte* Pin(byte[] bytes, List<GCHandle> pins)
+        {
+            if (bytes == null) return null;
+            GCHandle h = GCHandle.Alloc(bytes, GCHandleType.Pinned);
+            pins.Add(h);
+            return (byte*)h.AddrOfPinnedObject();
         }
 
         /// <summary>Same store, data, signature and algorithm.</summary>

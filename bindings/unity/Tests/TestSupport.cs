@@ -192,6 +192,17 @@ namespace PaySeal.Tests
 
         internal static DevVerifier Started(string name) { return new DevVerifier(TestEnv.NewDir(name)).Start(); }
 
+        /// <summary>A started verifier whose <c>verifier.toml</c> ends with <paramref name="extraToml"/> (e.g. an
+        /// app's <c>[apps."dev.payseal.demo".entitlements]</c>): dev mode writes the file on its first start and
+        /// reuses it, edits included, on the next.</summary>
+        internal static DevVerifier StartedWithConfig(string name, string extraToml)
+        {
+            DevVerifier v = Started(name);
+            v.Stop();
+            File.AppendAllText(Path.Combine(v.StateDir, "verifier.toml"), "\n" + extraToml);
+            return v.Start();
+        }
+
         internal string Url { get { return "https://localhost:" + Port; } }
         internal string ProfileJson { get { return File.ReadAllText(Path.Combine(StateDir, "profile.json")); } }
         internal string CertPem { get { return File.ReadAllText(Path.Combine(StateDir, "tls", "cert.pem")); } }

@@ -940,9 +940,106 @@ pub async fn transfer_moves_the_row_and_its_webhook_together(ledger: Arc<dyn Led
     assert_eq!(ledger.count_pending().await.unwrap(), 1);
 }
 
+/// `entitlements.changed`: the names an account holds compared with the set last announced,
+/// announced once however many callers look at once (the set's row is locked), never when the
+/// names are the same, and again when a revocation removes one.
+pub async fn entitlement_changes_are_announced_once(ledger: Arc<dyn Ledger>) {
+    use payseal_protocol::PurchaseKind;
+    let app = "dev.payseal.demo";
+    let mut products = payseal_ledger::entitlements::ProductNames::new();
+    products.insert("lifetime_pro".into(), vec!["premium".into()]);
+    let products = Arc::new(products);
+    let life = RedemptionRequest {
+        product_id: "lifetime_pro".into(),
+        kind: Some(PurchaseKind::NonConsumable),
+        ..redemption("alice", "LIFE.1", 1_000)
+    };
+    assert_eq!(ledger.redeem(life).await.unwrap(), RedeemOutcome::First);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (ledger, products) = (ledger.clone(), products.clone());
+        tasks.push(tokio::spawn(async move {
+            ledger
+                .refresh_entitlements(app, "alice", products, 2_000, "purchase")
+                .await
+                .unwrap()
+        }));
+    }
+    let mut changed = 0;
+    for t in tasks {
+        changed += usize::from(t.await.unwrap());
+    }
+    assert_eq!(changed, 1, "announced once");
+    let refresh = |now| {
+        let (ledger, products) = (ledger.clone(), products.clone());
+        async move {
+            ledger
+                .refresh_entitlements(app, "alice", products, now, "read")
+                .await
+                .unwrap()
+        }
+    };
+    assert!(!refresh(3_000).await, "the same names: nothing");
+    ledger
+        .revoke(
+            RevocationRequest {
+                store: Store::GooglePlay,
+                app_id: app.into(),
+                transaction_key: "LIFE.1".into(),
+                reason: "refund".into(),
+                now_ms: 4_000,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(refresh(5_000).await, "premium removed");
+    let rows = ledger
+        .list_deliveries(OutboxFilter::All, 100)
+        .await
+        .unwrap();
+    let mut events: Vec<_> = revoked_events(&rows)
+        .into_iter()
+        .filter(|e| e["type"] == "entitlements.changed")
+        .map(|e| {
+            (
+                e["data"]["cause"].as_str().unwrap().to_string(),
+                e["data"]["added"].clone(),
+                e["data"]["removed"].clone(),
+                e["data"]["sub"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    events.sort_by(|a, b| a.0.cmp(&b.0));
+    let names = |v: &[&str]| serde_json::json!(v);
+    assert_eq!(
+        events,
+        [
+            (
+                "purchase".into(),
+                names(&["premium"]),
+                names(&[]),
+                "alice".into()
+            ),
+            (
+                "read".into(),
+                names(&[]),
+                names(&["premium"]),
+                "alice".into()
+            ),
+        ]
+    );
+}
+
 #[macro_export]
 macro_rules! ledger_suite {
     ($make:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn entitlement_changes_are_announced_once() {
+            let t = $make().await;
+            $crate::suite::cases::entitlement_changes_are_announced_once(t.ledger).await;
+        }
+
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn transfer_moves_the_row_and_its_webhook_together() {
             let t = $make().await;

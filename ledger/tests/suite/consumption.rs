@@ -184,6 +184,7 @@ pub async fn refund_answers_are_queued_once_and_claimed_once(ledger: Arc<dyn Led
             transaction_key: "2000001".into(),
             environment: "sandbox".into(),
             deadline_ms: 1_000 + 12 * 3_600_000,
+            answer_token: None,
         })
     };
     // The same notification from two instances at once, and again later.
@@ -254,6 +255,137 @@ pub async fn refund_answers_are_queued_once_and_claimed_once(ledger: Arc<dyn Led
         .await
         .unwrap()
         .is_empty());
+    assert_eq!(rows[0].answer_token, None);
+
+    // A Google Play request keeps its pendingRefundToken with the row, and is keyed apart
+    // from the App Store's (same notification id, another store).
+    let google = NewNotification {
+        store: Store::GooglePlay,
+        notification_type: "pendingRefundReviewNotification".into(),
+        transaction_key: Some("GPA.9".into()),
+        environment: None,
+        ..n.clone()
+    };
+    let queued = ledger
+        .record_notification(
+            google,
+            Effect::AnswerRefund(NewRefundRequest {
+                app_id: APP.into(),
+                transaction_key: "GPA.9".into(),
+                environment: "production".into(),
+                deadline_ms: 1_000 + 24 * 3_600_000,
+                answer_token: Some("pending-refund-token-9".into()),
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(!queued.duplicate);
+    let claimed = ledger
+        .claim_refund_requests(200_000_000, 200_030_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(
+        (
+            claimed[0].store,
+            claimed[0].transaction_key.as_str(),
+            claimed[0].answer_token.as_deref()
+        ),
+        (Store::GooglePlay, "GPA.9", Some("pending-refund-token-9"))
+    );
+}
+
+/// The refund history: an account's revoked redemptions in one app, by store, over the last 30
+/// days, 365 days and all time; other accounts, other apps and unrevoked rows are not counted.
+pub async fn refund_history_counts_by_store_and_period(ledger: Arc<dyn Ledger>) {
+    const DAY: i64 = 86_400_000;
+    let now = 1_000 * DAY;
+    let revoke = |store: Store, key: &str, at: i64| {
+        let ledger = Arc::clone(&ledger);
+        let key = key.to_string();
+        async move {
+            ledger
+                .revoke(
+                    RevocationRequest {
+                        store,
+                        app_id: APP.into(),
+                        transaction_key: key,
+                        reason: "refund".into(),
+                        now_ms: at,
+                    },
+                    false,
+                )
+                .await
+                .unwrap();
+        }
+    };
+    // alice: Play refunds 10, 100 and 500 days ago, an App Store refund 2 days ago, and a
+    // purchase kept; bob: one refund yesterday; another app's refund of alice.
+    for (store, key, days_ago) in [
+        (Store::GooglePlay, "GPA.h1", Some(10)),
+        (Store::GooglePlay, "GPA.h2", Some(100)),
+        (Store::GooglePlay, "GPA.h3", Some(500)),
+        (Store::AppStore, "2000h4", Some(2)),
+        (Store::GooglePlay, "GPA.h5", None),
+    ] {
+        let mut r = redemption("alice", key, now - 600 * DAY);
+        r.store = store;
+        ledger.redeem(r).await.unwrap();
+        if let Some(d) = days_ago {
+            revoke(store, key, now - d * DAY).await;
+        }
+    }
+    ledger
+        .redeem(redemption("bob", "GPA.h6", now - 5 * DAY))
+        .await
+        .unwrap();
+    revoke(Store::GooglePlay, "GPA.h6", now - DAY).await;
+    let mut other = redemption("alice", "GPA.h7", now - 5 * DAY);
+    other.app_id = "other.app".into();
+    ledger.redeem(other).await.unwrap();
+    ledger
+        .revoke(
+            RevocationRequest {
+                store: Store::GooglePlay,
+                app_id: "other.app".into(),
+                transaction_key: "GPA.h7".into(),
+                reason: "refund".into(),
+                now_ms: now - DAY,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+
+    let h = ledger
+        .account_refund_history(APP, "alice", now)
+        .await
+        .unwrap();
+    let counts = |a, b, c| payseal_protocol::RefundCounts {
+        last_30_days: a,
+        last_365_days: b,
+        all_time: c,
+    };
+    assert_eq!(h.total, counts(2, 3, 4));
+    assert_eq!(h.by_store["google_play"], counts(1, 2, 3));
+    assert_eq!(h.by_store["app_store"], counts(1, 1, 1));
+    assert_eq!(h.by_store.len(), 2);
+    let bob = ledger
+        .account_refund_history(APP, "bob", now)
+        .await
+        .unwrap();
+    assert_eq!(bob.total, counts(1, 1, 1));
+    let nobody = ledger
+        .account_refund_history(APP, "carol", now)
+        .await
+        .unwrap();
+    assert_eq!(nobody, payseal_protocol::RefundHistoryClaim::default());
+    // The threshold's window read agrees with the periods.
+    let window = ledger
+        .refund_history(APP, "alice", now - 365 * DAY)
+        .await
+        .unwrap();
+    assert_eq!(window.total(), 3);
 }
 
 /// One `#[tokio::test]` per delivery-report case for the backend `$make` opens.
@@ -274,6 +406,12 @@ macro_rules! consumption_suite {
             let t = $make().await;
             $crate::suite::consumption::refund_answers_are_queued_once_and_claimed_once(t.ledger)
                 .await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn refund_history_counts_by_store_and_period() {
+            let t = $make().await;
+            $crate::suite::consumption::refund_history_counts_by_store_and_period(t.ledger).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

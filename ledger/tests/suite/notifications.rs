@@ -48,6 +48,7 @@ fn target(keys: &[&str]) -> Target {
         apps: vec![TargetApp {
             app_id: APP.into(),
             notify: true,
+            entitlements: None,
         }],
         keys: EventKeys::new(keys[0], keys.get(1).copied()),
         by: Revoker::Store(Store::AppStore),
@@ -474,6 +475,7 @@ pub async fn a_row_stays_revoked_while_any_cause_stands(ledger: Arc<dyn Ledger>)
             .map(|a| TargetApp {
                 app_id: a.to_string(),
                 notify: false,
+                entitlements: None,
             })
             .collect(),
         keys: EventKeys::new(keys[0], keys.get(1).copied()),

@@ -14,8 +14,10 @@
 //!   it: nothing from the API is trusted unsigned.
 //!
 //! Requests: [`AppStoreApi::send_consumption`] (`PUT
-//! /inApps/v2/transactions/consumption/{transactionId}`, [`consumption::ConsumptionRequest`])
-//! and [`AppStoreApi::transaction_info`] (`GET /inApps/v1/transactions/{transactionId}`).
+//! /inApps/v2/transactions/consumption/{transactionId}`, [`consumption::ConsumptionRequest`]),
+//! [`AppStoreApi::transaction_info`] (`GET /inApps/v1/transactions/{transactionId}`) and
+//! [`AppStoreApi::subscription_status`] (`GET /inApps/v1/subscriptions/{transactionId}`, Get
+//! All Subscription Statuses: asked at a subscription's first redemption, `crate::service`).
 
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ use crate::rules::{Rejection, TrustAnchors};
 use crate::settings::AppStoreApiSettings;
 
 pub mod consumption;
+pub mod status;
 pub mod token;
 
 pub use consumption::{ConsumptionError, ConsumptionRequest, DeliveryStatus, RefundPreference};
@@ -74,6 +77,12 @@ impl AppStoreApiError {
     pub fn retryable(&self) -> bool {
         matches!(self, AppStoreApiError::GaveUp { .. })
     }
+
+    /// Apple does not know the transaction (`404`, e.g. `errorCode` 4040010
+    /// `TransactionIdNotFoundError`).
+    pub fn not_found(&self) -> bool {
+        matches!(self, AppStoreApiError::Api { status: 404, .. })
+    }
 }
 
 impl From<Rejection> for AppStoreApiError {
@@ -95,6 +104,43 @@ struct ErrorBody {
 #[serde(rename_all = "camelCase")]
 struct TransactionInfoBody {
     signed_transaction_info: String,
+}
+
+/// `Get All Subscription Statuses`' body (`StatusResponse`), the fields read here.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusResponse {
+    #[serde(default)]
+    data: Vec<SubscriptionGroupItem>,
+}
+
+/// `SubscriptionGroupIdentifierItem`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionGroupItem {
+    #[serde(default)]
+    last_transactions: Vec<LastTransactionsItem>,
+}
+
+/// `lastTransactionsItem`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LastTransactionsItem {
+    original_transaction_id: String,
+    status: i64,
+    signed_transaction_info: String,
+    signed_renewal_info: String,
+}
+
+/// One chain's status as Apple answered it, its signed values checked.
+#[derive(Debug)]
+pub struct ChainStatus {
+    /// `status`: 1 active, 2 expired, 3 billing retry, 4 billing grace, 5 revoked.
+    pub status: i64,
+    /// The chain's latest transaction (`signedTransactionInfo`, checked).
+    pub transaction: Transaction,
+    /// Its renewal info (`signedRenewalInfo`, checked).
+    pub renewal: crate::notifications::app_store::RenewalInfo,
 }
 
 /// One app's App Store Server API.
@@ -167,6 +213,64 @@ impl AppStoreApi {
             )));
         }
         Ok(tx)
+    }
+
+    /// `GET /inApps/v1/subscriptions/{transactionId}` (Get All Subscription Statuses): the
+    /// status of the chain `original_transaction_id`, found in the answer's
+    /// `data[].lastTransactions[]`; its `signedTransactionInfo` and `signedRenewalInfo` checked
+    /// by the StoreKit 2 rule's JWS function under `anchors`, bound to this app's bundle id
+    /// and `environment`, and naming that chain. `None`: Apple lists no such chain.
+    pub async fn subscription_status(
+        &self,
+        environment: Environment,
+        transaction_id: &str,
+        original_transaction_id: &str,
+        anchors: &TrustAnchors,
+        now_ms: i64,
+    ) -> Result<Option<ChainStatus>, AppStoreApiError> {
+        let path = format!("/inApps/v1/subscriptions/{}", path_segment(transaction_id));
+        let body = self
+            .call(reqwest::Method::GET, environment, &path, None)
+            .await?;
+        let body: StatusResponse =
+            serde_json::from_slice(&body).map_err(|e| AppStoreApiError::Decode(e.to_string()))?;
+        let Some(item) = body
+            .data
+            .into_iter()
+            .flat_map(|g| g.last_transactions)
+            .find(|t| t.original_transaction_id == original_transaction_id)
+        else {
+            return Ok(None);
+        };
+        let tx: Transaction =
+            crate::rules::app_store::verify_jws(&item.signed_transaction_info, anchors, now_ms)?;
+        let renewal: crate::notifications::app_store::RenewalInfo =
+            crate::rules::app_store::verify_jws(&item.signed_renewal_info, anchors, now_ms)?;
+        let apple_env = match environment {
+            Environment::Production => "Production",
+            Environment::Sandbox => "Sandbox",
+        };
+        let refused = |what: &str| Err(AppStoreApiError::Signature(what.to_string()));
+        if tx.bundle_id != self.settings.bundle_id {
+            return refused("signedTransactionInfo is another app's");
+        }
+        if tx.environment != apple_env || renewal.environment.as_deref() != Some(apple_env) {
+            return refused("a signed value is of another environment");
+        }
+        let chain = tx
+            .original_transaction_id
+            .as_deref()
+            .unwrap_or(&tx.transaction_id);
+        if chain != original_transaction_id
+            || renewal.original_transaction_id.as_deref() != Some(original_transaction_id)
+        {
+            return refused("a signed value names another originalTransactionId");
+        }
+        Ok(Some(ChainStatus {
+            status: item.status,
+            transaction: tx,
+            renewal,
+        }))
     }
 
     /// One call with retries: a fresh token per attempt.

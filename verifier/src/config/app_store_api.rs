@@ -2,7 +2,9 @@
 //! API (App Store Connect → Users and Access → Integrations → In-App Purchase): `key_file`
 //! (the `.p8` file, PKCS#8 PEM; mode `0600`/`0400`), `key_id`, `issuer_id`; optionally
 //! `production_url` / `sandbox_url` (another https base URL, or http to loopback: development
-//! and tests only) and `retry_attempts`, `retry_base_ms`.
+//! and tests only), `retry_attempts`, `retry_base_ms` and `on_store_unavailable` (what a
+//! subscription's first redemption does when Get All Subscription Statuses cannot be asked:
+//! `"signature"` or `"retry"`, as Play's).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,6 +26,7 @@ pub(super) struct RawAppStoreApi {
     pub(super) sandbox_url: Option<String>,
     pub(super) retry_attempts: Option<u64>,
     pub(super) retry_base_ms: Option<u64>,
+    pub(super) on_store_unavailable: Option<String>,
 }
 
 impl Resolver {
@@ -85,6 +88,10 @@ impl Resolver {
             )?,
             sandbox_url: url("sandbox_url", &raw.sandbox_url, APP_STORE_SANDBOX_URL)?,
             retry,
+            on_store_unavailable: self.on_store_unavailable(
+                k("on_store_unavailable"),
+                raw.on_store_unavailable.as_deref(),
+            )?,
         })
     }
 }

@@ -25,6 +25,7 @@ pub(super) struct RawApp {
     pub(super) account_binding: Option<RawAccountBinding>,
     pub(super) app_server: Option<super::app_server::RawAppServer>,
     pub(super) refund_policy: Option<super::refunds::RawRefundPolicy>,
+    pub(super) refund_history: Option<super::refunds::RawRefundHistory>,
     pub(super) entitlements: Option<super::entitlements::RawEntitlements>,
     pub(super) transfer: Option<crate::entitlements::TransferPolicy>,
 }

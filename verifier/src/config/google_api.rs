@@ -113,16 +113,10 @@ impl Resolver {
             }
             consumable_products.insert(p.to_string());
         }
-        let on_store_unavailable = match raw.on_store_unavailable.as_deref() {
-            None | Some("signature") => OnStoreUnavailable::Signature,
-            Some("retry") => OnStoreUnavailable::Retry,
-            Some(other) => {
-                return Err(self.invalid(
-                    key("on_store_unavailable"),
-                    format!("{other:?} is neither \"signature\" nor \"retry\""),
-                ))
-            }
-        };
+        let on_store_unavailable = self.on_store_unavailable(
+            key("on_store_unavailable"),
+            raw.on_store_unavailable.as_deref(),
+        )?;
         Ok(PlayApiSettings {
             app_id: app_id.to_string(),
             package_name: package_name.to_string(),
@@ -149,5 +143,22 @@ impl Resolver {
             live_check: raw.live_check.unwrap_or(false),
             on_store_unavailable,
         })
+    }
+
+    /// `on_store_unavailable` of a store API (Play's `google_play.api`, the App Store's
+    /// `app_store.server_api`): `"signature"` (the default) or `"retry"`.
+    pub(super) fn on_store_unavailable(
+        &self,
+        key: String,
+        raw: Option<&str>,
+    ) -> Result<OnStoreUnavailable, ConfigError> {
+        match raw {
+            None | Some("signature") => Ok(OnStoreUnavailable::Signature),
+            Some("retry") => Ok(OnStoreUnavailable::Retry),
+            Some(other) => Err(self.invalid(
+                key,
+                format!("{other:?} is neither \"signature\" nor \"retry\""),
+            )),
+        }
     }
 }

@@ -123,6 +123,8 @@ struct RawConfig {
     webhooks: RawWebhooks,
     #[serde(default)]
     google_play: RawGooglePlay,
+    #[serde(default)]
+    refund_answers: refunds::RawRefundAnswers,
 }
 
 /// Load the configuration file with the process environment's overrides.
@@ -177,6 +179,8 @@ struct RawOffline {
     _webhooks: Option<serde::de::IgnoredAny>,
     #[serde(rename = "google_play")]
     _google_play: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "refund_answers")]
+    _refund_answers: Option<serde::de::IgnoredAny>,
 }
 
 /// What `payseal-verifier profile` reads: `[server]` and `[keys]`, the only tables the profile
@@ -199,6 +203,8 @@ struct RawProfileConfig {
     _webhooks: Option<serde::de::IgnoredAny>,
     #[serde(rename = "google_play")]
     _google_play: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "refund_answers")]
+    _refund_answers: Option<serde::de::IgnoredAny>,
 }
 
 /// Load what the profile is made of (URL, TLS certificate and pins, HPKE and verdict keys) with
@@ -415,6 +421,7 @@ impl Resolver {
         let mut app_server_keys = HashMap::new();
         let mut app_store_api = HashMap::new();
         let mut refund_policies = HashMap::new();
+        let mut refund_history = HashMap::new();
         let mut entitlements = HashMap::new();
         for (app_id, app) in &raw.apps {
             let rules = self.app(app_id, app, &anchors)?;
@@ -432,6 +439,9 @@ impl Resolver {
             }
             if let Some(p) = &app.refund_policy {
                 refund_policies.insert(app_id.clone(), self.refund_policy(app_id, p)?);
+            }
+            if let Some(h) = &app.refund_history {
+                refund_history.insert(app_id.clone(), self.refund_history(app_id, h)?);
             }
             if let Some(a) = &app.app_server {
                 app_server_keys.insert(app_id.clone(), self.app_server_key(app_id, a)?);
@@ -483,7 +493,8 @@ impl Resolver {
             app_server_keys,
             app_store_api,
             refund_policies,
-            refund_worker: Default::default(),
+            refund_worker: self.refund_answers(&raw.refund_answers)?,
+            refund_history,
             entitlements,
         })
     }

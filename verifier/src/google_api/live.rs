@@ -37,6 +37,9 @@ pub struct LiveAnswer {
     pub subscription_state: Option<SubscriptionState>,
     /// A subscription's period end (the latest line item's `expiryTime`), Unix milliseconds.
     pub expires_at: Option<i64>,
+    /// Whether a subscription renews, when Google said
+    /// ([`SubscriptionPurchaseV2::will_renew`]).
+    pub will_renew: Option<bool>,
     /// Why, for logs and the store event.
     pub detail: String,
 }
@@ -63,6 +66,7 @@ pub fn decide_product(p: &ProductPurchase) -> Result<LiveAnswer, LiveError> {
         refunded,
         subscription_state: None,
         expires_at: None,
+        will_renew: None,
         detail: detail.to_string(),
     };
     match p.purchase_state {
@@ -101,6 +105,7 @@ pub fn decide_subscription(
         refunded: false,
         subscription_state: Some(mapped.state),
         expires_at,
+        will_renew: s.will_renew(),
         detail: format!("subscriptionState {}", s.subscription_state),
     })
 }
@@ -187,5 +192,43 @@ mod tests {
             decide_subscription(&sub("SUBSCRIPTION_STATE_IN_GRACE_PERIOD", future), end).unwrap();
         assert_eq!(lapsed.refusal, Some(Reason::Expired));
         assert!(decide_subscription(&sub("SUBSCRIPTION_STATE_UNSPECIFIED", future), now).is_err());
+    }
+
+    #[test]
+    fn will_renew_is_what_the_line_items_plans_say() {
+        let with_items = |items: serde_json::Value| -> Option<bool> {
+            let s: SubscriptionPurchaseV2 = serde_json::from_value(serde_json::json!({
+                "subscriptionState": "SUBSCRIPTION_STATE_ACTIVE",
+                "lineItems": items}))
+            .unwrap();
+            decide_subscription(&s, 0).unwrap().will_renew
+        };
+        let item = |plan: serde_json::Value| {
+            let mut i =
+                serde_json::json!({"productId": "gold", "expiryTime": "2030-01-01T00:00:00Z"});
+            i.as_object_mut()
+                .unwrap()
+                .extend(plan.as_object().unwrap().clone());
+            i
+        };
+        let renews = item(serde_json::json!({"autoRenewingPlan": {"autoRenewEnabled": true}}));
+        let cancelled = item(serde_json::json!({"autoRenewingPlan": {"autoRenewEnabled": false}}));
+        // proto3 JSON leaves a false boolean out.
+        let cancelled_omitted = item(serde_json::json!({"autoRenewingPlan": {}}));
+        let prepaid = item(serde_json::json!({"prepaidPlan": {}}));
+        let silent = item(serde_json::json!({}));
+        assert_eq!(with_items(serde_json::json!([renews.clone()])), Some(true));
+        assert_eq!(with_items(serde_json::json!([cancelled])), Some(false));
+        assert_eq!(
+            with_items(serde_json::json!([cancelled_omitted])),
+            Some(false)
+        );
+        assert_eq!(
+            with_items(serde_json::json!([prepaid.clone()])),
+            Some(false)
+        );
+        assert_eq!(with_items(serde_json::json!([prepaid, renews])), Some(true));
+        assert_eq!(with_items(serde_json::json!([silent])), None);
+        assert_eq!(with_items(serde_json::json!([])), None);
     }
 }

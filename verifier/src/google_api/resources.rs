@@ -5,7 +5,7 @@
 //! `ProductPurchase`, `SUBSCRIPTION_STATE_*` / `ACKNOWLEDGEMENT_STATE_*` strings for
 //! `SubscriptionPurchaseV2`) and interpreted by their users.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `ProductPurchase.purchaseState`: purchased.
 pub const PURCHASE_STATE_PURCHASED: i64 = 0;
@@ -78,6 +78,22 @@ pub struct LineItem {
     /// The latest successful order of this item.
     #[serde(default)]
     pub latest_successful_order_id: Option<String>,
+    /// Present when the item is on an auto-renewing base plan.
+    #[serde(default)]
+    pub auto_renewing_plan: Option<AutoRenewingPlan>,
+    /// Present (an object) when the item is on a prepaid base plan: it never renews by itself.
+    #[serde(default)]
+    pub prepaid_plan: Option<serde_json::Value>,
+}
+
+/// `AutoRenewingPlan`, the field PaySeal reads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AutoRenewingPlan {
+    /// Whether the item renews at its period end (false once the user cancelled). Absent means
+    /// false: Google's JSON (proto3) leaves out a boolean that is false.
+    #[serde(default)]
+    pub auto_renew_enabled: Option<bool>,
 }
 
 /// `externalAccountIdentifiers`.
@@ -124,6 +140,25 @@ impl SubscriptionPurchaseV2 {
     /// Whether Google says it is acknowledged already.
     pub fn acknowledged(&self) -> bool {
         self.acknowledgement_state.as_deref() == Some(ACKNOWLEDGEMENT_STATE_ACKNOWLEDGED)
+    }
+
+    /// Whether the subscription renews at its period end: `Some(true)` when any line item's
+    /// auto-renewing plan has `autoRenewEnabled`, `Some(false)` when its items are on prepaid
+    /// plans or auto-renewing plans that do not renew, `None` when no item says which plan it
+    /// is on (Google did not say).
+    pub fn will_renew(&self) -> Option<bool> {
+        let mut said = None;
+        for item in &self.line_items {
+            if let Some(plan) = &item.auto_renewing_plan {
+                if plan.auto_renew_enabled == Some(true) {
+                    return Some(true);
+                }
+                said = Some(false);
+            } else if item.prepaid_plan.is_some() {
+                said = Some(false);
+            }
+        }
+        said
     }
 
     /// The latest `expiryTime` of its line items, Unix milliseconds (`None`: no item has one,
@@ -193,6 +228,75 @@ impl GoogleError {
     pub fn not_found(&self) -> bool {
         self.http == 404 || self.http == 410
     }
+
+    /// Whether Google says the refund review was answered already (only the first
+    /// `orders.reviewrefund` call counts): `409`, `ALREADY_EXISTS`, or `FAILED_PRECONDITION`
+    /// saying "already". The answer that counts was given: done.
+    pub fn already_answered(&self) -> bool {
+        self.http == 409
+            || self.status == "ALREADY_EXISTS"
+            || (self.status == "FAILED_PRECONDITION"
+                && self.message.to_ascii_lowercase().contains("already"))
+    }
+}
+
+/// `orders.reviewrefund`'s `refundPreference`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReviewRefundPreference {
+    /// The developer prefers Play to decline the refund.
+    Decline,
+    /// The developer prefers Play to approve the full refund.
+    Approve,
+    /// No preference.
+    Neutral,
+}
+
+/// One `ConsumptionUsageEvent` (the fields PaySeal can say truthfully: when, and what).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumptionUsageEvent {
+    /// When the customer used the item (RFC 3339, `Z`).
+    pub consumption_time: String,
+    /// Free text about it (at most 5000 characters).
+    pub consumption_item_description: String,
+}
+
+/// The `orders.reviewrefund` request body (`OrdersReviewRefundRequest`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewRefundRequest {
+    /// The notification's `pendingRefundToken`.
+    pub pending_refund_token: String,
+    /// Whether a free sample, trial or information about the functionality was provided.
+    pub sample_content_provided: bool,
+    /// The developer's preference.
+    pub refund_preference: ReviewRefundPreference,
+    /// How much was consumed, `0..=100_000` milliunits (omitted without consent).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub consumption_percentage_milliunits: Option<u32>,
+    /// Usage events (omitted when none; at most 1000; none without consent).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub consumption_usage_events: Vec<ConsumptionUsageEvent>,
+}
+
+impl super::PlayApi {
+    /// `orders.reviewrefund`: `POST …/orders/{orderId}:reviewrefund` with `request`; Google
+    /// answers an empty body. Only the first call for a pending refund counts.
+    pub async fn orders_reviewrefund(
+        &self,
+        order_id: &str,
+        request: &ReviewRefundRequest,
+    ) -> Result<(), super::ApiError> {
+        const WHAT: &str = "orders.reviewrefund";
+        let last = format!("{order_id}:reviewrefund");
+        let url = self.url(&["orders", &last])?;
+        let body = serde_json::to_value(request)
+            .map_err(|e| crate::upstream::UpstreamError::decode(WHAT, e))?;
+        self.call(WHAT, reqwest::Method::POST, url, Some(&body))
+            .await
+            .map(drop)
+    }
 }
 
 #[cfg(test)]
@@ -238,6 +342,8 @@ mod tests {
                 product_id: "gold".into(),
                 expiry_time: Some("tomorrow".into()),
                 latest_successful_order_id: None,
+                auto_renewing_plan: None,
+                prepaid_plan: None,
             }],
             ..s.clone()
         };
@@ -266,5 +372,49 @@ mod tests {
             (502, 502, "")
         );
         assert!(!plain.not_found());
+    }
+
+    #[test]
+    fn review_refund_bodies_are_google_s_and_already_answered_is_recognised() {
+        let full = ReviewRefundRequest {
+            pending_refund_token: "prt".into(),
+            sample_content_provided: false,
+            refund_preference: ReviewRefundPreference::Decline,
+            consumption_percentage_milliunits: Some(45_200),
+            consumption_usage_events: vec![ConsumptionUsageEvent {
+                consumption_time: "2026-12-07T10:00:00Z".into(),
+                consumption_item_description: "delivered".into(),
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(&full).unwrap(),
+            serde_json::json!({"pendingRefundToken": "prt", "sampleContentProvided": false,
+                "refundPreference": "DECLINE", "consumptionPercentageMilliunits": 45200,
+                "consumptionUsageEvents": [{"consumptionTime": "2026-12-07T10:00:00Z",
+                    "consumptionItemDescription": "delivered"}]})
+        );
+        let bare = ReviewRefundRequest {
+            refund_preference: ReviewRefundPreference::Neutral,
+            consumption_percentage_milliunits: None,
+            consumption_usage_events: vec![],
+            ..full
+        };
+        assert_eq!(
+            serde_json::to_value(&bare).unwrap(),
+            serde_json::json!({"pendingRefundToken": "prt", "sampleContentProvided": false,
+                "refundPreference": "NEUTRAL"})
+        );
+        let answered = GoogleError::parse(
+            400,
+            br#"{"error": {"code": 400, "status": "FAILED_PRECONDITION",
+                "message": "The refund review has already been answered."}}"#,
+        );
+        assert!(answered.already_answered());
+        assert!(GoogleError::parse(409, b"").already_answered());
+        let other = GoogleError::parse(
+            400,
+            br#"{"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "bad token"}}"#,
+        );
+        assert!(!other.already_answered());
     }
 }

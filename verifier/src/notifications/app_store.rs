@@ -18,6 +18,14 @@
 //! - `REFUND`, `REVOKE`: revoke the transaction, by `transactionId`, else by
 //!   `originalTransactionId` (the key of an App Store subscription);
 //! - `REFUND_REVERSED`: reinstate it (see [`super::log`]);
+//! - the lifecycle of an auto-renewable subscription (`SUBSCRIBED`, `DID_RENEW`,
+//!   `OFFER_REDEEMED`, `RENEWAL_EXTENDED`, `DID_CHANGE_RENEWAL_STATUS`, `DID_FAIL_TO_RENEW` with
+//!   or without subtype `GRACE_PERIOD`, `GRACE_PERIOD_EXPIRED`, `EXPIRED`): the chain's row
+//!   (`originalTransactionId`) takes the state and period end the rules map from the signed
+//!   transaction and renewal info (`payseal_rules::subscription_state::
+//!   app_store_notification_status`, `from_app_store_chain`; billing grace pays until
+//!   `gracePeriodExpiresDate`), when Apple signed it after the stored answer; a change sends
+//!   `subscription.updated`. The renewal info must name the transaction's chain (`malformed`);
 //! - `CONSUMPTION_REQUEST` (its answer queued when the app has a refund policy: `crate::refunds`), `TEST`,
 //!   `REFUND_DECLINED` and every other type: record only.
 
@@ -112,12 +120,21 @@ struct AppRef {
     environment: String,
 }
 
-/// The fields of `JWSRenewalInfoDecodedPayload` checked here.
+/// The fields of `JWSRenewalInfoDecodedPayload` read here (the notification's and Get All
+/// Subscription Statuses' alike), once its signature and chain verified.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RenewalInfo {
-    signed_date: i64,
-    environment: Option<String>,
+pub struct RenewalInfo {
+    /// `signedDate`, Unix milliseconds.
+    pub signed_date: i64,
+    /// `Production` or `Sandbox`.
+    pub environment: Option<String>,
+    /// `originalTransactionId`: the chain.
+    pub original_transaction_id: Option<String>,
+    /// `autoRenewStatus`: `1` renews, `0` turned off.
+    pub auto_renew_status: Option<i64>,
+    /// `gracePeriodExpiresDate`, Unix milliseconds (billing grace only).
+    pub grace_period_expires_date: Option<i64>,
 }
 
 impl AppleSigned for RenewalInfo {
@@ -211,6 +228,7 @@ fn verify_payload(
     )?;
 
     let mut transaction: Option<Transaction> = None;
+    let mut renewal: Option<RenewalInfo> = None;
     if let Some(data) = &payload.data {
         if let Some(jws) = &data.signed_transaction_info {
             let tx: Transaction = verify_jws(jws, anchors, now_ms)
@@ -238,18 +256,30 @@ fn verify_payload(
             transaction = Some(tx);
         }
         if let Some(jws) = &data.signed_renewal_info {
-            let renewal: RenewalInfo =
+            let info: RenewalInfo =
                 verify_jws(jws, anchors, now_ms).map_err(|r| refused(r, "signedRenewalInfo"))?;
-            if renewal
-                .environment
-                .as_deref()
-                .is_some_and(|e| e != env_name)
-            {
+            if info.environment.as_deref().is_some_and(|e| e != env_name) {
                 return Err(Refused::new(
                     Reason::UntrustedEnvironment,
                     "signedRenewalInfo environment differs from the notification's",
                 ));
             }
+            renewal = Some(info);
+        }
+    }
+    if let (Some(info), Some(tx)) = (&renewal, &transaction) {
+        let chain = tx
+            .original_transaction_id
+            .as_deref()
+            .unwrap_or(&tx.transaction_id);
+        if info
+            .original_transaction_id
+            .as_deref()
+            .is_some_and(|o| o != chain)
+        {
+            return Err(malformed(
+                "signedRenewalInfo names another originalTransactionId than signedTransactionInfo",
+            ));
         }
     }
 
@@ -271,6 +301,7 @@ fn verify_payload(
         },
         ("CONSUMPTION_REQUEST", Some(tx)) => Action::AnswerRefund {
             transaction_key: tx.transaction_id.clone(),
+            answer_token: None,
         },
         ("REFUND" | "REVOKE" | "REFUND_REVERSED", None) => {
             return Err(malformed(format!(
@@ -278,6 +309,24 @@ fn verify_payload(
                 payload.notification_type
             )))
         }
+        (kind, Some(tx)) => match chain_update(
+            kind,
+            payload.subtype.as_deref(),
+            tx,
+            renewal.as_ref(),
+            payload.signed_date,
+        ) {
+            Some(answer) => Action::UpdateSubscription {
+                keys: EventKeys::new(
+                    tx.original_transaction_id
+                        .clone()
+                        .unwrap_or_else(|| tx.transaction_id.clone()),
+                    Some(tx.transaction_id.clone()),
+                ),
+                answer,
+            },
+            None => Action::Record,
+        },
         _ => Action::Record,
     };
     Ok(Verified {
@@ -294,6 +343,88 @@ fn verify_payload(
         reason: None,
         action,
     })
+}
+
+/// Whether a transaction is an auto-renewable subscription's (`type`).
+pub fn auto_renewable(tx: &Transaction) -> bool {
+    tx.kind.as_deref() == Some(AUTO_RENEWABLE)
+}
+
+/// Apple's `type` of an auto-renewable subscription's transactions.
+pub const AUTO_RENEWABLE: &str = "Auto-Renewable Subscription";
+
+/// What Apple signed about a chain (its latest transaction and renewal info), as the rules'
+/// mapping reads it.
+pub fn signed_chain(
+    tx: &Transaction,
+    renewal: Option<&RenewalInfo>,
+) -> crate::rules::subscription_state::AppStoreSigned {
+    crate::rules::subscription_state::AppStoreSigned {
+        expires_date: tx.expires_date,
+        auto_renew_status: renewal.and_then(|r| r.auto_renew_status),
+        grace_period_expires_date: renewal.and_then(|r| r.grace_period_expires_date),
+    }
+}
+
+/// The ledger answer one of Apple's signed answers about a chain makes (a notification's, or
+/// Get All Subscription Statuses'): state and period end mapped by the rules
+/// (`subscription_state::from_app_store_chain`), applied when `checked_ms` is newer than the
+/// stored answer's; with the mapped state (its refusal). The one place both build it.
+pub fn chain_answer(
+    status: i64,
+    signed: &crate::rules::subscription_state::AppStoreSigned,
+    checked_ms: i64,
+) -> Result<
+    (
+        crate::rules::subscription_state::AppStoreChainState,
+        super::log::SubscriptionAnswer,
+    ),
+    crate::rules::subscription_state::UnknownStoreState,
+> {
+    let chain = crate::rules::subscription_state::from_app_store_chain(status, signed)?;
+    let answer = super::log::SubscriptionAnswer {
+        state: chain.state.state,
+        expires_at_ms: chain.expires_at_ms,
+        checked_ms,
+        // Apple's signed `autoRenewStatus`: 1 renews, 0 does not; absent, unknown.
+        will_renew: signed.auto_renew_status.map(|s| s == 1),
+    };
+    Ok((chain, answer))
+}
+
+/// The state change a lifecycle notification of an auto-renewable subscription's transaction
+/// makes (`subscription_state::app_store_notification_status`), dated by Apple's `signedDate`
+/// so that a late or replayed notification never overwrites a newer one; `None` for any other
+/// notification, and for `REFUND` / `REVOKE` (they revoke the chain's row).
+fn chain_update(
+    notification_type: &str,
+    subtype: Option<&str>,
+    tx: &Transaction,
+    renewal: Option<&RenewalInfo>,
+    signed_ms: i64,
+) -> Option<super::log::SubscriptionAnswer> {
+    if !auto_renewable(tx) {
+        return None;
+    }
+    let status = crate::rules::subscription_state::app_store_notification_status(
+        notification_type,
+        subtype,
+    )?;
+    if status == 5 {
+        return None;
+    }
+    let mut signed = signed_chain(tx, renewal);
+    // The subtype (signed with the payload) says it when the renewal info does not.
+    if signed.auto_renew_status.is_none() {
+        signed.auto_renew_status = match subtype {
+            Some("AUTO_RENEW_DISABLED") => Some(0),
+            Some("AUTO_RENEW_ENABLED") => Some(1),
+            _ => None,
+        };
+    }
+    chain_answer(status, &signed, signed_ms)
+        .ok()
+        .map(|(_, answer)| answer)
 }
 
 #[cfg(test)]

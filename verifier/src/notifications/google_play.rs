@@ -13,13 +13,16 @@
 //!   "projects/…/subscriptions/…"}`, whose `data` decodes to a [`DeveloperNotification`]:
 //!   `{"version": "1.0", "packageName": "…", "eventTimeMillis": "…", and one of
 //!   "voidedPurchaseNotification", "oneTimeProductNotification", "subscriptionNotification",
-//!   "testNotification"}`.
+//!   "pendingRefundReviewNotification", "testNotification"}`.
 //!
 //! What is done ([`decide`]): a `voidedPurchaseNotification` (refund, chargeback or
 //! revocation) with a full refund revokes the redemption by `orderId`, then by
 //! `purchaseToken` (a store event: [`super::play_void_event`]); a quantity-based partial refund
 //! (`refundType` 2) revokes nothing (the buyer keeps the items not refunded; PaySeal's ledger
-//! has no partial revocation) and is counted as `partial_refund`. The other kinds are
+//! has no partial revocation) and is counted as `partial_refund`. A
+//! `pendingRefundReviewNotification` is recorded and, when an app of the package answers
+//! refunds, its `orders.reviewrefund` answer is queued in the same ledger transaction
+//! ([`super::play_refund_review_event`], answered by `crate::refunds`). The other kinds are
 //! acknowledged and counted: PaySeal decides purchases from the signed purchase data, and a
 //! cancelled pending purchase was never paid.
 //!
@@ -128,8 +131,24 @@ pub struct DeveloperNotification {
     pub subscription_notification: Option<SubscriptionNotification>,
     /// A purchase was voided (refund, chargeback, revocation).
     pub voided_purchase_notification: Option<VoidedPurchaseNotification>,
+    /// A customer asked for a refund and Google asks the developer (`orders.reviewrefund`
+    /// within 24 hours).
+    pub pending_refund_review_notification: Option<PendingRefundReviewNotification>,
     /// A test notification from the Play Console.
     pub test_notification: Option<TestNotification>,
+}
+
+/// `pendingRefundReviewNotification`: `{"version", "pendingRefundToken", "orderId",
+/// "refundReason", "obfuscatedAccountId", "obfuscatedProfileId"}` (the fields read here).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRefundReviewNotification {
+    /// The token `orders.reviewrefund` needs.
+    #[serde(default)]
+    pub pending_refund_token: String,
+    /// The order the customer asked a refund of (a Play purchase's ledger key).
+    #[serde(default)]
+    pub order_id: String,
 }
 
 /// `voidedPurchaseNotification`.
@@ -217,6 +236,7 @@ pub fn decode_push(body: &[u8]) -> Result<(PushEnvelope, DeveloperNotification),
         notification.one_time_product_notification.is_some(),
         notification.subscription_notification.is_some(),
         notification.voided_purchase_notification.is_some(),
+        notification.pending_refund_review_notification.is_some(),
         notification.test_notification.is_some(),
     ];
     if kinds.iter().filter(|k| **k).count() > 1 {
@@ -235,6 +255,8 @@ impl DeveloperNotification {
             "one_time_product"
         } else if self.subscription_notification.is_some() {
             "subscription"
+        } else if self.pending_refund_review_notification.is_some() {
+            "pending_refund_review"
         } else if self.test_notification.is_some() {
             "test"
         } else {
@@ -262,6 +284,14 @@ pub enum Action<'a> {
         purchase_token: &'a str,
         /// The notification type (`SUBSCRIPTION_RENEWED` is `2`, ...).
         notification_type: i64,
+    },
+    /// Google asks the developer about a customer's refund request: record it and queue the
+    /// answer (`orders.reviewrefund`) when an app of the package answers refunds.
+    ReviewRefund {
+        /// The order.
+        order_id: &'a str,
+        /// The token of the review.
+        pending_refund_token: &'a str,
     },
     /// Acknowledge without changing anything; the word is the `result` label.
     Acknowledge(&'static str),
@@ -326,6 +356,15 @@ pub fn decide(n: &DeveloperNotification) -> Action<'_> {
                 notification_type: sub.notification_type,
             };
         }
+    }
+    if let Some(r) = &n.pending_refund_review_notification {
+        if r.order_id.is_empty() || r.pending_refund_token.is_empty() {
+            return Action::Acknowledge("malformed");
+        }
+        return Action::ReviewRefund {
+            order_id: &r.order_id,
+            pending_refund_token: &r.pending_refund_token,
+        };
     }
     if n.test_notification.is_some() {
         return Action::Acknowledge("test");
@@ -566,6 +605,41 @@ impl RtdnEndpoint {
                 };
                 return subscription_push(verifier, ledger, apis, push, now_ms).await;
             }
+            Action::ReviewRefund {
+                order_id,
+                pending_refund_token,
+            } => {
+                let review = super::PlayRefundReview {
+                    message_id,
+                    package_name: package,
+                    order_id,
+                    pending_refund_token,
+                    at_ms: notification.event_time_millis,
+                };
+                let Some(event) = super::play_refund_review_event(verifier, review) else {
+                    return unknown_package(message_id, package, kind);
+                };
+                return match super::record(verifier, ledger, &event, now_ms).await {
+                    Ok(recorded) => {
+                        let answer = StoreAnswer::recorded(kind, &recorded);
+                        tracing::info!(
+                            message_id,
+                            package,
+                            kind,
+                            order_id,
+                            result = answer.result,
+                            duplicate = answer.duplicate,
+                            "Play RTDN"
+                        );
+                        answer
+                    }
+                    Err(e) => {
+                        tracing::error!(message_id, error = %e,
+                            "Play RTDN: ledger unavailable; Pub/Sub will redeliver");
+                        StoreAnswer::new(503, kind, "error")
+                    }
+                };
+            }
         };
         // A push is a hint: with the app's Play Developer API, Google confirms the claim first.
         let claim = VoidClaim {
@@ -737,6 +811,7 @@ async fn subscription_push(
             state,
             expires_at_ms: answer.expires_at,
             checked_ms,
+            will_renew: answer.will_renew,
         };
         super::play_subscription_event(
             verifier,
@@ -921,6 +996,30 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_refund_review_decodes_to_its_order_and_token() {
+        let body = serde_json::json!({"version": "1.0", "packageName": "p",
+            "eventTimeMillis": "1765000000000", "pendingRefundReviewNotification": {
+                "version": "1.0", "pendingRefundToken": "prt-1", "orderId": "GPA.1",
+                "refundReason": 7, "obfuscatedAccountId": "acc", "obfuscatedProfileId": "prof"}});
+        let (_, n) = decode_push(&push(body)).unwrap();
+        assert_eq!(n.type_label(), "pending_refund_review");
+        assert_eq!(
+            decide(&n),
+            Action::ReviewRefund {
+                order_id: "GPA.1",
+                pending_refund_token: "prt-1"
+            }
+        );
+        let two = serde_json::json!({"version": "1.0", "packageName": "p", "eventTimeMillis": "1",
+            "pendingRefundReviewNotification": {"pendingRefundToken": "t", "orderId": "o"},
+            "testNotification": {"version": "1.0"}});
+        assert!(matches!(
+            decode_push(&push(two)),
+            Err(DecodeError::Ambiguous)
+        ));
+    }
+
+    #[test]
     fn a_voided_purchase_push_decodes_and_revokes_by_order_then_token() {
         let (envelope, n) = decode_push(&push(voided(1))).unwrap();
         assert_eq!(envelope.message.id(), "136969346945");
@@ -983,6 +1082,12 @@ mod tests {
             (
                 serde_json::json!({"version": "1.0", "packageName": "p", "eventTimeMillis": "1",
                     "pendingRefundReviewNotification": {}}),
+                "pending_refund_review",
+                "malformed",
+            ),
+            (
+                serde_json::json!({"version": "1.0", "packageName": "p", "eventTimeMillis": "1",
+                    "someFutureNotification": {}}),
                 "other",
                 "ignored",
             ),

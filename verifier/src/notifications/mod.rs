@@ -100,10 +100,13 @@ pub enum Action {
         refuse_unredeemed: bool,
     },
     /// The store asks the developer about a customer's refund request of one transaction
-    /// (App Store `CONSUMPTION_REQUEST`): answered when the app has a refund policy.
+    /// (App Store `CONSUMPTION_REQUEST`, Google Play `PendingRefundReviewNotification`):
+    /// answered when the app has a refund policy and the store's API.
     AnswerRefund {
-        /// The transaction (`transactionId`).
+        /// The transaction (App Store `transactionId`, Google Play `orderId`).
         transaction_key: String,
+        /// What the store needs beside it (Google Play's `pendingRefundToken`).
+        answer_token: Option<String>,
     },
     /// The store reversed its refund of one transaction.
     Reinstate {
@@ -267,6 +270,7 @@ pub fn ledger_change(
             .map(|app_id| TargetApp {
                 app_id: app_id.clone(),
                 notify: settings.webhooks.contains_key(app_id),
+                entitlements: crate::entitlements::announced(settings, app_id),
             })
             .collect(),
         keys: keys.clone(),
@@ -296,20 +300,26 @@ pub fn ledger_change(
         Action::UpdateSubscription { keys, answer } => {
             Effect::UpdateSubscription(target(keys, "", false, "updated"), *answer)
         }
-        Action::AnswerRefund { transaction_key } => match n.apps.first() {
-            Some(app_id) if crate::refunds::answers_refunds(settings, app_id) => {
-                Effect::AnswerRefund(crate::ledger::refunds::NewRefundRequest {
-                    app_id: app_id.clone(),
-                    transaction_key: transaction_key.clone(),
-                    environment: n
-                        .environment
-                        .unwrap_or(payseal_protocol::Environment::Production)
-                        .as_str()
-                        .to_string(),
-                    deadline_ms: received_ms + crate::refunds::APPLE_DEADLINE.as_millis() as i64,
-                })
-            }
-            _ => Effect::Record,
+        Action::AnswerRefund {
+            transaction_key,
+            answer_token,
+        } => match n
+            .apps
+            .iter()
+            .find(|app| crate::refunds::answers_refunds(settings, n.store, app))
+        {
+            Some(app_id) => Effect::AnswerRefund(crate::ledger::refunds::NewRefundRequest {
+                app_id: app_id.clone(),
+                transaction_key: transaction_key.clone(),
+                environment: n
+                    .environment
+                    .unwrap_or(payseal_protocol::Environment::Production)
+                    .as_str()
+                    .to_string(),
+                deadline_ms: crate::refunds::deadline_ms(n.store, n.signed_ms, received_ms),
+                answer_token: answer_token.clone(),
+            }),
+            None => Effect::Record,
         },
     };
     (record, effect)
@@ -386,6 +396,54 @@ pub struct PlayVoid<'a> {
     pub reason: String,
     /// When Google says it happened, Unix milliseconds.
     pub at_ms: i64,
+}
+
+/// A pushed Google Play `pendingRefundReviewNotification`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlayRefundReview<'a> {
+    /// The Pub/Sub `messageId`.
+    pub message_id: &'a str,
+    /// The Play package name.
+    pub package_name: &'a str,
+    /// The order the customer asked a refund of.
+    pub order_id: &'a str,
+    /// The review's token (never logged nor put in an id: only in the queued answer).
+    pub pending_refund_token: &'a str,
+    /// When Google says it happened, Unix milliseconds (the 24-hour deadline runs from it).
+    pub at_ms: i64,
+}
+
+/// A Play refund review as a store event for the apps of its package (`None`: no app has
+/// it). Its id is `pendingRefundReview:{orderId}:{SHA-256 of the token, 16 hex}`, so the
+/// same review told twice (a Pub/Sub redelivery, or a second message) is recorded, and
+/// answered, once. Pure.
+pub fn play_refund_review_event(settings: &Settings, r: PlayRefundReview<'_>) -> Option<Verified> {
+    use sha2::Digest as _;
+    let apps = apps_with_package(settings, r.package_name);
+    if apps.is_empty() {
+        return None;
+    }
+    let digest = hex::encode(sha2::Sha256::digest(r.pending_refund_token.as_bytes()));
+    Some(Verified {
+        store: Store::GooglePlay,
+        revoker: Revoker::Store(Store::GooglePlay),
+        notification_id: format!("pendingRefundReview:{}:{}", r.order_id, &digest[..16]),
+        notification_type: "pendingRefundReviewNotification".to_string(),
+        subtype: None,
+        type_label: "pending_refund_review",
+        environment: None,
+        signed_ms: r.at_ms,
+        apps: apps.into_iter().map(str::to_owned).collect(),
+        transaction_key: Some(r.order_id.to_string()),
+        reason: Some(format!(
+            "google_play: pending refund review (Pub/Sub message {})",
+            r.message_id
+        )),
+        action: Action::AnswerRefund {
+            transaction_key: r.order_id.to_string(),
+            answer_token: Some(r.pending_refund_token.to_string()),
+        },
+    })
 }
 
 /// A Play void as a store event for every app whose `google_play.package_name` is its

@@ -1,14 +1,16 @@
 //! Answers to the stores' refund requests: the policy (pure, [`policy`]) and the worker that
 //! sends what it decides from the durable queue (`payseal_ledger::refunds`).
 //!
-//! An App Store `CONSUMPTION_REQUEST` for an app with a `refund_policy` and an App Store Server
-//! API key queues its answer in the notification's own ledger transaction
-//! ([`answers_refunds`] decides whether). The worker claims due rows (a lease: one instance
-//! per attempt, across instances and restarts), reads the ledger's evidence
-//! (`DeliveryReports::evidence`), lets the policy decide, and sends `Send Consumption
-//! Information`, retrying with backoff until Apple accepts it or the deadline
-//! ([`APPLE_DEADLINE`] after the request) passes. Google Play's `PendingRefundReviewNotification`
-//! is not answered yet (its client is another engineer's; see the book).
+//! An App Store `CONSUMPTION_REQUEST` (for an app with a `refund_policy` and an App Store
+//! Server API key) or a Google Play `PendingRefundReviewNotification` (for an app with a
+//! `refund_policy` and the Play Developer API) queues its answer in the notification's own
+//! ledger transaction ([`answers_refunds`] decides whether). The worker claims due rows (a
+//! lease: one instance per attempt, across instances and restarts), reads the ledger's
+//! evidence (`DeliveryReports::evidence`), lets the policy decide, and sends `Send Consumption
+//! Information` or `orders.reviewrefund`, retrying with backoff until the store accepts it or
+//! the deadline ([`APPLE_DEADLINE`] after Apple's request, [`GOOGLE_DEADLINE`] after Google's
+//! event) passes. Google counts only the first `orders.reviewrefund` call: an error saying the
+//! review was answered already is done, not retried.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use payseal_protocol::{Environment, Store};
 
 use crate::app_store_api::{AppStoreApi, AppStoreApiError};
 use crate::background::Task;
+use crate::google_api::PlayApi;
 use crate::ledger::refunds::{RefundAttempt, RefundRequestRow, RefundState};
 use crate::ledger::Ledger;
 use crate::metrics::Metrics;
@@ -27,14 +30,35 @@ pub mod policy;
 
 /// How long Apple waits for the answer to a `CONSUMPTION_REQUEST`: 12 hours.
 pub const APPLE_DEADLINE: Duration = Duration::from_secs(12 * 3600);
+/// How long Google waits for `orders.reviewrefund` after a `PendingRefundReviewNotification`:
+/// 24 hours.
+pub const GOOGLE_DEADLINE: Duration = Duration::from_secs(24 * 3600);
 /// A pending request this close to its deadline is counted in
 /// `payseal_refund_requests_near_deadline` (the alert's input).
 pub const NEAR_DEADLINE: Duration = Duration::from_secs(2 * 3600);
 
-/// Whether the verifier answers `app_id`'s App Store refund requests (a policy and an App Store
-/// Server API key are configured).
-pub fn answers_refunds(settings: &Settings, app_id: &str) -> bool {
-    settings.refund_policies.contains_key(app_id) && settings.app_store_api.contains_key(app_id)
+/// Whether the verifier answers `app_id`'s refund requests from `store` (a policy and the
+/// store's API are configured: App Store Server API key, Play Developer API).
+pub fn answers_refunds(settings: &Settings, store: Store, app_id: &str) -> bool {
+    settings.refund_policies.contains_key(app_id)
+        && match store {
+            Store::AppStore => settings.app_store_api.contains_key(app_id),
+            Store::GooglePlay => settings.google_play_api.contains_key(app_id),
+            _ => false,
+        }
+}
+
+/// The store's deadline for the answer to a request the store signed (or sent) at `signed_ms`
+/// and the verifier received at `received_ms`, Unix milliseconds (pure): Apple 12 hours after
+/// receipt; Google 24 hours after its event time (never later than 24 hours after receipt).
+pub fn deadline_ms(store: Store, signed_ms: i64, received_ms: i64) -> i64 {
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    match store {
+        Store::GooglePlay => signed_ms
+            .min(received_ms)
+            .saturating_add(ms(GOOGLE_DEADLINE)),
+        _ => received_ms.saturating_add(ms(APPLE_DEADLINE)),
+    }
 }
 
 /// The refund-answer worker (started by the server when any app answers refunds).
@@ -42,6 +66,7 @@ pub struct RefundWorker {
     ledger: Arc<dyn Ledger>,
     settings: Arc<Settings>,
     apis: HashMap<String, AppStoreApi>,
+    play_apis: Arc<HashMap<String, Arc<PlayApi>>>,
     timing: crate::settings::RefundWorkerTiming,
     metrics: Arc<Metrics>,
 }
@@ -49,18 +74,21 @@ pub struct RefundWorker {
 impl std::fmt::Debug for RefundWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RefundWorker")
-            .field("apps", &self.apis.keys().collect::<Vec<_>>())
+            .field("app_store_apps", &self.apis.keys().collect::<Vec<_>>())
+            .field("play_apps", &self.play_apis.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
 
 impl RefundWorker {
-    /// A worker for every app that answers refunds, over the outbound `client`.
+    /// A worker for every app that answers refunds, over the outbound `client` (App Store)
+    /// and the shared Play Developer API clients.
     pub(crate) fn new(
         ledger: Arc<dyn Ledger>,
         settings: Arc<Settings>,
         metrics: Arc<Metrics>,
         client: reqwest::Client,
+        play_apis: Arc<HashMap<String, Arc<PlayApi>>>,
     ) -> Self {
         let apis = settings
             .app_store_api
@@ -73,6 +101,7 @@ impl RefundWorker {
             ledger,
             settings,
             apis,
+            play_apis,
             timing,
             metrics,
         }
@@ -81,6 +110,10 @@ impl RefundWorker {
     /// Whether there is anything to run.
     pub(crate) fn is_needed(&self) -> bool {
         !self.apis.is_empty()
+            || self
+                .play_apis
+                .keys()
+                .any(|app| self.settings.refund_policies.contains_key(app))
     }
 
     /// Run until stopped.
@@ -161,20 +194,49 @@ impl RefundWorker {
         if now >= row.deadline_ms {
             return done(RefundState::Expired, "the store's deadline passed".into());
         }
-        let (Some(api), Some(policy), Store::AppStore) = (
-            self.apis.get(&row.app_id),
-            self.settings.refund_policies.get(&row.app_id),
-            row.store,
-        ) else {
+        let Some(policy) = self.settings.refund_policies.get(&row.app_id) else {
             return done(RefundState::Skipped, "no refund policy for this app".into());
         };
-        let evidence = match self
-            .ledger
+        match row.store {
+            Store::AppStore => self.attempt_apple(row, policy, now).await,
+            Store::GooglePlay => self.attempt_google(row, policy, now).await,
+            _ => done(
+                RefundState::Skipped,
+                "this store asks no refund answers".into(),
+            ),
+        }
+    }
+
+    /// The evidence of `row`'s purchase, or the attempt's retry.
+    async fn evidence(
+        &self,
+        row: &RefundRequestRow,
+        now: i64,
+    ) -> Result<Option<crate::ledger::consumption::Evidence>, RefundAttempt> {
+        self.ledger
             .evidence(row.store, &row.app_id, &row.transaction_key)
             .await
-        {
+            .map_err(|e| self.retry(row, now, e.to_string()))
+    }
+
+    /// One `Send Consumption Information` attempt.
+    async fn attempt_apple(
+        &self,
+        row: &RefundRequestRow,
+        policy: &crate::settings::RefundPolicy,
+        now: i64,
+    ) -> RefundAttempt {
+        let done = |state, detail: String| RefundAttempt::Done {
+            state,
+            at_ms: now,
+            detail,
+        };
+        let Some(api) = self.apis.get(&row.app_id) else {
+            return done(RefundState::Skipped, "no App Store Server API key".into());
+        };
+        let evidence = match self.evidence(row, now).await {
             Ok(e) => e,
-            Err(e) => return self.retry(row, now, e.to_string()),
+            Err(retry) => return retry,
         };
         let request = match policy::apple_answer(policy, evidence.as_ref()) {
             policy::AppleAnswer::Skip(why) => return done(RefundState::Skipped, why.into()),
@@ -193,6 +255,58 @@ impl RefundWorker {
             Ok(()) => done(RefundState::Answered, sent),
             Err(e) if e.retryable() => self.retry(row, now, e.to_string()),
             Err(e @ AppStoreApiError::Unauthorized) => self.retry(row, now, e.to_string()),
+            Err(e) => done(RefundState::Skipped, format!("refused by the store: {e}")),
+        }
+    }
+
+    /// One `orders.reviewrefund` attempt. Only Google's first call counts: an error saying the
+    /// review was answered already means an earlier attempt (whose result was not recorded)
+    /// got through, so the row is done.
+    async fn attempt_google(
+        &self,
+        row: &RefundRequestRow,
+        policy: &crate::settings::RefundPolicy,
+        now: i64,
+    ) -> RefundAttempt {
+        let done = |state, detail: String| RefundAttempt::Done {
+            state,
+            at_ms: now,
+            detail,
+        };
+        let Some(api) = self.play_apis.get(&row.app_id) else {
+            return done(RefundState::Skipped, "no Play Developer API".into());
+        };
+        let Some(token) = row.answer_token.as_deref() else {
+            return done(RefundState::Skipped, "no pendingRefundToken".into());
+        };
+        let evidence = match self.evidence(row, now).await {
+            Ok(e) => e,
+            Err(retry) => return retry,
+        };
+        let request = match policy::google_answer(policy, evidence.as_ref(), token) {
+            policy::GoogleAnswer::Skip(why) => return done(RefundState::Skipped, why.into()),
+            policy::GoogleAnswer::Send(r) => r,
+        };
+        // The detail shows what was sent, without the token.
+        let sent = serde_json::to_value(&request)
+            .map(|mut v| {
+                v["pendingRefundToken"] = serde_json::json!("(stored)");
+                v.to_string()
+            })
+            .unwrap_or_default();
+        match api
+            .orders_reviewrefund(&row.transaction_key, &request)
+            .await
+        {
+            Ok(()) => done(RefundState::Answered, sent),
+            Err(e) if e.google().is_some_and(|g| g.already_answered()) => done(
+                RefundState::Answered,
+                format!("already answered (Google counts the first call only): {e}"),
+            ),
+            Err(e) if e.unavailable() => self.retry(row, now, e.to_string()),
+            Err(e) if e.google().is_some_and(|g| matches!(g.http, 401 | 403)) => {
+                self.retry(row, now, e.to_string())
+            }
             Err(e) => done(RefundState::Skipped, format!("refused by the store: {e}")),
         }
     }

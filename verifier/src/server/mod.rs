@@ -253,9 +253,27 @@ impl Server {
             Arc::clone(&settings),
             Arc::clone(&metrics),
             client.clone(),
+            Arc::clone(&play_apis),
         ))
         .filter(crate::refunds::RefundWorker::is_needed);
-        let verifier = Verifier::new(settings, Arc::clone(&ledger)).with_play_apis(play_apis);
+        // The App Store Server API clients (Get All Subscription Statuses at a subscription's
+        // first redemption).
+        let app_store_apis: std::collections::HashMap<_, _> = settings
+            .app_store_api
+            .iter()
+            .map(|(app, s)| {
+                (
+                    app.clone(),
+                    Arc::new(crate::app_store_api::AppStoreApi::new(
+                        client.clone(),
+                        s.clone(),
+                    )),
+                )
+            })
+            .collect();
+        let verifier = Verifier::new(settings, Arc::clone(&ledger))
+            .with_play_apis(play_apis)
+            .with_app_store_apis(Arc::new(app_store_apis));
         let state = AppState {
             verifier,
             metrics: Arc::clone(&metrics),
@@ -674,7 +692,7 @@ fn service_problem(error: ServiceError) -> Response {
             retry_after_s,
             detail,
         } => {
-            tracing::warn!(error = %detail, "Play live check: Google not asked; answered 503 (on_store_unavailable = \"retry\")");
+            tracing::warn!(error = %detail, "store check at verification: the store not asked; answered 503 (on_store_unavailable = \"retry\")");
             Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service unavailable",

@@ -70,4 +70,7 @@ pub struct AppStoreApiSettings {
     pub sandbox_url: String,
     /// Retries on `429`/`5xx`.
     pub retry: ApiRetry,
+    /// What a subscription's first redemption does when Apple cannot be asked (Get All
+    /// Subscription Statuses): the same rule as Play's live check.
+    pub on_store_unavailable: super::OnStoreUnavailable,
 }

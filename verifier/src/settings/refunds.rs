@@ -15,6 +15,31 @@ pub struct RefundPolicy {
     pub sample_content_products: HashSet<String>,
 }
 
+/// `[apps."ID".refund_history]`: what an app does with an account's refund history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefundHistoryPolicy {
+    /// Put the account's refund history in the verdict's claims.
+    pub in_verdict: bool,
+    /// Refuse new first redemptions of an account past this many refunds (`None`: never).
+    pub limit: Option<RefundLimit>,
+}
+
+/// The optional refund threshold of an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefundLimit {
+    /// An account with more refunds than this in the window gets no new first redemption.
+    pub max_refunds: u64,
+    /// The window, days before now.
+    pub window_days: u32,
+}
+
+impl RefundLimit {
+    /// Whether an account with `refunds` in the window is refused (pure).
+    pub fn refuses(&self, refunds: u64) -> bool {
+        refunds > self.max_refunds
+    }
+}
+
 /// The refund-answer worker's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefundWorkerTiming {

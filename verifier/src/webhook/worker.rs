@@ -16,10 +16,11 @@ use std::time::Duration;
 use rand::Rng as _;
 use tokio::task::JoinSet;
 
-use super::outbox::{AttemptResult, Delivery, Outbox};
+use super::outbox::{AttemptResult, Delivery};
 use super::signing::{signature_header, EVENT_HEADER, ID_HEADER, SIGNATURE_HEADER};
 use super::{WebhookSettings, WorkerSettings};
 use crate::background::Task;
+use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 
 /// Why one delivery attempt failed (stored with the attempt: a kind or a status, never the
@@ -38,6 +39,9 @@ pub(crate) enum DeliveryError {
     /// The receiver answered with a status that is not `2xx`.
     #[error("HTTP {0}")]
     Status(u16),
+    /// The account's refund history (part of a `purchase.paid` body) could not be read.
+    #[error("refund history unavailable")]
+    History,
 }
 
 impl From<reqwest::Error> for DeliveryError {
@@ -55,7 +59,8 @@ impl From<reqwest::Error> for DeliveryError {
 /// The delivery worker (not running yet: [`Worker::spawn`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Worker {
-    outbox: Arc<dyn Outbox>,
+    /// The outbox's rows, and the refund history a `purchase.paid` body carries.
+    outbox: Arc<dyn Ledger>,
     webhooks: Arc<HashMap<String, WebhookSettings>>,
     settings: WorkerSettings,
     metrics: Arc<Metrics>,
@@ -82,7 +87,7 @@ pub(crate) fn backoff(settings: &WorkerSettings, attempts: i64) -> Duration {
 impl Worker {
     /// A worker delivering `outbox` to the `webhooks` of each app.
     pub(crate) fn new(
-        outbox: Arc<dyn Outbox>,
+        outbox: Arc<dyn Ledger>,
         webhooks: Arc<HashMap<String, WebhookSettings>>,
         settings: WorkerSettings,
         metrics: Arc<Metrics>,
@@ -207,10 +212,45 @@ impl Worker {
         }
     }
 
+    /// The body to send: a `purchase.paid` event gets the account's refund history (counts
+    /// by store over the last 30 and 365 days and all time, the windows ending at the event's
+    /// creation), read here rather than on the verification path, where it would cost every
+    /// verification a ledger read. A body that carries it already (the app asked for it in
+    /// the verdict) is sent as it is.
+    async fn body(&self, row: &Delivery) -> Result<String, DeliveryError> {
+        if row.event_type != super::PURCHASE_PAID {
+            return Ok(row.body.clone());
+        }
+        let Ok(mut event) = serde_json::from_str::<serde_json::Value>(&row.body) else {
+            return Ok(row.body.clone());
+        };
+        let Some(data) = event.get_mut("data").and_then(|d| d.as_object_mut()) else {
+            return Ok(row.body.clone());
+        };
+        if data.contains_key("refund_history") {
+            return Ok(row.body.clone());
+        }
+        let Some(account) = data.get("sub").and_then(|s| s.as_str()).map(str::to_owned) else {
+            return Ok(row.body.clone());
+        };
+        let history = self
+            .outbox
+            .account_refund_history(&row.app_id, &account, row.created_ms)
+            .await
+            .map_err(|e| {
+                tracing::warn!(id = %row.id, error = %e, "webhook: cannot read the refund history");
+                DeliveryError::History
+            })?;
+        let history = serde_json::to_value(history).map_err(|_| DeliveryError::History)?;
+        data.insert("refund_history".into(), history);
+        serde_json::to_string(&event).map_err(|_| DeliveryError::History)
+    }
+
     /// POST one event; `Ok` on 2xx, else what failed.
     async fn post(&self, hook: &WebhookSettings, row: &Delivery) -> Result<(), DeliveryError> {
+        let body = self.body(row).await?;
         let t = now_ms().div_euclid(1000);
-        let signature = signature_header(hook.secret.expose(), t, row.body.as_bytes());
+        let signature = signature_header(hook.secret.expose(), t, body.as_bytes());
         let response = self
             .client
             .post(&hook.url)
@@ -219,7 +259,7 @@ impl Worker {
             .header(SIGNATURE_HEADER, signature)
             .header(ID_HEADER, &row.id)
             .header(EVENT_HEADER, &row.event_type)
-            .body(row.body.clone())
+            .body(body)
             .send()
             .await?;
         let status = response.status();

@@ -1,5 +1,6 @@
 //! A local fake of Apple's App Store Server API (paths, bodies, enums, error bodies) on
-//! 127.0.0.1, for the API client and refund-answer tests: it checks every request's ES256
+//! 127.0.0.1, for the API client, refund-answer and subscription-lifecycle tests
+//! (`tests/apple_lifecycle`): it checks every request's ES256
 //! token with the In-App Purchase key's public half (header `kid`, `typ`; claims `iss`, `aud`,
 //! `bid`, `iat`, `exp` at most 5 minutes later) and refuses anything else with `401`, as Apple
 //! does.
@@ -39,6 +40,11 @@ pub struct Fake {
     /// The signedTransactionInfo to return.
     pub signed_transaction: Mutex<String>,
     pub public_pem: Vec<u8>,
+    /// Get All Subscription Statuses answers (`StatusResponse` JSON) by any transaction id of
+    /// the customer; other ids are `404` `4040010`.
+    pub statuses: Mutex<std::collections::HashMap<String, serde_json::Value>>,
+    /// Get All Subscription Statuses requests with a valid token (the transaction ids asked).
+    pub status_calls: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -142,15 +148,93 @@ async fn transaction(
     axum::Json(serde_json::json!({"signedTransactionInfo": signed})).into_response()
 }
 
+/// `GET /inApps/v1/subscriptions/{transactionId}` (Get All Subscription Statuses): the
+/// registered `StatusResponse`; a transaction id that is not digits is `400` `4000006`
+/// (InvalidTransactionIdError), an unknown one `404` `4040010` (TransactionIdNotFoundError),
+/// as Apple answers.
+async fn statuses(
+    State(fake): State<Arc<Fake>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = fake.gate(&headers) {
+        return r;
+    }
+    fake.status_calls.lock().unwrap().push(id.clone());
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(
+                serde_json::json!({"errorCode": 4000006, "errorMessage": "Invalid transaction id."}),
+            ),
+        )
+            .into_response();
+    }
+    match fake.statuses.lock().unwrap().get(&id) {
+        Some(body) => axum::Json(body.clone()).into_response(),
+        None => not_found(),
+    }
+}
+
+fn routes(fake: &Arc<Fake>) -> Router {
+    Router::new()
+        .route("/inApps/v2/transactions/consumption/{id}", put(consumption))
+        .route("/inApps/v1/transactions/{id}", get(transaction))
+        .route("/inApps/v1/subscriptions/{id}", get(statuses))
+        .with_state(Arc::clone(fake))
+}
+
+/// Apple's `StatusResponse` of one chain in one subscription group, its latest transaction
+/// and renewal info signed by `store` (the sandbox store's App Store CA): `order` (with its
+/// `transaction_id`) is the chain's latest transaction, `spec` its renewal info and status.
+pub fn status_response(
+    store: &payseal_sandbox::SandboxStore,
+    order: &payseal_sandbox::Order,
+    spec: &payseal_sandbox::RenewalSpec,
+    at_ms: i64,
+) -> serde_json::Value {
+    let header = store.app_store_header();
+    let tx_id = order
+        .transaction_id
+        .clone()
+        .expect("the order's transaction id");
+    let chain = order
+        .original_transaction_id
+        .clone()
+        .unwrap_or(tx_id.clone());
+    let tx = store
+        .sign_app_store_jws(&header, &store.app_store_payload(order, at_ms).unwrap())
+        .unwrap();
+    let renewal = store
+        .sign_app_store_jws(
+            &header,
+            &payseal_sandbox::renewal_info_json(order, &tx_id, spec, at_ms).unwrap(),
+        )
+        .unwrap();
+    serde_json::json!({
+        "environment": match order.environment {
+            payseal_protocol::Environment::Production => "Production",
+            payseal_protocol::Environment::Sandbox => "Sandbox",
+        },
+        "bundleId": order.app_id,
+        "data": [{
+            "subscriptionGroupIdentifier": "21482456",
+            "lastTransactions": [{
+                "originalTransactionId": chain,
+                "status": spec.status,
+                "signedTransactionInfo": tx,
+                "signedRenewalInfo": renewal
+            }]
+        }]
+    })
+}
+
 pub async fn start_fake(public_pem: Vec<u8>) -> (Arc<Fake>, SocketAddr) {
     let fake = Arc::new(Fake {
         public_pem,
         ..Fake::default()
     });
-    let app = Router::new()
-        .route("/inApps/v2/transactions/consumption/{id}", put(consumption))
-        .route("/inApps/v1/transactions/{id}", get(transaction))
-        .with_state(Arc::clone(&fake));
+    let app = routes(&fake);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -194,10 +278,7 @@ pub async fn fake_for(state: &StateDir) -> Arc<Fake> {
         public_pem: public,
         ..Fake::default()
     });
-    let app = Router::new()
-        .route("/inApps/v2/transactions/consumption/{id}", put(consumption))
-        .route("/inApps/v1/transactions/{id}", get(transaction))
-        .with_state(Arc::clone(&fake));
+    let app = routes(&fake);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     fake
 }

@@ -218,6 +218,16 @@ impl SealingClient {
         claims
     }
 
+    /// `account`'s checked entitlements document from the instance at `base`
+    /// ([`super::entitlements_at`]).
+    pub async fn entitlements(
+        &self,
+        base: &str,
+        account: &str,
+    ) -> payseal_protocol::entitlements::EntitlementsClaims {
+        super::entitlements_at(&self.http, base, &self.key_config, &self.verdicts, account).await
+    }
+
     /// [`Self::verify`], asserting `paid / first`.
     pub async fn first(&self, base: &str, account: &str, receipt: &Receipt) -> VerdictClaims {
         let v = self.verify(base, account, receipt).await;

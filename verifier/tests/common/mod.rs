@@ -101,6 +101,35 @@ impl StateDir {
     pub fn ledger(&self) -> SqliteLedger {
         SqliteLedger::open(&self.paths.ledger).unwrap()
     }
+
+    /// The row of `key` (`store`, the test app), read through the configured ledger (SQLite or
+    /// PostgreSQL).
+    pub async fn find_row(
+        &self,
+        store: Store,
+        key: &str,
+    ) -> Option<payseal_verifier::ledger::RedemptionRow> {
+        let settings = self.settings();
+        let ledger = payseal_verifier::ledger::connect(&settings.ledger_url, &settings.ledger)
+            .await
+            .unwrap();
+        ledger.find(store, APP, key).await.unwrap()
+    }
+
+    /// Whether the ledger's entitlement rule (`grants`) grants `account`'s purchase `key` now
+    /// (read through the configured ledger).
+    pub async fn grants_now(&self, account: &str, key: &str) -> bool {
+        let settings = self.settings();
+        let ledger = payseal_verifier::ledger::connect(&settings.ledger_url, &settings.ledger)
+            .await
+            .unwrap();
+        let owned = ledger.owned(APP, account).await.unwrap();
+        let p = owned
+            .iter()
+            .find(|p| p.transaction_key == key)
+            .expect("the account owns the purchase");
+        payseal_verifier::ledger::grants(p, payseal_verifier::now_ms())
+    }
 }
 
 /// A running verifier.
@@ -259,6 +288,25 @@ impl TestServer {
         self.verify_request(&request(APP, account, receipt)).await
     }
 
+    /// `account`'s signed entitlements of the dev app ([`entitlements_at`]), issued by this
+    /// server's public URL.
+    pub async fn entitlements(
+        &self,
+        account: &str,
+    ) -> payseal_protocol::entitlements::EntitlementsClaims {
+        let base = self.url("");
+        let doc = entitlements_at(
+            &self.client,
+            &base,
+            &self.key_config,
+            &self.verdicts,
+            account,
+        )
+        .await;
+        assert_eq!(doc.iss, self.public_url);
+        doc
+    }
+
     /// `http://ADDR/metrics` of the private metrics listener.
     pub fn metrics_url(&self) -> String {
         let addr = self.metrics_addr.expect("metrics_listen is off");
@@ -395,4 +443,45 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `account`'s signed entitlements of the dev app from the verifier at `base`
+/// (`POST /v1/entitlements`, sealed to `key_config`, no restore), checked: signature and `typ`
+/// with `verdicts`, then nonce, app and account.
+pub async fn entitlements_at(
+    http: &reqwest::Client,
+    base: &str,
+    key_config: &KeyConfig,
+    verdicts: &VerdictVerifier,
+    account: &str,
+) -> payseal_protocol::entitlements::EntitlementsClaims {
+    use payseal_protocol::entitlements::{self, EntitlementsRequest, EntitlementsResponse};
+    let request = EntitlementsRequest {
+        v: PROTOCOL_VERSION,
+        nonce: nonce(),
+        app_id: APP.into(),
+        account_id: account.into(),
+        sdk: SdkInfo {
+            name: "payseal-tests".into(),
+            version: "0".into(),
+        },
+        restore: vec![],
+    };
+    let (body, ctx) =
+        envelope::seal_request(key_config, &serde_json::to_vec(&request).unwrap()).unwrap();
+    let response = http
+        .post(format!("{base}{}", entitlements::ENTITLEMENTS_PATH))
+        .header(reqwest::header::CONTENT_TYPE, REQUEST_CONTENT_TYPE)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{base}");
+    let plain = ctx.open_response(&response.bytes().await.unwrap()).unwrap();
+    let answer: EntitlementsResponse = serde_json::from_slice(&plain).unwrap();
+    let now = payseal_verifier::now_ms() / 1000;
+    let doc = entitlements::verify(verdicts, &answer.entitlements, now).unwrap();
+    assert_eq!(doc.nonce, request.nonce);
+    assert_eq!((doc.app.as_str(), doc.sub.as_str()), (APP, account));
+    doc
 }

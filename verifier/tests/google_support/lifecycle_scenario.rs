@@ -9,6 +9,8 @@
 //! 1. `SUBSCRIPTION_RENEWED` (Google: active, a later `expiryTime`): the row's period end moves
 //!    forward and its state is `active`; the app server gets a signed `subscription.updated`;
 //!    the next verify carries the new `expires_at`. Its redelivery is a duplicate (applied once).
+//!    `SUBSCRIPTION_CANCELED` (Google: canceled, auto-renewal off) keeps `premium` in the signed
+//!    entitlements with `will_renew: false`; `SUBSCRIPTION_RESTARTED` turns it back to `true`.
 //! 2. A replayed older push (`SUBSCRIPTION_ON_HOLD` with an older event time, Google still
 //!    says active) changes nothing and sends nothing.
 //! 3. A forged `SUBSCRIPTION_REVOKED` whose claim Google contradicts (still active):
@@ -28,6 +30,7 @@ use base64::Engine as _;
 use payseal_protocol::webhook::{EventKind, SubscriptionUpdatedData};
 use payseal_protocol::{Outcome, Reason, Receipt, Redemption, Store, SubscriptionState};
 use payseal_sandbox::{Order, ProductType};
+use payseal_verifier::entitlements::{EntitlementRules, TransferPolicy};
 use payseal_verifier::ledger::RedemptionRow;
 use serde_json::{json, Value};
 
@@ -102,7 +105,12 @@ pub async fn start(state: StateDir) -> (FakeGoogle, RunningReceiver, TestServer)
         &[],
         "live_check = true\nacknowledge = false",
     );
-    let server = TestServer::start_on(state, |_| {}).await;
+    let server = TestServer::start_on(state, |s| {
+        let mut rules = EntitlementRules::new(TransferPolicy::Never);
+        rules.grant("gold", "premium");
+        s.entitlements.insert(APP.to_string(), rules);
+    })
+    .await;
     (google, receiver, server)
 }
 
@@ -122,29 +130,16 @@ fn subscribe(server: &TestServer, google: &FakeGoogle, state: &str, end: i64) ->
 
 /// The chain's row, read through the configured ledger.
 async fn row(server: &TestServer, token: &str) -> RedemptionRow {
-    let settings = server.state.settings();
-    let ledger = payseal_verifier::ledger::connect(&settings.ledger_url, &settings.ledger)
+    server
+        .state
+        .find_row(Store::GooglePlay, token)
         .await
-        .unwrap();
-    ledger
-        .find(Store::GooglePlay, APP, token)
-        .await
-        .unwrap()
         .expect("the chain's row")
 }
 
 /// Whether the ledger's entitlement rule (`grants`) grants alice's chain `token` now.
 async fn grants(server: &TestServer, token: &str) -> bool {
-    let settings = server.state.settings();
-    let ledger = payseal_verifier::ledger::connect(&settings.ledger_url, &settings.ledger)
-        .await
-        .unwrap();
-    let owned = ledger.owned(APP, "alice").await.unwrap();
-    let chain = owned
-        .iter()
-        .find(|p| p.transaction_key == token)
-        .expect("alice owns the chain");
-    payseal_verifier::ledger::grants(chain, payseal_verifier::now_ms())
+    server.state.grants_now("alice", token).await
 }
 
 fn updates(receiver: &RunningReceiver) -> Vec<SubscriptionUpdatedData> {
@@ -167,6 +162,10 @@ pub async fn run(state: StateDir) {
         (v.outcome, v.redemption, v.expires_at),
         (Outcome::Paid, Some(Redemption::First), Some(end1))
     );
+    // Before any store event the ledger has no renewal status: the document leaves it out.
+    let doc = server.entitlements("alice").await;
+    assert_eq!(doc.entitlements.len(), 1, "{doc:?}");
+    assert_eq!(doc.entitlements[0].will_renew, None);
 
     // 1. Renewed: the period end moves forward, the app server is told.
     google.add_subscription(APP, "gold", &token, "SUBSCRIPTION_STATE_ACTIVE", end2, None);
@@ -178,6 +177,16 @@ pub async fn run(state: StateDir) {
     let stored = row(&server, &token).await;
     assert_eq!(stored.expires_at_ms, Some(end2));
     assert_eq!(stored.subscription_state.as_deref(), Some("active"));
+    // Google says the plan auto-renews: the signed document says so.
+    let doc = server.entitlements("alice").await;
+    assert_eq!(
+        (
+            doc.entitlements[0].name.as_str(),
+            doc.entitlements[0].will_renew
+        ),
+        ("premium", Some(true))
+    );
+    assert_eq!(doc.entitlements[0].expires_at, Some(end2));
     receiver
         .wait_for(Duration::from_secs(20), "subscription.updated", |s| {
             s.events
@@ -220,6 +229,35 @@ pub async fn run(state: StateDir) {
     assert_eq!(
         push(&server, &google, renewed).await,
         (200, "subscription_updated (duplicate)".into())
+    );
+
+    // 1b. The user turns auto-renewal off (SUBSCRIPTION_CANCELED; Google: canceled, no
+    // `autoRenewEnabled`): still premium until the period ends, and it will not renew.
+    google.add_subscription(
+        APP,
+        "gold",
+        &token,
+        "SUBSCRIPTION_STATE_CANCELED",
+        end2,
+        None,
+    );
+    google.set_auto_renew(APP, &token, false);
+    assert_eq!(
+        push(&server, &google, subscription_push("4010", 3, &token, now)).await,
+        (200, "subscription_updated".into())
+    );
+    let doc = server.entitlements("alice").await;
+    assert_eq!(doc.entitlements.len(), 1, "{doc:?}");
+    assert_eq!(doc.entitlements[0].will_renew, Some(false));
+    // It is turned back on (SUBSCRIPTION_RESTARTED; Google: active, renewing).
+    google.add_subscription(APP, "gold", &token, "SUBSCRIPTION_STATE_ACTIVE", end2, None);
+    assert_eq!(
+        push(&server, &google, subscription_push("4011", 7, &token, now)).await,
+        (200, "subscription_updated".into())
+    );
+    assert_eq!(
+        server.entitlements("alice").await.entitlements[0].will_renew,
+        Some(true)
     );
 
     // 2. A late older push (on hold, an hour before): Google says active; nothing changes.
@@ -273,29 +311,70 @@ pub async fn run(state: StateDir) {
         assert_eq!(stored.subscription_state.as_deref(), Some(want_state));
         assert_eq!(stored.expires_at_ms, Some(end));
         assert_eq!(grants(&server, &token).await, reason.is_none(), "{state}");
+        // The signed document agrees: premium leaves on hold and comes back on recovery.
+        let doc = server.entitlements("alice").await;
+        assert_eq!(doc.has("premium"), reason.is_none(), "{state}");
         let v = server.verify("alice", &r).await;
         assert_eq!(v.reason, reason, "{state}");
         assert_eq!(v.outcome == Outcome::Paid, reason.is_none(), "{state}");
         assert_eq!(v.expires_at, Some(end), "{state}");
     }
     receiver
-        .wait_for(Duration::from_secs(20), "four subscription.updated", |s| {
+        .wait_for(Duration::from_secs(20), "six subscription.updated", |s| {
             s.events
                 .iter()
                 .filter(|e| e.kind() == Some(EventKind::SubscriptionUpdated))
                 .count()
-                == 4
+                == 6
         })
         .await;
-    let states: Vec<_> = updates(&receiver).iter().map(|u| u.state).collect();
-    // One per change: the duplicate, the late push and the forged one sent nothing.
+    // One per change: the duplicate, the late push and the forged one sent nothing. (Rows
+    // claimed in one batch are delivered concurrently: compared in any order.)
+    let mut states: Vec<_> = updates(&receiver)
+        .iter()
+        .map(|u| u.state.as_str())
+        .collect();
+    states.sort_unstable();
+    let mut want = [
+        SubscriptionState::Active,
+        SubscriptionState::Canceled,
+        SubscriptionState::Active,
+        SubscriptionState::OnHold,
+        SubscriptionState::Active,
+        SubscriptionState::Expired,
+    ]
+    .map(SubscriptionState::as_str);
+    want.sort_unstable();
+    assert_eq!(states, want);
+
+    // alice's set of names changed four times, each announced once, in the change's
+    // transaction: bought; on hold; recovered; expired (the renewal, the cancellation that
+    // still pays, the reads and the duplicate changed no name).
+    receiver
+        .wait_for(Duration::from_secs(20), "four entitlements.changed", |s| {
+            s.events
+                .iter()
+                .filter(|e| e.kind() == Some(EventKind::EntitlementsChanged))
+                .count()
+                >= 4
+        })
+        .await;
+    let mut changes: Vec<_> = receiver
+        .events()
+        .iter()
+        .filter_map(|e| e.entitlements_changed().unwrap())
+        .map(|c| (c.sub, c.cause, c.added.len(), c.removed.len()))
+        .collect();
+    changes.sort();
+    let alice =
+        |cause: &str, added, removed| ("alice".to_string(), cause.to_string(), added, removed);
     assert_eq!(
-        states,
+        changes,
         [
-            SubscriptionState::Active,
-            SubscriptionState::OnHold,
-            SubscriptionState::Active,
-            SubscriptionState::Expired
+            alice("purchase", 1, 0),
+            alice("subscription", 0, 1),
+            alice("subscription", 0, 1),
+            alice("subscription", 1, 0),
         ]
     );
 

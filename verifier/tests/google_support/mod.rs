@@ -18,7 +18,10 @@
 //!   names, enum strings, `{"error": {"code", "status", "message"}}` bodies):
 //!   `GET|POST …/purchases/products/{productId}/tokens/{token}` (`get`; `:acknowledge`,
 //!   `:consume`), `POST …/purchases/subscriptions/{subscriptionId}/tokens/{token}:acknowledge`,
-//!   `GET …/purchases/subscriptionsv2/tokens/{token}`. They accept only a bearer token this
+//!   `GET …/purchases/subscriptionsv2/tokens/{token}`, `POST …/orders/{orderId}:reviewrefund`
+//!   (the pending refund reviews it holds, [`FakeGoogle::add_refund_review`]: the body checked
+//!   field by field as the REST reference defines `OrdersReviewRefundRequest`, only the first
+//!   answer taken, a second one `400 FAILED_PRECONDITION`). They accept only a bearer token this
 //!   fake issued to an account granted API access ([`GoogleState::api_access`], by default
 //!   [`API_ACCOUNT`]), answer scripted statuses first (with `Retry-After` when scripted), and
 //!   wait [`GoogleState::api_delay`] before answering (injected latency).
@@ -173,6 +176,10 @@ pub struct GoogleState {
     pub retry_after: Option<String>,
     /// Latency added before each purchase-endpoint answer.
     pub api_delay: std::time::Duration,
+    /// Pending refund reviews by (package, orderId): their `pendingRefundToken`.
+    pub refund_reviews: HashMap<(String, String), String>,
+    /// `orders.reviewrefund` answers taken (the first per review): (orderId, body).
+    pub review_answers: Vec<(String, Value)>,
 }
 
 /// The running fake.
@@ -213,6 +220,10 @@ impl FakeGoogle {
             .route(
                 "/androidpublisher/v3/applications/{package}/purchases/subscriptionsv2/tokens/{token}",
                 get(subscriptionsv2_get),
+            )
+            .route(
+                "/androidpublisher/v3/applications/{package}/orders/{order}",
+                post(orders_post),
             )
             .with_state(fake.clone());
         tokio::spawn(async move {
@@ -574,6 +585,21 @@ impl FakeGoogle {
             .insert((package.into(), token.into()), resource);
     }
 
+    /// Set the held subscription's `autoRenewingPlan.autoRenewEnabled` (a cancelled renewal
+    /// leaves it out, as Google's proto3 JSON leaves out a false boolean).
+    pub fn set_auto_renew(&self, package: &str, token: &str, enabled: bool) {
+        let mut state = self.state.lock().unwrap();
+        let resource = state
+            .subscriptions
+            .get_mut(&(package.into(), token.into()))
+            .expect("a held subscription");
+        resource["lineItems"][0]["autoRenewingPlan"] = if enabled {
+            json!({"autoRenewEnabled": true})
+        } else {
+            json!({})
+        };
+    }
+
     /// The `SubscriptionPurchaseV2` held for a token.
     pub fn subscription(&self, package: &str, token: &str) -> Option<Value> {
         self.state
@@ -772,4 +798,117 @@ async fn subscriptionsv2_get(
         Some(p) => Json(p).into_response(),
         None => not_found(),
     }
+}
+
+impl FakeGoogle {
+    /// Hold a pending refund review of `order_id` with its `pendingRefundToken`.
+    pub fn add_refund_review(&self, package: &str, order_id: &str, token: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .refund_reviews
+            .insert((package.into(), order_id.into()), token.into());
+    }
+
+    /// The `orders.reviewrefund` answers taken: (orderId, body).
+    pub fn review_answers(&self) -> Vec<(String, Value)> {
+        self.state.lock().unwrap().review_answers.clone()
+    }
+}
+
+/// Why an `OrdersReviewRefundRequest` body is not one (Google's `INVALID_ARGUMENT` text), or
+/// `None` when it is.
+fn review_body_error(body: &Value) -> Option<String> {
+    let Some(fields) = body.as_object() else {
+        return Some("Invalid JSON payload received.".into());
+    };
+    for name in fields.keys() {
+        if ![
+            "pendingRefundToken",
+            "sampleContentProvided",
+            "refundPreference",
+            "consumptionPercentageMilliunits",
+            "consumptionUsageEvents",
+        ]
+        .contains(&name.as_str())
+        {
+            return Some(format!(
+                "Invalid JSON payload received. Unknown name \"{name}\": Cannot find field."
+            ));
+        }
+    }
+    if !body["pendingRefundToken"].is_string() {
+        return Some("pendingRefundToken is required.".into());
+    }
+    if !body["sampleContentProvided"].is_boolean() {
+        return Some("sampleContentProvided is required.".into());
+    }
+    if !matches!(
+        body["refundPreference"].as_str(),
+        Some("DECLINE" | "APPROVE" | "NEUTRAL")
+    ) {
+        return Some("refundPreference must be DECLINE, APPROVE or NEUTRAL.".into());
+    }
+    if let Some(m) = fields.get("consumptionPercentageMilliunits") {
+        if m.as_u64().is_none_or(|m| m > 100_000) {
+            return Some("consumptionPercentageMilliunits must be within [0, 100000].".into());
+        }
+    }
+    if let Some(events) = fields.get("consumptionUsageEvents") {
+        let Some(list) = events.as_array() else {
+            return Some("consumptionUsageEvents must be a list.".into());
+        };
+        if list.len() > 1000 {
+            return Some("consumptionUsageEvents has over 1000 items.".into());
+        }
+        for e in list {
+            let time = e["consumptionTime"].as_str().unwrap_or("");
+            if time::OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339)
+                .is_err()
+            {
+                return Some(format!("Invalid value at consumptionTime: {time:?}"));
+            }
+        }
+    }
+    None
+}
+
+async fn orders_post(
+    State(g): State<FakeGoogle>,
+    Path((package, order)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(order) = order.strip_suffix(":reviewrefund").map(str::to_string) else {
+        return google_error(404, "NOT_FOUND", "Method not found.");
+    };
+    if let Err(r) = admit(&g, &package, "orders.reviewrefund", &headers).await {
+        return r;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
+    };
+    if let Some(why) = review_body_error(&body) {
+        return google_error(400, "INVALID_ARGUMENT", &why);
+    }
+    let mut s = g.state.lock().unwrap();
+    let Some(token) = s.refund_reviews.get(&(package, order.clone())).cloned() else {
+        return google_error(404, "NOT_FOUND", "The order was not found.");
+    };
+    if body["pendingRefundToken"] != token.as_str() {
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "The pending refund token is invalid.",
+        );
+    }
+    if s.review_answers.iter().any(|(o, _)| *o == order) {
+        return google_error(
+            400,
+            "FAILED_PRECONDITION",
+            "The pending refund review has already been answered.",
+        );
+    }
+    s.review_answers.push((order, body));
+    Json(json!({})).into_response()
 }

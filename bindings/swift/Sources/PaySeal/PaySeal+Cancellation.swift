@@ -1,4 +1,5 @@
-// Hand-written: `verifyCancellable`, a `verify` that honours Swift Task cancellation.
+// Hand-written: `verifyCancellable` and `entitlementsCancellable`, a `verify` and an
+// `entitlements` that honour Swift Task cancellation.
 //
 // UniFFI 0.32's generated Swift awaits Rust futures with a plain continuation and never
 // cancels them: cancelling the Task of a generated `verify(receipt:accountId:)` has no
@@ -32,6 +33,18 @@ extension PaySeal {
         let future = uniffi_payseal_sdk_core_fn_method_payseal_verify(
             uniffiCloneHandle(), FfiConverterTypeReceipt_lower(receipt), account, product)
         return try await PaySealRustFuture.complete(future, lift: FfiConverterTypeVerdict_lift)
+    }
+
+    /// What `accountId` owns, like `entitlements(accountId:)`, but cancellable: when the calling
+    /// Task is cancelled the request is abandoned at once and this throws `CancellationError`
+    /// (e.g. a launch screen that waits two seconds, then goes on with
+    /// `cachedEntitlements(accountId:)`). The object stays usable.
+    public func entitlementsCancellable(accountId: String) async throws -> Entitlements {
+        try Task.checkCancellation()
+        uniffiEnsurePaysealSdkCoreInitialized()
+        let account = try PaySealRustFuture.lowerString(accountId)
+        let future = uniffi_payseal_sdk_core_fn_method_payseal_entitlements(uniffiCloneHandle(), account)
+        return try await PaySealRustFuture.complete(future, lift: FfiConverterTypeEntitlements_lift)
     }
 }
 

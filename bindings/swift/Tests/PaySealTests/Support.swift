@@ -224,6 +224,25 @@ final class DevVerifier {
         }
     }
 
+    /// A verifier whose config has `toml` appended (started, stopped, edited, started again).
+    static func startedWithConfig(_ name: String, _ toml: String) throws -> DevVerifier {
+        let v = try started(name)
+        v.stop()
+        try v.appendConfig(toml)
+        try v.start()
+        return v
+    }
+
+    /// Append `toml` to this verifier's `verifier.toml` (e.g. an app's
+    /// `[apps."dev.payseal.demo".entitlements]`); `dev` writes the file on its first start and
+    /// reuses its edits on later ones, so call it between a `stop()` and a `start()`.
+    func appendConfig(_ toml: String) throws {
+        precondition(process == nil, "stop the verifier before editing its config")
+        let file = stateDir.appendingPathComponent("verifier.toml")
+        let text = try String(contentsOf: file, encoding: .utf8)
+        try (text + "\n" + toml + "\n").write(to: file, atomically: true, encoding: .utf8)
+    }
+
     /// SIGTERM (graceful shutdown) and wait for the exit.
     func stop() {
         guard let p = process else { return }
@@ -390,12 +409,13 @@ final class MitmRelay {
 /// Options for tests: the dev verifier's app and its self-signed certificate(s) as extra roots.
 func testOptions(
     roots: [String], pendingDir: URL? = nil, maxAttempts: Int32 = 2,
-    connectTimeoutMs: Int64 = 5_000, requestTimeoutMs: Int64 = 15_000, deadlineMs: Int64 = 30_000
+    connectTimeoutMs: Int64 = 5_000, requestTimeoutMs: Int64 = 15_000, deadlineMs: Int64 = 30_000,
+    entitlementsDir: URL? = nil
 ) -> PaySealOptions {
     PaySealOptions(
         appId: appId, connectTimeoutMs: connectTimeoutMs, requestTimeoutMs: requestTimeoutMs,
         deadlineMs: deadlineMs, maxAttempts: maxAttempts, baseBackoffMs: 50,
-        pendingDir: pendingDir?.path, extraRootsPem: roots)
+        pendingDir: pendingDir?.path, extraRootsPem: roots, entitlementsDir: entitlementsDir?.path)
 }
 
 /// The names of the files in a folder (finished and temporary alike).

@@ -1,15 +1,19 @@
 //! The C types of the surface and their conversions: borrowed UTF-8 strings, receipts and
-//! options in; verdicts, pending results and parsed receipts out (owned by the library until
-//! its free function is called).
+//! options in; verdicts, pending results, entitlements, restore results and parsed receipts
+//! out (owned by the library until its free function is called).
 
 use std::ffi::c_char;
+use std::path::PathBuf;
 use std::ptr;
 
 use payseal_sdk_core::ffi::{
     HuaweiAlgorithm, NotPaidReason, PurchaseKind, Receipt, Redemption, Store, StoreEnvironment,
     SubscriptionState,
 };
-use payseal_sdk_core::{PaySealOptions, PendingOutcome, PendingResult, Verdict};
+use payseal_sdk_core::{
+    CheckedEntitlements, CheckedVerdict, Options, PendingOutcome, PendingReport, PendingResult,
+    Restored, Verdict,
+};
 
 pub use crate::cstring::{free_owned, owned, owned_opt};
 
@@ -157,14 +161,20 @@ pub struct PsOptions {
     pub pending_dir: PsStr,
     /// Extra trust roots, PEM (one or more certificates; absent or empty: none).
     pub extra_roots_pem: PsStr,
+    // Fields added after the first release go below (the C# layer, shipped with this library,
+    // is the one caller that builds this struct).
+    /// Folder where the last checked entitlements answer of each account is kept, for a game
+    /// offline at start (absent: not kept, and an offline entitlements call has no answer).
+    pub entitlements_dir: PsStr,
 }
 
 impl PsOptions {
-    /// The SDK's options: its defaults, overridden by every non-zero field.
+    /// The SDK's options: its defaults, overridden by every non-zero field; checked as
+    /// `PaySeal::new` checks them (`InvalidProfile` naming the option).
     ///
     /// # Safety
     /// The strings are valid as [`PsStr::read`] says.
-    pub unsafe fn to_options(&self) -> Result<PaySealOptions, FfiError> {
+    pub unsafe fn to_options(&self) -> Result<Options, FfiError> {
         let mut o = payseal_sdk_core::default_options(self.app_id.required("options.app_id")?);
         let set = |field: &mut i64, value: i64| {
             if value != 0 {
@@ -185,7 +195,12 @@ impl PsOptions {
             .filter(|pem| !pem.trim().is_empty())
             .into_iter()
             .collect();
-        Ok(o)
+        let mut options = Options::try_from(o)?;
+        options.entitlements_dir = self
+            .entitlements_dir
+            .read("options.entitlements_dir")?
+            .map(PathBuf::from);
+        Ok(options)
     }
 }
 
@@ -296,14 +311,6 @@ fn subscription_state_code(s: SubscriptionState) -> i32 {
     }
 }
 
-fn store_checked_code(checked: Option<bool>) -> i32 {
-    match checked {
-        None => 0,
-        Some(true) => 1,
-        Some(false) => 2,
-    }
-}
-
 fn store_code(s: Store) -> i32 {
     match s {
         Store::GooglePlay => STORE_GOOGLE_PLAY,
@@ -324,10 +331,7 @@ impl From<Verdict> for PsVerdict {
             paid: i32::from(v.paid),
             reason: v.reason.map_or(0, reason_code),
             store: store_code(v.store),
-            environment: v.environment.map_or(0, |e| match e {
-                StoreEnvironment::Production => 1,
-                StoreEnvironment::Sandbox => 2,
-            }),
+            environment: v.environment.map_or(0, environment_code),
             redemption: v.redemption.map_or(0, |r| match r {
                 Redemption::First => 1,
                 Redemption::Repeat => 2,
@@ -346,8 +350,14 @@ impl From<Verdict> for PsVerdict {
             has_subscription_expires_at: i32::from(v.subscription_expires_at.is_some()),
             kind: v.kind.map_or(0, kind_code),
             subscription_state: v.subscription_state.map_or(0, subscription_state_code),
-            store_checked: store_checked_code(v.store_checked),
+            store_checked: optional_bool_code(v.store_checked),
         }
+    }
+}
+
+impl From<CheckedVerdict> for PsVerdict {
+    fn from(v: CheckedVerdict) -> Self {
+        PsVerdict::from(Verdict::from(v))
     }
 }
 
@@ -446,25 +456,211 @@ pub struct PsPendingList {
     pub len: usize,
 }
 
-impl From<Vec<PendingResult>> for PsPendingList {
-    fn from(results: Vec<PendingResult>) -> Self {
-        let items: Box<[PsPending]> = results.into_iter().map(PsPending::from).collect();
-        let len = items.len();
-        let items = if len == 0 {
-            ptr::null_mut()
-        } else {
-            Box::into_raw(items).cast::<PsPending>()
-        };
+/// `items` as a C array the library owns: its first item (null when empty) and its length,
+/// freed only by [`free_array`].
+fn into_array<T>(items: Vec<T>) -> (*mut T, usize) {
+    let items = items.into_boxed_slice();
+    let len = items.len();
+    if len == 0 {
+        (ptr::null_mut(), 0)
+    } else {
+        (Box::into_raw(items).cast::<T>(), len)
+    }
+}
+
+/// Free (dropping each item) an array made by [`into_array`].
+///
+/// # Safety
+/// `(items, len)` came from [`into_array`] and was not freed yet.
+unsafe fn free_array<T>(items: *mut T, len: usize) {
+    if !items.is_null() {
+        drop(Box::from_raw(ptr::slice_from_raw_parts_mut(items, len)));
+    }
+}
+
+impl From<Vec<PendingReport>> for PsPendingList {
+    fn from(reports: Vec<PendingReport>) -> Self {
+        let items = reports
+            .into_iter()
+            .map(|r| PsPending::from(PendingResult::from(r)))
+            .collect();
+        let (items, len) = into_array(items);
         PsPendingList { items, len }
     }
 }
 
 impl Drop for PsPendingList {
     fn drop(&mut self) {
-        if !self.items.is_null() {
-            let slice = ptr::slice_from_raw_parts_mut(self.items, self.len);
-            // SAFETY: made from a boxed slice of exactly `len` items in `from`, freed only here.
-            drop(unsafe { Box::from_raw(slice) });
+        // SAFETY: made by `into_array` in `from`, freed only here.
+        unsafe { free_array(self.items, self.len) };
+    }
+}
+
+/// One active entitlement and the purchase that grants it. Enum fields are codes as in
+/// [`PsVerdict`], 0 meaning absent; strings NUL-terminated UTF-8.
+#[repr(C)]
+#[derive(Debug)]
+pub struct PsEntitlement {
+    /// First presentation of the granting purchase to PaySeal, Unix ms.
+    pub since: i64,
+    /// A subscription's paid period end, Unix ms (when `has_expires_at`; absent: lifetime).
+    pub expires_at: i64,
+    /// 1 when `expires_at` is set.
+    pub has_expires_at: i32,
+    /// The store code (as [`PsReceipt::store`]).
+    pub store: i32,
+    /// 0 absent, 1 production, 2 sandbox.
+    pub environment: i32,
+    /// The purchase kind: 0 absent, 2 non-consumable, 3 subscription (as [`PsVerdict::kind`]).
+    pub kind: i32,
+    /// Whether the subscription renews: 0 the store did not say, 1 renews, 2 does not.
+    pub will_renew: i32,
+    /// The entitlement's name in the app's config (`premium`).
+    pub name: *mut c_char,
+    /// The product that grants it.
+    pub product_id: *mut c_char,
+    /// The granting purchase's ledger key: its transaction id, or for a subscription its
+    /// renewal chain's id (App Store `originalTransactionId`, Play purchase token, ...).
+    pub transaction_key: *mut c_char,
+}
+
+/// An account's entitlements: a checked answer (signed by a profile key, `typ:
+/// payseal-entitlements+jwt`, this app and account, and this request's nonce unless it came
+/// from the offline copy). Strings as in [`PsVerdict`].
+#[repr(C)]
+#[derive(Debug)]
+pub struct PsEntitlements {
+    /// The active entitlements: `len` items (null when none).
+    pub items: *mut PsEntitlement,
+    /// How many.
+    pub len: usize,
+    /// When the verifier read the ledger, Unix ms.
+    pub as_of: i64,
+    /// The device clock minus `as_of`, ms: the answer's age (device clock error included).
+    pub age_ms: i64,
+    /// The document's issue time, Unix seconds.
+    pub issued_at: i64,
+    /// The token's expiry (`exp`), Unix seconds; not an entitlement's end.
+    pub token_expires_at: i64,
+    /// 1 when read from the offline copy (the verifier could not be reached), 0 when fresh.
+    pub from_cache: i32,
+    /// The answer's id (`jti`).
+    pub answer_id: *mut c_char,
+    /// The account id.
+    pub account_id: *mut c_char,
+    /// The app id.
+    pub app_id: *mut c_char,
+    /// The compact JWS, to forward to the application server as is.
+    pub token: *mut c_char,
+}
+
+/// An optional flag as a code: 0 absent, 1 true, 2 false.
+fn optional_bool_code(flag: Option<bool>) -> i32 {
+    match flag {
+        None => 0,
+        Some(true) => 1,
+        Some(false) => 2,
+    }
+}
+
+fn environment_code(e: StoreEnvironment) -> i32 {
+    match e {
+        StoreEnvironment::Production => 1,
+        StoreEnvironment::Sandbox => 2,
+    }
+}
+
+impl From<CheckedEntitlements> for PsEntitlements {
+    fn from(e: CheckedEntitlements) -> Self {
+        let c = e.claims;
+        let items = c
+            .entitlements
+            .into_iter()
+            .map(|g| PsEntitlement {
+                since: g.since,
+                expires_at: g.expires_at.unwrap_or(0),
+                has_expires_at: i32::from(g.expires_at.is_some()),
+                store: store_code(g.store),
+                environment: g.environment.map_or(0, environment_code),
+                kind: g.kind.map_or(0, kind_code),
+                will_renew: optional_bool_code(g.will_renew),
+                name: owned(g.name),
+                product_id: owned(g.product_id),
+                transaction_key: owned(g.transaction_key),
+            })
+            .collect();
+        let (items, len) = into_array(items);
+        PsEntitlements {
+            items,
+            len,
+            as_of: c.as_of,
+            age_ms: e.age_ms,
+            issued_at: c.iat,
+            token_expires_at: c.exp,
+            from_cache: i32::from(e.from_cache),
+            answer_id: owned(c.jti),
+            account_id: owned(c.sub),
+            app_id: owned(c.app),
+            token: owned(e.token),
+        }
+    }
+}
+
+impl Drop for PsEntitlement {
+    fn drop(&mut self) {
+        for p in [self.name, self.product_id, self.transaction_key] {
+            // SAFETY: made by `owned`, freed only here.
+            unsafe { free_owned(p) };
+        }
+    }
+}
+
+impl Drop for PsEntitlements {
+    fn drop(&mut self) {
+        // SAFETY: the array was made by `into_array` and the strings by `owned`, in `from`;
+        // freed only here.
+        unsafe {
+            free_array(self.items, self.len);
+            for p in [self.answer_id, self.account_id, self.app_id, self.token] {
+                free_owned(p);
+            }
+        }
+    }
+}
+
+/// What a restore got: one verdict per receipt, in the order given, and the account's
+/// entitlements read after them.
+#[repr(C)]
+#[derive(Debug)]
+pub struct PsRestored {
+    /// The verdicts: `verdicts_len` items (null when none).
+    pub verdicts: *mut PsVerdict,
+    /// How many (the number of receipts sent).
+    pub verdicts_len: usize,
+    /// The entitlements after the restore (never null).
+    pub entitlements: *mut PsEntitlements,
+}
+
+impl From<Restored> for PsRestored {
+    fn from(r: Restored) -> Self {
+        let verdicts = r.verdicts.into_iter().map(PsVerdict::from).collect();
+        let (verdicts, verdicts_len) = into_array(verdicts);
+        PsRestored {
+            verdicts,
+            verdicts_len,
+            entitlements: Box::into_raw(Box::new(PsEntitlements::from(r.entitlements))),
+        }
+    }
+}
+
+impl Drop for PsRestored {
+    fn drop(&mut self) {
+        // SAFETY: made by `into_array` and `Box::into_raw` in `from`, freed only here.
+        unsafe {
+            free_array(self.verdicts, self.verdicts_len);
+            if !self.entitlements.is_null() {
+                drop(Box::from_raw(self.entitlements));
+            }
         }
     }
 }

@@ -2,18 +2,26 @@
 //! `*out_message` gets a message to free with [`payseal_string_free`]. Each runs under
 //! `catch_unwind` ([`boundary`]); a callback is called under `catch_unwind` too.
 //!
-//! Asynchronous calls ([`payseal_verify`], [`payseal_retry_pending`]) return at once; when
-//! they return 0 their callback is called exactly once, later, on the library's callback
-//! thread ([`dispatch`]; never the caller's), with `user_data` and a result borrowed for the
-//! duration of the callback; unless [`payseal_shutdown`] is called first, which drops it.
+//! Asynchronous calls ([`payseal_verify`], [`payseal_retry_pending`], [`payseal_entitlements`],
+//! [`payseal_restore`]) return at once; when they return 0 their callback is called exactly
+//! once, later, on the library's callback thread ([`dispatch`]; never the caller's), with
+//! `user_data` and a result borrowed for the duration of the callback; unless
+//! [`payseal_shutdown`] is called first, which drops it.
+//!
+//! A client handle is a `payseal_sdk_core::Client` (the SDK's Rust client, which the UniFFI
+//! `PaySeal` object wraps too); its errors become `PaySealError` through the SDK's one mapping
+//! (`From<ClientError>`), its verdicts `Verdict` through the SDK's `From<CheckedVerdict>`.
 
 use std::ffi::{c_char, CString};
 use std::sync::Arc;
 
 use payseal_sdk_core::ffi::Receipt;
-use payseal_sdk_core::{runtime, LogLevel, PaySeal, PaySealError, PaySealLogger};
+use payseal_sdk_core::{runtime, Client, LogLevel, PaySealError, PaySealLogger};
 
-use crate::abi::{self, PsOptions, PsPendingList, PsReceipt, PsReceiptOut, PsStr, PsVerdict};
+use crate::abi::{
+    self, PsEntitlements, PsOptions, PsPendingList, PsReceipt, PsReceiptOut, PsRestored, PsStr,
+    PsVerdict,
+};
 use crate::dispatch::{self, Epoch};
 use crate::error::{boundary, catch, FfiError, Kind};
 use crate::handles;
@@ -64,6 +72,42 @@ unsafe fn receipt(receipt: *const PsReceipt) -> Result<Receipt, FfiError> {
         .to_receipt()
 }
 
+/// The `len` receipts at `receipts` (null with length 0: none).
+unsafe fn receipts(receipts: *const PsReceipt, len: usize) -> Result<Vec<Receipt>, FfiError> {
+    if receipts.is_null() {
+        return if len == 0 {
+            Ok(Vec::new())
+        } else {
+            Err(FfiError::invalid(format!(
+                "receipts: null pointer with length {len}"
+            )))
+        };
+    }
+    std::slice::from_raw_parts(receipts, len)
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.to_receipt().map_err(|e| match e {
+                FfiError::InvalidArgument(m) => FfiError::invalid(format!("receipts[{i}]: {m}")),
+                other => other,
+            })
+        })
+        .collect()
+}
+
+/// Run `fut` (an SDK call on the client) to its end on the SDK's runtime, blocking the calling
+/// thread; refused inside a callback.
+fn block_on<T, Fut>(fut: Fut) -> Result<T, FfiError>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = Result<T, payseal_sdk_core::ClientError>> + Send + 'static,
+{
+    refuse_on_callback_thread()?;
+    Ok(runtime::block_on(fut)
+        .map_err(internal)?
+        .map_err(PaySealError::from)?)
+}
+
 /// The error of a finished SDK call, as the callback's kind and message.
 fn failure(e: FfiError) -> (i32, CString) {
     let text = e.to_string().replace('\0', "\u{fffd}");
@@ -76,7 +120,7 @@ fn spawn_then<T, W, Fut, D>(work: W, deliver: D) -> Result<(), FfiError>
 where
     T: Send + 'static,
     W: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<T, PaySealError>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, payseal_sdk_core::ClientError>> + Send + 'static,
     D: FnOnce(Result<T, (i32, CString)>) + Send + 'static,
 {
     let rt = runtime::shared().map_err(internal)?;
@@ -85,7 +129,7 @@ where
     rt.spawn(async move {
         let result = match tokio_task(fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(failure(FfiError::Sdk(e))),
+            Ok(Err(e)) => Err(failure(FfiError::Sdk(e.into()))),
             Err(e) => Err(failure(e)),
         };
         dispatch::send(epoch, move || deliver(result));
@@ -111,9 +155,9 @@ fn call_back<T, R>(
 }
 
 /// Await `fut`, turning a panic inside it into an error.
-async fn tokio_task<T, Fut>(fut: Fut) -> Result<Result<T, PaySealError>, FfiError>
+async fn tokio_task<T, E, Fut>(fut: Fut) -> Result<Result<T, E>, FfiError>
 where
-    Fut: std::future::Future<Output = Result<T, PaySealError>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     use std::panic::AssertUnwindSafe;
     std::future::poll_fn({
@@ -148,8 +192,11 @@ pub unsafe extern "C" fn payseal_client_new(
             .as_ref()
             .ok_or_else(|| FfiError::invalid("options is null"))?
             .to_options()?;
-        let client = PaySeal::new(profile, options)?;
-        write(out_client, handles::insert(client), "out_client")
+        // The transport is built inside the SDK's runtime, as `PaySeal::new` builds it.
+        let rt = runtime::shared().map_err(internal)?;
+        let _context = rt.enter();
+        let client = Client::new(&profile, options).map_err(PaySealError::from)?;
+        write(out_client, handles::insert(Arc::new(client)), "out_client")
     })
 }
 
@@ -218,7 +265,10 @@ pub unsafe extern "C" fn payseal_verify_product(
         let account = account_id.required("account_id")?;
         let product = expected_product_id.read("expected_product_id")?;
         spawn_then(
-            move || async move { sdk.verify_product(receipt, account, product).await },
+            move || async move {
+                sdk.verify_product(&receipt, &account, product.as_deref())
+                    .await
+            },
             move |result| call_back(callback, user_data, result, PsVerdict::from),
         )
     })
@@ -268,11 +318,13 @@ pub unsafe extern "C" fn payseal_verify_product_blocking(
         let receipt = self::receipt(receipt)?;
         let account = account_id.required("account_id")?;
         let product = expected_product_id.read("expected_product_id")?;
-        refuse_on_callback_thread()?;
         if out_verdict.is_null() {
             return Err(FfiError::invalid("out_verdict is null"));
         }
-        let verdict = sdk.verify_product_blocking(receipt, account, product)?;
+        let verdict = block_on(async move {
+            sdk.verify_product(&receipt, &account, product.as_deref())
+                .await
+        })?;
         write(
             out_verdict,
             Box::into_raw(Box::new(PsVerdict::from(verdict))),
@@ -324,8 +376,9 @@ pub unsafe extern "C" fn payseal_retry_pending_blocking(
 ) -> i32 {
     boundary(out_message, || {
         write(out_results, std::ptr::null_mut(), "out_results")?;
-        refuse_on_callback_thread()?;
-        let list = PsPendingList::from(handles::get(client)?.retry_pending_blocking()?);
+        let sdk = handles::get(client)?;
+        let reports = block_on(async move { sdk.retry_pending().await })?;
+        let list = PsPendingList::from(reports);
         write(out_results, Box::into_raw(Box::new(list)), "out_results")
     })
 }
@@ -341,8 +394,171 @@ pub unsafe extern "C" fn payseal_pending_count(
     out_message: *mut *mut c_char,
 ) -> i32 {
     boundary(out_message, || {
-        let n = handles::get(client)?.pending_count()?;
-        write(out_count, n, "out_count")
+        let n = handles::get(client)?
+            .pending_count()
+            .map_err(PaySealError::from)?;
+        write(out_count, i64::try_from(n).unwrap_or(i64::MAX), "out_count")
+    })
+}
+
+/// Start asking what `account_id` owns now. On 0, `callback(user_data, kind, message,
+/// entitlements)` is called once on the callback thread: kind 0 with the checked answer, else
+/// the error kind and message (entitlements null); both pointers are valid only during the
+/// callback. A fresh answer is kept in `options.entitlements_dir`; when the verifier cannot be
+/// reached the kept answer is given instead (`from_cache` 1, with its age), an edited one is
+/// `Tampered`, and with none kept the call fails (`Network` / `Timeout`): never an invented
+/// answer. A blank or too long account id is `InvalidReceipt`, nothing sent.
+///
+/// # Safety
+/// As [`payseal_client_new`].
+#[no_mangle]
+pub unsafe extern "C" fn payseal_entitlements(
+    client: u64,
+    account_id: PsStr,
+    callback: Option<
+        extern "C" fn(
+            user_data: u64,
+            kind: i32,
+            message: *const c_char,
+            entitlements: *const PsEntitlements,
+        ),
+    >,
+    user_data: u64,
+    out_message: *mut *mut c_char,
+) -> i32 {
+    boundary(out_message, || {
+        let callback = callback.ok_or_else(|| FfiError::invalid("callback is null"))?;
+        let sdk = handles::get(client)?;
+        let account = account_id.required("account_id")?;
+        spawn_then(
+            move || async move { sdk.entitlements(&account).await },
+            move |result| call_back(callback, user_data, result, PsEntitlements::from),
+        )
+    })
+}
+
+/// [`payseal_entitlements`], blocking; `*out_entitlements` is freed with
+/// [`payseal_entitlements_free`]. Refused (`Internal`) inside a callback.
+///
+/// # Safety
+/// As [`payseal_client_new`].
+#[no_mangle]
+pub unsafe extern "C" fn payseal_entitlements_blocking(
+    client: u64,
+    account_id: PsStr,
+    out_entitlements: *mut *mut PsEntitlements,
+    out_message: *mut *mut c_char,
+) -> i32 {
+    boundary(out_message, || {
+        write(out_entitlements, std::ptr::null_mut(), "out_entitlements")?;
+        let sdk = handles::get(client)?;
+        let account = account_id.required("account_id")?;
+        let answer = block_on(async move { sdk.entitlements(&account).await })?;
+        write(
+            out_entitlements,
+            Box::into_raw(Box::new(PsEntitlements::from(answer))),
+            "out_entitlements",
+        )
+    })
+}
+
+/// The kept (offline) entitlements answer of `account_id`, checked again with the profile's
+/// keys, without asking the verifier: `*out_entitlements` gets it (`from_cache` 1, with its
+/// age; freed with [`payseal_entitlements_free`]), or null when none is kept (or no
+/// `entitlements_dir`). An edited or foreign file is `Tampered`; a blank account id
+/// `InvalidReceipt`.
+///
+/// # Safety
+/// As [`payseal_client_new`].
+#[no_mangle]
+pub unsafe extern "C" fn payseal_cached_entitlements(
+    client: u64,
+    account_id: PsStr,
+    out_entitlements: *mut *mut PsEntitlements,
+    out_message: *mut *mut c_char,
+) -> i32 {
+    boundary(out_message, || {
+        write(out_entitlements, std::ptr::null_mut(), "out_entitlements")?;
+        let sdk = handles::get(client)?;
+        let account = account_id.required("account_id")?;
+        let kept = sdk
+            .cached_entitlements(&account)
+            .map_err(PaySealError::from)?;
+        match kept {
+            Some(answer) => write(
+                out_entitlements,
+                Box::into_raw(Box::new(PsEntitlements::from(answer))),
+                "out_entitlements",
+            ),
+            None => Ok(()),
+        }
+    })
+}
+
+/// Start a restore: the `receipts_len` receipts at `receipts` (everything the store handed the
+/// app; at most 50, else `InvalidReceipt`; null with length 0: none) for `account_id`, in one
+/// sealed request. Each is judged exactly as [`payseal_verify`] judges it; then the account's
+/// entitlements, checked and kept as [`payseal_entitlements`] keeps them. The receipts are
+/// copied before this returns. On 0, `callback(user_data, kind, message, restored)` is called
+/// once on the callback thread, as in [`payseal_verify`]. A failed restore keeps nothing
+/// pending (the store still holds the receipts: call it again).
+///
+/// # Safety
+/// As [`payseal_client_new`]; `receipts` null or valid for `receipts_len` items.
+#[no_mangle]
+pub unsafe extern "C" fn payseal_restore(
+    client: u64,
+    receipts: *const PsReceipt,
+    receipts_len: usize,
+    account_id: PsStr,
+    callback: Option<
+        extern "C" fn(
+            user_data: u64,
+            kind: i32,
+            message: *const c_char,
+            restored: *const PsRestored,
+        ),
+    >,
+    user_data: u64,
+    out_message: *mut *mut c_char,
+) -> i32 {
+    boundary(out_message, || {
+        let callback = callback.ok_or_else(|| FfiError::invalid("callback is null"))?;
+        let sdk = handles::get(client)?;
+        let receipts = self::receipts(receipts, receipts_len)?;
+        let account = account_id.required("account_id")?;
+        spawn_then(
+            move || async move { sdk.restore(&receipts, &account).await },
+            move |result| call_back(callback, user_data, result, PsRestored::from),
+        )
+    })
+}
+
+/// [`payseal_restore`], blocking; `*out_restored` is freed with [`payseal_restored_free`].
+/// Refused (`Internal`) inside a callback.
+///
+/// # Safety
+/// As [`payseal_restore`].
+#[no_mangle]
+pub unsafe extern "C" fn payseal_restore_blocking(
+    client: u64,
+    receipts: *const PsReceipt,
+    receipts_len: usize,
+    account_id: PsStr,
+    out_restored: *mut *mut PsRestored,
+    out_message: *mut *mut c_char,
+) -> i32 {
+    boundary(out_message, || {
+        write(out_restored, std::ptr::null_mut(), "out_restored")?;
+        let sdk = handles::get(client)?;
+        let receipts = self::receipts(receipts, receipts_len)?;
+        let account = account_id.required("account_id")?;
+        let restored = block_on(async move { sdk.restore(&receipts, &account).await })?;
+        write(
+            out_restored,
+            Box::into_raw(Box::new(PsRestored::from(restored))),
+            "out_restored",
+        )
     })
 }
 
@@ -553,6 +769,25 @@ pub unsafe extern "C" fn payseal_pending_list_free(list: *mut PsPendingList) {
     free_box(list);
 }
 
+/// Free entitlements from [`payseal_entitlements_blocking`] or
+/// [`payseal_cached_entitlements`] (null is ignored).
+///
+/// # Safety
+/// `e` is null or from this library, not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn payseal_entitlements_free(e: *mut PsEntitlements) {
+    free_box(e);
+}
+
+/// Free a restore result from [`payseal_restore_blocking`] (null is ignored).
+///
+/// # Safety
+/// `r` is null or from this library, not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn payseal_restored_free(r: *mut PsRestored) {
+    free_box(r);
+}
+
 /// Free a receipt from [`payseal_receipt_from_json`] (null is ignored).
 ///
 /// # Safety
@@ -587,6 +822,330 @@ mod tests {
         let text = CStr::from_ptr(p).to_str().unwrap().to_owned();
         payseal_string_free(p);
         text
+    }
+
+    use payseal_protocol::entitlements::{self as ents, Entitlement, EntitlementsClaims};
+    use payseal_protocol::envelope::ServerKeyPair;
+    use payseal_protocol::pin::spki_pin;
+    use payseal_protocol::profile::Profile;
+    use payseal_protocol::verdict::{Environment, PurchaseKind, VerdictSigningKey};
+    use payseal_protocol::Store as ProtoStore;
+    use payseal_sdk_core::EntitlementsCache;
+
+    const APP: &str = "dev.payseal.demo";
+
+    fn signing_key() -> VerdictSigningKey {
+        VerdictSigningKey::from_seed("v1-test", [1; 32])
+    }
+
+    /// A profile for a verifier at `https://localhost:{port}`, whose verdict key is [`signing_key`].
+    fn profile_json(port: u16) -> String {
+        let server = ServerKeyPair::from_secret(1, [0x5a; 32]).unwrap();
+        Profile::new(
+            format!("https://localhost:{port}"),
+            [spki_pin(b"current"), spki_pin(b"backup")],
+            &server.config(),
+            &[signing_key().public_key()],
+        )
+        .unwrap()
+        .to_json()
+    }
+
+    /// A port nothing listens on (bound, then released).
+    fn closed_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    fn now_ms() -> i64 {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        i64::try_from(d.as_millis()).unwrap()
+    }
+
+    fn answer(account: &str, as_of: i64) -> String {
+        let entitlement = |name: &str, product: &str| Entitlement {
+            name: name.into(),
+            product_id: product.into(),
+            store: ProtoStore::AppStore,
+            environment: Some(Environment::Sandbox),
+            transaction_key: format!("tx-{product}"),
+            kind: Some(PurchaseKind::NonConsumable),
+            since: as_of - 1000,
+            expires_at: None,
+            will_renew: None,
+        };
+        let claims = EntitlementsClaims {
+            iss: "https://localhost".into(),
+            iat: as_of / 1000,
+            exp: as_of / 1000 + 600,
+            jti: format!("e-{account}"),
+            nonce: "bm9uY2Utbm9uY2Utbm9uY2U".into(),
+            app: APP.into(),
+            sub: account.into(),
+            as_of,
+            entitlements: vec![
+                entitlement("no_ads", "remove_ads"),
+                Entitlement {
+                    store: ProtoStore::GooglePlay,
+                    environment: None,
+                    kind: Some(PurchaseKind::Subscription),
+                    expires_at: Some(as_of + 86_400_000),
+                    will_renew: Some(false),
+                    ..entitlement("premium", "pro_monthly")
+                },
+            ],
+        };
+        ents::sign(&signing_key(), &claims).unwrap()
+    }
+
+    unsafe fn text(p: *mut c_char) -> String {
+        CStr::from_ptr(p).to_str().unwrap().to_owned()
+    }
+
+    /// `(kind, message)` of a failed call, the message freed.
+    unsafe fn failed(kind: i32, message: *mut c_char) -> (i32, String) {
+        assert_ne!(kind, 0, "the call succeeded");
+        (kind, take(message))
+    }
+
+    /// Entitlements through the C surface on a real client (real files, real TLS attempts to
+    /// a closed port): the offline copy read back and typed, the verifier unreachable answered
+    /// from it, none invented, an edited copy refused, bad arguments typed.
+    #[test]
+    fn entitlements_and_restore_cross_the_c_surface_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = profile_json(closed_port());
+        let ents_dir = dir.path().join("entitlements");
+        let ents_dir_text = ents_dir.to_str().unwrap().to_owned();
+        let options = PsOptions {
+            connect_timeout_ms: 2000,
+            request_timeout_ms: 2000,
+            deadline_ms: 5000,
+            base_backoff_ms: 10,
+            max_attempts: 1,
+            app_id: s(APP),
+            pending_dir: PsStr::ABSENT,
+            extra_roots_pem: PsStr::ABSENT,
+            entitlements_dir: s(&ents_dir_text),
+        };
+        let mut h = 0u64;
+        let mut m = std::ptr::null_mut();
+        let mut out: *mut PsEntitlements = std::ptr::null_mut();
+        unsafe {
+            assert_eq!(payseal_client_new(s(&profile), &options, &mut h, &mut m), 0);
+            assert!(ents_dir.is_dir(), "the folder is made at construction");
+
+            // Nothing kept: no answer, none invented.
+            assert_eq!(
+                payseal_cached_entitlements(h, s("alice"), &mut out, &mut m),
+                0
+            );
+            assert!(out.is_null());
+            let (kind, message) = failed(
+                payseal_entitlements_blocking(h, s("alice"), &mut out, &mut m),
+                m,
+            );
+            assert_eq!(kind, Kind::Network as i32, "{message}");
+            assert!(
+                message.contains("no entitlements answer kept offline"),
+                "{message}"
+            );
+            assert!(out.is_null());
+
+            // A genuine answer kept earlier: read back, checked, typed.
+            let as_of = now_ms() - 60_000;
+            let token = answer("alice", as_of);
+            let file = ents_dir.join(EntitlementsCache::file_name(APP, "alice"));
+            std::fs::write(&file, &token).unwrap();
+            assert_eq!(
+                payseal_cached_entitlements(h, s("alice"), &mut out, &mut m),
+                0
+            );
+            assert!(!out.is_null());
+            {
+                let e = &*out;
+                assert_eq!((e.from_cache, e.as_of, e.len), (1, as_of, 2));
+                // The device clock is read in whole seconds.
+                assert!((59_000..120_000).contains(&e.age_ms), "age {}", e.age_ms);
+                assert_eq!(e.issued_at, as_of / 1000);
+                assert_eq!(e.token_expires_at, as_of / 1000 + 600);
+                assert_eq!(text(e.token), token);
+                assert_eq!(text(e.account_id), "alice");
+                assert_eq!(text(e.app_id), APP);
+                assert_eq!(text(e.answer_id), "e-alice");
+                let items = std::slice::from_raw_parts(e.items, e.len);
+                let a = &items[0];
+                assert_eq!(
+                    (text(a.name), text(a.product_id), text(a.transaction_key)),
+                    ("no_ads".into(), "remove_ads".into(), "tx-remove_ads".into())
+                );
+                assert_eq!(
+                    (
+                        a.store,
+                        a.environment,
+                        a.kind,
+                        a.will_renew,
+                        a.has_expires_at
+                    ),
+                    (abi::STORE_APP_STORE, 2, 2, 0, 0)
+                );
+                assert_eq!(a.since, as_of - 1000);
+                let b = &items[1];
+                assert_eq!(text(b.name), "premium");
+                assert_eq!(
+                    (
+                        b.store,
+                        b.environment,
+                        b.kind,
+                        b.will_renew,
+                        b.has_expires_at
+                    ),
+                    (abi::STORE_GOOGLE_PLAY, 0, 3, 2, 1)
+                );
+                assert_eq!(b.expires_at, as_of + 86_400_000);
+            }
+            payseal_entitlements_free(out);
+
+            // The verifier unreachable: the kept answer, marked as such.
+            assert_eq!(
+                payseal_entitlements_blocking(h, s("alice"), &mut out, &mut m),
+                0,
+                "{}",
+                if m.is_null() { String::new() } else { text(m) }
+            );
+            assert_eq!(((*out).from_cache, text((*out).token)), (1, token.clone()));
+            payseal_entitlements_free(out);
+
+            // Another account's genuine answer copied over alice's file, then one byte edited:
+            // refused as Tampered, by both calls.
+            std::fs::write(&file, answer("bob", as_of)).unwrap();
+            let (kind, _) = failed(
+                payseal_cached_entitlements(h, s("alice"), &mut out, &mut m),
+                m,
+            );
+            assert_eq!(kind, Kind::Tampered as i32);
+            assert!(out.is_null());
+            let mut edited = token.into_bytes();
+            let at = edited.iter().position(|&b| b == b'.').unwrap() + 10;
+            edited[at] = if edited[at] == b'A' { b'B' } else { b'A' };
+            std::fs::write(&file, edited).unwrap();
+            let (kind, _) = failed(
+                payseal_entitlements_blocking(h, s("alice"), &mut out, &mut m),
+                m,
+            );
+            assert_eq!(kind, Kind::Tampered as i32);
+
+            // Bad arguments: typed, nothing sent.
+            for bad in ["", " ", &"a".repeat(257)] {
+                let (kind, _) = failed(payseal_cached_entitlements(h, s(bad), &mut out, &mut m), m);
+                assert_eq!(kind, Kind::InvalidReceipt as i32, "account {bad:?}");
+                let (kind, _) = failed(
+                    payseal_entitlements_blocking(h, s(bad), &mut out, &mut m),
+                    m,
+                );
+                assert_eq!(kind, Kind::InvalidReceipt as i32, "account {bad:?}");
+            }
+            let (kind, _) = failed(
+                payseal_cached_entitlements(h, PsStr::ABSENT, &mut out, &mut m),
+                m,
+            );
+            assert_eq!(kind, Kind::InvalidArgument as i32);
+            let (kind, _) = failed(payseal_entitlements(h, s("alice"), None, 1, &mut m), m);
+            assert_eq!(kind, Kind::InvalidArgument as i32);
+
+            let mut restored: *mut PsRestored = std::ptr::null_mut();
+            let (kind, message) = failed(
+                payseal_restore_blocking(h, std::ptr::null(), 2, s("alice"), &mut restored, &mut m),
+                m,
+            );
+            assert_eq!(kind, Kind::InvalidArgument as i32, "{message}");
+            let data = "{}";
+            let sig = "eA==";
+            let good = PsReceipt {
+                store: abi::STORE_SANDBOX,
+                algorithm: 0,
+                data: s(data),
+                signature: s(sig),
+            };
+            let unknown = PsReceipt { store: 99, ..good };
+            let (kind, message) = failed(
+                payseal_restore_blocking(
+                    h,
+                    [good, unknown].as_ptr(),
+                    2,
+                    s("alice"),
+                    &mut restored,
+                    &mut m,
+                ),
+                m,
+            );
+            assert_eq!(kind, Kind::InvalidArgument as i32);
+            assert!(
+                message.starts_with("receipts[1]: unknown store code 99"),
+                "{message}"
+            );
+            let empty_sig = PsReceipt {
+                signature: s(""),
+                ..good
+            };
+            let (kind, message) = failed(
+                payseal_restore_blocking(
+                    h,
+                    [good, empty_sig].as_ptr(),
+                    2,
+                    s("alice"),
+                    &mut restored,
+                    &mut m,
+                ),
+                m,
+            );
+            assert_eq!(kind, Kind::InvalidReceipt as i32, "{message}");
+            let many = vec![good; 51];
+            let (kind, message) = failed(
+                payseal_restore_blocking(
+                    h,
+                    many.as_ptr(),
+                    many.len(),
+                    s("alice"),
+                    &mut restored,
+                    &mut m,
+                ),
+                m,
+            );
+            assert_eq!(kind, Kind::InvalidReceipt as i32, "{message}");
+            assert!(message.contains("at most 50"), "{message}");
+            assert!(restored.is_null());
+
+            // A freed handle is refused by every new call.
+            assert_eq!(payseal_client_free(h, &mut m), 0);
+            let refused = [
+                failed(
+                    payseal_cached_entitlements(h, s("alice"), &mut out, &mut m),
+                    m,
+                ),
+                failed(
+                    payseal_entitlements_blocking(h, s("alice"), &mut out, &mut m),
+                    m,
+                ),
+                failed(
+                    payseal_restore_blocking(
+                        h,
+                        std::ptr::null(),
+                        0,
+                        s("alice"),
+                        &mut restored,
+                        &mut m,
+                    ),
+                    m,
+                ),
+            ];
+            for (kind, message) in refused {
+                assert_eq!(kind, Kind::InvalidArgument as i32);
+                assert!(message.contains("not open"), "{message}");
+            }
+        }
     }
 
     // The constants the C# suite asserts too (Tests/BindingTests.cs).

@@ -22,6 +22,12 @@ namespace PaySeal.Native
 
 
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void payseal_entitlements_callback_delegate(ulong user_data, int kind, byte* message, PsEntitlements* entitlements);
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void payseal_restore_callback_delegate(ulong user_data, int kind, byte* message, PsRestored* restored);
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate void payseal_retry_pending_callback_delegate(ulong user_data, int kind, byte* message, PsPendingList* results);
 
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
@@ -127,6 +133,69 @@ namespace PaySeal.Native
         /// </summary>
         [DllImport(__DllName, EntryPoint = "payseal_pending_count", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
         internal static extern int payseal_pending_count(ulong client, long* out_count, byte** out_message);
+
+        /// <summary>
+        ///  Start asking what `account_id` owns now. On 0, `callback(user_data, kind, message,
+        ///  entitlements)` is called once on the callback thread: kind 0 with the checked answer, else
+        ///  the error kind and message (entitlements null); both pointers are valid only during the
+        ///  callback. A fresh answer is kept in `options.entitlements_dir`; when the verifier cannot be
+        ///  reached the kept answer is given instead (`from_cache` 1, with its age), an edited one is
+        ///  `Tampered`, and with none kept the call fails (`Network` / `Timeout`): never an invented
+        ///  answer. A blank or too long account id is `InvalidReceipt`, nothing sent.
+        ///
+        ///  # Safety
+        ///  As [`payseal_client_new`].
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_entitlements", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int payseal_entitlements(ulong client, PsStr account_id, payseal_entitlements_callback_delegate callback, ulong user_data, byte** out_message);
+
+        /// <summary>
+        ///  [`payseal_entitlements`], blocking; `*out_entitlements` is freed with
+        ///  [`payseal_entitlements_free`]. Refused (`Internal`) inside a callback.
+        ///
+        ///  # Safety
+        ///  As [`payseal_client_new`].
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_entitlements_blocking", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int payseal_entitlements_blocking(ulong client, PsStr account_id, PsEntitlements** out_entitlements, byte** out_message);
+
+        /// <summary>
+        ///  The kept (offline) entitlements answer of `account_id`, checked again with the profile's
+        ///  keys, without asking the verifier: `*out_entitlements` gets it (`from_cache` 1, with its
+        ///  age; freed with [`payseal_entitlements_free`]), or null when none is kept (or no
+        ///  `entitlements_dir`). An edited or foreign file is `Tampered`; a blank account id
+        ///  `InvalidReceipt`.
+        ///
+        ///  # Safety
+        ///  As [`payseal_client_new`].
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_cached_entitlements", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int payseal_cached_entitlements(ulong client, PsStr account_id, PsEntitlements** out_entitlements, byte** out_message);
+
+        /// <summary>
+        ///  Start a restore: the `receipts_len` receipts at `receipts` (everything the store handed the
+        ///  app; at most 50, else `InvalidReceipt`; null with length 0: none) for `account_id`, in one
+        ///  sealed request. Each is judged exactly as [`payseal_verify`] judges it; then the account's
+        ///  entitlements, checked and kept as [`payseal_entitlements`] keeps them. The receipts are
+        ///  copied before this returns. On 0, `callback(user_data, kind, message, restored)` is called
+        ///  once on the callback thread, as in [`payseal_verify`]. A failed restore keeps nothing
+        ///  pending (the store still holds the receipts: call it again).
+        ///
+        ///  # Safety
+        ///  As [`payseal_client_new`]; `receipts` null or valid for `receipts_len` items.
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_restore", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int payseal_restore(ulong client, PsReceipt* receipts, System.UIntPtr receipts_len, PsStr account_id, payseal_restore_callback_delegate callback, ulong user_data, byte** out_message);
+
+        /// <summary>
+        ///  [`payseal_restore`], blocking; `*out_restored` is freed with [`payseal_restored_free`].
+        ///  Refused (`Internal`) inside a callback.
+        ///
+        ///  # Safety
+        ///  As [`payseal_restore`].
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_restore_blocking", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern int payseal_restore_blocking(ulong client, PsReceipt* receipts, System.UIntPtr receipts_len, PsStr account_id, PsRestored** out_restored, byte** out_message);
 
         /// <summary>
         ///  Route the SDK's log events to `callback(level, message)` (1 error, 2 warn, 3 info,
@@ -243,6 +312,25 @@ namespace PaySeal.Native
         internal static extern void payseal_pending_list_free(PsPendingList* list);
 
         /// <summary>
+        ///  Free entitlements from [`payseal_entitlements_blocking`] or
+        ///  [`payseal_cached_entitlements`] (null is ignored).
+        ///
+        ///  # Safety
+        ///  `e` is null or from this library, not freed yet.
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_entitlements_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void payseal_entitlements_free(PsEntitlements* e);
+
+        /// <summary>
+        ///  Free a restore result from [`payseal_restore_blocking`] (null is ignored).
+        ///
+        ///  # Safety
+        ///  `r` is null or from this library, not freed yet.
+        /// </summary>
+        [DllImport(__DllName, EntryPoint = "payseal_restored_free", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+        internal static extern void payseal_restored_free(PsRestored* r);
+
+        /// <summary>
         ///  Free a receipt from [`payseal_receipt_from_json`] (null is ignored).
         ///
         ///  # Safety
@@ -334,6 +422,11 @@ namespace PaySeal.Native
         ///  Extra trust roots, PEM (one or more certificates; absent or empty: none).
         /// </summary>
         public PsStr extra_roots_pem;
+        /// <summary>
+        ///  Folder where the last checked entitlements answer of each account is kept, for a game
+        ///  offline at start (absent: not kept, and an offline entitlements call has no answer).
+        /// </summary>
+        public PsStr entitlements_dir;
     }
 
     /// <summary>
@@ -505,6 +598,131 @@ namespace PaySeal.Native
         ///  How many.
         /// </summary>
         public System.UIntPtr len;
+    }
+
+    /// <summary>
+    ///  One active entitlement and the purchase that grants it. Enum fields are codes as in
+    ///  [`PsVerdict`], 0 meaning absent; strings NUL-terminated UTF-8.
+    /// </summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe partial struct PsEntitlement
+    {
+        /// <summary>
+        ///  First presentation of the granting purchase to PaySeal, Unix ms.
+        /// </summary>
+        public long since;
+        /// <summary>
+        ///  A subscription's paid period end, Unix ms (when `has_expires_at`; absent: lifetime).
+        /// </summary>
+        public long expires_at;
+        /// <summary>
+        ///  1 when `expires_at` is set.
+        /// </summary>
+        public int has_expires_at;
+        /// <summary>
+        ///  The store code (as [`PsReceipt::store`]).
+        /// </summary>
+        public int store;
+        /// <summary>
+        ///  0 absent, 1 production, 2 sandbox.
+        /// </summary>
+        public int environment;
+        /// <summary>
+        ///  The purchase kind: 0 absent, 2 non-consumable, 3 subscription (as [`PsVerdict::kind`]).
+        /// </summary>
+        public int kind;
+        /// <summary>
+        ///  Whether the subscription renews: 0 the store did not say, 1 renews, 2 does not.
+        /// </summary>
+        public int will_renew;
+        /// <summary>
+        ///  The entitlement's name in the app's config (`premium`).
+        /// </summary>
+        public byte* name;
+        /// <summary>
+        ///  The product that grants it.
+        /// </summary>
+        public byte* product_id;
+        /// <summary>
+        ///  The granting purchase's ledger key: its transaction id, or for a subscription its
+        ///  renewal chain's id (App Store `originalTransactionId`, Play purchase token, ...).
+        /// </summary>
+        public byte* transaction_key;
+    }
+
+    /// <summary>
+    ///  An account's entitlements: a checked answer (signed by a profile key, `typ:
+    ///  payseal-entitlements+jwt`, this app and account, and this request's nonce unless it came
+    ///  from the offline copy). Strings as in [`PsVerdict`].
+    /// </summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe partial struct PsEntitlements
+    {
+        /// <summary>
+        ///  The active entitlements: `len` items (null when none).
+        /// </summary>
+        public PsEntitlement* items;
+        /// <summary>
+        ///  How many.
+        /// </summary>
+        public System.UIntPtr len;
+        /// <summary>
+        ///  When the verifier read the ledger, Unix ms.
+        /// </summary>
+        public long as_of;
+        /// <summary>
+        ///  The device clock minus `as_of`, ms: the answer's age (device clock error included).
+        /// </summary>
+        public long age_ms;
+        /// <summary>
+        ///  The document's issue time, Unix seconds.
+        /// </summary>
+        public long issued_at;
+        /// <summary>
+        ///  The token's expiry (`exp`), Unix seconds; not an entitlement's end.
+        /// </summary>
+        public long token_expires_at;
+        /// <summary>
+        ///  1 when read from the offline copy (the verifier could not be reached), 0 when fresh.
+        /// </summary>
+        public int from_cache;
+        /// <summary>
+        ///  The answer's id (`jti`).
+        /// </summary>
+        public byte* answer_id;
+        /// <summary>
+        ///  The account id.
+        /// </summary>
+        public byte* account_id;
+        /// <summary>
+        ///  The app id.
+        /// </summary>
+        public byte* app_id;
+        /// <summary>
+        ///  The compact JWS, to forward to the application server as is.
+        /// </summary>
+        public byte* token;
+    }
+
+    /// <summary>
+    ///  What a restore got: one verdict per receipt, in the order given, and the account's
+    ///  entitlements read after them.
+    /// </summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal unsafe partial struct PsRestored
+    {
+        /// <summary>
+        ///  The verdicts: `verdicts_len` items (null when none).
+        /// </summary>
+        public PsVerdict* verdicts;
+        /// <summary>
+        ///  How many (the number of receipts sent).
+        /// </summary>
+        public System.UIntPtr verdicts_len;
+        /// <summary>
+        ///  The entitlements after the restore (never null).
+        /// </summary>
+        public PsEntitlements* entitlements;
     }
 
     /// <summary>

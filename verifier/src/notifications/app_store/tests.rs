@@ -102,7 +102,8 @@ fn revoke_reversed_test_and_consumption_request_have_their_actions() {
     assert_eq!(
         consumption.action,
         Action::AnswerRefund {
-            transaction_key: "2000000222".into()
+            transaction_key: "2000000222".into(),
+            answer_token: None,
         }
     );
     assert_eq!(consumption.transaction_key.as_deref(), Some("2000000222"));
@@ -295,4 +296,98 @@ fn unknown_types_are_recorded_and_labelled_other() {
     assert_eq!((v.type_label, v.action), ("other", Action::Record));
     assert_eq!(v.notification_id, "6b1e0c9e-0000-4000-8000-000000000001");
     assert_eq!(type_label("REFUND"), "REFUND");
+}
+
+fn renewing(
+    kind: &str,
+    subtype: Option<&str>,
+    o: &Order,
+    spec: payseal_sandbox::RenewalSpec,
+) -> String {
+    let mut n = AppStoreNotification::about(kind, o);
+    n.subtype = subtype.map(str::to_string);
+    n.renewal_info = true;
+    n.renewal = spec;
+    body(genuine(), &n)
+}
+
+#[test]
+fn a_subscription_lifecycle_notification_updates_its_chain_from_the_signed_renewal_info() {
+    let t = now();
+    let mut o = Order::subscription(
+        Store::AppStore,
+        APP,
+        "gold",
+        t + 1000,
+        Some("2000000500".into()),
+    );
+    o.transaction_id = Some("2000000501".into());
+    let renewed = check(&renewing("DID_RENEW", None, &o, Default::default())).unwrap();
+    let Action::UpdateSubscription { keys, answer } = renewed.action else {
+        panic!("{:?}", renewed.action)
+    };
+    assert_eq!(keys, EventKeys::new("2000000500", Some("2000000501")));
+    assert_eq!(
+        (answer.state, answer.expires_at_ms, answer.checked_ms),
+        (
+            payseal_protocol::SubscriptionState::Active,
+            Some(t + 1000),
+            renewed.signed_ms
+        )
+    );
+    // Billing grace: the period end is the signed grace end.
+    let grace = payseal_sandbox::RenewalSpec {
+        status: 4,
+        grace_period_expires_date: Some(t + 5000),
+        ..Default::default()
+    };
+    let n = check(&renewing(
+        "DID_FAIL_TO_RENEW",
+        Some("GRACE_PERIOD"),
+        &o,
+        grace,
+    ))
+    .unwrap();
+    let Action::UpdateSubscription { answer, .. } = n.action else {
+        panic!("{:?}", n.action)
+    };
+    assert_eq!(
+        (answer.state, answer.expires_at_ms),
+        (
+            payseal_protocol::SubscriptionState::InGracePeriod,
+            Some(t + 5000)
+        )
+    );
+    // The same type about a one-time purchase: recorded only.
+    let one_time = check(&renewing(
+        "DID_RENEW",
+        None,
+        &order("2000000502"),
+        Default::default(),
+    ));
+    assert_eq!(one_time.unwrap().action, Action::Record);
+}
+
+#[test]
+fn renewal_info_of_another_chain_is_malformed() {
+    let t = now();
+    let mut o = Order::subscription(
+        Store::AppStore,
+        APP,
+        "gold",
+        t + 1000,
+        Some("2000000600".into()),
+    );
+    o.transaction_id = Some("2000000601".into());
+    let mut payload = payload_of(&renewing("DID_RENEW", None, &o, Default::default()));
+    let mut other = o.clone();
+    other.original_transaction_id = Some("2000000999".into());
+    let info =
+        payseal_sandbox::renewal_info_json(&other, "2000000601", &Default::default(), t).unwrap();
+    payload["data"]["signedRenewalInfo"] = genuine()
+        .sign_app_store_jws(&genuine().app_store_header(), &info)
+        .unwrap()
+        .into();
+    let refused = check(&resign(genuine(), &payload)).unwrap_err();
+    assert_eq!(refused.reason, Reason::Malformed, "{}", refused.detail);
 }

@@ -187,10 +187,30 @@ class DevVerifier(val stateDir: Path = TestEnv.newDir("verifier"), val port: Int
         return Receipts.fromJson(json)
     }
 
+    /**
+     * Append [toml] to this verifier's `verifier.toml` (e.g. an app's
+     * `[apps."dev.payseal.demo".entitlements]`); `dev` writes the file on its first start and
+     * reuses its edits on later ones, so call it between a [stop] and a [start].
+     */
+    fun appendConfig(toml: String) {
+        check(process == null) { "stop the verifier before editing its config" }
+        val file = stateDir.resolve("verifier.toml")
+        check(file.exists()) { "$file does not exist: start the verifier once first" }
+        Files.writeString(file, file.readText() + "\n" + toml + "\n")
+    }
+
     override fun close() = stop()
 
     companion object {
         fun started(name: String): DevVerifier = DevVerifier(TestEnv.newDir(name)).start()
+
+        /** A verifier whose config has [toml] appended (started, stopped, edited, started again). */
+        fun startedWithConfig(name: String, toml: String): DevVerifier =
+            started(name).apply {
+                stop()
+                appendConfig(toml)
+                start()
+            }
     }
 }
 
@@ -308,6 +328,7 @@ fun testOptions(
     connectTimeoutMs: Long = 5_000,
     requestTimeoutMs: Long = 15_000,
     deadlineMs: Long = 30_000,
+    entitlementsDir: Path? = null,
 ): PaySealOptions = PaySealOptions(
     appId = APP_ID,
     connectTimeoutMs = connectTimeoutMs,
@@ -317,6 +338,7 @@ fun testOptions(
     baseBackoffMs = 50,
     pendingDir = pendingDir?.toString(),
     extraRootsPem = extraRoots,
+    entitlementsDir = entitlementsDir?.toString(),
 )
 
 /** Files in a pending directory (finished and temporary alike). */

@@ -11,7 +11,8 @@ use super::{OwnedPurchase, RedeemOutcome, RedemptionRow, RevokeOutcome, Transfer
 ///
 /// A revoked row is [`RedeemOutcome::Revoked`] for every account, its owner included; otherwise
 /// the owner gets [`RedeemOutcome::Repeat`] and anyone else [`RedeemOutcome::OtherAccount`].
-/// On [`RedeemOutcome::Repeat`] the backend moves `last_seen_ms` forward; on anything but
+/// On [`RedeemOutcome::Repeat`] the backend moves `last_seen_ms` forward when
+/// [`repeat_writes`] says so; on anything but
 /// [`RedeemOutcome::First`] it records nothing new.
 pub fn classify(existing: Option<&RedemptionRow>, account_id: &str) -> RedeemOutcome {
     match existing {
@@ -30,6 +31,36 @@ pub fn chain_expiry(stored: Option<i64>, presented: Option<i64>) -> Option<i64> 
     match (stored, presented) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
+    }
+}
+
+/// How far behind `last_seen_ms` may stay: a repeat by the owner within this of the stored
+/// `last_seen_ms` (and not moving its period end forward) writes nothing, so that a repeat is a
+/// read ([`repeat_writes`]). `last_seen_ms` is an operator's figure, never an input of a decision.
+pub const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
+
+/// Whether the owner's repeat at `now_ms`, presenting a period ending at `presented`, must
+/// write its row: when it moves `last_seen_ms` forward by [`LAST_SEEN_RESOLUTION_MS`] or more,
+/// or the period end forward ([`chain_expiry`]). Otherwise the row stays as it is.
+pub fn repeat_writes(existing: &RedemptionRow, now_ms: i64, presented: Option<i64>) -> bool {
+    now_ms.saturating_sub(existing.last_seen_ms) >= LAST_SEEN_RESOLUTION_MS
+        || chain_expiry(existing.expires_at_ms, presented) != existing.expires_at_ms
+}
+
+/// What the row as read (`existing`) decides for a presentation by `account_id` at `now_ms`
+/// (period end `presented`) when nothing needs writing: every outcome but a first redemption
+/// and a repeat that [`repeat_writes`]. `None`: the redemption must run as a write.
+pub fn settled_by_read(
+    existing: Option<&RedemptionRow>,
+    account_id: &str,
+    now_ms: i64,
+    presented: Option<i64>,
+) -> Option<RedeemOutcome> {
+    let row = existing?;
+    match classify(Some(row), account_id) {
+        RedeemOutcome::First => None,
+        RedeemOutcome::Repeat if repeat_writes(row, now_ms, presented) => None,
+        outcome => Some(outcome),
     }
 }
 

@@ -136,7 +136,8 @@ pub use acks::Acknowledgements;
 pub use consumption::DeliveryReports;
 pub use decision::{
     chain_expiry, classify, classify_revocation, classify_transfer, decide_subscription_update,
-    grants, subscription_refusal, SubscriptionChange,
+    grants, repeat_writes, settled_by_read, subscription_refusal, SubscriptionChange,
+    LAST_SEEN_RESOLUTION_MS,
 };
 pub use migrate::{Migration, SchemaStatus};
 pub use notifications::NotificationLog;

@@ -24,9 +24,9 @@ use crate::refunds::{RefundAttempt, RefundRequestRow, RefundRequests, RefundStat
 use crate::tx::{Access, AttemptUpdate, Database, Key, Operation, RedeemStep, Tx};
 use crate::{
     chain_expiry, classify, classify_revocation, classify_transfer, decide_subscription_update,
-    notice, BoxFuture, LedgerError, OwnedPurchase, RedeemOutcome, RedemptionRequest, RedemptionRow,
-    Redemptions, RevocationRequest, RevokeOutcome, SubscriptionChange, TransferOutcome,
-    TransferRequest, VoidedCursors,
+    notice, repeat_writes, settled_by_read, BoxFuture, LedgerError, OwnedPurchase, RedeemOutcome,
+    RedemptionRequest, RedemptionRow, Redemptions, RevocationRequest, RevokeOutcome,
+    SubscriptionChange, TransferOutcome, TransferRequest, VoidedCursors,
 };
 
 impl RedemptionRequest {
@@ -51,15 +51,16 @@ impl RevocationRequest {
     }
 }
 
-/// Redeem: insert the row if nobody has it (with the `purchase.paid` row, atomically), else
-/// read who has it and let [`classify`] decide; a repeat moves `last_seen_ms` and the chain's
-/// expiry forward.
+/// Redeem: insert the row if nobody has it (with the `purchase.paid` row and the store
+/// acknowledgement row, atomically), else read who has it and let [`classify`] decide; a repeat
+/// moves `last_seen_ms` and the chain's expiry forward when [`repeat_writes`] says so.
 pub(crate) async fn redeem<T: Tx>(
     tx: &mut T,
     r: &RedemptionRequest,
     delivery: Option<&NewDelivery>,
+    ack: Option<&NewAck>,
 ) -> Result<RedeemOutcome, T::Error> {
-    match tx.redeem_row(r, delivery).await? {
+    match tx.redeem_row(r, delivery, ack).await? {
         RedeemStep::Inserted => return Ok(RedeemOutcome::First),
         // Read (and, when it is the owner's and not revoked, touched) in the same statement.
         RedeemStep::Read(existing) => return Ok(classify(Some(&existing), &r.account_id)),
@@ -72,7 +73,7 @@ pub(crate) async fn redeem<T: Tx>(
         .await?
         .ok_or(LedgerError::RowVanished)?;
     let outcome = classify(Some(&existing), &r.account_id);
-    if outcome == RedeemOutcome::Repeat {
+    if outcome == RedeemOutcome::Repeat && repeat_writes(&existing, r.now_ms, r.expires_at_ms) {
         let expires_at_ms = chain_expiry(existing.expires_at_ms, r.expires_at_ms);
         tx.touch_redemption(r, expires_at_ms).await?;
     }
@@ -493,28 +494,46 @@ macro_rules! operation {
     };
 }
 
-operation!(
-    /// [`Redemptions::redeem_and_notify`].
-    Redeem { request: RedemptionRequest, delivery: Option<NewDelivery> } -> RedeemOutcome,
-    Access::Redeem,
-    |op, tx| redeem(tx, &op.request, op.delivery.as_ref()).await
-);
-operation!(
-    /// [`Acknowledgements::redeem_and_acknowledge`]: the same redemption, in a read-write
-    /// transaction (on PostgreSQL the redemption, its outbox row and its acknowledgement row
-    /// then commit together; autocommit would commit the redemption alone first).
-    RedeemAndAcknowledge {
-        request: RedemptionRequest, delivery: Option<NewDelivery>, ack: NewAck
-    } -> RedeemOutcome,
-    Access::Write,
-    |op, tx| {
-        let outcome = redeem(tx, &op.request, op.delivery.as_ref()).await?;
-        if outcome == RedeemOutcome::First {
-            tx.insert_ack(&op.request, &op.ack).await?;
-        }
-        Ok(outcome)
+/// [`Redemptions::redeem_and_notify`] and [`Acknowledgements::redeem_and_acknowledge`]: one
+/// redemption, its outbox row and its store acknowledgement row inserted together (on
+/// PostgreSQL in the one statement of the redemption, so one round trip). Settled by a read
+/// alone ([`settled_by_read`]) when the row exists and the presentation writes nothing.
+pub(crate) struct Redeem {
+    pub(crate) request: RedemptionRequest,
+    pub(crate) delivery: Option<NewDelivery>,
+    pub(crate) ack: Option<NewAck>,
+}
+
+impl Operation for Redeem {
+    type Output = RedeemOutcome;
+    const ACCESS: Access = Access::Redeem;
+
+    #[allow(clippy::manual_async_fn)]
+    fn run<T: Tx>(
+        &self,
+        tx: &mut T,
+    ) -> impl std::future::Future<Output = Result<RedeemOutcome, T::Error>> + Send {
+        async move { redeem(tx, &self.request, self.delivery.as_ref(), self.ack.as_ref()).await }
     }
-);
+
+    #[allow(clippy::manual_async_fn)]
+    fn settle<T: Tx>(
+        &self,
+        tx: &mut T,
+    ) -> impl std::future::Future<Output = Result<Option<RedeemOutcome>, T::Error>> + Send {
+        async move {
+            let r = &self.request;
+            let existing = tx.redemption(r.key(), false).await?;
+            Ok(settled_by_read(
+                existing.as_ref(),
+                &r.account_id,
+                r.now_ms,
+                r.expires_at_ms,
+            ))
+        }
+    }
+}
+
 operation!(
     /// [`Acknowledgements::claim_acks`]: oldest purchase first.
     ClaimAcks { now_ms: i64, lease_until_ms: i64, limit: u32 } -> Vec<Acknowledgement>,
@@ -873,6 +892,7 @@ impl<B: Database> Redemptions for B {
         self.execute(Redeem {
             request,
             delivery: None,
+            ack: None,
         })
     }
 
@@ -881,7 +901,11 @@ impl<B: Database> Redemptions for B {
         request: RedemptionRequest,
         delivery: Option<NewDelivery>,
     ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>> {
-        self.execute(Redeem { request, delivery })
+        self.execute(Redeem {
+            request,
+            delivery,
+            ack: None,
+        })
     }
 
     fn ready(&self) -> BoxFuture<'_, Result<(), LedgerError>> {
@@ -1074,10 +1098,10 @@ impl<B: Database> Acknowledgements for B {
         delivery: Option<NewDelivery>,
         ack: NewAck,
     ) -> BoxFuture<'_, Result<RedeemOutcome, LedgerError>> {
-        self.execute(RedeemAndAcknowledge {
+        self.execute(Redeem {
             request,
             delivery,
-            ack,
+            ack: Some(ack),
         })
     }
 

@@ -4,9 +4,12 @@
 //! app_id, transaction_key)`; a redemption is one autocommit statement (`REDEEM_SQL`, so one round
 //! trip) whose `INSERT … ON CONFLICT (…) DO NOTHING` decides: one inserted row means
 //! [`crate::RedeemOutcome::First`] (committed, so durable under the server's `synchronous_commit`,
-//! before the verdict leaves), its outbox row inserted with it. When the key exists, the same
-//! statement moves `last_seen_ms` forward with an `UPDATE … SET last_seen_ms = GREATEST(…)`
-//! guarded by owner and not revoked, and returns the row (touched, or as read), on which
+//! before the verdict leaves), its outbox row and its store acknowledgement row inserted with it
+//! (so a first redemption of an app with the Play Developer API is one round trip too, not
+//! `BEGIN`, three statements and `COMMIT`). When the key exists, the same statement moves
+//! `last_seen_ms` forward with an `UPDATE … SET last_seen_ms = GREATEST(…)` guarded by owner and
+//! not revoked, only when [`crate::repeat_writes`] (a repeat within a minute of the last one
+//! writes nothing, so it commits no WAL record), and returns the row (touched, or as read), on which
 //! [`crate::classify`] decides (the same function SQLite calls). When the key's row was
 //! committed by another instance after the statement's snapshot (the `INSERT` waited for it, the
 //! `UPDATE` and the read could not see it), the statement returns nothing and the operation
@@ -103,9 +106,12 @@ const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS payseal_schema
 )";
 
 /// A redemption in one statement, so one round trip whatever it finds: the row is inserted
-/// unless its key exists (the outbox row `$10…$13`, when given, only with it); else the
-/// repeat's touch ([`TOUCH_SQL`]'s guard and `GREATEST`s, `GREATEST(stored, presented)` being
-/// [`crate::chain_expiry`]) and the row, touched or as the statement's snapshot has it. The last
+/// unless its key exists (the outbox row `$10…$13` and the store acknowledgement row
+/// `$17…$21`, when given, only with it); else the repeat's touch ([`TOUCH_SQL`]'s guard and
+/// `GREATEST`s, `GREATEST(stored, presented)` being [`crate::chain_expiry`]) when it writes
+/// something ([`crate::repeat_writes`]: `$16` is `now − LAST_SEEN_RESOLUTION_MS`; otherwise the
+/// statement writes nothing, so the repeat commits no WAL record), and the row, touched or as
+/// the statement's snapshot has it. The last
 /// column says which: `inserted` (no row values), `touched` or `read`. No row at all: the key's
 /// row was committed by another transaction after this statement's snapshot (the `INSERT`
 /// waited for it); the operation then reads it with [`FIND_SQL`].
@@ -123,11 +129,20 @@ const REDEEM_SQL: &str = concat!(
     SELECT $10::TEXT, $2, $11::TEXT, $12::TEXT, $13::BIGINT, $13::BIGINT, 0, $13::BIGINT,
            'pending'
     FROM inserted WHERE $10::TEXT IS NOT NULL),
+  acked AS (
+    INSERT INTO payseal_store_acks (id, store, app_id, transaction_key, product_id,
+                                    purchase_token, action, purchased_ms, created_ms, attempts,
+                                    next_attempt_ms, state)
+    SELECT $17::TEXT, $1, $2, $3, $18::TEXT, $19::TEXT, $20::TEXT, $21::BIGINT, $8, 0, $8,
+           'pending'
+    FROM inserted WHERE $17::TEXT IS NOT NULL),
   touched AS (
     UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, $8),
         expires_at_ms = GREATEST(expires_at_ms, $9)
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
       AND revoked_at_ms IS NULL AND NOT EXISTS (SELECT 1 FROM inserted)
+      AND (last_seen_ms <= $16::BIGINT
+           OR ($9::BIGINT IS NOT NULL AND (expires_at_ms IS NULL OR expires_at_ms < $9)))
     RETURNING ",
     redemption_columns!(),
     ")
@@ -624,11 +639,6 @@ const RETRY_SQL: &str = "UPDATE payseal_outbox SET state = 'pending', next_attem
 
 const COUNT_PENDING_SQL: &str = "SELECT COUNT(*) FROM payseal_outbox WHERE state = 'pending'";
 
-const INSERT_ACK_SQL: &str = "INSERT INTO payseal_store_acks (id, store, app_id,
-        transaction_key, product_id, purchase_token, action, purchased_ms, created_ms, attempts,
-        next_attempt_ms, state)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $9, 'pending')";
-
 const CLAIM_ACKS_SQL: &str = concat!(
     "UPDATE payseal_store_acks a SET next_attempt_ms = $2, attempts = a.attempts + 1
      FROM (SELECT id AS due_id FROM payseal_store_acks
@@ -907,6 +917,7 @@ impl Tx for PgTx<'_> {
         &mut self,
         r: &RedemptionRequest,
         delivery: Option<&NewDelivery>,
+        ack: Option<&NewAck>,
     ) -> Result<RedeemStep, OpError> {
         let row = self
             .query_opt(
@@ -927,6 +938,12 @@ impl Tx for PgTx<'_> {
                     &delivery.map(|d| d.created_ms),
                     &r.kind.map(PurchaseKind::as_str),
                     &r.environment.map(Environment::as_str),
+                    &r.now_ms.saturating_sub(crate::LAST_SEEN_RESOLUTION_MS),
+                    &ack.map(|a| a.id.as_str()),
+                    &ack.map(|a| a.product_id.as_str()),
+                    &ack.map(|a| a.purchase_token.as_str()),
+                    &ack.map(|a| a.action.as_str()),
+                    &ack.map(|a| a.purchased_ms),
                 ],
             )
             .await?;
@@ -1243,25 +1260,6 @@ impl Tx for PgTx<'_> {
 
     async fn count_pending(&mut self) -> Result<u64, OpError> {
         self.count(COUNT_PENDING_SQL).await
-    }
-
-    async fn insert_ack(&mut self, r: &RedemptionRequest, ack: &NewAck) -> Result<(), OpError> {
-        self.execute(
-            INSERT_ACK_SQL,
-            &[
-                &ack.id,
-                &r.store.as_str(),
-                &r.app_id,
-                &r.transaction_key,
-                &ack.product_id,
-                &ack.purchase_token,
-                &ack.action.as_str(),
-                &ack.purchased_ms,
-                &r.now_ms,
-            ],
-        )
-        .await
-        .map(drop)
     }
 
     async fn claim_acks(

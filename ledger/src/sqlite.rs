@@ -11,6 +11,14 @@
 //! thread. Reads ([`Access::Read`]) use a second connection, which WAL lets run beside the
 //! writer.
 //!
+//! **A redemption is settled by a read first** ([`Operation::settle`], on a third connection,
+//! in the caller's thread, never waiting for it): another account's attempt, a revoked row and
+//! a repeat that writes nothing ([`crate::settled_by_read`]) are answered from the committed
+//! row (committed means synced: WAL readers see a commit only after its fsync), without the
+//! writer thread, its transaction or an fsync. Only a first redemption and a repeat that writes
+//! (a minute after the last recorded one, or a newer period end) queue for the writer, which
+//! reads the row again inside its transaction and decides there.
+//!
 //! **Driving async operations synchronously.** [`SqliteTx`] runs each statement when its
 //! method is called and returns a ready future, so an operation never waits: [`run_now`] polls
 //! it once with a no-op waker inside the blocking section.
@@ -150,6 +158,10 @@ pub struct SqliteLedger {
     writer: mpsc::Sender<Job>,
     /// The writer thread, joined on drop so the file is closed in a known order.
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The connection a redemption is first settled on by a read ([`Operation::settle`]),
+    /// without waiting (`try_lock`, no busy timeout): a repeat that writes nothing never queues
+    /// behind the writer. Declared before `reader` so that `reader` still closes last.
+    settler: Mutex<Connection>,
     reader: Arc<Mutex<Connection>>,
 }
 
@@ -202,6 +214,9 @@ impl SqliteLedger {
         let mut writer_conn = connect(path)?;
         prepare_schema(&mut writer_conn)?;
         let reader = connect(path)?;
+        let settler = connect(path)?;
+        // Never waits on a lock: a busy file sends the redemption to the writer instead.
+        settler.busy_timeout(Duration::ZERO)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("payseal-ledger".into())
@@ -210,6 +225,7 @@ impl SqliteLedger {
             path: path.to_path_buf(),
             writer: tx,
             thread: Some(thread),
+            settler: Mutex::new(settler),
             reader: Arc::new(Mutex::new(reader)),
         })
     }
@@ -240,12 +256,25 @@ impl SqliteLedger {
         &self,
         request: &RedemptionRequest,
     ) -> Result<RedeemOutcome, LedgerError> {
-        self.submit(crate::ops::Redeem {
+        let op = crate::ops::Redeem {
             request: request.clone(),
             delivery: None,
-        })?
-        .blocking_recv()
-        .map_err(worker_gone)?
+            ack: None,
+        };
+        if let Some(outcome) = self.settle(&op) {
+            return Ok(outcome);
+        }
+        self.submit(op)?.blocking_recv().map_err(worker_gone)?
+    }
+
+    /// `op`'s answer from a read on the settling connection ([`Operation::settle`]), in the
+    /// caller's thread: a primary-key read of committed (so durable) rows. `None` when it has
+    /// none, when that connection is in use, or on any error: the writer then runs `op`.
+    fn settle<O: Operation>(&self, op: &O) -> Option<O::Output> {
+        let mut conn = self.settler.try_lock().ok()?;
+        run_now(op.settle(&mut SqliteTx { conn: &mut conn }))
+            .ok()?
+            .ok()?
     }
 
     fn read<O: Operation>(&self, op: &O) -> Result<O::Output, LedgerError> {
@@ -293,6 +322,9 @@ impl Database for SqliteLedger {
                 })
             }
             Access::Redeem => {
+                if let Some(output) = self.settle(&op) {
+                    return Box::pin(std::future::ready(Ok(output)));
+                }
                 let submitted = self.submit(op);
                 Box::pin(async move { submitted?.await.map_err(worker_gone)? })
             }
@@ -465,6 +497,7 @@ impl Tx for SqliteTx<'_> {
         &mut self,
         r: &RedemptionRequest,
         delivery: Option<&NewDelivery>,
+        ack: Option<&NewAck>,
     ) -> impl Future<Output = Result<RedeemStep, LedgerError>> + Send {
         let inserted = self.execute(
             "INSERT INTO payseal_redemptions (store, app_id, transaction_key, account_id,
@@ -487,11 +520,18 @@ impl Tx for SqliteTx<'_> {
             ],
         );
         // In the same savepoint as the redemption: both are committed, or neither.
-        let result = inserted.and_then(|n| match (n, delivery) {
-            (1, Some(d)) => self.insert_delivery_now(d).map(|()| RedeemStep::Inserted),
-            (1, None) => Ok(RedeemStep::Inserted),
-            // In process, a statement costs no round trip: the operation reads and touches.
-            _ => Ok(RedeemStep::Exists),
+        let result = inserted.and_then(|n| {
+            if n != 1 {
+                // In process, a statement costs no round trip: the operation reads and touches.
+                return Ok(RedeemStep::Exists);
+            }
+            if let Some(d) = delivery {
+                self.insert_delivery_now(d)?;
+            }
+            if let Some(ack) = ack {
+                self.insert_ack_now(r, ack)?;
+            }
+            Ok(RedeemStep::Inserted)
         });
         ready(result)
     }
@@ -1011,33 +1051,6 @@ impl Tx for SqliteTx<'_> {
         ))
     }
 
-    fn insert_ack(
-        &mut self,
-        r: &RedemptionRequest,
-        ack: &NewAck,
-    ) -> impl Future<Output = Result<(), LedgerError>> + Send {
-        ready(
-            self.execute(
-                "INSERT INTO payseal_store_acks (id, store, app_id, transaction_key, product_id,
-                     purchase_token, action, purchased_ms, created_ms, attempts, next_attempt_ms,
-                     state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?9, 'pending')",
-                params![
-                    ack.id,
-                    r.store.as_str(),
-                    r.app_id,
-                    r.transaction_key,
-                    ack.product_id,
-                    ack.purchase_token,
-                    ack.action.as_str(),
-                    ack.purchased_ms,
-                    r.now_ms
-                ],
-            )
-            .map(|_| ()),
-        )
-    }
-
     fn claim_acks(
         &mut self,
         now_ms: i64,
@@ -1344,6 +1357,28 @@ impl Tx for SqliteTx<'_> {
 }
 
 impl SqliteTx<'_> {
+    /// Insert the pending acknowledgement row of the redemption `r`, due at `r.now_ms`.
+    fn insert_ack_now(&self, r: &RedemptionRequest, ack: &NewAck) -> rusqlite::Result<()> {
+        self.execute(
+            "INSERT INTO payseal_store_acks (id, store, app_id, transaction_key, product_id,
+                 purchase_token, action, purchased_ms, created_ms, attempts, next_attempt_ms,
+                 state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?9, 'pending')",
+            params![
+                ack.id,
+                r.store.as_str(),
+                r.app_id,
+                r.transaction_key,
+                ack.product_id,
+                ack.purchase_token,
+                ack.action.as_str(),
+                ack.purchased_ms,
+                r.now_ms
+            ],
+        )
+        .map(|_| ())
+    }
+
     fn insert_delivery_now(&self, d: &NewDelivery) -> rusqlite::Result<()> {
         self.execute(
             "INSERT INTO payseal_outbox (id, app_id, event_type, body, created_ms, age_from_ms,
@@ -1569,7 +1604,9 @@ mod tests {
             let l = SqliteLedger::open(&path).unwrap();
             let r = |a: &str, k: &str, n: i64| l.redeem_blocking(&req(a, k, n)).unwrap();
             assert_eq!(r("alice", "GPA.1", 10), RedeemOutcome::First);
-            assert_eq!(r("alice", "GPA.1", 20), RedeemOutcome::Repeat);
+            // A repeat a resolution later writes (and must survive the reopen).
+            let later = 10 + crate::LAST_SEEN_RESOLUTION_MS;
+            assert_eq!(r("alice", "GPA.1", later), RedeemOutcome::Repeat);
             assert_eq!(r("bob", "GPA.1", 30), RedeemOutcome::OtherAccount);
             assert_eq!(r("bob", "GPA.2", 40), RedeemOutcome::First);
         }
@@ -1580,7 +1617,10 @@ mod tests {
             .unwrap();
         assert_eq!(row.account_id, "alice");
         assert_eq!(row.first_verdict_id, "jti-alice-10");
-        assert_eq!((row.first_seen_ms, row.last_seen_ms), (10, 20));
+        assert_eq!(
+            (row.first_seen_ms, row.last_seen_ms),
+            (10, 10 + crate::LAST_SEEN_RESOLUTION_MS)
+        );
         assert_eq!(l.count().unwrap(), 2);
         // Other stores and apps are separate key spaces.
         let mut other = req("carol", "GPA.1", 50);
@@ -1616,6 +1656,7 @@ mod tests {
                 op: Redeem {
                     request: r,
                     delivery: None,
+                    ack: None,
                 },
                 result: None,
                 reply,

@@ -75,14 +75,16 @@ pub trait Tx: Send {
         lock: bool,
     ) -> impl Future<Output = Result<Option<RedemptionRow>, Self::Error>> + Send;
     /// Insert the row of `r` unless its key exists; when it was inserted, also insert the outbox
-    /// row `delivery`, atomically with it. When the key exists, a backend may, in the same
-    /// statement, apply the repeat's [`Tx::touch_redemption`] (guarded the same way: owner
-    /// `r.account_id`, not revoked; the period end by [`crate::chain_expiry`]) and read the row
-    /// ([`RedeemStep::Read`]), so that a redemption costs one round trip.
+    /// row `delivery` and the acknowledgement row `ack` (due at `r.now_ms`), atomically with it.
+    /// When the key exists, a backend may, in the same statement, apply the repeat's
+    /// [`Tx::touch_redemption`] (guarded the same way: owner `r.account_id`, not revoked, and
+    /// only when [`crate::repeat_writes`]; the period end by [`crate::chain_expiry`]) and read
+    /// the row ([`RedeemStep::Read`]), so that a redemption costs one round trip.
     fn redeem_row(
         &mut self,
         r: &RedemptionRequest,
         delivery: Option<&NewDelivery>,
+        ack: Option<&NewAck>,
     ) -> impl Future<Output = Result<RedeemStep, Self::Error>> + Send;
     /// Move `last_seen_ms` forward to `r.now_ms` and set `expires_at_ms` on the row of `r`,
     /// when its owner is still `r.account_id` and it is not revoked.
@@ -258,12 +260,6 @@ pub trait Tx: Send {
 
     // --- store acknowledgements ---
 
-    /// Insert a pending acknowledgement row for the redemption `r`, due at `r.now_ms`.
-    fn insert_ack(
-        &mut self,
-        r: &RedemptionRequest,
-        ack: &NewAck,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// Lease up to `limit` pending rows due at `now_ms` until `lease_until_ms` (`attempts` + 1),
     /// skipping rows another transaction holds; the rows as leased.
     fn claim_acks(
@@ -404,6 +400,15 @@ pub trait Operation: Send + Sync + 'static {
     /// Run it inside `tx`.
     fn run<T: Tx>(&self, tx: &mut T)
         -> impl Future<Output = Result<Self::Output, T::Error>> + Send;
+    /// Its answer from reads alone, when the rows read show that running it would write
+    /// nothing (`None`: run it). A backend whose writes queue behind one writer (SQLite) may
+    /// call this first, outside any write transaction. By default there is no such answer.
+    fn settle<T: Tx>(
+        &self,
+        _tx: &mut T,
+    ) -> impl Future<Output = Result<Option<Self::Output>, T::Error>> + Send {
+        std::future::ready(Ok(None))
+    }
 }
 
 /// A ledger backend: SQL ([`Tx`]) and connections. Everything else (the public traits) is

@@ -7,7 +7,11 @@
 //! Every redemption is one statement (`REDEEM_SQL`: the insert with its outbox row, else the
 //! repeat's guarded touch, else the row as read), so a first redemption, a repeat and another
 //! account's attempt each cost one round trip. Before issue 27 a repeat cost three (insert,
-//! primary-key `SELECT`, `UPDATE`) and another account's attempt two. Only a redemption racing
+//! primary-key `SELECT`, `UPDATE`) and another account's attempt two. A repeat within
+//! `LAST_SEEN_RESOLUTION_MS` of the last one is the same statement writing nothing. A first
+//! redemption with its store acknowledgement row (`redeem_and_acknowledge`) is the same statement
+//! too: one round trip (was `BEGIN`, the redemption, the acknowledgement insert, `COMMIT`). Only
+//! a redemption racing
 //! the row's first insert costs more (the row committed after the statement's snapshot is read
 //! again). Built with `postgres-tests` (a real server, see `tests/suite/pg.rs`).
 #![cfg(feature = "postgres-tests")]
@@ -17,6 +21,7 @@ mod suite;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use payseal_ledger::acks::{AckAction, NewAck};
 use payseal_ledger::outbox::{NewDelivery, OutboxFilter};
 use payseal_ledger::{Ledger, LedgerOptions, PostgresLedger, RedeemOutcome, RedemptionRequest};
 use payseal_protocol::Store;
@@ -164,8 +169,41 @@ async fn a_first_redemption_a_repeat_and_another_accounts_attempt_cost_one_round
     let o = ledger.redeem(repeat).await.unwrap();
     assert_eq!((o, count(o, at, "repeat")), (RedeemOutcome::Repeat, 1));
 
-    // What the one statements did: the repeat's touch, the outbox row with its first redemption
-    // only, nothing by the other account.
+    // A repeat within `LAST_SEEN_RESOLUTION_MS` of the last one, not moving the period end:
+    // the same one statement, which writes nothing (the row below keeps 5 000).
+    let at = waits.load(Ordering::SeqCst);
+    let o = ledger
+        .redeem(suite::cases::redemption("alice", "K.1", 6_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        (o, count(o, at, "repeat that writes nothing")),
+        (RedeemOutcome::Repeat, 1)
+    );
+
+    // A first redemption of an app with the Play Developer API: its outbox row and its store
+    // acknowledgement row in the same statement (was `BEGIN`, three statements, `COMMIT`).
+    let at = waits.load(Ordering::SeqCst);
+    let o = ledger
+        .redeem_and_acknowledge(request("K.3", "alice"), Some(paid("ev-3")), ack("ack-3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            o,
+            count(o, at, "first with its outbox and acknowledgement rows")
+        ),
+        (RedeemOutcome::First, 1)
+    );
+    let at = waits.load(Ordering::SeqCst);
+    let o = ledger
+        .redeem_and_acknowledge(request("K.3", "alice"), Some(paid("ev-3b")), ack("ack-3b"))
+        .await
+        .unwrap();
+    assert_eq!((o, count(o, at, "its repeat")), (RedeemOutcome::Repeat, 1));
+
+    // What the one statements did: the repeat's touch, the outbox and acknowledgement rows with
+    // their first redemptions only, nothing by the other account.
     let row = ledger
         .find(Store::GooglePlay, "dev.payseal.demo", "K.1")
         .await
@@ -178,7 +216,8 @@ async fn a_first_redemption_a_repeat_and_another_accounts_attempt_cost_one_round
             row.last_seen_ms,
             row.expires_at_ms
         ),
-        ("alice", 1_000, 5_000, Some(9_000))
+        ("alice", 1_000, 5_000, Some(9_000)),
+        "touched by the repeat at 5 000 (its period end moved), not by the one at 6 000"
     );
     let mut outbox: Vec<String> = ledger
         .list_deliveries(OutboxFilter::All, 10)
@@ -188,5 +227,31 @@ async fn a_first_redemption_a_repeat_and_another_accounts_attempt_cost_one_round
         .map(|d| d.id)
         .collect();
     outbox.sort();
-    assert_eq!(outbox, ["ev-2", "warm"]);
+    assert_eq!(outbox, ["ev-2", "ev-3", "warm"]);
+    let acks: Vec<(String, String, String)> = ledger
+        .list_acks(OutboxFilter::All, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.id, a.transaction_key, a.purchase_token))
+        .collect();
+    assert_eq!(
+        acks,
+        [(
+            "ack-3".to_string(),
+            "K.3".to_string(),
+            "token-ack-3".to_string()
+        )],
+        "one acknowledgement row, with its first redemption only"
+    );
+}
+
+fn ack(id: &str) -> NewAck {
+    NewAck {
+        id: id.into(),
+        product_id: "coins_100".into(),
+        purchase_token: format!("token-{id}"),
+        action: AckAction::Acknowledge,
+        purchased_ms: 900,
+    }
 }

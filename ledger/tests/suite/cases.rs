@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use payseal_ledger::outbox::{AttemptResult, DeliveryState, NewDelivery, OutboxFilter};
-use payseal_ledger::{Ledger, RedeemOutcome, RedemptionRequest, RevocationRequest, RevokeOutcome};
+use payseal_ledger::{
+    Ledger, RedeemOutcome, RedemptionRequest, RevocationRequest, RevokeOutcome,
+    LAST_SEEN_RESOLUTION_MS,
+};
 use payseal_protocol::Store;
 
 use super::revoked_events;
@@ -51,7 +54,8 @@ pub async fn first_repeat_other_account(ledger: Arc<dyn Ledger>) {
     );
 
     // The row: owner, first verdict, first and last seen (last seen moves only for the owner,
-    // and never backwards).
+    // by `LAST_SEEN_RESOLUTION_MS` or more, and never backwards: the repeat at 2 000 wrote
+    // nothing).
     let row = ledger
         .find(Store::GooglePlay, "dev.payseal.demo", "GPA.1")
         .await
@@ -61,9 +65,10 @@ pub async fn first_repeat_other_account(ledger: Arc<dyn Ledger>) {
     assert_eq!(row.product_id, "coins_100");
     assert_eq!(row.receipt_sha256, "ab".repeat(32));
     assert_eq!(row.first_verdict_id, first.verdict_id);
-    assert_eq!((row.first_seen_ms, row.last_seen_ms), (1_000, 2_000));
+    assert_eq!((row.first_seen_ms, row.last_seen_ms), (1_000, 1_000));
+    let later = 1_000 + LAST_SEEN_RESOLUTION_MS;
     assert_eq!(
-        r(redemption("alice", "GPA.1", 1_500)).await,
+        r(redemption("alice", "GPA.1", later)).await,
         RedeemOutcome::Repeat
     );
     let row = ledger
@@ -71,7 +76,22 @@ pub async fn first_repeat_other_account(ledger: Arc<dyn Ledger>) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.last_seen_ms, 2_000, "last_seen never goes back");
+    assert_eq!(
+        row.last_seen_ms, later,
+        "a repeat a resolution later moves it"
+    );
+    for earlier in [1_500, later - 1] {
+        assert_eq!(
+            r(redemption("alice", "GPA.1", earlier)).await,
+            RedeemOutcome::Repeat
+        );
+    }
+    let row = ledger
+        .find(Store::GooglePlay, "dev.payseal.demo", "GPA.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.last_seen_ms, later, "last_seen never goes back");
     assert_eq!(
         ledger
             .find(Store::GooglePlay, "dev.payseal.demo", "GPA.404")
@@ -507,7 +527,12 @@ pub async fn revocation_is_recorded_once_and_final(ledger: Arc<dyn Ledger>) {
     for account in ["alice", "bob"] {
         assert_eq!(
             ledger
-                .redeem(redemption(account, "REV.1", 6_000))
+                // Later than a repeat that writes: a revoked row is still not touched.
+                .redeem(redemption(
+                    account,
+                    "REV.1",
+                    6_000 + LAST_SEEN_RESOLUTION_MS
+                ))
                 .await
                 .unwrap(),
             RedeemOutcome::Revoked,

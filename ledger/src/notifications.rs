@@ -179,22 +179,7 @@ pub enum Effect {
     AnswerRefund(crate::refunds::NewRefundRequest),
 }
 
-/// A store server's answer about a subscription chain (e.g. Google's
-/// `purchases.subscriptionsv2.get`), as [`Effect::UpdateSubscription`] applies it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SubscriptionAnswer {
-    /// The chain's state.
-    pub state: payseal_protocol::SubscriptionState,
-    /// The period end (or grace end), Unix milliseconds; `None` keeps the stored one.
-    pub expires_at_ms: Option<i64>,
-    /// When the verifier got the answer, Unix milliseconds: only an answer newer than the
-    /// stored one is applied.
-    pub checked_ms: i64,
-    /// Whether the chain renews at its period end, when the store's answer says (Play
-    /// `autoRenewingPlan.autoRenewEnabled`, App Store `autoRenewStatus`): written with the
-    /// state, replacing the stored value (`None`: this answer does not say, stored as unknown).
-    pub will_renew: Option<bool>,
-}
+pub use crate::decision::SubscriptionAnswer;
 
 /// The redemptions an effect looks at, once it is known there are some.
 #[derive(Debug, Clone, Copy)]

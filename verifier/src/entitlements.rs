@@ -74,26 +74,15 @@ impl EntitlementRules {
         self.transfer
     }
 
+    /// Whether no product grants any entitlement.
+    pub fn is_empty(&self) -> bool {
+        self.by_product.is_empty()
+    }
+
     /// The product → names map, shared (what the ledger names an account's set with).
     pub fn product_names(&self) -> crate::ledger::entitlements::SharedProductNames {
         Arc::clone(&self.by_product)
     }
-}
-
-/// The map `app_id`'s `entitlements.changed` webhooks are decided with: `Some` when the app
-/// names entitlements and has a webhook (only then is an account's set compared and announced).
-pub fn announced(
-    settings: &crate::settings::Settings,
-    app_id: &str,
-) -> Option<crate::ledger::entitlements::SharedProductNames> {
-    if !settings.webhooks.contains_key(app_id) {
-        return None;
-    }
-    settings
-        .entitlements
-        .get(app_id)
-        .filter(|rules| !rules.by_product.is_empty())
-        .map(EntitlementRules::product_names)
 }
 
 /// The active entitlements of an account whose rows are `rows`, at `now_ms`: one entry per

@@ -311,10 +311,10 @@ impl Verifier {
 
     /// Compare `account_id`'s entitlement names with the set last announced, and enqueue
     /// `entitlements.changed` when they differ (apps that name entitlements and have a webhook
-    /// only; [`entitlements::announced`]). Its own transaction, after the change committed: when
+    /// only; [`Settings::announced_entitlements`]). Its own transaction, after the change committed: when
     /// it fails, the account's next change or entitlements read announces the change.
     async fn announce(&self, app_id: &str, account_id: &str, now_ms: i64, cause: &str) {
-        let Some(products) = entitlements::announced(&self.settings, app_id) else {
+        let Some(products) = self.settings.announced_entitlements(app_id) else {
             return;
         };
         if let Err(e) = self

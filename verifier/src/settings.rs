@@ -112,6 +112,36 @@ pub struct Settings {
     pub refund_history: HashMap<String, RefundHistoryPolicy>,
 }
 
+impl Settings {
+    /// Whether the verifier answers `app_id`'s refund requests from `store` (a policy and the
+    /// store's API are configured: App Store Server API key, Play Developer API).
+    pub fn answers_refunds(&self, store: payseal_protocol::Store, app_id: &str) -> bool {
+        use payseal_protocol::Store;
+        self.refund_policies.contains_key(app_id)
+            && match store {
+                Store::AppStore => self.app_store_api.contains_key(app_id),
+                Store::GooglePlay => self.google_play_api.contains_key(app_id),
+                _ => false,
+            }
+    }
+
+    /// The map `app_id`'s `entitlements.changed` webhooks are decided with: `Some` when the
+    /// app names entitlements and has a webhook (only then is an account's set compared and
+    /// announced).
+    pub fn announced_entitlements(
+        &self,
+        app_id: &str,
+    ) -> Option<crate::ledger::entitlements::SharedProductNames> {
+        if !self.webhooks.contains_key(app_id) {
+            return None;
+        }
+        self.entitlements
+            .get(app_id)
+            .filter(|rules| !rules.is_empty())
+            .map(crate::entitlements::EntitlementRules::product_names)
+    }
+}
+
 /// PEM files for TLS.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {

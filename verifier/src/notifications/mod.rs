@@ -41,6 +41,7 @@ pub mod outbound;
 pub mod voided;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use payseal_protocol::{Environment, Reason, Store};
 
@@ -52,6 +53,25 @@ use payseal_ledger::event::{EventKeys, Revoker};
 
 /// Metrics label of a notification whose type could not be read from verified data.
 pub const UNKNOWN_TYPE: &str = "unknown";
+
+/// How long Apple waits for the answer to a `CONSUMPTION_REQUEST`: 12 hours.
+pub const APPLE_DEADLINE: Duration = Duration::from_secs(12 * 3600);
+/// How long Google waits for `orders.reviewrefund` after a `PendingRefundReviewNotification`:
+/// 24 hours.
+pub const GOOGLE_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+
+/// The store's deadline for the answer to a request the store signed (or sent) at `signed_ms`
+/// and the verifier received at `received_ms`, Unix milliseconds (pure): Apple 12 hours after
+/// receipt; Google 24 hours after its event time (never later than 24 hours after receipt).
+pub fn deadline_ms(store: Store, signed_ms: i64, received_ms: i64) -> i64 {
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    match store {
+        Store::GooglePlay => signed_ms
+            .min(received_ms)
+            .saturating_add(ms(GOOGLE_DEADLINE)),
+        _ => received_ms.saturating_add(ms(APPLE_DEADLINE)),
+    }
+}
 
 /// Why a notification was refused: nothing was recorded and nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -270,7 +290,7 @@ pub fn ledger_change(
             .map(|app_id| TargetApp {
                 app_id: app_id.clone(),
                 notify: settings.webhooks.contains_key(app_id),
-                entitlements: crate::entitlements::announced(settings, app_id),
+                entitlements: settings.announced_entitlements(app_id),
             })
             .collect(),
         keys: keys.clone(),
@@ -306,7 +326,7 @@ pub fn ledger_change(
         } => match n
             .apps
             .iter()
-            .find(|app| crate::refunds::answers_refunds(settings, n.store, app))
+            .find(|app| settings.answers_refunds(n.store, app))
         {
             Some(app_id) => Effect::AnswerRefund(crate::ledger::refunds::NewRefundRequest {
                 app_id: app_id.clone(),
@@ -316,7 +336,7 @@ pub fn ledger_change(
                     .unwrap_or(payseal_protocol::Environment::Production)
                     .as_str()
                     .to_string(),
-                deadline_ms: crate::refunds::deadline_ms(n.store, n.signed_ms, received_ms),
+                deadline_ms: deadline_ms(n.store, n.signed_ms, received_ms),
                 answer_token: answer_token.clone(),
             }),
             None => Effect::Record,

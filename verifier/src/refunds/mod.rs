@@ -4,12 +4,12 @@
 //! An App Store `CONSUMPTION_REQUEST` (for an app with a `refund_policy` and an App Store
 //! Server API key) or a Google Play `PendingRefundReviewNotification` (for an app with a
 //! `refund_policy` and the Play Developer API) queues its answer in the notification's own
-//! ledger transaction ([`answers_refunds`] decides whether). The worker claims due rows (a
+//! ledger transaction ([`Settings::answers_refunds`] decides whether). The worker claims due rows (a
 //! lease: one instance per attempt, across instances and restarts), reads the ledger's
 //! evidence (`DeliveryReports::evidence`), lets the policy decide, and sends `Send Consumption
 //! Information` or `orders.reviewrefund`, retrying with backoff until the store accepts it or
-//! the deadline ([`APPLE_DEADLINE`] after Apple's request, [`GOOGLE_DEADLINE`] after Google's
-//! event) passes. Google counts only the first `orders.reviewrefund` call: an error saying the
+//! the deadline ([`crate::notifications::APPLE_DEADLINE`] after Apple's request,
+//! [`crate::notifications::GOOGLE_DEADLINE`] after Google's event) passes. Google counts only the first `orders.reviewrefund` call: an error saying the
 //! review was answered already is done, not retried.
 
 use std::collections::HashMap;
@@ -28,38 +28,9 @@ use crate::settings::Settings;
 
 pub mod policy;
 
-/// How long Apple waits for the answer to a `CONSUMPTION_REQUEST`: 12 hours.
-pub const APPLE_DEADLINE: Duration = Duration::from_secs(12 * 3600);
-/// How long Google waits for `orders.reviewrefund` after a `PendingRefundReviewNotification`:
-/// 24 hours.
-pub const GOOGLE_DEADLINE: Duration = Duration::from_secs(24 * 3600);
 /// A pending request this close to its deadline is counted in
 /// `payseal_refund_requests_near_deadline` (the alert's input).
 pub const NEAR_DEADLINE: Duration = Duration::from_secs(2 * 3600);
-
-/// Whether the verifier answers `app_id`'s refund requests from `store` (a policy and the
-/// store's API are configured: App Store Server API key, Play Developer API).
-pub fn answers_refunds(settings: &Settings, store: Store, app_id: &str) -> bool {
-    settings.refund_policies.contains_key(app_id)
-        && match store {
-            Store::AppStore => settings.app_store_api.contains_key(app_id),
-            Store::GooglePlay => settings.google_play_api.contains_key(app_id),
-            _ => false,
-        }
-}
-
-/// The store's deadline for the answer to a request the store signed (or sent) at `signed_ms`
-/// and the verifier received at `received_ms`, Unix milliseconds (pure): Apple 12 hours after
-/// receipt; Google 24 hours after its event time (never later than 24 hours after receipt).
-pub fn deadline_ms(store: Store, signed_ms: i64, received_ms: i64) -> i64 {
-    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    match store {
-        Store::GooglePlay => signed_ms
-            .min(received_ms)
-            .saturating_add(ms(GOOGLE_DEADLINE)),
-        _ => received_ms.saturating_add(ms(APPLE_DEADLINE)),
-    }
-}
 
 /// The refund-answer worker (started by the server when any app answers refunds).
 pub struct RefundWorker {

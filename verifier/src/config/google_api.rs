@@ -42,6 +42,33 @@ pub(super) struct GoogleAccount {
 }
 
 impl Resolver {
+    /// `retry_base_ms` (1..=600000) and `retry_max_ms` (1..=3600000, not below the base) of a
+    /// Google API client, with their `defaults` in milliseconds; errors named by `key(field)`.
+    pub(super) fn retry_window(
+        &self,
+        key: &dyn Fn(&str) -> String,
+        retry_base_ms: Option<u64>,
+        retry_max_ms: Option<u64>,
+        defaults: (u64, u64),
+    ) -> Result<(Duration, Duration), ConfigError> {
+        let base = self.count(
+            &key("retry_base_ms"),
+            retry_base_ms,
+            1..=600_000,
+            defaults.0,
+        )?;
+        let max = self.count(
+            &key("retry_max_ms"),
+            retry_max_ms,
+            1..=3_600_000,
+            defaults.1,
+        )?;
+        if max < base {
+            return Err(self.invalid(key("retry_max_ms"), "must be at least retry_base_ms"));
+        }
+        Ok((Duration::from_millis(base), Duration::from_millis(max)))
+    }
+
     /// Read and parse the `service_account_key` file and check `token_uri` and `api_base`;
     /// errors named by `key(field)`.
     pub(super) fn google_account(
@@ -100,11 +127,8 @@ impl Resolver {
             self.count(&key(k), v, range, default)
                 .map(Duration::from_millis)
         };
-        let retry_base = ms("retry_base_ms", raw.retry_base_ms, 1..=600_000, 500)?;
-        let retry_max = ms("retry_max_ms", raw.retry_max_ms, 1..=3_600_000, 30_000)?;
-        if retry_max < retry_base {
-            return Err(self.invalid(key("retry_max_ms"), "must be at least retry_base_ms"));
-        }
+        let (retry_base, retry_max) =
+            self.retry_window(&key, raw.retry_base_ms, raw.retry_max_ms, (500, 30_000))?;
         let mut consumable_products = std::collections::BTreeSet::new();
         for p in &raw.consumable_products {
             let p = p.trim();

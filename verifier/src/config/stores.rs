@@ -208,11 +208,8 @@ impl Resolver {
             self.count(&key(k), v, range, default)
                 .map(Duration::from_millis)
         };
-        let retry_base = ms("retry_base_ms", raw.retry_base_ms, 1..=600_000, 1_000)?;
-        let retry_max = ms("retry_max_ms", raw.retry_max_ms, 1..=3_600_000, 60_000)?;
-        if retry_max < retry_base {
-            return Err(self.invalid(key("retry_max_ms"), "must be at least retry_base_ms"));
-        }
+        let (retry_base, retry_max) =
+            self.retry_window(&key, raw.retry_base_ms, raw.retry_max_ms, (1_000, 60_000))?;
         Ok(crate::notifications::voided::VoidedSettings {
             app_id: app_id.to_string(),
             package_name: package_name.to_string(),

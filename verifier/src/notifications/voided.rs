@@ -514,19 +514,6 @@ mod tests {
     }
 
     #[test]
-    fn retry_delays_double_and_honour_retry_after() {
-        let (b, m) = (Duration::from_millis(100), Duration::from_secs(1));
-        assert_eq!(retry_delay(b, m, 1, None), Duration::from_millis(100));
-        assert_eq!(retry_delay(b, m, 3, None), Duration::from_millis(400));
-        assert_eq!(retry_delay(b, m, 30, None), m);
-        assert_eq!(
-            retry_delay(b, m, 1, Some(Duration::from_millis(700))),
-            Duration::from_millis(700)
-        );
-        assert_eq!(retry_delay(b, m, 1, Some(Duration::from_secs(60))), m);
-    }
-
-    #[test]
     fn token_responses_and_key_files_are_checked() {
         let (t, life) = parse_token_response(
             br#"{"access_token": "ya29.x", "expires_in": 3599, "token_type": "Bearer"}"#,

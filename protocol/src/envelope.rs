@@ -380,8 +380,10 @@ impl std::fmt::Debug for ServerContext {
 impl ServerContext {
     /// Seal the response plaintext back to the client (panics only if the OS RNG fails).
     pub fn seal_response(self, plaintext: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+        // The thread's CSPRNG (`rand::thread_rng`: ChaCha12, seeded and reseeded from the OS),
+        // not a `getrandom` system call per response: the verifier seals one per request.
         let mut response_nonce = [0u8; RESPONSE_NONCE_LEN];
-        os_rng().fill_bytes(&mut response_nonce);
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut response_nonce);
         self.seal_response_with_nonce(plaintext, response_nonce)
     }
 

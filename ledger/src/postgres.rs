@@ -41,8 +41,15 @@
 //! applied migration whose file changed, or a database migrated by a newer verifier, stops the
 //! start with [`LedgerError::Schema`].
 //!
+//! **Repeats** of a key this instance has redeemed (or seen redeemed) are sent as `REPEAT_SQL`,
+//! the same statement without its inserts (one table-modifying plan for PostgreSQL to start
+//! instead of four; still one round trip), and as `REDEEM_SQL` when that finds no row. Which
+//! keys were seen is a bounded in-memory hint (`RedeemedKeys`), never a decision.
+//!
 //! **Connections** come from a `deadpool-postgres` pool (`[ledger] max_connections`, default 16 per
-//! instance). A connection found closed is dropped and a new one is made on demand, so after a
+//! instance). Autocommit statements (redemptions, reads, single-statement queue steps) share two
+//! of its connections (`SharedConnections`), where tokio-postgres pipelines the statements of
+//! concurrent requests; each transaction takes a connection of its own. A connection found closed is dropped and a new one is made on demand, so after a
 //! PostgreSQL restart or outage the verifier recovers by itself; while the database is unreachable,
 //! [`crate::Redemptions::redeem`] and [`crate::Redemptions::ready`] fail fast (or after `query_timeout`), which
 //! the server turns into `503` + `Retry-After` and a not-ready `/readyz`.
@@ -105,6 +112,38 @@ const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS payseal_schema
     applied_at_ms BIGINT NOT NULL
 )";
 
+/// The end of [`REDEEM_SQL`] and [`REPEAT_SQL`], written once: the `touched` CTE (the repeat's
+/// guarded touch, as [`TOUCH_SQL`], only when [`crate::repeat_writes`]), then the row touched,
+/// else as read. Arguments: the parameters of now, of the presented period end and of
+/// `now − LAST_SEEN_RESOLUTION_MS`, and the guard that skips both after an insert. `$1…$4`:
+/// store, app, key, account.
+macro_rules! touch_or_read {
+    ($now:literal, $expires:literal, $since:literal, $unless_inserted:literal) => {
+        concat!(
+            "touched AS (
+    UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, ", $now, "),
+        expires_at_ms = GREATEST(expires_at_ms, ", $expires, ")
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
+      AND revoked_at_ms IS NULL", $unless_inserted, "
+      AND (last_seen_ms <= ", $since, "::BIGINT
+           OR (", $expires, "::BIGINT IS NOT NULL
+               AND (expires_at_ms IS NULL OR expires_at_ms < ", $expires, ")))
+    RETURNING ",
+            redemption_columns!(),
+            ")
+SELECT ",
+            redemption_columns!(),
+            ", 'touched' FROM touched
+UNION ALL
+SELECT ",
+            redemption_columns!(),
+            ", 'read' FROM payseal_redemptions
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3", $unless_inserted, "
+      AND NOT EXISTS (SELECT 1 FROM touched)"
+        )
+    };
+}
+
 /// A redemption in one statement, so one round trip whatever it finds: the row is inserted
 /// unless its key exists (the outbox row `$10…$13` and the store acknowledgement row
 /// `$17…$21`, when given, only with it); else the repeat's touch ([`TOUCH_SQL`]'s guard and
@@ -136,28 +175,20 @@ const REDEEM_SQL: &str = concat!(
     SELECT $17::TEXT, $1, $2, $3, $18::TEXT, $19::TEXT, $20::TEXT, $21::BIGINT, $8, 0, $8,
            'pending'
     FROM inserted WHERE $17::TEXT IS NOT NULL),
-  touched AS (
-    UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, $8),
-        expires_at_ms = GREATEST(expires_at_ms, $9)
-    WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
-      AND revoked_at_ms IS NULL AND NOT EXISTS (SELECT 1 FROM inserted)
-      AND (last_seen_ms <= $16::BIGINT
-           OR ($9::BIGINT IS NOT NULL AND (expires_at_ms IS NULL OR expires_at_ms < $9)))
-    RETURNING ",
-    redemption_columns!(),
-    ")
-SELECT ",
-    redemption_columns!(),
-    ", 'touched' FROM touched
-UNION ALL
-SELECT ",
-    redemption_columns!(),
-    ", 'read' FROM payseal_redemptions
-    WHERE store = $1 AND app_id = $2 AND transaction_key = $3
-      AND NOT EXISTS (SELECT 1 FROM inserted) AND NOT EXISTS (SELECT 1 FROM touched)
+  ",
+    touch_or_read!("$8", "$9", "$16", " AND NOT EXISTS (SELECT 1 FROM inserted)"),
+    "
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'inserted' FROM inserted"
 );
+
+/// [`REDEEM_SQL`] without its insert: the repeat's guarded touch, else the row as read (no row:
+/// the key has none). Sent instead of [`REDEEM_SQL`] for a key this instance has seen redeemed
+/// ([`RedeemedKeys`]), still one round trip; PostgreSQL starts one table-modifying plan for it
+/// instead of four, about a third less of its CPU per repeat (BENCHMARKS.md, issue 27).
+/// `$1…$4` store, app, key, account; `$5` now; `$6` the presented period end; `$7` is
+/// `now − LAST_SEEN_RESOLUTION_MS`.
+const REPEAT_SQL: &str = concat!("WITH ", touch_or_read!("$5", "$6", "$7", ""));
 
 /// The column of [`REDEEM_SQL`] that says what it did (after the redemption columns).
 const REDEEM_STEP_COLUMN: usize = 11;
@@ -225,6 +256,96 @@ pub struct PostgresLedger {
     pg_config: tokio_postgres::Config,
     target: String,
     query_timeout: Duration,
+    redeemed: RedeemedKeys,
+    shared: SharedConnections,
+}
+
+/// How many pooled connections the autocommit statements share ([`SharedConnections`]), at most
+/// `max_connections − 1` (one at least is left for transactions).
+const SHARED_CONNECTIONS: usize = 2;
+
+/// The pooled connections that every autocommit operation ([`Access::Read`], [`Access::Redeem`],
+/// [`Access::Single`]) shares, taken round-robin, instead of one connection each: tokio-postgres
+/// pipelines the statements of concurrent requests on one connection (written together,
+/// answered in order), so a PostgreSQL backend reads several per wake-up instead of sleeping
+/// between each; BENCHMARKS.md (issue 27) has the measurement. Each statement is still its own
+/// transaction, as on a connection of its own. Transactions ([`Access::Write`]) take a pooled
+/// connection each. A closed connection is replaced at its next use (after an outage, by a new
+/// one from the pool). The price: a statement waiting on a row lock delays the ones sent after
+/// it on the same connection (the hot path's only wait is two instances inserting one key).
+struct SharedConnections {
+    slots: Vec<tokio::sync::Mutex<Option<std::sync::Arc<deadpool_postgres::Object>>>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl SharedConnections {
+    fn new(max_connections: usize) -> Self {
+        let n = SHARED_CONNECTIONS.min(max_connections.saturating_sub(1));
+        Self {
+            slots: (0..n).map(|_| tokio::sync::Mutex::new(None)).collect(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The next shared connection, connected now if it is closed or not made yet; `None` when
+    /// the pool is too small to share one.
+    async fn get(
+        &self,
+        pool: &Pool,
+    ) -> Result<Option<std::sync::Arc<deadpool_postgres::Object>>, PoolError> {
+        if self.slots.is_empty() {
+            return Ok(None);
+        }
+        let i = self
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % self.slots.len();
+        let mut slot = self.slots[i].lock().await;
+        if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(Some(std::sync::Arc::clone(client)));
+        }
+        *slot = None;
+        let client = std::sync::Arc::new(pool.get().await?);
+        *slot = Some(std::sync::Arc::clone(&client));
+        Ok(Some(client))
+    }
+}
+
+/// The keys this instance has redeemed or seen redeemed: a hint of which statement to send,
+/// never a decision. A key found here is sent as [`REPEAT_SQL`] (cheaper for PostgreSQL than
+/// [`REDEEM_SQL`], same answer for an existing row), and as [`REDEEM_SQL`] when that finds no
+/// row; a key missing here (first redemption, or another instance redeemed it) is sent as
+/// [`REDEEM_SQL`]. So the hint may be wrong (a hash collision, a row deleted by hand, a database
+/// swapped) at the cost of one round trip. Keyed hashes of `(store, app, transaction key)`,
+/// at most [`REDEEMED_KEYS_MAX`] (then emptied and refilled: about 4 MB at most).
+#[derive(Default)]
+struct RedeemedKeys {
+    hasher: std::hash::RandomState,
+    set: std::sync::Mutex<std::collections::HashSet<u64>>,
+}
+
+/// The most keys [`RedeemedKeys`] holds before it starts over.
+const REDEEMED_KEYS_MAX: usize = 200_000;
+
+impl RedeemedKeys {
+    fn hash(&self, key: Key<'_>) -> u64 {
+        use std::hash::BuildHasher as _;
+        self.hasher
+            .hash_one((key.store.as_str(), key.app_id, key.transaction_key))
+    }
+
+    fn contains(&self, hash: u64) -> bool {
+        self.set.lock().is_ok_and(|set| set.contains(&hash))
+    }
+
+    fn insert(&self, hash: u64) {
+        if let Ok(mut set) = self.set.lock() {
+            if set.len() >= REDEEMED_KEYS_MAX {
+                set.clear();
+            }
+            set.insert(hash);
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresLedger {
@@ -413,6 +534,8 @@ impl PostgresLedger {
             pg_config: config,
             target: redact_url(url),
             query_timeout: options.query_timeout,
+            redeemed: RedeemedKeys::default(),
+            shared: SharedConnections::new(options.max_connections.max(1)),
         })
     }
 
@@ -788,20 +911,27 @@ impl Database for PostgresLedger {
 impl PostgresLedger {
     /// One try of `op` on a pooled connection, in the transaction its [`Access`] asks for.
     async fn run_once<O: Operation>(&self, op: &O) -> Result<O::Output, OpError> {
-        let mut client = self.pool.get().await?;
         match O::ACCESS {
-            // Each statement atomic by itself: no BEGIN/COMMIT round trips.
+            // Each statement atomic by itself: no BEGIN/COMMIT round trips, and on a shared
+            // connection, pipelined with other requests' statements.
             Access::Read | Access::Redeem | Access::Single => {
+                let client = match self.shared.get(&self.pool).await? {
+                    Some(shared) => shared,
+                    None => std::sync::Arc::new(self.pool.get().await?),
+                };
                 op.run(&mut PgTx {
                     conn: Conn::Auto(&client),
+                    redeemed: &self.redeemed,
                 })
                 .await
             }
             Access::Write => {
+                let mut client = self.pool.get().await?;
                 let tx = client.transaction().await?;
                 let output = op
                     .run(&mut PgTx {
                         conn: Conn::Tx(&tx),
+                        redeemed: &self.redeemed,
                     })
                     .await?;
                 tx.commit().await?;
@@ -823,6 +953,7 @@ enum Conn<'a> {
 /// statement is prepared once per connection (`prepare_cached`), so each costs one round trip.
 pub struct PgTx<'a> {
     conn: Conn<'a>,
+    redeemed: &'a RedeemedKeys,
 }
 
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
@@ -919,6 +1050,26 @@ impl Tx for PgTx<'_> {
         delivery: Option<&NewDelivery>,
         ack: Option<&NewAck>,
     ) -> Result<RedeemStep, OpError> {
+        let hash = self.redeemed.hash(r.key());
+        if self.redeemed.contains(hash) {
+            let row = self
+                .query_opt(
+                    REPEAT_SQL,
+                    &[
+                        &r.store.as_str(),
+                        &r.app_id,
+                        &r.transaction_key,
+                        &r.account_id,
+                        &r.now_ms,
+                        &r.expires_at_ms,
+                        &r.now_ms.saturating_sub(crate::LAST_SEEN_RESOLUTION_MS),
+                    ],
+                )
+                .await?;
+            if let Some(row) = row {
+                return Ok(RedeemStep::Read(redemption_row(&row)?));
+            }
+        }
         let row = self
             .query_opt(
                 REDEEM_SQL,
@@ -947,6 +1098,8 @@ impl Tx for PgTx<'_> {
                 ],
             )
             .await?;
+        // Inserted or found: from now on a repeat of this key is sent as `REPEAT_SQL`.
+        self.redeemed.insert(hash);
         let Some(row) = row else {
             return Ok(RedeemStep::Exists);
         };

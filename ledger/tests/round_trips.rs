@@ -107,8 +107,10 @@ fn paid(id: &str) -> NewDelivery {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_first_redemption_a_repeat_and_another_accounts_attempt_cost_one_round_trip_each() {
+/// A ledger on a fresh database, through a counting proxy: the ledger, the counter of round
+/// trips, and the database's URL (not proxied). Two pooled connections: one its autocommit
+/// statements share (pipelined), one for transactions.
+async fn counted_ledger() -> (Arc<dyn Ledger>, Arc<AtomicUsize>, String) {
     let url = suite::pg::fresh_database().await;
     let upstream = {
         let config: tokio_postgres::Config = url.parse().unwrap();
@@ -122,14 +124,19 @@ async fn a_first_redemption_a_repeat_and_another_accounts_attempt_cost_one_round
     let proxied = url.replacen(&upstream, &addr, 1);
     assert_ne!(proxied, url, "the URL names {upstream}");
     let options = LedgerOptions {
-        max_connections: 1,
+        max_connections: 2,
         ..suite::pg::test_options()
     };
     let postgres = PostgresLedger::connect(&proxied, &options).await.unwrap();
-    let ledger: Arc<dyn Ledger> = Arc::new(postgres);
+    (Arc::new(postgres), waits, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_redemption_a_repeat_and_another_accounts_attempt_cost_one_round_trip_each() {
+    let (ledger, waits, _) = counted_ledger().await;
     let ledger = &ledger;
 
-    // Warm the one pooled connection's prepared statements.
+    // Warm the shared connection's prepared statements.
     ledger.redeem(request("WARM.1", "alice")).await.unwrap();
     ledger.redeem(request("WARM.1", "alice")).await.unwrap();
     ledger
@@ -254,4 +261,51 @@ fn ack(id: &str) -> NewAck {
         action: AckAction::Acknowledge,
         purchased_ms: 900,
     }
+}
+
+/// The instance remembers which keys it redeemed and sends their repeats as the cheaper
+/// statement without the insert; when that finds no row (here: deleted by hand), the full
+/// statement runs and redeems it as a first redemption: the hint costs a round trip when it is
+/// wrong, never a wrong answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_key_whose_row_is_gone_is_redeemed_as_a_first_redemption() {
+    let (ledger, waits, url) = counted_ledger().await;
+    let at = waits.load(Ordering::SeqCst);
+    assert_eq!(
+        ledger.redeem(request("K.9", "alice")).await.unwrap(),
+        RedeemOutcome::First
+    );
+    let repeat = suite::cases::redemption("alice", "K.9", 2_000);
+    assert_eq!(ledger.redeem(repeat).await.unwrap(), RedeemOutcome::Repeat);
+    // Two statements prepared (one round trip each, once per connection), then one each.
+    assert_eq!(waits.load(Ordering::SeqCst) - at, 4);
+
+    let db = suite::pg::client(&url).await;
+    let deleted = db
+        .execute(
+            "DELETE FROM payseal_redemptions WHERE transaction_key = 'K.9'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+
+    let at = waits.load(Ordering::SeqCst);
+    let again = suite::cases::redemption("bob", "K.9", 3_000);
+    assert_eq!(
+        ledger.redeem(again).await.unwrap(),
+        RedeemOutcome::First,
+        "the repeat statement found no row, so the redemption ran in full"
+    );
+    assert_eq!(
+        waits.load(Ordering::SeqCst) - at,
+        2,
+        "the repeat statement, then the full one"
+    );
+    let row = ledger
+        .find(Store::GooglePlay, "dev.payseal.demo", "K.9")
+        .await
+        .unwrap()
+        .expect("K.9's row");
+    assert_eq!((row.account_id.as_str(), row.first_seen_ms), ("bob", 3_000));
 }

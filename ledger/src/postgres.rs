@@ -121,13 +121,25 @@ macro_rules! touch_or_read {
     ($now:literal, $expires:literal, $since:literal, $unless_inserted:literal) => {
         concat!(
             "touched AS (
-    UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, ", $now, "),
-        expires_at_ms = GREATEST(expires_at_ms, ", $expires, ")
+    UPDATE payseal_redemptions SET last_seen_ms = GREATEST(last_seen_ms, ",
+            $now,
+            "),
+        expires_at_ms = GREATEST(expires_at_ms, ",
+            $expires,
+            ")
     WHERE store = $1 AND app_id = $2 AND transaction_key = $3 AND account_id = $4
-      AND revoked_at_ms IS NULL", $unless_inserted, "
-      AND (last_seen_ms <= ", $since, "::BIGINT
-           OR (", $expires, "::BIGINT IS NOT NULL
-               AND (expires_at_ms IS NULL OR expires_at_ms < ", $expires, ")))
+      AND revoked_at_ms IS NULL",
+            $unless_inserted,
+            "
+      AND (last_seen_ms <= ",
+            $since,
+            "::BIGINT
+           OR (",
+            $expires,
+            "::BIGINT IS NOT NULL
+               AND (expires_at_ms IS NULL OR expires_at_ms < ",
+            $expires,
+            ")))
     RETURNING ",
             redemption_columns!(),
             ")
@@ -138,7 +150,9 @@ UNION ALL
 SELECT ",
             redemption_columns!(),
             ", 'read' FROM payseal_redemptions
-    WHERE store = $1 AND app_id = $2 AND transaction_key = $3", $unless_inserted, "
+    WHERE store = $1 AND app_id = $2 AND transaction_key = $3",
+            $unless_inserted,
+            "
       AND NOT EXISTS (SELECT 1 FROM touched)"
         )
     };
@@ -176,7 +190,12 @@ const REDEEM_SQL: &str = concat!(
            'pending'
     FROM inserted WHERE $17::TEXT IS NOT NULL),
   ",
-    touch_or_read!("$8", "$9", "$16", " AND NOT EXISTS (SELECT 1 FROM inserted)"),
+    touch_or_read!(
+        "$8",
+        "$9",
+        "$16",
+        " AND NOT EXISTS (SELECT 1 FROM inserted)"
+    ),
     "
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'inserted' FROM inserted"
@@ -296,10 +315,7 @@ impl SharedConnections {
         if self.slots.is_empty() {
             return Ok(None);
         }
-        let i = self
-            .next
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            % self.slots.len();
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.slots.len();
         let mut slot = self.slots[i].lock().await;
         if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(Some(std::sync::Arc::clone(client)));

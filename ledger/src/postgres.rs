@@ -47,9 +47,10 @@
 //! keys were seen is a bounded in-memory hint (`RedeemedKeys`), never a decision.
 //!
 //! **Connections** come from a `deadpool-postgres` pool (`[ledger] max_connections`, default 16 per
-//! instance). Autocommit statements (redemptions, reads, single-statement queue steps) share two
-//! of its connections (`SharedConnections`), where tokio-postgres pipelines the statements of
-//! concurrent requests; each transaction takes a connection of its own. A connection found closed is dropped and a new one is made on demand, so after a
+//! instance). Autocommit statements (redemptions, reads, single-statement queue steps) share one
+//! of its connections per core, at most half the pool (`SharedConnections`), where
+//! tokio-postgres pipelines the statements of concurrent requests; each transaction takes a
+//! connection of its own. A connection found closed is dropped and a new one is made on demand, so after a
 //! PostgreSQL restart or outage the verifier recovers by itself; while the database is unreachable,
 //! [`crate::Redemptions::redeem`] and [`crate::Redemptions::ready`] fail fast (or after `query_timeout`), which
 //! the server turns into `503` + `Retry-After` and a not-ready `/readyz`.
@@ -279,9 +280,12 @@ pub struct PostgresLedger {
     shared: SharedConnections,
 }
 
-/// How many pooled connections the autocommit statements share ([`SharedConnections`]), at most
-/// `max_connections − 1` (one at least is left for transactions).
-const SHARED_CONNECTIONS: usize = 2;
+/// How many pooled connections the autocommit statements share ([`SharedConnections`]): one per
+/// core this process may use (a backend per core keeps up with the verifier's requests), at
+/// most half the pool (the rest serve transactions); none in a pool of one.
+fn shared_connections(max_connections: usize, cores: usize) -> usize {
+    cores.max(1).min(max_connections / 2)
+}
 
 /// The pooled connections that every autocommit operation ([`Access::Read`], [`Access::Redeem`],
 /// [`Access::Single`]) shares, taken round-robin, instead of one connection each: tokio-postgres
@@ -299,7 +303,8 @@ struct SharedConnections {
 
 impl SharedConnections {
     fn new(max_connections: usize) -> Self {
-        let n = SHARED_CONNECTIONS.min(max_connections.saturating_sub(1));
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let n = shared_connections(max_connections, cores);
         Self {
             slots: (0..n).map(|_| tokio::sync::Mutex::new(None)).collect(),
             next: std::sync::atomic::AtomicUsize::new(0),
@@ -1848,6 +1853,26 @@ fn delivery_from_row(row: &tokio_postgres::Row) -> Result<Delivery, OpError> {
 mod tests {
     use super::*;
     use crate::Password;
+
+    #[test]
+    fn autocommit_statements_share_a_connection_per_core_at_most_half_the_pool() {
+        // (max_connections, cores) -> shared
+        for ((max, cores), shared) in [
+            ((16, 2), 2),
+            ((16, 32), 8),
+            ((4, 2), 2),
+            ((3, 2), 1),
+            ((2, 8), 1),
+            ((1, 8), 0),
+            ((16, 0), 1),
+        ] {
+            assert_eq!(
+                shared_connections(max, cores),
+                shared,
+                "max_connections {max}, {cores} cores"
+            );
+        }
+    }
 
     #[test]
     fn urls_are_checked_without_io_and_never_echo_the_password() {

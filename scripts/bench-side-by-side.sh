@@ -6,6 +6,8 @@
 # processes' CPU per request too).
 # Env: CONNECTIONS (64) DURATION (20 s) UNIQUE (2000) ROUNDS (3) LEDGER (default: each run's own
 #      SQLite file; postgres://... serves both builds from that database, fresh receipts each run)
+#      SERVER_CPUS / LOAD_CPUS (e.g. 0 and 1: `taskset -c` lists for the server and the load
+#      client, to see the server's cost without the client preempting it on the same cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."; source scripts/lib/common.sh
 DUR=${DURATION:-20}; CONN=${CONNECTIONS:-64}; UNIQUE=${UNIQUE:-2000}
@@ -20,13 +22,13 @@ run() { # run LABEL BIN_DIR
   for _ in $(seq 1 600); do [[ -f $STATE/profile.json ]] && break; sleep 0.1; done
   wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
   kill -TERM $DEV; wait $DEV || true
-  env ${LEDGER:+PAYSEAL_LEDGER=$LEDGER} RUST_LOG=warn "$BIN/payseal-verifier" serve --config "$STATE/verifier.toml" >"$STATE/serve.log" 2>&1 &
+  ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} env ${LEDGER:+PAYSEAL_LEDGER=$LEDGER} RUST_LOG=warn "$BIN/payseal-verifier" serve --config "$STATE/verifier.toml" >"$STATE/serve.log" 2>&1 &
   SERVER=$!
   wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
   local before after db_before db_after
   db_before=$(db_ticks)
   before=$(cpu_ticks $SERVER)
-  "$BIN/examples/load" --profile "$STATE/profile.json" --ca "$STATE/tls/cert.pem" --store "$STATE/sandbox-store" \
+  ${LOAD_CPUS:+taskset -c "$LOAD_CPUS"} "$BIN/examples/load" --profile "$STATE/profile.json" --ca "$STATE/tls/cert.pem" --store "$STATE/sandbox-store" \
     --connections $CONN --seconds $DUR --unique $UNIQUE > "$STATE/load.json"
   after=$(cpu_ticks $SERVER)
   db_after=$(db_ticks)

@@ -50,8 +50,8 @@
 //! instance). Autocommit statements (redemptions, reads, single-statement queue steps) share one
 //! of its connections per core, at most half the pool (`SharedConnections`), where
 //! tokio-postgres pipelines the statements of concurrent requests; each transaction takes a
-//! connection of its own. A connection found closed is dropped and a new one is made on demand, so after a
-//! PostgreSQL restart or outage the verifier recovers by itself; while the database is unreachable,
+//! connection of its own. A connection found closed is dropped and a new one is made on demand,
+//! so after a PostgreSQL restart or outage the verifier recovers by itself; while the database is unreachable,
 //! [`crate::Redemptions::redeem`] and [`crate::Redemptions::ready`] fail fast (or after `query_timeout`), which
 //! the server turns into `503` + `Retry-After` and a not-ready `/readyz`.
 //!
@@ -205,7 +205,7 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'insert
 /// [`REDEEM_SQL`] without its insert: the repeat's guarded touch, else the row as read (no row:
 /// the key has none). Sent instead of [`REDEEM_SQL`] for a key this instance has seen redeemed
 /// ([`RedeemedKeys`]), still one round trip; PostgreSQL starts one table-modifying plan for it
-/// instead of four, about a third less of its CPU per repeat (BENCHMARKS.md, issue 27).
+/// instead of four, a quarter to a third less of its CPU per repeat (BENCHMARKS.md, issue 27).
 /// `$1…$4` store, app, key, account; `$5` now; `$6` the presented period end; `$7` is
 /// `now − LAST_SEEN_RESOLUTION_MS`.
 const REPEAT_SQL: &str = concat!("WITH ", touch_or_read!("$5", "$6", "$7", ""));
@@ -338,15 +338,24 @@ impl SharedConnections {
 /// row; a key missing here (first redemption, or another instance redeemed it) is sent as
 /// [`REDEEM_SQL`]. So the hint may be wrong (a hash collision, a row deleted by hand, a database
 /// swapped) at the cost of one round trip. Keyed hashes of `(store, app, transaction key)`,
-/// at most [`REDEEMED_KEYS_MAX`] (then emptied and refilled: about 4 MB at most).
-#[derive(Default)]
+/// the [`REDEEMED_KEYS_MAX`] most recently used (`hashlink`'s LRU, as the App Store chain cache
+/// in `payseal-rules`): about 10 MB at most.
 struct RedeemedKeys {
     hasher: std::hash::RandomState,
-    set: std::sync::Mutex<std::collections::HashSet<u64>>,
+    keys: std::sync::Mutex<hashlink::LruCache<u64, ()>>,
 }
 
-/// The most keys [`RedeemedKeys`] holds before it starts over.
+/// The most keys [`RedeemedKeys`] holds.
 const REDEEMED_KEYS_MAX: usize = 200_000;
+
+impl Default for RedeemedKeys {
+    fn default() -> Self {
+        Self {
+            hasher: std::hash::RandomState::new(),
+            keys: std::sync::Mutex::new(hashlink::LruCache::new(REDEEMED_KEYS_MAX)),
+        }
+    }
+}
 
 impl RedeemedKeys {
     fn hash(&self, key: Key<'_>) -> u64 {
@@ -355,16 +364,16 @@ impl RedeemedKeys {
             .hash_one((key.store.as_str(), key.app_id, key.transaction_key))
     }
 
+    /// Whether `hash` was seen (and marks it most recently used).
     fn contains(&self, hash: u64) -> bool {
-        self.set.lock().is_ok_and(|set| set.contains(&hash))
+        self.keys
+            .lock()
+            .is_ok_and(|mut keys| keys.get(&hash).is_some())
     }
 
     fn insert(&self, hash: u64) {
-        if let Ok(mut set) = self.set.lock() {
-            if set.len() >= REDEEMED_KEYS_MAX {
-                set.clear();
-            }
-            set.insert(hash);
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.insert(hash, ());
         }
     }
 }

@@ -11,8 +11,9 @@
 //! thread. Reads ([`Access::Read`]) use a second connection, which WAL lets run beside the
 //! writer.
 //!
-//! **A redemption is settled by a read first** ([`Operation::settle`], on a third connection,
-//! in the caller's thread, never waiting for it): another account's attempt, a revoked row and
+//! **A redemption is settled by a read first** ([`Operation::settle`], on one of the settling
+//! connections, one per core ([`settling_connections`]), in the caller's thread, never waiting
+//! for one): another account's attempt, a revoked row and
 //! a repeat that writes nothing ([`crate::settled_by_read`]) are answered from the committed
 //! row (committed means synced: WAL readers see a commit only after its fsync), without the
 //! writer thread, its transaction or an fsync. Only a first redemption and a repeat that writes
@@ -33,6 +34,7 @@
 use payseal_protocol::time::now_ms;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -158,10 +160,14 @@ pub struct SqliteLedger {
     writer: mpsc::Sender<Job>,
     /// The writer thread, joined on drop so the file is closed in a known order.
     thread: Option<std::thread::JoinHandle<()>>,
-    /// The connection a redemption is first settled on by a read ([`Operation::settle`]),
-    /// without waiting (`try_lock`, no busy timeout): a repeat that writes nothing never queues
-    /// behind the writer. Declared before `reader` so that `reader` still closes last.
-    settler: Mutex<Connection>,
+    /// The connections a redemption is first settled on by a read ([`Operation::settle`]),
+    /// without waiting (`try_lock` on each in turn, no busy timeout): a repeat that writes
+    /// nothing never queues behind the writer. One per core, so that requests on different
+    /// threads do not find them all busy. Declared before `reader` so that `reader` still
+    /// closes last.
+    settlers: Vec<Mutex<Connection>>,
+    /// Where the next settle starts looking, so the threads spread over the settlers.
+    next_settler: AtomicUsize,
     reader: Arc<Mutex<Connection>>,
 }
 
@@ -214,9 +220,15 @@ impl SqliteLedger {
         let mut writer_conn = connect(path)?;
         prepare_schema(&mut writer_conn)?;
         let reader = connect(path)?;
-        let settler = connect(path)?;
-        // Never waits on a lock: a busy file sends the redemption to the writer instead.
-        settler.busy_timeout(Duration::ZERO)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let settlers = (0..settling_connections(cores))
+            .map(|_| {
+                let settler = connect(path)?;
+                // Never waits on a lock: a busy file sends the redemption to the writer instead.
+                settler.busy_timeout(Duration::ZERO)?;
+                Ok(Mutex::new(settler))
+            })
+            .collect::<Result<_, LedgerError>>()?;
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("payseal-ledger".into())
@@ -225,7 +237,8 @@ impl SqliteLedger {
             path: path.to_path_buf(),
             writer: tx,
             thread: Some(thread),
-            settler: Mutex::new(settler),
+            settlers,
+            next_settler: AtomicUsize::new(0),
             reader: Arc::new(Mutex::new(reader)),
         })
     }
@@ -267,11 +280,14 @@ impl SqliteLedger {
         self.submit(op)?.blocking_recv().map_err(worker_gone)?
     }
 
-    /// `op`'s answer from a read on the settling connection ([`Operation::settle`]), in the
+    /// `op`'s answer from a read on a free settling connection ([`Operation::settle`]), in the
     /// caller's thread: a primary-key read of committed (so durable) rows. `None` when it has
-    /// none, when that connection is in use, or on any error: the writer then runs `op`.
+    /// none, when every settling connection is in use, or on any error: the writer then runs
+    /// `op`.
     fn settle<O: Operation>(&self, op: &O) -> Option<O::Output> {
-        let mut conn = self.settler.try_lock().ok()?;
+        let start = self.next_settler.fetch_add(1, Ordering::Relaxed);
+        let n = self.settlers.len();
+        let mut conn = (0..n).find_map(|i| self.settlers[(start + i) % n].try_lock().ok())?;
         run_now(op.settle(&mut SqliteTx { conn: &mut conn }))
             .ok()?
             .ok()?
@@ -341,6 +357,14 @@ impl Database for SqliteLedger {
             }
         }
     }
+}
+
+/// How many settling connections a ledger opens on a machine with `cores` cores: one per core
+/// (each worker thread can settle while the others do), at most 8 (each holds a page cache).
+/// With a single one, two threads settling at once sent one of them to the writer: its
+/// channel, its transaction and two thread wake-ups, for a repeat that writes nothing.
+pub(crate) fn settling_connections(cores: usize) -> usize {
+    cores.clamp(1, 8)
 }
 
 /// The writer thread: group-commit batches until every sender is gone.
@@ -1695,6 +1719,44 @@ mod tests {
         drop(conn);
         let err = SqliteLedger::open(&path).unwrap_err().to_string();
         assert!(err.contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn one_settling_connection_per_core_up_to_eight() {
+        assert_eq!(
+            [0, 1, 2, 4, 8, 64].map(settling_connections),
+            [1, 1, 2, 4, 8, 8]
+        );
+    }
+
+    #[test]
+    fn a_repeat_is_settled_by_a_read_while_another_settling_connection_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        assert_eq!(
+            l.redeem_blocking(&req("alice", "K", 1)).unwrap(),
+            RedeemOutcome::First
+        );
+        // Two settlers whatever this machine's cores, the first held by another request.
+        while l.settlers.len() < 2 {
+            let conn = connect(&l.path).unwrap();
+            l.settlers.push(Mutex::new(conn));
+        }
+        l.settlers.truncate(2);
+        let busy = l.settlers[0].lock().unwrap();
+        let repeat = Redeem {
+            request: req("alice", "K", 2),
+            delivery: None,
+            ack: None,
+        };
+        for _ in 0..4 {
+            // Whichever settler a call starts at, it finds the free one.
+            assert_eq!(l.settle(&repeat), Some(RedeemOutcome::Repeat));
+        }
+        // Both busy: no answer by read (the writer would run it).
+        let other = l.settlers[1].lock().unwrap();
+        assert_eq!(l.settle(&repeat), None);
+        drop((busy, other));
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Criterion benchmark of the whole decision in-process for a sandbox-store Google Play
 //! receipt: open envelope → parse → Play rule → SQLite ledger (durable) → sign verdict → seal.
+//! `verify_play_repeat` is what most of `scripts/bench-verifier.sh`'s load is (the owner's
+//! repeat, settled by a read); minus the crypto floor of the same run (envelope, verdict sign,
+//! Play rule benches) it is PaySeal's own in-process cost per request, without HTTP or TLS.
 
 use std::sync::Arc;
 
@@ -57,6 +60,14 @@ fn service(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+    let body = sealed_request("bob");
+    rt.block_on(verifier.verify(&body)).unwrap();
+    c.bench_function("service/verify_play_repeat", |b| {
+        b.iter(|| {
+            let decision = rt.block_on(verifier.verify(&body)).unwrap();
+            assert_eq!(decision.outcome, Outcome::Paid);
+        })
     });
 }
 

@@ -5,7 +5,9 @@
 //! one account (a `first` redemption: a durable ledger insert) and then again (a `repeat`).
 //! Requests are sealed before the clock starts so the client spends its CPU on TLS and HTTP only;
 //! the first response to each request is opened and its verdict checked, later ones are checked
-//! for status 200 and a non-empty sealed body.
+//! for status 200 and a non-empty sealed body. With `--raw` no response is opened (for the
+//! `transport` example, which answers with bytes the size of a sealed verdict). The report gives
+//! the sizes of a request body and of the last response body.
 //!
 //! ```text
 //! cargo run --release -p payseal-verifier --example load -- --profile STATE/profile.json \
@@ -64,6 +66,7 @@ async fn run() -> Result<(), String> {
         .parse()
         .map_err(|_| "--unique")?;
     let app = arg(&args, "--app", Some("dev.payseal.demo"))?;
+    let raw = args.iter().any(|a| a == "--raw");
 
     let store = SandboxStore::open_or_create(std::path::Path::new(&store_dir))
         .map_err(|e| e.to_string())?;
@@ -111,6 +114,8 @@ async fn run() -> Result<(), String> {
     let url = profile.verifier_url.verify_url();
     let verifier = Arc::new(VerdictVerifier::new(profile.verdict_keys.clone()));
 
+    let request_bytes = prepared.first().map_or(0, |p| p.body.len());
+    let response_bytes = Arc::new(AtomicUsize::new(0));
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
     let paid_checked = Arc::new(AtomicUsize::new(0));
@@ -118,6 +123,7 @@ async fn run() -> Result<(), String> {
     let deadline = start + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..connections {
+        let response_bytes = response_bytes.clone();
         let (client, url, prepared, next, errors, paid_checked, verifier) = (
             client.clone(),
             url.clone(),
@@ -147,6 +153,10 @@ async fn run() -> Result<(), String> {
                     errors.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
+                response_bytes.store(body.len(), Ordering::Relaxed);
+                if raw {
+                    continue;
+                }
                 let context = item.context.lock().ok().and_then(|mut c| c.take());
                 if let Some(context) = context {
                     let now = payseal_protocol::time::now_s();
@@ -191,6 +201,8 @@ async fn run() -> Result<(), String> {
         "max_ms": all.last().copied().unwrap_or(0) as f64 / 1000.0,
         "errors": errors.load(Ordering::Relaxed),
         "first_redemptions_checked": paid_checked.load(Ordering::Relaxed),
+        "request_bytes": request_bytes,
+        "response_bytes": response_bytes.load(Ordering::Relaxed),
     });
     println!(
         "{}",

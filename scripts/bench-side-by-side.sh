@@ -11,17 +11,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."; source scripts/lib/common.sh
 DUR=${DURATION:-20}; CONN=${CONNECTIONS:-64}; UNIQUE=${UNIQUE:-2000}
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 # The CPU ticks of every PostgreSQL process now (backends started during the run count whole).
 db_ticks() { local t=0 p; for p in $(pgrep -x postgres || true); do t=$((t + $(cpu_ticks "$p" 2>/dev/null || echo 0))); done; echo $t; }
 run() { # run LABEL BIN_DIR
-  local label=$1 BIN=$2 STATE PORT DEV SERVER
+  local label=$1 BIN=$2 STATE PORT SERVER
   STATE=$(mktemp -d /tmp/payseal-bench.XXXXXX); PORT=$(free_port)
-  "$BIN/payseal-verifier" dev --listen "127.0.0.1:$PORT" --state-dir "$STATE" >"$STATE/dev.log" 2>&1 &
-  DEV=$!
-  for _ in $(seq 1 600); do [[ -f $STATE/profile.json ]] && break; sleep 0.1; done
-  wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
-  kill -TERM $DEV; wait $DEV || true
+  dev_state "$BIN" "$STATE" "$PORT"
   ${SERVER_CPUS:+taskset -c "$SERVER_CPUS"} env ${LEDGER:+PAYSEAL_LEDGER=$LEDGER} RUST_LOG=warn "$BIN/payseal-verifier" serve --config "$STATE/verifier.toml" >"$STATE/serve.log" 2>&1 &
   SERVER=$!
   wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60

@@ -44,18 +44,12 @@ cargo build --quiet --release -p payseal-verifier --bins --examples --features d
 BIN=target/release
 STATE=$(mktemp -d /tmp/payseal-bench.XXXXXX)
 PORT=$(free_port)
-"$BIN/payseal-verifier" dev --listen "127.0.0.1:$PORT" --state-dir "$STATE" >"$STATE/dev.log" 2>&1 &
-DEV=$!
-for _ in $(seq 1 600); do [[ -f $STATE/profile.json ]] && break; sleep 0.1; done
-wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
-kill -TERM $DEV; wait $DEV || true
+dev_state "$BIN" "$STATE" "$PORT"
 
 if [[ -n ${LEDGER:-} ]]; then export PAYSEAL_LEDGER=$LEDGER; fi
 SERVER=
 trap '[[ -n $SERVER ]] && { kill -TERM $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; }' EXIT
 
-# cpu_ticks PID: the process's user + system CPU time so far, in clock ticks (all threads).
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 # The crypto floor per request from this run's criterion figures (0 when skipped).
 FLOOR_US=$(python3 scripts/lib/crypto_floor.py)
 

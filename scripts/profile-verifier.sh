@@ -22,11 +22,7 @@ fi
 BIN=$TARGET/release
 STATE=$(mktemp -d /tmp/payseal-profile.XXXXXX)
 PORT=$(free_port)
-"$BIN/payseal-verifier" dev --listen "127.0.0.1:$PORT" --state-dir "$STATE" >"$STATE/dev.log" 2>&1 &
-DEV=$!
-for _ in $(seq 1 600); do [[ -f $STATE/profile.json ]] && break; sleep 0.1; done
-wait_for_https "https://localhost:$PORT/healthz" "$STATE/tls/cert.pem" 60
-kill -TERM $DEV; wait $DEV || true
+dev_state "$BIN" "$STATE" "$PORT"
 if [[ -n ${LEDGER:-} ]]; then export PAYSEAL_LEDGER=$LEDGER; fi
 RUST_LOG=warn "$BIN/payseal-verifier" serve --config "$STATE/verifier.toml" >"$STATE/serve.log" 2>&1 &
 SERVER=$!

@@ -42,3 +42,18 @@ target_dir() {
   cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
 }
+
+# cpu_ticks PID: the process's user + system CPU time so far, in clock ticks (all threads).
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
+# dev_state BIN STATE PORT: a development state in STATE (keys, TLS files, profile.json,
+# verifier.toml, sandbox store) made by BIN/payseal-verifier dev on 127.0.0.1:PORT, which is
+# stopped again once it answers; the benchmarks then serve STATE/verifier.toml themselves.
+dev_state() {
+  local bin=$1 state=$2 port=$3 dev
+  "$bin/payseal-verifier" dev --listen "127.0.0.1:$port" --state-dir "$state" >"$state/dev.log" 2>&1 &
+  dev=$!
+  for _ in $(seq 1 600); do [[ -f $state/profile.json ]] && break; sleep 0.1; done
+  wait_for_https "https://localhost:$port/healthz" "$state/tls/cert.pem" 60
+  kill -TERM $dev; wait $dev || true
+}

@@ -26,13 +26,8 @@ use payseal_protocol::{Outcome, SdkInfo, Store, VerifyRequest, VerifyResponse, P
 use payseal_sandbox::{Order, SandboxStore};
 use rand::RngCore;
 
-fn arg(args: &[String], name: &str, default: Option<&str>) -> Result<String, String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| default.map(str::to_string))
-        .ok_or_else(|| format!("missing {name}"))
-}
+mod common;
+use common::arg;
 
 struct Prepared {
     body: Vec<u8>,
@@ -51,21 +46,24 @@ async fn main() {
 async fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let profile = Profile::parse(
-        &std::fs::read_to_string(arg(&args, "--profile", None)?).map_err(|e| e.to_string())?,
+        &std::fs::read_to_string(arg(&args, "--profile")?).map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
-    let ca_pem = std::fs::read(arg(&args, "--ca", None)?).map_err(|e| e.to_string())?;
-    let store_dir = arg(&args, "--store", None)?;
-    let connections: usize = arg(&args, "--connections", Some("64"))?
+    let ca_pem = std::fs::read(arg(&args, "--ca")?).map_err(|e| e.to_string())?;
+    let store_dir = arg(&args, "--store")?;
+    let connections: usize = arg(&args, "--connections")
+        .unwrap_or_else(|_| "64".into())
         .parse()
         .map_err(|_| "--connections")?;
-    let seconds: u64 = arg(&args, "--seconds", Some("30"))?
+    let seconds: u64 = arg(&args, "--seconds")
+        .unwrap_or_else(|_| "30".into())
         .parse()
         .map_err(|_| "--seconds")?;
-    let unique: usize = arg(&args, "--unique", Some("2000"))?
+    let unique: usize = arg(&args, "--unique")
+        .unwrap_or_else(|_| "2000".into())
         .parse()
         .map_err(|_| "--unique")?;
-    let app = arg(&args, "--app", Some("dev.payseal.demo"))?;
+    let app = arg(&args, "--app").unwrap_or_else(|_| "dev.payseal.demo".into());
     let raw = args.iter().any(|a| a == "--raw");
 
     let store = SandboxStore::open_or_create(std::path::Path::new(&store_dir))

@@ -18,12 +18,8 @@ use payseal_protocol::verdict::VerdictVerifier;
 use payseal_protocol::{Receipt, SdkInfo, VerifyRequest, VerifyResponse, PROTOCOL_VERSION};
 use rand::RngCore;
 
-fn arg(args: &[String], name: &str) -> Result<String, String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .ok_or_else(|| format!("missing {name}"))
-}
+mod common;
+use common::arg;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -29,12 +29,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use payseal_verifier::settings::TlsFiles;
 
-fn arg(args: &[String], name: &str) -> Result<String, String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .ok_or_else(|| format!("missing {name}"))
-}
+mod common;
+use common::arg;
 
 /// This thread's CPU time so far, in nanoseconds.
 fn thread_cpu_ns() -> u64 {
